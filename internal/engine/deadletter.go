@@ -1,0 +1,154 @@
+package engine
+
+import "fmt"
+
+// Reason says why a message was dead-lettered.
+type Reason uint8
+
+const (
+	ReasonMaxDeliveries Reason = iota + 1 // used its deliveries
+	ReasonExpired                         // its TTL passed
+	ReasonOverflow                        // dropped by drop-oldest
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonMaxDeliveries:
+		return "max-deliveries"
+	case ReasonExpired:
+		return "expired"
+	case ReasonOverflow:
+		return "overflow"
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// DeadInfo is what a dead letter carries about its death. It is immutable
+// once made, so deliveries share it.
+type DeadInfo struct {
+	Source     string // queue it died in
+	Reason     Reason
+	Deliveries int    // deliveries it had there
+	LastError  string // the last nack's error text, if any
+	At         int64  // when it died (unix ns)
+	OrigSeq    uint64 // its sequence in the source queue
+	Key        string // its ordering key, restored by redrive
+}
+
+// deadLetter moves en from q to q's dead-letter queue (creating it if need
+// be). The dead letter is a new message there, with a new sequence, the
+// same blob, and DeadInfo; it has no TTL but the dead-letter queue's own
+// and its depth limits do not apply, so nothing accepted disappears.
+func (e *Engine) deadLetter(q *queue, en entry, k *keyState, reason Reason, t int64) {
+	info := &DeadInfo{Source: q.name, Reason: reason, Deliveries: int(en.deliv), At: t, OrigSeq: en.seq}
+	if k != nil {
+		info.Key = k.name
+	}
+	if en.flags&fErr != 0 {
+		info.LastError = q.lastErr[en.seq]
+	}
+	e.leave(q, &en, k)
+	q.total.DeadLettered++
+	q.total.DeadLetteredBytes += int64(en.size)
+	dlq := e.ensureDeadLetterQueue(q.cfg.DeadLetterQueue)
+	ne := entry{seq: e.nextSeq, ref: en.ref, pub: en.pub, size: en.size, prio: en.prio, flags: fDead}
+	e.nextSeq++
+	if dlq.dead == nil {
+		dlq.dead = make(map[uint64]*DeadInfo)
+	}
+	dlq.dead[ne.seq] = info
+	var expire int64
+	if dlq.cfg.MessageTTL > 0 {
+		expire = t + int64(dlq.cfg.MessageTTL)
+	}
+	e.enqueue(dlq, ne, 0, expire, "", t)
+}
+
+// ensureDeadLetterQueue returns the named queue, creating it when missing
+// with the dead-letter defaults: no dead-letter queue of its own and no
+// delivery limit, so nothing leaves it except by ack, redrive or purge.
+// If the name belongs to a topic the dead letters go nowhere (validation
+// refuses such configs, but a topic created later can take the name).
+func (e *Engine) ensureDeadLetterQueue(name string) *queue {
+	if q := e.queues[name]; q != nil {
+		return q
+	}
+	if e.topics[name] != nil {
+		name = name + DeadLetterSuffix
+		if q := e.queues[name]; q != nil {
+			return q
+		}
+	}
+	return e.newQueue(name, DeadLetterQueueConfig().WithDefaults(name))
+}
+
+// DeadLetterQueueConfig is the configuration given to a dead-letter queue
+// that the engine creates.
+func DeadLetterQueueConfig() QueueConfig {
+	return QueueConfig{MaxDeliveries: -1, NoDeadLetter: true}
+}
+
+// Redrive moves up to n (all when n ≤ 0) ready dead letters of queue name
+// back to their source queues, in delivery order. It returns how many moved
+// and the record to journal (nil when nothing moved).
+func (e *Engine) Redrive(now int64, name string, n int64) (*Record, int64, error) {
+	e.advance(now)
+	if e.queues[name] == nil {
+		return nil, 0, ErrQueueNotFound
+	}
+	r := &Record{Type: RecRedrive, Time: e.now, Name: name, N: n}
+	moved, err := e.applyRedrive(r)
+	if moved == 0 {
+		r = nil
+	}
+	return r, moved, err
+}
+
+// applyRedrive moves dead letters in order; one whose source queue is gone
+// or full stays where it is.
+func (e *Engine) applyRedrive(r *Record) (int64, error) {
+	dlq := e.queues[r.Name]
+	if dlq == nil {
+		return 0, ErrQueueNotFound
+	}
+	var moved int64
+	var kept []entry
+	for r.N <= 0 || moved < r.N {
+		p, fromRetry, ok := dlq.best()
+		if !ok {
+			break
+		}
+		en := dlq.take(p, fromRetry)
+		info := dlq.dead[en.seq]
+		var src *queue
+		if info != nil {
+			src = e.queues[info.Source]
+		}
+		if src == nil || !src.hasRoom(1, int64(en.size)) {
+			kept = append(kept, en)
+			continue
+		}
+		k, _ := e.leaveReady(dlq, &en)
+		e.leave(dlq, &en, k)
+		ne := entry{seq: e.nextSeq, ref: en.ref, pub: en.pub, size: en.size, prio: en.prio}
+		e.nextSeq++
+		var expire int64
+		if src.cfg.MessageTTL > 0 {
+			expire = r.Time + int64(src.cfg.MessageTTL)
+		}
+		src.total.Redriven++
+		e.enqueue(src, ne, 0, expire, info.Key, r.Time)
+		moved++
+	}
+	for _, en := range kept {
+		dlq.insertReady(en)
+	}
+	return moved, nil
+}
+
+// hasRoom reports whether n more messages of b bytes fit under q's limits
+// without dropping anything.
+func (q *queue) hasRoom(n, b int64) bool {
+	return (q.cfg.MaxMessages == 0 || q.n.depth()+n <= q.cfg.MaxMessages) &&
+		(q.cfg.MaxBytes == 0 || q.n.bytes()+b <= q.cfg.MaxBytes)
+}

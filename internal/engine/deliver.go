@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Delivered describes one message handed to a consumer (or shown by Peek).
+// The body, headers, producer ID and key are in the blob at Ref.
+type Delivered struct {
+	QueueID  uint32
+	Seq      uint64
+	Ref      uint64
+	Size     uint32
+	Pub      int64 // publish time, unix ns
+	Prio     uint8
+	Deliv    uint16 // deliveries including this one (0 for Peek)
+	Deadline int64  // lease deadline, unix ns (0 for Peek)
+	LastErr  string
+	Dead     *DeadInfo // set for dead letters
+}
+
+func (q *queue) describe(en *entry, deadline int64) Delivered {
+	d := Delivered{QueueID: q.id, Seq: en.seq, Ref: en.ref, Size: en.size, Pub: en.pub,
+		Prio: en.prio, Deliv: en.deliv, Deadline: deadline}
+	if en.flags&fErr != 0 {
+		d.LastErr = q.lastErr[en.seq]
+	}
+	if en.flags&fDead != 0 {
+		d.Dead = q.dead[en.seq]
+	}
+	return d
+}
+
+// QueueID returns the id of a queue (receipts carry it, so that a receipt
+// from a deleted queue never matches a new queue of the same name).
+func (e *Engine) QueueID(name string) (uint32, bool) {
+	q := e.queues[name]
+	if q == nil {
+		return 0, false
+	}
+	return q.id, true
+}
+
+// Receive leases up to max ready messages of a queue, best first
+// (priority desc, sequence asc), for lease (≤ 0: the queue's visibility
+// timeout). The record is nil when nothing was ready.
+func (e *Engine) Receive(now int64, name string, max int, lease int64) (*Record, []Delivered, error) {
+	e.advance(now)
+	q := e.queues[name]
+	if q == nil {
+		return nil, nil, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+	}
+	if lease <= 0 {
+		lease = int64(q.cfg.VisibilityTimeout)
+	}
+	lease = min(lease, int64(MaxVisibilityTimeout))
+	deadline := e.now + lease
+	var out []Delivered
+	var seqs []uint64
+	for len(out) < max {
+		p, fromRetry, ok := q.best()
+		if !ok {
+			break
+		}
+		l := e.lease(q, q.take(p, fromRetry), deadline)
+		out = append(out, q.describe(&l.e, deadline))
+		seqs = append(seqs, l.e.seq)
+	}
+	if len(seqs) == 0 {
+		return nil, nil, nil
+	}
+	return &Record{Type: RecDeliver, Time: e.now, Name: name, Deadline: deadline, Seqs: seqs}, out, nil
+}
+
+func (e *Engine) applyDeliver(r *Record) error {
+	q := e.queues[r.Name]
+	if q == nil {
+		return ErrQueueNotFound
+	}
+	for _, s := range r.Seqs {
+		en, ok := q.takeSeq(s)
+		if !ok {
+			return fmt.Errorf("message %d is not at the front of the ready set", s)
+		}
+		e.lease(q, en, r.Deadline)
+	}
+	return nil
+}
+
+// Ack ends the leases named by items (Seq and Deliv from the receipt): the
+// messages are done and leave the queue. errs[i] is nil or
+// ErrStaleReceipt; the record holds the items that succeeded (nil if none).
+func (e *Engine) Ack(now int64, name string, items []Item) (*Record, []error, error) {
+	return e.itemsCommand(now, RecAck, name, items)
+}
+
+// Nack ends the leases named by items and returns the messages for
+// redelivery after Value ns (0: the queue's back-off; negative: at once),
+// or to the dead-letter queue if they used their deliveries. Err is kept
+// as the message's last error.
+func (e *Engine) Nack(now int64, name string, items []Item) (*Record, []error, error) {
+	return e.itemsCommand(now, RecNack, name, items)
+}
+
+// Extend sets the leases named by items to end Value ns from now (≤ 0:
+// the queue's visibility timeout).
+func (e *Engine) Extend(now int64, name string, items []Item) (*Record, []error, error) {
+	return e.itemsCommand(now, RecExtend, name, items)
+}
+
+func (e *Engine) itemsCommand(now int64, typ RecordType, name string, items []Item) (*Record, []error, error) {
+	e.advance(now)
+	q := e.queues[name]
+	if q == nil {
+		return nil, nil, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+	}
+	r := &Record{Type: typ, Time: e.now, Name: name}
+	errs := make([]error, len(items))
+	for i, it := range items {
+		l := q.leases[it.Seq]
+		if l == nil || l.e.deliv != it.Deliv {
+			errs[i] = ErrStaleReceipt
+			continue
+		}
+		switch typ {
+		case RecNack:
+			switch {
+			case it.Value == 0:
+				it.Value = q.cfg.Backoff.delay(it.Seq, l.e.deliv)
+			case it.Value < 0:
+				it.Value = 0
+			}
+			it.Value = min(it.Value, int64(MaxTTL))
+		case RecExtend:
+			d := it.Value
+			if d <= 0 {
+				d = int64(q.cfg.VisibilityTimeout)
+			}
+			it.Value = e.now + min(d, int64(MaxVisibilityTimeout))
+		}
+		if err := e.applyItem(q, r, it); err != nil {
+			errs[i] = err
+			continue
+		}
+		r.Items = append(r.Items, it)
+	}
+	if len(r.Items) == 0 {
+		r = nil
+	}
+	return r, errs, nil
+}
+
+func (e *Engine) applyItems(r *Record) error {
+	q := e.queues[r.Name]
+	if q == nil {
+		return ErrQueueNotFound
+	}
+	for _, it := range r.Items {
+		if err := e.applyItem(q, r, it); err != nil {
+			return fmt.Errorf("message %d: %w", it.Seq, err)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) applyItem(q *queue, r *Record, it Item) error {
+	l := q.leases[it.Seq]
+	if l == nil || l.e.deliv != it.Deliv {
+		return ErrStaleReceipt
+	}
+	switch r.Type {
+	case RecAck:
+		e.endLease(q, l)
+		q.total.Acked++
+		e.leave(q, &l.e, l.key)
+	case RecNack:
+		e.endLease(q, l)
+		q.total.Nacked++
+		if it.Err != "" {
+			if q.lastErr == nil {
+				q.lastErr = make(map[uint64]string)
+			}
+			q.lastErr[it.Seq] = it.Err
+			l.e.flags |= fErr
+		}
+		e.retry(q, l, max(it.Value, 0), r.Time)
+	case RecExtend:
+		l.deadline = it.Value
+		q.leaseQ.fix(l.idx)
+		e.reschedule(q)
+	}
+	return nil
+}
+
+// ReleaseLeases ends every lease as if it had expired now: on restart,
+// leases held before the crash must not outlive it.
+func (e *Engine) ReleaseLeases(now int64) *Record {
+	e.advance(now)
+	r := &Record{Type: RecReleaseLeases, Time: e.now}
+	e.applyReleaseLeases(r.Time)
+	return r
+}
+
+func (e *Engine) applyReleaseLeases(t int64) {
+	ids := make([]uint32, 0, len(e.byID))
+	for id := range e.byID {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // dead letters get sequences: the order must be fixed
+	for _, id := range ids {
+		q := e.byID[id]
+		for len(q.leaseQ) > 0 {
+			l := q.leaseQ[0]
+			e.endLease(q, l)
+			q.total.LeaseExpired++
+			e.retry(q, l, 0, t)
+		}
+	}
+}
+
+// delay is the back-off before retry number deliv of message seq. The
+// jitter is a hash of (seq, deliv), not a random draw, so that the engine
+// stays deterministic while messages that failed together still spread.
+func (b Backoff) delay(seq uint64, deliv uint16) int64 {
+	var d int64
+	switch b.Kind {
+	case BackoffNone:
+		return 0
+	case BackoffFixed:
+		d = int64(b.Delay)
+	default:
+		d = int64(b.Max)
+		if shift := int(deliv) - 1; shift < 62 {
+			if x := int64(b.Delay) << max(shift, 0); x > 0 && x>>max(shift, 0) == int64(b.Delay) {
+				d = min(x, int64(b.Max))
+			}
+		}
+	}
+	if b.Jitter > 0 {
+		h := seq*0x9E3779B97F4A7C15 ^ uint64(deliv)*0xC2B2AE3D27D4EB4F
+		h ^= h >> 29
+		h *= 0xBF58476D1CE4E5B9
+		h ^= h >> 32
+		f := float64(h>>11)/float64(1<<53)*2 - 1 // [-1, 1)
+		d += int64(float64(d) * b.Jitter * f)
+	}
+	if b.Kind == BackoffExponential {
+		d = min(d, int64(b.Max))
+	}
+	return max(d, 0)
+}

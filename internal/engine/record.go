@@ -1,0 +1,402 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+)
+
+// RecordType names what a record does. Zero is invalid, so that a zeroed
+// buffer never decodes as a record.
+type RecordType uint8
+
+const (
+	RecCreateQueue   RecordType = 1  // Name, Queue
+	RecUpdateQueue   RecordType = 2  // Name, Queue
+	RecDeleteQueue   RecordType = 3  // Name
+	RecPurgeQueue    RecordType = 4  // Name
+	RecCreateTopic   RecordType = 5  // Name, Topic
+	RecDeleteTopic   RecordType = 6  // Name
+	RecSubscribe     RecordType = 7  // Name (topic), Sub (queue), Queue, Filter
+	RecUnsubscribe   RecordType = 8  // Name (topic), Sub (queue)
+	RecPublish       RecordType = 9  // Name (queue or topic), FirstSeq, Msgs
+	RecDeliver       RecordType = 10 // Name, Deadline, Seqs
+	RecAck           RecordType = 11 // Name, Items{Seq, Deliv}
+	RecNack          RecordType = 12 // Name, Items{Seq, Deliv, Value = delay ns (<0: none), Err}
+	RecExtend        RecordType = 13 // Name, Items{Seq, Deliv, Value = new deadline}
+	RecRedrive       RecordType = 14 // Name (dead-letter queue), N
+	RecReleaseLeases RecordType = 15 // (none): every lease ends, as on restart
+	RecTopicConfig   RecordType = 16 // Name, Topic
+	recTypeEnd
+)
+
+var recNames = [...]string{
+	RecCreateQueue: "create-queue", RecUpdateQueue: "update-queue", RecDeleteQueue: "delete-queue",
+	RecPurgeQueue: "purge-queue", RecCreateTopic: "create-topic", RecDeleteTopic: "delete-topic",
+	RecSubscribe: "subscribe", RecUnsubscribe: "unsubscribe", RecPublish: "publish",
+	RecDeliver: "deliver", RecAck: "ack", RecNack: "nack", RecExtend: "extend",
+	RecRedrive: "redrive", RecReleaseLeases: "release-leases", RecTopicConfig: "topic-config",
+}
+
+func (t RecordType) String() string {
+	if t > 0 && t < recTypeEnd {
+		return recNames[t]
+	}
+	return fmt.Sprintf("record(%d)", uint8(t))
+}
+
+// Record is one state change. Which fields are used depends on Type (see the
+// constants). Records are what the journal stores and what Apply consumes;
+// applying the same records in the same order gives the same state.
+type Record struct {
+	Type     RecordType
+	Time     int64 // unix nanoseconds at which the change was made
+	Name     string
+	Sub      string
+	Queue    QueueConfig
+	Topic    TopicConfig
+	Filter   map[string]string
+	FirstSeq uint64
+	Msgs     []PubMsg
+	Deadline int64
+	Seqs     []uint64
+	Items    []Item
+	N        int64
+}
+
+// Item is one message named by an ack, nack or extend.
+type Item struct {
+	Seq   uint64
+	Deliv uint16
+	Value int64 // nack: delay in ns (negative: none, redeliver at once); extend: new deadline
+	Err   string
+}
+
+// PubMsg is one published message inside a publish record.
+type PubMsg struct {
+	Prio      uint8
+	DeliverAt int64 // unix ns; 0 or ≤ record time means at once
+	ExpireAt  int64 // unix ns; 0 means the queue's default TTL
+	ID        string
+	Key       string
+	Headers   map[string]string // encoding only; decoded records leave it nil
+	Body      []byte            // encoding only; decoded records leave it nil
+
+	// Blob is the message's stored form (ID, key, headers, body), set by
+	// Encode and Decode; BlobOff is its offset within the encoded record.
+	Blob    []byte
+	BlobOff uint32
+}
+
+// recordVersion is the first byte of every encoded record; decoding refuses
+// others, so a future format change cannot be misread.
+const recordVersion = 1
+
+// Encode appends the record's binary form to buf. For publish records it
+// also sets each message's Blob and BlobOff (relative to the start of the
+// record, i.e. len(buf) on entry).
+func (r *Record) Encode(buf []byte) []byte {
+	start := len(buf)
+	buf = append(buf, recordVersion, byte(r.Type))
+	buf = binary.AppendVarint(buf, r.Time)
+	switch r.Type {
+	case RecCreateQueue, RecUpdateQueue:
+		buf = appendString(buf, r.Name)
+		buf = appendQueueConfig(buf, &r.Queue)
+	case RecDeleteQueue, RecPurgeQueue, RecDeleteTopic:
+		buf = appendString(buf, r.Name)
+	case RecCreateTopic, RecTopicConfig:
+		buf = appendString(buf, r.Name)
+		buf = binary.AppendVarint(buf, int64(r.Topic.DedupWindow))
+	case RecSubscribe:
+		buf = appendString(buf, r.Name)
+		buf = appendString(buf, r.Sub)
+		buf = appendQueueConfig(buf, &r.Queue)
+		buf = appendMap(buf, r.Filter)
+	case RecUnsubscribe:
+		buf = appendString(buf, r.Name)
+		buf = appendString(buf, r.Sub)
+	case RecPublish:
+		buf = appendString(buf, r.Name)
+		buf = binary.AppendUvarint(buf, r.FirstSeq)
+		buf = binary.AppendUvarint(buf, uint64(len(r.Msgs)))
+		for i := range r.Msgs {
+			m := &r.Msgs[i]
+			buf = append(buf, m.Prio)
+			buf = binary.AppendVarint(buf, m.DeliverAt)
+			buf = binary.AppendVarint(buf, m.ExpireAt)
+			if m.Blob == nil || m.Body != nil {
+				blobLen := BlobSize(m.ID, m.Key, m.Headers, m.Body)
+				buf = binary.AppendUvarint(buf, uint64(blobLen))
+				off := len(buf)
+				buf = AppendBlob(buf, m.ID, m.Key, m.Headers, m.Body)
+				m.Blob = buf[off:len(buf):len(buf)]
+				m.BlobOff = uint32(off - start)
+			} else {
+				buf = binary.AppendUvarint(buf, uint64(len(m.Blob)))
+				off := len(buf)
+				buf = append(buf, m.Blob...)
+				m.BlobOff = uint32(off - start)
+			}
+		}
+	case RecDeliver:
+		buf = appendString(buf, r.Name)
+		buf = binary.AppendVarint(buf, r.Deadline)
+		buf = binary.AppendUvarint(buf, uint64(len(r.Seqs)))
+		for _, s := range r.Seqs {
+			buf = binary.AppendUvarint(buf, s)
+		}
+	case RecAck, RecNack, RecExtend:
+		buf = appendString(buf, r.Name)
+		buf = binary.AppendUvarint(buf, uint64(len(r.Items)))
+		for _, it := range r.Items {
+			buf = binary.AppendUvarint(buf, it.Seq)
+			buf = binary.AppendUvarint(buf, uint64(it.Deliv))
+			if r.Type != RecAck {
+				buf = binary.AppendVarint(buf, it.Value)
+			}
+			if r.Type == RecNack {
+				buf = appendString(buf, it.Err)
+			}
+		}
+	case RecRedrive:
+		buf = appendString(buf, r.Name)
+		buf = binary.AppendVarint(buf, r.N)
+	case RecReleaseLeases:
+	}
+	return buf
+}
+
+// Decode parses one encoded record. Strings and blobs alias b, which the
+// caller must not reuse while the record is in use. Every length is checked
+// against the bytes left before anything is allocated.
+func Decode(b []byte) (*Record, error) {
+	d := decoder{b: b}
+	r := &Record{}
+	if v := d.byte(); v != recordVersion {
+		return nil, fmt.Errorf("%w: version %d", ErrCorruptRecord, v)
+	}
+	r.Type = RecordType(d.byte())
+	r.Time = d.varint()
+	switch r.Type {
+	case RecCreateQueue, RecUpdateQueue:
+		r.Name = d.string()
+		d.queueConfig(&r.Queue)
+	case RecDeleteQueue, RecPurgeQueue, RecDeleteTopic:
+		r.Name = d.string()
+	case RecCreateTopic, RecTopicConfig:
+		r.Name = d.string()
+		r.Topic.DedupWindow = time.Duration(d.varint())
+	case RecSubscribe:
+		r.Name = d.string()
+		r.Sub = d.string()
+		d.queueConfig(&r.Queue)
+		r.Filter = d.stringMap()
+	case RecUnsubscribe:
+		r.Name = d.string()
+		r.Sub = d.string()
+	case RecPublish:
+		r.Name = d.string()
+		r.FirstSeq = d.uvarint()
+		n := d.count(4)
+		r.Msgs = make([]PubMsg, n)
+		for i := range r.Msgs {
+			m := &r.Msgs[i]
+			m.Prio = d.byte()
+			m.DeliverAt = d.varint()
+			m.ExpireAt = d.varint()
+			blen := d.count(1)
+			m.BlobOff = uint32(d.off)
+			m.Blob = d.bytes(blen)
+			if d.err == nil {
+				var err error
+				m.ID, m.Key, err = BlobIDKey(m.Blob)
+				if err != nil {
+					d.fail("blob: %v", err)
+				}
+			}
+		}
+	case RecDeliver:
+		r.Name = d.string()
+		r.Deadline = d.varint()
+		n := d.count(1)
+		r.Seqs = make([]uint64, n)
+		for i := range r.Seqs {
+			r.Seqs[i] = d.uvarint()
+		}
+	case RecAck, RecNack, RecExtend:
+		r.Name = d.string()
+		n := d.count(2)
+		r.Items = make([]Item, n)
+		for i := range r.Items {
+			it := &r.Items[i]
+			it.Seq = d.uvarint()
+			it.Deliv = uint16(min(d.uvarint(), math.MaxUint16))
+			if r.Type != RecAck {
+				it.Value = d.varint()
+			}
+			if r.Type == RecNack {
+				it.Err = d.string()
+			}
+		}
+	case RecRedrive:
+		r.Name = d.string()
+		r.N = d.varint()
+	case RecReleaseLeases:
+	default:
+		d.fail("unknown record type %d", r.Type)
+	}
+	if d.err == nil && d.off != len(d.b) {
+		d.fail("%d trailing bytes", len(d.b)-d.off)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return r, nil
+}
+
+func appendString(buf []byte, s string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(s)))
+	return append(buf, s...)
+}
+
+func appendMap(buf []byte, m map[string]string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(m)))
+	for _, k := range sortedKeys(m) {
+		buf = appendString(buf, k)
+		buf = appendString(buf, m[k])
+	}
+	return buf
+}
+
+func appendQueueConfig(buf []byte, c *QueueConfig) []byte {
+	buf = binary.AppendVarint(buf, int64(c.VisibilityTimeout))
+	buf = binary.AppendVarint(buf, int64(c.MaxDeliveries))
+	buf = append(buf, byte(c.Backoff.Kind))
+	buf = binary.AppendVarint(buf, int64(c.Backoff.Delay))
+	buf = binary.AppendVarint(buf, int64(c.Backoff.Max))
+	buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(c.Backoff.Jitter))
+	buf = appendString(buf, c.DeadLetterQueue)
+	var flags byte
+	if c.NoDeadLetter {
+		flags |= 1
+	}
+	if c.DeadLetterExpired {
+		flags |= 2
+	}
+	buf = append(buf, flags, byte(c.Overflow))
+	buf = binary.AppendVarint(buf, c.MaxMessages)
+	buf = binary.AppendVarint(buf, c.MaxBytes)
+	buf = binary.AppendVarint(buf, int64(c.MessageTTL))
+	buf = binary.AppendVarint(buf, int64(c.DedupWindow))
+	return buf
+}
+
+// decoder reads the encoding above; the first error sticks and every later
+// read returns a zero value, so callers check d.err once at the end.
+type decoder struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: at byte %d: %s", ErrCorruptRecord, d.off, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || d.off >= len(d.b) {
+		d.fail("short record")
+		return 0
+	}
+	v := d.b[d.off]
+	d.off++
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		d.fail("bad uvarint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b[d.off:])
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+// count reads a length and checks that that many items of at least minSize
+// bytes each could still follow.
+func (d *decoder) count(minSize int) int {
+	v := d.uvarint()
+	if d.err == nil && v > uint64(len(d.b)-d.off)/uint64(minSize) {
+		d.fail("count %d exceeds the %d bytes left", v, len(d.b)-d.off)
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	b := d.b[d.off : d.off+n : d.off+n]
+	d.off += n
+	return b
+}
+
+func (d *decoder) string() string { return string(d.bytes(d.count(1))) }
+
+func (d *decoder) stringMap() map[string]string {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.string()
+		m[k] = d.string()
+	}
+	return m
+}
+
+func (d *decoder) queueConfig(c *QueueConfig) {
+	c.VisibilityTimeout = time.Duration(d.varint())
+	c.MaxDeliveries = int(d.varint())
+	c.Backoff.Kind = BackoffKind(d.byte())
+	c.Backoff.Delay = time.Duration(d.varint())
+	c.Backoff.Max = time.Duration(d.varint())
+	if d.err == nil && len(d.b)-d.off >= 8 {
+		c.Backoff.Jitter = math.Float64frombits(binary.LittleEndian.Uint64(d.b[d.off:]))
+		d.off += 8
+	} else {
+		d.fail("short config")
+	}
+	c.DeadLetterQueue = d.string()
+	flags := d.byte()
+	c.NoDeadLetter = flags&1 != 0
+	c.DeadLetterExpired = flags&2 != 0
+	c.Overflow = Overflow(d.byte())
+	c.MaxMessages = d.varint()
+	c.MaxBytes = d.varint()
+	c.MessageTTL = time.Duration(d.varint())
+	c.DedupWindow = time.Duration(d.varint())
+}

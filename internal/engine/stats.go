@@ -1,0 +1,231 @@
+package engine
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// QueueStats is a snapshot of one queue.
+type QueueStats struct {
+	Name   string
+	Config QueueConfig
+	Topic  string            // set for a subscription
+	Filter map[string]string // a subscription's filter
+
+	Ready, ReadyBytes       int64 // deliverable now (incl. those waiting for their ordering key)
+	Delayed, DelayedBytes   int64 // waiting for a delay or retry back-off
+	InFlight, InFlightBytes int64 // leased to consumers
+	DeadLetters             int64 // dead letters held (when this is a dead-letter queue)
+	OrderingKeys            int64 // ordering keys with messages
+	DedupIDs                int64 // producer IDs remembered
+	OldestReady             int64 // publish time (unix ns) of the longest-waiting ready message, 0 if none
+
+	Totals Totals
+}
+
+// Depth is every message in the queue.
+func (s QueueStats) Depth() int64 { return s.Ready + s.Delayed + s.InFlight }
+
+// Bytes is the blob bytes of every message in the queue.
+func (s QueueStats) Bytes() int64 { return s.ReadyBytes + s.DelayedBytes + s.InFlightBytes }
+
+// OldestAge is how long the longest-waiting ready message has waited since
+// it was published, at time now.
+func (s QueueStats) OldestAge(now int64) time.Duration {
+	if s.OldestReady == 0 {
+		return 0
+	}
+	return time.Duration(max(now-s.OldestReady, 0))
+}
+
+// QueueStats returns a snapshot of one queue.
+func (e *Engine) QueueStats(name string) (QueueStats, error) {
+	q := e.queues[name]
+	if q == nil {
+		return QueueStats{}, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+	}
+	return q.stats(), nil
+}
+
+func (q *queue) stats() QueueStats {
+	s := QueueStats{
+		Name: q.name, Config: q.cfg,
+		Ready: q.n.ready, ReadyBytes: q.n.readyBytes,
+		Delayed: q.n.delayed, DelayedBytes: q.n.delayedBytes,
+		InFlight: q.n.inflight, InFlightBytes: q.n.inflightBytes,
+		DeadLetters: int64(len(q.dead)), OrderingKeys: int64(len(q.keys)),
+		DedupIDs: int64(q.dedup.len()), OldestReady: q.oldestPub(),
+		Totals: q.total,
+	}
+	if q.sub != nil {
+		s.Topic = q.sub.topic.name
+		s.Filter = maps.Clone(q.sub.filter)
+	}
+	return s
+}
+
+// Queues returns a snapshot of every queue, by name.
+func (e *Engine) Queues() []QueueStats {
+	out := make([]QueueStats, 0, len(e.queues))
+	for _, q := range e.queues {
+		out = append(out, q.stats())
+	}
+	slices.SortFunc(out, func(a, b QueueStats) int { return cmpString(a.Name, b.Name) })
+	return out
+}
+
+// TopicStats is a snapshot of one topic.
+type TopicStats struct {
+	Name          string
+	Config        TopicConfig
+	Subscriptions []string // queue names, in fan-out order
+	DedupIDs      int64
+	Totals        TopicTotals
+}
+
+// Topics returns a snapshot of every topic, by name.
+func (e *Engine) Topics() []TopicStats {
+	out := make([]TopicStats, 0, len(e.topics))
+	for _, t := range e.topics {
+		out = append(out, t.stats())
+	}
+	slices.SortFunc(out, func(a, b TopicStats) int { return cmpString(a.Name, b.Name) })
+	return out
+}
+
+// TopicStats returns a snapshot of one topic.
+func (e *Engine) TopicStats(name string) (TopicStats, error) {
+	t := e.topics[name]
+	if t == nil {
+		return TopicStats{}, fmt.Errorf("%w: %q", ErrTopicNotFound, name)
+	}
+	return t.stats(), nil
+}
+
+func (t *topic) stats() TopicStats {
+	s := TopicStats{Name: t.name, Config: t.cfg, DedupIDs: int64(t.dedup.len()), Totals: t.total}
+	for _, q := range t.subs {
+		s.Subscriptions = append(s.Subscriptions, q.name)
+	}
+	return s
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Peek returns up to n ready messages of a queue in delivery order, without
+// leasing them. Messages waiting for their ordering key are not included.
+// It costs O(n log n), whatever the queue's size.
+func (e *Engine) Peek(name string, n int) ([]Delivered, error) {
+	q := e.queues[name]
+	if q == nil {
+		return nil, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+	}
+	var out []Delivered
+	for p := MaxPriority; p >= 0 && len(out) < n; p-- {
+		f := &q.ready[p]
+		hw := heapWalker{h: q.retry[p]}
+		fi := 0
+		for len(out) < n {
+			var en *entry
+			fe, he := (*entry)(nil), hw.peek()
+			if fi < f.len() {
+				fe = f.at(fi)
+			}
+			switch {
+			case fe == nil && he == nil:
+			case he == nil || (fe != nil && fe.seq < he.seq):
+				en = fe
+				fi++
+			default:
+				en = he
+				hw.next()
+			}
+			if en == nil {
+				break
+			}
+			if en.flags&fTTL != 0 && q.gone != nil {
+				if _, gone := q.gone[en.seq]; gone {
+					continue
+				}
+			}
+			out = append(out, q.describe(en, 0))
+		}
+	}
+	return out, nil
+}
+
+// heapWalker yields a seqHeap's entries in order without changing it, with
+// a small heap of candidate positions.
+type heapWalker struct {
+	h    seqHeap
+	cand []int
+	init bool
+}
+
+func (w *heapWalker) peek() *entry {
+	if !w.init {
+		w.init = true
+		if len(w.h) > 0 {
+			w.cand = []int{0}
+		}
+	}
+	if len(w.cand) == 0 {
+		return nil
+	}
+	return &w.h[w.cand[0]]
+}
+
+func (w *heapWalker) next() {
+	i := w.cand[0]
+	last := len(w.cand) - 1
+	w.cand[0] = w.cand[last]
+	w.cand = w.cand[:last]
+	w.siftDown(0)
+	for _, c := range [2]int{2*i + 1, 2*i + 2} {
+		if c < len(w.h) {
+			w.cand = append(w.cand, c)
+			w.siftUp(len(w.cand) - 1)
+		}
+	}
+}
+
+func (w *heapWalker) less(a, b int) bool { return w.h[w.cand[a]].seq < w.h[w.cand[b]].seq }
+
+func (w *heapWalker) siftUp(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !w.less(i, p) {
+			break
+		}
+		w.cand[i], w.cand[p] = w.cand[p], w.cand[i]
+		i = p
+	}
+}
+
+func (w *heapWalker) siftDown(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(w.cand) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(w.cand) && w.less(r, l) {
+			m = r
+		}
+		if !w.less(m, i) {
+			return
+		}
+		w.cand[i], w.cand[m] = w.cand[m], w.cand[i]
+		i = m
+	}
+}
