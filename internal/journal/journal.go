@@ -1,0 +1,535 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chutemq/chute/internal/vfs"
+)
+
+// SyncPolicy says when the journal calls fdatasync.
+type SyncPolicy uint8
+
+const (
+	// SyncAlways syncs every batch before completing it: a completed append
+	// survives a crash of the machine.
+	SyncAlways SyncPolicy = iota
+	// SyncInterval completes a batch once written and syncs at least every
+	// SyncInterval: a crash of the machine may lose that much.
+	SyncInterval
+	// SyncNever completes a batch once written and leaves syncing to the
+	// operating system (and Close): only a process crash is survived.
+	SyncNever
+)
+
+func (p SyncPolicy) String() string {
+	switch p {
+	case SyncAlways:
+		return "always"
+	case SyncInterval:
+		return "interval"
+	case SyncNever:
+		return "never"
+	}
+	return fmt.Sprintf("sync(%d)", uint8(p))
+}
+
+// Options configure a journal. The zero value, with FS and Dir set, works.
+type Options struct {
+	FS  vfs.FS
+	Dir string
+	// SegmentSize is the size at which a new segment starts; 0 means 64 MiB.
+	SegmentSize int64
+	Sync        SyncPolicy
+	// SyncInterval is the longest time between syncs with SyncInterval;
+	// 0 means 100 ms.
+	SyncInterval time.Duration
+	Logger       *slog.Logger
+	// OnSync, if set, is told the duration of every fdatasync.
+	OnSync func(time.Duration)
+}
+
+// ErrClosed is returned by calls on a closed journal.
+var ErrClosed = errors.New("journal closed")
+
+// ErrNotReplayed is returned by Append before Replay has run.
+var ErrNotReplayed = errors.New("journal not replayed yet")
+
+// CorruptionError reports damage found in a segment: a bad record that is
+// not a torn tail, or a bad segment header.
+type CorruptionError struct {
+	File   string
+	Offset int64
+	Reason string
+}
+
+func (e *CorruptionError) Error() string {
+	return fmt.Sprintf("journal corrupt: %s at offset %d: %s", e.File, e.Offset, e.Reason)
+}
+
+// Journal is chute's write-ahead log: append-only segment files written by
+// one goroutine with group commit. Positions (segment id << 32 | offset of
+// a record's payload) are stable for the life of the data.
+//
+// Lock order: callers may hold their own lock while calling Append; the
+// journal's mu is always taken last and never held during file I/O.
+type Journal struct {
+	opts    Options
+	segSize int64
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	err      error               // sticky: the first write or sync failure
+	closed   bool                // Close has begun
+	replayed bool                // Replay has run; appends allowed
+	segs     map[uint32]*segment // every segment not yet released
+	tail     *segment            // the segment appends go to
+	tailOff  int64               // where the next frame goes in tail (incl. pending)
+	pending  []chunk             // appended, not yet taken by the writer
+	spare    [][]byte            // buffers to reuse for pending chunks
+	cur      *Batch              // collecting appends; nil when none pending
+	inflight *Batch              // being written by the writer
+	kick     chan struct{}       // wakes the writer (buffered, 1)
+	done     chan struct{}       // closed when the writer exits
+
+	stats struct {
+		records, bytes, writes, syncs, syncNanos atomic.Int64
+	}
+}
+
+// chunk is a run of frames to write at off in seg.
+type chunk struct {
+	seg  *segment
+	off  int64
+	data []byte
+	init bool // the segment file must be created first
+}
+
+// Batch is the group of appends completed together by one write (and, with
+// SyncAlways, one sync).
+type Batch struct {
+	done chan struct{}
+	err  error
+}
+
+// Done is closed when the batch is durable (per the sync policy) or failed.
+func (b *Batch) Done() <-chan struct{} { return b.done }
+
+// Err is the batch's outcome; valid after Done is closed.
+func (b *Batch) Err() error { return b.err }
+
+// Wait waits for the batch or for ctx.
+func (b *Batch) Wait(ctx context.Context) error {
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *Batch) complete(err error) {
+	b.err = err
+	close(b.done)
+}
+
+// Open opens (or creates) the journal in opts.Dir. Call Replay next.
+func Open(opts Options) (*Journal, error) {
+	if opts.FS == nil {
+		opts.FS = vfs.OS
+	}
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = 64 << 20
+	}
+	if opts.SegmentSize > 1<<32-1 {
+		return nil, fmt.Errorf("segment size %d above 4 GiB", opts.SegmentSize)
+	}
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = 100 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := opts.FS.MkdirAll(opts.Dir); err != nil {
+		return nil, fmt.Errorf("journal dir: %w", err)
+	}
+	j := &Journal{
+		opts: opts, segSize: opts.SegmentSize, log: opts.Logger,
+		segs: make(map[uint32]*segment),
+		kick: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+	names, err := opts.FS.List(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("list journal dir: %w", err)
+	}
+	var prev uint32
+	for _, name := range names {
+		id, ok := parseSegName(name)
+		if !ok {
+			continue
+		}
+		if prev != 0 && id != prev+1 {
+			return nil, &CorruptionError{File: segName(opts.Dir, prev+1), Reason: fmt.Sprintf("segment missing between %d and %d", prev, id)}
+		}
+		prev = id
+		j.segs[id] = &segment{id: id, name: segName(opts.Dir, id)}
+	}
+	return j, nil
+}
+
+// Append adds a record and returns its position and the batch that will
+// complete it. Records are written in the order of their Append calls.
+// payload is copied.
+func (j *Journal) Append(payload []byte) (uint64, *Batch, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch {
+	case j.err != nil:
+		return 0, nil, j.err
+	case j.closed:
+		return 0, nil, ErrClosed
+	case !j.replayed:
+		return 0, nil, ErrNotReplayed
+	case len(payload) > MaxRecordSize:
+		return 0, nil, fmt.Errorf("record of %d bytes above the %d-byte maximum", len(payload), MaxRecordSize)
+	}
+	size := int64(frameSize(len(payload)))
+	if j.tail == nil || j.tailOff > segHeaderSize && j.tailOff+size > j.segSize {
+		j.rollLocked()
+	}
+	pos := uint64(j.tail.id)<<32 | uint64(j.tailOff+frameHeaderSize)
+	var c *chunk
+	if n := len(j.pending); n > 0 && j.pending[n-1].seg == j.tail {
+		c = &j.pending[n-1]
+	} else {
+		j.pending = append(j.pending, chunk{seg: j.tail, off: j.tailOff, data: j.spareLocked()})
+		c = &j.pending[len(j.pending)-1]
+	}
+	c.data = appendFrame(c.data, j.tail.id, payload)
+	j.tailOff += size
+	if j.cur == nil {
+		j.cur = &Batch{done: make(chan struct{})}
+	}
+	j.stats.records.Add(1)
+	j.stats.bytes.Add(size)
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
+	return pos, j.cur, nil
+}
+
+func (j *Journal) spareLocked() []byte {
+	if n := len(j.spare); n > 0 {
+		b := j.spare[n-1]
+		j.spare = j.spare[:n-1]
+		return b[:0]
+	}
+	return nil
+}
+
+// rollLocked starts a new segment for the next append. The writer creates
+// its file when it reaches the first chunk.
+func (j *Journal) rollLocked() {
+	var id uint32 = 1
+	if j.tail != nil {
+		id = j.tail.id + 1
+	}
+	s := &segment{id: id, name: segName(j.opts.Dir, id)}
+	j.segs[id] = s
+	j.tail = s
+	j.tailOff = segHeaderSize
+	j.pending = append(j.pending, chunk{seg: s, off: 0, data: segHeader(id, time.Now().UnixNano()), init: true})
+}
+
+// Barrier returns the newest batch not yet complete, or nil when every
+// append so far is complete. Waiting for it waits for everything appended.
+func (j *Journal) Barrier() *Batch {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.cur != nil {
+		return j.cur
+	}
+	return j.inflight
+}
+
+// Err returns the sticky I/O error, if any.
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
+
+// writeLoop is the only goroutine that writes or syncs segment files.
+func (j *Journal) writeLoop() {
+	defer close(j.done)
+	var tick <-chan time.Time
+	if j.opts.Sync == SyncInterval {
+		t := time.NewTicker(j.opts.SyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var w writer
+	w.j = j
+	w.lastSync = time.Now()
+	for {
+		select {
+		case <-j.kick:
+		case <-tick:
+			if w.dirty != nil && time.Since(w.lastSync) >= j.opts.SyncInterval {
+				if err := w.sync(); err != nil {
+					j.fail(err)
+				}
+			}
+			continue
+		}
+		j.mu.Lock()
+		chunks, b, closing := j.pending, j.cur, j.closed
+		j.pending, j.cur, j.inflight = nil, nil, b
+		failed := j.err
+		j.mu.Unlock()
+		if b != nil {
+			err := failed
+			if err == nil {
+				err = w.write(chunks)
+			}
+			if err != nil {
+				j.fail(err)
+				err = j.Err()
+			}
+			j.mu.Lock()
+			j.inflight = nil
+			for _, c := range chunks {
+				if !c.init && cap(c.data) <= 4<<20 {
+					j.spare = append(j.spare, c.data)
+				}
+			}
+			j.mu.Unlock()
+			b.complete(err)
+		}
+		if closing {
+			if err := w.finish(); err != nil {
+				j.fail(err)
+			}
+			return
+		}
+	}
+}
+
+// fail records the first I/O error; the journal is broken from then on.
+func (j *Journal) fail(err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err == nil {
+		j.err = fmt.Errorf("journal failed, reopen to recover: %w", err)
+		j.log.Error("journal write failed; failing closed", "err", err)
+	}
+}
+
+// writer is the write loop's state.
+type writer struct {
+	j        *Journal
+	dirty    *segment // segment with writes not yet synced
+	lastSync time.Time
+}
+
+func (w *writer) write(chunks []chunk) error {
+	j := w.j
+	for _, c := range chunks {
+		if c.seg != w.dirty && w.dirty != nil {
+			// Seal the previous segment before touching the next, so that
+			// only the last segment can have a torn tail.
+			if err := w.sync(); err != nil {
+				return err
+			}
+		}
+		if c.init {
+			f, err := j.opts.FS.Create(c.seg.name)
+			if err != nil {
+				return fmt.Errorf("create segment %d: %w", c.seg.id, err)
+			}
+			if err := f.Preallocate(j.segSize); err != nil {
+				j.log.Warn("preallocate segment", "segment", c.seg.id, "err", err)
+			}
+			c.seg.mu.Lock()
+			c.seg.f = f
+			c.seg.mu.Unlock()
+		}
+		if _, err := c.seg.f.WriteAt(c.data, c.off); err != nil {
+			return fmt.Errorf("write segment %d at %d: %w", c.seg.id, c.off, err)
+		}
+		j.stats.writes.Add(1)
+		w.dirty = c.seg
+		if c.init {
+			if err := w.sync(); err != nil {
+				return err
+			}
+			if err := j.opts.FS.SyncDir(j.opts.Dir); err != nil {
+				return fmt.Errorf("sync journal dir: %w", err)
+			}
+		}
+	}
+	if j.opts.Sync == SyncAlways || j.opts.Sync == SyncInterval && time.Since(w.lastSync) >= j.opts.SyncInterval {
+		return w.sync()
+	}
+	return nil
+}
+
+func (w *writer) sync() error {
+	if w.dirty == nil {
+		return nil
+	}
+	start := time.Now()
+	err := w.dirty.f.Sync()
+	d := time.Since(start)
+	w.lastSync = start
+	if err != nil {
+		return fmt.Errorf("sync segment %d: %w", w.dirty.id, err)
+	}
+	w.dirty = nil
+	w.j.stats.syncs.Add(1)
+	w.j.stats.syncNanos.Add(int64(d))
+	if w.j.opts.OnSync != nil {
+		w.j.opts.OnSync(d)
+	}
+	return nil
+}
+
+// finish syncs what is left on Close, whatever the policy.
+func (w *writer) finish() error {
+	if w.j.Err() != nil {
+		return nil
+	}
+	return w.sync()
+}
+
+// Close completes every pending append, syncs, and closes the files. It is
+// safe to call more than once.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		<-j.done
+		return j.Err()
+	}
+	j.closed = true
+	started := j.replayed
+	j.mu.Unlock()
+	if started {
+		select {
+		case j.kick <- struct{}{}:
+		default:
+		}
+		<-j.done
+	} else {
+		close(j.done)
+	}
+	j.mu.Lock()
+	segs := j.segs
+	err := j.err
+	j.mu.Unlock()
+	for _, s := range segs {
+		if cerr := s.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	if errors.Is(err, ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// ReadAt reads n bytes at pos (a position from Append plus an offset inside
+// the record). The record must be complete (its batch done). It holds a
+// reference on the segment while reading, never a journal-wide lock.
+func (j *Journal) ReadAt(pos uint64, n int) ([]byte, error) {
+	id, off := uint32(pos>>32), int64(pos&0xffffffff)
+	j.mu.Lock()
+	s := j.segs[id]
+	j.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("read %x: segment %d released", pos, id)
+	}
+	f, ok := s.acquire()
+	if !ok {
+		return nil, fmt.Errorf("read %x: segment %d not open", pos, id)
+	}
+	buf := make([]byte, n)
+	_, err := f.ReadAt(buf, off)
+	if rerr := s.releaseRef(j.opts.FS); err == nil {
+		err = rerr
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read segment %d at %d: %w", id, off, err)
+	}
+	return buf, nil
+}
+
+// Release deletes segment id once no reader uses it. The caller promises
+// nothing in it is needed any more. The tail segment is never released.
+func (j *Journal) Release(id uint32) error {
+	j.mu.Lock()
+	s := j.segs[id]
+	if s == nil || s == j.tail {
+		j.mu.Unlock()
+		return nil
+	}
+	delete(j.segs, id)
+	j.mu.Unlock()
+	j.log.Debug("releasing segment", "segment", id)
+	return s.release(j.opts.FS)
+}
+
+// Segments returns the ids of the segments not yet released, ascending.
+func (j *Journal) Segments() []uint32 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	ids := make([]uint32, 0, len(j.segs))
+	for id := range j.segs {
+		ids = append(ids, id)
+	}
+	sortIDs(ids)
+	return ids
+}
+
+// Tail is the position where the next record's frame will start.
+func (j *Journal) Tail() (seg uint32, off int64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.tail == nil {
+		return 0, 0
+	}
+	return j.tail.id, j.tailOff
+}
+
+// Stats is a snapshot of the journal's counters.
+type Stats struct {
+	Records, Bytes int64 // appended
+	Writes, Syncs  int64
+	SyncTime       time.Duration // total time in fdatasync
+	Segments       int
+	SegmentSize    int64
+	Policy         SyncPolicy
+}
+
+func (j *Journal) Stats() Stats {
+	j.mu.Lock()
+	n := len(j.segs)
+	j.mu.Unlock()
+	return Stats{
+		Records: j.stats.records.Load(), Bytes: j.stats.bytes.Load(),
+		Writes: j.stats.writes.Load(), Syncs: j.stats.syncs.Load(),
+		SyncTime: time.Duration(j.stats.syncNanos.Load()), Segments: n,
+		SegmentSize: j.segSize, Policy: j.opts.Sync,
+	}
+}

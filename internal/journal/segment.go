@@ -1,0 +1,100 @@
+package journal
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/chutemq/chute/internal/vfs"
+)
+
+// segment is one segment file. Readers hold a reference while they read;
+// a released segment's file is closed and removed when the last reference
+// goes, never from inside a read.
+type segment struct {
+	id   uint32
+	name string // path
+
+	mu       sync.Mutex
+	f        vfs.File // nil until the writer creates it
+	refs     int      // readers inside ReadAt
+	released bool     // no longer needed: remove when refs reaches 0
+	gone     bool     // removed
+}
+
+func segName(dir string, id uint32) string {
+	return path.Join(dir, fmt.Sprintf("%08x.seg", id))
+}
+
+// parseSegName returns the id of a segment file name.
+func parseSegName(name string) (uint32, bool) {
+	hex, ok := strings.CutSuffix(name, ".seg")
+	if !ok || len(hex) != 8 {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(hex, 16, 32)
+	return uint32(id), err == nil && id > 0
+}
+
+// acquire takes a reader reference; false if the segment is gone.
+func (s *segment) acquire() (vfs.File, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gone || s.f == nil {
+		return nil, false
+	}
+	s.refs++
+	return s.f, true
+}
+
+func (s *segment) releaseRef(fs vfs.FS) error {
+	s.mu.Lock()
+	s.refs--
+	remove := s.refs == 0 && s.released && !s.gone
+	if remove {
+		s.gone = true
+	}
+	s.mu.Unlock()
+	if remove {
+		return s.remove(fs)
+	}
+	return nil
+}
+
+// release marks the segment unneeded and removes it once unreferenced.
+func (s *segment) release(fs vfs.FS) error {
+	s.mu.Lock()
+	s.released = true
+	remove := s.refs == 0 && !s.gone
+	if remove {
+		s.gone = true
+	}
+	s.mu.Unlock()
+	if remove {
+		return s.remove(fs)
+	}
+	return nil
+}
+
+func (s *segment) remove(fs vfs.FS) error {
+	var err error
+	if s.f != nil {
+		err = s.f.Close()
+	}
+	if rerr := fs.Remove(s.name); rerr != nil && !vfs.IsNotExist(rerr) && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+func (s *segment) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil || s.gone {
+		return nil
+	}
+	s.gone = true
+	return s.f.Close()
+}

@@ -1,0 +1,137 @@
+package vfs
+
+import (
+	"errors"
+	"sync"
+	"syscall"
+)
+
+// Op names a filesystem operation, for fault injection.
+type Op int
+
+const (
+	OpCreate Op = iota
+	OpOpen
+	OpWrite
+	OpSync
+	OpRead
+	OpRemove
+	OpRename
+	OpSyncDir
+	OpTruncate
+)
+
+// ErrInjected is the error Faulty returns by default.
+var ErrInjected = errors.New("injected I/O error")
+
+// ErrNoSpace is ENOSPC, for tests of a full disk.
+var ErrNoSpace = syscall.ENOSPC
+
+// Faulty wraps an FS and fails the operations its Inject function picks.
+// A short write (OpWrite failing) writes the first half of the buffer, as
+// a real device that fills up part-way does.
+type Faulty struct {
+	FS
+	mu     sync.Mutex
+	inject func(op Op, name string) error
+}
+
+// NewFaulty wraps fs; inject may be nil (no faults until SetInject).
+func NewFaulty(fs FS, inject func(op Op, name string) error) *Faulty {
+	return &Faulty{FS: fs, inject: inject}
+}
+
+// SetInject replaces the fault function.
+func (f *Faulty) SetInject(inject func(op Op, name string) error) {
+	f.mu.Lock()
+	f.inject = inject
+	f.mu.Unlock()
+}
+
+func (f *Faulty) fault(op Op, name string) error {
+	f.mu.Lock()
+	inject := f.inject
+	f.mu.Unlock()
+	if inject == nil {
+		return nil
+	}
+	return inject(op, name)
+}
+
+func (f *Faulty) Create(name string) (File, error) {
+	if err := f.fault(OpCreate, name); err != nil {
+		return nil, err
+	}
+	file, err := f.FS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return &faultyFile{File: file, fs: f, name: name}, nil
+}
+
+func (f *Faulty) Open(name string) (File, error) {
+	if err := f.fault(OpOpen, name); err != nil {
+		return nil, err
+	}
+	file, err := f.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &faultyFile{File: file, fs: f, name: name}, nil
+}
+
+func (f *Faulty) Remove(name string) error {
+	if err := f.fault(OpRemove, name); err != nil {
+		return err
+	}
+	return f.FS.Remove(name)
+}
+
+func (f *Faulty) Rename(oldname, newname string) error {
+	if err := f.fault(OpRename, oldname); err != nil {
+		return err
+	}
+	return f.FS.Rename(oldname, newname)
+}
+
+func (f *Faulty) SyncDir(dir string) error {
+	if err := f.fault(OpSyncDir, dir); err != nil {
+		return err
+	}
+	return f.FS.SyncDir(dir)
+}
+
+type faultyFile struct {
+	File
+	fs   *Faulty
+	name string
+}
+
+func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := f.fs.fault(OpWrite, f.name); err != nil {
+		n, _ := f.File.WriteAt(p[:len(p)/2], off)
+		return n, err
+	}
+	return f.File.WriteAt(p, off)
+}
+
+func (f *faultyFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := f.fs.fault(OpRead, f.name); err != nil {
+		return 0, err
+	}
+	return f.File.ReadAt(p, off)
+}
+
+func (f *faultyFile) Sync() error {
+	if err := f.fs.fault(OpSync, f.name); err != nil {
+		return err
+	}
+	return f.File.Sync()
+}
+
+func (f *faultyFile) Truncate(size int64) error {
+	if err := f.fs.fault(OpTruncate, f.name); err != nil {
+		return err
+	}
+	return f.File.Truncate(size)
+}

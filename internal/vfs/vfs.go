@@ -1,0 +1,47 @@
+// Package vfs is the small filesystem interface the journal is written
+// against, so that tests can run it in memory, simulate a crash (MemFS
+// CrashClone) and inject I/O errors (Faulty). The OS implementation is a
+// thin layer over package os.
+package vfs
+
+import (
+	"errors"
+	"io"
+	"os"
+)
+
+// FS is what the journal needs of a filesystem. Paths are slash-separated.
+type FS interface {
+	// Create creates or truncates a file for reading and writing.
+	Create(name string) (File, error)
+	// Open opens an existing file for reading and writing.
+	Open(name string) (File, error)
+	Remove(name string) error
+	Rename(oldname, newname string) error
+	// List returns the names (not paths) of the entries of dir, sorted.
+	List(dir string) ([]string, error)
+	MkdirAll(dir string) error
+	// SyncDir makes creations, removals and renames in dir durable.
+	SyncDir(dir string) error
+}
+
+// File is an open file.
+type File interface {
+	io.ReaderAt
+	io.WriterAt
+	// Sync makes every completed write durable (fdatasync).
+	Sync() error
+	// Size is the file's current length.
+	Size() (int64, error)
+	Truncate(size int64) error
+	// Preallocate reserves space up to size without changing what reads
+	// return (zeros past the written data); it may be a no-op.
+	Preallocate(size int64) error
+	Close() error
+}
+
+// ErrNotExist is returned (wrapped) for a missing file.
+var ErrNotExist = os.ErrNotExist
+
+// IsNotExist reports whether err means a file is missing.
+func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
