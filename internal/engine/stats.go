@@ -229,3 +229,13 @@ func (w *heapWalker) siftDown(i int) {
 		i = m
 	}
 }
+
+// HasLeases reports whether any queue has a message in flight.
+func (e *Engine) HasLeases() bool {
+	for _, q := range e.queues {
+		if len(q.leases) > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -96,6 +96,7 @@ type Journal struct {
 	cur      *Batch              // collecting appends; nil when none pending
 	inflight *Batch              // being written by the writer
 	kick     chan struct{}       // wakes the writer (buffered, 1)
+	written  atomic.Uint64       // seg << 32 | end of the data written to files
 	done     chan struct{}       // closed when the writer exits
 
 	stats struct {
@@ -260,6 +261,12 @@ func (j *Journal) Barrier() *Batch {
 	return j.inflight
 }
 
+// Written reports whether the n bytes at pos are in a segment file (so
+// ReadAt can read them): their batch has been written, if not synced.
+func (j *Journal) Written(pos uint64, n int) bool {
+	return pos+uint64(n) <= j.written.Load()
+}
+
 // Err returns the sticky I/O error, if any.
 func (j *Journal) Err() error {
 	j.mu.Lock()
@@ -365,6 +372,7 @@ func (w *writer) write(chunks []chunk) error {
 		if _, err := c.seg.f.WriteAt(c.data, c.off); err != nil {
 			return fmt.Errorf("write segment %d at %d: %w", c.seg.id, c.off, err)
 		}
+		j.written.Store(uint64(c.seg.id)<<32 | uint64(c.off+int64(len(c.data))))
 		j.stats.writes.Add(1)
 		w.dirty = c.seg
 		if c.init {

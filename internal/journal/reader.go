@@ -71,6 +71,9 @@ func (j *Journal) Replay(from uint64, fn func(payload []byte, pos uint64) error)
 	}
 	j.mu.Lock()
 	j.replayed = true
+	if j.tail != nil {
+		j.written.Store(uint64(j.tail.id)<<32 | uint64(j.tailOff))
+	}
 	j.mu.Unlock()
 	go j.writeLoop()
 	return nil

@@ -1,0 +1,156 @@
+package chute
+
+import (
+	"context"
+
+	"github.com/chutemq/chute/internal/engine"
+)
+
+// mutate runs one admin command under the lock, journals its record and
+// waits for it to be durable.
+func (b *Broker) mutate(ctx context.Context, cmd func(now int64) (*engine.Record, error)) error {
+	b.mu.Lock()
+	if err := b.checkLocked(); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	rec, err := cmd(b.nowLocked())
+	if err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	batch, err := b.commitLocked(rec)
+	b.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return wait(ctx, batch)
+}
+
+// CreateQueue creates a queue, and its dead-letter queue if that does not
+// exist yet.
+func (b *Broker) CreateQueue(ctx context.Context, name string, cfg QueueConfig) error {
+	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.CreateQueue(now, name, cfg) })
+}
+
+// UpdateQueue replaces a queue's configuration (zero fields take their
+// defaults, as at creation). Messages already queued keep their expiry.
+func (b *Broker) UpdateQueue(ctx context.Context, name string, cfg QueueConfig) error {
+	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.UpdateQueue(now, name, cfg) })
+}
+
+// DeleteQueue deletes a queue and its messages (its dead-letter queue
+// stays).
+func (b *Broker) DeleteQueue(ctx context.Context, name string) error {
+	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.DeleteQueue(now, name) })
+}
+
+// PurgeQueue removes every message of a queue, in flight ones included.
+func (b *Broker) PurgeQueue(ctx context.Context, name string) (int64, error) {
+	var n int64
+	err := b.mutate(ctx, func(now int64) (r *engine.Record, err error) {
+		r, n, err = b.eng.PurgeQueue(now, name)
+		return r, err
+	})
+	return n, err
+}
+
+// CreateTopic creates a topic.
+func (b *Broker) CreateTopic(ctx context.Context, name string, cfg TopicConfig) error {
+	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.CreateTopic(now, name, cfg) })
+}
+
+// UpdateTopic replaces a topic's configuration.
+func (b *Broker) UpdateTopic(ctx context.Context, name string, cfg TopicConfig) error {
+	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.UpdateTopic(now, name, cfg) })
+}
+
+// DeleteTopic deletes a topic; its subscriptions' queues stay as queues.
+func (b *Broker) DeleteTopic(ctx context.Context, name string) error {
+	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.DeleteTopic(now, name) })
+}
+
+// Subscribe creates queue name as a subscription of topic.
+func (b *Broker) Subscribe(ctx context.Context, topic, name string, sub SubscriptionConfig) error {
+	return b.mutate(ctx, func(now int64) (*engine.Record, error) {
+		return b.eng.Subscribe(now, topic, name, sub.Queue, sub.Filter)
+	})
+}
+
+// Unsubscribe deletes a subscription and its queue.
+func (b *Broker) Unsubscribe(ctx context.Context, topic, name string) error {
+	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.Unsubscribe(now, topic, name) })
+}
+
+// Redrive moves up to max (all if max ≤ 0) ready dead letters back to the
+// queues they died in, as new messages there; it returns how many moved.
+// A dead letter whose source queue is gone or full stays.
+func (b *Broker) Redrive(ctx context.Context, deadLetterQueue string, max int64) (int64, error) {
+	var n int64
+	err := b.mutate(ctx, func(now int64) (r *engine.Record, err error) {
+		r, n, err = b.eng.Redrive(now, deadLetterQueue, max)
+		return r, err
+	})
+	return n, err
+}
+
+// QueueStats returns a snapshot of one queue.
+func (b *Broker) QueueStats(ctx context.Context, name string) (QueueStats, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.checkLocked(); err != nil {
+		return QueueStats{}, err
+	}
+	now := b.nowLocked()
+	b.eng.Advance(now)
+	b.afterChangeLocked()
+	s, err := b.eng.QueueStats(name)
+	if err != nil {
+		return QueueStats{}, err
+	}
+	return queueStats(s, now), nil
+}
+
+// Queues returns a snapshot of every queue, sorted by name.
+func (b *Broker) Queues(ctx context.Context) ([]QueueStats, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.checkLocked(); err != nil {
+		return nil, err
+	}
+	now := b.nowLocked()
+	b.eng.Advance(now)
+	b.afterChangeLocked()
+	all := b.eng.Queues()
+	out := make([]QueueStats, len(all))
+	for i, s := range all {
+		out[i] = queueStats(s, now)
+	}
+	return out, nil
+}
+
+func queueStats(s engine.QueueStats, now int64) QueueStats {
+	return QueueStats{
+		Name: s.Name, Config: s.Config, Topic: s.Topic, Filter: s.Filter,
+		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
+		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
+		OrderingKeys: s.OrderingKeys, DedupIDs: s.DedupIDs,
+		OldestAge: s.OldestAge(now), Totals: s.Totals,
+	}
+}
+
+// Topics returns a snapshot of every topic, sorted by name.
+func (b *Broker) Topics(ctx context.Context) ([]TopicStats, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.checkLocked(); err != nil {
+		return nil, err
+	}
+	all := b.eng.Topics()
+	out := make([]TopicStats, len(all))
+	for i, t := range all {
+		out[i] = TopicStats{Name: t.Name, Config: t.Config, Subscriptions: t.Subscriptions,
+			DedupIDs: t.DedupIDs, Published: t.Totals.Published, Unrouted: t.Totals.Unrouted}
+	}
+	return out, nil
+}

@@ -1,0 +1,250 @@
+package chute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/journal"
+	"github.com/chutemq/chute/internal/vfs"
+)
+
+// Broker is an embedded chute broker: queues and topics in a journal on
+// disk, safe for concurrent use by any number of goroutines.
+//
+// How a change happens (see commitLocked): under b.mu the engine validates
+// the operation and builds its record; the record is encoded and appended
+// to the journal's pending batch; the engine applies it; b.mu is released;
+// the caller waits for the batch's sync (group commit: one write and one
+// fdatasync for every record appended meanwhile). Apply and append happen
+// in the same order under the same lock, so the journal replays to exactly
+// the state the broker had. A receive's deliver record does not wait for
+// the sync: losing one in a crash loses only a delivery count.
+//
+// Lock order: b.mu, then the journal's own lock. b.mu is never held during
+// file I/O or while waiting.
+type Broker struct {
+	opts Options
+	log  *slog.Logger
+	jrn  *journal.Journal
+	mem  bool // in-memory: nothing survives Close
+
+	mu      sync.Mutex
+	eng     *engine.Engine           // guarded by mu
+	waiters map[string]chan struct{} // guarded by mu: closed when the queue gains messages
+	encBuf  []byte                   // guarded by mu: record encoding buffer
+	closed  bool                     // guarded by mu
+
+	armed     atomic.Int64  // the engine event time the timer loop is armed for (0: none)
+	timerKick chan struct{} // wakes the timer loop to re-arm
+	done      chan struct{} // closed when Close begins
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ API = (*Broker)(nil)
+
+// Open opens the broker whose journal is in dir, creating it if needed,
+// and recovers its state. An empty dir means an in-memory broker whose
+// state is lost on Close (for tests and the demo).
+func Open(dir string, opts *Options) (*Broker, error) {
+	o := opts.withDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		opts:      o,
+		log:       o.Logger,
+		eng:       engine.New(),
+		waiters:   make(map[string]chan struct{}),
+		timerKick: make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+	fs := o.FS
+	if dir == "" {
+		b.mem = true
+		fs, dir = vfs.NewMemFS(), "mem"
+		o.Sync = SyncNever
+	} else if fs == nil {
+		fs = vfs.OS
+	}
+	j, err := journal.Open(journal.Options{
+		FS: fs, Dir: dir, SegmentSize: o.SegmentSize, Sync: o.Sync,
+		SyncInterval: o.SyncInterval, Logger: o.Logger, OnSync: o.OnSync,
+	})
+	if err != nil {
+		return nil, wrapCorrupt(err)
+	}
+	b.jrn = j
+	if err := b.recover(); err != nil {
+		j.Close()
+		return nil, err
+	}
+	b.goFunc(b.timerLoop)
+	return b, nil
+}
+
+func wrapCorrupt(err error) error {
+	var ce *journal.CorruptionError
+	if errors.As(err, &ce) || errors.Is(err, engine.ErrCorruptRecord) {
+		return fmt.Errorf("%w: %w", ErrJournalCorrupt, err)
+	}
+	return err
+}
+
+// goFunc starts a goroutine owned by the broker: Close waits for it.
+func (b *Broker) goFunc(f func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f()
+	}()
+}
+
+// Close shuts the broker down: it refuses new calls, wakes every waiting
+// receive (with ErrClosed), stops its goroutines, and flushes and closes
+// the journal. Leases still held end; their messages are ready again on
+// the next Open. It is safe to call more than once.
+func (b *Broker) Close() error { return b.Shutdown(context.Background()) }
+
+// Shutdown is Close with a deadline for the journal's final flush.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		close(b.done)
+		for q, ch := range b.waiters {
+			close(ch)
+			delete(b.waiters, q)
+		}
+		b.mu.Unlock()
+		b.wg.Wait()
+		errc := make(chan error, 1)
+		go func() { errc <- b.jrn.Close() }()
+		select {
+		case b.closeErr = <-errc:
+		case <-ctx.Done():
+			b.closeErr = ctx.Err()
+		}
+	})
+	return b.closeErr
+}
+
+// nowLocked is the time for the next record: the clock, but never before
+// the engine's time (time never goes backwards in the journal).
+func (b *Broker) nowLocked() int64 {
+	return max(b.opts.Clock.Now().UnixNano(), b.eng.Now())
+}
+
+// checkLocked refuses calls on a closed or failed broker.
+func (b *Broker) checkLocked() error {
+	if b.closed {
+		return ErrClosed
+	}
+	return b.jrn.Err()
+}
+
+// commitLocked journals a record the engine has already applied (every
+// record but a publish) and returns the batch that will confirm it. A nil
+// record (nothing changed) returns the newest pending batch instead, so
+// that the caller still waits for everything it may have observed.
+func (b *Broker) commitLocked(r *engine.Record) (*journal.Batch, error) {
+	defer b.afterChangeLocked()
+	if r == nil {
+		return b.jrn.Barrier(), nil
+	}
+	b.encBuf = r.Encode(b.encBuf[:0])
+	_, batch, err := b.jrn.Append(b.encBuf)
+	if err != nil {
+		// The engine is now ahead of the journal; the journal has failed
+		// closed, so every later call fails and a reopen replays the truth.
+		return nil, err
+	}
+	return batch, nil
+}
+
+// wait waits for a batch (nil: nothing to wait for).
+func wait(ctx context.Context, batch *journal.Batch) error {
+	if batch == nil {
+		return nil
+	}
+	return batch.Wait(ctx)
+}
+
+// afterChangeLocked wakes receivers of queues that gained messages and the
+// timer loop if the engine's next event moved earlier.
+func (b *Broker) afterChangeLocked() {
+	b.eng.DrainWakeups(func(q string) {
+		if ch := b.waiters[q]; ch != nil {
+			close(ch)
+			delete(b.waiters, q)
+		}
+	})
+	if next := b.eng.NextEvent(); next != 0 {
+		if armed := b.armed.Load(); armed == 0 || next < armed {
+			select {
+			case b.timerKick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// waitChanLocked returns a channel closed when queue q may have gained
+// deliverable messages.
+func (b *Broker) waitChanLocked(q string) chan struct{} {
+	ch := b.waiters[q]
+	if ch == nil {
+		ch = make(chan struct{})
+		b.waiters[q] = ch
+	}
+	return ch
+}
+
+// timerLoop fires the engine's timers (delays coming due, leases and
+// messages expiring) when they are due, so that waiting receivers wake. It
+// holds one timer, armed for the engine's earliest event.
+func (b *Broker) timerLoop() {
+	var t Timer
+	var tc <-chan time.Time
+	stop := func() {
+		if t != nil {
+			t.Stop()
+			t, tc = nil, nil
+		}
+	}
+	defer stop()
+	for {
+		b.mu.Lock()
+		next := b.eng.NextEvent()
+		now := b.nowLocked()
+		if next != 0 && next <= now {
+			b.eng.Advance(now)
+			b.afterChangeLocked()
+			next = b.eng.NextEvent()
+		}
+		b.mu.Unlock()
+		if next != b.armed.Load() || t == nil && next != 0 {
+			stop()
+			b.armed.Store(next)
+			if next != 0 {
+				t = b.opts.Clock.NewTimer(time.Duration(next - now))
+				tc = t.C()
+			}
+		}
+		select {
+		case <-tc:
+			t, tc = nil, nil
+			b.armed.Store(0)
+		case <-b.timerKick:
+		case <-b.done:
+			return
+		}
+	}
+}

@@ -1,0 +1,56 @@
+// Command chute runs the chute message broker and talks to it.
+//
+// main only builds the command tree and exits with the status the command
+// returns; every command is a function returning an error (see
+// exitCode for the mapping scripts can rely on).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := newRootCmd()
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chute:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// newRootCmd builds the command tree; tests run it with their own args.
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "chute",
+		Short:         "chute is a durable message broker",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newDemoCmd())
+	return root
+}
+
+// usageError marks a mistake in the command line (exit status 2).
+type usageError struct{ error }
+
+// exitCode: 0 success, 1 failure, 2 bad usage.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	default:
+		return 1
+	}
+}

@@ -1,0 +1,183 @@
+package chute
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/chutemq/chute/internal/engine"
+)
+
+// Receive leases up to opts.Max ready messages of queue, best first
+// (priority, then publish order), waiting for one to become ready: a
+// publish, a delay coming due, a lease expiring or a nack all wake it,
+// without polling. It returns no messages and no error when opts.Wait
+// passes, and ctx.Err() when ctx ends.
+func (b *Broker) Receive(ctx context.Context, queue string, opts ReceiveOptions) ([]Delivery, error) {
+	max := opts.Max
+	if max <= 0 {
+		max = 1
+	}
+	if max > b.opts.MaxBatch {
+		return nil, fmt.Errorf("%w: max %d, at most %d", ErrBatchTooLarge, max, b.opts.MaxBatch)
+	}
+	var waitTimer Timer
+	var timeout <-chan time.Time
+	defer func() {
+		if waitTimer != nil {
+			waitTimer.Stop()
+		}
+	}()
+	for {
+		b.mu.Lock()
+		if err := b.checkLocked(); err != nil {
+			b.mu.Unlock()
+			return nil, err
+		}
+		rec, ds, err := b.eng.Receive(b.nowLocked(), queue, max, int64(opts.Lease))
+		if err != nil {
+			b.mu.Unlock()
+			return nil, err
+		}
+		if len(ds) > 0 {
+			// The deliver record is journaled without waiting for its sync.
+			_, err := b.commitLocked(rec)
+			b.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			return b.deliveries(ctx, queue, ds, true)
+		}
+		ch := b.waitChanLocked(queue)
+		b.mu.Unlock()
+		if opts.Wait < 0 {
+			return nil, nil
+		}
+		if opts.Wait > 0 && waitTimer == nil {
+			waitTimer = b.opts.Clock.NewTimer(opts.Wait)
+			timeout = waitTimer.C()
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-b.done:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// Peek returns up to max ready messages in delivery order, without leasing
+// them.
+func (b *Broker) Peek(ctx context.Context, queue string, max int) ([]Delivery, error) {
+	if max <= 0 {
+		max = 1
+	}
+	max = min(max, b.opts.MaxBatch)
+	b.mu.Lock()
+	if err := b.checkLocked(); err != nil {
+		b.mu.Unlock()
+		return nil, err
+	}
+	ds, err := b.eng.Peek(queue, max)
+	b.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return b.deliveries(ctx, queue, ds, false)
+}
+
+// deliveries reads the blobs of delivered messages (no broker lock held)
+// and builds the Deliveries. A blob whose record is not yet written waits
+// for its batch.
+func (b *Broker) deliveries(ctx context.Context, queue string, ds []engine.Delivered, leased bool) ([]Delivery, error) {
+	out := make([]Delivery, len(ds))
+	for i, d := range ds {
+		blob, err := b.readBlob(ctx, d.Ref, d.Size)
+		if err != nil {
+			return nil, fmt.Errorf("read message %d of %q: %w", d.Seq, queue, err)
+		}
+		id, key, headers, body, err := engine.DecodeBlob(blob)
+		if err != nil {
+			return nil, fmt.Errorf("%w: message %d of %q: %w", ErrJournalCorrupt, d.Seq, queue, err)
+		}
+		dl := Delivery{
+			Queue: queue, Seq: d.Seq, Body: body, Headers: headers,
+			Priority: int(d.Prio), ID: id, Key: key,
+			Published: time.Unix(0, d.Pub), Deliveries: int(d.Deliv), LastError: d.LastErr,
+		}
+		if leased {
+			dl.Receipt = formatReceipt(d.QueueID, d.Seq, d.Deliv)
+			dl.LeaseDeadline = time.Unix(0, d.Deadline)
+		}
+		if d.Dead != nil {
+			dl.DeadLetter = &DeadLetterInfo{Source: d.Dead.Source, Reason: d.Dead.Reason.String(),
+				Deliveries: d.Dead.Deliveries, LastError: d.Dead.LastError,
+				Died: time.Unix(0, d.Dead.At), SourceSeq: d.Dead.OrigSeq}
+			if dl.Headers == nil {
+				dl.Headers = make(map[string]string, 6)
+			}
+			dl.Headers[HeaderDeadSource] = d.Dead.Source
+			dl.Headers[HeaderDeadReason] = dl.DeadLetter.Reason
+			dl.Headers[HeaderDeadDeliveries] = strconv.Itoa(d.Dead.Deliveries)
+			dl.Headers[HeaderDeadAt] = dl.DeadLetter.Died.UTC().Format(time.RFC3339Nano)
+			dl.Headers[HeaderDeadSeq] = strconv.FormatUint(d.Dead.OrigSeq, 10)
+			if d.Dead.LastError != "" {
+				dl.Headers[HeaderDeadError] = d.Dead.LastError
+			}
+		}
+		out[i] = dl
+	}
+	return out, nil
+}
+
+// readBlob returns a message's stored blob from the journal.
+func (b *Broker) readBlob(ctx context.Context, ref uint64, size uint32) ([]byte, error) {
+	if !b.jrn.Written(ref, int(size)) {
+		if err := wait(ctx, b.jrn.Barrier()); err != nil {
+			return nil, err
+		}
+	}
+	return b.jrn.ReadAt(ref, int(size))
+}
+
+// A receipt names one lease: the queue's id (so that a receipt never
+// matches a later queue of the same name), the message's sequence, and the
+// delivery count (so that it never matches a later delivery).
+func formatReceipt(qid uint32, seq uint64, deliv uint16) string {
+	buf := make([]byte, 0, 32)
+	buf = strconv.AppendUint(buf, uint64(qid), 36)
+	buf = append(buf, '.')
+	buf = strconv.AppendUint(buf, seq, 36)
+	buf = append(buf, '.')
+	buf = strconv.AppendUint(buf, uint64(deliv), 36)
+	return string(buf)
+}
+
+func parseReceipt(s string) (qid uint32, seq uint64, deliv uint16, err error) {
+	var parts [3]uint64
+	p := 0
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != '.' {
+			continue
+		}
+		if p == 3 {
+			return 0, 0, 0, fmt.Errorf("%w: %.40q", ErrInvalidReceipt, s)
+		}
+		v, perr := strconv.ParseUint(s[start:i], 36, 64)
+		if perr != nil {
+			return 0, 0, 0, fmt.Errorf("%w: %.40q", ErrInvalidReceipt, s)
+		}
+		parts[p] = v
+		p++
+		start = i + 1
+	}
+	if p != 3 || parts[0] > 1<<32-1 || parts[2] > 1<<16-1 {
+		return 0, 0, 0, fmt.Errorf("%w: %.40q", ErrInvalidReceipt, s)
+	}
+	return uint32(parts[0]), parts[1], uint16(parts[2]), nil
+}

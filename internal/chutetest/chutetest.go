@@ -1,0 +1,52 @@
+package chutetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/vfs"
+)
+
+// MustOpen opens a broker in dir (on fs, when given) and closes it when the
+// test ends.
+func MustOpen(t testing.TB, dir string, opts *chute.Options) *chute.Broker {
+	t.Helper()
+	b, err := chute.Open(dir, opts)
+	if err != nil {
+		t.Fatalf("open broker: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close broker: %v", err)
+		}
+	})
+	return b
+}
+
+// MemOptions returns options for a broker on an in-memory filesystem that
+// survives Close (so a test can reopen it) and can be crash-cloned.
+func MemOptions(clock chute.Clock) (*chute.Options, *vfs.MemFS) {
+	fs := vfs.NewMemFS()
+	return &chute.Options{FS: fs, Clock: clock}, fs
+}
+
+// Eventually polls cond every millisecond until it holds or 10 s pass.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Ctx returns a context that ends with the test (or after 30 s).
+func Ctx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,104 @@
+package chute
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/chutemq/chute/internal/journal"
+	"github.com/chutemq/chute/internal/vfs"
+)
+
+// SyncPolicy says when the journal syncs to disk.
+type SyncPolicy = journal.SyncPolicy
+
+const (
+	// SyncAlways (the default) confirms a publish, ack or nack only after
+	// its record is on disk: nothing confirmed is lost in a crash.
+	SyncAlways = journal.SyncAlways
+	// SyncInterval confirms once written and syncs every SyncInterval:
+	// UNSAFE against power loss (a process crash loses nothing).
+	SyncInterval = journal.SyncInterval
+	// SyncNever leaves syncing to the operating system: UNSAFE against
+	// power loss (a process crash loses nothing).
+	SyncNever = journal.SyncNever
+)
+
+// Options configure a broker. The zero value works; every field says its
+// default. Use nil for all defaults.
+type Options struct {
+	// Sync is the journal's sync policy; default SyncAlways.
+	Sync SyncPolicy
+	// SyncInterval is the longest time between syncs with SyncInterval;
+	// default 100 ms.
+	SyncInterval time.Duration
+	// SegmentSize is the size of journal segment files; default 64 MiB.
+	// Smaller segments are reclaimed sooner; larger ones mean fewer files.
+	SegmentSize int64
+
+	// MaxMessageSize bounds a message's body, headers, ID and key together;
+	// default 1 MiB, at most 64 MiB.
+	MaxMessageSize int
+	// MaxBatch bounds the messages of one publish and the receipts of one
+	// ack, nack or extend; default 1000.
+	MaxBatch int
+	// MaxHeaders bounds a message's header count; default 64. Header names
+	// are at most 256 bytes and values at most 4096.
+	MaxHeaders int
+
+	// Logger receives the broker's log lines; default: discarded.
+	Logger *slog.Logger
+	// Clock is the time source; default the system clock. Tests inject a
+	// fake one.
+	Clock Clock
+	// OnSync, if set, is told the duration of every journal fdatasync (for a
+	// latency histogram).
+	OnSync func(time.Duration)
+
+	// FS is the filesystem under the journal (for tests); default the OS.
+	FS vfs.FS
+}
+
+const (
+	maxHeaderName  = 256
+	maxHeaderValue = 4096
+)
+
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 100 * time.Millisecond
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 1 << 20
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 1000
+	}
+	if c.MaxHeaders <= 0 {
+		c.MaxHeaders = 64
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock()
+	}
+	return c
+}
+
+// Validate reports an option out of range.
+func (o Options) Validate() error {
+	switch {
+	case o.Sync > SyncNever:
+		return fmt.Errorf("%w: unknown sync policy %d", ErrInvalidConfig, o.Sync)
+	case o.MaxMessageSize > 64<<20:
+		return fmt.Errorf("%w: max message size %d above 64 MiB", ErrInvalidConfig, o.MaxMessageSize)
+	case o.SegmentSize != 0 && (o.SegmentSize < 64<<10 || o.SegmentSize > 1<<30):
+		return fmt.Errorf("%w: segment size %d outside 64 KiB..1 GiB", ErrInvalidConfig, o.SegmentSize)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package chute
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/journal"
+)
+
+// Publish stores msgs on target (a queue, or a topic's matching
+// subscriptions) as one atomic batch and returns once the batch is durable
+// per the sync policy. A message whose ID was published within the de-dup
+// window is not stored again: its result has Duplicate set and the first
+// copy's Seq (and the call still waits for that copy to be durable).
+//
+// If ctx ends first the outcome is unknown: the messages may or may not
+// be stored. Retrying with the same IDs is safe.
+func (b *Broker) Publish(ctx context.Context, target string, msgs ...Message) ([]PublishResult, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	if len(msgs) > b.opts.MaxBatch {
+		return nil, fmt.Errorf("%w: %d messages, at most %d", ErrBatchTooLarge, len(msgs), b.opts.MaxBatch)
+	}
+	pms := make([]engine.PubMsg, len(msgs))
+	for i := range msgs {
+		if err := b.checkMessage(&msgs[i]); err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
+		}
+		m := &msgs[i]
+		pms[i] = engine.PubMsg{Prio: uint8(m.Priority), ID: m.ID, Key: m.Key, Headers: m.Headers, Body: m.Body}
+	}
+
+	b.mu.Lock()
+	if err := b.checkLocked(); err != nil {
+		b.mu.Unlock()
+		return nil, err
+	}
+	now := b.nowLocked()
+	for i := range msgs {
+		stampTimes(&pms[i], &msgs[i], now)
+	}
+	rec, res, err := b.eng.PreparePublish(now, target, pms)
+	if err != nil {
+		b.mu.Unlock()
+		return nil, err
+	}
+	batch, err := b.appendPublishLocked(rec)
+	b.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := wait(ctx, batch); err != nil {
+		return nil, err
+	}
+	out := make([]PublishResult, len(res))
+	for i, r := range res {
+		out[i] = PublishResult{Seq: r.Seq, Duplicate: r.Duplicate}
+	}
+	return out, nil
+}
+
+// appendPublishLocked journals a prepared publish and applies it at the
+// position the journal gave it (the blobs' location). A nil record (all
+// duplicates) waits for the newest pending batch, which holds or follows
+// the first copies.
+func (b *Broker) appendPublishLocked(rec *engine.Record) (*journal.Batch, error) {
+	defer b.afterChangeLocked()
+	if rec == nil {
+		return b.jrn.Barrier(), nil
+	}
+	b.encBuf = rec.Encode(b.encBuf[:0])
+	pos, batch, err := b.jrn.Append(b.encBuf)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.eng.Apply(rec, pos); err != nil {
+		// PreparePublish checked everything Apply checks: this is a bug.
+		panic(fmt.Sprintf("chute: apply of a prepared publish failed: %v", err))
+	}
+	return batch, nil
+}
+
+// checkMessage enforces the broker's size limits, before any lock.
+func (b *Broker) checkMessage(m *Message) error {
+	switch {
+	case m.Priority < 0 || m.Priority > engine.MaxPriority:
+		return fmt.Errorf("%w: priority %d outside 0..9", ErrInvalidMessage, m.Priority)
+	case m.Delay < 0:
+		return fmt.Errorf("%w: negative delay", ErrInvalidMessage)
+	case m.TTL < 0:
+		return fmt.Errorf("%w: negative TTL", ErrInvalidMessage)
+	case len(m.Headers) > b.opts.MaxHeaders:
+		return fmt.Errorf("%w: %d headers, at most %d", ErrInvalidMessage, len(m.Headers), b.opts.MaxHeaders)
+	}
+	for k, v := range m.Headers {
+		if k == "" || len(k) > maxHeaderName || len(v) > maxHeaderValue {
+			return fmt.Errorf("%w: header %.40q: names are 1..%d bytes, values at most %d", ErrInvalidMessage, k, maxHeaderName, maxHeaderValue)
+		}
+	}
+	if n := engine.BlobSize(m.ID, m.Key, m.Headers, m.Body); n > b.opts.MaxMessageSize {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrMessageTooLarge, n, b.opts.MaxMessageSize)
+	}
+	return nil
+}
+
+// stampTimes turns a message's relative times into absolute ones at now.
+func stampTimes(pm *engine.PubMsg, m *Message, now int64) {
+	if m.Delay > 0 {
+		pm.DeliverAt = now + int64(m.Delay)
+	}
+	if !m.DeliverAt.IsZero() && m.DeliverAt.UnixNano() > pm.DeliverAt {
+		pm.DeliverAt = m.DeliverAt.UnixNano()
+	}
+	if m.TTL > 0 {
+		pm.ExpireAt = now + int64(m.TTL)
+	}
+}
