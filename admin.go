@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/journal"
 )
 
 // mutate runs one admin command under the lock, journals its record and
@@ -154,3 +155,10 @@ func (b *Broker) Topics(ctx context.Context) ([]TopicStats, error) {
 	}
 	return out, nil
 }
+
+// JournalStats is a snapshot of the journal's counters.
+type JournalStats = journal.Stats
+
+// JournalStats returns the journal's counters: records and bytes appended,
+// writes, syncs and the time spent syncing.
+func (b *Broker) JournalStats() JournalStats { return b.jrn.Stats() }

@@ -40,12 +40,20 @@ type Broker struct {
 	encBuf  []byte                   // guarded by mu: record encoding buffer
 	closed  bool                     // guarded by mu
 
+	recovery RecoveryStats // set by Open
+
 	armed     atomic.Int64  // the engine event time the timer loop is armed for (0: none)
 	timerKick chan struct{} // wakes the timer loop to re-arm
-	done      chan struct{} // closed when Close begins
-	wg        sync.WaitGroup
-	closeOnce sync.Once
-	closeErr  error
+	maintKick chan struct{} // wakes the maintenance loop: a checkpoint may be due
+
+	ckptMu         sync.Mutex      // serialises checkpoints; never taken with mu held
+	ckpt           checkpointState // guarded by ckptMu
+	ckptAppendedAt atomic.Int64    // journal bytes appended at the last checkpoint
+	ckptLastSize   atomic.Int64    // size of the last snapshot
+	done           chan struct{}   // closed when Close begins
+	wg             sync.WaitGroup
+	closeOnce      sync.Once
+	closeErr       error
 }
 
 var _ API = (*Broker)(nil)
@@ -64,6 +72,7 @@ func Open(dir string, opts *Options) (*Broker, error) {
 		eng:       engine.New(),
 		waiters:   make(map[string]chan struct{}),
 		timerKick: make(chan struct{}, 1),
+		maintKick: make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
 	fs := o.FS
@@ -77,6 +86,7 @@ func Open(dir string, opts *Options) (*Broker, error) {
 	j, err := journal.Open(journal.Options{
 		FS: fs, Dir: dir, SegmentSize: o.SegmentSize, Sync: o.Sync,
 		SyncInterval: o.SyncInterval, Logger: o.Logger, OnSync: o.OnSync,
+		CacheBytes: cacheBytes(o.MemoryBudget, b.mem),
 	})
 	if err != nil {
 		return nil, wrapCorrupt(err)
@@ -87,7 +97,16 @@ func Open(dir string, opts *Options) (*Broker, error) {
 		return nil, err
 	}
 	b.goFunc(b.timerLoop)
+	b.goFunc(b.maintenanceLoop)
 	return b, nil
+}
+
+// cacheBytes: an in-memory broker's segments are in memory already.
+func cacheBytes(budget int64, mem bool) int64 {
+	if mem {
+		return 0
+	}
+	return max(budget, 0)
 }
 
 func wrapCorrupt(err error) error {
@@ -125,6 +144,12 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 		b.mu.Unlock()
 		b.wg.Wait()
+		// A final checkpoint makes the next Open quick.
+		if b.jrn.Err() == nil && b.jrn.Appended() != b.ckptAppendedAt.Load() {
+			if err := b.Checkpoint(ctx); err != nil {
+				b.log.Warn("final checkpoint", "err", err)
+			}
+		}
 		errc := make(chan error, 1)
 		go func() { errc <- b.jrn.Close() }()
 		select {
@@ -186,6 +211,12 @@ func (b *Broker) afterChangeLocked() {
 			delete(b.waiters, q)
 		}
 	})
+	if b.checkpointDue() {
+		select {
+		case b.maintKick <- struct{}{}:
+		default:
+		}
+	}
 	if next := b.eng.NextEvent(); next != 0 {
 		if armed := b.armed.Load(); armed == 0 || next < armed {
 			select {

@@ -36,6 +36,18 @@ type Options struct {
 	// Smaller segments are reclaimed sooner; larger ones mean fewer files.
 	SegmentSize int64
 
+	// CheckpointBytes is how much the journal grows between checkpoints
+	// (which bound recovery time and let old segments go); default 0 means
+	// the larger of SegmentSize and twice the last checkpoint's size (so
+	// checkpoints cost at most half the journal's write volume). Negative
+	// means only on Close and Broker.Checkpoint.
+	CheckpointBytes int64
+
+	// MemoryBudget is how many bytes of recently written messages are kept
+	// in memory for delivery; older ones are read back from their segment.
+	// Default 64 MiB; negative keeps none.
+	MemoryBudget int64
+
 	// MaxMessageSize bounds a message's body, headers, ID and key together;
 	// default 1 MiB, at most 64 MiB.
 	MaxMessageSize int
@@ -71,6 +83,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 100 * time.Millisecond
+	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = 64 << 20
 	}
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = 1 << 20

@@ -16,10 +16,32 @@ import (
 // survived the replay, a release-leases record ends them: a lease does not
 // outlive the process that granted it, and its message is ready again
 // (with its delivery count, which counts towards max deliveries).
+// RecoveryStats describes what the last Open did to recover.
+type RecoveryStats struct {
+	Checkpoint int           // bytes of checkpoint restored (0: none)
+	Records    int           // records replayed after it
+	Duration   time.Duration // time Open spent recovering
+}
+
+// RecoveryStats reports what Open did to recover the broker's state.
+func (b *Broker) RecoveryStats() RecoveryStats { return b.recovery }
+
 func (b *Broker) recover() error {
 	start := time.Now()
+	from, snap, err := b.jrn.LoadCheckpoint()
+	if err != nil {
+		return wrapCorrupt(fmt.Errorf("recover: %w", err))
+	}
+	if snap != nil {
+		e, err := engine.Restore(snap)
+		if err != nil {
+			return wrapCorrupt(fmt.Errorf("recover: checkpoint: %w", err))
+		}
+		b.eng = e
+		b.ckptLastSize.Store(int64(len(snap)))
+	}
 	var n int
-	err := b.jrn.Replay(0, func(payload []byte, pos uint64) error {
+	err = b.jrn.Replay(from, func(payload []byte, pos uint64) error {
 		r, err := engine.Decode(payload)
 		if err != nil {
 			return err
@@ -39,8 +61,9 @@ func (b *Broker) recover() error {
 			return fmt.Errorf("recover: release leases: %w", err)
 		}
 	}
-	if n > 0 {
-		b.log.Info("recovered journal", "records", n, "took", time.Since(start).Round(time.Millisecond))
+	b.recovery = RecoveryStats{Checkpoint: len(snap), Records: n, Duration: time.Since(start)}
+	if n > 0 || snap != nil {
+		b.log.Info("recovered", "checkpoint bytes", len(snap), "records replayed", n, "took", b.recovery.Duration.Round(time.Millisecond))
 	}
 	return nil
 }

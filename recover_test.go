@@ -1,6 +1,7 @@
 package chute_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -113,27 +114,59 @@ func TestCrashKeepsConfirmed(t *testing.T) {
 	}
 }
 
-func TestOpenReportsCorruption(t *testing.T) {
-	opts, fs := chutetest.MemOptions(nil)
-	b, err := chute.Open("data", &chute.Options{FS: opts.FS, SegmentSize: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
+// TestCorruptionIsReported: a flipped byte in synced data is a typed error
+// naming the file — at Open when recovery must replay the damaged record,
+// at delivery when a checkpoint already covers it — never silent loss.
+func TestCorruptionIsReported(t *testing.T) {
+	ctx := context.Background()
+	setup := func(t *testing.T, checkpoint bool) *vfs.MemFS {
+		opts, fs := chutetest.MemOptions(nil)
+		opts.SegmentSize, opts.CheckpointBytes = 64<<10, -1
+		b, err := chute.Open("data", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustCreate(t, b, "q", chute.QueueConfig{})
+		for i := range 300 {
+			mustPublish(t, b, "q", chute.Message{Body: bytes.Repeat([]byte{byte(i)}, 1000)})
+		}
+		if checkpoint {
+			if err := b.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		crashed := fs.CrashClone(nil) // no Close: no final checkpoint
+		b.Close()
+		data, err := crashed.Bytes("data/00000001.seg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[5000] ^= 1 // inside the body of a message in the first segment
+		crashed.SetBytes("data/00000001.seg", data)
+		return crashed
 	}
-	mustCreate(t, b, "q", chute.QueueConfig{})
-	for range 300 {
-		mustPublish(t, b, "q", chute.Message{Body: make([]byte, 1000)})
-	}
-	b.Close()
-	data, err := fs.Bytes("data/00000001.seg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[5000] ^= 1
-	fs.SetBytes("data/00000001.seg", data)
-	_, err = chute.Open("data", &chute.Options{FS: fs, SegmentSize: 64 << 10})
-	var ce *chute.CorruptionError
-	if !errors.Is(err, chute.ErrJournalCorrupt) || !errors.As(err, &ce) || ce.File != "data/00000001.seg" {
-		t.Fatalf("open of a damaged journal: %v", err)
-	}
-	_ = vfs.ErrInjected
+	t.Run("replayed record", func(t *testing.T) {
+		fs := setup(t, false)
+		_, err := chute.Open("data", &chute.Options{FS: fs, SegmentSize: 64 << 10})
+		var ce *chute.CorruptionError
+		if !errors.Is(err, chute.ErrJournalCorrupt) || !errors.As(err, &ce) || ce.File != "data/00000001.seg" {
+			t.Fatalf("open of a damaged journal: %v", err)
+		}
+	})
+	t.Run("message behind a checkpoint", func(t *testing.T) {
+		fs := setup(t, true)
+		b := chutetest.MustOpen(t, "data", &chute.Options{FS: fs, SegmentSize: 64 << 10})
+		var err error
+		for err == nil {
+			var ds []chute.Delivery
+			ds, err = b.Receive(ctx, "q", chute.ReceiveOptions{Max: 10, Wait: -1})
+			if err == nil && len(ds) == 0 {
+				t.Fatal("every message delivered: the damage went unnoticed")
+			}
+		}
+		var ce *chute.CorruptionError
+		if !errors.Is(err, chute.ErrJournalCorrupt) || !errors.As(err, &ce) || ce.File != "data/00000001.seg" {
+			t.Fatalf("receive of a damaged message: %v", err)
+		}
+	})
 }

@@ -142,7 +142,7 @@ func (e *Engine) applyPurge(r *Record) (int64, error) {
 // reference: O(n) for n messages, which is the only operation that is.
 func (e *Engine) purge(q *queue) int64 {
 	n := q.n.depth()
-	drop := func(en *entry) bool { e.unref(en.ref); return true }
+	drop := func(en *entry) bool { e.unref(en.ref, en.size); return true }
 	for p := range q.ready {
 		q.ready[p].each(func(en *entry) bool {
 			if !q.isGone(en) {

@@ -29,7 +29,7 @@ type Engine struct {
 	byID    map[uint32]*queue
 	topics  map[string]*topic
 	timers  timerHeap        // queues by their earliest timer
-	live    map[uint32]int64 // storage unit → entries referring to a blob in it
+	live    map[uint32]Usage // storage unit → the entries referring to a blob in it
 	wake    []*queue         // queues that gained deliverable messages
 }
 
@@ -41,7 +41,7 @@ func New() *Engine {
 		queues:  make(map[string]*queue),
 		byID:    make(map[uint32]*queue),
 		topics:  make(map[string]*topic),
-		live:    make(map[uint32]int64),
+		live:    make(map[uint32]Usage),
 	}
 }
 
@@ -87,6 +87,9 @@ func (e *Engine) Apply(r *Record, base uint64) error {
 		_, err = e.applyRedrive(r)
 	case RecReleaseLeases:
 		e.applyReleaseLeases(r.Time)
+	case RecBlobs:
+		// Blobs are only stored: a checkpoint (Relocate) points entries at
+		// them, so replaying them changes nothing.
 	default:
 		err = fmt.Errorf("unknown record type %v", r.Type)
 	}
@@ -120,9 +123,15 @@ func (e *Engine) DrainWakeups(fn func(queue string)) {
 	e.wake = e.wake[:0]
 }
 
-// Live reports how many queued messages refer to blobs in storage unit u;
-// a unit with none holds nothing the engine needs.
-func (e *Engine) Live(u uint32) int64 { return e.live[u] }
+// Usage is how much of a storage unit queued messages still refer to.
+type Usage struct {
+	Messages int64 // entries (a message fanned out to n subscriptions counts n)
+	Bytes    int64 // their blob bytes
+}
+
+// Live reports what queued messages refer to in storage unit u; a unit
+// with none holds no blob the engine needs.
+func (e *Engine) Live(u uint32) Usage { return e.live[u] }
 
 // LiveUnits returns the storage units that hold blobs still referred to.
 func (e *Engine) LiveUnits() []uint32 {
@@ -136,14 +145,21 @@ func (e *Engine) LiveUnits() []uint32 {
 
 func unitOf(ref uint64) uint32 { return uint32(ref >> 32) }
 
-func (e *Engine) ref(r uint64) { e.live[unitOf(r)]++ }
+func (e *Engine) ref(r uint64, size uint32) {
+	u := e.live[unitOf(r)]
+	u.Messages++
+	u.Bytes += int64(size)
+	e.live[unitOf(r)] = u
+}
 
-func (e *Engine) unref(r uint64) {
-	u := unitOf(r)
-	if n := e.live[u] - 1; n > 0 {
-		e.live[u] = n
+func (e *Engine) unref(r uint64, size uint32) {
+	u := e.live[unitOf(r)]
+	u.Messages--
+	u.Bytes -= int64(size)
+	if u.Messages > 0 {
+		e.live[unitOf(r)] = u
 	} else {
-		delete(e.live, u)
+		delete(e.live, unitOf(r))
 	}
 }
 

@@ -164,30 +164,49 @@ func (h *harness) body(d Delivered) string {
 }
 
 // check replays the log into a fresh engine (through the codec) and fails
-// unless it reaches the same state; it also checks internal invariants.
+// unless it reaches the same state; it does the same from a snapshot taken
+// part-way (as recovery from a checkpoint does), and checks invariants.
 func (h *harness) check() {
 	h.t.Helper()
 	checkInvariants(h.t, h.e)
-	e2 := New()
-	for i, l := range h.log {
+	want := dumpState(h.e)
+	for _, split := range []int{len(h.log), len(h.log) / 2, len(h.log) / 3, 0} {
+		e2 := New()
+		h.replay(e2, h.log[:split])
+		checkInvariants(h.t, e2)
+		e3, err := Restore(e2.Snapshot(nil))
+		if err != nil {
+			h.t.Fatalf("restore snapshot at record %d: %v", split, err)
+		}
+		checkInvariants(h.t, e3)
+		if a, b := dumpState(e2), dumpState(e3); a != b {
+			h.t.Fatalf("snapshot at record %d restores differently:\nsnapshotted:\n%s\nrestored:\n%s", split, a, b)
+		}
+		h.replay(e3, h.log[split:])
+		e3.Advance(h.e.Now())
+		if got := dumpState(e3); got != want {
+			h.t.Fatalf("replay from a snapshot at record %d of %d diverged:\nlive:\n%s\nreplayed:\n%s", split, len(h.log), want, got)
+		}
+	}
+}
+
+func (h *harness) replay(e *Engine, log []logged) {
+	h.t.Helper()
+	for i, l := range log {
 		r, err := Decode(l.buf)
 		if err != nil {
 			h.t.Fatalf("decode record %d: %v", i, err)
 		}
-		if err := e2.Apply(r, l.base); err != nil {
+		if err := e.Apply(r, l.base); err != nil {
 			h.t.Fatalf("replay record %d (%v): %v", i, r.Type, err)
 		}
-	}
-	e2.Advance(h.e.Now())
-	if a, b := dumpState(h.e), dumpState(e2); a != b {
-		h.t.Fatalf("replay diverged:\nlive:\n%s\nreplayed:\n%s", a, b)
 	}
 }
 
 // checkInvariants verifies the counts against the structures.
 func checkInvariants(t tb, e *Engine) {
 	t.Helper()
-	live := map[uint32]int64{}
+	live := map[uint32]Usage{}
 	for _, q := range e.queues {
 		var inSet, ready, delayed, inflight, readyB int64
 		var mask uint16
@@ -196,7 +215,7 @@ func checkInvariants(t tb, e *Engine) {
 				if !isGoneNoForget(q, en) {
 					inSet++
 					readyB += int64(en.size)
-					live[unitOf(en.ref)]++
+					addUsage(live, en)
 				}
 				return true
 			})
@@ -204,7 +223,7 @@ func checkInvariants(t tb, e *Engine) {
 				if en := &q.retry[p][i]; !isGoneNoForget(q, en) {
 					inSet++
 					readyB += int64(en.size)
-					live[unitOf(en.ref)]++
+					addUsage(live, en)
 				}
 			}
 			if q.ready[p].len() > 0 || len(q.retry[p]) > 0 {
@@ -220,18 +239,18 @@ func checkInvariants(t tb, e *Engine) {
 				if !isGoneNoForget(q, en) {
 					ready++
 					readyB += int64(en.size)
-					live[unitOf(en.ref)]++
+					addUsage(live, en)
 				}
 				return true
 			})
 		}
 		for _, d := range q.delayed {
 			delayed++
-			live[unitOf(d.e.ref)]++
+			addUsage(live, &d.e)
 		}
 		for _, l := range q.leaseQ {
 			inflight++
-			live[unitOf(l.e.ref)]++
+			addUsage(live, &l.e)
 			if q.leases[l.e.seq] != l {
 				t.Fatalf("queue %s: lease %d not in map", q.name, l.e.seq)
 			}
@@ -255,6 +274,13 @@ func checkInvariants(t tb, e *Engine) {
 	if !maps.Equal(live, e.live) {
 		t.Fatalf("live units %v, structures say %v", e.live, live)
 	}
+}
+
+func addUsage(live map[uint32]Usage, en *entry) {
+	u := live[unitOf(en.ref)]
+	u.Messages++
+	u.Bytes += int64(en.size)
+	live[unitOf(en.ref)] = u
 }
 
 func isGoneNoForget(q *queue, en *entry) bool {
@@ -339,11 +365,4 @@ func deref(d *DeadInfo) DeadInfo {
 		return DeadInfo{}
 	}
 	return *d
-}
-
-func keyName(k *keyState) string {
-	if k == nil {
-		return ""
-	}
-	return k.name
 }

@@ -11,7 +11,7 @@ import "math"
 // redrive. Depth limits were checked (or deliberately bypassed) by the
 // caller.
 func (e *Engine) enqueue(q *queue, en entry, deliverAt, expire int64, key string, t int64) {
-	e.ref(en.ref)
+	e.ref(en.ref, en.size)
 	q.total.Enqueued++
 	var k *keyState
 	en.flags &^= fKey | fTTL
@@ -91,7 +91,7 @@ func (e *Engine) leaveReady(q *queue, en *entry) (k *keyState, expire int64) {
 // leave forgets a message that is leaving q for good (acked, expired,
 // dropped, dead-lettered, purged); it is already out of every structure.
 func (e *Engine) leave(q *queue, en *entry, k *keyState) {
-	e.unref(en.ref)
+	e.unref(en.ref, en.size)
 	if en.flags&fErr != 0 {
 		delete(q.lastErr, en.seq)
 	}

@@ -28,6 +28,7 @@ const (
 	RecRedrive       RecordType = 14 // Name (dead-letter queue), N
 	RecReleaseLeases RecordType = 15 // (none): every lease ends, as on restart
 	RecTopicConfig   RecordType = 16 // Name, Topic
+	RecBlobs         RecordType = 17 // Msgs (Blob only): copies of live blobs carried forward by compaction
 	recTypeEnd
 )
 
@@ -37,6 +38,7 @@ var recNames = [...]string{
 	RecSubscribe: "subscribe", RecUnsubscribe: "unsubscribe", RecPublish: "publish",
 	RecDeliver: "deliver", RecAck: "ack", RecNack: "nack", RecExtend: "extend",
 	RecRedrive: "redrive", RecReleaseLeases: "release-leases", RecTopicConfig: "topic-config",
+	RecBlobs: "blobs",
 }
 
 func (t RecordType) String() string {
@@ -163,6 +165,14 @@ func (r *Record) Encode(buf []byte) []byte {
 	case RecRedrive:
 		buf = appendString(buf, r.Name)
 		buf = binary.AppendVarint(buf, r.N)
+	case RecBlobs:
+		buf = binary.AppendUvarint(buf, uint64(len(r.Msgs)))
+		for i := range r.Msgs {
+			m := &r.Msgs[i]
+			buf = binary.AppendUvarint(buf, uint64(len(m.Blob)))
+			m.BlobOff = uint32(len(buf) - start)
+			buf = append(buf, m.Blob...)
+		}
 	case RecReleaseLeases:
 	}
 	return buf
@@ -243,6 +253,14 @@ func Decode(b []byte) (*Record, error) {
 	case RecRedrive:
 		r.Name = d.string()
 		r.N = d.varint()
+	case RecBlobs:
+		n := d.count(1)
+		r.Msgs = make([]PubMsg, n)
+		for i := range r.Msgs {
+			blen := d.count(1)
+			r.Msgs[i].BlobOff = uint32(d.off)
+			r.Msgs[i].Blob = d.bytes(blen)
+		}
 	case RecReleaseLeases:
 	default:
 		d.fail("unknown record type %d", r.Type)

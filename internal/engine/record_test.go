@@ -31,6 +31,7 @@ func sampleRecords() []*Record {
 		{Type: RecExtend, Time: 13, Name: "q", Items: []Item{{Seq: 3, Deliv: 65535, Value: 1e18}}},
 		{Type: RecRedrive, Time: 14, Name: "q.dlq", N: -1},
 		{Type: RecReleaseLeases, Time: 15},
+		{Type: RecBlobs, Time: 16, Msgs: []PubMsg{{Blob: []byte("blob one")}, {Blob: []byte{}}}},
 	}
 }
 
@@ -40,6 +41,14 @@ func TestRecordRoundTrip(t *testing.T) {
 		got, err := Decode(buf[len("prefix"):])
 		if err != nil {
 			t.Fatalf("%v: %v", r.Type, err)
+		}
+		if r.Type == RecBlobs {
+			for i := range r.Msgs {
+				if !bytes.Equal(r.Msgs[i].Blob, got.Msgs[i].Blob) || r.Msgs[i].BlobOff != got.Msgs[i].BlobOff {
+					t.Fatalf("blobs record: blob %d %q at %d, decoded %q at %d", i, r.Msgs[i].Blob, r.Msgs[i].BlobOff, got.Msgs[i].Blob, got.Msgs[i].BlobOff)
+				}
+			}
+			continue
 		}
 		if r.Type == RecPublish {
 			for i := range r.Msgs {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,10 @@ type Options struct {
 	Logger       *slog.Logger
 	// OnSync, if set, is told the duration of every fdatasync.
 	OnSync func(time.Duration)
+	// CacheBytes keeps up to this many of the most recently written bytes
+	// in memory, so that reading a fresh record needs no system call; older
+	// records are read back from their segment. 0 keeps none.
+	CacheBytes int64
 }
 
 // ErrClosed is returned by calls on a closed journal.
@@ -96,11 +101,15 @@ type Journal struct {
 	cur      *Batch              // collecting appends; nil when none pending
 	inflight *Batch              // being written by the writer
 	kick     chan struct{}       // wakes the writer (buffered, 1)
-	written  atomic.Uint64       // seg << 32 | end of the data written to files
+	flushReq chan chan error     // asks the writer to sync now
+	writing  []chunk             // taken by the writer, being written
+	cache    []chunk             // written chunks kept for reads, oldest first
+	cached   int64               // bytes held by cache
 	done     chan struct{}       // closed when the writer exits
 
 	stats struct {
 		records, bytes, writes, syncs, syncNanos atomic.Int64
+		cacheHits, fileReads                     atomic.Int64
 	}
 }
 
@@ -115,9 +124,15 @@ type chunk struct {
 // Batch is the group of appends completed together by one write (and, with
 // SyncAlways, one sync).
 type Batch struct {
-	done chan struct{}
-	err  error
+	written chan struct{} // closed once the batch is in the files (synced or not)
+	done    chan struct{}
+	err     error
 }
+
+// Written is closed when the batch has been written to the segment files
+// (before the sync): it then survives a crash of the process, if not of
+// the machine.
+func (b *Batch) Written() <-chan struct{} { return b.written }
 
 // Done is closed when the batch is durable (per the sync policy) or failed.
 func (b *Batch) Done() <-chan struct{} { return b.done }
@@ -137,8 +152,15 @@ func (b *Batch) Wait(ctx context.Context) error {
 
 func (b *Batch) complete(err error) {
 	b.err = err
+	select {
+	case <-b.written:
+	default:
+		close(b.written)
+	}
 	close(b.done)
 }
+
+func newBatch() *Batch { return &Batch{written: make(chan struct{}), done: make(chan struct{})} }
 
 // Open opens (or creates) the journal in opts.Dir. Call Replay next.
 func Open(opts Options) (*Journal, error) {
@@ -162,25 +184,19 @@ func Open(opts Options) (*Journal, error) {
 	}
 	j := &Journal{
 		opts: opts, segSize: opts.SegmentSize, log: opts.Logger,
-		segs: make(map[uint32]*segment),
-		kick: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		segs:     make(map[uint32]*segment),
+		kick:     make(chan struct{}, 1),
+		flushReq: make(chan chan error),
+		done:     make(chan struct{}),
 	}
 	names, err := opts.FS.List(opts.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("list journal dir: %w", err)
 	}
-	var prev uint32
 	for _, name := range names {
-		id, ok := parseSegName(name)
-		if !ok {
-			continue
+		if id, ok := parseSegName(name); ok {
+			j.segs[id] = &segment{id: id, name: segName(opts.Dir, id)}
 		}
-		if prev != 0 && id != prev+1 {
-			return nil, &CorruptionError{File: segName(opts.Dir, prev+1), Reason: fmt.Sprintf("segment missing between %d and %d", prev, id)}
-		}
-		prev = id
-		j.segs[id] = &segment{id: id, name: segName(opts.Dir, id)}
 	}
 	return j, nil
 }
@@ -216,7 +232,7 @@ func (j *Journal) Append(payload []byte) (uint64, *Batch, error) {
 	c.data = appendFrame(c.data, j.tail.id, payload)
 	j.tailOff += size
 	if j.cur == nil {
-		j.cur = &Batch{done: make(chan struct{})}
+		j.cur = newBatch()
 	}
 	j.stats.records.Add(1)
 	j.stats.bytes.Add(size)
@@ -261,10 +277,26 @@ func (j *Journal) Barrier() *Batch {
 	return j.inflight
 }
 
-// Written reports whether the n bytes at pos are in a segment file (so
-// ReadAt can read them): their batch has been written, if not synced.
-func (j *Journal) Written(pos uint64, n int) bool {
-	return pos+uint64(n) <= j.written.Load()
+// Appended is the number of bytes appended since Open.
+func (j *Journal) Appended() int64 { return j.stats.bytes.Load() }
+
+// Sync writes everything appended so far and syncs it, whatever the sync
+// policy (a checkpoint needs the records before it on disk).
+func (j *Journal) Sync(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case j.flushReq <- reply:
+	case <-j.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Err returns the sticky I/O error, if any.
@@ -286,9 +318,12 @@ func (j *Journal) writeLoop() {
 	var w writer
 	w.j = j
 	w.lastSync = time.Now()
+	var flushed chan error
 	for {
+		flushed = nil
 		select {
 		case <-j.kick:
+		case flushed = <-j.flushReq:
 		case <-tick:
 			if w.dirty != nil && time.Since(w.lastSync) >= j.opts.SyncInterval {
 				if err := w.sync(); err != nil {
@@ -299,27 +334,32 @@ func (j *Journal) writeLoop() {
 		}
 		j.mu.Lock()
 		chunks, b, closing := j.pending, j.cur, j.closed
-		j.pending, j.cur, j.inflight = nil, nil, b
+		j.pending, j.cur, j.inflight, j.writing = nil, nil, b, chunks
 		failed := j.err
 		j.mu.Unlock()
 		if b != nil {
 			err := failed
 			if err == nil {
-				err = w.write(chunks)
+				err = w.write(chunks, b)
 			}
 			if err != nil {
 				j.fail(err)
 				err = j.Err()
 			}
 			j.mu.Lock()
-			j.inflight = nil
-			for _, c := range chunks {
-				if !c.init && cap(c.data) <= 4<<20 {
-					j.spare = append(j.spare, c.data)
-				}
-			}
+			j.inflight, j.writing = nil, nil
+			j.keepLocked(chunks)
 			j.mu.Unlock()
 			b.complete(err)
+		}
+		if flushed != nil {
+			err := j.Err()
+			if err == nil {
+				if err = w.sync(); err != nil {
+					j.fail(err)
+				}
+			}
+			flushed <- err
 		}
 		if closing {
 			if err := w.finish(); err != nil {
@@ -347,7 +387,7 @@ type writer struct {
 	lastSync time.Time
 }
 
-func (w *writer) write(chunks []chunk) error {
+func (w *writer) write(chunks []chunk, b *Batch) error {
 	j := w.j
 	for _, c := range chunks {
 		if c.seg != w.dirty && w.dirty != nil {
@@ -372,7 +412,6 @@ func (w *writer) write(chunks []chunk) error {
 		if _, err := c.seg.f.WriteAt(c.data, c.off); err != nil {
 			return fmt.Errorf("write segment %d at %d: %w", c.seg.id, c.off, err)
 		}
-		j.written.Store(uint64(c.seg.id)<<32 | uint64(c.off+int64(len(c.data))))
 		j.stats.writes.Add(1)
 		w.dirty = c.seg
 		if c.init {
@@ -384,8 +423,70 @@ func (w *writer) write(chunks []chunk) error {
 			}
 		}
 	}
+	close(b.written)
 	if j.opts.Sync == SyncAlways || j.opts.Sync == SyncInterval && time.Since(w.lastSync) >= j.opts.SyncInterval {
 		return w.sync()
+	}
+	return nil
+}
+
+// keepLocked moves written chunks into the read cache, evicting the oldest
+// beyond the budget; evicted buffers are reused for later appends.
+func (j *Journal) keepLocked(chunks []chunk) {
+	for _, c := range chunks {
+		if c.init {
+			continue
+		}
+		if j.opts.CacheBytes <= 0 {
+			j.recycleLocked(c.data)
+			continue
+		}
+		j.cache = append(j.cache, c)
+		j.cached += int64(cap(c.data))
+	}
+	n := 0
+	for n < len(j.cache) && j.cached > j.opts.CacheBytes {
+		j.cached -= int64(cap(j.cache[n].data))
+		j.recycleLocked(j.cache[n].data)
+		j.cache[n] = chunk{}
+		n++
+	}
+	if n > 0 {
+		j.cache = append(j.cache[:0], j.cache[n:]...)
+	}
+}
+
+func (j *Journal) recycleLocked(b []byte) {
+	if cap(b) <= 4<<20 && len(j.spare) < 64 {
+		j.spare = append(j.spare, b)
+	}
+}
+
+// lookupLocked finds the n bytes at pos in memory: appended and not yet
+// written, being written, or in the read cache.
+func (j *Journal) lookupLocked(pos uint64, n int) []byte {
+	id, off := uint32(pos>>32), int64(pos&0xffffffff)
+	in := func(c *chunk) []byte {
+		if c.seg.id == id && off >= c.off && off+int64(n) <= c.off+int64(len(c.data)) {
+			return c.data[off-c.off : off-c.off+int64(n)]
+		}
+		return nil
+	}
+	for _, list := range [][]chunk{j.pending, j.writing} {
+		for i := range list {
+			if b := in(&list[i]); b != nil {
+				return b
+			}
+		}
+	}
+	// The cache is in position order: find the last chunk starting at or
+	// before pos.
+	i := sort.Search(len(j.cache), func(i int) bool {
+		c := &j.cache[i]
+		return c.seg.id > id || c.seg.id == id && c.off > off
+	})
+	if i > 0 {
+		return in(&j.cache[i-1])
 	}
 	return nil
 }
@@ -459,7 +560,14 @@ func (j *Journal) Close() error {
 // reference on the segment while reading, never a journal-wide lock.
 func (j *Journal) ReadAt(pos uint64, n int) ([]byte, error) {
 	id, off := uint32(pos>>32), int64(pos&0xffffffff)
+	buf := make([]byte, n)
 	j.mu.Lock()
+	if b := j.lookupLocked(pos, n); b != nil {
+		copy(buf, b)
+		j.mu.Unlock()
+		j.stats.cacheHits.Add(1)
+		return buf, nil
+	}
 	s := j.segs[id]
 	j.mu.Unlock()
 	if s == nil {
@@ -469,7 +577,6 @@ func (j *Journal) ReadAt(pos uint64, n int) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("read %x: segment %d not open", pos, id)
 	}
-	buf := make([]byte, n)
 	_, err := f.ReadAt(buf, off)
 	if rerr := s.releaseRef(j.opts.FS); err == nil {
 		err = rerr
@@ -480,7 +587,13 @@ func (j *Journal) ReadAt(pos uint64, n int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read segment %d at %d: %w", id, off, err)
 	}
+	j.stats.fileReads.Add(1)
 	return buf, nil
+}
+
+// Location names the file and offset of a position, for error messages.
+func (j *Journal) Location(pos uint64) (string, int64) {
+	return segName(j.opts.Dir, uint32(pos>>32)), int64(pos & 0xffffffff)
 }
 
 // Release deletes segment id once no reader uses it. The caller promises
@@ -525,6 +638,9 @@ type Stats struct {
 	Records, Bytes int64 // appended
 	Writes, Syncs  int64
 	SyncTime       time.Duration // total time in fdatasync
+	CacheHits      int64         // reads served from memory
+	FileReads      int64         // reads from segment files
+	CacheBytes     int64         // bytes held by the read cache
 	Segments       int
 	SegmentSize    int64
 	Policy         SyncPolicy
@@ -532,9 +648,10 @@ type Stats struct {
 
 func (j *Journal) Stats() Stats {
 	j.mu.Lock()
-	n := len(j.segs)
+	n, cached := len(j.segs), j.cached
 	j.mu.Unlock()
 	return Stats{
+		CacheHits: j.stats.cacheHits.Load(), FileReads: j.stats.fileReads.Load(), CacheBytes: cached,
 		Records: j.stats.records.Load(), Bytes: j.stats.bytes.Load(),
 		Writes: j.stats.writes.Load(), Syncs: j.stats.syncs.Load(),
 		SyncTime: time.Duration(j.stats.syncNanos.Load()), Segments: n,

@@ -26,6 +26,16 @@ func (j *Journal) Replay(from uint64, fn func(payload []byte, pos uint64) error)
 	j.mu.Unlock()
 	sortIDs(ids)
 	fromSeg, fromOff := uint32(from>>32), int(from&0xffffffff)
+	// Segments before the start position may have been released in any
+	// order; from it on, every record is needed, so none may be missing.
+	for i := 1; i < len(ids); i++ {
+		if ids[i] > fromSeg && ids[i] != ids[i-1]+1 {
+			return &CorruptionError{File: segName(j.opts.Dir, ids[i-1]+1), Reason: fmt.Sprintf("segment missing between %d and %d", ids[i-1], ids[i])}
+		}
+	}
+	if fromSeg != 0 && (len(ids) == 0 || !slices.Contains(ids, fromSeg)) {
+		return &CorruptionError{File: segName(j.opts.Dir, fromSeg), Reason: "the checkpoint's segment is missing"}
+	}
 	var buf []byte
 	for i, id := range ids {
 		s := j.segs[id]
@@ -71,9 +81,6 @@ func (j *Journal) Replay(from uint64, fn func(payload []byte, pos uint64) error)
 	}
 	j.mu.Lock()
 	j.replayed = true
-	if j.tail != nil {
-		j.written.Store(uint64(j.tail.id)<<32 | uint64(j.tailOff))
-	}
 	j.mu.Unlock()
 	go j.writeLoop()
 	return nil

@@ -167,6 +167,21 @@ func (m *MemFS) CrashClone(rng *rand.Rand) *MemFS {
 	return c
 }
 
+// Usage is the total size of the files in dir (for tests of disk use).
+func (m *MemFS) Usage(dir string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for name, f := range m.files {
+		if path.Dir(name) == clean(dir) {
+			f.mu.RLock()
+			n += int64(len(f.data))
+			f.mu.RUnlock()
+		}
+	}
+	return n
+}
+
 // Bytes returns a copy of a file's current content (for tests).
 func (m *MemFS) Bytes(name string) ([]byte, error) {
 	m.mu.Lock()

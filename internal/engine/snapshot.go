@@ -1,0 +1,389 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// A snapshot is the engine's whole logical state, written at a journal
+// position by a checkpoint so that recovery replays only the records after
+// it. It holds what a replay would rebuild — every queue with its config,
+// totals, de-dup window and messages (ready in delivery order, waiting per
+// ordering key, delayed, leased, with expiry, delivery count, last error
+// and dead-letter cause), every topic with its subscriptions — and not how
+// it happens to be laid out in memory. Restore rebuilds the indexes.
+//
+//	snapshot := version now nextSeq nextQID nqueues queue* ntopics topic*
+//	queue    := id name config totals dedup lastErrs deadInfos keys ready delayed leases
+//	entry    := seq ref pub size deliv prio flags
+const snapshotVersion = 1
+
+// walkReady calls fn for every ready-set entry in delivery order (priority
+// desc, sequence asc), skipping gone ones, until fn returns false.
+func (q *queue) walkReady(fn func(en *entry) bool) {
+	for p := MaxPriority; p >= 0; p-- {
+		f := &q.ready[p]
+		hw := heapWalker{h: q.retry[p]}
+		fi := 0
+		for {
+			var en *entry
+			fe, he := (*entry)(nil), hw.peek()
+			if fi < f.len() {
+				fe = f.at(fi)
+			}
+			switch {
+			case fe == nil && he == nil:
+			case he == nil || (fe != nil && fe.seq < he.seq):
+				en = fe
+				fi++
+			default:
+				en = he
+				hw.next()
+			}
+			if en == nil {
+				break
+			}
+			if isGone(q, en) {
+				continue
+			}
+			if !fn(en) {
+				return
+			}
+		}
+	}
+}
+
+// isGone reports whether en is an expired entry left behind, without
+// forgetting it (unlike queue.isGone).
+func isGone(q *queue, en *entry) bool {
+	if en.flags&fTTL == 0 || q.gone == nil {
+		return false
+	}
+	_, ok := q.gone[en.seq]
+	return ok
+}
+
+// Snapshot appends the engine's state to buf.
+func (e *Engine) Snapshot(buf []byte) []byte {
+	buf = append(buf, snapshotVersion)
+	buf = binary.AppendVarint(buf, e.now)
+	buf = binary.AppendUvarint(buf, e.nextSeq)
+	buf = binary.AppendUvarint(buf, uint64(e.nextQID))
+	ids := slices.Sorted(maps.Keys(e.byID))
+	buf = binary.AppendUvarint(buf, uint64(len(ids)))
+	for _, id := range ids {
+		buf = e.byID[id].snapshot(buf)
+	}
+	names := slices.Sorted(maps.Keys(e.topics))
+	buf = binary.AppendUvarint(buf, uint64(len(names)))
+	for _, name := range names {
+		t := e.topics[name]
+		buf = appendString(buf, t.name)
+		buf = binary.AppendVarint(buf, int64(t.cfg.DedupWindow))
+		buf = binary.AppendVarint(buf, t.total.Published)
+		buf = binary.AppendVarint(buf, t.total.Unrouted)
+		buf = t.dedup.snapshot(buf)
+		buf = binary.AppendUvarint(buf, uint64(len(t.subs)))
+		for _, s := range t.subs {
+			buf = appendString(buf, s.name)
+			buf = appendMap(buf, s.sub.filter)
+		}
+	}
+	return buf
+}
+
+func (q *queue) snapshot(buf []byte) []byte {
+	buf = binary.AppendUvarint(buf, uint64(q.id))
+	buf = appendString(buf, q.name)
+	buf = appendQueueConfig(buf, &q.cfg)
+	for _, v := range q.total.fields() {
+		buf = binary.AppendVarint(buf, *v)
+	}
+	buf = q.dedup.snapshot(buf)
+
+	buf = binary.AppendUvarint(buf, uint64(len(q.lastErr)))
+	for _, s := range slices.Sorted(maps.Keys(q.lastErr)) {
+		buf = binary.AppendUvarint(buf, s)
+		buf = appendString(buf, q.lastErr[s])
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(q.dead)))
+	for _, s := range slices.Sorted(maps.Keys(q.dead)) {
+		d := q.dead[s]
+		buf = binary.AppendUvarint(buf, s)
+		buf = appendString(buf, d.Source)
+		buf = append(buf, byte(d.Reason))
+		buf = binary.AppendVarint(buf, int64(d.Deliveries))
+		buf = appendString(buf, d.LastError)
+		buf = binary.AppendVarint(buf, d.At)
+		buf = binary.AppendUvarint(buf, d.OrigSeq)
+		buf = appendString(buf, d.Key)
+	}
+	// Keys: name, current sequence, and the waiting line in order.
+	buf = binary.AppendUvarint(buf, uint64(len(q.keys)))
+	for _, name := range slices.Sorted(maps.Keys(q.keys)) {
+		k := q.keys[name]
+		buf = appendString(buf, name)
+		buf = binary.AppendUvarint(buf, k.current)
+		var n int
+		k.waiting.each(func(en *entry) bool {
+			if !isGone(q, en) {
+				n++
+			}
+			return true
+		})
+		buf = binary.AppendUvarint(buf, uint64(n))
+		k.waiting.each(func(en *entry) bool {
+			if !isGone(q, en) {
+				buf = appendEntry(buf, en)
+				buf = binary.AppendVarint(buf, q.expireOf(en))
+			}
+			return true
+		})
+	}
+	// The ready set in delivery order: restoring it fills the fifos.
+	buf = binary.AppendUvarint(buf, uint64(q.n.inSet))
+	q.walkReady(func(en *entry) bool {
+		buf = appendEntry(buf, en)
+		buf = binary.AppendVarint(buf, q.expireOf(en))
+		buf = appendString(buf, keyName(q.activeKey[en.seq]))
+		return true
+	})
+	buf = binary.AppendUvarint(buf, uint64(len(q.delayed)))
+	for i := range q.delayed {
+		d := &q.delayed[i]
+		buf = appendEntry(buf, &d.e)
+		buf = binary.AppendVarint(buf, d.due)
+		buf = binary.AppendVarint(buf, d.expire)
+		buf = appendBool(buf, d.active)
+		buf = appendString(buf, keyName(d.key))
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(q.leaseQ)))
+	for _, l := range q.leaseQ {
+		buf = appendEntry(buf, &l.e)
+		buf = binary.AppendVarint(buf, l.deadline)
+		buf = binary.AppendVarint(buf, l.expire)
+		buf = appendString(buf, keyName(l.key))
+	}
+	return buf
+}
+
+func keyName(k *keyState) string {
+	if k == nil {
+		return ""
+	}
+	return k.name
+}
+
+func appendBool(buf []byte, b bool) []byte {
+	if b {
+		return append(buf, 1)
+	}
+	return append(buf, 0)
+}
+
+// expireOf is a ready or waiting entry's expiry (0: none).
+func (q *queue) expireOf(en *entry) int64 {
+	if en.flags&fTTL == 0 {
+		return 0
+	}
+	return q.expiry[q.expIx[en.seq]].expire
+}
+
+func appendEntry(buf []byte, en *entry) []byte {
+	buf = binary.AppendUvarint(buf, en.seq)
+	buf = binary.AppendUvarint(buf, en.ref)
+	buf = binary.AppendVarint(buf, en.pub)
+	buf = binary.AppendUvarint(buf, uint64(en.size))
+	buf = binary.AppendUvarint(buf, uint64(en.deliv))
+	return append(buf, en.prio, en.flags&^fTTL)
+}
+
+func (d *decoder) entry() entry {
+	en := entry{seq: d.uvarint(), ref: d.uvarint(), pub: d.varint()}
+	en.size = uint32(min(d.uvarint(), 1<<32-1))
+	en.deliv = uint16(min(d.uvarint(), 1<<16-1))
+	en.prio = d.byte()
+	en.flags = d.byte() &^ fTTL
+	if en.prio > MaxPriority {
+		d.fail("priority %d", en.prio)
+	}
+	return en
+}
+
+func (t *Totals) fields() []*int64 {
+	return []*int64{&t.Enqueued, &t.Delivered, &t.Acked, &t.Nacked, &t.LeaseExpired,
+		&t.Expired, &t.DeadLettered, &t.DeadLetteredBytes, &t.Discarded, &t.Dropped, &t.Redriven}
+}
+
+func (d *dedup) snapshot(buf []byte) []byte {
+	var live []dedupOrder
+	for _, o := range d.order[d.head:] {
+		if x, ok := d.seen[o.id]; ok && x.seq == o.seq {
+			live = append(live, o)
+		}
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(live)))
+	for _, o := range live {
+		buf = appendString(buf, o.id)
+		buf = binary.AppendUvarint(buf, o.seq)
+		buf = binary.AppendVarint(buf, o.at)
+	}
+	return buf
+}
+
+func (d *decoder) dedup(dd *dedup) {
+	n := d.count(3)
+	for i := 0; i < n && d.err == nil; i++ {
+		id, seq, at := d.string(), d.uvarint(), d.varint()
+		if dd.seen == nil {
+			dd.seen = make(map[string]dedupEntry)
+		}
+		dd.seen[id] = dedupEntry{seq: seq, at: at}
+		dd.order = append(dd.order, dedupOrder{id: id, at: at, seq: seq})
+	}
+}
+
+// Restore rebuilds an engine from a snapshot.
+func Restore(b []byte) (*Engine, error) {
+	d := &decoder{b: b}
+	if v := d.byte(); v != snapshotVersion {
+		return nil, fmt.Errorf("%w: snapshot version %d", ErrCorruptRecord, v)
+	}
+	e := New()
+	e.now = d.varint()
+	e.nextSeq = d.uvarint()
+	e.nextQID = uint32(d.uvarint())
+	nq := d.count(4)
+	for i := 0; i < nq && d.err == nil; i++ {
+		e.restoreQueue(d)
+	}
+	nt := d.count(4)
+	for i := 0; i < nt && d.err == nil; i++ {
+		t := &topic{name: d.string()}
+		t.cfg.DedupWindow = time.Duration(d.varint())
+		t.total.Published = d.varint()
+		t.total.Unrouted = d.varint()
+		d.dedup(&t.dedup)
+		ns := d.count(2)
+		for j := 0; j < ns && d.err == nil; j++ {
+			q := e.queues[d.string()]
+			filter := d.stringMap()
+			if q == nil {
+				d.fail("subscription of topic %q is not a queue", t.name)
+				break
+			}
+			q.sub = &subscription{topic: t, filter: filter}
+			t.subs = append(t.subs, q)
+		}
+		e.topics[t.name] = t
+	}
+	if d.err == nil && d.off != len(d.b) {
+		d.fail("%d trailing bytes", len(d.b)-d.off)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return e, nil
+}
+
+func (e *Engine) restoreQueue(d *decoder) {
+	id := uint32(d.uvarint())
+	name := d.string()
+	var cfg QueueConfig
+	d.queueConfig(&cfg)
+	q := newQueue(id, name, cfg)
+	for _, v := range q.total.fields() {
+		*v = d.varint()
+	}
+	d.dedup(&q.dedup)
+	if n := d.count(2); n > 0 {
+		q.lastErr = make(map[uint64]string, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			s := d.uvarint()
+			q.lastErr[s] = d.string()
+		}
+	}
+	if n := d.count(8); n > 0 {
+		q.dead = make(map[uint64]*DeadInfo, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			s := d.uvarint()
+			q.dead[s] = &DeadInfo{Source: d.string(), Reason: Reason(d.byte()), Deliveries: int(d.varint()),
+				LastError: d.string(), At: d.varint(), OrigSeq: d.uvarint(), Key: d.string()}
+		}
+	}
+	key := func(name string) *keyState {
+		if name == "" {
+			return nil
+		}
+		k := q.key(name)
+		k.n++
+		return k
+	}
+	track := func(en *entry, expire int64, k *keyState) {
+		e.ref(en.ref, en.size)
+		q.n.ready++
+		q.n.readyBytes += int64(en.size)
+		if expire != 0 {
+			en.flags |= fTTL
+			if q.expIx == nil {
+				q.expIx = make(expiryIndex)
+			}
+			q.expiry.push(q.expIx, expiryElem{expire: expire, e: *en, key: k})
+		}
+	}
+	nk := d.count(3)
+	for i := 0; i < nk && d.err == nil; i++ {
+		k := q.key(d.string())
+		k.current = d.uvarint()
+		nw := d.count(8)
+		for j := 0; j < nw && d.err == nil; j++ {
+			en := d.entry()
+			expire := d.varint()
+			k.n++
+			track(&en, expire, k)
+			k.waiting.push(en)
+		}
+	}
+	nr := d.count(8)
+	for i := 0; i < nr && d.err == nil; i++ {
+		en := d.entry()
+		expire := d.varint()
+		k := key(d.string())
+		track(&en, expire, k)
+		if k != nil {
+			q.setActive(en.seq, k)
+		}
+		q.insertReady(en)
+	}
+	nd := d.count(8)
+	for i := 0; i < nd && d.err == nil; i++ {
+		en := d.entry()
+		x := delayElem{e: en, due: d.varint(), expire: d.varint(), active: d.byte() == 1}
+		x.key = key(d.string())
+		e.ref(en.ref, en.size)
+		q.pushDelayed(x)
+	}
+	nl := d.count(8)
+	for i := 0; i < nl && d.err == nil; i++ {
+		l := &lease{e: d.entry(), deadline: d.varint(), expire: d.varint()}
+		l.key = key(d.string())
+		e.ref(l.e.ref, l.e.size)
+		q.leases[l.e.seq] = l
+		q.leaseQ.push(l)
+		q.n.inflight++
+		q.n.inflightBytes += int64(l.e.size)
+	}
+	if d.err != nil {
+		return
+	}
+	if e.queues[name] != nil || e.byID[id] != nil {
+		d.fail("queue %q (id %d) twice", name, id)
+		return
+	}
+	e.queues[name] = q
+	e.byID[id] = q
+	e.reschedule(q)
+}

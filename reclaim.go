@@ -1,0 +1,213 @@
+package chute
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/chutemq/chute/internal/engine"
+)
+
+// Checkpoints, reclamation and compaction.
+//
+// The journal only grows; this is what keeps it bounded. Invariants:
+//
+//  1. A checkpoint is a snapshot of the engine at a journal position P,
+//     written only after every record before P is synced. Recovery
+//     restores the newest checkpoint and replays from P, so no record
+//     before P is ever read again: an ack before P has done its work (the
+//     snapshot no longer holds the message it killed).
+//  2. A segment entirely before P whose blobs no queued message refers to
+//     (engine.Live) holds nothing anyone needs: it is released (deleted
+//     once no reader holds it). The set is computed at the snapshot, under
+//     the lock, and released only after the checkpoint is durable.
+//  3. A sparse old segment (a few live messages among many dead ones) is
+//     compacted: its live blobs are copied forward in a blobs record
+//     (which replay ignores) and synced; the next checkpoint points every
+//     entry at the copies (engine.Relocate) in the same critical section
+//     as its snapshot, so the snapshot carries the move and the old segment
+//     is released by the checkpoint after that. Until then a crash simply
+//     finds the entries still pointing at the old segment.
+//
+// Steps of a checkpoint, in order: (under b.mu) relocate pending copies,
+// snapshot, note P and the releasable segments, pick compaction candidates;
+// (no lock) sync the journal through P, write the checkpoint file, release
+// segments, read the candidates' blobs; (under b.mu) append their copies;
+// (no lock) wait for them to be durable.
+
+// checkpointState is guarded by Broker.ckptMu, which serialises checkpoints;
+// it is never taken with b.mu held.
+type checkpointState struct {
+	reloc map[uint64]uint64 // durable copies waiting for the next checkpoint
+	took  time.Duration     // how long the last checkpoint took
+	count int64
+}
+
+// compaction tuning: a segment is sparse when its live bytes are under a
+// quarter of the segment size; one checkpoint copies at most 16 MiB.
+const (
+	sparseFraction   = 4
+	compactPerRound  = 16 << 20
+	checkpointPeriod = time.Minute
+)
+
+// Checkpoint writes a checkpoint now, releases the segments it frees and
+// copies forward the live messages of sparse ones. The broker calls it on
+// its own (when the journal has grown by a segment or twice the last
+// snapshot, every minute when anything changed, and on Close); it is
+// exported for tools and tests.
+func (b *Broker) Checkpoint(ctx context.Context) error {
+	b.ckptMu.Lock()
+	defer b.ckptMu.Unlock()
+	st := &b.ckpt
+	start := time.Now()
+
+	b.mu.Lock()
+	if err := b.jrn.Err(); err != nil { // Close's final checkpoint runs after closed is set
+		b.mu.Unlock()
+		return err
+	}
+	if len(st.reloc) > 0 {
+		b.eng.Relocate(st.reloc)
+		st.reloc = nil
+	}
+	seg, off := b.jrn.Tail()
+	pos := uint64(seg)<<32 | uint64(off)
+	lastSize := b.ckptLastSize.Load()
+	snap := b.eng.Snapshot(make([]byte, 0, lastSize+lastSize/8+64))
+	appended := b.jrn.Appended()
+	var release []uint32
+	sparse := map[uint32]bool{}
+	for _, id := range b.jrn.Segments() {
+		if id >= seg {
+			break
+		}
+		switch u := b.eng.Live(id); {
+		case u.Messages == 0:
+			release = append(release, id)
+		case id+1 < seg && u.Bytes < b.segSize()/sparseFraction:
+			sparse[id] = true
+		}
+	}
+	var cands map[uint64]uint32
+	if len(sparse) > 0 {
+		cands = b.eng.Candidates(sparse, compactPerRound)
+	}
+	b.mu.Unlock()
+
+	if err := b.jrn.Sync(ctx); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := b.jrn.WriteCheckpoint(pos, snap); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	b.ckptAppendedAt.Store(appended)
+	b.ckptLastSize.Store(int64(len(snap)))
+	for _, id := range release {
+		if err := b.jrn.Release(id); err != nil {
+			b.log.Warn("release segment", "segment", id, "err", err)
+		}
+	}
+	if len(cands) > 0 {
+		if err := b.copyForward(ctx, cands); err != nil {
+			b.log.Warn("compaction", "err", err)
+		}
+	}
+	st.took = time.Since(start)
+	st.count++
+	b.log.Debug("checkpoint", "pos", fmt.Sprintf("%x", pos), "bytes", len(snap), "released", len(release),
+		"compacting", len(cands), "took", st.took)
+	return nil
+}
+
+// copyForward stores copies of the blobs at cands in one blobs record and
+// remembers where they went, for the next checkpoint to relocate.
+func (b *Broker) copyForward(ctx context.Context, cands map[uint64]uint32) error {
+	rec := &engine.Record{Type: engine.RecBlobs}
+	olds := make([]uint64, 0, len(cands))
+	for ref, size := range cands {
+		blob, err := b.jrn.ReadAt(ref, int(size))
+		if err != nil {
+			return err
+		}
+		rec.Msgs = append(rec.Msgs, engine.PubMsg{Blob: blob})
+		olds = append(olds, ref)
+	}
+	b.mu.Lock()
+	if err := b.checkLocked(); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	rec.Time = b.nowLocked()
+	b.encBuf = rec.Encode(b.encBuf[:0])
+	pos, batch, err := b.jrn.Append(b.encBuf)
+	b.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := b.jrn.Sync(ctx); err != nil {
+		return err
+	}
+	if err := batch.Wait(ctx); err != nil {
+		return err
+	}
+	moved := make(map[uint64]uint64, len(olds))
+	for i, old := range olds {
+		moved[old] = pos + uint64(rec.Msgs[i].BlobOff)
+	}
+	b.ckpt.reloc = moved
+	return nil
+}
+
+func (b *Broker) segSize() int64 { return b.jrn.Stats().SegmentSize }
+
+// checkpointDue reports whether the journal has grown enough since the
+// last checkpoint (a segment, or twice the last snapshot, whichever is
+// more) to make one worthwhile.
+func (b *Broker) checkpointDue() bool {
+	every := b.opts.CheckpointBytes
+	switch {
+	case every < 0:
+		return false
+	case every == 0:
+		every = max(b.segSize(), 2*b.ckptLastSize.Load())
+	}
+	return b.jrn.Appended()-b.ckptAppendedAt.Load() >= every
+}
+
+// maintenanceLoop writes checkpoints when due: when kicked because the
+// journal grew, and every checkpointPeriod when anything changed.
+func (b *Broker) maintenanceLoop() {
+	t := time.NewTicker(checkpointPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.maintKick:
+		case <-t.C:
+			if b.opts.CheckpointBytes < 0 || b.jrn.Appended() == b.ckptAppendedAt.Load() {
+				continue
+			}
+		case <-b.done:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := b.Checkpoint(ctx); err != nil {
+			b.log.Error("checkpoint failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+// CheckpointStats describes the last checkpoint.
+type CheckpointStats struct {
+	Count    int64
+	Bytes    int64
+	Duration time.Duration
+}
+
+// CheckpointStats returns facts about the checkpoints written so far.
+func (b *Broker) CheckpointStats() CheckpointStats {
+	b.ckptMu.Lock()
+	defer b.ckptMu.Unlock()
+	return CheckpointStats{Count: b.ckpt.count, Bytes: b.ckptLastSize.Load(), Duration: b.ckpt.took}
+}
