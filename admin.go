@@ -162,3 +162,7 @@ type JournalStats = journal.Stats
 // JournalStats returns the journal's counters: records and bytes appended,
 // writes, syncs and the time spent syncing.
 func (b *Broker) JournalStats() JournalStats { return b.jrn.Stats() }
+
+// SyncJournal writes and syncs everything journaled so far, whatever the
+// sync policy.
+func (b *Broker) SyncJournal(ctx context.Context) error { return b.jrn.Sync(ctx) }

@@ -38,6 +38,9 @@ type Broker struct {
 	eng     *engine.Engine           // guarded by mu
 	waiters map[string]chan struct{} // guarded by mu: closed when the queue gains messages
 	encBuf  []byte                   // guarded by mu: record encoding buffer
+
+	cacheBudget int64 // the journal's read cache size (0: none)
+	cacheLimit  int64 // guarded by mu: the part of it in use
 	closed  bool                     // guarded by mu
 
 	recovery RecoveryStats // set by Open
@@ -88,6 +91,8 @@ func Open(dir string, opts *Options) (*Broker, error) {
 		SyncInterval: o.SyncInterval, Logger: o.Logger, OnSync: o.OnSync,
 		CacheBytes: cacheBytes(o.MemoryBudget, b.mem),
 	})
+	b.cacheBudget = cacheBytes(o.MemoryBudget, b.mem)
+	b.cacheLimit = b.cacheBudget
 	if err != nil {
 		return nil, wrapCorrupt(err)
 	}
@@ -211,6 +216,7 @@ func (b *Broker) afterChangeLocked() {
 			delete(b.waiters, q)
 		}
 	})
+	b.budgetCacheLocked()
 	if b.checkpointDue() {
 		select {
 		case b.maintKick <- struct{}{}:
@@ -224,6 +230,28 @@ func (b *Broker) afterChangeLocked() {
 			default:
 			}
 		}
+	}
+}
+
+// indexBytesPerMessage is what the engine's index costs per queued message
+// (32 bytes measured, plus slack for its other tables); the memory budget
+// pays for the index first and caches bodies with the rest.
+const indexBytesPerMessage = 40
+
+// budgetCacheLocked shares Options.MemoryBudget between the engine's index
+// and the journal's cache of recent bodies: as a backlog grows, bodies
+// yield to the index, so the broker's memory stays near the budget plus
+// the index beyond it. The cache is resized only on changes of an eighth
+// of the budget (resizing down empties it).
+func (b *Broker) budgetCacheLocked() {
+	budget := b.cacheBudget
+	if budget <= 0 {
+		return
+	}
+	want := max(budget-b.eng.Entries()*indexBytesPerMessage, 0)
+	if d := want - b.cacheLimit; d >= budget/8 || -d >= budget/8 || want == 0 && b.cacheLimit > 0 {
+		b.cacheLimit = want
+		b.jrn.SetCacheLimit(want)
 	}
 }
 

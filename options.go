@@ -38,14 +38,17 @@ type Options struct {
 
 	// CheckpointBytes is how much the journal grows between checkpoints
 	// (which bound recovery time and let old segments go); default 0 means
-	// the larger of SegmentSize and twice the last checkpoint's size (so
-	// checkpoints cost at most half the journal's write volume). Negative
-	// means only on Close and Broker.Checkpoint.
+	// the larger of four segments and four times the last checkpoint's size
+	// (so checkpoints cost at most a quarter of the journal's write volume).
+	// Negative means only on Close and Broker.Checkpoint.
 	CheckpointBytes int64
 
-	// MemoryBudget is how many bytes of recently written messages are kept
-	// in memory for delivery; older ones are read back from their segment.
-	// Default 64 MiB; negative keeps none.
+	// MemoryBudget is the memory for queued messages: the engine's index
+	// (about 40 bytes per message) first, and the most recently written
+	// bodies with the rest, so that consumers that keep up are served from
+	// memory; other bodies are read back from their segment. A backlog
+	// whose index outgrows the budget uses more (the index is never
+	// evicted). Default 64 MiB; negative caches no bodies.
 	MemoryBudget int64
 
 	// MaxMessageSize bounds a message's body, headers, ID and key together;

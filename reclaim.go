@@ -3,6 +3,7 @@ package chute
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/chutemq/chute/internal/engine"
@@ -53,9 +54,8 @@ const (
 
 // Checkpoint writes a checkpoint now, releases the segments it frees and
 // copies forward the live messages of sparse ones. The broker calls it on
-// its own (when the journal has grown by a segment or twice the last
-// snapshot, every minute when anything changed, and on Close); it is
-// exported for tools and tests.
+// its own (see checkpointDue; also every minute when anything changed, and
+// on Close); it is exported for tools and tests.
 func (b *Broker) Checkpoint(ctx context.Context) error {
 	b.ckptMu.Lock()
 	defer b.ckptMu.Unlock()
@@ -73,8 +73,7 @@ func (b *Broker) Checkpoint(ctx context.Context) error {
 	}
 	seg, off := b.jrn.Tail()
 	pos := uint64(seg)<<32 | uint64(off)
-	lastSize := b.ckptLastSize.Load()
-	snap := b.eng.Snapshot(make([]byte, 0, lastSize+lastSize/8+64))
+	snap := b.eng.Snapshot(1 << 20)
 	appended := b.jrn.Appended()
 	var release []uint32
 	sparse := map[uint32]bool{}
@@ -101,8 +100,18 @@ func (b *Broker) Checkpoint(ctx context.Context) error {
 	if err := b.jrn.WriteCheckpoint(pos, snap); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	var size int64
+	for _, p := range snap {
+		size += int64(len(p))
+	}
 	b.ckptAppendedAt.Store(appended)
-	b.ckptLastSize.Store(int64(len(snap)))
+	b.ckptLastSize.Store(size)
+	if size >= 8<<20 {
+		// A large snapshot is garbage now; give its memory back at once
+		// rather than let the heap grow to twice the index before the next
+		// collection (the heap is mostly pointer-free: this is quick).
+		debug.FreeOSMemory()
+	}
 	for _, id := range release {
 		if err := b.jrn.Release(id); err != nil {
 			b.log.Warn("release segment", "segment", id, "err", err)
@@ -115,7 +124,7 @@ func (b *Broker) Checkpoint(ctx context.Context) error {
 	}
 	st.took = time.Since(start)
 	st.count++
-	b.log.Debug("checkpoint", "pos", fmt.Sprintf("%x", pos), "bytes", len(snap), "released", len(release),
+	b.log.Debug("checkpoint", "pos", fmt.Sprintf("%x", pos), "bytes", size, "released", len(release),
 		"compacting", len(cands), "took", st.took)
 	return nil
 }
@@ -162,15 +171,17 @@ func (b *Broker) copyForward(ctx context.Context, cands map[uint64]uint32) error
 func (b *Broker) segSize() int64 { return b.jrn.Stats().SegmentSize }
 
 // checkpointDue reports whether the journal has grown enough since the
-// last checkpoint (a segment, or twice the last snapshot, whichever is
-// more) to make one worthwhile.
+// last checkpoint (four segments, or four times the last snapshot,
+// whichever is more) to make one worthwhile. Recovery replays at most that
+// much (replay runs at several hundred MB/s), and checkpoints cost at most
+// a quarter of the journal's write volume.
 func (b *Broker) checkpointDue() bool {
 	every := b.opts.CheckpointBytes
 	switch {
 	case every < 0:
 		return false
 	case every == 0:
-		every = max(b.segSize(), 2*b.ckptLastSize.Load())
+		every = max(4*b.segSize(), 4*b.ckptLastSize.Load())
 	}
 	return b.jrn.Appended()-b.ckptAppendedAt.Load() >= every
 }

@@ -115,7 +115,7 @@ func TestAutomaticCheckpoint(t *testing.T) {
 	opts.SegmentSize = 64 << 10
 	b := chutetest.MustOpen(t, "data", opts)
 	mustCreate(t, b, "q", chute.QueueConfig{})
-	for range 200 {
+	for range 400 { // 400 KB: more than four 64 KB segments
 		mustPublish(t, b, "q", chute.Message{Body: make([]byte, 1000)})
 	}
 	chutetest.Eventually(t, "an automatic checkpoint", func() bool { return b.CheckpointStats().Count > 0 })

@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemoCmd())
+	root.AddCommand(newDemoCmd(), newBenchCmd())
 	return root
 }
 

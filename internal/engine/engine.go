@@ -30,6 +30,7 @@ type Engine struct {
 	topics  map[string]*topic
 	timers  timerHeap        // queues by their earliest timer
 	live    map[uint32]Usage // storage unit → the entries referring to a blob in it
+	entries int64            // queued messages in all queues (fan-out copies counted)
 	wake    []*queue         // queues that gained deliverable messages
 }
 
@@ -145,7 +146,12 @@ func (e *Engine) LiveUnits() []uint32 {
 
 func unitOf(ref uint64) uint32 { return uint32(ref >> 32) }
 
+// Entries is the number of queued messages in all queues (a message fanned
+// out to n subscriptions counts n): what the engine's memory grows with.
+func (e *Engine) Entries() int64 { return e.entries }
+
 func (e *Engine) ref(r uint64, size uint32) {
+	e.entries++
 	u := e.live[unitOf(r)]
 	u.Messages++
 	u.Bytes += int64(size)
@@ -153,6 +159,7 @@ func (e *Engine) ref(r uint64, size uint32) {
 }
 
 func (e *Engine) unref(r uint64, size uint32) {
+	e.entries--
 	u := e.live[unitOf(r)]
 	u.Messages--
 	u.Bytes -= int64(size)

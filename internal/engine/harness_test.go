@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -174,7 +175,7 @@ func (h *harness) check() {
 		e2 := New()
 		h.replay(e2, h.log[:split])
 		checkInvariants(h.t, e2)
-		e3, err := Restore(e2.Snapshot(nil))
+		e3, err := Restore(bytes.Join(e2.Snapshot(64), nil))
 		if err != nil {
 			h.t.Fatalf("restore snapshot at record %d: %v", split, err)
 		}

@@ -66,21 +66,26 @@ func isGone(q *queue, en *entry) bool {
 	return ok
 }
 
-// Snapshot appends the engine's state to buf.
-func (e *Engine) Snapshot(buf []byte) []byte {
-	buf = append(buf, snapshotVersion)
-	buf = binary.AppendVarint(buf, e.now)
-	buf = binary.AppendUvarint(buf, e.nextSeq)
-	buf = binary.AppendUvarint(buf, uint64(e.nextQID))
+// Snapshot returns the engine's state encoded, in pieces of about
+// chunkSize bytes (to be written one after the other): a large state is
+// never one huge allocation, nor copied as it grows.
+func (e *Engine) Snapshot(chunkSize int) [][]byte {
+	w := &snapWriter{size: chunkSize}
+	w.buf = make([]byte, 0, chunkSize+chunkSize/4)
+	w.buf = append(w.buf, snapshotVersion)
+	w.buf = binary.AppendVarint(w.buf, e.now)
+	w.buf = binary.AppendUvarint(w.buf, e.nextSeq)
+	w.buf = binary.AppendUvarint(w.buf, uint64(e.nextQID))
 	ids := slices.Sorted(maps.Keys(e.byID))
-	buf = binary.AppendUvarint(buf, uint64(len(ids)))
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(ids)))
 	for _, id := range ids {
-		buf = e.byID[id].snapshot(buf)
+		e.byID[id].snapshot(w)
 	}
 	names := slices.Sorted(maps.Keys(e.topics))
-	buf = binary.AppendUvarint(buf, uint64(len(names)))
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(names)))
 	for _, name := range names {
 		t := e.topics[name]
+		buf := w.buf
 		buf = appendString(buf, t.name)
 		buf = binary.AppendVarint(buf, int64(t.cfg.DedupWindow))
 		buf = binary.AppendVarint(buf, t.total.Published)
@@ -91,11 +96,30 @@ func (e *Engine) Snapshot(buf []byte) []byte {
 			buf = appendString(buf, s.name)
 			buf = appendMap(buf, s.sub.filter)
 		}
+		w.buf = buf
+		w.flush()
 	}
-	return buf
+	w.chunks = append(w.chunks, w.buf)
+	return w.chunks
 }
 
-func (q *queue) snapshot(buf []byte) []byte {
+// snapWriter collects a snapshot in pieces.
+type snapWriter struct {
+	size   int
+	buf    []byte
+	chunks [][]byte
+}
+
+// flush starts a new piece once the current one is full.
+func (w *snapWriter) flush() {
+	if len(w.buf) >= w.size {
+		w.chunks = append(w.chunks, w.buf)
+		w.buf = make([]byte, 0, w.size+w.size/4)
+	}
+}
+
+func (q *queue) snapshot(w *snapWriter) {
+	buf := w.buf
 	buf = binary.AppendUvarint(buf, uint64(q.id))
 	buf = appendString(buf, q.name)
 	buf = appendQueueConfig(buf, &q.cfg)
@@ -121,12 +145,14 @@ func (q *queue) snapshot(buf []byte) []byte {
 		buf = binary.AppendUvarint(buf, d.OrigSeq)
 		buf = appendString(buf, d.Key)
 	}
+	w.buf = buf
+	w.flush()
 	// Keys: name, current sequence, and the waiting line in order.
-	buf = binary.AppendUvarint(buf, uint64(len(q.keys)))
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(q.keys)))
 	for _, name := range slices.Sorted(maps.Keys(q.keys)) {
 		k := q.keys[name]
-		buf = appendString(buf, name)
-		buf = binary.AppendUvarint(buf, k.current)
+		w.buf = appendString(w.buf, name)
+		w.buf = binary.AppendUvarint(w.buf, k.current)
 		var n int
 		k.waiting.each(func(en *entry) bool {
 			if !isGone(q, en) {
@@ -134,40 +160,43 @@ func (q *queue) snapshot(buf []byte) []byte {
 			}
 			return true
 		})
-		buf = binary.AppendUvarint(buf, uint64(n))
+		w.buf = binary.AppendUvarint(w.buf, uint64(n))
 		k.waiting.each(func(en *entry) bool {
 			if !isGone(q, en) {
-				buf = appendEntry(buf, en)
-				buf = binary.AppendVarint(buf, q.expireOf(en))
+				w.buf = appendEntry(w.buf, en)
+				w.buf = binary.AppendVarint(w.buf, q.expireOf(en))
+				w.flush()
 			}
 			return true
 		})
 	}
 	// The ready set in delivery order: restoring it fills the fifos.
-	buf = binary.AppendUvarint(buf, uint64(q.n.inSet))
+	w.buf = binary.AppendUvarint(w.buf, uint64(q.n.inSet))
 	q.walkReady(func(en *entry) bool {
-		buf = appendEntry(buf, en)
-		buf = binary.AppendVarint(buf, q.expireOf(en))
-		buf = appendString(buf, keyName(q.activeKey[en.seq]))
+		w.buf = appendEntry(w.buf, en)
+		w.buf = binary.AppendVarint(w.buf, q.expireOf(en))
+		w.buf = appendString(w.buf, keyName(q.activeKey[en.seq]))
+		w.flush()
 		return true
 	})
-	buf = binary.AppendUvarint(buf, uint64(len(q.delayed)))
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(q.delayed)))
 	for i := range q.delayed {
 		d := &q.delayed[i]
-		buf = appendEntry(buf, &d.e)
-		buf = binary.AppendVarint(buf, d.due)
-		buf = binary.AppendVarint(buf, d.expire)
-		buf = appendBool(buf, d.active)
-		buf = appendString(buf, keyName(d.key))
+		w.buf = appendEntry(w.buf, &d.e)
+		w.buf = binary.AppendVarint(w.buf, d.due)
+		w.buf = binary.AppendVarint(w.buf, d.expire)
+		w.buf = appendBool(w.buf, d.active)
+		w.buf = appendString(w.buf, keyName(d.key))
+		w.flush()
 	}
-	buf = binary.AppendUvarint(buf, uint64(len(q.leaseQ)))
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(q.leaseQ)))
 	for _, l := range q.leaseQ {
-		buf = appendEntry(buf, &l.e)
-		buf = binary.AppendVarint(buf, l.deadline)
-		buf = binary.AppendVarint(buf, l.expire)
-		buf = appendString(buf, keyName(l.key))
+		w.buf = appendEntry(w.buf, &l.e)
+		w.buf = binary.AppendVarint(w.buf, l.deadline)
+		w.buf = binary.AppendVarint(w.buf, l.expire)
+		w.buf = appendString(w.buf, keyName(l.key))
+		w.flush()
 	}
-	return buf
 }
 
 func keyName(k *keyState) string {
@@ -246,7 +275,8 @@ func (d *decoder) dedup(dd *dedup) {
 	}
 }
 
-// Restore rebuilds an engine from a snapshot.
+// Restore rebuilds an engine from a snapshot (the pieces of Snapshot,
+// joined).
 func Restore(b []byte) (*Engine, error) {
 	d := &decoder{b: b}
 	if v := d.byte(); v != snapshotVersion {

@@ -39,24 +39,43 @@ func parseCkptName(name string) (uint64, bool) {
 	return seg<<32 | off, err1 == nil && err2 == nil
 }
 
-// WriteCheckpoint durably stores snapshot as the state at pos, then removes
-// older checkpoints. pos must be a frame boundary (Tail).
-func (j *Journal) WriteCheckpoint(pos uint64, snapshot []byte) error {
+// WriteCheckpoint durably stores snapshot (its pieces, in order) as the
+// state at pos, then removes older checkpoints. pos must be a frame
+// boundary (Tail).
+func (j *Journal) WriteCheckpoint(pos uint64, snapshot [][]byte) error {
 	fs, dir := j.opts.FS, j.opts.Dir
-	buf := make([]byte, 0, ckptHeader+len(snapshot)+4)
-	buf = append(buf, ckptMagic...)
-	buf = binary.LittleEndian.AppendUint32(buf, ckptVersion)
-	buf = binary.LittleEndian.AppendUint64(buf, pos)
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(len(snapshot)))
-	buf = append(buf, snapshot...)
-	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+	// Header, snapshot and checksum are written in place: the snapshot can
+	// be large, and is not copied.
+	hdr := make([]byte, 0, ckptHeader)
+	hdr = append(hdr, ckptMagic...)
+	hdr = binary.LittleEndian.AppendUint32(hdr, ckptVersion)
+	hdr = binary.LittleEndian.AppendUint64(hdr, pos)
+	var size int64
+	for _, p := range snapshot {
+		size += int64(len(p))
+	}
+	hdr = binary.LittleEndian.AppendUint64(hdr, uint64(size))
+	crc := crc32.Checksum(hdr, castagnoli)
+	for _, p := range snapshot {
+		crc = crc32.Update(crc, castagnoli, p)
+	}
 	name := ckptName(dir, pos)
 	tmp := name + ".tmp"
 	f, err := fs.Create(tmp)
 	if err != nil {
 		return fmt.Errorf("create checkpoint: %w", err)
 	}
-	_, err = f.WriteAt(buf, 0)
+	_, err = f.WriteAt(hdr, 0)
+	at := int64(ckptHeader)
+	for _, p := range snapshot {
+		if err == nil {
+			_, err = f.WriteAt(p, at)
+			at += int64(len(p))
+		}
+	}
+	if err == nil {
+		_, err = f.WriteAt(binary.LittleEndian.AppendUint32(nil, crc), at)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

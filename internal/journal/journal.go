@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,8 +102,7 @@ type Journal struct {
 	kick     chan struct{}       // wakes the writer (buffered, 1)
 	flushReq chan chan error     // asks the writer to sync now
 	writing  []chunk             // taken by the writer, being written
-	cache    []chunk             // written chunks kept for reads, oldest first
-	cached   int64               // bytes held by cache
+	cache    *readCache          // recently written bytes, outside the Go heap
 	done     chan struct{}       // closed when the writer exits
 
 	stats struct {
@@ -182,8 +180,12 @@ func Open(opts Options) (*Journal, error) {
 	if err := opts.FS.MkdirAll(opts.Dir); err != nil {
 		return nil, fmt.Errorf("journal dir: %w", err)
 	}
+	cache, err := newReadCache(opts.CacheBytes)
+	if err != nil {
+		return nil, fmt.Errorf("journal read cache: %w", err)
+	}
 	j := &Journal{
-		opts: opts, segSize: opts.SegmentSize, log: opts.Logger,
+		opts: opts, segSize: opts.SegmentSize, log: opts.Logger, cache: cache,
 		segs:     make(map[uint32]*segment),
 		kick:     make(chan struct{}, 1),
 		flushReq: make(chan chan error),
@@ -430,34 +432,20 @@ func (w *writer) write(chunks []chunk, b *Batch) error {
 	return nil
 }
 
-// keepLocked moves written chunks into the read cache, evicting the oldest
-// beyond the budget; evicted buffers are reused for later appends.
+// keepLocked copies written chunks into the read cache and recycles their
+// buffers for later appends.
 func (j *Journal) keepLocked(chunks []chunk) {
 	for _, c := range chunks {
 		if c.init {
 			continue
 		}
-		if j.opts.CacheBytes <= 0 {
-			j.recycleLocked(c.data)
-			continue
-		}
-		j.cache = append(j.cache, c)
-		j.cached += int64(cap(c.data))
-	}
-	n := 0
-	for n < len(j.cache) && j.cached > j.opts.CacheBytes {
-		j.cached -= int64(cap(j.cache[n].data))
-		j.recycleLocked(j.cache[n].data)
-		j.cache[n] = chunk{}
-		n++
-	}
-	if n > 0 {
-		j.cache = append(j.cache[:0], j.cache[n:]...)
+		j.cache.add(c.seg.id, c.off, c.data)
+		j.recycleLocked(c.data)
 	}
 }
 
 func (j *Journal) recycleLocked(b []byte) {
-	if cap(b) <= 4<<20 && len(j.spare) < 64 {
+	if cap(b) <= 1<<20 && len(j.spare) < 8 {
 		j.spare = append(j.spare, b)
 	}
 }
@@ -479,16 +467,7 @@ func (j *Journal) lookupLocked(pos uint64, n int) []byte {
 			}
 		}
 	}
-	// The cache is in position order: find the last chunk starting at or
-	// before pos.
-	i := sort.Search(len(j.cache), func(i int) bool {
-		c := &j.cache[i]
-		return c.seg.id > id || c.seg.id == id && c.off > off
-	})
-	if i > 0 {
-		return in(&j.cache[i-1])
-	}
-	return nil
+	return j.cache.get(id, off, n)
 }
 
 func (w *writer) sync() error {
@@ -549,6 +528,9 @@ func (j *Journal) Close() error {
 			err = cerr
 		}
 	}
+	j.mu.Lock()
+	j.cache.close()
+	j.mu.Unlock()
 	if errors.Is(err, ErrClosed) {
 		err = nil
 	}
@@ -589,6 +571,15 @@ func (j *Journal) ReadAt(pos uint64, n int) ([]byte, error) {
 	}
 	j.stats.fileReads.Add(1)
 	return buf, nil
+}
+
+// SetCacheLimit sets how many bytes the read cache may use, up to
+// Options.CacheBytes. Lowering it empties the cache (so call it only when
+// the limit changes by a good amount).
+func (j *Journal) SetCacheLimit(n int64) {
+	j.mu.Lock()
+	j.cache.setLimit(n)
+	j.mu.Unlock()
 }
 
 // Location names the file and offset of a position, for error messages.
@@ -648,7 +639,7 @@ type Stats struct {
 
 func (j *Journal) Stats() Stats {
 	j.mu.Lock()
-	n, cached := len(j.segs), j.cached
+	n, cached := len(j.segs), j.cache.bytes()
 	j.mu.Unlock()
 	return Stats{
 		CacheHits: j.stats.cacheHits.Load(), FileReads: j.stats.fileReads.Load(), CacheBytes: cached,
