@@ -41,7 +41,7 @@ type Broker struct {
 
 	cacheBudget int64 // the journal's read cache size (0: none)
 	cacheLimit  int64 // guarded by mu: the part of it in use
-	closed  bool                     // guarded by mu
+	closed      bool  // guarded by mu
 
 	recovery RecoveryStats // set by Open
 
