@@ -39,6 +39,7 @@ type Broker struct {
 	waiters map[string]chan struct{} // guarded by mu: closed when the queue gains messages
 	encBuf  []byte                   // guarded by mu: record encoding buffer
 
+	segmentSize int64 // the journal's segment size
 	cacheBudget int64 // the journal's read cache size (0: none)
 	cacheLimit  int64 // guarded by mu: the part of it in use
 	closed      bool  // guarded by mu
@@ -92,6 +93,7 @@ func Open(dir string, opts *Options) (*Broker, error) {
 		CacheBytes: cacheBytes(o.MemoryBudget, b.mem),
 	})
 	b.cacheBudget = cacheBytes(o.MemoryBudget, b.mem)
+	b.segmentSize = j.Stats().SegmentSize
 	b.cacheLimit = b.cacheBudget
 	if err != nil {
 		return nil, wrapCorrupt(err)

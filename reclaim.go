@@ -168,7 +168,7 @@ func (b *Broker) copyForward(ctx context.Context, cands map[uint64]uint32) error
 	return nil
 }
 
-func (b *Broker) segSize() int64 { return b.jrn.Stats().SegmentSize }
+func (b *Broker) segSize() int64 { return b.segmentSize }
 
 // checkpointDue reports whether the journal has grown enough since the
 // last checkpoint (four segments, or four times the last snapshot,

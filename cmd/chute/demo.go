@@ -22,7 +22,7 @@ func newDemoCmd() *cobra.Command {
 		Long: `demo opens an embedded broker on a temporary journal and walks through
 publish, priority and delayed delivery, ack, nack with back-off, retries,
 dead-lettering and redrive, printing what happens.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				tmp, err := os.MkdirTemp("", "chute-demo-")

@@ -35,14 +35,15 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemoCmd(), newBenchCmd())
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newDemoCmd(), newBenchCmd(), newJournalCmd())
 	return root
 }
 
 // usageError marks a mistake in the command line (exit status 2).
 type usageError struct{ error }
 
-// exitCode: 0 success, 1 failure, 2 bad usage.
+// exitCode: 0 success, 1 failure, 2 bad usage, 3 journal damaged.
 func exitCode(err error) int {
 	var ue usageError
 	switch {
@@ -50,6 +51,8 @@ func exitCode(err error) int {
 		return 0
 	case errors.As(err, &ue):
 		return 2
+	case errors.Is(err, errCorrupt):
+		return 3
 	default:
 		return 1
 	}

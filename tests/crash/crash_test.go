@@ -1,0 +1,263 @@
+// Package crash kills a real broker process with SIGKILL at random points
+// of a publish-with-confirms and ack load, restarts it, and checks what a
+// queue must guarantee:
+//
+//   - every publish confirmed to a producer is still there, or was acked;
+//   - no acked message ever comes back;
+//   - a message's delivery count never goes backwards.
+//
+// The broker process is this test binary, re-executed with
+// CHUTE_CRASH_WORKER set; it reports each confirmation on stdout only after
+// the call returned, so what the parent has read is what was confirmed.
+//
+//	go test ./tests/crash -crash.cycles=500 -crash.seed=42
+package crash
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chutemq/chute"
+)
+
+var (
+	cycles = flag.Int("crash.cycles", 20, "kill-and-restart cycles")
+	seed   = flag.Uint64("crash.seed", 0, "random seed (0: from the clock, printed)")
+)
+
+const workerEnv = "CHUTE_CRASH_WORKER"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(workerEnv); dir != "" {
+		worker(dir) // never returns: it runs until killed
+	}
+	os.Exit(m.Run())
+}
+
+// worker runs the load: publishers with producer IDs and consumers that ack
+// most deliveries and nack some, reporting each confirmed step.
+func worker(dir string) {
+	cycle := os.Getenv("CHUTE_CRASH_CYCLE")
+	segment, _ := strconv.ParseInt(os.Getenv("CHUTE_CRASH_SEGMENT"), 10, 64)
+	b, err := chute.Open(dir, &chute.Options{SegmentSize: segment, CheckpointBytes: segment * 2})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open:", err)
+		os.Exit(1)
+	}
+	ctx := context.Background()
+	err = b.CreateQueue(ctx, "q", chute.QueueConfig{MaxDeliveries: -1, VisibilityTimeout: time.Hour})
+	if err != nil && !errors.Is(err, chute.ErrExists) {
+		fmt.Fprintln(os.Stderr, "create:", err)
+		os.Exit(1)
+	}
+	var mu sync.Mutex
+	report := func(format string, args ...any) {
+		mu.Lock()
+		fmt.Fprintf(os.Stdout, format+"\n", args...) // unbuffered: one write per line
+		mu.Unlock()
+	}
+	for p := range 4 {
+		go func() {
+			for n := 0; ; n++ {
+				id := fmt.Sprintf("c%s-p%d-%d", cycle, p, n)
+				batch := []chute.Message{{ID: id, Body: []byte(id)}}
+				if n%5 == 0 { // some batches of two
+					id2 := id + "b"
+					batch = append(batch, chute.Message{ID: id2, Body: []byte(id2)})
+				}
+				if _, err := b.Publish(ctx, "q", batch...); err != nil {
+					fmt.Fprintln(os.Stderr, "publish:", err)
+					os.Exit(1)
+				}
+				for _, m := range batch {
+					report("P %s", m.ID)
+				}
+			}
+		}()
+	}
+	for c := range 3 {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(c), uint64(time.Now().UnixNano())))
+			for {
+				ds, err := b.Receive(ctx, "q", chute.ReceiveOptions{Max: 1 + rng.IntN(8)})
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "receive:", err)
+					os.Exit(1)
+				}
+				for _, d := range ds {
+					report("D %s %d", d.ID, d.Deliveries)
+					if rng.IntN(5) == 0 {
+						if err := b.Nack(ctx, "q", chute.Nack{Receipt: d.Receipt, Delay: -1}); err != nil {
+							fmt.Fprintln(os.Stderr, "nack:", err)
+							os.Exit(1)
+						}
+						continue
+					}
+					report("a %s", d.ID) // about to ack: from here it may be gone
+					if err := b.Ack(ctx, "q", d.Receipt); err != nil {
+						fmt.Fprintln(os.Stderr, "ack:", err)
+						os.Exit(1)
+					}
+					report("A %s", d.ID)
+				}
+			}
+		}()
+	}
+	select {}
+}
+
+// truth is what the parent has seen confirmed, over all cycles.
+type truth struct {
+	confirmed map[string]bool
+	acking    map[string]bool // an ack was sent (it may have completed unreported)
+	acked     map[string]bool
+	deliv     map[string]int // highest delivery count reported
+}
+
+func (t *truth) read(line string) error {
+	f := strings.Fields(line)
+	switch {
+	case len(f) == 2 && f[0] == "P":
+		t.confirmed[f[1]] = true
+	case len(f) == 2 && f[0] == "a":
+		t.acking[f[1]] = true
+	case len(f) == 2 && f[0] == "A":
+		t.acked[f[1]] = true
+	case len(f) == 3 && f[0] == "D":
+		n, err := strconv.Atoi(f[2])
+		if err != nil {
+			return err
+		}
+		t.deliv[f[1]] = max(t.deliv[f[1]], n)
+	default:
+		return fmt.Errorf("bad line %q", line)
+	}
+	return nil
+}
+
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	s := *seed
+	if s == 0 {
+		s = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (rerun with -crash.seed=%d)", s, s)
+	rng := rand.New(rand.NewPCG(s, 1))
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	segment := int64(256 << 10) // small segments: rolls, checkpoints and reclamation all happen
+	tr := &truth{confirmed: map[string]bool{}, acking: map[string]bool{}, acked: map[string]bool{}, deliv: map[string]int{}}
+	for cycle := 1; cycle <= *cycles; cycle++ {
+		events := 50 + rng.IntN(3000)
+		n := runAndKill(t, exe, dir, cycle, segment, events, tr)
+		present := check(t, dir, segment, tr)
+		t.Logf("cycle %d: killed after %d events; %d confirmed, %d acked, %d queued", cycle, n, len(tr.confirmed), len(tr.acked), present)
+	}
+}
+
+// runAndKill starts a worker, lets it report events lines, kills it with
+// SIGKILL, and reads everything it reported.
+func runAndKill(t *testing.T, exe, dir string, cycle int, segment int64, events int, tr *truth) int {
+	t.Helper()
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), workerEnv+"="+dir, fmt.Sprint("CHUTE_CRASH_CYCLE=", cycle),
+		fmt.Sprint("CHUTE_CRASH_SEGMENT=", segment))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	n := 0
+	killed := false
+	for sc.Scan() {
+		if err := tr.read(sc.Text()); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if n == events && !killed {
+			cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+		}
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if !killed {
+		t.Fatalf("worker exited by itself after %d events: %v\n%s", n, err, stderr.String())
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("worker did not die of SIGKILL: %v\n%s", err, stderr.String())
+	}
+	return n
+}
+
+// check opens the journal the way a restart does and compares it with
+// what was confirmed. It returns how many messages are queued.
+func check(t *testing.T, dir string, segment int64, tr *truth) int {
+	t.Helper()
+	b, err := chute.Open(dir, &chute.Options{SegmentSize: segment, MaxBatch: 1 << 20})
+	if err != nil {
+		t.Fatalf("reopen after SIGKILL: %v", err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	s, err := b.QueueStats(ctx, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.InFlight != 0 || s.Delayed != 0 {
+		t.Fatalf("after restart: %d in flight, %d delayed; leases must end with the process", s.InFlight, s.Delayed)
+	}
+	ds, err := b.Peek(ctx, "q", int(s.Ready)+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := map[string]int{}
+	for _, d := range ds {
+		if _, dup := present[d.ID]; dup {
+			t.Fatalf("message %s is queued twice", d.ID)
+		}
+		present[d.ID] = d.Deliveries
+		if string(d.Body) != d.ID {
+			t.Fatalf("message %s has body %q", d.ID, d.Body)
+		}
+	}
+	for id := range tr.confirmed {
+		if _, ok := present[id]; !ok && !tr.acking[id] {
+			t.Fatalf("confirmed message %s is lost: neither queued nor acked", id)
+		}
+	}
+	for id, n := range present {
+		if tr.acked[id] {
+			t.Fatalf("acked message %s came back (delivery count %d)", id, n)
+		}
+		if n < tr.deliv[id] {
+			t.Fatalf("message %s: delivery count went back from %d to %d", id, tr.deliv[id], n)
+		}
+	}
+	return len(present)
+}
