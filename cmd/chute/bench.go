@@ -264,6 +264,7 @@ func syncCopy(ctx context.Context, b *chute.Broker, from, to string) error {
 func newBenchBacklogCmd() *cobra.Command {
 	var f benchFlags
 	var n int
+	var natsURL, natsPID string
 	cmd := &cobra.Command{
 		Use:   "backlog",
 		Short: "Resident memory of the broker holding N queued messages",
@@ -290,14 +291,38 @@ func newBenchBacklogCmd() *cobra.Command {
 			debug.FreeOSMemory()
 			settled, _, _ := bench.RSS()
 			s, _ := b.QueueStats(ctx, "bench")
-			fmt.Fprintf(out, "queued %d × %dB (%d MB of messages) in %v with sync=%s\n", s.Ready, f.size, s.ReadyBytes>>20, took.Round(time.Millisecond), f.sync)
-			fmt.Fprintf(out, "resident memory: %d MB at start, %d MB after filling (peak %d MB), %d MB after GC\n",
+			fmt.Fprintf(out, "chute: queued %d × %dB (%d MB of messages) in %v with sync=%s\n", s.Ready, f.size, s.ReadyBytes>>20, took.Round(time.Millisecond), f.sync)
+			fmt.Fprintf(out, "chute: resident memory %d MB at start, %d MB after filling (peak %d MB), %d MB after GC\n",
 				base>>20, cur>>20, peak>>20, settled>>20)
+			if natsURL == "" {
+				return nil
+			}
+			before, _, err := bench.ProcessRSS(natsPID)
+			if err != nil {
+				return fmt.Errorf("nats-server memory (--nats-pid): %w", err)
+			}
+			start = time.Now()
+			stream, err := bench.NATSFill(ctx, natsURL, n, f.size, 4096)
+			if stream != "" {
+				defer bench.NATSDeleteStream(context.Background(), natsURL, stream)
+			}
+			if err != nil {
+				return err
+			}
+			took = time.Since(start)
+			after, natsPeak, err := bench.ProcessRSS(natsPID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "nats:  queued %d × %dB in %v (async publish, 4096 in flight)\n", n, f.size, took.Round(time.Millisecond))
+			fmt.Fprintf(out, "nats:  resident memory %d MB before, %d MB after filling (peak %d MB)\n", before>>20, after>>20, natsPeak>>20)
 			return nil
 		},
 	}
 	f.register(cmd, 1024)
 	cmd.Flags().IntVar(&n, "messages", 1_000_000, "messages to queue")
+	cmd.Flags().StringVar(&natsURL, "nats", "", "also fill a NATS JetStream stream at this URL")
+	cmd.Flags().StringVar(&natsPID, "nats-pid", "", "the nats-server process id, to read its memory")
 	return cmd
 }
 

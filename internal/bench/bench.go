@@ -143,8 +143,12 @@ func run(ctx context.Context, workers int, d time.Duration, work func(ctx contex
 }
 
 // RSS returns this process's resident set size and its peak, in bytes.
-func RSS() (cur, peak int64, err error) {
-	f, err := os.Open("/proc/self/status")
+func RSS() (cur, peak int64, err error) { return ProcessRSS("self") }
+
+// ProcessRSS returns the resident set size and its peak of process pid
+// ("self" for this one), from /proc.
+func ProcessRSS(pid string) (cur, peak int64, err error) {
+	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
 		return 0, 0, err
 	}

@@ -105,3 +105,49 @@ func natsWindow(ctx context.Context, js jetstream.JetStream, subject string, bod
 	}
 	return err
 }
+
+// NATSFill publishes n messages of size bytes to a new file-storage stream
+// (async, window in flight) and returns the stream's name, for backlog
+// memory comparisons. The stream is left in place: delete it with
+// NATSDeleteStream.
+func NATSFill(ctx context.Context, url string, n, size, window int) (string, error) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return "", fmt.Errorf("connect to nats: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window))
+	if err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("BACKLOG%d", time.Now().UnixNano())
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{name + ".>"}, Storage: jetstream.FileStorage}); err != nil {
+		return "", fmt.Errorf("create stream: %w", err)
+	}
+	body := make([]byte, size)
+	for i := 0; i < n; i++ {
+		if _, err := js.PublishAsync(name+".msgs", body); err != nil {
+			return name, err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return name, ctx.Err()
+	}
+	return name, nil
+}
+
+// NATSDeleteStream removes a stream made by NATSFill.
+func NATSDeleteStream(ctx context.Context, url, name string) error {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	return js.DeleteStream(ctx, name)
+}
