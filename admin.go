@@ -166,3 +166,11 @@ func (b *Broker) JournalStats() JournalStats { return b.jrn.Stats() }
 // SyncJournal writes and syncs everything journaled so far, whatever the
 // sync policy.
 func (b *Broker) SyncJournal(ctx context.Context) error { return b.jrn.Sync(ctx) }
+
+// Healthy reports whether the broker can take calls: nil, or ErrClosed, or
+// the journal error that made it fail closed.
+func (b *Broker) Healthy() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.checkLocked()
+}

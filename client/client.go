@@ -1,0 +1,371 @@
+// Package client is chute's Go client. A *Client satisfies chute.API, the
+// interface of the embedded broker, so application code and tests switch
+// between in-process and network with one line:
+//
+//	var api chute.API
+//	api, err = chute.Open("data", nil)            // embedded
+//	api, err = client.Dial("127.0.0.1:7420")      // over the network
+//
+// On top of any chute.API, Producer batches publishes (size or linger),
+// keeps a bounded window in flight, retries transient errors with
+// producer IDs so that nothing is stored twice; Runner consumes with a
+// handler: concurrency, prefetch, automatic lease extension, ack on
+// success, nack with back-off on error, and a circuit breaker. Over the
+// network they use the streaming calls (PublishStream, Consume).
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/chutemq/chute"
+	chutev1 "github.com/chutemq/chute/gen/chute/v1"
+	"github.com/chutemq/chute/gen/chute/v1/chutev1connect"
+	"github.com/chutemq/chute/internal/wire"
+)
+
+// DefaultAddr is where chute serve listens unless told otherwise.
+const DefaultAddr = "127.0.0.1:7420"
+
+// Protocol selects the wire protocol.
+type Protocol int
+
+const (
+	// ProtocolConnect is the Connect protocol (binary protobuf) — the default.
+	ProtocolConnect Protocol = iota
+	// ProtocolGRPC is gRPC.
+	ProtocolGRPC
+	// ProtocolGRPCWeb is gRPC-Web.
+	ProtocolGRPCWeb
+)
+
+type options struct {
+	token       string
+	tls         *tls.Config
+	httpClient  *http.Client
+	protocol    Protocol
+	json        bool
+	compression bool
+	maxWait     time.Duration
+}
+
+// Option configures Dial.
+type Option func(*options)
+
+// WithToken sends a bearer token with every call.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithTLS connects with TLS (HTTP/2 over TLS).
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
+// WithHTTPClient replaces the HTTP client (it must speak HTTP/2 for the
+// streaming calls and for gRPC).
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
+
+// WithProtocol selects Connect (default), gRPC or gRPC-Web.
+func WithProtocol(p Protocol) Option { return func(o *options) { o.protocol = p } }
+
+// WithJSON uses JSON instead of binary protobuf (Connect protocol only;
+// slower; handy when watching the traffic).
+func WithJSON() Option { return func(o *options) { o.json = true } }
+
+// WithoutCompression turns compression off (it is on by default for
+// messages above 1 KiB: zstd, gzip as fallback).
+func WithoutCompression() Option { return func(o *options) { o.compression = false } }
+
+// Client talks to a chute server. It is safe for concurrent use.
+type Client struct {
+	msg   chutev1connect.MessageServiceClient
+	admin chutev1connect.AdminServiceClient
+	http  *http.Client
+	opts  options
+}
+
+var _ chute.API = (*Client)(nil)
+
+// Dial returns a client for the server at addr ("host:port", or a URL
+// "http://host:port" / "https://host:port"). It does not connect until the
+// first call; connections are made (and remade after failures) as needed.
+func Dial(addr string, opts ...Option) (*Client, error) {
+	o := options{compression: true, maxWait: 20 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	base, err := baseURL(addr, o.tls != nil)
+	if err != nil {
+		return nil, err
+	}
+	hc := o.httpClient
+	if hc == nil {
+		hc = &http.Client{Transport: newTransport(o.tls)}
+	}
+	copts := []connect.ClientOption{connect.WithInterceptors(&tokenInterceptor{token: o.token})}
+	switch o.protocol {
+	case ProtocolGRPC:
+		copts = append(copts, connect.WithGRPC())
+	case ProtocolGRPCWeb:
+		copts = append(copts, connect.WithGRPCWeb())
+	}
+	if o.json {
+		copts = append(copts, connect.WithProtoJSON())
+	}
+	if o.compression {
+		copts = append(copts, wire.ClientCompression()...)
+	}
+	return &Client{
+		msg:   chutev1connect.NewMessageServiceClient(hc, base, copts...),
+		admin: chutev1connect.NewAdminServiceClient(hc, base, copts...),
+		http:  hc,
+		opts:  o,
+	}, nil
+}
+
+func baseURL(addr string, tls bool) (string, error) {
+	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
+		return strings.TrimSuffix(addr, "/"), nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return "", fmt.Errorf("server address %q: want host:port or a URL: %w", addr, err)
+	}
+	if tls {
+		return "https://" + addr, nil
+	}
+	return "http://" + addr, nil
+}
+
+// newTransport speaks HTTP/2: over TLS when configured, else cleartext
+// HTTP/2 with prior knowledge (h2c), which is what the server offers.
+func newTransport(cfg *tls.Config) *http.Transport {
+	var p http.Protocols
+	if cfg != nil {
+		p.SetHTTP2(true)
+	} else {
+		p.SetUnencryptedHTTP2(true)
+	}
+	return &http.Transport{
+		Protocols:           &p,
+		TLSClientConfig:     cfg,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: 15 * time.Second, // notice a dead server on an idle stream
+			PingTimeout:     10 * time.Second,
+		},
+	}
+}
+
+// Close releases the client's idle connections.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+type tokenInterceptor struct{ token string }
+
+func (t *tokenInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if t.token != "" {
+			req.Header().Set("Authorization", "Bearer "+t.token)
+		}
+		return next(ctx, req)
+	}
+}
+
+func (t *tokenInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		if t.token != "" {
+			conn.RequestHeader().Set("Authorization", "Bearer "+t.token)
+		}
+		return conn
+	}
+}
+
+func (t *tokenInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+// Publish implements chute.API.
+func (c *Client) Publish(ctx context.Context, target string, msgs ...chute.Message) ([]chute.PublishResult, error) {
+	resp, err := c.msg.Publish(ctx, connect.NewRequest(&chutev1.PublishRequest{Target: target, Messages: wire.MessagesToPB(msgs)}))
+	if err != nil {
+		return nil, wire.FromConnect(err)
+	}
+	return wire.ResultsFromPB(resp.Msg.GetResults()), nil
+}
+
+// Receive implements chute.API. A long wait is made of successive waits
+// of at most 20 s (servers cap them), until a message, opts.Wait or ctx.
+func (c *Client) Receive(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, error) {
+	var deadline time.Time
+	if opts.Wait > 0 {
+		deadline = time.Now().Add(opts.Wait)
+	}
+	for {
+		wait := c.opts.maxWait
+		switch {
+		case opts.Wait < 0:
+			wait = 0
+		case !deadline.IsZero():
+			wait = min(wait, time.Until(deadline))
+		}
+		resp, err := c.msg.Receive(ctx, connect.NewRequest(&chutev1.ReceiveRequest{
+			Queue: queue, Max: int32(opts.Max), Lease: wire.DurPB(opts.Lease), Wait: wire.DurPB(max(wait, 0))}))
+		if err != nil {
+			return nil, wire.FromConnect(err)
+		}
+		ds := resp.Msg.GetDeliveries()
+		if len(ds) > 0 || opts.Wait < 0 || !deadline.IsZero() && !time.Now().Before(deadline) {
+			return wire.DeliveriesFromPB(ds), nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Ack implements chute.API.
+func (c *Client) Ack(ctx context.Context, queue string, receipts ...string) error {
+	resp, err := c.msg.Ack(ctx, connect.NewRequest(&chutev1.AckRequest{Queue: queue, Receipts: receipts}))
+	if err != nil {
+		return wire.FromConnect(err)
+	}
+	return wire.FailuresFromPB(resp.Msg.GetFailed())
+}
+
+// Nack implements chute.API.
+func (c *Client) Nack(ctx context.Context, queue string, nacks ...chute.Nack) error {
+	resp, err := c.msg.Nack(ctx, connect.NewRequest(&chutev1.NackRequest{Queue: queue, Nacks: wire.NacksToPB(nacks)}))
+	if err != nil {
+		return wire.FromConnect(err)
+	}
+	return wire.FailuresFromPB(resp.Msg.GetFailed())
+}
+
+// Extend implements chute.API.
+func (c *Client) Extend(ctx context.Context, queue string, lease time.Duration, receipts ...string) error {
+	resp, err := c.msg.Extend(ctx, connect.NewRequest(&chutev1.ExtendRequest{Queue: queue, Lease: wire.DurPB(lease), Receipts: receipts}))
+	if err != nil {
+		return wire.FromConnect(err)
+	}
+	return wire.FailuresFromPB(resp.Msg.GetFailed())
+}
+
+// Peek implements chute.API.
+func (c *Client) Peek(ctx context.Context, queue string, max int) ([]chute.Delivery, error) {
+	resp, err := c.msg.Peek(ctx, connect.NewRequest(&chutev1.PeekRequest{Queue: queue, Max: int32(max)}))
+	if err != nil {
+		return nil, wire.FromConnect(err)
+	}
+	return wire.DeliveriesFromPB(resp.Msg.GetDeliveries()), nil
+}
+
+// CreateQueue implements chute.API.
+func (c *Client) CreateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
+	_, err := c.admin.CreateQueue(ctx, connect.NewRequest(&chutev1.CreateQueueRequest{Name: name, Config: wire.QueueConfigToPB(cfg)}))
+	return wire.FromConnect(err)
+}
+
+// UpdateQueue implements chute.API.
+func (c *Client) UpdateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
+	_, err := c.admin.UpdateQueue(ctx, connect.NewRequest(&chutev1.UpdateQueueRequest{Name: name, Config: wire.QueueConfigToPB(cfg)}))
+	return wire.FromConnect(err)
+}
+
+// DeleteQueue implements chute.API.
+func (c *Client) DeleteQueue(ctx context.Context, name string) error {
+	_, err := c.admin.DeleteQueue(ctx, connect.NewRequest(&chutev1.DeleteQueueRequest{Name: name}))
+	return wire.FromConnect(err)
+}
+
+// PurgeQueue implements chute.API.
+func (c *Client) PurgeQueue(ctx context.Context, name string) (int64, error) {
+	resp, err := c.admin.PurgeQueue(ctx, connect.NewRequest(&chutev1.PurgeQueueRequest{Name: name}))
+	if err != nil {
+		return 0, wire.FromConnect(err)
+	}
+	return resp.Msg.GetPurged(), nil
+}
+
+// QueueStats implements chute.API.
+func (c *Client) QueueStats(ctx context.Context, name string) (chute.QueueStats, error) {
+	resp, err := c.admin.GetQueue(ctx, connect.NewRequest(&chutev1.GetQueueRequest{Name: name}))
+	if err != nil {
+		return chute.QueueStats{}, wire.FromConnect(err)
+	}
+	return wire.QueueStatsFromPB(resp.Msg.GetQueue()), nil
+}
+
+// Queues implements chute.API.
+func (c *Client) Queues(ctx context.Context) ([]chute.QueueStats, error) {
+	resp, err := c.admin.ListQueues(ctx, connect.NewRequest(&chutev1.ListQueuesRequest{}))
+	if err != nil {
+		return nil, wire.FromConnect(err)
+	}
+	out := make([]chute.QueueStats, len(resp.Msg.GetQueues()))
+	for i, q := range resp.Msg.GetQueues() {
+		out[i] = wire.QueueStatsFromPB(q)
+	}
+	return out, nil
+}
+
+// CreateTopic implements chute.API.
+func (c *Client) CreateTopic(ctx context.Context, name string, cfg chute.TopicConfig) error {
+	pb := wire.TopicStatsToPB(chute.TopicStats{Config: cfg}).GetConfig()
+	_, err := c.admin.CreateTopic(ctx, connect.NewRequest(&chutev1.CreateTopicRequest{Name: name, Config: pb}))
+	return wire.FromConnect(err)
+}
+
+// DeleteTopic implements chute.API.
+func (c *Client) DeleteTopic(ctx context.Context, name string) error {
+	_, err := c.admin.DeleteTopic(ctx, connect.NewRequest(&chutev1.DeleteTopicRequest{Name: name}))
+	return wire.FromConnect(err)
+}
+
+// Topics implements chute.API.
+func (c *Client) Topics(ctx context.Context) ([]chute.TopicStats, error) {
+	resp, err := c.admin.ListTopics(ctx, connect.NewRequest(&chutev1.ListTopicsRequest{}))
+	if err != nil {
+		return nil, wire.FromConnect(err)
+	}
+	out := make([]chute.TopicStats, len(resp.Msg.GetTopics()))
+	for i, t := range resp.Msg.GetTopics() {
+		out[i] = wire.TopicStatsFromPB(t)
+	}
+	return out, nil
+}
+
+// Subscribe implements chute.API.
+func (c *Client) Subscribe(ctx context.Context, topic, name string, sub chute.SubscriptionConfig) error {
+	_, err := c.admin.Subscribe(ctx, connect.NewRequest(&chutev1.SubscribeRequest{Topic: topic, Name: name,
+		Filter: sub.Filter, Queue: wire.QueueConfigToPB(sub.Queue)}))
+	return wire.FromConnect(err)
+}
+
+// Unsubscribe implements chute.API.
+func (c *Client) Unsubscribe(ctx context.Context, topic, name string) error {
+	_, err := c.admin.Unsubscribe(ctx, connect.NewRequest(&chutev1.UnsubscribeRequest{Topic: topic, Name: name}))
+	return wire.FromConnect(err)
+}
+
+// Redrive implements chute.API.
+func (c *Client) Redrive(ctx context.Context, dlq string, max int64) (int64, error) {
+	resp, err := c.admin.Redrive(ctx, connect.NewRequest(&chutev1.RedriveRequest{DeadLetterQueue: dlq, Max: max}))
+	if err != nil {
+		return 0, wire.FromConnect(err)
+	}
+	return resp.Msg.GetMoved(), nil
+}
+
+// IsUnauthenticated reports whether err is a refusal for a missing or
+// wrong token.
+func IsUnauthenticated(err error) bool { return connect.CodeOf(err) == connect.CodeUnauthenticated }

@@ -1,0 +1,82 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/client"
+	"github.com/chutemq/chute/internal/chutetest"
+	"github.com/chutemq/chute/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// dial serves a fresh in-memory broker and returns a client for it.
+func dial(t *testing.T, opts server.Options, copts ...client.Option) (*client.Client, *chute.Broker) {
+	t.Helper()
+	b := chutetest.MustOpen(t, "", nil)
+	addr := chutetest.StartServer(t, b, opts)
+	c, err := client.Dial(addr, copts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, b
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, p := range []struct {
+		name string
+		opt  client.Option
+	}{{"connect", client.WithProtocol(client.ProtocolConnect)}, {"grpc", client.WithProtocol(client.ProtocolGRPC)},
+		{"grpc-web", client.WithProtocol(client.ProtocolGRPCWeb)}, {"connect-json", client.WithJSON()}} {
+		t.Run(p.name, func(t *testing.T) {
+			c, _ := dial(t, server.Options{}, p.opt)
+			ctx := context.Background()
+			if err := c.CreateQueue(ctx, "q", chute.QueueConfig{MaxDeliveries: 2}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.Publish(ctx, "q", chute.Message{Body: []byte("hi"), Headers: map[string]string{"a": "b"}, ID: "x"})
+			if err != nil || len(res) != 1 || res[0].Seq == 0 {
+				t.Fatalf("publish: %v %v", res, err)
+			}
+			ds, err := c.Receive(ctx, "q", chute.ReceiveOptions{Max: 5})
+			if err != nil || len(ds) != 1 || string(ds[0].Body) != "hi" || ds[0].Headers["a"] != "b" || ds[0].ID != "x" {
+				t.Fatalf("receive: %+v %v", ds, err)
+			}
+			if err := c.Ack(ctx, "q", ds[0].Receipt); err != nil {
+				t.Fatal(err)
+			}
+			err = c.Ack(ctx, "q", ds[0].Receipt)
+			var re *chute.ReceiptErrors
+			if !errors.Is(err, chute.ErrStaleReceipt) || !errors.As(err, &re) || len(re.Failed) != 1 {
+				t.Fatalf("second ack: %v", err)
+			}
+			if _, err := c.Publish(ctx, "nope", chute.Message{}); !errors.Is(err, chute.ErrNotFound) {
+				t.Fatalf("publish to nowhere: %v", err)
+			}
+			if err := c.CreateQueue(ctx, "q", chute.QueueConfig{}); !errors.Is(err, chute.ErrExists) {
+				t.Fatalf("create twice: %v", err)
+			}
+			s, err := c.QueueStats(ctx, "q")
+			if err != nil || s.Totals.Acked != 1 || s.Config.MaxDeliveries != 2 {
+				t.Fatalf("stats %+v %v", s, err)
+			}
+		})
+	}
+}
+
+func TestToken(t *testing.T) {
+	c, _ := dial(t, server.Options{Token: "s3cret"})
+	if _, err := c.Queues(context.Background()); !client.IsUnauthenticated(err) {
+		t.Fatalf("without a token: %v", err)
+	}
+	c2, _ := dial(t, server.Options{Token: "s3cret"}, client.WithToken("s3cret"))
+	if _, err := c2.Queues(context.Background()); err != nil {
+		t.Fatalf("with the token: %v", err)
+	}
+}

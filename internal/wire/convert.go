@@ -1,0 +1,234 @@
+package wire
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/chutemq/chute"
+	chutev1 "github.com/chutemq/chute/gen/chute/v1"
+)
+
+func dur(d time.Duration) *durationpb.Duration {
+	if d == 0 {
+		return nil
+	}
+	return durationpb.New(d)
+}
+
+// Dur reads an optional duration (nil: 0).
+func Dur(d *durationpb.Duration) time.Duration {
+	if d == nil {
+		return 0
+	}
+	return d.AsDuration()
+}
+
+// DurPB writes an optional duration (0: nil).
+func DurPB(d time.Duration) *durationpb.Duration { return dur(d) }
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func tm(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
+}
+
+// MessagesToPB converts messages for a publish.
+func MessagesToPB(msgs []chute.Message) []*chutev1.Message {
+	out := make([]*chutev1.Message, len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		out[i] = &chutev1.Message{Body: m.Body, Headers: m.Headers, Priority: int32(m.Priority),
+			Delay: dur(m.Delay), DeliverAt: ts(m.DeliverAt), Ttl: dur(m.TTL), Id: m.ID, Key: m.Key}
+	}
+	return out
+}
+
+// MessagesFromPB converts received messages for the broker.
+func MessagesFromPB(msgs []*chutev1.Message) []chute.Message {
+	out := make([]chute.Message, len(msgs))
+	for i, m := range msgs {
+		out[i] = chute.Message{Body: m.GetBody(), Headers: m.GetHeaders(), Priority: int(m.GetPriority()),
+			Delay: Dur(m.GetDelay()), DeliverAt: tm(m.GetDeliverAt()), TTL: Dur(m.GetTtl()), ID: m.GetId(), Key: m.GetKey()}
+	}
+	return out
+}
+
+// ResultsToPB converts publish results.
+func ResultsToPB(rs []chute.PublishResult) []*chutev1.PublishResult {
+	out := make([]*chutev1.PublishResult, len(rs))
+	for i, r := range rs {
+		out[i] = &chutev1.PublishResult{Seq: r.Seq, Duplicate: r.Duplicate}
+	}
+	return out
+}
+
+// ResultsFromPB converts publish results back.
+func ResultsFromPB(rs []*chutev1.PublishResult) []chute.PublishResult {
+	out := make([]chute.PublishResult, len(rs))
+	for i, r := range rs {
+		out[i] = chute.PublishResult{Seq: r.GetSeq(), Duplicate: r.GetDuplicate()}
+	}
+	return out
+}
+
+// DeliveriesToPB converts deliveries.
+func DeliveriesToPB(ds []chute.Delivery) []*chutev1.Delivery {
+	out := make([]*chutev1.Delivery, len(ds))
+	for i := range ds {
+		d := &ds[i]
+		pd := &chutev1.Delivery{Queue: d.Queue, Seq: d.Seq, Receipt: d.Receipt, Body: d.Body, Headers: d.Headers,
+			Priority: int32(d.Priority), Id: d.ID, Key: d.Key, Published: ts(d.Published),
+			Deliveries: int32(d.Deliveries), LeaseDeadline: ts(d.LeaseDeadline), LastError: d.LastError}
+		if dl := d.DeadLetter; dl != nil {
+			pd.DeadLetter = &chutev1.DeadLetter{Source: dl.Source, Reason: dl.Reason, Deliveries: int32(dl.Deliveries),
+				LastError: dl.LastError, Died: ts(dl.Died), SourceSeq: dl.SourceSeq}
+		}
+		out[i] = pd
+	}
+	return out
+}
+
+// DeliveriesFromPB converts deliveries back.
+func DeliveriesFromPB(ds []*chutev1.Delivery) []chute.Delivery {
+	out := make([]chute.Delivery, len(ds))
+	for i, d := range ds {
+		out[i] = chute.Delivery{Queue: d.GetQueue(), Seq: d.GetSeq(), Receipt: d.GetReceipt(), Body: d.GetBody(),
+			Headers: d.GetHeaders(), Priority: int(d.GetPriority()), ID: d.GetId(), Key: d.GetKey(),
+			Published: tm(d.GetPublished()), Deliveries: int(d.GetDeliveries()),
+			LeaseDeadline: tm(d.GetLeaseDeadline()), LastError: d.GetLastError()}
+		if dl := d.GetDeadLetter(); dl != nil {
+			out[i].DeadLetter = &chute.DeadLetterInfo{Source: dl.GetSource(), Reason: dl.GetReason(),
+				Deliveries: int(dl.GetDeliveries()), LastError: dl.GetLastError(), Died: tm(dl.GetDied()), SourceSeq: dl.GetSourceSeq()}
+		}
+	}
+	return out
+}
+
+// NacksToPB converts nacks.
+func NacksToPB(ns []chute.Nack) []*chutev1.NackItem {
+	out := make([]*chutev1.NackItem, len(ns))
+	for i, n := range ns {
+		out[i] = &chutev1.NackItem{Receipt: n.Receipt, Delay: dur(n.Delay), Error: n.Error}
+	}
+	return out
+}
+
+// NacksFromPB converts nacks back.
+func NacksFromPB(ns []*chutev1.NackItem) []chute.Nack {
+	out := make([]chute.Nack, len(ns))
+	for i, n := range ns {
+		out[i] = chute.Nack{Receipt: n.GetReceipt(), Delay: Dur(n.GetDelay()), Error: n.GetError()}
+	}
+	return out
+}
+
+// QueueConfigToPB converts a queue config.
+func QueueConfigToPB(c chute.QueueConfig) *chutev1.QueueConfig {
+	return &chutev1.QueueConfig{
+		VisibilityTimeout: dur(c.VisibilityTimeout), MaxDeliveries: int32(c.MaxDeliveries),
+		Backoff: &chutev1.Backoff{Kind: chutev1.BackoffKind(c.Backoff.Kind + 1), Delay: dur(c.Backoff.Delay),
+			Max: dur(c.Backoff.Max), Jitter: c.Backoff.Jitter},
+		DeadLetterQueue: c.DeadLetterQueue, NoDeadLetter: c.NoDeadLetter,
+		MaxMessages: c.MaxMessages, MaxBytes: c.MaxBytes, Overflow: chutev1.Overflow(c.Overflow + 1),
+		MessageTtl: dur(c.MessageTTL), DeadLetterExpired: c.DeadLetterExpired, DedupWindow: dur(c.DedupWindow),
+	}
+}
+
+// QueueConfigFromPB converts a queue config back (nil: all defaults).
+func QueueConfigFromPB(c *chutev1.QueueConfig) chute.QueueConfig {
+	if c == nil {
+		return chute.QueueConfig{}
+	}
+	cfg := chute.QueueConfig{
+		VisibilityTimeout: Dur(c.GetVisibilityTimeout()), MaxDeliveries: int(c.GetMaxDeliveries()),
+		DeadLetterQueue: c.GetDeadLetterQueue(), NoDeadLetter: c.GetNoDeadLetter(),
+		MaxMessages: c.GetMaxMessages(), MaxBytes: c.GetMaxBytes(),
+		MessageTTL: Dur(c.GetMessageTtl()), DeadLetterExpired: c.GetDeadLetterExpired(), DedupWindow: Dur(c.GetDedupWindow()),
+	}
+	if k := c.GetBackoff().GetKind(); k > chutev1.BackoffKind_BACKOFF_KIND_UNSPECIFIED {
+		cfg.Backoff.Kind = chute.BackoffKind(k - 1)
+	}
+	cfg.Backoff.Delay = Dur(c.GetBackoff().GetDelay())
+	cfg.Backoff.Max = Dur(c.GetBackoff().GetMax())
+	cfg.Backoff.Jitter = c.GetBackoff().GetJitter()
+	if o := c.GetOverflow(); o > chutev1.Overflow_OVERFLOW_UNSPECIFIED {
+		cfg.Overflow = chute.Overflow(o - 1)
+	}
+	return cfg
+}
+
+// QueueStatsToPB converts queue stats.
+func QueueStatsToPB(s chute.QueueStats) *chutev1.QueueStats {
+	t := s.Totals
+	return &chutev1.QueueStats{
+		Name: s.Name, Config: QueueConfigToPB(s.Config), Topic: s.Topic, Filter: s.Filter,
+		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
+		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
+		OrderingKeys: s.OrderingKeys, DedupIds: s.DedupIDs, OldestAge: dur(s.OldestAge),
+		Totals: &chutev1.QueueTotals{Enqueued: t.Enqueued, Delivered: t.Delivered, Acked: t.Acked, Nacked: t.Nacked,
+			LeaseExpired: t.LeaseExpired, Expired: t.Expired, DeadLettered: t.DeadLettered,
+			DeadLetteredBytes: t.DeadLetteredBytes, Discarded: t.Discarded, Dropped: t.Dropped, Redriven: t.Redriven},
+	}
+}
+
+// QueueStatsFromPB converts queue stats back.
+func QueueStatsFromPB(s *chutev1.QueueStats) chute.QueueStats {
+	t := s.GetTotals()
+	return chute.QueueStats{
+		Name: s.GetName(), Config: QueueConfigFromPB(s.GetConfig()), Topic: s.GetTopic(), Filter: s.GetFilter(),
+		Ready: s.GetReady(), ReadyBytes: s.GetReadyBytes(), Delayed: s.GetDelayed(), DelayedBytes: s.GetDelayedBytes(),
+		InFlight: s.GetInFlight(), InFlightBytes: s.GetInFlightBytes(), DeadLetters: s.GetDeadLetters(),
+		OrderingKeys: s.GetOrderingKeys(), DedupIDs: s.GetDedupIds(), OldestAge: Dur(s.GetOldestAge()),
+		Totals: chute.QueueTotals{Enqueued: t.GetEnqueued(), Delivered: t.GetDelivered(), Acked: t.GetAcked(),
+			Nacked: t.GetNacked(), LeaseExpired: t.GetLeaseExpired(), Expired: t.GetExpired(),
+			DeadLettered: t.GetDeadLettered(), DeadLetteredBytes: t.GetDeadLetteredBytes(),
+			Discarded: t.GetDiscarded(), Dropped: t.GetDropped(), Redriven: t.GetRedriven()},
+	}
+}
+
+// TopicStatsToPB converts topic stats.
+func TopicStatsToPB(s chute.TopicStats) *chutev1.TopicStats {
+	return &chutev1.TopicStats{Name: s.Name, Config: &chutev1.TopicConfig{DedupWindow: dur(s.Config.DedupWindow)},
+		Subscriptions: s.Subscriptions, DedupIds: s.DedupIDs, Published: s.Published, Unrouted: s.Unrouted}
+}
+
+// TopicStatsFromPB converts topic stats back.
+func TopicStatsFromPB(s *chutev1.TopicStats) chute.TopicStats {
+	return chute.TopicStats{Name: s.GetName(), Config: chute.TopicConfig{DedupWindow: Dur(s.GetConfig().GetDedupWindow())},
+		Subscriptions: s.GetSubscriptions(), DedupIDs: s.GetDedupIds(), Published: s.GetPublished(), Unrouted: s.GetUnrouted()}
+}
+
+// FailuresToPB converts the failed receipts of a settlement.
+func FailuresToPB(err error, offset int) ([]*chutev1.ReceiptFailure, error) {
+	re, ok := err.(*chute.ReceiptErrors)
+	if !ok {
+		return nil, err
+	}
+	out := make([]*chutev1.ReceiptFailure, len(re.Failed))
+	for i, f := range re.Failed {
+		out[i] = &chutev1.ReceiptFailure{Index: int32(f.Index + offset), Receipt: f.Receipt, Status: ToStatus(f.Err)}
+	}
+	return out, nil
+}
+
+// FailuresFromPB rebuilds *chute.ReceiptErrors (nil when none failed).
+func FailuresFromPB(fs []*chutev1.ReceiptFailure) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	re := &chute.ReceiptErrors{}
+	for _, f := range fs {
+		re.Failed = append(re.Failed, chute.ReceiptError{Index: int(f.GetIndex()), Receipt: f.GetReceipt(), Err: FromStatus(f.GetStatus())})
+	}
+	return re
+}

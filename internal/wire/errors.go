@@ -1,0 +1,171 @@
+// Package wire is what the server and the Go client share about the
+// network form of the API: conversions between chute's Go types and the
+// generated protobuf types, the one table mapping chute errors to
+// Connect/gRPC status codes and back, and compression.
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"connectrpc.com/connect"
+
+	"github.com/chutemq/chute"
+	chutev1 "github.com/chutemq/chute/gen/chute/v1"
+)
+
+// errorTable maps each chute sentinel error to its status code and the
+// stable reason carried in chute.v1.ErrorDetail. It is the only place that
+// decides what a client sees for an error; the client maps back through it.
+var errorTable = []struct {
+	err    error
+	code   connect.Code
+	reason string
+}{
+	{chute.ErrQueueNotFound, connect.CodeNotFound, "QUEUE_NOT_FOUND"},
+	{chute.ErrTopicNotFound, connect.CodeNotFound, "TOPIC_NOT_FOUND"},
+	{chute.ErrNotFound, connect.CodeNotFound, "TARGET_NOT_FOUND"},
+	{chute.ErrNotSubscription, connect.CodeNotFound, "NOT_A_SUBSCRIPTION"},
+	{chute.ErrExists, connect.CodeAlreadyExists, "NAME_IN_USE"},
+	{chute.ErrInvalidName, connect.CodeInvalidArgument, "INVALID_NAME"},
+	{chute.ErrInvalidConfig, connect.CodeInvalidArgument, "INVALID_CONFIG"},
+	{chute.ErrInvalidMessage, connect.CodeInvalidArgument, "INVALID_MESSAGE"},
+	{chute.ErrInvalidReceipt, connect.CodeInvalidArgument, "INVALID_RECEIPT"},
+	{chute.ErrMessageTooLarge, connect.CodeInvalidArgument, "MESSAGE_TOO_LARGE"},
+	{chute.ErrBatchTooLarge, connect.CodeInvalidArgument, "BATCH_TOO_LARGE"},
+	{chute.ErrQueueFull, connect.CodeResourceExhausted, "QUEUE_FULL"},
+	{chute.ErrStaleReceipt, connect.CodeFailedPrecondition, "STALE_RECEIPT"},
+	{chute.ErrClosed, connect.CodeUnavailable, "BROKER_CLOSED"},
+	{chute.ErrJournalCorrupt, connect.CodeDataLoss, "JOURNAL_CORRUPT"},
+	{context.Canceled, connect.CodeCanceled, "CANCELED"},
+	{context.DeadlineExceeded, connect.CodeDeadlineExceeded, "DEADLINE_EXCEEDED"},
+}
+
+// Classify returns the status code and reason of err.
+func Classify(err error) (connect.Code, string) {
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.code, e.reason
+		}
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Code(), ""
+	}
+	return connect.CodeInternal, "INTERNAL"
+}
+
+// ToConnect turns a broker error into the error a handler returns.
+func ToConnect(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	code, reason := Classify(err)
+	out := connect.NewError(code, err)
+	if detail, derr := connect.NewErrorDetail(&chutev1.ErrorDetail{Reason: reason}); derr == nil {
+		out.AddDetail(detail)
+	}
+	return out
+}
+
+// ToStatus is ToConnect for an error inside a stream or a batch.
+func ToStatus(err error) *chutev1.Status {
+	if err == nil {
+		return nil
+	}
+	code, reason := Classify(err)
+	return &chutev1.Status{Code: code.String(), Message: err.Error(), Reason: reason}
+}
+
+// FromConnect turns an error from a call into one that errors.Is matches
+// against chute's sentinels (when the server named a reason), keeping the
+// server's message.
+func FromConnect(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	for _, d := range ce.Details() {
+		v, derr := d.Value()
+		if derr != nil {
+			continue
+		}
+		if ed, ok := v.(*chutev1.ErrorDetail); ok {
+			if s := sentinel(ed.Reason); s != nil {
+				return &RemoteError{Sentinel: s, Code: ce.Code(), Msg: ce.Message(), Cause: err}
+			}
+		}
+	}
+	switch ce.Code() {
+	case connect.CodeCanceled:
+		return fmt.Errorf("%w: %w", context.Canceled, err)
+	case connect.CodeDeadlineExceeded:
+		return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	return err
+}
+
+// FromStatus turns a Status from a stream or batch back into an error.
+func FromStatus(s *chutev1.Status) error {
+	if s == nil {
+		return nil
+	}
+	if sent := sentinel(s.Reason); sent != nil {
+		var code connect.Code
+		code.UnmarshalText([]byte(s.Code))
+		return &RemoteError{Sentinel: sent, Code: code, Msg: s.Message}
+	}
+	return fmt.Errorf("%s: %s", s.Code, s.Message)
+}
+
+func sentinel(reason string) error {
+	if reason == "" {
+		return nil
+	}
+	for _, e := range errorTable {
+		if e.reason == reason {
+			return e.err
+		}
+	}
+	return nil
+}
+
+// RemoteError is a chute error reported by the server. errors.Is matches
+// its sentinel (chute.ErrQueueFull, ...); its message is the server's.
+type RemoteError struct {
+	Sentinel error
+	Code     connect.Code
+	Msg      string
+	Cause    error // the *connect.Error, when there was one
+}
+
+func (e *RemoteError) Error() string { return e.Msg }
+
+// Unwrap lets errors.Is find the sentinel and errors.As the Connect error.
+func (e *RemoteError) Unwrap() []error {
+	if e.Cause != nil {
+		return []error{e.Sentinel, e.Cause}
+	}
+	return []error{e.Sentinel}
+}
+
+// IsTransient reports whether err is worth retrying after a back-off: the
+// server was unreachable, overloaded or restarting, or a queue was full.
+func IsTransient(err error) bool {
+	if errors.Is(err, chute.ErrQueueFull) {
+		return true
+	}
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeResourceExhausted, connect.CodeAborted:
+		return true
+	}
+	return false
+}

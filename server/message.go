@@ -1,0 +1,352 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/chutemq/chute"
+	chutev1 "github.com/chutemq/chute/gen/chute/v1"
+	"github.com/chutemq/chute/internal/wire"
+)
+
+// messageService implements chute.v1.MessageService on the server's API.
+type messageService struct{ s *Server }
+
+func subscriptionConfig(m *chutev1.SubscribeRequest) chute.SubscriptionConfig {
+	return chute.SubscriptionConfig{Filter: m.GetFilter(), Queue: wire.QueueConfigFromPB(m.GetQueue())}
+}
+
+func (m *messageService) Publish(ctx context.Context, req *connect.Request[chutev1.PublishRequest]) (*connect.Response[chutev1.PublishResponse], error) {
+	res, err := m.s.api.Publish(ctx, req.Msg.GetTarget(), wire.MessagesFromPB(req.Msg.GetMessages())...)
+	if err != nil {
+		return nil, wire.ToConnect(err)
+	}
+	return connect.NewResponse(&chutev1.PublishResponse{Results: wire.ResultsToPB(res)}), nil
+}
+
+func (m *messageService) Receive(ctx context.Context, req *connect.Request[chutev1.ReceiveRequest]) (*connect.Response[chutev1.ReceiveResponse], error) {
+	// On the wire a zero wait means "do not wait" (what curl wants); the
+	// server caps any wait.
+	wait := min(wire.Dur(req.Msg.GetWait()), m.s.opts.MaxReceiveWait)
+	if wait <= 0 {
+		wait = -1
+	}
+	ds, err := m.s.api.Receive(ctx, req.Msg.GetQueue(), chute.ReceiveOptions{
+		Max: int(req.Msg.GetMax()), Lease: wire.Dur(req.Msg.GetLease()), Wait: wait})
+	if err != nil {
+		return nil, wire.ToConnect(err)
+	}
+	return connect.NewResponse(&chutev1.ReceiveResponse{Deliveries: wire.DeliveriesToPB(ds)}), nil
+}
+
+func (m *messageService) Peek(ctx context.Context, req *connect.Request[chutev1.PeekRequest]) (*connect.Response[chutev1.PeekResponse], error) {
+	ds, err := m.s.api.Peek(ctx, req.Msg.GetQueue(), int(req.Msg.GetMax()))
+	if err != nil {
+		return nil, wire.ToConnect(err)
+	}
+	return connect.NewResponse(&chutev1.PeekResponse{Deliveries: wire.DeliveriesToPB(ds)}), nil
+}
+
+// failures splits a settlement's error into per-receipt failures (returned
+// in the response) and a call error.
+func failures(err error) ([]*chutev1.ReceiptFailure, error) {
+	if err == nil {
+		return nil, nil
+	}
+	fs, err := wire.FailuresToPB(err, 0)
+	return fs, wire.ToConnect(err)
+}
+
+func (m *messageService) Ack(ctx context.Context, req *connect.Request[chutev1.AckRequest]) (*connect.Response[chutev1.AckResponse], error) {
+	fs, err := failures(m.s.api.Ack(ctx, req.Msg.GetQueue(), req.Msg.GetReceipts()...))
+	return reply(&chutev1.AckResponse{Failed: fs}, err)
+}
+
+func (m *messageService) Nack(ctx context.Context, req *connect.Request[chutev1.NackRequest]) (*connect.Response[chutev1.NackResponse], error) {
+	fs, err := failures(m.s.api.Nack(ctx, req.Msg.GetQueue(), wire.NacksFromPB(req.Msg.GetNacks())...))
+	return reply(&chutev1.NackResponse{Failed: fs}, err)
+}
+
+func (m *messageService) Extend(ctx context.Context, req *connect.Request[chutev1.ExtendRequest]) (*connect.Response[chutev1.ExtendResponse], error) {
+	fs, err := failures(m.s.api.Extend(ctx, req.Msg.GetQueue(), wire.Dur(req.Msg.GetLease()), req.Msg.GetReceipts()...))
+	return reply(&chutev1.ExtendResponse{Failed: fs}, err)
+}
+
+// sender serialises the sends of a bidirectional stream: many goroutines
+// produce responses, one writes them.
+type sender[Res any] struct {
+	mu   sync.Mutex
+	send func(*Res) error
+	err  error
+}
+
+func (s *sender[Res]) Send(r *Res) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = s.send(r)
+	}
+	return s.err
+}
+
+// PublishStream keeps up to MaxStreamInFlight publishes in progress: each
+// request is published as soon as it arrives, and its confirmation is sent
+// back (tagged with its id) as soon as it is durable. On server shutdown
+// it stops reading and confirms what it has before ending.
+func (m *messageService) PublishStream(ctx context.Context, stream *connect.BidiStream[chutev1.PublishStreamRequest, chutev1.PublishStreamResponse]) error {
+	m.s.streams.Add(1)
+	defer m.s.streams.Done()
+	out := &sender[chutev1.PublishStreamResponse]{send: stream.Send}
+	slots := make(chan struct{}, m.s.opts.MaxStreamInFlight)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	reqs := make(chan *chutev1.PublishStreamRequest)
+	recvErr := make(chan error, 1)
+	go func() { // the reader: ends when the client closes its side or goes
+		defer close(reqs)
+		for {
+			req, err := stream.Receive()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-ctx.Done():
+				recvErr <- ctx.Err()
+				return
+			}
+		}
+	}()
+	for {
+		var req *chutev1.PublishStreamRequest
+		var ok bool
+		select {
+		case req, ok = <-reqs:
+		case <-m.s.stop.Done():
+			return connect.NewError(connect.CodeUnavailable, errors.New("server shutting down"))
+		}
+		if !ok {
+			if err := <-recvErr; !errors.Is(err, io.EOF) {
+				return err
+			}
+			inflight.Wait()
+			return out.err
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		inflight.Add(1)
+		go func() {
+			defer func() { <-slots; inflight.Done() }()
+			// The publish outlives a client that disconnects mid-way only
+			// as long as the broker takes; its outcome is then unknown to
+			// the client, which retries with the same IDs.
+			res, err := m.s.api.Publish(ctx, req.GetTarget(), wire.MessagesFromPB(req.GetMessages())...)
+			r := &chutev1.PublishStreamResponse{Id: req.GetId()}
+			if err != nil {
+				r.Error = wire.ToStatus(err)
+			} else {
+				r.Results = wire.ResultsToPB(res)
+			}
+			out.Send(r)
+		}()
+	}
+}
+
+// Consume streams deliveries while the client has credit, and settles
+// what the client sends. Three goroutines: this one reads requests (credit
+// and settlements), a deliverer receives from the broker and sends, and
+// settlements run in their own goroutines (bounded). Leases handed out on
+// this stream and not settled when it ends are nacked (redelivered at
+// once): a consumer that goes away does not sit on messages until their
+// visibility timeout.
+func (m *messageService) Consume(ctx context.Context, stream *connect.BidiStream[chutev1.ConsumeRequest, chutev1.ConsumeResponse]) error {
+	m.s.streams.Add(1)
+	defer m.s.streams.Done()
+	first, err := stream.Receive()
+	if err != nil {
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return connect.NewError(connect.CodeInvalidArgument, errors.New("the first message of Consume must be start"))
+	}
+	if _, err := m.s.api.QueueStats(ctx, start.GetQueue()); err != nil {
+		return wire.ToConnect(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopWatch := context.AfterFunc(m.s.stop, cancel)
+	defer stopWatch()
+
+	c := &consumer{m: m, queue: start.GetQueue(), lease: wire.Dur(start.GetLease()),
+		out: &sender[chutev1.ConsumeResponse]{send: stream.Send}, held: map[string]struct{}{},
+		more: make(chan struct{}, 1), slots: make(chan struct{}, m.s.opts.MaxStreamInFlight)}
+	c.grant(start.GetCredit())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		c.deliver(ctx)
+	}()
+	err = c.read(ctx, stream)
+	cancel()
+	wg.Wait()
+	c.settling.Wait()
+	c.returnHeld()
+	if errors.Is(err, io.EOF) || ctx.Err() != nil && m.s.stop.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// consumer is the state of one Consume stream.
+type consumer struct {
+	m     *messageService
+	queue string
+	lease time.Duration
+	out   *sender[chutev1.ConsumeResponse]
+
+	mu     sync.Mutex
+	credit uint64              // guarded by mu
+	held   map[string]struct{} // guarded by mu: receipts delivered, not settled
+	more   chan struct{}       // signalled when credit arrives
+
+	slots    chan struct{} // bounds settlements in progress
+	settling sync.WaitGroup
+}
+
+func (c *consumer) grant(n uint32) {
+	if n == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.credit += uint64(n)
+	c.mu.Unlock()
+	select {
+	case c.more <- struct{}{}:
+	default:
+	}
+}
+
+// deliver receives from the broker whenever there is credit.
+func (c *consumer) deliver(ctx context.Context) {
+	for ctx.Err() == nil {
+		c.mu.Lock()
+		credit := c.credit
+		c.mu.Unlock()
+		if credit == 0 {
+			select {
+			case <-c.more:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		ds, err := c.m.s.api.Receive(ctx, c.queue, chute.ReceiveOptions{Max: int(min(credit, 256)), Lease: c.lease})
+		if err != nil {
+			if ctx.Err() == nil {
+				c.out.Send(&chutev1.ConsumeResponse{Settled: &chutev1.SettleResult{Error: wire.ToStatus(err)}})
+			}
+			return
+		}
+		c.mu.Lock()
+		c.credit -= uint64(len(ds))
+		for _, d := range ds {
+			c.held[d.Receipt] = struct{}{}
+		}
+		c.mu.Unlock()
+		if err := c.out.Send(&chutev1.ConsumeResponse{Deliveries: wire.DeliveriesToPB(ds)}); err != nil {
+			return
+		}
+	}
+}
+
+// read handles credit and settlements until the client is done.
+func (c *consumer) read(ctx context.Context, stream *connect.BidiStream[chutev1.ConsumeRequest, chutev1.ConsumeResponse]) error {
+	for {
+		req, err := stream.Receive()
+		if err != nil {
+			return err
+		}
+		switch k := req.GetKind().(type) {
+		case *chutev1.ConsumeRequest_Credit:
+			c.grant(k.Credit)
+		case *chutev1.ConsumeRequest_Settle:
+			select {
+			case c.slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			c.settling.Add(1)
+			go func() {
+				defer func() { <-c.slots; c.settling.Done() }()
+				c.settle(ctx, k.Settle)
+			}()
+		default:
+			return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("unexpected %T after start", k))
+		}
+	}
+}
+
+// settle applies one settlement (acks, then nacks, then extensions) and
+// reports failures by their index in that order.
+func (c *consumer) settle(ctx context.Context, st *chutev1.Settle) {
+	res := &chutev1.SettleResult{Id: st.GetId()}
+	api := c.m.s.api
+	var failed []*chutev1.ReceiptFailure
+	step := func(offset int, err error) bool {
+		if err == nil {
+			return true
+		}
+		fs, err := wire.FailuresToPB(err, offset)
+		failed = append(failed, fs...)
+		if err != nil {
+			res.Error = wire.ToStatus(err)
+			return false
+		}
+		return true
+	}
+	acks, nacks, extends := st.GetAcks(), st.GetNacks(), st.GetExtends()
+	ok := len(acks) == 0 || step(0, api.Ack(ctx, c.queue, acks...))
+	ok = ok && (len(nacks) == 0 || step(len(acks), api.Nack(ctx, c.queue, wire.NacksFromPB(nacks)...)))
+	ok = ok && (len(extends) == 0 || step(len(acks)+len(nacks), api.Extend(ctx, c.queue, wire.Dur(st.GetExtendLease()), extends...)))
+	c.mu.Lock()
+	for _, r := range acks {
+		delete(c.held, r)
+	}
+	for _, n := range nacks {
+		delete(c.held, n.GetReceipt())
+	}
+	c.mu.Unlock()
+	res.Failed = failed
+	c.out.Send(&chutev1.ConsumeResponse{Settled: res})
+}
+
+// returnHeld nacks, for immediate redelivery, every lease this stream
+// still holds.
+func (c *consumer) returnHeld() {
+	c.mu.Lock()
+	nacks := make([]chute.Nack, 0, len(c.held))
+	for r := range c.held {
+		nacks = append(nacks, chute.Nack{Receipt: r, Delay: -1})
+	}
+	c.held = nil
+	c.mu.Unlock()
+	for len(nacks) > 0 {
+		n := min(len(nacks), 1000)
+		// Some may have expired or been settled meanwhile: stale is fine.
+		c.m.s.api.Nack(context.Background(), c.queue, nacks[:n]...)
+		nacks = nacks[n:]
+	}
+}
