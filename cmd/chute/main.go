@@ -36,14 +36,16 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDemoCmd(), newBenchCmd(), newJournalCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newBenchCmd(), newJournalCmd())
+	addClientCommands(root)
 	return root
 }
 
 // usageError marks a mistake in the command line (exit status 2).
 type usageError struct{ error }
 
-// exitCode: 0 success, 1 failure, 2 bad usage, 3 journal damaged.
+// exitCode: 0 success, 1 failure, 2 bad usage, 3 journal damaged, and for
+// client commands 4–8 (see clientExitCode).
 func exitCode(err error) int {
 	var ue usageError
 	switch {
@@ -53,7 +55,9 @@ func exitCode(err error) int {
 		return 2
 	case errors.Is(err, errCorrupt):
 		return 3
-	default:
-		return 1
 	}
+	if code, ok := clientExitCode(err); ok {
+		return code
+	}
+	return 1
 }
