@@ -17,8 +17,39 @@ import (
 // If ctx ends first the outcome is unknown: the messages may or may not
 // be stored. Retrying with the same IDs is safe.
 func (b *Broker) Publish(ctx context.Context, target string, msgs ...Message) ([]PublishResult, error) {
+	p, err := b.PublishAsync(ctx, target, msgs...)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+// PendingPublish is a publish that has been applied and journaled but
+// perhaps not yet made durable.
+type PendingPublish struct {
+	results []PublishResult
+	batch   *journal.Batch
+}
+
+// Wait waits until the publish is durable (per the sync policy) and returns
+// its results. Until it returns nil the publish is not confirmed.
+func (p *PendingPublish) Wait(ctx context.Context) ([]PublishResult, error) {
+	if err := wait(ctx, p.batch); err != nil {
+		return nil, err
+	}
+	return p.results, nil
+}
+
+// PublishAsync is Publish without the wait for durability: it validates,
+// journals and applies the batch, then returns. Batches published by one
+// goroutine are stored in call order, so a producer can keep many in
+// flight (each confirmed by its Wait) without reordering them; the server
+// uses it to pipeline a PublishStream. Consumers may receive the messages
+// before Wait returns (and after a crash that lost them, the producer,
+// unconfirmed, publishes again).
+func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...Message) (*PendingPublish, error) {
 	if len(msgs) == 0 {
-		return nil, nil
+		return &PendingPublish{}, nil
 	}
 	if len(msgs) > b.opts.MaxBatch {
 		return nil, fmt.Errorf("%w: %d messages, at most %d", ErrBatchTooLarge, len(msgs), b.opts.MaxBatch)
@@ -51,14 +82,11 @@ func (b *Broker) Publish(ctx context.Context, target string, msgs ...Message) ([
 	if err != nil {
 		return nil, err
 	}
-	if err := wait(ctx, batch); err != nil {
-		return nil, err
-	}
 	out := make([]PublishResult, len(res))
 	for i, r := range res {
 		out[i] = PublishResult{Seq: r.Seq, Duplicate: r.Duplicate}
 	}
-	return out, nil
+	return &PendingPublish{results: out, batch: batch}, nil
 }
 
 // appendPublishLocked journals a prepared publish and applies it at the

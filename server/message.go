@@ -96,9 +96,10 @@ func (s *sender[Res]) Send(r *Res) error {
 }
 
 // PublishStream keeps up to MaxStreamInFlight publishes in progress: each
-// request is published as soon as it arrives, and its confirmation is sent
-// back (tagged with its id) as soon as it is durable. On server shutdown
-// it stops reading and confirms what it has before ending.
+// request is applied as soon as it arrives, in the order of the stream, and
+// its confirmation is sent back (tagged with its id) as soon as it is
+// durable. On server shutdown it stops reading and confirms what it has
+// before ending.
 func (m *messageService) PublishStream(ctx context.Context, stream *connect.BidiStream[chutev1.PublishStreamRequest, chutev1.PublishStreamResponse]) error {
 	m.s.streams.Add(1)
 	defer m.s.streams.Done()
@@ -144,14 +145,29 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		msgs := wire.MessagesFromPB(req.GetMessages())
+		r := &chutev1.PublishStreamResponse{Id: req.GetId()}
+		var wait func(context.Context) ([]chute.PublishResult, error)
+		if ap, ok := m.s.api.(asyncPublisher); ok {
+			// Applied here, in the stream's order; confirmed (after the
+			// group sync) in its own goroutine, so syncs are pipelined.
+			pp, err := ap.PublishAsync(ctx, req.GetTarget(), msgs...)
+			if err != nil {
+				r.Error = wire.ToStatus(err)
+				out.Send(r)
+				<-slots
+				continue
+			}
+			wait = pp.Wait
+		} else {
+			wait = func(ctx context.Context) ([]chute.PublishResult, error) {
+				return m.s.api.Publish(ctx, req.GetTarget(), msgs...)
+			}
+		}
 		inflight.Add(1)
 		go func() {
 			defer func() { <-slots; inflight.Done() }()
-			// The publish outlives a client that disconnects mid-way only
-			// as long as the broker takes; its outcome is then unknown to
-			// the client, which retries with the same IDs.
-			res, err := m.s.api.Publish(ctx, req.GetTarget(), wire.MessagesFromPB(req.GetMessages())...)
-			r := &chutev1.PublishStreamResponse{Id: req.GetId()}
+			res, err := wait(ctx)
 			if err != nil {
 				r.Error = wire.ToStatus(err)
 			} else {
@@ -160,6 +176,12 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 			out.Send(r)
 		}()
 	}
+}
+
+// asyncPublisher is implemented by *chute.Broker: publishing in order and
+// waiting for durability separately.
+type asyncPublisher interface {
+	PublishAsync(ctx context.Context, target string, msgs ...chute.Message) (*chute.PendingPublish, error)
 }
 
 // Consume streams deliveries while the client has credit, and settles

@@ -96,5 +96,5 @@ func addClientCommands(root *cobra.Command) {
 // clientCommands returns the commands that talk to a server (pub, sub,
 // queue, topic, subscription, dlq), each defined in its own file.
 func clientCommands(f *clientFlags) []*cobra.Command {
-	return nil
+	return []*cobra.Command{newPubCmd(f), newSubCmd(f), newQueueCmd(f), newTopicCmd(f), newSubscriptionCmd(f), newDLQCmd(f)}
 }

@@ -1,0 +1,223 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/client"
+	"github.com/chutemq/chute/internal/chutetest"
+	"github.com/chutemq/chute/server"
+)
+
+// apis returns the same fresh broker both embedded and over the network.
+func apis(t *testing.T, opts *chute.Options) map[string]chute.API {
+	t.Helper()
+	b := chutetest.MustOpen(t, "", opts)
+	c, err := client.Dial(chutetest.StartServer(t, b, server.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return map[string]chute.API{"embedded": b, "network": c}
+}
+
+func TestProducerPublishesEverything(t *testing.T) {
+	for name, api := range apis(t, nil) {
+		t.Run(name, func(t *testing.T) {
+			ctx := chutetest.Ctx(t)
+			q := "p-" + name
+			if err := api.CreateQueue(ctx, q, chute.QueueConfig{}); err != nil {
+				t.Fatal(err)
+			}
+			p := client.NewProducer(api, q, client.ProducerOptions{BatchSize: 50, MaxInFlight: 4})
+			var fs []*client.Future
+			for i := range 1000 {
+				f, err := p.Publish(ctx, chute.Message{Body: []byte(fmt.Sprint(i))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				fs = append(fs, f)
+			}
+			if err := p.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			seen := map[uint64]bool{}
+			for i, f := range fs {
+				select {
+				case <-f.Done():
+				default:
+					t.Fatalf("future %d not done after Flush", i)
+				}
+				r, err := f.Result()
+				if err != nil || r.Duplicate || seen[r.Seq] {
+					t.Fatalf("future %d: %+v %v", i, r, err)
+				}
+				seen[r.Seq] = true
+			}
+			if err := p.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Publish(ctx, chute.Message{}); !errors.Is(err, client.ErrProducerClosed) {
+				t.Fatalf("publish after close: %v", err)
+			}
+			s, _ := api.QueueStats(ctx, q)
+			if s.Ready != 1000 {
+				t.Fatalf("queue holds %d, want 1000", s.Ready)
+			}
+			// Publish order is kept: the bodies come back 0..999.
+			ds, err := api.Receive(ctx, q, chute.ReceiveOptions{Max: 1000, Wait: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, d := range ds {
+				if string(d.Body) != fmt.Sprint(i) {
+					t.Fatalf("message %d is %q", i, d.Body)
+				}
+			}
+		})
+	}
+}
+
+// flaky forwards to a real API but fails calls as told.
+type flaky struct {
+	chute.API
+	mu          sync.Mutex
+	failAfter   int // fail this many publishes after they were stored
+	failBefore  int // fail this many publishes before they reach the broker
+	calls       atomic.Int64
+	inflight    atomic.Int64
+	maxInflight atomic.Int64
+	block       chan struct{} // when set, publishes wait on it
+}
+
+func (f *flaky) Publish(ctx context.Context, target string, msgs ...chute.Message) ([]chute.PublishResult, error) {
+	f.calls.Add(1)
+	n := f.inflight.Add(1)
+	defer f.inflight.Add(-1)
+	for m := f.maxInflight.Load(); n > m && !f.maxInflight.CompareAndSwap(m, n); m = f.maxInflight.Load() {
+	}
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	unavailable := connect.NewError(connect.CodeUnavailable, errors.New("injected: connection lost"))
+	f.mu.Lock()
+	before := f.failBefore > 0
+	if before {
+		f.failBefore--
+	}
+	f.mu.Unlock()
+	if before {
+		return nil, unavailable
+	}
+	res, err := f.API.Publish(ctx, target, msgs...)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil && f.failAfter > 0 {
+		f.failAfter--
+		return nil, unavailable // stored, but the answer is lost
+	}
+	return res, err
+}
+
+func TestProducerRetriesWithoutDuplicates(t *testing.T) {
+	b := chutetest.MustOpen(t, "", nil)
+	ctx := chutetest.Ctx(t)
+	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	api := &flaky{API: b, failAfter: 2, failBefore: 2}
+	p := client.NewProducer(api, "q", client.ProducerOptions{BatchSize: 10, RetryDelay: time.Millisecond})
+	defer p.Close(ctx)
+	var fs []*client.Future
+	for i := range 30 {
+		f, err := p.Publish(ctx, chute.Message{Body: []byte(fmt.Sprint(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	for i, f := range fs {
+		if _, err := f.Wait(ctx); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if s, _ := b.QueueStats(ctx, "q"); s.Ready != 30 {
+		t.Fatalf("queue holds %d messages after retries, want 30 (retries stored twice?)", s.Ready)
+	}
+	if api.calls.Load() <= 3 {
+		t.Fatalf("%d publish calls: the injected failures were not retried", api.calls.Load())
+	}
+}
+
+func TestProducerIsolatesABadMessage(t *testing.T) {
+	b := chutetest.MustOpen(t, "", nil)
+	ctx := chutetest.Ctx(t)
+	b.CreateQueue(ctx, "q", chute.QueueConfig{})
+	p := client.NewProducer(b, "q", client.ProducerOptions{BatchSize: 10, Linger: time.Hour})
+	defer p.Close(ctx)
+	var fs []*client.Future
+	for i := range 10 {
+		m := chute.Message{Body: []byte(fmt.Sprint(i))}
+		if i == 4 {
+			m.Priority = 42
+		}
+		f, _ := p.Publish(ctx, m)
+		fs = append(fs, f)
+	}
+	for i, f := range fs {
+		_, err := f.Wait(ctx)
+		if i == 4 && !errors.Is(err, chute.ErrInvalidMessage) {
+			t.Fatalf("bad message: %v", err)
+		}
+		if i != 4 && err != nil {
+			t.Fatalf("good message %d failed with its neighbour: %v", i, err)
+		}
+	}
+}
+
+func TestProducerBoundsInFlight(t *testing.T) {
+	b := chutetest.MustOpen(t, "", nil)
+	ctx := chutetest.Ctx(t)
+	b.CreateQueue(ctx, "q", chute.QueueConfig{})
+	api := &flaky{API: b, block: make(chan struct{})}
+	p := client.NewProducer(api, "q", client.ProducerOptions{BatchSize: 5, MaxInFlight: 3, Linger: time.Millisecond})
+	defer p.Close(ctx)
+	// Fill the window and the buffer: 3 batches in flight, 2×5 buffered.
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	var accepted int
+	for {
+		if _, err := p.Publish(short, chute.Message{Body: []byte("x")}); err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatal(err)
+			}
+			break
+		}
+		accepted++
+		if accepted > 1000 {
+			t.Fatal("Publish never blocked: the producer buffers without bound")
+		}
+	}
+	if got := api.maxInflight.Load(); got != 3 {
+		t.Fatalf("%d batches in flight at once, want 3", got)
+	}
+	close(api.block)
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := b.QueueStats(ctx, "q"); s.Ready != int64(accepted) {
+		t.Fatalf("%d stored, %d accepted", s.Ready, accepted)
+	}
+}

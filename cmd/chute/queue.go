@@ -1,0 +1,279 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chutemq/chute"
+)
+
+func newQueueCmd(f *clientFlags) *cobra.Command {
+	cmd := groupCmd("queue", "Create, list, inspect, change, purge and delete queues",
+		newQueueCreateCmd(f), newQueueLsCmd(f), newQueueStatCmd(f), newQueueUpdateCmd(f),
+		newQueueRmCmd(f), newQueuePurgeCmd(f))
+	cmd.Aliases = []string{"queues"}
+	return cmd
+}
+
+func newQueueCreateCmd(f *clientFlags) *cobra.Command {
+	var qf queueFlags
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a queue (and, when needed, its dead-letter queue)",
+		Example: `  chute queue create orders --max-deliveries 5 --backoff fixed --backoff-delay 10s
+  chute queue create events --max-messages 100000 --overflow drop-oldest --ttl 24h`,
+		Args: exactArgs(1),
+		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
+			var cfg chute.QueueConfig
+			if err := qf.apply(&cfg); err != nil {
+				return err
+			}
+			ctx, name := cmd.Context(), args[0]
+			if err := api.CreateQueue(ctx, name, cfg); err != nil {
+				return err
+			}
+			if !f.json {
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "created queue %s\n", name)
+				return err
+			}
+			st, err := api.QueueStats(ctx, name)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), newQueueJSON(st))
+		}),
+	}
+	qf.register(cmd.Flags())
+	return cmd
+}
+
+func newQueueUpdateCmd(f *clientFlags) *cobra.Command {
+	var qf queueFlags
+	cmd := &cobra.Command{
+		Use:   "update NAME",
+		Short: "Change the settings given as flags; the others stay as they are",
+		Example: `  chute queue update orders --visibility 2m
+  chute queue update orders --dlq orders-failed --max-deliveries 0`,
+		Args: exactArgs(1),
+		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
+			if !qf.changed() {
+				return usageError{errors.New("nothing to change: give the settings as flags (see --help)")}
+			}
+			ctx, name := cmd.Context(), args[0]
+			st, err := api.QueueStats(ctx, name)
+			if err != nil {
+				return err
+			}
+			cfg := st.Config
+			if err := qf.apply(&cfg); err != nil {
+				return err
+			}
+			if err := api.UpdateQueue(ctx, name, cfg); err != nil {
+				return err
+			}
+			if st, err = api.QueueStats(ctx, name); err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), newQueueJSON(st))
+			}
+			return printUpdated(cmd.OutOrStdout(), &qf, name, st.Config)
+		}),
+	}
+	qf.register(cmd.Flags())
+	return cmd
+}
+
+// printUpdated prints the settings the command line changed, as they are
+// now.
+func printUpdated(out io.Writer, qf *queueFlags, name string, cfg chute.QueueConfig) error {
+	fmt.Fprintf(out, "updated queue %s\n", name)
+	tw := newTable(out)
+	for _, row := range queueConfigRows(cfg) {
+		if qf.fs.Changed(row[0]) || row[0] == "dlq" && qf.fs.Changed("no-dlq") {
+			fmt.Fprintf(tw, "  %s\t%s\n", row[0], row[1])
+		}
+	}
+	return tw.Flush()
+}
+
+func newQueueLsCmd(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List queues with their depth",
+		Args:    noArgs,
+		RunE: withAPI(f, func(cmd *cobra.Command, _ []string, api chute.API) error {
+			qs, err := api.Queues(cmd.Context())
+			if err != nil {
+				return err
+			}
+			slices.SortFunc(qs, func(a, b chute.QueueStats) int { return strings.Compare(a.Name, b.Name) })
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), queuesJSON(qs))
+			}
+			tw := newTable(cmd.OutOrStdout())
+			fmt.Fprintln(tw, "NAME\tREADY\tDELAYED\tIN FLIGHT\tDEAD LETTERS\tOLDEST\tTOPIC")
+			for _, q := range qs {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\n", q.Name, q.Ready, q.Delayed, q.InFlight,
+					q.DeadLetters, fmtAge(q.OldestAge), orDash(q.Topic))
+			}
+			return tw.Flush()
+		}),
+	}
+}
+
+func newQueueStatCmd(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stat NAME",
+		Short: "Show every statistic and the configuration of a queue",
+		Args:  exactArgs(1),
+		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
+			st, err := api.QueueStats(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), newQueueJSON(st))
+			}
+			return printQueueStats(cmd.OutOrStdout(), st)
+		}),
+	}
+}
+
+func printQueueStats(w io.Writer, st chute.QueueStats) error {
+	tw := newTable(w)
+	t := st.Totals
+	rows := [][2]string{
+		{"name", st.Name},
+		{"topic", orDash(st.Topic)},
+		{"filter", orDash(fmtKV(st.Filter))},
+		{"ready", fmt.Sprintf("%d (%d bytes)", st.Ready, st.ReadyBytes)},
+		{"delayed", fmt.Sprintf("%d (%d bytes)", st.Delayed, st.DelayedBytes)},
+		{"in flight", fmt.Sprintf("%d (%d bytes)", st.InFlight, st.InFlightBytes)},
+		{"dead letters", fmt.Sprint(st.DeadLetters)},
+		{"ordering keys", fmt.Sprint(st.OrderingKeys)},
+		{"de-dup IDs", fmt.Sprint(st.DedupIDs)},
+		{"oldest age", fmtAge(st.OldestAge)},
+		{"enqueued", fmt.Sprint(t.Enqueued)},
+		{"delivered", fmt.Sprint(t.Delivered)},
+		{"acked", fmt.Sprint(t.Acked)},
+		{"nacked", fmt.Sprint(t.Nacked)},
+		{"lease expired", fmt.Sprint(t.LeaseExpired)},
+		{"expired", fmt.Sprint(t.Expired)},
+		{"dead-lettered", fmt.Sprintf("%d (%d bytes)", t.DeadLettered, t.DeadLetteredBytes)},
+		{"discarded", fmt.Sprint(t.Discarded)},
+		{"dropped", fmt.Sprint(t.Dropped)},
+		{"redriven", fmt.Sprint(t.Redriven)},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+	}
+	fmt.Fprintln(tw, "config:")
+	for _, r := range queueConfigRows(st.Config) {
+		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
+	}
+	return tw.Flush()
+}
+
+func newQueueRmCmd(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME",
+		Aliases: []string{"delete"},
+		Short:   "Delete a queue and its messages (its dead-letter queue stays)",
+		Args:    exactArgs(1),
+		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
+			name := args[0]
+			if err := api.DeleteQueue(cmd.Context(), name); err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"queue": name, "deleted": true})
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "deleted queue %s\n", name)
+			return err
+		}),
+	}
+}
+
+func newQueuePurgeCmd(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "purge NAME",
+		Short: "Remove every message of a queue, in flight ones included",
+		Args:  exactArgs(1),
+		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
+			name := args[0]
+			n, err := api.PurgeQueue(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"queue": name, "purged": n})
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "purged %d message(s) from queue %s\n", n, name)
+			return err
+		}),
+	}
+}
+
+// queueJSON is a queue's stats as --json prints them (queue, subscription
+// and dlq commands).
+type queueJSON struct {
+	Name          string            `json:"name"`
+	Topic         string            `json:"topic,omitempty"`
+	Filter        map[string]string `json:"filter,omitempty"`
+	Ready         int64             `json:"ready"`
+	ReadyBytes    int64             `json:"ready_bytes"`
+	Delayed       int64             `json:"delayed"`
+	DelayedBytes  int64             `json:"delayed_bytes"`
+	InFlight      int64             `json:"in_flight"`
+	InFlightBytes int64             `json:"in_flight_bytes"`
+	DeadLetters   int64             `json:"dead_letters"`
+	OrderingKeys  int64             `json:"ordering_keys"`
+	DedupIDs      int64             `json:"dedup_ids"`
+	OldestAge     string            `json:"oldest_age"`
+	Totals        queueTotalsJSON   `json:"totals"`
+	Config        queueConfigJSON   `json:"config"`
+}
+
+type queueTotalsJSON struct {
+	Enqueued          int64 `json:"enqueued"`
+	Delivered         int64 `json:"delivered"`
+	Acked             int64 `json:"acked"`
+	Nacked            int64 `json:"nacked"`
+	LeaseExpired      int64 `json:"lease_expired"`
+	Expired           int64 `json:"expired"`
+	DeadLettered      int64 `json:"dead_lettered"`
+	DeadLetteredBytes int64 `json:"dead_lettered_bytes"`
+	Discarded         int64 `json:"discarded"`
+	Dropped           int64 `json:"dropped"`
+	Redriven          int64 `json:"redriven"`
+}
+
+func newQueueJSON(s chute.QueueStats) queueJSON {
+	t := s.Totals
+	return queueJSON{
+		Name: s.Name, Topic: s.Topic, Filter: s.Filter,
+		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
+		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
+		OrderingKeys: s.OrderingKeys, DedupIDs: s.DedupIDs, OldestAge: s.OldestAge.String(),
+		Totals: queueTotalsJSON{Enqueued: t.Enqueued, Delivered: t.Delivered, Acked: t.Acked, Nacked: t.Nacked,
+			LeaseExpired: t.LeaseExpired, Expired: t.Expired, DeadLettered: t.DeadLettered,
+			DeadLetteredBytes: t.DeadLetteredBytes, Discarded: t.Discarded, Dropped: t.Dropped, Redriven: t.Redriven},
+		Config: newQueueConfigJSON(s.Config),
+	}
+}
+
+// queuesJSON converts a list; never null, so scripts can always iterate.
+func queuesJSON(qs []chute.QueueStats) []queueJSON {
+	out := make([]queueJSON, len(qs))
+	for i, q := range qs {
+		out[i] = newQueueJSON(q)
+	}
+	return out
+}
