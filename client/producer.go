@@ -115,6 +115,7 @@ type Producer struct {
 
 	in      chan pending // to the batcher
 	flushes chan chan struct{}
+	freed   chan struct{} // a batch completed: the batcher may be idle now
 	slots   chan struct{} // one per batch in flight
 	ctx     context.Context
 	cancel  context.CancelFunc // ends retries on Close
@@ -149,6 +150,7 @@ func NewProducer(api chute.API, target string, opts ProducerOptions) *Producer {
 	p := &Producer{api: api, target: target, opts: o,
 		in:      make(chan pending, o.BatchSize*2),
 		flushes: make(chan chan struct{}),
+		freed:   make(chan struct{}, 1),
 		slots:   make(chan struct{}, o.MaxInFlight),
 		idBase:  randomID(),
 	}
@@ -274,7 +276,14 @@ func (p *Producer) batcher() {
 			p.wg.Add(1)
 			go func() {
 				defer p.wg.Done()
-				defer func() { <-p.slots; close(done) }()
+				defer func() {
+					<-p.slots
+					close(done)
+					select {
+					case p.freed <- struct{}{}:
+					default:
+					}
+				}()
 				p.finishBatch(b, msgs, w, err)
 			}()
 			batch, size = nil, 0
@@ -319,6 +328,10 @@ func (p *Producer) batcher() {
 		case <-lingered:
 			timer, lingered = nil, nil
 			flush()
+		case <-p.freed:
+			if len(batch) > 0 && len(p.slots) == 0 {
+				flush() // idle again: no reason to wait for the linger
+			}
 		case w := <-p.flushes:
 			// Take what is already queued, then flush it all.
 			for drained := false; !drained; {

@@ -163,7 +163,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	} else {
 		src = &pollSource{api: r.api, queue: r.queue, lease: r.opts.Lease}
 	}
-	st := newSettler(src, r.opts, r.logf)
+	st := newSettler(src, r.opts, r.logf, &r.extended)
 	work := make(chan chute.Delivery, r.opts.Prefetch)
 	tokens := make(chan struct{}, r.opts.Prefetch) // one per message on hand
 	var workers sync.WaitGroup
@@ -377,7 +377,6 @@ func (r *Runner) autoExtend(batch []chute.Delivery, st *settler) (stop func()) {
 				for _, d := range batch {
 					st.extend(d.Receipt, lease)
 				}
-				r.extended.Add(int64(len(batch)))
 			case <-done:
 				t.Stop()
 				return
@@ -397,11 +396,12 @@ func truncate(s string, n int) string {
 // settler gathers acks, nacks and extensions from the handlers and sends
 // them in batches: up to SettleBatch, or what SettleLinger gathers.
 type settler struct {
-	src  source
-	opts RunnerOptions
-	logf func(string, ...any)
-	in   chan settleOp
-	done chan struct{}
+	src      source
+	opts     RunnerOptions
+	logf     func(string, ...any)
+	extended *atomic.Int64 // extensions sent without error
+	in       chan settleOp
+	done     chan struct{}
 }
 
 type settleOp struct {
@@ -411,8 +411,9 @@ type settleOp struct {
 	lease  time.Duration
 }
 
-func newSettler(src source, opts RunnerOptions, logf func(string, ...any)) *settler {
-	s := &settler{src: src, opts: opts, logf: logf, in: make(chan settleOp, opts.SettleBatch), done: make(chan struct{})}
+func newSettler(src source, opts RunnerOptions, logf func(string, ...any), extended *atomic.Int64) *settler {
+	s := &settler{src: src, opts: opts, logf: logf, extended: extended,
+		in: make(chan settleOp, opts.SettleBatch), done: make(chan struct{})}
 	go s.loop()
 	return s
 }
@@ -446,6 +447,8 @@ func (s *settler) loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := s.src.settle(ctx, cur); err != nil {
 			s.logf("settle failed", "err", err)
+		} else {
+			s.extended.Add(int64(len(cur.extends)))
 		}
 		cancel()
 		cur, n = settlement{}, 0

@@ -313,7 +313,11 @@ func (c *consumer) read(ctx context.Context, stream *connect.BidiStream[chutev1.
 			c.settling.Add(1)
 			go func() {
 				defer func() { <-c.slots; c.settling.Done() }()
-				c.settle(ctx, k.Settle)
+				// A settlement the client sent is carried out even if the
+				// stream ends meanwhile: the client counts on it.
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+				defer cancel()
+				c.settle(sctx, k.Settle)
 			}()
 		default:
 			return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("unexpected %T after start", k))
@@ -340,15 +344,31 @@ func (c *consumer) settle(ctx context.Context, st *chutev1.Settle) {
 		return true
 	}
 	acks, nacks, extends := st.GetAcks(), st.GetNacks(), st.GetExtends()
-	ok := len(acks) == 0 || step(0, api.Ack(ctx, c.queue, acks...))
-	ok = ok && (len(nacks) == 0 || step(len(acks), api.Nack(ctx, c.queue, wire.NacksFromPB(nacks)...)))
-	ok = ok && (len(extends) == 0 || step(len(acks)+len(nacks), api.Extend(ctx, c.queue, wire.Dur(st.GetExtendLease()), extends...)))
-	c.mu.Lock()
-	for _, r := range acks {
-		delete(c.held, r)
+	okAcks := len(acks) == 0 || step(0, api.Ack(ctx, c.queue, acks...))
+	okNacks := okAcks && (len(nacks) == 0 || step(len(acks), api.Nack(ctx, c.queue, wire.NacksFromPB(nacks)...)))
+	if okNacks && len(extends) > 0 {
+		step(len(acks)+len(nacks), api.Extend(ctx, c.queue, wire.Dur(st.GetExtendLease()), extends...))
 	}
-	for _, n := range nacks {
-		delete(c.held, n.GetReceipt())
+	// Leases settled are no longer this stream's to return; those whose
+	// settlement failed still are.
+	bad := make(map[int]bool, len(failed))
+	for _, f := range failed {
+		bad[int(f.GetIndex())] = true
+	}
+	c.mu.Lock()
+	if okAcks {
+		for i, r := range acks {
+			if !bad[i] {
+				delete(c.held, r)
+			}
+		}
+	}
+	if okNacks {
+		for i, n := range nacks {
+			if !bad[len(acks)+i] {
+				delete(c.held, n.GetReceipt())
+			}
+		}
 	}
 	c.mu.Unlock()
 	res.Failed = failed
