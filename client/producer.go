@@ -23,8 +23,12 @@ type ProducerOptions struct {
 	// BatchBytes flushes a batch once its bodies reach this size; default
 	// 512 KiB.
 	BatchBytes int
-	// Linger is how long a batch waits for more messages before it is sent;
-	// default 1 ms. Messages are sent at once while nothing is in flight.
+	// Linger is how long a batch may wait for more messages while a slot
+	// in the in-flight window is free; 0 (the default) sends at once: the
+	// batches then form of what arrives while earlier ones are in flight,
+	// which gives small batches when the load is light and large ones when
+	// it is heavy, without adding latency. A full window always holds
+	// messages back.
 	Linger time.Duration
 	// MaxInFlight is how many batches may be awaiting confirmation at once;
 	// default 16. Publish blocks (honouring its ctx) when the window and the
@@ -54,9 +58,6 @@ func (o ProducerOptions) withDefaults() ProducerOptions {
 	if o.BatchBytes <= 0 {
 		o.BatchBytes = 512 << 10
 	}
-	if o.Linger <= 0 {
-		o.Linger = time.Millisecond
-	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 16
 	}
@@ -77,25 +78,45 @@ func (o ProducerOptions) withDefaults() ProducerOptions {
 
 // Future is the confirmation of one message published by a Producer.
 type Future struct {
-	done chan struct{}
-	res  chute.PublishResult
-	err  error
+	b *batch
+	i int
 }
 
 // Done is closed when the message is confirmed or has failed.
-func (f *Future) Done() <-chan struct{} { return f.done }
+func (f *Future) Done() <-chan struct{} { return f.b.done }
 
 // Result is the outcome; valid once Done is closed.
-func (f *Future) Result() (chute.PublishResult, error) { return f.res, f.err }
+func (f *Future) Result() (chute.PublishResult, error) {
+	b := f.b
+	switch {
+	case b.errs != nil && b.errs[f.i] != nil:
+		return chute.PublishResult{}, b.errs[f.i]
+	case b.err != nil:
+		return chute.PublishResult{}, b.err
+	}
+	return b.res[f.i], nil
+}
 
 // Wait waits for the outcome or ctx.
 func (f *Future) Wait(ctx context.Context) (chute.PublishResult, error) {
 	select {
-	case <-f.done:
-		return f.res, f.err
+	case <-f.b.done:
+		return f.Result()
 	case <-ctx.Done():
 		return chute.PublishResult{}, ctx.Err()
 	}
+}
+
+// batch is a group of messages sent in one publish call; every Future of
+// its messages shares its completion (one channel per batch, not per
+// message).
+type batch struct {
+	msgs []chute.Message
+	size int
+	done chan struct{}
+	res  []chute.PublishResult
+	err  error   // the whole batch failed
+	errs []error // per message, when the batch was split
 }
 
 // ErrProducerClosed is returned by Publish after Close.
@@ -104,8 +125,10 @@ var ErrProducerClosed = errors.New("producer closed")
 // Producer publishes asynchronously to one queue or topic: messages are
 // batched (on size or linger time), up to MaxInFlight batches are awaiting
 // confirmation at once, transient failures are retried with back-off, and
-// each message's confirmation is a Future. Over the network it uses one
-// PublishStream per producer. It works on any chute.API.
+// each message's confirmation is a Future. Batches are handed over in
+// order, so one producer's messages are stored in publish order (except
+// across retries). Over the network it uses one PublishStream per
+// producer. It works on any chute.API.
 type Producer struct {
 	api    chute.API
 	target string
@@ -113,23 +136,21 @@ type Producer struct {
 	submit submitFunc
 	stream *publishStream
 
-	in      chan pending // to the batcher
+	mu      sync.Mutex
+	open    *batch        // guarded by mu: the batch messages go into
+	space   chan struct{} // guarded by mu: closed when a full open batch is taken
+	closed  bool          // guarded by mu
+	kick    chan struct{} // wakes the batcher: the open batch is full or new
 	flushes chan chan struct{}
 	freed   chan struct{} // a batch completed: the batcher may be idle now
 	slots   chan struct{} // one per batch in flight
+	quit    chan struct{} // closed by Close, after the last flush
 	ctx     context.Context
 	cancel  context.CancelFunc // ends retries on Close
 	wg      sync.WaitGroup     // batcher and senders
 
-	mu     sync.RWMutex // Publish holds it shared while it hands a message over
-	closed bool         // guarded by mu
 	idBase string
 	nextID atomic.Uint64
-}
-
-type pending struct {
-	msg chute.Message
-	f   *Future
 }
 
 // submitFunc hands a batch over (in order: batches submitted one after
@@ -148,10 +169,12 @@ type asyncPublisher interface {
 func NewProducer(api chute.API, target string, opts ProducerOptions) *Producer {
 	o := opts.withDefaults()
 	p := &Producer{api: api, target: target, opts: o,
-		in:      make(chan pending, o.BatchSize*2),
+		space:   make(chan struct{}),
+		kick:    make(chan struct{}, 1),
 		flushes: make(chan chan struct{}),
 		freed:   make(chan struct{}, 1),
 		slots:   make(chan struct{}, o.MaxInFlight),
+		quit:    make(chan struct{}),
 		idBase:  randomID(),
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -190,24 +213,76 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Publish queues msg and returns its future. It blocks only while the
-// producer's buffer is full (ctx bounds the wait).
+func (p *Producer) full(b *batch) bool {
+	return len(b.msgs) >= p.opts.BatchSize || b.size >= p.opts.BatchBytes
+}
+
+// Publish adds msg to the open batch and returns its future. It blocks
+// only while the open batch is full and the in-flight window too (ctx
+// bounds the wait): the producer slows its callers instead of piling up.
 func (p *Producer) Publish(ctx context.Context, msg chute.Message) (*Future, error) {
-	f := &Future{done: make(chan struct{})}
 	if msg.ID == "" && !p.opts.NoIDs {
 		msg.ID = p.idBase + "-" + strconv.FormatUint(p.nextID.Add(1), 36)
 	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
-		return nil, ErrProducerClosed
+	p.mu.Lock()
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return nil, ErrProducerClosed
+		}
+		if p.open == nil || !p.full(p.open) {
+			break
+		}
+		space := p.space
+		p.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		p.mu.Lock()
 	}
-	select {
-	case p.in <- pending{msg, f}:
-		return f, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if p.open == nil {
+		p.open = &batch{done: make(chan struct{})}
 	}
+	b := p.open
+	f := &Future{b: b, i: len(b.msgs)}
+	b.msgs = append(b.msgs, msg)
+	b.size += len(msg.Body)
+	wake := len(b.msgs) == 1 || p.full(b)
+	p.mu.Unlock()
+	if wake {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+	return f, nil
+}
+
+// take removes the open batch (nil if empty) and lets blocked publishers on.
+func (p *Producer) take() *batch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.open
+	if b == nil || len(b.msgs) == 0 {
+		return nil
+	}
+	p.open = nil
+	if p.full(b) {
+		close(p.space)
+		p.space = make(chan struct{})
+	}
+	return b
+}
+
+func (p *Producer) openState() (n int, full bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open == nil {
+		return 0, false
+	}
+	return len(p.open.msgs), p.full(p.open)
 }
 
 // Flush waits until every message published before the call is confirmed
@@ -216,6 +291,8 @@ func (p *Producer) Flush(ctx context.Context) error {
 	done := make(chan struct{})
 	select {
 	case p.flushes <- done:
+	case <-p.quit:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -230,16 +307,18 @@ func (p *Producer) Flush(ctx context.Context) error {
 // Close flushes (within ctx) and stops the producer; messages still
 // unconfirmed when ctx ends fail with ErrProducerClosed.
 func (p *Producer) Close(ctx context.Context) error {
-	p.mu.Lock() // waits for Publish calls handing a message over
+	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil
 	}
 	p.closed = true
+	close(p.space) // publishers waiting for space wake and see closed
+	p.space = make(chan struct{})
 	p.mu.Unlock()
 	err := p.Flush(ctx)
 	p.cancel()
-	close(p.in)
+	close(p.quit)
 	p.wg.Wait()
 	if p.stream != nil {
 		p.stream.close()
@@ -247,111 +326,92 @@ func (p *Producer) Close(ctx context.Context) error {
 	return err
 }
 
-// batcher gathers messages into batches and hands each to a sender
-// goroutine, at most MaxInFlight at a time.
+// batcher sends the open batch when it is full, when nothing is in flight,
+// or when it has lingered; at most MaxInFlight batches are in flight. It
+// submits batches one after another (their order is kept) and waits for
+// each in its own goroutine.
 func (p *Producer) batcher() {
-	var batch []pending
-	var size int
 	var timer chute.Timer
 	var lingered <-chan time.Time
-	var waiters []chan struct{} // flushes waiting for the current batch
-	var sent []chan struct{}    // batches sent and perhaps not yet done
+	var sent []chan struct{} // batches sent and perhaps not yet done
 	stopTimer := func() {
 		if timer != nil {
 			timer.Stop()
 			timer, lingered = nil, nil
 		}
 	}
-	flush := func() {
-		stopTimer()
-		if len(batch) > 0 {
-			p.slots <- struct{}{}
-			b, done := batch, make(chan struct{})
-			msgs := make([]chute.Message, len(b))
-			for i := range b {
-				msgs[i] = b[i].msg
-			}
-			// Submitted here, in order; waited for in its own goroutine.
-			w, err := p.submit(p.ctx, msgs)
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				defer func() {
-					<-p.slots
-					close(done)
-					select {
-					case p.freed <- struct{}{}:
-					default:
-					}
-				}()
-				p.finishBatch(b, msgs, w, err)
-			}()
-			batch, size = nil, 0
-			sent = pruneDone(append(sent, done))
+	send := func() {
+		b := p.take()
+		if b == nil {
+			return
 		}
-		if len(waiters) > 0 {
-			ws, before := waiters, slices.Clone(sent)
-			waiters = nil
+		stopTimer()
+		select {
+		case p.slots <- struct{}{}:
+		case <-p.quit:
+			b.err = ErrProducerClosed
+			close(b.done)
+			return
+		}
+		w, err := p.submit(p.ctx, b.msgs) // here, in order
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer func() {
+				<-p.slots
+				select {
+				case p.freed <- struct{}{}:
+				default:
+				}
+			}()
+			p.finish(b, w, err)
+		}()
+		sent = pruneDone(append(sent, b.done))
+	}
+	// consider decides what to do with the open batch now.
+	consider := func() {
+		n, full := p.openState()
+		switch {
+		case n == 0:
+			stopTimer()
+		case full || len(p.slots) == 0:
+			send() // full, or idle: no reason to wait
+		case len(p.slots) == cap(p.slots):
+			// The window is full: the batch grows until a slot frees.
+		case p.opts.Linger <= 0:
+			send()
+		case timer == nil:
+			timer = p.opts.Clock.NewTimer(p.opts.Linger)
+			lingered = timer.C()
+		}
+	}
+	for {
+		select {
+		case <-p.kick:
+			consider()
+		case <-p.freed:
+			consider()
+		case <-lingered:
+			timer, lingered = nil, nil
+			send()
+		case w := <-p.flushes:
+			send()
+			before := slices.Clone(sent)
 			p.wg.Add(1)
 			go func() { // a flush completes when every batch before it has
 				defer p.wg.Done()
 				for _, d := range before {
 					<-d
 				}
-				for _, w := range ws {
-					close(w)
-				}
+				close(w)
 			}()
-		}
-	}
-	for {
-		select {
-		case it, ok := <-p.in:
-			if !ok {
-				flush()
-				for _, d := range sent {
-					<-d
-				}
-				return
+		case <-p.quit:
+			stopTimer()
+			if b := p.take(); b != nil { // published after the last flush
+				b.err = ErrProducerClosed
+				close(b.done)
 			}
-			batch = append(batch, it)
-			size += len(it.msg.Body)
-			switch {
-			case len(batch) >= p.opts.BatchSize || size >= p.opts.BatchBytes:
-				flush()
-			case len(p.slots) == 0 && len(p.in) == 0:
-				flush() // nothing in flight and nothing queued: no reason to wait
-			case timer == nil:
-				timer = p.opts.Clock.NewTimer(p.opts.Linger)
-				lingered = timer.C()
-			}
-		case <-lingered:
-			timer, lingered = nil, nil
-			flush()
-		case <-p.freed:
-			if len(batch) > 0 && len(p.slots) == 0 {
-				flush() // idle again: no reason to wait for the linger
-			}
-		case w := <-p.flushes:
-			// Take what is already queued, then flush it all.
-			for drained := false; !drained; {
-				select {
-				case it, ok := <-p.in:
-					if !ok {
-						drained = true
-						break
-					}
-					batch = append(batch, it)
-					size += len(it.msg.Body)
-					if len(batch) >= p.opts.BatchSize || size >= p.opts.BatchBytes {
-						flush()
-					}
-				default:
-					drained = true
-				}
-			}
-			waiters = append(waiters, w)
-			flush()
+			return
 		}
 	}
 }
@@ -372,48 +432,37 @@ func pruneDone(sent []chan struct{}) []chan struct{} {
 	return sent[n:]
 }
 
-// finishBatch waits for a submitted batch, retries it if it failed
-// transiently, and completes its futures. A batch refused for one bad
-// message is resent message by message, so that only the bad one fails.
-func (p *Producer) finishBatch(batch []pending, msgs []chute.Message, w waitFunc, err error) {
+// finish waits for a submitted batch, retries it if it failed transiently,
+// and completes it. A batch refused for one bad message is resent message
+// by message, so that only the bad one fails.
+func (p *Producer) finish(b *batch, w waitFunc, err error) {
+	defer close(b.done)
 	var res []chute.PublishResult
 	if err == nil {
 		res, err = w(p.ctx)
 	}
 	if err != nil && p.retryable(err) {
-		res, err = p.publishWithRetry(msgs)
+		res, err = p.publishWithRetry(b.msgs)
 	}
-	if err == nil && len(res) != len(msgs) {
-		err = fmt.Errorf("publish answered %d results for %d messages", len(res), len(msgs))
+	if err == nil && len(res) != len(b.msgs) {
+		err = fmt.Errorf("publish answered %d results for %d messages", len(res), len(b.msgs))
 	}
-	if err != nil && len(batch) > 1 && (errors.Is(err, chute.ErrInvalidMessage) || errors.Is(err, chute.ErrMessageTooLarge)) {
-		for _, it := range batch {
-			r, err := p.publishWithRetry([]chute.Message{it.msg})
-			complete(it.f, r, err)
+	if err != nil && len(b.msgs) > 1 && (errors.Is(err, chute.ErrInvalidMessage) || errors.Is(err, chute.ErrMessageTooLarge)) {
+		b.res, b.errs = make([]chute.PublishResult, len(b.msgs)), make([]error, len(b.msgs))
+		for i, m := range b.msgs {
+			r, err := p.publishWithRetry([]chute.Message{m})
+			if err == nil {
+				b.res[i] = r[0]
+			}
+			b.errs[i] = err
 		}
 		return
 	}
-	for i, it := range batch {
-		var r []chute.PublishResult
-		if err == nil {
-			r = res[i : i+1]
-		}
-		complete(it.f, r, err)
-	}
+	b.res, b.err = res, err
 }
 
 func (p *Producer) retryable(err error) bool {
 	return p.ctx.Err() == nil && (wire.IsTransient(err) || errors.Is(err, errStreamBroken) || errors.Is(err, errStreamClosed))
-}
-
-func complete(f *Future, res []chute.PublishResult, err error) {
-	if err == nil && len(res) == 1 {
-		f.res = res[0]
-	} else if err == nil {
-		err = fmt.Errorf("publish answered %d results for 1 message", len(res))
-	}
-	f.err = err
-	close(f.done)
 }
 
 // publishWithRetry sends msgs until they are confirmed, refused for good,

@@ -190,13 +190,22 @@ func (r *Runner) logf(msg string, args ...any) { r.opts.Logger.Warn(msg, args...
 func (r *Runner) fetchLoop(ctx context.Context, src source, work chan<- chute.Delivery, tokens chan struct{}, st *settler) error {
 	delay := r.opts.RetryDelay
 	for {
-		// Wait for room for at least one message.
-		select {
-		case tokens <- struct{}{}:
-		case <-ctx.Done():
-			return nil
+		// Wait for room: for half the prefetch (so that messages are asked
+		// for, and sent, in batches rather than one by one), or for one when
+		// prefetch is not above concurrency.
+		want := max(1, min(r.opts.Prefetch/2, r.opts.Prefetch-r.opts.Concurrency))
+		room := 0
+		for room < want {
+			select {
+			case tokens <- struct{}{}:
+				room++
+			case <-ctx.Done():
+				for range room {
+					<-tokens
+				}
+				return nil
+			}
 		}
-		room := 1
 		for room < r.opts.Prefetch {
 			select {
 			case tokens <- struct{}{}:

@@ -82,7 +82,10 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux
-	http *http.Server
+
+	mu       sync.Mutex
+	http     *http.Server // guarded by mu: set by Serve
+	shutdown bool         // guarded by mu: Shutdown has begun
 
 	// stop ends every stream on Shutdown; streams tracks them.
 	stop    context.Context
@@ -162,8 +165,23 @@ func (s *Server) connState(c net.Conn, st http.ConnState) {
 // Serve accepts connections on ln (plaintext HTTP/1.1 and HTTP/2) until
 // Shutdown; it then returns http.ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
-	s.http = s.httpServer(nil)
-	return s.http.Serve(ln)
+	h, err := s.start(nil)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return h.Serve(ln)
+}
+
+// start creates the HTTP server, unless Shutdown came first.
+func (s *Server) start(tlsConfig *tls.Config) (*http.Server, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown || s.http != nil {
+		return nil, http.ErrServerClosed
+	}
+	s.http = s.httpServer(tlsConfig)
+	return s.http, nil
 }
 
 // ServeTLS is Serve with TLS (HTTP/1.1 and HTTP/2 negotiated by ALPN).
@@ -172,8 +190,12 @@ func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
 	if err != nil {
 		return fmt.Errorf("load TLS key pair: %w", err)
 	}
-	s.http = s.httpServer(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	return s.http.ServeTLS(ln, "", "")
+	h, err := s.start(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return h.ServeTLS(ln, "", "")
 }
 
 // Shutdown stops accepting connections, ends every stream (a consumer's
@@ -183,9 +205,13 @@ func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
 // ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
+	s.mu.Lock()
+	s.shutdown = true
+	h := s.http
+	s.mu.Unlock()
 	var err error
-	if s.http != nil {
-		err = s.http.Shutdown(ctx)
+	if h != nil {
+		err = h.Shutdown(ctx)
 	}
 	done := make(chan struct{})
 	go func() { s.streams.Wait(); close(done) }()

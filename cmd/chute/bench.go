@@ -101,7 +101,7 @@ func newBenchCmd() *cobra.Command {
 comparison, against a NATS JetStream server you started) and prints rates.
 Every figure is from this machine now: compare runs made side by side.`,
 	}
-	cmd.AddCommand(newBenchPublishCmd(), newBenchPubSubCmd(), newBenchRecoveryCmd(), newBenchBacklogCmd())
+	cmd.AddCommand(newBenchPublishCmd(), newBenchPubSubCmd(), newBenchRecoveryCmd(), newBenchBacklogCmd(), newBenchNetworkCmd())
 	return cmd
 }
 

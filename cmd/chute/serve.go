@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,6 +34,7 @@ type serveFlags struct {
 	logFormat    string
 	logLevel     string
 	shutdownWait time.Duration
+	cpuProfile   string
 }
 
 func newServeCmd() *cobra.Command {
@@ -75,6 +78,8 @@ closes the journal with a checkpoint.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.DurationVar(&f.shutdownWait, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
+	fl.MarkHidden("cpuprofile")
 	return cmd
 }
 
@@ -86,6 +91,14 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	policy, err := parseSync(f.sync)
 	if err != nil {
 		return err
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(pf)
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}

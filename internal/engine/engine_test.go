@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -281,6 +282,12 @@ func TestDedup(t *testing.T) {
 	}
 	if got := h.bodies(h.receive("q", 10, 0)); !slices.Equal(got, []string{"a", "plain", "c"}) {
 		t.Fatalf("stored %v", got)
+	}
+	// Long IDs (kept as hashes) are told apart, and caught.
+	long := strings.Repeat("x", 100)
+	r4 := h.mustPublish("q", PubMsg{ID: long + "1"}, PubMsg{ID: long + "2"}, PubMsg{ID: long + "1"})
+	if r4[0].Duplicate || r4[1].Duplicate || !r4[2].Duplicate || r4[2].Seq != r4[0].Seq {
+		t.Fatalf("long IDs: %+v", r4)
 	}
 	h.check()
 }

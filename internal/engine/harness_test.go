@@ -353,9 +353,10 @@ func dumpState(e *Engine) string {
 
 func dumpDedup(d *dedup) string {
 	var parts []string
-	for _, id := range slices.Sorted(maps.Keys(d.seen)) {
-		parts = append(parts, fmt.Sprintf("%s=%+v", id, d.seen[id]))
+	for k, e := range d.seen {
+		parts = append(parts, fmt.Sprintf("%x=%+v", k, e))
 	}
+	slices.Sort(parts)
 	return strings.Join(parts, ",")
 }
 

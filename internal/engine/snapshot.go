@@ -19,7 +19,7 @@ import (
 //	snapshot := version now nextSeq nextQID nqueues queue* ntopics topic*
 //	queue    := id name config totals dedup lastErrs deadInfos keys ready delayed leases
 //	entry    := seq ref pub size deliv prio flags
-const snapshotVersion = 1
+const snapshotVersion = 2 // 2: de-dup IDs as 32-byte keys
 
 // walkReady calls fn for every ready-set entry in delivery order (priority
 // desc, sequence asc), skipping gone ones, until fn returns false.
@@ -248,30 +248,34 @@ func (t *Totals) fields() []*int64 {
 }
 
 func (d *dedup) snapshot(buf []byte) []byte {
-	var live []dedupOrder
-	for _, o := range d.order[d.head:] {
-		if x, ok := d.seen[o.id]; ok && x.seq == o.seq {
-			live = append(live, o)
+	live := func(o *dedupOrder) bool {
+		x, ok := d.seen[o.key]
+		return ok && x.seq == o.seq
+	}
+	n := 0
+	d.order.each(func(o *dedupOrder) {
+		if live(o) {
+			n++
 		}
-	}
-	buf = binary.AppendUvarint(buf, uint64(len(live)))
-	for _, o := range live {
-		buf = appendString(buf, o.id)
-		buf = binary.AppendUvarint(buf, o.seq)
-		buf = binary.AppendVarint(buf, o.at)
-	}
+	})
+	buf = binary.AppendUvarint(buf, uint64(n))
+	d.order.each(func(o *dedupOrder) {
+		if live(o) {
+			buf = append(buf, o.key[:]...)
+			buf = binary.AppendUvarint(buf, o.seq)
+			buf = binary.AppendVarint(buf, o.at)
+		}
+	})
 	return buf
 }
 
 func (d *decoder) dedup(dd *dedup) {
-	n := d.count(3)
+	n := d.count(34)
 	for i := 0; i < n && d.err == nil; i++ {
-		id, seq, at := d.string(), d.uvarint(), d.varint()
-		if dd.seen == nil {
-			dd.seen = make(map[string]dedupEntry)
-		}
-		dd.seen[id] = dedupEntry{seq: seq, at: at}
-		dd.order = append(dd.order, dedupOrder{id: id, at: at, seq: seq})
+		var k dedupKey
+		copy(k[:], d.bytes(len(k)))
+		seq, at := d.uvarint(), d.varint()
+		dd.insert(k, seq, at)
 	}
 }
 

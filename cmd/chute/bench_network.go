@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/client"
+	"github.com/chutemq/chute/internal/bench"
+)
+
+func newBenchNetworkCmd() *cobra.Command {
+	var f benchFlags
+	var pubs, consumers, batch, prefetch, concurrency int
+	var messages int64
+	cmd := &cobra.Command{
+		Use:   "network",
+		Short: "The same loads embedded and over the network (a chute serve process on 127.0.0.1), side by side",
+		Long: `network measures, in one run: confirmed publishes from N goroutines through the
+embedded broker, then through the Go client's Producer to a 'chute serve'
+process on 127.0.0.1 (sync always in both); and draining a queue of M
+messages with receive+ack embedded, then with the Go client's Runner over the
+network. It prints each rate and the network/embedded ratios.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			b, cleanup, err := f.open("embedded")
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			addr, stop, err := startServeProcess(ctx, filepath.Join(f.root, "served"), f.sync)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			c, err := client.Dial(addr)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.CreateQueue(ctx, "bench", chute.QueueConfig{}); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "# sync=%s, %dB bodies, server %s\n", f.sync, f.size, addr)
+
+			emb, err := bench.Publish(ctx, b, "bench", pubs, f.size, f.duration)
+			if err != nil {
+				return err
+			}
+			emb.Name = "embedded " + emb.Name
+			fmt.Fprintln(out, emb)
+			net, err := bench.ProducerPublish(ctx, c, "bench", pubs, f.size, f.duration, client.ProducerOptions{})
+			if err != nil {
+				return err
+			}
+			net.Name = "network " + net.Name
+			fmt.Fprintf(out, "%v\n  → network/embedded publish: %.2f\n", net, net.Rate()/emb.Rate())
+
+			for _, api := range []chute.API{b, c} {
+				if _, err := api.PurgeQueue(ctx, "bench"); err != nil {
+					return err
+				}
+				if err := bench.Fill(ctx, api, "bench", int(messages), f.size, 500); err != nil {
+					return err
+				}
+			}
+			drain, err := bench.Drain(ctx, b, "bench", consumers, batch, messages)
+			if err != nil {
+				return err
+			}
+			drain.Name = "embedded " + drain.Name
+			fmt.Fprintln(out, drain)
+			runner, err := bench.RunnerDrain(ctx, c, "bench", messages, client.RunnerOptions{Concurrency: concurrency, Prefetch: prefetch})
+			if err != nil {
+				return err
+			}
+			runner.Name = "network " + runner.Name
+			fmt.Fprintf(out, "%v\n  → network/embedded receive+ack: %.2f\n", runner, runner.Rate()/drain.Rate())
+			return nil
+		},
+	}
+	f.register(cmd, 256)
+	cmd.Flags().IntVar(&pubs, "publishers", 256, "publishing goroutines")
+	cmd.Flags().Int64Var(&messages, "messages", 300_000, "messages to drain")
+	cmd.Flags().IntVar(&consumers, "consumers", 8, "embedded consumers")
+	cmd.Flags().IntVar(&batch, "batch", 64, "embedded receive and ack batch")
+	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "runner handlers")
+	cmd.Flags().IntVar(&prefetch, "prefetch", 512, "runner prefetch")
+	return cmd
+}
+
+// startServeProcess runs this binary's serve command on 127.0.0.1 at a
+// free port and returns its address and a stop function.
+func startServeProcess(ctx context.Context, dir, sync string) (string, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(exe, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--sync", sync, "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		os.RemoveAll(dir)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if addr, ok := strings.CutPrefix(sc.Text(), "chute: listening on "); ok {
+				lines <- addr
+			}
+		}
+	}()
+	select {
+	case addr := <-lines:
+		return addr, stop, nil
+	case <-time.After(30 * time.Second):
+		stop()
+		return "", nil, fmt.Errorf("chute serve did not start")
+	case <-ctx.Done():
+		stop()
+		return "", nil, ctx.Err()
+	}
+}
