@@ -15,12 +15,29 @@ import (
 // without polling. It returns no messages and no error when opts.Wait
 // passes, and ctx.Err() when ctx ends.
 func (b *Broker) Receive(ctx context.Context, queue string, opts ReceiveOptions) ([]Delivery, error) {
+	ds, recorded, err := b.ReceiveAsync(ctx, queue, opts)
+	if err != nil || len(ds) == 0 {
+		return ds, err
+	}
+	if err := recorded(ctx); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// ReceiveAsync is Receive without the wait for the deliveries to be
+// recorded: it returns the deliveries and a function that waits until the
+// record of the delivery is written to the journal (not synced: a crash of
+// the process then cannot lose the delivery count; one of the machine may
+// lose an increment). A caller must call it before handing the deliveries
+// on; the server uses the gap to receive the next batch meanwhile.
+func (b *Broker) ReceiveAsync(ctx context.Context, queue string, opts ReceiveOptions) ([]Delivery, func(context.Context) error, error) {
 	max := opts.Max
 	if max <= 0 {
 		max = 1
 	}
 	if max > b.opts.MaxBatch {
-		return nil, fmt.Errorf("%w: max %d, at most %d", ErrBatchTooLarge, max, b.opts.MaxBatch)
+		return nil, nil, fmt.Errorf("%w: max %d, at most %d", ErrBatchTooLarge, max, b.opts.MaxBatch)
 	}
 	var waitTimer Timer
 	var timeout <-chan time.Time
@@ -33,41 +50,39 @@ func (b *Broker) Receive(ctx context.Context, queue string, opts ReceiveOptions)
 		b.mu.Lock()
 		if err := b.checkLocked(); err != nil {
 			b.mu.Unlock()
-			return nil, err
+			return nil, nil, err
 		}
 		rec, ds, err := b.eng.Receive(b.nowLocked(), queue, max, int64(opts.Lease))
 		if err != nil {
 			b.mu.Unlock()
-			return nil, err
+			return nil, nil, err
 		}
 		if len(ds) > 0 {
-			// The deliver record is not waited for until synced, only until
-			// written: a crash of the process then cannot lose the delivery
-			// count, and a crash of the machine loses at most an increment.
 			batch, err := b.commitLocked(rec)
 			b.mu.Unlock()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out, err := b.deliveries(queue, ds, true)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			select {
-			case <-batch.Written():
-			case <-batch.Done():
-				if err := batch.Err(); err != nil {
-					return nil, err
+			recorded := func(ctx context.Context) error {
+				select {
+				case <-batch.Written():
+					return nil
+				case <-batch.Done():
+					return batch.Err()
+				case <-ctx.Done():
+					return ctx.Err()
 				}
-			case <-ctx.Done():
-				return nil, ctx.Err()
 			}
-			return out, nil
+			return out, recorded, nil
 		}
 		ch := b.waitChanLocked(queue)
 		b.mu.Unlock()
 		if opts.Wait < 0 {
-			return nil, nil
+			return nil, nil, nil
 		}
 		if opts.Wait > 0 && waitTimer == nil {
 			waitTimer = b.opts.Clock.NewTimer(opts.Wait)
@@ -76,11 +91,11 @@ func (b *Broker) Receive(ctx context.Context, queue string, opts ReceiveOptions)
 		select {
 		case <-ch:
 		case <-timeout:
-			return nil, nil
+			return nil, nil, nil
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		case <-b.done:
-			return nil, ErrClosed
+			return nil, nil, ErrClosed
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -52,7 +53,7 @@ type options struct {
 	httpClient  *http.Client
 	protocol    Protocol
 	json        bool
-	compression bool
+	compression *bool // nil: on unless the server is on this machine
 	maxWait     time.Duration
 }
 
@@ -76,9 +77,14 @@ func WithProtocol(p Protocol) Option { return func(o *options) { o.protocol = p 
 // slower; handy when watching the traffic).
 func WithJSON() Option { return func(o *options) { o.json = true } }
 
-// WithoutCompression turns compression off (it is on by default for
-// messages above 1 KiB: zstd, gzip as fallback).
-func WithoutCompression() Option { return func(o *options) { o.compression = false } }
+// WithCompression turns compression of messages above 1 KiB (zstd, with
+// gzip as the fallback the server also accepts) on or off. By default it is
+// on, except for a server on a loopback address, where there is no
+// bandwidth to save and the CPU is better spent elsewhere.
+func WithCompression(on bool) Option { return func(o *options) { o.compression = &on } }
+
+// WithoutCompression is WithCompression(false).
+func WithoutCompression() Option { return WithCompression(false) }
 
 // Client talks to a chute server. It is safe for concurrent use.
 type Client struct {
@@ -94,7 +100,7 @@ var _ chute.API = (*Client)(nil)
 // "http://host:port" / "https://host:port"). It does not connect until the
 // first call; connections are made (and remade after failures) as needed.
 func Dial(addr string, opts ...Option) (*Client, error) {
-	o := options{compression: true, maxWait: 20 * time.Second}
+	o := options{maxWait: 20 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -116,8 +122,14 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	if o.json {
 		copts = append(copts, connect.WithProtoJSON())
 	}
-	if o.compression {
+	compress := !isLoopback(base)
+	if o.compression != nil {
+		compress = *o.compression
+	}
+	if compress {
 		copts = append(copts, wire.ClientCompression()...)
+	} else {
+		copts = append(copts, connect.WithAcceptCompression("gzip", nil, nil)) // ask for none
 	}
 	return &Client{
 		msg:   chutev1connect.NewMessageServiceClient(hc, base, copts...),
@@ -138,6 +150,20 @@ func baseURL(addr string, tls bool) (string, error) {
 		return "https://" + addr, nil
 	}
 	return "http://" + addr, nil
+}
+
+// isLoopback reports whether a base URL names this machine.
+func isLoopback(base string) bool {
+	u, err := url.Parse(base)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // newTransport speaks HTTP/2: over TLS when configured, else cleartext

@@ -31,7 +31,8 @@ type ProducerOptions struct {
 	// messages back.
 	Linger time.Duration
 	// MaxInFlight is how many batches may be awaiting confirmation at once;
-	// default 16. Publish blocks (honouring its ctx) when the window and the
+	// default 4 (measured: more in flight means smaller batches and more
+	// system calls for the same messages, not more throughput). Publish blocks (honouring its ctx) when the window and the
 	// buffer are full: the producer slows the caller instead of piling up.
 	MaxInFlight int
 	// Retry governs retries of transient failures (server unreachable or
@@ -59,7 +60,7 @@ func (o ProducerOptions) withDefaults() ProducerOptions {
 		o.BatchBytes = 512 << 10
 	}
 	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 16
+		o.MaxInFlight = 4
 	}
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = 20 * time.Millisecond

@@ -166,18 +166,23 @@ func (r *Runner) Run(ctx context.Context) error {
 	st := newSettler(src, r.opts, r.logf, &r.extended)
 	work := make(chan chute.Delivery, r.opts.Prefetch)
 	tokens := make(chan struct{}, r.opts.Prefetch) // one per message on hand
+	x := newExtender(r, st, r.opts.Concurrency)
+	quit := make(chan struct{})
+	go x.run(quit)
 	var workers sync.WaitGroup
-	for range r.opts.Concurrency {
+	for w := range r.opts.Concurrency {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			r.work(work, tokens, st)
+			r.work(w, work, tokens, st, x)
 		}()
 	}
 	err := r.fetchLoop(ctx, src, work, tokens, st)
 	r.stopping.Store(true)
 	close(work)
 	workers.Wait()
+	close(quit)
+	<-x.done
 	st.close()
 	src.close()
 	return err
@@ -287,7 +292,7 @@ func permanent(err error) bool {
 // work runs handlers on messages from work until it is closed. Messages
 // taken while the breaker is open, or after Run's ctx ended, are returned
 // to the queue at once instead.
-func (r *Runner) work(work <-chan chute.Delivery, tokens <-chan struct{}, st *settler) {
+func (r *Runner) work(w int, work <-chan chute.Delivery, tokens <-chan struct{}, st *settler, x *extender) {
 	ctx := context.Background() // handlers finish even when Run is asked to stop
 	for d := range work {
 		if r.stopping.Load() || r.breaker.current() == BreakerOpen {
@@ -300,14 +305,14 @@ func (r *Runner) work(work <-chan chute.Delivery, tokens <-chan struct{}, st *se
 		if r.batchH != nil {
 			batch = r.gather(batch, work)
 		}
-		stop := r.autoExtend(batch, st)
+		x.start(w, batch)
 		var err error
 		if r.batchH != nil {
 			err = r.safeBatch(ctx, batch)
 		} else {
 			err = r.safeHandle(ctx, d)
 		}
-		stop()
+		x.stop(w)
 		for _, d := range batch {
 			if err == nil {
 				st.ack(d.Receipt)
@@ -361,38 +366,92 @@ func (r *Runner) safeBatch(ctx context.Context, ds []chute.Delivery) (err error)
 	return r.batchH(ctx, ds)
 }
 
-// autoExtend extends the leases of messages while their handler runs,
-// every half lease; the returned func stops it.
-func (r *Runner) autoExtend(batch []chute.Delivery, st *settler) (stop func()) {
-	if r.opts.NoAutoExtend || len(batch) == 0 {
-		return func() {}
+// extender extends the leases of messages while their handlers run. One
+// goroutine looks at every worker's slot a few times per lease (rather than
+// a timer per message): a message whose handler has run for half its lease
+// gets it extended by a lease.
+type extender struct {
+	r     *Runner
+	st    *settler
+	slots []extendSlot
+	tick  atomic.Int64 // how often to look, in ns: a quarter of the shortest lease seen
+	kick  chan struct{}
+	done  chan struct{}
+}
+
+type extendSlot struct {
+	mu    sync.Mutex
+	batch []chute.Delivery // nil when the worker is idle
+	lease time.Duration
+	due   time.Time // when to extend next
+}
+
+func newExtender(r *Runner, st *settler, workers int) *extender {
+	x := &extender{r: r, st: st, slots: make([]extendSlot, workers), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	x.tick.Store(int64(time.Second))
+	return x
+}
+
+// start records that worker w runs a handler on batch.
+func (x *extender) start(w int, batch []chute.Delivery) {
+	if x.r.opts.NoAutoExtend || len(batch) == 0 {
+		return
 	}
-	lease := r.opts.Lease
+	now := x.r.opts.Clock.Now()
+	lease := x.r.opts.Lease
 	if lease <= 0 {
-		lease = batch[0].LeaseDeadline.Sub(r.opts.Clock.Now())
+		lease = batch[0].LeaseDeadline.Sub(now)
 	}
 	if lease <= 0 {
-		return func() {}
+		return
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			t := r.opts.Clock.NewTimer(lease / 2)
-			select {
-			case <-t.C():
-				for _, d := range batch {
-					st.extend(d.Receipt, lease)
-				}
-			case <-done:
-				t.Stop()
-				return
-			}
+	sl := &x.slots[w]
+	sl.mu.Lock()
+	sl.batch, sl.lease, sl.due = batch, lease, now.Add(lease/2)
+	sl.mu.Unlock()
+	if t := int64(lease / 4); t < x.tick.Load() {
+		x.tick.Store(t)
+		select {
+		case x.kick <- struct{}{}:
+		default:
 		}
-	}()
-	return func() { close(done); wg.Wait() }
+	}
+}
+
+// stop records that worker w's handler returned.
+func (x *extender) stop(w int) {
+	sl := &x.slots[w]
+	sl.mu.Lock()
+	sl.batch = nil
+	sl.mu.Unlock()
+}
+
+func (x *extender) run(quit <-chan struct{}) {
+	defer close(x.done)
+	for {
+		t := x.r.opts.Clock.NewTimer(time.Duration(x.tick.Load()))
+		select {
+		case <-t.C():
+		case <-x.kick:
+			t.Stop()
+			continue
+		case <-quit:
+			t.Stop()
+			return
+		}
+		now := x.r.opts.Clock.Now()
+		for i := range x.slots {
+			sl := &x.slots[i]
+			sl.mu.Lock()
+			if sl.batch != nil && !now.Before(sl.due) {
+				for _, d := range sl.batch {
+					x.st.extend(d.Receipt, sl.lease)
+				}
+				sl.due = now.Add(sl.lease / 2)
+			}
+			sl.mu.Unlock()
+		}
+	}
 }
 
 func truncate(s string, n int) string {

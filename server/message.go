@@ -106,7 +106,13 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 	out := &sender[chutev1.PublishStreamResponse]{send: stream.Send}
 	slots := make(chan struct{}, m.s.opts.MaxStreamInFlight)
 	var inflight sync.WaitGroup
-	defer inflight.Wait()
+	var confirms chan confirm // to the confirming goroutine, once started
+	defer func() {
+		if confirms != nil {
+			close(confirms)
+		}
+		inflight.Wait()
+	}()
 	reqs := make(chan *chutev1.PublishStreamRequest)
 	recvErr := make(chan error, 1)
 	go func() { // the reader: ends when the client closes its side or goes
@@ -137,6 +143,10 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 			if err := <-recvErr; !errors.Is(err, io.EOF) {
 				return err
 			}
+			if confirms != nil {
+				close(confirms)
+				confirms = nil
+			}
 			inflight.Wait()
 			return out.err
 		}
@@ -147,35 +157,53 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 		}
 		msgs := wire.MessagesFromPB(req.GetMessages())
 		r := &chutev1.PublishStreamResponse{Id: req.GetId()}
-		var wait func(context.Context) ([]chute.PublishResult, error)
-		if ap, ok := m.s.api.(asyncPublisher); ok {
-			// Applied here, in the stream's order; confirmed (after the
-			// group sync) in its own goroutine, so syncs are pipelined.
-			pp, err := ap.PublishAsync(ctx, req.GetTarget(), msgs...)
-			if err != nil {
-				r.Error = wire.ToStatus(err)
-				out.Send(r)
-				<-slots
-				continue
-			}
-			wait = pp.Wait
-		} else {
-			wait = func(ctx context.Context) ([]chute.PublishResult, error) {
-				return m.s.api.Publish(ctx, req.GetTarget(), msgs...)
-			}
+		ap, ok := m.s.api.(asyncPublisher)
+		if !ok { // any API: publish concurrently, confirm as each finishes
+			inflight.Add(1)
+			go func() {
+				defer func() { <-slots; inflight.Done() }()
+				res, err := m.s.api.Publish(ctx, req.GetTarget(), msgs...)
+				out.Send(respond(r, res, err))
+			}()
+			continue
 		}
-		inflight.Add(1)
-		go func() {
-			defer func() { <-slots; inflight.Done() }()
-			res, err := wait(ctx)
-			if err != nil {
-				r.Error = wire.ToStatus(err)
-			} else {
-				r.Results = wire.ResultsToPB(res)
-			}
-			out.Send(r)
-		}()
+		// Applied here, in the stream's order; confirmed by one goroutine
+		// that waits for each in turn (they become durable in that order),
+		// so the group syncs are pipelined without a goroutine per request.
+		pp, err := ap.PublishAsync(ctx, req.GetTarget(), msgs...)
+		if err != nil {
+			out.Send(respond(r, nil, err))
+			<-slots
+			continue
+		}
+		if confirms == nil {
+			confirms = make(chan confirm, m.s.opts.MaxStreamInFlight)
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				for c := range confirms {
+					res, err := c.pp.Wait(ctx)
+					out.Send(respond(c.r, res, err))
+					<-slots
+				}
+			}()
+		}
+		confirms <- confirm{r, pp}
 	}
+}
+
+type confirm struct {
+	r  *chutev1.PublishStreamResponse
+	pp *chute.PendingPublish
+}
+
+func respond(r *chutev1.PublishStreamResponse, res []chute.PublishResult, err error) *chutev1.PublishStreamResponse {
+	if err != nil {
+		r.Error = wire.ToStatus(err)
+	} else {
+		r.Results = wire.ResultsToPB(res)
+	}
+	return r
 }
 
 // asyncPublisher is implemented by *chute.Broker: publishing in order and
@@ -261,8 +289,34 @@ func (c *consumer) grant(n uint32) {
 	}
 }
 
-// deliver receives from the broker whenever there is credit.
+// deliver receives from the broker whenever there is credit. With the
+// embedded broker it does not wait for a batch's delivery record to be
+// written before receiving the next: a sender goroutine waits for that,
+// then sends, in order.
 func (c *consumer) deliver(ctx context.Context) {
+	ar, async := c.m.s.api.(asyncReceiver)
+	type out struct {
+		ds       []chute.Delivery
+		recorded func(context.Context) error
+	}
+	pipe := make(chan out, 4)
+	sent := make(chan struct{})
+	go func() { // the sender
+		defer close(sent)
+		for o := range pipe {
+			if o.recorded != nil {
+				if err := o.recorded(ctx); err != nil {
+					continue // the leases stay held and are returned at the end
+				}
+			}
+			if err := c.out.Send(&chutev1.ConsumeResponse{Deliveries: wire.DeliveriesToPB(o.ds)}); err != nil {
+				for range pipe {
+				}
+				return
+			}
+		}
+	}()
+	defer func() { close(pipe); <-sent }()
 	for ctx.Err() == nil {
 		c.mu.Lock()
 		credit := c.credit
@@ -275,7 +329,15 @@ func (c *consumer) deliver(ctx context.Context) {
 				return
 			}
 		}
-		ds, err := c.m.s.api.Receive(ctx, c.queue, chute.ReceiveOptions{Max: int(min(credit, 256)), Lease: c.lease})
+		opts := chute.ReceiveOptions{Max: int(min(credit, 512)), Lease: c.lease}
+		var ds []chute.Delivery
+		var recorded func(context.Context) error
+		var err error
+		if async {
+			ds, recorded, err = ar.ReceiveAsync(ctx, c.queue, opts)
+		} else {
+			ds, err = c.m.s.api.Receive(ctx, c.queue, opts)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				c.out.Send(&chutev1.ConsumeResponse{Settled: &chutev1.SettleResult{Error: wire.ToStatus(err)}})
@@ -288,10 +350,15 @@ func (c *consumer) deliver(ctx context.Context) {
 			c.held[d.Receipt] = struct{}{}
 		}
 		c.mu.Unlock()
-		if err := c.out.Send(&chutev1.ConsumeResponse{Deliveries: wire.DeliveriesToPB(ds)}); err != nil {
-			return
+		if len(ds) > 0 {
+			pipe <- out{ds, recorded}
 		}
 	}
+}
+
+// asyncReceiver is implemented by *chute.Broker.
+type asyncReceiver interface {
+	ReceiveAsync(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, func(context.Context) error, error)
 }
 
 // read handles credit and settlements until the client is done.

@@ -126,7 +126,7 @@ func newBenchPublishCmd() *cobra.Command {
 					return err
 				}
 				before := b.JournalStats()
-				r, err := bench.Publish(cmd.Context(), b, "bench", n, f.size, f.duration)
+				r, err := bench.Publish(cmd.Context(), b, "bench", n, f.size, f.duration, false)
 				after := b.JournalStats()
 				cleanup()
 				if err != nil {

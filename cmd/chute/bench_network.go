@@ -53,18 +53,26 @@ network. It prints each rate and the network/embedded ratios.`,
 			}
 			fmt.Fprintf(out, "# sync=%s, %dB bodies, server %s\n", f.sync, f.size, addr)
 
-			emb, err := bench.Publish(ctx, b, "bench", pubs, f.size, f.duration)
-			if err != nil {
-				return err
+			// The same messages both ways: with the producer IDs the Producer
+			// gives by default, and without (ProducerOptions.NoIDs).
+			for _, ids := range []bool{true, false} {
+				label := "with producer IDs"
+				if !ids {
+					label = "without IDs"
+				}
+				emb, err := bench.Publish(ctx, b, "bench", pubs, f.size, f.duration, ids)
+				if err != nil {
+					return err
+				}
+				emb.Name = "embedded " + emb.Name + ", " + label
+				fmt.Fprintln(out, emb)
+				net, err := bench.ProducerPublish(ctx, c, "bench", pubs, f.size, f.duration, client.ProducerOptions{NoIDs: !ids})
+				if err != nil {
+					return err
+				}
+				net.Name = "network " + net.Name + ", " + label
+				fmt.Fprintf(out, "%v\n  → network/embedded publish %s: %.2f\n", net, label, net.Rate()/emb.Rate())
 			}
-			emb.Name = "embedded " + emb.Name
-			fmt.Fprintln(out, emb)
-			net, err := bench.ProducerPublish(ctx, c, "bench", pubs, f.size, f.duration, client.ProducerOptions{})
-			if err != nil {
-				return err
-			}
-			net.Name = "network " + net.Name
-			fmt.Fprintf(out, "%v\n  → network/embedded publish: %.2f\n", net, net.Rate()/emb.Rate())
 
 			for _, api := range []chute.API{b, c} {
 				if _, err := api.PurgeQueue(ctx, "bench"); err != nil {
@@ -95,7 +103,7 @@ network. It prints each rate and the network/embedded ratios.`,
 	cmd.Flags().IntVar(&consumers, "consumers", 8, "embedded consumers")
 	cmd.Flags().IntVar(&batch, "batch", 64, "embedded receive and ack batch")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "runner handlers")
-	cmd.Flags().IntVar(&prefetch, "prefetch", 512, "runner prefetch")
+	cmd.Flags().IntVar(&prefetch, "prefetch", 2048, "runner prefetch")
 	return cmd
 }
 

@@ -46,14 +46,21 @@ func (r Result) String() string {
 }
 
 // Publish runs publishers goroutines that each publish size-byte messages
-// to target one at a time, waiting for every confirmation, for d.
-func Publish(ctx context.Context, api chute.API, target string, publishers, size int, d time.Duration) (Result, error) {
+// to target one at a time, waiting for every confirmation, for d. With ids
+// each message carries a unique producer ID (as client.Producer gives
+// them), so that the broker's de-duplication is part of the load.
+func Publish(ctx context.Context, api chute.API, target string, publishers, size int, d time.Duration, ids bool) (Result, error) {
 	body := make([]byte, size)
 	var n atomic.Int64
 	lat := newRecorder(publishers)
+	run0 := time.Now().UnixNano()
 	err := run(ctx, publishers, d, func(ctx context.Context, w int) error {
 		msg := []chute.Message{{Body: body}}
-		for ctx.Err() == nil {
+		prefix := fmt.Sprintf("%x-%d-", run0, w)
+		for i := 0; ctx.Err() == nil; i++ {
+			if ids {
+				msg[0].ID = prefix + strconv.Itoa(i)
+			}
 			start := time.Now()
 			if _, err := api.Publish(ctx, target, msg...); err != nil {
 				return err
