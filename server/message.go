@@ -249,9 +249,21 @@ func (m *messageService) Consume(ctx context.Context, stream *connect.BidiStream
 		defer cancel()
 		c.deliver(ctx)
 	}()
-	err = c.read(ctx, stream)
+	// The reader blocks in Receive, which a cancelled context does not
+	// wake; on shutdown the handler returns without it (which ends the
+	// stream, and so the reader).
+	readErr := make(chan error, 1)
+	go func() { readErr <- c.read(ctx, stream) }()
+	select {
+	case err = <-readErr:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	cancel()
 	wg.Wait()
+	c.mu.Lock()
+	c.closing = true // no settlement starts after this
+	c.mu.Unlock()
 	c.settling.Wait()
 	c.returnHeld()
 	if errors.Is(err, io.EOF) || ctx.Err() != nil && m.s.stop.Err() != nil {
@@ -267,9 +279,10 @@ type consumer struct {
 	lease time.Duration
 	out   *sender[chutev1.ConsumeResponse]
 
-	mu     sync.Mutex
-	credit uint64              // guarded by mu
-	held   map[string]struct{} // guarded by mu: receipts delivered, not settled
+	mu      sync.Mutex
+	credit  uint64              // guarded by mu
+	held    map[string]struct{} // guarded by mu: receipts delivered, not settled
+	closing bool                // guarded by mu: the stream is ending
 	more   chan struct{}       // signalled when credit arrives
 
 	slots    chan struct{} // bounds settlements in progress
@@ -377,7 +390,14 @@ func (c *consumer) read(ctx context.Context, stream *connect.BidiStream[chutev1.
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+			c.mu.Lock()
+			if c.closing {
+				c.mu.Unlock()
+				<-c.slots
+				return ctx.Err()
+			}
 			c.settling.Add(1)
+			c.mu.Unlock()
 			go func() {
 				defer func() { <-c.slots; c.settling.Done() }()
 				// A settlement the client sent is carried out even if the
