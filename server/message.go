@@ -283,7 +283,7 @@ type consumer struct {
 	credit  uint64              // guarded by mu
 	held    map[string]struct{} // guarded by mu: receipts delivered, not settled
 	closing bool                // guarded by mu: the stream is ending
-	more   chan struct{}       // signalled when credit arrives
+	more    chan struct{}       // signalled when credit arrives
 
 	slots    chan struct{} // bounds settlements in progress
 	settling sync.WaitGroup
