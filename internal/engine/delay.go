@@ -15,6 +15,8 @@ type delayElem struct {
 // from the middle (a purge clears the whole heap), so no index is kept.
 type delayHeap []delayElem
 
+func (h delayHeap) len() int { return len(h) }
+
 func (h delayHeap) less(i, j int) bool {
 	if h[i].at != h[j].at {
 		return h[i].at < h[j].at
@@ -22,17 +24,11 @@ func (h delayHeap) less(i, j int) bool {
 	return h[i].e.seq < h[j].e.seq
 }
 
+func (h delayHeap) swap(i, j int) { h[i], h[j] = h[j], h[i] }
+
 func (h *delayHeap) push(d delayElem) {
 	*h = append(*h, d)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !s.less(i, p) {
-			break
-		}
-		s[p], s[i] = s[i], s[p]
-		i = p
-	}
+	heapUp(*h, len(*h)-1)
 }
 
 func (h *delayHeap) pop() delayElem {
@@ -42,21 +38,7 @@ func (h *delayHeap) pop() delayElem {
 	s[0] = s[last]
 	s[last] = delayElem{}
 	s = s[:last]
-	for i := 0; ; {
-		l := 2*i + 1
-		if l >= len(s) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(s) && s.less(r, l) {
-			m = r
-		}
-		if !s.less(m, i) {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
+	heapDown(s, 0)
 	if len(s) == 0 {
 		s = nil
 	}

@@ -245,6 +245,8 @@ type timerElem struct {
 // timerHeap orders queues by (earliest timer, queue id).
 type timerHeap []timerElem
 
+func (h timerHeap) len() int { return len(h) }
+
 func (h timerHeap) less(i, j int) bool {
 	if h[i].at != h[j].at {
 		return h[i].at < h[j].at
@@ -258,41 +260,10 @@ func (h timerHeap) swap(i, j int) {
 	h[j].q.timerIdx = j
 }
 
-func (h timerHeap) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h.less(i, p) {
-			break
-		}
-		h.swap(i, p)
-		i = p
-	}
-}
-
-func (h timerHeap) down(i int) bool {
-	start := i
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(h) && h.less(r, l) {
-			m = r
-		}
-		if !h.less(m, i) {
-			break
-		}
-		h.swap(i, m)
-		i = m
-	}
-	return i > start
-}
-
 func (h *timerHeap) push(x timerElem) {
 	x.q.timerIdx = len(*h)
 	*h = append(*h, x)
-	h.up(len(*h) - 1)
+	heapUp(*h, len(*h)-1)
 }
 
 func (h *timerHeap) remove(i int) {
@@ -304,14 +275,10 @@ func (h *timerHeap) remove(i int) {
 	s[last].q.timerIdx = -1
 	s[last] = timerElem{}
 	s = s[:last]
-	if i != last && !s.down(i) {
-		s.up(i)
+	if i != last {
+		heapFix(s, i)
 	}
 	*h = s
 }
 
-func (h timerHeap) fix(i int) {
-	if !h.down(i) {
-		h.up(i)
-	}
-}
+func (h timerHeap) fix(i int) { heapFix(h, i) }

@@ -16,67 +16,44 @@ type expiryHeap []expiryElem
 
 type expiryIndex map[uint64]int
 
-func (h expiryHeap) less(i, j int) bool {
-	if h[i].expire != h[j].expire {
-		return h[i].expire < h[j].expire
-	}
-	return h[i].e.seq < h[j].e.seq
+// expiryOps is an expiry heap with its index, as heapSlice.
+type expiryOps struct {
+	h  expiryHeap
+	ix expiryIndex
 }
 
-func (h expiryHeap) swap(ix expiryIndex, i, j int) {
-	h[i], h[j] = h[j], h[i]
-	ix[h[i].e.seq] = i
-	ix[h[j].e.seq] = j
+func (o expiryOps) len() int { return len(o.h) }
+
+func (o expiryOps) less(i, j int) bool {
+	if o.h[i].expire != o.h[j].expire {
+		return o.h[i].expire < o.h[j].expire
+	}
+	return o.h[i].e.seq < o.h[j].e.seq
 }
 
-func (h expiryHeap) up(ix expiryIndex, i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h.less(i, p) {
-			break
-		}
-		h.swap(ix, i, p)
-		i = p
-	}
-}
-
-func (h expiryHeap) down(ix expiryIndex, i int) bool {
-	start := i
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(h) && h.less(r, l) {
-			m = r
-		}
-		if !h.less(m, i) {
-			break
-		}
-		h.swap(ix, i, m)
-		i = m
-	}
-	return i > start
+func (o expiryOps) swap(i, j int) {
+	o.h[i], o.h[j] = o.h[j], o.h[i]
+	o.ix[o.h[i].e.seq] = i
+	o.ix[o.h[j].e.seq] = j
 }
 
 func (h *expiryHeap) push(ix expiryIndex, x expiryElem) {
 	ix[x.e.seq] = len(*h)
 	*h = append(*h, x)
-	h.up(ix, len(*h)-1)
+	heapUp(expiryOps{*h, ix}, len(*h)-1)
 }
 
 func (h *expiryHeap) remove(ix expiryIndex, i int) expiryElem {
 	s := *h
 	last := len(s) - 1
 	if i != last {
-		s.swap(ix, i, last)
+		expiryOps{s, ix}.swap(i, last)
 	}
 	x := s[last]
 	s = s[:last]
 	delete(ix, x.e.seq)
-	if i != last && !s.down(ix, i) {
-		s.up(ix, i)
+	if i != last {
+		heapFix(expiryOps{s, ix}, i)
 	}
 	if len(s) == 0 {
 		s = nil

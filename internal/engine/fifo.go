@@ -97,18 +97,13 @@ func (f *fifo) each(fn func(e *entry) bool) {
 // still leave in sequence order.
 type seqHeap []entry
 
+func (h seqHeap) len() int           { return len(h) }
+func (h seqHeap) less(i, j int) bool { return h[i].seq < h[j].seq }
+func (h seqHeap) swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+
 func (h *seqHeap) push(e entry) {
 	*h = append(*h, e)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if s[p].seq <= s[i].seq {
-			break
-		}
-		s[p], s[i] = s[i], s[p]
-		i = p
-	}
+	heapUp(*h, len(*h)-1)
 }
 
 func (h *seqHeap) pop() entry {
@@ -117,22 +112,7 @@ func (h *seqHeap) pop() entry {
 	last := len(s) - 1
 	s[0] = s[last]
 	s = s[:last]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= len(s) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(s) && s[r].seq < s[l].seq {
-			m = r
-		}
-		if s[i].seq <= s[m].seq {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
+	heapDown(s, 0)
 	if len(s) == 0 {
 		s = nil
 	}

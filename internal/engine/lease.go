@@ -13,6 +13,8 @@ type lease struct {
 // the lease, so an ack removes it in O(log n).
 type leaseHeap []*lease
 
+func (h leaseHeap) len() int { return len(h) }
+
 func (h leaseHeap) less(i, j int) bool {
 	if h[i].deadline != h[j].deadline {
 		return h[i].deadline < h[j].deadline
@@ -26,41 +28,10 @@ func (h leaseHeap) swap(i, j int) {
 	h[j].idx = j
 }
 
-func (h leaseHeap) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h.less(i, p) {
-			break
-		}
-		h.swap(i, p)
-		i = p
-	}
-}
-
-func (h leaseHeap) down(i int) bool {
-	start := i
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(h) && h.less(r, l) {
-			m = r
-		}
-		if !h.less(m, i) {
-			break
-		}
-		h.swap(i, m)
-		i = m
-	}
-	return i > start
-}
-
 func (h *leaseHeap) push(l *lease) {
 	l.idx = len(*h)
 	*h = append(*h, l)
-	h.up(l.idx)
+	heapUp(*h, l.idx)
 }
 
 func (h *leaseHeap) remove(i int) *lease {
@@ -72,8 +43,8 @@ func (h *leaseHeap) remove(i int) *lease {
 	l := s[last]
 	s[last] = nil
 	s = s[:last]
-	if i != last && !s.down(i) {
-		s.up(i)
+	if i != last {
+		heapFix(s, i)
 	}
 	if len(s) == 0 {
 		s = nil
@@ -84,8 +55,4 @@ func (h *leaseHeap) remove(i int) *lease {
 }
 
 // fix restores heap order after h[i].deadline changed.
-func (h leaseHeap) fix(i int) {
-	if !h.down(i) {
-		h.up(i)
-	}
-}
+func (h leaseHeap) fix(i int) { heapFix(h, i) }

@@ -131,36 +131,13 @@ func (e *Engine) Peek(name string, n int) ([]Delivered, error) {
 		return nil, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
 	}
 	var out []Delivered
-	for p := MaxPriority; p >= 0 && len(out) < n; p-- {
-		f := &q.ready[p]
-		hw := heapWalker{h: q.retry[p]}
-		fi := 0
-		for len(out) < n {
-			var en *entry
-			fe, he := (*entry)(nil), hw.peek()
-			if fi < f.len() {
-				fe = f.at(fi)
-			}
-			switch {
-			case fe == nil && he == nil:
-			case he == nil || (fe != nil && fe.seq < he.seq):
-				en = fe
-				fi++
-			default:
-				en = he
-				hw.next()
-			}
-			if en == nil {
-				break
-			}
-			if en.flags&fTTL != 0 && q.gone != nil {
-				if _, gone := q.gone[en.seq]; gone {
-					continue
-				}
-			}
-			out = append(out, q.describe(en, 0))
-		}
+	if n <= 0 {
+		return nil, nil
 	}
+	q.walkReady(func(en *entry) bool {
+		out = append(out, q.describe(en, 0))
+		return len(out) < n
+	})
 	return out, nil
 }
 
@@ -190,45 +167,21 @@ func (w *heapWalker) next() {
 	last := len(w.cand) - 1
 	w.cand[0] = w.cand[last]
 	w.cand = w.cand[:last]
-	w.siftDown(0)
+	heapDown(walkerOps{w}, 0)
 	for _, c := range [2]int{2*i + 1, 2*i + 2} {
 		if c < len(w.h) {
 			w.cand = append(w.cand, c)
-			w.siftUp(len(w.cand) - 1)
+			heapUp(walkerOps{w}, len(w.cand)-1)
 		}
 	}
 }
 
-func (w *heapWalker) less(a, b int) bool { return w.h[w.cand[a]].seq < w.h[w.cand[b]].seq }
+// walkerOps is the walker's candidate positions as heapSlice.
+type walkerOps struct{ w *heapWalker }
 
-func (w *heapWalker) siftUp(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !w.less(i, p) {
-			break
-		}
-		w.cand[i], w.cand[p] = w.cand[p], w.cand[i]
-		i = p
-	}
-}
-
-func (w *heapWalker) siftDown(i int) {
-	for {
-		l := 2*i + 1
-		if l >= len(w.cand) {
-			return
-		}
-		m := l
-		if r := l + 1; r < len(w.cand) && w.less(r, l) {
-			m = r
-		}
-		if !w.less(m, i) {
-			return
-		}
-		w.cand[i], w.cand[m] = w.cand[m], w.cand[i]
-		i = m
-	}
-}
+func (o walkerOps) len() int           { return len(o.w.cand) }
+func (o walkerOps) less(a, b int) bool { return o.w.h[o.w.cand[a]].seq < o.w.h[o.w.cand[b]].seq }
+func (o walkerOps) swap(a, b int)      { o.w.cand[a], o.w.cand[b] = o.w.cand[b], o.w.cand[a] }
 
 // HasLeases reports whether any queue has a message in flight.
 func (e *Engine) HasLeases() bool {
