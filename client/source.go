@@ -234,18 +234,7 @@ func (s *streamSource) close() {
 	s.stream = nil
 	s.mu.Unlock()
 	if stream != nil {
-		s.sendMu.Lock()
-		stream.CloseRequest()
-		s.sendMu.Unlock()
-		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
-		t := time.NewTimer(5 * time.Second)
-		select {
-		case <-done:
-		case <-t.C:
-			stream.CloseResponse() // the server did not end its side: abort
-		}
-		t.Stop()
+		closeGracefully(&s.sendMu, stream.CloseRequest, &s.wg, func() { stream.CloseResponse() })
 		cancel()
 	}
 	s.wg.Wait()

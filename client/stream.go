@@ -155,20 +155,29 @@ func (p *publishStream) close() {
 	stream := p.stream
 	p.mu.Unlock()
 	if stream != nil {
-		p.sendMu.Lock()
-		stream.CloseRequest()
-		p.sendMu.Unlock()
-		done := make(chan struct{})
-		go func() { p.wg.Wait(); close(done) }()
-		t := time.NewTimer(5 * time.Second)
-		select {
-		case <-done:
-		case <-t.C:
+		closeGracefully(&p.sendMu, stream.CloseRequest, &p.wg, func() {
 			p.mu.Lock()
 			p.breakLocked(stream, errStreamClosed)
 			p.mu.Unlock()
-		}
-		t.Stop()
+		})
 	}
 	p.wg.Wait()
+}
+
+// closeGracefully half-closes a stream (under the lock that serialises its
+// sends) and waits for its reader to see the server end the stream; if
+// that takes more than 5 s it aborts.
+func closeGracefully(sendMu *sync.Mutex, closeRequest func() error, reader *sync.WaitGroup, abort func()) {
+	sendMu.Lock()
+	closeRequest()
+	sendMu.Unlock()
+	done := make(chan struct{})
+	go func() { reader.Wait(); close(done) }()
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		abort()
+	}
 }

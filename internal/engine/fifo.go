@@ -24,64 +24,70 @@ const (
 	fErr                    // a nack left an error text: see queue.lastErr
 )
 
-// fifoChunk is the unit a fifo grows by: 128 entries, 4 KiB.
-const fifoChunk = 128
+// fifo is the ready set's queue of entries.
+type fifo = deque[entry]
 
-// fifo is a queue of entries in chunks of fifoChunk, so growth never copies
-// entries and a drained fifo gives its memory back chunk by chunk.
-type fifo struct {
-	chunks [][]entry // chunks[0][head:] … chunks[last][:tail]
-	head   int       // index of the first entry in chunks[0]
-	n      int       // number of entries
+// dequeChunk is the unit a deque grows by: 128 elements (4 KiB of entries).
+const dequeChunk = 128
+
+// deque is a queue in chunks of dequeChunk elements: pushing never copies
+// what is already queued (a growing slice would copy it all at each
+// doubling), and popping gives memory back chunk by chunk.
+type deque[T any] struct {
+	chunks [][]T // chunks[0][head:] … chunks[last]
+	head   int   // index of the front element in chunks[0]
+	n      int   // number of elements
 }
 
-func (f *fifo) len() int { return f.n }
+func (d *deque[T]) len() int { return d.n }
 
-func (f *fifo) push(e entry) {
-	if len(f.chunks) == 0 || len(f.chunks[len(f.chunks)-1]) == fifoChunk {
-		f.chunks = append(f.chunks, make([]entry, 0, fifoChunk))
+func (d *deque[T]) push(v T) {
+	if len(d.chunks) == 0 || len(d.chunks[len(d.chunks)-1]) == dequeChunk {
+		d.chunks = append(d.chunks, make([]T, 0, dequeChunk))
 	}
-	last := len(f.chunks) - 1
-	f.chunks[last] = append(f.chunks[last], e)
-	f.n++
+	last := len(d.chunks) - 1
+	d.chunks[last] = append(d.chunks[last], v)
+	d.n++
 }
 
-// front returns a pointer to the first entry; the fifo must not be empty.
-func (f *fifo) front() *entry { return &f.chunks[0][f.head] }
+// front returns the first element; the deque must not be empty.
+func (d *deque[T]) front() *T { return &d.chunks[0][d.head] }
 
-// back returns a pointer to the last entry; the fifo must not be empty.
-func (f *fifo) back() *entry {
-	c := f.chunks[len(f.chunks)-1]
+// back returns the last element; the deque must not be empty.
+func (d *deque[T]) back() *T {
+	c := d.chunks[len(d.chunks)-1]
 	return &c[len(c)-1]
 }
 
-func (f *fifo) pop() entry {
-	e := f.chunks[0][f.head]
-	f.head++
-	f.n--
-	if f.head == fifoChunk || f.n == 0 {
-		f.chunks[0] = nil
-		f.chunks = f.chunks[1:]
-		f.head = 0
-		if f.n == 0 {
-			f.chunks = nil
+func (d *deque[T]) pop() T {
+	var zero T
+	v := d.chunks[0][d.head]
+	d.chunks[0][d.head] = zero
+	d.head++
+	d.n--
+	if d.head == dequeChunk || d.n == 0 {
+		d.chunks[0] = nil
+		d.chunks = d.chunks[1:]
+		d.head = 0
+		if d.n == 0 {
+			d.chunks = nil
 		}
 	}
-	return e
+	return v
 }
 
-// at returns the i-th entry from the front (0 ≤ i < n).
-func (f *fifo) at(i int) *entry {
-	i += f.head
-	return &f.chunks[i/fifoChunk][i%fifoChunk]
+// at returns the i-th element from the front (0 ≤ i < n).
+func (d *deque[T]) at(i int) *T {
+	i += d.head
+	return &d.chunks[i/dequeChunk][i%dequeChunk]
 }
 
-// each calls fn for every entry front to back until fn returns false.
-func (f *fifo) each(fn func(e *entry) bool) {
-	for ci, c := range f.chunks {
+// each calls fn for every element front to back until fn returns false.
+func (d *deque[T]) each(fn func(v *T) bool) {
+	for ci, c := range d.chunks {
 		start := 0
 		if ci == 0 {
-			start = f.head
+			start = d.head
 		}
 		for i := start; i < len(c); i++ {
 			if !fn(&c[i]) {

@@ -253,18 +253,20 @@ func (d *dedup) snapshot(buf []byte) []byte {
 		return ok && x.seq == o.seq
 	}
 	n := 0
-	d.order.each(func(o *dedupOrder) {
+	d.order.each(func(o *dedupOrder) bool {
 		if live(o) {
 			n++
 		}
+		return true
 	})
 	buf = binary.AppendUvarint(buf, uint64(n))
-	d.order.each(func(o *dedupOrder) {
+	d.order.each(func(o *dedupOrder) bool {
 		if live(o) {
 			buf = append(buf, o.key[:]...)
 			buf = binary.AppendUvarint(buf, o.seq)
 			buf = binary.AppendVarint(buf, o.at)
 		}
+		return true
 	})
 	return buf
 }
