@@ -95,46 +95,37 @@ func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string
 		}
 		qids[i], items[i].Seq, items[i].Deliv = qid, seq, deliv
 	}
-	b.mu.Lock()
-	if err := b.checkLocked(); err != nil {
-		b.mu.Unlock()
-		return err
-	}
-	id, ok := b.eng.QueueID(queue)
-	if !ok {
-		b.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrQueueNotFound, queue)
-	}
-	// Receipts that failed to parse or name another queue are left out.
-	valid := make([]engine.Item, 0, len(items))
-	index := make([]int, 0, len(items))
-	for i := range items {
-		switch {
-		case qids[i] == 0:
-		case qids[i] != id:
-			failed = append(failed, ReceiptError{i, receipts[i], fmt.Errorf("%w: not a receipt of %q now", ErrStaleReceipt, queue)})
-		default:
-			valid = append(valid, items[i])
-			index = append(index, i)
+	var errs []error // from the engine, for the receipts in index
+	var index []int
+	err := b.mutate(ctx, func(now int64) (*engine.Record, error) {
+		id, ok := b.eng.QueueID(queue)
+		if !ok {
+			return nil, fmt.Errorf("%w: %q", ErrQueueNotFound, queue)
 		}
-	}
-	var rec *engine.Record
-	var errs []error
-	var err error
-	switch typ {
-	case engine.RecAck:
-		rec, errs, err = b.eng.Ack(b.nowLocked(), queue, valid)
-	case engine.RecNack:
-		rec, errs, err = b.eng.Nack(b.nowLocked(), queue, valid)
-	case engine.RecExtend:
-		rec, errs, err = b.eng.Extend(b.nowLocked(), queue, valid)
-	}
-	if err != nil {
-		b.mu.Unlock()
-		return err
-	}
-	batch, err := b.commitLocked(rec)
-	b.mu.Unlock()
+		// Receipts that failed to parse or name another queue are left out.
+		valid := make([]engine.Item, 0, len(items))
+		for i := range items {
+			switch {
+			case qids[i] == 0:
+			case qids[i] != id:
+				failed = append(failed, ReceiptError{i, receipts[i], fmt.Errorf("%w: not a receipt of %q now", ErrStaleReceipt, queue)})
+			default:
+				valid = append(valid, items[i])
+				index = append(index, i)
+			}
+		}
+		var rec *engine.Record
+		var err error
+		switch typ {
+		case engine.RecAck:
+			rec, errs, err = b.eng.Ack(now, queue, valid)
+		case engine.RecNack:
+			rec, errs, err = b.eng.Nack(now, queue, valid)
+		case engine.RecExtend:
+			rec, errs, err = b.eng.Extend(now, queue, valid)
+		}
+		return rec, err
+	})
 	if err != nil {
 		return err
 	}
@@ -142,9 +133,6 @@ func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string
 		if e != nil {
 			failed = append(failed, ReceiptError{index[k], receipts[index[k]], e})
 		}
-	}
-	if err := wait(ctx, batch); err != nil {
-		return err
 	}
 	if len(failed) > 0 {
 		return &ReceiptErrors{Failed: failed}
