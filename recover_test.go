@@ -17,7 +17,7 @@ import (
 // restart except leases, whose messages are ready again.
 func TestRestartKeepsEverything(t *testing.T) {
 	clock := chutetest.NewFakeClock()
-	opts, fs := chutetest.MemOptions(clock)
+	opts, _ := chutetest.MemOptions(clock)
 	ctx := context.Background()
 	b, err := chute.Open("data", opts)
 	if err != nil {
@@ -80,7 +80,6 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if ds := mustReceive(t, b, "q", chute.ReceiveOptions{}); len(ds) != 1 || string(ds[0].Body) != "delayed" {
 		t.Fatalf("delayed message: %v", bodies(ds))
 	}
-	_ = fs
 }
 
 // TestCrashKeepsConfirmed: the process dies (no Close) with publishes and

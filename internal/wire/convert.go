@@ -10,7 +10,8 @@ import (
 	chutev1 "github.com/chutemq/chute/gen/chute/v1"
 )
 
-func dur(d time.Duration) *durationpb.Duration {
+// DurPB writes an optional duration (0: nil).
+func DurPB(d time.Duration) *durationpb.Duration {
 	if d == 0 {
 		return nil
 	}
@@ -24,9 +25,6 @@ func Dur(d *durationpb.Duration) time.Duration {
 	}
 	return d.AsDuration()
 }
-
-// DurPB writes an optional duration (0: nil).
-func DurPB(d time.Duration) *durationpb.Duration { return dur(d) }
 
 func ts(t time.Time) *timestamppb.Timestamp {
 	if t.IsZero() {
@@ -48,7 +46,7 @@ func MessagesToPB(msgs []chute.Message) []*chutev1.Message {
 	for i := range msgs {
 		m := &msgs[i]
 		out[i] = &chutev1.Message{Body: m.Body, Headers: m.Headers, Priority: int32(m.Priority),
-			Delay: dur(m.Delay), DeliverAt: ts(m.DeliverAt), Ttl: dur(m.TTL), Id: m.ID, Key: m.Key}
+			Delay: DurPB(m.Delay), DeliverAt: ts(m.DeliverAt), Ttl: DurPB(m.TTL), Id: m.ID, Key: m.Key}
 	}
 	return out
 }
@@ -118,7 +116,7 @@ func DeliveriesFromPB(ds []*chutev1.Delivery) []chute.Delivery {
 func NacksToPB(ns []chute.Nack) []*chutev1.NackItem {
 	out := make([]*chutev1.NackItem, len(ns))
 	for i, n := range ns {
-		out[i] = &chutev1.NackItem{Receipt: n.Receipt, Delay: dur(n.Delay), Error: n.Error}
+		out[i] = &chutev1.NackItem{Receipt: n.Receipt, Delay: DurPB(n.Delay), Error: n.Error}
 	}
 	return out
 }
@@ -135,12 +133,12 @@ func NacksFromPB(ns []*chutev1.NackItem) []chute.Nack {
 // QueueConfigToPB converts a queue config.
 func QueueConfigToPB(c chute.QueueConfig) *chutev1.QueueConfig {
 	return &chutev1.QueueConfig{
-		VisibilityTimeout: dur(c.VisibilityTimeout), MaxDeliveries: int32(c.MaxDeliveries),
-		Backoff: &chutev1.Backoff{Kind: chutev1.BackoffKind(c.Backoff.Kind + 1), Delay: dur(c.Backoff.Delay),
-			Max: dur(c.Backoff.Max), Jitter: c.Backoff.Jitter},
+		VisibilityTimeout: DurPB(c.VisibilityTimeout), MaxDeliveries: int32(c.MaxDeliveries),
+		Backoff: &chutev1.Backoff{Kind: chutev1.BackoffKind(c.Backoff.Kind + 1), Delay: DurPB(c.Backoff.Delay),
+			Max: DurPB(c.Backoff.Max), Jitter: c.Backoff.Jitter},
 		DeadLetterQueue: c.DeadLetterQueue, NoDeadLetter: c.NoDeadLetter,
 		MaxMessages: c.MaxMessages, MaxBytes: c.MaxBytes, Overflow: chutev1.Overflow(c.Overflow + 1),
-		MessageTtl: dur(c.MessageTTL), DeadLetterExpired: c.DeadLetterExpired, DedupWindow: dur(c.DedupWindow),
+		MessageTtl: DurPB(c.MessageTTL), DeadLetterExpired: c.DeadLetterExpired, DedupWindow: DurPB(c.DedupWindow),
 	}
 }
 
@@ -174,7 +172,7 @@ func QueueStatsToPB(s chute.QueueStats) *chutev1.QueueStats {
 		Name: s.Name, Config: QueueConfigToPB(s.Config), Topic: s.Topic, Filter: s.Filter,
 		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
 		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
-		OrderingKeys: s.OrderingKeys, DedupIds: s.DedupIDs, OldestAge: dur(s.OldestAge),
+		OrderingKeys: s.OrderingKeys, DedupIds: s.DedupIDs, OldestAge: DurPB(s.OldestAge),
 		Totals: &chutev1.QueueTotals{Enqueued: t.Enqueued, Delivered: t.Delivered, Acked: t.Acked, Nacked: t.Nacked,
 			LeaseExpired: t.LeaseExpired, Expired: t.Expired, DeadLettered: t.DeadLettered,
 			DeadLetteredBytes: t.DeadLetteredBytes, Discarded: t.Discarded, Dropped: t.Dropped, Redriven: t.Redriven},
@@ -198,7 +196,7 @@ func QueueStatsFromPB(s *chutev1.QueueStats) chute.QueueStats {
 
 // TopicStatsToPB converts topic stats.
 func TopicStatsToPB(s chute.TopicStats) *chutev1.TopicStats {
-	return &chutev1.TopicStats{Name: s.Name, Config: &chutev1.TopicConfig{DedupWindow: dur(s.Config.DedupWindow)},
+	return &chutev1.TopicStats{Name: s.Name, Config: &chutev1.TopicConfig{DedupWindow: DurPB(s.Config.DedupWindow)},
 		Subscriptions: s.Subscriptions, DedupIds: s.DedupIDs, Published: s.Published, Unrouted: s.Unrouted}
 }
 
