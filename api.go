@@ -3,8 +3,6 @@ package chute
 import (
 	"context"
 	"time"
-
-	"github.com/chutemq/chute/internal/engine"
 )
 
 // API is what an application uses: the embedded *Broker and the network
@@ -147,69 +145,37 @@ type Nack struct {
 	Error string
 }
 
-// QueueConfig configures a queue; the zero value works (see the fields).
-type QueueConfig = engine.QueueConfig
+// Optional capabilities. An API may also implement these (the embedded
+// broker does; the network client does not); callers test for them with a
+// type assertion, as with io.WriterTo, and fall back to the API.
 
-// TopicConfig configures a topic; the zero value works.
-type TopicConfig = engine.TopicConfig
-
-// Backoff is a queue's retry delay policy.
-type Backoff = engine.Backoff
-
-// BackoffKind selects exponential, fixed or no back-off.
-type BackoffKind = engine.BackoffKind
-
-// Overflow is a queue's policy at its depth limit.
-type Overflow = engine.Overflow
-
-const (
-	BackoffExponential = engine.BackoffExponential
-	BackoffFixed       = engine.BackoffFixed
-	BackoffNone        = engine.BackoffNone
-	OverflowReject     = engine.OverflowReject
-	OverflowDropOldest = engine.OverflowDropOldest
-)
-
-// SubscriptionConfig configures a topic subscription.
-type SubscriptionConfig struct {
-	// Filter: the subscription gets a message only if its headers include
-	// every pair (exact match). Empty gets everything.
-	Filter map[string]string
-	// Queue configures the subscription's queue.
-	Queue QueueConfig
+// AsyncPublisher separates storing a publish from waiting for it to be
+// durable, so that a producer can keep many publishes in flight in order.
+type AsyncPublisher interface {
+	// PublishAsync validates and stores msgs, in call order, and returns
+	// before they are durable; Pending.Wait confirms them.
+	PublishAsync(ctx context.Context, target string, msgs ...Message) (Pending, error)
 }
 
-// QueueTotals are a queue's cumulative counters.
-type QueueTotals = engine.Totals
-
-// QueueStats is a snapshot of a queue.
-type QueueStats struct {
-	Name   string
-	Config QueueConfig
-	Topic  string            // set when the queue is a subscription
-	Filter map[string]string // the subscription's filter
-
-	Ready, ReadyBytes       int64
-	Delayed, DelayedBytes   int64
-	InFlight, InFlightBytes int64
-	DeadLetters             int64 // dead letters held (in a dead-letter queue)
-	OrderingKeys            int64
-	DedupIDs                int64
-	// OldestAge is how long the longest-waiting ready message has waited
-	// since it was published.
-	OldestAge time.Duration
-	Totals    QueueTotals
+// Pending is a publish that is stored but perhaps not yet durable.
+type Pending interface {
+	// Wait returns the results once the publish is durable (per the sync
+	// policy). Until it returns nil the publish is not confirmed.
+	Wait(ctx context.Context) ([]PublishResult, error)
 }
 
-// Depth is every message in the queue: ready, delayed and in flight.
-func (s QueueStats) Depth() int64 { return s.Ready + s.Delayed + s.InFlight }
+// AsyncReceiver separates taking deliveries from waiting for their
+// delivery records to be written, so that a server can receive the next
+// batch while one is being written.
+type AsyncReceiver interface {
+	// ReceiveAsync is Receive whose deliveries may be handed out only once
+	// wait returns nil.
+	ReceiveAsync(ctx context.Context, queue string, opts ReceiveOptions) (ds []Delivery, wait func(context.Context) error, err error)
+}
 
-// TopicStats is a snapshot of a topic.
-type TopicStats struct {
-	Name          string
-	Config        TopicConfig
-	Subscriptions []string
-	DedupIDs      int64
-	Published     int64
-	Unrouted      int64 // published messages that matched no subscription
+// HealthReporter says whether an API can take calls.
+type HealthReporter interface {
+	// Healthy returns nil, ErrClosed, or the error that made the broker
+	// fail closed (a journal write or sync error).
+	Healthy() error
 }

@@ -1,35 +1,41 @@
-// Package chute is an embeddable, durable message broker: queues with
-// competing consumers, topics with filtered fan-out, delayed and priority
-// delivery, leases, retries with back-off, dead-letter queues,
-// de-duplication and ordering keys, kept in a journal on local disk.
+// Package chute is the vocabulary of the chute message broker: the API
+// that applications program against, the messages, deliveries,
+// configurations, statistics and errors it speaks of. It has no
+// dependencies beyond the standard library, so that a program that only
+// talks to a broker over the network (package client) stays small and
+// builds everywhere.
+//
+// Two implementations satisfy API:
+//
+//   - the embedded broker, package broker: broker.Open(dir, nil) runs a
+//     broker in-process on its own journal;
+//   - the network client, package client: client.Dial("127.0.0.1:7420")
+//     talks to a chute serve.
+//
+// The same application code, and the same tests, run against either.
 //
 // # Guarantees
 //
-// With the default sync policy (SyncAlways) a Publish, Ack or Nack returns
-// only after its record is on disk: nothing confirmed is lost by a crash,
-// and nothing acked comes back. Delivery is at-least-once: a message whose
-// lease ends without an ack (the consumer crashed, or was too slow) is
-// delivered again. Producer IDs (de-duplication within a window) and
-// idempotent consumers give effectively-once processing.
+// With the default sync policy a Publish, Ack or Nack returns only after
+// its record is on disk: nothing confirmed is lost by a crash, and nothing
+// acked comes back. Delivery is at-least-once: a message whose lease ends
+// without an ack (the consumer crashed, or was too slow) is delivered
+// again. Message IDs (de-duplication within a window) and idempotent
+// consumers give effectively-once processing.
 //
-// # The data path
+// # Zero values
 //
-//	Publish ─► validate ─► engine prepares a record ─► journal append ─► engine applies ─► wait for the group sync
-//	Receive ◄─ engine: ready set by (priority, sequence) ◄─ delay timers ◄─ lease expiry
-//	Ack/Nack ─► engine applies ─► journal append ─► wait for the group sync
+// The zero value of every configuration type works, and in every numeric
+// field 0 means "the default" while None (-1, any negative value) means
+// "none": no limit, no TTL, no jitter, no de-duplication. See QueueConfig.
 //
-// The engine (internal/engine) is a deterministic state machine changed
-// only by records; the journal (internal/journal) stores them with group
-// commit; Open replays it. See docs/ for the design and the on-disk format.
+// # Example
 //
-// # Embedding
-//
-//	b, err := chute.Open("data", nil) // "" for an in-memory broker
-//	defer b.Close()
-//	b.CreateQueue(ctx, "jobs", chute.QueueConfig{})
-//	b.Publish(ctx, "jobs", chute.Message{Body: []byte("hello")})
-//	ds, err := b.Receive(ctx, "jobs", chute.ReceiveOptions{Max: 10})
-//	b.Ack(ctx, "jobs", ds[0].Receipt)
-//
-// *Broker and the network client (package client) both implement API.
+//	var api chute.API
+//	api, err := client.Dial("127.0.0.1:7420") // or: broker.Open("chute-data", nil)
+//	defer api.Close()
+//	api.CreateQueue(ctx, "jobs", chute.QueueConfig{MaxDeliveries: 5})
+//	api.Publish(ctx, "jobs", chute.Message{Body: []byte("hello")})
+//	ds, err := api.Receive(ctx, "jobs", chute.ReceiveOptions{Max: 10})
+//	api.Ack(ctx, "jobs", ds[0].Receipt)
 package chute

@@ -2,54 +2,107 @@ package chute
 
 import (
 	"errors"
-
-	"github.com/chutemq/chute/internal/engine"
-	"github.com/chutemq/chute/internal/journal"
+	"fmt"
+	"strings"
 )
 
-// Errors returned by the broker (and, over the network, by the client,
-// which maps status codes back to these values). Test with errors.Is.
+// Errors returned by the embedded broker and, over the network, by the
+// client, which maps status codes back to these values. Test with
+// errors.Is; the text after the sentinel's own says which name or field.
 var (
 	// ErrQueueNotFound: the named queue does not exist.
-	ErrQueueNotFound = engine.ErrQueueNotFound
+	ErrQueueNotFound = errors.New("queue not found")
 	// ErrTopicNotFound: the named topic does not exist.
-	ErrTopicNotFound = engine.ErrTopicNotFound
+	ErrTopicNotFound = errors.New("topic not found")
 	// ErrNotFound: a publish named neither a queue nor a topic.
-	ErrNotFound = engine.ErrNotFound
-	// ErrExists: a queue or topic of that name exists (one namespace).
-	ErrExists = engine.ErrExists
-	// ErrInvalidName: a name is empty, longer than 200 bytes, or not made
-	// of [A-Za-z0-9._-] (not starting with '.' or '-').
-	ErrInvalidName = engine.ErrInvalidName
-	// ErrInvalidConfig: a queue or topic setting is out of range.
-	ErrInvalidConfig = engine.ErrInvalidConfig
+	ErrNotFound = errors.New("no queue or topic with this name")
+	// ErrExists: a queue or topic with this name already exists (they
+	// share one namespace, so that publish can address either by name).
+	ErrExists = errors.New("name already in use")
+	// ErrInvalidName: a name is empty, longer than MaxNameLen bytes, or not
+	// made of [A-Za-z0-9._-] (not starting with '.' or '-').
+	ErrInvalidName = errors.New("invalid name")
+	// ErrInvalidConfig: a queue or topic setting is out of range, or an
+	// operation does not fit the queue's kind (a redrive of a queue that
+	// is not a dead-letter queue, a delete of a dead-letter queue that
+	// queues still use).
+	ErrInvalidConfig = errors.New("invalid configuration")
 	// ErrInvalidMessage: a message field is out of range: priority outside
-	// 0–9, a negative delay or TTL, an over-long ID, key or header, too
-	// many headers.
-	ErrInvalidMessage = engine.ErrInvalidMessage
+	// 0–9, a negative delay, a delay or TTL beyond MaxTTL, an over-long ID,
+	// key or header, too many headers.
+	ErrInvalidMessage = errors.New("invalid message")
 	// ErrQueueFull: a publish would exceed a queue's depth limit (and its
 	// overflow policy is reject, or nothing could be dropped). Nothing of
 	// the batch was stored.
-	ErrQueueFull = engine.ErrQueueFull
-	// ErrStaleReceipt: the lease of that receipt is over (acked, expired and
-	// perhaps redelivered, dead-lettered, purged).
-	ErrStaleReceipt = engine.ErrStaleReceipt
+	ErrQueueFull = errors.New("queue full")
+	// ErrStaleReceipt: the lease of that receipt is over: the message was
+	// acked, its lease expired (it may have been redelivered under a new
+	// receipt), or it was dead-lettered, purged or deleted.
+	ErrStaleReceipt = errors.New("stale receipt: the lease is no longer held")
 	// ErrInvalidReceipt: a receipt is malformed or belongs to another queue.
-	ErrInvalidReceipt = engine.ErrInvalidReceipt
+	ErrInvalidReceipt = errors.New("invalid receipt")
 	// ErrNotSubscription: the queue is not a subscription of that topic.
-	ErrNotSubscription = engine.ErrNotSubscription
+	ErrNotSubscription = errors.New("queue is not a subscription of this topic")
 	// ErrMessageTooLarge: a message (body, headers, ID and key) is larger
-	// than Options.MaxMessageSize.
+	// than the broker's maximum message size.
 	ErrMessageTooLarge = errors.New("message too large")
-	// ErrBatchTooLarge: a call names more messages or receipts than
-	// Options.MaxBatch.
+	// ErrBatchTooLarge: a call names more messages or receipts than the
+	// broker's maximum batch.
 	ErrBatchTooLarge = errors.New("batch too large")
 	// ErrClosed: the broker is closed (or closing).
 	ErrClosed = errors.New("broker closed")
-	// ErrJournalCorrupt: Open found damage in the journal that is not a
-	// torn tail; errors.As with *CorruptionError gives file and offset.
+	// ErrJournalCorrupt: the journal holds damage that is not a torn tail;
+	// errors.As with *CorruptionError gives the file, offset and reason.
 	ErrJournalCorrupt = errors.New("journal corrupt")
 )
 
-// CorruptionError names the file, offset and reason of journal damage.
-type CorruptionError = journal.CorruptionError
+// CorruptionError names the file, offset and reason of damage found in the
+// journal. It matches ErrJournalCorrupt with errors.Is.
+type CorruptionError struct {
+	File   string // the segment or checkpoint file
+	Offset int64  // the byte offset in File where the damage starts
+	Reason string // what is wrong: "checksum mismatch", "bad magic", …
+}
+
+func (e *CorruptionError) Error() string {
+	return fmt.Sprintf("journal corrupt: %s at offset %d: %s", e.File, e.Offset, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrJournalCorrupt) true for a *CorruptionError.
+func (e *CorruptionError) Is(target error) bool { return target == ErrJournalCorrupt }
+
+// ReceiptErrors lists the receipts of an ack, nack or extend that failed;
+// the call applied the others. errors.Is(err, ErrStaleReceipt) reports
+// whether any failed for that reason.
+type ReceiptErrors struct {
+	Failed []ReceiptError
+}
+
+// ReceiptError is one failed receipt.
+type ReceiptError struct {
+	Index   int
+	Receipt string
+	Err     error
+}
+
+func (e *ReceiptErrors) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d receipt(s) failed", len(e.Failed))
+	for i, f := range e.Failed {
+		if i == 3 {
+			fmt.Fprintf(&b, "; …")
+			break
+		}
+		fmt.Fprintf(&b, "; #%d %.40s: %v", f.Index, f.Receipt, f.Err)
+	}
+	return b.String()
+}
+
+// Unwrap gives errors.Is and errors.As every cause.
+func (e *ReceiptErrors) Unwrap() []error {
+	errs := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		errs[i] = f.Err
+	}
+	return errs
+}

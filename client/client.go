@@ -3,7 +3,7 @@
 // between in-process and network with one line:
 //
 //	var api chute.API
-//	api, err = chute.Open("data", nil)            // embedded
+//	api, err = broker.Open("data", nil)            // embedded
 //	api, err = client.Dial("127.0.0.1:7420")      // over the network
 //
 // On top of any chute.API, Producer batches publishes (size or linger),

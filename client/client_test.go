@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"github.com/chutemq/chute/broker"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -16,7 +17,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // dial serves a fresh in-memory broker and returns a client for it.
-func dial(t *testing.T, opts server.Options, copts ...client.Option) (*client.Client, *chute.Broker) {
+func dial(t *testing.T, opts server.Options, copts ...client.Option) (*client.Client, *broker.Broker) {
 	t.Helper()
 	b := chutetest.MustOpen(t, "", nil)
 	addr := chutetest.StartServer(t, b, opts)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"net"
 	"net/http"
 	"time"
@@ -16,7 +17,7 @@ import (
 // serveForExample stands in for `chute serve`: an in-memory broker served
 // on a free port of 127.0.0.1.
 func serveForExample() (addr string, stop func()) {
-	b, err := chute.Open("", nil)
+	b, err := broker.Open("", nil)
 	if err != nil {
 		panic(err)
 	}
@@ -40,7 +41,7 @@ func serveForExample() (addr string, stop func()) {
 }
 
 // Publish, receive and ack over the network. The same code runs on an
-// embedded broker: replace client.Dial with chute.Open.
+// embedded broker: replace client.Dial with broker.Open.
 func Example() {
 	addr, stop := serveForExample() // in real life: `chute serve`, addr "127.0.0.1:7420"
 	defer stop()

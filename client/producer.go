@@ -161,10 +161,6 @@ type (
 	waitFunc   func(ctx context.Context) ([]chute.PublishResult, error)
 )
 
-// asyncPublisher is implemented by *chute.Broker.
-type asyncPublisher interface {
-	PublishAsync(ctx context.Context, target string, msgs ...chute.Message) (*chute.PendingPublish, error)
-}
 
 // NewProducer returns a producer publishing to target through api.
 func NewProducer(api chute.API, target string, opts ProducerOptions) *Producer {
@@ -185,7 +181,7 @@ func NewProducer(api chute.API, target string, opts ProducerOptions) *Producer {
 		p.submit = func(_ context.Context, msgs []chute.Message) (waitFunc, error) {
 			return p.stream.submit(target, msgs)
 		}
-	case asyncPublisher:
+	case chute.AsyncPublisher:
 		p.submit = func(ctx context.Context, msgs []chute.Message) (waitFunc, error) {
 			pp, err := a.PublishAsync(ctx, target, msgs...)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,7 +19,7 @@ import (
 )
 
 // apis returns the same fresh broker both embedded and over the network.
-func apis(t *testing.T, opts *chute.Options) map[string]chute.API {
+func apis(t *testing.T, opts *broker.Options) map[string]chute.API {
 	t.Helper()
 	b := chutetest.MustOpen(t, "", opts)
 	c, err := client.Dial(chutetest.StartServer(t, b, server.Options{}))

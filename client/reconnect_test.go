@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"net"
 	"net/http"
 	"testing"
@@ -19,7 +20,7 @@ import (
 // server there (the broker stays), as a restarted `chute serve` would.
 type restartable struct {
 	t    *testing.T
-	b    *chute.Broker
+	b    *broker.Broker
 	addr string
 	srv  *server.Server
 	done chan error

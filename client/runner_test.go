@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,7 +126,7 @@ func TestRunnerNacksFailuresUntilDeadLetter(t *testing.T) {
 
 func TestRunnerExtendsLeasesWhileHandling(t *testing.T) {
 	clock := chutetest.NewFakeClock()
-	b := chutetest.MustOpen(t, "", &chute.Options{Clock: clock})
+	b := chutetest.MustOpen(t, "", &broker.Options{Clock: clock})
 	ctx := context.Background()
 	b.CreateQueue(ctx, "q", chute.QueueConfig{VisibilityTimeout: 10 * time.Second})
 	publishN(t, b, "q", 1, func(int) chute.Message { return chute.Message{Body: []byte("slow")} })
@@ -153,7 +154,7 @@ func TestRunnerExtendsLeasesWhileHandling(t *testing.T) {
 
 func TestRunnerCircuitBreaker(t *testing.T) {
 	clock := chutetest.NewFakeClock()
-	b := chutetest.MustOpen(t, "", &chute.Options{Clock: clock})
+	b := chutetest.MustOpen(t, "", &broker.Options{Clock: clock})
 	ctx := context.Background()
 	b.CreateQueue(ctx, "q", chute.QueueConfig{MaxDeliveries: -1, Backoff: chute.Backoff{Kind: chute.BackoffNone}})
 	publishN(t, b, "q", 20, func(i int) chute.Message { return chute.Message{Body: []byte(fmt.Sprint(i))} })

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/chutemq/chute/broker"
 	"io"
 	"net"
 	"net/http"
@@ -31,7 +32,7 @@ func post(t *testing.T, url, contentType string, body []byte) (int, string) {
 // TestBadInput: garbage, oversized and invalid requests get a clear error
 // with the right code, and the server goes on serving everyone else.
 func TestBadInput(t *testing.T) {
-	b := chutetest.MustOpen(t, "", &chute.Options{MaxMessageSize: 1000})
+	b := chutetest.MustOpen(t, "", &broker.Options{MaxMessageSize: 1000})
 	addr := chutetest.StartServer(t, b, server.Options{MaxRequestBytes: 64 << 10})
 	base := "http://" + addr
 	c, err := client.Dial(addr)

@@ -157,7 +157,7 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 		}
 		msgs := wire.MessagesFromPB(req.GetMessages())
 		r := &chutev1.PublishStreamResponse{Id: req.GetId()}
-		ap, ok := m.s.api.(asyncPublisher)
+		ap, ok := m.s.api.(chute.AsyncPublisher)
 		if !ok { // any API: publish concurrently, confirm as each finishes
 			inflight.Add(1)
 			go func() {
@@ -194,7 +194,7 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 
 type confirm struct {
 	r  *chutev1.PublishStreamResponse
-	pp *chute.PendingPublish
+	pp chute.Pending
 }
 
 func respond(r *chutev1.PublishStreamResponse, res []chute.PublishResult, err error) *chutev1.PublishStreamResponse {
@@ -206,11 +206,6 @@ func respond(r *chutev1.PublishStreamResponse, res []chute.PublishResult, err er
 	return r
 }
 
-// asyncPublisher is implemented by *chute.Broker: publishing in order and
-// waiting for durability separately.
-type asyncPublisher interface {
-	PublishAsync(ctx context.Context, target string, msgs ...chute.Message) (*chute.PendingPublish, error)
-}
 
 // Consume streams deliveries while the client has credit, and settles
 // what the client sends. Three goroutines: this one reads requests (credit
@@ -307,7 +302,7 @@ func (c *consumer) grant(n uint32) {
 // written before receiving the next: a sender goroutine waits for that,
 // then sends, in order.
 func (c *consumer) deliver(ctx context.Context) {
-	ar, async := c.m.s.api.(asyncReceiver)
+	ar, async := c.m.s.api.(chute.AsyncReceiver)
 	type out struct {
 		ds       []chute.Delivery
 		recorded func(context.Context) error
@@ -369,10 +364,6 @@ func (c *consumer) deliver(ctx context.Context) {
 	}
 }
 
-// asyncReceiver is implemented by *chute.Broker.
-type asyncReceiver interface {
-	ReceiveAsync(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, func(context.Context) error, error)
-}
 
 // read handles credit and settlements until the client is done.
 func (c *consumer) read(ctx context.Context, stream *connect.BidiStream[chutev1.ConsumeRequest, chutev1.ConsumeResponse]) error {

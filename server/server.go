@@ -93,8 +93,6 @@ type Server struct {
 	streams sync.WaitGroup
 }
 
-// healthReporter is implemented by *chute.Broker.
-type healthReporter interface{ Healthy() error }
 
 // New builds a server for api.
 func New(api chute.API, opts Options) *Server {
@@ -120,7 +118,7 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) Mux() *http.ServeMux { return s.mux }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	if h, ok := s.api.(healthReporter); ok {
+	if h, ok := s.api.(chute.HealthReporter); ok {
 		if err := h.Healthy(); err != nil {
 			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
 			return

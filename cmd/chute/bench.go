@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +37,7 @@ func (f *benchFlags) register(cmd *cobra.Command, size int) {
 
 // open opens a fresh embedded broker with a queue "bench" in a new
 // directory under the data directory.
-func (f *benchFlags) open(name string) (*chute.Broker, func(), error) {
+func (f *benchFlags) open(name string) (*broker.Broker, func(), error) {
 	policy, err := parseSync(f.sync)
 	if err != nil {
 		return nil, nil, err
@@ -51,7 +52,7 @@ func (f *benchFlags) open(name string) (*chute.Broker, func(), error) {
 	f.root = root
 	dir := filepath.Join(root, name)
 	os.RemoveAll(dir)
-	b, err := chute.Open(dir, &chute.Options{Sync: policy})
+	b, err := broker.Open(dir, &broker.Options{Sync: policy})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -69,16 +70,12 @@ func (f *benchFlags) open(name string) (*chute.Broker, func(), error) {
 	return b, cleanup, nil
 }
 
-func parseSync(s string) (chute.SyncPolicy, error) {
-	switch s {
-	case "always":
-		return chute.SyncAlways, nil
-	case "interval":
-		return chute.SyncInterval, nil
-	case "never":
-		return chute.SyncNever, nil
+func parseSync(s string) (broker.SyncPolicy, error) {
+	p, err := broker.ParseSyncPolicy(s)
+	if err != nil {
+		return 0, usageError{err}
 	}
-	return 0, usageError{fmt.Errorf("unknown sync policy %q (always, interval, never)", s)}
+	return p, nil
 }
 
 func parseInts(s string) ([]int, error) {
@@ -226,7 +223,7 @@ func newBenchRecoveryCmd() *cobra.Command {
 			}
 			for _, c := range []struct{ name, dir string }{{"after a clean stop", dir}, {"after a crash", crash}} {
 				start := time.Now()
-				rb, err := chute.Open(c.dir, nil)
+				rb, err := broker.Open(c.dir, nil)
 				if err != nil {
 					return err
 				}
@@ -250,7 +247,7 @@ func newBenchRecoveryCmd() *cobra.Command {
 
 // syncCopy copies the journal directory as it is on disk (after a sync),
 // which is what a crash would leave.
-func syncCopy(ctx context.Context, b *chute.Broker, from, to string) error {
+func syncCopy(ctx context.Context, b *broker.Broker, from, to string) error {
 	if err := b.SyncJournal(ctx); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/chutemq/chute/broker"
 	"io"
 	"net"
 	"strings"
@@ -18,7 +19,7 @@ import (
 // CLI pointed at it.
 type testServer struct {
 	t    *testing.T
-	b    *chute.Broker
+	b    *broker.Broker
 	addr string
 }
 

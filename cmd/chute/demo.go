@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"io"
 	"os"
 	"sort"
@@ -44,7 +45,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string) error {
 	say := func(format string, args ...any) {
 		fmt.Fprintf(w, "[%5.2fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-	b, err := chute.Open(dir, nil)
+	b, err := broker.Open(dir, nil)
 	if err != nil {
 		return err
 	}

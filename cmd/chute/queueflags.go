@@ -256,8 +256,8 @@ func newQueueConfigJSON(cfg chute.QueueConfig) queueConfigJSON {
 		Visibility: cfg.VisibilityTimeout.String(), MaxDeliveries: max(cfg.MaxDeliveries, 0),
 		Backoff: cfg.Backoff.Kind.String(), BackoffDelay: cfg.Backoff.Delay.String(), BackoffMax: cfg.Backoff.Max.String(),
 		Jitter: max(cfg.Backoff.Jitter, 0), DLQ: cfg.DeadLetterQueue, NoDLQ: cfg.NoDeadLetter,
-		MaxMessages: cfg.MaxMessages, MaxBytes: cfg.MaxBytes, Overflow: cfg.Overflow.String(),
-		TTL: cfg.MessageTTL.String(), DLQExpired: cfg.DeadLetterExpired, DedupWindow: max(cfg.DedupWindow, 0).String(),
+		MaxMessages: max(cfg.MaxMessages, 0), MaxBytes: max(cfg.MaxBytes, 0), Overflow: cfg.Overflow.String(),
+		TTL: max(cfg.MessageTTL, 0).String(), DLQExpired: cfg.DeadLetterExpired, DedupWindow: max(cfg.DedupWindow, 0).String(),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"net"
 	"net/http"
 	"os"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/server"
 )
 
@@ -110,7 +110,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if f.token == "" && !f.insecure && !isLoopback(host) {
 		return usageError{fmt.Errorf("refusing to listen on %s without a token: set --token (or CHUTE_TOKEN), or pass --insecure", f.listen)}
 	}
-	b, err := chute.Open(f.data, &chute.Options{
+	b, err := broker.Open(f.data, &broker.Options{
 		Sync: policy, SyncInterval: f.syncInterval, SegmentSize: f.segmentSize, MemoryBudget: f.memBudget,
 		MaxMessageSize: f.maxMessage, MaxBatch: f.maxBatch, Logger: log,
 	})

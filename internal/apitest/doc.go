@@ -1,5 +1,5 @@
 // Package apitest is chute's conformance suite for chute.API: the checks
-// that every implementation — the embedded *chute.Broker, the network
+// that every implementation — the embedded *broker.Broker, the network
 // *client.Client over each protocol, a real `chute serve` process — must
 // pass, written against the interface only.
 //

@@ -132,7 +132,7 @@ func testErrorsInvalid(e *env) {
 	for what, cfg := range map[string]chute.QueueConfig{
 		"a visibility timeout of a year": {VisibilityTimeout: 365 * 24 * time.Hour},
 		"a negative visibility timeout":  {VisibilityTimeout: -time.Second},
-		"a negative max messages":        {MaxMessages: -1},
+		"max deliveries above 10,000":    {MaxDeliveries: 20000},
 		"a jitter above 1":               {Backoff: chute.Backoff{Jitter: 2}},
 	} {
 		e.wantErr(what, e.api.CreateQueue(ctx, e.name("bad"), cfg), chute.ErrInvalidConfig)

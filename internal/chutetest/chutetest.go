@@ -2,6 +2,7 @@ package chutetest
 
 import (
 	"context"
+	"github.com/chutemq/chute/broker"
 	"testing"
 	"time"
 
@@ -11,9 +12,9 @@ import (
 
 // MustOpen opens a broker in dir (on fs, when given) and closes it when the
 // test ends.
-func MustOpen(t testing.TB, dir string, opts *chute.Options) *chute.Broker {
+func MustOpen(t testing.TB, dir string, opts *broker.Options) *broker.Broker {
 	t.Helper()
-	b, err := chute.Open(dir, opts)
+	b, err := broker.Open(dir, opts)
 	if err != nil {
 		t.Fatalf("open broker: %v", err)
 	}
@@ -27,9 +28,9 @@ func MustOpen(t testing.TB, dir string, opts *chute.Options) *chute.Broker {
 
 // MemOptions returns options for a broker on an in-memory filesystem that
 // survives Close (so a test can reopen it) and can be crash-cloned.
-func MemOptions(clock chute.Clock) (*chute.Options, *vfs.MemFS) {
+func MemOptions(clock chute.Clock) (*broker.Options, *vfs.MemFS) {
 	fs := vfs.NewMemFS()
-	return &chute.Options{FS: fs, Clock: clock}, fs
+	return &broker.Options{FS: fs, Clock: clock}, fs
 }
 
 // Eventually polls cond every millisecond until it holds or 10 s pass.

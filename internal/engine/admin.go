@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"maps"
+	"slices"
 )
 
 // Queue, topic and subscription administration: each command validates,
@@ -96,6 +97,12 @@ func (e *Engine) DeleteQueue(now int64, name string) (*Record, error) {
 	e.advance(now)
 	if e.queues[name] == nil {
 		return nil, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+	}
+	if users := e.deadLetterUsers(name); len(users) > 0 {
+		// Deleting it would only bring it back, empty, with the next dead
+		// letter: refuse, and say what to change first.
+		return nil, fmt.Errorf("%w: %q is the dead-letter queue of %q: delete those queues or give them another dead-letter queue first",
+			ErrInvalidConfig, name, users)
 	}
 	r := &Record{Type: RecDeleteQueue, Time: e.now, Name: name}
 	return r, e.applyDeleteQueue(r)
@@ -306,4 +313,17 @@ func (e *Engine) applyUnsubscribe(r *Record) error {
 		return ErrNotSubscription
 	}
 	return e.applyDeleteQueue(&Record{Name: r.Sub})
+}
+
+// deadLetterUsers lists the other queues whose dead-letter queue is name.
+// It walks every queue: admin calls only, never a message path.
+func (e *Engine) deadLetterUsers(name string) []string {
+	var out []string
+	for _, q := range e.queues {
+		if q.name != name && q.cfg.DeadLetterQueue == name {
+			out = append(out, q.name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -93,8 +93,12 @@ func DeadLetterQueueConfig() QueueConfig {
 // and the record to journal (nil when nothing moved).
 func (e *Engine) Redrive(now int64, name string, n int64) (*Record, int64, error) {
 	e.advance(now)
-	if e.queues[name] == nil {
-		return nil, 0, ErrQueueNotFound
+	q := e.queues[name]
+	if q == nil {
+		return nil, 0, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+	}
+	if len(q.dead) == 0 && len(e.deadLetterUsers(name)) == 0 {
+		return nil, 0, fmt.Errorf("%w: %q is not a dead-letter queue (no queue dead-letters into it and it holds no dead letters)", ErrInvalidConfig, name)
 	}
 	r := &Record{Type: RecRedrive, Time: e.now, Name: name, N: n}
 	moved, err := e.applyRedrive(r)
@@ -149,6 +153,6 @@ func (e *Engine) applyRedrive(r *Record) (int64, error) {
 // hasRoom reports whether n more messages of b bytes fit under q's limits
 // without dropping anything.
 func (q *queue) hasRoom(n, b int64) bool {
-	return (q.cfg.MaxMessages == 0 || q.n.depth()+n <= q.cfg.MaxMessages) &&
-		(q.cfg.MaxBytes == 0 || q.n.bytes()+b <= q.cfg.MaxBytes)
+	return (q.cfg.MaxMessages <= 0 || q.n.depth()+n <= q.cfg.MaxMessages) &&
+		(q.cfg.MaxBytes <= 0 || q.n.bytes()+b <= q.cfg.MaxBytes)
 }

@@ -127,7 +127,7 @@ func (e *Engine) itemsCommand(now int64, typ RecordType, name string, items []It
 		case RecNack:
 			switch {
 			case it.Value == 0:
-				it.Value = q.cfg.Backoff.delay(it.Seq, l.e.deliv)
+				it.Value = backoffDelay(q.cfg.Backoff, it.Seq, l.e.deliv)
 			case it.Value < 0:
 				it.Value = 0
 			}
@@ -222,7 +222,7 @@ func (e *Engine) applyReleaseLeases(t int64) {
 // delay is the back-off before retry number deliv of message seq. The
 // jitter is a hash of (seq, deliv), not a random draw, so that the engine
 // stays deterministic while messages that failed together still spread.
-func (b Backoff) delay(seq uint64, deliv uint16) int64 {
+func backoffDelay(b Backoff, seq uint64, deliv uint16) int64 {
 	var d int64
 	switch b.Kind {
 	case BackoffNone:

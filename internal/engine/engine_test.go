@@ -3,10 +3,13 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chutemq/chute"
 )
 
 func body(s string) PubMsg { return PubMsg{Body: []byte(s)} }
@@ -522,7 +525,8 @@ func TestAdminErrors(t *testing.T) {
 		{"leading dot", second(h.e.CreateQueue(h.now, ".a", QueueConfig{})), ErrInvalidName},
 		{"exists", second(h.e.CreateQueue(h.now, "q", QueueConfig{})), ErrExists},
 		{"topic over queue", second(h.e.CreateTopic(h.now, "q", TopicConfig{})), ErrExists},
-		{"negative ttl", second(h.e.CreateQueue(h.now, "x", QueueConfig{MessageTTL: -1})), ErrInvalidConfig},
+		{"ttl too long", second(h.e.CreateQueue(h.now, "x", QueueConfig{MessageTTL: MaxTTL + 1})), ErrInvalidConfig},
+		{"NaN jitter", second(h.e.CreateQueue(h.now, "x", QueueConfig{Backoff: Backoff{Jitter: math.NaN()}})), ErrInvalidConfig},
 		{"self dlq", second(h.e.CreateQueue(h.now, "x", QueueConfig{DeadLetterQueue: "x"})), ErrInvalidConfig},
 		{"update missing", second(h.e.UpdateQueue(h.now, "nope", QueueConfig{})), ErrQueueNotFound},
 		{"subscribe missing topic", second(h.e.Subscribe(h.now, "nope", "s", QueueConfig{}, nil)), ErrTopicNotFound},
@@ -552,7 +556,7 @@ func TestUpdateQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := h.stats("q")
-	if s.Config.MaxMessages != 1 || s.Config.DeadLetterQueue != "other" || s.Config.VisibilityTimeout != DefaultVisibilityTimeout {
+	if s.Config.MaxMessages != 1 || s.Config.DeadLetterQueue != "other" || s.Config.VisibilityTimeout != chute.DefaultVisibilityTimeout {
 		t.Fatalf("config %+v", s.Config)
 	}
 	if _, err := h.e.QueueStats("other"); err != nil {
@@ -590,21 +594,21 @@ func TestPeekDoesNotLease(t *testing.T) {
 func TestBackoffDelay(t *testing.T) {
 	exp := Backoff{Kind: BackoffExponential, Delay: time.Second, Max: 10 * time.Second, Jitter: -1}
 	for deliv, want := range map[uint16]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 4: 8 * time.Second, 5: 10 * time.Second, 500: 10 * time.Second} {
-		if got := time.Duration(exp.delay(7, deliv)); got != want {
+		if got := time.Duration(backoffDelay(exp, 7, deliv)); got != want {
 			t.Errorf("exponential delivery %d: %v, want %v", deliv, got, want)
 		}
 	}
 	fixed := Backoff{Kind: BackoffFixed, Delay: 3 * time.Second, Jitter: -1}
-	if got := time.Duration(fixed.delay(1, 9)); got != 3*time.Second {
+	if got := time.Duration(backoffDelay(fixed, 1, 9)); got != 3*time.Second {
 		t.Errorf("fixed: %v", got)
 	}
-	if got := (Backoff{Kind: BackoffNone}).delay(1, 1); got != 0 {
+	if got := backoffDelay(Backoff{Kind: BackoffNone}, 1, 1); got != 0 {
 		t.Errorf("none: %v", got)
 	}
 	jit := Backoff{Kind: BackoffFixed, Delay: 10 * time.Second, Jitter: 0.5}
 	seen := map[int64]bool{}
 	for s := uint64(1); s <= 100; s++ {
-		d := jit.delay(s, 1)
+		d := backoffDelay(jit, s, 1)
 		if d < int64(5*time.Second) || d > int64(15*time.Second) {
 			t.Fatalf("jittered delay %v outside ±50%%", time.Duration(d))
 		}

@@ -104,7 +104,7 @@ func (e *Engine) checkRoom(q *queue, t *topic, msgs []PubMsg) error {
 		return q.checkRoom(int64(len(msgs)), b)
 	}
 	for _, s := range t.subs {
-		if s.cfg.MaxMessages == 0 && s.cfg.MaxBytes == 0 {
+		if s.cfg.MaxMessages <= 0 && s.cfg.MaxBytes <= 0 {
 			continue
 		}
 		var n, b int64
@@ -128,8 +128,8 @@ func (q *queue) checkRoom(n, b int64) error {
 	if q.cfg.Overflow == OverflowDropOldest {
 		needN := q.n.depth() + n - q.cfg.MaxMessages
 		needB := q.n.bytes() + b - q.cfg.MaxBytes
-		okN := q.cfg.MaxMessages == 0 || needN <= q.n.inSet
-		okB := q.cfg.MaxBytes == 0 || (needB <= q.n.inSetBytes && b <= q.cfg.MaxBytes)
+		okN := q.cfg.MaxMessages <= 0 || needN <= q.n.inSet
+		okB := q.cfg.MaxBytes <= 0 || (needB <= q.n.inSetBytes && b <= q.cfg.MaxBytes)
 		if okN && okB {
 			return nil
 		}

@@ -55,13 +55,6 @@ type counts struct {
 func (c *counts) depth() int64 { return c.ready + c.delayed + c.inflight }
 func (c *counts) bytes() int64 { return c.readyBytes + c.delayedBytes + c.inflightBytes }
 
-// Totals are a queue's cumulative counters since it was created.
-type Totals struct {
-	Enqueued, Delivered, Acked, Nacked, LeaseExpired int64
-	Expired, DeadLettered, DeadLetteredBytes         int64
-	Discarded, Dropped, Redriven                     int64
-}
-
 func newQueue(id uint32, name string, cfg QueueConfig) *queue {
 	return &queue{
 		id: id, name: name, cfg: cfg,

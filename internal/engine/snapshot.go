@@ -123,7 +123,7 @@ func (q *queue) snapshot(w *snapWriter) {
 	buf = binary.AppendUvarint(buf, uint64(q.id))
 	buf = appendString(buf, q.name)
 	buf = appendQueueConfig(buf, &q.cfg)
-	for _, v := range q.total.fields() {
+	for _, v := range totalFields(&q.total) {
 		buf = binary.AppendVarint(buf, *v)
 	}
 	buf = q.dedup.snapshot(buf)
@@ -242,7 +242,7 @@ func (d *decoder) entry() entry {
 	return en
 }
 
-func (t *Totals) fields() []*int64 {
+func totalFields(t *Totals) []*int64 {
 	return []*int64{&t.Enqueued, &t.Delivered, &t.Acked, &t.Nacked, &t.LeaseExpired,
 		&t.Expired, &t.DeadLettered, &t.DeadLetteredBytes, &t.Discarded, &t.Dropped, &t.Redriven}
 }
@@ -331,7 +331,7 @@ func (e *Engine) restoreQueue(d *decoder) {
 	var cfg QueueConfig
 	d.queueConfig(&cfg)
 	q := newQueue(id, name, cfg)
-	for _, v := range q.total.fields() {
+	for _, v := range totalFields(&q.total) {
 		*v = d.varint()
 	}
 	d.dedup(&q.dedup)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/vfs"
 )
 
@@ -65,17 +66,9 @@ var ErrClosed = errors.New("journal closed")
 // ErrNotReplayed is returned by Append before Replay has run.
 var ErrNotReplayed = errors.New("journal not replayed yet")
 
-// CorruptionError reports damage found in a segment: a bad record that is
-// not a torn tail, or a bad segment header.
-type CorruptionError struct {
-	File   string
-	Offset int64
-	Reason string
-}
-
-func (e *CorruptionError) Error() string {
-	return fmt.Sprintf("journal corrupt: %s at offset %d: %s", e.File, e.Offset, e.Reason)
-}
+// CorruptionError is the public type (package chute): file, offset and
+// reason of damage that is not a torn tail.
+type CorruptionError = chute.CorruptionError
 
 // Journal is chute's write-ahead log: append-only segment files written by
 // one goroutine with group commit. Positions (segment id << 32 | offset of

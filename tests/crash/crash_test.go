@@ -19,6 +19,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -52,7 +53,7 @@ func TestMain(m *testing.M) {
 func worker(dir string) {
 	cycle := os.Getenv("CHUTE_CRASH_CYCLE")
 	segment, _ := strconv.ParseInt(os.Getenv("CHUTE_CRASH_SEGMENT"), 10, 64)
-	b, err := chute.Open(dir, &chute.Options{SegmentSize: segment, CheckpointBytes: segment * 2})
+	b, err := broker.Open(dir, &broker.Options{SegmentSize: segment, CheckpointBytes: segment * 2})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(1)
@@ -219,7 +220,7 @@ func runAndKill(t *testing.T, exe, dir string, cycle int, segment int64, events 
 // what was confirmed. It returns how many messages are queued.
 func check(t *testing.T, dir string, segment int64, tr *truth) int {
 	t.Helper()
-	b, err := chute.Open(dir, &chute.Options{SegmentSize: segment, MaxBatch: 1 << 20})
+	b, err := broker.Open(dir, &broker.Options{SegmentSize: segment, MaxBatch: 1 << 20})
 	if err != nil {
 		t.Fatalf("reopen after SIGKILL: %v", err)
 	}

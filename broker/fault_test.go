@@ -1,9 +1,10 @@
-package chute_test
+package broker_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"sync"
 	"testing"
 
@@ -30,7 +31,7 @@ func TestIOFaults(t *testing.T) {
 			ctx := context.Background()
 			mem := vfs.NewMemFS()
 			faulty := vfs.NewFaulty(mem, nil)
-			b, err := chute.Open("data", &chute.Options{FS: faulty})
+			b, err := broker.Open("data", &broker.Options{FS: faulty})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +83,7 @@ func TestIOFaults(t *testing.T) {
 			}
 			b.Close()
 
-			b2 := chutetest.MustOpen(t, "data", &chute.Options{FS: mem.CrashClone(nil), MaxBatch: 10000})
+			b2 := chutetest.MustOpen(t, "data", &broker.Options{FS: mem.CrashClone(nil), MaxBatch: 10000})
 			ds, err := b2.Peek(ctx, "q", 10000)
 			if err != nil {
 				t.Fatal(err)

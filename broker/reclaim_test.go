@@ -1,8 +1,9 @@
-package chute_test
+package broker_test
 
 import (
 	"context"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"testing"
 
 	"github.com/chutemq/chute"
@@ -15,7 +16,7 @@ func TestCheckpointRecovery(t *testing.T) {
 	ctx := context.Background()
 	opts, fs := chutetest.MemOptions(nil)
 	opts.CheckpointBytes = -1
-	b, err := chute.Open("data", opts)
+	b, err := broker.Open("data", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestCheckpointRecovery(t *testing.T) {
 	mustPublish(t, b, "q", chute.Message{Body: []byte("after")})
 	before, _ := b.QueueStats(ctx, "q")
 
-	b2 := chutetest.MustOpen(t, "data", &chute.Options{FS: fs.CrashClone(nil)})
+	b2 := chutetest.MustOpen(t, "data", &broker.Options{FS: fs.CrashClone(nil)})
 	rs := b2.RecoveryStats()
 	if rs.Checkpoint == 0 || rs.Records != 11 {
 		t.Fatalf("recovery %+v: want the checkpoint and 11 records (10 acks, 1 publish)", rs)

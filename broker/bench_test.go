@@ -1,8 +1,9 @@
-package chute_test
+package broker_test
 
 import (
 	"context"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"testing"
 
 	"github.com/chutemq/chute"
@@ -13,7 +14,7 @@ import (
 func BenchmarkPublishConfirmed(b *testing.B) {
 	for _, pubs := range []int{1, 16, 256} {
 		b.Run(fmt.Sprintf("publishers=%d", pubs), func(b *testing.B) {
-			br, err := chute.Open(b.TempDir(), nil)
+			br, err := broker.Open(b.TempDir(), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,49 +1,13 @@
-package chute
+package broker
 
 import (
 	"context"
 	"fmt"
-	"strings"
+	"github.com/chutemq/chute"
 	"time"
 
 	"github.com/chutemq/chute/internal/engine"
 )
-
-// ReceiptErrors lists the receipts of an ack, nack or extend that failed;
-// the call applied the others. errors.Is(err, ErrStaleReceipt) reports
-// whether any failed for that reason.
-type ReceiptErrors struct {
-	Failed []ReceiptError
-}
-
-// ReceiptError is one failed receipt.
-type ReceiptError struct {
-	Index   int
-	Receipt string
-	Err     error
-}
-
-func (e *ReceiptErrors) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d receipt(s) failed", len(e.Failed))
-	for i, f := range e.Failed {
-		if i == 3 {
-			fmt.Fprintf(&b, "; …")
-			break
-		}
-		fmt.Fprintf(&b, "; #%d %.40s: %v", f.Index, f.Receipt, f.Err)
-	}
-	return b.String()
-}
-
-// Unwrap gives errors.Is and errors.As every cause.
-func (e *ReceiptErrors) Unwrap() []error {
-	errs := make([]error, len(e.Failed))
-	for i, f := range e.Failed {
-		errs[i] = f.Err
-	}
-	return errs
-}
 
 // Ack settles deliveries: the messages are done and leave the queue. It
 // returns once the acks are durable. A receipt whose lease is over fails
@@ -57,7 +21,7 @@ func (b *Broker) Ack(ctx context.Context, queue string, receipts ...string) erro
 // Nack returns deliveries: after n.Delay (0: the queue's back-off;
 // negative: at once), or to the dead-letter queue if they used their
 // deliveries. n.Error is kept as the message's last error.
-func (b *Broker) Nack(ctx context.Context, queue string, nacks ...Nack) error {
+func (b *Broker) Nack(ctx context.Context, queue string, nacks ...chute.Nack) error {
 	receipts := make([]string, len(nacks))
 	items := make([]engine.Item, len(nacks))
 	for i, n := range nacks {
@@ -83,14 +47,14 @@ func (b *Broker) Extend(ctx context.Context, queue string, lease time.Duration, 
 
 func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string, receipts []string, items []engine.Item) error {
 	if len(receipts) > b.opts.MaxBatch {
-		return fmt.Errorf("%w: %d receipts, at most %d", ErrBatchTooLarge, len(receipts), b.opts.MaxBatch)
+		return fmt.Errorf("%w: %d receipts, at most %d", chute.ErrBatchTooLarge, len(receipts), b.opts.MaxBatch)
 	}
-	var failed []ReceiptError
+	var failed []chute.ReceiptError
 	qids := make([]uint32, len(receipts))
 	for i, r := range receipts {
 		qid, seq, deliv, err := parseReceipt(r)
 		if err != nil {
-			failed = append(failed, ReceiptError{i, r, err})
+			failed = append(failed, chute.ReceiptError{Index: i, Receipt: r, Err: err})
 			continue
 		}
 		qids[i], items[i].Seq, items[i].Deliv = qid, seq, deliv
@@ -100,7 +64,7 @@ func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string
 	err := b.mutate(ctx, func(now int64) (*engine.Record, error) {
 		id, ok := b.eng.QueueID(queue)
 		if !ok {
-			return nil, fmt.Errorf("%w: %q", ErrQueueNotFound, queue)
+			return nil, fmt.Errorf("%w: %q", chute.ErrQueueNotFound, queue)
 		}
 		// Receipts that failed to parse or name another queue are left out.
 		valid := make([]engine.Item, 0, len(items))
@@ -108,7 +72,7 @@ func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string
 			switch {
 			case qids[i] == 0:
 			case qids[i] != id:
-				failed = append(failed, ReceiptError{i, receipts[i], fmt.Errorf("%w: not a receipt of %q now", ErrStaleReceipt, queue)})
+				failed = append(failed, chute.ReceiptError{Index: i, Receipt: receipts[i], Err: fmt.Errorf("%w: not a receipt of %q now", chute.ErrStaleReceipt, queue)})
 			default:
 				valid = append(valid, items[i])
 				index = append(index, i)
@@ -131,11 +95,11 @@ func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string
 	}
 	for k, e := range errs {
 		if e != nil {
-			failed = append(failed, ReceiptError{index[k], receipts[index[k]], e})
+			failed = append(failed, chute.ReceiptError{Index: index[k], Receipt: receipts[index[k]], Err: e})
 		}
 	}
 	if len(failed) > 0 {
-		return &ReceiptErrors{Failed: failed}
+		return &chute.ReceiptErrors{Failed: failed}
 	}
 	return nil
 }

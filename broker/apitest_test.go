@@ -1,4 +1,4 @@
-package chute_test
+package broker_test
 
 import (
 	"testing"

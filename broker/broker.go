@@ -1,9 +1,10 @@
-package chute
+package broker
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chutemq/chute"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -60,7 +61,7 @@ type Broker struct {
 	closeErr       error
 }
 
-var _ API = (*Broker)(nil)
+var _ chute.API = (*Broker)(nil)
 
 // Open opens the broker whose journal is in dir, creating it if needed,
 // and recovers its state. An empty dir means an in-memory broker whose
@@ -88,7 +89,7 @@ func Open(dir string, opts *Options) (*Broker, error) {
 		fs = vfs.OS
 	}
 	j, err := journal.Open(journal.Options{
-		FS: fs, Dir: dir, SegmentSize: o.SegmentSize, Sync: o.Sync,
+		FS: fs, Dir: dir, SegmentSize: o.SegmentSize, Sync: o.Sync.journal(),
 		SyncInterval: o.SyncInterval, Logger: o.Logger, OnSync: o.OnSync,
 		CacheBytes: cacheBytes(o.MemoryBudget, b.mem),
 	})
@@ -119,7 +120,7 @@ func cacheBytes(budget int64, mem bool) int64 {
 func wrapCorrupt(err error) error {
 	var ce *journal.CorruptionError
 	if errors.As(err, &ce) || errors.Is(err, engine.ErrCorruptRecord) {
-		return fmt.Errorf("%w: %w", ErrJournalCorrupt, err)
+		return fmt.Errorf("%w: %w", chute.ErrJournalCorrupt, err)
 	}
 	return err
 }
@@ -177,7 +178,7 @@ func (b *Broker) nowLocked() int64 {
 // checkLocked refuses calls on a closed or failed broker.
 func (b *Broker) checkLocked() error {
 	if b.closed {
-		return ErrClosed
+		return chute.ErrClosed
 	}
 	return b.jrn.Err()
 }
@@ -272,7 +273,7 @@ func (b *Broker) waitChanLocked(q string) chan struct{} {
 // messages expiring) when they are due, so that waiting receivers wake. It
 // holds one timer, armed for the engine's earliest event.
 func (b *Broker) timerLoop() {
-	var t Timer
+	var t chute.Timer
 	var tc <-chan time.Time
 	stop := func() {
 		if t != nil {
@@ -309,3 +310,10 @@ func (b *Broker) timerLoop() {
 		}
 	}
 }
+
+// The optional capabilities of package chute that the embedded broker has.
+var (
+	_ chute.AsyncPublisher = (*Broker)(nil)
+	_ chute.AsyncReceiver  = (*Broker)(nil)
+	_ chute.HealthReporter = (*Broker)(nil)
+)

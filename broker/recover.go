@@ -1,4 +1,4 @@
-package chute
+package broker
 
 import (
 	"fmt"

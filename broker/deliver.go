@@ -1,8 +1,9 @@
-package chute
+package broker
 
 import (
 	"context"
 	"fmt"
+	"github.com/chutemq/chute"
 	"strconv"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // publish, a delay coming due, a lease expiring or a nack all wake it,
 // without polling. It returns no messages and no error when opts.Wait
 // passes, and ctx.Err() when ctx ends.
-func (b *Broker) Receive(ctx context.Context, queue string, opts ReceiveOptions) ([]Delivery, error) {
+func (b *Broker) Receive(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, error) {
 	ds, recorded, err := b.ReceiveAsync(ctx, queue, opts)
 	if err != nil || len(ds) == 0 {
 		return ds, err
@@ -31,15 +32,15 @@ func (b *Broker) Receive(ctx context.Context, queue string, opts ReceiveOptions)
 // the process then cannot lose the delivery count; one of the machine may
 // lose an increment). A caller must call it before handing the deliveries
 // on; the server uses the gap to receive the next batch meanwhile.
-func (b *Broker) ReceiveAsync(ctx context.Context, queue string, opts ReceiveOptions) ([]Delivery, func(context.Context) error, error) {
+func (b *Broker) ReceiveAsync(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, func(context.Context) error, error) {
 	max := opts.Max
 	if max <= 0 {
 		max = 1
 	}
 	if max > b.opts.MaxBatch {
-		return nil, nil, fmt.Errorf("%w: max %d, at most %d", ErrBatchTooLarge, max, b.opts.MaxBatch)
+		return nil, nil, fmt.Errorf("%w: max %d, at most %d", chute.ErrBatchTooLarge, max, b.opts.MaxBatch)
 	}
-	var waitTimer Timer
+	var waitTimer chute.Timer
 	var timeout <-chan time.Time
 	defer func() {
 		if waitTimer != nil {
@@ -95,14 +96,14 @@ func (b *Broker) ReceiveAsync(ctx context.Context, queue string, opts ReceiveOpt
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		case <-b.done:
-			return nil, nil, ErrClosed
+			return nil, nil, chute.ErrClosed
 		}
 	}
 }
 
 // Peek returns up to max ready messages in delivery order, without leasing
 // them.
-func (b *Broker) Peek(ctx context.Context, queue string, max int) ([]Delivery, error) {
+func (b *Broker) Peek(ctx context.Context, queue string, max int) ([]chute.Delivery, error) {
 	if max <= 0 {
 		max = 1
 	}
@@ -122,8 +123,8 @@ func (b *Broker) Peek(ctx context.Context, queue string, max int) ([]Delivery, e
 
 // deliveries reads the blobs of delivered messages (no broker lock held)
 // and builds the Deliveries.
-func (b *Broker) deliveries(queue string, ds []engine.Delivered, leased bool) ([]Delivery, error) {
-	out := make([]Delivery, len(ds))
+func (b *Broker) deliveries(queue string, ds []engine.Delivered, leased bool) ([]chute.Delivery, error) {
+	out := make([]chute.Delivery, len(ds))
 	for i, d := range ds {
 		blob, err := b.readBlob(d.Ref, d.Size)
 		if err != nil {
@@ -134,10 +135,10 @@ func (b *Broker) deliveries(queue string, ds []engine.Delivered, leased bool) ([
 			// Damage on disk: say where, never deliver it.
 			file, off := b.jrn.Location(d.Ref)
 			b.log.Error("damaged message in the journal", "queue", queue, "seq", d.Seq, "file", file, "offset", off, "err", err)
-			return nil, fmt.Errorf("%w: message %d of %q: %w", ErrJournalCorrupt, d.Seq, queue,
-				&CorruptionError{File: file, Offset: off, Reason: err.Error()})
+			return nil, fmt.Errorf("%w: message %d of %q: %w", chute.ErrJournalCorrupt, d.Seq, queue,
+				&chute.CorruptionError{File: file, Offset: off, Reason: err.Error()})
 		}
-		dl := Delivery{
+		dl := chute.Delivery{
 			Queue: queue, Seq: d.Seq, Body: body, Headers: headers,
 			Priority: int(d.Prio), ID: id, Key: key,
 			Published: time.Unix(0, d.Pub), Deliveries: int(d.Deliv), LastError: d.LastErr,
@@ -147,19 +148,19 @@ func (b *Broker) deliveries(queue string, ds []engine.Delivered, leased bool) ([
 			dl.LeaseDeadline = time.Unix(0, d.Deadline)
 		}
 		if d.Dead != nil {
-			dl.DeadLetter = &DeadLetterInfo{Source: d.Dead.Source, Reason: d.Dead.Reason.String(),
+			dl.DeadLetter = &chute.DeadLetterInfo{Source: d.Dead.Source, Reason: d.Dead.Reason.String(),
 				Deliveries: d.Dead.Deliveries, LastError: d.Dead.LastError,
 				Died: time.Unix(0, d.Dead.At), SourceSeq: d.Dead.OrigSeq}
 			if dl.Headers == nil {
 				dl.Headers = make(map[string]string, 6)
 			}
-			dl.Headers[HeaderDeadSource] = d.Dead.Source
-			dl.Headers[HeaderDeadReason] = dl.DeadLetter.Reason
-			dl.Headers[HeaderDeadDeliveries] = strconv.Itoa(d.Dead.Deliveries)
-			dl.Headers[HeaderDeadAt] = dl.DeadLetter.Died.UTC().Format(time.RFC3339Nano)
-			dl.Headers[HeaderDeadSeq] = strconv.FormatUint(d.Dead.OrigSeq, 10)
+			dl.Headers[chute.HeaderDeadSource] = d.Dead.Source
+			dl.Headers[chute.HeaderDeadReason] = dl.DeadLetter.Reason
+			dl.Headers[chute.HeaderDeadDeliveries] = strconv.Itoa(d.Dead.Deliveries)
+			dl.Headers[chute.HeaderDeadAt] = dl.DeadLetter.Died.UTC().Format(time.RFC3339Nano)
+			dl.Headers[chute.HeaderDeadSeq] = strconv.FormatUint(d.Dead.OrigSeq, 10)
 			if d.Dead.LastError != "" {
-				dl.Headers[HeaderDeadError] = d.Dead.LastError
+				dl.Headers[chute.HeaderDeadError] = d.Dead.LastError
 			}
 		}
 		out[i] = dl
@@ -196,18 +197,18 @@ func parseReceipt(s string) (qid uint32, seq uint64, deliv uint16, err error) {
 			continue
 		}
 		if p == 3 {
-			return 0, 0, 0, fmt.Errorf("%w: %.40q", ErrInvalidReceipt, s)
+			return 0, 0, 0, fmt.Errorf("%w: %.40q", chute.ErrInvalidReceipt, s)
 		}
 		v, perr := strconv.ParseUint(s[start:i], 36, 64)
 		if perr != nil {
-			return 0, 0, 0, fmt.Errorf("%w: %.40q", ErrInvalidReceipt, s)
+			return 0, 0, 0, fmt.Errorf("%w: %.40q", chute.ErrInvalidReceipt, s)
 		}
 		parts[p] = v
 		p++
 		start = i + 1
 	}
 	if p != 3 || parts[0] > 1<<32-1 || parts[2] > 1<<16-1 {
-		return 0, 0, 0, fmt.Errorf("%w: %.40q", ErrInvalidReceipt, s)
+		return 0, 0, 0, fmt.Errorf("%w: %.40q", chute.ErrInvalidReceipt, s)
 	}
 	return uint32(parts[0]), parts[1], uint16(parts[2]), nil
 }

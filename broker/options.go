@@ -1,7 +1,8 @@
-package chute
+package broker
 
 import (
 	"fmt"
+	"github.com/chutemq/chute"
 	"log/slog"
 	"time"
 
@@ -10,19 +11,51 @@ import (
 )
 
 // SyncPolicy says when the journal syncs to disk.
-type SyncPolicy = journal.SyncPolicy
+type SyncPolicy uint8
 
 const (
 	// SyncAlways (the default) confirms a publish, ack or nack only after
 	// its record is on disk: nothing confirmed is lost in a crash.
-	SyncAlways = journal.SyncAlways
+	SyncAlways SyncPolicy = iota
 	// SyncInterval confirms once written and syncs every SyncInterval:
 	// UNSAFE against power loss (a process crash loses nothing).
-	SyncInterval = journal.SyncInterval
+	SyncInterval
 	// SyncNever leaves syncing to the operating system: UNSAFE against
 	// power loss (a process crash loses nothing).
-	SyncNever = journal.SyncNever
+	SyncNever
 )
+
+func (p SyncPolicy) String() string {
+	switch p {
+	case SyncAlways:
+		return "always"
+	case SyncInterval:
+		return "interval"
+	case SyncNever:
+		return "never"
+	}
+	return fmt.Sprintf("sync(%d)", uint8(p))
+}
+
+// ParseSyncPolicy is the inverse of SyncPolicy.String.
+func ParseSyncPolicy(s string) (SyncPolicy, error) {
+	for p := SyncAlways; p <= SyncNever; p++ {
+		if p.String() == s {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: sync policy %q: want always, interval or never", chute.ErrInvalidConfig, s)
+}
+
+func (p SyncPolicy) journal() journal.SyncPolicy {
+	switch p {
+	case SyncInterval:
+		return journal.SyncInterval
+	case SyncNever:
+		return journal.SyncNever
+	}
+	return journal.SyncAlways
+}
 
 // Options configure a broker. The zero value works; every field says its
 // default. Use nil for all defaults.
@@ -65,7 +98,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock is the time source; default the system clock. Tests inject a
 	// fake one.
-	Clock Clock
+	Clock chute.Clock
 	// OnSync, if set, is told the duration of every journal fdatasync (for a
 	// latency histogram).
 	OnSync func(time.Duration)
@@ -103,7 +136,7 @@ func (o *Options) withDefaults() Options {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Clock == nil {
-		c.Clock = SystemClock()
+		c.Clock = chute.SystemClock()
 	}
 	return c
 }
@@ -112,11 +145,11 @@ func (o *Options) withDefaults() Options {
 func (o Options) Validate() error {
 	switch {
 	case o.Sync > SyncNever:
-		return fmt.Errorf("%w: unknown sync policy %d", ErrInvalidConfig, o.Sync)
+		return fmt.Errorf("%w: unknown sync policy %d", chute.ErrInvalidConfig, o.Sync)
 	case o.MaxMessageSize > 64<<20:
-		return fmt.Errorf("%w: max message size %d above 64 MiB", ErrInvalidConfig, o.MaxMessageSize)
+		return fmt.Errorf("%w: max message size %d above 64 MiB", chute.ErrInvalidConfig, o.MaxMessageSize)
 	case o.SegmentSize != 0 && (o.SegmentSize < 64<<10 || o.SegmentSize > 1<<30):
-		return fmt.Errorf("%w: segment size %d outside 64 KiB..1 GiB", ErrInvalidConfig, o.SegmentSize)
+		return fmt.Errorf("%w: segment size %d outside 64 KiB..1 GiB", chute.ErrInvalidConfig, o.SegmentSize)
 	}
 	return nil
 }

@@ -1,8 +1,9 @@
-package chute
+package broker
 
 import (
 	"context"
 	"fmt"
+	"github.com/chutemq/chute"
 
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/journal"
@@ -16,7 +17,7 @@ import (
 //
 // If ctx ends first the outcome is unknown: the messages may or may not
 // be stored. Retrying with the same IDs is safe.
-func (b *Broker) Publish(ctx context.Context, target string, msgs ...Message) ([]PublishResult, error) {
+func (b *Broker) Publish(ctx context.Context, target string, msgs ...chute.Message) ([]chute.PublishResult, error) {
 	p, err := b.PublishAsync(ctx, target, msgs...)
 	if err != nil {
 		return nil, err
@@ -24,16 +25,16 @@ func (b *Broker) Publish(ctx context.Context, target string, msgs ...Message) ([
 	return p.Wait(ctx)
 }
 
-// PendingPublish is a publish that has been applied and journaled but
+// pendingPublish is a publish that has been applied and journaled but
 // perhaps not yet made durable.
-type PendingPublish struct {
-	results []PublishResult
+type pendingPublish struct {
+	results []chute.PublishResult
 	batch   *journal.Batch
 }
 
 // Wait waits until the publish is durable (per the sync policy) and returns
 // its results. Until it returns nil the publish is not confirmed.
-func (p *PendingPublish) Wait(ctx context.Context) ([]PublishResult, error) {
+func (p *pendingPublish) Wait(ctx context.Context) ([]chute.PublishResult, error) {
 	if err := wait(ctx, p.batch); err != nil {
 		return nil, err
 	}
@@ -47,12 +48,12 @@ func (p *PendingPublish) Wait(ctx context.Context) ([]PublishResult, error) {
 // uses it to pipeline a PublishStream. Consumers may receive the messages
 // before Wait returns (and after a crash that lost them, the producer,
 // unconfirmed, publishes again).
-func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...Message) (*PendingPublish, error) {
+func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...chute.Message) (chute.Pending, error) {
 	if len(msgs) == 0 {
-		return &PendingPublish{}, nil
+		return &pendingPublish{}, nil
 	}
 	if len(msgs) > b.opts.MaxBatch {
-		return nil, fmt.Errorf("%w: %d messages, at most %d", ErrBatchTooLarge, len(msgs), b.opts.MaxBatch)
+		return nil, fmt.Errorf("%w: %d messages, at most %d", chute.ErrBatchTooLarge, len(msgs), b.opts.MaxBatch)
 	}
 	pms := make([]engine.PubMsg, len(msgs))
 	for i := range msgs {
@@ -82,11 +83,11 @@ func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...Messag
 	if err != nil {
 		return nil, err
 	}
-	out := make([]PublishResult, len(res))
+	out := make([]chute.PublishResult, len(res))
 	for i, r := range res {
-		out[i] = PublishResult{Seq: r.Seq, Duplicate: r.Duplicate}
+		out[i] = chute.PublishResult{Seq: r.Seq, Duplicate: r.Duplicate}
 	}
-	return &PendingPublish{results: out, batch: batch}, nil
+	return &pendingPublish{results: out, batch: batch}, nil
 }
 
 // appendPublishLocked journals a prepared publish and applies it at the
@@ -111,30 +112,30 @@ func (b *Broker) appendPublishLocked(rec *engine.Record) (*journal.Batch, error)
 }
 
 // checkMessage enforces the broker's size limits, before any lock.
-func (b *Broker) checkMessage(m *Message) error {
+func (b *Broker) checkMessage(m *chute.Message) error {
 	switch {
 	case m.Priority < 0 || m.Priority > engine.MaxPriority:
-		return fmt.Errorf("%w: priority %d outside 0..9", ErrInvalidMessage, m.Priority)
+		return fmt.Errorf("%w: priority %d outside 0..9", chute.ErrInvalidMessage, m.Priority)
 	case m.Delay < 0:
-		return fmt.Errorf("%w: negative delay", ErrInvalidMessage)
+		return fmt.Errorf("%w: negative delay", chute.ErrInvalidMessage)
 	case m.TTL < 0:
-		return fmt.Errorf("%w: negative TTL", ErrInvalidMessage)
+		return fmt.Errorf("%w: negative TTL", chute.ErrInvalidMessage)
 	case len(m.Headers) > b.opts.MaxHeaders:
-		return fmt.Errorf("%w: %d headers, at most %d", ErrInvalidMessage, len(m.Headers), b.opts.MaxHeaders)
+		return fmt.Errorf("%w: %d headers, at most %d", chute.ErrInvalidMessage, len(m.Headers), b.opts.MaxHeaders)
 	}
 	for k, v := range m.Headers {
 		if k == "" || len(k) > maxHeaderName || len(v) > maxHeaderValue {
-			return fmt.Errorf("%w: header %.40q: names are 1..%d bytes, values at most %d", ErrInvalidMessage, k, maxHeaderName, maxHeaderValue)
+			return fmt.Errorf("%w: header %.40q: names are 1..%d bytes, values at most %d", chute.ErrInvalidMessage, k, maxHeaderName, maxHeaderValue)
 		}
 	}
 	if n := engine.BlobSize(m.ID, m.Key, m.Headers, m.Body); n > b.opts.MaxMessageSize {
-		return fmt.Errorf("%w: %d bytes, at most %d", ErrMessageTooLarge, n, b.opts.MaxMessageSize)
+		return fmt.Errorf("%w: %d bytes, at most %d", chute.ErrMessageTooLarge, n, b.opts.MaxMessageSize)
 	}
 	return nil
 }
 
 // stampTimes turns a message's relative times into absolute ones at now.
-func stampTimes(pm *engine.PubMsg, m *Message, now int64) {
+func stampTimes(pm *engine.PubMsg, m *chute.Message, now int64) {
 	if m.Delay > 0 {
 		pm.DeliverAt = now + int64(m.Delay)
 	}

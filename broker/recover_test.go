@@ -1,9 +1,10 @@
-package chute_test
+package broker_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/chutemq/chute/broker"
 	"slices"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	clock := chutetest.NewFakeClock()
 	opts, _ := chutetest.MemOptions(clock)
 	ctx := context.Background()
-	b, err := chute.Open("data", opts)
+	b, err := broker.Open("data", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 func TestCrashKeepsConfirmed(t *testing.T) {
 	opts, fs := chutetest.MemOptions(nil)
 	ctx := context.Background()
-	b, err := chute.Open("data", opts)
+	b, err := broker.Open("data", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestCrashKeepsConfirmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	crashed := fs.CrashClone(nil)
-	b2 := chutetest.MustOpen(t, "data", &chute.Options{FS: crashed})
+	b2 := chutetest.MustOpen(t, "data", &broker.Options{FS: crashed})
 	s, err := b2.QueueStats(ctx, "q")
 	if err != nil || s.Ready != 40 || s.Totals.Acked != 10 {
 		t.Fatalf("after crash %+v %v", s, err)
@@ -121,7 +122,7 @@ func TestCorruptionIsReported(t *testing.T) {
 	setup := func(t *testing.T, checkpoint bool) *vfs.MemFS {
 		opts, fs := chutetest.MemOptions(nil)
 		opts.SegmentSize, opts.CheckpointBytes = 64<<10, -1
-		b, err := chute.Open("data", opts)
+		b, err := broker.Open("data", opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +147,7 @@ func TestCorruptionIsReported(t *testing.T) {
 	}
 	t.Run("replayed record", func(t *testing.T) {
 		fs := setup(t, false)
-		_, err := chute.Open("data", &chute.Options{FS: fs, SegmentSize: 64 << 10})
+		_, err := broker.Open("data", &broker.Options{FS: fs, SegmentSize: 64 << 10})
 		var ce *chute.CorruptionError
 		if !errors.Is(err, chute.ErrJournalCorrupt) || !errors.As(err, &ce) || ce.File != "data/00000001.seg" {
 			t.Fatalf("open of a damaged journal: %v", err)
@@ -154,7 +155,7 @@ func TestCorruptionIsReported(t *testing.T) {
 	})
 	t.Run("message behind a checkpoint", func(t *testing.T) {
 		fs := setup(t, true)
-		b := chutetest.MustOpen(t, "data", &chute.Options{FS: fs, SegmentSize: 64 << 10})
+		b := chutetest.MustOpen(t, "data", &broker.Options{FS: fs, SegmentSize: 64 << 10})
 		var err error
 		for err == nil {
 			var ds []chute.Delivery

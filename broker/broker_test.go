@@ -1,9 +1,10 @@
-package chute_test
+package broker_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chutemq/chute/broker"
 	"slices"
 	"sync"
 	"testing"
@@ -100,7 +101,7 @@ func TestReceiveWaitsForPublish(t *testing.T) {
 
 func TestReceiveWakesOnDelayAndLeaseExpiry(t *testing.T) {
 	clock := chutetest.NewFakeClock()
-	b := chutetest.MustOpen(t, "", &chute.Options{Clock: clock})
+	b := chutetest.MustOpen(t, "", &broker.Options{Clock: clock})
 	mustCreate(t, b, "q", chute.QueueConfig{VisibilityTimeout: 10 * time.Second})
 	mustPublish(t, b, "q", chute.Message{Body: []byte("later"), Delay: 5 * time.Second})
 	got := make(chan []chute.Delivery, 1)
@@ -137,7 +138,7 @@ func TestReceiveWakesOnDelayAndLeaseExpiry(t *testing.T) {
 
 func TestReceiveWaitTimeoutAndClose(t *testing.T) {
 	clock := chutetest.NewFakeClock()
-	b, err := chute.Open("", &chute.Options{Clock: clock})
+	b, err := broker.Open("", &broker.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func TestReceiveWaitTimeoutAndClose(t *testing.T) {
 }
 
 func TestLimitsAndBadInput(t *testing.T) {
-	b := chutetest.MustOpen(t, "", &chute.Options{MaxMessageSize: 100, MaxBatch: 3, MaxHeaders: 2})
+	b := chutetest.MustOpen(t, "", &broker.Options{MaxMessageSize: 100, MaxBatch: 3, MaxHeaders: 2})
 	mustCreate(t, b, "q", chute.QueueConfig{})
 	ctx := context.Background()
 	cases := []struct {

@@ -1,10 +1,11 @@
-package chute
+package broker
 
 import (
 	"context"
+	"github.com/chutemq/chute"
 
 	"github.com/chutemq/chute/internal/engine"
-	"github.com/chutemq/chute/internal/journal"
+	"time"
 )
 
 // mutate runs one admin command under the lock, journals its record and
@@ -30,13 +31,13 @@ func (b *Broker) mutate(ctx context.Context, cmd func(now int64) (*engine.Record
 
 // CreateQueue creates a queue, and its dead-letter queue if that does not
 // exist yet.
-func (b *Broker) CreateQueue(ctx context.Context, name string, cfg QueueConfig) error {
+func (b *Broker) CreateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
 	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.CreateQueue(now, name, cfg) })
 }
 
 // UpdateQueue replaces a queue's configuration (zero fields take their
 // defaults, as at creation). Messages already queued keep their expiry.
-func (b *Broker) UpdateQueue(ctx context.Context, name string, cfg QueueConfig) error {
+func (b *Broker) UpdateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
 	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.UpdateQueue(now, name, cfg) })
 }
 
@@ -57,12 +58,12 @@ func (b *Broker) PurgeQueue(ctx context.Context, name string) (int64, error) {
 }
 
 // CreateTopic creates a topic.
-func (b *Broker) CreateTopic(ctx context.Context, name string, cfg TopicConfig) error {
+func (b *Broker) CreateTopic(ctx context.Context, name string, cfg chute.TopicConfig) error {
 	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.CreateTopic(now, name, cfg) })
 }
 
 // UpdateTopic replaces a topic's configuration.
-func (b *Broker) UpdateTopic(ctx context.Context, name string, cfg TopicConfig) error {
+func (b *Broker) UpdateTopic(ctx context.Context, name string, cfg chute.TopicConfig) error {
 	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.UpdateTopic(now, name, cfg) })
 }
 
@@ -72,7 +73,7 @@ func (b *Broker) DeleteTopic(ctx context.Context, name string) error {
 }
 
 // Subscribe creates queue name as a subscription of topic.
-func (b *Broker) Subscribe(ctx context.Context, topic, name string, sub SubscriptionConfig) error {
+func (b *Broker) Subscribe(ctx context.Context, topic, name string, sub chute.SubscriptionConfig) error {
 	return b.mutate(ctx, func(now int64) (*engine.Record, error) {
 		return b.eng.Subscribe(now, topic, name, sub.Queue, sub.Filter)
 	})
@@ -96,24 +97,24 @@ func (b *Broker) Redrive(ctx context.Context, deadLetterQueue string, max int64)
 }
 
 // QueueStats returns a snapshot of one queue.
-func (b *Broker) QueueStats(ctx context.Context, name string) (QueueStats, error) {
+func (b *Broker) QueueStats(ctx context.Context, name string) (chute.QueueStats, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.checkLocked(); err != nil {
-		return QueueStats{}, err
+		return chute.QueueStats{}, err
 	}
 	now := b.nowLocked()
 	b.eng.Advance(now)
 	b.afterChangeLocked()
 	s, err := b.eng.QueueStats(name)
 	if err != nil {
-		return QueueStats{}, err
+		return chute.QueueStats{}, err
 	}
 	return queueStats(s, now), nil
 }
 
 // Queues returns a snapshot of every queue, sorted by name.
-func (b *Broker) Queues(ctx context.Context) ([]QueueStats, error) {
+func (b *Broker) Queues(ctx context.Context) ([]chute.QueueStats, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.checkLocked(); err != nil {
@@ -123,15 +124,15 @@ func (b *Broker) Queues(ctx context.Context) ([]QueueStats, error) {
 	b.eng.Advance(now)
 	b.afterChangeLocked()
 	all := b.eng.Queues()
-	out := make([]QueueStats, len(all))
+	out := make([]chute.QueueStats, len(all))
 	for i, s := range all {
 		out[i] = queueStats(s, now)
 	}
 	return out, nil
 }
 
-func queueStats(s engine.QueueStats, now int64) QueueStats {
-	return QueueStats{
+func queueStats(s engine.QueueStats, now int64) chute.QueueStats {
+	return chute.QueueStats{
 		Name: s.Name, Config: s.Config, Topic: s.Topic, Filter: s.Filter,
 		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
 		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
@@ -141,27 +142,41 @@ func queueStats(s engine.QueueStats, now int64) QueueStats {
 }
 
 // Topics returns a snapshot of every topic, sorted by name.
-func (b *Broker) Topics(ctx context.Context) ([]TopicStats, error) {
+func (b *Broker) Topics(ctx context.Context) ([]chute.TopicStats, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.checkLocked(); err != nil {
 		return nil, err
 	}
 	all := b.eng.Topics()
-	out := make([]TopicStats, len(all))
+	out := make([]chute.TopicStats, len(all))
 	for i, t := range all {
-		out[i] = TopicStats{Name: t.Name, Config: t.Config, Subscriptions: t.Subscriptions,
+		out[i] = chute.TopicStats{Name: t.Name, Config: t.Config, Subscriptions: t.Subscriptions,
 			DedupIDs: t.DedupIDs, Published: t.Totals.Published, Unrouted: t.Totals.Unrouted}
 	}
 	return out, nil
 }
 
-// JournalStats is a snapshot of the journal's counters.
-type JournalStats = journal.Stats
+// JournalStats is a snapshot of the journal's counters since Open.
+type JournalStats struct {
+	Records, Bytes int64         // records and bytes appended
+	Writes, Syncs  int64         // write calls and syncs (group commit: many records each)
+	SyncTime       time.Duration // total time spent syncing
+	CacheHits      int64         // message bodies read from the in-memory cache
+	FileReads      int64         // message bodies read back from segment files
+	CacheBytes     int64         // bytes held by the read cache
+	Segments       int           // segment files in use
+	SegmentSize    int64         // the size of one segment file
+	Policy         SyncPolicy
+}
 
-// JournalStats returns the journal's counters: records and bytes appended,
-// writes, syncs and the time spent syncing.
-func (b *Broker) JournalStats() JournalStats { return b.jrn.Stats() }
+// JournalStats returns the journal's counters.
+func (b *Broker) JournalStats() JournalStats {
+	s := b.jrn.Stats()
+	return JournalStats{Records: s.Records, Bytes: s.Bytes, Writes: s.Writes, Syncs: s.Syncs,
+		SyncTime: s.SyncTime, CacheHits: s.CacheHits, FileReads: s.FileReads, CacheBytes: s.CacheBytes,
+		Segments: s.Segments, SegmentSize: s.SegmentSize, Policy: b.opts.Sync}
+}
 
 // SyncJournal writes and syncs everything journaled so far, whatever the
 // sync policy.

@@ -1,0 +1,305 @@
+package chute
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// None: one rule for every numeric field of QueueConfig, TopicConfig and
+// Backoff. 0 means "the default" (each field says
+// which); a negative value — write None — means "none": no limit, no TTL,
+// no jitter, no de-duplication. The effective configuration a queue reports
+// (QueueStats.Config) has every default filled in, so a 0 never appears
+// there in a field where 0 means "default", and "none" is always None (-1),
+// in the API, the CLI's --json output and the Connect/JSON API alike.
+const None = -1
+
+// Defaults that QueueConfig.WithDefaults and TopicConfig.WithDefaults fill
+// in. Records always carry the normalised configuration, so changing a
+// default here never changes what an old journal replays to.
+const (
+	DefaultVisibilityTimeout = 30 * time.Second
+	DefaultMaxDeliveries     = 10
+	DefaultBackoffDelay      = time.Second
+	DefaultBackoffMax        = 5 * time.Minute
+	DefaultBackoffJitter     = 0.2
+	DefaultDedupWindow       = 2 * time.Minute
+	// DeadLetterSuffix names a queue's default dead-letter queue:
+	// "jobs" dead-letters into "jobs.dlq".
+	DeadLetterSuffix = ".dlq"
+)
+
+// Limits on configuration and message fields.
+const (
+	MaxVisibilityTimeout = 12 * time.Hour
+	MaxMaxDeliveries     = 10000
+	MaxDedupWindow       = 24 * time.Hour
+	// MaxTTL bounds message TTLs, back-off delays and, measured from the
+	// publish, delays.
+	MaxTTL = 365 * 24 * time.Hour
+	// MaxNameLen bounds queue, topic and subscription names. A queue whose
+	// dead-letter queue takes the default name leaves room for the suffix:
+	// its own name is at most MaxNameLen - len(DeadLetterSuffix).
+	MaxNameLen  = 200
+	MaxPriority = 9
+	MaxIDLen    = 256
+	MaxKeyLen   = 256
+)
+
+// BackoffKind selects how the delay before a retry grows.
+type BackoffKind uint8
+
+const (
+	// BackoffExponential waits Delay, 2·Delay, 4·Delay … up to Max (the
+	// default).
+	BackoffExponential BackoffKind = iota
+	// BackoffFixed waits Delay before every retry.
+	BackoffFixed
+	// BackoffNone retries at once.
+	BackoffNone
+)
+
+func (k BackoffKind) String() string {
+	switch k {
+	case BackoffExponential:
+		return "exponential"
+	case BackoffFixed:
+		return "fixed"
+	case BackoffNone:
+		return "none"
+	}
+	return fmt.Sprintf("backoff(%d)", uint8(k))
+}
+
+// ParseBackoffKind is the inverse of BackoffKind.String.
+func ParseBackoffKind(s string) (BackoffKind, error) {
+	for k := BackoffExponential; k <= BackoffNone; k++ {
+		if k.String() == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: back-off %q: want exponential, fixed or none", ErrInvalidConfig, s)
+}
+
+// Backoff is a queue's retry delay policy, used when a consumer nacks a
+// message without naming a delay. The zero value is exponential from 1 s
+// to 5 minutes with ±20% jitter.
+type Backoff struct {
+	// Kind is exponential (default), fixed or none.
+	Kind BackoffKind
+	// Delay is the first (exponential) or every (fixed) delay; 0 means 1 s.
+	Delay time.Duration
+	// Max caps an exponential delay; 0 means 5 minutes.
+	Max time.Duration
+	// Jitter spreads each delay by ±Jitter·delay, a fraction in (0, 1], so
+	// that retries of messages that failed together do not return
+	// together; 0 means 0.2, None means no jitter.
+	Jitter float64
+}
+
+// Overflow is what a queue does when a publish would exceed its depth limit.
+type Overflow uint8
+
+const (
+	// OverflowReject refuses the publish with ErrQueueFull (the default).
+	OverflowReject Overflow = iota
+	// OverflowDropOldest moves the oldest ready messages to the dead-letter
+	// queue (reason "overflow") to make room.
+	OverflowDropOldest
+)
+
+func (o Overflow) String() string {
+	switch o {
+	case OverflowReject:
+		return "reject"
+	case OverflowDropOldest:
+		return "drop-oldest"
+	}
+	return fmt.Sprintf("overflow(%d)", uint8(o))
+}
+
+// ParseOverflow is the inverse of Overflow.String.
+func ParseOverflow(s string) (Overflow, error) {
+	for o := OverflowReject; o <= OverflowDropOldest; o++ {
+		if o.String() == s {
+			return o, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: overflow %q: want reject or drop-oldest", ErrInvalidConfig, s)
+}
+
+// QueueConfig is a queue's configuration. The zero value is a working
+// queue: 30 s visibility, 10 deliveries, exponential back-off from 1 s to
+// 5 minutes, dead letters to "<name>.dlq", no depth limit, no TTL, a
+// 2-minute de-dup window. In every numeric field 0 means the default and
+// None (any negative value) means none.
+type QueueConfig struct {
+	// VisibilityTimeout is the lease a receive gets unless it asks for
+	// another; 0 means 30 s. At most 12 h.
+	VisibilityTimeout time.Duration
+	// MaxDeliveries is how many times a message is delivered before it is
+	// dead-lettered; 0 means 10, None means no limit. At most 10,000.
+	MaxDeliveries int
+	// Backoff is the delay before redelivery after a nack without a delay.
+	Backoff Backoff
+	// DeadLetterQueue receives messages that used their deliveries, expired
+	// (if DeadLetterExpired) or overflowed; "" means "<name>.dlq". It is an
+	// ordinary queue, created the first time a message dies (or by hand,
+	// with a configuration of its own).
+	DeadLetterQueue string
+	// NoDeadLetter discards such messages instead (counted, not kept).
+	NoDeadLetter bool
+	// MaxMessages and MaxBytes bound the queue's depth (every message in the
+	// queue: ready, delayed and in flight; bytes are bodies, headers, ID
+	// and key); 0 or None means no limit.
+	MaxMessages int64
+	MaxBytes    int64
+	// Overflow is what happens at the limit: reject (default) or drop-oldest.
+	Overflow Overflow
+	// MessageTTL is the default time to live of a message, counted from its
+	// publish; 0 or None means none. A message's own TTL wins over it.
+	// A message that is waiting (ready or delayed) when its TTL passes is
+	// discarded, or dead-lettered with DeadLetterExpired. A message that
+	// is leased when its TTL passes is not taken from its consumer: it can
+	// still be acked, but if its lease ends without an ack it expires then
+	// instead of being delivered again.
+	MessageTTL time.Duration
+	// DeadLetterExpired moves expired messages to the dead-letter queue
+	// instead of discarding them.
+	DeadLetterExpired bool
+	// DedupWindow is how long a message ID is remembered; 0 means 2
+	// minutes, None turns de-duplication off. At most 24 h.
+	DedupWindow time.Duration
+}
+
+// WithDefaults returns cfg with every default filled in and every "none"
+// written as None. name is the queue's own name (for the dead-letter
+// queue's default name).
+func (cfg QueueConfig) WithDefaults(name string) QueueConfig {
+	cfg.VisibilityTimeout = orDefault(cfg.VisibilityTimeout, DefaultVisibilityTimeout)
+	cfg.MaxDeliveries = orDefault(cfg.MaxDeliveries, DefaultMaxDeliveries)
+	cfg.Backoff.Delay = orDefault(cfg.Backoff.Delay, DefaultBackoffDelay)
+	cfg.Backoff.Max = orDefault(cfg.Backoff.Max, DefaultBackoffMax)
+	if cfg.Backoff.Jitter == 0 {
+		cfg.Backoff.Jitter = DefaultBackoffJitter
+	}
+	if cfg.Backoff.Jitter < 0 {
+		cfg.Backoff.Jitter = None
+	}
+	if cfg.NoDeadLetter {
+		cfg.DeadLetterQueue = ""
+		cfg.DeadLetterExpired = false
+	} else if cfg.DeadLetterQueue == "" {
+		cfg.DeadLetterQueue = name + DeadLetterSuffix
+	}
+	cfg.MaxMessages = orDefault(cfg.MaxMessages, None)
+	cfg.MaxBytes = orDefault(cfg.MaxBytes, None)
+	cfg.MessageTTL = orDefault(cfg.MessageTTL, None)
+	cfg.DedupWindow = orDefault(cfg.DedupWindow, DefaultDedupWindow)
+	return cfg
+}
+
+// orDefault maps 0 to def and every negative value to None.
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return None
+	}
+	return v
+}
+
+// Validate reports the first out-of-range field of a normalised config
+// (one that went through WithDefaults).
+func (cfg QueueConfig) Validate(name string) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+	}
+	j := cfg.Backoff.Jitter
+	switch {
+	case cfg.VisibilityTimeout < time.Millisecond || cfg.VisibilityTimeout > MaxVisibilityTimeout:
+		return bad("visibility timeout %v outside 1ms..%v", cfg.VisibilityTimeout, MaxVisibilityTimeout)
+	case cfg.MaxDeliveries > MaxMaxDeliveries:
+		return bad("max deliveries %d above %d", cfg.MaxDeliveries, MaxMaxDeliveries)
+	case cfg.Backoff.Kind > BackoffNone:
+		return bad("unknown back-off kind %d", cfg.Backoff.Kind)
+	case cfg.Backoff.Delay < 0 || cfg.Backoff.Max < 0 || cfg.Backoff.Delay > MaxTTL || cfg.Backoff.Max > MaxTTL:
+		return bad("back-off delay %v / max %v out of range", cfg.Backoff.Delay, cfg.Backoff.Max)
+	case math.IsNaN(j) || math.IsInf(j, 0) || j > 1:
+		return bad("back-off jitter %v: want a fraction in (0, 1], or None", j)
+	case cfg.Overflow > OverflowDropOldest:
+		return bad("unknown overflow policy %d", cfg.Overflow)
+	case cfg.MessageTTL > MaxTTL:
+		return bad("message TTL %v above %v", cfg.MessageTTL, MaxTTL)
+	case cfg.DedupWindow > MaxDedupWindow:
+		return bad("de-dup window %v above %v", cfg.DedupWindow, MaxDedupWindow)
+	case cfg.DeadLetterQueue == name:
+		return bad("a queue cannot be its own dead-letter queue")
+	}
+	if cfg.DeadLetterQueue != "" {
+		if err := ValidateName(cfg.DeadLetterQueue); err != nil {
+			return fmt.Errorf("dead-letter queue: %w", err)
+		}
+	}
+	return nil
+}
+
+// TopicConfig is a topic's configuration; the zero value works (a 2-minute
+// de-dup window).
+type TopicConfig struct {
+	// DedupWindow: as for queues; 0 means 2 minutes, None turns it off.
+	DedupWindow time.Duration
+}
+
+// WithDefaults returns cfg with its defaults filled in.
+func (cfg TopicConfig) WithDefaults() TopicConfig {
+	cfg.DedupWindow = orDefault(cfg.DedupWindow, DefaultDedupWindow)
+	return cfg
+}
+
+// Validate reports an out-of-range field of a normalised topic config.
+func (cfg TopicConfig) Validate() error {
+	if cfg.DedupWindow > MaxDedupWindow {
+		return fmt.Errorf("%w: de-dup window %v above %v", ErrInvalidConfig, cfg.DedupWindow, MaxDedupWindow)
+	}
+	return nil
+}
+
+// SubscriptionConfig configures a topic subscription.
+type SubscriptionConfig struct {
+	// Filter: the subscription gets a message only if its headers include
+	// every pair (exact match). Empty gets everything.
+	Filter map[string]string
+	// Queue configures the subscription's queue.
+	Queue QueueConfig
+}
+
+// ValidateName checks a queue, topic or subscription name: 1–200 bytes of
+// [A-Za-z0-9._-], not starting with '.' or '-'. The error quotes at most
+// the first 64 bytes of a bad name.
+func ValidateName(name string) error {
+	if name == "" || len(name) > MaxNameLen {
+		return fmt.Errorf("%w: %s must be 1..%d bytes (it is %d)", ErrInvalidName, quote(name), MaxNameLen, len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' ||
+			(i > 0 && (c == '.' || c == '-'))
+		if !ok {
+			return fmt.Errorf("%w: %s: use letters, digits, '_', and '.' or '-' after the first byte", ErrInvalidName, quote(name))
+		}
+	}
+	return nil
+}
+
+// quote quotes s for an error message, cut to its first 64 bytes so that
+// hostile input is never echoed back whole.
+func quote(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", s[:max], len(s))
+}

@@ -1,0 +1,80 @@
+package chute
+
+import "time"
+
+// QueueStats is a snapshot of a queue.
+type QueueStats struct {
+	Name string
+	// Config is the effective configuration: every default filled in and
+	// every "none" written as None (see QueueConfig).
+	Config QueueConfig
+	Topic  string            // the topic, when the queue is a subscription
+	Filter map[string]string // the subscription's filter
+
+	// Ready messages can be delivered now (including those waiting for
+	// their ordering key); Delayed wait for a delay or a retry back-off;
+	// InFlight are leased to consumers. The Bytes fields count bodies,
+	// headers, IDs and keys.
+	Ready, ReadyBytes       int64
+	Delayed, DelayedBytes   int64
+	InFlight, InFlightBytes int64
+	// DeadLetters is the dead letters held, when this is a dead-letter
+	// queue (they are also counted in Ready, Delayed or InFlight).
+	DeadLetters int64
+	// OrderingKeys is the ordering keys that have messages in the queue.
+	OrderingKeys int64
+	// DedupIDs is the message IDs remembered for de-duplication.
+	DedupIDs int64
+	// OldestAge is how long the longest-waiting ready message has waited
+	// since it was published; 0 when nothing is ready.
+	OldestAge time.Duration
+	Totals    QueueTotals
+}
+
+// Depth is every message in the queue: ready, delayed and in flight.
+func (s QueueStats) Depth() int64 { return s.Ready + s.Delayed + s.InFlight }
+
+// Bytes is the size of every message in the queue.
+func (s QueueStats) Bytes() int64 { return s.ReadyBytes + s.DelayedBytes + s.InFlightBytes }
+
+// QueueTotals are a queue's cumulative counters since it was created. They
+// survive restarts (they are part of the journal's state).
+type QueueTotals struct {
+	// Enqueued counts messages stored: published, routed from a topic,
+	// dead-lettered into this queue or redriven back to it.
+	Enqueued int64
+	// Delivered counts deliveries (a message delivered three times counts
+	// three).
+	Delivered int64
+	// Acked and Nacked count settlements by consumers.
+	Acked, Nacked int64
+	// LeaseExpired counts leases that ended without an ack or nack.
+	LeaseExpired int64
+	// Expired counts messages whose TTL passed.
+	Expired int64
+	// DeadLettered and DeadLetteredBytes count messages moved to the
+	// dead-letter queue, for any reason.
+	DeadLettered, DeadLetteredBytes int64
+	// Discarded counts messages that should have been dead-lettered but
+	// were dropped because the queue has NoDeadLetter.
+	Discarded int64
+	// Dropped counts the oldest messages pushed out by OverflowDropOldest.
+	Dropped int64
+	// Redriven counts dead letters moved back to this queue by Redrive.
+	Redriven int64
+}
+
+// TopicStats is a snapshot of a topic.
+type TopicStats struct {
+	Name string
+	// Config is the effective configuration, defaults filled in.
+	Config TopicConfig
+	// Subscriptions are the subscription queues' names, in fan-out order.
+	Subscriptions []string
+	// DedupIDs is the message IDs remembered for de-duplication.
+	DedupIDs int64
+	// Published counts messages accepted (duplicates excluded).
+	Published int64
+	// Unrouted counts accepted messages that matched no subscription.
+	Unrouted int64
+}
