@@ -61,8 +61,9 @@ type Message struct {
 	// wins.
 	Delay     time.Duration
 	DeliverAt time.Time
-	// TTL discards (or dead-letters, per the queue) the message if it has not
-	// been acked this long after publish; 0 means the queue's default.
+	// TTL is how long after its publish the message may still be
+	// delivered; 0 means the queue's MessageTTL (see QueueConfig.MessageTTL
+	// for what happens at expiry, and to a message leased at that moment).
 	TTL time.Duration
 	// ID is a producer-chosen ID: a second publish with the same ID within
 	// the de-dup window is not stored again.

@@ -145,8 +145,10 @@ type QueueConfig struct {
 	Backoff Backoff
 	// DeadLetterQueue receives messages that used their deliveries, expired
 	// (if DeadLetterExpired) or overflowed; "" means "<name>.dlq". It is an
-	// ordinary queue, created the first time a message dies (or by hand,
-	// with a configuration of its own).
+	// ordinary queue, created with this one if it does not exist (so that
+	// its consumers can start first; the CLI's listings hide it while
+	// nothing has died into it), or beforehand with a configuration of its
+	// own. It cannot be deleted while a queue dead-letters into it.
 	DeadLetterQueue string
 	// NoDeadLetter discards such messages instead (counted, not kept).
 	NoDeadLetter bool

@@ -60,6 +60,8 @@ func TestBadInput(t *testing.T) {
 		{"bad name", "/chute.v1.AdminService/CreateQueue", "application/json", []byte(`{"name":"no spaces"}`), 400, "invalid_argument", "invalid name"},
 		{"priority", "/chute.v1.MessageService/Publish", "application/json", []byte(`{"target":"q","messages":[{"priority":12}]}`), 400, "invalid_argument", "priority"},
 		{"missing queue", "/chute.v1.MessageService/Receive", "application/json", []byte(`{"queue":"nope"}`), 404, "not_found", "queue not found"},
+		{"misspelled field", "/chute.v1.MessageService/Receive", "application/json", []byte(`{"queu":"q"}`), 400, "invalid_argument", `unknown field "queu"`},
+		{"misspelled field, charset", "/chute.v1.AdminService/CreateQueue", "application/json; charset=utf-8", []byte(`{"name":"x","confg":{}}`), 400, "invalid_argument", `unknown field "confg"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := post(t, base+tc.path, tc.ctype, tc.body)

@@ -104,6 +104,7 @@ func New(api chute.API, opts Options) *Server {
 		connect.WithReadMaxBytes(o.MaxRequestBytes),
 		connect.WithRecover(s.recoverPanic),
 	}, wire.HandlerCompression()...)
+	handlerOpts = append(handlerOpts, jsonCodecs()...)
 	s.mux.Handle(chutev1connect.NewMessageServiceHandler(&messageService{s: s}, handlerOpts...))
 	s.mux.Handle(chutev1connect.NewAdminServiceHandler(&adminService{s: s}, handlerOpts...))
 	s.mux.HandleFunc("GET /healthz", s.healthz)

@@ -1,0 +1,32 @@
+package client_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestClientDeps: importing the client costs little. It must not pull in
+// the broker (journal, file system layer, engine): a program that talks to
+// a server over the network builds on every platform Go supports and
+// links none of the storage code (issue 7).
+func TestClientDeps(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go tool on PATH")
+	}
+	out, err := exec.Command("go", "list", "-deps", "github.com/chutemq/chute/client").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 {
+		t.Fatalf("go list -deps gave %d packages: %s", len(deps), out)
+	}
+	for _, p := range deps {
+		for _, banned := range []string{"/internal/journal", "/internal/vfs", "/internal/engine", "chute/broker"} {
+			if strings.Contains(p, banned) {
+				t.Errorf("the client depends on %s", p)
+			}
+		}
+	}
+}
