@@ -93,12 +93,12 @@ func Open(dir string, opts *Options) (*Broker, error) {
 		SyncInterval: o.SyncInterval, Logger: o.Logger, OnSync: o.OnSync,
 		CacheBytes: cacheBytes(o.MemoryBudget, b.mem),
 	})
-	b.cacheBudget = cacheBytes(o.MemoryBudget, b.mem)
-	b.segmentSize = j.Stats().SegmentSize
-	b.cacheLimit = b.cacheBudget
 	if err != nil {
 		return nil, wrapCorrupt(err)
 	}
+	b.cacheBudget = cacheBytes(o.MemoryBudget, b.mem)
+	b.segmentSize = j.Stats().SegmentSize
+	b.cacheLimit = b.cacheBudget
 	b.jrn = j
 	if err := b.recover(); err != nil {
 		j.Close()
