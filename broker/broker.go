@@ -55,6 +55,8 @@ type Broker struct {
 	ckpt           checkpointState // guarded by ckptMu
 	ckptAppendedAt atomic.Int64    // journal bytes appended at the last checkpoint
 	ckptLastSize   atomic.Int64    // size of the last snapshot
+	ckptTook       atomic.Int64    // how long the last checkpoint took (ns)
+	ckptEndedAt    atomic.Int64    // when the last checkpoint ended (unix ns, wall clock)
 	done           chan struct{}   // closed when Close begins
 	wg             sync.WaitGroup
 	closeOnce      sync.Once
@@ -101,6 +103,10 @@ func Open(dir string, opts *Options) (*Broker, error) {
 	b.cacheLimit = b.cacheBudget
 	b.jrn = j
 	if err := b.recover(); err != nil {
+		j.Close()
+		return nil, err
+	}
+	if err := b.checkpointAfterRecovery(); err != nil {
 		j.Close()
 		return nil, err
 	}

@@ -69,11 +69,14 @@ type Options struct {
 	// Smaller segments are reclaimed sooner; larger ones mean fewer files.
 	SegmentSize int64
 
-	// CheckpointBytes is how much the journal grows between checkpoints
-	// (which bound recovery time and let old segments go); default 0 means
-	// the larger of four segments and four times the last checkpoint's size
-	// (so checkpoints cost at most a quarter of the journal's write volume).
-	// Negative means only on Close and Broker.Checkpoint.
+	// CheckpointBytes bounds the replay a restart costs: a checkpoint is
+	// written once the journal has grown this much since the last one (and
+	// at Open, when recovery replayed more). Checkpoints also let old
+	// segments go. Default 32 MiB (about 100 ms of replay), or four segments
+	// if that is less; smaller means
+	// faster restarts and more checkpoint writes, each the size of the
+	// index. Checkpoints never take more than half the time, whatever the
+	// setting. Negative means only on Close and Broker.Checkpoint.
 	CheckpointBytes int64
 
 	// MemoryBudget is the memory for queued messages: the engine's index

@@ -124,6 +124,8 @@ func (b *Broker) Checkpoint(ctx context.Context) error {
 	}
 	st.took = time.Since(start)
 	st.count++
+	b.ckptTook.Store(int64(st.took))
+	b.ckptEndedAt.Store(time.Now().UnixNano())
 	b.log.Debug("checkpoint", "pos", fmt.Sprintf("%x", pos), "bytes", size, "released", len(release),
 		"compacting", len(cands), "took", st.took)
 	return nil
@@ -170,20 +172,64 @@ func (b *Broker) copyForward(ctx context.Context, cands map[uint64]uint32) error
 
 func (b *Broker) segSize() int64 { return b.segmentSize }
 
-// checkpointDue reports whether the journal has grown enough since the
-// last checkpoint (four segments, or four times the last snapshot,
-// whichever is more) to make one worthwhile. Recovery replays at most that
-// much (replay runs at several hundred MB/s), and checkpoints cost at most
-// a quarter of the journal's write volume.
-func (b *Broker) checkpointDue() bool {
-	every := b.opts.CheckpointBytes
-	switch {
+// Checkpoint triggers: replay cost, not a clock (issue 8). Recovery
+// restores the newest checkpoint and replays every record after it, so the
+// bytes appended since that checkpoint are the replay a crash would cost.
+// A checkpoint is due once they reach Options.CheckpointBytes (default
+// defaultCheckpointBytes: 32 MiB, which replays in about 100 ms here — see
+// docs/benchmarks.md — or four segments if that is less), and Open writes one before it returns when its own
+// replay went past that, so that a broker killed again and again, faster
+// than it would checkpoint on its own, replays a bounded amount each time
+// instead of an ever longer journal.
+//
+// The bound costs write volume when the index is large (each checkpoint
+// writes the whole index). So that checkpoints cannot take over the
+// disk, one is not started sooner after the last one ended than the last
+// one took: they use at most half the time. Under a write load so heavy
+// that this rule holds them back, replay may exceed the bound by what is
+// appended meanwhile.
+const defaultCheckpointBytes = 32 << 20
+
+// checkpointEvery is the replay bound in bytes; 0 means never (only on
+// Close and Broker.Checkpoint).
+func (b *Broker) checkpointEvery() int64 {
+	switch every := b.opts.CheckpointBytes; {
 	case every < 0:
-		return false
+		return 0
 	case every == 0:
-		every = max(4*b.segSize(), 4*b.ckptLastSize.Load())
+		// Small segments: checkpoint every four, so that they are
+		// released as promptly as large ones.
+		return min(defaultCheckpointBytes, 4*b.segSize())
+	default:
+		return every
 	}
-	return b.jrn.Appended()-b.ckptAppendedAt.Load() >= every
+}
+
+// checkpointDue reports whether the journal has grown enough since the
+// last checkpoint to need one. It runs after every commit: the byte test
+// comes first and is one atomic load.
+func (b *Broker) checkpointDue() bool {
+	every := b.checkpointEvery()
+	if every == 0 || b.jrn.Appended()-b.ckptAppendedAt.Load() < every {
+		return false
+	}
+	return time.Duration(time.Now().UnixNano()-b.ckptEndedAt.Load()) >= time.Duration(b.ckptTook.Load())
+}
+
+// checkpointAfterRecovery writes a checkpoint at Open when the replay was
+// longer than the bound, so that the next start does not replay it again.
+func (b *Broker) checkpointAfterRecovery() error {
+	every := b.checkpointEvery()
+	if b.mem || every == 0 || b.recovery.Bytes < every {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := b.Checkpoint(ctx); err != nil {
+		return fmt.Errorf("checkpoint after recovery: %w", err)
+	}
+	b.log.Info("checkpoint after recovery", "replayed_bytes", b.recovery.Bytes, "bound", every)
+	return nil
 }
 
 // maintenanceLoop writes checkpoints when due: when kicked because the
@@ -194,6 +240,11 @@ func (b *Broker) maintenanceLoop() {
 	for {
 		select {
 		case <-b.maintKick:
+			// A kick may have been queued while the last checkpoint ran:
+			// look again, so that two are not written back to back.
+			if !b.checkpointDue() {
+				continue
+			}
 		case <-t.C:
 			if b.opts.CheckpointBytes < 0 || b.jrn.Appended() == b.ckptAppendedAt.Load() {
 				continue

@@ -20,6 +20,7 @@ import (
 type RecoveryStats struct {
 	Checkpoint int           // bytes of checkpoint restored (0: none)
 	Records    int           // records replayed after it
+	Bytes      int64         // bytes of records replayed after it
 	Duration   time.Duration // time Open spent recovering
 }
 
@@ -41,12 +42,14 @@ func (b *Broker) recover() error {
 		b.ckptLastSize.Store(int64(len(snap)))
 	}
 	var n int
+	var replayed int64
 	err = b.jrn.Replay(from, func(payload []byte, pos uint64) error {
 		r, err := engine.Decode(payload)
 		if err != nil {
 			return err
 		}
 		n++
+		replayed += int64(len(payload))
 		return b.eng.Apply(r, pos)
 	})
 	if err != nil {
@@ -61,7 +64,7 @@ func (b *Broker) recover() error {
 			return fmt.Errorf("recover: release leases: %w", err)
 		}
 	}
-	b.recovery = RecoveryStats{Checkpoint: len(snap), Records: n, Duration: time.Since(start)}
+	b.recovery = RecoveryStats{Checkpoint: len(snap), Records: n, Bytes: replayed, Duration: time.Since(start)}
 	if n > 0 || snap != nil {
 		b.log.Info("recovered", "checkpoint bytes", len(snap), "records replayed", n, "took", b.recovery.Duration.Round(time.Millisecond))
 	}
