@@ -1,10 +1,6 @@
 package journal
 
-import (
-	"sort"
-
-	"golang.org/x/sys/unix"
-)
+import "sort"
 
 // readCache keeps the most recently written bytes of the journal in memory
 // so that a consumer that keeps up reads a fresh message without a system
@@ -16,9 +12,16 @@ import (
 // empties the cache and hands the pages past the new limit back to the
 // kernel, so resident memory follows the limit.
 //
+// Only getting the ring from the OS and giving pages back differ by
+// platform (mapRing, unmapRing, trimRing, untrimRing): cache_unix.go maps
+// it anonymously and returns pages with madvise, whose advice is per OS
+// (cache_linux.go, cache_darwin.go, cache_bsd.go); elsewhere, Windows
+// included, cache_other.go puts the ring on the Go heap. The ring logic
+// below is the same everywhere.
+//
 // Guarded by Journal.mu.
 type readCache struct {
-	ring  []byte      // mmap'd; nil when the budget is 0
+	ring  []byte      // from mapRing; nil when the budget is 0
 	limit int         // the ring in use: [0, limit)
 	next  int         // where the next bytes go
 	spans []cacheSpan // cached runs, oldest first from head
@@ -38,7 +41,7 @@ func newReadCache(size int64) (*readCache, error) {
 	if size <= 0 {
 		return c, nil
 	}
-	ring, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	ring, err := mapRing(int(size))
 	if err != nil {
 		return nil, err
 	}
@@ -88,17 +91,16 @@ func (c *readCache) drop() {
 }
 
 // setLimit changes the part of the ring in use. Lowering it empties the
-// cache and returns the pages past the new limit to the kernel.
+// cache and returns the pages past the new limit to the kernel; raising it
+// takes them back.
 func (c *readCache) setLimit(n int64) {
 	n = min(max(n, 0), int64(len(c.ring)))
 	switch {
 	case int(n) > c.limit:
+		untrimRing(c.ring, c.limit, int(n))
 		c.limit = int(n)
 	case int(n) < c.limit:
-		page := int64(unix.Getpagesize())
-		if lo := (n + page - 1) &^ (page - 1); lo < int64(c.limit) {
-			unix.Madvise(c.ring[lo:c.limit], unix.MADV_DONTNEED)
-		}
+		trimRing(c.ring, int(n), c.limit)
 		clear(c.spans)
 		c.spans, c.head, c.held, c.next = c.spans[:0], 0, 0, 0
 		c.limit = int(n)
@@ -131,7 +133,7 @@ func (c *readCache) size() int64 { return int64(c.limit) }
 
 func (c *readCache) close() {
 	if c.ring != nil {
-		unix.Munmap(c.ring)
+		unmapRing(c.ring)
 		c.ring, c.spans, c.limit = nil, nil, 0
 	}
 }

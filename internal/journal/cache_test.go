@@ -125,3 +125,42 @@ func TestReadCacheLimit(t *testing.T) {
 		t.Fatal("a zero limit caches nothing")
 	}
 }
+
+// TestReadCacheLimitRaisedAgain lowers the limit to a point inside a page
+// (so that the pages past it are handed back to the OS, where the
+// platform can) and raises it again: the ring must take the pages back and
+// cache correctly over its whole length.
+func TestReadCacheLimitRaisedAgain(t *testing.T) {
+	const size = 256 << 10
+	c, err := newReadCache(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	fill := func(b byte) {
+		t.Helper()
+		data := bytes.Repeat([]byte{b}, 1000)
+		for i := range int64(size / 1000) {
+			c.add(uint32(b), i*1000, data)
+		}
+		for i := range int64(size / 1000) {
+			if got := c.get(uint32(b), i*1000, 1000); !bytes.Equal(got, data) {
+				t.Fatalf("fill %d: run %d not cached or wrong", b, i)
+			}
+		}
+	}
+	fill(1)
+	c.setLimit(5000 + 123)
+	if c.size() != 5123 || c.bytes() != 0 {
+		t.Fatalf("after lowering: size %d, held %d", c.size(), c.bytes())
+	}
+	c.setLimit(size)
+	if c.size() != size {
+		t.Fatalf("after raising: size %d", c.size())
+	}
+	fill(2)
+	c.setLimit(1 << 40) // above the ring: clamped
+	if c.size() != size {
+		t.Fatalf("limit above the ring: size %d", c.size())
+	}
+}

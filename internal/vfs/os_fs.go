@@ -3,12 +3,16 @@ package vfs
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
-
-	"golang.org/x/sys/unix"
 )
 
 // OS is the real filesystem.
+//
+// What is portable lives here. How a file is made durable (Sync) and how
+// space is reserved for it (Preallocate) differ by platform and live in
+// os_fs_linux.go, os_fs_darwin.go and os_fs_other.go; see the comments
+// there for what each one promises.
 var OS FS = osFS{}
 
 type osFS struct{}
@@ -46,12 +50,23 @@ func (osFS) List(dir string) ([]string, error) {
 	return names, nil
 }
 
+// SyncDir fsyncs the directory, which POSIX requires before a newly
+// created, removed or renamed entry is known to survive a crash.
+//
+// Windows has no such call: FlushFileBuffers works on files and volumes
+// only, and on the read-only handle os.Open gives for a directory it fails
+// with ERROR_ACCESS_DENIED, which would make every segment creation fail.
+// NTFS journals its metadata itself, so there is nothing stronger to ask
+// for; on Windows SyncDir is a no-op.
 func (osFS) SyncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
 	d, err := os.Open(filepath.Clean(dir))
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	err = syncDir(d)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
@@ -65,36 +80,10 @@ func (o osFile) WriteAt(p []byte, off int64) (int, error) { return o.f.WriteAt(p
 func (o osFile) Truncate(size int64) error                { return o.f.Truncate(size) }
 func (o osFile) Close() error                             { return o.f.Close() }
 
-// Sync is fdatasync: the data and the size, not the timestamps.
-func (o osFile) Sync() error {
-	for {
-		err := unix.Fdatasync(int(o.f.Fd()))
-		if err != unix.EINTR {
-			if err != nil {
-				return &os.PathError{Op: "fdatasync", Path: o.f.Name(), Err: err}
-			}
-			return nil
-		}
-	}
-}
-
 func (o osFile) Size() (int64, error) {
 	st, err := o.f.Stat()
 	if err != nil {
 		return 0, err
 	}
 	return st.Size(), nil
-}
-
-// Preallocate uses fallocate with KEEP_SIZE, so that the file's length
-// stays the length of its data; filesystems without it are left alone.
-func (o osFile) Preallocate(size int64) error {
-	err := unix.Fallocate(int(o.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, 0, size)
-	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
-		return nil
-	}
-	if err != nil {
-		return &os.PathError{Op: "fallocate", Path: o.f.Name(), Err: err}
-	}
-	return nil
 }
