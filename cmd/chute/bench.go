@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/chutemq/chute/broker"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/broker"
 	"github.com/chutemq/chute/internal/bench"
 )
 
@@ -95,8 +95,15 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure the broker: publish, publish+receive+ack, recovery, backlog memory",
 		Long: `bench runs bounded load against an embedded broker on local disk (and, for
-comparison, against a NATS JetStream server you started) and prints rates.
-Every figure is from this machine now: compare runs made side by side.`,
+'bench network', a 'chute serve' process on 127.0.0.1) and prints rates.
+Every figure is from this machine now: compare runs made side by side.
+
+Comparisons with other brokers (NATS JetStream today) are not in this binary:
+they are the chute-compare command of the bench/ module, run from the chute
+repository:
+
+  go -C bench run ./cmd/chute-compare publish --nats nats://127.0.0.1:4222
+  go -C bench run ./cmd/chute-compare backlog --nats nats://127.0.0.1:4222 --nats-pid PID`,
 	}
 	cmd.AddCommand(newBenchPublishCmd(), newBenchPubSubCmd(), newBenchRecoveryCmd(), newBenchBacklogCmd(), newBenchNetworkCmd())
 	return cmd
@@ -104,8 +111,7 @@ Every figure is from this machine now: compare runs made side by side.`,
 
 func newBenchPublishCmd() *cobra.Command {
 	var f benchFlags
-	var pubs, natsURL string
-	var natsWindow int
+	var pubs string
 	cmd := &cobra.Command{
 		Use:   "publish",
 		Short: "Confirmed publish throughput with 1, 16 and 256 publishers",
@@ -135,28 +141,12 @@ func newBenchPublishCmd() *cobra.Command {
 					r.RecordsPerSync = float64(after.Records-before.Records) / float64(r.Syncs)
 				}
 				fmt.Fprintln(out, r)
-				if natsURL != "" {
-					nr, err := bench.NATSPublish(cmd.Context(), natsURL, n, 0, f.size, f.duration)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(out, "%v  (chute/nats = %.2f)\n", nr, r.Rate()/nr.Rate())
-				}
-			}
-			if natsURL != "" && natsWindow > 1 {
-				nr, err := bench.NATSPublish(cmd.Context(), natsURL, 1, natsWindow, f.size, f.duration)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(out, nr)
 			}
 			return nil
 		},
 	}
 	f.register(cmd, 256)
 	cmd.Flags().StringVar(&pubs, "publishers", "1,16,256", "comma-separated publisher counts")
-	cmd.Flags().StringVar(&natsURL, "nats", "", "also run against NATS JetStream at this URL (e.g. nats://127.0.0.1:4222)")
-	cmd.Flags().IntVar(&natsWindow, "nats-window", 256, "also run NATS with this many async publishes in flight on one connection (0: skip)")
 	return cmd
 }
 
@@ -261,7 +251,6 @@ func syncCopy(ctx context.Context, b *broker.Broker, from, to string) error {
 func newBenchBacklogCmd() *cobra.Command {
 	var f benchFlags
 	var n int
-	var natsURL, natsPID string
 	cmd := &cobra.Command{
 		Use:   "backlog",
 		Short: "Resident memory of the broker holding N queued messages",
@@ -291,35 +280,11 @@ func newBenchBacklogCmd() *cobra.Command {
 			fmt.Fprintf(out, "chute: queued %d × %dB (%d MB of messages) in %v with sync=%s\n", s.Ready, f.size, s.ReadyBytes>>20, took.Round(time.Millisecond), f.sync)
 			fmt.Fprintf(out, "chute: resident memory %d MB at start, %d MB after filling (peak %d MB), %d MB after GC\n",
 				base>>20, cur>>20, peak>>20, settled>>20)
-			if natsURL == "" {
-				return nil
-			}
-			before, _, err := bench.ProcessRSS(natsPID)
-			if err != nil {
-				return fmt.Errorf("nats-server memory (--nats-pid): %w", err)
-			}
-			start = time.Now()
-			stream, err := bench.NATSFill(ctx, natsURL, n, f.size, 4096)
-			if stream != "" {
-				defer bench.NATSDeleteStream(context.Background(), natsURL, stream)
-			}
-			if err != nil {
-				return err
-			}
-			took = time.Since(start)
-			after, natsPeak, err := bench.ProcessRSS(natsPID)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "nats:  queued %d × %dB in %v (async publish, 4096 in flight)\n", n, f.size, took.Round(time.Millisecond))
-			fmt.Fprintf(out, "nats:  resident memory %d MB before, %d MB after filling (peak %d MB)\n", before>>20, after>>20, natsPeak>>20)
 			return nil
 		},
 	}
 	f.register(cmd, 1024)
 	cmd.Flags().IntVar(&n, "messages", 1_000_000, "messages to queue")
-	cmd.Flags().StringVar(&natsURL, "nats", "", "also fill a NATS JetStream stream at this URL")
-	cmd.Flags().StringVar(&natsPID, "nats-pid", "", "the nats-server process id, to read its memory")
 	return cmd
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -28,5 +30,63 @@ func TestBenchCommands(t *testing.T) {
 	}
 	if _, err := runCLI(t, "bench", "publish", "--sync", "sometimes"); exitCode(err) != 2 {
 		t.Fatalf("bad sync policy: exit %d", exitCode(err))
+	}
+}
+
+// binaryModules are the modules the chute binary may link. The list is
+// short on purpose: a new module in the shipped binary is a decision,
+// taken by adding it here in the same change (issue 7: the NATS client,
+// with nkeys and x/crypto, came in through the benchmark comparison, which
+// now lives in the bench/ module). Test-only requirements (goleak, rapid)
+// do not belong here.
+var binaryModules = map[string]bool{
+	"github.com/chutemq/chute":             true,
+	"connectrpc.com/connect":               true,
+	"github.com/dustin/go-humanize":        true,
+	"github.com/gofrs/flock":               true, // internal/vfs: the data directory's lock
+	"github.com/klauspost/compress":        true,
+	"github.com/schollz/progressbar/v3":    true,
+	"github.com/mitchellh/colorstring":     true, // progressbar's
+	"github.com/rivo/uniseg":               true, // progressbar's
+	"github.com/spf13/cobra":               true,
+	"github.com/spf13/pflag":               true,
+	"github.com/inconshreveable/mousetrap": true, // cobra's, on Windows
+	"github.com/xhit/go-str2duration/v2":   true,
+	"golang.org/x/sys":                     true,
+	"golang.org/x/term":                    true,
+	"google.golang.org/protobuf":           true,
+}
+
+// TestBinaryModules fails if the chute binary links a module outside
+// binaryModules, and above all any of NATS's: comparisons with other
+// brokers belong in the bench/ module (go -C bench run ./cmd/chute-compare).
+func TestBinaryModules(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go tool is not on PATH")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", ".").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, m := range strings.Fields(string(out)) {
+		if seen[m] {
+			continue
+		}
+		seen[m] = true
+		switch {
+		case strings.Contains(m, "nats-io"):
+			t.Errorf("the chute binary links %s: comparisons with NATS belong in the bench/ module", m)
+		case !binaryModules[m]:
+			t.Errorf("the chute binary links %s, which is not in binaryModules: add it there if it is meant to ship", m)
+		}
+	}
+	if !seen["github.com/chutemq/chute"] {
+		t.Fatalf("go list printed no chute module:\n%s", out)
 	}
 }

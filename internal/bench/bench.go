@@ -1,7 +1,12 @@
 // Package bench holds the load generators behind `chute bench`: confirmed
-// publish, publish+receive+ack, backlog fill, and the same publish workload
-// against NATS JetStream for comparison. Every driver runs for a bounded
-// time against a chute.API (the embedded broker or the network client).
+// publish, publish+receive+ack, backlog fill, producer and runner loads.
+// Every driver runs for a bounded time against a chute.API (the embedded
+// broker or the network client).
+//
+// Comparisons with other brokers live in their own module, bench/ at the
+// root of the repository (command chute-compare), so that those brokers'
+// clients stay out of the chute binary (issue 7). Its result lines have
+// the format of Result.String here: keep the two in step.
 package bench
 
 import (
