@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/chutemq/chute/internal/text"
 )
 
 // None: one rule for every numeric field of QueueConfig, TopicConfig and
@@ -38,9 +40,9 @@ const (
 	// MaxTTL bounds message TTLs, back-off delays and, measured from the
 	// publish, delays.
 	MaxTTL = 365 * 24 * time.Hour
-	// MaxNameLen bounds queue, topic and subscription names. A queue whose
-	// dead-letter queue takes the default name leaves room for the suffix:
-	// its own name is at most MaxNameLen - len(DeadLetterSuffix).
+	// MaxNameLen bounds queue, topic and subscription names. A default
+	// dead-letter queue name (the queue's name and DeadLetterSuffix) may
+	// be longer by the suffix.
 	MaxNameLen  = 200
 	MaxPriority = 9
 	MaxIDLen    = 256
@@ -240,8 +242,11 @@ func (cfg QueueConfig) Validate(name string) error {
 	case cfg.DeadLetterQueue == name:
 		return bad("a queue cannot be its own dead-letter queue")
 	}
-	if cfg.DeadLetterQueue != "" {
-		if err := ValidateName(cfg.DeadLetterQueue); err != nil {
+	// The default dead-letter queue of a name of MaxNameLen bytes is
+	// longer than MaxNameLen: it is allowed, so that every valid name can
+	// have its default dead-letter queue.
+	if dlq := cfg.DeadLetterQueue; dlq != "" && dlq != name+DeadLetterSuffix {
+		if err := ValidateName(dlq); err != nil {
 			return fmt.Errorf("dead-letter queue: %w", err)
 		}
 	}
@@ -283,25 +288,15 @@ type SubscriptionConfig struct {
 // the first 64 bytes of a bad name.
 func ValidateName(name string) error {
 	if name == "" || len(name) > MaxNameLen {
-		return fmt.Errorf("%w: %s must be 1..%d bytes (it is %d)", ErrInvalidName, quote(name), MaxNameLen, len(name))
+		return fmt.Errorf("%w: %s must be 1..%d bytes (it is %d)", ErrInvalidName, text.Quote(name), MaxNameLen, len(name))
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' ||
 			(i > 0 && (c == '.' || c == '-'))
 		if !ok {
-			return fmt.Errorf("%w: %s: use letters, digits, '_', and '.' or '-' after the first byte", ErrInvalidName, quote(name))
+			return fmt.Errorf("%w: %s: use letters, digits, '_', and '.' or '-' after the first byte", ErrInvalidName, text.Quote(name))
 		}
 	}
 	return nil
-}
-
-// quote quotes s for an error message, cut to its first 64 bytes so that
-// hostile input is never echoed back whole.
-func quote(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return fmt.Sprintf("%q", s)
-	}
-	return fmt.Sprintf("%q… (%d bytes)", s[:max], len(s))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/text"
 	"time"
 
 	"github.com/chutemq/chute/internal/engine"
@@ -64,15 +65,17 @@ func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string
 	err := b.mutate(ctx, func(now int64) (*engine.Record, error) {
 		id, ok := b.eng.QueueID(queue)
 		if !ok {
-			return nil, fmt.Errorf("%w: %q", chute.ErrQueueNotFound, queue)
+			return nil, fmt.Errorf("%w: %s", chute.ErrQueueNotFound, text.Quote(queue))
 		}
 		// Receipts that failed to parse or name another queue are left out.
 		valid := make([]engine.Item, 0, len(items))
 		for i := range items {
 			switch {
 			case qids[i] == 0:
-			case qids[i] != id:
-				failed = append(failed, chute.ReceiptError{Index: i, Receipt: receipts[i], Err: fmt.Errorf("%w: not a receipt of %q now", chute.ErrStaleReceipt, queue)})
+			case qids[i] != id && b.eng.QueueExists(qids[i]):
+				failed = append(failed, chute.ReceiptError{Index: i, Receipt: receipts[i], Err: fmt.Errorf("%w: a receipt of another queue, not %q", chute.ErrInvalidReceipt, queue)})
+			case qids[i] != id: // its queue was deleted (perhaps recreated under this name)
+				failed = append(failed, chute.ReceiptError{Index: i, Receipt: receipts[i], Err: fmt.Errorf("%w: its queue was deleted", chute.ErrStaleReceipt)})
 			default:
 				valid = append(valid, items[i])
 				index = append(index, i)

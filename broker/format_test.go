@@ -37,7 +37,7 @@ func TestFormatV1(t *testing.T) {
 	copyDir(t, fixture, dir)
 
 	clock := chutetest.NewFakeClock()
-	clock.Advance(formatT0.Add(2*time.Hour).Sub(clock.Now()))
+	clock.Advance(formatT0.Add(2 * time.Hour).Sub(clock.Now()))
 	b, err := broker.Open(dir, &broker.Options{Clock: clock})
 	if err != nil {
 		t.Fatalf("open the v1 fixture: %v", err)
@@ -190,7 +190,7 @@ func generateFormatFixture(t *testing.T, fixture string) {
 	must(b.Nack(ctx, "jobs", chute.Nack{Receipt: a.Receipt, Delay: -1, Error: "first"}))
 	a = recv("jobs", 1)[0]
 	must(b.Nack(ctx, "jobs", chute.Nack{Receipt: a.Receipt, Error: "second"})) // its last delivery: dead
-	ks := recv("keyed", 2)                                                      // x1 and y1, one per key
+	ks := recv("keyed", 2)                                                     // x1 and y1, one per key
 	for _, d := range ks {
 		if string(d.Body) == "x1" {
 			must(b.Ack(ctx, "keyed", d.Receipt))

@@ -3,8 +3,10 @@ package broker
 import (
 	"context"
 	"fmt"
-	"github.com/chutemq/chute"
+	"math"
+	"time"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/journal"
 )
@@ -50,6 +52,17 @@ func (p *pendingPublish) Wait(ctx context.Context) ([]chute.PublishResult, error
 // unconfirmed, publishes again).
 func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...chute.Message) (chute.Pending, error) {
 	if len(msgs) == 0 {
+		// Nothing to store, but a target that does not exist is still an
+		// error (a request with neither target nor messages is a mistake).
+		if err := chute.ValidateName(target); err != nil {
+			return nil, err
+		}
+		b.mu.Lock()
+		ok := b.eng.Exists(target)
+		b.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", chute.ErrNotFound, target)
+		}
 		return &pendingPublish{}, nil
 	}
 	if len(msgs) > b.opts.MaxBatch {
@@ -128,10 +141,30 @@ func (b *Broker) checkMessage(m *chute.Message) error {
 			return fmt.Errorf("%w: header %.40q: names are 1..%d bytes, values at most %d", chute.ErrInvalidMessage, k, maxHeaderName, maxHeaderValue)
 		}
 	}
-	if n := engine.BlobSize(m.ID, m.Key, m.Headers, m.Body); n > b.opts.MaxMessageSize {
+	if !m.DeliverAt.IsZero() && m.DeliverAt.After(maxTime) {
+		// Beyond 2262 UnixNano overflows: refuse it here rather than let it
+		// wrap into the past and go out at once (the engine refuses anything
+		// beyond MaxTTL from now too).
+		return fmt.Errorf("%w: deliver-at %v is more than %v away", chute.ErrInvalidMessage, m.DeliverAt.Format(time.RFC3339), chute.MaxTTL)
+	}
+	if n := messageSize(m); n > b.opts.MaxMessageSize {
 		return fmt.Errorf("%w: %d bytes, at most %d", chute.ErrMessageTooLarge, n, b.opts.MaxMessageSize)
 	}
 	return nil
+}
+
+// maxTime is the latest time UnixNano can represent.
+var maxTime = time.Unix(0, math.MaxInt64)
+
+// messageSize is what MaxMessageSize bounds: the bytes of the body, ID,
+// key and header names and values, not the framing the journal adds (so
+// that a limit of 1 MiB accepts a body of exactly 1 MiB).
+func messageSize(m *chute.Message) int {
+	n := len(m.Body) + len(m.ID) + len(m.Key)
+	for k, v := range m.Headers {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // stampTimes turns a message's relative times into absolute ones at now.
@@ -139,7 +172,7 @@ func stampTimes(pm *engine.PubMsg, m *chute.Message, now int64) {
 	if m.Delay > 0 {
 		pm.DeliverAt = now + int64(m.Delay)
 	}
-	if !m.DeliverAt.IsZero() && m.DeliverAt.UnixNano() > pm.DeliverAt {
+	if !m.DeliverAt.IsZero() && m.DeliverAt.Unix() >= 0 && m.DeliverAt.UnixNano() > pm.DeliverAt {
 		pm.DeliverAt = m.DeliverAt.UnixNano()
 	}
 	if m.TTL > 0 {

@@ -17,6 +17,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -63,8 +64,36 @@ type Option func(*options)
 // WithToken sends a bearer token with every call.
 func WithToken(token string) Option { return func(o *options) { o.token = token } }
 
-// WithTLS connects with TLS (HTTP/2 over TLS).
+// WithTLS connects with TLS (HTTP/2 over TLS). Give it (or WithRootCAs)
+// for an "https://" address too: without a TLS option such an address is
+// reached over HTTP/1.1, where gRPC and the bidirectional streams
+// (PublishStream, Consume) do not work.
 func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
+// WithRootCAs checks the server's certificate against the CAs in pool
+// instead of the system's (a private CA, a self-signed certificate). It
+// implies TLS. After WithTLS it sets RootCAs on a copy of that config; a
+// WithTLS given later replaces the whole config.
+func WithRootCAs(pool *x509.CertPool) Option {
+	return func(o *options) { o.tls = tlsCopy(o.tls); o.tls.RootCAs = pool }
+}
+
+// WithInsecureSkipVerify connects with TLS without checking the server's
+// certificate. UNSAFE: anyone on the path can read and change the traffic,
+// tokens included; for tests and first steps only. It implies TLS and, like
+// WithRootCAs, changes a copy of an earlier WithTLS config.
+func WithInsecureSkipVerify() Option {
+	return func(o *options) { o.tls = tlsCopy(o.tls); o.tls.InsecureSkipVerify = true }
+}
+
+// tlsCopy returns a copy of cfg that an option may change without touching
+// the caller's config, or a new config when there is none.
+func tlsCopy(cfg *tls.Config) *tls.Config {
+	if cfg == nil {
+		return &tls.Config{}
+	}
+	return cfg.Clone()
+}
 
 // WithHTTPClient replaces the HTTP client (it must speak HTTP/2 for the
 // streaming calls and for gRPC).
@@ -395,3 +424,26 @@ func (c *Client) Redrive(ctx context.Context, dlq string, max int64) (int64, err
 // IsUnauthenticated reports whether err is a refusal for a missing or
 // wrong token.
 func IsUnauthenticated(err error) bool { return connect.CodeOf(err) == connect.CodeUnauthenticated }
+
+// ServerInfo identifies the build a server runs.
+type ServerInfo struct {
+	Version   string    // "v1.2.3", a module version, or "(devel)"
+	Commit    string    // VCS revision; empty when unknown
+	GoVersion string    // "go1.26.0"
+	StartedAt time.Time // when the server started
+}
+
+// ServerInfo asks the server which build it runs and since when. A server
+// that predates the call answers with connect.CodeUnimplemented.
+func (c *Client) ServerInfo(ctx context.Context) (ServerInfo, error) {
+	resp, err := c.admin.GetServerInfo(ctx, connect.NewRequest(&chutev1.GetServerInfoRequest{}))
+	if err != nil {
+		return ServerInfo{}, wire.FromConnect(err)
+	}
+	m := resp.Msg
+	info := ServerInfo{Version: m.GetVersion(), Commit: m.GetCommit(), GoVersion: m.GetGoVersion()}
+	if m.GetStartedAt() != nil {
+		info.StartedAt = m.GetStartedAt().AsTime()
+	}
+	return info, nil
+}

@@ -52,9 +52,9 @@ func (a *auth) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.S
 }
 
 // logInterceptor logs failed calls: client mistakes (not found, invalid
-// argument, stale receipt, ...) at debug, server faults at warn or error.
-// Successful calls are never logged: one line per message would drown
-// everything else.
+// argument, stale receipt, ...) and cancellations (a client that hung up
+// or gave up) at debug, server faults at warn or error. Successful calls
+// are never logged: one line per message would drown everything else.
 func (s *Server) logInterceptor() connect.Interceptor { return &logger{s: s} }
 
 type logger struct{ s *Server }
@@ -69,8 +69,11 @@ func (l *logger) report(procedure, peer string, err error) {
 		level = slog.LevelError
 	case connect.CodeUnavailable, connect.CodeResourceExhausted, connect.CodeUnauthenticated:
 		level = slog.LevelWarn
-	case connect.CodeCanceled:
-		return
+	}
+	// A cancellation is the client's doing, whatever code it reached us
+	// with (a bare context.Canceled from a stream is CodeUnknown).
+	if connect.CodeOf(err) == connect.CodeCanceled || errors.Is(err, context.Canceled) {
+		level = slog.LevelDebug
 	}
 	l.s.log.Log(context.Background(), level, "call failed", "procedure", procedure, "peer", peer,
 		"code", connect.CodeOf(err).String(), "err", err)

@@ -31,7 +31,8 @@ type Options struct {
 	// ("Authorization: Bearer TOKEN"); /healthz needs none.
 	Token string
 	// Logger gets one line per connection event and per failed call (not
-	// per message); default: discarded.
+	// per message), all at debug level except server faults; default:
+	// discarded.
 	Logger *slog.Logger
 	// MaxRequestBytes bounds one decoded request message; default 64 MiB.
 	MaxRequestBytes int
@@ -49,6 +50,9 @@ type Options struct {
 	// connections; default 5 minutes.
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
+	// Info is the build the server reports in GetServerInfo and /healthz;
+	// default (zero): this binary's, from internal/version.
+	Info Info
 }
 
 func (o Options) withDefaults() Options {
@@ -73,15 +77,19 @@ func (o Options) withDefaults() Options {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 5 * time.Minute
 	}
+	if o.Info == (Info{}) {
+		o.Info = buildInfo()
+	}
 	return o
 }
 
 // Server serves one chute.API.
 type Server struct {
-	api  chute.API
-	opts Options
-	log  *slog.Logger
-	mux  *http.ServeMux
+	api     chute.API
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	started time.Time // when New ran, for GetServerInfo
 
 	mu       sync.Mutex
 	http     *http.Server // guarded by mu: set by Serve
@@ -97,7 +105,7 @@ type Server struct {
 // New builds a server for api.
 func New(api chute.API, opts Options) *Server {
 	o := opts.withDefaults()
-	s := &Server{api: api, opts: o, log: o.Logger, mux: http.NewServeMux()}
+	s := &Server{api: api, opts: o, log: o.Logger, mux: http.NewServeMux(), started: time.Now()}
 	s.stop, s.cancel = context.WithCancel(context.Background())
 	handlerOpts := append([]connect.HandlerOption{
 		connect.WithInterceptors(s.authInterceptor(), s.logInterceptor()),
@@ -117,16 +125,6 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Mux is the server's ServeMux, for adding routes.
 func (s *Server) Mux() *http.ServeMux { return s.mux }
-
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	if h, ok := s.api.(chute.HealthReporter); ok {
-		if err := h.Healthy(); err != nil {
-			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-	}
-	w.Write([]byte("ok\n"))
-}
 
 func (s *Server) httpServer(tlsConfig *tls.Config) *http.Server {
 	var protocols http.Protocols
@@ -155,9 +153,9 @@ func (s *Server) httpServer(tlsConfig *tls.Config) *http.Server {
 func (s *Server) connState(c net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateNew:
-		s.log.Info("connection opened", "remote", c.RemoteAddr().String())
+		s.log.Debug("connection opened", "remote", c.RemoteAddr().String())
 	case http.StateClosed, http.StateHijacked:
-		s.log.Info("connection closed", "remote", c.RemoteAddr().String())
+		s.log.Debug("connection closed", "remote", c.RemoteAddr().String())
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -114,9 +113,10 @@ func startServeProcess(ctx context.Context, dir, sync string) (string, func(), e
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(exe, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--sync", sync, "--log-level", "warn")
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
+	// The address comes in serve's info line "chute serving" on stderr
+	// (JSON); the other lines pass through to this stderr from warn up.
+	cmd := exec.Command(exe, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--sync", sync, "--log-format", "json")
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return "", nil, err
 	}
@@ -137,10 +137,12 @@ func startServeProcess(ctx context.Context, dir, sync string) (string, func(), e
 	}
 	lines := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stdout)
+		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			if addr, ok := strings.CutPrefix(sc.Text(), "chute: listening on "); ok {
+			if addr, ok := servingAddr(sc.Bytes()); ok {
 				lines <- addr
+			} else if !quietLogLine(sc.Bytes()) {
+				fmt.Fprintln(os.Stderr, sc.Text())
 			}
 		}
 	}()

@@ -55,6 +55,19 @@ var binaryModules = map[string]bool{
 	"golang.org/x/sys":                     true,
 	"golang.org/x/term":                    true,
 	"google.golang.org/protobuf":           true,
+	// cmd/chute: config files in YAML, TOML or JSON (issue 7), and what
+	// koanf and its parsers need.
+	"github.com/knadh/koanf/v2":                 true,
+	"github.com/knadh/koanf/maps":               true,
+	"github.com/knadh/koanf/providers/rawbytes": true,
+	"github.com/knadh/koanf/parsers/json":       true,
+	"github.com/knadh/koanf/parsers/yaml":       true,
+	"github.com/knadh/koanf/parsers/toml/v2":    true,
+	"go.yaml.in/yaml/v3":                        true, // also --print-config
+	"github.com/pelletier/go-toml/v2":           true,
+	"github.com/go-viper/mapstructure/v2":       true,
+	"github.com/mitchellh/copystructure":        true,
+	"github.com/mitchellh/reflectwalk":          true,
 }
 
 // TestBinaryModules fails if the chute binary links a module outside

@@ -11,25 +11,26 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/chutemq/chute"
 )
 
-// This file holds what the client commands (pub, sub, queue, topic,
-// subscription, dlq) share: running with a connection, argument checks,
+// This file holds what the client commands (pub, sub, ack, nack, extend,
+// queue, topic, subscription, dlq) share: running with a connection, argument checks,
 // key=value flags, tables and progress bars.
 
 // withAPI returns a RunE that dials the server named by f, runs fn with the
 // connection, and closes it.
 func withAPI(f *clientFlags, fn func(cmd *cobra.Command, args []string, api chute.API) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		c, err := f.dial()
+		c, err := f.dial(cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		return fn(cmd, args, c)
+		return f.explain(fn(cmd, args, c))
 	}
 }
 
@@ -38,6 +39,16 @@ func rangeArgs(min, max int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < min || len(args) > max {
 			return usageError{fmt.Errorf("%s takes %d to %d argument(s), got %d", cmd.CommandPath(), min, max, len(args))}
+		}
+		return nil
+	}
+}
+
+// minArgs accepts min or more positional arguments.
+func minArgs(min int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < min {
+			return usageError{fmt.Errorf("%s takes at least %d argument(s), got %d (see --help)", cmd.CommandPath(), min, len(args))}
 		}
 		return nil
 	}
@@ -64,6 +75,24 @@ func groupCmd(use, short string, subs ...*cobra.Command) *cobra.Command {
 	cmd.AddCommand(subs...)
 	return cmd
 }
+
+// flagVar adds flag name with value v, shown in the help as
+// "--name TYPE" (DURATION, SIZE|none, ...) and without a "(default 0s)"
+// when its default is 0.
+func flagVar(fs *pflag.FlagSet, v pflag.Value, name, typ, usage string) {
+	fs.Var(typedValue{Value: v, typ: typ}, name, usage)
+	if fl := fs.Lookup(name); fl.DefValue == "0s" {
+		fl.DefValue = "0"
+	}
+}
+
+// typedValue names a value's type for the help.
+type typedValue struct {
+	pflag.Value
+	typ string
+}
+
+func (v typedValue) Type() string { return v.typ }
 
 // kvValue is a repeatable key=value flag (--header, --filter).
 type kvValue struct{ m *map[string]string }
@@ -106,15 +135,31 @@ func fmtKV(m map[string]string) string {
 	return b.String()
 }
 
-// fmtAge prints a wait rounded for a table; "-" when there is none.
+// fmtAge prints a wait rounded for a table ("1m30s", "250ms"); "-" when
+// there is none.
 func fmtAge(d time.Duration) string {
 	if d <= 0 {
 		return "-"
 	}
-	if d < time.Second {
-		return d.Round(time.Millisecond).String()
+	return fmtDuration(roundAge(d))
+}
+
+// ageJSON is a wait as --json prints it: fmtDuration of the wait rounded
+// as in tables, or null when there is none (nothing ready).
+func ageJSON(d time.Duration) *string {
+	if d <= 0 {
+		return nil
 	}
-	return d.Round(time.Second).String()
+	s := fmtDuration(roundAge(d))
+	return &s
+}
+
+// roundAge rounds a wait to milliseconds below a second, else to seconds.
+func roundAge(d time.Duration) time.Duration {
+	if d < time.Second {
+		return max(d.Round(time.Millisecond), time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // orDash prints s, or "-" when it is empty.
@@ -132,8 +177,9 @@ func newTable(w io.Writer) *tabwriter.Writer {
 }
 
 // isTerminal reports whether v (a command's input, output or error
-// stream) is a terminal. Anything but an *os.File is not.
-func isTerminal(v any) bool {
+// stream) is a terminal. Anything but an *os.File is not. A variable so
+// that a test can pretend.
+var isTerminal = func(v any) bool {
 	f, ok := v.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
@@ -186,3 +232,16 @@ func (p *progress) done() {
 		p.bar.Finish()
 	}
 }
+
+// hintError shows a message of the CLI's own in place of an error's text,
+// while errors.Is and errors.As (so the exit status) still see the error.
+type hintError struct {
+	msg string
+	err error
+}
+
+func (e *hintError) Error() string { return e.msg }
+func (e *hintError) Unwrap() error { return e.err }
+
+// withHint returns err shown as msg.
+func withHint(err error, msg string) error { return &hintError{msg: msg, err: err} }

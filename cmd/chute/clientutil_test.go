@@ -3,14 +3,27 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
-	"github.com/chutemq/chute/broker"
+	"encoding/pem"
+	"errors"
+	"fmt"
 	"io"
+	"math/big"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/broker"
 	"github.com/chutemq/chute/internal/chutetest"
 	"github.com/chutemq/chute/server"
 )
@@ -24,13 +37,86 @@ type testServer struct {
 }
 
 // startCLIServer serves a fresh in-memory broker. The environment cannot
-// point the CLI elsewhere: CHUTE_SERVER and CHUTE_TOKEN are cleared.
+// point the CLI elsewhere: CHUTE_SERVER, CHUTE_TOKEN and CHUTE_TLS_CA are
+// cleared.
 func startCLIServer(t *testing.T, opts server.Options) *testServer {
 	t.Helper()
-	t.Setenv("CHUTE_SERVER", "")
-	t.Setenv("CHUTE_TOKEN", "")
+	clearClientEnv(t)
 	b := chutetest.MustOpen(t, "", nil)
 	return &testServer{t: t, b: b, addr: chutetest.StartServer(t, b, opts)}
+}
+
+func clearClientEnv(t *testing.T) {
+	for _, v := range []string{"CHUTE_SERVER", "CHUTE_TOKEN", "CHUTE_TLS_CA"} {
+		t.Setenv(v, "")
+	}
+}
+
+// startTLSServer serves a fresh in-memory broker over TLS with a
+// self-signed certificate for 127.0.0.1, and returns the server (addr is
+// host:port) and the certificate's PEM file.
+func startTLSServer(t *testing.T) (*testServer, string) {
+	t.Helper()
+	clearClientEnv(t)
+	certFile, keyFile := selfSigned(t)
+	b := chutetest.MustOpen(t, "", nil)
+	srv := server.New(b, server.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTLS(ln, certFile, keyFile) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve TLS: %v", err)
+		}
+	})
+	return &testServer{t: t, b: b, addr: ln.Addr().String()}, certFile
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key (as
+// server/tls_test.go does) and returns their paths.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "chute cli test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for file, block := range map[string]*pem.Block{
+		certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "EC PRIVATE KEY", Bytes: kder},
+	} {
+		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return certFile, keyFile
+}
+
+// pretendTerminal makes isTerminal true for w alone until the test ends.
+func pretendTerminal(t *testing.T, w any) {
+	old := isTerminal
+	isTerminal = func(v any) bool { return v == w }
+	t.Cleanup(func() { isTerminal = old })
 }
 
 // run runs the CLI with args against the server; stdin is empty.
@@ -44,13 +130,20 @@ func (s *testServer) run(args ...string) (string, error) {
 func (s *testServer) runIn(in io.Reader, args ...string) (stdout, stderr string, err error) {
 	s.t.Helper()
 	var out, errOut bytes.Buffer
+	err = s.runWith(in, &out, &errOut, append(args, "--server", s.addr)...)
+	return out.String(), errOut.String(), err
+}
+
+// runWith runs the CLI with args as they are (no --server added) on the
+// given streams.
+func (s *testServer) runWith(in io.Reader, out, errOut io.Writer, args ...string) error {
+	s.t.Helper()
 	root := newRootCmd()
 	root.SetIn(in)
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(append(args, "--server", s.addr))
-	err = root.ExecuteContext(chutetest.Ctx(s.t))
-	return out.String(), errOut.String(), err
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetArgs(args)
+	return root.ExecuteContext(chutetest.Ctx(s.t))
 }
 
 // must runs the CLI and fails the test if the command fails.
@@ -170,8 +263,108 @@ func TestClientExitCodes(t *testing.T) {
 	gone := &testServer{t: t, addr: closed}
 	gone.wantExit(6, "queue", "ls")
 	gone.wantExit(6, "pub", "q", "x")
-	bad := &testServer{t: t, addr: "no-port"}
-	bad.wantExit(2, "queue", "ls")
+	for _, addr := range []string{"no-port", "ftp://127.0.0.1:1", "https://", "http://127.0.0.1:1/some/path"} {
+		bad := &testServer{t: t, addr: addr}
+		bad.wantExit(2, "queue", "ls")
+	}
+
+	// Refused receipts: 5, for stale and malformed ones alike.
+	s.must("queue", "create", "r")
+	s.must("pub", "r", "m")
+	d := jsonLines[deliveryJSON](t, s.must("sub", "r", "--no-ack", "--count", "1", "--json"))[0]
+	s.must("ack", "r", d.Receipt)
+	s.wantExit(5, "ack", "r", d.Receipt)
+	s.wantExit(5, "ack", "r", "not-a-receipt")
+	s.wantExit(5, "extend", "r", "not-a-receipt")
+
+	// Fewer messages than --count before --wait: 9; without --count, or
+	// with all of them, 0.
+	s.wantExit(9, "sub", "r", "--count", "1", "--wait", "10ms")
+	s.wantExit(0, "sub", "r", "--wait", "10ms")
+	s.must("pub", "r", "m2")
+	s.wantExit(9, "sub", "r", "--count", "2", "--wait", "10ms")
+}
+
+func TestExitCodeList(t *testing.T) {
+	// Every status the comment on clientExitCode and README promise comes
+	// from one kind of error; a wrapped error keeps its status.
+	for want, err := range map[int]error{
+		1: errors.New("something else"),
+		2: usageError{errors.New("bad flag")},
+		3: errCorrupt,
+		4: chute.ErrQueueNotFound,
+		5: chute.ErrInvalidReceipt,
+		8: context.DeadlineExceeded,
+		9: &shortReceiveError{queue: "q", want: 1, wait: time.Second},
+	} {
+		if got := exitCode(fmt.Errorf("wrapped: %w", err)); got != want {
+			t.Errorf("exitCode(%v) = %d, want %d", err, got, want)
+		}
+	}
+}
+
+func TestTLS(t *testing.T) {
+	s, ca := startTLSServer(t)
+	hostport := s.addr
+
+	// host:port against a TLS server: a usage error that says what to do,
+	// instead of "unexpected EOF".
+	_, err := s.run("queue", "ls")
+	if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "the server speaks TLS: use https://"+hostport+" or --tls-ca") {
+		t.Fatalf("plain client, TLS server: exit %d, %v", exitCode(err), err)
+	}
+	// https:// with the system's CAs does not trust a self-signed
+	// certificate: say how to give it.
+	s.addr = "https://" + hostport
+	_, err = s.run("queue", "ls")
+	if exitCode(err) != 6 || !strings.Contains(err.Error(), "--tls-ca") {
+		t.Fatalf("untrusted certificate: exit %d, %v", exitCode(err), err)
+	}
+
+	// Trusted through --tls-ca, with https:// or without a scheme (the CA
+	// implies TLS), or through $CHUTE_TLS_CA.
+	s.must("queue", "create", "q", "--tls-ca", ca)
+	s.addr = hostport
+	s.must("pub", "q", "over TLS", "--tls-ca", ca)
+	t.Setenv("CHUTE_TLS_CA", ca)
+	if out := s.must("sub", "q", "--count", "1"); !strings.Contains(out, `body="over TLS"`) {
+		t.Fatalf("sub over TLS printed %q", out)
+	}
+	// An explicit http:// means plain HTTP whatever $CHUTE_TLS_CA says
+	// (here: the server speaks TLS, say so), and contradicts --tls-ca.
+	s.addr = "http://" + hostport
+	_, err = s.run("queue", "ls")
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "the server speaks TLS: use https://"+hostport+" (") {
+		t.Fatalf("http:// to a TLS server: exit %d, %v", exitCode(err), err)
+	}
+	s.wantExit(2, "queue", "ls", "--tls-ca", ca)
+	t.Setenv("CHUTE_TLS_CA", "")
+
+	// --tls-insecure-skip-verify: TLS without checking, said once on stderr.
+	s.addr = hostport
+	out, errOut, err := s.runIn(strings.NewReader(""), "queue", "ls", "--tls-insecure-skip-verify")
+	if err != nil || !strings.Contains(out, "q") {
+		t.Fatalf("--tls-insecure-skip-verify: %v\n%s", err, out)
+	}
+	if n := strings.Count(errOut, "--tls-insecure-skip-verify"); n != 1 {
+		t.Fatalf("the warning shows %d times on stderr:\n%s", n, errOut)
+	}
+
+	// A CA file that is missing or holds no certificate: usage.
+	s.wantExit(2, "queue", "ls", "--tls-ca", filepath.Join(t.TempDir(), "missing.pem"))
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.wantExit(2, "queue", "ls", "--tls-ca", notPEM)
+
+	// TLS asked of a plain server: a usage error that says so.
+	plain := startCLIServer(t, server.Options{})
+	plain.addr = "https://" + plain.addr
+	_, err = plain.run("queue", "ls", "--tls-ca", ca)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "does not speak TLS") {
+		t.Fatalf("TLS client, plain server: exit %d, %v", exitCode(err), err)
+	}
 }
 
 func TestProgressOnlyOnTerminal(t *testing.T) {

@@ -22,43 +22,55 @@ func newDLQCmd(f *clientFlags) *cobra.Command {
 }
 
 func newDLQLsCmd(f *clientFlags) *cobra.Command {
-	return &cobra.Command{
+	var all bool
+	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
 		Short:   "List dead-letter queues: those holding dead letters, named *.dlq, or named by a queue's --dlq",
-		Args:    noArgs,
+		Long: `ls lists the dead-letter queues: queues that hold dead letters, are named
+*.dlq, or are named by a queue's --dlq. A queue's dead-letter queue is
+created with the queue, so that a consumer of dead letters can start
+first; until something has died into it, it is left out (--all shows it).`,
+		Args: noArgs,
 		RunE: withAPI(f, func(cmd *cobra.Command, _ []string, api chute.API) error {
 			qs, err := api.Queues(cmd.Context())
 			if err != nil {
 				return err
 			}
-			dlqs := deadLetterQueues(qs)
+			dlqs := deadLetterQueues(qs, all)
 			if f.json {
 				return printJSON(cmd.OutOrStdout(), dlqs)
+			}
+			if hidden := len(deadLetterQueues(qs, true)) - len(dlqs); len(dlqs) == 0 && hidden > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "nothing has died yet (%d empty dead-letter queue(s) not shown: --all shows them)\n", hidden)
 			}
 			tw := newTable(cmd.OutOrStdout())
 			fmt.Fprintln(tw, "NAME\tDEAD LETTERS\tREADY\tOLDEST\tSOURCES")
 			for _, d := range dlqs {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", d.Name, d.DeadLetters, d.Ready, d.OldestAge,
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", d.Name, d.DeadLetters, d.Ready, d.oldest,
 					orDash(strings.Join(d.Sources, ",")))
 			}
 			return tw.Flush()
 		}),
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "also list dead-letter queues that nothing has died into yet")
+	return cmd
 }
 
-// dlqJSON is a dead-letter queue as dlq ls prints it (OldestAge is "-"
-// when it is empty, in text and JSON alike).
+// dlqJSON is a dead-letter queue as dlq ls --json prints it (docs/cli.md,
+// "dead-letter queue").
 type dlqJSON struct {
 	Name        string   `json:"name"`
 	DeadLetters int64    `json:"dead_letters"`
 	Ready       int64    `json:"ready"`
-	OldestAge   string   `json:"oldest_age"`
-	Sources     []string `json:"sources"` // queues whose dead letters go here
+	OldestAge   *string  `json:"oldest_age"` // null: nothing ready
+	Sources     []string `json:"sources"`    // queues whose dead letters go here
+	oldest      string   // OldestAge for the table
 }
 
-// deadLetterQueues picks the dead-letter queues out of every queue.
-func deadLetterQueues(qs []chute.QueueStats) []dlqJSON {
+// deadLetterQueues picks the dead-letter queues out of every queue; all
+// keeps those that nothing has ever been in.
+func deadLetterQueues(qs []chute.QueueStats, all bool) []dlqJSON {
 	sources := make(map[string][]string)
 	for _, q := range qs {
 		if dlq := q.Config.DeadLetterQueue; dlq != "" && !q.Config.NoDeadLetter {
@@ -68,7 +80,8 @@ func deadLetterQueues(qs []chute.QueueStats) []dlqJSON {
 	out := []dlqJSON{}
 	for _, q := range qs {
 		srcs, named := sources[q.Name]
-		if q.DeadLetters == 0 && !strings.HasSuffix(q.Name, ".dlq") && !named {
+		isDLQ := q.DeadLetters > 0 || strings.HasSuffix(q.Name, chute.DeadLetterSuffix) || named
+		if !isDLQ || !all && neverUsed(q) {
 			continue
 		}
 		if srcs == nil {
@@ -76,7 +89,7 @@ func deadLetterQueues(qs []chute.QueueStats) []dlqJSON {
 		}
 		slices.Sort(srcs)
 		out = append(out, dlqJSON{Name: q.Name, DeadLetters: q.DeadLetters, Ready: q.Ready,
-			OldestAge: fmtAge(q.OldestAge), Sources: srcs})
+			OldestAge: ageJSON(q.OldestAge), Sources: srcs, oldest: fmtAge(q.OldestAge)})
 	}
 	slices.SortFunc(out, func(a, b dlqJSON) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -87,40 +100,31 @@ func newDLQPeekCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "peek DLQ",
 		Short: "Show dead letters (where and why they died) without taking them",
-		Long: `peek shows up to --max dead letters of DLQ in delivery order, with their
+		Long: `peek shows up to --count dead letters of DLQ in delivery order, with their
 source queue, the reason they died (max-deliveries, expired, overflow), their
 deliveries and last error. It leases nothing. With --json: one JSON object
-per line, as chute sub --json prints, with a dead_letter object.`,
-		Args: exactArgs(1),
+per line, as chute sub --json prints, with a dead_letter object. When DLQ
+holds none it says so on stderr and succeeds (exit status 0).`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeArgs(f, argDLQ),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
-			if n < 1 {
-				return usageError{fmt.Errorf("--max %d: must be at least 1", n)}
-			}
-			ds, err := api.Peek(cmd.Context(), args[0], n)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			for i := range ds {
-				if f.json {
-					err = printDelivery(out, &ds[i], true)
-				} else {
-					err = printDeadLetter(out, &ds[i])
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
+			return peek(cmd, api, args[0], n, f.json, printDeadLetter, "no dead letters in %s\n")
 		}),
 	}
-	cmd.Flags().IntVar(&n, "max", 10, "most dead letters to show (the server caps it at its batch limit)")
+	fl := cmd.Flags()
+	fl.IntVar(&n, "count", 10, "most dead letters to show (the server caps it at its batch limit)")
+	fl.IntVar(&n, "max", 10, "most dead letters to show")
+	fl.MarkDeprecated("max", "use --count")
 	return cmd
 }
 
-// printDeadLetter prints one dead letter on a line:
+// printDeadLetter prints one dead letter on a line, as JSON (as
+// printDelivery does) or
 // seq=7 source=orders reason=max-deliveries deliveries=3 died=... error="..." body="..."
-func printDeadLetter(w io.Writer, d *chute.Delivery) error {
+func printDeadLetter(w io.Writer, d *chute.Delivery, asJSON bool) error {
+	if asJSON {
+		return printDelivery(w, d, true)
+	}
 	dl := d.DeadLetter
 	if dl == nil { // published to the dead-letter queue directly
 		dl = &chute.DeadLetterInfo{}
@@ -141,9 +145,12 @@ func newDLQRedriveCmd(f *clientFlags) *cobra.Command {
 		Short: "Move dead letters back to the queues they died in",
 		Long: `redrive moves up to --max dead letters of DLQ (all by default) back to the
 queues they died in, as new messages there, and reports how many moved. A
-dead letter whose source queue is gone or full stays. A progress bar shows
-on stderr when it is a terminal.`,
-		Args: exactArgs(1),
+dead letter whose source queue is gone or full stays. A queue that is not
+a dead-letter queue (none dead-letters into it and it holds no dead
+letters) is refused (exit status 5). A progress bar shows on stderr when
+it is a terminal.`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeArgs(f, argDLQ),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			if n < 0 {
 				return usageError{fmt.Errorf("--max %d: must not be negative (0 = all)", n)}
@@ -187,7 +194,10 @@ func redrive(cmd *cobra.Command, api chute.API, dlq string, limit int64, bar *pr
 			chunk = min(chunk, limit-moved)
 		}
 		got, err := api.Redrive(cmd.Context(), dlq, chunk)
-		if err != nil {
+		switch {
+		case err != nil && moved == 0:
+			return 0, err
+		case err != nil:
 			return moved, fmt.Errorf("redrive %s (%d moved before this): %w", dlq, moved, err)
 		}
 		moved += got

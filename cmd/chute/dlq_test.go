@@ -14,29 +14,58 @@ func TestDLQPeekRedrive(t *testing.T) {
 	for _, body := range []string{"a", "b", "c"} {
 		s.must("pub", "q", body)
 	}
-	// Each message has one delivery; sub --no-ack nacks them, so they die.
-	s.must("sub", "q", "--no-ack", "--count", "3")
+	// Before anything died: the dead-letter queues exist (created with
+	// their queues) but dlq ls leaves them out, and says so when that
+	// leaves nothing; peek says there is nothing.
+	out, errOut, err := s.runIn(strings.NewReader(""), "dlq", "ls")
+	if err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(errOut, "2 empty dead-letter queue(s) not shown") {
+		t.Fatalf("dlq ls before any death: %v\n%s%s", err, out, errOut)
+	}
+	if dl := parseJSON[[]dlqJSON](t, s.must("dlq", "ls", "--all", "--json")); len(dl) != 2 || dl[0].OldestAge != nil {
+		t.Fatalf("dlq ls --all --json: %+v", dl)
+	}
+	out, errOut, err = s.runIn(strings.NewReader(""), "dlq", "peek", "q.dlq")
+	if err != nil || out != "" || errOut != "no dead letters in q.dlq\n" {
+		t.Fatalf("dlq peek of an empty dead-letter queue: %v, stdout %q, stderr %q", err, out, errOut)
+	}
+
+	// Each message has one delivery; nacked, they die.
+	out, errOut, err = s.runIn(strings.NewReader(s.must("sub", "q", "--no-ack", "--count", "3", "--json")),
+		"nack", "q", "--now", "--error", "bad input")
+	if err != nil || out != "nacked 3 message(s) on q\n" {
+		t.Fatalf("nack of the receipts of sub --no-ack --json: %v\n%s%s", err, out, errOut)
+	}
 	if st := s.stats("q.dlq"); st.DeadLetters != 3 {
 		t.Fatalf("q.dlq holds %d dead letters, want 3", st.DeadLetters)
 	}
 
-	out := s.must("dlq", "ls")
+	out = s.must("dlq", "ls")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") { // q.dlq and other.dlq
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") { // q.dlq (other.dlq: nothing died)
 		t.Fatalf("dlq ls:\n%s", out)
 	}
-	if f := strings.Fields(lines[2]); f[0] != "q.dlq" || f[1] != "3" || f[len(f)-1] != "q" {
-		t.Fatalf("dlq ls row of q.dlq: %q", lines[2])
+	if f := strings.Fields(lines[1]); f[0] != "q.dlq" || f[1] != "3" || f[len(f)-1] != "q" {
+		t.Fatalf("dlq ls row of q.dlq: %q", lines[1])
 	}
-	dl := parseJSON[[]dlqJSON](t, s.must("dlq", "ls", "--json"))
-	if len(dl) != 2 || dl[1].Name != "q.dlq" || dl[1].DeadLetters != 3 || len(dl[1].Sources) != 1 || dl[1].Sources[0] != "q" {
-		t.Fatalf("dlq ls --json: %+v", dl)
+	dl := parseJSON[[]dlqJSON](t, s.must("dlq", "ls", "--all", "--json"))
+	if len(dl) != 2 || dl[1].Name != "q.dlq" || dl[1].DeadLetters != 3 || len(dl[1].Sources) != 1 || dl[1].Sources[0] != "q" ||
+		dl[1].OldestAge == nil || dl[0].Name != "other.dlq" || dl[0].OldestAge != nil {
+		t.Fatalf("dlq ls --all --json: %+v", dl)
+	}
+	if _, err := parseDuration(*dl[1].OldestAge); err != nil {
+		t.Errorf("oldest_age %q: %v", *dl[1].OldestAge, err)
 	}
 
-	out = s.must("dlq", "peek", "q.dlq", "--max", "2")
-	if strings.Count(out, "\n") != 2 || strings.Count(out, "source=q reason=max-deliveries deliveries=1") != 2 ||
-		!strings.Contains(out, `body="a"`) {
+	out = s.must("dlq", "peek", "q.dlq", "--count", "2")
+	if strings.Count(out, "\n") != 2 || strings.Count(out, `source=q reason=max-deliveries deliveries=1 died=`) != 2 ||
+		strings.Count(out, `error="bad input"`) != 2 || !strings.Contains(out, `body="a"`) {
 		t.Fatalf("dlq peek:\n%s", out)
+	}
+	// (cobra warns on its output stream, which is stderr unless set, as
+	// here.)
+	if out, errOut, err := s.runIn(strings.NewReader(""), "dlq", "peek", "q.dlq", "--max", "1"); err != nil ||
+		strings.Count(out, "seq=") != 1 || !strings.Contains(out+errOut, "use --count") {
+		t.Fatalf("dlq peek --max (deprecated): %v\n%s%s", err, out, errOut)
 	}
 	ds := jsonLines[deliveryJSON](t, s.must("dlq", "peek", "q.dlq", "--json"))
 	if len(ds) != 3 || ds[0].DeadLetter == nil || ds[0].DeadLetter.Source != "q" ||
@@ -64,4 +93,11 @@ func TestDLQPeekRedrive(t *testing.T) {
 		t.Fatalf("redrive of an empty dlq printed %q", out)
 	}
 	s.wantExit(4, "dlq", "redrive", "nope")
+
+	// A queue that is no dead-letter queue is refused (5), with the
+	// broker's reason and no "moved before" noise.
+	_, err = s.run("dlq", "redrive", "other")
+	if exitCode(err) != 5 || !strings.Contains(err.Error(), "is not a dead-letter queue") || strings.Contains(err.Error(), "moved") {
+		t.Fatalf("redrive of a plain queue: exit %d, %v", exitCode(err), err)
+	}
 }

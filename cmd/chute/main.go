@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chutemq/chute/internal/version"
 )
 
 func main() {
@@ -21,7 +23,7 @@ func main() {
 	defer stop()
 	cmd := newRootCmd()
 	err := cmd.ExecuteContext(ctx)
-	if err != nil {
+	if err != nil && !errors.As(err, new(loggedError)) {
 		fmt.Fprintln(os.Stderr, "chute:", err)
 	}
 	os.Exit(exitCode(err))
@@ -32,17 +34,30 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "chute",
 		Short:         "chute is a durable message broker",
+		Version:       versionLine(version.Get()),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("chute {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServeCmd(), newDemoCmd(), newBenchCmd(), newJournalCmd())
 	addClientCommands(root)
+	var vf clientFlags // version asks the server too, where the client commands would
+	vc := newVersionCmd(&vf)
+	vf.register(vc)
+	root.AddCommand(vc)
 	return root
 }
 
 // usageError marks a mistake in the command line (exit status 2).
 type usageError struct{ error }
+
+// loggedError is an error the command has logged already (serve logs
+// through slog); main does not print it again. Its exit status is the
+// wrapped error's.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
 
 // exitCode: 0 success, 1 failure, 2 bad usage, 3 journal damaged, and for
 // client commands 4–8 (see clientExitCode).

@@ -48,7 +48,8 @@ its --id was seen within the de-dup window (nothing was stored). With
 		Example: `  chute pub orders 'order 1' --priority 5 --header kind=new
   chute pub orders --file order.json --id order-1
   seq 1000 | chute pub orders --batch 500`,
-		Args: rangeArgs(1, 2),
+		Args:              rangeArgs(1, 2),
+		ValidArgsFunction: completeArgs(f, argTarget, argNone),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			return p.run(cmd, args, api, f.json)
 		}),
@@ -57,8 +58,9 @@ its --id was seen within the de-dup window (nothing was stored). With
 	fl.StringVar(&p.file, "file", "", "publish the whole file as one message")
 	fl.IntVar(&p.batch, "batch", 100, "messages per publish when reading lines from stdin")
 	fl.IntVar(&p.priority, "priority", 0, "priority 0 (lowest) to 9 (highest)")
-	fl.DurationVar(&p.delay, "delay", 0, "hold the message back for this long")
-	fl.DurationVar(&p.ttl, "ttl", 0, "discard (or dead-letter) the message if not acked within this (0: the queue's default)")
+	flagVar(fl, newDurationValue(&p.delay, 0, false), "delay", "DURATION", "hold the message back for this long (such as 90s or 1d)")
+	flagVar(fl, newDurationValue(&p.ttl, 0, false), "ttl", "DURATION",
+		"time to live from the publish, instead of the queue's --ttl (0: the queue's); past it a waiting message is discarded or dead-lettered, and a leased one expires if its lease ends without an ack")
 	fl.Var(kvValue{&p.headers}, "header", "header key=value (repeatable)")
 	fl.StringVar(&p.id, "id", "", "producer ID for de-duplication (for stdin lines: ID-<line number>)")
 	fl.StringVar(&p.key, "key", "", "ordering key: messages with the same key are delivered one at a time, in order")
@@ -111,8 +113,8 @@ func (p *pubFlags) run(cmd *cobra.Command, args []string, api chute.API, asJSON 
 }
 
 // publishLines publishes each line of in as a message, --batch at a time.
-// A failed batch stops it; the error says which lines were not published
-// (the earlier ones were).
+// A failed batch stops it; the error says which lines failed and how many
+// lines before them were published (every earlier one).
 func (p *pubFlags) publishLines(ctx context.Context, api chute.API, target string, in io.Reader, out, errw io.Writer, asJSON bool, tmpl chute.Message) error {
 	total, inBytes := int64(-1), false
 	if f, ok := in.(*os.File); ok {
@@ -133,7 +135,8 @@ func (p *pubFlags) publishLines(ctx context.Context, api chute.API, target strin
 		}
 		res, err := api.Publish(ctx, target, batch...)
 		if err != nil {
-			return fmt.Errorf("publish lines %d-%d (earlier lines were published): %w", line-int64(len(batch))+1, line, err)
+			first := line - int64(len(batch)) + 1
+			return fmt.Errorf("publish lines %d-%d (%d line(s) before them published): %w", first, line, first-1, err)
 		}
 		bar.clear()
 		if err := printPublished(out, res, asJSON); err != nil {

@@ -114,4 +114,12 @@ func TestPubStdinBatchFailure(t *testing.T) {
 	if st := s.stats("q"); st.Ready != 3 {
 		t.Fatalf("a failed batch stored part of itself: %d ready", st.Ready)
 	}
+	if !strings.Contains(err.Error(), "(3 line(s) before them published)") {
+		t.Errorf("the error does not say how many lines were published: %v", err)
+	}
+	// The first batch fails: the error says that nothing was published.
+	out, _, err = s.runIn(strings.NewReader("1\n2\n"), "pub", "nope")
+	if exitCode(err) != 4 || out != "" || !strings.Contains(err.Error(), "publish lines 1-2 (0 line(s) before them published)") {
+		t.Fatalf("lines to a missing queue: exit %d, %v\n%s", exitCode(err), err, out)
+	}
 }

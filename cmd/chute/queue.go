@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +14,8 @@ import (
 )
 
 func newQueueCmd(f *clientFlags) *cobra.Command {
-	cmd := groupCmd("queue", "Create, list, inspect, change, purge and delete queues",
-		newQueueCreateCmd(f), newQueueLsCmd(f), newQueueStatCmd(f), newQueueUpdateCmd(f),
+	cmd := groupCmd("queue", "Create, list, inspect, peek into, change, purge and delete queues",
+		newQueueCreateCmd(f), newQueueLsCmd(f), newQueueStatCmd(f), newQueuePeekCmd(f), newQueueUpdateCmd(f),
 		newQueueRmCmd(f), newQueuePurgeCmd(f))
 	cmd.Aliases = []string{"queues"}
 	return cmd
@@ -25,9 +26,16 @@ func newQueueCreateCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a queue (and, when needed, its dead-letter queue)",
+		Long: `create makes queue NAME, and its dead-letter queue (NAME.dlq, or --dlq)
+when that does not exist yet, so that a consumer of dead letters can start
+first. Every setting has a default: 0 asks for it, and "none" turns the
+setting off (--max-deliveries none, --ttl none, --dedup-window none, ...).
+Durations take days and weeks (7d, 2w), sizes take units (64MiB, 1.5GB).`,
 		Example: `  chute queue create orders --max-deliveries 5 --backoff fixed --backoff-delay 10s
-  chute queue create events --max-messages 100000 --overflow drop-oldest --ttl 24h`,
-		Args: exactArgs(1),
+  chute queue create events --max-messages 100000 --overflow drop-oldest --ttl 7d
+  chute queue create audit --max-deliveries none --max-bytes 1GiB --dedup-window none`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			var cfg chute.QueueConfig
 			if err := qf.apply(&cfg); err != nil {
@@ -48,7 +56,7 @@ func newQueueCreateCmd(f *clientFlags) *cobra.Command {
 			return printJSON(cmd.OutOrStdout(), newQueueJSON(st))
 		}),
 	}
-	qf.register(cmd.Flags())
+	qf.register(cmd)
 	return cmd
 }
 
@@ -57,9 +65,14 @@ func newQueueUpdateCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "update NAME",
 		Short: "Change the settings given as flags; the others stay as they are",
+		Long: `update changes the settings given as flags and keeps the others. As with
+create, 0 gives a setting its default back and "none" turns it off; the
+defaults the help shows are those of a new queue.`,
 		Example: `  chute queue update orders --visibility 2m
-  chute queue update orders --dlq orders-failed --max-deliveries 0`,
-		Args: exactArgs(1),
+  chute queue update orders --dlq orders-failed --max-deliveries none
+  chute queue update orders --ttl 0      # back to the default: no TTL`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeArgs(f, argQueue),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			if !qf.changed() {
 				return usageError{errors.New("nothing to change: give the settings as flags (see --help)")}
@@ -85,7 +98,7 @@ func newQueueUpdateCmd(f *clientFlags) *cobra.Command {
 			return printUpdated(cmd.OutOrStdout(), &qf, name, st.Config)
 		}),
 	}
-	qf.register(cmd.Flags())
+	qf.register(cmd)
 	return cmd
 }
 
@@ -103,15 +116,23 @@ func printUpdated(out io.Writer, qf *queueFlags, name string, cfg chute.QueueCon
 }
 
 func newQueueLsCmd(f *clientFlags) *cobra.Command {
-	return &cobra.Command{
+	var all bool
+	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
 		Short:   "List queues with their depth",
-		Args:    noArgs,
+		Long: `ls lists queues with their depth, sorted by name. A queue's dead-letter
+queue is created with it; while nothing has ever been in such a queue it
+is left out of the list (--all shows it, and chute dlq ls --all lists the
+dead-letter queues alone).`,
+		Args: noArgs,
 		RunE: withAPI(f, func(cmd *cobra.Command, _ []string, api chute.API) error {
 			qs, err := api.Queues(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if !all {
+				qs = withoutUnusedDLQs(qs)
 			}
 			slices.SortFunc(qs, func(a, b chute.QueueStats) int { return strings.Compare(a.Name, b.Name) })
 			if f.json {
@@ -126,13 +147,34 @@ func newQueueLsCmd(f *clientFlags) *cobra.Command {
 			return tw.Flush()
 		}),
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "also list dead-letter queues that nothing has been in yet")
+	return cmd
+}
+
+// withoutUnusedDLQs leaves out the dead-letter queues that the broker
+// created with their queues and that nothing has been in yet: named by a
+// queue's config, empty, and every total 0.
+func withoutUnusedDLQs(qs []chute.QueueStats) []chute.QueueStats {
+	dlqs := make(map[string]bool)
+	for _, q := range qs {
+		if !q.Config.NoDeadLetter && q.Config.DeadLetterQueue != "" {
+			dlqs[q.Config.DeadLetterQueue] = true
+		}
+	}
+	return slices.DeleteFunc(qs, func(q chute.QueueStats) bool { return dlqs[q.Name] && neverUsed(q) })
+}
+
+// neverUsed reports whether nothing has ever been in a queue.
+func neverUsed(q chute.QueueStats) bool {
+	return q.Depth() == 0 && q.DeadLetters == 0 && q.Totals == chute.QueueTotals{}
 }
 
 func newQueueStatCmd(f *clientFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:   "stat NAME",
-		Short: "Show every statistic and the configuration of a queue",
-		Args:  exactArgs(1),
+		Use:               "stat NAME",
+		Short:             "Show every statistic and the configuration of a queue",
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeArgs(f, argQueue),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			st, err := api.QueueStats(cmd.Context(), args[0])
 			if err != nil {
@@ -186,11 +228,16 @@ func newQueueRmCmd(f *clientFlags) *cobra.Command {
 		Use:     "rm NAME",
 		Aliases: []string{"delete"},
 		Short:   "Delete a queue and its messages (its dead-letter queue stays)",
-		Args:    exactArgs(1),
+		Long: `rm deletes a queue and every message in it; its dead-letter queue stays.
+A dead-letter queue that queues still use is not deleted (exit status 5):
+give those queues another one (queue update Q --dlq NAME or --no-dlq) or
+delete them first.`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeArgs(f, argQueue),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
-			name := args[0]
-			if err := api.DeleteQueue(cmd.Context(), name); err != nil {
-				return err
+			ctx, name := cmd.Context(), args[0]
+			if err := api.DeleteQueue(ctx, name); err != nil {
+				return explainDeleteDLQ(ctx, api, name, err)
 			}
 			if f.json {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"queue": name, "deleted": true})
@@ -201,11 +248,90 @@ func newQueueRmCmd(f *clientFlags) *cobra.Command {
 	}
 }
 
+// explainDeleteDLQ turns the broker's refusal to delete a dead-letter queue
+// in use into what to do about it; other errors pass unchanged.
+func explainDeleteDLQ(ctx context.Context, api chute.API, name string, err error) error {
+	if !errors.Is(err, chute.ErrInvalidConfig) {
+		return err
+	}
+	qs, lerr := api.Queues(ctx)
+	if lerr != nil {
+		return err
+	}
+	var users []string
+	for _, q := range qs {
+		if q.Config.DeadLetterQueue == name && !q.Config.NoDeadLetter {
+			users = append(users, q.Name)
+		}
+	}
+	if len(users) == 0 {
+		return err
+	}
+	slices.Sort(users)
+	list := strings.Join(users, ", ")
+	return withHint(err, fmt.Sprintf("queue %s is the dead-letter queue of %s: give %s another one first (chute queue update %s --dlq NAME, or --no-dlq), or delete %s",
+		name, list, pronoun(len(users)), users[0], pronoun(len(users))))
+}
+
+// pronoun is "it" or "them".
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+func newQueuePeekCmd(f *clientFlags) *cobra.Command {
+	var n int
+	cmd := &cobra.Command{
+		Use:   "peek QUEUE",
+		Short: "Show the next ready messages without taking them",
+		Long: `peek shows up to --count ready messages of QUEUE in delivery order, printed
+as chute sub prints them (with --json one object per line, without a
+receipt). It leases nothing: the messages stay ready and use none of their
+deliveries. Delayed and in-flight messages are not shown. When nothing is
+ready it says so on stderr and succeeds (exit status 0).`,
+		Example: `  chute queue peek orders
+  chute queue peek orders --count 100 --json | jq -r .body`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeArgs(f, argQueue),
+		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
+			return peek(cmd, api, args[0], n, f.json, printDelivery, "no ready messages in %s\n")
+		}),
+	}
+	cmd.Flags().IntVar(&n, "count", 10, "most messages to show (the server caps it at its batch limit)")
+	return cmd
+}
+
+// peek prints up to n ready messages of queue with print, or, when there
+// are none, the note empty (a format taking the queue) on stderr.
+func peek(cmd *cobra.Command, api chute.API, queue string, n int, asJSON bool,
+	print func(io.Writer, *chute.Delivery, bool) error, empty string) error {
+	if n < 1 {
+		return usageError{fmt.Errorf("--count %d: must be at least 1", n)}
+	}
+	ds, err := api.Peek(cmd.Context(), queue, n)
+	if err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		_, err := fmt.Fprintf(cmd.ErrOrStderr(), empty, queue)
+		return err
+	}
+	for i := range ds {
+		if err := print(cmd.OutOrStdout(), &ds[i], asJSON); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func newQueuePurgeCmd(f *clientFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:   "purge NAME",
-		Short: "Remove every message of a queue, in flight ones included",
-		Args:  exactArgs(1),
+		Use:               "purge NAME",
+		Short:             "Remove every message of a queue, in flight ones included",
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeArgs(f, argQueue),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			name := args[0]
 			n, err := api.PurgeQueue(cmd.Context(), name)
@@ -221,8 +347,8 @@ func newQueuePurgeCmd(f *clientFlags) *cobra.Command {
 	}
 }
 
-// queueJSON is a queue's stats as --json prints them (queue, subscription
-// and dlq commands).
+// queueJSON is a queue's stats as --json prints them (queue and
+// subscription commands; docs/cli.md, "queue").
 type queueJSON struct {
 	Name          string            `json:"name"`
 	Topic         string            `json:"topic,omitempty"`
@@ -236,7 +362,7 @@ type queueJSON struct {
 	DeadLetters   int64             `json:"dead_letters"`
 	OrderingKeys  int64             `json:"ordering_keys"`
 	DedupIDs      int64             `json:"dedup_ids"`
-	OldestAge     string            `json:"oldest_age"`
+	OldestAge     *string           `json:"oldest_age"` // null: nothing ready
 	Totals        queueTotalsJSON   `json:"totals"`
 	Config        queueConfigJSON   `json:"config"`
 }
@@ -261,7 +387,7 @@ func newQueueJSON(s chute.QueueStats) queueJSON {
 		Name: s.Name, Topic: s.Topic, Filter: s.Filter,
 		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
 		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
-		OrderingKeys: s.OrderingKeys, DedupIDs: s.DedupIDs, OldestAge: s.OldestAge.String(),
+		OrderingKeys: s.OrderingKeys, DedupIDs: s.DedupIDs, OldestAge: ageJSON(s.OldestAge),
 		Totals: queueTotalsJSON{Enqueued: t.Enqueued, Delivered: t.Delivered, Acked: t.Acked, Nacked: t.Nacked,
 			LeaseExpired: t.LeaseExpired, Expired: t.Expired, DeadLettered: t.DeadLettered,
 			DeadLetteredBytes: t.DeadLetteredBytes, Discarded: t.Discarded, Dropped: t.Dropped, Redriven: t.Redriven},

@@ -3,9 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/chutemq/chute"
@@ -19,15 +22,21 @@ import (
 // starts from the queue's current config and changes only what the command
 // line names.
 //
-// The engine uses a negative value to mean "off" for some fields and 0 to
-// mean "the default". On the command line, 0 turns a setting off
-// (--max-deliveries 0: no limit, --dedup-window 0: no de-dup, --jitter 0:
-// no jitter). To get a default back, pass its value (see the help).
+// Values follow chute.QueueConfig's one rule, on the command line as in
+// the API: 0 means "the default" (--max-deliveries 0 is 10 deliveries,
+// --dedup-window 0 is 2 minutes, --jitter 0 is 0.2), and "none" (or -1)
+// means none (--max-deliveries none: no limit, --dedup-window none: no
+// de-dup, --jitter none: no jitter, --ttl none, --max-messages none,
+// --max-bytes none). Where the default is itself none (depth limits, TTL),
+// 0 and none are the same. Sizes take units (64MiB, 1.5GB) and durations
+// take days and weeks (7d, 2w). --visibility, --backoff-delay and
+// --backoff-max have no "none": for retries without a delay use
+// --backoff none. Any other negative value is a usage error.
 type queueFlags struct {
 	fs *pflag.FlagSet // these flags only (the command's set holds them too)
 
 	visibility    time.Duration
-	maxDeliveries int
+	maxDeliveries int64
 	backoff       chute.BackoffKind
 	backoffDelay  time.Duration
 	backoffMax    time.Duration
@@ -47,26 +56,42 @@ var (
 	overflows    = []chute.Overflow{chute.OverflowReject, chute.OverflowDropOldest}
 )
 
-// register adds the queue config flags to cmdFlags.
-func (q *queueFlags) register(cmdFlags *pflag.FlagSet) {
+// ttlHelp is --ttl's help; it says what chute.QueueConfig.MessageTTL does.
+const ttlHelp = "default time to live of a message, counted from its publish (such as 24h or 7d; 0 or none: none). " +
+	"A message waiting when it passes is discarded (or dead-lettered with --dlq-expired); one leased then can still be acked, " +
+	"and expires when its lease ends without an ack"
+
+// register adds the queue config flags to cmd, with completion of the
+// enum flags.
+func (q *queueFlags) register(cmd *cobra.Command) {
 	fs := pflag.NewFlagSet("queue config", pflag.ContinueOnError)
 	q.fs = fs
-	defer cmdFlags.AddFlagSet(fs)
 	def := chute.QueueConfig{}.WithDefaults("")
-	fs.DurationVar(&q.visibility, "visibility", def.VisibilityTimeout, "lease a receive gets (visibility timeout)")
-	fs.IntVar(&q.maxDeliveries, "max-deliveries", def.MaxDeliveries, "deliveries before a message is dead-lettered; 0 = no limit")
+	flagVar(fs, newDurationValue(&q.visibility, def.VisibilityTimeout, false), "visibility", "DURATION",
+		"lease a receive gets, the visibility timeout (0: the default)")
+	flagVar(fs, newCountValue(&q.maxDeliveries, int64(def.MaxDeliveries)), "max-deliveries", "N|none",
+		"deliveries before a message is dead-lettered (0: the default; none: no limit)")
 	fs.Var(&enumValue[chute.BackoffKind]{p: &q.backoff, all: backoffKinds}, "backoff", "retry delay after a nack")
-	fs.DurationVar(&q.backoffDelay, "backoff-delay", def.Backoff.Delay, "first (exponential) or every (fixed) retry delay")
-	fs.DurationVar(&q.backoffMax, "backoff-max", def.Backoff.Max, "cap of an exponential retry delay")
-	fs.Float64Var(&q.jitter, "jitter", def.Backoff.Jitter, "spread each retry delay by ±jitter·delay (0..1); 0 = none")
-	fs.StringVar(&q.dlq, "dlq", "", "dead-letter queue (default NAME.dlq, created when needed)")
+	flagVar(fs, newDurationValue(&q.backoffDelay, def.Backoff.Delay, false), "backoff-delay", "DURATION",
+		"first (exponential) or every (fixed) retry delay (0: the default)")
+	flagVar(fs, newDurationValue(&q.backoffMax, def.Backoff.Max, false), "backoff-max", "DURATION",
+		"cap of an exponential retry delay (0: the default)")
+	flagVar(fs, newJitterValue(&q.jitter, def.Backoff.Jitter), "jitter", "F|none",
+		"spread each retry delay by ±F·delay, F a fraction up to 1 (0: the default; none: no jitter)")
+	fs.StringVar(&q.dlq, "dlq", "", "dead-letter queue (default NAME.dlq; created with the queue if missing)")
 	fs.BoolVar(&q.noDLQ, "no-dlq", false, "discard dead messages instead of keeping them in a dead-letter queue")
-	fs.Int64Var(&q.maxMessages, "max-messages", 0, "depth limit in messages (ready, delayed and in flight); 0 = none")
-	fs.Int64Var(&q.maxBytes, "max-bytes", 0, "depth limit in bytes; 0 = none")
+	flagVar(fs, newCountValue(&q.maxMessages, chute.None), "max-messages", "N|none",
+		"depth limit in messages, ready, delayed and in flight (0 or none: no limit)")
+	flagVar(fs, newSizeValue(&q.maxBytes, chute.None, true), "max-bytes", "SIZE|none",
+		"depth limit in bytes, such as 64MiB or 1.5GB (0 or none: no limit)")
 	fs.Var(&enumValue[chute.Overflow]{p: &q.overflow, all: overflows}, "overflow", "at the depth limit: reject the publish, or move the oldest to the dead-letter queue")
-	fs.DurationVar(&q.ttl, "ttl", 0, "default time to live of a message, from its publish; 0 = none")
+	flagVar(fs, newDurationValue(&q.ttl, chute.None, true), "ttl", "DURATION|none", ttlHelp)
 	fs.BoolVar(&q.dlqExpired, "dlq-expired", false, "dead-letter expired messages instead of discarding them")
-	fs.DurationVar(&q.dedupWindow, "dedup-window", def.DedupWindow, "how long a producer ID is remembered; 0 = no de-dup")
+	flagVar(fs, newDurationValue(&q.dedupWindow, def.DedupWindow, true), "dedup-window", "DURATION|none",
+		"how long a producer ID is remembered (0: the default; none: no de-dup)")
+	cmd.Flags().AddFlagSet(fs)
+	cmd.RegisterFlagCompletionFunc("backoff", enumCompletion(backoffKinds))
+	cmd.RegisterFlagCompletionFunc("overflow", enumCompletion(overflows))
 }
 
 // changed reports whether the command line gives any queue config flag.
@@ -84,38 +109,34 @@ func (q *queueFlags) apply(cfg *chute.QueueConfig) error {
 	if set("dlq") && q.noDLQ {
 		return usageError{errors.New("--dlq and --no-dlq exclude each other")}
 	}
-	if set("visibility") {
-		if q.visibility <= 0 {
-			return usageError{fmt.Errorf("--visibility %v: must be positive", q.visibility)}
-		}
-		cfg.VisibilityTimeout = q.visibility
-	}
-	if set("max-deliveries") {
-		cfg.MaxDeliveries = q.maxDeliveries
-		if q.maxDeliveries <= 0 {
-			cfg.MaxDeliveries = -1
-		}
-	}
-	if set("backoff") {
-		cfg.Backoff.Kind = q.backoff
-	}
-	for _, d := range []struct {
+	durations := []struct {
 		name string
 		v    time.Duration
 		p    *time.Duration
-	}{{"backoff-delay", q.backoffDelay, &cfg.Backoff.Delay}, {"backoff-max", q.backoffMax, &cfg.Backoff.Max}} {
+	}{
+		{"visibility", q.visibility, &cfg.VisibilityTimeout},
+		{"backoff-delay", q.backoffDelay, &cfg.Backoff.Delay},
+		{"backoff-max", q.backoffMax, &cfg.Backoff.Max},
+	}
+	for _, d := range durations {
 		if set(d.name) {
-			if d.v <= 0 {
-				return usageError{fmt.Errorf("--%s %v: must be positive (for no delay use --backoff none)", d.name, d.v)}
+			if d.v < 0 {
+				return usageError{fmt.Errorf("--%s %v: must not be negative (0: the default)", d.name, d.v)}
 			}
 			*d.p = d.v
 		}
 	}
-	if set("jitter") {
-		if q.jitter < 0 || q.jitter > 1 {
-			return usageError{fmt.Errorf("--jitter %v: must be within 0..1", q.jitter)}
+	if set("max-deliveries") {
+		if q.maxDeliveries > math.MaxInt32 {
+			return usageError{fmt.Errorf("--max-deliveries %d: too large (none: no limit)", q.maxDeliveries)}
 		}
-		cfg.Backoff.Jitter = offIfZero(q.jitter)
+		cfg.MaxDeliveries = int(q.maxDeliveries)
+	}
+	if set("backoff") {
+		cfg.Backoff.Kind = q.backoff
+	}
+	if set("jitter") {
+		cfg.Backoff.Jitter = q.jitter
 	}
 	if set("dlq") {
 		cfg.DeadLetterQueue, cfg.NoDeadLetter = q.dlq, false
@@ -126,76 +147,104 @@ func (q *queueFlags) apply(cfg *chute.QueueConfig) error {
 			cfg.DeadLetterQueue = ""
 		}
 	}
-	if err := q.applyLimits(cfg); err != nil {
-		return err
-	}
-	if set("dlq-expired") {
-		cfg.DeadLetterExpired = q.dlqExpired
-	}
-	if set("dedup-window") {
-		w, err := dedupWindow(q.dedupWindow)
-		if err != nil {
-			return err
-		}
-		cfg.DedupWindow = w
-	}
-	return nil
-}
-
-// applyLimits applies the depth limit, overflow and TTL flags.
-func (q *queueFlags) applyLimits(cfg *chute.QueueConfig) error {
-	set := q.fs.Changed
 	if set("max-messages") {
-		if q.maxMessages < 0 {
-			return usageError{fmt.Errorf("--max-messages %d: must not be negative (0 = no limit)", q.maxMessages)}
-		}
 		cfg.MaxMessages = q.maxMessages
 	}
 	if set("max-bytes") {
-		if q.maxBytes < 0 {
-			return usageError{fmt.Errorf("--max-bytes %d: must not be negative (0 = no limit)", q.maxBytes)}
-		}
 		cfg.MaxBytes = q.maxBytes
 	}
 	if set("overflow") {
 		cfg.Overflow = q.overflow
 	}
-	if set("ttl") {
-		if q.ttl < 0 {
-			return usageError{fmt.Errorf("--ttl %v: must not be negative (0 = none)", q.ttl)}
+	if set("dlq-expired") {
+		cfg.DeadLetterExpired = q.dlqExpired
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		p    *time.Duration
+	}{{"ttl", q.ttl, &cfg.MessageTTL}, {"dedup-window", q.dedupWindow, &cfg.DedupWindow}} {
+		if set(d.name) {
+			v, err := noneOrPositive(d.name, d.v)
+			if err != nil {
+				return err
+			}
+			*d.p = v
 		}
-		cfg.MessageTTL = q.ttl
 	}
 	return nil
 }
 
-// dedupWindow turns a --dedup-window value into a config value (0 = off,
-// which the engine spells -1).
-func dedupWindow(d time.Duration) (time.Duration, error) {
-	if d < 0 {
-		return 0, usageError{fmt.Errorf("--dedup-window %v: must not be negative (0 = no de-dup)", d)}
-	}
-	if d == 0 {
-		return -1, nil
+// noneOrPositive checks a duration flag that takes none: None, 0 (the
+// default) or a positive duration.
+func noneOrPositive(name string, d time.Duration) (time.Duration, error) {
+	if d < 0 && d != chute.None {
+		return 0, usageError{fmt.Errorf("--%s %v: must not be negative (none: none; 0: the default)", name, d)}
 	}
 	return d, nil
 }
 
-// fmtWindow prints a de-dup window for people ("off" when there is none).
-func fmtWindow(d time.Duration) string {
-	if d <= 0 {
-		return "off"
-	}
-	return d.String()
+// countValue is a pflag.Value for a count that also takes "none" or -1
+// (stored as chute.None); another negative count is an error.
+type countValue struct{ p *int64 }
+
+func newCountValue(p *int64, def int64) *countValue {
+	*p = def
+	return &countValue{p: p}
 }
 
-// offIfZero maps a command-line 0 ("off") to the engine's -1.
-func offIfZero(v float64) float64 {
-	if v == 0 {
-		return -1
+func (v *countValue) Set(s string) error {
+	if isNone(s) {
+		*v.p = chute.None
+		return nil
 	}
-	return v
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q: want a count (0: the default) or none", s)
+	}
+	*v.p = n
+	return nil
 }
+
+func (v *countValue) String() string {
+	if *v.p < 0 {
+		return "none"
+	}
+	return strconv.FormatInt(*v.p, 10)
+}
+
+func (v *countValue) Type() string { return "count" }
+
+// jitterValue is --jitter: a fraction in [0, 1] (0: the default) or "none"
+// (stored as chute.None).
+type jitterValue struct{ p *float64 }
+
+func newJitterValue(p *float64, def float64) *jitterValue {
+	*p = def
+	return &jitterValue{p: p}
+}
+
+func (v *jitterValue) Set(s string) error {
+	if isNone(s) {
+		*v.p = chute.None
+		return nil
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1 {
+		return fmt.Errorf("%q: want a fraction from 0 to 1 (0: the default) or none", s)
+	}
+	*v.p = f
+	return nil
+}
+
+func (v *jitterValue) String() string {
+	if *v.p < 0 {
+		return "none"
+	}
+	return strconv.FormatFloat(*v.p, 'g', -1, 64)
+}
+
+func (v *jitterValue) Type() string { return "fraction" }
 
 // enumValue is a flag that takes one of a fixed set of names (the values'
 // String forms); any other value is a flag error, so a usage error.
@@ -218,22 +267,24 @@ func (v *enumValue[T]) Set(s string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("want one of %s", strings.Join(v.names(), ", "))
+	return fmt.Errorf("want one of %s", strings.Join(enumNames(v.all), ", "))
 }
 
 // Type names the choices in the help: --backoff exponential|fixed|none.
-func (v *enumValue[T]) Type() string { return strings.Join(v.names(), "|") }
+func (v *enumValue[T]) Type() string { return strings.Join(enumNames(v.all), "|") }
 
-func (v *enumValue[T]) names() []string {
-	names := make([]string, len(v.all))
-	for i, x := range v.all {
+func enumNames[T fmt.Stringer](all []T) []string {
+	names := make([]string, len(all))
+	for i, x := range all {
 		names[i] = x.String()
 	}
 	return names
 }
 
-// queueConfigJSON is a queue config as --json prints it: keys and values
-// as the flags above take them (durations as "30s", 0 = off).
+// queueConfigJSON is a queue config as --json prints it (docs/cli.md,
+// "queue config"): keys are the flags' names; counts and sizes are numbers
+// and durations fmtDuration strings, with -1 and "none" for none. A
+// reported config has every default filled in, so no 0 stands for one.
 type queueConfigJSON struct {
 	Visibility    string  `json:"visibility"`
 	MaxDeliveries int     `json:"max_deliveries"`
@@ -253,44 +304,59 @@ type queueConfigJSON struct {
 
 func newQueueConfigJSON(cfg chute.QueueConfig) queueConfigJSON {
 	return queueConfigJSON{
-		Visibility: cfg.VisibilityTimeout.String(), MaxDeliveries: max(cfg.MaxDeliveries, 0),
-		Backoff: cfg.Backoff.Kind.String(), BackoffDelay: cfg.Backoff.Delay.String(), BackoffMax: cfg.Backoff.Max.String(),
-		Jitter: max(cfg.Backoff.Jitter, 0), DLQ: cfg.DeadLetterQueue, NoDLQ: cfg.NoDeadLetter,
-		MaxMessages: max(cfg.MaxMessages, 0), MaxBytes: max(cfg.MaxBytes, 0), Overflow: cfg.Overflow.String(),
-		TTL: max(cfg.MessageTTL, 0).String(), DLQExpired: cfg.DeadLetterExpired, DedupWindow: max(cfg.DedupWindow, 0).String(),
+		Visibility: fmtDuration(cfg.VisibilityTimeout), MaxDeliveries: noneIfNegative(cfg.MaxDeliveries),
+		Backoff: cfg.Backoff.Kind.String(), BackoffDelay: fmtDuration(cfg.Backoff.Delay), BackoffMax: fmtDuration(cfg.Backoff.Max),
+		Jitter: noneIfNegative(cfg.Backoff.Jitter), DLQ: cfg.DeadLetterQueue, NoDLQ: cfg.NoDeadLetter,
+		MaxMessages: noneIfNegative(cfg.MaxMessages), MaxBytes: noneIfNegative(cfg.MaxBytes), Overflow: cfg.Overflow.String(),
+		TTL: fmtDuration(cfg.MessageTTL), DLQExpired: cfg.DeadLetterExpired, DedupWindow: fmtDuration(cfg.DedupWindow),
 	}
+}
+
+// noneIfNegative writes every negative value as None (-1).
+func noneIfNegative[T int | int64 | float64](v T) T {
+	if v < 0 {
+		return chute.None
+	}
+	return v
 }
 
 // queueConfigRows is a queue config for people: one [flag, value] row per
 // field, named after the flag that changes it.
 func queueConfigRows(cfg chute.QueueConfig) [][2]string {
-	orNone := func(n int64, none string) string {
+	limit := func(n int64, f func(int64) string) string {
 		if n <= 0 {
-			return none
+			return "no limit"
 		}
-		return fmt.Sprint(n)
+		return f(n)
+	}
+	count := func(n int64) string { return strconv.FormatInt(n, 10) }
+	size := func(n int64) string {
+		if s := fmtSize(n); s != fmt.Sprintf("%d B", n) {
+			return fmt.Sprintf("%s (%d bytes)", s, n)
+		}
+		return fmt.Sprintf("%d bytes", n)
 	}
 	dlq := cfg.DeadLetterQueue
 	if cfg.NoDeadLetter {
 		dlq = "none (--no-dlq: dead messages are discarded)"
 	}
-	ttl := "none"
-	if cfg.MessageTTL > 0 {
-		ttl = cfg.MessageTTL.String()
+	jitter := "none"
+	if cfg.Backoff.Jitter >= 0 {
+		jitter = strconv.FormatFloat(cfg.Backoff.Jitter, 'g', -1, 64)
 	}
 	return [][2]string{
-		{"visibility", cfg.VisibilityTimeout.String()},
-		{"max-deliveries", orNone(int64(cfg.MaxDeliveries), "no limit")},
+		{"visibility", fmtDuration(cfg.VisibilityTimeout)},
+		{"max-deliveries", limit(int64(cfg.MaxDeliveries), count)},
 		{"backoff", cfg.Backoff.Kind.String()},
-		{"backoff-delay", cfg.Backoff.Delay.String()},
-		{"backoff-max", cfg.Backoff.Max.String()},
-		{"jitter", fmt.Sprint(max(cfg.Backoff.Jitter, 0))},
+		{"backoff-delay", fmtDuration(cfg.Backoff.Delay)},
+		{"backoff-max", fmtDuration(cfg.Backoff.Max)},
+		{"jitter", jitter},
 		{"dlq", dlq},
-		{"dlq-expired", fmt.Sprint(cfg.DeadLetterExpired)},
-		{"max-messages", orNone(cfg.MaxMessages, "no limit")},
-		{"max-bytes", orNone(cfg.MaxBytes, "no limit")},
+		{"dlq-expired", strconv.FormatBool(cfg.DeadLetterExpired)},
+		{"max-messages", limit(cfg.MaxMessages, count)},
+		{"max-bytes", limit(cfg.MaxBytes, size)},
 		{"overflow", cfg.Overflow.String()},
-		{"ttl", ttl},
-		{"dedup-window", fmtWindow(cfg.DedupWindow)},
+		{"ttl", fmtDuration(cfg.MessageTTL)},
+		{"dedup-window", fmtDuration(cfg.DedupWindow)},
 	}
 }

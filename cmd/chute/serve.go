@@ -2,22 +2,30 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/chutemq/chute/broker"
+	"io"
+	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/chutemq/chute/broker"
+	"github.com/chutemq/chute/internal/version"
 	"github.com/chutemq/chute/server"
 )
 
 type serveFlags struct {
 	config       string
+	printConfig  bool
 	listen       string
 	data         string
 	token        string
@@ -28,67 +36,133 @@ type serveFlags struct {
 	syncInterval time.Duration
 	segmentSize  int64
 	memBudget    int64
-	maxMessage   int
+	maxMessage   int64
 	maxBatch     int
-	maxRequest   int
+	maxRequest   int64
 	logFormat    string
 	logLevel     string
 	shutdownWait time.Duration
 	cpuProfile   string
 }
 
-func newServeCmd() *cobra.Command {
+func newServeCmd() *cobra.Command { return serveCommand(runServe) }
+
+// serveCommand builds the serve command around run, which gets the flags
+// once the environment and the config file have filled them in, and the
+// logger; tests pass their own run.
+//
+// From the moment the logger exists, serve prints nothing but log lines:
+// an error that stops it is logged too (and main does not print it again),
+// so that --log-format json gives JSON on every line.
+func serveCommand(run func(*cobra.Command, *serveFlags, *slog.Logger) error) *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the broker: the API (gRPC, gRPC-Web, Connect/JSON) and /healthz on one port",
 		Long: `serve runs a chute broker with its journal in --data, serving the API on
 --listen. Every flag can also come from the environment (CHUTE_ and the flag
-name in capitals, '-' as '_', e.g. CHUTE_TOKEN) or from a JSON config file
-(--config; keys are flag names). The command line wins, then the
-environment, then the file.
+name in capitals, '-' as '_', e.g. CHUTE_TOKEN) or from a config file
+(--config chute.yaml, .yml, .toml or .json; keys are flag names). The command
+line wins, then the environment, then the file. Sizes take units (64MiB,
+1.5GB, or plain bytes) and durations take days and weeks (500ms, 90s, 7d).
+--print-config shows the settings in force, as YAML, and exits.
 
 Without a token the server only listens on a loopback address, unless told
 --insecure. SIGINT or SIGTERM shut it down gracefully: it stops accepting,
 finishes confirmations in flight, returns the leases consumers hold, and
-closes the journal with a checkpoint.`,
+closes the journal with a checkpoint. Every line it prints is a log line
+(--log-format text or json) on stderr; the first info line, "chute
+serving", carries the address in addr.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnvAndConfig(cmd, f.config); err != nil {
 				return err
 			}
-			return runServe(cmd, f)
+			if f.printConfig {
+				if _, _, err := f.options(); err != nil {
+					return err
+				}
+				return printConfig(cmd.OutOrStdout(), cmd.Flags())
+			}
+			log, err := newLogger(cmd.ErrOrStderr(), f.logFormat, f.logLevel)
+			if err != nil {
+				return err
+			}
+			if err := run(cmd, &f, log); err != nil {
+				log.Error("chute serve failed", "err", err)
+				return loggedError{err}
+			}
+			return nil
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&f.config, "config", "", "JSON config file (keys are flag names)")
+	f.register(cmd.Flags())
+	return cmd
+}
+
+func (f *serveFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&f.config, "config", "", "config file: .yaml, .yml, .toml or .json (keys are flag names)")
+	fl.BoolVar(&f.printConfig, "print-config", false, "print the settings in force (flags, environment, file, defaults) as YAML, secrets masked, and exit")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:7420", "address to listen on")
 	fl.StringVar(&f.data, "data", "./chute-data", "journal directory")
 	fl.StringVar(&f.token, "token", "", "bearer token clients must send (also CHUTE_TOKEN)")
+	markSecret(fl, "token")
 	fl.BoolVar(&f.insecure, "insecure", false, "allow listening on a non-loopback address without a token")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS key file (PEM)")
 	fl.StringVar(&f.sync, "sync", "always", "journal sync policy: always (safe), interval or never (unsafe on power loss)")
-	fl.DurationVar(&f.syncInterval, "sync-interval", 100*time.Millisecond, "longest time between syncs with --sync interval")
-	fl.Int64Var(&f.segmentSize, "segment-size", 64<<20, "journal segment size in bytes")
-	fl.Int64Var(&f.memBudget, "memory-budget", 64<<20, "memory for queued messages: index first, recent bodies with the rest (bytes)")
-	fl.IntVar(&f.maxMessage, "max-message-size", 1<<20, "largest message (body, headers, ID, key) in bytes")
+	fl.Var(newDurationValue(&f.syncInterval, 100*time.Millisecond, false), "sync-interval", "longest time between syncs with --sync interval")
+	fl.Var(newSizeValue(&f.segmentSize, 64<<20, false), "segment-size", "journal segment size (64KiB to 1GiB)")
+	fl.Var(newSizeValue(&f.memBudget, 64<<20, true), "memory-budget", "memory for queued messages: index first, recent bodies with the rest; none caches no bodies")
+	fl.Var(newSizeValue(&f.maxMessage, 1<<20, false), "max-message-size", "largest message (body, headers, ID, key), at most 64MiB")
 	fl.IntVar(&f.maxBatch, "max-batch", 1000, "most messages per publish and receipts per ack")
-	fl.IntVar(&f.maxRequest, "max-request-size", 64<<20, "largest request message in bytes")
+	fl.Var(newSizeValue(&f.maxRequest, 64<<20, false), "max-request-size", "largest request message")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fl.DurationVar(&f.shutdownWait, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
+	fl.Var(newDurationValue(&f.shutdownWait, 30*time.Second, false), "shutdown-timeout", "how long a graceful shutdown may take")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")
-	return cmd
 }
 
-func runServe(cmd *cobra.Command, f serveFlags) error {
-	log, err := newLogger(cmd.ErrOrStderr(), f.logFormat, f.logLevel)
-	if err != nil {
-		return err
-	}
+// options checks the settings without touching the disk or the network
+// and converts them for the library (loggers not set).
+func (f *serveFlags) options() (broker.Options, server.Options, error) {
 	policy, err := parseSync(f.sync)
+	if err != nil {
+		return broker.Options{}, server.Options{}, err
+	}
+	if _, err := newLogger(io.Discard, f.logFormat, f.logLevel); err != nil {
+		return broker.Options{}, server.Options{}, err
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return broker.Options{}, server.Options{}, usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	host, _, err := net.SplitHostPort(f.listen)
+	if err != nil {
+		return broker.Options{}, server.Options{}, usageError{fmt.Errorf("--listen %q: %w", f.listen, err)}
+	}
+	if f.token == "" && !f.insecure && !isLoopback(host) {
+		return broker.Options{}, server.Options{}, usageError{fmt.Errorf("refusing to listen on %s without a token: set --token (or CHUTE_TOKEN), or pass --insecure", f.listen)}
+	}
+	for name, n := range map[string]int64{"max-message-size": f.maxMessage, "max-request-size": f.maxRequest} {
+		if n > math.MaxInt {
+			return broker.Options{}, server.Options{}, usageError{fmt.Errorf("--%s %s is too large", name, fmtSize(n))}
+		}
+	}
+	bo := broker.Options{
+		Sync: policy, SyncInterval: f.syncInterval, SegmentSize: f.segmentSize, MemoryBudget: f.memBudget,
+		MaxMessageSize: int(f.maxMessage), MaxBatch: f.maxBatch,
+	}
+	if err := bo.Validate(); err != nil {
+		return broker.Options{}, server.Options{}, usageError{err}
+	}
+	v := version.Get()
+	so := server.Options{Token: f.token, MaxRequestBytes: int(f.maxRequest),
+		Info: server.Info{Version: v.Version, Commit: v.Commit, GoVersion: v.GoVersion}}
+	return bo, so, nil
+}
+
+func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
+	bo, so, err := f.options()
 	if err != nil {
 		return err
 	}
@@ -100,24 +174,12 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		pprof.StartCPUProfile(pf)
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
-	if (f.tlsCert == "") != (f.tlsKey == "") {
-		return usageError{errors.New("--tls-cert and --tls-key go together")}
-	}
-	host, _, err := net.SplitHostPort(f.listen)
-	if err != nil {
-		return usageError{fmt.Errorf("--listen %q: %w", f.listen, err)}
-	}
-	if f.token == "" && !f.insecure && !isLoopback(host) {
-		return usageError{fmt.Errorf("refusing to listen on %s without a token: set --token (or CHUTE_TOKEN), or pass --insecure", f.listen)}
-	}
-	b, err := broker.Open(f.data, &broker.Options{
-		Sync: policy, SyncInterval: f.syncInterval, SegmentSize: f.segmentSize, MemoryBudget: f.memBudget,
-		MaxMessageSize: f.maxMessage, MaxBatch: f.maxBatch, Logger: log,
-	})
+	bo.Logger, so.Logger = log, log
+	b, err := broker.Open(f.data, &bo)
 	if err != nil {
 		return err
 	}
-	srv := server.New(b, server.Options{Token: f.token, Logger: log, MaxRequestBytes: f.maxRequest})
+	srv := server.New(b, so)
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		b.Close()
@@ -128,9 +190,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		scheme = "https"
 	}
 	rs := b.RecoveryStats()
-	log.Info("chute serving", "addr", scheme+"://"+ln.Addr().String(), "data", f.data, "sync", f.sync,
-		"auth", f.token != "", "recovered_records", rs.Records, "recovery", rs.Duration.Round(time.Millisecond))
-	fmt.Fprintf(cmd.OutOrStdout(), "chute: listening on %s\n", ln.Addr())
+	log.Info(servingMsg, "addr", scheme+"://"+ln.Addr().String(), "version", so.Info.Version, "data", f.data,
+		"sync", f.sync, "auth", f.token != "", "recovered_records", rs.Records, "recovery", rs.Duration.Round(time.Millisecond))
 
 	errc := make(chan error, 1)
 	go func() {
@@ -160,6 +221,37 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return serveErr
 	}
 	return nil
+}
+
+// servingMsg is the message of the log line that says serve is ready; its
+// addr attribute is the URL it serves ("http://127.0.0.1:7420").
+// Launchers (bench --network, tests) wait for it: see servingAddr.
+const servingMsg = "chute serving"
+
+// servingAddr reads one line of serve's --log-format json output and, if
+// it is the serving line, returns the host:port it serves on.
+func servingAddr(line []byte) (string, bool) {
+	var l struct {
+		Msg  string `json:"msg"`
+		Addr string `json:"addr"`
+	}
+	if json.Unmarshal(line, &l) != nil || l.Msg != servingMsg {
+		return "", false
+	}
+	u, err := url.Parse(l.Addr)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	return u.Host, true
+}
+
+// quietLogLine reports a line of serve's --log-format json output below
+// warn level, which a launcher need not pass on.
+func quietLogLine(line []byte) bool {
+	var l struct {
+		Level slog.Level `json:"level"`
+	}
+	return json.Unmarshal(line, &l) == nil && l.Level < slog.LevelWarn
 }
 
 func isLoopback(host string) bool {

@@ -30,7 +30,8 @@ filter). The queue takes the same settings as chute queue create; read it
 with chute sub NAME.`,
 		Example: `  chute subscription create orders billing
   chute subscription create orders eu-shipping --filter region=eu --max-deliveries 3`,
-		Args: exactArgs(2),
+		Args:              exactArgs(2),
+		ValidArgsFunction: completeArgs(f, argTopic, argNone),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			var cfg chute.QueueConfig
 			if err := qf.apply(&cfg); err != nil {
@@ -53,16 +54,17 @@ with chute sub NAME.`,
 		}),
 	}
 	cmd.Flags().Var(kvValue{&filter}, "filter", "deliver only messages with header key=value (repeatable: all must match)")
-	qf.register(cmd.Flags())
+	qf.register(cmd)
 	return cmd
 }
 
 func newSubscriptionLsCmd(f *clientFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:     "ls [TOPIC]",
-		Aliases: []string{"list"},
-		Short:   "List subscriptions (of every topic, or of TOPIC) with their depth",
-		Args:    rangeArgs(0, 1),
+		Use:               "ls [TOPIC]",
+		Aliases:           []string{"list"},
+		Short:             "List subscriptions (of every topic, or of TOPIC) with their depth",
+		Args:              rangeArgs(0, 1),
+		ValidArgsFunction: completeArgs(f, argTopic),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			ctx := cmd.Context()
 			var topic string
@@ -99,10 +101,11 @@ func newSubscriptionLsCmd(f *clientFlags) *cobra.Command {
 
 func newSubscriptionRmCmd(f *clientFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:     "rm TOPIC NAME",
-		Aliases: []string{"delete"},
-		Short:   "Delete a subscription and its queue",
-		Args:    exactArgs(2),
+		Use:               "rm TOPIC NAME",
+		Aliases:           []string{"delete"},
+		Short:             "Delete a subscription and its queue",
+		Args:              exactArgs(2),
+		ValidArgsFunction: completeArgs(f, argTopic, argSubscription),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			topic, name := args[0], args[1]
 			if err := api.Unsubscribe(cmd.Context(), topic, name); err != nil {

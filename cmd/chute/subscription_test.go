@@ -32,9 +32,9 @@ func TestSubscriptionFanOut(t *testing.T) {
 	}
 	// eu gets m1 only: after it, nothing is waiting (publish is
 	// synchronous, so a wrongly routed m2 or m3 would be there already).
-	out = s.must("sub", "eu", "--count", "5", "--wait", "20ms")
-	if strings.Count(out, "\n") != 1 || !strings.Contains(out, `body="m1"`) {
-		t.Fatalf("filtered subscription got\n%s", out)
+	out, _, err := s.runIn(strings.NewReader(""), "sub", "eu", "--count", "5", "--wait", "20ms")
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, `body="m1"`) || exitCode(err) != 9 {
+		t.Fatalf("filtered subscription got (exit %d)\n%s", exitCode(err), out)
 	}
 
 	out = s.must("subscription", "ls")

@@ -19,13 +19,14 @@ func newTopicCmd(f *clientFlags) *cobra.Command {
 func newTopicCreateCmd(f *clientFlags) *cobra.Command {
 	var window = chute.TopicConfig{}.WithDefaults().DedupWindow
 	cmd := &cobra.Command{
-		Use:   "create NAME",
-		Short: "Create a topic; messages published to it go to every matching subscription",
-		Args:  exactArgs(1),
+		Use:               "create NAME",
+		Short:             "Create a topic; messages published to it go to every matching subscription",
+		Args:              exactArgs(1),
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			var cfg chute.TopicConfig
 			if cmd.Flags().Changed("dedup-window") {
-				w, err := dedupWindow(window)
+				w, err := noneOrPositive("dedup-window", window)
 				if err != nil {
 					return err
 				}
@@ -51,7 +52,8 @@ func newTopicCreateCmd(f *clientFlags) *cobra.Command {
 			return fmt.Errorf("topic %s: created, but not listed: %w", name, chute.ErrTopicNotFound)
 		}),
 	}
-	cmd.Flags().DurationVar(&window, "dedup-window", window, "how long a producer ID is remembered; 0 = no de-dup")
+	flagVar(cmd.Flags(), newDurationValue(&window, window, true), "dedup-window", "DURATION|none",
+		"how long a producer ID is remembered (0: the default; none: no de-dup)")
 	return cmd
 }
 
@@ -77,7 +79,7 @@ func newTopicLsCmd(f *clientFlags) *cobra.Command {
 			fmt.Fprintln(tw, "NAME\tPUBLISHED\tUNROUTED\tDEDUP WINDOW\tSUBSCRIPTIONS")
 			for _, t := range ts {
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", t.Name, t.Published, t.Unrouted,
-					fmtWindow(t.Config.DedupWindow), orDash(strings.Join(t.Subscriptions, ",")))
+					fmtDuration(t.Config.DedupWindow), orDash(strings.Join(t.Subscriptions, ",")))
 			}
 			return tw.Flush()
 		}),
@@ -86,10 +88,11 @@ func newTopicLsCmd(f *clientFlags) *cobra.Command {
 
 func newTopicRmCmd(f *clientFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:     "rm NAME",
-		Aliases: []string{"delete"},
-		Short:   "Delete a topic (its subscriptions' queues stay, as plain queues)",
-		Args:    exactArgs(1),
+		Use:               "rm NAME",
+		Aliases:           []string{"delete"},
+		Short:             "Delete a topic (its subscriptions' queues stay, as plain queues)",
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeArgs(f, argTopic),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			name := args[0]
 			if err := api.DeleteTopic(cmd.Context(), name); err != nil {
@@ -104,10 +107,10 @@ func newTopicRmCmd(f *clientFlags) *cobra.Command {
 	}
 }
 
-// topicJSON is a topic as --json prints it.
+// topicJSON is a topic as --json prints it (docs/cli.md, "topic").
 type topicJSON struct {
 	Name          string   `json:"name"`
-	DedupWindow   string   `json:"dedup_window"` // "0s": no de-dup
+	DedupWindow   string   `json:"dedup_window"` // fmtDuration; "none": no de-dup
 	Subscriptions []string `json:"subscriptions"`
 	DedupIDs      int64    `json:"dedup_ids"`
 	Published     int64    `json:"published"`
@@ -119,6 +122,6 @@ func newTopicJSON(t chute.TopicStats) topicJSON {
 	if subs == nil {
 		subs = []string{}
 	}
-	return topicJSON{Name: t.Name, DedupWindow: max(t.Config.DedupWindow, 0).String(), Subscriptions: subs,
+	return topicJSON{Name: t.Name, DedupWindow: fmtDuration(t.Config.DedupWindow), Subscriptions: subs,
 		DedupIDs: t.DedupIDs, Published: t.Published, Unrouted: t.Unrouted}
 }

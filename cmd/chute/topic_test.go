@@ -12,14 +12,15 @@ func TestTopicCreateRm(t *testing.T) {
 	if tj.Name != "t" || tj.DedupWindow != "10s" || tj.Subscriptions == nil {
 		t.Fatalf("topic create --json: %+v", tj)
 	}
-	s.must("topic", "create", "nodedup", "--dedup-window", "0")
+	s.must("topic", "create", "nodedup", "--dedup-window", "none")
+	s.must("topic", "create", "zero", "--dedup-window", "0")
 	s.must("topic", "create", "plain")
 	ts := parseJSON[[]topicJSON](t, s.must("topic", "ls", "--json"))
 	got := map[string]string{}
 	for _, x := range ts {
 		got[x.Name] = x.DedupWindow
 	}
-	if got["nodedup"] != "0s" || got["plain"] != "2m0s" || got["t"] != "10s" {
+	if got["nodedup"] != "none" || got["plain"] != "2m" || got["zero"] != "2m" || got["t"] != "10s" {
 		t.Fatalf("dedup windows: %v", got)
 	}
 	s.wantExit(5, "topic", "create", "t")

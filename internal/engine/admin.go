@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/chutemq/chute/internal/text"
 	"maps"
 	"slices"
 )
@@ -14,7 +15,7 @@ func (e *Engine) nameFree(name string) error {
 		return err
 	}
 	if e.queues[name] != nil || e.topics[name] != nil {
-		return fmt.Errorf("%w: %q", ErrExists, name)
+		return fmt.Errorf("%w: %s", ErrExists, text.Quote(name))
 	}
 	return nil
 }
@@ -69,7 +70,7 @@ func (e *Engine) newQueue(name string, cfg QueueConfig) *queue {
 func (e *Engine) UpdateQueue(now int64, name string, cfg QueueConfig) (*Record, error) {
 	e.advance(now)
 	if e.queues[name] == nil {
-		return nil, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+		return nil, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
 	cfg, err := e.checkQueueConfig(name, cfg)
 	if err != nil {
@@ -96,7 +97,7 @@ func (e *Engine) applyUpdateQueue(r *Record) error {
 func (e *Engine) DeleteQueue(now int64, name string) (*Record, error) {
 	e.advance(now)
 	if e.queues[name] == nil {
-		return nil, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+		return nil, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
 	if users := e.deadLetterUsers(name); len(users) > 0 {
 		// Deleting it would only bring it back, empty, with the next dead
@@ -130,7 +131,7 @@ func (e *Engine) applyDeleteQueue(r *Record) error {
 func (e *Engine) PurgeQueue(now int64, name string) (*Record, int64, error) {
 	e.advance(now)
 	if e.queues[name] == nil {
-		return nil, 0, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+		return nil, 0, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
 	r := &Record{Type: RecPurgeQueue, Time: e.now, Name: name}
 	n, err := e.applyPurge(r)
@@ -214,7 +215,7 @@ func (e *Engine) applyCreateTopic(r *Record) error {
 func (e *Engine) UpdateTopic(now int64, name string, cfg TopicConfig) (*Record, error) {
 	e.advance(now)
 	if e.topics[name] == nil {
-		return nil, fmt.Errorf("%w: %q", ErrTopicNotFound, name)
+		return nil, fmt.Errorf("%w: %s", ErrTopicNotFound, text.Quote(name))
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -238,7 +239,7 @@ func (e *Engine) applyTopicConfig(r *Record) error {
 func (e *Engine) DeleteTopic(now int64, name string) (*Record, error) {
 	e.advance(now)
 	if e.topics[name] == nil {
-		return nil, fmt.Errorf("%w: %q", ErrTopicNotFound, name)
+		return nil, fmt.Errorf("%w: %s", ErrTopicNotFound, text.Quote(name))
 	}
 	r := &Record{Type: RecDeleteTopic, Time: e.now, Name: name}
 	return r, e.applyDeleteTopic(r)
@@ -261,7 +262,7 @@ func (e *Engine) applyDeleteTopic(r *Record) error {
 func (e *Engine) Subscribe(now int64, topicName, sub string, cfg QueueConfig, filter map[string]string) (*Record, error) {
 	e.advance(now)
 	if e.topics[topicName] == nil {
-		return nil, fmt.Errorf("%w: %q", ErrTopicNotFound, topicName)
+		return nil, fmt.Errorf("%w: %s", ErrTopicNotFound, text.Quote(topicName))
 	}
 	if err := e.nameFree(sub); err != nil {
 		return nil, err
@@ -297,11 +298,11 @@ func (e *Engine) applySubscribe(r *Record) error {
 func (e *Engine) Unsubscribe(now int64, topicName, sub string) (*Record, error) {
 	e.advance(now)
 	if e.topics[topicName] == nil {
-		return nil, fmt.Errorf("%w: %q", ErrTopicNotFound, topicName)
+		return nil, fmt.Errorf("%w: %s", ErrTopicNotFound, text.Quote(topicName))
 	}
 	q := e.queues[sub]
 	if q == nil || q.sub == nil || q.sub.topic.name != topicName {
-		return nil, fmt.Errorf("%w: %q", ErrNotSubscription, sub)
+		return nil, fmt.Errorf("%w: %s", ErrNotSubscription, text.Quote(sub))
 	}
 	r := &Record{Type: RecUnsubscribe, Time: e.now, Name: topicName, Sub: sub}
 	return r, e.applyUnsubscribe(r)

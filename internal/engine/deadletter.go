@@ -1,6 +1,10 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/chutemq/chute/internal/text"
+)
 
 // Reason says why a message was dead-lettered.
 type Reason uint8
@@ -95,7 +99,7 @@ func (e *Engine) Redrive(now int64, name string, n int64) (*Record, int64, error
 	e.advance(now)
 	q := e.queues[name]
 	if q == nil {
-		return nil, 0, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+		return nil, 0, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
 	if len(q.dead) == 0 && len(e.deadLetterUsers(name)) == 0 {
 		return nil, 0, fmt.Errorf("%w: %q is not a dead-letter queue (no queue dead-letters into it and it holds no dead letters)", ErrInvalidConfig, name)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/chutemq/chute/internal/text"
 	"slices"
 )
 
@@ -42,6 +43,14 @@ func (e *Engine) QueueID(name string) (uint32, bool) {
 	return q.id, true
 }
 
+// QueueExists reports whether a queue with this id exists (receipts carry
+// the id: one of a queue that was deleted is stale, one of another queue
+// is a mistake).
+func (e *Engine) QueueExists(id uint32) bool { return e.byID[id] != nil }
+
+// Exists reports whether a queue or topic has this name.
+func (e *Engine) Exists(name string) bool { return e.queues[name] != nil || e.topics[name] != nil }
+
 // Receive leases up to max ready messages of a queue, best first
 // (priority desc, sequence asc), for lease (≤ 0: the queue's visibility
 // timeout). The record is nil when nothing was ready.
@@ -49,7 +58,7 @@ func (e *Engine) Receive(now int64, name string, max int, lease int64) (*Record,
 	e.advance(now)
 	q := e.queues[name]
 	if q == nil {
-		return nil, nil, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+		return nil, nil, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
 	if lease <= 0 {
 		lease = int64(q.cfg.VisibilityTimeout)
@@ -113,7 +122,7 @@ func (e *Engine) itemsCommand(now int64, typ RecordType, name string, items []It
 	e.advance(now)
 	q := e.queues[name]
 	if q == nil {
-		return nil, nil, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+		return nil, nil, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
 	r := &Record{Type: typ, Time: e.now, Name: name}
 	errs := make([]error, len(items))

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/chutemq/chute/internal/text"
 	"math"
 )
 
@@ -31,7 +32,7 @@ func (e *Engine) PreparePublish(now int64, target string, msgs []PubMsg) (*Recor
 	case t != nil:
 		dd, window = &t.dedup, int64(t.cfg.DedupWindow)
 	default:
-		return nil, nil, fmt.Errorf("%w: %q", ErrNotFound, target)
+		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, text.Quote(target))
 	}
 	res := make([]PubResult, len(msgs))
 	r := &Record{Type: RecPublish, Time: now, Name: target, FirstSeq: e.nextSeq}

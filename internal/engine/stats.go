@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/chutemq/chute/internal/text"
 	"maps"
 	"slices"
 	"time"
@@ -44,7 +45,7 @@ func (s QueueStats) OldestAge(now int64) time.Duration {
 func (e *Engine) QueueStats(name string) (QueueStats, error) {
 	q := e.queues[name]
 	if q == nil {
-		return QueueStats{}, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+		return QueueStats{}, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
 	return q.stats(), nil
 }
@@ -99,7 +100,7 @@ func (e *Engine) Topics() []TopicStats {
 func (e *Engine) TopicStats(name string) (TopicStats, error) {
 	t := e.topics[name]
 	if t == nil {
-		return TopicStats{}, fmt.Errorf("%w: %q", ErrTopicNotFound, name)
+		return TopicStats{}, fmt.Errorf("%w: %s", ErrTopicNotFound, text.Quote(name))
 	}
 	return t.stats(), nil
 }
@@ -128,7 +129,7 @@ func cmpString(a, b string) int {
 func (e *Engine) Peek(name string, n int) ([]Delivered, error) {
 	q := e.queues[name]
 	if q == nil {
-		return nil, fmt.Errorf("%w: %q", ErrQueueNotFound, name)
+		return nil, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
 	var out []Delivered
 	if n <= 0 {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"connectrpc.com/connect"
 
@@ -66,7 +67,7 @@ func ToConnect(err error) error {
 		return err
 	}
 	code, reason := Classify(err)
-	out := connect.NewError(code, err)
+	out := connect.NewError(code, capError(err))
 	if detail, derr := connect.NewErrorDetail(&chutev1.ErrorDetail{Reason: reason}); derr == nil {
 		out.AddDetail(detail)
 	}
@@ -79,7 +80,7 @@ func ToStatus(err error) *chutev1.Status {
 		return nil
 	}
 	code, reason := Classify(err)
-	return &chutev1.Status{Code: code.String(), Message: err.Error(), Reason: reason}
+	return &chutev1.Status{Code: code.String(), Message: capError(err).Error(), Reason: reason}
 }
 
 // FromConnect turns an error from a call into one that errors.Is matches
@@ -169,3 +170,26 @@ func IsTransient(err error) bool {
 	}
 	return false
 }
+
+// maxErrorMessage bounds the text of an error sent to a client (and
+// logged): whatever a client sent, the answer stays small (issue 8: an
+// 8 MiB invalid name came back whole).
+const maxErrorMessage = 1024
+
+// capError cuts err's message to maxErrorMessage bytes, keeping its chain
+// for errors.Is.
+func capError(err error) error {
+	if len(err.Error()) <= maxErrorMessage {
+		return err
+	}
+	return cappedError{err}
+}
+
+type cappedError struct{ err error }
+
+func (c cappedError) Error() string {
+	msg := c.err.Error()
+	return fmt.Sprintf("%s… (%d bytes cut)", strings.ToValidUTF8(msg[:maxErrorMessage], ""), len(msg)-maxErrorMessage)
+}
+
+func (c cappedError) Unwrap() error { return c.err }

@@ -47,6 +47,10 @@ import (
 // binDir holds the chute binary built for this run.
 var binDir string
 
+// e2eVersion is stamped into the binary the way scripts/release.sh stamps
+// a release.
+const e2eVersion = "v0.0.0-e2e"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "chute-e2e-")
 	if err != nil {
@@ -92,7 +96,7 @@ func build() (string, error) {
 		return "", errors.New("not inside the chute module")
 	}
 	path := filepath.Join(binDir, "chute")
-	args := []string{"build", "-o", path}
+	args := []string{"build", "-o", path, "-ldflags", "-X github.com/chutemq/chute/internal/version.Version=" + e2eVersion}
 	if raceEnabled() {
 		args = append(args, "-race") // the server's races fail the test too
 	}
@@ -139,7 +143,9 @@ type output struct {
 	seen   bool
 }
 
-var listenLine = regexp.MustCompile(`(?m)^chute: listening on (\S+)$`)
+// listenLine is serve's log line (text format, on stderr) that says it is
+// ready, and where.
+var listenLine = regexp.MustCompile(`(?m)\bmsg="chute serving" addr=\w+://(\S+)`)
 
 func (o *output) Write(p []byte) (int, error) {
 	o.mu.Lock()
@@ -164,7 +170,7 @@ func (o *output) String() string {
 // The process is killed when the test ends, if it is still running.
 func launch(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, out: &output{listen: make(chan string, 1)}, errOut: &output{}, exited: make(chan struct{})}
+	p := &proc{t: t, out: &output{}, errOut: &output{listen: make(chan string, 1)}, exited: make(chan struct{})}
 	p.cmd = exec.Command(binary(t), append([]string{"serve", "--log-level", "debug"}, args...)...)
 	p.cmd.Env = cleanEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errOut
@@ -184,6 +190,9 @@ func launch(t *testing.T, args ...string) *proc {
 		}
 		if strings.Contains(p.errOut.String(), "DATA RACE") {
 			t.Errorf("chute serve %s: data race:\n%s", strings.Join(args, " "), p.errOut)
+		}
+		if out := p.out.String(); out != "" {
+			t.Errorf("chute serve %s printed on stdout (every line belongs in the log, on stderr):\n%s", strings.Join(args, " "), out)
 		}
 	})
 	return p
@@ -212,7 +221,7 @@ func start(t *testing.T, args ...string) *proc {
 	t.Helper()
 	p := launch(t, args...)
 	select {
-	case addr := <-p.out.listen:
+	case addr := <-p.errOut.listen:
 		_, port, err := net.SplitHostPort(addr)
 		if err != nil {
 			t.Fatalf("chute listens on %q: %v", addr, err)
@@ -320,7 +329,7 @@ func TestAuth(t *testing.T) {
 	// Not on every interface without a token: a usage error, exit 2.
 	open := launch(t, "--listen", "0.0.0.0:0", "--data", t.TempDir())
 	select {
-	case addr := <-open.out.listen:
+	case addr := <-open.errOut.listen:
 		t.Fatalf("listening on %s without a token", addr)
 	case <-open.exited:
 	case <-time.After(30 * time.Second):
@@ -338,6 +347,40 @@ func TestAuth(t *testing.T) {
 	}
 	closeAll(ic)
 	insecure.stop()
+}
+
+// TestVersion: the release stamped with -ldflags -X is what chute
+// --version, chute version and the server (GetServerInfo) report.
+func TestVersion(t *testing.T) {
+	p := startData(t, t.TempDir())
+	chute := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(binary(t), args...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chute %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	if out := chute("--version"); !strings.HasPrefix(string(out), "chute "+e2eVersion+" (") {
+		t.Errorf("chute --version: %q", out)
+	}
+	var v struct {
+		Client struct{ Version string }
+		Server struct {
+			Reachable bool
+			Version   string
+		}
+	}
+	out := chute("version", "--json", "--server", p.addr)
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("chute version --json: %v\n%s", err, out)
+	}
+	if v.Client.Version != e2eVersion || !v.Server.Reachable || v.Server.Version != e2eVersion {
+		t.Errorf("chute version --json: %s", out)
+	}
+	p.stop()
 }
 
 // closeAll closes clients before their server stops, so that their idle
@@ -647,7 +690,8 @@ func post(t *testing.T, addr, method, body string, status int, out any) {
 	}
 }
 
-// wantHealthy checks that GET /healthz answers 200.
+// wantHealthy checks that GET /healthz answers 200 with status ok and the
+// version the binary was built with.
 func wantHealthy(t *testing.T, addr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -664,5 +708,9 @@ func wantHealthy(t *testing.T, addr string) {
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: HTTP %d: %s", resp.StatusCode, raw)
+	}
+	var h struct{ Status, Version string }
+	if err := json.Unmarshal(raw, &h); err != nil || h.Status != "ok" || h.Version != e2eVersion {
+		t.Fatalf("healthz: %s (%v), want status ok and version %s", raw, err, e2eVersion)
 	}
 }

@@ -3491,6 +3491,115 @@ func (x *RedriveResponse) GetMoved() int64 {
 	return 0
 }
 
+type GetServerInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServerInfoRequest) Reset() {
+	*x = GetServerInfoRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServerInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServerInfoRequest) ProtoMessage() {}
+
+func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
+func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{57}
+}
+
+type GetServerInfoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The release ("v1.2.3"), the module version for a `go install` at a
+	// version, or "(devel)".
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// The VCS revision it was built from; empty when unknown.
+	Commit string `protobuf:"bytes,2,opt,name=commit,proto3" json:"commit,omitempty"`
+	// The Go toolchain that built it ("go1.26.0").
+	GoVersion string `protobuf:"bytes,3,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
+	// When the server started.
+	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServerInfoResponse) Reset() {
+	*x = GetServerInfoResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServerInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServerInfoResponse) ProtoMessage() {}
+
+func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
+func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *GetServerInfoResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *GetServerInfoResponse) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
+}
+
+func (x *GetServerInfoResponse) GetGoVersion() string {
+	if x != nil {
+		return x.GoVersion
+	}
+	return ""
+}
+
+func (x *GetServerInfoResponse) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
 var File_chute_v1_chute_proto protoreflect.FileDescriptor
 
 const file_chute_v1_chute_proto_rawDesc = "" +
@@ -3744,7 +3853,15 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x11dead_letter_queue\x18\x01 \x01(\tR\x0fdeadLetterQueue\x12\x10\n" +
 	"\x03max\x18\x02 \x01(\x03R\x03max\"'\n" +
 	"\x0fRedriveResponse\x12\x14\n" +
-	"\x05moved\x18\x01 \x01(\x03R\x05moved*x\n" +
+	"\x05moved\x18\x01 \x01(\x03R\x05moved\"\x16\n" +
+	"\x14GetServerInfoRequest\"\xa3\x01\n" +
+	"\x15GetServerInfoResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
+	"\x06commit\x18\x02 \x01(\tR\x06commit\x12\x1d\n" +
+	"\n" +
+	"go_version\x18\x03 \x01(\tR\tgoVersion\x129\n" +
+	"\n" +
+	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt*x\n" +
 	"\vBackoffKind\x12\x1c\n" +
 	"\x18BACKOFF_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18BACKOFF_KIND_EXPONENTIAL\x10\x01\x12\x16\n" +
@@ -3762,7 +3879,7 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x03Ack\x12\x14.chute.v1.AckRequest\x1a\x15.chute.v1.AckResponse\x125\n" +
 	"\x04Nack\x12\x15.chute.v1.NackRequest\x1a\x16.chute.v1.NackResponse\x12;\n" +
 	"\x06Extend\x12\x17.chute.v1.ExtendRequest\x1a\x18.chute.v1.ExtendResponse\x125\n" +
-	"\x04Peek\x12\x15.chute.v1.PeekRequest\x1a\x16.chute.v1.PeekResponse2\xfa\x06\n" +
+	"\x04Peek\x12\x15.chute.v1.PeekRequest\x1a\x16.chute.v1.PeekResponse2\xcc\a\n" +
 	"\fAdminService\x12J\n" +
 	"\vCreateQueue\x12\x1c.chute.v1.CreateQueueRequest\x1a\x1d.chute.v1.CreateQueueResponse\x12J\n" +
 	"\vUpdateQueue\x12\x1c.chute.v1.UpdateQueueRequest\x1a\x1d.chute.v1.UpdateQueueResponse\x12J\n" +
@@ -3778,7 +3895,8 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"ListTopics\x12\x1b.chute.v1.ListTopicsRequest\x1a\x1c.chute.v1.ListTopicsResponse\x12D\n" +
 	"\tSubscribe\x12\x1a.chute.v1.SubscribeRequest\x1a\x1b.chute.v1.SubscribeResponse\x12J\n" +
 	"\vUnsubscribe\x12\x1c.chute.v1.UnsubscribeRequest\x1a\x1d.chute.v1.UnsubscribeResponse\x12>\n" +
-	"\aRedrive\x12\x18.chute.v1.RedriveRequest\x1a\x19.chute.v1.RedriveResponseB/Z-github.com/chutemq/chute/gen/chute/v1;chutev1b\x06proto3"
+	"\aRedrive\x12\x18.chute.v1.RedriveRequest\x1a\x19.chute.v1.RedriveResponse\x12P\n" +
+	"\rGetServerInfo\x12\x1e.chute.v1.GetServerInfoRequest\x1a\x1f.chute.v1.GetServerInfoResponseB/Z-github.com/chutemq/chute/gen/chute/v1;chutev1b\x06proto3"
 
 var (
 	file_chute_v1_chute_proto_rawDescOnce sync.Once
@@ -3793,7 +3911,7 @@ func file_chute_v1_chute_proto_rawDescGZIP() []byte {
 }
 
 var file_chute_v1_chute_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
+var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_chute_v1_chute_proto_goTypes = []any{
 	(BackoffKind)(0),              // 0: chute.v1.BackoffKind
 	(Overflow)(0),                 // 1: chute.v1.Overflow
@@ -3854,61 +3972,63 @@ var file_chute_v1_chute_proto_goTypes = []any{
 	(*UnsubscribeResponse)(nil),   // 56: chute.v1.UnsubscribeResponse
 	(*RedriveRequest)(nil),        // 57: chute.v1.RedriveRequest
 	(*RedriveResponse)(nil),       // 58: chute.v1.RedriveResponse
-	nil,                           // 59: chute.v1.Message.HeadersEntry
-	nil,                           // 60: chute.v1.Delivery.HeadersEntry
-	nil,                           // 61: chute.v1.QueueStats.FilterEntry
-	nil,                           // 62: chute.v1.SubscribeRequest.FilterEntry
-	(*durationpb.Duration)(nil),   // 63: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 64: google.protobuf.Timestamp
+	(*GetServerInfoRequest)(nil),  // 59: chute.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil), // 60: chute.v1.GetServerInfoResponse
+	nil,                           // 61: chute.v1.Message.HeadersEntry
+	nil,                           // 62: chute.v1.Delivery.HeadersEntry
+	nil,                           // 63: chute.v1.QueueStats.FilterEntry
+	nil,                           // 64: chute.v1.SubscribeRequest.FilterEntry
+	(*durationpb.Duration)(nil),   // 65: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 66: google.protobuf.Timestamp
 }
 var file_chute_v1_chute_proto_depIdxs = []int32{
-	59, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
-	63, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
-	64, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
-	63, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
+	61, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
+	65, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
+	66, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
+	65, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
 	3,  // 4: chute.v1.PublishRequest.messages:type_name -> chute.v1.Message
 	4,  // 5: chute.v1.PublishResponse.results:type_name -> chute.v1.PublishResult
 	3,  // 6: chute.v1.PublishStreamRequest.messages:type_name -> chute.v1.Message
 	4,  // 7: chute.v1.PublishStreamResponse.results:type_name -> chute.v1.PublishResult
 	9,  // 8: chute.v1.PublishStreamResponse.error:type_name -> chute.v1.Status
-	64, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
-	60, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
-	64, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
-	64, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
+	66, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
+	62, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
+	66, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
+	66, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
 	10, // 13: chute.v1.Delivery.dead_letter:type_name -> chute.v1.DeadLetter
-	63, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
-	63, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
+	65, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
+	65, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
 	11, // 16: chute.v1.ReceiveResponse.deliveries:type_name -> chute.v1.Delivery
 	9,  // 17: chute.v1.ReceiptFailure.status:type_name -> chute.v1.Status
 	14, // 18: chute.v1.AckResponse.failed:type_name -> chute.v1.ReceiptFailure
-	63, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
+	65, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
 	17, // 20: chute.v1.NackRequest.nacks:type_name -> chute.v1.NackItem
 	14, // 21: chute.v1.NackResponse.failed:type_name -> chute.v1.ReceiptFailure
-	63, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
+	65, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
 	14, // 23: chute.v1.ExtendResponse.failed:type_name -> chute.v1.ReceiptFailure
 	11, // 24: chute.v1.PeekResponse.deliveries:type_name -> chute.v1.Delivery
 	25, // 25: chute.v1.ConsumeRequest.start:type_name -> chute.v1.ConsumeStart
 	26, // 26: chute.v1.ConsumeRequest.settle:type_name -> chute.v1.Settle
-	63, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
+	65, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
 	17, // 28: chute.v1.Settle.nacks:type_name -> chute.v1.NackItem
-	63, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
+	65, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
 	14, // 30: chute.v1.SettleResult.failed:type_name -> chute.v1.ReceiptFailure
 	9,  // 31: chute.v1.SettleResult.error:type_name -> chute.v1.Status
 	11, // 32: chute.v1.ConsumeResponse.deliveries:type_name -> chute.v1.Delivery
 	27, // 33: chute.v1.ConsumeResponse.settled:type_name -> chute.v1.SettleResult
 	0,  // 34: chute.v1.Backoff.kind:type_name -> chute.v1.BackoffKind
-	63, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
-	63, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
-	63, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
+	65, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
+	65, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
+	65, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
 	29, // 38: chute.v1.QueueConfig.backoff:type_name -> chute.v1.Backoff
 	1,  // 39: chute.v1.QueueConfig.overflow:type_name -> chute.v1.Overflow
-	63, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
-	63, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
+	65, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
+	65, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
 	30, // 42: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
-	61, // 43: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
-	63, // 44: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
+	63, // 43: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
+	65, // 44: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
 	31, // 45: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
-	63, // 46: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
+	65, // 46: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
 	33, // 47: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
 	30, // 48: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
 	30, // 49: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
@@ -3916,53 +4036,56 @@ var file_chute_v1_chute_proto_depIdxs = []int32{
 	32, // 51: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
 	33, // 52: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
 	34, // 53: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
-	62, // 54: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
+	64, // 54: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
 	30, // 55: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
-	5,  // 56: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
-	7,  // 57: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
-	12, // 58: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
-	24, // 59: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
-	15, // 60: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
-	18, // 61: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
-	20, // 62: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
-	22, // 63: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
-	35, // 64: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
-	37, // 65: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
-	39, // 66: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
-	41, // 67: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
-	43, // 68: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
-	45, // 69: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
-	47, // 70: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
-	49, // 71: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
-	51, // 72: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
-	53, // 73: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
-	55, // 74: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
-	57, // 75: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
-	6,  // 76: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
-	8,  // 77: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
-	13, // 78: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
-	28, // 79: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
-	16, // 80: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
-	19, // 81: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
-	21, // 82: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
-	23, // 83: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
-	36, // 84: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
-	38, // 85: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
-	40, // 86: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
-	42, // 87: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
-	44, // 88: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
-	46, // 89: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
-	48, // 90: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
-	50, // 91: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
-	52, // 92: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
-	54, // 93: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
-	56, // 94: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
-	58, // 95: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
-	76, // [76:96] is the sub-list for method output_type
-	56, // [56:76] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	66, // 56: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	5,  // 57: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
+	7,  // 58: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
+	12, // 59: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
+	24, // 60: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
+	15, // 61: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
+	18, // 62: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
+	20, // 63: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
+	22, // 64: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
+	35, // 65: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
+	37, // 66: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
+	39, // 67: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
+	41, // 68: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
+	43, // 69: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
+	45, // 70: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
+	47, // 71: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
+	49, // 72: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
+	51, // 73: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
+	53, // 74: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
+	55, // 75: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
+	57, // 76: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
+	59, // 77: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
+	6,  // 78: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
+	8,  // 79: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
+	13, // 80: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
+	28, // 81: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
+	16, // 82: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
+	19, // 83: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
+	21, // 84: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
+	23, // 85: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
+	36, // 86: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
+	38, // 87: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
+	40, // 88: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
+	42, // 89: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
+	44, // 90: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
+	46, // 91: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
+	48, // 92: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
+	50, // 93: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
+	52, // 94: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
+	54, // 95: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
+	56, // 96: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
+	58, // 97: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
+	60, // 98: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
+	78, // [78:99] is the sub-list for method output_type
+	57, // [57:78] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_chute_v1_chute_proto_init() }
@@ -3981,7 +4104,7 @@ func file_chute_v1_chute_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chute_v1_chute_proto_rawDesc), len(file_chute_v1_chute_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   61,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

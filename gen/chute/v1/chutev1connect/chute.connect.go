@@ -95,6 +95,9 @@ const (
 	AdminServiceUnsubscribeProcedure = "/chute.v1.AdminService/Unsubscribe"
 	// AdminServiceRedriveProcedure is the fully-qualified name of the AdminService's Redrive RPC.
 	AdminServiceRedriveProcedure = "/chute.v1.AdminService/Redrive"
+	// AdminServiceGetServerInfoProcedure is the fully-qualified name of the AdminService's
+	// GetServerInfo RPC.
+	AdminServiceGetServerInfoProcedure = "/chute.v1.AdminService/GetServerInfo"
 )
 
 // MessageServiceClient is a client for the chute.v1.MessageService service.
@@ -388,6 +391,9 @@ type AdminServiceClient interface {
 	Unsubscribe(context.Context, *connect.Request[v1.UnsubscribeRequest]) (*connect.Response[v1.UnsubscribeResponse], error)
 	// Redrive moves up to max (all if 0) dead letters back to their source.
 	Redrive(context.Context, *connect.Request[v1.RedriveRequest]) (*connect.Response[v1.RedriveResponse], error)
+	// GetServerInfo tells which build of chute the server runs and since
+	// when (`chute version` shows it). It never reveals paths or settings.
+	GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the chute.v1.AdminService service. By default, it
@@ -473,23 +479,30 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("Redrive")),
 			connect.WithClientOptions(opts...),
 		),
+		getServerInfo: connect.NewClient[v1.GetServerInfoRequest, v1.GetServerInfoResponse](
+			httpClient,
+			baseURL+AdminServiceGetServerInfoProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GetServerInfo")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // adminServiceClient implements AdminServiceClient.
 type adminServiceClient struct {
-	createQueue *connect.Client[v1.CreateQueueRequest, v1.CreateQueueResponse]
-	updateQueue *connect.Client[v1.UpdateQueueRequest, v1.UpdateQueueResponse]
-	deleteQueue *connect.Client[v1.DeleteQueueRequest, v1.DeleteQueueResponse]
-	purgeQueue  *connect.Client[v1.PurgeQueueRequest, v1.PurgeQueueResponse]
-	getQueue    *connect.Client[v1.GetQueueRequest, v1.GetQueueResponse]
-	listQueues  *connect.Client[v1.ListQueuesRequest, v1.ListQueuesResponse]
-	createTopic *connect.Client[v1.CreateTopicRequest, v1.CreateTopicResponse]
-	deleteTopic *connect.Client[v1.DeleteTopicRequest, v1.DeleteTopicResponse]
-	listTopics  *connect.Client[v1.ListTopicsRequest, v1.ListTopicsResponse]
-	subscribe   *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
-	unsubscribe *connect.Client[v1.UnsubscribeRequest, v1.UnsubscribeResponse]
-	redrive     *connect.Client[v1.RedriveRequest, v1.RedriveResponse]
+	createQueue   *connect.Client[v1.CreateQueueRequest, v1.CreateQueueResponse]
+	updateQueue   *connect.Client[v1.UpdateQueueRequest, v1.UpdateQueueResponse]
+	deleteQueue   *connect.Client[v1.DeleteQueueRequest, v1.DeleteQueueResponse]
+	purgeQueue    *connect.Client[v1.PurgeQueueRequest, v1.PurgeQueueResponse]
+	getQueue      *connect.Client[v1.GetQueueRequest, v1.GetQueueResponse]
+	listQueues    *connect.Client[v1.ListQueuesRequest, v1.ListQueuesResponse]
+	createTopic   *connect.Client[v1.CreateTopicRequest, v1.CreateTopicResponse]
+	deleteTopic   *connect.Client[v1.DeleteTopicRequest, v1.DeleteTopicResponse]
+	listTopics    *connect.Client[v1.ListTopicsRequest, v1.ListTopicsResponse]
+	subscribe     *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
+	unsubscribe   *connect.Client[v1.UnsubscribeRequest, v1.UnsubscribeResponse]
+	redrive       *connect.Client[v1.RedriveRequest, v1.RedriveResponse]
+	getServerInfo *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
 }
 
 // CreateQueue calls chute.v1.AdminService.CreateQueue.
@@ -552,6 +565,11 @@ func (c *adminServiceClient) Redrive(ctx context.Context, req *connect.Request[v
 	return c.redrive.CallUnary(ctx, req)
 }
 
+// GetServerInfo calls chute.v1.AdminService.GetServerInfo.
+func (c *adminServiceClient) GetServerInfo(ctx context.Context, req *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error) {
+	return c.getServerInfo.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the chute.v1.AdminService service.
 type AdminServiceHandler interface {
 	CreateQueue(context.Context, *connect.Request[v1.CreateQueueRequest]) (*connect.Response[v1.CreateQueueResponse], error)
@@ -567,6 +585,9 @@ type AdminServiceHandler interface {
 	Unsubscribe(context.Context, *connect.Request[v1.UnsubscribeRequest]) (*connect.Response[v1.UnsubscribeResponse], error)
 	// Redrive moves up to max (all if 0) dead letters back to their source.
 	Redrive(context.Context, *connect.Request[v1.RedriveRequest]) (*connect.Response[v1.RedriveResponse], error)
+	// GetServerInfo tells which build of chute the server runs and since
+	// when (`chute version` shows it). It never reveals paths or settings.
+	GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -648,6 +669,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("Redrive")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceGetServerInfoHandler := connect.NewUnaryHandler(
+		AdminServiceGetServerInfoProcedure,
+		svc.GetServerInfo,
+		connect.WithSchema(adminServiceMethods.ByName("GetServerInfo")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/chute.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceCreateQueueProcedure:
@@ -674,6 +701,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceUnsubscribeHandler.ServeHTTP(w, r)
 		case AdminServiceRedriveProcedure:
 			adminServiceRedriveHandler.ServeHTTP(w, r)
+		case AdminServiceGetServerInfoProcedure:
+			adminServiceGetServerInfoHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -729,4 +758,8 @@ func (UnimplementedAdminServiceHandler) Unsubscribe(context.Context, *connect.Re
 
 func (UnimplementedAdminServiceHandler) Redrive(context.Context, *connect.Request[v1.RedriveRequest]) (*connect.Response[v1.RedriveResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.Redrive is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.GetServerInfo is not implemented"))
 }
