@@ -118,7 +118,7 @@ type Delivery struct {
 // DeadLetterInfo says where and why a dead letter died.
 type DeadLetterInfo struct {
 	Source     string
-	Reason     string // "max-deliveries", "expired" or "overflow"
+	Reason     string // "max-deliveries", "expired", "overflow" or "damaged" (see chute serve --salvage)
 	Deliveries int
 	LastError  string
 	Died       time.Time

@@ -3,9 +3,10 @@ package broker
 import (
 	"context"
 	"fmt"
+	"time"
+
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/text"
-	"time"
 
 	"github.com/chutemq/chute/internal/engine"
 )

@@ -2,10 +2,12 @@ package broker
 
 import (
 	"context"
+
 	"github.com/chutemq/chute"
 
-	"github.com/chutemq/chute/internal/engine"
 	"time"
+
+	"github.com/chutemq/chute/internal/engine"
 )
 
 // mutate runs one admin command under the lock, journals its record and

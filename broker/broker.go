@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/chutemq/chute"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chutemq/chute"
 
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/journal"
@@ -33,7 +35,9 @@ type Broker struct {
 	opts Options
 	log  *slog.Logger
 	jrn  *journal.Journal
-	mem  bool // in-memory: nothing survives Close
+	mem  bool      // in-memory: nothing survives Close
+	lock io.Closer // the data directory's lock (nil in memory); released after the journal closes
+	dir  string    // the data directory, for messages
 
 	mu      sync.Mutex
 	eng     *engine.Engine           // guarded by mu
@@ -87,15 +91,29 @@ func Open(dir string, opts *Options) (*Broker, error) {
 		b.mem = true
 		fs, dir = vfs.NewMemFS(), "mem"
 		o.Sync = SyncNever
-	} else if fs == nil {
-		fs = vfs.OS
+	} else {
+		if fs == nil {
+			fs = vfs.OS
+		}
+		// The lock comes before anything is read: a second opener fails
+		// here, having changed nothing.
+		if err := fs.MkdirAll(dir); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		lock, err := LockDir(fs, dir)
+		if err != nil {
+			return nil, err
+		}
+		b.lock = lock
 	}
+	b.dir = dir
 	j, err := journal.Open(journal.Options{
 		FS: fs, Dir: dir, SegmentSize: o.SegmentSize, Sync: o.Sync.journal(),
 		SyncInterval: o.SyncInterval, Logger: o.Logger, OnSync: o.OnSync,
 		CacheBytes: cacheBytes(o.MemoryBudget, b.mem),
 	})
 	if err != nil {
+		b.unlock()
 		return nil, wrapCorrupt(err)
 	}
 	b.cacheBudget = cacheBytes(o.MemoryBudget, b.mem)
@@ -104,10 +122,12 @@ func Open(dir string, opts *Options) (*Broker, error) {
 	b.jrn = j
 	if err := b.recover(); err != nil {
 		j.Close()
+		b.unlock()
 		return nil, err
 	}
 	if err := b.checkpointAfterRecovery(); err != nil {
 		j.Close()
+		b.unlock()
 		return nil, err
 	}
 	b.goFunc(b.timerLoop)
@@ -121,6 +141,50 @@ func cacheBytes(budget int64, mem bool) int64 {
 		return 0
 	}
 	return max(budget, 0)
+}
+
+// ErrLocked: the data directory is in use by another broker or tool, in
+// this process or another; errors.As with *LockedError says which.
+var ErrLocked = errors.New("data directory in use")
+
+// LockedError is Open's error (and the journal tools') when another
+// process holds the data directory. It matches ErrLocked.
+type LockedError struct {
+	Dir   string
+	PID   int       // the holder's process id (0: unknown)
+	Host  string    // the holder's host name
+	Since time.Time // when it took the lock
+}
+
+func (e *LockedError) Error() string {
+	return (&vfs.LockedError{Dir: e.Dir, Holder: vfs.Holder{PID: e.PID, Host: e.Host, Since: e.Since}}).Error()
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// LockDir takes the exclusive lock of data directory dir (DIR/LOCK; see
+// internal/vfs/lock.go) for as long as the result is open, or returns a
+// *LockedError naming the holder. fs nil means the OS. The directory must
+// exist. Open takes it; so do the offline journal tools.
+func LockDir(fs vfs.FS, dir string) (io.Closer, error) {
+	if fs == nil {
+		fs = vfs.OS
+	}
+	l, err := vfs.LockDir(fs, dir)
+	var le *vfs.LockedError
+	if errors.As(err, &le) {
+		return nil, &LockedError{Dir: dir, PID: le.Holder.PID, Host: le.Holder.Host, Since: le.Holder.Since}
+	}
+	return l, err
+}
+
+func (b *Broker) unlock() {
+	if b.lock != nil {
+		if err := b.lock.Close(); err != nil {
+			b.log.Warn("release data directory lock", "err", err)
+		}
+	}
 }
 
 func wrapCorrupt(err error) error {
@@ -165,7 +229,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			}
 		}
 		errc := make(chan error, 1)
-		go func() { errc <- b.jrn.Close() }()
+		go func() {
+			err := b.jrn.Close()
+			b.unlock() // only once nothing more is written
+			errc <- err
+		}()
 		select {
 		case b.closeErr = <-errc:
 		case <-ctx.Done():

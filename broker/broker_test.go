@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/chutemq/chute/broker"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chutemq/chute/broker"
 
 	"go.uber.org/goleak"
 

@@ -3,9 +3,10 @@ package broker
 import (
 	"context"
 	"fmt"
-	"github.com/chutemq/chute"
 	"strconv"
 	"time"
+
+	"github.com/chutemq/chute"
 
 	"github.com/chutemq/chute/internal/engine"
 )

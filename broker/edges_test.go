@@ -84,7 +84,6 @@ func TestInputEdges(t *testing.T) {
 	}
 }
 
-
 func errString(err error) string {
 	if err == nil {
 		return ""

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/chutemq/chute/broker"
 	"sync"
 	"testing"
+
+	"github.com/chutemq/chute/broker"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/chutetest"

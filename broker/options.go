@@ -2,9 +2,10 @@ package broker
 
 import (
 	"fmt"
-	"github.com/chutemq/chute"
 	"log/slog"
 	"time"
+
+	"github.com/chutemq/chute"
 
 	"github.com/chutemq/chute/internal/journal"
 	"github.com/chutemq/chute/internal/vfs"
@@ -108,6 +109,17 @@ type Options struct {
 
 	// FS is the filesystem under the journal (for tests); default the OS.
 	FS vfs.FS
+
+	// Salvage lets Open start on a journal whose only damage is in the
+	// stored bodies of queued messages. Open then reads the body of every
+	// queued message (time in proportion to the backlog, not the journal)
+	// and dead-letters each one whose checksum fails, with reason
+	// "damaged" and an empty body whose headers say where the damage was
+	// (discarded if its queue has no dead-letter queue). Without it, Open
+	// refuses such a journal with ErrJournalCorrupt and names the
+	// messages. Damage in records Open must replay is not salvageable:
+	// that is `chute journal repair`'s work. Default false.
+	Salvage bool
 }
 
 const (

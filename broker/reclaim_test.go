@@ -3,8 +3,9 @@ package broker_test
 import (
 	"context"
 	"fmt"
-	"github.com/chutemq/chute/broker"
 	"testing"
+
+	"github.com/chutemq/chute/broker"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/chutetest"

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/chutemq/chute/broker"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/chutemq/chute/broker"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/chutetest"

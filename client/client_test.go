@@ -3,8 +3,9 @@ package client_test
 import (
 	"context"
 	"errors"
-	"github.com/chutemq/chute/broker"
 	"testing"
+
+	"github.com/chutemq/chute/broker"
 
 	"go.uber.org/goleak"
 

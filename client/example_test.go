@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/chutemq/chute/broker"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/chutemq/chute/broker"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/client"

@@ -161,7 +161,6 @@ type (
 	waitFunc   func(ctx context.Context) ([]chute.PublishResult, error)
 )
 
-
 // NewProducer returns a producer publishing to target through api.
 func NewProducer(api chute.API, target string, opts ProducerOptions) *Producer {
 	o := opts.withDefaults()

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/chutemq/chute/broker"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chutemq/chute/broker"
 
 	"connectrpc.com/connect"
 

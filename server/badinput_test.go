@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/chutemq/chute/broker"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chutemq/chute/broker"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/client"

@@ -206,7 +206,6 @@ func respond(r *chutev1.PublishStreamResponse, res []chute.PublishResult, err er
 	return r
 }
 
-
 // Consume streams deliveries while the client has credit, and settles
 // what the client sends. Three goroutines: this one reads requests (credit
 // and settlements), a deliverer receives from the broker and sends, and
@@ -363,7 +362,6 @@ func (c *consumer) deliver(ctx context.Context) {
 		}
 	}
 }
-
 
 // read handles credit and settlements until the client is done.
 func (c *consumer) read(ctx context.Context, stream *connect.BidiStream[chutev1.ConsumeRequest, chutev1.ConsumeResponse]) error {

@@ -101,7 +101,6 @@ type Server struct {
 	streams sync.WaitGroup
 }
 
-
 // New builds a server for api.
 func New(api chute.API, opts Options) *Server {
 	o := opts.withDefaults()

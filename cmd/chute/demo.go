@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/chutemq/chute/broker"
 	"io"
 	"os"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/chutemq/chute/broker"
 
 	"github.com/spf13/cobra"
 

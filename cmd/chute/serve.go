@@ -43,6 +43,7 @@ type serveFlags struct {
 	logLevel     string
 	shutdownWait time.Duration
 	cpuProfile   string
+	salvage      bool
 }
 
 func newServeCmd() *cobra.Command { return serveCommand(runServe) }
@@ -119,6 +120,7 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.Var(newDurationValue(&f.shutdownWait, 30*time.Second, false), "shutdown-timeout", "how long a graceful shutdown may take")
+	fl.BoolVar(&f.salvage, "salvage", false, "start on a journal whose only damage is in bodies of queued messages, dead-lettering those with reason damaged (docs/operations.md)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")
 }
@@ -150,7 +152,7 @@ func (f *serveFlags) options() (broker.Options, server.Options, error) {
 	}
 	bo := broker.Options{
 		Sync: policy, SyncInterval: f.syncInterval, SegmentSize: f.segmentSize, MemoryBudget: f.memBudget,
-		MaxMessageSize: int(f.maxMessage), MaxBatch: f.maxBatch,
+		MaxMessageSize: int(f.maxMessage), MaxBatch: f.maxBatch, Salvage: f.salvage,
 	}
 	if err := bo.Validate(); err != nil {
 		return broker.Options{}, server.Options{}, usageError{err}

@@ -2,9 +2,10 @@ package chutetest
 
 import (
 	"context"
-	"github.com/chutemq/chute/broker"
 	"testing"
 	"time"
+
+	"github.com/chutemq/chute/broker"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/vfs"

@@ -2,9 +2,10 @@ package engine
 
 import (
 	"fmt"
-	"github.com/chutemq/chute/internal/text"
 	"maps"
 	"slices"
+
+	"github.com/chutemq/chute/internal/text"
 )
 
 // Queue, topic and subscription administration: each command validates,

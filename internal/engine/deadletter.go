@@ -23,6 +23,8 @@ func (r Reason) String() string {
 		return "expired"
 	case ReasonOverflow:
 		return "overflow"
+	case ReasonDamaged:
+		return "damaged"
 	}
 	return fmt.Sprintf("reason(%d)", uint8(r))
 }

@@ -2,8 +2,9 @@ package engine
 
 import (
 	"fmt"
-	"github.com/chutemq/chute/internal/text"
 	"slices"
+
+	"github.com/chutemq/chute/internal/text"
 )
 
 // Delivered describes one message handed to a consumer (or shown by Peek).

@@ -88,6 +88,8 @@ func (e *Engine) Apply(r *Record, base uint64) error {
 		_, err = e.applyRedrive(r)
 	case RecReleaseLeases:
 		e.applyReleaseLeases(r.Time)
+	case RecDamaged:
+		err = e.applyDamaged(r, base)
 	case RecBlobs:
 		// Blobs are only stored: a checkpoint (Relocate) points entries at
 		// them, so replaying them changes nothing.

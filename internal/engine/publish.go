@@ -2,8 +2,9 @@ package engine
 
 import (
 	"fmt"
-	"github.com/chutemq/chute/internal/text"
 	"math"
+
+	"github.com/chutemq/chute/internal/text"
 )
 
 // PubResult is the answer to one published message.

@@ -12,24 +12,25 @@ import (
 type RecordType uint8
 
 const (
-	RecCreateQueue   RecordType = 1  // Name, Queue
-	RecUpdateQueue   RecordType = 2  // Name, Queue
-	RecDeleteQueue   RecordType = 3  // Name
-	RecPurgeQueue    RecordType = 4  // Name
-	RecCreateTopic   RecordType = 5  // Name, Topic
-	RecDeleteTopic   RecordType = 6  // Name
-	RecSubscribe     RecordType = 7  // Name (topic), Sub (queue), Queue, Filter
-	RecUnsubscribe   RecordType = 8  // Name (topic), Sub (queue)
-	RecPublish       RecordType = 9  // Name (queue or topic), FirstSeq, Msgs
-	RecDeliver       RecordType = 10 // Name, Deadline, Seqs
-	RecAck           RecordType = 11 // Name, Items{Seq, Deliv}
-	RecNack          RecordType = 12 // Name, Items{Seq, Deliv, Value = delay ns (<0: none), Err}
-	RecExtend        RecordType = 13 // Name, Items{Seq, Deliv, Value = new deadline}
-	RecRedrive       RecordType = 14 // Name (dead-letter queue), N
-	RecReleaseLeases RecordType = 15 // (none): every lease ends, as on restart
-	RecTopicConfig   RecordType = 16 // Name, Topic
-	RecBlobs         RecordType = 17 // Msgs (Blob only): copies of live blobs carried forward by compaction
-	recTypeEnd
+	RecCreateQueue   RecordType = 1              // Name, Queue
+	RecUpdateQueue   RecordType = 2              // Name, Queue
+	RecDeleteQueue   RecordType = 3              // Name
+	RecPurgeQueue    RecordType = 4              // Name
+	RecCreateTopic   RecordType = 5              // Name, Topic
+	RecDeleteTopic   RecordType = 6              // Name
+	RecSubscribe     RecordType = 7              // Name (topic), Sub (queue), Queue, Filter
+	RecUnsubscribe   RecordType = 8              // Name (topic), Sub (queue)
+	RecPublish       RecordType = 9              // Name (queue or topic), FirstSeq, Msgs
+	RecDeliver       RecordType = 10             // Name, Deadline, Seqs
+	RecAck           RecordType = 11             // Name, Items{Seq, Deliv}
+	RecNack          RecordType = 12             // Name, Items{Seq, Deliv, Value = delay ns (<0: none), Err}
+	RecExtend        RecordType = 13             // Name, Items{Seq, Deliv, Value = new deadline}
+	RecRedrive       RecordType = 14             // Name (dead-letter queue), N
+	RecReleaseLeases RecordType = 15             // (none): every lease ends, as on restart
+	RecTopicConfig   RecordType = 16             // Name, Topic
+	RecBlobs         RecordType = 17             // Msgs (Blob only): copies of live blobs carried forward by compaction
+	RecDamaged       RecordType = 18             // Name, Seqs, Msgs (Blob only): dead-letter damaged messages (salvage.go)
+	recTypeEnd                  = RecDamaged + 1 // one past the last type
 )
 
 var recNames = [...]string{
@@ -38,7 +39,7 @@ var recNames = [...]string{
 	RecSubscribe: "subscribe", RecUnsubscribe: "unsubscribe", RecPublish: "publish",
 	RecDeliver: "deliver", RecAck: "ack", RecNack: "nack", RecExtend: "extend",
 	RecRedrive: "redrive", RecReleaseLeases: "release-leases", RecTopicConfig: "topic-config",
-	RecBlobs: "blobs",
+	RecBlobs: "blobs", RecDamaged: "damaged",
 }
 
 func (t RecordType) String() string {
@@ -92,8 +93,17 @@ type PubMsg struct {
 }
 
 // recordVersion is the first byte of every encoded record; decoding refuses
-// others, so a future format change cannot be misread.
-const recordVersion = 1
+// versions it does not know, so a future format change cannot be misread.
+// Every change to the record format bumps it, and Decode keeps reading
+// every earlier version (a data directory is upgraded by being opened:
+// see broker/testdata/format-v1 and docs/format.md).
+//
+//	1  the first format (types 1–17)
+//	2  adds RecDamaged (18); the encodings of 1–17 are unchanged
+const recordVersion = 2
+
+// firstTypeOf is, per version, the first record type it does not have.
+var firstTypeOf = [...]RecordType{1: RecDamaged, 2: recTypeEnd}
 
 // Encode appends the record's binary form to buf. For publish records it
 // also sets each message's Blob and BlobOff (relative to the start of the
@@ -173,6 +183,8 @@ func (r *Record) Encode(buf []byte) []byte {
 			m.BlobOff = uint32(len(buf) - start)
 			buf = append(buf, m.Blob...)
 		}
+	case RecDamaged:
+		buf = r.appendDamaged(buf, start)
 	case RecReleaseLeases:
 	}
 	return buf
@@ -184,10 +196,14 @@ func (r *Record) Encode(buf []byte) []byte {
 func Decode(b []byte) (*Record, error) {
 	d := decoder{b: b}
 	r := &Record{}
-	if v := d.byte(); v != recordVersion {
-		return nil, fmt.Errorf("%w: version %d", ErrCorruptRecord, v)
+	v := d.byte()
+	if v == 0 || v > recordVersion {
+		return nil, fmt.Errorf("%w: version %d (this broker reads 1..%d)", ErrCorruptRecord, v, recordVersion)
 	}
 	r.Type = RecordType(d.byte())
+	if r.Type >= firstTypeOf[v] {
+		return nil, fmt.Errorf("%w: record type %d in a version %d record", ErrCorruptRecord, r.Type, v)
+	}
 	r.Time = d.varint()
 	switch r.Type {
 	case RecCreateQueue, RecUpdateQueue:
@@ -261,6 +277,8 @@ func Decode(b []byte) (*Record, error) {
 			r.Msgs[i].BlobOff = uint32(d.off)
 			r.Msgs[i].Blob = d.bytes(blen)
 		}
+	case RecDamaged:
+		d.damaged(r)
 	case RecReleaseLeases:
 	default:
 		d.fail("unknown record type %d", r.Type)

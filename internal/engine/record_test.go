@@ -92,6 +92,17 @@ func TestDecodeRejectsDamage(t *testing.T) {
 	if _, err := Decode([]byte{recordVersion, 99, 0}); !errors.Is(err, ErrCorruptRecord) {
 		t.Fatalf("unknown type: %v", err)
 	}
+	if _, err := Decode([]byte{recordVersion + 1, byte(RecReleaseLeases), 0}); !errors.Is(err, ErrCorruptRecord) {
+		t.Fatalf("a version from the future: %v", err)
+	}
+	// Version 1 records decode (the format-v1 fixture in broker/testdata
+	// replays whole ones); version 1 had no damaged records.
+	if r, err := Decode([]byte{1, byte(RecReleaseLeases), 0}); err != nil || r.Type != RecReleaseLeases {
+		t.Fatalf("a version 1 record: %v, %v", r, err)
+	}
+	if _, err := Decode([]byte{1, byte(RecDamaged), 0}); !errors.Is(err, ErrCorruptRecord) {
+		t.Fatalf("a damaged record in version 1: %v", err)
+	}
 }
 
 // FuzzDecode: no input may crash Decode or make it allocate without bound;

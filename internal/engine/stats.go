@@ -2,10 +2,11 @@ package engine
 
 import (
 	"fmt"
-	"github.com/chutemq/chute/internal/text"
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/chutemq/chute/internal/text"
 )
 
 // QueueStats is a snapshot of one queue.

@@ -97,6 +97,7 @@ type Journal struct {
 	writing  []chunk             // taken by the writer, being written
 	cache    *readCache          // recently written bytes, outside the Go heap
 	done     chan struct{}       // closed when the writer exits
+	skipped  []Damage            // damage Replay skipped before the checkpoint (reader.go)
 
 	stats struct {
 		records, bytes, writes, syncs, syncNanos atomic.Int64

@@ -95,7 +95,8 @@ func fromSegOff(id, fromSeg uint32, fromOff int) int {
 
 // replaySegment validates segment s and, when replay is set, calls fn for
 // its records from offset start. It returns the offset where valid data
-// ends (0 if the segment has no valid header and is the last one).
+// ends (0 if the segment has no valid header and is the last one). The
+// rules for damage are in damage.go.
 func (j *Journal) replaySegment(s *segment, last, replay bool, start int, buf *[]byte, fn func([]byte, uint64) error) (int64, error) {
 	size, err := s.f.Size()
 	if err != nil {
@@ -114,42 +115,54 @@ func (j *Journal) replaySegment(s *segment, last, replay bool, start int, buf *[
 		}
 		return 0, &CorruptionError{File: s.name, Offset: 0, Reason: err.Error()}
 	}
-	off := segHeaderSize
-	for {
-		payload, next, end, err := frameAt(data, off, s.id)
-		if off >= len(data) {
-			break
-		}
-		if end && (last || allZero(data[off:])) && !anyValidFrameAfter(data, off, s.id) {
-			if off < len(data) { // zeros or garbage past the end of the data
-				if err := j.cutTail(s, off, len(data)-off, "no frame"); err != nil {
-					return 0, err
-				}
-			}
-			break
-		}
-		if end || err != nil {
-			reason := "zero frame header followed by data"
-			if err != nil {
-				reason = err.Error()
-			}
-			if last && !anyValidFrameAfter(data, off, s.id) {
-				if err := j.cutTail(s, off, len(data)-off, reason); err != nil {
-					return 0, err
-				}
-				break
-			}
-			return 0, &CorruptionError{File: s.name, Offset: int64(off), Reason: reason}
-		}
-		if replay && off >= start {
-			pos := uint64(s.id)<<32 | uint64(off+frameHeaderSize)
-			if err := fn(payload, pos); err != nil {
-				return 0, fmt.Errorf("segment %d offset %d: %w", s.id, off, err)
-			}
-		}
-		off = next
+	skipBefore := 0
+	if replay {
+		skipBefore = start
 	}
-	return int64(off), nil
+	res, err := walkFrames(data, s.name, s.id, last, skipBefore, skipBefore, func(off int, payload []byte) error {
+		if !replay || off < start {
+			return nil
+		}
+		pos := uint64(s.id)<<32 | uint64(off+frameHeaderSize)
+		if err := fn(payload, pos); err != nil {
+			return fmt.Errorf("segment %d offset %d: %w", s.id, off, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range res.skipped {
+		d := Damage{File: s.name, Seg: s.id, Region: r}
+		j.log.Warn("damage before the checkpoint position: its records are in the checkpoint; checking the bodies it may hold",
+			"file", s.name, "offset", r.Off, "bytes", r.End-r.Off, "reason", r.Reason)
+		j.mu.Lock()
+		j.skipped = append(j.skipped, d)
+		j.mu.Unlock()
+	}
+	if c := res.cut; c != nil {
+		if err := j.cutTail(s, int(c.Off), int(c.End-c.Off), c.Reason); err != nil {
+			return 0, err
+		}
+	}
+	return int64(res.end), nil
+}
+
+// Damage is a damaged region of a segment file that Replay skipped
+// because the checkpoint covers it.
+type Damage struct {
+	File string
+	Seg  uint32
+	Region
+}
+
+// Skipped returns the damaged regions Replay skipped (they lie before the
+// checkpoint's position, so no record there is needed; the message bodies
+// there may be).
+func (j *Journal) Skipped() []Damage {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.skipped)
 }
 
 // cutTail truncates the last segment's torn tail: bytes that a crash left

@@ -70,32 +70,25 @@ func Scan(fs vfs.FS, dir string, fn func(pos uint64, payload []byte) error) (Sca
 		if err := checkSegHeader(buf, id); err != nil {
 			return rep, &CorruptionError{File: name, Reason: err.Error()}
 		}
-		off := segHeaderSize
-		for off < len(buf) {
-			payload, next, end, err := frameAt(buf, off, id)
-			if end && allZero(buf[off:]) {
-				break
-			}
-			if end || err != nil {
-				reason := "zero frame header followed by data"
-				if err != nil {
-					reason = err.Error()
-				}
-				ce := &CorruptionError{File: name, Offset: int64(off), Reason: reason}
-				if last && !anyValidFrameAfter(buf, off, id) {
-					rep.TornTail = ce
-					break
-				}
-				return rep, ce
-			}
+		minCut := 0
+		if id == uint32(rep.Checkpoint>>32) {
+			minCut = int(rep.Checkpoint & 0xffffffff)
+		}
+		res, err := walkFrames(buf, name, id, last, 0, minCut, func(off int, payload []byte) error {
 			rep.Records++
-			rep.Bytes += int64(next - off)
+			rep.Bytes += int64(frameSize(len(payload)))
 			if fn != nil {
 				if err := fn(uint64(id)<<32|uint64(off+frameHeaderSize), payload); err != nil {
-					return rep, &CorruptionError{File: name, Offset: int64(off), Reason: err.Error()}
+					return &CorruptionError{File: name, Offset: int64(off), Reason: err.Error()}
 				}
 			}
-			off = next
+			return nil
+		})
+		if err != nil {
+			return rep, err
+		}
+		if c := res.cut; c != nil && c.Reason != "no frame" {
+			rep.TornTail = &CorruptionError{File: name, Offset: c.Off, Reason: c.Reason}
 		}
 	}
 	return rep, nil

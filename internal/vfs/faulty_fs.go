@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"errors"
+	"io"
 	"sync"
 	"syscall"
 )
@@ -19,6 +20,7 @@ const (
 	OpRename
 	OpSyncDir
 	OpTruncate
+	OpLock
 )
 
 // ErrInjected is the error Faulty returns by default.
@@ -99,6 +101,14 @@ func (f *Faulty) SyncDir(dir string) error {
 		return err
 	}
 	return f.FS.SyncDir(dir)
+}
+
+// Lock passes through to the wrapped FS unless OpLock is injected.
+func (f *Faulty) Lock(name string) (io.Closer, error) {
+	if err := f.fault(OpLock, name); err != nil {
+		return nil, err
+	}
+	return f.FS.Lock(name)
 }
 
 type faultyFile struct {

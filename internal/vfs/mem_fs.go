@@ -20,6 +20,7 @@ type MemFS struct {
 	files   map[string]*memNode // current names
 	durable map[string]*memNode // names as of the last SyncDir of their dir
 	dirs    map[string]bool
+	locks   map[string]bool // names held by Lock; a crash (CrashClone) drops them all
 }
 
 type memNode struct {
@@ -135,6 +136,51 @@ func (m *MemFS) SyncDir(dir string) error {
 	return nil
 }
 
+// Lock holds name in this MemFS until the returned closer is closed, like
+// an OS file lock held by a process: two brokers on one MemFS conflict as
+// two processes on one directory do. The file is created if missing.
+func (m *MemFS) Lock(name string) (io.Closer, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	if !m.dirs[path.Dir(name)] {
+		return nil, &os.PathError{Op: "lock", Path: name, Err: os.ErrNotExist}
+	}
+	if m.locks[name] {
+		return nil, &os.PathError{Op: "lock", Path: name, Err: ErrLocked}
+	}
+	if m.files[name] == nil {
+		m.files[name] = &memNode{}
+	}
+	if m.locks == nil {
+		m.locks = make(map[string]bool)
+	}
+	m.locks[name] = true
+	return &memLock{m: m, name: name}, nil
+}
+
+// Locked reports whether name is locked (for tests).
+func (m *MemFS) Locked(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.locks[clean(name)]
+}
+
+type memLock struct {
+	m    *MemFS
+	name string
+	once sync.Once
+}
+
+func (l *memLock) Close() error {
+	l.once.Do(func() {
+		l.m.mu.Lock()
+		delete(l.m.locks, l.name)
+		l.m.mu.Unlock()
+	})
+	return nil
+}
+
 // CrashClone returns the filesystem as power loss now would leave it: the
 // durable names, each with its synced bytes. With rng non-nil, each file
 // also keeps a random part of its unsynced tail, and some of that may be
@@ -156,6 +202,39 @@ func (m *MemFS) CrashClone(rng *rand.Rand) *MemFS {
 			if keep > 0 && rng.IntN(3) == 0 { // a torn sector: garbage at the end
 				for i := max(len(data)-rng.IntN(64)-1, len(n.synced)); i < len(data); i++ {
 					data[i] = byte(rng.IntN(256))
+				}
+			}
+		}
+		n.mu.RUnlock()
+		cn := &memNode{data: data, synced: slices.Clone(data), dirty: len(data)}
+		c.files[name] = cn
+		c.durable[name] = cn
+	}
+	return c
+}
+
+// CrashCloneReordered is CrashClone for a power loss during writeback
+// that reached the disk out of order: each file keeps its whole unsynced
+// tail (its size was updated), but every 512-byte sector of that tail,
+// independently and with even odds, holds what it held at the last sync —
+// zeros — as on ext4 (data=ordered) or XFS when some pages of a write
+// were not written back before the power went.
+func (m *MemFS) CrashCloneReordered(rng *rand.Rand) *MemFS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := NewMemFS()
+	for d := range m.dirs {
+		c.dirs[d] = true
+	}
+	const sector = 512
+	for name, n := range m.durable {
+		n.mu.RLock()
+		data := slices.Clone(n.synced)
+		if len(n.data) > len(n.synced) && bytes.HasPrefix(n.data, n.synced) {
+			data = slices.Clone(n.data)
+			for s := len(n.synced) &^ (sector - 1); s < len(data); s += sector {
+				if rng.IntN(2) == 0 {
+					clear(data[max(s, len(n.synced)):min(s+sector, len(data))])
 				}
 			}
 		}

@@ -23,6 +23,12 @@ type FS interface {
 	MkdirAll(dir string) error
 	// SyncDir makes creations, removals and renames in dir durable.
 	SyncDir(dir string) error
+	// Lock takes an exclusive lock on the file name, creating it if it is
+	// missing, without waiting: if anyone else (another process, or another
+	// Lock call in this one) holds it, it fails with an error that matches
+	// ErrLocked. Closing the result releases the lock; so does the death of
+	// the process. See lock.go for what a data directory's lock holds.
+	Lock(name string) (io.Closer, error)
 }
 
 // File is an open file.

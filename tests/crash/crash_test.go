@@ -19,7 +19,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/chutemq/chute/broker"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -30,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chutemq/chute/broker"
 
 	"github.com/chutemq/chute"
 )
