@@ -64,10 +64,8 @@ type Option func(*options)
 // WithToken sends a bearer token with every call.
 func WithToken(token string) Option { return func(o *options) { o.token = token } }
 
-// WithTLS connects with TLS (HTTP/2 over TLS). Give it (or WithRootCAs)
-// for an "https://" address too: without a TLS option such an address is
-// reached over HTTP/1.1, where gRPC and the bidirectional streams
-// (PublishStream, Consume) do not work.
+// WithTLS connects with TLS (HTTP/2 over TLS) with cfg. An "https://"
+// address without a TLS option uses TLS with the system's roots.
 func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
 
 // WithRootCAs checks the server's certificate against the CAs in pool
@@ -132,6 +130,12 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	o := options{maxWait: 20 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.tls == nil && strings.HasPrefix(addr, "https://") {
+		// An https address means TLS with the system's roots: without a
+		// TLS config the transport would speak HTTP/1.1, where gRPC and
+		// the bidirectional streams do not work.
+		o.tls = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	base, err := baseURL(addr, o.tls != nil)
 	if err != nil {
