@@ -65,19 +65,63 @@ type Message struct {
 	// delivered; 0 means the queue's MessageTTL (see QueueConfig.MessageTTL
 	// for what happens at expiry, and to a message leased at that moment).
 	TTL time.Duration
-	// ID is a producer-chosen ID: a second publish with the same ID within
-	// the de-dup window is not stored again.
+	// ID is a message ID, chosen by the application as a business key
+	// ("order-1234 paid"): a second publish with the same message ID within
+	// the de-dup window (QueueConfig.DedupWindow) is not stored again.
+	// Every message ID is remembered for the whole window, so the cost
+	// grows with the messages published; to make retries safe, use a
+	// producer session instead (Session, SessionSeq; client.Producer does
+	// by default).
 	ID string
 	// Key is an ordering key: messages with the same key are delivered one
 	// at a time, in order.
 	Key string
+	// Session and SessionSeq number the message in a producer session
+	// (idempotent publishing, as with Kafka's idempotent producer): a
+	// producer picks a session ID (1..MaxSessionLen bytes, say 16 random
+	// bytes) and numbers its messages 1, 2, 3, … in publish order. Per
+	// queue or topic and session the broker remembers only the highest
+	// number stored and the results of the last SessionInFlight batches,
+	// so a retried batch is answered with its first answer (Duplicate set)
+	// instead of being stored twice, at a cost that does not grow with
+	// the messages. The messages of one publish name the same session with
+	// consecutive numbers. A batch must start at most one past the highest
+	// number stored (at 1 for a session the broker does not know, or has
+	// forgotten after QueueConfig.SessionWindow): one that leaves a gap is
+	// refused with ErrOutOfOrder (an earlier batch is missing: resend from
+	// it); messages at or below the highest number are duplicates. Empty:
+	// no session.
+	Session    string
+	SessionSeq uint64
 }
 
 // PublishResult answers one published message.
 type PublishResult struct {
-	Seq       uint64 // the message's sequence number
-	Duplicate bool   // its ID was seen within the window; Seq is the first copy's
+	// Seq is the message's sequence number; for a duplicate, the first
+	// copy's (0 for a session duplicate older than the results the broker
+	// keeps: it was stored, under a sequence no longer remembered).
+	Seq uint64
+	// Duplicate: the message was stored before (its message ID was seen
+	// within the de-dup window, or its session number was already
+	// stored), and is not stored again.
+	Duplicate bool
 }
+
+// Producer sessions (see Message.Session).
+const (
+	// MaxSessionLen bounds a session ID.
+	MaxSessionLen = 64
+	// SessionInFlight is how many of a session's latest batches the
+	// broker remembers the results of: a producer that keeps at most this
+	// many batches unconfirmed always gets a retried batch answered with
+	// its original sequence numbers.
+	SessionInFlight = 5
+	// MaxSessions bounds the sessions remembered per queue or topic: beyond
+	// it the least recently used one is forgotten early (counted in
+	// QueueTotals.DedupForgotten), and its producer's next batch, refused
+	// with ErrOutOfOrder, starts a new session.
+	MaxSessions = 100_000
+)
 
 // ReceiveOptions tune a receive.
 type ReceiveOptions struct {
@@ -103,7 +147,9 @@ type Delivery struct {
 	Key      string
 	// Published is when the message was published.
 	Published time.Time
-	// Deliveries counts deliveries including this one.
+	// Deliveries counts deliveries including this one — those that count
+	// towards MaxDeliveries: a delivery handed back unstarted
+	// (Nack.Unstarted) or returned by a graceful shutdown does not.
 	Deliveries int
 	// LeaseDeadline is when the lease ends unless extended.
 	LeaseDeadline time.Time
@@ -144,6 +190,12 @@ type Nack struct {
 	// Error is kept as the message's last error (and shown on its dead
 	// letter).
 	Error string
+	// Unstarted hands back a delivery the consumer never began to process
+	// (prefetched, then returned on shutdown or while its circuit breaker
+	// is open): it is ready again at once (Delay and Error are ignored),
+	// and this delivery does not count towards MaxDeliveries (it is
+	// counted in QueueTotals.Returned instead).
+	Unstarted bool
 }
 
 // Optional capabilities. An API may also implement these (the embedded

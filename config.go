@@ -27,6 +27,17 @@ const (
 	DefaultBackoffMax        = 5 * time.Minute
 	DefaultBackoffJitter     = 0.2
 	DefaultDedupWindow       = 2 * time.Minute
+	DefaultMaxDedupIDs       = 1_000_000
+	// DefaultSessionWindow is how long a producer session is remembered
+	// after its last publish. A producer retries a batch for well under a
+	// minute (client.Producer: 20 attempts, at most 2 s apart), so an hour
+	// is ample for retries; what it buys beyond that is that a producer
+	// idle for less than an hour keeps its session (one idle for longer
+	// is refused once with ErrOutOfOrder and starts a new one). A session
+	// costs about 400 bytes, whatever it published: MaxSessions bounds
+	// what producers that come and go can pile up (Kafka learnt that the
+	// hard way: KIP-854, KIP-936).
+	DefaultSessionWindow = time.Hour
 	// DeadLetterSuffix names a queue's default dead-letter queue:
 	// "jobs" dead-letters into "jobs.dlq".
 	DeadLetterSuffix = ".dlq"
@@ -37,6 +48,7 @@ const (
 	MaxVisibilityTimeout = 12 * time.Hour
 	MaxMaxDeliveries     = 10000
 	MaxDedupWindow       = 24 * time.Hour
+	MaxSessionWindow     = 24 * time.Hour
 	// MaxTTL bounds message TTLs, back-off delays and, measured from the
 	// publish, delays.
 	MaxTTL = 365 * 24 * time.Hour
@@ -134,7 +146,8 @@ func ParseOverflow(s string) (Overflow, error) {
 // QueueConfig is a queue's configuration. The zero value is a working
 // queue: 30 s visibility, 10 deliveries, exponential back-off from 1 s to
 // 5 minutes, dead letters to "<name>.dlq", no depth limit, no TTL, a
-// 2-minute de-dup window. In every numeric field 0 means the default and
+// 2-minute de-dup window for message IDs (at most 1,000,000 of them) and
+// producer sessions remembered for an hour. In every numeric field 0 means the default and
 // None (any negative value) means none.
 type QueueConfig struct {
 	// VisibilityTimeout is the lease a receive gets unless it asks for
@@ -173,8 +186,19 @@ type QueueConfig struct {
 	// instead of discarding them.
 	DeadLetterExpired bool
 	// DedupWindow is how long a message ID is remembered; 0 means 2
-	// minutes, None turns de-duplication off. At most 24 h.
+	// minutes, None turns de-duplication by message ID off. At most 24 h.
 	DedupWindow time.Duration
+	// MaxDedupIDs caps the message IDs remembered: beyond it the oldest
+	// are forgotten before their window ends (counted in
+	// QueueTotals.DedupForgotten), so that a flood of IDs cannot exhaust
+	// memory (each costs about 100 bytes); 0 means 1,000,000, None means
+	// no cap.
+	MaxDedupIDs int64
+	// SessionWindow is how long a producer session (Message.Session) is
+	// remembered after its last publish; 0 means 1 hour, None turns
+	// de-duplication by session off (session numbers are then ignored).
+	// At most 24 h.
+	SessionWindow time.Duration
 }
 
 // WithDefaults returns cfg with every default filled in and every "none"
@@ -201,6 +225,8 @@ func (cfg QueueConfig) WithDefaults(name string) QueueConfig {
 	cfg.MaxBytes = orDefault(cfg.MaxBytes, None)
 	cfg.MessageTTL = orDefault(cfg.MessageTTL, None)
 	cfg.DedupWindow = orDefault(cfg.DedupWindow, DefaultDedupWindow)
+	cfg.MaxDedupIDs = orDefault(cfg.MaxDedupIDs, DefaultMaxDedupIDs)
+	cfg.SessionWindow = orDefault(cfg.SessionWindow, DefaultSessionWindow)
 	return cfg
 }
 
@@ -239,6 +265,8 @@ func (cfg QueueConfig) Validate(name string) error {
 		return bad("message TTL %v above %v", cfg.MessageTTL, MaxTTL)
 	case cfg.DedupWindow > MaxDedupWindow:
 		return bad("de-dup window %v above %v", cfg.DedupWindow, MaxDedupWindow)
+	case cfg.SessionWindow > MaxSessionWindow:
+		return bad("session window %v above %v", cfg.SessionWindow, MaxSessionWindow)
 	case cfg.DeadLetterQueue == name:
 		return bad("a queue cannot be its own dead-letter queue")
 	}
@@ -254,15 +282,22 @@ func (cfg QueueConfig) Validate(name string) error {
 }
 
 // TopicConfig is a topic's configuration; the zero value works (a 2-minute
-// de-dup window).
+// de-dup window for message IDs, at most 1,000,000 of them, and producer
+// sessions remembered for an hour).
 type TopicConfig struct {
 	// DedupWindow: as for queues; 0 means 2 minutes, None turns it off.
 	DedupWindow time.Duration
+	// MaxDedupIDs: as for queues; 0 means 1,000,000, None means no cap.
+	MaxDedupIDs int64
+	// SessionWindow: as for queues; 0 means 1 hour, None turns it off.
+	SessionWindow time.Duration
 }
 
 // WithDefaults returns cfg with its defaults filled in.
 func (cfg TopicConfig) WithDefaults() TopicConfig {
 	cfg.DedupWindow = orDefault(cfg.DedupWindow, DefaultDedupWindow)
+	cfg.MaxDedupIDs = orDefault(cfg.MaxDedupIDs, DefaultMaxDedupIDs)
+	cfg.SessionWindow = orDefault(cfg.SessionWindow, DefaultSessionWindow)
 	return cfg
 }
 
@@ -270,6 +305,9 @@ func (cfg TopicConfig) WithDefaults() TopicConfig {
 func (cfg TopicConfig) Validate() error {
 	if cfg.DedupWindow > MaxDedupWindow {
 		return fmt.Errorf("%w: de-dup window %v above %v", ErrInvalidConfig, cfg.DedupWindow, MaxDedupWindow)
+	}
+	if cfg.SessionWindow > MaxSessionWindow {
+		return fmt.Errorf("%w: session window %v above %v", ErrInvalidConfig, cfg.SessionWindow, MaxSessionWindow)
 	}
 	return nil
 }

@@ -54,6 +54,20 @@ var (
 	// ErrJournalCorrupt: the journal holds damage that is not a torn tail;
 	// errors.As with *CorruptionError gives the file, offset and reason.
 	ErrJournalCorrupt = errors.New("journal corrupt")
+	// ErrOutOfOrder: a publish in a producer session starts beyond the next
+	// number the broker expects (Message.Session): an earlier batch of the
+	// session is missing (lost, or still being retried), or the broker forgot
+	// the session. Nothing was stored; resend from the missing batch, or start
+	// a new session.
+	ErrOutOfOrder = errors.New("out of order: the publish leaves a gap in its producer session")
+	// ErrDiskFull: the volume holding the journal is (nearly) full.
+	// Publishes are refused below the broker's free-space floor
+	// (Options.MinFreeDisk), receives below half of it, and anything whose
+	// journal write found no space at all fails with it; nothing of the
+	// refused call was stored. Acks, nacks and checkpoints go on, and
+	// everything resumes by itself once space is freed: retry with
+	// back-off (the Go producer does).
+	ErrDiskFull = errors.New("disk full")
 )
 
 // CorruptionError names the file, offset and reason of damage found in the

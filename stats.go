@@ -23,12 +23,43 @@ type QueueStats struct {
 	DeadLetters int64
 	// OrderingKeys is the ordering keys that have messages in the queue.
 	OrderingKeys int64
-	// DedupIDs is the message IDs remembered for de-duplication.
+	// DedupIDs is the message IDs remembered for de-duplication (producer
+	// sessions, which cost a fixed amount each, are not counted here).
 	DedupIDs int64
+	// Sessions is the producer sessions remembered (about 400 bytes each,
+	// however many messages they published).
+	Sessions int64
+	// DedupBytes estimates the memory the de-duplication state holds:
+	// message IDs and sessions.
+	DedupBytes int64
 	// OldestAge is how long the longest-waiting ready message has waited
 	// since it was published; 0 when nothing is ready.
 	OldestAge time.Duration
 	Totals    QueueTotals
+	// Latency summarises the queue's latencies since the broker started
+	// (statistics kept in memory: a restart begins them again).
+	Latency QueueLatency
+}
+
+// QueueLatency is a queue's latencies. A message's due time is when it
+// was published, or its deliver-at time if it was delayed.
+type QueueLatency struct {
+	// Wait is from the due time to the first delivery.
+	Wait LatencySummary
+	// Processing is from a delivery to its ack (nacked and expired
+	// deliveries are not counted).
+	Processing LatencySummary
+	// Completion is from the due time to the ack, over every delivery.
+	Completion LatencySummary
+}
+
+// LatencySummary summarises a latency histogram. The quantiles are
+// estimated from buckets that double in width (100 µs, 200 µs, …), so
+// they are within a factor of two, interpolated inside their bucket.
+type LatencySummary struct {
+	Count    uint64        // observations
+	Avg      time.Duration // mean; 0 when Count is 0
+	P50, P99 time.Duration // estimated quantiles; 0 when Count is 0
 }
 
 // Depth is every message in the queue: ready, delayed and in flight.
@@ -48,8 +79,13 @@ type QueueTotals struct {
 	Delivered int64
 	// Acked and Nacked count settlements by consumers.
 	Acked, Nacked int64
-	// LeaseExpired counts leases that ended without an ack or nack.
+	// LeaseExpired counts leases that ended without an ack or nack: they
+	// expired, or the broker restarted after a crash while they were held.
 	LeaseExpired int64
+	// Returned counts leases handed back without counting towards
+	// MaxDeliveries: returned unstarted by a consumer (Nack.Unstarted), or
+	// by a graceful shutdown of the broker.
+	Returned int64
 	// Expired counts messages whose TTL passed.
 	Expired int64
 	// DeadLettered and DeadLetteredBytes count messages moved to the
@@ -62,6 +98,11 @@ type QueueTotals struct {
 	Dropped int64
 	// Redriven counts dead letters moved back to this queue by Redrive.
 	Redriven int64
+	// DedupForgotten counts de-duplication entries forgotten before their
+	// window ended: message IDs beyond QueueConfig.MaxDedupIDs, and
+	// producer sessions beyond MaxSessions. A retry of a message whose
+	// entry was forgotten is stored again.
+	DedupForgotten int64
 }
 
 // TopicStats is a snapshot of a topic.
@@ -73,6 +114,11 @@ type TopicStats struct {
 	Subscriptions []string
 	// DedupIDs is the message IDs remembered for de-duplication.
 	DedupIDs int64
+	// Sessions and DedupBytes: as in QueueStats.
+	Sessions, DedupBytes int64
+	// DedupForgotten counts de-dup entries forgotten early (message IDs
+	// beyond MaxDedupIDs, sessions beyond MaxSessions).
+	DedupForgotten int64
 	// Published counts messages accepted (duplicates excluded).
 	Published int64
 	// Unrouted counts accepted messages that matched no subscription.

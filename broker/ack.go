@@ -3,12 +3,13 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/chutemq/chute"
-	"github.com/chutemq/chute/internal/text"
-
 	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/journal"
+	"github.com/chutemq/chute/internal/text"
 )
 
 // Ack settles deliveries: the messages are done and leave the queue. It
@@ -22,10 +23,13 @@ func (b *Broker) Ack(ctx context.Context, queue string, receipts ...string) erro
 
 // Nack returns deliveries: after n.Delay (0: the queue's back-off;
 // negative: at once), or to the dead-letter queue if they used their
-// deliveries. n.Error is kept as the message's last error.
+// deliveries. n.Error is kept as the message's last error. A nack with
+// Unstarted hands back a delivery the consumer never began: ready again at
+// once, and the delivery does not count towards MaxDeliveries.
 func (b *Broker) Nack(ctx context.Context, queue string, nacks ...chute.Nack) error {
 	receipts := make([]string, len(nacks))
 	items := make([]engine.Item, len(nacks))
+	var unstarted []bool
 	for i, n := range nacks {
 		receipts[i] = n.Receipt
 		items[i].Value = int64(n.Delay) // 0: back-off; negative: at once
@@ -33,8 +37,14 @@ func (b *Broker) Nack(ctx context.Context, queue string, nacks ...chute.Nack) er
 			n.Error = n.Error[:maxHeaderValue]
 		}
 		items[i].Err = n.Error
+		if n.Unstarted {
+			if unstarted == nil {
+				unstarted = make([]bool, len(nacks))
+			}
+			unstarted[i] = true
+		}
 	}
-	return b.settle(ctx, engine.RecNack, queue, receipts, items)
+	return b.settle(ctx, engine.RecNack, queue, receipts, items, unstarted...)
 }
 
 // Extend moves the deadline of leases to lease from now (0: the queue's
@@ -47,7 +57,10 @@ func (b *Broker) Extend(ctx context.Context, queue string, lease time.Duration, 
 	return b.settle(ctx, engine.RecExtend, queue, receipts, items)
 }
 
-func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string, receipts []string, items []engine.Item) error {
+// settle parses receipts and applies typ to their leases. For a nack, the
+// items marked unstarted are returned instead (engine.Return), in a record
+// of their own.
+func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string, receipts []string, items []engine.Item, unstarted ...bool) error {
 	if len(receipts) > b.opts.MaxBatch {
 		return fmt.Errorf("%w: %d receipts, at most %d", chute.ErrBatchTooLarge, len(receipts), b.opts.MaxBatch)
 	}
@@ -63,13 +76,15 @@ func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string
 	}
 	var errs []error // from the engine, for the receipts in index
 	var index []int
-	err := b.mutate(ctx, func(now int64) (*engine.Record, error) {
+	err := b.mutateMany(ctx, func(now int64) ([]*engine.Record, error) {
 		id, ok := b.eng.QueueID(queue)
 		if !ok {
 			return nil, fmt.Errorf("%w: %s", chute.ErrQueueNotFound, text.Quote(queue))
 		}
 		// Receipts that failed to parse or name another queue are left out.
 		valid := make([]engine.Item, 0, len(items))
+		var returns []engine.Item // nacks of unstarted deliveries
+		var returnIndex []int
 		for i := range items {
 			switch {
 			case qids[i] == 0:
@@ -77,6 +92,9 @@ func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string
 				failed = append(failed, chute.ReceiptError{Index: i, Receipt: receipts[i], Err: fmt.Errorf("%w: a receipt of another queue, not %q", chute.ErrInvalidReceipt, queue)})
 			case qids[i] != id: // its queue was deleted (perhaps recreated under this name)
 				failed = append(failed, chute.ReceiptError{Index: i, Receipt: receipts[i], Err: fmt.Errorf("%w: its queue was deleted", chute.ErrStaleReceipt)})
+			case len(unstarted) > i && unstarted[i]:
+				returns = append(returns, items[i])
+				returnIndex = append(returnIndex, i)
 			default:
 				valid = append(valid, items[i])
 				index = append(index, i)
@@ -92,7 +110,12 @@ func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string
 		case engine.RecExtend:
 			rec, errs, err = b.eng.Extend(now, queue, valid)
 		}
-		return rec, err
+		if err != nil || len(returns) == 0 {
+			return []*engine.Record{rec}, err
+		}
+		ret, retErrs, err := b.eng.Return(now, queue, returns)
+		errs, index = append(errs, retErrs...), append(index, returnIndex...)
+		return []*engine.Record{rec, ret}, err
 	})
 	if err != nil {
 		return err
@@ -103,7 +126,42 @@ func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string
 		}
 	}
 	if len(failed) > 0 {
+		slices.SortStableFunc(failed, func(a, b chute.ReceiptError) int { return a.Index - b.Index })
 		return &chute.ReceiptErrors{Failed: failed}
+	}
+	return nil
+}
+
+// mutateMany is mutate for a command that makes several records (nil ones
+// are skipped): it journals them in order and waits until all are durable.
+func (b *Broker) mutateMany(ctx context.Context, cmd func(now int64) ([]*engine.Record, error)) error {
+	b.mu.Lock()
+	if err := b.checkLocked(); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	recs, err := cmd(b.nowLocked())
+	if err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	var batches []*journal.Batch
+	for _, r := range recs {
+		if r == nil && len(batches) > 0 {
+			continue
+		}
+		batch, err := b.commitLocked(r)
+		if err != nil {
+			b.mu.Unlock()
+			return err
+		}
+		batches = append(batches, batch)
+	}
+	b.mu.Unlock()
+	for _, batch := range batches {
+		if err := wait(ctx, batch); err != nil {
+			return err
+		}
 	}
 	return nil
 }

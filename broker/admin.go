@@ -138,8 +138,8 @@ func queueStats(s engine.QueueStats, now int64) chute.QueueStats {
 		Name: s.Name, Config: s.Config, Topic: s.Topic, Filter: s.Filter,
 		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
 		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
-		OrderingKeys: s.OrderingKeys, DedupIDs: s.DedupIDs,
-		OldestAge: s.OldestAge(now), Totals: s.Totals,
+		OrderingKeys: s.OrderingKeys, DedupIDs: s.DedupIDs, Sessions: s.Sessions, DedupBytes: s.DedupBytes,
+		OldestAge: s.OldestAge(now), Totals: s.Totals, Latency: queueLatency(s.Latency),
 	}
 }
 
@@ -153,10 +153,15 @@ func (b *Broker) Topics(ctx context.Context) ([]chute.TopicStats, error) {
 	all := b.eng.Topics()
 	out := make([]chute.TopicStats, len(all))
 	for i, t := range all {
-		out[i] = chute.TopicStats{Name: t.Name, Config: t.Config, Subscriptions: t.Subscriptions,
-			DedupIDs: t.DedupIDs, Published: t.Totals.Published, Unrouted: t.Totals.Unrouted}
+		out[i] = topicStats(t)
 	}
 	return out, nil
+}
+
+func topicStats(t engine.TopicStats) chute.TopicStats {
+	return chute.TopicStats{Name: t.Name, Config: t.Config, Subscriptions: t.Subscriptions,
+		DedupIDs: t.DedupIDs, Sessions: t.Sessions, DedupBytes: t.DedupBytes, DedupForgotten: t.Totals.DedupForgotten,
+		Published: t.Totals.Published, Unrouted: t.Totals.Unrouted}
 }
 
 // JournalStats is a snapshot of the journal's counters since Open.

@@ -55,6 +55,8 @@ type Broker struct {
 	timerKick chan struct{} // wakes the timer loop to re-arm
 	maintKick chan struct{} // wakes the maintenance loop: a checkpoint may be due
 
+	disk diskState // free space, the reserve, rebuilds after ENOSPC (diskspace.go)
+
 	ckptMu         sync.Mutex      // serialises checkpoints; never taken with mu held
 	ckpt           checkpointState // guarded by ckptMu
 	ckptAppendedAt atomic.Int64    // journal bytes appended at the last checkpoint
@@ -110,7 +112,7 @@ func Open(dir string, opts *Options) (*Broker, error) {
 	j, err := journal.Open(journal.Options{
 		FS: fs, Dir: dir, SegmentSize: o.SegmentSize, Sync: o.Sync.journal(),
 		SyncInterval: o.SyncInterval, Logger: o.Logger, OnSync: o.OnSync,
-		CacheBytes: cacheBytes(o.MemoryBudget, b.mem),
+		CacheBytes: cacheBytes(o.MemoryBudget, b.mem), OnNoSpace: b.onNoSpace,
 	})
 	if err != nil {
 		b.unlock()
@@ -120,6 +122,7 @@ func Open(dir string, opts *Options) (*Broker, error) {
 	b.segmentSize = j.Stats().SegmentSize
 	b.cacheLimit = b.cacheBudget
 	b.jrn = j
+	b.initDisk(fs, dir) // before recovery writes: a full volume gives back its reserve first
 	if err := b.recover(); err != nil {
 		j.Close()
 		b.unlock()
@@ -132,6 +135,7 @@ func Open(dir string, opts *Options) (*Broker, error) {
 	}
 	b.goFunc(b.timerLoop)
 	b.goFunc(b.maintenanceLoop)
+	b.startDisk()
 	return b, nil
 }
 
@@ -206,8 +210,11 @@ func (b *Broker) goFunc(f func()) {
 
 // Close shuts the broker down: it refuses new calls, wakes every waiting
 // receive (with ErrClosed), stops its goroutines, and flushes and closes
-// the journal. Leases still held end; their messages are ready again on
-// the next Open. It is safe to call more than once.
+// the journal. Leases still held end and their messages are ready again
+// (on the next Open), without counting those deliveries towards
+// MaxDeliveries: a shutdown is not the message's fault. (Leases lost in a
+// crash do count: a message that crashes its consumer, or the broker,
+// still reaches its max deliveries.) It is safe to call more than once.
 func (b *Broker) Close() error { return b.Shutdown(context.Background()) }
 
 // Shutdown is Close with a deadline for the journal's final flush.
@@ -219,6 +226,15 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		for q, ch := range b.waiters {
 			close(ch)
 			delete(b.waiters, q)
+		}
+		// Hand the leases back, uncounted, in a record: after it the next
+		// Open finds none to release (and count).
+		if b.jrn.Err() == nil {
+			if r := b.eng.ReturnLeases(b.nowLocked()); r != nil {
+				if _, err := b.commitLocked(r); err != nil {
+					b.log.Warn("return leases at shutdown", "err", err)
+				}
+			}
 		}
 		b.mu.Unlock()
 		b.wg.Wait()

@@ -34,6 +34,10 @@ func (b *Broker) Receive(ctx context.Context, queue string, opts chute.ReceiveOp
 // lose an increment). A caller must call it before handing the deliveries
 // on; the server uses the gap to receive the next batch meanwhile.
 func (b *Broker) ReceiveAsync(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, func(context.Context) error, error) {
+	// A full disk refuses this first (diskspace.go).
+	if err := b.checkSpace(spaceDeliver); err != nil {
+		return nil, nil, err
+	}
 	max := opts.Max
 	if max <= 0 {
 		max = 1
@@ -142,7 +146,7 @@ func (b *Broker) deliveries(queue string, ds []engine.Delivered, leased bool) ([
 		dl := chute.Delivery{
 			Queue: queue, Seq: d.Seq, Body: body, Headers: headers,
 			Priority: int(d.Prio), ID: id, Key: key,
-			Published: time.Unix(0, d.Pub), Deliveries: int(d.Deliv), LastError: d.LastErr,
+			Published: time.Unix(0, d.Pub), Deliveries: int(d.Counted), LastError: d.LastErr,
 		}
 		if leased {
 			dl.Receipt = formatReceipt(d.QueueID, d.Seq, d.Deliv)
@@ -178,7 +182,9 @@ func (b *Broker) readBlob(ref uint64, size uint32) ([]byte, error) {
 
 // A receipt names one lease: the queue's id (so that a receipt never
 // matches a later queue of the same name), the message's sequence, and the
-// delivery count (so that it never matches a later delivery).
+// delivery count (so that it never matches a later delivery). The count in
+// a receipt is every delivery, the lease's epoch — not Delivery.Deliveries,
+// which leaves out the deliveries handed back uncounted.
 func formatReceipt(qid uint32, seq uint64, deliv uint16) string {
 	buf := make([]byte, 0, 32)
 	buf = strconv.AppendUint(buf, uint64(qid), 36)

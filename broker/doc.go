@@ -9,7 +9,7 @@
 // only after its record is on disk: nothing confirmed is lost by a crash,
 // and nothing acked comes back. Delivery is at-least-once: a message whose
 // lease ends without an ack (the consumer crashed, or was too slow) is
-// delivered again. Producer IDs (de-duplication within a window) and
+// delivered again. Producer sessions and message IDs (de-duplication) and
 // idempotent consumers give effectively-once processing.
 //
 // # The data path

@@ -110,6 +110,31 @@ type Options struct {
 	// FS is the filesystem under the journal (for tests); default the OS.
 	FS vfs.FS
 
+	// MinFreeDisk is the free-space floor of the volume holding the data
+	// directory, in bytes. Below it publishes are refused with
+	// chute.ErrDiskFull; below half of it receives are refused too (a
+	// delivery writes a record, and a receive-nack loop must not eat the
+	// last space). Acks, nacks, extends, admin calls and checkpoints go on,
+	// so that consumers can drain the backlog and checkpoints give whole
+	// segments back; everything resumes by itself once free space is back
+	// above the floor. Default: 5% of the volume, at most 256 MiB.
+	// Negative: no floor (publishes are then refused only once the reserve
+	// had to be given up, or a write found no space at all). See
+	// docs/operations.md, "Disk full".
+	MinFreeDisk int64
+	// DiskReserve is the size of DIR/RESERVE, a file of really allocated
+	// space that the broker deletes when the disk is full, so that acks and
+	// a checkpoint find room (publishes are refused until it is made
+	// again, when space is back). Default (0): twice what a checkpoint of
+	// the current index takes, plus a settlement record for every queued
+	// message, plus 1 MiB (diskspace.go has the formula), resized as the
+	// index grows. Negative: none.
+	DiskReserve int64
+	// DiskCheckInterval is how often, at most, free space is measured
+	// (statfs); between samples the broker counts what it appends.
+	// Default 100 ms.
+	DiskCheckInterval time.Duration
+
 	// Salvage lets Open start on a journal whose only damage is in the
 	// stored bodies of queued messages. Open then reads the body of every
 	// queued message (time in proportion to the backlog, not the journal)
@@ -120,6 +145,10 @@ type Options struct {
 	// messages. Damage in records Open must replay is not salvageable:
 	// that is `chute journal repair`'s work. Default false.
 	Salvage bool
+
+	// lat is the broker's own latency statistics (stats.go), made fresh
+	// by withDefaults, which Open calls once per broker.
+	lat *brokerLatency
 }
 
 const (
@@ -153,6 +182,10 @@ func (o *Options) withDefaults() Options {
 	if c.Clock == nil {
 		c.Clock = chute.SystemClock()
 	}
+	if c.DiskCheckInterval <= 0 {
+		c.DiskCheckInterval = 100 * time.Millisecond
+	}
+	c.lat = new(brokerLatency)
 	return c
 }
 

@@ -13,12 +13,16 @@ import (
 
 // Publish stores msgs on target (a queue, or a topic's matching
 // subscriptions) as one atomic batch and returns once the batch is durable
-// per the sync policy. A message whose ID was published within the de-dup
-// window is not stored again: its result has Duplicate set and the first
-// copy's Seq (and the call still waits for that copy to be durable).
+// per the sync policy. A message stored before — its message ID published
+// within the de-dup window, or its number in its producer session
+// (Message.Session) already stored — is not stored again: its result has
+// Duplicate set and the first copy's Seq (and the call still waits for
+// that copy to be durable). A session batch that leaves a gap in its
+// session is refused with ErrOutOfOrder.
 //
 // If ctx ends first the outcome is unknown: the messages may or may not
-// be stored. Retrying with the same IDs is safe.
+// be stored. Retrying with the same message IDs, or the same session
+// numbers, is safe.
 func (b *Broker) Publish(ctx context.Context, target string, msgs ...chute.Message) ([]chute.PublishResult, error) {
 	p, err := b.PublishAsync(ctx, target, msgs...)
 	if err != nil {
@@ -32,6 +36,11 @@ func (b *Broker) Publish(ctx context.Context, target string, msgs ...chute.Messa
 type pendingPublish struct {
 	results []chute.PublishResult
 	batch   *journal.Batch
+	// For the confirm latency (stats.go): the broker's statistics (nil:
+	// nothing to observe) and when the publish was received.
+	lat   *brokerLatency
+	clock chute.Clock
+	start time.Time
 }
 
 // Wait waits until the publish is durable (per the sync policy) and returns
@@ -39,6 +48,10 @@ type pendingPublish struct {
 func (p *pendingPublish) Wait(ctx context.Context) ([]chute.PublishResult, error) {
 	if err := wait(ctx, p.batch); err != nil {
 		return nil, err
+	}
+	if p.lat != nil {
+		p.lat.observeConfirm(p.clock.Now().Sub(p.start)) // once per batch, not per message
+		p.lat = nil
 	}
 	return p.results, nil
 }
@@ -51,6 +64,11 @@ func (p *pendingPublish) Wait(ctx context.Context) ([]chute.PublishResult, error
 // before Wait returns (and after a crash that lost them, the producer,
 // unconfirmed, publishes again).
 func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...chute.Message) (chute.Pending, error) {
+	received := b.opts.Clock.Now() // confirm latency starts here (stats.go)
+	// A full disk refuses this first (diskspace.go).
+	if err := b.checkSpace(spacePublish); err != nil {
+		return nil, err
+	}
 	if len(msgs) == 0 {
 		// Nothing to store, but a target that does not exist is still an
 		// error (a request with neither target nor messages is a mistake).
@@ -67,6 +85,10 @@ func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...chute.
 	}
 	if len(msgs) > b.opts.MaxBatch {
 		return nil, fmt.Errorf("%w: %d messages, at most %d", chute.ErrBatchTooLarge, len(msgs), b.opts.MaxBatch)
+	}
+	sess, err := sessionOf(msgs)
+	if err != nil {
+		return nil, err
 	}
 	pms := make([]engine.PubMsg, len(msgs))
 	for i := range msgs {
@@ -86,7 +108,7 @@ func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...chute.
 	for i := range msgs {
 		stampTimes(&pms[i], &msgs[i], now)
 	}
-	rec, res, err := b.eng.PreparePublish(now, target, pms)
+	rec, res, err := b.eng.PreparePublish(now, target, sess, pms)
 	if err != nil {
 		b.mu.Unlock()
 		return nil, err
@@ -100,7 +122,7 @@ func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...chute.
 	for i, r := range res {
 		out[i] = chute.PublishResult{Seq: r.Seq, Duplicate: r.Duplicate}
 	}
-	return &pendingPublish{results: out, batch: batch}, nil
+	return &pendingPublish{results: out, batch: batch, lat: b.opts.lat, clock: b.opts.Clock, start: received}, nil
 }
 
 // appendPublishLocked journals a prepared publish and applies it at the
@@ -122,6 +144,30 @@ func (b *Broker) appendPublishLocked(rec *engine.Record) (*journal.Batch, error)
 		panic(fmt.Sprintf("chute: apply of a prepared publish failed: %v", err))
 	}
 	return batch, nil
+}
+
+// sessionOf reads a batch's producer session from its messages: none, or
+// one session with consecutive numbers from 1 up.
+func sessionOf(msgs []chute.Message) (engine.Session, error) {
+	s := engine.Session{ID: msgs[0].Session, First: msgs[0].SessionSeq}
+	for i := range msgs {
+		m := &msgs[i]
+		switch {
+		case m.Session != s.ID:
+			return engine.Session{}, fmt.Errorf("%w: message %d: the messages of a publish name one producer session (or none)", chute.ErrInvalidMessage, i)
+		case s.ID == "" && m.SessionSeq != 0:
+			return engine.Session{}, fmt.Errorf("%w: message %d: a session number without a session", chute.ErrInvalidMessage, i)
+		case s.ID != "" && m.SessionSeq != s.First+uint64(i):
+			return engine.Session{}, fmt.Errorf("%w: message %d: session number %d, want %d (consecutive from the first message's)", chute.ErrInvalidMessage, i, m.SessionSeq, s.First+uint64(i))
+		}
+	}
+	if len(s.ID) > chute.MaxSessionLen {
+		return engine.Session{}, fmt.Errorf("%w: session ID longer than %d bytes", chute.ErrInvalidMessage, chute.MaxSessionLen)
+	}
+	if s.ID != "" && s.First == 0 {
+		return engine.Session{}, fmt.Errorf("%w: session numbers start at 1", chute.ErrInvalidMessage)
+	}
+	return s, nil
 }
 
 // checkMessage enforces the broker's size limits, before any lock.

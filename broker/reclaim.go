@@ -2,11 +2,14 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/vfs"
 )
 
 // Checkpoints, reclamation and compaction.
@@ -67,6 +70,13 @@ func (b *Broker) Checkpoint(ctx context.Context) error {
 		b.mu.Unlock()
 		return err
 	}
+	// After a write found the disk full the engine may hold undone
+	// records: never snapshot that (diskspace.go).
+	if err := b.rebuildLocked(); err != nil {
+		b.mu.Unlock()
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	rewinds := b.jrn.Rewinds()
 	if len(st.reloc) > 0 {
 		b.eng.Relocate(st.reloc)
 		st.reloc = nil
@@ -89,7 +99,7 @@ func (b *Broker) Checkpoint(ctx context.Context) error {
 		}
 	}
 	var cands map[uint64]uint32
-	if len(sparse) > 0 {
+	if len(sparse) > 0 && !b.diskShort() { // compaction writes before it frees (diskspace.go)
 		cands = b.eng.Candidates(sparse, compactPerRound)
 	}
 	b.mu.Unlock()
@@ -97,7 +107,15 @@ func (b *Broker) Checkpoint(ctx context.Context) error {
 	if err := b.jrn.Sync(ctx); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	if b.jrn.Rewinds() != rewinds {
+		// A batch was undone between the snapshot and the sync: records
+		// before pos may be gone, and the snapshot holds them.
+		return fmt.Errorf("checkpoint: %w: a journal write found no space meanwhile", chute.ErrDiskFull)
+	}
 	if err := b.jrn.WriteCheckpoint(pos, snap); err != nil {
+		if vfs.IsNoSpace(err) {
+			err = fmt.Errorf("%w: %w", chute.ErrDiskFull, err)
+		}
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	var size int64
@@ -116,6 +134,9 @@ func (b *Broker) Checkpoint(ctx context.Context) error {
 		if err := b.jrn.Release(id); err != nil {
 			b.log.Warn("release segment", "segment", id, "err", err)
 		}
+	}
+	if len(release) > 0 {
+		b.disk.invalidate() // space came back: measure it before the next refusal
 	}
 	if len(cands) > 0 {
 		if err := b.copyForward(ctx, cands); err != nil {
@@ -226,6 +247,12 @@ func (b *Broker) checkpointAfterRecovery() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := b.Checkpoint(ctx); err != nil {
+		if errors.Is(err, chute.ErrDiskFull) {
+			// A full disk must not stop a restart: the next Open replays
+			// this much again, that is all.
+			b.log.Warn("checkpoint after recovery", "err", err)
+			return nil
+		}
 		return fmt.Errorf("checkpoint after recovery: %w", err)
 	}
 	b.log.Info("checkpoint after recovery", "replayed_bytes", b.recovery.Bytes, "bound", every)

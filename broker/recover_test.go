@@ -51,13 +51,15 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if err != nil || s.Ready != 3 || s.Delayed != 1 || s.InFlight != 0 || s.OrderingKeys != 1 {
 		t.Fatalf("after restart %+v %v", s, err)
 	}
-	// The lease ended with the process; the message keeps its count.
+	// The lease ended with the process; a graceful close handed it back
+	// uncounted (issue 8 item 6), so this delivery is again the first that
+	// counts (a crash would have counted it: see TestShutdownReturnsLeasesUncounted).
 	again := mustReceive(t, b, "q", chute.ReceiveOptions{Max: 10})
 	if got := bodies(again); !slices.Equal(got, []string{"high", "low", "ttl"}) {
 		t.Fatalf("after restart %v", got)
 	}
-	if again[0].Deliveries != 2 {
-		t.Fatalf("delivery count %d after restart, want 2", again[0].Deliveries)
+	if again[0].Deliveries != 1 {
+		t.Fatalf("delivery count %d after a graceful restart, want 1", again[0].Deliveries)
 	}
 	for _, d := range again {
 		if err := b.Ack(ctx, "q", d.Receipt); err != nil {

@@ -7,8 +7,8 @@
 //	api, err = client.Dial("127.0.0.1:7420")      // over the network
 //
 // On top of any chute.API, Producer batches publishes (size or linger),
-// keeps a bounded window in flight, retries transient errors with
-// producer IDs so that nothing is stored twice; Runner consumes with a
+// keeps a bounded window in flight, retries transient errors in a
+// producer session so that nothing is stored twice; Runner consumes with a
 // handler: concurrency, prefetch, automatic lease extension, ack on
 // success, nack with back-off on error, and a circuit breaker. Over the
 // network they use the streaming calls (PublishStream, Consume).
@@ -255,7 +255,11 @@ func (t *tokenInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFun
 
 // Publish implements chute.API.
 func (c *Client) Publish(ctx context.Context, target string, msgs ...chute.Message) ([]chute.PublishResult, error) {
-	resp, err := c.msg.Publish(ctx, connect.NewRequest(&chutev1.PublishRequest{Target: target, Messages: wire.MessagesToPB(msgs)}))
+	req, err := wire.PublishRequest(target, msgs)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.msg.Publish(ctx, connect.NewRequest(req))
 	if err != nil {
 		return nil, wire.FromConnect(err)
 	}
@@ -450,4 +454,29 @@ func (c *Client) ServerInfo(ctx context.Context) (ServerInfo, error) {
 		info.StartedAt = m.GetStartedAt().AsTime()
 	}
 	return info, nil
+}
+
+// Backup asks the server for a consistent copy of its journal (the admin
+// call behind `chute backup --server`) and hands every chunk to fn, in
+// order: file after file, each from offset 0 with no gap, manifest.json
+// last; size is the whole file's. data is valid only during the call. An
+// error from fn ends the backup. A backup that ends without its manifest
+// is incomplete: broker.BackupDir, which `chute backup` writes it with,
+// checks every file against the manifest. A server that predates the
+// call answers with connect.CodeUnimplemented.
+func (c *Client) Backup(ctx context.Context, fn func(file string, offset, size int64, data []byte) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.admin.Backup(ctx, connect.NewRequest(&chutev1.BackupRequest{}))
+	if err != nil {
+		return wire.FromConnect(err)
+	}
+	defer stream.Close()
+	for stream.Receive() {
+		m := stream.Msg()
+		if err := fn(m.GetFile(), m.GetOffset(), m.GetSize(), m.GetData()); err != nil {
+			return err
+		}
+	}
+	return wire.FromConnect(stream.Err())
 }

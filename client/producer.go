@@ -12,7 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/chutemq/chute"
+	chutev1 "github.com/chutemq/chute/gen/chute/v1"
 	"github.com/chutemq/chute/internal/wire"
 )
 
@@ -32,8 +35,11 @@ type ProducerOptions struct {
 	Linger time.Duration
 	// MaxInFlight is how many batches may be awaiting confirmation at once;
 	// default 4 (measured: more in flight means smaller batches and more
-	// system calls for the same messages, not more throughput). Publish blocks (honouring its ctx) when the window and the
-	// buffer are full: the producer slows the caller instead of piling up.
+	// system calls for the same messages, not more throughput), at most
+	// chute.SessionInFlight (5) with a session, so that the broker always
+	// remembers what a retried batch was answered. Publish blocks
+	// (honouring its ctx) when the window and the buffer are full: the
+	// producer slows the caller instead of piling up.
 	MaxInFlight int
 	// Retry governs retries of transient failures (server unreachable or
 	// restarting, queue full): exponential back-off from RetryDelay (default
@@ -42,10 +48,21 @@ type ProducerOptions struct {
 	RetryDelay    time.Duration
 	RetryMaxDelay time.Duration
 	MaxRetries    int
-	// NoIDs leaves messages without an ID as they are. By default each such
-	// message gets a unique producer ID, so that a retried batch (whose
-	// first attempt may have been stored) is never stored twice: the
-	// broker answers the retry with the first copy's sequence.
+	// NoSession publishes without a producer session. By default a
+	// Producer numbers its messages in a session of its own
+	// (chute.Message.Session, set on every message it sends), so that a
+	// retried batch, whose first attempt may have been stored, is never
+	// stored twice — the broker answers the retry with the first answer —
+	// while the broker keeps a few hundred bytes for the whole session
+	// rather than an entry per message. (Over an API other than the
+	// network client or one with chute.AsyncPublisher, such as the
+	// embedded broker, batches in flight may be stored out of order, and
+	// a Producer works as with NoSession.)
+	NoSession bool
+	// NoIDs, with NoSession (or without an ordered API), leaves messages
+	// without a message ID as they are. Otherwise each such message gets a
+	// unique message ID, so that a retried batch is never stored twice;
+	// the broker remembers each for its de-dup window.
 	NoIDs bool
 	// Clock is the time source (for linger and back-off); default the
 	// system clock.
@@ -61,6 +78,9 @@ func (o ProducerOptions) withDefaults() ProducerOptions {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 4
+	}
+	if !o.NoSession {
+		o.MaxInFlight = min(o.MaxInFlight, chute.SessionInFlight)
 	}
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = 20 * time.Millisecond
@@ -118,6 +138,11 @@ type batch struct {
 	res  []chute.PublishResult
 	err  error   // the whole batch failed
 	errs []error // per message, when the batch was split
+
+	// The session numbers it was last sent with (see stampLocked); guarded
+	// by Producer.sessMu.
+	session string
+	first   uint64
 }
 
 // ErrProducerClosed is returned by Publish after Close.
@@ -130,6 +155,17 @@ var ErrProducerClosed = errors.New("producer closed")
 // order, so one producer's messages are stored in publish order (except
 // across retries). Over the network it uses one PublishStream per
 // producer. It works on any chute.API.
+//
+// Retries are made safe by a producer session (unless NoSession): the
+// producer numbers its messages 1, 2, 3, … in a session of its own, and
+// the broker stores each number once. The broker refuses a batch that
+// leaves a gap in the numbers (chute.ErrOutOfOrder): an earlier batch
+// failed and is being retried, and the later one waits for it and is sent
+// again. When an earlier batch fails for good (refused, or its retries run
+// out), its numbers will never be stored: the producer then starts a new
+// session, and numbers the batches still to be stored in it. A session the
+// broker forgot (idle for longer than its session window) is met the same
+// way.
 type Producer struct {
 	api    chute.API
 	target string
@@ -152,6 +188,14 @@ type Producer struct {
 
 	idBase string
 	nextID atomic.Uint64
+
+	// sessMu serialises numbering and submitting batches, so that numbers
+	// reach the broker in the order they were given.
+	sessMu   sync.Mutex
+	sessions bool     // numbering in sessions (set once)
+	session  string   // guarded by sessMu: the current session
+	nextNum  uint64   // guarded by sessMu: its next number
+	stamped  []*batch // guarded by sessMu: batches numbered and not yet finished, in number order
 }
 
 // submitFunc hands a batch over (in order: batches submitted one after
@@ -174,6 +218,7 @@ func NewProducer(api chute.API, target string, opts ProducerOptions) *Producer {
 		idBase:  randomID(),
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.sessions = !o.NoSession
 	switch a := api.(type) {
 	case *Client:
 		p.stream = newPublishStream(a)
@@ -189,11 +234,15 @@ func NewProducer(api chute.API, target string, opts ProducerOptions) *Producer {
 			return pp.Wait, nil
 		}
 	default: // any API: concurrent batches may be stored out of order
+		p.sessions = false // (they would be refused as out of order, over and over)
 		p.submit = func(_ context.Context, msgs []chute.Message) (waitFunc, error) {
 			return func(ctx context.Context) ([]chute.PublishResult, error) {
 				return api.Publish(ctx, target, msgs...)
 			}, nil
 		}
+	}
+	if p.sessions {
+		p.newSessionLocked()
 	}
 	p.wg.Add(1)
 	go func() {
@@ -209,6 +258,91 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// newSessionLocked starts a new session: 16 random bytes, numbered from 1.
+func (p *Producer) newSessionLocked() {
+	var b [16]byte
+	rand.Read(b[:])
+	p.session, p.nextNum = hex.EncodeToString(b[:]), 1
+}
+
+// send submits b, numbered in the current session if it has no numbers
+// yet, or if renumber (its last attempt was refused as out of order, so
+// nothing of it was stored) and its session is no longer the current one;
+// numbering and submitting happen under sessMu, so that batches reach the
+// broker in number order.
+func (p *Producer) send(b *batch, renumber bool) (waitFunc, error) {
+	if !p.sessions {
+		return p.submit(p.ctx, b.msgs)
+	}
+	p.sessMu.Lock()
+	defer p.sessMu.Unlock()
+	if b.session == "" || renumber && b.session != p.session {
+		p.stampLocked(b)
+	}
+	return p.submit(p.ctx, b.msgs)
+}
+
+// stampLocked gives b the next numbers of the current session.
+func (p *Producer) stampLocked(b *batch) {
+	p.unstampLocked(b)
+	b.session, b.first = p.session, p.nextNum
+	p.nextNum += uint64(len(b.msgs))
+	for i := range b.msgs {
+		b.msgs[i].Session, b.msgs[i].SessionSeq = b.session, b.first+uint64(i)
+	}
+	p.stamped = append(p.stamped, b)
+}
+
+func (p *Producer) unstampLocked(b *batch) {
+	if i := slices.Index(p.stamped, b); i >= 0 {
+		p.stamped = slices.Delete(p.stamped, i, i+1)
+	}
+}
+
+// finished records that b is finished; if it failed, its numbers may never
+// be stored, so a new session takes over (later batches of the old one
+// that are refused as out of order are numbered again in it).
+func (p *Producer) finished(b *batch, failed bool) {
+	if !p.sessions {
+		return
+	}
+	p.sessMu.Lock()
+	defer p.sessMu.Unlock()
+	p.unstampLocked(b)
+	if failed && b.session == p.session {
+		p.newSessionLocked()
+	}
+}
+
+// outOfOrder handles a batch refused with ErrOutOfOrder: if an earlier
+// batch of its session is still in progress (being retried), it waits for
+// that to finish; otherwise the gap will never be filled (the earlier
+// batch failed, or the broker forgot the session) and it starts a new
+// session for b (unless that happened meanwhile). It reports whether a
+// new session was started.
+func (p *Producer) outOfOrder(b *batch) (renumbered bool, err error) {
+	p.sessMu.Lock()
+	var earlier []chan struct{}
+	for _, o := range p.stamped {
+		if o != b && o.session == b.session && o.first < b.first {
+			earlier = append(earlier, o.done)
+		}
+	}
+	if len(earlier) == 0 && b.session == p.session {
+		p.newSessionLocked()
+		renumbered = true
+	}
+	p.sessMu.Unlock()
+	for _, d := range earlier {
+		select {
+		case <-d:
+		case <-p.ctx.Done():
+			return renumbered, p.ctx.Err()
+		}
+	}
+	return renumbered, nil
+}
+
 func (p *Producer) full(b *batch) bool {
 	return len(b.msgs) >= p.opts.BatchSize || b.size >= p.opts.BatchBytes
 }
@@ -217,7 +351,7 @@ func (p *Producer) full(b *batch) bool {
 // only while the open batch is full and the in-flight window too (ctx
 // bounds the wait): the producer slows its callers instead of piling up.
 func (p *Producer) Publish(ctx context.Context, msg chute.Message) (*Future, error) {
-	if msg.ID == "" && !p.opts.NoIDs {
+	if msg.ID == "" && !p.opts.NoIDs && !p.sessions {
 		msg.ID = p.idBase + "-" + strconv.FormatUint(p.nextID.Add(1), 36)
 	}
 	p.mu.Lock()
@@ -349,7 +483,7 @@ func (p *Producer) batcher() {
 			close(b.done)
 			return
 		}
-		w, err := p.submit(p.ctx, b.msgs) // here, in order
+		w, err := p.send(b, false) // here, in order
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -437,16 +571,20 @@ func (p *Producer) finish(b *batch, w waitFunc, err error) {
 	if err == nil {
 		res, err = w(p.ctx)
 	}
-	if err != nil && p.retryable(err) {
-		res, err = p.publishWithRetry(b.msgs)
+	if err != nil && (p.retryable(err) || errors.Is(err, chute.ErrOutOfOrder)) {
+		res, err = p.publishWithRetry(b, err)
 	}
 	if err == nil && len(res) != len(b.msgs) {
 		err = fmt.Errorf("publish answered %d results for %d messages", len(res), len(b.msgs))
 	}
+	p.finished(b, err != nil)
 	if err != nil && len(b.msgs) > 1 && (errors.Is(err, chute.ErrInvalidMessage) || errors.Is(err, chute.ErrMessageTooLarge)) {
 		b.res, b.errs = make([]chute.PublishResult, len(b.msgs)), make([]error, len(b.msgs))
 		for i, m := range b.msgs {
-			r, err := p.publishWithRetry([]chute.Message{m})
+			one := &batch{msgs: []chute.Message{m}, done: make(chan struct{})}
+			r, err := p.publishWithRetry(one, nil)
+			p.finished(one, err != nil)
+			close(one.done)
 			if err == nil {
 				b.res[i] = r[0]
 			}
@@ -457,40 +595,105 @@ func (p *Producer) finish(b *batch, w waitFunc, err error) {
 	b.res, b.err = res, err
 }
 
+// retryable reports whether a failed batch is worth sending again after a
+// back-off: a transient failure (server unreachable, restarting or busy,
+// queue full), a token's publish quota (reason QUOTA), or a broken stream
+// — unless the server refused the call for good: no or a wrong token, a
+// role that may not publish, a request larger than the server takes.
 func (p *Producer) retryable(err error) bool {
-	return p.ctx.Err() == nil && (wire.IsTransient(err) || errors.Is(err, errStreamBroken) || errors.Is(err, errStreamClosed))
+	if p.ctx.Err() != nil || refusedForGood(err) {
+		return false
+	}
+	return errorReason(err) == reasonQuota || wire.IsTransient(err) ||
+		errors.Is(err, errStreamBroken) || errors.Is(err, errStreamClosed)
 }
 
-// publishWithRetry sends msgs until they are confirmed, refused for good,
-// or the retries run out, backing off between attempts. A retried batch
-// may land after batches sent later.
-func (p *Producer) publishWithRetry(msgs []chute.Message) ([]chute.PublishResult, error) {
-	delay := p.opts.RetryDelay
-	for attempt := 1; ; attempt++ {
-		w, err := p.submit(p.ctx, msgs)
-		var res []chute.PublishResult
-		if err == nil {
-			res, err = w(p.ctx)
-		}
-		if err == nil {
-			if len(res) != len(msgs) {
-				return nil, fmt.Errorf("publish answered %d results for %d messages", len(res), len(msgs))
+// Reasons the server gives in chute.v1.ErrorDetail for its own limits
+// (server.ReasonQuota, server.ReasonRequestTooLarge; the client does not
+// import the server).
+const (
+	reasonQuota           = "QUOTA"
+	reasonRequestTooLarge = "REQUEST_TOO_LARGE"
+)
+
+// refusedForGood reports an error that retrying the same request with the
+// same credentials cannot cure.
+func refusedForGood(err error) bool {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnauthenticated, connect.CodePermissionDenied:
+		return true
+	}
+	return errorReason(err) == reasonRequestTooLarge
+}
+
+// errorReason is the reason of the chute.v1.ErrorDetail on err's Connect
+// error, if any.
+func errorReason(err error) string {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	for _, d := range ce.Details() {
+		if v, derr := d.Value(); derr == nil {
+			if ed, ok := v.(*chutev1.ErrorDetail); ok {
+				return ed.GetReason()
 			}
-			return res, nil
 		}
-		if !p.retryable(err) || p.opts.MaxRetries > 0 && attempt >= p.opts.MaxRetries {
+	}
+	return ""
+}
+
+// publishWithRetry sends b again until it is confirmed, refused for good,
+// or the retries run out, backing off between attempts; err is why the
+// last attempt failed (nil: b was not sent yet). A retried batch may land
+// after batches sent later. A batch refused as out of order waits for the
+// earlier batches of its session, or is numbered in a new session (see
+// outOfOrder); only the latter counts as an attempt. A batch keeps its
+// numbers across retries of any other failure — its earlier attempt may
+// have been stored — so that the broker recognises it.
+func (p *Producer) publishWithRetry(b *batch, err error) ([]chute.PublishResult, error) {
+	delay := p.opts.RetryDelay
+	renumber := false
+	for attempts := 0; ; attempts++ { // attempts: sends so far in here
+		out := p.opts.MaxRetries > 0 && attempts >= p.opts.MaxRetries
+		switch {
+		case err == nil:
+		case errors.Is(err, chute.ErrOutOfOrder) && p.sessions && p.ctx.Err() == nil && !out:
+			renumbered, werr := p.outOfOrder(b)
+			if werr != nil {
+				return nil, fmt.Errorf("%w: %w", ErrProducerClosed, err)
+			}
+			if !renumbered {
+				attempts-- // waiting for an earlier batch is not an attempt
+			}
+			renumber = true // refused as out of order: nothing was stored
+		case !p.retryable(err) || out:
 			if p.ctx.Err() != nil {
 				return nil, fmt.Errorf("%w: %w", ErrProducerClosed, err)
 			}
 			return nil, err
+		default:
+			t := p.opts.Clock.NewTimer(delay)
+			select {
+			case <-t.C():
+			case <-p.ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("%w: %w", ErrProducerClosed, err)
+			}
+			delay = min(delay*2, p.opts.RetryMaxDelay)
+			renumber = false
 		}
-		t := p.opts.Clock.NewTimer(delay)
-		select {
-		case <-t.C():
-		case <-p.ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("%w: %w", ErrProducerClosed, err)
+		var w waitFunc
+		var res []chute.PublishResult
+		w, err = p.send(b, renumber)
+		if err == nil {
+			res, err = w(p.ctx)
 		}
-		delay = min(delay*2, p.opts.RetryMaxDelay)
+		if err == nil {
+			if len(res) != len(b.msgs) {
+				return nil, fmt.Errorf("publish answered %d results for %d messages", len(res), len(b.msgs))
+			}
+			return res, nil
+		}
 	}
 }

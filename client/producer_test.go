@@ -223,3 +223,159 @@ func TestProducerBoundsInFlight(t *testing.T) {
 		t.Fatalf("%d stored, %d accepted", s.Ready, accepted)
 	}
 }
+
+// TestProducerUsesASession: by default a Producer numbers its messages in a
+// session of its own: nothing per message is left to remember (no message
+// IDs), and the messages carry no ID.
+func TestProducerUsesASession(t *testing.T) {
+	for name, api := range apis(t, nil) {
+		t.Run(name, func(t *testing.T) {
+			ctx := chutetest.Ctx(t)
+			q := "session-" + name
+			if err := api.CreateQueue(ctx, q, chute.QueueConfig{}); err != nil {
+				t.Fatal(err)
+			}
+			p := client.NewProducer(api, q, client.ProducerOptions{BatchSize: 7})
+			for i := range 100 {
+				if _, err := p.Publish(ctx, chute.Message{Body: []byte(fmt.Sprint(i))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s := stats(t, api, q)
+			if s.Ready != 100 || s.DedupIDs != 0 {
+				t.Fatalf("%d stored, %d message IDs remembered; want 100, 0", s.Ready, s.DedupIDs)
+			}
+			ds, err := api.Receive(ctx, q, chute.ReceiveOptions{Max: 100, Wait: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, d := range ds {
+				if d.ID != "" || string(d.Body) != fmt.Sprint(i) {
+					t.Fatalf("message %d: %s with ID %q", i, d.Body, d.ID)
+				}
+			}
+		})
+	}
+}
+
+// flakyAsync is flaky for a Producer's ordered path (chute.AsyncPublisher):
+// a publish fails before it reaches the broker, or after it was stored.
+type flakyAsync struct {
+	chute.API
+	ap         chute.AsyncPublisher
+	mu         sync.Mutex
+	failBefore []bool // per call, in order: fail this one before it reaches the broker
+	failAfter  []bool // per call: store it, then lose the answer
+	calls      int
+}
+
+func (f *flakyAsync) PublishAsync(ctx context.Context, target string, msgs ...chute.Message) (chute.Pending, error) {
+	f.mu.Lock()
+	i := f.calls
+	f.calls++
+	before := i < len(f.failBefore) && f.failBefore[i]
+	after := i < len(f.failAfter) && f.failAfter[i]
+	f.mu.Unlock()
+	unavailable := connect.NewError(connect.CodeUnavailable, errors.New("injected: connection lost"))
+	if before {
+		return nil, unavailable
+	}
+	pp, err := f.ap.PublishAsync(ctx, target, msgs...)
+	if err != nil || !after {
+		return pp, err
+	}
+	return lostAnswer{pp, unavailable}, nil
+}
+
+type lostAnswer struct {
+	pp  chute.Pending
+	err error
+}
+
+func (l lostAnswer) Wait(ctx context.Context) ([]chute.PublishResult, error) {
+	l.pp.Wait(ctx)
+	return nil, l.err
+}
+
+// TestProducerSessionRetries: with a session, retries store every message
+// exactly once and in publish order — even when a batch that failed is
+// overtaken by the next one (refused as out of order, which waits for the
+// retry of the first) — and a batch stored before its answer was lost is
+// answered with its first sequences.
+func TestProducerSessionRetries(t *testing.T) {
+	b := chutetest.MustOpen(t, "", nil)
+	ctx := chutetest.Ctx(t)
+	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	// Call 0 (batch 1) never arrives: batch 2 (call 1) finds a gap. Call 3
+	// is stored but its answer lost.
+	api := &flakyAsync{API: b, ap: b, failBefore: []bool{true}, failAfter: []bool{false, false, false, true}}
+	p := client.NewProducer(api, "q", client.ProducerOptions{BatchSize: 5, MaxInFlight: 4, Linger: time.Hour, RetryDelay: 5 * time.Millisecond})
+	defer p.Close(ctx)
+	var fs []*client.Future
+	for i := range 40 {
+		f, err := p.Publish(ctx, chute.Message{Body: []byte(fmt.Sprint(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seqs := map[uint64]bool{}
+	for i, f := range fs {
+		r, err := f.Wait(ctx)
+		if err != nil || seqs[r.Seq] || r.Seq == 0 {
+			t.Fatalf("message %d: %+v, %v", i, r, err)
+		}
+		seqs[r.Seq] = true
+	}
+	ds, err := b.Receive(ctx, "q", chute.ReceiveOptions{Max: 100, Wait: -1})
+	if err != nil || len(ds) != 40 {
+		t.Fatalf("stored %d messages, want 40 (%v)", len(ds), err)
+	}
+	for i, d := range ds {
+		if string(d.Body) != fmt.Sprint(i) || !seqs[d.Seq] {
+			t.Fatalf("message %d is %q (seq %d): order or answers wrong", i, d.Body, d.Seq)
+		}
+	}
+	if s := stats(t, b, "q"); s.DedupIDs != 0 {
+		t.Fatalf("%d message IDs remembered", s.DedupIDs)
+	}
+}
+
+// TestProducerSessionForgotten: a producer idle for longer than the
+// queue's session window is forgotten by the broker; its next batch,
+// refused as out of order, goes out in a new session, once.
+func TestProducerSessionForgotten(t *testing.T) {
+	clock := chutetest.NewFakeClock()
+	for name, api := range apis(t, &broker.Options{Clock: clock}) {
+		t.Run(name, func(t *testing.T) {
+			ctx := chutetest.Ctx(t)
+			q := "forgotten-" + name
+			if err := api.CreateQueue(ctx, q, chute.QueueConfig{SessionWindow: time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+			p := client.NewProducer(api, q, client.ProducerOptions{RetryDelay: time.Millisecond})
+			defer p.Close(ctx)
+			for round := range 3 {
+				f, err := p.Publish(ctx, chute.Message{Body: []byte(fmt.Sprint(round))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r, err := f.Wait(ctx); err != nil || r.Duplicate {
+					t.Fatalf("round %d: %+v, %v", round, r, err)
+				}
+				clock.Advance(2 * time.Minute)
+			}
+			if s := stats(t, api, q); s.Ready != 3 {
+				t.Fatalf("%d stored, want 3", s.Ready)
+			}
+		})
+	}
+}

@@ -49,7 +49,9 @@ type RunnerOptions struct {
 	// breaker (default 5; negative: never): receiving pauses for
 	// BreakerCooldown (default 5 s), then one probe message is tried; if it
 	// succeeds receiving resumes, else the breaker opens again. Messages
-	// held when it opens are returned to the queue at once.
+	// held when it opens are returned to the queue at once, unstarted
+	// (chute.Nack.Unstarted: the delivery does not count towards the
+	// queue's max deliveries).
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
 	// Receive failures (server down or restarting) are retried with
@@ -106,7 +108,8 @@ func (o RunnerOptions) withDefaults(batch bool) RunnerOptions {
 	return o
 }
 
-// RunnerStats counts what a Runner did.
+// RunnerStats counts what a Runner did. Returned counts the messages it
+// handed back unstarted (on Stop, or while its breaker was open).
 type RunnerStats struct {
 	Received, Succeeded, Failed, Extended, Returned int64
 }
@@ -152,9 +155,10 @@ func (r *Runner) Stats() RunnerStats {
 }
 
 // Run consumes until ctx ends. It then stops receiving, returns the
-// messages no handler has started to the queue, lets running handlers
-// finish (their context is not cancelled by ctx), sends the last acks and
-// returns nil. It returns early only for an error that retrying cannot
+// messages no handler has started to the queue (unstarted: those
+// deliveries do not count towards the queue's max deliveries), lets
+// running handlers finish (their context is not cancelled by ctx), sends
+// the last acks and returns nil. It returns early only for an error that retrying cannot
 // mend (the queue does not exist, the token is refused).
 func (r *Runner) Run(ctx context.Context) error {
 	var src source
@@ -183,6 +187,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	workers.Wait()
 	close(quit)
 	<-x.done
+	r.handBack(st, src.drain()) // received, never fetched
 	st.close()
 	src.close()
 	return err
@@ -225,10 +230,7 @@ func (r *Runner) fetchLoop(ctx context.Context, src source, work chan<- chute.De
 			for range room {
 				<-tokens
 			}
-			for _, d := range src.drain() { // do not sit on them while paused
-				st.nack(chute.Nack{Receipt: d.Receipt, Delay: -1})
-				r.returned.Add(1)
-			}
+			r.handBack(st, src.drain()) // do not sit on them while paused
 			if err := r.pause(ctx, changed, wait); err != nil {
 				return nil
 			}
@@ -296,8 +298,7 @@ func (r *Runner) work(w int, work <-chan chute.Delivery, tokens <-chan struct{},
 	ctx := context.Background() // handlers finish even when Run is asked to stop
 	for d := range work {
 		if r.stopping.Load() || r.breaker.current() == BreakerOpen {
-			st.nack(chute.Nack{Receipt: d.Receipt, Delay: -1})
-			r.returned.Add(1)
+			r.handBack(st, []chute.Delivery{d})
 			<-tokens
 			continue
 		}
@@ -327,6 +328,15 @@ func (r *Runner) work(w int, work <-chan chute.Delivery, tokens <-chan struct{},
 			r.failed.Add(int64(len(batch)))
 		}
 		r.breaker.result(err == nil)
+	}
+}
+
+// handBack returns deliveries no handler started: at once, and unstarted,
+// so that they do not use up the queue's max deliveries.
+func (r *Runner) handBack(st *settler, ds []chute.Delivery) {
+	for _, d := range ds {
+		st.nack(chute.Nack{Receipt: d.Receipt, Delay: -1, Unstarted: true})
+		r.returned.Add(1)
 	}
 }
 

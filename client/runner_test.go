@@ -229,11 +229,14 @@ func TestBatchRunner(t *testing.T) {
 	}
 }
 
+// TestRunnerStopReturnsWhatItHolds: on stop the runner hands back what no
+// handler started, unstarted: with max deliveries 1, a counted return
+// would dead-letter every one of them.
 func TestRunnerStopReturnsWhatItHolds(t *testing.T) {
 	for name, api := range apis(t, nil) {
 		t.Run(name, func(t *testing.T) {
 			q := "s-" + name
-			api.CreateQueue(context.Background(), q, chute.QueueConfig{})
+			api.CreateQueue(context.Background(), q, chute.QueueConfig{MaxDeliveries: 1})
 			publishN(t, api, q, 10, func(i int) chute.Message { return chute.Message{Body: []byte(fmt.Sprint(i))} })
 			started, release := make(chan struct{}), make(chan struct{})
 			var once sync.Once
@@ -250,6 +253,19 @@ func TestRunnerStopReturnsWhatItHolds(t *testing.T) {
 			s := stats(t, api, q)
 			if s.InFlight != 0 || s.Ready+s.Totals.Acked != 10 || s.Totals.Acked < 1 {
 				t.Fatalf("after stop: %+v", s)
+			}
+			if s.Totals.DeadLettered != 0 || s.Totals.Returned != s.Ready || r.Stats().Returned != s.Ready {
+				t.Fatalf("after stop: %d ready, %d returned (runner: %d), %d dead-lettered; want every ready one returned unstarted",
+					s.Ready, s.Totals.Returned, r.Stats().Returned, s.Totals.DeadLettered)
+			}
+			ds, err := api.Receive(context.Background(), q, chute.ReceiveOptions{Max: 10, Wait: -1})
+			if err != nil || int64(len(ds)) != s.Ready {
+				t.Fatalf("receive after stop: %d, %v", len(ds), err)
+			}
+			for _, d := range ds {
+				if d.Deliveries != 1 {
+					t.Fatalf("%q: %d deliveries after an unstarted return, want 1", d.Body, d.Deliveries)
+				}
 			}
 		})
 	}

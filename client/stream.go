@@ -48,6 +48,10 @@ func newPublishStream(c *Client) *publishStream {
 // confirmation. Batches submitted one after another are published in that
 // order (the server applies a stream's requests in order).
 func (p *publishStream) submit(target string, msgs []chute.Message) (func(ctx context.Context) ([]chute.PublishResult, error), error) {
+	req, err := wire.PublishStreamRequest(0, target, msgs)
+	if err != nil {
+		return nil, err
+	}
 	answer := make(chan streamAnswer, 1)
 	p.mu.Lock()
 	if p.closed {
@@ -63,8 +67,9 @@ func (p *publishStream) submit(target string, msgs []chute.Message) (func(ctx co
 	p.mu.Unlock()
 	// Send may block on flow control: the reader must stay free to take
 	// responses meanwhile, so mu is not held here.
+	req.Id = id
 	p.sendMu.Lock()
-	err := stream.Send(&chutev1.PublishStreamRequest{Id: id, Target: target, Messages: wire.MessagesToPB(msgs)})
+	err = stream.Send(req)
 	p.sendMu.Unlock()
 	if err != nil {
 		p.mu.Lock()

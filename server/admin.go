@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 
 	"connectrpc.com/connect"
 
@@ -93,4 +96,77 @@ func (a *adminService) Unsubscribe(ctx context.Context, req *connect.Request[chu
 func (a *adminService) Redrive(ctx context.Context, req *connect.Request[chutev1.RedriveRequest]) (*connect.Response[chutev1.RedriveResponse], error) {
 	n, err := a.s.api.Redrive(ctx, req.Msg.GetDeadLetterQueue(), req.Msg.GetMax())
 	return reply(&chutev1.RedriveResponse{Moved: n}, err)
+}
+
+// backuper is the capability behind Backup: the embedded broker has it
+// (broker.(*Broker).Backup; its sink type is an alias of this interface
+// literal, so the server names it without importing the broker). Any other
+// chute.API (a client relaying to another server) answers Unimplemented.
+type backuper interface {
+	Backup(ctx context.Context, sink interface {
+		BackupFile(name string, size int64, r io.Reader) error
+	}) error
+}
+
+// backupChunkSize is the most file data one BackupChunk carries.
+const backupChunkSize = 256 << 10
+
+// Backup implements chute.v1.AdminService: it streams the broker's backup
+// as chunks, file after file, manifest last. The broker pauses its
+// publishes only for the snapshot; the rest is file I/O, paced by the
+// stream's flow control. Server shutdown ends a backup in progress (the
+// client then has no manifest, so the partial copy cannot be restored).
+func (a *adminService) Backup(ctx context.Context, _ *connect.Request[chutev1.BackupRequest], stream *connect.ServerStream[chutev1.BackupChunk]) error {
+	b, ok := a.s.api.(backuper)
+	if !ok {
+		return connect.NewError(connect.CodeUnimplemented, errors.New("this server's broker cannot be backed up over the API"))
+	}
+	a.s.streams.Add(1)
+	defer a.s.streams.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(a.s.stop, cancel)
+	defer stop()
+	if err := b.Backup(ctx, &chunkSender{ctx: ctx, stream: stream}); err != nil {
+		if a.s.stop.Err() != nil {
+			return connect.NewError(connect.CodeUnavailable, fmt.Errorf("server shutting down: backup abandoned: %w", err))
+		}
+		return wire.ToConnect(err)
+	}
+	return nil
+}
+
+// chunkSender is the broker's backup sink: it cuts each file into chunks,
+// and stops when ctx ends (the client went, or the server shuts down).
+type chunkSender struct {
+	ctx    context.Context
+	stream *connect.ServerStream[chutev1.BackupChunk]
+	buf    []byte
+}
+
+func (c *chunkSender) BackupFile(name string, size int64, r io.Reader) error {
+	if c.buf == nil {
+		c.buf = make([]byte, backupChunkSize)
+	}
+	var off int64
+	for {
+		n, err := io.ReadFull(r, c.buf[:min(int64(len(c.buf)), max(size-off, 0))])
+		if n > 0 || off == 0 {
+			if err := c.ctx.Err(); err != nil {
+				return err
+			}
+			if serr := c.stream.Send(&chutev1.BackupChunk{File: name, Offset: off, Data: c.buf[:n], Size: size}); serr != nil {
+				return serr
+			}
+			off += int64(n)
+		}
+		switch {
+		case err == io.ErrUnexpectedEOF || err == io.EOF && off < size:
+			return fmt.Errorf("backup %s: %d of %d bytes: %w", name, off, size, io.ErrUnexpectedEOF)
+		case err != nil && err != io.EOF:
+			return err
+		case off >= size:
+			return nil
+		}
+	}
 }

@@ -2,52 +2,122 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
-	"strings"
+	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	chutev1 "github.com/chutemq/chute/gen/chute/v1"
 )
 
-var errUnauthenticated = errors.New(`missing or wrong bearer token: send "Authorization: Bearer TOKEN"`)
+// limitsInterceptor applies what the guard could not decide before the
+// body was decoded: a token's publish quota (quota.go). On streams it
+// also tells the request's meter (limits.go) where one message ends, so
+// that a stream holds in-flight bytes for the message being read, not for
+// everything it ever sent.
+func (s *Server) limitsInterceptor() connect.Interceptor { return &limiter{s: s} }
 
-// authInterceptor checks the bearer token of every call (unary and
-// streaming) when the server has one.
-func (s *Server) authInterceptor() connect.Interceptor { return &auth{s: s} }
+type limiter struct{ s *Server }
 
-type auth struct{ s *Server }
-
-func (a *auth) check(h interface{ Get(string) string }) error {
-	if a.s.opts.Token == "" {
-		return nil
-	}
-	got, ok := strings.CutPrefix(h.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.s.opts.Token)) != 1 {
-		return connect.NewError(connect.CodeUnauthenticated, errUnauthenticated)
-	}
-	return nil
-}
-
-func (a *auth) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+func (l *limiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if err := a.check(req.Header()); err != nil {
-			return nil, err
+		if q := principalFrom(ctx).quota; q != nil && procedureOf(req.Spec().Procedure).publish {
+			if err := l.s.admitPublish(ctx, q, req.Any()); err != nil {
+				return nil, err
+			}
 		}
 		return next(ctx, req)
 	}
 }
 
-func (a *auth) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+func (l *limiter) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return next
 }
 
-func (a *auth) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+func (l *limiter) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		if err := a.check(conn.RequestHeader()); err != nil {
-			return err
+		m := meterFrom(ctx)
+		q := principalFrom(ctx).quota
+		if !procedureOf(conn.Spec().Procedure).publish {
+			q = nil
 		}
-		return next(ctx, conn)
+		if m == nil && q == nil {
+			return next(ctx, conn)
+		}
+		return next(ctx, &limitedConn{StreamingHandlerConn: conn, s: l.s, ctx: ctx, m: m, q: q})
+	}
+}
+
+// limitedConn is a stream whose Receive releases the meter's hold on the
+// previous message and waits for the quota of each publish.
+type limitedConn struct {
+	connect.StreamingHandlerConn
+	s   *Server
+	ctx context.Context
+	m   *meter // nil: none
+	q   *quota // nil: none
+}
+
+func (c *limitedConn) Receive(msg any) error {
+	if c.m != nil {
+		c.m.messageDone()
+	}
+	if err := c.StreamingHandlerConn.Receive(msg); err != nil {
+		return err
+	}
+	if c.q != nil {
+		return c.s.waitPublish(c.ctx, c.q, msg)
+	}
+	return nil
+}
+
+// publishCost is what a publish request counts against a quota: its
+// messages, and its size as protobuf.
+func publishCost(msg any) (n, size int) {
+	if m, ok := msg.(interface{ GetMessages() []*chutev1.Message }); ok {
+		n = len(m.GetMessages())
+	}
+	if pm, ok := msg.(proto.Message); ok {
+		size = proto.Size(pm)
+	}
+	return n, size
+}
+
+// admitPublish refuses a unary publish over its token's quota.
+func (s *Server) admitPublish(ctx context.Context, q *quota, msg any) error {
+	n, size := publishCost(msg)
+	wait, ok := q.admit(n, size)
+	if ok {
+		return nil
+	}
+	s.stats.quotaRefusals.Add(1)
+	return reasonError(connect.CodeResourceExhausted, ReasonQuota,
+		fmt.Errorf("publish quota of token %q (%s) exceeded; retry in %v", principalFrom(ctx).name, q, wait.Round(time.Millisecond)))
+}
+
+// waitPublish holds a streamed publish until its token's quota admits it:
+// the stream slows down (HTTP/2 flow control stops its sender) instead of
+// failing.
+func (s *Server) waitPublish(ctx context.Context, q *quota, msg any) error {
+	n, size := publishCost(msg)
+	for {
+		wait, ok := q.admit(n, size)
+		if ok {
+			return nil
+		}
+		t := s.opts.Clock.NewTimer(wait)
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-s.stop.Done():
+			t.Stop()
+			return connect.NewError(connect.CodeUnavailable, errors.New("server shutting down"))
+		}
 	}
 }
 

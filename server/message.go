@@ -23,7 +23,8 @@ func subscriptionConfig(m *chutev1.SubscribeRequest) chute.SubscriptionConfig {
 }
 
 func (m *messageService) Publish(ctx context.Context, req *connect.Request[chutev1.PublishRequest]) (*connect.Response[chutev1.PublishResponse], error) {
-	res, err := m.s.api.Publish(ctx, req.Msg.GetTarget(), wire.MessagesFromPB(req.Msg.GetMessages())...)
+	msgs := wire.WithSession(wire.MessagesFromPB(req.Msg.GetMessages()), req.Msg.GetSession(), req.Msg.GetFirstSeq())
+	res, err := m.s.api.Publish(ctx, req.Msg.GetTarget(), msgs...)
 	if err != nil {
 		return nil, wire.ToConnect(err)
 	}
@@ -155,7 +156,7 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		msgs := wire.MessagesFromPB(req.GetMessages())
+		msgs := wire.WithSession(wire.MessagesFromPB(req.GetMessages()), req.GetSession(), req.GetFirstSeq())
 		r := &chutev1.PublishStreamResponse{Id: req.GetId()}
 		ap, ok := m.s.api.(chute.AsyncPublisher)
 		if !ok { // any API: publish concurrently, confirm as each finishes
@@ -259,7 +260,7 @@ func (m *messageService) Consume(ctx context.Context, stream *connect.BidiStream
 	c.closing = true // no settlement starts after this
 	c.mu.Unlock()
 	c.settling.Wait()
-	c.returnHeld()
+	c.returnHeld(errors.Is(err, io.EOF) || m.s.stop.Err() != nil)
 	if errors.Is(err, io.EOF) || ctx.Err() != nil && m.s.stop.Err() != nil {
 		return nil
 	}
@@ -452,12 +453,19 @@ func (c *consumer) settle(ctx context.Context, st *chutev1.Settle) {
 }
 
 // returnHeld nacks, for immediate redelivery, every lease this stream
-// still holds.
-func (c *consumer) returnHeld() {
+// still holds. When the stream ended cleanly — the client closed its side
+// (a Runner that stops does, after its last acks: what it still holds was
+// in transit, never started), or the server is shutting down — they go
+// back unstarted, not using up deliveries. When the stream broke (the
+// client crashed, or its connection did) they count, as leases lost in a
+// crash do: a message that crashes its consumer must still reach its max
+// deliveries.
+func (c *consumer) returnHeld(clean bool) {
+	unstarted := clean
 	c.mu.Lock()
 	nacks := make([]chute.Nack, 0, len(c.held))
 	for r := range c.held {
-		nacks = append(nacks, chute.Nack{Receipt: r, Delay: -1})
+		nacks = append(nacks, chute.Nack{Receipt: r, Delay: -1, Unstarted: unstarted})
 	}
 	c.held = nil
 	c.mu.Unlock()

@@ -4,7 +4,12 @@
 //
 // The handlers only translate: every call goes to a chute.API (the
 // embedded broker), and every error goes through one table
-// (internal/wire) that maps chute's errors to status codes.
+// (internal/wire) that maps chute's errors to status codes. In front of
+// them a guard (guard.go) settles, before a byte of a call's body is
+// read, who is calling (auth.go), whether their role allows the call (the
+// table in roles.go), and whether the request fits the size limit and
+// the in-flight byte budgets (limits.go); interceptors then apply publish
+// quotas (quota.go) and write the audit log of admin actions (audit.go).
 package server
 
 import (
@@ -16,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -27,15 +33,40 @@ import (
 
 // Options configure a Server. The zero value works.
 type Options struct {
-	// Token, if set, is the bearer token every API call must carry
-	// ("Authorization: Bearer TOKEN"); /healthz needs none.
+	// Token, if set, is a bearer token with the admin role ("Authorization:
+	// Bearer TOKEN"), named "token" in logs; /healthz needs none. With
+	// neither Token nor Tokens every call is allowed.
 	Token string
+	// Tokens are further tokens, each with a name, a role and optional
+	// publish quotas (see Token). Check them with ValidateTokens: an
+	// invalid one matches nothing.
+	Tokens []Token
+	// AuthTimeout closes a connection on which no call has authenticated
+	// within it (only when the server has tokens); default 10 s.
+	AuthTimeout time.Duration
 	// Logger gets one line per connection event and per failed call (not
-	// per message), all at debug level except server faults; default:
-	// discarded.
+	// per message), all at debug level except server faults and failed
+	// authentications (warn, at most one line per second per client
+	// address); default: discarded.
 	Logger *slog.Logger
+	// AuditLogger gets one line per admin action (message "audit"; see
+	// audit.go); default: Logger.
+	AuditLogger *slog.Logger
 	// MaxRequestBytes bounds one decoded request message; default 64 MiB.
+	// A unary request whose stated length is beyond it is refused before
+	// it is read.
 	MaxRequestBytes int
+	// MaxInflightBytes bounds the request bytes the server holds at once,
+	// all calls together, each byte counted twice for the buffer it is
+	// read into (limits.go); default 128 MiB (chute serve: twice the
+	// broker's memory budget, at least 64 MiB). MaxConnInflightBytes
+	// bounds those of one connection; default a quarter of
+	// MaxInflightBytes. A request that does not fit waits up to
+	// InflightWait (default 1 s), then is refused with ResourceExhausted
+	// (retryable).
+	MaxInflightBytes     int64
+	MaxConnInflightBytes int64
+	InflightWait         time.Duration
 	// MaxReceiveWait caps how long a unary Receive may wait; default 30 s.
 	MaxReceiveWait time.Duration
 	// MaxStreamInFlight bounds the publishes one PublishStream keeps in
@@ -53,14 +84,40 @@ type Options struct {
 	// Info is the build the server reports in GetServerInfo and /healthz;
 	// default (zero): this binary's, from internal/version.
 	Info Info
+	// Clock is the time source of quotas; default the system clock.
+	Clock chute.Clock
+	// Metrics, if set, makes the handler served at GET /metrics (the
+	// metrics package's Handler): it is given the server, whose Stats it
+	// may read on each scrape. /metrics needs a token of any role, or none
+	// when the server has no tokens.
+	Metrics func(*Server) http.Handler
+	// Reflection serves gRPC server reflection (v1 and v1alpha) so that
+	// grpcurl and similar tools work without the .proto files; it needs a
+	// token with the read role, like the API's read calls (health.go).
+	Reflection bool
 }
 
 func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.AuditLogger == nil {
+		o.AuditLogger = o.Logger
+	}
+	if o.AuthTimeout <= 0 {
+		o.AuthTimeout = 10 * time.Second
+	}
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = 64 << 20
+	}
+	if o.MaxInflightBytes <= 0 {
+		o.MaxInflightBytes = 128 << 20
+	}
+	if o.MaxConnInflightBytes <= 0 {
+		o.MaxConnInflightBytes = max(o.MaxInflightBytes/4, 1)
+	}
+	if o.InflightWait <= 0 {
+		o.InflightWait = inflightWaitDefault
 	}
 	if o.MaxReceiveWait <= 0 {
 		o.MaxReceiveWait = 30 * time.Second
@@ -80,6 +137,9 @@ func (o Options) withDefaults() Options {
 	if o.Info == (Info{}) {
 		o.Info = buildInfo()
 	}
+	if o.Clock == nil {
+		o.Clock = chute.SystemClock()
+	}
 	return o
 }
 
@@ -88,8 +148,19 @@ type Server struct {
 	api     chute.API
 	opts    Options
 	log     *slog.Logger
+	audit   *slog.Logger
 	mux     *http.ServeMux
 	started time.Time // when New ran, for GetServerInfo
+
+	keys      *keyring             // the tokens; empty: no authentication
+	failLog   *failLog             // rate-limits the log of failed authentications
+	errWriter *connect.ErrorWriter // the guard's refusals, in each call's protocol
+	inflight  *budget              // request bytes in flight, all connections
+	conns     sync.Map             // net.Conn → *connInfo, while open (only with tokens)
+	stats     stats
+	reqs      requests     // calls by procedure and code (metrics.go)
+	open      atomic.Int64 // connections open now
+	accepted  atomic.Uint64
 
 	mu       sync.Mutex
 	http     *http.Server // guarded by mu: set by Serve
@@ -104,19 +175,40 @@ type Server struct {
 // New builds a server for api.
 func New(api chute.API, opts Options) *Server {
 	o := opts.withDefaults()
-	s := &Server{api: api, opts: o, log: o.Logger, mux: http.NewServeMux(), started: time.Now()}
+	s := &Server{api: api, opts: o, log: o.Logger, audit: o.AuditLogger, mux: http.NewServeMux(), started: time.Now(),
+		failLog: newFailLog(time.Second, 4096), inflight: newBudget(o.MaxInflightBytes)}
+	tokens := o.Tokens
+	if o.Token != "" {
+		tokens = append([]Token{{Name: "token", Secret: o.Token, Role: RoleAdmin}}, tokens...)
+	}
+	s.keys = newKeyring(tokens, s.now)
 	s.stop, s.cancel = context.WithCancel(context.Background())
 	handlerOpts := append([]connect.HandlerOption{
-		connect.WithInterceptors(s.authInterceptor(), s.logInterceptor()),
+		connect.WithInterceptors(s.statsInterceptor(), s.auditInterceptor(), s.limitsInterceptor(), s.logInterceptor()),
 		connect.WithReadMaxBytes(o.MaxRequestBytes),
 		connect.WithRecover(s.recoverPanic),
 	}, wire.HandlerCompression()...)
 	handlerOpts = append(handlerOpts, jsonCodecs()...)
-	s.mux.Handle(chutev1connect.NewMessageServiceHandler(&messageService{s: s}, handlerOpts...))
-	s.mux.Handle(chutev1connect.NewAdminServiceHandler(&adminService{s: s}, handlerOpts...))
+	s.errWriter = connect.NewErrorWriter(handlerOpts...)
+	// Every API route goes through the guard (guard.go): authentication,
+	// role, size and in-flight budget are settled before Connect reads
+	// the request body.
+	s.mux.Handle(s.guarded(chutev1connect.NewMessageServiceHandler(&messageService{s: s}, handlerOpts...)))
+	s.mux.Handle(s.guarded(chutev1connect.NewAdminServiceHandler(&adminService{s: s}, handlerOpts...)))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	// health.go: /livez, /readyz, grpc.health.v1, reflection; counted, but
+	// neither audited nor under quotas.
+	s.handleHealth(append([]connect.HandlerOption{connect.WithInterceptors(s.statsInterceptor()),
+		connect.WithRecover(s.recoverPanic)}, wire.HandlerCompression()...))
+	if o.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.metricsHandler(o.Metrics(s)))
+	}
 	return s
 }
+
+func (s *Server) guarded(path string, h http.Handler) (string, http.Handler) { return path, s.guard(h) }
+
+func (s *Server) now() time.Time { return s.opts.Clock.Now() }
 
 // Handler is the server's HTTP handler (API and /healthz), for mounting
 // elsewhere or adding routes (metrics, dashboard) in front of it.
@@ -144,16 +236,21 @@ func (s *Server) httpServer(tlsConfig *tls.Config) *http.Server {
 			MaxConcurrentStreams: int(s.opts.MaxConcurrentStreams),
 			MaxReadFrameSize:     1 << 20,
 		},
-		ConnState: s.connState,
-		ErrorLog:  slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnContext: s.connContext,
+		ConnState:   s.connState,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 }
 
 func (s *Server) connState(c net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateNew:
+		s.open.Add(1)
+		s.accepted.Add(1)
 		s.log.Debug("connection opened", "remote", c.RemoteAddr().String())
 	case http.StateClosed, http.StateHijacked:
+		s.open.Add(-1)
+		s.connClosed(c)
 		s.log.Debug("connection closed", "remote", c.RemoteAddr().String())
 	}
 }
@@ -209,6 +306,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if h != nil {
 		err = h.Shutdown(ctx)
 	}
+	s.conns.Range(func(c, _ any) bool {
+		s.connClosed(c.(net.Conn))
+		return true
+	})
 	done := make(chan struct{})
 	go func() { s.streams.Wait(); close(done) }()
 	select {

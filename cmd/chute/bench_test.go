@@ -68,6 +68,22 @@ var binaryModules = map[string]bool{
 	"github.com/go-viper/mapstructure/v2":       true,
 	"github.com/mitchellh/copystructure":        true,
 	"github.com/mitchellh/reflectwalk":          true,
+	// server: token buckets for quotas, a weighted semaphore for the bytes
+	// in flight (issue 8).
+	"golang.org/x/time": true,
+	"golang.org/x/sync": true,
+	// server: /metrics (Prometheus), grpc.health.v1 and reflection
+	// (issue 9), and what client_golang needs.
+	"connectrpc.com/grpchealth":           true,
+	"connectrpc.com/grpcreflect":          true,
+	"github.com/prometheus/client_golang": true,
+	"github.com/prometheus/client_model":  true,
+	"github.com/prometheus/common":        true,
+	"github.com/prometheus/procfs":        true,
+	"github.com/beorn7/perks":             true,
+	"github.com/cespare/xxhash/v2":        true,
+	"github.com/munnerz/goautoneg":        true,
+	"github.com/pandatix/go-abnf":         true,
 }
 
 // TestBinaryModules fails if the chute binary links a module outside

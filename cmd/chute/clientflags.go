@@ -235,7 +235,8 @@ func (e *shortReceiveError) Error() string {
 //	4 not found (queue, topic, subscription) · 5 refused (queue full,
 //	invalid message, config or receipt, name in use, stale receipt, an
 //	operation that does not fit the queue: redrive of a queue that is no
-//	dead-letter queue, delete of a dead-letter queue in use)
+//	dead-letter queue, delete of a dead-letter queue in use, the server's
+//	disk full, a producer session out of order)
 //	6 server unreachable or unavailable · 7 not authorised · 8 timed out
 //	9 sub --count: fewer messages than asked arrived before --wait passed
 func clientExitCode(err error) (int, bool) {
@@ -252,7 +253,8 @@ func clientExitCode(err error) (int, bool) {
 		errors.Is(err, chute.ErrInvalidConfig), errors.Is(err, chute.ErrInvalidName),
 		errors.Is(err, chute.ErrExists), errors.Is(err, chute.ErrStaleReceipt),
 		errors.Is(err, chute.ErrInvalidReceipt),
-		errors.Is(err, chute.ErrMessageTooLarge), errors.Is(err, chute.ErrBatchTooLarge):
+		errors.Is(err, chute.ErrMessageTooLarge), errors.Is(err, chute.ErrBatchTooLarge),
+		errors.Is(err, chute.ErrDiskFull), errors.Is(err, chute.ErrOutOfOrder):
 		return 5, true
 	case errors.Is(err, context.DeadlineExceeded):
 		return 8, true

@@ -164,11 +164,25 @@ func markSecret(fl *pflag.FlagSet, name string) {
 	fl.SetAnnotation(name, secretAnnotation, []string{"true"})
 }
 
+// notSecretAnnotation marks a flag whose name looks like a secret's but
+// whose value is not one (--tokens is a file's name); see markNotSecret.
+const notSecretAnnotation = "chute_not_secret"
+
+// markNotSecret marks flag name of fl as no secret despite its name:
+// --print-config shows its value.
+func markNotSecret(fl *pflag.FlagSet, name string) {
+	fl.SetAnnotation(name, notSecretAnnotation, []string{"true"})
+}
+
 // isSecret reports a flag marked with markSecret, or one whose name says
-// it holds a secret, in case a new one was not marked.
+// it holds a secret, in case a new one was not marked, unless it is
+// marked with markNotSecret.
 func isSecret(f *pflag.Flag) bool {
 	if _, ok := f.Annotations[secretAnnotation]; ok {
 		return true
+	}
+	if _, ok := f.Annotations[notSecretAnnotation]; ok {
+		return false
 	}
 	for _, word := range []string{"token", "password", "secret"} {
 		if strings.Contains(f.Name, word) {

@@ -41,6 +41,8 @@ func newRootCmd() *cobra.Command {
 	root.SetVersionTemplate("chute {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServeCmd(), newDemoCmd(), newBenchCmd(), newJournalCmd())
+	root.AddCommand(newBackupCmd(), newRestoreCmd()) // backup.go
+	root.AddCommand(newTokenCmd())                   // token.go
 	addClientCommands(root)
 	var vf clientFlags // version asks the server too, where the client commands would
 	vc := newVersionCmd(&vf)

@@ -201,6 +201,8 @@ func printQueueStats(w io.Writer, st chute.QueueStats) error {
 		{"dead letters", fmt.Sprint(st.DeadLetters)},
 		{"ordering keys", fmt.Sprint(st.OrderingKeys)},
 		{"de-dup IDs", fmt.Sprint(st.DedupIDs)},
+		{"sessions", fmt.Sprint(st.Sessions)},
+		{"de-dup memory", fmtSize(st.DedupBytes)},
 		{"oldest age", fmtAge(st.OldestAge)},
 		{"enqueued", fmt.Sprint(t.Enqueued)},
 		{"delivered", fmt.Sprint(t.Delivered)},
@@ -212,6 +214,8 @@ func printQueueStats(w io.Writer, st chute.QueueStats) error {
 		{"discarded", fmt.Sprint(t.Discarded)},
 		{"dropped", fmt.Sprint(t.Dropped)},
 		{"redriven", fmt.Sprint(t.Redriven)},
+		{"returned", fmt.Sprint(t.Returned)},
+		{"de-dup forgotten", fmt.Sprint(t.DedupForgotten)},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
@@ -362,6 +366,8 @@ type queueJSON struct {
 	DeadLetters   int64             `json:"dead_letters"`
 	OrderingKeys  int64             `json:"ordering_keys"`
 	DedupIDs      int64             `json:"dedup_ids"`
+	Sessions      int64             `json:"sessions"`
+	DedupBytes    int64             `json:"dedup_bytes"`
 	OldestAge     *string           `json:"oldest_age"` // null: nothing ready
 	Totals        queueTotalsJSON   `json:"totals"`
 	Config        queueConfigJSON   `json:"config"`
@@ -379,6 +385,8 @@ type queueTotalsJSON struct {
 	Discarded         int64 `json:"discarded"`
 	Dropped           int64 `json:"dropped"`
 	Redriven          int64 `json:"redriven"`
+	Returned          int64 `json:"returned"`
+	DedupForgotten    int64 `json:"dedup_forgotten"`
 }
 
 func newQueueJSON(s chute.QueueStats) queueJSON {
@@ -387,10 +395,11 @@ func newQueueJSON(s chute.QueueStats) queueJSON {
 		Name: s.Name, Topic: s.Topic, Filter: s.Filter,
 		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
 		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
-		OrderingKeys: s.OrderingKeys, DedupIDs: s.DedupIDs, OldestAge: ageJSON(s.OldestAge),
+		OrderingKeys: s.OrderingKeys, DedupIDs: s.DedupIDs, Sessions: s.Sessions, DedupBytes: s.DedupBytes, OldestAge: ageJSON(s.OldestAge),
 		Totals: queueTotalsJSON{Enqueued: t.Enqueued, Delivered: t.Delivered, Acked: t.Acked, Nacked: t.Nacked,
 			LeaseExpired: t.LeaseExpired, Expired: t.Expired, DeadLettered: t.DeadLettered,
-			DeadLetteredBytes: t.DeadLetteredBytes, Discarded: t.Discarded, Dropped: t.Dropped, Redriven: t.Redriven},
+			DeadLetteredBytes: t.DeadLetteredBytes, Discarded: t.Discarded, Dropped: t.Dropped, Redriven: t.Redriven,
+			Returned: t.Returned, DedupForgotten: t.DedupForgotten},
 		Config: newQueueConfigJSON(s.Config),
 	}
 }

@@ -22,6 +22,7 @@ func TestQueueCreateUpdate(t *testing.T) {
 		Backoff:         chute.Backoff{Kind: chute.BackoffFixed, Delay: 2 * time.Second, Max: time.Minute, Jitter: chute.None},
 		DeadLetterQueue: "q-dead", MaxMessages: 100, MaxBytes: 1 << 20, Overflow: chute.OverflowDropOldest,
 		MessageTTL: 7 * 24 * time.Hour, DeadLetterExpired: true, DedupWindow: chute.None,
+		MaxDedupIDs: chute.DefaultMaxDedupIDs, SessionWindow: chute.DefaultSessionWindow, // (no flags for them yet)
 	}
 	if got := s.stats("q").Config; got != want {
 		t.Fatalf("created config\n%+v\nwant\n%+v", got, want)
@@ -82,13 +83,14 @@ func TestQueueConfigJSON(t *testing.T) {
 		"visibility": "30s", "max_deliveries": 10.0, "backoff": "exponential", "backoff_delay": "1s", "backoff_max": "5m",
 		"jitter": 0.2, "dlq": "plain.dlq", "no_dlq": false, "max_messages": -1.0, "max_bytes": -1.0,
 		"overflow": "reject", "ttl": "none", "dlq_expired": false, "dedup_window": "2m",
+		"max_dedup_ids": 1e6, "session_window": "1h",
 	} {
 		if cfg[k] != want {
 			t.Errorf("default config %s = %#v, want %#v", k, cfg[k], want)
 		}
 	}
-	if len(cfg) != 14 {
-		t.Errorf("config has %d keys, want 14: %v", len(cfg), cfg)
+	if len(cfg) != 16 {
+		t.Errorf("config has %d keys, want 16: %v", len(cfg), cfg)
 	}
 	// Nothing ready: oldest_age is null, in queue stat and queue ls alike.
 	if v, ok := raw["oldest_age"]; !ok || v != nil {
@@ -96,10 +98,12 @@ func TestQueueConfigJSON(t *testing.T) {
 	}
 	// Limits and none as numbers and strings.
 	raw = parseJSON[map[string]any](t, s.must("queue", "create", "lim", "--max-bytes", "64MiB", "--max-deliveries", "none",
-		"--jitter", "none", "--ttl", "36h", "--dedup-window", "none", "--max-messages", "5", "--json"))
+		"--jitter", "none", "--ttl", "36h", "--dedup-window", "none", "--max-messages", "5",
+		"--max-dedup-ids", "none", "--session-window", "none", "--json"))
 	cfg = raw["config"].(map[string]any)
 	for k, want := range map[string]any{
 		"max_bytes": float64(64 << 20), "max_deliveries": -1.0, "jitter": -1.0, "ttl": "1d12h", "dedup_window": "none", "max_messages": 5.0,
+		"max_dedup_ids": -1.0, "session_window": "none",
 	} {
 		if cfg[k] != want {
 			t.Errorf("config %s = %#v, want %#v", k, cfg[k], want)

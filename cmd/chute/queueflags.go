@@ -49,6 +49,8 @@ type queueFlags struct {
 	ttl           time.Duration
 	dlqExpired    bool
 	dedupWindow   time.Duration
+	maxDedupIDs   int64
+	sessionWindow time.Duration
 }
 
 var (
@@ -88,7 +90,11 @@ func (q *queueFlags) register(cmd *cobra.Command) {
 	flagVar(fs, newDurationValue(&q.ttl, chute.None, true), "ttl", "DURATION|none", ttlHelp)
 	fs.BoolVar(&q.dlqExpired, "dlq-expired", false, "dead-letter expired messages instead of discarding them")
 	flagVar(fs, newDurationValue(&q.dedupWindow, def.DedupWindow, true), "dedup-window", "DURATION|none",
-		"how long a producer ID is remembered (0: the default; none: no de-dup)")
+		"how long a message ID is remembered (0: the default; none: no de-dup by message ID)")
+	flagVar(fs, newCountValue(&q.maxDedupIDs, def.MaxDedupIDs), "max-dedup-ids", "N|none",
+		"message IDs remembered at most; beyond it the oldest are forgotten early, counted (0: the default; none: no cap)")
+	flagVar(fs, newDurationValue(&q.sessionWindow, def.SessionWindow, true), "session-window", "DURATION|none",
+		"how long a producer session is remembered after its last publish (0: the default; none: sessions off)")
 	cmd.Flags().AddFlagSet(fs)
 	cmd.RegisterFlagCompletionFunc("backoff", enumCompletion(backoffKinds))
 	cmd.RegisterFlagCompletionFunc("overflow", enumCompletion(overflows))
@@ -159,11 +165,14 @@ func (q *queueFlags) apply(cfg *chute.QueueConfig) error {
 	if set("dlq-expired") {
 		cfg.DeadLetterExpired = q.dlqExpired
 	}
+	if set("max-dedup-ids") {
+		cfg.MaxDedupIDs = q.maxDedupIDs
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 		p    *time.Duration
-	}{{"ttl", q.ttl, &cfg.MessageTTL}, {"dedup-window", q.dedupWindow, &cfg.DedupWindow}} {
+	}{{"ttl", q.ttl, &cfg.MessageTTL}, {"dedup-window", q.dedupWindow, &cfg.DedupWindow}, {"session-window", q.sessionWindow, &cfg.SessionWindow}} {
 		if set(d.name) {
 			v, err := noneOrPositive(d.name, d.v)
 			if err != nil {
@@ -300,6 +309,8 @@ type queueConfigJSON struct {
 	TTL           string  `json:"ttl"`
 	DLQExpired    bool    `json:"dlq_expired"`
 	DedupWindow   string  `json:"dedup_window"`
+	MaxDedupIDs   int64   `json:"max_dedup_ids"`
+	SessionWindow string  `json:"session_window"`
 }
 
 func newQueueConfigJSON(cfg chute.QueueConfig) queueConfigJSON {
@@ -309,6 +320,7 @@ func newQueueConfigJSON(cfg chute.QueueConfig) queueConfigJSON {
 		Jitter: noneIfNegative(cfg.Backoff.Jitter), DLQ: cfg.DeadLetterQueue, NoDLQ: cfg.NoDeadLetter,
 		MaxMessages: noneIfNegative(cfg.MaxMessages), MaxBytes: noneIfNegative(cfg.MaxBytes), Overflow: cfg.Overflow.String(),
 		TTL: fmtDuration(cfg.MessageTTL), DLQExpired: cfg.DeadLetterExpired, DedupWindow: fmtDuration(cfg.DedupWindow),
+		MaxDedupIDs: noneIfNegative(cfg.MaxDedupIDs), SessionWindow: fmtDuration(cfg.SessionWindow),
 	}
 }
 
@@ -358,5 +370,7 @@ func queueConfigRows(cfg chute.QueueConfig) [][2]string {
 		{"overflow", cfg.Overflow.String()},
 		{"ttl", fmtDuration(cfg.MessageTTL)},
 		{"dedup-window", fmtDuration(cfg.DedupWindow)},
+		{"max-dedup-ids", limit(cfg.MaxDedupIDs, count)},
+		{"session-window", fmtDuration(cfg.SessionWindow)},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/chutemq/chute/broker"
 	"github.com/chutemq/chute/internal/version"
+	"github.com/chutemq/chute/metrics"
 	"github.com/chutemq/chute/server"
 )
 
@@ -29,6 +31,8 @@ type serveFlags struct {
 	listen       string
 	data         string
 	token        string
+	tokensFile   string
+	auditLog     string
 	insecure     bool
 	tlsCert      string
 	tlsKey       string
@@ -39,11 +43,19 @@ type serveFlags struct {
 	maxMessage   int64
 	maxBatch     int
 	maxRequest   int64
+	maxInflight  int64 // 0: auto, 2 × memory budget, at least 64 MiB
+	maxConnIn    int64 // 0: auto, a quarter of maxInflight
 	logFormat    string
 	logLevel     string
 	shutdownWait time.Duration
 	cpuProfile   string
 	salvage      bool
+	minFreeDisk  int64 // 0: auto; -1: none
+	diskReserve  int64 // 0: auto; -1: none
+
+	metrics         bool   // serve GET /metrics
+	queueHistograms string // comma-separated queues with per-queue latency histograms; "all"
+	reflection      bool   // serve gRPC reflection
 }
 
 func newServeCmd() *cobra.Command { return serveCommand(runServe) }
@@ -68,10 +80,24 @@ line wins, then the environment, then the file. Sizes take units (64MiB,
 1.5GB, or plain bytes) and durations take days and weeks (500ms, 90s, 7d).
 --print-config shows the settings in force, as YAML, and exits.
 
+Clients authenticate with a bearer token: --token is one with every right
+(role admin); --tokens FILE adds named tokens with roles (read, produce,
+consume, admin) and optional publish quotas (docs/operations.md,
+"Authentication, roles and limits"). Admin actions are written to an audit
+log (--audit-log FILE, JSON lines; by default the main log, msg "audit").
 Without a token the server only listens on a loopback address, unless told
---insecure. SIGINT or SIGTERM shut it down gracefully: it stops accepting,
-finishes confirmations in flight, returns the leases consumers hold, and
-closes the journal with a checkpoint. Every line it prints is a log line
+--insecure.
+
+Request bytes the server holds at once are bounded: --max-inflight-bytes for
+all connections (auto: twice --memory-budget, at least 64 MiB) and
+--max-conn-inflight-bytes for one (auto: a quarter of that); a call that
+does not fit within a second is refused as retryable (ResourceExhausted).
+--max-request-size bounds one request message; a longer request is refused
+before it is read.
+
+SIGINT or SIGTERM shut it down gracefully: it stops accepting, finishes
+confirmations in flight, returns the leases consumers hold, and closes the
+journal with a checkpoint. Every line it prints is a log line
 (--log-format text or json) on stderr; the first info line, "chute
 serving", carries the address in addr.`,
 		Args: noArgs,
@@ -105,8 +131,11 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.printConfig, "print-config", false, "print the settings in force (flags, environment, file, defaults) as YAML, secrets masked, and exit")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:7420", "address to listen on")
 	fl.StringVar(&f.data, "data", "./chute-data", "journal directory")
-	fl.StringVar(&f.token, "token", "", "bearer token clients must send (also CHUTE_TOKEN)")
+	fl.StringVar(&f.token, "token", "", "bearer token clients must send (also CHUTE_TOKEN); it has the admin role")
 	markSecret(fl, "token")
+	fl.StringVar(&f.tokensFile, "tokens", "", "tokens file (YAML or JSON): named tokens with roles read, produce, consume or admin and optional publish quotas")
+	markNotSecret(fl, "tokens")
+	fl.StringVar(&f.auditLog, "audit-log", "", "append the audit log of admin actions to this file as JSON lines (default: the main log, msg \"audit\")")
 	fl.BoolVar(&f.insecure, "insecure", false, "allow listening on a non-loopback address without a token")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS key file (PEM)")
@@ -116,11 +145,18 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.Var(newSizeValue(&f.memBudget, 64<<20, true), "memory-budget", "memory for queued messages: index first, recent bodies with the rest; none caches no bodies")
 	fl.Var(newSizeValue(&f.maxMessage, 1<<20, false), "max-message-size", "largest message (body, headers, ID, key), at most 64MiB")
 	fl.IntVar(&f.maxBatch, "max-batch", 1000, "most messages per publish and receipts per ack")
-	fl.Var(newSizeValue(&f.maxRequest, 64<<20, false), "max-request-size", "largest request message")
+	fl.Var(newSizeValue(&f.maxRequest, 64<<20, false), "max-request-size", "largest request message; a longer request is refused before it is read")
+	fl.Var(newAutoSizeValue(&f.maxInflight), "max-inflight-bytes", "request bytes held at once, all connections (auto: 2 × --memory-budget, at least 64MiB)")
+	fl.Var(newAutoSizeValue(&f.maxConnIn), "max-conn-inflight-bytes", "request bytes held at once for one connection (auto: a quarter of --max-inflight-bytes)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.Var(newDurationValue(&f.shutdownWait, 30*time.Second, false), "shutdown-timeout", "how long a graceful shutdown may take")
+	fl.Var(autoNoneSize{newSizeValue(&f.minFreeDisk, 0, true)}, "min-free-disk", "free-space floor of the data volume: publishes are refused below it, receives below half (auto: 5% of the volume, at most 256MiB; none: no floor)")
+	fl.Var(autoNoneSize{newSizeValue(&f.diskReserve, 0, true)}, "disk-reserve", "space held in DATA/RESERVE and given up when the volume fills, so that acks and checkpoints go on (auto: sized from the index)")
 	fl.BoolVar(&f.salvage, "salvage", false, "start on a journal whose only damage is in bodies of queued messages, dead-lettering those with reason damaged (docs/operations.md)")
+	fl.BoolVar(&f.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics (any valid token may read them)")
+	fl.StringVar(&f.queueHistograms, "metrics-queue-histograms", "", "comma-separated queues whose latency histograms /metrics exports per queue (78 series each), or all; the all-queue histograms are always there")
+	fl.BoolVar(&f.reflection, "reflection", true, "serve gRPC server reflection (grpcurl without .proto files; needs a token with the read role)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")
 }
@@ -142,8 +178,8 @@ func (f *serveFlags) options() (broker.Options, server.Options, error) {
 	if err != nil {
 		return broker.Options{}, server.Options{}, usageError{fmt.Errorf("--listen %q: %w", f.listen, err)}
 	}
-	if f.token == "" && !f.insecure && !isLoopback(host) {
-		return broker.Options{}, server.Options{}, usageError{fmt.Errorf("refusing to listen on %s without a token: set --token (or CHUTE_TOKEN), or pass --insecure", f.listen)}
+	if f.token == "" && f.tokensFile == "" && !f.insecure && !isLoopback(host) {
+		return broker.Options{}, server.Options{}, usageError{fmt.Errorf("refusing to listen on %s without a token: set --token (or CHUTE_TOKEN) or --tokens, or pass --insecure", f.listen)}
 	}
 	for name, n := range map[string]int64{"max-message-size": f.maxMessage, "max-request-size": f.maxRequest} {
 		if n > math.MaxInt {
@@ -153,14 +189,48 @@ func (f *serveFlags) options() (broker.Options, server.Options, error) {
 	bo := broker.Options{
 		Sync: policy, SyncInterval: f.syncInterval, SegmentSize: f.segmentSize, MemoryBudget: f.memBudget,
 		MaxMessageSize: int(f.maxMessage), MaxBatch: f.maxBatch, Salvage: f.salvage,
+		MinFreeDisk: f.minFreeDisk, DiskReserve: f.diskReserve,
 	}
 	if err := bo.Validate(); err != nil {
 		return broker.Options{}, server.Options{}, usageError{err}
 	}
+	var tokens []server.Token
+	if f.tokensFile != "" {
+		if tokens, err = loadTokens(f.tokensFile); err != nil {
+			return broker.Options{}, server.Options{}, err
+		}
+		if f.token != "" { // --token is the admin token named "token"
+			all := append([]server.Token{{Name: "token", Secret: f.token, Role: server.RoleAdmin}}, tokens...)
+			if err := server.ValidateTokens(all); err != nil {
+				return broker.Options{}, server.Options{}, usageError{fmt.Errorf("--token with --tokens %s: %w", f.tokensFile, err)}
+			}
+		}
+	}
+	global, perConn := f.inflightBudgets()
 	v := version.Get()
-	so := server.Options{Token: f.token, MaxRequestBytes: int(f.maxRequest),
-		Info: server.Info{Version: v.Version, Commit: v.Commit, GoVersion: v.GoVersion}}
+	so := server.Options{Token: f.token, Tokens: tokens, MaxRequestBytes: int(f.maxRequest),
+		MaxInflightBytes: global, MaxConnInflightBytes: perConn,
+		Info: server.Info{Version: v.Version, Commit: v.Commit, GoVersion: v.GoVersion}, Reflection: f.reflection}
 	return bo, so, nil
+}
+
+// inflightBudgets are the in-flight byte budgets, "auto" worked out: the
+// server's is twice the memory budget (the broker holds bodies within its
+// budget; requests on their way in get as much again, so that the process
+// stays within a small multiple of what the operator gave), at least 64
+// MiB so that a small budget still lets a few large publishes through;
+// one connection's is a quarter of it, so that no single client takes
+// it all.
+func (f *serveFlags) inflightBudgets() (global, perConn int64) {
+	global = f.maxInflight
+	if global <= 0 {
+		global = max(2*max(f.memBudget, 0), 64<<20)
+	}
+	perConn = f.maxConnIn
+	if perConn <= 0 {
+		perConn = max(global/4, 1)
+	}
+	return global, perConn
 }
 
 func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
@@ -177,9 +247,22 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	bo.Logger, so.Logger = log, log
+	if f.auditLog != "" {
+		af, err := os.OpenFile(f.auditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("audit log: %w", err)
+		}
+		defer af.Close()
+		so.AuditLogger = slog.New(slog.NewJSONHandler(af, nil))
+	}
+	sync := new(metrics.SyncHistogram)
+	bo.OnSync = sync.Observe
 	b, err := broker.Open(f.data, &bo)
 	if err != nil {
 		return err
+	}
+	if f.metrics {
+		so.Metrics = metrics.Handler(b, metrics.Options{QueueHistograms: splitList(f.queueHistograms), Sync: sync})
 	}
 	srv := server.New(b, so)
 	ln, err := net.Listen("tcp", f.listen)
@@ -193,7 +276,9 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 	}
 	rs := b.RecoveryStats()
 	log.Info(servingMsg, "addr", scheme+"://"+ln.Addr().String(), "version", so.Info.Version, "data", f.data,
-		"sync", f.sync, "auth", f.token != "", "recovered_records", rs.Records, "recovery", rs.Duration.Round(time.Millisecond))
+		"sync", f.sync, "auth", f.token != "" || len(so.Tokens) > 0, "tokens", len(so.Tokens),
+		"max_inflight", fmtSize(so.MaxInflightBytes), "max_conn_inflight", fmtSize(so.MaxConnInflightBytes),
+		"recovered_records", rs.Records, "recovery", rs.Duration.Round(time.Millisecond))
 
 	errc := make(chan error, 1)
 	go func() {
@@ -256,10 +341,74 @@ func quietLogLine(line []byte) bool {
 	return json.Unmarshal(line, &l) == nil && l.Level < slog.LevelWarn
 }
 
+// autoSizeValue is a size flag whose zero is "auto": worked out from
+// other settings (see inflightBudgets).
+type autoSizeValue struct{ p *int64 }
+
+func newAutoSizeValue(p *int64) *autoSizeValue {
+	*p = 0
+	return &autoSizeValue{p: p}
+}
+
+func (v *autoSizeValue) Set(s string) error {
+	if strings.EqualFold(strings.TrimSpace(s), "auto") {
+		*v.p = 0
+		return nil
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errors.New("0 bytes would refuse every call: give a size, or auto")
+	}
+	*v.p = n
+	return nil
+}
+
+func (v *autoSizeValue) String() string {
+	if *v.p <= 0 {
+		return "auto"
+	}
+	return fmtSize(*v.p)
+}
+
+func (v *autoSizeValue) Type() string { return "size" }
+
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// autoNoneSize is a size flag that also takes auto (0, the default) and
+// none (-1): --min-free-disk, --disk-reserve.
+type autoNoneSize struct{ *sizeValue }
+
+func (v autoNoneSize) Set(s string) error {
+	if strings.EqualFold(strings.TrimSpace(s), "auto") {
+		*v.p = 0
+		return nil
+	}
+	return v.sizeValue.Set(s)
+}
+
+func (v autoNoneSize) String() string {
+	if *v.p == 0 {
+		return "auto"
+	}
+	return v.sizeValue.String()
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }

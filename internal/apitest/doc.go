@@ -7,7 +7,8 @@
 // newAPI) and names of its own, so the suite also runs against one shared
 // broker (see Suite.Prefix). It covers competing consumers, fan-out with
 // filters, delayed and priority delivery, nack with back-off, dead letters
-// and redrive, de-duplication, ordering keys, leases (extend, expiry),
+// and redrive, de-duplication (message IDs, producer sessions), ordering
+// keys, leases (extend, expiry, unstarted returns),
 // peek, purge, limits and the typed errors.
 //
 // Time is real: the checks use short delays (100–300 ms) and never sleep

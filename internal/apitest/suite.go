@@ -54,6 +54,8 @@ var checks = []check{
 	{"dead-letter-ttl", testDeadLetterTTL},
 	{"dedup", testDedup},
 	{"dedup-topic", testDedupTopic},
+	{"sessions", testSessions},
+	{"unstarted-returns", testUnstartedReturns},
 	{"ordering-keys", testOrderingKeys},
 	{"ordering-keys-concurrent", testOrderingKeysConcurrent},
 	{"extend", testExtend},

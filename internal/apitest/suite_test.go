@@ -74,7 +74,11 @@ var faults = []struct {
 	{"exponential-backoff", "ignores the back-off", func(a chute.API) chute.API { return nackFault{a, false} }},
 	{"dead-letter-redrive", "drops nack errors", func(a chute.API) chute.API { return nackFault{a, true} }},
 	{"dead-letter-redrive", "does not redrive", func(a chute.API) chute.API { return noRedriveAPI{a} }},
-	{"dedup", "ignores producer IDs", func(a chute.API) chute.API { return publishFault{a, func(m *chute.Message) { m.ID = "" }} }},
+	{"dedup", "ignores message IDs", func(a chute.API) chute.API { return publishFault{a, func(m *chute.Message) { m.ID = "" }} }},
+	{"sessions", "ignores sessions", func(a chute.API) chute.API {
+		return publishFault{a, func(m *chute.Message) { m.Session, m.SessionSeq = "", 0 }}
+	}},
+	{"unstarted-returns", "counts unstarted returns", func(a chute.API) chute.API { return unstartedFault{a} }},
 	{"ordering-keys", "ignores ordering keys", func(a chute.API) chute.API { return publishFault{a, func(m *chute.Message) { m.Key = "" }} }},
 	{"extend", "does not extend", func(a chute.API) chute.API { return noExtendAPI{a} }},
 	{"peek", "leases what it peeks", func(a chute.API) chute.API { return peekLeasesAPI{a} }},
@@ -131,6 +135,18 @@ func (a nackFault) Nack(ctx context.Context, q string, nacks ...chute.Nack) erro
 			nacks[i].Error = ""
 		} else if nacks[i].Delay == 0 {
 			nacks[i].Delay = -1
+		}
+	}
+	return a.API.Nack(ctx, q, nacks...)
+}
+
+// unstartedFault turns unstarted returns into plain nacks at once.
+type unstartedFault struct{ chute.API }
+
+func (a unstartedFault) Nack(ctx context.Context, q string, nacks ...chute.Nack) error {
+	for i := range nacks {
+		if nacks[i].Unstarted {
+			nacks[i] = chute.Nack{Receipt: nacks[i].Receipt, Delay: -1}
 		}
 	}
 	return a.API.Nack(ctx, q, nacks...)

@@ -87,6 +87,9 @@ func (e *Engine) applyUpdateQueue(r *Record) error {
 		return ErrQueueNotFound
 	}
 	q.cfg = r.Queue
+	if q.cfg.SessionWindow <= 0 {
+		q.dedup.sess = sessions{} // turned off: forget them
+	}
 	if q.cfg.DeadLetterQueue != "" {
 		e.ensureDeadLetterQueue(q.cfg.DeadLetterQueue)
 	}
@@ -184,7 +187,8 @@ func (e *Engine) purge(q *queue) int64 {
 	q.mask = 0
 	q.delayed, q.leaseQ, q.expiry = nil, nil, nil
 	q.leases = make(map[uint64]*lease)
-	q.expIx, q.gone, q.keys, q.activeKey, q.lastErr, q.dead = nil, nil, nil, nil, nil, nil
+	q.expIx, q.gone, q.keys, q.activeKey, q.lastErr, q.dead, q.returned = nil, nil, nil, nil, nil, nil, nil
+	q.due = nil
 	q.n = counts{}
 	e.reschedule(q)
 	return n
@@ -232,6 +236,9 @@ func (e *Engine) applyTopicConfig(r *Record) error {
 		return ErrTopicNotFound
 	}
 	t.cfg = r.Topic
+	if t.cfg.SessionWindow <= 0 {
+		t.dedup.sess = sessions{} // turned off: forget them
+	}
 	return nil
 }
 

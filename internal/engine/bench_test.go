@@ -26,7 +26,7 @@ func newBenchEngine(tb testing.TB, cfg QueueConfig) *benchEngine {
 }
 
 func (b *benchEngine) publish(tb testing.TB, msgs []PubMsg) {
-	r, _, err := b.e.PreparePublish(b.now, "q", msgs)
+	r, _, err := b.e.PreparePublish(b.now, "q", Session{}, msgs)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -44,7 +44,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // ErrBlobChecksum: a blob read back does not match its checksum.
 var ErrBlobChecksum = errors.New("message checksum mismatch")
 
-// BlobIDKey reads a blob's producer ID and ordering key.
+// BlobIDKey reads a blob's message ID and ordering key.
 func BlobIDKey(b []byte) (id, key string, err error) {
 	if len(b) < 4 {
 		return "", "", errBadBlob

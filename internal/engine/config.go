@@ -23,6 +23,11 @@ const (
 	OverflowDropOldest = chute.OverflowDropOldest
 
 	DefaultDedupWindow   = chute.DefaultDedupWindow
+	DefaultSessionWindow = chute.DefaultSessionWindow
+	None                 = chute.None
+	SessionInFlight      = chute.SessionInFlight // batches per session whose results are remembered
+	MaxSessions          = chute.MaxSessions
+	MaxSessionLen        = chute.MaxSessionLen
 	DeadLetterSuffix     = chute.DeadLetterSuffix
 	MaxTTL               = chute.MaxTTL
 	MaxVisibilityTimeout = chute.MaxVisibilityTimeout

@@ -46,7 +46,7 @@ type DeadInfo struct {
 // same blob, and DeadInfo; it has no TTL but the dead-letter queue's own
 // and its depth limits do not apply, so nothing accepted disappears.
 func (e *Engine) deadLetter(q *queue, en entry, k *keyState, reason Reason, t int64) {
-	info := &DeadInfo{Source: q.name, Reason: reason, Deliveries: int(en.deliv), At: t, OrigSeq: en.seq}
+	info := &DeadInfo{Source: q.name, Reason: reason, Deliveries: int(q.counted(&en)), At: t, OrigSeq: en.seq}
 	if k != nil {
 		info.Key = k.name
 	}

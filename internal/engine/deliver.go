@@ -8,7 +8,7 @@ import (
 )
 
 // Delivered describes one message handed to a consumer (or shown by Peek).
-// The body, headers, producer ID and key are in the blob at Ref.
+// The body, headers, message ID and key are in the blob at Ref.
 type Delivered struct {
 	QueueID  uint32
 	Seq      uint64
@@ -16,7 +16,8 @@ type Delivered struct {
 	Size     uint32
 	Pub      int64 // publish time, unix ns
 	Prio     uint8
-	Deliv    uint16 // deliveries including this one (0 for Peek)
+	Deliv    uint16 // deliveries including this one (0 for Peek): the lease's epoch, which its receipt names
+	Counted  uint16 // of those, the ones that count towards max deliveries (not returned unstarted or at shutdown)
 	Deadline int64  // lease deadline, unix ns (0 for Peek)
 	LastErr  string
 	Dead     *DeadInfo // set for dead letters
@@ -24,7 +25,7 @@ type Delivered struct {
 
 func (q *queue) describe(en *entry, deadline int64) Delivered {
 	d := Delivered{QueueID: q.id, Seq: en.seq, Ref: en.ref, Size: en.size, Pub: en.pub,
-		Prio: en.prio, Deliv: en.deliv, Deadline: deadline}
+		Prio: en.prio, Deliv: en.deliv, Counted: q.counted(en), Deadline: deadline}
 	if en.flags&fErr != 0 {
 		d.LastErr = q.lastErr[en.seq]
 	}
@@ -74,6 +75,7 @@ func (e *Engine) Receive(now int64, name string, max int, lease int64) (*Record,
 			break
 		}
 		l := e.lease(q, q.take(p, fromRetry), deadline)
+		e.observeDelivered(q, l)
 		out = append(out, q.describe(&l.e, deadline))
 		seqs = append(seqs, l.e.seq)
 	}
@@ -113,6 +115,14 @@ func (e *Engine) Nack(now int64, name string, items []Item) (*Record, []error, e
 	return e.itemsCommand(now, RecNack, name, items)
 }
 
+// Return ends the leases named by items (Seq and Deliv; Value and Err are
+// ignored) and makes their messages ready again at once, in their place,
+// without counting the delivery towards max deliveries: the consumer never
+// started them (a prefetch handed back).
+func (e *Engine) Return(now int64, name string, items []Item) (*Record, []error, error) {
+	return e.itemsCommand(now, RecReturn, name, items)
+}
+
 // Extend sets the leases named by items to end Value ns from now (≤ 0:
 // the queue's visibility timeout).
 func (e *Engine) Extend(now int64, name string, items []Item) (*Record, []error, error) {
@@ -142,12 +152,17 @@ func (e *Engine) itemsCommand(now int64, typ RecordType, name string, items []It
 				it.Value = 0
 			}
 			it.Value = min(it.Value, int64(MaxTTL))
+		case RecReturn:
+			it.Value, it.Err = 0, ""
 		case RecExtend:
 			d := it.Value
 			if d <= 0 {
 				d = int64(q.cfg.VisibilityTimeout)
 			}
 			it.Value = e.now + min(d, int64(MaxVisibilityTimeout))
+		}
+		if typ == RecAck {
+			e.observeAck(q, l) // before applyItem ends the lease
 		}
 		if err := e.applyItem(q, r, it); err != nil {
 			errs[i] = err
@@ -195,6 +210,9 @@ func (e *Engine) applyItem(q *queue, r *Record, it Item) error {
 			l.e.flags |= fErr
 		}
 		e.retry(q, l, max(it.Value, 0), r.Time)
+	case RecReturn:
+		e.endLease(q, l)
+		e.giveBack(q, l, r.Time)
 	case RecExtend:
 		l.deadline = it.Value
 		q.leaseQ.fix(l.idx)
@@ -213,6 +231,35 @@ func (e *Engine) ReleaseLeases(now int64) *Record {
 }
 
 func (e *Engine) applyReleaseLeases(t int64) {
+	e.endAllLeases(func(q *queue, l *lease) {
+		q.total.LeaseExpired++
+		e.retry(q, l, 0, t)
+	})
+}
+
+// ReturnLeases ends every lease without counting the deliveries towards
+// max deliveries: a graceful shutdown hands the messages back, as a
+// consumer returns a message it has not started. (After a crash,
+// ReleaseLeases counts them: a message that crashes its consumer must
+// still reach its max deliveries.) The record is nil when no lease is
+// held.
+func (e *Engine) ReturnLeases(now int64) *Record {
+	e.advance(now)
+	if !e.HasLeases() {
+		return nil
+	}
+	r := &Record{Type: RecReturnLeases, Time: e.now}
+	e.applyReturnLeases(r.Time)
+	return r
+}
+
+func (e *Engine) applyReturnLeases(t int64) {
+	e.endAllLeases(func(q *queue, l *lease) { e.giveBack(q, l, t) })
+}
+
+// endAllLeases ends the leases of every queue, queue by queue in id order
+// and by deadline within a queue, handing each to then.
+func (e *Engine) endAllLeases(then func(q *queue, l *lease)) {
 	ids := make([]uint32, 0, len(e.byID))
 	for id := range e.byID {
 		ids = append(ids, id)
@@ -223,8 +270,7 @@ func (e *Engine) applyReleaseLeases(t int64) {
 		for len(q.leaseQ) > 0 {
 			l := q.leaseQ[0]
 			e.endLease(q, l)
-			q.total.LeaseExpired++
-			e.retry(q, l, 0, t)
+			then(q, l)
 		}
 	}
 }

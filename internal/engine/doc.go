@@ -14,9 +14,11 @@
 // once to release it.
 //
 // Memory: a ready message costs one 32-byte, pointer-free entry (fifo.go).
-// Body, headers, producer ID and ordering key are the message's blob, which
+// Body, headers, message ID and ordering key are the message's blob, which
 // the storage layer keeps (the journal) and the engine only locates. Extra
 // tables are paid only by messages that need them: a TTL (expiry heap),
 // an ordering key (key line), a delay (delay heap), a lease (lease map and
-// heap), a nack error text, a dead letter's cause, a producer ID (de-dup).
+// heap), a nack error text, a dead letter's cause, a delivery handed back
+// uncounted, a message ID (de-dup). Producer sessions (de-dup without an
+// entry per message) cost a fixed amount per producer (dedup.go).
 package engine

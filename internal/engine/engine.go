@@ -32,6 +32,8 @@ type Engine struct {
 	live    map[uint32]Usage // storage unit → the entries referring to a blob in it
 	entries int64            // queued messages in all queues (fan-out copies counted)
 	wake    []*queue         // queues that gained deliverable messages
+
+	lat Latency // every queue's latencies together: statistics, not state (latency.go)
 }
 
 // New returns an empty engine.
@@ -82,12 +84,14 @@ func (e *Engine) Apply(r *Record, base uint64) error {
 		err = e.applyPublish(r, base)
 	case RecDeliver:
 		err = e.applyDeliver(r)
-	case RecAck, RecNack, RecExtend:
+	case RecAck, RecNack, RecExtend, RecReturn:
 		err = e.applyItems(r)
 	case RecRedrive:
 		_, err = e.applyRedrive(r)
 	case RecReleaseLeases:
 		e.applyReleaseLeases(r.Time)
+	case RecReturnLeases:
+		e.applyReturnLeases(r.Time)
 	case RecDamaged:
 		err = e.applyDamaged(r, base)
 	case RecBlobs:

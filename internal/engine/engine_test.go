@@ -531,8 +531,8 @@ func TestAdminErrors(t *testing.T) {
 		{"update missing", second(h.e.UpdateQueue(h.now, "nope", QueueConfig{})), ErrQueueNotFound},
 		{"subscribe missing topic", second(h.e.Subscribe(h.now, "nope", "s", QueueConfig{}, nil)), ErrTopicNotFound},
 		{"unsubscribe plain queue", second(h.e.DeleteTopic(h.now, "nope")), ErrTopicNotFound},
-		{"priority 10", third(h.e.PreparePublish(h.now, "q", []PubMsg{{Prio: 10}})), ErrInvalidMessage},
-		{"publish nowhere", third(h.e.PreparePublish(h.now, "nope", []PubMsg{{}})), ErrNotFound},
+		{"priority 10", third(h.e.PreparePublish(h.now, "q", Session{}, []PubMsg{{Prio: 10}})), ErrInvalidMessage},
+		{"publish nowhere", third(h.e.PreparePublish(h.now, "nope", Session{}, []PubMsg{{}})), ErrNotFound},
 		{"receive missing", third(h.e.Receive(h.now, "nope", 1, 0)), ErrQueueNotFound},
 		{"ack missing", third(h.e.Ack(h.now, "nope", nil)), ErrQueueNotFound},
 	}

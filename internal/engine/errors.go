@@ -20,6 +20,7 @@ var (
 	ErrInvalidReceipt  = chute.ErrInvalidReceipt
 	ErrStaleReceipt    = chute.ErrStaleReceipt
 	ErrNotSubscription = chute.ErrNotSubscription
+	ErrOutOfOrder      = chute.ErrOutOfOrder
 )
 
 // ErrCorruptRecord: a record could not be decoded or does not fit the

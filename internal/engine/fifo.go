@@ -2,7 +2,7 @@ package engine
 
 // entry is everything the engine keeps about a queued message while it is
 // ready: 32 bytes, no pointers, so a million of them are 32 MB that the
-// garbage collector never scans. Body, headers, producer ID and ordering key
+// garbage collector never scans. Body, headers, message ID and ordering key
 // live in the message's blob, which the storage layer holds at ref; the
 // engine only counts its size.
 type entry struct {
@@ -12,7 +12,7 @@ type entry struct {
 	size  uint32 // blob bytes
 	deliv uint16 // deliveries so far, saturating at 65535
 	prio  uint8  // 0..9
-	flags uint8  // fTTL | fKey | fDead | fErr
+	flags uint8  // fTTL | fKey | fDead | fErr | fRet
 }
 
 // Entry flags: which side tables hold more about the message, so that the
@@ -22,6 +22,7 @@ const (
 	fKey                    // has an ordering key: see queue.keys
 	fDead                   // is a dead letter: see queue.dead
 	fErr                    // a nack left an error text: see queue.lastErr
+	fRet                    // returned without counting a delivery: see queue.returned
 )
 
 // fifo is the ready set's queue of entries.

@@ -77,7 +77,12 @@ func (h *harness) mustCreateQueue(name string, cfg QueueConfig) {
 }
 
 func (h *harness) publish(target string, msgs ...PubMsg) ([]PubResult, error) {
-	r, res, err := h.e.PreparePublish(h.now, target, msgs)
+	return h.publishIn(target, Session{}, msgs...)
+}
+
+// publishIn publishes in producer session s.
+func (h *harness) publishIn(target string, s Session, msgs ...PubMsg) ([]PubResult, error) {
+	r, res, err := h.e.PreparePublish(h.now, target, s, msgs)
 	if err != nil || r == nil {
 		return res, err
 	}
@@ -122,6 +127,8 @@ func (h *harness) items(typ RecordType, queue string, items ...Item) []error {
 		r, errs, err = h.e.Nack(h.now, queue, items)
 	case RecExtend:
 		r, errs, err = h.e.Extend(h.now, queue, items)
+	case RecReturn:
+		r, errs, err = h.e.Return(h.now, queue, items)
 	}
 	if err != nil {
 		h.t.Fatalf("%v %s: %v", typ, queue, err)
@@ -357,7 +364,25 @@ func dumpDedup(d *dedup) string {
 		parts = append(parts, fmt.Sprintf("%x=%+v", k, e))
 	}
 	slices.Sort(parts)
-	return strings.Join(parts, ",")
+	out := strings.Join(parts, ",")
+	for s := d.sess.head; s != nil; s = s.next { // in the order of last use
+		if d.sess.m[s.id] != s {
+			out += fmt.Sprintf(" session %q NOT IN MAP", s.id)
+		}
+		bs := slices.Clone(s.batches[:])
+		slices.SortFunc(bs, func(a, b sessBatch) int { return int(a.first) - int(b.first) })
+		out += fmt.Sprintf(" session %q hw=%d last=%d batches=%+v", s.id, s.hw, s.last, bs)
+	}
+	if len(d.sess.m) != 0 || d.sess.m != nil && d.sess.head == nil {
+		n := 0
+		for s := d.sess.head; s != nil; s = s.next {
+			n++
+		}
+		if n != len(d.sess.m) {
+			out += fmt.Sprintf(" SESSION LIST %d, MAP %d", n, len(d.sess.m))
+		}
+	}
+	return out
 }
 
 func stripPtr(d Delivered) Delivered { d.Dead = nil; return d }

@@ -6,7 +6,8 @@ type lease struct {
 	deadline int64
 	expire   int64 // the message's expiry, kept for when it returns; 0: never
 	key      *keyState
-	idx      int // position in leaseQ
+	idx      int   // position in leaseQ
+	start    int64 // when the lease began (unix ns; 0: unknown, restored from a checkpoint): statistics only
 }
 
 // leaseHeap is a min-heap by (deadline, seq) that keeps each lease's index on

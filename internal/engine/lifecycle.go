@@ -21,6 +21,7 @@ func (e *Engine) enqueue(q *queue, en entry, deliverAt, expire int64, key string
 		en.flags |= fKey
 	}
 	if deliverAt > t {
+		q.setDue(en.seq, deliverAt) // for latency statistics (latency.go)
 		q.pushDelayed(delayElem{due: deliverAt, expire: expire, e: en, key: k})
 		e.reschedule(q)
 		return
@@ -98,6 +99,12 @@ func (e *Engine) leave(q *queue, en *entry, k *keyState) {
 	if en.flags&fDead != 0 {
 		delete(q.dead, en.seq)
 	}
+	if en.flags&fRet != 0 {
+		delete(q.returned, en.seq)
+	}
+	if q.due != nil {
+		delete(q.due, en.seq)
+	}
 	if k != nil {
 		e.releaseKey(q, k, en.seq)
 	}
@@ -109,7 +116,7 @@ func (e *Engine) lease(q *queue, en entry, deadline int64) *lease {
 	if en.deliv < math.MaxUint16 {
 		en.deliv++
 	}
-	l := &lease{e: en, deadline: deadline, expire: expire, key: k}
+	l := &lease{e: en, deadline: deadline, expire: expire, key: k, start: e.now}
 	q.leases[en.seq] = l
 	q.leaseQ.push(l)
 	q.n.inflight++
@@ -132,7 +139,7 @@ func (e *Engine) endLease(q *queue, l *lease) {
 // dead-letter queue if it used its deliveries, else after delay (0: at
 // once) to the ready set, still holding its ordering key.
 func (e *Engine) retry(q *queue, l *lease, delay, t int64) {
-	if q.cfg.MaxDeliveries > 0 && int(l.e.deliv) >= q.cfg.MaxDeliveries {
+	if q.cfg.MaxDeliveries > 0 && int(q.counted(&l.e)) >= q.cfg.MaxDeliveries {
 		e.dispose(q, l.e, l.key, true, ReasonMaxDeliveries, t)
 		return
 	}
@@ -140,6 +147,22 @@ func (e *Engine) retry(q *queue, l *lease, delay, t int64) {
 		q.pushDelayed(delayElem{due: t + delay, expire: l.expire, e: l.e, key: l.key, active: true})
 		e.reschedule(q)
 		return
+	}
+	e.makeReady(q, l.e, l.expire, l.key, true, t)
+}
+
+// giveBack returns a message whose lease ended without being used (handed
+// back unstarted, or at a graceful shutdown): ready again at once, in its
+// place and still holding its ordering key, and this delivery does not
+// count towards max deliveries.
+func (e *Engine) giveBack(q *queue, l *lease, t int64) {
+	q.total.Returned++
+	if l.e.deliv > q.returned[l.e.seq] { // (a saturated count stays put)
+		if q.returned == nil {
+			q.returned = make(map[uint64]uint16)
+		}
+		q.returned[l.e.seq]++
+		l.e.flags |= fRet
 	}
 	e.makeReady(q, l.e, l.expire, l.key, true, t)
 }

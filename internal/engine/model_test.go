@@ -16,9 +16,11 @@ import (
 //
 // Scope: one source queue "src" and its dead-letter queue "src.dlq";
 // priorities, delays, TTLs, ordering keys (on messages without delay, so
-// that a key's order is publish order), producer IDs, depth limits with
-// either overflow policy, leases, acks, nacks, extends, redrive, purge and
-// time passing. The back-off is fixed and without jitter.
+// that a key's order is publish order), message IDs (window and cap),
+// producer sessions (in order, gaps, retries, expiry), depth limits with
+// either overflow policy, leases, acks, nacks, extends, unstarted returns,
+// leases returned by a graceful shutdown or released by a crash, redrive,
+// purge and time passing. The back-off is fixed and without jitter.
 
 type mState int
 
@@ -38,6 +40,7 @@ type mMsg struct {
 	active   bool  // delayed for a retry (keeps its place)
 	expire   int64 // 0: never
 	deliv    uint16
+	returned uint16 // deliveries handed back uncounted
 	deadline int64
 	lastErr  string
 	dead     *DeadInfo
@@ -51,12 +54,59 @@ type mQueue struct {
 }
 
 type model struct {
-	now     int64
-	nextSeq uint64
-	queues  map[string]*mQueue
-	msgs    map[string]map[uint64]*mMsg // queue → seq → message
-	dedup   map[string]dedupEntry
+	now      int64
+	nextSeq  uint64
+	queues   map[string]*mQueue
+	msgs     map[string]map[uint64]*mMsg // queue → seq → message
+	dedup    map[string]mDedup           // message IDs of src
+	dedupOrd int                         // insertion counter: the oldest is forgotten first beyond MaxDedupIDs
+	sessions map[string]*mSession        // of src
 }
+
+type mDedup struct {
+	seq uint64
+	at  int64
+	ord int
+}
+
+// remember adds a message ID: expired ones are forgotten first; beyond
+// MaxDedupIDs the oldest are forgotten early.
+func (m *model) remember(id string, seq uint64) {
+	cfg := m.queues["src"].cfg
+	for k, d := range m.dedup {
+		if d.at+int64(cfg.DedupWindow) <= m.now {
+			delete(m.dedup, k)
+		}
+	}
+	m.dedupOrd++
+	m.dedup[id] = mDedup{seq: seq, at: m.now, ord: m.dedupOrd}
+	for cfg.MaxDedupIDs > 0 && int64(len(m.dedup)) > cfg.MaxDedupIDs {
+		oldest := ""
+		for k, d := range m.dedup {
+			if oldest == "" || d.ord < m.dedup[oldest].ord {
+				oldest = k
+			}
+		}
+		delete(m.dedup, oldest)
+	}
+}
+
+// mSession is a producer session as the model sees it: the highest number
+// stored, the last publish, and the answers of every batch ever stored
+// (only the last SessionInFlight are remembered by the engine).
+type mSession struct {
+	hw      uint64
+	last    int64
+	batches []mBatch
+}
+
+type mBatch struct {
+	first uint64
+	res   []PubResult
+}
+
+// counted is how many deliveries count towards max deliveries.
+func (x *mMsg) counted() uint16 { return x.deliv - x.returned }
 
 func (m *model) inQueue(q string) []*mMsg {
 	out := make([]*mMsg, 0, len(m.msgs[q]))
@@ -165,7 +215,7 @@ func (m *model) expire(x *mMsg, t int64) {
 
 func (m *model) retry(x *mMsg, delay, t int64) {
 	cfg := m.queues[x.queue].cfg
-	if cfg.MaxDeliveries > 0 && int(x.deliv) >= cfg.MaxDeliveries {
+	if cfg.MaxDeliveries > 0 && int(x.counted()) >= cfg.MaxDeliveries {
 		m.deadLetter(x, ReasonMaxDeliveries, t)
 		return
 	}
@@ -184,7 +234,7 @@ func (m *model) deadLetter(x *mMsg, reason Reason, t int64) {
 		return
 	}
 	n := &mMsg{seq: m.nextSeq, queue: dlq, prio: x.prio, body: x.body,
-		dead: &DeadInfo{Source: src.name, Reason: reason, Deliveries: int(x.deliv), LastError: x.lastErr, At: t, OrigSeq: x.seq, Key: x.key}}
+		dead: &DeadInfo{Source: src.name, Reason: reason, Deliveries: int(x.counted()), LastError: x.lastErr, At: t, OrigSeq: x.seq, Key: x.key}}
 	m.nextSeq++
 	m.msgs[dlq][n.seq] = n
 }
@@ -195,16 +245,89 @@ type mPub struct {
 	key, id, body string
 }
 
+// giveBack returns a leased message without counting the delivery.
+func (m *model) giveBack(x *mMsg, t int64) {
+	if x.deliv > x.returned {
+		x.returned++
+	}
+	m.makeReady(x, t)
+}
+
+// endLeases ends every lease, queue by queue (in id order), by deadline
+// within a queue, as the engine's release and return of leases do.
+func (m *model) endLeases(then func(x *mMsg)) {
+	for _, q := range []string{"src", "src.dlq"} {
+		var leased []*mMsg
+		for _, x := range m.inQueue(q) {
+			if x.state == mLeased {
+				leased = append(leased, x)
+			}
+		}
+		slices.SortStableFunc(leased, func(a, b *mMsg) int {
+			if a.deadline != b.deadline {
+				return int(a.deadline - b.deadline)
+			}
+			return int(a.seq) - int(b.seq)
+		})
+		for _, x := range leased {
+			then(x)
+		}
+	}
+}
+
+// sessionFor returns the session of a publish, nil when it is unknown or
+// expired (its numbers start again at 1).
+func (m *model) sessionFor(id string) *mSession {
+	s := m.sessions[id]
+	if s == nil || s.last+int64(m.queues["src"].cfg.SessionWindow) <= m.now {
+		return nil
+	}
+	return s
+}
+
+// sessionResult is the answer a number got, if its batch is among the
+// last SessionInFlight the engine remembers; else 0.
+func (s *mSession) result(num uint64) uint64 {
+	bs := s.batches[max(len(s.batches)-SessionInFlight, 0):]
+	for _, b := range bs {
+		if num >= b.first && num < b.first+uint64(len(b.res)) {
+			return b.res[num-b.first].Seq
+		}
+	}
+	return 0
+}
+
 // publish mirrors PreparePublish + Apply; it returns the expected results or
 // the expected error.
-func (m *model) publish(q string, ps []mPub) ([]PubResult, error) {
+func (m *model) publish(q string, sess Session, ps []mPub) ([]PubResult, error) {
 	cfg := m.queues[q].cfg
 	window := int64(cfg.DedupWindow)
 	res := make([]PubResult, len(ps))
+	skip := 0
+	var ms *mSession
+	if sess.ID != "" {
+		ms = m.sessionFor(sess.ID)
+		var hw uint64
+		if ms != nil {
+			hw = ms.hw
+		}
+		if sess.First > hw+1 {
+			return nil, ErrOutOfOrder
+		}
+		if sess.First <= hw {
+			skip = int(min(hw-sess.First+1, uint64(len(ps))))
+		}
+		for i := range skip {
+			res[i] = PubResult{Seq: ms.result(sess.First + uint64(i)), Duplicate: true}
+		}
+	}
 	var fresh []int
 	inBatch := map[string]uint64{}
 	seq := m.nextSeq
 	for i, p := range ps {
+		if i < skip {
+			continue
+		}
 		if p.id != "" {
 			if d, ok := m.dedup[p.id]; ok && d.at+window > m.now {
 				res[i] = PubResult{Seq: d.seq, Duplicate: true}
@@ -220,21 +343,26 @@ func (m *model) publish(q string, ps []mPub) ([]PubResult, error) {
 		seq++
 		fresh = append(fresh, i)
 	}
-	if len(fresh) == 0 {
-		return res, nil
-	}
-	if lim := cfg.MaxMessages; lim > 0 && int64(m.depth(q)+len(fresh)) > lim {
+	if lim := cfg.MaxMessages; len(fresh) > 0 && lim > 0 && int64(m.depth(q)+len(fresh)) > lim {
 		need := int64(m.depth(q)+len(fresh)) - lim
 		if cfg.Overflow == OverflowReject || need > int64(len(m.deliverable(q))) {
 			return nil, ErrQueueFull
 		}
+	}
+	if sess.ID != "" && skip < len(ps) {
+		if ms == nil {
+			ms = &mSession{}
+			m.sessions[sess.ID] = ms
+		}
+		ms.hw, ms.last = sess.First+uint64(len(ps))-1, m.now
+		ms.batches = append(ms.batches, mBatch{first: sess.First + uint64(skip), res: res[skip:]})
 	}
 	for _, i := range fresh {
 		p := ps[i]
 		x := &mMsg{seq: m.nextSeq, queue: q, prio: p.prio, key: p.key, body: p.body}
 		m.nextSeq++
 		if p.id != "" {
-			m.dedup[p.id] = dedupEntry{seq: x.seq, at: m.now}
+			m.remember(p.id, x.seq)
 		}
 		if p.ttl > 0 {
 			x.expire = m.now + int64(p.ttl)
@@ -271,7 +399,7 @@ func (m *model) receive(q string, max int, lease int64) []*mMsg {
 		}
 		x := d[0]
 		x.state, x.deadline = mLeased, m.now+lease
-		x.deliv++
+		x.deliv++ // (never near saturation here)
 		out = append(out, x)
 	}
 	return out
@@ -317,10 +445,12 @@ func TestEngineMatchesModel(t *testing.T) {
 			Overflow:          Overflow(rapid.IntRange(0, 1).Draw(rt, "overflow")),
 			DeadLetterExpired: rapid.Bool().Draw(rt, "deadLetterExpired"),
 			DedupWindow:       30 * time.Second,
+			SessionWindow:     20 * time.Second,
+			MaxDedupIDs:       int64(rapid.SampledFrom([]int{0, 0, 1, 2}).Draw(rt, "maxDedupIDs")),
 		}.WithDefaults("src")
 		h := newHarness(rt)
 		h.mustCreateQueue("src", cfg)
-		m := &model{now: h.now, nextSeq: 1, dedup: map[string]dedupEntry{},
+		m := &model{now: h.now, nextSeq: 1, dedup: map[string]mDedup{}, sessions: map[string]*mSession{},
 			queues: map[string]*mQueue{
 				"src":     {name: "src", cfg: cfg, id: 1},
 				"src.dlq": {name: "src.dlq", cfg: DeadLetterQueueConfig().WithDefaults("src.dlq"), id: 2},
@@ -329,6 +459,7 @@ func TestEngineMatchesModel(t *testing.T) {
 		}
 		held := map[string][]Delivered{} // receipts handed out, some now stale
 		bodyN := 0
+		next := map[string]uint64{} // per session: the next number a producer would use
 
 		rt.Repeat(map[string]func(*rapid.T){
 			"publish": func(rt *rapid.T) {
@@ -356,10 +487,31 @@ func TestEngineMatchesModel(t *testing.T) {
 						msgs[i].ExpireAt = h.now + int64(p.ttl)
 					}
 				}
-				want, wantErr := m.publish("src", ps)
-				got, err := h.publish("src", msgs...)
+				var sess Session
+				if id := rapid.SampledFrom([]string{"", "", "s1", "s2"}).Draw(rt, "session"); id != "" {
+					sess.ID = id
+					// Mostly in order; sometimes a retry, a gap, or a start afresh.
+					switch rapid.IntRange(0, 5).Draw(rt, "sessionStep") {
+					case 0:
+						sess.First = uint64(rapid.IntRange(1, int(next[id])+1).Draw(rt, "retryAt"))
+					case 1:
+						sess.First = next[id] + 2
+					case 2:
+						sess.First = 1
+					default:
+						sess.First = next[id] + 1
+					}
+				}
+				want, wantErr := m.publish("src", sess, ps)
+				got, err := h.publishIn("src", sess, msgs...)
 				if !errors.Is(err, wantErr) || (wantErr == nil && !slices.Equal(got, want)) {
-					rt.Fatalf("publish: got %v, %v; model %v, %v", got, err, want, wantErr)
+					rt.Fatalf("publish in %+v: got %v, %v; model %v, %v", sess, got, err, want, wantErr)
+				}
+				if err == nil && sess.ID != "" {
+					next[sess.ID] = max(next[sess.ID], sess.First+uint64(n)-1)
+					if s := m.sessionFor(sess.ID); s != nil {
+						next[sess.ID] = s.hw
+					}
 				}
 			},
 			"receive": func(rt *rapid.T) {
@@ -373,7 +525,7 @@ func TestEngineMatchesModel(t *testing.T) {
 				}
 				for i, x := range want {
 					g := got[i]
-					if g.Seq != x.seq || g.Deliv != x.deliv || g.Prio != x.prio || g.Deadline != x.deadline ||
+					if g.Seq != x.seq || g.Deliv != x.deliv || g.Counted != x.counted() || g.Prio != x.prio || g.Deadline != x.deadline ||
 						h.body(g) != x.body || g.LastErr != x.lastErr {
 						rt.Fatalf("receive %s #%d: got %+v (%s), model %+v", q, i, g, h.body(g), *x)
 					}
@@ -386,6 +538,21 @@ func TestEngineMatchesModel(t *testing.T) {
 			"ack":    func(rt *rapid.T) { settle(rt, h, m, held, RecAck) },
 			"nack":   func(rt *rapid.T) { settle(rt, h, m, held, RecNack) },
 			"extend": func(rt *rapid.T) { settle(rt, h, m, held, RecExtend) },
+			"return": func(rt *rapid.T) { settle(rt, h, m, held, RecReturn) },
+			"shutdown": func(rt *rapid.T) {
+				if rapid.IntRange(0, 4).Draw(rt, "rarely") != 0 {
+					return
+				}
+				m.endLeases(func(x *mMsg) { m.giveBack(x, m.now) })
+				h.commit(h.e.ReturnLeases(h.now))
+			},
+			"crash": func(rt *rapid.T) {
+				if rapid.IntRange(0, 4).Draw(rt, "rarely") != 0 {
+					return
+				}
+				m.endLeases(func(x *mMsg) { m.retry(x, 0, m.now) })
+				h.commit(h.e.ReleaseLeases(h.now))
+			},
 			"advance": func(rt *rapid.T) {
 				d := time.Duration(rapid.IntRange(0, 6000).Draw(rt, "ms")) * time.Millisecond
 				h.advance(d)
@@ -460,6 +627,8 @@ func settle(rt *rapid.T, h *harness, m *model, held map[string][]Delivered, typ 
 		case RecExtend:
 			it.Value = int64(rapid.IntRange(1, 8).Draw(rt, "s")) * int64(time.Second)
 			x.deadline = m.now + it.Value
+		case RecReturn:
+			m.giveBack(x, m.now)
 		}
 		items = append(items, it)
 	}
@@ -499,6 +668,9 @@ func compare(rt *rapid.T, h *harness, m *model) {
 		if got := seqs(peek); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
 			rt.Fatalf("%s: engine delivery order %v, model %v", q, got, want)
 		}
+	}
+	if s := h.stats("src"); s.DedupIDs != int64(len(m.dedup)) {
+		rt.Fatalf("message IDs remembered: engine %d, model %d", s.DedupIDs, len(m.dedup))
 	}
 	if h.e.NextSeq() != m.nextSeq {
 		rt.Fatalf("next sequence: engine %d, model %d", h.e.NextSeq(), m.nextSeq)

@@ -3,40 +3,83 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/chutemq/chute/internal/text"
 )
 
 // PubResult is the answer to one published message.
 type PubResult struct {
-	Seq       uint64 // the message's sequence (the first copy's, for a duplicate)
-	Duplicate bool   // the producer ID was seen within the de-dup window: not stored again
+	Seq       uint64 // the message's sequence (the first copy's, for a duplicate; 0 if no longer known)
+	Duplicate bool   // stored before (message ID seen within the de-dup window, or session number stored): not stored again
 }
 
-// PreparePublish validates a batch published to a queue or topic and
-// builds its record, without changing any state. Duplicates (by producer
-// ID, against the window or earlier in the batch) are answered and left out
-// of the record; the record is nil when nothing is new. The batch is
-// atomic: if any message is invalid or does not fit, nothing is stored.
+// Session places a publish in a producer session (see dedup.go): the
+// session's ID and the session number of the batch's first message (the
+// others follow it). The zero Session is no session.
+type Session struct {
+	ID    string
+	First uint64
+}
+
+// target is a queue or topic as a publish sees it.
+type target struct {
+	q  *queue
+	t  *topic
+	dd *dedup
+	// The target's de-dup settings, in ns and counts (≤ 0: off / no cap).
+	window, maxIDs, sessWindow int64
+}
+
+func (e *Engine) target(name string) (target, bool) {
+	if q := e.queues[name]; q != nil {
+		return target{q: q, dd: &q.dedup, window: int64(q.cfg.DedupWindow),
+			maxIDs: q.cfg.MaxDedupIDs, sessWindow: int64(q.cfg.SessionWindow)}, true
+	}
+	if t := e.topics[name]; t != nil {
+		return target{t: t, dd: &t.dedup, window: int64(t.cfg.DedupWindow),
+			maxIDs: t.cfg.MaxDedupIDs, sessWindow: int64(t.cfg.SessionWindow)}, true
+	}
+	return target{}, false
+}
+
+// forgot counts de-dup entries forgotten early.
+func (tg target) forgot(n int64) {
+	switch {
+	case n == 0:
+	case tg.q != nil:
+		tg.q.total.DedupForgotten += n
+	default:
+		tg.t.total.DedupForgotten += n
+	}
+}
+
+// PreparePublish validates a batch published to a queue or topic, in
+// producer session s (the zero Session: none), and builds its record,
+// without changing any state. Duplicates — by session number (at or below
+// the session's highest stored number), by message ID (against the window
+// or earlier in the batch) — are answered and left out of the record; the
+// record is nil when nothing is new. A session batch that starts more than
+// one past the session's highest number is refused with ErrOutOfOrder. The
+// batch is atomic: if any message is invalid or does not fit, nothing is
+// stored.
 //
 // The caller encodes the record, stores it, and then calls Apply with the
 // storage location of its first byte, before any other engine call.
-func (e *Engine) PreparePublish(now int64, target string, msgs []PubMsg) (*Record, []PubResult, error) {
+func (e *Engine) PreparePublish(now int64, name string, s Session, msgs []PubMsg) (*Record, []PubResult, error) {
 	e.advance(now)
 	now = e.now
-	q, t := e.queues[target], e.topics[target]
-	var dd *dedup
-	var window int64
-	switch {
-	case q != nil:
-		dd, window = &q.dedup, int64(q.cfg.DedupWindow)
-	case t != nil:
-		dd, window = &t.dedup, int64(t.cfg.DedupWindow)
-	default:
-		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, text.Quote(target))
+	tg, ok := e.target(name)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, text.Quote(name))
 	}
+	dd, window := tg.dd, tg.window
 	res := make([]PubResult, len(msgs))
-	r := &Record{Type: RecPublish, Time: now, Name: target, FirstSeq: e.nextSeq}
+	r := &Record{Type: RecPublish, Time: now, Name: name, FirstSeq: e.nextSeq}
+	skip, err := e.prepareSession(tg, s, msgs, res, r)
+	if err != nil {
+		return nil, nil, err
+	}
 	seq := e.nextSeq
 	var inBatch map[string]uint64
 	for i := range msgs {
@@ -44,13 +87,19 @@ func (e *Engine) PreparePublish(now int64, target string, msgs []PubMsg) (*Recor
 		if err := validateMsg(m, now); err != nil {
 			return nil, nil, fmt.Errorf("message %d: %w", i, err)
 		}
+		if i < skip {
+			continue // a duplicate by session number, answered
+		}
 		if m.ID != "" {
-			if s, ok := dd.lookup(m.ID, now, window); ok {
-				res[i] = PubResult{Seq: s, Duplicate: true}
-				continue
+			dup, ok := dd.lookup(m.ID, now, window)
+			if !ok {
+				dup, ok = inBatch[m.ID]
 			}
-			if s, ok := inBatch[m.ID]; ok {
-				res[i] = PubResult{Seq: s, Duplicate: true}
+			if ok {
+				res[i] = PubResult{Seq: dup, Duplicate: true}
+				if r.Session != "" {
+					r.SessionDups = append(r.SessionDups, SessionDup{Pos: uint32(i - skip), Seq: dup})
+				}
 				continue
 			}
 			if window > 0 {
@@ -64,13 +113,81 @@ func (e *Engine) PreparePublish(now int64, target string, msgs []PubMsg) (*Recor
 		seq++
 		r.Msgs = append(r.Msgs, *m)
 	}
-	if len(r.Msgs) == 0 {
+	if len(r.Msgs) == 0 && r.SessionN == 0 {
 		return nil, res, nil
 	}
-	if err := e.checkRoom(q, t, r.Msgs); err != nil {
+	if err := e.checkRoom(tg.q, tg.t, r.Msgs); err != nil {
 		return nil, nil, err
 	}
 	return r, res, nil
+}
+
+// prepareSession applies the session rules to a batch: it refuses a batch
+// that leaves a gap, answers the messages whose session numbers were
+// stored (the first skip), and sets the record's session fields for the
+// rest. A target with sessions off ignores them.
+func (e *Engine) prepareSession(tg target, s Session, msgs []PubMsg, res []PubResult, r *Record) (skip int, err error) {
+	if s.ID == "" || tg.sessWindow <= 0 || len(msgs) == 0 {
+		return 0, nil
+	}
+	switch {
+	case len(s.ID) > MaxSessionLen:
+		return 0, fmt.Errorf("%w: session ID longer than %d bytes", ErrInvalidMessage, MaxSessionLen)
+	case s.First == 0 || s.First > math.MaxUint64-uint64(len(msgs)):
+		return 0, fmt.Errorf("%w: session number %d: numbers start at 1", ErrInvalidMessage, s.First)
+	}
+	var hw uint64
+	sess := tg.dd.sess.get(s.ID, e.now, tg.sessWindow)
+	if sess != nil {
+		hw = sess.hw
+	}
+	if s.First > hw+1 {
+		if sess == nil {
+			return 0, fmt.Errorf("%w: session %s starts at %d: the broker does not know the session (new, or idle for longer than the session window): start at 1",
+				ErrOutOfOrder, text.Quote(s.ID), s.First)
+		}
+		return 0, fmt.Errorf("%w: session %s: the batch starts at %d, the next expected is %d", ErrOutOfOrder, text.Quote(s.ID), s.First, hw+1)
+	}
+	if s.First <= hw {
+		skip = int(min(hw-s.First+1, uint64(len(msgs))))
+	}
+	for i := range skip {
+		res[i] = PubResult{Seq: sess.result(s.First + uint64(i)), Duplicate: true}
+	}
+	if skip < len(msgs) {
+		r.Session, r.SessionSeq, r.SessionN = s.ID, s.First+uint64(skip), uint32(len(msgs)-skip)
+	}
+	return skip, nil
+}
+
+// applySession updates the session of a publish record that has one.
+func (e *Engine) applySession(tg target, r *Record) error {
+	if r.Session == "" || tg.sessWindow <= 0 {
+		return nil
+	}
+	if int(r.SessionN) != len(r.Msgs)+len(r.SessionDups) {
+		return fmt.Errorf("session %q: %d numbers for %d messages and %d duplicates", r.Session, r.SessionN, len(r.Msgs), len(r.SessionDups))
+	}
+	for i, d := range r.SessionDups {
+		if d.Pos >= r.SessionN || i > 0 && d.Pos <= r.SessionDups[i-1].Pos {
+			return fmt.Errorf("session %q: duplicate position %d", r.Session, d.Pos)
+		}
+	}
+	var hw uint64
+	if sess := tg.dd.sess.get(r.Session, r.Time, tg.sessWindow); sess != nil {
+		hw = sess.hw
+	}
+	// PreparePublish makes the batch start at hw+1. One that starts later
+	// follows a record lost to damage (journal repair skips what no longer
+	// fits and replays the rest): the session goes on after the gap. One
+	// that starts at or below hw cannot be.
+	if r.SessionSeq <= hw || r.SessionSeq == 0 {
+		return fmt.Errorf("session %q: batch at %d, expected %d", r.Session, r.SessionSeq, hw+1)
+	}
+	sess, forgotten := tg.dd.sess.use(r.Session, r.Time, tg.sessWindow, MaxSessions)
+	tg.forgot(forgotten)
+	sess.record(sessBatch{first: r.SessionSeq, n: r.SessionN, seq: r.FirstSeq, dups: slices.Clone(r.SessionDups)})
+	return nil
 }
 
 func validateMsg(m *PubMsg, now int64) error {
@@ -78,7 +195,7 @@ func validateMsg(m *PubMsg, now int64) error {
 	case m.Prio > MaxPriority:
 		return fmt.Errorf("%w: priority %d outside 0..%d", ErrInvalidMessage, m.Prio, MaxPriority)
 	case len(m.ID) > MaxIDLen:
-		return fmt.Errorf("%w: producer ID longer than %d bytes", ErrInvalidMessage, MaxIDLen)
+		return fmt.Errorf("%w: message ID longer than %d bytes", ErrInvalidMessage, MaxIDLen)
 	case len(m.Key) > MaxKeyLen:
 		return fmt.Errorf("%w: ordering key longer than %d bytes", ErrInvalidMessage, MaxKeyLen)
 	case m.ExpireAt < 0 || m.DeliverAt < 0:
@@ -150,12 +267,16 @@ func mapMatches(h, filter map[string]string) bool {
 }
 
 func (e *Engine) applyPublish(r *Record, base uint64) error {
-	q, t := e.queues[r.Name], e.topics[r.Name]
-	if q == nil && t == nil {
+	tg, ok := e.target(r.Name)
+	if !ok {
 		return ErrNotFound
 	}
+	q, t := tg.q, tg.t
 	if r.FirstSeq != e.nextSeq {
 		return fmt.Errorf("first sequence %d, expected %d", r.FirstSeq, e.nextSeq)
+	}
+	if err := e.applySession(tg, r); err != nil {
+		return err
 	}
 	for i := range r.Msgs {
 		m := &r.Msgs[i]
@@ -164,15 +285,12 @@ func (e *Engine) applyPublish(r *Record, base uint64) error {
 			return fmt.Errorf("priority %d", m.Prio)
 		}
 		e.nextSeq++
+		if m.ID != "" {
+			tg.forgot(tg.dd.add(m.ID, en.seq, r.Time, tg.window, tg.maxIDs))
+		}
 		if q != nil {
-			if m.ID != "" {
-				q.dedup.add(m.ID, en.seq, r.Time, int64(q.cfg.DedupWindow))
-			}
 			e.publishTo(q, en, m, r.Time)
 			continue
-		}
-		if m.ID != "" {
-			t.dedup.add(m.ID, en.seq, r.Time, int64(t.cfg.DedupWindow))
 		}
 		t.total.Published++
 		routed := false

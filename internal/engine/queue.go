@@ -32,14 +32,32 @@ type queue struct {
 	keys      map[string]*keyState
 	activeKey map[uint64]*keyState // ready (not leased) key holders by seq
 
-	lastErr map[uint64]string    // last nack error text, for fErr entries
-	dead    map[uint64]*DeadInfo // why a dead letter died, for fDead entries
-	dedup   dedup
+	lastErr map[uint64]string // last nack error text, for fErr entries
+	// returned counts, for fRet entries, the deliveries handed back
+	// without counting (unstarted, or at a graceful shutdown). The
+	// delivery count entry.deliv is also the lease's epoch, which receipts
+	// name, so it only ever grows: what counts towards MaxDeliveries is
+	// deliv - returned (see counted).
+	returned map[uint64]uint16
+	dead     map[uint64]*DeadInfo // why a dead letter died, for fDead entries
+	dedup    dedup
 
 	n        counts // current content
 	total    Totals // cumulative counters
 	timerIdx int    // position in Engine.timers, -1 when absent
 	wake     bool   // on Engine.wake
+
+	// Statistics, not state (latency.go): never in a record or checkpoint.
+	lat *Latency         // nil until something is observed
+	due map[uint64]int64 // due time of messages published with a delay, while they live
+}
+
+// counted is how many of en's deliveries count towards MaxDeliveries.
+func (q *queue) counted(en *entry) uint16 {
+	if en.flags&fRet == 0 {
+		return en.deliv
+	}
+	return en.deliv - min(q.returned[en.seq], en.deliv)
 }
 
 // counts is what a queue holds now. ready includes key-waiting messages;

@@ -12,25 +12,27 @@ import (
 type RecordType uint8
 
 const (
-	RecCreateQueue   RecordType = 1              // Name, Queue
-	RecUpdateQueue   RecordType = 2              // Name, Queue
-	RecDeleteQueue   RecordType = 3              // Name
-	RecPurgeQueue    RecordType = 4              // Name
-	RecCreateTopic   RecordType = 5              // Name, Topic
-	RecDeleteTopic   RecordType = 6              // Name
-	RecSubscribe     RecordType = 7              // Name (topic), Sub (queue), Queue, Filter
-	RecUnsubscribe   RecordType = 8              // Name (topic), Sub (queue)
-	RecPublish       RecordType = 9              // Name (queue or topic), FirstSeq, Msgs
-	RecDeliver       RecordType = 10             // Name, Deadline, Seqs
-	RecAck           RecordType = 11             // Name, Items{Seq, Deliv}
-	RecNack          RecordType = 12             // Name, Items{Seq, Deliv, Value = delay ns (<0: none), Err}
-	RecExtend        RecordType = 13             // Name, Items{Seq, Deliv, Value = new deadline}
-	RecRedrive       RecordType = 14             // Name (dead-letter queue), N
-	RecReleaseLeases RecordType = 15             // (none): every lease ends, as on restart
-	RecTopicConfig   RecordType = 16             // Name, Topic
-	RecBlobs         RecordType = 17             // Msgs (Blob only): copies of live blobs carried forward by compaction
-	RecDamaged       RecordType = 18             // Name, Seqs, Msgs (Blob only): dead-letter damaged messages (salvage.go)
-	recTypeEnd                  = RecDamaged + 1 // one past the last type
+	RecCreateQueue   RecordType = 1                   // Name, Queue
+	RecUpdateQueue   RecordType = 2                   // Name, Queue
+	RecDeleteQueue   RecordType = 3                   // Name
+	RecPurgeQueue    RecordType = 4                   // Name
+	RecCreateTopic   RecordType = 5                   // Name, Topic
+	RecDeleteTopic   RecordType = 6                   // Name
+	RecSubscribe     RecordType = 7                   // Name (topic), Sub (queue), Queue, Filter
+	RecUnsubscribe   RecordType = 8                   // Name (topic), Sub (queue)
+	RecPublish       RecordType = 9                   // Name (queue or topic), FirstSeq, Session…, Msgs
+	RecDeliver       RecordType = 10                  // Name, Deadline, Seqs
+	RecAck           RecordType = 11                  // Name, Items{Seq, Deliv}
+	RecNack          RecordType = 12                  // Name, Items{Seq, Deliv, Value = delay ns (<0: none), Err}
+	RecExtend        RecordType = 13                  // Name, Items{Seq, Deliv, Value = new deadline}
+	RecRedrive       RecordType = 14                  // Name (dead-letter queue), N
+	RecReleaseLeases RecordType = 15                  // (none): every lease ends, as on restart
+	RecTopicConfig   RecordType = 16                  // Name, Topic
+	RecBlobs         RecordType = 17                  // Msgs (Blob only): copies of live blobs carried forward by compaction
+	RecDamaged       RecordType = 18                  // Name, Seqs, Msgs (Blob only): dead-letter damaged messages (salvage.go)
+	RecReturn        RecordType = 19                  // Name, Items{Seq, Deliv}: leases handed back unstarted, not counted
+	RecReturnLeases  RecordType = 20                  // (none): every lease ends, not counted (graceful shutdown)
+	recTypeEnd                  = RecReturnLeases + 1 // one past the last type
 )
 
 var recNames = [...]string{
@@ -39,7 +41,7 @@ var recNames = [...]string{
 	RecSubscribe: "subscribe", RecUnsubscribe: "unsubscribe", RecPublish: "publish",
 	RecDeliver: "deliver", RecAck: "ack", RecNack: "nack", RecExtend: "extend",
 	RecRedrive: "redrive", RecReleaseLeases: "release-leases", RecTopicConfig: "topic-config",
-	RecBlobs: "blobs", RecDamaged: "damaged",
+	RecBlobs: "blobs", RecDamaged: "damaged", RecReturn: "return", RecReturnLeases: "return-leases",
 }
 
 func (t RecordType) String() string {
@@ -66,6 +68,22 @@ type Record struct {
 	Seqs     []uint64
 	Items    []Item
 	N        int64
+
+	// A publish in a producer session (see dedup.go): Session, and the
+	// session numbers SessionSeq … SessionSeq+SessionN-1 it stores. The
+	// messages of the record take them in order, except the positions in
+	// SessionDups, which were duplicates by message ID (left out of Msgs).
+	Session     string
+	SessionSeq  uint64
+	SessionN    uint32
+	SessionDups []SessionDup
+}
+
+// SessionDup is a position of a session publish (0 = SessionSeq) that was
+// a duplicate by message ID, and the sequence of the first copy.
+type SessionDup struct {
+	Pos uint32
+	Seq uint64
 }
 
 // Item is one message named by an ack, nack or extend.
@@ -100,10 +118,16 @@ type PubMsg struct {
 //
 //	1  the first format (types 1–17)
 //	2  adds RecDamaged (18); the encodings of 1–17 are unchanged
-const recordVersion = 2
+//	3  adds RecReturn (19) and RecReturnLeases (20); a publish carries a
+//	   producer session (its ID, "" for none, then for a session: first
+//	   number, count, and the message-ID duplicates); queue and topic
+//	   configs end with MaxDedupIDs and SessionWindow (decoded from
+//	   earlier versions as None, as those queues had no cap, and the
+//	   default window)
+const recordVersion = 3
 
 // firstTypeOf is, per version, the first record type it does not have.
-var firstTypeOf = [...]RecordType{1: RecDamaged, 2: recTypeEnd}
+var firstTypeOf = [...]RecordType{1: RecDamaged, 2: RecReturn, 3: recTypeEnd}
 
 // Encode appends the record's binary form to buf. For publish records it
 // also sets each message's Blob and BlobOff (relative to the start of the
@@ -120,7 +144,7 @@ func (r *Record) Encode(buf []byte) []byte {
 		buf = appendString(buf, r.Name)
 	case RecCreateTopic, RecTopicConfig:
 		buf = appendString(buf, r.Name)
-		buf = binary.AppendVarint(buf, int64(r.Topic.DedupWindow))
+		buf = appendTopicConfig(buf, &r.Topic)
 	case RecSubscribe:
 		buf = appendString(buf, r.Name)
 		buf = appendString(buf, r.Sub)
@@ -132,6 +156,7 @@ func (r *Record) Encode(buf []byte) []byte {
 	case RecPublish:
 		buf = appendString(buf, r.Name)
 		buf = binary.AppendUvarint(buf, r.FirstSeq)
+		buf = r.appendSession(buf)
 		buf = binary.AppendUvarint(buf, uint64(len(r.Msgs)))
 		for i := range r.Msgs {
 			m := &r.Msgs[i]
@@ -159,13 +184,13 @@ func (r *Record) Encode(buf []byte) []byte {
 		for _, s := range r.Seqs {
 			buf = binary.AppendUvarint(buf, s)
 		}
-	case RecAck, RecNack, RecExtend:
+	case RecAck, RecNack, RecExtend, RecReturn:
 		buf = appendString(buf, r.Name)
 		buf = binary.AppendUvarint(buf, uint64(len(r.Items)))
 		for _, it := range r.Items {
 			buf = binary.AppendUvarint(buf, it.Seq)
 			buf = binary.AppendUvarint(buf, uint64(it.Deliv))
-			if r.Type != RecAck {
+			if r.Type == RecNack || r.Type == RecExtend {
 				buf = binary.AppendVarint(buf, it.Value)
 			}
 			if r.Type == RecNack {
@@ -185,9 +210,44 @@ func (r *Record) Encode(buf []byte) []byte {
 		}
 	case RecDamaged:
 		buf = r.appendDamaged(buf, start)
-	case RecReleaseLeases:
+	case RecReleaseLeases, RecReturnLeases:
 	}
 	return buf
+}
+
+// appendSession encodes a publish's session: its ID ("" for none), then for
+// a session its first number, count, and message-ID duplicates.
+func (r *Record) appendSession(buf []byte) []byte {
+	buf = appendString(buf, r.Session)
+	if r.Session == "" {
+		return buf
+	}
+	buf = binary.AppendUvarint(buf, r.SessionSeq)
+	buf = binary.AppendUvarint(buf, uint64(r.SessionN))
+	buf = binary.AppendUvarint(buf, uint64(len(r.SessionDups)))
+	for _, d := range r.SessionDups {
+		buf = binary.AppendUvarint(buf, uint64(d.Pos))
+		buf = binary.AppendUvarint(buf, d.Seq)
+	}
+	return buf
+}
+
+func (d *decoder) session(r *Record) {
+	if d.v < 3 {
+		return
+	}
+	r.Session = d.string()
+	if r.Session == "" {
+		return
+	}
+	r.SessionSeq = d.uvarint()
+	r.SessionN = uint32(min(d.uvarint(), math.MaxUint32))
+	if n := d.count(2); n > 0 {
+		r.SessionDups = make([]SessionDup, n)
+		for i := range r.SessionDups {
+			r.SessionDups[i] = SessionDup{Pos: uint32(min(d.uvarint(), math.MaxUint32)), Seq: d.uvarint()}
+		}
+	}
 }
 
 // Decode parses one encoded record. Strings and blobs alias b, which the
@@ -200,6 +260,7 @@ func Decode(b []byte) (*Record, error) {
 	if v == 0 || v > recordVersion {
 		return nil, fmt.Errorf("%w: version %d (this broker reads 1..%d)", ErrCorruptRecord, v, recordVersion)
 	}
+	d.v = v
 	r.Type = RecordType(d.byte())
 	if r.Type >= firstTypeOf[v] {
 		return nil, fmt.Errorf("%w: record type %d in a version %d record", ErrCorruptRecord, r.Type, v)
@@ -213,7 +274,7 @@ func Decode(b []byte) (*Record, error) {
 		r.Name = d.string()
 	case RecCreateTopic, RecTopicConfig:
 		r.Name = d.string()
-		r.Topic.DedupWindow = time.Duration(d.varint())
+		d.topicConfig(&r.Topic)
 	case RecSubscribe:
 		r.Name = d.string()
 		r.Sub = d.string()
@@ -225,6 +286,7 @@ func Decode(b []byte) (*Record, error) {
 	case RecPublish:
 		r.Name = d.string()
 		r.FirstSeq = d.uvarint()
+		d.session(r)
 		n := d.count(4)
 		r.Msgs = make([]PubMsg, n)
 		for i := range r.Msgs {
@@ -251,7 +313,7 @@ func Decode(b []byte) (*Record, error) {
 		for i := range r.Seqs {
 			r.Seqs[i] = d.uvarint()
 		}
-	case RecAck, RecNack, RecExtend:
+	case RecAck, RecNack, RecExtend, RecReturn:
 		r.Name = d.string()
 		n := d.count(2)
 		r.Items = make([]Item, n)
@@ -259,7 +321,7 @@ func Decode(b []byte) (*Record, error) {
 			it := &r.Items[i]
 			it.Seq = d.uvarint()
 			it.Deliv = uint16(min(d.uvarint(), math.MaxUint16))
-			if r.Type != RecAck {
+			if r.Type == RecNack || r.Type == RecExtend {
 				it.Value = d.varint()
 			}
 			if r.Type == RecNack {
@@ -279,7 +341,7 @@ func Decode(b []byte) (*Record, error) {
 		}
 	case RecDamaged:
 		d.damaged(r)
-	case RecReleaseLeases:
+	case RecReleaseLeases, RecReturnLeases:
 	default:
 		d.fail("unknown record type %d", r.Type)
 	}
@@ -326,7 +388,15 @@ func appendQueueConfig(buf []byte, c *QueueConfig) []byte {
 	buf = binary.AppendVarint(buf, c.MaxBytes)
 	buf = binary.AppendVarint(buf, int64(c.MessageTTL))
 	buf = binary.AppendVarint(buf, int64(c.DedupWindow))
+	buf = binary.AppendVarint(buf, c.MaxDedupIDs)
+	buf = binary.AppendVarint(buf, int64(c.SessionWindow))
 	return buf
+}
+
+func appendTopicConfig(buf []byte, c *TopicConfig) []byte {
+	buf = binary.AppendVarint(buf, int64(c.DedupWindow))
+	buf = binary.AppendVarint(buf, c.MaxDedupIDs)
+	return binary.AppendVarint(buf, int64(c.SessionWindow))
 }
 
 // decoder reads the encoding above; the first error sticks and every later
@@ -335,6 +405,7 @@ type decoder struct {
 	b   []byte
 	off int
 	err error
+	v   byte // the record format being read (a snapshot sets the one its configs are in)
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -435,4 +506,20 @@ func (d *decoder) queueConfig(c *QueueConfig) {
 	c.MaxBytes = d.varint()
 	c.MessageTTL = time.Duration(d.varint())
 	c.DedupWindow = time.Duration(d.varint())
+	c.MaxDedupIDs, c.SessionWindow = d.dedupLimits()
+}
+
+func (d *decoder) topicConfig(c *TopicConfig) {
+	c.DedupWindow = time.Duration(d.varint())
+	c.MaxDedupIDs, c.SessionWindow = d.dedupLimits()
+}
+
+// dedupLimits reads the fields version 3 added to queue and topic configs.
+// Before, message IDs had no cap (None) and sessions did not exist (the
+// default window).
+func (d *decoder) dedupLimits() (int64, time.Duration) {
+	if d.v < 3 {
+		return None, DefaultSessionWindow
+	}
+	return d.varint(), time.Duration(d.varint())
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"testing"
@@ -32,6 +33,11 @@ func sampleRecords() []*Record {
 		{Type: RecRedrive, Time: 14, Name: "q.dlq", N: -1},
 		{Type: RecReleaseLeases, Time: 15},
 		{Type: RecBlobs, Time: 16, Msgs: []PubMsg{{Blob: []byte("blob one")}, {Blob: []byte{}}}},
+		{Type: RecPublish, Time: 17, Name: "q", FirstSeq: 43, Session: "s-1", SessionSeq: 7, SessionN: 3,
+			SessionDups: []SessionDup{{Pos: 1, Seq: 40}}, Msgs: []PubMsg{{ID: "a", Body: []byte("x")}, {Body: []byte("y")}}},
+		{Type: RecReturn, Time: 18, Name: "q", Items: []Item{{Seq: 5, Deliv: 3}, {Seq: 6, Deliv: 1}}},
+		{Type: RecReturnLeases, Time: 19},
+		{Type: RecCreateTopic, Time: 20, Name: "t", Topic: TopicConfig{MaxDedupIDs: 7, SessionWindow: time.Minute}.WithDefaults()},
 	}
 }
 
@@ -102,6 +108,43 @@ func TestDecodeRejectsDamage(t *testing.T) {
 	}
 	if _, err := Decode([]byte{1, byte(RecDamaged), 0}); !errors.Is(err, ErrCorruptRecord) {
 		t.Fatalf("a damaged record in version 1: %v", err)
+	}
+	// Version 2 had no returns.
+	if _, err := Decode([]byte{2, byte(RecReturnLeases), 0}); !errors.Is(err, ErrCorruptRecord) {
+		t.Fatalf("a return-leases record in version 2: %v", err)
+	}
+}
+
+// TestDecodeVersion2: records of version 2 decode — a publish without a
+// session field, configs without the de-dup limits (read as no cap and the
+// default session window).
+func TestDecodeVersion2(t *testing.T) {
+	cfg := QueueConfig{}.WithDefaults("q")
+	v3 := (&Record{Type: RecCreateQueue, Time: 1, Name: "q", Queue: cfg}).Encode(nil)
+	limits := binary.AppendVarint(binary.AppendVarint(nil, cfg.MaxDedupIDs), int64(cfg.SessionWindow))
+	v2 := append([]byte{2}, v3[1:len(v3)-len(limits)]...)
+	r, err := Decode(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cfg
+	want.MaxDedupIDs, want.SessionWindow = None, DefaultSessionWindow
+	if r.Queue != want {
+		t.Fatalf("version 2 config decodes to %+v, want %+v", r.Queue, want)
+	}
+
+	pub := &Record{Type: RecPublish, Time: 2, Name: "q", FirstSeq: 9, Msgs: []PubMsg{{Body: []byte("b")}}}
+	v3 = pub.Encode(nil)
+	// The session field (an empty string: one zero byte) follows FirstSeq.
+	at := 4 + len(binary.AppendVarint(nil, pub.Time)) + len(pub.Name) // version, type, time, name length, name, FirstSeq (one byte)
+	if v3[at-1] != 9 || v3[at] != 0 {
+		t.Fatalf("unexpected layout % x", v3)
+	}
+	v2 = append([]byte{2}, v3[1:at]...)
+	v2 = append(v2, v3[at+1:]...)
+	r, err = Decode(v2)
+	if err != nil || r.Session != "" || len(r.Msgs) != 1 || r.FirstSeq != 9 {
+		t.Fatalf("version 2 publish: %+v, %v", r, err)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 )
 
 // A snapshot is the engine's whole logical state, written at a journal
@@ -17,9 +16,20 @@ import (
 // it happens to be laid out in memory. Restore rebuilds the indexes.
 //
 //	snapshot := version now nextSeq nextQID nqueues queue* ntopics topic*
-//	queue    := id name config totals dedup lastErrs deadInfos keys ready delayed leases
+//	queue    := id name config totals dedup lastErrs deadInfos returned keys ready delayed leases
+//	topic    := name config published unrouted forgotten dedup subscriptions
+//	dedup    := nids (key seq at)* nsessions session*
+//	session  := id hw last nbatches (first n seq ndups (pos seq)*)*
 //	entry    := seq ref pub size deliv prio flags
-const snapshotVersion = 2 // 2: de-dup IDs as 32-byte keys
+//
+// Versions (Restore reads 2 and 3):
+//
+//	2  de-dup IDs as 32-byte keys
+//	3  configs as in record version 3 (MaxDedupIDs, SessionWindow); the
+//	   totals Returned and DedupForgotten (a topic: forgotten); producer
+//	   sessions after the de-dup IDs; the counts of uncounted returns
+//	   after the dead-letter causes
+const snapshotVersion = 3
 
 // walkReady calls fn for every ready-set entry in delivery order (priority
 // desc, sequence asc), skipping gone ones, until fn returns false.
@@ -73,13 +83,14 @@ func (e *Engine) Snapshot(chunkSize int) [][]byte {
 	w := &snapWriter{size: chunkSize}
 	w.buf = make([]byte, 0, chunkSize+chunkSize/4)
 	w.buf = append(w.buf, snapshotVersion)
+	const v = snapshotVersion
 	w.buf = binary.AppendVarint(w.buf, e.now)
 	w.buf = binary.AppendUvarint(w.buf, e.nextSeq)
 	w.buf = binary.AppendUvarint(w.buf, uint64(e.nextQID))
 	ids := slices.Sorted(maps.Keys(e.byID))
 	w.buf = binary.AppendUvarint(w.buf, uint64(len(ids)))
 	for _, id := range ids {
-		e.byID[id].snapshot(w)
+		e.byID[id].snapshot(w, v)
 	}
 	names := slices.Sorted(maps.Keys(e.topics))
 	w.buf = binary.AppendUvarint(w.buf, uint64(len(names)))
@@ -87,9 +98,10 @@ func (e *Engine) Snapshot(chunkSize int) [][]byte {
 		t := e.topics[name]
 		buf := w.buf
 		buf = appendString(buf, t.name)
-		buf = binary.AppendVarint(buf, int64(t.cfg.DedupWindow))
+		buf = appendTopicConfig(buf, &t.cfg)
 		buf = binary.AppendVarint(buf, t.total.Published)
 		buf = binary.AppendVarint(buf, t.total.Unrouted)
+		buf = binary.AppendVarint(buf, t.total.DedupForgotten)
 		buf = t.dedup.snapshot(buf)
 		buf = binary.AppendUvarint(buf, uint64(len(t.subs)))
 		for _, s := range t.subs {
@@ -118,13 +130,13 @@ func (w *snapWriter) flush() {
 	}
 }
 
-func (q *queue) snapshot(w *snapWriter) {
+func (q *queue) snapshot(w *snapWriter, v byte) {
 	buf := w.buf
 	buf = binary.AppendUvarint(buf, uint64(q.id))
 	buf = appendString(buf, q.name)
 	buf = appendQueueConfig(buf, &q.cfg)
-	for _, v := range totalFields(&q.total) {
-		buf = binary.AppendVarint(buf, *v)
+	for _, f := range totalFields(&q.total, v) {
+		buf = binary.AppendVarint(buf, *f)
 	}
 	buf = q.dedup.snapshot(buf)
 
@@ -144,6 +156,11 @@ func (q *queue) snapshot(w *snapWriter) {
 		buf = binary.AppendVarint(buf, d.At)
 		buf = binary.AppendUvarint(buf, d.OrigSeq)
 		buf = appendString(buf, d.Key)
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(q.returned)))
+	for _, s := range slices.Sorted(maps.Keys(q.returned)) {
+		buf = binary.AppendUvarint(buf, s)
+		buf = binary.AppendUvarint(buf, uint64(q.returned[s]))
 	}
 	w.buf = buf
 	w.flush()
@@ -242,9 +259,15 @@ func (d *decoder) entry() entry {
 	return en
 }
 
-func totalFields(t *Totals) []*int64 {
-	return []*int64{&t.Enqueued, &t.Delivered, &t.Acked, &t.Nacked, &t.LeaseExpired,
+// totalFields are a queue's totals in snapshot order, as snapshot version
+// v has them.
+func totalFields(t *Totals, v byte) []*int64 {
+	f := []*int64{&t.Enqueued, &t.Delivered, &t.Acked, &t.Nacked, &t.LeaseExpired,
 		&t.Expired, &t.DeadLettered, &t.DeadLetteredBytes, &t.Discarded, &t.Dropped, &t.Redriven}
+	if v >= 3 {
+		f = append(f, &t.Returned, &t.DedupForgotten)
+	}
+	return f
 }
 
 func (d *dedup) snapshot(buf []byte) []byte {
@@ -268,6 +291,35 @@ func (d *dedup) snapshot(buf []byte) []byte {
 		}
 		return true
 	})
+	return d.sess.snapshot(buf)
+}
+
+// snapshot writes the sessions least recently used first, each with its
+// remembered batches oldest first.
+func (ss *sessions) snapshot(buf []byte) []byte {
+	buf = binary.AppendUvarint(buf, uint64(ss.len()))
+	for s := ss.head; s != nil; s = s.next {
+		buf = appendString(buf, s.id)
+		buf = binary.AppendUvarint(buf, s.hw)
+		buf = binary.AppendVarint(buf, s.last)
+		var bs []*sessBatch
+		for i := range SessionInFlight {
+			if b := &s.batches[(int(s.nextB)+i)%SessionInFlight]; b.first != 0 {
+				bs = append(bs, b)
+			}
+		}
+		buf = binary.AppendUvarint(buf, uint64(len(bs)))
+		for _, b := range bs {
+			buf = binary.AppendUvarint(buf, b.first)
+			buf = binary.AppendUvarint(buf, uint64(b.n))
+			buf = binary.AppendUvarint(buf, b.seq)
+			buf = binary.AppendUvarint(buf, uint64(len(b.dups)))
+			for _, x := range b.dups {
+				buf = binary.AppendUvarint(buf, uint64(x.Pos))
+				buf = binary.AppendUvarint(buf, x.Seq)
+			}
+		}
+	}
 	return buf
 }
 
@@ -279,29 +331,68 @@ func (d *decoder) dedup(dd *dedup) {
 		seq, at := d.uvarint(), d.varint()
 		dd.insert(k, seq, at)
 	}
+	if d.v < 3 {
+		return
+	}
+	ns := d.count(4)
+	for i := 0; i < ns && d.err == nil; i++ {
+		id := d.string()
+		if dd.sess.m[id] != nil {
+			d.fail("session %q twice", id)
+			return
+		}
+		s := &session{id: id, hw: d.uvarint(), last: d.varint()}
+		nb := d.count(4)
+		if nb > SessionInFlight {
+			d.fail("session %q: %d batches", id, nb)
+			return
+		}
+		for j := 0; j < nb && d.err == nil; j++ {
+			b := sessBatch{first: d.uvarint(), n: uint32(min(d.uvarint(), 1<<32-1)), seq: d.uvarint()}
+			if nd := d.count(2); nd > 0 {
+				b.dups = make([]sessDup, nd)
+				for k := range b.dups {
+					b.dups[k] = sessDup{Pos: uint32(min(d.uvarint(), 1<<32-1)), Seq: d.uvarint()}
+				}
+			}
+			hw := s.hw
+			s.record(b)
+			s.hw = hw
+		}
+		if dd.sess.m == nil {
+			dd.sess.m = make(map[string]*session)
+		}
+		dd.sess.m[id] = s
+		dd.sess.pushBack(s)
+	}
 }
 
 // Restore rebuilds an engine from a snapshot (the pieces of Snapshot,
 // joined).
 func Restore(b []byte) (*Engine, error) {
 	d := &decoder{b: b}
-	if v := d.byte(); v != snapshotVersion {
-		return nil, fmt.Errorf("%w: snapshot version %d", ErrCorruptRecord, v)
+	v := d.byte()
+	if v < 2 || v > snapshotVersion {
+		return nil, fmt.Errorf("%w: snapshot version %d (this broker reads 2..%d)", ErrCorruptRecord, v, snapshotVersion)
 	}
+	d.v = v // configs: snapshot 2 has them as record version 2, 3 as 3
 	e := New()
 	e.now = d.varint()
 	e.nextSeq = d.uvarint()
 	e.nextQID = uint32(d.uvarint())
 	nq := d.count(4)
 	for i := 0; i < nq && d.err == nil; i++ {
-		e.restoreQueue(d)
+		e.restoreQueue(d, v)
 	}
 	nt := d.count(4)
 	for i := 0; i < nt && d.err == nil; i++ {
 		t := &topic{name: d.string()}
-		t.cfg.DedupWindow = time.Duration(d.varint())
+		d.topicConfig(&t.cfg)
 		t.total.Published = d.varint()
 		t.total.Unrouted = d.varint()
+		if v >= 3 {
+			t.total.DedupForgotten = d.varint()
+		}
 		d.dedup(&t.dedup)
 		ns := d.count(2)
 		for j := 0; j < ns && d.err == nil; j++ {
@@ -325,14 +416,14 @@ func Restore(b []byte) (*Engine, error) {
 	return e, nil
 }
 
-func (e *Engine) restoreQueue(d *decoder) {
+func (e *Engine) restoreQueue(d *decoder, v byte) {
 	id := uint32(d.uvarint())
 	name := d.string()
 	var cfg QueueConfig
 	d.queueConfig(&cfg)
 	q := newQueue(id, name, cfg)
-	for _, v := range totalFields(&q.total) {
-		*v = d.varint()
+	for _, f := range totalFields(&q.total, v) {
+		*f = d.varint()
 	}
 	d.dedup(&q.dedup)
 	if n := d.count(2); n > 0 {
@@ -348,6 +439,15 @@ func (e *Engine) restoreQueue(d *decoder) {
 			s := d.uvarint()
 			q.dead[s] = &DeadInfo{Source: d.string(), Reason: Reason(d.byte()), Deliveries: int(d.varint()),
 				LastError: d.string(), At: d.varint(), OrigSeq: d.uvarint(), Key: d.string()}
+		}
+	}
+	if v >= 3 {
+		if n := d.count(2); n > 0 {
+			q.returned = make(map[uint64]uint16, n)
+			for i := 0; i < n && d.err == nil; i++ {
+				s := d.uvarint()
+				q.returned[s] = uint16(min(d.uvarint(), 1<<16-1))
+			}
 		}
 	}
 	key := func(name string) *keyState {

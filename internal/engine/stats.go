@@ -21,8 +21,15 @@ type QueueStats struct {
 	InFlight, InFlightBytes int64 // leased to consumers
 	DeadLetters             int64 // dead letters held (when this is a dead-letter queue)
 	OrderingKeys            int64 // ordering keys with messages
-	DedupIDs                int64 // producer IDs remembered
+	DedupIDs                int64 // message IDs remembered
+	Sessions                int64 // producer sessions remembered (some perhaps expired, not yet forgotten)
+	DedupBytes              int64 // memory the de-dup structures hold (estimated)
 	OldestReady             int64 // publish time (unix ns) of the longest-waiting ready message, 0 if none
+	IsDeadLetterQueue       bool  // some queue names this one as its dead-letter queue
+
+	// Latency is the queue's latency histograms since the broker started
+	// (statistics, not state: latency.go).
+	Latency LatencySnapshot
 
 	Totals Totals
 }
@@ -48,7 +55,9 @@ func (e *Engine) QueueStats(name string) (QueueStats, error) {
 	if q == nil {
 		return QueueStats{}, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
-	return q.stats(), nil
+	s := q.stats()
+	s.IsDeadLetterQueue = len(e.deadLetterUsers(name)) > 0
+	return s, nil
 }
 
 func (q *queue) stats() QueueStats {
@@ -59,7 +68,8 @@ func (q *queue) stats() QueueStats {
 		InFlight: q.n.inflight, InFlightBytes: q.n.inflightBytes,
 		DeadLetters: int64(len(q.dead)), OrderingKeys: int64(len(q.keys)),
 		DedupIDs: int64(q.dedup.len()), OldestReady: q.oldestPub(),
-		Totals: q.total,
+		Sessions: int64(q.dedup.sess.len()), DedupBytes: q.dedup.bytes(),
+		Totals: q.total, Latency: q.lat.Snapshot(),
 	}
 	if q.sub != nil {
 		s.Topic = q.sub.topic.name
@@ -71,8 +81,16 @@ func (q *queue) stats() QueueStats {
 // Queues returns a snapshot of every queue, by name.
 func (e *Engine) Queues() []QueueStats {
 	out := make([]QueueStats, 0, len(e.queues))
+	dlqs := make(map[string]bool)
 	for _, q := range e.queues {
-		out = append(out, q.stats())
+		if q.cfg.DeadLetterQueue != "" && q.cfg.DeadLetterQueue != q.name {
+			dlqs[q.cfg.DeadLetterQueue] = true
+		}
+	}
+	for _, q := range e.queues {
+		s := q.stats()
+		s.IsDeadLetterQueue = dlqs[q.name]
+		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b QueueStats) int { return cmpString(a.Name, b.Name) })
 	return out
@@ -84,6 +102,8 @@ type TopicStats struct {
 	Config        TopicConfig
 	Subscriptions []string // queue names, in fan-out order
 	DedupIDs      int64
+	Sessions      int64
+	DedupBytes    int64
 	Totals        TopicTotals
 }
 
@@ -107,7 +127,8 @@ func (e *Engine) TopicStats(name string) (TopicStats, error) {
 }
 
 func (t *topic) stats() TopicStats {
-	s := TopicStats{Name: t.name, Config: t.cfg, DedupIDs: int64(t.dedup.len()), Totals: t.total}
+	s := TopicStats{Name: t.name, Config: t.cfg, DedupIDs: int64(t.dedup.len()), Totals: t.total,
+		Sessions: int64(t.dedup.sess.len()), DedupBytes: t.dedup.bytes()}
 	for _, q := range t.subs {
 		s.Subscriptions = append(s.Subscriptions, q.name)
 	}

@@ -15,6 +15,9 @@ type topic struct {
 type TopicTotals struct {
 	Published int64 // messages accepted (duplicates excluded)
 	Unrouted  int64 // accepted messages that matched no subscription
+	// DedupForgotten counts de-dup entries forgotten early (message IDs
+	// beyond MaxDedupIDs, sessions beyond MaxSessions).
+	DedupForgotten int64
 }
 
 // subscription binds a queue to a topic.

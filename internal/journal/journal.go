@@ -58,6 +58,11 @@ type Options struct {
 	// in memory, so that reading a fresh record needs no system call; older
 	// records are read back from their segment. 0 keeps none.
 	CacheBytes int64
+	// OnNoSpace, if set, is called (from the writer, holding no lock) when
+	// a batch failed for lack of space and was undone: the journal refuses
+	// appends until the owner, having brought its state back in line with
+	// the journal (Reread), calls Resume. See nospace.go.
+	OnNoSpace func()
 }
 
 // ErrClosed is returned by calls on a closed journal.
@@ -83,6 +88,8 @@ type Journal struct {
 
 	mu       sync.Mutex
 	err      error               // sticky: the first write or sync failure
+	full     error               // a batch failed for lack of space: appends refused until Resume (nospace.go)
+	reinit   bool                // the tail segment's file was undone: Resume queues its header again
 	closed   bool                // Close has begun
 	replayed bool                // Replay has run; appends allowed
 	segs     map[uint32]*segment // every segment not yet released
@@ -99,9 +106,13 @@ type Journal struct {
 	done     chan struct{}       // closed when the writer exits
 	skipped  []Damage            // damage Replay skipped before the checkpoint (reader.go)
 
+	noPrealloc atomic.Bool // SetPreallocate(false): the disk is short of space
+	fullSet    atomic.Bool // full != nil (written under mu), for Suspended's fast path
+
 	stats struct {
 		records, bytes, writes, syncs, syncNanos atomic.Int64
 		cacheHits, fileReads                     atomic.Int64
+		rewinds                                  atomic.Int64 // batches undone for lack of space
 	}
 }
 
@@ -123,7 +134,8 @@ type Batch struct {
 
 // Written is closed when the batch has been written to the segment files
 // (before the sync): it then survives a crash of the process, if not of
-// the machine.
+// the machine. A batch whose write failed is never Written; select on
+// Done as well.
 func (b *Batch) Written() <-chan struct{} { return b.written }
 
 // Done is closed when the batch is durable (per the sync policy) or failed.
@@ -144,12 +156,21 @@ func (b *Batch) Wait(ctx context.Context) error {
 
 func (b *Batch) complete(err error) {
 	b.err = err
-	select {
-	case <-b.written:
-	default:
-		close(b.written)
+	if err == nil {
+		select {
+		case <-b.written:
+		default:
+			close(b.written)
+		}
 	}
 	close(b.done)
+}
+
+// failedBatch is a batch already complete with err.
+func failedBatch(err error) *Batch {
+	b := newBatch()
+	b.complete(err)
+	return b
 }
 
 func newBatch() *Batch { return &Batch{written: make(chan struct{}), done: make(chan struct{})} }
@@ -206,6 +227,8 @@ func (j *Journal) Append(payload []byte) (uint64, *Batch, error) {
 	switch {
 	case j.err != nil:
 		return 0, nil, j.err
+	case j.full != nil:
+		return 0, nil, j.full
 	case j.closed:
 		return 0, nil, ErrClosed
 	case !j.replayed:
@@ -262,11 +285,21 @@ func (j *Journal) rollLocked() {
 	j.pending = append(j.pending, chunk{seg: s, off: 0, data: segHeader(id, time.Now().UnixNano()), init: true})
 }
 
+// SetPreallocate says whether new segments get their whole size
+// reserved up front (the default). The broker turns it off while the disk
+// is short of space: a segment's preallocation would take at once what
+// acks and checkpoints need, for records that are not written yet.
+func (j *Journal) SetPreallocate(on bool) { j.noPrealloc.Store(!on) }
+
 // Barrier returns the newest batch not yet complete, or nil when every
 // append so far is complete. Waiting for it waits for everything appended.
 func (j *Journal) Barrier() *Batch {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.full != nil {
+		// What the caller observed may have been in the undone batch.
+		return failedBatch(j.full)
+	}
 	if j.cur != nil {
 		return j.cur
 	}
@@ -338,18 +371,33 @@ func (j *Journal) writeLoop() {
 			if err == nil {
 				err = w.write(chunks, b)
 			}
-			if err != nil {
+			written := err == nil
+			var ns *noSpaceError
+			switch {
+			case written:
+			case failed == nil && errors.As(err, &ns):
+				// Nothing of the batch was confirmed: undo it and stay
+				// usable (nospace.go).
+				err = j.rewind(&w, chunks, ns.err)
+			default:
 				j.fail(err)
 				err = j.Err()
 			}
 			j.mu.Lock()
 			j.inflight, j.writing = nil, nil
-			j.keepLocked(chunks)
+			if written {
+				j.keepLocked(chunks)
+			} else {
+				j.recycleChunksLocked(chunks)
+			}
 			j.mu.Unlock()
 			b.complete(err)
 		}
 		if flushed != nil {
 			err := j.Err()
+			if err == nil {
+				err = j.Suspended()
+			}
 			if err == nil {
 				if err = w.sync(); err != nil {
 					j.fail(err)
@@ -367,6 +415,9 @@ func (j *Journal) writeLoop() {
 }
 
 // fail records the first I/O error; the journal is broken from then on.
+// Every failed fsync ends here, whatever its errno: it is never retried
+// (see nospace.go for the one failure that is not sticky, a write that
+// found the disk full).
 func (j *Journal) fail(err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -396,17 +447,19 @@ func (w *writer) write(chunks []chunk, b *Batch) error {
 		if c.init {
 			f, err := j.opts.FS.Create(c.seg.name)
 			if err != nil {
-				return fmt.Errorf("create segment %d: %w", c.seg.id, err)
+				return noSpace(fmt.Errorf("create segment %d: %w", c.seg.id, err))
 			}
-			if err := f.Preallocate(j.segSize); err != nil {
-				j.log.Warn("preallocate segment", "segment", c.seg.id, "err", err)
+			if !j.noPrealloc.Load() {
+				if err := f.Preallocate(j.segSize); err != nil {
+					j.log.Warn("preallocate segment", "segment", c.seg.id, "err", err)
+				}
 			}
 			c.seg.mu.Lock()
 			c.seg.f = f
 			c.seg.mu.Unlock()
 		}
 		if _, err := c.seg.f.WriteAt(c.data, c.off); err != nil {
-			return fmt.Errorf("write segment %d at %d: %w", c.seg.id, c.off, err)
+			return noSpace(fmt.Errorf("write segment %d at %d: %w", c.seg.id, c.off, err))
 		}
 		j.stats.writes.Add(1)
 		w.dirty = c.seg
@@ -435,6 +488,16 @@ func (j *Journal) keepLocked(chunks []chunk) {
 		}
 		j.cache.add(c.seg.id, c.off, c.data)
 		j.recycleLocked(c.data)
+	}
+}
+
+// recycleChunksLocked recycles the buffers of chunks that were not written
+// (nothing of them may be cached: their positions will be reused).
+func (j *Journal) recycleChunksLocked(chunks []chunk) {
+	for _, c := range chunks {
+		if !c.init {
+			j.recycleLocked(c.data)
+		}
 	}
 }
 
@@ -544,6 +607,12 @@ func (j *Journal) ReadAt(pos uint64, n int) ([]byte, error) {
 		j.stats.cacheHits.Add(1)
 		return buf, nil
 	}
+	if t := j.tail; t != nil && (id > t.id || id == t.id && off+int64(n) > j.tailOff) {
+		// Past the end and not pending: a record whose write was undone
+		// (nospace.go), read by a caller that saw it before the undo.
+		j.mu.Unlock()
+		return nil, fmt.Errorf("read %x: %w: the record's write was undone", pos, chute.ErrDiskFull)
+	}
 	s := j.segs[id]
 	j.mu.Unlock()
 	if s == nil {
@@ -629,6 +698,7 @@ type Stats struct {
 	Segments       int
 	SegmentSize    int64
 	Policy         SyncPolicy
+	Rewinds        int64 // batches undone because the disk was full
 }
 
 func (j *Journal) Stats() Stats {
@@ -640,6 +710,6 @@ func (j *Journal) Stats() Stats {
 		Records: j.stats.records.Load(), Bytes: j.stats.bytes.Load(),
 		Writes: j.stats.writes.Load(), Syncs: j.stats.syncs.Load(),
 		SyncTime: time.Duration(j.stats.syncNanos.Load()), Segments: n,
-		SegmentSize: j.segSize, Policy: j.opts.Sync,
+		SegmentSize: j.segSize, Policy: j.opts.Sync, Rewinds: j.stats.rewinds.Load(),
 	}
 }

@@ -98,3 +98,27 @@ func (s *segment) close() error {
 	s.gone = true
 	return s.f.Close()
 }
+
+// discard closes and removes the file of a segment whose writes a rewind
+// undoes, reporting whether there was one. With gone the segment is done
+// for; without, it stays as the tail, to be created again. A reader
+// inside it would read bytes that were never confirmed: that fails the
+// journal rather than pull the file from under it (no reader should be
+// there: nothing refers to an unconfirmed record but the undone state).
+func (s *segment) discard(fs vfs.FS, gone bool) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refs > 0 {
+		return false, fmt.Errorf("segment %d is being read", s.id)
+	}
+	s.gone = gone
+	if s.f == nil {
+		return false, nil
+	}
+	s.f.Close()
+	s.f = nil
+	if err := fs.Remove(s.name); err != nil && !vfs.IsNotExist(err) {
+		return true, fmt.Errorf("remove segment %d: %w", s.id, err)
+	}
+	return true, nil
+}

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"syscall"
@@ -21,7 +22,34 @@ const (
 	OpSyncDir
 	OpTruncate
 	OpLock
+	OpPreallocate // File.Preallocate and vfs.Allocate: fallocate
+	OpFree        // FS.Free: statfs
+	numOps
 )
+
+var opNames = [numOps]string{"create", "open", "write", "sync", "read", "remove", "rename", "syncdir", "truncate", "lock", "fallocate", "statfs"}
+
+func (op Op) String() string {
+	if op >= 0 && op < numOps {
+		return opNames[op]
+	}
+	return fmt.Sprintf("op(%d)", int(op))
+}
+
+// WriteFault is what an inject function returns to fail a write after
+// storing part of it: the first Keep (0 to 1) of the buffer is written,
+// then Err is returned. Any other error fails a write after storing the
+// first half, as a device that fills up part-way does.
+type WriteFault struct {
+	Keep float64
+	Err  error
+}
+
+func (w *WriteFault) Error() string {
+	return fmt.Sprintf("%v (after a %.0f%% short write)", w.Err, w.Keep*100)
+}
+
+func (w *WriteFault) Unwrap() error { return w.Err }
 
 // ErrInjected is the error Faulty returns by default.
 var ErrInjected = errors.New("injected I/O error")
@@ -31,7 +59,9 @@ var ErrNoSpace = syscall.ENOSPC
 
 // Faulty wraps an FS and fails the operations its Inject function picks.
 // A short write (OpWrite failing) writes the first half of the buffer, as
-// a real device that fills up part-way does.
+// a real device that fills up part-way does, unless the error is a
+// *WriteFault that says how much. A Schedule (schedule.go) is an inject
+// function that fails the Nth call of an operation, from a seed.
 type Faulty struct {
 	FS
 	mu     sync.Mutex
@@ -103,6 +133,14 @@ func (f *Faulty) SyncDir(dir string) error {
 	return f.FS.SyncDir(dir)
 }
 
+// Free passes through to the wrapped FS unless OpFree is injected.
+func (f *Faulty) Free(dir string) (int64, int64, error) {
+	if err := f.fault(OpFree, dir); err != nil {
+		return 0, 0, err
+	}
+	return f.FS.Free(dir)
+}
+
 // Lock passes through to the wrapped FS unless OpLock is injected.
 func (f *Faulty) Lock(name string) (io.Closer, error) {
 	if err := f.fault(OpLock, name); err != nil {
@@ -119,10 +157,38 @@ type faultyFile struct {
 
 func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
 	if err := f.fs.fault(OpWrite, f.name); err != nil {
-		n, _ := f.File.WriteAt(p[:len(p)/2], off)
+		keep := len(p) / 2
+		var wf *WriteFault
+		if errors.As(err, &wf) {
+			keep = min(max(int(float64(len(p))*wf.Keep), 0), len(p))
+		}
+		n := 0
+		if keep > 0 {
+			n, _ = f.File.WriteAt(p[:keep], off)
+		}
 		return n, err
 	}
 	return f.File.WriteAt(p, off)
+}
+
+func (f *faultyFile) Preallocate(size int64) error {
+	if err := f.fs.fault(OpPreallocate, f.name); err != nil {
+		return err
+	}
+	return f.File.Preallocate(size)
+}
+
+// Allocate is vfs.Allocate's fast path, failed by OpPreallocate; where
+// the wrapped file has none, vfs.Allocate writes through WriteAt, and
+// OpWrite faults apply.
+func (f *faultyFile) Allocate(size int64) error {
+	if err := f.fs.fault(OpPreallocate, f.name); err != nil {
+		return err
+	}
+	if a, ok := f.File.(allocator); ok {
+		return a.Allocate(size)
+	}
+	return errors.ErrUnsupported
 }
 
 func (f *faultyFile) ReadAt(p []byte, off int64) (int, error) {

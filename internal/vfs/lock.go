@@ -131,7 +131,10 @@ func LockDir(fs FS, dir string) (io.Closer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock data directory: %w", err)
 	}
-	if err := WriteHolder(fs, name, Me()); err != nil {
+	// The holder's line is advice; the lock is the lock. On a full volume
+	// (a broker restarting after its disk filled) it may not fit: go on
+	// without it rather than refuse to start.
+	if err := WriteHolder(fs, name, Me()); err != nil && !IsNoSpace(err) {
 		l.Close()
 		return nil, err
 	}

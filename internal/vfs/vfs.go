@@ -29,6 +29,13 @@ type FS interface {
 	// ErrLocked. Closing the result releases the lock; so does the death of
 	// the process. See lock.go for what a data directory's lock holds.
 	Lock(name string) (io.Closer, error)
+	// Free reports the bytes an unprivileged writer may still use on the
+	// volume that holds dir (statfs f_bavail, GetDiskFreeSpaceEx's
+	// caller-available bytes), and the volume's size. It fails with an
+	// error matching errors.ErrUnsupported where the platform cannot tell
+	// (see free_*.go). It is a system call: callers sample it, not call it
+	// per operation.
+	Free(dir string) (free, total int64, err error)
 }
 
 // File is an open file.
@@ -45,6 +52,14 @@ type File interface {
 	Preallocate(size int64) error
 	Close() error
 }
+
+// IsNoSpace reports whether err means the volume is full: ENOSPC, or a
+// quota exceeded (EDQUOT), or on Windows ERROR_DISK_FULL and
+// ERROR_HANDLE_DISK_FULL. A write that fails so has written at most a
+// prefix of its buffer and made nothing else worse; the journal undoes
+// the batch and carries on (internal/journal/nospace.go). An fsync that
+// fails so is another matter: see journal.go.
+func IsNoSpace(err error) bool { return err != nil && isNoSpace(err) }
 
 // ErrNotExist is returned (wrapped) for a missing file.
 var ErrNotExist = os.ErrNotExist

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -61,6 +62,56 @@ func MessagesFromPB(msgs []*chutev1.Message) []chute.Message {
 	return out
 }
 
+// SessionOf reads the producer session of a batch to publish (on the wire
+// a request carries it once: the session and its first number): "" and 0
+// for none. The messages must name one session (or none) with consecutive
+// numbers, as the broker requires.
+func SessionOf(msgs []chute.Message) (session string, first uint64, err error) {
+	if len(msgs) == 0 {
+		return "", 0, nil
+	}
+	session, first = msgs[0].Session, msgs[0].SessionSeq
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Session != session || (session == "" && m.SessionSeq != 0) || (session != "" && m.SessionSeq != first+uint64(i)) {
+			return "", 0, fmt.Errorf("%w: message %d: the messages of a publish name one producer session with consecutive numbers, or none", chute.ErrInvalidMessage, i)
+		}
+	}
+	return session, first, nil
+}
+
+// PublishRequest builds the request of a publish: the messages, and their
+// producer session once.
+func PublishRequest(target string, msgs []chute.Message) (*chutev1.PublishRequest, error) {
+	session, first, err := SessionOf(msgs)
+	if err != nil {
+		return nil, err
+	}
+	return &chutev1.PublishRequest{Target: target, Messages: MessagesToPB(msgs), Session: session, FirstSeq: first}, nil
+}
+
+// PublishStreamRequest builds one request of a PublishStream, as
+// PublishRequest.
+func PublishStreamRequest(id uint64, target string, msgs []chute.Message) (*chutev1.PublishStreamRequest, error) {
+	session, first, err := SessionOf(msgs)
+	if err != nil {
+		return nil, err
+	}
+	return &chutev1.PublishStreamRequest{Id: id, Target: target, Messages: MessagesToPB(msgs), Session: session, FirstSeq: first}, nil
+}
+
+// WithSession puts a request's producer session on its messages: message
+// i gets number first+i.
+func WithSession(msgs []chute.Message, session string, first uint64) []chute.Message {
+	if session == "" && first == 0 {
+		return msgs
+	}
+	for i := range msgs {
+		msgs[i].Session, msgs[i].SessionSeq = session, first+uint64(i)
+	}
+	return msgs
+}
+
 // ResultsToPB converts publish results.
 func ResultsToPB(rs []chute.PublishResult) []*chutev1.PublishResult {
 	out := make([]*chutev1.PublishResult, len(rs))
@@ -116,7 +167,7 @@ func DeliveriesFromPB(ds []*chutev1.Delivery) []chute.Delivery {
 func NacksToPB(ns []chute.Nack) []*chutev1.NackItem {
 	out := make([]*chutev1.NackItem, len(ns))
 	for i, n := range ns {
-		out[i] = &chutev1.NackItem{Receipt: n.Receipt, Delay: DurPB(n.Delay), Error: n.Error}
+		out[i] = &chutev1.NackItem{Receipt: n.Receipt, Delay: DurPB(n.Delay), Error: n.Error, Unstarted: n.Unstarted}
 	}
 	return out
 }
@@ -125,7 +176,7 @@ func NacksToPB(ns []chute.Nack) []*chutev1.NackItem {
 func NacksFromPB(ns []*chutev1.NackItem) []chute.Nack {
 	out := make([]chute.Nack, len(ns))
 	for i, n := range ns {
-		out[i] = chute.Nack{Receipt: n.GetReceipt(), Delay: Dur(n.GetDelay()), Error: n.GetError()}
+		out[i] = chute.Nack{Receipt: n.GetReceipt(), Delay: Dur(n.GetDelay()), Error: n.GetError(), Unstarted: n.GetUnstarted()}
 	}
 	return out
 }
@@ -139,6 +190,7 @@ func QueueConfigToPB(c chute.QueueConfig) *chutev1.QueueConfig {
 		DeadLetterQueue: c.DeadLetterQueue, NoDeadLetter: c.NoDeadLetter,
 		MaxMessages: c.MaxMessages, MaxBytes: c.MaxBytes, Overflow: chutev1.Overflow(c.Overflow + 1),
 		MessageTtl: DurPB(c.MessageTTL), DeadLetterExpired: c.DeadLetterExpired, DedupWindow: DurPB(c.DedupWindow),
+		MaxDedupIds: c.MaxDedupIDs, SessionWindow: DurPB(c.SessionWindow),
 	}
 }
 
@@ -152,6 +204,7 @@ func QueueConfigFromPB(c *chutev1.QueueConfig) chute.QueueConfig {
 		DeadLetterQueue: c.GetDeadLetterQueue(), NoDeadLetter: c.GetNoDeadLetter(),
 		MaxMessages: c.GetMaxMessages(), MaxBytes: c.GetMaxBytes(),
 		MessageTTL: Dur(c.GetMessageTtl()), DeadLetterExpired: c.GetDeadLetterExpired(), DedupWindow: Dur(c.GetDedupWindow()),
+		MaxDedupIDs: c.GetMaxDedupIds(), SessionWindow: Dur(c.GetSessionWindow()),
 	}
 	if k := c.GetBackoff().GetKind(); k > chutev1.BackoffKind_BACKOFF_KIND_UNSPECIFIED {
 		cfg.Backoff.Kind = chute.BackoffKind(k - 1)
@@ -173,9 +226,11 @@ func QueueStatsToPB(s chute.QueueStats) *chutev1.QueueStats {
 		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
 		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
 		OrderingKeys: s.OrderingKeys, DedupIds: s.DedupIDs, OldestAge: DurPB(s.OldestAge),
+		Sessions: s.Sessions, DedupBytes: s.DedupBytes,
 		Totals: &chutev1.QueueTotals{Enqueued: t.Enqueued, Delivered: t.Delivered, Acked: t.Acked, Nacked: t.Nacked,
 			LeaseExpired: t.LeaseExpired, Expired: t.Expired, DeadLettered: t.DeadLettered,
-			DeadLetteredBytes: t.DeadLetteredBytes, Discarded: t.Discarded, Dropped: t.Dropped, Redriven: t.Redriven},
+			DeadLetteredBytes: t.DeadLetteredBytes, Discarded: t.Discarded, Dropped: t.Dropped, Redriven: t.Redriven,
+			Returned: t.Returned, DedupForgotten: t.DedupForgotten},
 	}
 }
 
@@ -187,23 +242,37 @@ func QueueStatsFromPB(s *chutev1.QueueStats) chute.QueueStats {
 		Ready: s.GetReady(), ReadyBytes: s.GetReadyBytes(), Delayed: s.GetDelayed(), DelayedBytes: s.GetDelayedBytes(),
 		InFlight: s.GetInFlight(), InFlightBytes: s.GetInFlightBytes(), DeadLetters: s.GetDeadLetters(),
 		OrderingKeys: s.GetOrderingKeys(), DedupIDs: s.GetDedupIds(), OldestAge: Dur(s.GetOldestAge()),
+		Sessions: s.GetSessions(), DedupBytes: s.GetDedupBytes(),
 		Totals: chute.QueueTotals{Enqueued: t.GetEnqueued(), Delivered: t.GetDelivered(), Acked: t.GetAcked(),
 			Nacked: t.GetNacked(), LeaseExpired: t.GetLeaseExpired(), Expired: t.GetExpired(),
 			DeadLettered: t.GetDeadLettered(), DeadLetteredBytes: t.GetDeadLetteredBytes(),
-			Discarded: t.GetDiscarded(), Dropped: t.GetDropped(), Redriven: t.GetRedriven()},
+			Discarded: t.GetDiscarded(), Dropped: t.GetDropped(), Redriven: t.GetRedriven(),
+			Returned: t.GetReturned(), DedupForgotten: t.GetDedupForgotten()},
 	}
+}
+
+// TopicConfigToPB converts a topic config.
+func TopicConfigToPB(c chute.TopicConfig) *chutev1.TopicConfig {
+	return &chutev1.TopicConfig{DedupWindow: DurPB(c.DedupWindow), MaxDedupIds: c.MaxDedupIDs, SessionWindow: DurPB(c.SessionWindow)}
+}
+
+// TopicConfigFromPB converts a topic config back (nil: all defaults).
+func TopicConfigFromPB(c *chutev1.TopicConfig) chute.TopicConfig {
+	return chute.TopicConfig{DedupWindow: Dur(c.GetDedupWindow()), MaxDedupIDs: c.GetMaxDedupIds(), SessionWindow: Dur(c.GetSessionWindow())}
 }
 
 // TopicStatsToPB converts topic stats.
 func TopicStatsToPB(s chute.TopicStats) *chutev1.TopicStats {
-	return &chutev1.TopicStats{Name: s.Name, Config: &chutev1.TopicConfig{DedupWindow: DurPB(s.Config.DedupWindow)},
-		Subscriptions: s.Subscriptions, DedupIds: s.DedupIDs, Published: s.Published, Unrouted: s.Unrouted}
+	return &chutev1.TopicStats{Name: s.Name, Config: TopicConfigToPB(s.Config),
+		Subscriptions: s.Subscriptions, DedupIds: s.DedupIDs, Published: s.Published, Unrouted: s.Unrouted,
+		Sessions: s.Sessions, DedupBytes: s.DedupBytes, DedupForgotten: s.DedupForgotten}
 }
 
 // TopicStatsFromPB converts topic stats back.
 func TopicStatsFromPB(s *chutev1.TopicStats) chute.TopicStats {
-	return chute.TopicStats{Name: s.GetName(), Config: chute.TopicConfig{DedupWindow: Dur(s.GetConfig().GetDedupWindow())},
-		Subscriptions: s.GetSubscriptions(), DedupIDs: s.GetDedupIds(), Published: s.GetPublished(), Unrouted: s.GetUnrouted()}
+	return chute.TopicStats{Name: s.GetName(), Config: TopicConfigFromPB(s.GetConfig()),
+		Subscriptions: s.GetSubscriptions(), DedupIDs: s.GetDedupIds(), Published: s.GetPublished(), Unrouted: s.GetUnrouted(),
+		Sessions: s.GetSessions(), DedupBytes: s.GetDedupBytes(), DedupForgotten: s.GetDedupForgotten()}
 }
 
 // FailuresToPB converts the failed receipts of a settlement.

@@ -36,7 +36,9 @@ var errorTable = []struct {
 	{chute.ErrMessageTooLarge, connect.CodeInvalidArgument, "MESSAGE_TOO_LARGE"},
 	{chute.ErrBatchTooLarge, connect.CodeInvalidArgument, "BATCH_TOO_LARGE"},
 	{chute.ErrQueueFull, connect.CodeResourceExhausted, "QUEUE_FULL"},
+	{chute.ErrDiskFull, connect.CodeResourceExhausted, "DISK_FULL"},
 	{chute.ErrStaleReceipt, connect.CodeFailedPrecondition, "STALE_RECEIPT"},
+	{chute.ErrOutOfOrder, connect.CodeFailedPrecondition, "OUT_OF_ORDER"},
 	{chute.ErrClosed, connect.CodeUnavailable, "BROKER_CLOSED"},
 	{chute.ErrJournalCorrupt, connect.CodeDataLoss, "JOURNAL_CORRUPT"},
 	{context.Canceled, connect.CodeCanceled, "CANCELED"},
@@ -159,9 +161,11 @@ func (e *RemoteError) Unwrap() []error {
 }
 
 // IsTransient reports whether err is worth retrying after a back-off: the
-// server was unreachable, overloaded or restarting, or a queue was full.
+// server was unreachable, overloaded or restarting, or a queue or the
+// broker's disk was full. (A status inside a stream carries no Connect
+// error, so the sentinels are tested by name as well as by code.)
 func IsTransient(err error) bool {
-	if errors.Is(err, chute.ErrQueueFull) {
+	if errors.Is(err, chute.ErrQueueFull) || errors.Is(err, chute.ErrDiskFull) {
 		return true
 	}
 	switch connect.CodeOf(err) {

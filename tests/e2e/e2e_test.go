@@ -400,7 +400,8 @@ func TestIdleShutdown(t *testing.T) {
 }
 
 // TestGracefulShutdown: SIGTERM while producers publish loses nothing that
-// was confirmed; leases held at shutdown are ready again after a restart;
+// was confirmed; leases held at shutdown are ready again after a restart,
+// their deliveries not counted;
 // acked messages stay gone; the process exits 0.
 func TestGracefulShutdown(t *testing.T) {
 	const publishers = 4
@@ -524,8 +525,10 @@ func TestGracefulShutdown(t *testing.T) {
 	for id, d := range got {
 		switch {
 		case strings.HasPrefix(id, "held-"):
-			if d.Deliveries != 2 {
-				t.Errorf("%s: leased at shutdown, now delivered with count %d, want 2", id, d.Deliveries)
+			// A graceful shutdown hands leases back uncounted (issue 8
+			// item 6): this is again the first delivery that counts.
+			if d.Deliveries != 1 {
+				t.Errorf("%s: leased at shutdown, now delivered with count %d, want 1", id, d.Deliveries)
 			}
 		case id == "acked":
 			t.Errorf("acked message came back")

@@ -195,7 +195,9 @@ type Message struct {
 	DeliverAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=deliver_at,json=deliverAt,proto3" json:"deliver_at,omitempty"`
 	// 0: the queue's default.
 	Ttl *durationpb.Duration `protobuf:"bytes,6,opt,name=ttl,proto3" json:"ttl,omitempty"`
-	// Producer ID for de-duplication.
+	// Message ID: a business key for de-duplication (a second publish with
+	// the same message ID within the de-dup window is not stored again). To
+	// make retries safe, use a producer session instead (PublishRequest).
 	Id string `protobuf:"bytes,7,opt,name=id,proto3" json:"id,omitempty"`
 	// Ordering key.
 	Key           string `protobuf:"bytes,8,opt,name=key,proto3" json:"key,omitempty"`
@@ -292,8 +294,10 @@ func (x *Message) GetKey() string {
 type PublishResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	// The ID was seen within the de-dup window: not stored again, seq is the
-	// first copy's.
+	// Stored before (the message ID was seen within the de-dup window, or
+	// the session number was already stored): not stored again; seq is the
+	// first copy's (0 for a session duplicate older than the results the
+	// broker keeps).
 	Duplicate     bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -346,8 +350,18 @@ func (x *PublishResult) GetDuplicate() bool {
 type PublishRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A queue or a topic.
-	Target        string     `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	Messages      []*Message `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	Target   string     `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Messages []*Message `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	// A producer session (idempotent publishing): the producer's own ID for
+	// it (1 to 64 bytes, say 16 random ones), and the session number of the
+	// first message; the others follow it (first_seq + 1, ...). Numbers
+	// start at 1. The broker remembers per session the highest number stored
+	// (and the answers of the last 5 batches): a batch at or below it is a
+	// duplicate, answered as the first time; one that leaves a gap is
+	// refused with FAILED_PRECONDITION, reason OUT_OF_ORDER. Empty: no
+	// session.
+	Session       string `protobuf:"bytes,3,opt,name=session,proto3" json:"session,omitempty"`
+	FirstSeq      uint64 `protobuf:"varint,4,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -394,6 +408,20 @@ func (x *PublishRequest) GetMessages() []*Message {
 		return x.Messages
 	}
 	return nil
+}
+
+func (x *PublishRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *PublishRequest) GetFirstSeq() uint64 {
+	if x != nil {
+		return x.FirstSeq
+	}
+	return 0
 }
 
 type PublishResponse struct {
@@ -443,9 +471,12 @@ func (x *PublishResponse) GetResults() []*PublishResult {
 type PublishStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Chosen by the client; echoed in the response.
-	Id            uint64     `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Target        string     `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
-	Messages      []*Message `protobuf:"bytes,3,rep,name=messages,proto3" json:"messages,omitempty"`
+	Id       uint64     `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Target   string     `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Messages []*Message `protobuf:"bytes,3,rep,name=messages,proto3" json:"messages,omitempty"`
+	// As in PublishRequest.
+	Session       string `protobuf:"bytes,4,opt,name=session,proto3" json:"session,omitempty"`
+	FirstSeq      uint64 `protobuf:"varint,5,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -499,6 +530,20 @@ func (x *PublishStreamRequest) GetMessages() []*Message {
 		return x.Messages
 	}
 	return nil
+}
+
+func (x *PublishStreamRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *PublishStreamRequest) GetFirstSeq() uint64 {
+	if x != nil {
+		return x.FirstSeq
+	}
+	return 0
 }
 
 type PublishStreamResponse struct {
@@ -723,7 +768,9 @@ type Delivery struct {
 	Id        string                 `protobuf:"bytes,7,opt,name=id,proto3" json:"id,omitempty"`
 	Key       string                 `protobuf:"bytes,8,opt,name=key,proto3" json:"key,omitempty"`
 	Published *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=published,proto3" json:"published,omitempty"`
-	// Deliveries including this one.
+	// Deliveries including this one, of those that count towards max
+	// deliveries (not those handed back unstarted, or at a graceful
+	// shutdown).
 	Deliveries    int32                  `protobuf:"varint,10,opt,name=deliveries,proto3" json:"deliveries,omitempty"`
 	LeaseDeadline *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=lease_deadline,json=leaseDeadline,proto3" json:"lease_deadline,omitempty"`
 	LastError     string                 `protobuf:"bytes,12,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
@@ -1131,7 +1178,11 @@ type NackItem struct {
 	// 0: the queue's back-off; negative: redeliver at once.
 	Delay *durationpb.Duration `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
 	// Kept as the message's last error.
-	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// The consumer never started on the message (it hands back a prefetch):
+	// it is ready again at once (delay and error are ignored), and this
+	// delivery does not count towards max deliveries.
+	Unstarted     bool `protobuf:"varint,4,opt,name=unstarted,proto3" json:"unstarted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1185,6 +1236,13 @@ func (x *NackItem) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *NackItem) GetUnstarted() bool {
+	if x != nil {
+		return x.Unstarted
+	}
+	return false
 }
 
 type NackRequest struct {
@@ -1922,7 +1980,12 @@ type QueueConfig struct {
 	MessageTtl        *durationpb.Duration `protobuf:"bytes,9,opt,name=message_ttl,json=messageTtl,proto3" json:"message_ttl,omitempty"`
 	DeadLetterExpired bool                 `protobuf:"varint,10,opt,name=dead_letter_expired,json=deadLetterExpired,proto3" json:"dead_letter_expired,omitempty"`
 	// 0: 2 minutes; negative: off.
-	DedupWindow   *durationpb.Duration `protobuf:"bytes,11,opt,name=dedup_window,json=dedupWindow,proto3" json:"dedup_window,omitempty"`
+	DedupWindow *durationpb.Duration `protobuf:"bytes,11,opt,name=dedup_window,json=dedupWindow,proto3" json:"dedup_window,omitempty"`
+	// Message IDs remembered at most; 0: 1,000,000; negative: no cap.
+	MaxDedupIds int64 `protobuf:"varint,12,opt,name=max_dedup_ids,json=maxDedupIds,proto3" json:"max_dedup_ids,omitempty"`
+	// How long a producer session is remembered after its last publish; 0:
+	// 1 hour; negative: sessions off.
+	SessionWindow *durationpb.Duration `protobuf:"bytes,13,opt,name=session_window,json=sessionWindow,proto3" json:"session_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2034,6 +2097,20 @@ func (x *QueueConfig) GetDedupWindow() *durationpb.Duration {
 	return nil
 }
 
+func (x *QueueConfig) GetMaxDedupIds() int64 {
+	if x != nil {
+		return x.MaxDedupIds
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetSessionWindow() *durationpb.Duration {
+	if x != nil {
+		return x.SessionWindow
+	}
+	return nil
+}
+
 type QueueTotals struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Enqueued          int64                  `protobuf:"varint,1,opt,name=enqueued,proto3" json:"enqueued,omitempty"`
@@ -2047,8 +2124,14 @@ type QueueTotals struct {
 	Discarded         int64                  `protobuf:"varint,9,opt,name=discarded,proto3" json:"discarded,omitempty"`
 	Dropped           int64                  `protobuf:"varint,10,opt,name=dropped,proto3" json:"dropped,omitempty"`
 	Redriven          int64                  `protobuf:"varint,11,opt,name=redriven,proto3" json:"redriven,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Leases handed back without counting a delivery (unstarted, or at a
+	// graceful shutdown).
+	Returned int64 `protobuf:"varint,12,opt,name=returned,proto3" json:"returned,omitempty"`
+	// De-dup entries forgotten before their window ended (message IDs
+	// beyond max_dedup_ids, sessions beyond the broker's limit).
+	DedupForgotten int64 `protobuf:"varint,13,opt,name=dedup_forgotten,json=dedupForgotten,proto3" json:"dedup_forgotten,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *QueueTotals) Reset() {
@@ -2158,6 +2241,20 @@ func (x *QueueTotals) GetRedriven() int64 {
 	return 0
 }
 
+func (x *QueueTotals) GetReturned() int64 {
+	if x != nil {
+		return x.Returned
+	}
+	return 0
+}
+
+func (x *QueueTotals) GetDedupForgotten() int64 {
+	if x != nil {
+		return x.DedupForgotten
+	}
+	return 0
+}
+
 type QueueStats struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -2175,6 +2272,9 @@ type QueueStats struct {
 	DedupIds      int64                  `protobuf:"varint,13,opt,name=dedup_ids,json=dedupIds,proto3" json:"dedup_ids,omitempty"`
 	OldestAge     *durationpb.Duration   `protobuf:"bytes,14,opt,name=oldest_age,json=oldestAge,proto3" json:"oldest_age,omitempty"`
 	Totals        *QueueTotals           `protobuf:"bytes,15,opt,name=totals,proto3" json:"totals,omitempty"`
+	// Producer sessions remembered, and the de-dup state's memory estimate.
+	Sessions      int64 `protobuf:"varint,16,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	DedupBytes    int64 `protobuf:"varint,17,opt,name=dedup_bytes,json=dedupBytes,proto3" json:"dedup_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2314,9 +2414,26 @@ func (x *QueueStats) GetTotals() *QueueTotals {
 	return nil
 }
 
+func (x *QueueStats) GetSessions() int64 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
+func (x *QueueStats) GetDedupBytes() int64 {
+	if x != nil {
+		return x.DedupBytes
+	}
+	return 0
+}
+
 type TopicConfig struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DedupWindow   *durationpb.Duration   `protobuf:"bytes,1,opt,name=dedup_window,json=dedupWindow,proto3" json:"dedup_window,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	DedupWindow *durationpb.Duration   `protobuf:"bytes,1,opt,name=dedup_window,json=dedupWindow,proto3" json:"dedup_window,omitempty"`
+	// As in QueueConfig.
+	MaxDedupIds   int64                `protobuf:"varint,2,opt,name=max_dedup_ids,json=maxDedupIds,proto3" json:"max_dedup_ids,omitempty"`
+	SessionWindow *durationpb.Duration `protobuf:"bytes,3,opt,name=session_window,json=sessionWindow,proto3" json:"session_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2358,16 +2475,33 @@ func (x *TopicConfig) GetDedupWindow() *durationpb.Duration {
 	return nil
 }
 
+func (x *TopicConfig) GetMaxDedupIds() int64 {
+	if x != nil {
+		return x.MaxDedupIds
+	}
+	return 0
+}
+
+func (x *TopicConfig) GetSessionWindow() *durationpb.Duration {
+	if x != nil {
+		return x.SessionWindow
+	}
+	return nil
+}
+
 type TopicStats struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Config        *TopicConfig           `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
-	Subscriptions []string               `protobuf:"bytes,3,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
-	DedupIds      int64                  `protobuf:"varint,4,opt,name=dedup_ids,json=dedupIds,proto3" json:"dedup_ids,omitempty"`
-	Published     int64                  `protobuf:"varint,5,opt,name=published,proto3" json:"published,omitempty"`
-	Unrouted      int64                  `protobuf:"varint,6,opt,name=unrouted,proto3" json:"unrouted,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Config         *TopicConfig           `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	Subscriptions  []string               `protobuf:"bytes,3,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	DedupIds       int64                  `protobuf:"varint,4,opt,name=dedup_ids,json=dedupIds,proto3" json:"dedup_ids,omitempty"`
+	Published      int64                  `protobuf:"varint,5,opt,name=published,proto3" json:"published,omitempty"`
+	Unrouted       int64                  `protobuf:"varint,6,opt,name=unrouted,proto3" json:"unrouted,omitempty"`
+	Sessions       int64                  `protobuf:"varint,7,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	DedupBytes     int64                  `protobuf:"varint,8,opt,name=dedup_bytes,json=dedupBytes,proto3" json:"dedup_bytes,omitempty"`
+	DedupForgotten int64                  `protobuf:"varint,9,opt,name=dedup_forgotten,json=dedupForgotten,proto3" json:"dedup_forgotten,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TopicStats) Reset() {
@@ -2438,6 +2572,27 @@ func (x *TopicStats) GetPublished() int64 {
 func (x *TopicStats) GetUnrouted() int64 {
 	if x != nil {
 		return x.Unrouted
+	}
+	return 0
+}
+
+func (x *TopicStats) GetSessions() int64 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
+func (x *TopicStats) GetDedupBytes() int64 {
+	if x != nil {
+		return x.DedupBytes
+	}
+	return 0
+}
+
+func (x *TopicStats) GetDedupForgotten() int64 {
+	if x != nil {
+		return x.DedupForgotten
 	}
 	return 0
 }
@@ -3600,6 +3755,117 @@ func (x *GetServerInfoResponse) GetStartedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type BackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{59}
+}
+
+// BackupChunk is a piece of one file of a backup. Files come one after
+// another, each from offset 0 up with no gap, each in at least one chunk
+// (an empty file in one empty chunk); the last file is manifest.json.
+type BackupChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file's name in the backup: a segment (00000003.seg), the
+	// checkpoint (00000003-0001f2a0.ckpt) or manifest.json. Never a path.
+	File string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	// Where data goes in the file.
+	Offset int64  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data   []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// The whole file's size in bytes (the same in each of its chunks).
+	Size          int64 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupChunk) Reset() {
+	*x = BackupChunk{}
+	mi := &file_chute_v1_chute_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupChunk) ProtoMessage() {}
+
+func (x *BackupChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
+func (*BackupChunk) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *BackupChunk) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *BackupChunk) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *BackupChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *BackupChunk) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 var File_chute_v1_chute_proto protoreflect.FileDescriptor
 
 const file_chute_v1_chute_proto_rawDesc = "" +
@@ -3622,16 +3888,20 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
 	"\rPublishResult\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1c\n" +
-	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"W\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"\x8e\x01\n" +
 	"\x0ePublishRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12-\n" +
-	"\bmessages\x18\x02 \x03(\v2\x11.chute.v1.MessageR\bmessages\"D\n" +
+	"\bmessages\x18\x02 \x03(\v2\x11.chute.v1.MessageR\bmessages\x12\x18\n" +
+	"\asession\x18\x03 \x01(\tR\asession\x12\x1b\n" +
+	"\tfirst_seq\x18\x04 \x01(\x04R\bfirstSeq\"D\n" +
 	"\x0fPublishResponse\x121\n" +
-	"\aresults\x18\x01 \x03(\v2\x17.chute.v1.PublishResultR\aresults\"m\n" +
+	"\aresults\x18\x01 \x03(\v2\x17.chute.v1.PublishResultR\aresults\"\xa4\x01\n" +
 	"\x14PublishStreamRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12-\n" +
-	"\bmessages\x18\x03 \x03(\v2\x11.chute.v1.MessageR\bmessages\"\x82\x01\n" +
+	"\bmessages\x18\x03 \x03(\v2\x11.chute.v1.MessageR\bmessages\x12\x18\n" +
+	"\asession\x18\x04 \x01(\tR\asession\x12\x1b\n" +
+	"\tfirst_seq\x18\x05 \x01(\x04R\bfirstSeq\"\x82\x01\n" +
 	"\x15PublishStreamResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
 	"\aresults\x18\x02 \x03(\v2\x17.chute.v1.PublishResultR\aresults\x12&\n" +
@@ -3692,11 +3962,12 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1a\n" +
 	"\breceipts\x18\x02 \x03(\tR\breceipts\"?\n" +
 	"\vAckResponse\x120\n" +
-	"\x06failed\x18\x01 \x03(\v2\x18.chute.v1.ReceiptFailureR\x06failed\"k\n" +
+	"\x06failed\x18\x01 \x03(\v2\x18.chute.v1.ReceiptFailureR\x06failed\"\x89\x01\n" +
 	"\bNackItem\x12\x18\n" +
 	"\areceipt\x18\x01 \x01(\tR\areceipt\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"M\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1c\n" +
+	"\tunstarted\x18\x04 \x01(\bR\tunstarted\"M\n" +
 	"\vNackRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12(\n" +
 	"\x05nacks\x18\x02 \x03(\v2\x12.chute.v1.NackItemR\x05nacks\"@\n" +
@@ -3743,7 +4014,7 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.chute.v1.BackoffKindR\x04kind\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12+\n" +
 	"\x03max\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03max\x12\x16\n" +
-	"\x06jitter\x18\x04 \x01(\x01R\x06jitter\"\x97\x04\n" +
+	"\x06jitter\x18\x04 \x01(\x01R\x06jitter\"\xfd\x04\n" +
 	"\vQueueConfig\x12H\n" +
 	"\x12visibility_timeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x11visibilityTimeout\x12%\n" +
 	"\x0emax_deliveries\x18\x02 \x01(\x05R\rmaxDeliveries\x12+\n" +
@@ -3757,7 +4028,9 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"messageTtl\x12.\n" +
 	"\x13dead_letter_expired\x18\n" +
 	" \x01(\bR\x11deadLetterExpired\x12<\n" +
-	"\fdedup_window\x18\v \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\"\xdd\x02\n" +
+	"\fdedup_window\x18\v \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\x12\"\n" +
+	"\rmax_dedup_ids\x18\f \x01(\x03R\vmaxDedupIds\x12@\n" +
+	"\x0esession_window\x18\r \x01(\v2\x19.google.protobuf.DurationR\rsessionWindow\"\xa2\x03\n" +
 	"\vQueueTotals\x12\x1a\n" +
 	"\benqueued\x18\x01 \x01(\x03R\benqueued\x12\x1c\n" +
 	"\tdelivered\x18\x02 \x01(\x03R\tdelivered\x12\x14\n" +
@@ -3770,7 +4043,9 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\tdiscarded\x18\t \x01(\x03R\tdiscarded\x12\x18\n" +
 	"\adropped\x18\n" +
 	" \x01(\x03R\adropped\x12\x1a\n" +
-	"\bredriven\x18\v \x01(\x03R\bredriven\"\xe3\x04\n" +
+	"\bredriven\x18\v \x01(\x03R\bredriven\x12\x1a\n" +
+	"\breturned\x18\f \x01(\x03R\breturned\x12'\n" +
+	"\x0fdedup_forgotten\x18\r \x01(\x03R\x0ededupForgotten\"\xa0\x05\n" +
 	"\n" +
 	"QueueStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
@@ -3790,12 +4065,17 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\tdedup_ids\x18\r \x01(\x03R\bdedupIds\x128\n" +
 	"\n" +
 	"oldest_age\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\toldestAge\x12-\n" +
-	"\x06totals\x18\x0f \x01(\v2\x15.chute.v1.QueueTotalsR\x06totals\x1a9\n" +
+	"\x06totals\x18\x0f \x01(\v2\x15.chute.v1.QueueTotalsR\x06totals\x12\x1a\n" +
+	"\bsessions\x18\x10 \x01(\x03R\bsessions\x12\x1f\n" +
+	"\vdedup_bytes\x18\x11 \x01(\x03R\n" +
+	"dedupBytes\x1a9\n" +
 	"\vFilterEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x01\n" +
 	"\vTopicConfig\x12<\n" +
-	"\fdedup_window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\"\xcc\x01\n" +
+	"\fdedup_window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\x12\"\n" +
+	"\rmax_dedup_ids\x18\x02 \x01(\x03R\vmaxDedupIds\x12@\n" +
+	"\x0esession_window\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\rsessionWindow\"\xb2\x02\n" +
 	"\n" +
 	"TopicStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
@@ -3803,7 +4083,11 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\rsubscriptions\x18\x03 \x03(\tR\rsubscriptions\x12\x1b\n" +
 	"\tdedup_ids\x18\x04 \x01(\x03R\bdedupIds\x12\x1c\n" +
 	"\tpublished\x18\x05 \x01(\x03R\tpublished\x12\x1a\n" +
-	"\bunrouted\x18\x06 \x01(\x03R\bunrouted\"W\n" +
+	"\bunrouted\x18\x06 \x01(\x03R\bunrouted\x12\x1a\n" +
+	"\bsessions\x18\a \x01(\x03R\bsessions\x12\x1f\n" +
+	"\vdedup_bytes\x18\b \x01(\x03R\n" +
+	"dedupBytes\x12'\n" +
+	"\x0fdedup_forgotten\x18\t \x01(\x03R\x0ededupForgotten\"W\n" +
 	"\x12CreateQueueRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\x06config\x18\x02 \x01(\v2\x15.chute.v1.QueueConfigR\x06config\"\x15\n" +
@@ -3861,7 +4145,13 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\n" +
 	"go_version\x18\x03 \x01(\tR\tgoVersion\x129\n" +
 	"\n" +
-	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt*x\n" +
+	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\"\x0f\n" +
+	"\rBackupRequest\"a\n" +
+	"\vBackupChunk\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size*x\n" +
 	"\vBackoffKind\x12\x1c\n" +
 	"\x18BACKOFF_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18BACKOFF_KIND_EXPONENTIAL\x10\x01\x12\x16\n" +
@@ -3879,7 +4169,7 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x03Ack\x12\x14.chute.v1.AckRequest\x1a\x15.chute.v1.AckResponse\x125\n" +
 	"\x04Nack\x12\x15.chute.v1.NackRequest\x1a\x16.chute.v1.NackResponse\x12;\n" +
 	"\x06Extend\x12\x17.chute.v1.ExtendRequest\x1a\x18.chute.v1.ExtendResponse\x125\n" +
-	"\x04Peek\x12\x15.chute.v1.PeekRequest\x1a\x16.chute.v1.PeekResponse2\xcc\a\n" +
+	"\x04Peek\x12\x15.chute.v1.PeekRequest\x1a\x16.chute.v1.PeekResponse2\x88\b\n" +
 	"\fAdminService\x12J\n" +
 	"\vCreateQueue\x12\x1c.chute.v1.CreateQueueRequest\x1a\x1d.chute.v1.CreateQueueResponse\x12J\n" +
 	"\vUpdateQueue\x12\x1c.chute.v1.UpdateQueueRequest\x1a\x1d.chute.v1.UpdateQueueResponse\x12J\n" +
@@ -3896,7 +4186,8 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\tSubscribe\x12\x1a.chute.v1.SubscribeRequest\x1a\x1b.chute.v1.SubscribeResponse\x12J\n" +
 	"\vUnsubscribe\x12\x1c.chute.v1.UnsubscribeRequest\x1a\x1d.chute.v1.UnsubscribeResponse\x12>\n" +
 	"\aRedrive\x12\x18.chute.v1.RedriveRequest\x1a\x19.chute.v1.RedriveResponse\x12P\n" +
-	"\rGetServerInfo\x12\x1e.chute.v1.GetServerInfoRequest\x1a\x1f.chute.v1.GetServerInfoResponseB/Z-github.com/chutemq/chute/gen/chute/v1;chutev1b\x06proto3"
+	"\rGetServerInfo\x12\x1e.chute.v1.GetServerInfoRequest\x1a\x1f.chute.v1.GetServerInfoResponse\x12:\n" +
+	"\x06Backup\x12\x17.chute.v1.BackupRequest\x1a\x15.chute.v1.BackupChunk0\x01B/Z-github.com/chutemq/chute/gen/chute/v1;chutev1b\x06proto3"
 
 var (
 	file_chute_v1_chute_proto_rawDescOnce sync.Once
@@ -3911,7 +4202,7 @@ func file_chute_v1_chute_proto_rawDescGZIP() []byte {
 }
 
 var file_chute_v1_chute_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_chute_v1_chute_proto_goTypes = []any{
 	(BackoffKind)(0),              // 0: chute.v1.BackoffKind
 	(Overflow)(0),                 // 1: chute.v1.Overflow
@@ -3974,118 +4265,124 @@ var file_chute_v1_chute_proto_goTypes = []any{
 	(*RedriveResponse)(nil),       // 58: chute.v1.RedriveResponse
 	(*GetServerInfoRequest)(nil),  // 59: chute.v1.GetServerInfoRequest
 	(*GetServerInfoResponse)(nil), // 60: chute.v1.GetServerInfoResponse
-	nil,                           // 61: chute.v1.Message.HeadersEntry
-	nil,                           // 62: chute.v1.Delivery.HeadersEntry
-	nil,                           // 63: chute.v1.QueueStats.FilterEntry
-	nil,                           // 64: chute.v1.SubscribeRequest.FilterEntry
-	(*durationpb.Duration)(nil),   // 65: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 66: google.protobuf.Timestamp
+	(*BackupRequest)(nil),         // 61: chute.v1.BackupRequest
+	(*BackupChunk)(nil),           // 62: chute.v1.BackupChunk
+	nil,                           // 63: chute.v1.Message.HeadersEntry
+	nil,                           // 64: chute.v1.Delivery.HeadersEntry
+	nil,                           // 65: chute.v1.QueueStats.FilterEntry
+	nil,                           // 66: chute.v1.SubscribeRequest.FilterEntry
+	(*durationpb.Duration)(nil),   // 67: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 68: google.protobuf.Timestamp
 }
 var file_chute_v1_chute_proto_depIdxs = []int32{
-	61, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
-	65, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
-	66, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
-	65, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
+	63, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
+	67, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
+	68, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
+	67, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
 	3,  // 4: chute.v1.PublishRequest.messages:type_name -> chute.v1.Message
 	4,  // 5: chute.v1.PublishResponse.results:type_name -> chute.v1.PublishResult
 	3,  // 6: chute.v1.PublishStreamRequest.messages:type_name -> chute.v1.Message
 	4,  // 7: chute.v1.PublishStreamResponse.results:type_name -> chute.v1.PublishResult
 	9,  // 8: chute.v1.PublishStreamResponse.error:type_name -> chute.v1.Status
-	66, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
-	62, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
-	66, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
-	66, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
+	68, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
+	64, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
+	68, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
+	68, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
 	10, // 13: chute.v1.Delivery.dead_letter:type_name -> chute.v1.DeadLetter
-	65, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
-	65, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
+	67, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
+	67, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
 	11, // 16: chute.v1.ReceiveResponse.deliveries:type_name -> chute.v1.Delivery
 	9,  // 17: chute.v1.ReceiptFailure.status:type_name -> chute.v1.Status
 	14, // 18: chute.v1.AckResponse.failed:type_name -> chute.v1.ReceiptFailure
-	65, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
+	67, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
 	17, // 20: chute.v1.NackRequest.nacks:type_name -> chute.v1.NackItem
 	14, // 21: chute.v1.NackResponse.failed:type_name -> chute.v1.ReceiptFailure
-	65, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
+	67, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
 	14, // 23: chute.v1.ExtendResponse.failed:type_name -> chute.v1.ReceiptFailure
 	11, // 24: chute.v1.PeekResponse.deliveries:type_name -> chute.v1.Delivery
 	25, // 25: chute.v1.ConsumeRequest.start:type_name -> chute.v1.ConsumeStart
 	26, // 26: chute.v1.ConsumeRequest.settle:type_name -> chute.v1.Settle
-	65, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
+	67, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
 	17, // 28: chute.v1.Settle.nacks:type_name -> chute.v1.NackItem
-	65, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
+	67, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
 	14, // 30: chute.v1.SettleResult.failed:type_name -> chute.v1.ReceiptFailure
 	9,  // 31: chute.v1.SettleResult.error:type_name -> chute.v1.Status
 	11, // 32: chute.v1.ConsumeResponse.deliveries:type_name -> chute.v1.Delivery
 	27, // 33: chute.v1.ConsumeResponse.settled:type_name -> chute.v1.SettleResult
 	0,  // 34: chute.v1.Backoff.kind:type_name -> chute.v1.BackoffKind
-	65, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
-	65, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
-	65, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
+	67, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
+	67, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
+	67, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
 	29, // 38: chute.v1.QueueConfig.backoff:type_name -> chute.v1.Backoff
 	1,  // 39: chute.v1.QueueConfig.overflow:type_name -> chute.v1.Overflow
-	65, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
-	65, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
-	30, // 42: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
-	63, // 43: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
-	65, // 44: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
-	31, // 45: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
-	65, // 46: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
-	33, // 47: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
-	30, // 48: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
-	30, // 49: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
-	32, // 50: chute.v1.GetQueueResponse.queue:type_name -> chute.v1.QueueStats
-	32, // 51: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
-	33, // 52: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
-	34, // 53: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
-	64, // 54: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
-	30, // 55: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
-	66, // 56: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	5,  // 57: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
-	7,  // 58: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
-	12, // 59: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
-	24, // 60: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
-	15, // 61: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
-	18, // 62: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
-	20, // 63: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
-	22, // 64: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
-	35, // 65: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
-	37, // 66: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
-	39, // 67: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
-	41, // 68: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
-	43, // 69: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
-	45, // 70: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
-	47, // 71: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
-	49, // 72: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
-	51, // 73: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
-	53, // 74: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
-	55, // 75: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
-	57, // 76: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
-	59, // 77: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
-	6,  // 78: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
-	8,  // 79: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
-	13, // 80: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
-	28, // 81: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
-	16, // 82: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
-	19, // 83: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
-	21, // 84: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
-	23, // 85: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
-	36, // 86: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
-	38, // 87: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
-	40, // 88: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
-	42, // 89: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
-	44, // 90: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
-	46, // 91: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
-	48, // 92: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
-	50, // 93: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
-	52, // 94: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
-	54, // 95: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
-	56, // 96: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
-	58, // 97: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
-	60, // 98: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
-	78, // [78:99] is the sub-list for method output_type
-	57, // [57:78] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	67, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
+	67, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
+	67, // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
+	30, // 43: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
+	65, // 44: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
+	67, // 45: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
+	31, // 46: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
+	67, // 47: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
+	67, // 48: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
+	33, // 49: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
+	30, // 50: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
+	30, // 51: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
+	32, // 52: chute.v1.GetQueueResponse.queue:type_name -> chute.v1.QueueStats
+	32, // 53: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
+	33, // 54: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
+	34, // 55: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
+	66, // 56: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
+	30, // 57: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
+	68, // 58: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	5,  // 59: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
+	7,  // 60: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
+	12, // 61: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
+	24, // 62: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
+	15, // 63: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
+	18, // 64: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
+	20, // 65: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
+	22, // 66: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
+	35, // 67: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
+	37, // 68: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
+	39, // 69: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
+	41, // 70: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
+	43, // 71: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
+	45, // 72: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
+	47, // 73: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
+	49, // 74: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
+	51, // 75: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
+	53, // 76: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
+	55, // 77: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
+	57, // 78: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
+	59, // 79: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
+	61, // 80: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
+	6,  // 81: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
+	8,  // 82: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
+	13, // 83: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
+	28, // 84: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
+	16, // 85: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
+	19, // 86: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
+	21, // 87: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
+	23, // 88: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
+	36, // 89: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
+	38, // 90: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
+	40, // 91: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
+	42, // 92: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
+	44, // 93: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
+	46, // 94: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
+	48, // 95: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
+	50, // 96: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
+	52, // 97: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
+	54, // 98: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
+	56, // 99: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
+	58, // 100: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
+	60, // 101: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
+	62, // 102: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
+	81, // [81:103] is the sub-list for method output_type
+	59, // [59:81] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_chute_v1_chute_proto_init() }
@@ -4104,7 +4401,7 @@ func file_chute_v1_chute_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chute_v1_chute_proto_rawDesc), len(file_chute_v1_chute_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   63,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -98,6 +98,8 @@ const (
 	// AdminServiceGetServerInfoProcedure is the fully-qualified name of the AdminService's
 	// GetServerInfo RPC.
 	AdminServiceGetServerInfoProcedure = "/chute.v1.AdminService/GetServerInfo"
+	// AdminServiceBackupProcedure is the fully-qualified name of the AdminService's Backup RPC.
+	AdminServiceBackupProcedure = "/chute.v1.AdminService/Backup"
 )
 
 // MessageServiceClient is a client for the chute.v1.MessageService service.
@@ -115,7 +117,9 @@ type MessageServiceClient interface {
 	// grants credit (how many more messages it can take) and sends acks,
 	// nacks and extensions in batches; the server sends messages while credit
 	// lasts, and the results of each settlement. Leases still held when the
-	// stream ends are returned at once.
+	// stream ends are returned at once: unstarted (not counting towards max
+	// deliveries) when the client closed its side or the server shuts down,
+	// counted when the stream broke.
 	Consume(context.Context) *connect.BidiStreamForClient[v1.ConsumeRequest, v1.ConsumeResponse]
 	Ack(context.Context, *connect.Request[v1.AckRequest]) (*connect.Response[v1.AckResponse], error)
 	Nack(context.Context, *connect.Request[v1.NackRequest]) (*connect.Response[v1.NackResponse], error)
@@ -253,7 +257,9 @@ type MessageServiceHandler interface {
 	// grants credit (how many more messages it can take) and sends acks,
 	// nacks and extensions in batches; the server sends messages while credit
 	// lasts, and the results of each settlement. Leases still held when the
-	// stream ends are returned at once.
+	// stream ends are returned at once: unstarted (not counting towards max
+	// deliveries) when the client closed its side or the server shuts down,
+	// counted when the stream broke.
 	Consume(context.Context, *connect.BidiStream[v1.ConsumeRequest, v1.ConsumeResponse]) error
 	Ack(context.Context, *connect.Request[v1.AckRequest]) (*connect.Response[v1.AckResponse], error)
 	Nack(context.Context, *connect.Request[v1.NackRequest]) (*connect.Response[v1.NackResponse], error)
@@ -394,6 +400,14 @@ type AdminServiceClient interface {
 	// GetServerInfo tells which build of chute the server runs and since
 	// when (`chute version` shows it). It never reveals paths or settings.
 	GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error)
+	// Backup streams a consistent copy of the broker's journal while it
+	// runs: a fresh checkpoint at a journal position P, the segments it
+	// needs (the one holding P only up to P), and last manifest.json (format
+	// versions, P, and every file's size and SHA-256). Publishes pause only
+	// while the checkpoint's snapshot is taken. `chute backup --server`
+	// writes the files into a directory; `chute restore` checks them and
+	// rebuilds a data directory from them.
+	Backup(context.Context, *connect.Request[v1.BackupRequest]) (*connect.ServerStreamForClient[v1.BackupChunk], error)
 }
 
 // NewAdminServiceClient constructs a client for the chute.v1.AdminService service. By default, it
@@ -485,6 +499,12 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("GetServerInfo")),
 			connect.WithClientOptions(opts...),
 		),
+		backup: connect.NewClient[v1.BackupRequest, v1.BackupChunk](
+			httpClient,
+			baseURL+AdminServiceBackupProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("Backup")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -503,6 +523,7 @@ type adminServiceClient struct {
 	unsubscribe   *connect.Client[v1.UnsubscribeRequest, v1.UnsubscribeResponse]
 	redrive       *connect.Client[v1.RedriveRequest, v1.RedriveResponse]
 	getServerInfo *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
+	backup        *connect.Client[v1.BackupRequest, v1.BackupChunk]
 }
 
 // CreateQueue calls chute.v1.AdminService.CreateQueue.
@@ -570,6 +591,11 @@ func (c *adminServiceClient) GetServerInfo(ctx context.Context, req *connect.Req
 	return c.getServerInfo.CallUnary(ctx, req)
 }
 
+// Backup calls chute.v1.AdminService.Backup.
+func (c *adminServiceClient) Backup(ctx context.Context, req *connect.Request[v1.BackupRequest]) (*connect.ServerStreamForClient[v1.BackupChunk], error) {
+	return c.backup.CallServerStream(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the chute.v1.AdminService service.
 type AdminServiceHandler interface {
 	CreateQueue(context.Context, *connect.Request[v1.CreateQueueRequest]) (*connect.Response[v1.CreateQueueResponse], error)
@@ -588,6 +614,14 @@ type AdminServiceHandler interface {
 	// GetServerInfo tells which build of chute the server runs and since
 	// when (`chute version` shows it). It never reveals paths or settings.
 	GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error)
+	// Backup streams a consistent copy of the broker's journal while it
+	// runs: a fresh checkpoint at a journal position P, the segments it
+	// needs (the one holding P only up to P), and last manifest.json (format
+	// versions, P, and every file's size and SHA-256). Publishes pause only
+	// while the checkpoint's snapshot is taken. `chute backup --server`
+	// writes the files into a directory; `chute restore` checks them and
+	// rebuilds a data directory from them.
+	Backup(context.Context, *connect.Request[v1.BackupRequest], *connect.ServerStream[v1.BackupChunk]) error
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -675,6 +709,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("GetServerInfo")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceBackupHandler := connect.NewServerStreamHandler(
+		AdminServiceBackupProcedure,
+		svc.Backup,
+		connect.WithSchema(adminServiceMethods.ByName("Backup")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/chute.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceCreateQueueProcedure:
@@ -703,6 +743,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceRedriveHandler.ServeHTTP(w, r)
 		case AdminServiceGetServerInfoProcedure:
 			adminServiceGetServerInfoHandler.ServeHTTP(w, r)
+		case AdminServiceBackupProcedure:
+			adminServiceBackupHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -762,4 +804,8 @@ func (UnimplementedAdminServiceHandler) Redrive(context.Context, *connect.Reques
 
 func (UnimplementedAdminServiceHandler) GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.GetServerInfo is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) Backup(context.Context, *connect.Request[v1.BackupRequest], *connect.ServerStream[v1.BackupChunk]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.Backup is not implemented"))
 }
