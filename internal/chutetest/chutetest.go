@@ -8,6 +8,7 @@ import (
 	"github.com/chutemq/chute/broker"
 
 	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/fakeclock"
 	"github.com/chutemq/chute/internal/vfs"
 )
 
@@ -52,3 +53,10 @@ func Ctx(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// FakeClock is fakeclock.FakeClock: a chute.Clock that moves only when
+// told to.
+type FakeClock = fakeclock.FakeClock
+
+// NewFakeClock starts a fake clock at a fixed, arbitrary instant.
+func NewFakeClock() *FakeClock { return fakeclock.New() }

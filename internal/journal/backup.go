@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"path"
 )
@@ -36,20 +35,10 @@ func ParseCheckpointFile(name string) (uint64, bool) { return parseCkptName(name
 // WriteCheckpoint would write for snapshot at pos, as a reader, and their
 // number. The snapshot's pieces are read in place, not copied.
 func CheckpointReader(pos uint64, snapshot [][]byte) (io.Reader, int64) {
-	hdr := make([]byte, 0, ckptHeader)
-	hdr = append(hdr, ckptMagic...)
-	hdr = binary.LittleEndian.AppendUint32(hdr, ckptVersion)
-	hdr = binary.LittleEndian.AppendUint64(hdr, pos)
-	var size int64
-	for _, p := range snapshot {
-		size += int64(len(p))
-	}
-	hdr = binary.LittleEndian.AppendUint64(hdr, uint64(size))
-	crc := crc32.Checksum(hdr, castagnoli)
+	hdr, size, crc := ckptFrame(pos, snapshot)
 	readers := make([]io.Reader, 0, len(snapshot)+2)
 	readers = append(readers, bytes.NewReader(hdr))
 	for _, p := range snapshot {
-		crc = crc32.Update(crc, castagnoli, p)
 		readers = append(readers, bytes.NewReader(p))
 	}
 	readers = append(readers, bytes.NewReader(binary.LittleEndian.AppendUint32(nil, crc)))

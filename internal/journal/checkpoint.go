@@ -39,6 +39,25 @@ func parseCkptName(name string) (uint64, bool) {
 	return seg<<32 | off, err1 == nil && err2 == nil
 }
 
+// ckptFrame returns a checkpoint file's header for snapshot at pos, the
+// snapshot's length, and the CRC-32C of header and snapshot (the file's
+// last four bytes).
+func ckptFrame(pos uint64, snapshot [][]byte) (hdr []byte, size int64, crc uint32) {
+	for _, p := range snapshot {
+		size += int64(len(p))
+	}
+	hdr = make([]byte, 0, ckptHeader)
+	hdr = append(hdr, ckptMagic...)
+	hdr = binary.LittleEndian.AppendUint32(hdr, ckptVersion)
+	hdr = binary.LittleEndian.AppendUint64(hdr, pos)
+	hdr = binary.LittleEndian.AppendUint64(hdr, uint64(size))
+	crc = crc32.Checksum(hdr, castagnoli)
+	for _, p := range snapshot {
+		crc = crc32.Update(crc, castagnoli, p)
+	}
+	return hdr, size, crc
+}
+
 // WriteCheckpoint durably stores snapshot (its pieces, in order) as the
 // state at pos, then removes older checkpoints. pos must be a frame
 // boundary (Tail).
@@ -46,19 +65,7 @@ func (j *Journal) WriteCheckpoint(pos uint64, snapshot [][]byte) error {
 	fs, dir := j.opts.FS, j.opts.Dir
 	// Header, snapshot and checksum are written in place: the snapshot can
 	// be large, and is not copied.
-	hdr := make([]byte, 0, ckptHeader)
-	hdr = append(hdr, ckptMagic...)
-	hdr = binary.LittleEndian.AppendUint32(hdr, ckptVersion)
-	hdr = binary.LittleEndian.AppendUint64(hdr, pos)
-	var size int64
-	for _, p := range snapshot {
-		size += int64(len(p))
-	}
-	hdr = binary.LittleEndian.AppendUint64(hdr, uint64(size))
-	crc := crc32.Checksum(hdr, castagnoli)
-	for _, p := range snapshot {
-		crc = crc32.Update(crc, castagnoli, p)
-	}
+	hdr, _, crc := ckptFrame(pos, snapshot)
 	name := ckptName(dir, pos)
 	tmp := name + ".tmp"
 	f, err := fs.Create(tmp)

@@ -1,4 +1,7 @@
-package chutetest
+// Package fakeclock is a chute.Clock that moves only when a test says so.
+// It is a leaf (it imports only package chute), so that any package's
+// tests can use it; internal/chutetest re-exports it.
+package fakeclock
 
 import (
 	"sync"
@@ -17,7 +20,7 @@ type FakeClock struct {
 }
 
 // NewFakeClock starts at a fixed, arbitrary instant.
-func NewFakeClock() *FakeClock {
+func New() *FakeClock {
 	return &FakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
