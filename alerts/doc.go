@@ -3,7 +3,7 @@
 // resolves.
 //
 // The package knows nothing of the broker, the server or Prometheus. Its
-// owner (the broker, later) takes a Snapshot of the figures an operator
+// owner (the server, server/alerts.go) takes a Snapshot of the figures an operator
 // watches — per queue: depth, ready messages, nacks and dead letters per
 // minute, completion and processing latency, active consumers; broker-wide:
 // producer confirm latency — and hands it to Evaluator.Evaluate once a

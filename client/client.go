@@ -16,8 +16,10 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -56,6 +58,7 @@ type options struct {
 	json        bool
 	compression *bool // nil: on unless the server is on this machine
 	maxWait     time.Duration
+	clientID    string // "": a random one per Client
 }
 
 // Option configures Dial.
@@ -63,6 +66,13 @@ type Option func(*options)
 
 // WithToken sends a bearer token with every call.
 func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithClientID names the client to the server (header Chute-Client-Id):
+// `chute queue consumers` and the consumer counts group a client's calls
+// and streams under it. Default: a random ID per Client, so that each
+// Client counts once. Give every process its own (a host name and a
+// process ID, a pod name); at most 128 bytes.
+func WithClientID(id string) Option { return func(o *options) { o.clientID = id } }
 
 // WithTLS connects with TLS (HTTP/2 over TLS) with cfg. An "https://"
 // address without a TLS option uses TLS with the system's roots.
@@ -145,7 +155,10 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Transport: newTransport(o.tls)}
 	}
-	copts := []connect.ClientOption{connect.WithInterceptors(&tokenInterceptor{token: o.token})}
+	if o.clientID == "" {
+		o.clientID = randomClientID()
+	}
+	copts := []connect.ClientOption{connect.WithInterceptors(&tokenInterceptor{token: o.token, clientID: o.clientID})}
 	switch o.protocol {
 	case ProtocolGRPC:
 		copts = append(copts, connect.WithGRPC())
@@ -228,16 +241,30 @@ func (c *Client) Close() error {
 	return nil
 }
 
-type tokenInterceptor struct{ token string }
+// randomClientID is a Client's default ID: 16 random hex digits.
+func randomClientID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// tokenInterceptor adds the headers every call carries: the token, and
+// the client ID.
+type tokenInterceptor struct{ token, clientID string }
 
 func (t *tokenInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		if t.token != "" {
 			req.Header().Set("Authorization", "Bearer "+t.token)
 		}
+		req.Header().Set(clientIDHeader, t.clientID)
 		return next(ctx, req)
 	}
 }
+
+// clientIDHeader is server.ClientIDHeader (the client does not import
+// the server).
+const clientIDHeader = "Chute-Client-Id"
 
 func (t *tokenInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
@@ -245,6 +272,7 @@ func (t *tokenInterceptor) WrapStreamingClient(next connect.StreamingClientFunc)
 		if t.token != "" {
 			conn.RequestHeader().Set("Authorization", "Bearer "+t.token)
 		}
+		conn.RequestHeader().Set(clientIDHeader, t.clientID)
 		return conn
 	}
 }
@@ -479,4 +507,107 @@ func (c *Client) Backup(ctx context.Context, fn func(file string, offset, size i
 		}
 	}
 	return wire.FromConnect(stream.Err())
+}
+
+// ClientID is the ID the client sends in Chute-Client-Id.
+func (c *Client) ClientID() string { return c.opts.clientID }
+
+// QueueClient is one client active on a queue (see Consumers).
+type QueueClient struct {
+	ClientID string // empty: the client sent none; Address identifies it
+	Address  string // the address of its latest call
+	Consumer bool
+	Producer bool
+	// ConsumeStreams and PublishStreams are its streams open now; Leases
+	// the leases its Consume streams hold (unary receives are not
+	// counted).
+	ConsumeStreams, PublishStreams int
+	Leases                         int64
+	LastSeen                       time.Time
+}
+
+// QueueConsumers is the answer of Consumers.
+type QueueConsumers struct {
+	// Consumers and Producers count the active clients of each kind: a
+	// client with a stream open on the queue, or a unary call on it in
+	// the last 60 s.
+	Consumers, Producers int
+	Clients              []QueueClient // consumers first
+}
+
+// Consumers asks the server who consumes from and produces to queue now
+// (the admin call behind `chute queue consumers`). A server that predates
+// the call answers with connect.CodeUnimplemented.
+func (c *Client) Consumers(ctx context.Context, queue string) (QueueConsumers, error) {
+	resp, err := c.admin.ListConsumers(ctx, connect.NewRequest(&chutev1.ListConsumersRequest{Queue: queue}))
+	if err != nil {
+		return QueueConsumers{}, wire.FromConnect(err)
+	}
+	m := resp.Msg
+	out := QueueConsumers{Consumers: int(m.GetConsumers()), Producers: int(m.GetProducers())}
+	for _, q := range m.GetClients() {
+		qc := QueueClient{ClientID: q.GetClientId(), Address: q.GetAddress(), Consumer: q.GetConsumer(),
+			Producer: q.GetProducer(), ConsumeStreams: int(q.GetConsumeStreams()),
+			PublishStreams: int(q.GetPublishStreams()), Leases: q.GetLeases()}
+		if q.GetLastSeen() != nil {
+			qc.LastSeen = q.GetLastSeen().AsTime()
+		}
+		out.Clients = append(out.Clients, qc)
+	}
+	return out, nil
+}
+
+// Alert is one alert rule firing (or having fired) on the server.
+type Alert struct {
+	Rule     string
+	Queue    string // empty for a broker-wide rule
+	Severity string // "critical", "warning" or "info"
+	Status   string // "firing" or "resolved"
+	Figure   string // "depth", "confirm_p99", ... (latencies in seconds)
+	// Value is the figure when the alert fired, Current its latest value.
+	Value, Current, Threshold float64
+	// Since: the condition began to hold; Started: the alert fired;
+	// Resolved: it resolved (zero while it fires).
+	Since, Started, Resolved time.Time
+	Summary                  string
+}
+
+// Alerts is the answer of Alerts.
+type Alerts struct {
+	Enabled  bool    // false: the server evaluates no alerts
+	Firing   []Alert // oldest first
+	Resolved []Alert // the latest resolved, newest first
+}
+
+// Alerts asks the server for its firing and recently resolved alerts (the
+// admin call behind `chute alerts ls`). A server that predates the call
+// answers with connect.CodeUnimplemented.
+func (c *Client) Alerts(ctx context.Context) (Alerts, error) {
+	resp, err := c.admin.ListAlerts(ctx, connect.NewRequest(&chutev1.ListAlertsRequest{}))
+	if err != nil {
+		return Alerts{}, wire.FromConnect(err)
+	}
+	out := Alerts{Enabled: resp.Msg.GetEnabled()}
+	for _, a := range resp.Msg.GetFiring() {
+		out.Firing = append(out.Firing, alertFromPB(a))
+	}
+	for _, a := range resp.Msg.GetResolved() {
+		out.Resolved = append(out.Resolved, alertFromPB(a))
+	}
+	return out, nil
+}
+
+func alertFromPB(a *chutev1.Alert) Alert {
+	ts := func(t interface {
+		AsTime() time.Time
+		IsValid() bool
+	}) time.Time {
+		if !t.IsValid() {
+			return time.Time{}
+		}
+		return t.AsTime()
+	}
+	return Alert{Rule: a.GetRule(), Queue: a.GetQueue(), Severity: a.GetSeverity(), Status: a.GetStatus(),
+		Figure: a.GetFigure(), Value: a.GetValue(), Current: a.GetCurrent(), Threshold: a.GetThreshold(),
+		Since: ts(a.GetSince()), Started: ts(a.GetStarted()), Resolved: ts(a.GetResolved()), Summary: a.GetSummary()}
 }

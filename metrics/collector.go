@@ -124,6 +124,9 @@ var (
 	sAuthFailures = desc("chute_server_auth_failures_total", "Calls refused for a missing or unknown token.")
 	sRefused      = desc("chute_server_refused_total", "Calls refused before reaching the broker, by reason.", "reason")
 	sInflight     = desc("chute_server_inflight_bytes", "Request bytes held in memory now.")
+	sConsumers    = desc("chute_queue_consumers", "Active consumers of the queue: clients with a Consume stream open on it, or a unary receive or settlement in the last 60 s.", "queue")
+	sProducers    = desc("chute_queue_producers", "Active producers of the queue: clients with a PublishStream open that published to it, or a unary publish to it in the last 60 s.", "queue")
+	alertFiring   = desc("chute_alert_firing", "1 for every alert the server's evaluator has firing (chute serve --alerts).", "alertname", "queue", "severity")
 	sInflightMax  = desc("chute_server_inflight_limit_bytes", "The request bytes the server may hold at once.")
 )
 
@@ -133,7 +136,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		qAcked, qNacked, qLeaseExpired, qExpired, qDeadLettered, qWait, qProcessing, qCompletion, tPublished, tUnrouted,
 		confirm, wait, processing, completion, healthy, jRecords, jBytes, jWrites, jSyncs, jSyncTime, jSync, jSegments,
 		jSegSize, jReads, ckCount, ckBytes, ckDuration, rDuration, rRecords, rBytes, memBudget, memCacheLimit, memCache,
-		diskFree, diskFull, diskRefused, sConns, sConnsTotal, sRequests, sAuthFailures, sRefused, sInflight, sInflightMax} {
+		diskFree, diskFull, diskRefused, sConns, sConnsTotal, sRequests, sAuthFailures, sRefused, sInflight, sInflightMax,
+		sConsumers, sProducers, alertFiring} {
 		ch <- d
 	}
 }
@@ -216,7 +220,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	count(diskRefused, float64(s.Disk.Refused))
 
 	if c.opts.Server != nil {
-		c.collectServer(c.opts.Server(), gauge, count)
+		ss := c.opts.Server()
+		c.collectServer(ss, gauge, count)
+		c.collectClients(s, ss, gauge)
 	}
 }
 
@@ -240,6 +246,24 @@ func (c *Collector) collectServer(s server.Stats, gauge, count func(*prometheus.
 	count(sRefused, float64(s.UnauthenticatedCloses), "auth_timeout")
 	gauge(sInflight, float64(s.InflightBytes))
 	gauge(sInflightMax, float64(s.InflightBytesLimit))
+}
+
+// collectClients exports the consumers and producers of every queue (0
+// for a queue without any: the queue_no_consumers alert needs the zero),
+// and the firing alerts.
+func (c *Collector) collectClients(bs broker.Stats, ss server.Stats, gauge func(*prometheus.Desc, float64, ...string)) {
+	active := make(map[string]server.QueueClients, len(ss.Queues))
+	for _, q := range ss.Queues {
+		active[q.Queue] = q
+	}
+	for _, q := range bs.Queues {
+		a := active[q.Name]
+		gauge(sConsumers, float64(a.Consumers), q.Name)
+		gauge(sProducers, float64(a.Producers), q.Name)
+	}
+	for _, a := range ss.Alerts {
+		gauge(alertFiring, 1, a.Rule, a.Queue, string(a.Severity))
+	}
 }
 
 // bucketBounds are hist.Bounds in seconds, the histograms' le labels.

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/chutemq/chute/alerts"
 	chutev1 "github.com/chutemq/chute/gen/chute/v1"
 	"github.com/chutemq/chute/internal/wire"
 )
@@ -169,4 +172,49 @@ func (c *chunkSender) BackupFile(name string, size int64, r io.Reader) error {
 			return nil
 		}
 	}
+}
+
+func (a *adminService) ListConsumers(ctx context.Context, req *connect.Request[chutev1.ListConsumersRequest]) (*connect.Response[chutev1.ListConsumersResponse], error) {
+	queue := req.Msg.GetQueue()
+	if _, err := a.s.api.QueueStats(ctx, queue); err != nil {
+		return nil, wire.ToConnect(err)
+	}
+	out := &chutev1.ListConsumersResponse{}
+	for _, c := range a.s.Clients(queue) {
+		if c.Consumer {
+			out.Consumers++
+		}
+		if c.Producer {
+			out.Producers++
+		}
+		out.Clients = append(out.Clients, &chutev1.QueueClient{
+			ClientId: c.ClientID, Address: c.Address, Consumer: c.Consumer, Producer: c.Producer,
+			ConsumeStreams: int32(c.ConsumeStreams), PublishStreams: int32(c.PublishStreams),
+			Leases: c.Leases, LastSeen: timestamppb.New(c.LastSeen)})
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (a *adminService) ListAlerts(_ context.Context, _ *connect.Request[chutev1.ListAlertsRequest]) (*connect.Response[chutev1.ListAlertsResponse], error) {
+	firing, resolved, enabled := a.s.Alerts()
+	out := &chutev1.ListAlertsResponse{Enabled: enabled}
+	for _, al := range firing {
+		out.Firing = append(out.Firing, alertToPB(al))
+	}
+	for _, al := range resolved {
+		out.Resolved = append(out.Resolved, alertToPB(al))
+	}
+	return connect.NewResponse(out), nil
+}
+
+func alertToPB(a alerts.Alert) *chutev1.Alert {
+	ts := func(t time.Time) *timestamppb.Timestamp {
+		if t.IsZero() {
+			return nil
+		}
+		return timestamppb.New(t)
+	}
+	return &chutev1.Alert{Rule: a.Rule, Queue: a.Queue, Severity: string(a.Severity), Status: string(a.Status),
+		Figure: string(a.Figure), Value: a.Value, Current: a.Current, Threshold: a.Threshold,
+		Since: ts(a.Since), Started: ts(a.Started), Resolved: ts(a.Resolved), Summary: a.Summary}
 }

@@ -23,6 +23,7 @@ func subscriptionConfig(m *chutev1.SubscribeRequest) chute.SubscriptionConfig {
 }
 
 func (m *messageService) Publish(ctx context.Context, req *connect.Request[chutev1.PublishRequest]) (*connect.Response[chutev1.PublishResponse], error) {
+	m.unary(req, req.Msg.GetTarget(), true)
 	msgs := wire.WithSession(wire.MessagesFromPB(req.Msg.GetMessages()), req.Msg.GetSession(), req.Msg.GetFirstSeq())
 	res, err := m.s.api.Publish(ctx, req.Msg.GetTarget(), msgs...)
 	if err != nil {
@@ -34,6 +35,7 @@ func (m *messageService) Publish(ctx context.Context, req *connect.Request[chute
 func (m *messageService) Receive(ctx context.Context, req *connect.Request[chutev1.ReceiveRequest]) (*connect.Response[chutev1.ReceiveResponse], error) {
 	// On the wire a zero wait means "do not wait" (what curl wants); the
 	// server caps any wait.
+	m.unary(req, req.Msg.GetQueue(), false)
 	wait := min(wire.Dur(req.Msg.GetWait()), m.s.opts.MaxReceiveWait)
 	if wait <= 0 {
 		wait = -1
@@ -65,18 +67,28 @@ func failures(err error) ([]*chutev1.ReceiptFailure, error) {
 }
 
 func (m *messageService) Ack(ctx context.Context, req *connect.Request[chutev1.AckRequest]) (*connect.Response[chutev1.AckResponse], error) {
+	m.unary(req, req.Msg.GetQueue(), false)
 	fs, err := failures(m.s.api.Ack(ctx, req.Msg.GetQueue(), req.Msg.GetReceipts()...))
 	return reply(&chutev1.AckResponse{Failed: fs}, err)
 }
 
 func (m *messageService) Nack(ctx context.Context, req *connect.Request[chutev1.NackRequest]) (*connect.Response[chutev1.NackResponse], error) {
+	m.unary(req, req.Msg.GetQueue(), false)
 	fs, err := failures(m.s.api.Nack(ctx, req.Msg.GetQueue(), wire.NacksFromPB(req.Msg.GetNacks())...))
 	return reply(&chutev1.NackResponse{Failed: fs}, err)
 }
 
 func (m *messageService) Extend(ctx context.Context, req *connect.Request[chutev1.ExtendRequest]) (*connect.Response[chutev1.ExtendResponse], error) {
+	m.unary(req, req.Msg.GetQueue(), false)
 	fs, err := failures(m.s.api.Extend(ctx, req.Msg.GetQueue(), wire.Dur(req.Msg.GetLease()), req.Msg.GetReceipts()...))
 	return reply(&chutev1.ExtendResponse{Failed: fs}, err)
+}
+
+// unary records a unary call's client as a consumer or producer of queue
+// (activity.go).
+func (m *messageService) unary(req connect.AnyRequest, queue string, publish bool) {
+	k, addr := clientOf(req.Header(), req.Peer())
+	m.s.activity.unary(queue, k, addr, publish)
 }
 
 // sender serialises the sends of a bidirectional stream: many goroutines
@@ -105,6 +117,9 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 	m.s.streams.Add(1)
 	defer m.s.streams.Done()
 	out := &sender[chutev1.PublishStreamResponse]{send: stream.Send}
+	k, addr := clientOf(stream.RequestHeader(), stream.Peer())
+	active := m.s.activity.openPublisher(k, addr)
+	defer active.close()
 	slots := make(chan struct{}, m.s.opts.MaxStreamInFlight)
 	var inflight sync.WaitGroup
 	var confirms chan confirm // to the confirming goroutine, once started
@@ -156,6 +171,7 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		active.publish(req.GetTarget())
 		msgs := wire.WithSession(wire.MessagesFromPB(req.GetMessages()), req.GetSession(), req.GetFirstSeq())
 		r := &chutev1.PublishStreamResponse{Id: req.GetId()}
 		ap, ok := m.s.api.(chute.AsyncPublisher)
@@ -237,6 +253,8 @@ func (m *messageService) Consume(ctx context.Context, stream *connect.BidiStream
 		out: &sender[chutev1.ConsumeResponse]{send: stream.Send}, held: map[string]struct{}{},
 		more: make(chan struct{}, 1), slots: make(chan struct{}, m.s.opts.MaxStreamInFlight)}
 	c.grant(start.GetCredit())
+	k, addr := clientOf(stream.RequestHeader(), stream.Peer())
+	defer m.s.activity.openConsumer(c, k, addr)()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

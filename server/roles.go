@@ -94,6 +94,8 @@ var procedures = map[string]procedure{
 	chutev1connect.AdminServiceListQueuesProcedure:    {need: RoleRead},
 	chutev1connect.AdminServiceListTopicsProcedure:    {need: RoleRead},
 	chutev1connect.AdminServiceGetServerInfoProcedure: {need: RoleRead},
+	chutev1connect.AdminServiceListConsumersProcedure: {need: RoleRead},
+	chutev1connect.AdminServiceListAlertsProcedure:    {need: RoleRead},
 
 	// AdminService: admin actions, audited.
 	chutev1connect.AdminServiceCreateQueueProcedure: {need: RoleAdmin, audit: true},

@@ -84,8 +84,14 @@ type Options struct {
 	// Info is the build the server reports in GetServerInfo and /healthz;
 	// default (zero): this binary's, from internal/version.
 	Info Info
-	// Clock is the time source of quotas; default the system clock.
+	// Clock is the time source of quotas, of the consumer and producer
+	// counts (activity.go) and of alert evaluation; default the system
+	// clock.
 	Clock chute.Clock
+	// Alerts, if set, makes the server evaluate alert rules over the
+	// broker's statistics every second, from Serve until Shutdown
+	// (alerts.go); nil: no alerts (chute serve --alerts-off).
+	Alerts *AlertOptions
 	// Metrics, if set, makes the handler served at GET /metrics (the
 	// metrics package's Handler): it is given the server, whose Stats it
 	// may read on each scrape. /metrics needs a token of any role, or none
@@ -158,6 +164,8 @@ type Server struct {
 	inflight  *budget              // request bytes in flight, all connections
 	conns     sync.Map             // net.Conn → *connInfo, while open (only with tokens)
 	stats     stats
+	activity  *activity    // consumers and producers per queue (activity.go)
+	alerter   *alerter     // nil: alerts off (alerts.go)
 	reqs      requests     // calls by procedure and code (metrics.go)
 	open      atomic.Int64 // connections open now
 	accepted  atomic.Uint64
@@ -170,6 +178,18 @@ type Server struct {
 	stop    context.Context
 	cancel  context.CancelFunc
 	streams sync.WaitGroup
+	// loops tracks the server's own goroutines (the alert loop): started
+	// by start through goFunc, stopped by stop, waited for by Shutdown.
+	loops sync.WaitGroup
+}
+
+// goFunc runs f on a goroutine that Shutdown waits for.
+func (s *Server) goFunc(f func()) {
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		f()
+	}()
 }
 
 // New builds a server for api.
@@ -182,6 +202,10 @@ func New(api chute.API, opts Options) *Server {
 		tokens = append([]Token{{Name: "token", Secret: o.Token, Role: RoleAdmin}}, tokens...)
 	}
 	s.keys = newKeyring(tokens, s.now)
+	s.activity = newActivity(s.now)
+	if o.Alerts != nil {
+		s.alerter = s.newAlerter(o.Alerts)
+	}
 	s.stop, s.cancel = context.WithCancel(context.Background())
 	handlerOpts := append([]connect.HandlerOption{
 		connect.WithInterceptors(s.statsInterceptor(), s.auditInterceptor(), s.limitsInterceptor(), s.logInterceptor()),
@@ -274,6 +298,9 @@ func (s *Server) start(tlsConfig *tls.Config) (*http.Server, error) {
 		return nil, http.ErrServerClosed
 	}
 	s.http = s.httpServer(tlsConfig)
+	if s.alerter != nil {
+		s.goFunc(s.alertLoop)
+	}
 	return s.http, nil
 }
 
@@ -293,8 +320,8 @@ func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
 
 // Shutdown stops accepting connections, ends every stream (a consumer's
 // unsettled leases go back to their queue at once; a publisher's
-// in-flight publishes are confirmed first), waits for calls in progress,
-// and returns. It does not close the broker. If ctx ends first it returns
+// in-flight publishes are confirmed first) and the alert loop, waits for
+// calls in progress, and returns. It does not close the broker. If ctx ends first it returns
 // ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
@@ -311,7 +338,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return true
 	})
 	done := make(chan struct{})
-	go func() { s.streams.Wait(); close(done) }()
+	go func() { s.streams.Wait(); s.loops.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

@@ -1,6 +1,10 @@
 package server
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/chutemq/chute/alerts"
+)
 
 // Stats is a snapshot of the server's own counters, beside the broker's
 // (chute.Broker.Stats): what it refused before a call reached the broker,
@@ -34,6 +38,12 @@ type Stats struct {
 	// Requests counts the calls that reached a handler, by procedure and
 	// outcome, sorted (refused calls are counted above instead).
 	Requests []RequestCount
+	// Queues is the active consumers and producers of every queue that
+	// has any, sorted by name (activity.go).
+	Queues []QueueClients
+	// Alerts is the alerts firing now, oldest first (nil when alerts are
+	// off).
+	Alerts []alerts.Alert
 }
 
 // stats are the live counters behind Stats.
@@ -48,7 +58,7 @@ type stats struct {
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
-	return Stats{
+	st := Stats{
 		AuthFailures:          s.stats.authFailures.Load(),
 		PermissionDenied:      s.stats.permissionDenied.Load(),
 		QuotaRefusals:         s.stats.quotaRefusals.Load(),
@@ -60,5 +70,10 @@ func (s *Server) Stats() Stats {
 		Connections:           s.open.Load(),
 		ConnectionsAccepted:   s.accepted.Load(),
 		Requests:              s.reqs.snapshot(),
+		Queues:                s.QueueClients(),
 	}
+	if s.alerter != nil {
+		st.Alerts = s.alerter.eval.Firing()
+	}
+	return st
 }

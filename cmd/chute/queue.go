@@ -16,7 +16,7 @@ import (
 func newQueueCmd(f *clientFlags) *cobra.Command {
 	cmd := groupCmd("queue", "Create, list, inspect, peek into, change, purge and delete queues",
 		newQueueCreateCmd(f), newQueueLsCmd(f), newQueueStatCmd(f), newQueuePeekCmd(f), newQueueUpdateCmd(f),
-		newQueueRmCmd(f), newQueuePurgeCmd(f))
+		newQueueRmCmd(f), newQueuePurgeCmd(f), newQueueConsumersCmd(f))
 	cmd.Aliases = []string{"queues"}
 	return cmd
 }

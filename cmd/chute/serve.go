@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/chutemq/chute/alerts"
 	"github.com/chutemq/chute/broker"
 	"github.com/chutemq/chute/internal/version"
 	"github.com/chutemq/chute/metrics"
@@ -56,6 +57,10 @@ type serveFlags struct {
 	metrics         bool   // serve GET /metrics
 	queueHistograms string // comma-separated queues with per-queue latency histograms; "all"
 	reflection      bool   // serve gRPC reflection
+
+	alerts        string   // rules file (YAML or JSON); "": the built-in rules
+	alertWebhooks []string // Alertmanager-compatible webhook receivers
+	alertsOff     bool     // evaluate no alerts
 }
 
 func newServeCmd() *cobra.Command { return serveCommand(runServe) }
@@ -157,6 +162,10 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics (any valid token may read them)")
 	fl.StringVar(&f.queueHistograms, "metrics-queue-histograms", "", "comma-separated queues whose latency histograms /metrics exports per queue (78 series each), or all; the all-queue histograms are always there")
 	fl.BoolVar(&f.reflection, "reflection", true, "serve gRPC server reflection (grpcurl without .proto files; needs a token with the read role)")
+	fl.StringVar(&f.alerts, "alerts", "", "alert rules file (YAML or JSON): overrides of the built-in rules and custom rules (docs/operations.md, \"Alerts\")")
+	fl.Var((*urlList)(&f.alertWebhooks), "alert-webhook", "POST alerts that fire or resolve to this URL (Alertmanager webhook format); repeatable, or comma-separated")
+	markSecret(fl, "alert-webhook") // receivers' URLs often carry a token
+	fl.BoolVar(&f.alertsOff, "alerts-off", false, "evaluate no alert rules (the log shows none; chute alerts ls says so)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")
 }
@@ -211,7 +220,56 @@ func (f *serveFlags) options() (broker.Options, server.Options, error) {
 	so := server.Options{Token: f.token, Tokens: tokens, MaxRequestBytes: int(f.maxRequest),
 		MaxInflightBytes: global, MaxConnInflightBytes: perConn,
 		Info: server.Info{Version: v.Version, Commit: v.Commit, GoVersion: v.GoVersion}, Reflection: f.reflection}
+	if so.Alerts, err = f.alertOptions(); err != nil {
+		return broker.Options{}, server.Options{}, err
+	}
 	return bo, so, nil
+}
+
+// alertOptions reads the rules file and checks the webhook URLs; the
+// webhooks themselves are made by runServe, which owns them.
+func (f *serveFlags) alertOptions() (*server.AlertOptions, error) {
+	if f.alertsOff {
+		if f.alerts != "" || len(f.alertWebhooks) > 0 {
+			return nil, usageError{errors.New("--alerts-off with --alerts or --alert-webhook")}
+		}
+		return nil, nil
+	}
+	var cfg alerts.Config
+	if f.alerts != "" {
+		var err error
+		if cfg, err = alerts.LoadConfig(f.alerts); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	for _, u := range f.alertWebhooks {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return nil, usageError{fmt.Errorf("--alert-webhook %q: want an http or https URL", u)}
+		}
+	}
+	return &server.AlertOptions{Config: cfg}, nil
+}
+
+// startWebhooks makes one notifier per --alert-webhook; the returned func
+// closes them (after the server has stopped evaluating).
+func startWebhooks(urls []string, log *slog.Logger) ([]alerts.Notifier, func(), error) {
+	var hooks []*alerts.Webhook
+	closeAll := func() {
+		for _, h := range hooks {
+			h.Close()
+		}
+	}
+	var out []alerts.Notifier
+	for _, u := range urls {
+		h, err := alerts.NewWebhook(alerts.WebhookOptions{URL: u, Logger: log})
+		if err != nil {
+			closeAll()
+			return nil, nil, usageError{fmt.Errorf("--alert-webhook: %w", err)}
+		}
+		hooks = append(hooks, h)
+		out = append(out, h)
+	}
+	return out, closeAll, nil
 }
 
 // inflightBudgets are the in-flight byte budgets, "auto" worked out: the
@@ -254,6 +312,14 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		}
 		defer af.Close()
 		so.AuditLogger = slog.New(slog.NewJSONHandler(af, nil))
+	}
+	if so.Alerts != nil {
+		hooks, closeHooks, err := startWebhooks(f.alertWebhooks, log)
+		if err != nil {
+			return err
+		}
+		defer closeHooks() // after the server's Shutdown: the loop has stopped
+		so.Alerts.Notifiers = hooks
 	}
 	sync := new(metrics.SyncHistogram)
 	bo.OnSync = sync.Observe
@@ -412,3 +478,19 @@ func splitList(s string) []string {
 	}
 	return out
 }
+
+// urlList is a repeatable flag of URLs that also takes a comma-separated
+// list (the form --print-config writes and a config file gives back).
+type urlList []string
+
+func (l *urlList) Set(s string) error {
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			*l = append(*l, u)
+		}
+	}
+	return nil
+}
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+func (l *urlList) Type() string   { return "urls" }

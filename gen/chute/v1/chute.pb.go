@@ -3866,6 +3866,462 @@ func (x *BackupChunk) GetSize() int64 {
 	return 0
 }
 
+type ListConsumersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConsumersRequest) Reset() {
+	*x = ListConsumersRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConsumersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConsumersRequest) ProtoMessage() {}
+
+func (x *ListConsumersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConsumersRequest.ProtoReflect.Descriptor instead.
+func (*ListConsumersRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ListConsumersRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+type ListConsumersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Active consumers and producers of the queue: distinct clients.
+	Consumers int32 `protobuf:"varint,1,opt,name=consumers,proto3" json:"consumers,omitempty"`
+	Producers int32 `protobuf:"varint,2,opt,name=producers,proto3" json:"producers,omitempty"`
+	// Every active client of the queue, consumers first, then by client ID
+	// and address.
+	Clients       []*QueueClient `protobuf:"bytes,3,rep,name=clients,proto3" json:"clients,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConsumersResponse) Reset() {
+	*x = ListConsumersResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConsumersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConsumersResponse) ProtoMessage() {}
+
+func (x *ListConsumersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConsumersResponse.ProtoReflect.Descriptor instead.
+func (*ListConsumersResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListConsumersResponse) GetConsumers() int32 {
+	if x != nil {
+		return x.Consumers
+	}
+	return 0
+}
+
+func (x *ListConsumersResponse) GetProducers() int32 {
+	if x != nil {
+		return x.Producers
+	}
+	return 0
+}
+
+func (x *ListConsumersResponse) GetClients() []*QueueClient {
+	if x != nil {
+		return x.Clients
+	}
+	return nil
+}
+
+// QueueClient is one client active on one queue.
+type QueueClient struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Chute-Client-Id the client sent; empty if it sent none (then
+	// address identifies it: one entry per connection).
+	ClientId string `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// The address of its latest call ("10.0.0.7:53122").
+	Address  string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Consumer bool   `protobuf:"varint,3,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	Producer bool   `protobuf:"varint,4,opt,name=producer,proto3" json:"producer,omitempty"`
+	// Consume streams and PublishStreams open now.
+	ConsumeStreams int32 `protobuf:"varint,5,opt,name=consume_streams,json=consumeStreams,proto3" json:"consume_streams,omitempty"`
+	PublishStreams int32 `protobuf:"varint,6,opt,name=publish_streams,json=publishStreams,proto3" json:"publish_streams,omitempty"`
+	// Leases held by its open Consume streams (leases taken with unary
+	// Receive are not counted: the server cannot see when they end).
+	Leases int64 `protobuf:"varint,7,opt,name=leases,proto3" json:"leases,omitempty"`
+	// Its latest call on the queue (a stream: when it opened or last
+	// published to the queue).
+	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueClient) Reset() {
+	*x = QueueClient{}
+	mi := &file_chute_v1_chute_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueClient) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueClient) ProtoMessage() {}
+
+func (x *QueueClient) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueClient.ProtoReflect.Descriptor instead.
+func (*QueueClient) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *QueueClient) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *QueueClient) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *QueueClient) GetConsumer() bool {
+	if x != nil {
+		return x.Consumer
+	}
+	return false
+}
+
+func (x *QueueClient) GetProducer() bool {
+	if x != nil {
+		return x.Producer
+	}
+	return false
+}
+
+func (x *QueueClient) GetConsumeStreams() int32 {
+	if x != nil {
+		return x.ConsumeStreams
+	}
+	return 0
+}
+
+func (x *QueueClient) GetPublishStreams() int32 {
+	if x != nil {
+		return x.PublishStreams
+	}
+	return 0
+}
+
+func (x *QueueClient) GetLeases() int64 {
+	if x != nil {
+		return x.Leases
+	}
+	return 0
+}
+
+func (x *QueueClient) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+type ListAlertsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertsRequest) Reset() {
+	*x = ListAlertsRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertsRequest) ProtoMessage() {}
+
+func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
+func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{64}
+}
+
+type ListAlertsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Firing alerts, oldest first.
+	Firing []*Alert `protobuf:"bytes,1,rep,name=firing,proto3" json:"firing,omitempty"`
+	// The latest resolved alerts, newest first.
+	Resolved []*Alert `protobuf:"bytes,2,rep,name=resolved,proto3" json:"resolved,omitempty"`
+	// False when the server evaluates no alerts (chute serve --alerts-off).
+	Enabled       bool `protobuf:"varint,3,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertsResponse) Reset() {
+	*x = ListAlertsResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertsResponse) ProtoMessage() {}
+
+func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
+func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ListAlertsResponse) GetFiring() []*Alert {
+	if x != nil {
+		return x.Firing
+	}
+	return nil
+}
+
+func (x *ListAlertsResponse) GetResolved() []*Alert {
+	if x != nil {
+		return x.Resolved
+	}
+	return nil
+}
+
+func (x *ListAlertsResponse) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+// Alert is one rule firing (or having fired) for one queue.
+type Alert struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rule  string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Empty for a broker-wide rule.
+	Queue string `protobuf:"bytes,2,opt,name=queue,proto3" json:"queue,omitempty"`
+	// "critical", "warning" or "info".
+	Severity string `protobuf:"bytes,3,opt,name=severity,proto3" json:"severity,omitempty"`
+	// "firing" or "resolved".
+	Status string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	// The figure the rule compares ("depth", "confirm_p99", ...); latency
+	// figures are in seconds.
+	Figure string `protobuf:"bytes,5,opt,name=figure,proto3" json:"figure,omitempty"`
+	// The figure when the alert fired, and its latest value.
+	Value     float64 `protobuf:"fixed64,6,opt,name=value,proto3" json:"value,omitempty"`
+	Current   float64 `protobuf:"fixed64,7,opt,name=current,proto3" json:"current,omitempty"`
+	Threshold float64 `protobuf:"fixed64,8,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// When the condition began to hold, when the alert fired, and when it
+	// resolved (unset while it fires).
+	Since         *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=since,proto3" json:"since,omitempty"`
+	Started       *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=started,proto3" json:"started,omitempty"`
+	Resolved      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=resolved,proto3" json:"resolved,omitempty"`
+	Summary       string                 `protobuf:"bytes,12,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Alert) Reset() {
+	*x = Alert{}
+	mi := &file_chute_v1_chute_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alert) ProtoMessage() {}
+
+func (x *Alert) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alert.ProtoReflect.Descriptor instead.
+func (*Alert) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *Alert) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Alert) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *Alert) GetSeverity() string {
+	if x != nil {
+		return x.Severity
+	}
+	return ""
+}
+
+func (x *Alert) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Alert) GetFigure() string {
+	if x != nil {
+		return x.Figure
+	}
+	return ""
+}
+
+func (x *Alert) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *Alert) GetCurrent() float64 {
+	if x != nil {
+		return x.Current
+	}
+	return 0
+}
+
+func (x *Alert) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *Alert) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *Alert) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *Alert) GetResolved() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Resolved
+	}
+	return nil
+}
+
+func (x *Alert) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
 var File_chute_v1_chute_proto protoreflect.FileDescriptor
 
 const file_chute_v1_chute_proto_rawDesc = "" +
@@ -4151,7 +4607,41 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x12\n" +
-	"\x04size\x18\x04 \x01(\x03R\x04size*x\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\",\n" +
+	"\x14ListConsumersRequest\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\"\x84\x01\n" +
+	"\x15ListConsumersResponse\x12\x1c\n" +
+	"\tconsumers\x18\x01 \x01(\x05R\tconsumers\x12\x1c\n" +
+	"\tproducers\x18\x02 \x01(\x05R\tproducers\x12/\n" +
+	"\aclients\x18\x03 \x03(\v2\x15.chute.v1.QueueClientR\aclients\"\x9f\x02\n" +
+	"\vQueueClient\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
+	"\bconsumer\x18\x03 \x01(\bR\bconsumer\x12\x1a\n" +
+	"\bproducer\x18\x04 \x01(\bR\bproducer\x12'\n" +
+	"\x0fconsume_streams\x18\x05 \x01(\x05R\x0econsumeStreams\x12'\n" +
+	"\x0fpublish_streams\x18\x06 \x01(\x05R\x0epublishStreams\x12\x16\n" +
+	"\x06leases\x18\a \x01(\x03R\x06leases\x127\n" +
+	"\tlast_seen\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\x13\n" +
+	"\x11ListAlertsRequest\"\x84\x01\n" +
+	"\x12ListAlertsResponse\x12'\n" +
+	"\x06firing\x18\x01 \x03(\v2\x0f.chute.v1.AlertR\x06firing\x12+\n" +
+	"\bresolved\x18\x02 \x03(\v2\x0f.chute.v1.AlertR\bresolved\x12\x18\n" +
+	"\aenabled\x18\x03 \x01(\bR\aenabled\"\x85\x03\n" +
+	"\x05Alert\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\x12\x1a\n" +
+	"\bseverity\x18\x03 \x01(\tR\bseverity\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x16\n" +
+	"\x06figure\x18\x05 \x01(\tR\x06figure\x12\x14\n" +
+	"\x05value\x18\x06 \x01(\x01R\x05value\x12\x18\n" +
+	"\acurrent\x18\a \x01(\x01R\acurrent\x12\x1c\n" +
+	"\tthreshold\x18\b \x01(\x01R\tthreshold\x120\n" +
+	"\x05since\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x124\n" +
+	"\astarted\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x126\n" +
+	"\bresolved\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bresolved\x12\x18\n" +
+	"\asummary\x18\f \x01(\tR\asummary*x\n" +
 	"\vBackoffKind\x12\x1c\n" +
 	"\x18BACKOFF_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18BACKOFF_KIND_EXPONENTIAL\x10\x01\x12\x16\n" +
@@ -4169,7 +4659,7 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x03Ack\x12\x14.chute.v1.AckRequest\x1a\x15.chute.v1.AckResponse\x125\n" +
 	"\x04Nack\x12\x15.chute.v1.NackRequest\x1a\x16.chute.v1.NackResponse\x12;\n" +
 	"\x06Extend\x12\x17.chute.v1.ExtendRequest\x1a\x18.chute.v1.ExtendResponse\x125\n" +
-	"\x04Peek\x12\x15.chute.v1.PeekRequest\x1a\x16.chute.v1.PeekResponse2\x88\b\n" +
+	"\x04Peek\x12\x15.chute.v1.PeekRequest\x1a\x16.chute.v1.PeekResponse2\xa3\t\n" +
 	"\fAdminService\x12J\n" +
 	"\vCreateQueue\x12\x1c.chute.v1.CreateQueueRequest\x1a\x1d.chute.v1.CreateQueueResponse\x12J\n" +
 	"\vUpdateQueue\x12\x1c.chute.v1.UpdateQueueRequest\x1a\x1d.chute.v1.UpdateQueueResponse\x12J\n" +
@@ -4187,7 +4677,10 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\vUnsubscribe\x12\x1c.chute.v1.UnsubscribeRequest\x1a\x1d.chute.v1.UnsubscribeResponse\x12>\n" +
 	"\aRedrive\x12\x18.chute.v1.RedriveRequest\x1a\x19.chute.v1.RedriveResponse\x12P\n" +
 	"\rGetServerInfo\x12\x1e.chute.v1.GetServerInfoRequest\x1a\x1f.chute.v1.GetServerInfoResponse\x12:\n" +
-	"\x06Backup\x12\x17.chute.v1.BackupRequest\x1a\x15.chute.v1.BackupChunk0\x01B/Z-github.com/chutemq/chute/gen/chute/v1;chutev1b\x06proto3"
+	"\x06Backup\x12\x17.chute.v1.BackupRequest\x1a\x15.chute.v1.BackupChunk0\x01\x12P\n" +
+	"\rListConsumers\x12\x1e.chute.v1.ListConsumersRequest\x1a\x1f.chute.v1.ListConsumersResponse\x12G\n" +
+	"\n" +
+	"ListAlerts\x12\x1b.chute.v1.ListAlertsRequest\x1a\x1c.chute.v1.ListAlertsResponseB/Z-github.com/chutemq/chute/gen/chute/v1;chutev1b\x06proto3"
 
 var (
 	file_chute_v1_chute_proto_rawDescOnce sync.Once
@@ -4202,7 +4695,7 @@ func file_chute_v1_chute_proto_rawDescGZIP() []byte {
 }
 
 var file_chute_v1_chute_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_chute_v1_chute_proto_goTypes = []any{
 	(BackoffKind)(0),              // 0: chute.v1.BackoffKind
 	(Overflow)(0),                 // 1: chute.v1.Overflow
@@ -4267,63 +4760,69 @@ var file_chute_v1_chute_proto_goTypes = []any{
 	(*GetServerInfoResponse)(nil), // 60: chute.v1.GetServerInfoResponse
 	(*BackupRequest)(nil),         // 61: chute.v1.BackupRequest
 	(*BackupChunk)(nil),           // 62: chute.v1.BackupChunk
-	nil,                           // 63: chute.v1.Message.HeadersEntry
-	nil,                           // 64: chute.v1.Delivery.HeadersEntry
-	nil,                           // 65: chute.v1.QueueStats.FilterEntry
-	nil,                           // 66: chute.v1.SubscribeRequest.FilterEntry
-	(*durationpb.Duration)(nil),   // 67: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 68: google.protobuf.Timestamp
+	(*ListConsumersRequest)(nil),  // 63: chute.v1.ListConsumersRequest
+	(*ListConsumersResponse)(nil), // 64: chute.v1.ListConsumersResponse
+	(*QueueClient)(nil),           // 65: chute.v1.QueueClient
+	(*ListAlertsRequest)(nil),     // 66: chute.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),    // 67: chute.v1.ListAlertsResponse
+	(*Alert)(nil),                 // 68: chute.v1.Alert
+	nil,                           // 69: chute.v1.Message.HeadersEntry
+	nil,                           // 70: chute.v1.Delivery.HeadersEntry
+	nil,                           // 71: chute.v1.QueueStats.FilterEntry
+	nil,                           // 72: chute.v1.SubscribeRequest.FilterEntry
+	(*durationpb.Duration)(nil),   // 73: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 74: google.protobuf.Timestamp
 }
 var file_chute_v1_chute_proto_depIdxs = []int32{
-	63, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
-	67, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
-	68, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
-	67, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
+	69, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
+	73, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
+	74, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
+	73, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
 	3,  // 4: chute.v1.PublishRequest.messages:type_name -> chute.v1.Message
 	4,  // 5: chute.v1.PublishResponse.results:type_name -> chute.v1.PublishResult
 	3,  // 6: chute.v1.PublishStreamRequest.messages:type_name -> chute.v1.Message
 	4,  // 7: chute.v1.PublishStreamResponse.results:type_name -> chute.v1.PublishResult
 	9,  // 8: chute.v1.PublishStreamResponse.error:type_name -> chute.v1.Status
-	68, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
-	64, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
-	68, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
-	68, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
+	74, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
+	70, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
+	74, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
+	74, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
 	10, // 13: chute.v1.Delivery.dead_letter:type_name -> chute.v1.DeadLetter
-	67, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
-	67, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
+	73, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
+	73, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
 	11, // 16: chute.v1.ReceiveResponse.deliveries:type_name -> chute.v1.Delivery
 	9,  // 17: chute.v1.ReceiptFailure.status:type_name -> chute.v1.Status
 	14, // 18: chute.v1.AckResponse.failed:type_name -> chute.v1.ReceiptFailure
-	67, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
+	73, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
 	17, // 20: chute.v1.NackRequest.nacks:type_name -> chute.v1.NackItem
 	14, // 21: chute.v1.NackResponse.failed:type_name -> chute.v1.ReceiptFailure
-	67, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
+	73, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
 	14, // 23: chute.v1.ExtendResponse.failed:type_name -> chute.v1.ReceiptFailure
 	11, // 24: chute.v1.PeekResponse.deliveries:type_name -> chute.v1.Delivery
 	25, // 25: chute.v1.ConsumeRequest.start:type_name -> chute.v1.ConsumeStart
 	26, // 26: chute.v1.ConsumeRequest.settle:type_name -> chute.v1.Settle
-	67, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
+	73, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
 	17, // 28: chute.v1.Settle.nacks:type_name -> chute.v1.NackItem
-	67, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
+	73, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
 	14, // 30: chute.v1.SettleResult.failed:type_name -> chute.v1.ReceiptFailure
 	9,  // 31: chute.v1.SettleResult.error:type_name -> chute.v1.Status
 	11, // 32: chute.v1.ConsumeResponse.deliveries:type_name -> chute.v1.Delivery
 	27, // 33: chute.v1.ConsumeResponse.settled:type_name -> chute.v1.SettleResult
 	0,  // 34: chute.v1.Backoff.kind:type_name -> chute.v1.BackoffKind
-	67, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
-	67, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
-	67, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
+	73, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
+	73, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
+	73, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
 	29, // 38: chute.v1.QueueConfig.backoff:type_name -> chute.v1.Backoff
 	1,  // 39: chute.v1.QueueConfig.overflow:type_name -> chute.v1.Overflow
-	67, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
-	67, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
-	67, // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
+	73, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
+	73, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
+	73, // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
 	30, // 43: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
-	65, // 44: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
-	67, // 45: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
+	71, // 44: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
+	73, // 45: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
 	31, // 46: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
-	67, // 47: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
-	67, // 48: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
+	73, // 47: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
+	73, // 48: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
 	33, // 49: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
 	30, // 50: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
 	30, // 51: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
@@ -4331,58 +4830,69 @@ var file_chute_v1_chute_proto_depIdxs = []int32{
 	32, // 53: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
 	33, // 54: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
 	34, // 55: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
-	66, // 56: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
+	72, // 56: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
 	30, // 57: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
-	68, // 58: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	5,  // 59: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
-	7,  // 60: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
-	12, // 61: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
-	24, // 62: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
-	15, // 63: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
-	18, // 64: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
-	20, // 65: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
-	22, // 66: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
-	35, // 67: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
-	37, // 68: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
-	39, // 69: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
-	41, // 70: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
-	43, // 71: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
-	45, // 72: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
-	47, // 73: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
-	49, // 74: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
-	51, // 75: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
-	53, // 76: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
-	55, // 77: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
-	57, // 78: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
-	59, // 79: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
-	61, // 80: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
-	6,  // 81: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
-	8,  // 82: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
-	13, // 83: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
-	28, // 84: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
-	16, // 85: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
-	19, // 86: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
-	21, // 87: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
-	23, // 88: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
-	36, // 89: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
-	38, // 90: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
-	40, // 91: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
-	42, // 92: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
-	44, // 93: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
-	46, // 94: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
-	48, // 95: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
-	50, // 96: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
-	52, // 97: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
-	54, // 98: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
-	56, // 99: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
-	58, // 100: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
-	60, // 101: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
-	62, // 102: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
-	81, // [81:103] is the sub-list for method output_type
-	59, // [59:81] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	74, // 58: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	65, // 59: chute.v1.ListConsumersResponse.clients:type_name -> chute.v1.QueueClient
+	74, // 60: chute.v1.QueueClient.last_seen:type_name -> google.protobuf.Timestamp
+	68, // 61: chute.v1.ListAlertsResponse.firing:type_name -> chute.v1.Alert
+	68, // 62: chute.v1.ListAlertsResponse.resolved:type_name -> chute.v1.Alert
+	74, // 63: chute.v1.Alert.since:type_name -> google.protobuf.Timestamp
+	74, // 64: chute.v1.Alert.started:type_name -> google.protobuf.Timestamp
+	74, // 65: chute.v1.Alert.resolved:type_name -> google.protobuf.Timestamp
+	5,  // 66: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
+	7,  // 67: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
+	12, // 68: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
+	24, // 69: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
+	15, // 70: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
+	18, // 71: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
+	20, // 72: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
+	22, // 73: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
+	35, // 74: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
+	37, // 75: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
+	39, // 76: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
+	41, // 77: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
+	43, // 78: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
+	45, // 79: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
+	47, // 80: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
+	49, // 81: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
+	51, // 82: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
+	53, // 83: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
+	55, // 84: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
+	57, // 85: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
+	59, // 86: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
+	61, // 87: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
+	63, // 88: chute.v1.AdminService.ListConsumers:input_type -> chute.v1.ListConsumersRequest
+	66, // 89: chute.v1.AdminService.ListAlerts:input_type -> chute.v1.ListAlertsRequest
+	6,  // 90: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
+	8,  // 91: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
+	13, // 92: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
+	28, // 93: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
+	16, // 94: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
+	19, // 95: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
+	21, // 96: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
+	23, // 97: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
+	36, // 98: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
+	38, // 99: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
+	40, // 100: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
+	42, // 101: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
+	44, // 102: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
+	46, // 103: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
+	48, // 104: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
+	50, // 105: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
+	52, // 106: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
+	54, // 107: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
+	56, // 108: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
+	58, // 109: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
+	60, // 110: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
+	62, // 111: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
+	64, // 112: chute.v1.AdminService.ListConsumers:output_type -> chute.v1.ListConsumersResponse
+	67, // 113: chute.v1.AdminService.ListAlerts:output_type -> chute.v1.ListAlertsResponse
+	90, // [90:114] is the sub-list for method output_type
+	66, // [66:90] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_chute_v1_chute_proto_init() }
@@ -4401,7 +4911,7 @@ func file_chute_v1_chute_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chute_v1_chute_proto_rawDesc), len(file_chute_v1_chute_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   65,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

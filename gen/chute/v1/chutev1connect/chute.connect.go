@@ -100,6 +100,11 @@ const (
 	AdminServiceGetServerInfoProcedure = "/chute.v1.AdminService/GetServerInfo"
 	// AdminServiceBackupProcedure is the fully-qualified name of the AdminService's Backup RPC.
 	AdminServiceBackupProcedure = "/chute.v1.AdminService/Backup"
+	// AdminServiceListConsumersProcedure is the fully-qualified name of the AdminService's
+	// ListConsumers RPC.
+	AdminServiceListConsumersProcedure = "/chute.v1.AdminService/ListConsumers"
+	// AdminServiceListAlertsProcedure is the fully-qualified name of the AdminService's ListAlerts RPC.
+	AdminServiceListAlertsProcedure = "/chute.v1.AdminService/ListAlerts"
 )
 
 // MessageServiceClient is a client for the chute.v1.MessageService service.
@@ -408,6 +413,15 @@ type AdminServiceClient interface {
 	// writes the files into a directory; `chute restore` checks them and
 	// rebuilds a data directory from them.
 	Backup(context.Context, *connect.Request[v1.BackupRequest]) (*connect.ServerStreamForClient[v1.BackupChunk], error)
+	// ListConsumers tells who consumes from and produces to one queue now:
+	// each client (by the Chute-Client-Id header it sends, or by its
+	// address when it sends none) with an open Consume stream on the queue,
+	// an open PublishStream that has published to it, or a unary call on
+	// it in the last 60 s (`chute queue consumers`).
+	ListConsumers(context.Context, *connect.Request[v1.ListConsumersRequest]) (*connect.Response[v1.ListConsumersResponse], error)
+	// ListAlerts returns the alerts the server's evaluator has firing, and
+	// the latest resolved ones (`chute alerts ls`).
+	ListAlerts(context.Context, *connect.Request[v1.ListAlertsRequest]) (*connect.Response[v1.ListAlertsResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the chute.v1.AdminService service. By default, it
@@ -505,6 +519,18 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("Backup")),
 			connect.WithClientOptions(opts...),
 		),
+		listConsumers: connect.NewClient[v1.ListConsumersRequest, v1.ListConsumersResponse](
+			httpClient,
+			baseURL+AdminServiceListConsumersProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListConsumers")),
+			connect.WithClientOptions(opts...),
+		),
+		listAlerts: connect.NewClient[v1.ListAlertsRequest, v1.ListAlertsResponse](
+			httpClient,
+			baseURL+AdminServiceListAlertsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListAlerts")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -524,6 +550,8 @@ type adminServiceClient struct {
 	redrive       *connect.Client[v1.RedriveRequest, v1.RedriveResponse]
 	getServerInfo *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
 	backup        *connect.Client[v1.BackupRequest, v1.BackupChunk]
+	listConsumers *connect.Client[v1.ListConsumersRequest, v1.ListConsumersResponse]
+	listAlerts    *connect.Client[v1.ListAlertsRequest, v1.ListAlertsResponse]
 }
 
 // CreateQueue calls chute.v1.AdminService.CreateQueue.
@@ -596,6 +624,16 @@ func (c *adminServiceClient) Backup(ctx context.Context, req *connect.Request[v1
 	return c.backup.CallServerStream(ctx, req)
 }
 
+// ListConsumers calls chute.v1.AdminService.ListConsumers.
+func (c *adminServiceClient) ListConsumers(ctx context.Context, req *connect.Request[v1.ListConsumersRequest]) (*connect.Response[v1.ListConsumersResponse], error) {
+	return c.listConsumers.CallUnary(ctx, req)
+}
+
+// ListAlerts calls chute.v1.AdminService.ListAlerts.
+func (c *adminServiceClient) ListAlerts(ctx context.Context, req *connect.Request[v1.ListAlertsRequest]) (*connect.Response[v1.ListAlertsResponse], error) {
+	return c.listAlerts.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the chute.v1.AdminService service.
 type AdminServiceHandler interface {
 	CreateQueue(context.Context, *connect.Request[v1.CreateQueueRequest]) (*connect.Response[v1.CreateQueueResponse], error)
@@ -622,6 +660,15 @@ type AdminServiceHandler interface {
 	// writes the files into a directory; `chute restore` checks them and
 	// rebuilds a data directory from them.
 	Backup(context.Context, *connect.Request[v1.BackupRequest], *connect.ServerStream[v1.BackupChunk]) error
+	// ListConsumers tells who consumes from and produces to one queue now:
+	// each client (by the Chute-Client-Id header it sends, or by its
+	// address when it sends none) with an open Consume stream on the queue,
+	// an open PublishStream that has published to it, or a unary call on
+	// it in the last 60 s (`chute queue consumers`).
+	ListConsumers(context.Context, *connect.Request[v1.ListConsumersRequest]) (*connect.Response[v1.ListConsumersResponse], error)
+	// ListAlerts returns the alerts the server's evaluator has firing, and
+	// the latest resolved ones (`chute alerts ls`).
+	ListAlerts(context.Context, *connect.Request[v1.ListAlertsRequest]) (*connect.Response[v1.ListAlertsResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -715,6 +762,18 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("Backup")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceListConsumersHandler := connect.NewUnaryHandler(
+		AdminServiceListConsumersProcedure,
+		svc.ListConsumers,
+		connect.WithSchema(adminServiceMethods.ByName("ListConsumers")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceListAlertsHandler := connect.NewUnaryHandler(
+		AdminServiceListAlertsProcedure,
+		svc.ListAlerts,
+		connect.WithSchema(adminServiceMethods.ByName("ListAlerts")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/chute.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceCreateQueueProcedure:
@@ -745,6 +804,10 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceGetServerInfoHandler.ServeHTTP(w, r)
 		case AdminServiceBackupProcedure:
 			adminServiceBackupHandler.ServeHTTP(w, r)
+		case AdminServiceListConsumersProcedure:
+			adminServiceListConsumersHandler.ServeHTTP(w, r)
+		case AdminServiceListAlertsProcedure:
+			adminServiceListAlertsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -808,4 +871,12 @@ func (UnimplementedAdminServiceHandler) GetServerInfo(context.Context, *connect.
 
 func (UnimplementedAdminServiceHandler) Backup(context.Context, *connect.Request[v1.BackupRequest], *connect.ServerStream[v1.BackupChunk]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.Backup is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListConsumers(context.Context, *connect.Request[v1.ListConsumersRequest]) (*connect.Response[v1.ListConsumersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.ListConsumers is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListAlerts(context.Context, *connect.Request[v1.ListAlertsRequest]) (*connect.Response[v1.ListAlertsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.ListAlerts is not implemented"))
 }
