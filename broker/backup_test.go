@@ -104,6 +104,23 @@ func (l *bkLoadLog) pub(id, body string, s bkSpan) {
 	l.pubs[id], l.bodies[id] = s, body
 }
 
+type bkCounts struct{ pubs, acks int }
+
+func (l *bkLoadLog) counts() bkCounts {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bkCounts{len(l.pubs), len(l.acks)}
+}
+
+// waitFor waits until at least pubs publishes and acks acks are confirmed.
+func (l *bkLoadLog) waitFor(t *testing.T, pubs, acks int) {
+	t.Helper()
+	chutetest.Eventually(t, fmt.Sprintf("%d publishes and %d acks", pubs, acks), func() bool {
+		c := l.counts()
+		return c.pubs >= pubs && c.acks >= acks
+	})
+}
+
 func (l *bkLoadLog) ack(ids []string, s bkSpan) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -217,12 +234,15 @@ func TestBackupUnderLoad(t *testing.T) {
 	}
 
 	loadStart := time.Now()
-	time.Sleep(300 * time.Millisecond)
+	// Let the load get going (publishes and acks confirmed before the
+	// backup begins), back up, then let it go on past the backup's end:
+	// counted in confirmations, not in time.
+	log.waitFor(t, 200, 50)
 	out := filepath.Join(t.TempDir(), "backup")
 	bStart := time.Now()
 	m := bkBackupTo(t, b, out)
 	bEnd := time.Now()
-	time.Sleep(200 * time.Millisecond)
+	log.waitFor(t, log.counts().pubs+100, 0)
 	close(stop)
 	wg.Wait()
 	close(errc)
