@@ -39,6 +39,11 @@ type QueueStats struct {
 	// Latency summarises the queue's latencies since the broker started
 	// (statistics kept in memory: a restart begins them again).
 	Latency QueueLatency
+	// Consumers and Producers are the queue's active consumers and
+	// producers, filled by the server, which sees every connection (see
+	// server.QueueClients); always 0 from the embedded broker, which sees
+	// none.
+	Consumers, Producers int64
 }
 
 // QueueLatency is a queue's latencies. A message's due time is when it

@@ -219,20 +219,32 @@ func (a *activity) counts() []QueueClients {
 	defer a.mu.Unlock()
 	a.pruneLocked(now)
 	out := make([]QueueClients, 0, len(a.queues))
-	for name, q := range a.queues {
-		qc := QueueClients{Queue: name}
-		for _, st := range q {
-			if st.consumerAt(now, a.window) {
-				qc.Consumers++
-			}
-			if st.producerAt(now, a.window) {
-				qc.Producers++
-			}
-		}
-		out = append(out, qc)
+	for name := range a.queues {
+		out = append(out, a.countLocked(name, now))
 	}
 	slices.SortFunc(out, func(x, y QueueClients) int { return cmp.Compare(x.Queue, y.Queue) })
 	return out
+}
+
+// count returns one queue's active clients (zero counts when none).
+func (a *activity) count(queue string) QueueClients {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.countLocked(queue, now)
+}
+
+func (a *activity) countLocked(queue string, now time.Time) QueueClients {
+	qc := QueueClients{Queue: queue}
+	for _, st := range a.queues[queue] {
+		if st.consumerAt(now, a.window) {
+			qc.Consumers++
+		}
+		if st.producerAt(now, a.window) {
+			qc.Producers++
+		}
+	}
+	return qc
 }
 
 // clients returns the active clients of one queue: consumers first, then

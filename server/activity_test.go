@@ -119,3 +119,63 @@ func TestActiveClients(t *testing.T) {
 		t.Fatalf("ListConsumers after an anonymous publish: %+v", got)
 	}
 }
+
+// TestQueueStatsClientsAndLatency: GetQueue and ListQueues carry the
+// server's consumer and producer counts and the broker's latencies.
+func TestQueueStatsClientsAndLatency(t *testing.T) {
+	b := chutetest.MustOpen(t, "", nil)
+	ctx := chutetest.Ctx(t)
+	for _, q := range []string{"q", "idle"} {
+		if err := b.CreateQueue(ctx, q, chute.QueueConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, addr := startServer(t, b, server.Options{})
+	producer := dial(t, addr, client.WithClientID("producer-1"))
+	consumer := dial(t, addr, client.WithClientID("consumer-1"))
+	if _, err := producer.Publish(ctx, "q", chute.Message{Body: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := consumer.Receive(ctx, "q", chute.ReceiveOptions{Max: 1, Wait: -1})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("Receive: %v, %v", ds, err)
+	}
+	if err := consumer.Ack(ctx, "q", ds[0].Receipt); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, st chute.QueueStats) {
+		t.Helper()
+		if st.Consumers != 1 || st.Producers != 1 {
+			t.Fatalf("%s: %d consumers, %d producers; want 1, 1", what, st.Consumers, st.Producers)
+		}
+		l := st.Latency
+		if l.Wait.Count != 1 || l.Processing.Count != 1 || l.Completion.Count != 1 {
+			t.Fatalf("%s: latency counts %+v; want 1 each", what, l)
+		}
+		if l.Completion.P99 <= 0 {
+			t.Fatalf("%s: completion latency %+v; want a positive p99", what, l.Completion)
+		}
+	}
+	st, err := producer.QueueStats(ctx, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("GetQueue", st)
+	qs, err := producer.Queues(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		switch q.Name {
+		case "q":
+			check("ListQueues", q)
+		case "idle":
+			if q.Consumers != 0 || q.Producers != 0 || q.Latency.Wait.Count != 0 {
+				t.Fatalf("ListQueues idle: %+v", q)
+			}
+		}
+	}
+	if emb, err := b.QueueStats(ctx, "q"); err != nil || emb.Consumers != 0 || emb.Producers != 0 {
+		t.Fatalf("embedded broker: %d consumers, %d producers, %v; want 0, 0", emb.Consumers, emb.Producers, err)
+	}
+}

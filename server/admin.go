@@ -49,6 +49,8 @@ func (a *adminService) GetQueue(ctx context.Context, req *connect.Request[chutev
 	if err != nil {
 		return nil, wire.ToConnect(err)
 	}
+	qc := a.s.activity.count(st.Name)
+	st.Consumers, st.Producers = int64(qc.Consumers), int64(qc.Producers)
 	return connect.NewResponse(&chutev1.GetQueueResponse{Queue: wire.QueueStatsToPB(st)}), nil
 }
 
@@ -57,8 +59,16 @@ func (a *adminService) ListQueues(ctx context.Context, _ *connect.Request[chutev
 	if err != nil {
 		return nil, wire.ToConnect(err)
 	}
+	// The broker sees no connections: the counts come from the server's
+	// activity tracker, which lists only queues that have an active client.
+	active := map[string]QueueClients{}
+	for _, qc := range a.s.QueueClients() {
+		active[qc.Queue] = qc
+	}
 	out := &chutev1.ListQueuesResponse{Queues: make([]*chutev1.QueueStats, len(qs))}
 	for i, q := range qs {
+		qc := active[q.Name]
+		q.Consumers, q.Producers = int64(qc.Consumers), int64(qc.Producers)
 		out.Queues[i] = wire.QueueStatsToPB(q)
 	}
 	return connect.NewResponse(out), nil

@@ -285,5 +285,5 @@ func addClientCommands(root *cobra.Command) {
 // own file.
 func clientCommands(f *clientFlags) []*cobra.Command {
 	return []*cobra.Command{newPubCmd(f), newSubCmd(f), newAckCmd(f), newNackCmd(f), newExtendCmd(f),
-		newQueueCmd(f), newTopicCmd(f), newSubscriptionCmd(f), newDLQCmd(f), newAlertsCmd(f)}
+		newQueueCmd(f), newTopicCmd(f), newSubscriptionCmd(f), newDLQCmd(f), newAlertsCmd(f), newTopCmd(f)}
 }

@@ -216,6 +216,11 @@ func printQueueStats(w io.Writer, st chute.QueueStats) error {
 		{"redriven", fmt.Sprint(t.Redriven)},
 		{"returned", fmt.Sprint(t.Returned)},
 		{"de-dup forgotten", fmt.Sprint(t.DedupForgotten)},
+		{"consumers", fmt.Sprint(st.Consumers)},
+		{"producers", fmt.Sprint(st.Producers)},
+		{"wait latency", fmtLatency(st.Latency.Wait)},
+		{"processing latency", fmtLatency(st.Latency.Processing)},
+		{"completion latency", fmtLatency(st.Latency.Completion)},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
@@ -225,6 +230,15 @@ func printQueueStats(w io.Writer, st chute.QueueStats) error {
 		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
 	}
 	return tw.Flush()
+}
+
+// fmtLatency prints a latency summary on one line; "-" when nothing was
+// observed.
+func fmtLatency(l chute.LatencySummary) string {
+	if l.Count == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("avg %s, p50 %s, p99 %s (%d)", fmtDuration(l.Avg), fmtDuration(l.P50), fmtDuration(l.P99), l.Count)
 }
 
 func newQueueRmCmd(f *clientFlags) *cobra.Command {
@@ -370,7 +384,28 @@ type queueJSON struct {
 	DedupBytes    int64             `json:"dedup_bytes"`
 	OldestAge     *string           `json:"oldest_age"` // null: nothing ready
 	Totals        queueTotalsJSON   `json:"totals"`
+	Latency       queueLatencyJSON  `json:"latency"`
+	Consumers     int64             `json:"consumers"`
+	Producers     int64             `json:"producers"`
 	Config        queueConfigJSON   `json:"config"`
+}
+
+type queueLatencyJSON struct {
+	Wait       latencyJSON `json:"wait"`
+	Processing latencyJSON `json:"processing"`
+	Completion latencyJSON `json:"completion"`
+}
+
+// latencyJSON is a latency summary; durations as fmtDuration strings.
+type latencyJSON struct {
+	Count uint64 `json:"count"`
+	Avg   string `json:"avg"`
+	P50   string `json:"p50"`
+	P99   string `json:"p99"`
+}
+
+func newLatencyJSON(l chute.LatencySummary) latencyJSON {
+	return latencyJSON{Count: l.Count, Avg: fmtDuration(l.Avg), P50: fmtDuration(l.P50), P99: fmtDuration(l.P99)}
 }
 
 type queueTotalsJSON struct {
@@ -400,6 +435,9 @@ func newQueueJSON(s chute.QueueStats) queueJSON {
 			LeaseExpired: t.LeaseExpired, Expired: t.Expired, DeadLettered: t.DeadLettered,
 			DeadLetteredBytes: t.DeadLetteredBytes, Discarded: t.Discarded, Dropped: t.Dropped, Redriven: t.Redriven,
 			Returned: t.Returned, DedupForgotten: t.DedupForgotten},
+		Latency: queueLatencyJSON{Wait: newLatencyJSON(s.Latency.Wait), Processing: newLatencyJSON(s.Latency.Processing),
+			Completion: newLatencyJSON(s.Latency.Completion)},
+		Consumers: s.Consumers, Producers: s.Producers,
 		Config: newQueueConfigJSON(s.Config),
 	}
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/client"
 	"github.com/chutemq/chute/server"
 )
 
@@ -236,4 +239,52 @@ func TestQueueLsStatPurgeRm(t *testing.T) {
 	}
 	// Unused now, a.dlq can go.
 	s.must("queue", "rm", "a.dlq")
+}
+
+// TestQueueStatLatencyAndClients: queue stat shows the server's consumer
+// and producer counts and the latency summaries, as text and JSON.
+func TestQueueStatLatencyAndClients(t *testing.T) {
+	s := startCLIServer(t, server.Options{})
+	s.must("queue", "create", "orders")
+	c, err := client.Dial(s.addr, client.WithClientID("worker-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.Publish(ctx, "orders", chute.Message{Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := c.Receive(ctx, "orders", chute.ReceiveOptions{Max: 1, Wait: -1})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("Receive: %v, %v", ds, err)
+	}
+	if err := c.Ack(ctx, "orders", ds[0].Receipt); err != nil {
+		t.Fatal(err)
+	}
+	out := s.must("queue", "stat", "orders")
+	for _, re := range []string{`(?m)^consumers +1$`, `(?m)^producers +1$`,
+		`(?m)^processing latency +avg \S+, p50 \S+, p99 \S+ \(1\)$`, `(?m)^completion latency +avg .* \(1\)$`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("queue stat lacks %s:\n%s", re, out)
+		}
+	}
+	j := parseJSON[map[string]any](t, s.must("queue", "stat", "orders", "--json"))
+	if j["consumers"] != 1.0 || j["producers"] != 1.0 {
+		t.Errorf("queue stat --json: consumers %v, producers %v; want 1, 1", j["consumers"], j["producers"])
+	}
+	lat, _ := j["latency"].(map[string]any)
+	for _, k := range []string{"wait", "processing", "completion"} {
+		l, _ := lat[k].(map[string]any)
+		if l["count"] != 1.0 || len(l) != 4 {
+			t.Errorf("latency.%s = %v; want count 1 and avg, p50, p99", k, l)
+		}
+		for _, d := range []string{"avg", "p50", "p99"} {
+			if v, ok := l[d].(string); !ok {
+				t.Errorf("latency.%s.%s = %#v; want a duration string", k, d, l[d])
+			} else if _, err := parseDuration(v); err != nil {
+				t.Errorf("latency.%s.%s = %q: %v", k, d, v, err)
+			}
+		}
+	}
 }

@@ -226,7 +226,8 @@ func QueueStatsToPB(s chute.QueueStats) *chutev1.QueueStats {
 		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
 		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
 		OrderingKeys: s.OrderingKeys, DedupIds: s.DedupIDs, OldestAge: DurPB(s.OldestAge),
-		Sessions: s.Sessions, DedupBytes: s.DedupBytes,
+		Sessions: s.Sessions, DedupBytes: s.DedupBytes, Latency: QueueLatencyToPB(s.Latency),
+		Consumers: s.Consumers, Producers: s.Producers,
 		Totals: &chutev1.QueueTotals{Enqueued: t.Enqueued, Delivered: t.Delivered, Acked: t.Acked, Nacked: t.Nacked,
 			LeaseExpired: t.LeaseExpired, Expired: t.Expired, DeadLettered: t.DeadLettered,
 			DeadLetteredBytes: t.DeadLetteredBytes, Discarded: t.Discarded, Dropped: t.Dropped, Redriven: t.Redriven,
@@ -242,13 +243,36 @@ func QueueStatsFromPB(s *chutev1.QueueStats) chute.QueueStats {
 		Ready: s.GetReady(), ReadyBytes: s.GetReadyBytes(), Delayed: s.GetDelayed(), DelayedBytes: s.GetDelayedBytes(),
 		InFlight: s.GetInFlight(), InFlightBytes: s.GetInFlightBytes(), DeadLetters: s.GetDeadLetters(),
 		OrderingKeys: s.GetOrderingKeys(), DedupIDs: s.GetDedupIds(), OldestAge: Dur(s.GetOldestAge()),
-		Sessions: s.GetSessions(), DedupBytes: s.GetDedupBytes(),
+		Sessions: s.GetSessions(), DedupBytes: s.GetDedupBytes(), Latency: QueueLatencyFromPB(s.GetLatency()),
+		Consumers: s.GetConsumers(), Producers: s.GetProducers(),
 		Totals: chute.QueueTotals{Enqueued: t.GetEnqueued(), Delivered: t.GetDelivered(), Acked: t.GetAcked(),
 			Nacked: t.GetNacked(), LeaseExpired: t.GetLeaseExpired(), Expired: t.GetExpired(),
 			DeadLettered: t.GetDeadLettered(), DeadLetteredBytes: t.GetDeadLetteredBytes(),
 			Discarded: t.GetDiscarded(), Dropped: t.GetDropped(), Redriven: t.GetRedriven(),
 			Returned: t.GetReturned(), DedupForgotten: t.GetDedupForgotten()},
 	}
+}
+
+// QueueLatencyToPB converts a queue's latency summaries.
+func QueueLatencyToPB(l chute.QueueLatency) *chutev1.QueueLatency {
+	return &chutev1.QueueLatency{Wait: LatencySummaryToPB(l.Wait), Processing: LatencySummaryToPB(l.Processing),
+		Completion: LatencySummaryToPB(l.Completion)}
+}
+
+// QueueLatencyFromPB converts them back (nil: all zero).
+func QueueLatencyFromPB(l *chutev1.QueueLatency) chute.QueueLatency {
+	return chute.QueueLatency{Wait: LatencySummaryFromPB(l.GetWait()), Processing: LatencySummaryFromPB(l.GetProcessing()),
+		Completion: LatencySummaryFromPB(l.GetCompletion())}
+}
+
+// LatencySummaryToPB converts one latency summary.
+func LatencySummaryToPB(s chute.LatencySummary) *chutev1.LatencySummary {
+	return &chutev1.LatencySummary{Count: s.Count, Avg: DurPB(s.Avg), P50: DurPB(s.P50), P99: DurPB(s.P99)}
+}
+
+// LatencySummaryFromPB converts one back (nil: zero).
+func LatencySummaryFromPB(s *chutev1.LatencySummary) chute.LatencySummary {
+	return chute.LatencySummary{Count: s.GetCount(), Avg: Dur(s.GetAvg()), P50: Dur(s.GetP50()), P99: Dur(s.GetP99())}
 }
 
 // TopicConfigToPB converts a topic config.

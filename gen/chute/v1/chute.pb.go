@@ -2273,8 +2273,16 @@ type QueueStats struct {
 	OldestAge     *durationpb.Duration   `protobuf:"bytes,14,opt,name=oldest_age,json=oldestAge,proto3" json:"oldest_age,omitempty"`
 	Totals        *QueueTotals           `protobuf:"bytes,15,opt,name=totals,proto3" json:"totals,omitempty"`
 	// Producer sessions remembered, and the de-dup state's memory estimate.
-	Sessions      int64 `protobuf:"varint,16,opt,name=sessions,proto3" json:"sessions,omitempty"`
-	DedupBytes    int64 `protobuf:"varint,17,opt,name=dedup_bytes,json=dedupBytes,proto3" json:"dedup_bytes,omitempty"`
+	Sessions   int64 `protobuf:"varint,16,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	DedupBytes int64 `protobuf:"varint,17,opt,name=dedup_bytes,json=dedupBytes,proto3" json:"dedup_bytes,omitempty"`
+	// Latencies since the broker started (kept in memory: a restart begins
+	// them again). A message's due time is when it was published, or its
+	// deliver-at time if it was delayed.
+	Latency *QueueLatency `protobuf:"bytes,18,opt,name=latency,proto3" json:"latency,omitempty"`
+	// Active consumers and producers, as the server counts them (see
+	// ListConsumers); 0 from a broker that sees no connections.
+	Consumers     int64 `protobuf:"varint,19,opt,name=consumers,proto3" json:"consumers,omitempty"`
+	Producers     int64 `protobuf:"varint,20,opt,name=producers,proto3" json:"producers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2428,6 +2436,161 @@ func (x *QueueStats) GetDedupBytes() int64 {
 	return 0
 }
 
+func (x *QueueStats) GetLatency() *QueueLatency {
+	if x != nil {
+		return x.Latency
+	}
+	return nil
+}
+
+func (x *QueueStats) GetConsumers() int64 {
+	if x != nil {
+		return x.Consumers
+	}
+	return 0
+}
+
+func (x *QueueStats) GetProducers() int64 {
+	if x != nil {
+		return x.Producers
+	}
+	return 0
+}
+
+// QueueLatency is a queue's latency summaries.
+type QueueLatency struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// From the due time to the first delivery.
+	Wait *LatencySummary `protobuf:"bytes,1,opt,name=wait,proto3" json:"wait,omitempty"`
+	// From a delivery to its ack (nacked and expired deliveries not counted).
+	Processing *LatencySummary `protobuf:"bytes,2,opt,name=processing,proto3" json:"processing,omitempty"`
+	// From the due time to the ack, over every delivery.
+	Completion    *LatencySummary `protobuf:"bytes,3,opt,name=completion,proto3" json:"completion,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueLatency) Reset() {
+	*x = QueueLatency{}
+	mi := &file_chute_v1_chute_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueLatency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueLatency) ProtoMessage() {}
+
+func (x *QueueLatency) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueLatency.ProtoReflect.Descriptor instead.
+func (*QueueLatency) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *QueueLatency) GetWait() *LatencySummary {
+	if x != nil {
+		return x.Wait
+	}
+	return nil
+}
+
+func (x *QueueLatency) GetProcessing() *LatencySummary {
+	if x != nil {
+		return x.Processing
+	}
+	return nil
+}
+
+func (x *QueueLatency) GetCompletion() *LatencySummary {
+	if x != nil {
+		return x.Completion
+	}
+	return nil
+}
+
+// LatencySummary summarises a latency histogram whose buckets double in
+// width: the quantiles are estimates within a factor of two.
+type LatencySummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         uint64                 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	Avg           *durationpb.Duration   `protobuf:"bytes,2,opt,name=avg,proto3" json:"avg,omitempty"`
+	P50           *durationpb.Duration   `protobuf:"bytes,3,opt,name=p50,proto3" json:"p50,omitempty"`
+	P99           *durationpb.Duration   `protobuf:"bytes,4,opt,name=p99,proto3" json:"p99,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LatencySummary) Reset() {
+	*x = LatencySummary{}
+	mi := &file_chute_v1_chute_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LatencySummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LatencySummary) ProtoMessage() {}
+
+func (x *LatencySummary) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
+func (*LatencySummary) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *LatencySummary) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *LatencySummary) GetAvg() *durationpb.Duration {
+	if x != nil {
+		return x.Avg
+	}
+	return nil
+}
+
+func (x *LatencySummary) GetP50() *durationpb.Duration {
+	if x != nil {
+		return x.P50
+	}
+	return nil
+}
+
+func (x *LatencySummary) GetP99() *durationpb.Duration {
+	if x != nil {
+		return x.P99
+	}
+	return nil
+}
+
 type TopicConfig struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	DedupWindow *durationpb.Duration   `protobuf:"bytes,1,opt,name=dedup_window,json=dedupWindow,proto3" json:"dedup_window,omitempty"`
@@ -2440,7 +2603,7 @@ type TopicConfig struct {
 
 func (x *TopicConfig) Reset() {
 	*x = TopicConfig{}
-	mi := &file_chute_v1_chute_proto_msgTypes[31]
+	mi := &file_chute_v1_chute_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2452,7 +2615,7 @@ func (x *TopicConfig) String() string {
 func (*TopicConfig) ProtoMessage() {}
 
 func (x *TopicConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[31]
+	mi := &file_chute_v1_chute_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2465,7 +2628,7 @@ func (x *TopicConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicConfig.ProtoReflect.Descriptor instead.
 func (*TopicConfig) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{31}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TopicConfig) GetDedupWindow() *durationpb.Duration {
@@ -2506,7 +2669,7 @@ type TopicStats struct {
 
 func (x *TopicStats) Reset() {
 	*x = TopicStats{}
-	mi := &file_chute_v1_chute_proto_msgTypes[32]
+	mi := &file_chute_v1_chute_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2518,7 +2681,7 @@ func (x *TopicStats) String() string {
 func (*TopicStats) ProtoMessage() {}
 
 func (x *TopicStats) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[32]
+	mi := &file_chute_v1_chute_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2531,7 +2694,7 @@ func (x *TopicStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicStats.ProtoReflect.Descriptor instead.
 func (*TopicStats) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{32}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TopicStats) GetName() string {
@@ -2607,7 +2770,7 @@ type CreateQueueRequest struct {
 
 func (x *CreateQueueRequest) Reset() {
 	*x = CreateQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[33]
+	mi := &file_chute_v1_chute_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2619,7 +2782,7 @@ func (x *CreateQueueRequest) String() string {
 func (*CreateQueueRequest) ProtoMessage() {}
 
 func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[33]
+	mi := &file_chute_v1_chute_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2632,7 +2795,7 @@ func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateQueueRequest.ProtoReflect.Descriptor instead.
 func (*CreateQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{33}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateQueueRequest) GetName() string {
@@ -2657,7 +2820,7 @@ type CreateQueueResponse struct {
 
 func (x *CreateQueueResponse) Reset() {
 	*x = CreateQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[34]
+	mi := &file_chute_v1_chute_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2669,7 +2832,7 @@ func (x *CreateQueueResponse) String() string {
 func (*CreateQueueResponse) ProtoMessage() {}
 
 func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[34]
+	mi := &file_chute_v1_chute_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2682,7 +2845,7 @@ func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateQueueResponse.ProtoReflect.Descriptor instead.
 func (*CreateQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{34}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{36}
 }
 
 type UpdateQueueRequest struct {
@@ -2695,7 +2858,7 @@ type UpdateQueueRequest struct {
 
 func (x *UpdateQueueRequest) Reset() {
 	*x = UpdateQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[35]
+	mi := &file_chute_v1_chute_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +2870,7 @@ func (x *UpdateQueueRequest) String() string {
 func (*UpdateQueueRequest) ProtoMessage() {}
 
 func (x *UpdateQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[35]
+	mi := &file_chute_v1_chute_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +2883,7 @@ func (x *UpdateQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateQueueRequest.ProtoReflect.Descriptor instead.
 func (*UpdateQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{35}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UpdateQueueRequest) GetName() string {
@@ -2745,7 +2908,7 @@ type UpdateQueueResponse struct {
 
 func (x *UpdateQueueResponse) Reset() {
 	*x = UpdateQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[36]
+	mi := &file_chute_v1_chute_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +2920,7 @@ func (x *UpdateQueueResponse) String() string {
 func (*UpdateQueueResponse) ProtoMessage() {}
 
 func (x *UpdateQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[36]
+	mi := &file_chute_v1_chute_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +2933,7 @@ func (x *UpdateQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateQueueResponse.ProtoReflect.Descriptor instead.
 func (*UpdateQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{36}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{38}
 }
 
 type DeleteQueueRequest struct {
@@ -2782,7 +2945,7 @@ type DeleteQueueRequest struct {
 
 func (x *DeleteQueueRequest) Reset() {
 	*x = DeleteQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[37]
+	mi := &file_chute_v1_chute_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2794,7 +2957,7 @@ func (x *DeleteQueueRequest) String() string {
 func (*DeleteQueueRequest) ProtoMessage() {}
 
 func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[37]
+	mi := &file_chute_v1_chute_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2807,7 +2970,7 @@ func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteQueueRequest.ProtoReflect.Descriptor instead.
 func (*DeleteQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{37}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteQueueRequest) GetName() string {
@@ -2825,7 +2988,7 @@ type DeleteQueueResponse struct {
 
 func (x *DeleteQueueResponse) Reset() {
 	*x = DeleteQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[38]
+	mi := &file_chute_v1_chute_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2837,7 +3000,7 @@ func (x *DeleteQueueResponse) String() string {
 func (*DeleteQueueResponse) ProtoMessage() {}
 
 func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[38]
+	mi := &file_chute_v1_chute_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2850,7 +3013,7 @@ func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteQueueResponse.ProtoReflect.Descriptor instead.
 func (*DeleteQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{38}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{40}
 }
 
 type PurgeQueueRequest struct {
@@ -2862,7 +3025,7 @@ type PurgeQueueRequest struct {
 
 func (x *PurgeQueueRequest) Reset() {
 	*x = PurgeQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[39]
+	mi := &file_chute_v1_chute_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2874,7 +3037,7 @@ func (x *PurgeQueueRequest) String() string {
 func (*PurgeQueueRequest) ProtoMessage() {}
 
 func (x *PurgeQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[39]
+	mi := &file_chute_v1_chute_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2887,7 +3050,7 @@ func (x *PurgeQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeQueueRequest.ProtoReflect.Descriptor instead.
 func (*PurgeQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{39}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PurgeQueueRequest) GetName() string {
@@ -2906,7 +3069,7 @@ type PurgeQueueResponse struct {
 
 func (x *PurgeQueueResponse) Reset() {
 	*x = PurgeQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[40]
+	mi := &file_chute_v1_chute_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2918,7 +3081,7 @@ func (x *PurgeQueueResponse) String() string {
 func (*PurgeQueueResponse) ProtoMessage() {}
 
 func (x *PurgeQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[40]
+	mi := &file_chute_v1_chute_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2931,7 +3094,7 @@ func (x *PurgeQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeQueueResponse.ProtoReflect.Descriptor instead.
 func (*PurgeQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{40}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PurgeQueueResponse) GetPurged() int64 {
@@ -2950,7 +3113,7 @@ type GetQueueRequest struct {
 
 func (x *GetQueueRequest) Reset() {
 	*x = GetQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[41]
+	mi := &file_chute_v1_chute_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2962,7 +3125,7 @@ func (x *GetQueueRequest) String() string {
 func (*GetQueueRequest) ProtoMessage() {}
 
 func (x *GetQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[41]
+	mi := &file_chute_v1_chute_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2975,7 +3138,7 @@ func (x *GetQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueRequest.ProtoReflect.Descriptor instead.
 func (*GetQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{41}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetQueueRequest) GetName() string {
@@ -2994,7 +3157,7 @@ type GetQueueResponse struct {
 
 func (x *GetQueueResponse) Reset() {
 	*x = GetQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[42]
+	mi := &file_chute_v1_chute_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3006,7 +3169,7 @@ func (x *GetQueueResponse) String() string {
 func (*GetQueueResponse) ProtoMessage() {}
 
 func (x *GetQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[42]
+	mi := &file_chute_v1_chute_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3019,7 +3182,7 @@ func (x *GetQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueResponse.ProtoReflect.Descriptor instead.
 func (*GetQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{42}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetQueueResponse) GetQueue() *QueueStats {
@@ -3037,7 +3200,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[43]
+	mi := &file_chute_v1_chute_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3049,7 +3212,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[43]
+	mi := &file_chute_v1_chute_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3062,7 +3225,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{43}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{45}
 }
 
 type ListQueuesResponse struct {
@@ -3074,7 +3237,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[44]
+	mi := &file_chute_v1_chute_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3086,7 +3249,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[44]
+	mi := &file_chute_v1_chute_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3099,7 +3262,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{44}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*QueueStats {
@@ -3119,7 +3282,7 @@ type CreateTopicRequest struct {
 
 func (x *CreateTopicRequest) Reset() {
 	*x = CreateTopicRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[45]
+	mi := &file_chute_v1_chute_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3131,7 +3294,7 @@ func (x *CreateTopicRequest) String() string {
 func (*CreateTopicRequest) ProtoMessage() {}
 
 func (x *CreateTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[45]
+	mi := &file_chute_v1_chute_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3144,7 +3307,7 @@ func (x *CreateTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTopicRequest.ProtoReflect.Descriptor instead.
 func (*CreateTopicRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{45}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CreateTopicRequest) GetName() string {
@@ -3169,7 +3332,7 @@ type CreateTopicResponse struct {
 
 func (x *CreateTopicResponse) Reset() {
 	*x = CreateTopicResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[46]
+	mi := &file_chute_v1_chute_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3181,7 +3344,7 @@ func (x *CreateTopicResponse) String() string {
 func (*CreateTopicResponse) ProtoMessage() {}
 
 func (x *CreateTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[46]
+	mi := &file_chute_v1_chute_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3194,7 +3357,7 @@ func (x *CreateTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTopicResponse.ProtoReflect.Descriptor instead.
 func (*CreateTopicResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{46}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{48}
 }
 
 type DeleteTopicRequest struct {
@@ -3206,7 +3369,7 @@ type DeleteTopicRequest struct {
 
 func (x *DeleteTopicRequest) Reset() {
 	*x = DeleteTopicRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[47]
+	mi := &file_chute_v1_chute_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +3381,7 @@ func (x *DeleteTopicRequest) String() string {
 func (*DeleteTopicRequest) ProtoMessage() {}
 
 func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[47]
+	mi := &file_chute_v1_chute_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +3394,7 @@ func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTopicRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{47}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DeleteTopicRequest) GetName() string {
@@ -3249,7 +3412,7 @@ type DeleteTopicResponse struct {
 
 func (x *DeleteTopicResponse) Reset() {
 	*x = DeleteTopicResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[48]
+	mi := &file_chute_v1_chute_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3261,7 +3424,7 @@ func (x *DeleteTopicResponse) String() string {
 func (*DeleteTopicResponse) ProtoMessage() {}
 
 func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[48]
+	mi := &file_chute_v1_chute_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3274,7 +3437,7 @@ func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTopicResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{48}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{50}
 }
 
 type ListTopicsRequest struct {
@@ -3285,7 +3448,7 @@ type ListTopicsRequest struct {
 
 func (x *ListTopicsRequest) Reset() {
 	*x = ListTopicsRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[49]
+	mi := &file_chute_v1_chute_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3297,7 +3460,7 @@ func (x *ListTopicsRequest) String() string {
 func (*ListTopicsRequest) ProtoMessage() {}
 
 func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[49]
+	mi := &file_chute_v1_chute_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3310,7 +3473,7 @@ func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{49}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{51}
 }
 
 type ListTopicsResponse struct {
@@ -3322,7 +3485,7 @@ type ListTopicsResponse struct {
 
 func (x *ListTopicsResponse) Reset() {
 	*x = ListTopicsResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[50]
+	mi := &file_chute_v1_chute_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3334,7 +3497,7 @@ func (x *ListTopicsResponse) String() string {
 func (*ListTopicsResponse) ProtoMessage() {}
 
 func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[50]
+	mi := &file_chute_v1_chute_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3347,7 +3510,7 @@ func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{50}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListTopicsResponse) GetTopics() []*TopicStats {
@@ -3370,7 +3533,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[51]
+	mi := &file_chute_v1_chute_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3382,7 +3545,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[51]
+	mi := &file_chute_v1_chute_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3395,7 +3558,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{51}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SubscribeRequest) GetTopic() string {
@@ -3434,7 +3597,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[52]
+	mi := &file_chute_v1_chute_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3609,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[52]
+	mi := &file_chute_v1_chute_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3622,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{52}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{54}
 }
 
 type UnsubscribeRequest struct {
@@ -3472,7 +3635,7 @@ type UnsubscribeRequest struct {
 
 func (x *UnsubscribeRequest) Reset() {
 	*x = UnsubscribeRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[53]
+	mi := &file_chute_v1_chute_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3484,7 +3647,7 @@ func (x *UnsubscribeRequest) String() string {
 func (*UnsubscribeRequest) ProtoMessage() {}
 
 func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[53]
+	mi := &file_chute_v1_chute_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3497,7 +3660,7 @@ func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsubscribeRequest.ProtoReflect.Descriptor instead.
 func (*UnsubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{53}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UnsubscribeRequest) GetTopic() string {
@@ -3522,7 +3685,7 @@ type UnsubscribeResponse struct {
 
 func (x *UnsubscribeResponse) Reset() {
 	*x = UnsubscribeResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[54]
+	mi := &file_chute_v1_chute_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3534,7 +3697,7 @@ func (x *UnsubscribeResponse) String() string {
 func (*UnsubscribeResponse) ProtoMessage() {}
 
 func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[54]
+	mi := &file_chute_v1_chute_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3547,7 +3710,7 @@ func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsubscribeResponse.ProtoReflect.Descriptor instead.
 func (*UnsubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{54}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{56}
 }
 
 type RedriveRequest struct {
@@ -3560,7 +3723,7 @@ type RedriveRequest struct {
 
 func (x *RedriveRequest) Reset() {
 	*x = RedriveRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[55]
+	mi := &file_chute_v1_chute_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3572,7 +3735,7 @@ func (x *RedriveRequest) String() string {
 func (*RedriveRequest) ProtoMessage() {}
 
 func (x *RedriveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[55]
+	mi := &file_chute_v1_chute_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3585,7 +3748,7 @@ func (x *RedriveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedriveRequest.ProtoReflect.Descriptor instead.
 func (*RedriveRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{55}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RedriveRequest) GetDeadLetterQueue() string {
@@ -3611,7 +3774,7 @@ type RedriveResponse struct {
 
 func (x *RedriveResponse) Reset() {
 	*x = RedriveResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[56]
+	mi := &file_chute_v1_chute_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3623,7 +3786,7 @@ func (x *RedriveResponse) String() string {
 func (*RedriveResponse) ProtoMessage() {}
 
 func (x *RedriveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[56]
+	mi := &file_chute_v1_chute_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3636,7 +3799,7 @@ func (x *RedriveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedriveResponse.ProtoReflect.Descriptor instead.
 func (*RedriveResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{56}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RedriveResponse) GetMoved() int64 {
@@ -3654,7 +3817,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[57]
+	mi := &file_chute_v1_chute_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3666,7 +3829,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[57]
+	mi := &file_chute_v1_chute_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3679,7 +3842,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{57}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{59}
 }
 
 type GetServerInfoResponse struct {
@@ -3699,7 +3862,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[58]
+	mi := &file_chute_v1_chute_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3711,7 +3874,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[58]
+	mi := &file_chute_v1_chute_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3724,7 +3887,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{58}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -3763,7 +3926,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[59]
+	mi := &file_chute_v1_chute_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3775,7 +3938,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[59]
+	mi := &file_chute_v1_chute_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3788,7 +3951,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{59}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{61}
 }
 
 // BackupChunk is a piece of one file of a backup. Files come one after
@@ -3810,7 +3973,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_chute_v1_chute_proto_msgTypes[60]
+	mi := &file_chute_v1_chute_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3822,7 +3985,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[60]
+	mi := &file_chute_v1_chute_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3835,7 +3998,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{60}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *BackupChunk) GetFile() string {
@@ -3875,7 +4038,7 @@ type ListConsumersRequest struct {
 
 func (x *ListConsumersRequest) Reset() {
 	*x = ListConsumersRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[61]
+	mi := &file_chute_v1_chute_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3887,7 +4050,7 @@ func (x *ListConsumersRequest) String() string {
 func (*ListConsumersRequest) ProtoMessage() {}
 
 func (x *ListConsumersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[61]
+	mi := &file_chute_v1_chute_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3900,7 +4063,7 @@ func (x *ListConsumersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConsumersRequest.ProtoReflect.Descriptor instead.
 func (*ListConsumersRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{61}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListConsumersRequest) GetQueue() string {
@@ -3924,7 +4087,7 @@ type ListConsumersResponse struct {
 
 func (x *ListConsumersResponse) Reset() {
 	*x = ListConsumersResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[62]
+	mi := &file_chute_v1_chute_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3936,7 +4099,7 @@ func (x *ListConsumersResponse) String() string {
 func (*ListConsumersResponse) ProtoMessage() {}
 
 func (x *ListConsumersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[62]
+	mi := &file_chute_v1_chute_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3949,7 +4112,7 @@ func (x *ListConsumersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConsumersResponse.ProtoReflect.Descriptor instead.
 func (*ListConsumersResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{62}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListConsumersResponse) GetConsumers() int32 {
@@ -3998,7 +4161,7 @@ type QueueClient struct {
 
 func (x *QueueClient) Reset() {
 	*x = QueueClient{}
-	mi := &file_chute_v1_chute_proto_msgTypes[63]
+	mi := &file_chute_v1_chute_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4010,7 +4173,7 @@ func (x *QueueClient) String() string {
 func (*QueueClient) ProtoMessage() {}
 
 func (x *QueueClient) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[63]
+	mi := &file_chute_v1_chute_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4023,7 +4186,7 @@ func (x *QueueClient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueClient.ProtoReflect.Descriptor instead.
 func (*QueueClient) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{63}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *QueueClient) GetClientId() string {
@@ -4090,7 +4253,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[64]
+	mi := &file_chute_v1_chute_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4102,7 +4265,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[64]
+	mi := &file_chute_v1_chute_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4115,7 +4278,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{64}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{66}
 }
 
 type ListAlertsResponse struct {
@@ -4132,7 +4295,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[65]
+	mi := &file_chute_v1_chute_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4144,7 +4307,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[65]
+	mi := &file_chute_v1_chute_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4157,7 +4320,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{65}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListAlertsResponse) GetFiring() []*Alert {
@@ -4210,7 +4373,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_chute_v1_chute_proto_msgTypes[66]
+	mi := &file_chute_v1_chute_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4222,7 +4385,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[66]
+	mi := &file_chute_v1_chute_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4235,7 +4398,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{66}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *Alert) GetRule() string {
@@ -4501,7 +4664,7 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	" \x01(\x03R\adropped\x12\x1a\n" +
 	"\bredriven\x18\v \x01(\x03R\bredriven\x12\x1a\n" +
 	"\breturned\x18\f \x01(\x03R\breturned\x12'\n" +
-	"\x0fdedup_forgotten\x18\r \x01(\x03R\x0ededupForgotten\"\xa0\x05\n" +
+	"\x0fdedup_forgotten\x18\r \x01(\x03R\x0ededupForgotten\"\x8e\x06\n" +
 	"\n" +
 	"QueueStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
@@ -4524,10 +4687,26 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x06totals\x18\x0f \x01(\v2\x15.chute.v1.QueueTotalsR\x06totals\x12\x1a\n" +
 	"\bsessions\x18\x10 \x01(\x03R\bsessions\x12\x1f\n" +
 	"\vdedup_bytes\x18\x11 \x01(\x03R\n" +
-	"dedupBytes\x1a9\n" +
+	"dedupBytes\x120\n" +
+	"\alatency\x18\x12 \x01(\v2\x16.chute.v1.QueueLatencyR\alatency\x12\x1c\n" +
+	"\tconsumers\x18\x13 \x01(\x03R\tconsumers\x12\x1c\n" +
+	"\tproducers\x18\x14 \x01(\x03R\tproducers\x1a9\n" +
 	"\vFilterEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\x01\n" +
+	"\fQueueLatency\x12,\n" +
+	"\x04wait\x18\x01 \x01(\v2\x18.chute.v1.LatencySummaryR\x04wait\x128\n" +
+	"\n" +
+	"processing\x18\x02 \x01(\v2\x18.chute.v1.LatencySummaryR\n" +
+	"processing\x128\n" +
+	"\n" +
+	"completion\x18\x03 \x01(\v2\x18.chute.v1.LatencySummaryR\n" +
+	"completion\"\xad\x01\n" +
+	"\x0eLatencySummary\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x04R\x05count\x12+\n" +
+	"\x03avg\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03avg\x12+\n" +
+	"\x03p50\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03p50\x12+\n" +
+	"\x03p99\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03p99\"\xb1\x01\n" +
 	"\vTopicConfig\x12<\n" +
 	"\fdedup_window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\x12\"\n" +
 	"\rmax_dedup_ids\x18\x02 \x01(\x03R\vmaxDedupIds\x12@\n" +
@@ -4695,7 +4874,7 @@ func file_chute_v1_chute_proto_rawDescGZIP() []byte {
 }
 
 var file_chute_v1_chute_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
+var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
 var file_chute_v1_chute_proto_goTypes = []any{
 	(BackoffKind)(0),              // 0: chute.v1.BackoffKind
 	(Overflow)(0),                 // 1: chute.v1.Overflow
@@ -4730,169 +4909,178 @@ var file_chute_v1_chute_proto_goTypes = []any{
 	(*QueueConfig)(nil),           // 30: chute.v1.QueueConfig
 	(*QueueTotals)(nil),           // 31: chute.v1.QueueTotals
 	(*QueueStats)(nil),            // 32: chute.v1.QueueStats
-	(*TopicConfig)(nil),           // 33: chute.v1.TopicConfig
-	(*TopicStats)(nil),            // 34: chute.v1.TopicStats
-	(*CreateQueueRequest)(nil),    // 35: chute.v1.CreateQueueRequest
-	(*CreateQueueResponse)(nil),   // 36: chute.v1.CreateQueueResponse
-	(*UpdateQueueRequest)(nil),    // 37: chute.v1.UpdateQueueRequest
-	(*UpdateQueueResponse)(nil),   // 38: chute.v1.UpdateQueueResponse
-	(*DeleteQueueRequest)(nil),    // 39: chute.v1.DeleteQueueRequest
-	(*DeleteQueueResponse)(nil),   // 40: chute.v1.DeleteQueueResponse
-	(*PurgeQueueRequest)(nil),     // 41: chute.v1.PurgeQueueRequest
-	(*PurgeQueueResponse)(nil),    // 42: chute.v1.PurgeQueueResponse
-	(*GetQueueRequest)(nil),       // 43: chute.v1.GetQueueRequest
-	(*GetQueueResponse)(nil),      // 44: chute.v1.GetQueueResponse
-	(*ListQueuesRequest)(nil),     // 45: chute.v1.ListQueuesRequest
-	(*ListQueuesResponse)(nil),    // 46: chute.v1.ListQueuesResponse
-	(*CreateTopicRequest)(nil),    // 47: chute.v1.CreateTopicRequest
-	(*CreateTopicResponse)(nil),   // 48: chute.v1.CreateTopicResponse
-	(*DeleteTopicRequest)(nil),    // 49: chute.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil),   // 50: chute.v1.DeleteTopicResponse
-	(*ListTopicsRequest)(nil),     // 51: chute.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),    // 52: chute.v1.ListTopicsResponse
-	(*SubscribeRequest)(nil),      // 53: chute.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 54: chute.v1.SubscribeResponse
-	(*UnsubscribeRequest)(nil),    // 55: chute.v1.UnsubscribeRequest
-	(*UnsubscribeResponse)(nil),   // 56: chute.v1.UnsubscribeResponse
-	(*RedriveRequest)(nil),        // 57: chute.v1.RedriveRequest
-	(*RedriveResponse)(nil),       // 58: chute.v1.RedriveResponse
-	(*GetServerInfoRequest)(nil),  // 59: chute.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil), // 60: chute.v1.GetServerInfoResponse
-	(*BackupRequest)(nil),         // 61: chute.v1.BackupRequest
-	(*BackupChunk)(nil),           // 62: chute.v1.BackupChunk
-	(*ListConsumersRequest)(nil),  // 63: chute.v1.ListConsumersRequest
-	(*ListConsumersResponse)(nil), // 64: chute.v1.ListConsumersResponse
-	(*QueueClient)(nil),           // 65: chute.v1.QueueClient
-	(*ListAlertsRequest)(nil),     // 66: chute.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),    // 67: chute.v1.ListAlertsResponse
-	(*Alert)(nil),                 // 68: chute.v1.Alert
-	nil,                           // 69: chute.v1.Message.HeadersEntry
-	nil,                           // 70: chute.v1.Delivery.HeadersEntry
-	nil,                           // 71: chute.v1.QueueStats.FilterEntry
-	nil,                           // 72: chute.v1.SubscribeRequest.FilterEntry
-	(*durationpb.Duration)(nil),   // 73: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 74: google.protobuf.Timestamp
+	(*QueueLatency)(nil),          // 33: chute.v1.QueueLatency
+	(*LatencySummary)(nil),        // 34: chute.v1.LatencySummary
+	(*TopicConfig)(nil),           // 35: chute.v1.TopicConfig
+	(*TopicStats)(nil),            // 36: chute.v1.TopicStats
+	(*CreateQueueRequest)(nil),    // 37: chute.v1.CreateQueueRequest
+	(*CreateQueueResponse)(nil),   // 38: chute.v1.CreateQueueResponse
+	(*UpdateQueueRequest)(nil),    // 39: chute.v1.UpdateQueueRequest
+	(*UpdateQueueResponse)(nil),   // 40: chute.v1.UpdateQueueResponse
+	(*DeleteQueueRequest)(nil),    // 41: chute.v1.DeleteQueueRequest
+	(*DeleteQueueResponse)(nil),   // 42: chute.v1.DeleteQueueResponse
+	(*PurgeQueueRequest)(nil),     // 43: chute.v1.PurgeQueueRequest
+	(*PurgeQueueResponse)(nil),    // 44: chute.v1.PurgeQueueResponse
+	(*GetQueueRequest)(nil),       // 45: chute.v1.GetQueueRequest
+	(*GetQueueResponse)(nil),      // 46: chute.v1.GetQueueResponse
+	(*ListQueuesRequest)(nil),     // 47: chute.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),    // 48: chute.v1.ListQueuesResponse
+	(*CreateTopicRequest)(nil),    // 49: chute.v1.CreateTopicRequest
+	(*CreateTopicResponse)(nil),   // 50: chute.v1.CreateTopicResponse
+	(*DeleteTopicRequest)(nil),    // 51: chute.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),   // 52: chute.v1.DeleteTopicResponse
+	(*ListTopicsRequest)(nil),     // 53: chute.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),    // 54: chute.v1.ListTopicsResponse
+	(*SubscribeRequest)(nil),      // 55: chute.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 56: chute.v1.SubscribeResponse
+	(*UnsubscribeRequest)(nil),    // 57: chute.v1.UnsubscribeRequest
+	(*UnsubscribeResponse)(nil),   // 58: chute.v1.UnsubscribeResponse
+	(*RedriveRequest)(nil),        // 59: chute.v1.RedriveRequest
+	(*RedriveResponse)(nil),       // 60: chute.v1.RedriveResponse
+	(*GetServerInfoRequest)(nil),  // 61: chute.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil), // 62: chute.v1.GetServerInfoResponse
+	(*BackupRequest)(nil),         // 63: chute.v1.BackupRequest
+	(*BackupChunk)(nil),           // 64: chute.v1.BackupChunk
+	(*ListConsumersRequest)(nil),  // 65: chute.v1.ListConsumersRequest
+	(*ListConsumersResponse)(nil), // 66: chute.v1.ListConsumersResponse
+	(*QueueClient)(nil),           // 67: chute.v1.QueueClient
+	(*ListAlertsRequest)(nil),     // 68: chute.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),    // 69: chute.v1.ListAlertsResponse
+	(*Alert)(nil),                 // 70: chute.v1.Alert
+	nil,                           // 71: chute.v1.Message.HeadersEntry
+	nil,                           // 72: chute.v1.Delivery.HeadersEntry
+	nil,                           // 73: chute.v1.QueueStats.FilterEntry
+	nil,                           // 74: chute.v1.SubscribeRequest.FilterEntry
+	(*durationpb.Duration)(nil),   // 75: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 76: google.protobuf.Timestamp
 }
 var file_chute_v1_chute_proto_depIdxs = []int32{
-	69, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
-	73, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
-	74, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
-	73, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
+	71, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
+	75, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
+	76, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
+	75, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
 	3,  // 4: chute.v1.PublishRequest.messages:type_name -> chute.v1.Message
 	4,  // 5: chute.v1.PublishResponse.results:type_name -> chute.v1.PublishResult
 	3,  // 6: chute.v1.PublishStreamRequest.messages:type_name -> chute.v1.Message
 	4,  // 7: chute.v1.PublishStreamResponse.results:type_name -> chute.v1.PublishResult
 	9,  // 8: chute.v1.PublishStreamResponse.error:type_name -> chute.v1.Status
-	74, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
-	70, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
-	74, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
-	74, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
+	76, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
+	72, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
+	76, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
+	76, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
 	10, // 13: chute.v1.Delivery.dead_letter:type_name -> chute.v1.DeadLetter
-	73, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
-	73, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
+	75, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
+	75, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
 	11, // 16: chute.v1.ReceiveResponse.deliveries:type_name -> chute.v1.Delivery
 	9,  // 17: chute.v1.ReceiptFailure.status:type_name -> chute.v1.Status
 	14, // 18: chute.v1.AckResponse.failed:type_name -> chute.v1.ReceiptFailure
-	73, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
+	75, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
 	17, // 20: chute.v1.NackRequest.nacks:type_name -> chute.v1.NackItem
 	14, // 21: chute.v1.NackResponse.failed:type_name -> chute.v1.ReceiptFailure
-	73, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
+	75, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
 	14, // 23: chute.v1.ExtendResponse.failed:type_name -> chute.v1.ReceiptFailure
 	11, // 24: chute.v1.PeekResponse.deliveries:type_name -> chute.v1.Delivery
 	25, // 25: chute.v1.ConsumeRequest.start:type_name -> chute.v1.ConsumeStart
 	26, // 26: chute.v1.ConsumeRequest.settle:type_name -> chute.v1.Settle
-	73, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
+	75, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
 	17, // 28: chute.v1.Settle.nacks:type_name -> chute.v1.NackItem
-	73, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
+	75, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
 	14, // 30: chute.v1.SettleResult.failed:type_name -> chute.v1.ReceiptFailure
 	9,  // 31: chute.v1.SettleResult.error:type_name -> chute.v1.Status
 	11, // 32: chute.v1.ConsumeResponse.deliveries:type_name -> chute.v1.Delivery
 	27, // 33: chute.v1.ConsumeResponse.settled:type_name -> chute.v1.SettleResult
 	0,  // 34: chute.v1.Backoff.kind:type_name -> chute.v1.BackoffKind
-	73, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
-	73, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
-	73, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
+	75, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
+	75, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
+	75, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
 	29, // 38: chute.v1.QueueConfig.backoff:type_name -> chute.v1.Backoff
 	1,  // 39: chute.v1.QueueConfig.overflow:type_name -> chute.v1.Overflow
-	73, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
-	73, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
-	73, // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
+	75, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
+	75, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
+	75, // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
 	30, // 43: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
-	71, // 44: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
-	73, // 45: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
+	73, // 44: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
+	75, // 45: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
 	31, // 46: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
-	73, // 47: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
-	73, // 48: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
-	33, // 49: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
-	30, // 50: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
-	30, // 51: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
-	32, // 52: chute.v1.GetQueueResponse.queue:type_name -> chute.v1.QueueStats
-	32, // 53: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
-	33, // 54: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
-	34, // 55: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
-	72, // 56: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
-	30, // 57: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
-	74, // 58: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	65, // 59: chute.v1.ListConsumersResponse.clients:type_name -> chute.v1.QueueClient
-	74, // 60: chute.v1.QueueClient.last_seen:type_name -> google.protobuf.Timestamp
-	68, // 61: chute.v1.ListAlertsResponse.firing:type_name -> chute.v1.Alert
-	68, // 62: chute.v1.ListAlertsResponse.resolved:type_name -> chute.v1.Alert
-	74, // 63: chute.v1.Alert.since:type_name -> google.protobuf.Timestamp
-	74, // 64: chute.v1.Alert.started:type_name -> google.protobuf.Timestamp
-	74, // 65: chute.v1.Alert.resolved:type_name -> google.protobuf.Timestamp
-	5,  // 66: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
-	7,  // 67: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
-	12, // 68: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
-	24, // 69: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
-	15, // 70: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
-	18, // 71: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
-	20, // 72: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
-	22, // 73: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
-	35, // 74: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
-	37, // 75: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
-	39, // 76: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
-	41, // 77: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
-	43, // 78: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
-	45, // 79: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
-	47, // 80: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
-	49, // 81: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
-	51, // 82: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
-	53, // 83: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
-	55, // 84: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
-	57, // 85: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
-	59, // 86: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
-	61, // 87: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
-	63, // 88: chute.v1.AdminService.ListConsumers:input_type -> chute.v1.ListConsumersRequest
-	66, // 89: chute.v1.AdminService.ListAlerts:input_type -> chute.v1.ListAlertsRequest
-	6,  // 90: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
-	8,  // 91: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
-	13, // 92: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
-	28, // 93: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
-	16, // 94: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
-	19, // 95: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
-	21, // 96: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
-	23, // 97: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
-	36, // 98: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
-	38, // 99: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
-	40, // 100: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
-	42, // 101: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
-	44, // 102: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
-	46, // 103: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
-	48, // 104: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
-	50, // 105: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
-	52, // 106: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
-	54, // 107: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
-	56, // 108: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
-	58, // 109: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
-	60, // 110: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
-	62, // 111: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
-	64, // 112: chute.v1.AdminService.ListConsumers:output_type -> chute.v1.ListConsumersResponse
-	67, // 113: chute.v1.AdminService.ListAlerts:output_type -> chute.v1.ListAlertsResponse
-	90, // [90:114] is the sub-list for method output_type
-	66, // [66:90] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	33, // 47: chute.v1.QueueStats.latency:type_name -> chute.v1.QueueLatency
+	34, // 48: chute.v1.QueueLatency.wait:type_name -> chute.v1.LatencySummary
+	34, // 49: chute.v1.QueueLatency.processing:type_name -> chute.v1.LatencySummary
+	34, // 50: chute.v1.QueueLatency.completion:type_name -> chute.v1.LatencySummary
+	75, // 51: chute.v1.LatencySummary.avg:type_name -> google.protobuf.Duration
+	75, // 52: chute.v1.LatencySummary.p50:type_name -> google.protobuf.Duration
+	75, // 53: chute.v1.LatencySummary.p99:type_name -> google.protobuf.Duration
+	75, // 54: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
+	75, // 55: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
+	35, // 56: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
+	30, // 57: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
+	30, // 58: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
+	32, // 59: chute.v1.GetQueueResponse.queue:type_name -> chute.v1.QueueStats
+	32, // 60: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
+	35, // 61: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
+	36, // 62: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
+	74, // 63: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
+	30, // 64: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
+	76, // 65: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	67, // 66: chute.v1.ListConsumersResponse.clients:type_name -> chute.v1.QueueClient
+	76, // 67: chute.v1.QueueClient.last_seen:type_name -> google.protobuf.Timestamp
+	70, // 68: chute.v1.ListAlertsResponse.firing:type_name -> chute.v1.Alert
+	70, // 69: chute.v1.ListAlertsResponse.resolved:type_name -> chute.v1.Alert
+	76, // 70: chute.v1.Alert.since:type_name -> google.protobuf.Timestamp
+	76, // 71: chute.v1.Alert.started:type_name -> google.protobuf.Timestamp
+	76, // 72: chute.v1.Alert.resolved:type_name -> google.protobuf.Timestamp
+	5,  // 73: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
+	7,  // 74: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
+	12, // 75: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
+	24, // 76: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
+	15, // 77: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
+	18, // 78: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
+	20, // 79: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
+	22, // 80: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
+	37, // 81: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
+	39, // 82: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
+	41, // 83: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
+	43, // 84: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
+	45, // 85: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
+	47, // 86: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
+	49, // 87: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
+	51, // 88: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
+	53, // 89: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
+	55, // 90: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
+	57, // 91: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
+	59, // 92: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
+	61, // 93: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
+	63, // 94: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
+	65, // 95: chute.v1.AdminService.ListConsumers:input_type -> chute.v1.ListConsumersRequest
+	68, // 96: chute.v1.AdminService.ListAlerts:input_type -> chute.v1.ListAlertsRequest
+	6,  // 97: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
+	8,  // 98: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
+	13, // 99: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
+	28, // 100: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
+	16, // 101: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
+	19, // 102: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
+	21, // 103: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
+	23, // 104: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
+	38, // 105: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
+	40, // 106: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
+	42, // 107: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
+	44, // 108: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
+	46, // 109: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
+	48, // 110: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
+	50, // 111: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
+	52, // 112: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
+	54, // 113: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
+	56, // 114: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
+	58, // 115: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
+	60, // 116: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
+	62, // 117: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
+	64, // 118: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
+	66, // 119: chute.v1.AdminService.ListConsumers:output_type -> chute.v1.ListConsumersResponse
+	69, // 120: chute.v1.AdminService.ListAlerts:output_type -> chute.v1.ListAlertsResponse
+	97, // [97:121] is the sub-list for method output_type
+	73, // [73:97] is the sub-list for method input_type
+	73, // [73:73] is the sub-list for extension type_name
+	73, // [73:73] is the sub-list for extension extendee
+	0,  // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_chute_v1_chute_proto_init() }
@@ -4911,7 +5099,7 @@ func file_chute_v1_chute_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chute_v1_chute_proto_rawDesc), len(file_chute_v1_chute_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   71,
+			NumMessages:   73,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
