@@ -34,7 +34,7 @@ const (
 	// is ample for retries; what it buys beyond that is that a producer
 	// idle for less than an hour keeps its session (one idle for longer
 	// is refused once with ErrOutOfOrder and starts a new one). A session
-	// costs about 400 bytes, whatever it published: MaxSessions bounds
+	// costs about 350 bytes, whatever it published: MaxSessions bounds
 	// what producers that come and go can pile up (Kafka learnt that the
 	// hard way: KIP-854, KIP-936).
 	DefaultSessionWindow = time.Hour

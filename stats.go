@@ -26,7 +26,7 @@ type QueueStats struct {
 	// DedupIDs is the message IDs remembered for de-duplication (producer
 	// sessions, which cost a fixed amount each, are not counted here).
 	DedupIDs int64
-	// Sessions is the producer sessions remembered (about 400 bytes each,
+	// Sessions is the producer sessions remembered (about 350 bytes each,
 	// however many messages they published).
 	Sessions int64
 	// DedupBytes estimates the memory the de-duplication state holds:

@@ -8,7 +8,6 @@ import (
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/engine"
-	"github.com/chutemq/chute/internal/journal"
 	"github.com/chutemq/chute/internal/text"
 )
 
@@ -128,40 +127,6 @@ func (b *Broker) settle(ctx context.Context, typ engine.RecordType, queue string
 	if len(failed) > 0 {
 		slices.SortStableFunc(failed, func(a, b chute.ReceiptError) int { return a.Index - b.Index })
 		return &chute.ReceiptErrors{Failed: failed}
-	}
-	return nil
-}
-
-// mutateMany is mutate for a command that makes several records (nil ones
-// are skipped): it journals them in order and waits until all are durable.
-func (b *Broker) mutateMany(ctx context.Context, cmd func(now int64) ([]*engine.Record, error)) error {
-	b.mu.Lock()
-	if err := b.checkLocked(); err != nil {
-		b.mu.Unlock()
-		return err
-	}
-	recs, err := cmd(b.nowLocked())
-	if err != nil {
-		b.mu.Unlock()
-		return err
-	}
-	var batches []*journal.Batch
-	for _, r := range recs {
-		if r == nil && len(batches) > 0 {
-			continue
-		}
-		batch, err := b.commitLocked(r)
-		if err != nil {
-			b.mu.Unlock()
-			return err
-		}
-		batches = append(batches, batch)
-	}
-	b.mu.Unlock()
-	for _, batch := range batches {
-		if err := wait(ctx, batch); err != nil {
-			return err
-		}
 	}
 	return nil
 }

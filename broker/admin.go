@@ -2,33 +2,54 @@ package broker
 
 import (
 	"context"
-
-	"github.com/chutemq/chute"
-
 	"time"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/journal"
 )
 
 // mutate runs one admin command under the lock, journals its record and
 // waits for it to be durable.
 func (b *Broker) mutate(ctx context.Context, cmd func(now int64) (*engine.Record, error)) error {
+	return b.mutateMany(ctx, func(now int64) ([]*engine.Record, error) {
+		r, err := cmd(now)
+		return []*engine.Record{r}, err
+	})
+}
+
+// mutateMany is mutate for a command that makes several records (nil ones
+// are skipped): it journals them in order and waits until all are durable.
+func (b *Broker) mutateMany(ctx context.Context, cmd func(now int64) ([]*engine.Record, error)) error {
 	b.mu.Lock()
 	if err := b.checkLocked(); err != nil {
 		b.mu.Unlock()
 		return err
 	}
-	rec, err := cmd(b.nowLocked())
+	recs, err := cmd(b.nowLocked())
 	if err != nil {
 		b.mu.Unlock()
 		return err
 	}
-	batch, err := b.commitLocked(rec)
-	b.mu.Unlock()
-	if err != nil {
-		return err
+	var batches []*journal.Batch
+	for _, r := range recs {
+		if r == nil && len(batches) > 0 {
+			continue
+		}
+		batch, err := b.commitLocked(r)
+		if err != nil {
+			b.mu.Unlock()
+			return err
+		}
+		batches = append(batches, batch)
 	}
-	return wait(ctx, batch)
+	b.mu.Unlock()
+	for _, batch := range batches {
+		if err := wait(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CreateQueue creates a queue, and its dead-letter queue if that does not

@@ -73,7 +73,7 @@ type Options struct {
 	// CheckpointBytes bounds the replay a restart costs: a checkpoint is
 	// written once the journal has grown this much since the last one (and
 	// at Open, when recovery replayed more). Checkpoints also let old
-	// segments go. Default 32 MiB (about 100 ms of replay), or four segments
+	// segments go. Default 32 MiB, or four segments
 	// if that is less; smaller means
 	// faster restarts and more checkpoint writes, each the size of the
 	// index. Checkpoints never take more than half the time, whatever the

@@ -197,9 +197,9 @@ func (b *Broker) segSize() int64 { return b.segmentSize }
 // restores the newest checkpoint and replays every record after it, so the
 // bytes appended since that checkpoint are the replay a crash would cost.
 // A checkpoint is due once they reach Options.CheckpointBytes (default
-// defaultCheckpointBytes: 32 MiB, which replays in about 100 ms here — see
-// docs/benchmarks.md — or four segments if that is less), and Open writes one before it returns when its own
-// replay went past that, so that a broker killed again and again, faster
+// defaultCheckpointBytes: 32 MiB, or four segments if that is less — the
+// replay time of 32 MiB has not been measured yet; tune it when it is),
+// and Open writes one before it returns when its own replay went past that, so that a broker killed again and again, faster
 // than it would checkpoint on its own, replays a bounded amount each time
 // instead of an ever longer journal.
 //
