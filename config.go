@@ -199,6 +199,111 @@ type QueueConfig struct {
 	// de-duplication by session off (session numbers are then ignored).
 	// At most 24 h.
 	SessionWindow time.Duration
+	// Group is the queue's placement group: a transaction (Tx) may touch
+	// only queues and topics of one group. "" means the queue is a group
+	// of its own (a topic's subscriptions belong to the topic's group, and
+	// a queue's dead-letter queue to the queue's). Set at creation; it
+	// cannot change.
+	Group string
+	// Breaker is the queue's server-side circuit breaker (off by default).
+	Breaker Breaker
+	// Attributes are free-form labels (at most MaxAttributes, keys of at
+	// most 64 bytes, values of at most 256). The broker reads the ones
+	// starting with "alert." as per-queue alert rule overrides (see
+	// docs/operations.md); the rest are the user's.
+	Attributes map[string]string
+}
+
+// Limits on queue attributes.
+const (
+	MaxAttributes      = 32
+	MaxAttributeKeyLen = 64
+	MaxAttributeValLen = 256
+)
+
+// Defaults of the circuit breaker's fields.
+const (
+	DefaultBreakerThreshold     = 0.5
+	DefaultBreakerWindow        = time.Minute
+	DefaultBreakerMinDeliveries = 20
+	DefaultBreakerCooldown      = 30 * time.Second
+	DefaultBreakerProbes        = 3
+)
+
+// Breaker configures a queue's circuit breaker. When it is enabled and the
+// share of failed deliveries (nacks and lease expiries) among the
+// deliveries settled over the last Window reaches Threshold (with at least
+// MinDeliveries settled), the breaker opens: the broker stops delivering
+// the queue's messages (publishes are still accepted, and withheld
+// messages do not use up their deliveries). After Cooldown it lets Probes
+// deliveries through (half-open); if they all succeed it closes, if one
+// fails it opens again. Numeric fields: 0 means the default.
+type Breaker struct {
+	// Enabled turns the breaker on.
+	Enabled bool
+	// Threshold is the failed share that opens it, in (0, 1]; 0 means 0.5.
+	Threshold float64
+	// Window is the sliding window of the failure share; 0 means 1 minute.
+	Window time.Duration
+	// MinDeliveries is how many settled deliveries the window needs before
+	// the share counts; 0 means 20.
+	MinDeliveries int
+	// Cooldown is how long it stays open before probing; 0 means 30 s.
+	Cooldown time.Duration
+	// Probes is how many deliveries half-open lets through; 0 means 3.
+	Probes int
+}
+
+// WithDefaults returns b with its defaults filled in (a disabled breaker
+// keeps its zero values).
+func (b Breaker) WithDefaults() Breaker {
+	if !b.Enabled {
+		return Breaker{}
+	}
+	if b.Threshold == 0 {
+		b.Threshold = DefaultBreakerThreshold
+	}
+	b.Window = orDefault(b.Window, DefaultBreakerWindow)
+	b.MinDeliveries = orDefault(b.MinDeliveries, DefaultBreakerMinDeliveries)
+	b.Cooldown = orDefault(b.Cooldown, DefaultBreakerCooldown)
+	b.Probes = orDefault(b.Probes, DefaultBreakerProbes)
+	return b
+}
+
+// Validate reports an out-of-range field of a normalised breaker.
+func (b Breaker) Validate() error {
+	if !b.Enabled {
+		return nil
+	}
+	switch {
+	case math.IsNaN(b.Threshold) || b.Threshold <= 0 || b.Threshold > 1:
+		return fmt.Errorf("%w: breaker threshold %v: want a fraction in (0, 1]", ErrInvalidConfig, b.Threshold)
+	case b.Window < time.Second || b.Window > time.Hour:
+		return fmt.Errorf("%w: breaker window %v outside 1s..1h", ErrInvalidConfig, b.Window)
+	case b.MinDeliveries < 1 || b.MinDeliveries > 1_000_000:
+		return fmt.Errorf("%w: breaker min deliveries %d outside 1..1000000", ErrInvalidConfig, b.MinDeliveries)
+	case b.Cooldown < time.Millisecond || b.Cooldown > time.Hour:
+		return fmt.Errorf("%w: breaker cooldown %v outside 1ms..1h", ErrInvalidConfig, b.Cooldown)
+	case b.Probes < 1 || b.Probes > 1000:
+		return fmt.Errorf("%w: breaker probes %d outside 1..1000", ErrInvalidConfig, b.Probes)
+	}
+	return nil
+}
+
+// ValidateAttributes checks queue attributes against the limits above.
+func ValidateAttributes(attrs map[string]string) error {
+	if len(attrs) > MaxAttributes {
+		return fmt.Errorf("%w: %d attributes (at most %d)", ErrInvalidConfig, len(attrs), MaxAttributes)
+	}
+	for k, v := range attrs {
+		if k == "" || len(k) > MaxAttributeKeyLen {
+			return fmt.Errorf("%w: attribute key %s must be 1..%d bytes", ErrInvalidConfig, text.Quote(k), MaxAttributeKeyLen)
+		}
+		if len(v) > MaxAttributeValLen {
+			return fmt.Errorf("%w: attribute %s: value longer than %d bytes", ErrInvalidConfig, text.Quote(k), MaxAttributeValLen)
+		}
+	}
+	return nil
 }
 
 // WithDefaults returns cfg with every default filled in and every "none"
@@ -227,6 +332,10 @@ func (cfg QueueConfig) WithDefaults(name string) QueueConfig {
 	cfg.DedupWindow = orDefault(cfg.DedupWindow, DefaultDedupWindow)
 	cfg.MaxDedupIDs = orDefault(cfg.MaxDedupIDs, DefaultMaxDedupIDs)
 	cfg.SessionWindow = orDefault(cfg.SessionWindow, DefaultSessionWindow)
+	cfg.Breaker = cfg.Breaker.WithDefaults()
+	if len(cfg.Attributes) == 0 {
+		cfg.Attributes = nil
+	}
 	return cfg
 }
 
@@ -269,6 +378,17 @@ func (cfg QueueConfig) Validate(name string) error {
 		return bad("session window %v above %v", cfg.SessionWindow, MaxSessionWindow)
 	case cfg.DeadLetterQueue == name:
 		return bad("a queue cannot be its own dead-letter queue")
+	}
+	if cfg.Group != "" {
+		if err := ValidateName(cfg.Group); err != nil {
+			return fmt.Errorf("group: %w", err)
+		}
+	}
+	if err := cfg.Breaker.Validate(); err != nil {
+		return err
+	}
+	if err := ValidateAttributes(cfg.Attributes); err != nil {
+		return err
 	}
 	// The default dead-letter queue of a name of MaxNameLen bytes is
 	// longer than MaxNameLen: it is allowed, so that every valid name can

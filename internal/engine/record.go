@@ -12,27 +12,34 @@ import (
 type RecordType uint8
 
 const (
-	RecCreateQueue   RecordType = 1                   // Name, Queue
-	RecUpdateQueue   RecordType = 2                   // Name, Queue
-	RecDeleteQueue   RecordType = 3                   // Name
-	RecPurgeQueue    RecordType = 4                   // Name
-	RecCreateTopic   RecordType = 5                   // Name, Topic
-	RecDeleteTopic   RecordType = 6                   // Name
-	RecSubscribe     RecordType = 7                   // Name (topic), Sub (queue), Queue, Filter
-	RecUnsubscribe   RecordType = 8                   // Name (topic), Sub (queue)
-	RecPublish       RecordType = 9                   // Name (queue or topic), FirstSeq, Session…, Msgs
-	RecDeliver       RecordType = 10                  // Name, Deadline, Seqs
-	RecAck           RecordType = 11                  // Name, Items{Seq, Deliv}
-	RecNack          RecordType = 12                  // Name, Items{Seq, Deliv, Value = delay ns (<0: none), Err}
-	RecExtend        RecordType = 13                  // Name, Items{Seq, Deliv, Value = new deadline}
-	RecRedrive       RecordType = 14                  // Name (dead-letter queue), N
-	RecReleaseLeases RecordType = 15                  // (none): every lease ends, as on restart
-	RecTopicConfig   RecordType = 16                  // Name, Topic
-	RecBlobs         RecordType = 17                  // Msgs (Blob only): copies of live blobs carried forward by compaction
-	RecDamaged       RecordType = 18                  // Name, Seqs, Msgs (Blob only): dead-letter damaged messages (salvage.go)
-	RecReturn        RecordType = 19                  // Name, Items{Seq, Deliv}: leases handed back unstarted, not counted
-	RecReturnLeases  RecordType = 20                  // (none): every lease ends, not counted (graceful shutdown)
-	recTypeEnd                  = RecReturnLeases + 1 // one past the last type
+	RecCreateQueue   RecordType = 1                    // Name, Queue
+	RecUpdateQueue   RecordType = 2                    // Name, Queue
+	RecDeleteQueue   RecordType = 3                    // Name
+	RecPurgeQueue    RecordType = 4                    // Name
+	RecCreateTopic   RecordType = 5                    // Name, Topic
+	RecDeleteTopic   RecordType = 6                    // Name
+	RecSubscribe     RecordType = 7                    // Name (topic), Sub (queue), Queue, Filter
+	RecUnsubscribe   RecordType = 8                    // Name (topic), Sub (queue)
+	RecPublish       RecordType = 9                    // Name (queue or topic), FirstSeq, Session…, Msgs
+	RecDeliver       RecordType = 10                   // Name, Deadline, Seqs
+	RecAck           RecordType = 11                   // Name, Items{Seq, Deliv}
+	RecNack          RecordType = 12                   // Name, Items{Seq, Deliv, Value = delay ns (<0: none), Err}
+	RecExtend        RecordType = 13                   // Name, Items{Seq, Deliv, Value = new deadline}
+	RecRedrive       RecordType = 14                   // Name (dead-letter queue), N
+	RecReleaseLeases RecordType = 15                   // (none): every lease ends, as on restart
+	RecTopicConfig   RecordType = 16                   // Name, Topic
+	RecBlobs         RecordType = 17                   // Msgs (Blob only): copies of live blobs carried forward by compaction
+	RecDamaged       RecordType = 18                   // Name, Seqs, Msgs (Blob only): dead-letter damaged messages (salvage.go)
+	RecReturn        RecordType = 19                   // Name, Items{Seq, Deliv}: leases handed back unstarted, not counted
+	RecReturnLeases  RecordType = 20                   // (none): every lease ends, not counted (graceful shutdown)
+	RecBreaker       RecordType = 21                   // Name, N = circuit-breaker state (BreakerClosed, BreakerOpen, BreakerHalfOpen)
+	RecPause         RecordType = 22                   // Name, N = 1 paused by hand, 0 resumed
+	RecCancel        RecordType = 23                   // Name, Seqs: ready or delayed messages cancelled
+	RecTx            RecordType = 24                   // a transaction: its ID and the records it commits (tx.go)
+	RecSchedule      RecordType = 25                   // create or replace a schedule (schedule.go)
+	RecScheduleDel   RecordType = 26                   // Name: delete a schedule
+	RecSchedulePause RecordType = 27                   // Name, N = 1 paused, 0 resumed
+	recTypeEnd                  = RecSchedulePause + 1 // one past the last type
 )
 
 var recNames = [...]string{
@@ -42,6 +49,8 @@ var recNames = [...]string{
 	RecDeliver: "deliver", RecAck: "ack", RecNack: "nack", RecExtend: "extend",
 	RecRedrive: "redrive", RecReleaseLeases: "release-leases", RecTopicConfig: "topic-config",
 	RecBlobs: "blobs", RecDamaged: "damaged", RecReturn: "return", RecReturnLeases: "return-leases",
+	RecBreaker: "breaker", RecPause: "pause", RecCancel: "cancel", RecTx: "tx",
+	RecSchedule: "schedule", RecScheduleDel: "schedule-delete", RecSchedulePause: "schedule-pause",
 }
 
 func (t RecordType) String() string {
@@ -124,10 +133,14 @@ type PubMsg struct {
 //	   configs end with MaxDedupIDs and SessionWindow (decoded from
 //	   earlier versions as None, as those queues had no cap, and the
 //	   default window)
-const recordVersion = 3
+//	4  adds RecBreaker (21), RecPause (22), RecCancel (23), RecTx (24),
+//	   RecSchedule (25), RecScheduleDel (26) and RecSchedulePause (27);
+//	   queue configs end with Group, Breaker and Attributes (decoded from
+//	   earlier versions as no group, breaker off, no attributes)
+const recordVersion = 4
 
 // firstTypeOf is, per version, the first record type it does not have.
-var firstTypeOf = [...]RecordType{1: RecDamaged, 2: RecReturn, 3: recTypeEnd}
+var firstTypeOf = [...]RecordType{1: RecDamaged, 2: RecReturn, 3: RecBreaker, 4: recTypeEnd}
 
 // Encode appends the record's binary form to buf. For publish records it
 // also sets each message's Blob and BlobOff (relative to the start of the
@@ -390,7 +403,20 @@ func appendQueueConfig(buf []byte, c *QueueConfig) []byte {
 	buf = binary.AppendVarint(buf, int64(c.DedupWindow))
 	buf = binary.AppendVarint(buf, c.MaxDedupIDs)
 	buf = binary.AppendVarint(buf, int64(c.SessionWindow))
-	return buf
+	// version 4
+	buf = appendString(buf, c.Group)
+	b := &c.Breaker
+	if !b.Enabled {
+		buf = append(buf, 0)
+	} else {
+		buf = append(buf, 1)
+		buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(b.Threshold))
+		buf = binary.AppendVarint(buf, int64(b.Window))
+		buf = binary.AppendVarint(buf, int64(b.MinDeliveries))
+		buf = binary.AppendVarint(buf, int64(b.Cooldown))
+		buf = binary.AppendVarint(buf, int64(b.Probes))
+	}
+	return appendMap(buf, c.Attributes)
 }
 
 func appendTopicConfig(buf []byte, c *TopicConfig) []byte {
@@ -491,12 +517,7 @@ func (d *decoder) queueConfig(c *QueueConfig) {
 	c.Backoff.Kind = BackoffKind(d.byte())
 	c.Backoff.Delay = time.Duration(d.varint())
 	c.Backoff.Max = time.Duration(d.varint())
-	if d.err == nil && len(d.b)-d.off >= 8 {
-		c.Backoff.Jitter = math.Float64frombits(binary.LittleEndian.Uint64(d.b[d.off:]))
-		d.off += 8
-	} else {
-		d.fail("short config")
-	}
+	c.Backoff.Jitter = d.float64()
 	c.DeadLetterQueue = d.string()
 	flags := d.byte()
 	c.NoDeadLetter = flags&1 != 0
@@ -507,6 +528,30 @@ func (d *decoder) queueConfig(c *QueueConfig) {
 	c.MessageTTL = time.Duration(d.varint())
 	c.DedupWindow = time.Duration(d.varint())
 	c.MaxDedupIDs, c.SessionWindow = d.dedupLimits()
+	if d.v < 4 {
+		return
+	}
+	c.Group = d.string()
+	if d.byte() != 0 {
+		b := &c.Breaker
+		b.Enabled = true
+		b.Threshold = d.float64()
+		b.Window = time.Duration(d.varint())
+		b.MinDeliveries = int(d.varint())
+		b.Cooldown = time.Duration(d.varint())
+		b.Probes = int(d.varint())
+	}
+	c.Attributes = d.stringMap()
+}
+
+func (d *decoder) float64() float64 {
+	if d.err != nil || len(d.b)-d.off < 8 {
+		d.fail("short float")
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b[d.off:]))
+	d.off += 8
+	return v
 }
 
 func (d *decoder) topicConfig(c *TopicConfig) {

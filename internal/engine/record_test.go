@@ -122,14 +122,15 @@ func TestDecodeVersion2(t *testing.T) {
 	cfg := QueueConfig{}.WithDefaults("q")
 	v3 := (&Record{Type: RecCreateQueue, Time: 1, Name: "q", Queue: cfg}).Encode(nil)
 	limits := binary.AppendVarint(binary.AppendVarint(nil, cfg.MaxDedupIDs), int64(cfg.SessionWindow))
-	v2 := append([]byte{2}, v3[1:len(v3)-len(limits)]...)
+	const v4Tail = 3 // Group "", breaker off, no attributes: one byte each
+	v2 := append([]byte{2}, v3[1:len(v3)-len(limits)-v4Tail]...)
 	r, err := Decode(v2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := cfg
 	want.MaxDedupIDs, want.SessionWindow = None, DefaultSessionWindow
-	if r.Queue != want {
+	if !reflect.DeepEqual(r.Queue, want) {
 		t.Fatalf("version 2 config decodes to %+v, want %+v", r.Queue, want)
 	}
 

@@ -22,14 +22,15 @@ import (
 //	session  := id hw last nbatches (first n seq ndups (pos seq)*)*
 //	entry    := seq ref pub size deliv prio flags
 //
-// Versions (Restore reads 2 and 3):
+// Versions (Restore reads 2 to 4):
 //
 //	2  de-dup IDs as 32-byte keys
 //	3  configs as in record version 3 (MaxDedupIDs, SessionWindow); the
 //	   totals Returned and DedupForgotten (a topic: forgotten); producer
 //	   sessions after the de-dup IDs; the counts of uncounted returns
 //	   after the dead-letter causes
-const snapshotVersion = 3
+//	4  configs as in record version 4 (Group, Breaker, Attributes)
+const snapshotVersion = 4
 
 // walkReady calls fn for every ready-set entry in delivery order (priority
 // desc, sequence asc), skipping gone ones, until fn returns false.
@@ -375,7 +376,7 @@ func Restore(b []byte) (*Engine, error) {
 	if v < 2 || v > snapshotVersion {
 		return nil, fmt.Errorf("%w: snapshot version %d (this broker reads 2..%d)", ErrCorruptRecord, v, snapshotVersion)
 	}
-	d.v = v // configs: snapshot 2 has them as record version 2, 3 as 3
+	d.v = v // configs: snapshot N has them as record version N
 	e := New()
 	e.now = d.varint()
 	e.nextSeq = d.uvarint()

@@ -191,7 +191,21 @@ func QueueConfigToPB(c chute.QueueConfig) *chutev1.QueueConfig {
 		MaxMessages: c.MaxMessages, MaxBytes: c.MaxBytes, Overflow: chutev1.Overflow(c.Overflow + 1),
 		MessageTtl: DurPB(c.MessageTTL), DeadLetterExpired: c.DeadLetterExpired, DedupWindow: DurPB(c.DedupWindow),
 		MaxDedupIds: c.MaxDedupIDs, SessionWindow: DurPB(c.SessionWindow),
+		Group: c.Group, Breaker: breakerToPB(c.Breaker), Attributes: c.Attributes,
 	}
+}
+
+func breakerToPB(b chute.Breaker) *chutev1.Breaker {
+	if !b.Enabled {
+		return nil
+	}
+	return &chutev1.Breaker{Enabled: true, Threshold: b.Threshold, Window: DurPB(b.Window),
+		MinDeliveries: int32(b.MinDeliveries), Cooldown: DurPB(b.Cooldown), Probes: int32(b.Probes)}
+}
+
+func breakerFromPB(b *chutev1.Breaker) chute.Breaker {
+	return chute.Breaker{Enabled: b.GetEnabled(), Threshold: b.GetThreshold(), Window: Dur(b.GetWindow()),
+		MinDeliveries: int(b.GetMinDeliveries()), Cooldown: Dur(b.GetCooldown()), Probes: int(b.GetProbes())}
 }
 
 // QueueConfigFromPB converts a queue config back (nil: all defaults).
@@ -205,6 +219,7 @@ func QueueConfigFromPB(c *chutev1.QueueConfig) chute.QueueConfig {
 		MaxMessages: c.GetMaxMessages(), MaxBytes: c.GetMaxBytes(),
 		MessageTTL: Dur(c.GetMessageTtl()), DeadLetterExpired: c.GetDeadLetterExpired(), DedupWindow: Dur(c.GetDedupWindow()),
 		MaxDedupIDs: c.GetMaxDedupIds(), SessionWindow: Dur(c.GetSessionWindow()),
+		Group: c.GetGroup(), Breaker: breakerFromPB(c.GetBreaker()), Attributes: c.GetAttributes(),
 	}
 	if k := c.GetBackoff().GetKind(); k > chutev1.BackoffKind_BACKOFF_KIND_UNSPECIFIED {
 		cfg.Backoff.Kind = chute.BackoffKind(k - 1)

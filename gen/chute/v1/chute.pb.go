@@ -1986,6 +1986,14 @@ type QueueConfig struct {
 	// How long a producer session is remembered after its last publish; 0:
 	// 1 hour; negative: sessions off.
 	SessionWindow *durationpb.Duration `protobuf:"bytes,13,opt,name=session_window,json=sessionWindow,proto3" json:"session_window,omitempty"`
+	// Placement group: a transaction touches one group only. "": the queue
+	// is a group of its own. Fixed at creation.
+	Group string `protobuf:"bytes,14,opt,name=group,proto3" json:"group,omitempty"`
+	// The server-side circuit breaker (off unless enabled).
+	Breaker *Breaker `protobuf:"bytes,15,opt,name=breaker,proto3" json:"breaker,omitempty"`
+	// Free-form labels; keys starting with "alert." override alert rules
+	// for this queue (docs/operations.md).
+	Attributes    map[string]string `protobuf:"bytes,16,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2111,6 +2119,117 @@ func (x *QueueConfig) GetSessionWindow() *durationpb.Duration {
 	return nil
 }
 
+func (x *QueueConfig) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *QueueConfig) GetBreaker() *Breaker {
+	if x != nil {
+		return x.Breaker
+	}
+	return nil
+}
+
+func (x *QueueConfig) GetAttributes() map[string]string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+// A queue's circuit breaker; numeric fields: 0 means the default.
+type Breaker struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Enabled bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Failed share that opens it, in (0, 1]; 0: 0.5.
+	Threshold float64 `protobuf:"fixed64,2,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// Sliding window of the share; 0: 1 minute.
+	Window *durationpb.Duration `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	// Settled deliveries the window needs; 0: 20.
+	MinDeliveries int32 `protobuf:"varint,4,opt,name=min_deliveries,json=minDeliveries,proto3" json:"min_deliveries,omitempty"`
+	// Open time before probing; 0: 30 s.
+	Cooldown *durationpb.Duration `protobuf:"bytes,5,opt,name=cooldown,proto3" json:"cooldown,omitempty"`
+	// Probe deliveries when half-open; 0: 3.
+	Probes        int32 `protobuf:"varint,6,opt,name=probes,proto3" json:"probes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Breaker) Reset() {
+	*x = Breaker{}
+	mi := &file_chute_v1_chute_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Breaker) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Breaker) ProtoMessage() {}
+
+func (x *Breaker) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Breaker.ProtoReflect.Descriptor instead.
+func (*Breaker) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *Breaker) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *Breaker) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *Breaker) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *Breaker) GetMinDeliveries() int32 {
+	if x != nil {
+		return x.MinDeliveries
+	}
+	return 0
+}
+
+func (x *Breaker) GetCooldown() *durationpb.Duration {
+	if x != nil {
+		return x.Cooldown
+	}
+	return nil
+}
+
+func (x *Breaker) GetProbes() int32 {
+	if x != nil {
+		return x.Probes
+	}
+	return 0
+}
+
 type QueueTotals struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Enqueued          int64                  `protobuf:"varint,1,opt,name=enqueued,proto3" json:"enqueued,omitempty"`
@@ -2136,7 +2255,7 @@ type QueueTotals struct {
 
 func (x *QueueTotals) Reset() {
 	*x = QueueTotals{}
-	mi := &file_chute_v1_chute_proto_msgTypes[29]
+	mi := &file_chute_v1_chute_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +2267,7 @@ func (x *QueueTotals) String() string {
 func (*QueueTotals) ProtoMessage() {}
 
 func (x *QueueTotals) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[29]
+	mi := &file_chute_v1_chute_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +2280,7 @@ func (x *QueueTotals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueTotals.ProtoReflect.Descriptor instead.
 func (*QueueTotals) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{29}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *QueueTotals) GetEnqueued() int64 {
@@ -2289,7 +2408,7 @@ type QueueStats struct {
 
 func (x *QueueStats) Reset() {
 	*x = QueueStats{}
-	mi := &file_chute_v1_chute_proto_msgTypes[30]
+	mi := &file_chute_v1_chute_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2420,7 @@ func (x *QueueStats) String() string {
 func (*QueueStats) ProtoMessage() {}
 
 func (x *QueueStats) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[30]
+	mi := &file_chute_v1_chute_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2433,7 @@ func (x *QueueStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueStats.ProtoReflect.Descriptor instead.
 func (*QueueStats) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{30}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *QueueStats) GetName() string {
@@ -2472,7 +2591,7 @@ type QueueLatency struct {
 
 func (x *QueueLatency) Reset() {
 	*x = QueueLatency{}
-	mi := &file_chute_v1_chute_proto_msgTypes[31]
+	mi := &file_chute_v1_chute_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2484,7 +2603,7 @@ func (x *QueueLatency) String() string {
 func (*QueueLatency) ProtoMessage() {}
 
 func (x *QueueLatency) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[31]
+	mi := &file_chute_v1_chute_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2497,7 +2616,7 @@ func (x *QueueLatency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueLatency.ProtoReflect.Descriptor instead.
 func (*QueueLatency) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{31}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *QueueLatency) GetWait() *LatencySummary {
@@ -2535,7 +2654,7 @@ type LatencySummary struct {
 
 func (x *LatencySummary) Reset() {
 	*x = LatencySummary{}
-	mi := &file_chute_v1_chute_proto_msgTypes[32]
+	mi := &file_chute_v1_chute_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2547,7 +2666,7 @@ func (x *LatencySummary) String() string {
 func (*LatencySummary) ProtoMessage() {}
 
 func (x *LatencySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[32]
+	mi := &file_chute_v1_chute_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2560,7 +2679,7 @@ func (x *LatencySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
 func (*LatencySummary) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{32}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LatencySummary) GetCount() uint64 {
@@ -2603,7 +2722,7 @@ type TopicConfig struct {
 
 func (x *TopicConfig) Reset() {
 	*x = TopicConfig{}
-	mi := &file_chute_v1_chute_proto_msgTypes[33]
+	mi := &file_chute_v1_chute_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2734,7 @@ func (x *TopicConfig) String() string {
 func (*TopicConfig) ProtoMessage() {}
 
 func (x *TopicConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[33]
+	mi := &file_chute_v1_chute_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2747,7 @@ func (x *TopicConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicConfig.ProtoReflect.Descriptor instead.
 func (*TopicConfig) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{33}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TopicConfig) GetDedupWindow() *durationpb.Duration {
@@ -2669,7 +2788,7 @@ type TopicStats struct {
 
 func (x *TopicStats) Reset() {
 	*x = TopicStats{}
-	mi := &file_chute_v1_chute_proto_msgTypes[34]
+	mi := &file_chute_v1_chute_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2800,7 @@ func (x *TopicStats) String() string {
 func (*TopicStats) ProtoMessage() {}
 
 func (x *TopicStats) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[34]
+	mi := &file_chute_v1_chute_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2813,7 @@ func (x *TopicStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicStats.ProtoReflect.Descriptor instead.
 func (*TopicStats) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{34}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TopicStats) GetName() string {
@@ -2770,7 +2889,7 @@ type CreateQueueRequest struct {
 
 func (x *CreateQueueRequest) Reset() {
 	*x = CreateQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[35]
+	mi := &file_chute_v1_chute_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2782,7 +2901,7 @@ func (x *CreateQueueRequest) String() string {
 func (*CreateQueueRequest) ProtoMessage() {}
 
 func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[35]
+	mi := &file_chute_v1_chute_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2795,7 +2914,7 @@ func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateQueueRequest.ProtoReflect.Descriptor instead.
 func (*CreateQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{35}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateQueueRequest) GetName() string {
@@ -2820,7 +2939,7 @@ type CreateQueueResponse struct {
 
 func (x *CreateQueueResponse) Reset() {
 	*x = CreateQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[36]
+	mi := &file_chute_v1_chute_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2832,7 +2951,7 @@ func (x *CreateQueueResponse) String() string {
 func (*CreateQueueResponse) ProtoMessage() {}
 
 func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[36]
+	mi := &file_chute_v1_chute_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2845,7 +2964,7 @@ func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateQueueResponse.ProtoReflect.Descriptor instead.
 func (*CreateQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{36}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{37}
 }
 
 type UpdateQueueRequest struct {
@@ -2858,7 +2977,7 @@ type UpdateQueueRequest struct {
 
 func (x *UpdateQueueRequest) Reset() {
 	*x = UpdateQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[37]
+	mi := &file_chute_v1_chute_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2870,7 +2989,7 @@ func (x *UpdateQueueRequest) String() string {
 func (*UpdateQueueRequest) ProtoMessage() {}
 
 func (x *UpdateQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[37]
+	mi := &file_chute_v1_chute_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2883,7 +3002,7 @@ func (x *UpdateQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateQueueRequest.ProtoReflect.Descriptor instead.
 func (*UpdateQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{37}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UpdateQueueRequest) GetName() string {
@@ -2908,7 +3027,7 @@ type UpdateQueueResponse struct {
 
 func (x *UpdateQueueResponse) Reset() {
 	*x = UpdateQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[38]
+	mi := &file_chute_v1_chute_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3039,7 @@ func (x *UpdateQueueResponse) String() string {
 func (*UpdateQueueResponse) ProtoMessage() {}
 
 func (x *UpdateQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[38]
+	mi := &file_chute_v1_chute_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3052,7 @@ func (x *UpdateQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateQueueResponse.ProtoReflect.Descriptor instead.
 func (*UpdateQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{38}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{39}
 }
 
 type DeleteQueueRequest struct {
@@ -2945,7 +3064,7 @@ type DeleteQueueRequest struct {
 
 func (x *DeleteQueueRequest) Reset() {
 	*x = DeleteQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[39]
+	mi := &file_chute_v1_chute_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2957,7 +3076,7 @@ func (x *DeleteQueueRequest) String() string {
 func (*DeleteQueueRequest) ProtoMessage() {}
 
 func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[39]
+	mi := &file_chute_v1_chute_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2970,7 +3089,7 @@ func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteQueueRequest.ProtoReflect.Descriptor instead.
 func (*DeleteQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{39}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteQueueRequest) GetName() string {
@@ -2988,7 +3107,7 @@ type DeleteQueueResponse struct {
 
 func (x *DeleteQueueResponse) Reset() {
 	*x = DeleteQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[40]
+	mi := &file_chute_v1_chute_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3000,7 +3119,7 @@ func (x *DeleteQueueResponse) String() string {
 func (*DeleteQueueResponse) ProtoMessage() {}
 
 func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[40]
+	mi := &file_chute_v1_chute_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3013,7 +3132,7 @@ func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteQueueResponse.ProtoReflect.Descriptor instead.
 func (*DeleteQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{40}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{41}
 }
 
 type PurgeQueueRequest struct {
@@ -3025,7 +3144,7 @@ type PurgeQueueRequest struct {
 
 func (x *PurgeQueueRequest) Reset() {
 	*x = PurgeQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[41]
+	mi := &file_chute_v1_chute_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3037,7 +3156,7 @@ func (x *PurgeQueueRequest) String() string {
 func (*PurgeQueueRequest) ProtoMessage() {}
 
 func (x *PurgeQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[41]
+	mi := &file_chute_v1_chute_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3050,7 +3169,7 @@ func (x *PurgeQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeQueueRequest.ProtoReflect.Descriptor instead.
 func (*PurgeQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{41}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PurgeQueueRequest) GetName() string {
@@ -3069,7 +3188,7 @@ type PurgeQueueResponse struct {
 
 func (x *PurgeQueueResponse) Reset() {
 	*x = PurgeQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[42]
+	mi := &file_chute_v1_chute_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3081,7 +3200,7 @@ func (x *PurgeQueueResponse) String() string {
 func (*PurgeQueueResponse) ProtoMessage() {}
 
 func (x *PurgeQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[42]
+	mi := &file_chute_v1_chute_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3094,7 +3213,7 @@ func (x *PurgeQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeQueueResponse.ProtoReflect.Descriptor instead.
 func (*PurgeQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{42}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PurgeQueueResponse) GetPurged() int64 {
@@ -3113,7 +3232,7 @@ type GetQueueRequest struct {
 
 func (x *GetQueueRequest) Reset() {
 	*x = GetQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[43]
+	mi := &file_chute_v1_chute_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3244,7 @@ func (x *GetQueueRequest) String() string {
 func (*GetQueueRequest) ProtoMessage() {}
 
 func (x *GetQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[43]
+	mi := &file_chute_v1_chute_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3257,7 @@ func (x *GetQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueRequest.ProtoReflect.Descriptor instead.
 func (*GetQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{43}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetQueueRequest) GetName() string {
@@ -3157,7 +3276,7 @@ type GetQueueResponse struct {
 
 func (x *GetQueueResponse) Reset() {
 	*x = GetQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[44]
+	mi := &file_chute_v1_chute_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3169,7 +3288,7 @@ func (x *GetQueueResponse) String() string {
 func (*GetQueueResponse) ProtoMessage() {}
 
 func (x *GetQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[44]
+	mi := &file_chute_v1_chute_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3182,7 +3301,7 @@ func (x *GetQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueResponse.ProtoReflect.Descriptor instead.
 func (*GetQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{44}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetQueueResponse) GetQueue() *QueueStats {
@@ -3200,7 +3319,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[45]
+	mi := &file_chute_v1_chute_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3331,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[45]
+	mi := &file_chute_v1_chute_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3344,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{45}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{46}
 }
 
 type ListQueuesResponse struct {
@@ -3237,7 +3356,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[46]
+	mi := &file_chute_v1_chute_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3249,7 +3368,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[46]
+	mi := &file_chute_v1_chute_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3262,7 +3381,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{46}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*QueueStats {
@@ -3282,7 +3401,7 @@ type CreateTopicRequest struct {
 
 func (x *CreateTopicRequest) Reset() {
 	*x = CreateTopicRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[47]
+	mi := &file_chute_v1_chute_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3294,7 +3413,7 @@ func (x *CreateTopicRequest) String() string {
 func (*CreateTopicRequest) ProtoMessage() {}
 
 func (x *CreateTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[47]
+	mi := &file_chute_v1_chute_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3307,7 +3426,7 @@ func (x *CreateTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTopicRequest.ProtoReflect.Descriptor instead.
 func (*CreateTopicRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{47}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateTopicRequest) GetName() string {
@@ -3332,7 +3451,7 @@ type CreateTopicResponse struct {
 
 func (x *CreateTopicResponse) Reset() {
 	*x = CreateTopicResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[48]
+	mi := &file_chute_v1_chute_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3344,7 +3463,7 @@ func (x *CreateTopicResponse) String() string {
 func (*CreateTopicResponse) ProtoMessage() {}
 
 func (x *CreateTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[48]
+	mi := &file_chute_v1_chute_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3357,7 +3476,7 @@ func (x *CreateTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTopicResponse.ProtoReflect.Descriptor instead.
 func (*CreateTopicResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{48}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{49}
 }
 
 type DeleteTopicRequest struct {
@@ -3369,7 +3488,7 @@ type DeleteTopicRequest struct {
 
 func (x *DeleteTopicRequest) Reset() {
 	*x = DeleteTopicRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[49]
+	mi := &file_chute_v1_chute_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3381,7 +3500,7 @@ func (x *DeleteTopicRequest) String() string {
 func (*DeleteTopicRequest) ProtoMessage() {}
 
 func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[49]
+	mi := &file_chute_v1_chute_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3394,7 +3513,7 @@ func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTopicRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{49}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DeleteTopicRequest) GetName() string {
@@ -3412,7 +3531,7 @@ type DeleteTopicResponse struct {
 
 func (x *DeleteTopicResponse) Reset() {
 	*x = DeleteTopicResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[50]
+	mi := &file_chute_v1_chute_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3424,7 +3543,7 @@ func (x *DeleteTopicResponse) String() string {
 func (*DeleteTopicResponse) ProtoMessage() {}
 
 func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[50]
+	mi := &file_chute_v1_chute_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3437,7 +3556,7 @@ func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTopicResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{50}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{51}
 }
 
 type ListTopicsRequest struct {
@@ -3448,7 +3567,7 @@ type ListTopicsRequest struct {
 
 func (x *ListTopicsRequest) Reset() {
 	*x = ListTopicsRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[51]
+	mi := &file_chute_v1_chute_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3460,7 +3579,7 @@ func (x *ListTopicsRequest) String() string {
 func (*ListTopicsRequest) ProtoMessage() {}
 
 func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[51]
+	mi := &file_chute_v1_chute_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3473,7 +3592,7 @@ func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{51}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{52}
 }
 
 type ListTopicsResponse struct {
@@ -3485,7 +3604,7 @@ type ListTopicsResponse struct {
 
 func (x *ListTopicsResponse) Reset() {
 	*x = ListTopicsResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[52]
+	mi := &file_chute_v1_chute_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3497,7 +3616,7 @@ func (x *ListTopicsResponse) String() string {
 func (*ListTopicsResponse) ProtoMessage() {}
 
 func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[52]
+	mi := &file_chute_v1_chute_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3510,7 +3629,7 @@ func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{52}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListTopicsResponse) GetTopics() []*TopicStats {
@@ -3533,7 +3652,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[53]
+	mi := &file_chute_v1_chute_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3545,7 +3664,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[53]
+	mi := &file_chute_v1_chute_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3558,7 +3677,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{53}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SubscribeRequest) GetTopic() string {
@@ -3597,7 +3716,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[54]
+	mi := &file_chute_v1_chute_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3609,7 +3728,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[54]
+	mi := &file_chute_v1_chute_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3622,7 +3741,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{54}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{55}
 }
 
 type UnsubscribeRequest struct {
@@ -3635,7 +3754,7 @@ type UnsubscribeRequest struct {
 
 func (x *UnsubscribeRequest) Reset() {
 	*x = UnsubscribeRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[55]
+	mi := &file_chute_v1_chute_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3647,7 +3766,7 @@ func (x *UnsubscribeRequest) String() string {
 func (*UnsubscribeRequest) ProtoMessage() {}
 
 func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[55]
+	mi := &file_chute_v1_chute_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3660,7 +3779,7 @@ func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsubscribeRequest.ProtoReflect.Descriptor instead.
 func (*UnsubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{55}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *UnsubscribeRequest) GetTopic() string {
@@ -3685,7 +3804,7 @@ type UnsubscribeResponse struct {
 
 func (x *UnsubscribeResponse) Reset() {
 	*x = UnsubscribeResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[56]
+	mi := &file_chute_v1_chute_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3697,7 +3816,7 @@ func (x *UnsubscribeResponse) String() string {
 func (*UnsubscribeResponse) ProtoMessage() {}
 
 func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[56]
+	mi := &file_chute_v1_chute_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3710,7 +3829,7 @@ func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsubscribeResponse.ProtoReflect.Descriptor instead.
 func (*UnsubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{56}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{57}
 }
 
 type RedriveRequest struct {
@@ -3723,7 +3842,7 @@ type RedriveRequest struct {
 
 func (x *RedriveRequest) Reset() {
 	*x = RedriveRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[57]
+	mi := &file_chute_v1_chute_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3735,7 +3854,7 @@ func (x *RedriveRequest) String() string {
 func (*RedriveRequest) ProtoMessage() {}
 
 func (x *RedriveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[57]
+	mi := &file_chute_v1_chute_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3748,7 +3867,7 @@ func (x *RedriveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedriveRequest.ProtoReflect.Descriptor instead.
 func (*RedriveRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{57}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RedriveRequest) GetDeadLetterQueue() string {
@@ -3774,7 +3893,7 @@ type RedriveResponse struct {
 
 func (x *RedriveResponse) Reset() {
 	*x = RedriveResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[58]
+	mi := &file_chute_v1_chute_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3786,7 +3905,7 @@ func (x *RedriveResponse) String() string {
 func (*RedriveResponse) ProtoMessage() {}
 
 func (x *RedriveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[58]
+	mi := &file_chute_v1_chute_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3799,7 +3918,7 @@ func (x *RedriveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedriveResponse.ProtoReflect.Descriptor instead.
 func (*RedriveResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{58}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RedriveResponse) GetMoved() int64 {
@@ -3817,7 +3936,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[59]
+	mi := &file_chute_v1_chute_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3829,7 +3948,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[59]
+	mi := &file_chute_v1_chute_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3842,7 +3961,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{59}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{60}
 }
 
 type GetServerInfoResponse struct {
@@ -3862,7 +3981,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[60]
+	mi := &file_chute_v1_chute_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3874,7 +3993,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[60]
+	mi := &file_chute_v1_chute_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3887,7 +4006,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{60}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -3926,7 +4045,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[61]
+	mi := &file_chute_v1_chute_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3938,7 +4057,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[61]
+	mi := &file_chute_v1_chute_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3951,7 +4070,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{61}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{62}
 }
 
 // BackupChunk is a piece of one file of a backup. Files come one after
@@ -3973,7 +4092,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_chute_v1_chute_proto_msgTypes[62]
+	mi := &file_chute_v1_chute_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3985,7 +4104,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[62]
+	mi := &file_chute_v1_chute_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3998,7 +4117,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{62}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *BackupChunk) GetFile() string {
@@ -4038,7 +4157,7 @@ type ListConsumersRequest struct {
 
 func (x *ListConsumersRequest) Reset() {
 	*x = ListConsumersRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[63]
+	mi := &file_chute_v1_chute_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4050,7 +4169,7 @@ func (x *ListConsumersRequest) String() string {
 func (*ListConsumersRequest) ProtoMessage() {}
 
 func (x *ListConsumersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[63]
+	mi := &file_chute_v1_chute_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4063,7 +4182,7 @@ func (x *ListConsumersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConsumersRequest.ProtoReflect.Descriptor instead.
 func (*ListConsumersRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{63}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListConsumersRequest) GetQueue() string {
@@ -4087,7 +4206,7 @@ type ListConsumersResponse struct {
 
 func (x *ListConsumersResponse) Reset() {
 	*x = ListConsumersResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[64]
+	mi := &file_chute_v1_chute_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4099,7 +4218,7 @@ func (x *ListConsumersResponse) String() string {
 func (*ListConsumersResponse) ProtoMessage() {}
 
 func (x *ListConsumersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[64]
+	mi := &file_chute_v1_chute_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4112,7 +4231,7 @@ func (x *ListConsumersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConsumersResponse.ProtoReflect.Descriptor instead.
 func (*ListConsumersResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{64}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListConsumersResponse) GetConsumers() int32 {
@@ -4161,7 +4280,7 @@ type QueueClient struct {
 
 func (x *QueueClient) Reset() {
 	*x = QueueClient{}
-	mi := &file_chute_v1_chute_proto_msgTypes[65]
+	mi := &file_chute_v1_chute_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4173,7 +4292,7 @@ func (x *QueueClient) String() string {
 func (*QueueClient) ProtoMessage() {}
 
 func (x *QueueClient) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[65]
+	mi := &file_chute_v1_chute_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4186,7 +4305,7 @@ func (x *QueueClient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueClient.ProtoReflect.Descriptor instead.
 func (*QueueClient) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{65}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *QueueClient) GetClientId() string {
@@ -4253,7 +4372,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[66]
+	mi := &file_chute_v1_chute_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4265,7 +4384,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[66]
+	mi := &file_chute_v1_chute_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4278,7 +4397,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{66}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{67}
 }
 
 type ListAlertsResponse struct {
@@ -4295,7 +4414,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[67]
+	mi := &file_chute_v1_chute_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4307,7 +4426,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[67]
+	mi := &file_chute_v1_chute_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4320,7 +4439,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{67}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListAlertsResponse) GetFiring() []*Alert {
@@ -4373,7 +4492,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_chute_v1_chute_proto_msgTypes[68]
+	mi := &file_chute_v1_chute_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4385,7 +4504,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[68]
+	mi := &file_chute_v1_chute_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4398,7 +4517,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{68}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *Alert) GetRule() string {
@@ -4633,7 +4752,7 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.chute.v1.BackoffKindR\x04kind\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12+\n" +
 	"\x03max\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03max\x12\x16\n" +
-	"\x06jitter\x18\x04 \x01(\x01R\x06jitter\"\xfd\x04\n" +
+	"\x06jitter\x18\x04 \x01(\x01R\x06jitter\"\xc6\x06\n" +
 	"\vQueueConfig\x12H\n" +
 	"\x12visibility_timeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x11visibilityTimeout\x12%\n" +
 	"\x0emax_deliveries\x18\x02 \x01(\x05R\rmaxDeliveries\x12+\n" +
@@ -4649,7 +4768,22 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	" \x01(\bR\x11deadLetterExpired\x12<\n" +
 	"\fdedup_window\x18\v \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\x12\"\n" +
 	"\rmax_dedup_ids\x18\f \x01(\x03R\vmaxDedupIds\x12@\n" +
-	"\x0esession_window\x18\r \x01(\v2\x19.google.protobuf.DurationR\rsessionWindow\"\xa2\x03\n" +
+	"\x0esession_window\x18\r \x01(\v2\x19.google.protobuf.DurationR\rsessionWindow\x12\x14\n" +
+	"\x05group\x18\x0e \x01(\tR\x05group\x12+\n" +
+	"\abreaker\x18\x0f \x01(\v2\x11.chute.v1.BreakerR\abreaker\x12E\n" +
+	"\n" +
+	"attributes\x18\x10 \x03(\v2%.chute.v1.QueueConfig.AttributesEntryR\n" +
+	"attributes\x1a=\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xea\x01\n" +
+	"\aBreaker\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x1c\n" +
+	"\tthreshold\x18\x02 \x01(\x01R\tthreshold\x121\n" +
+	"\x06window\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12%\n" +
+	"\x0emin_deliveries\x18\x04 \x01(\x05R\rminDeliveries\x125\n" +
+	"\bcooldown\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bcooldown\x12\x16\n" +
+	"\x06probes\x18\x06 \x01(\x05R\x06probes\"\xa2\x03\n" +
 	"\vQueueTotals\x12\x1a\n" +
 	"\benqueued\x18\x01 \x01(\x03R\benqueued\x12\x1c\n" +
 	"\tdelivered\x18\x02 \x01(\x03R\tdelivered\x12\x14\n" +
@@ -4874,7 +5008,7 @@ func file_chute_v1_chute_proto_rawDescGZIP() []byte {
 }
 
 var file_chute_v1_chute_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
+var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_chute_v1_chute_proto_goTypes = []any{
 	(BackoffKind)(0),              // 0: chute.v1.BackoffKind
 	(Overflow)(0),                 // 1: chute.v1.Overflow
@@ -4907,180 +5041,186 @@ var file_chute_v1_chute_proto_goTypes = []any{
 	(*ConsumeResponse)(nil),       // 28: chute.v1.ConsumeResponse
 	(*Backoff)(nil),               // 29: chute.v1.Backoff
 	(*QueueConfig)(nil),           // 30: chute.v1.QueueConfig
-	(*QueueTotals)(nil),           // 31: chute.v1.QueueTotals
-	(*QueueStats)(nil),            // 32: chute.v1.QueueStats
-	(*QueueLatency)(nil),          // 33: chute.v1.QueueLatency
-	(*LatencySummary)(nil),        // 34: chute.v1.LatencySummary
-	(*TopicConfig)(nil),           // 35: chute.v1.TopicConfig
-	(*TopicStats)(nil),            // 36: chute.v1.TopicStats
-	(*CreateQueueRequest)(nil),    // 37: chute.v1.CreateQueueRequest
-	(*CreateQueueResponse)(nil),   // 38: chute.v1.CreateQueueResponse
-	(*UpdateQueueRequest)(nil),    // 39: chute.v1.UpdateQueueRequest
-	(*UpdateQueueResponse)(nil),   // 40: chute.v1.UpdateQueueResponse
-	(*DeleteQueueRequest)(nil),    // 41: chute.v1.DeleteQueueRequest
-	(*DeleteQueueResponse)(nil),   // 42: chute.v1.DeleteQueueResponse
-	(*PurgeQueueRequest)(nil),     // 43: chute.v1.PurgeQueueRequest
-	(*PurgeQueueResponse)(nil),    // 44: chute.v1.PurgeQueueResponse
-	(*GetQueueRequest)(nil),       // 45: chute.v1.GetQueueRequest
-	(*GetQueueResponse)(nil),      // 46: chute.v1.GetQueueResponse
-	(*ListQueuesRequest)(nil),     // 47: chute.v1.ListQueuesRequest
-	(*ListQueuesResponse)(nil),    // 48: chute.v1.ListQueuesResponse
-	(*CreateTopicRequest)(nil),    // 49: chute.v1.CreateTopicRequest
-	(*CreateTopicResponse)(nil),   // 50: chute.v1.CreateTopicResponse
-	(*DeleteTopicRequest)(nil),    // 51: chute.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil),   // 52: chute.v1.DeleteTopicResponse
-	(*ListTopicsRequest)(nil),     // 53: chute.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),    // 54: chute.v1.ListTopicsResponse
-	(*SubscribeRequest)(nil),      // 55: chute.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 56: chute.v1.SubscribeResponse
-	(*UnsubscribeRequest)(nil),    // 57: chute.v1.UnsubscribeRequest
-	(*UnsubscribeResponse)(nil),   // 58: chute.v1.UnsubscribeResponse
-	(*RedriveRequest)(nil),        // 59: chute.v1.RedriveRequest
-	(*RedriveResponse)(nil),       // 60: chute.v1.RedriveResponse
-	(*GetServerInfoRequest)(nil),  // 61: chute.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil), // 62: chute.v1.GetServerInfoResponse
-	(*BackupRequest)(nil),         // 63: chute.v1.BackupRequest
-	(*BackupChunk)(nil),           // 64: chute.v1.BackupChunk
-	(*ListConsumersRequest)(nil),  // 65: chute.v1.ListConsumersRequest
-	(*ListConsumersResponse)(nil), // 66: chute.v1.ListConsumersResponse
-	(*QueueClient)(nil),           // 67: chute.v1.QueueClient
-	(*ListAlertsRequest)(nil),     // 68: chute.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),    // 69: chute.v1.ListAlertsResponse
-	(*Alert)(nil),                 // 70: chute.v1.Alert
-	nil,                           // 71: chute.v1.Message.HeadersEntry
-	nil,                           // 72: chute.v1.Delivery.HeadersEntry
-	nil,                           // 73: chute.v1.QueueStats.FilterEntry
-	nil,                           // 74: chute.v1.SubscribeRequest.FilterEntry
-	(*durationpb.Duration)(nil),   // 75: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 76: google.protobuf.Timestamp
+	(*Breaker)(nil),               // 31: chute.v1.Breaker
+	(*QueueTotals)(nil),           // 32: chute.v1.QueueTotals
+	(*QueueStats)(nil),            // 33: chute.v1.QueueStats
+	(*QueueLatency)(nil),          // 34: chute.v1.QueueLatency
+	(*LatencySummary)(nil),        // 35: chute.v1.LatencySummary
+	(*TopicConfig)(nil),           // 36: chute.v1.TopicConfig
+	(*TopicStats)(nil),            // 37: chute.v1.TopicStats
+	(*CreateQueueRequest)(nil),    // 38: chute.v1.CreateQueueRequest
+	(*CreateQueueResponse)(nil),   // 39: chute.v1.CreateQueueResponse
+	(*UpdateQueueRequest)(nil),    // 40: chute.v1.UpdateQueueRequest
+	(*UpdateQueueResponse)(nil),   // 41: chute.v1.UpdateQueueResponse
+	(*DeleteQueueRequest)(nil),    // 42: chute.v1.DeleteQueueRequest
+	(*DeleteQueueResponse)(nil),   // 43: chute.v1.DeleteQueueResponse
+	(*PurgeQueueRequest)(nil),     // 44: chute.v1.PurgeQueueRequest
+	(*PurgeQueueResponse)(nil),    // 45: chute.v1.PurgeQueueResponse
+	(*GetQueueRequest)(nil),       // 46: chute.v1.GetQueueRequest
+	(*GetQueueResponse)(nil),      // 47: chute.v1.GetQueueResponse
+	(*ListQueuesRequest)(nil),     // 48: chute.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),    // 49: chute.v1.ListQueuesResponse
+	(*CreateTopicRequest)(nil),    // 50: chute.v1.CreateTopicRequest
+	(*CreateTopicResponse)(nil),   // 51: chute.v1.CreateTopicResponse
+	(*DeleteTopicRequest)(nil),    // 52: chute.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),   // 53: chute.v1.DeleteTopicResponse
+	(*ListTopicsRequest)(nil),     // 54: chute.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),    // 55: chute.v1.ListTopicsResponse
+	(*SubscribeRequest)(nil),      // 56: chute.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 57: chute.v1.SubscribeResponse
+	(*UnsubscribeRequest)(nil),    // 58: chute.v1.UnsubscribeRequest
+	(*UnsubscribeResponse)(nil),   // 59: chute.v1.UnsubscribeResponse
+	(*RedriveRequest)(nil),        // 60: chute.v1.RedriveRequest
+	(*RedriveResponse)(nil),       // 61: chute.v1.RedriveResponse
+	(*GetServerInfoRequest)(nil),  // 62: chute.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil), // 63: chute.v1.GetServerInfoResponse
+	(*BackupRequest)(nil),         // 64: chute.v1.BackupRequest
+	(*BackupChunk)(nil),           // 65: chute.v1.BackupChunk
+	(*ListConsumersRequest)(nil),  // 66: chute.v1.ListConsumersRequest
+	(*ListConsumersResponse)(nil), // 67: chute.v1.ListConsumersResponse
+	(*QueueClient)(nil),           // 68: chute.v1.QueueClient
+	(*ListAlertsRequest)(nil),     // 69: chute.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),    // 70: chute.v1.ListAlertsResponse
+	(*Alert)(nil),                 // 71: chute.v1.Alert
+	nil,                           // 72: chute.v1.Message.HeadersEntry
+	nil,                           // 73: chute.v1.Delivery.HeadersEntry
+	nil,                           // 74: chute.v1.QueueConfig.AttributesEntry
+	nil,                           // 75: chute.v1.QueueStats.FilterEntry
+	nil,                           // 76: chute.v1.SubscribeRequest.FilterEntry
+	(*durationpb.Duration)(nil),   // 77: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 78: google.protobuf.Timestamp
 }
 var file_chute_v1_chute_proto_depIdxs = []int32{
-	71, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
-	75, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
-	76, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
-	75, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
-	3,  // 4: chute.v1.PublishRequest.messages:type_name -> chute.v1.Message
-	4,  // 5: chute.v1.PublishResponse.results:type_name -> chute.v1.PublishResult
-	3,  // 6: chute.v1.PublishStreamRequest.messages:type_name -> chute.v1.Message
-	4,  // 7: chute.v1.PublishStreamResponse.results:type_name -> chute.v1.PublishResult
-	9,  // 8: chute.v1.PublishStreamResponse.error:type_name -> chute.v1.Status
-	76, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
-	72, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
-	76, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
-	76, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
-	10, // 13: chute.v1.Delivery.dead_letter:type_name -> chute.v1.DeadLetter
-	75, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
-	75, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
-	11, // 16: chute.v1.ReceiveResponse.deliveries:type_name -> chute.v1.Delivery
-	9,  // 17: chute.v1.ReceiptFailure.status:type_name -> chute.v1.Status
-	14, // 18: chute.v1.AckResponse.failed:type_name -> chute.v1.ReceiptFailure
-	75, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
-	17, // 20: chute.v1.NackRequest.nacks:type_name -> chute.v1.NackItem
-	14, // 21: chute.v1.NackResponse.failed:type_name -> chute.v1.ReceiptFailure
-	75, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
-	14, // 23: chute.v1.ExtendResponse.failed:type_name -> chute.v1.ReceiptFailure
-	11, // 24: chute.v1.PeekResponse.deliveries:type_name -> chute.v1.Delivery
-	25, // 25: chute.v1.ConsumeRequest.start:type_name -> chute.v1.ConsumeStart
-	26, // 26: chute.v1.ConsumeRequest.settle:type_name -> chute.v1.Settle
-	75, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
-	17, // 28: chute.v1.Settle.nacks:type_name -> chute.v1.NackItem
-	75, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
-	14, // 30: chute.v1.SettleResult.failed:type_name -> chute.v1.ReceiptFailure
-	9,  // 31: chute.v1.SettleResult.error:type_name -> chute.v1.Status
-	11, // 32: chute.v1.ConsumeResponse.deliveries:type_name -> chute.v1.Delivery
-	27, // 33: chute.v1.ConsumeResponse.settled:type_name -> chute.v1.SettleResult
-	0,  // 34: chute.v1.Backoff.kind:type_name -> chute.v1.BackoffKind
-	75, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
-	75, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
-	75, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
-	29, // 38: chute.v1.QueueConfig.backoff:type_name -> chute.v1.Backoff
-	1,  // 39: chute.v1.QueueConfig.overflow:type_name -> chute.v1.Overflow
-	75, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
-	75, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
-	75, // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
-	30, // 43: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
-	73, // 44: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
-	75, // 45: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
-	31, // 46: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
-	33, // 47: chute.v1.QueueStats.latency:type_name -> chute.v1.QueueLatency
-	34, // 48: chute.v1.QueueLatency.wait:type_name -> chute.v1.LatencySummary
-	34, // 49: chute.v1.QueueLatency.processing:type_name -> chute.v1.LatencySummary
-	34, // 50: chute.v1.QueueLatency.completion:type_name -> chute.v1.LatencySummary
-	75, // 51: chute.v1.LatencySummary.avg:type_name -> google.protobuf.Duration
-	75, // 52: chute.v1.LatencySummary.p50:type_name -> google.protobuf.Duration
-	75, // 53: chute.v1.LatencySummary.p99:type_name -> google.protobuf.Duration
-	75, // 54: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
-	75, // 55: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
-	35, // 56: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
-	30, // 57: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
-	30, // 58: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
-	32, // 59: chute.v1.GetQueueResponse.queue:type_name -> chute.v1.QueueStats
-	32, // 60: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
-	35, // 61: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
-	36, // 62: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
-	74, // 63: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
-	30, // 64: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
-	76, // 65: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	67, // 66: chute.v1.ListConsumersResponse.clients:type_name -> chute.v1.QueueClient
-	76, // 67: chute.v1.QueueClient.last_seen:type_name -> google.protobuf.Timestamp
-	70, // 68: chute.v1.ListAlertsResponse.firing:type_name -> chute.v1.Alert
-	70, // 69: chute.v1.ListAlertsResponse.resolved:type_name -> chute.v1.Alert
-	76, // 70: chute.v1.Alert.since:type_name -> google.protobuf.Timestamp
-	76, // 71: chute.v1.Alert.started:type_name -> google.protobuf.Timestamp
-	76, // 72: chute.v1.Alert.resolved:type_name -> google.protobuf.Timestamp
-	5,  // 73: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
-	7,  // 74: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
-	12, // 75: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
-	24, // 76: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
-	15, // 77: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
-	18, // 78: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
-	20, // 79: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
-	22, // 80: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
-	37, // 81: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
-	39, // 82: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
-	41, // 83: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
-	43, // 84: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
-	45, // 85: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
-	47, // 86: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
-	49, // 87: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
-	51, // 88: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
-	53, // 89: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
-	55, // 90: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
-	57, // 91: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
-	59, // 92: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
-	61, // 93: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
-	63, // 94: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
-	65, // 95: chute.v1.AdminService.ListConsumers:input_type -> chute.v1.ListConsumersRequest
-	68, // 96: chute.v1.AdminService.ListAlerts:input_type -> chute.v1.ListAlertsRequest
-	6,  // 97: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
-	8,  // 98: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
-	13, // 99: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
-	28, // 100: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
-	16, // 101: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
-	19, // 102: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
-	21, // 103: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
-	23, // 104: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
-	38, // 105: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
-	40, // 106: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
-	42, // 107: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
-	44, // 108: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
-	46, // 109: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
-	48, // 110: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
-	50, // 111: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
-	52, // 112: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
-	54, // 113: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
-	56, // 114: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
-	58, // 115: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
-	60, // 116: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
-	62, // 117: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
-	64, // 118: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
-	66, // 119: chute.v1.AdminService.ListConsumers:output_type -> chute.v1.ListConsumersResponse
-	69, // 120: chute.v1.AdminService.ListAlerts:output_type -> chute.v1.ListAlertsResponse
-	97, // [97:121] is the sub-list for method output_type
-	73, // [73:97] is the sub-list for method input_type
-	73, // [73:73] is the sub-list for extension type_name
-	73, // [73:73] is the sub-list for extension extendee
-	0,  // [0:73] is the sub-list for field type_name
+	72,  // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
+	77,  // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
+	78,  // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
+	77,  // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
+	3,   // 4: chute.v1.PublishRequest.messages:type_name -> chute.v1.Message
+	4,   // 5: chute.v1.PublishResponse.results:type_name -> chute.v1.PublishResult
+	3,   // 6: chute.v1.PublishStreamRequest.messages:type_name -> chute.v1.Message
+	4,   // 7: chute.v1.PublishStreamResponse.results:type_name -> chute.v1.PublishResult
+	9,   // 8: chute.v1.PublishStreamResponse.error:type_name -> chute.v1.Status
+	78,  // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
+	73,  // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
+	78,  // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
+	78,  // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
+	10,  // 13: chute.v1.Delivery.dead_letter:type_name -> chute.v1.DeadLetter
+	77,  // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
+	77,  // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
+	11,  // 16: chute.v1.ReceiveResponse.deliveries:type_name -> chute.v1.Delivery
+	9,   // 17: chute.v1.ReceiptFailure.status:type_name -> chute.v1.Status
+	14,  // 18: chute.v1.AckResponse.failed:type_name -> chute.v1.ReceiptFailure
+	77,  // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
+	17,  // 20: chute.v1.NackRequest.nacks:type_name -> chute.v1.NackItem
+	14,  // 21: chute.v1.NackResponse.failed:type_name -> chute.v1.ReceiptFailure
+	77,  // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
+	14,  // 23: chute.v1.ExtendResponse.failed:type_name -> chute.v1.ReceiptFailure
+	11,  // 24: chute.v1.PeekResponse.deliveries:type_name -> chute.v1.Delivery
+	25,  // 25: chute.v1.ConsumeRequest.start:type_name -> chute.v1.ConsumeStart
+	26,  // 26: chute.v1.ConsumeRequest.settle:type_name -> chute.v1.Settle
+	77,  // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
+	17,  // 28: chute.v1.Settle.nacks:type_name -> chute.v1.NackItem
+	77,  // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
+	14,  // 30: chute.v1.SettleResult.failed:type_name -> chute.v1.ReceiptFailure
+	9,   // 31: chute.v1.SettleResult.error:type_name -> chute.v1.Status
+	11,  // 32: chute.v1.ConsumeResponse.deliveries:type_name -> chute.v1.Delivery
+	27,  // 33: chute.v1.ConsumeResponse.settled:type_name -> chute.v1.SettleResult
+	0,   // 34: chute.v1.Backoff.kind:type_name -> chute.v1.BackoffKind
+	77,  // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
+	77,  // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
+	77,  // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
+	29,  // 38: chute.v1.QueueConfig.backoff:type_name -> chute.v1.Backoff
+	1,   // 39: chute.v1.QueueConfig.overflow:type_name -> chute.v1.Overflow
+	77,  // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
+	77,  // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
+	77,  // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
+	31,  // 43: chute.v1.QueueConfig.breaker:type_name -> chute.v1.Breaker
+	74,  // 44: chute.v1.QueueConfig.attributes:type_name -> chute.v1.QueueConfig.AttributesEntry
+	77,  // 45: chute.v1.Breaker.window:type_name -> google.protobuf.Duration
+	77,  // 46: chute.v1.Breaker.cooldown:type_name -> google.protobuf.Duration
+	30,  // 47: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
+	75,  // 48: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
+	77,  // 49: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
+	32,  // 50: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
+	34,  // 51: chute.v1.QueueStats.latency:type_name -> chute.v1.QueueLatency
+	35,  // 52: chute.v1.QueueLatency.wait:type_name -> chute.v1.LatencySummary
+	35,  // 53: chute.v1.QueueLatency.processing:type_name -> chute.v1.LatencySummary
+	35,  // 54: chute.v1.QueueLatency.completion:type_name -> chute.v1.LatencySummary
+	77,  // 55: chute.v1.LatencySummary.avg:type_name -> google.protobuf.Duration
+	77,  // 56: chute.v1.LatencySummary.p50:type_name -> google.protobuf.Duration
+	77,  // 57: chute.v1.LatencySummary.p99:type_name -> google.protobuf.Duration
+	77,  // 58: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
+	77,  // 59: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
+	36,  // 60: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
+	30,  // 61: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
+	30,  // 62: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
+	33,  // 63: chute.v1.GetQueueResponse.queue:type_name -> chute.v1.QueueStats
+	33,  // 64: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
+	36,  // 65: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
+	37,  // 66: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
+	76,  // 67: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
+	30,  // 68: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
+	78,  // 69: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	68,  // 70: chute.v1.ListConsumersResponse.clients:type_name -> chute.v1.QueueClient
+	78,  // 71: chute.v1.QueueClient.last_seen:type_name -> google.protobuf.Timestamp
+	71,  // 72: chute.v1.ListAlertsResponse.firing:type_name -> chute.v1.Alert
+	71,  // 73: chute.v1.ListAlertsResponse.resolved:type_name -> chute.v1.Alert
+	78,  // 74: chute.v1.Alert.since:type_name -> google.protobuf.Timestamp
+	78,  // 75: chute.v1.Alert.started:type_name -> google.protobuf.Timestamp
+	78,  // 76: chute.v1.Alert.resolved:type_name -> google.protobuf.Timestamp
+	5,   // 77: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
+	7,   // 78: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
+	12,  // 79: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
+	24,  // 80: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
+	15,  // 81: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
+	18,  // 82: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
+	20,  // 83: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
+	22,  // 84: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
+	38,  // 85: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
+	40,  // 86: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
+	42,  // 87: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
+	44,  // 88: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
+	46,  // 89: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
+	48,  // 90: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
+	50,  // 91: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
+	52,  // 92: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
+	54,  // 93: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
+	56,  // 94: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
+	58,  // 95: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
+	60,  // 96: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
+	62,  // 97: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
+	64,  // 98: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
+	66,  // 99: chute.v1.AdminService.ListConsumers:input_type -> chute.v1.ListConsumersRequest
+	69,  // 100: chute.v1.AdminService.ListAlerts:input_type -> chute.v1.ListAlertsRequest
+	6,   // 101: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
+	8,   // 102: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
+	13,  // 103: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
+	28,  // 104: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
+	16,  // 105: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
+	19,  // 106: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
+	21,  // 107: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
+	23,  // 108: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
+	39,  // 109: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
+	41,  // 110: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
+	43,  // 111: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
+	45,  // 112: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
+	47,  // 113: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
+	49,  // 114: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
+	51,  // 115: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
+	53,  // 116: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
+	55,  // 117: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
+	57,  // 118: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
+	59,  // 119: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
+	61,  // 120: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
+	63,  // 121: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
+	65,  // 122: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
+	67,  // 123: chute.v1.AdminService.ListConsumers:output_type -> chute.v1.ListConsumersResponse
+	70,  // 124: chute.v1.AdminService.ListAlerts:output_type -> chute.v1.ListAlertsResponse
+	101, // [101:125] is the sub-list for method output_type
+	77,  // [77:101] is the sub-list for method input_type
+	77,  // [77:77] is the sub-list for extension type_name
+	77,  // [77:77] is the sub-list for extension extendee
+	0,   // [0:77] is the sub-list for field type_name
 }
 
 func init() { file_chute_v1_chute_proto_init() }
@@ -5099,7 +5239,7 @@ func file_chute_v1_chute_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chute_v1_chute_proto_rawDesc), len(file_chute_v1_chute_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   73,
+			NumMessages:   75,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
