@@ -27,6 +27,12 @@ type API interface {
 	// Peek returns up to max ready messages in delivery order without
 	// leasing them (receipts are empty).
 	Peek(ctx context.Context, queue string, max int) ([]Delivery, error)
+	// Commit applies a transaction atomically (see Tx): its publishes,
+	// acks and nacks all take effect, in one journal record, or none do.
+	// Stale receipts fail it with a *StaleReceiptsError listing them, and
+	// names of more than one placement group with ErrCrossGroup. A retry
+	// with the ID of a committed transaction returns its original result.
+	Commit(ctx context.Context, tx Tx) (TxResult, error)
 
 	CreateQueue(ctx context.Context, name string, cfg QueueConfig) error
 	UpdateQueue(ctx context.Context, name string, cfg QueueConfig) error
@@ -47,6 +53,47 @@ type API interface {
 	// Redrive moves up to max (all if max ≤ 0) dead letters of a
 	// dead-letter queue back to the queues they died in.
 	Redrive(ctx context.Context, deadLetterQueue string, max int64) (int64, error)
+
+	// PauseQueue stops deliveries of a queue, any queue, until
+	// ResumeQueue: receivers get nothing from it (they wait), publishes
+	// are still accepted, leases already held continue and can be acked,
+	// and withheld messages do not use up their deliveries. The pause is
+	// a record: it survives a restart. Pausing a paused queue does
+	// nothing.
+	PauseQueue(ctx context.Context, name string) error
+	// ResumeQueue clears a pause, and also closes the queue's circuit
+	// breaker if it is open or half-open (QueueConfig.Breaker): the
+	// operator's word that the downstream is back. Resuming a running
+	// queue does nothing.
+	ResumeQueue(ctx context.Context, name string) error
+
+	// GetMessage looks up one message of a queue by sequence or message ID
+	// without taking a delivery: queued (ready, delayed, in flight) or,
+	// for QueueConfig.SettledWindow after it left, how it left. A message
+	// the queue does not know (or no longer remembers) is
+	// ErrMessageNotFound.
+	GetMessage(ctx context.Context, queue string, ref MessageRef) (MessageInfo, error)
+	// CancelMessages removes ready and delayed messages from a queue, in
+	// one journal record; they are settled as cancelled. Each ref gets a
+	// result: in flight ones fail with ErrMessageLeased, settled or
+	// unknown ones with ErrMessageNotFound. The error is for the call as a
+	// whole (queue not found, invalid ref).
+	CancelMessages(ctx context.Context, queue string, refs ...MessageRef) ([]CancelResult, error)
+
+	// CreateSchedule creates a periodic schedule (ScheduleConfig;
+	// docs/schedules.md): ErrExists if the name is in use (delete it to
+	// replace it), ErrInvalidConfig for a bad spec or message.
+	CreateSchedule(ctx context.Context, name string, cfg ScheduleConfig) error
+	// DeleteSchedule deletes a schedule; the messages it published stay.
+	DeleteSchedule(ctx context.Context, name string) error
+	// PauseSchedule stops a schedule from firing until ResumeSchedule;
+	// on resume, the slots that fell during the pause follow its missed
+	// policy. Unknown names are ErrScheduleNotFound.
+	PauseSchedule(ctx context.Context, name string) error
+	ResumeSchedule(ctx context.Context, name string) error
+	// Schedules returns every schedule, sorted by name, with its last and
+	// next slots.
+	Schedules(ctx context.Context) ([]ScheduleInfo, error)
 
 	Close() error
 }

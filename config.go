@@ -212,7 +212,22 @@ type QueueConfig struct {
 	// starting with "alert." as per-queue alert rule overrides (see
 	// docs/operations.md); the rest are the user's.
 	Attributes map[string]string
+	// SettledWindow is how long the queue remembers how a message left
+	// (acked, expired, cancelled, purged, dead-lettered: GetMessage); 0
+	// means the DedupWindow (2 minutes if de-duplication is off), None
+	// turns the memory off. At most 24 h.
+	SettledWindow time.Duration
+	// MaxSettled caps the settled messages remembered (the oldest are
+	// forgotten first, even inside the window); each costs about 75
+	// bytes of memory, so the default, 10,000, bounds a queue's memory of
+	// them at about 0.75 MB (the whole 2-minute default window up to 83
+	// settlements a second; a busier queue remembers its latest 10,000).
+	// 0 means 10,000, None means no cap.
+	MaxSettled int64
 }
+
+// DefaultMaxSettled is QueueConfig.MaxSettled's default.
+const DefaultMaxSettled = 10_000
 
 // Limits on queue attributes.
 const (
@@ -333,6 +348,14 @@ func (cfg QueueConfig) WithDefaults(name string) QueueConfig {
 	cfg.MaxDedupIDs = orDefault(cfg.MaxDedupIDs, DefaultMaxDedupIDs)
 	cfg.SessionWindow = orDefault(cfg.SessionWindow, DefaultSessionWindow)
 	cfg.Breaker = cfg.Breaker.WithDefaults()
+	if cfg.SettledWindow == 0 {
+		cfg.SettledWindow = cfg.DedupWindow
+		if cfg.SettledWindow < 0 {
+			cfg.SettledWindow = DefaultDedupWindow
+		}
+	}
+	cfg.SettledWindow = orDefault(cfg.SettledWindow, DefaultDedupWindow)
+	cfg.MaxSettled = orDefault(cfg.MaxSettled, DefaultMaxSettled)
 	if len(cfg.Attributes) == 0 {
 		cfg.Attributes = nil
 	}
@@ -376,6 +399,8 @@ func (cfg QueueConfig) Validate(name string) error {
 		return bad("de-dup window %v above %v", cfg.DedupWindow, MaxDedupWindow)
 	case cfg.SessionWindow > MaxSessionWindow:
 		return bad("session window %v above %v", cfg.SessionWindow, MaxSessionWindow)
+	case cfg.SettledWindow > MaxDedupWindow:
+		return bad("settled window %v above %v", cfg.SettledWindow, MaxDedupWindow)
 	case cfg.DeadLetterQueue == name:
 		return bad("a queue cannot be its own dead-letter queue")
 	}
@@ -411,6 +436,10 @@ type TopicConfig struct {
 	MaxDedupIDs int64
 	// SessionWindow: as for queues; 0 means 1 hour, None turns it off.
 	SessionWindow time.Duration
+	// Group is the topic's placement group (see QueueConfig.Group): its
+	// subscriptions belong to it. "" means the topic is a group of its
+	// own. Set at creation; it cannot change.
+	Group string
 }
 
 // WithDefaults returns cfg with its defaults filled in.
@@ -428,6 +457,11 @@ func (cfg TopicConfig) Validate() error {
 	}
 	if cfg.SessionWindow > MaxSessionWindow {
 		return fmt.Errorf("%w: session window %v above %v", ErrInvalidConfig, cfg.SessionWindow, MaxSessionWindow)
+	}
+	if cfg.Group != "" {
+		if err := ValidateName(cfg.Group); err != nil {
+			return fmt.Errorf("group: %w", err)
+		}
 	}
 	return nil
 }

@@ -44,6 +44,19 @@ type QueueStats struct {
 	// server.QueueClients); always 0 from the embedded broker, which sees
 	// none.
 	Consumers, Producers int64
+	// Publish outcomes counted since the broker started (not durable,
+	// unlike Totals): messages answered as duplicates (by message ID or
+	// producer session), and messages refused because the queue was full
+	// or the message was invalid (bad fields, too large).
+	Deduplicated, RejectedFull, RejectedInvalid int64
+	// Paused is set while the queue is paused by hand (PauseQueue): no
+	// deliveries until ResumeQueue.
+	Paused bool
+	// Breaker is the state of the queue's circuit breaker
+	// (QueueConfig.Breaker); always BreakerClosed when it has none. An
+	// open breaker withholds deliveries; a half-open one lets only its
+	// probes through.
+	Breaker BreakerState
 }
 
 // QueueLatency is a queue's latencies. A message's due time is when it
@@ -82,6 +95,9 @@ type QueueTotals struct {
 	// Delivered counts deliveries (a message delivered three times counts
 	// three).
 	Delivered int64
+	// Redelivered counts the deliveries of messages delivered before (the
+	// second and later of each message: Delivered minus first deliveries).
+	Redelivered int64
 	// Acked and Nacked count settlements by consumers.
 	Acked, Nacked int64
 	// LeaseExpired counts leases that ended without an ack or nack: they
@@ -96,6 +112,8 @@ type QueueTotals struct {
 	// DeadLettered and DeadLetteredBytes count messages moved to the
 	// dead-letter queue, for any reason.
 	DeadLettered, DeadLetteredBytes int64
+	// DeadByReason splits DeadLettered by reason.
+	DeadByReason DeadReasons
 	// Discarded counts messages that should have been dead-lettered but
 	// were dropped because the queue has NoDeadLetter.
 	Discarded int64
@@ -108,6 +126,21 @@ type QueueTotals struct {
 	// producer sessions beyond MaxSessions. A retry of a message whose
 	// entry was forgotten is stored again.
 	DedupForgotten int64
+	// Cancelled counts ready and delayed messages removed by
+	// CancelMessages (not counted as acked, nor as dead letters).
+	Cancelled int64
+}
+
+// DeadReasons counts dead letters by reason (DeadLetterInfo.Reason).
+type DeadReasons struct {
+	// MaxDeliveries: the message used its deliveries ("max-deliveries").
+	MaxDeliveries int64
+	// Expired: its TTL passed and the queue has DeadLetterExpired.
+	Expired int64
+	// Overflow: pushed out by OverflowDropOldest.
+	Overflow int64
+	// Damaged: its stored body was found damaged (chute serve --salvage).
+	Damaged int64
 }
 
 // TopicStats is a snapshot of a topic.
@@ -128,4 +161,7 @@ type TopicStats struct {
 	Published int64
 	// Unrouted counts accepted messages that matched no subscription.
 	Unrouted int64
+	// Deduplicated, RejectedFull, RejectedInvalid: as in QueueStats, for
+	// publishes to the topic.
+	Deduplicated, RejectedFull, RejectedInvalid int64
 }

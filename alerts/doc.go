@@ -25,10 +25,15 @@
 //	queue_processing_p99  processing_p99     >  2s          for 1m  warning
 //	confirm_p99           confirm_p99        >  500ms       for 1m  critical
 //	                      (broker-wide: one alert, not one per queue)
+//	breaker_open          breaker_state      >= 1 (open or half-open;
+//	                                         0 while paused by hand)
+//	                                                        for 1m  warning
 //
 // Every rule resolves after its condition has been clear for 30 s
-// (ResolveFor), with 10 % hysteresis except queue_no_consumers (whose
-// figure is a small integer: see Rule.Hysteresis).
+// (ResolveFor), with 10 % hysteresis except queue_no_consumers and
+// breaker_open (whose figures are small integers: see Rule.Hysteresis).
+// breaker_open does not fire for a queue paused by hand: the operator
+// chose it, and the state shows in chute_queue_breaker_state (3).
 //
 // Why one minute: long enough to ride out a deploy (consumers reconnect in
 // seconds), a burst that drains, or one slow fsync; short enough that the

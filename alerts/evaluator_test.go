@@ -63,6 +63,11 @@ func TestBuiltinRulesFireAndResolve(t *testing.T) {
 			with(func(s *Snapshot) { s.Broker.ConfirmP99 = 480 * time.Millisecond }),
 			with(func(s *Snapshot) { s.Broker.ConfirmP99 = 100 * time.Millisecond }),
 			0.8, 0.5, "producer confirm latency p99 800ms (threshold 500ms)"},
+		{RuleBreakerOpen, "q",
+			q(func(f *QueueFigures) { f.Breaker = 1 }),
+			Snapshot{}, // hysteresis 0: a closed breaker clears it
+			q(func(f *QueueFigures) { f.Breaker = 0 }),
+			1, 1, "queue q: circuit breaker open, deliveries withheld"},
 	}
 	for _, c := range cases {
 		t.Run(c.rule, func(t *testing.T) {

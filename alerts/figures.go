@@ -51,6 +51,11 @@ type QueueFigures struct {
 	// mean of processing time — delivery to ack — over the last minute
 	// (figures "processing_p99" and "processing_avg").
 	ProcessingP99, ProcessingAvg time.Duration
+	// Breaker is the queue's circuit-breaker state: 0 closed (or no
+	// breaker), 1 open, 2 half-open; 0 while the queue is paused by hand,
+	// which an operator chose and no alert needs to report (figure
+	// "breaker_state").
+	Breaker int
 }
 
 // BrokerFigures is the broker-wide figures. Producer confirm latency is
@@ -79,6 +84,7 @@ const (
 	FigureConsumers     Figure = "consumers"         // queue: active consumers
 	FigureProcessingP99 Figure = "processing_p99"    // queue: seconds, delivery → ack, p99
 	FigureProcessingAvg Figure = "processing_avg"    // queue: seconds, delivery → ack, mean
+	FigureBreaker       Figure = "breaker_state"     // queue: 0 closed, 1 open, 2 half-open (0 while paused)
 	FigureConfirmP99    Figure = "confirm_p99"       // broker: seconds, publish → confirm, p99
 	FigureConfirmAvg    Figure = "confirm_avg"       // broker: seconds, publish → confirm, mean
 )
@@ -134,6 +140,11 @@ var figures = map[Figure]figureInfo{
 	FigureProcessingAvg: {unit: unitSeconds,
 		queue:  func(q QueueFigures) float64 { return q.ProcessingAvg.Seconds() },
 		promql: `sum by (queue) (rate(chute_queue_processing_seconds_sum{%[1]s}[5m])) / sum by (queue) (rate(chute_queue_processing_seconds_count{%[1]s}[5m]))`},
+	// chute_queue_breaker_state is 3 for a paused queue (metrics/breaker.go):
+	// "!= 3" leaves paused queues out, as the broker's figure (0) does.
+	FigureBreaker: {unit: unitCount,
+		queue:  func(q QueueFigures) float64 { return float64(q.Breaker) },
+		promql: `max by (queue) (chute_queue_breaker_state{%[1]s} != 3)`},
 	FigureConfirmP99: {unit: unitSeconds, broker: true,
 		brk:    func(b BrokerFigures) float64 { return b.ConfirmP99.Seconds() },
 		promql: `histogram_quantile(0.99, sum by (le) (rate(chute_confirm_seconds_bucket{%[1]s}[5m])))`},

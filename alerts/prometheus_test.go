@@ -46,7 +46,7 @@ func exported(t *testing.T, cfg Config) map[string][]promRule {
 var knownMetrics = map[string]bool{
 	"chute_queue_messages": true, "chute_queue_nacked_total": true, "chute_queue_dead_lettered_total": true,
 	"chute_queue_completion_seconds_sum": true, "chute_queue_completion_seconds_count": true,
-	"chute_queue_consumers": true, "chute_queue_is_dead_letter": true,
+	"chute_queue_consumers": true, "chute_queue_is_dead_letter": true, "chute_queue_breaker_state": true,
 	"chute_queue_processing_seconds_bucket": true, "chute_queue_processing_seconds_sum": true,
 	"chute_queue_processing_seconds_count": true, "chute_confirm_seconds_bucket": true,
 	"chute_confirm_seconds_sum": true, "chute_confirm_seconds_count": true,
@@ -112,6 +112,8 @@ func TestExportDefaults(t *testing.T) {
 		RuleQueueProcessingP99: {
 			`histogram_quantile(0.99, sum by (le, queue) (rate(chute_queue_processing_seconds_bucket[5m]))) > 2 or`,
 			`> 1.8 and on (queue) ALERTS{alertname="queue_processing_p99"`},
+		RuleBreakerOpen: {
+			`max by (queue) (chute_queue_breaker_state != 3) >= 1`},
 		RuleConfirmP99: {
 			`histogram_quantile(0.99, sum by (le) (rate(chute_confirm_seconds_bucket[5m]))) > 0.5 or`,
 			`> 0.45 and on () ALERTS{alertname="confirm_p99"`},

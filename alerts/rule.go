@@ -120,6 +120,7 @@ const (
 	RuleQueueNoConsumers   = "queue_no_consumers"
 	RuleQueueProcessingP99 = "queue_processing_p99"
 	RuleConfirmP99         = "confirm_p99"
+	RuleBreakerOpen        = "breaker_open"
 )
 
 // Defaults shared by the built-in rules and by custom rules that leave the
@@ -142,6 +143,12 @@ func DefaultRules() []Rule {
 	noConsumers.Hysteresis = 0
 	noConsumers.When = &Condition{Figure: FigureReady, Op: Above, Threshold: 0}
 	noConsumers.SkipDeadLetterQueues = true
+	// The breaker is a state, not a level: no hysteresis. It fires for an
+	// open or half-open breaker (a half-open one is still failing over to
+	// open until its probes succeed), not for a pause by hand.
+	breakerOpen := r(RuleBreakerOpen, FigureBreaker, AboveOrEqual, 1, SeverityWarning,
+		"queue {{.Queue}}: circuit breaker open, deliveries withheld")
+	breakerOpen.Hysteresis = 0
 	return []Rule{
 		r(RuleQueueDepth, FigureDepth, Above, 10000, SeverityWarning,
 			"queue {{.Queue}} holds {{.Value}} messages (threshold {{.Threshold}})"),
@@ -154,6 +161,7 @@ func DefaultRules() []Rule {
 			"queue {{.Queue}}: processing time p99 {{.Value}} (threshold {{.Threshold}})"),
 		r(RuleConfirmP99, FigureConfirmP99, Above, 0.5, SeverityCritical,
 			"producer confirm latency p99 {{.Value}} (threshold {{.Threshold}})"),
+		breakerOpen,
 	}
 }
 

@@ -55,13 +55,13 @@ func (b *Broker) mutateMany(ctx context.Context, cmd func(now int64) ([]*engine.
 // CreateQueue creates a queue, and its dead-letter queue if that does not
 // exist yet.
 func (b *Broker) CreateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
-	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.CreateQueue(now, name, cfg) })
+	return b.mutateConfig(ctx, cfg.Breaker.Enabled, func(now int64) (*engine.Record, error) { return b.eng.CreateQueue(now, name, cfg) })
 }
 
 // UpdateQueue replaces a queue's configuration (zero fields take their
 // defaults, as at creation). Messages already queued keep their expiry.
 func (b *Broker) UpdateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
-	return b.mutate(ctx, func(now int64) (*engine.Record, error) { return b.eng.UpdateQueue(now, name, cfg) })
+	return b.mutateConfig(ctx, true, func(now int64) (*engine.Record, error) { return b.eng.UpdateQueue(now, name, cfg) })
 }
 
 // DeleteQueue deletes a queue and its messages (its dead-letter queue
@@ -97,7 +97,7 @@ func (b *Broker) DeleteTopic(ctx context.Context, name string) error {
 
 // Subscribe creates queue name as a subscription of topic.
 func (b *Broker) Subscribe(ctx context.Context, topic, name string, sub chute.SubscriptionConfig) error {
-	return b.mutate(ctx, func(now int64) (*engine.Record, error) {
+	return b.mutateConfig(ctx, sub.Queue.Breaker.Enabled, func(now int64) (*engine.Record, error) {
 		return b.eng.Subscribe(now, topic, name, sub.Queue, sub.Filter)
 	})
 }
@@ -133,7 +133,9 @@ func (b *Broker) QueueStats(ctx context.Context, name string) (chute.QueueStats,
 	if err != nil {
 		return chute.QueueStats{}, err
 	}
-	return queueStats(s, now), nil
+	qs := queueStats(s, now)
+	b.addPublishCountersLocked(&qs)
+	return qs, nil
 }
 
 // Queues returns a snapshot of every queue, sorted by name.
@@ -150,7 +152,9 @@ func (b *Broker) Queues(ctx context.Context) ([]chute.QueueStats, error) {
 	out := make([]chute.QueueStats, len(all))
 	for i, s := range all {
 		out[i] = queueStats(s, now)
+		b.addPublishCountersLocked(&out[i])
 	}
+	b.prunePublishCountersLocked()
 	return out, nil
 }
 
@@ -161,6 +165,7 @@ func queueStats(s engine.QueueStats, now int64) chute.QueueStats {
 		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
 		OrderingKeys: s.OrderingKeys, DedupIDs: s.DedupIDs, Sessions: s.Sessions, DedupBytes: s.DedupBytes,
 		OldestAge: s.OldestAge(now), Totals: s.Totals, Latency: queueLatency(s.Latency),
+		Paused: s.Paused, Breaker: s.Breaker,
 	}
 }
 
@@ -175,6 +180,7 @@ func (b *Broker) Topics(ctx context.Context) ([]chute.TopicStats, error) {
 	out := make([]chute.TopicStats, len(all))
 	for i, t := range all {
 		out[i] = topicStats(t)
+		b.addTopicCountersLocked(&out[i])
 	}
 	return out, nil
 }
@@ -194,6 +200,7 @@ type JournalStats struct {
 	FileReads      int64         // message bodies read back from segment files
 	CacheBytes     int64         // bytes held by the read cache
 	Segments       int           // segment files in use
+	Reclaimed      int64         // segment files deleted since Open (nothing live left in them)
 	SegmentSize    int64         // the size of one segment file
 	Policy         SyncPolicy
 }
@@ -203,7 +210,7 @@ func (b *Broker) JournalStats() JournalStats {
 	s := b.jrn.Stats()
 	return JournalStats{Records: s.Records, Bytes: s.Bytes, Writes: s.Writes, Syncs: s.Syncs,
 		SyncTime: s.SyncTime, CacheHits: s.CacheHits, FileReads: s.FileReads, CacheBytes: s.CacheBytes,
-		Segments: s.Segments, SegmentSize: s.SegmentSize, Policy: b.opts.Sync}
+		Segments: s.Segments, Reclaimed: s.Released, SegmentSize: s.SegmentSize, Policy: b.opts.Sync}
 }
 
 // SyncJournal writes and syncs everything journaled so far, whatever the

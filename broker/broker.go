@@ -39,10 +39,13 @@ type Broker struct {
 	lock io.Closer // the data directory's lock (nil in memory); released after the journal closes
 	dir  string    // the data directory, for messages
 
-	mu      sync.Mutex
-	eng     *engine.Engine           // guarded by mu
-	waiters map[string]chan struct{} // guarded by mu: closed when the queue gains messages
-	encBuf  []byte                   // guarded by mu: record encoding buffer
+	mu       sync.Mutex
+	eng      *engine.Engine           // guarded by mu
+	waiters  map[string]chan struct{} // guarded by mu: closed when the queue gains messages
+	encBuf   []byte                   // guarded by mu: record encoding buffer
+	pubCount map[string]*pubCounters  // guarded by mu: publish outcomes the engine does not record (counters.go)
+	brk      breakerSet               // guarded by mu, but for its kick channel (breaker.go)
+	sch      schedState               // guarded by mu, but for its kick channel (schedule.go)
 
 	segmentSize int64 // the journal's segment size
 	cacheBudget int64 // the journal's read cache size (0: none)
@@ -136,6 +139,8 @@ func Open(dir string, opts *Options) (*Broker, error) {
 	b.goFunc(b.timerLoop)
 	b.goFunc(b.maintenanceLoop)
 	b.startDisk()
+	b.startBreakers()
+	b.startSchedules()
 	return b, nil
 }
 

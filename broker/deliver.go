@@ -58,11 +58,13 @@ func (b *Broker) ReceiveAsync(ctx context.Context, queue string, opts chute.Rece
 			b.mu.Unlock()
 			return nil, nil, err
 		}
-		rec, ds, err := b.eng.Receive(b.nowLocked(), queue, max, int64(opts.Lease))
+		// A half-open circuit breaker lets only its probes through (breaker.go).
+		rec, ds, err := b.eng.Receive(b.nowLocked(), queue, b.probeLimitLocked(queue, max), int64(opts.Lease))
 		if err != nil {
 			b.mu.Unlock()
 			return nil, nil, err
 		}
+		b.probesTakenLocked(queue, len(ds))
 		if len(ds) > 0 {
 			batch, err := b.commitLocked(rec)
 			b.mu.Unlock()

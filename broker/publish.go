@@ -88,11 +88,13 @@ func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...chute.
 	}
 	sess, err := sessionOf(msgs)
 	if err != nil {
+		b.countRejected(target, len(msgs), err)
 		return nil, err
 	}
 	pms := make([]engine.PubMsg, len(msgs))
 	for i := range msgs {
 		if err := b.checkMessage(&msgs[i]); err != nil {
+			b.countRejected(target, len(msgs), err)
 			return nil, fmt.Errorf("message %d: %w", i, err)
 		}
 		m := &msgs[i]
@@ -109,6 +111,7 @@ func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...chute.
 		stampTimes(&pms[i], &msgs[i], now)
 	}
 	rec, res, err := b.eng.PreparePublish(now, target, sess, pms)
+	b.countPublishLocked(target, len(pms), res, err)
 	if err != nil {
 		b.mu.Unlock()
 		return nil, err
@@ -166,6 +169,9 @@ func sessionOf(msgs []chute.Message) (engine.Session, error) {
 	}
 	if s.ID != "" && s.First == 0 {
 		return engine.Session{}, fmt.Errorf("%w: session numbers start at 1", chute.ErrInvalidMessage)
+	}
+	if engine.IsScheduleSession(s.ID) {
+		return engine.Session{}, fmt.Errorf("%w: session IDs starting %q belong to schedules", chute.ErrInvalidMessage, engine.ScheduleSessionPrefix)
 	}
 	return s, nil
 }

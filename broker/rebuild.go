@@ -75,6 +75,7 @@ func (b *Broker) rebuildLocked() error {
 		return b.jrn.Err()
 	}
 	b.eng = eng
+	b.resyncSchedulesLocked()      // schedule.go
 	for q, ch := range b.waiters { // wake every receive: what it waited on may be gone
 		close(ch)
 		delete(b.waiters, q)

@@ -441,9 +441,16 @@ func repairApply(eng *engine.Engine, pos uint64, payload []byte, rep *RepairRepo
 		rep.Skipped = append(rep.Skipped, fmt.Sprintf("record at %s: %v", where, err))
 		return
 	}
-	if r.Type == engine.RecPublish && r.FirstSeq > eng.NextSeq() {
-		rep.LostSeqs = append(rep.LostSeqs, [2]uint64{eng.NextSeq(), r.FirstSeq - 1})
-		eng.SkipTo(r.FirstSeq)
+	pub := r
+	if r.Type == engine.RecTx { // a transaction's first publish (tx.go)
+		i := slices.IndexFunc(r.Parts, func(p *engine.Record) bool { return p.Type == engine.RecPublish })
+		if i >= 0 {
+			pub = r.Parts[i]
+		}
+	}
+	if pub.Type == engine.RecPublish && pub.FirstSeq > eng.NextSeq() {
+		rep.LostSeqs = append(rep.LostSeqs, [2]uint64{eng.NextSeq(), pub.FirstSeq - 1})
+		eng.SkipTo(pub.FirstSeq)
 	}
 	if err := eng.Apply(r, pos); err != nil {
 		rep.Skipped = append(rep.Skipped, fmt.Sprintf("%v %q at %s: %v", r.Type, r.Name, where, err))

@@ -82,6 +82,12 @@ type Stats struct {
 	// Healthy is nil, or why the broker cannot take calls (ErrClosed, or
 	// the journal error that made it fail closed).
 	Healthy error
+	// BreakerTransitions counts the circuit-breaker transitions since
+	// Open, by the state entered (index: chute.BreakerState), a resume by
+	// hand included (breaker.go).
+	BreakerTransitions [3]int64
+	// Schedules is what the periodic schedules did since Open (schedule.go).
+	Schedules ScheduleStats
 }
 
 // QueueStats is one queue in Stats: its public statistics (whose
@@ -117,6 +123,8 @@ func (b *Broker) Stats() Stats {
 	ts := b.eng.Topics()
 	all := b.eng.AllLatency()
 	cacheLimit := b.cacheLimit
+	transitions := b.brk.transitions
+	counts := b.publishCountersLocked()
 	b.mu.Unlock()
 
 	s := Stats{
@@ -126,13 +134,19 @@ func (b *Broker) Stats() Stats {
 		Latency: latencyOf(all), Confirm: b.opts.lat.snapshot(),
 		Journal: b.JournalStats(), Checkpoint: b.CheckpointStats(),
 		Recovery: b.RecoveryStats(), Disk: b.DiskStats(), Healthy: healthy,
+		BreakerTransitions: transitions,
+		Schedules:          b.ScheduleStats(),
 	}
 	for i, q := range qs {
 		s.Queues[i] = QueueStats{QueueStats: queueStats(q, now), DeadLetterQueue: q.IsDeadLetterQueue,
 			Histograms: latencyOf(q.Latency)}
+		counts[q.Name].fill(&s.Queues[i].QueueStats)
 	}
 	for i, t := range ts {
 		s.Topics[i] = topicStats(t)
+		if c, ok := counts[t.Name]; ok {
+			s.Topics[i].Deduplicated, s.Topics[i].RejectedFull, s.Topics[i].RejectedInvalid = c.dedup, c.full, c.invalid
+		}
 	}
 	s.Memory = MemoryStats{Budget: b.opts.MemoryBudget, CacheLimit: cacheLimit, CacheBytes: s.Journal.CacheBytes}
 	return s

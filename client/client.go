@@ -59,6 +59,7 @@ type options struct {
 	compression *bool // nil: on unless the server is on this machine
 	maxWait     time.Duration
 	clientID    string // "": a random one per Client
+	tracing     bool   // WithTracing: otelconnect's interceptor (tracing.go)
 }
 
 // Option configures Dial.
@@ -158,7 +159,10 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	if o.clientID == "" {
 		o.clientID = randomClientID()
 	}
-	copts := []connect.ClientOption{connect.WithInterceptors(&tokenInterceptor{token: o.token, clientID: o.clientID})}
+	copts := []connect.ClientOption{
+		connect.WithInterceptors(tracingInterceptors(o)...), // outermost: the span covers the call
+		connect.WithInterceptors(&tokenInterceptor{token: o.token, clientID: o.clientID}),
+	}
 	switch o.protocol {
 	case ProtocolGRPC:
 		copts = append(copts, connect.WithGRPC())

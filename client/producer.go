@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chutemq/chute"
 	chutev1 "github.com/chutemq/chute/gen/chute/v1"
@@ -138,11 +139,37 @@ type batch struct {
 	res  []chute.PublishResult
 	err  error   // the whole batch failed
 	errs []error // per message, when the batch was split
+	// spans are the producer spans of its messages that record (tracing.go),
+	// ended when it completes.
+	spans []msgSpan
 
 	// The session numbers it was last sent with (see stampLocked); guarded
 	// by Producer.sessMu.
 	session string
 	first   uint64
+}
+
+// msgSpan is the producer span of a batch's message i.
+type msgSpan struct {
+	i    int
+	span trace.Span
+}
+
+// endSpans ends the producer spans of b's messages with their outcome;
+// b is complete.
+func (b *batch) endSpans() {
+	for _, s := range b.spans {
+		var res chute.PublishResult
+		err := b.err
+		switch {
+		case b.errs != nil && b.errs[s.i] != nil:
+			err = b.errs[s.i]
+		case err == nil && s.i < len(b.res):
+			res = b.res[s.i]
+		}
+		endPublish(s.span, res, err)
+	}
+	b.spans = nil
 }
 
 // ErrProducerClosed is returned by Publish after Close.
@@ -172,6 +199,7 @@ type Producer struct {
 	opts   ProducerOptions
 	submit submitFunc
 	stream *publishStream
+	trace  tracing // producer spans and trace context in headers (tracing.go)
 
 	mu      sync.Mutex
 	open    *batch        // guarded by mu: the batch messages go into
@@ -216,6 +244,7 @@ func NewProducer(api chute.API, target string, opts ProducerOptions) *Producer {
 		slots:   make(chan struct{}, o.MaxInFlight),
 		quit:    make(chan struct{}),
 		idBase:  randomID(),
+		trace:   newTracing("publish", target, trace.SpanKindProducer),
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.sessions = !o.NoSession
@@ -350,14 +379,21 @@ func (p *Producer) full(b *batch) bool {
 // Publish adds msg to the open batch and returns its future. It blocks
 // only while the open batch is full and the in-flight window too (ctx
 // bounds the wait): the producer slows its callers instead of piling up.
+// With an OpenTelemetry TracerProvider and propagator set, it starts the
+// message's producer span, a child of ctx's, and writes its trace context
+// into (a copy of) the message's headers (tracing.go).
 func (p *Producer) Publish(ctx context.Context, msg chute.Message) (*Future, error) {
 	if msg.ID == "" && !p.opts.NoIDs && !p.sessions {
 		msg.ID = p.idBase + "-" + strconv.FormatUint(p.nextID.Add(1), 36)
 	}
+	span := p.trace.startPublish(ctx, &msg)
 	p.mu.Lock()
 	for {
 		if p.closed {
 			p.mu.Unlock()
+			if span != nil {
+				endPublish(span, chute.PublishResult{}, ErrProducerClosed)
+			}
 			return nil, ErrProducerClosed
 		}
 		if p.open == nil || !p.full(p.open) {
@@ -368,6 +404,9 @@ func (p *Producer) Publish(ctx context.Context, msg chute.Message) (*Future, err
 		select {
 		case <-space:
 		case <-ctx.Done():
+			if span != nil {
+				endPublish(span, chute.PublishResult{}, ctx.Err())
+			}
 			return nil, ctx.Err()
 		}
 		p.mu.Lock()
@@ -377,6 +416,9 @@ func (p *Producer) Publish(ctx context.Context, msg chute.Message) (*Future, err
 	}
 	b := p.open
 	f := &Future{b: b, i: len(b.msgs)}
+	if span != nil {
+		b.spans = append(b.spans, msgSpan{i: f.i, span: span})
+	}
 	b.msgs = append(b.msgs, msg)
 	b.size += len(msg.Body)
 	wake := len(b.msgs) == 1 || p.full(b)
@@ -480,6 +522,7 @@ func (p *Producer) batcher() {
 		case p.slots <- struct{}{}:
 		case <-p.quit:
 			b.err = ErrProducerClosed
+			b.endSpans()
 			close(b.done)
 			return
 		}
@@ -539,6 +582,7 @@ func (p *Producer) batcher() {
 			stopTimer()
 			if b := p.take(); b != nil { // published after the last flush
 				b.err = ErrProducerClosed
+				b.endSpans()
 				close(b.done)
 			}
 			return
@@ -567,6 +611,7 @@ func pruneDone(sent []chan struct{}) []chan struct{} {
 // by message, so that only the bad one fails.
 func (p *Producer) finish(b *batch, w waitFunc, err error) {
 	defer close(b.done)
+	defer b.endSpans() // first: once the outcome is known
 	var res []chute.PublishResult
 	if err == nil {
 		res, err = w(p.ctx)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/chutemq/chute"
 )
 
@@ -124,8 +126,10 @@ type Runner struct {
 	queue   string
 	handler Handler
 	batchH  BatchHandler
+	txH     TxHandler // acks and publishes in one transaction (tx.go)
 	opts    RunnerOptions
 	breaker *breaker
+	trace   tracing // consumer spans, children of the messages' trace context (tracing.go)
 
 	received, succeeded, failed, extended, returned atomic.Int64
 	stopping                                        atomic.Bool // Run's ctx ended: start no more handlers
@@ -135,14 +139,14 @@ type Runner struct {
 func NewRunner(api chute.API, queue string, h Handler, opts RunnerOptions) *Runner {
 	o := opts.withDefaults(false)
 	return &Runner{api: api, queue: queue, handler: h, opts: o,
-		breaker: newBreaker(max(o.BreakerThreshold, 0), o.BreakerCooldown, o.Clock)}
+		breaker: newBreaker(max(o.BreakerThreshold, 0), o.BreakerCooldown, o.Clock), trace: newTracing("process", queue, trace.SpanKindConsumer)}
 }
 
 // NewBatchRunner returns a runner calling h with batches of messages.
 func NewBatchRunner(api chute.API, queue string, h BatchHandler, opts RunnerOptions) *Runner {
 	o := opts.withDefaults(true)
 	return &Runner{api: api, queue: queue, batchH: h, opts: o,
-		breaker: newBreaker(max(o.BreakerThreshold, 0), o.BreakerCooldown, o.Clock)}
+		breaker: newBreaker(max(o.BreakerThreshold, 0), o.BreakerCooldown, o.Clock), trace: newTracing("process", queue, trace.SpanKindConsumer)}
 }
 
 // Breaker returns the circuit breaker's state.
@@ -309,14 +313,20 @@ func (r *Runner) work(w int, work <-chan chute.Delivery, tokens <-chan struct{},
 		x.start(w, batch)
 		var err error
 		if r.batchH != nil {
-			err = r.safeBatch(ctx, batch)
+			hctx, span := r.trace.startBatch(ctx, batch)
+			err = r.safeBatch(hctx, batch)
+			endProcess(span, err)
 		} else {
-			err = r.safeHandle(ctx, d)
+			hctx, span := r.trace.startProcess(ctx, &d, r.opts.Clock.Now())
+			err = r.safeHandle(hctx, d)
+			endProcess(span, err)
 		}
 		x.stop(w)
 		for _, d := range batch {
 			if err == nil {
-				st.ack(d.Receipt)
+				if r.txH == nil { // a tx handler's commit acked it
+					st.ack(d.Receipt)
+				}
 			} else {
 				st.nack(chute.Nack{Receipt: d.Receipt, Delay: r.opts.NackDelay, Error: truncate(err.Error(), 1024)})
 			}
@@ -364,6 +374,9 @@ func (r *Runner) safeHandle(ctx context.Context, d chute.Delivery) (err error) {
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
+	if r.txH != nil {
+		return r.handleTx(ctx, d)
+	}
 	return r.handler(ctx, d)
 }
 

@@ -15,10 +15,13 @@ import (
 
 // Options configure a Collector. The zero value works.
 type Options struct {
-	// QueueHistograms lists the queues whose latency histograms are
-	// exported per queue (26 series per histogram, three histograms); "all"
-	// exports every queue's. Default none: the all-queue histograms only.
-	QueueHistograms []string
+	// QueueDetail lists the queues whose detailed series are exported:
+	// bytes by state, de-duplicated and rejected counts, dead letters by
+	// reason, and the latency histograms (26 series per histogram, three
+	// histograms); "all" exports every queue's. A queue also opts in with
+	// the attribute DetailAttribute=true. Default none: the all-queue
+	// histograms only.
+	QueueDetail []string
 	// Sync is the journal's sync latency histogram, fed by
 	// broker.Options.OnSync; nil: chute_journal_sync_seconds is absent.
 	Sync *SyncHistogram
@@ -35,10 +38,14 @@ type Collector struct {
 	some map[string]bool
 }
 
+// DetailAttribute is the queue attribute that, set to "true", opts a
+// queue into its detailed series (Options.QueueDetail).
+const DetailAttribute = "metrics.detail"
+
 // NewCollector returns a collector for b.
 func NewCollector(b *broker.Broker, opts Options) *Collector {
-	c := &Collector{b: b, opts: opts, all: slices.Contains(opts.QueueHistograms, "all"), some: map[string]bool{}}
-	for _, q := range opts.QueueHistograms {
+	c := &Collector{b: b, opts: opts, all: slices.Contains(opts.QueueDetail, "all"), some: map[string]bool{}}
+	for _, q := range opts.QueueDetail {
 		c.some[q] = true
 	}
 	return c
@@ -81,12 +88,20 @@ var (
 	qLeaseExpired = desc("chute_queue_lease_expired_total", "Leases that ended without an ack or nack (expired, or held across a crash).", "queue")
 	qExpired      = desc("chute_queue_expired_total", "Messages whose TTL passed.", "queue")
 	qDeadLettered = desc("chute_queue_dead_lettered_total", "Messages moved from the queue to its dead-letter queue, for any reason.", "queue")
+	qRedelivered  = desc("chute_queue_redelivered_total", "Deliveries of messages delivered before (the second and later delivery of each).", "queue")
+	qDeadReason   = desc("chute_queue_dead_lettered_by_reason_total", "Messages moved to the dead-letter queue, by reason: max_deliveries, expired, overflow, damaged (detail).", "queue", "reason")
+	qDedup        = desc("chute_queue_deduplicated_total", "Published messages answered as duplicates (by message ID or producer session) since the broker started (detail).", "queue")
+	qRejected     = desc("chute_queue_rejected_total", "Published messages refused since the broker started, by reason: full (depth limit), invalid (bad fields, too large) (detail).", "queue", "reason")
 	qWait         = desc("chute_queue_wait_seconds", "Time from a message's due time (publish, or deliver-at if delayed) to its first delivery.", "queue")
 	qProcessing   = desc("chute_queue_processing_seconds", "Time from a delivery to its ack.", "queue")
 	qCompletion   = desc("chute_queue_completion_seconds", "Time from a message's due time to its ack.", "queue")
 
 	tPublished = desc("chute_topic_published_total", "Messages accepted by the topic (duplicates excluded).", "topic")
 	tUnrouted  = desc("chute_topic_unrouted_total", "Accepted messages that matched no subscription.", "topic")
+	tDedup     = desc("chute_topic_deduplicated_total", "Messages published to the topic answered as duplicates since the broker started.", "topic")
+	tRejected  = desc("chute_topic_rejected_total", "Messages published to the topic refused since the broker started, by reason: full, invalid.", "topic", "reason")
+	jDisk      = desc("chute_journal_disk_bytes", "Bytes the journal's segment files take on disk (segments × segment size: they are preallocated).")
+	jReclaimed = desc("chute_journal_segments_reclaimed_total", "Journal segment files deleted since the broker opened (nothing live left in them).")
 
 	confirm    = desc("chute_confirm_seconds", "Producer confirm latency: from a publish reaching the broker to its being durable per the sync policy.")
 	wait       = desc("chute_wait_seconds", "Time from a message's due time to its first delivery, all queues.")
@@ -132,8 +147,11 @@ var (
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	describeBreakers(ch)  // breaker.go
+	describeSchedules(ch) // schedule.go
 	for _, d := range []*prometheus.Desc{qMessages, qBytes, qDeadLetters, qOldest, qIsDead, qPublished, qDelivered,
-		qAcked, qNacked, qLeaseExpired, qExpired, qDeadLettered, qWait, qProcessing, qCompletion, tPublished, tUnrouted,
+		qAcked, qNacked, qLeaseExpired, qExpired, qDeadLettered, qRedelivered, qDeadReason, qDedup, qRejected, qWait,
+		qProcessing, qCompletion, tPublished, tUnrouted, tDedup, tRejected, jReclaimed, jDisk,
 		confirm, wait, processing, completion, healthy, jRecords, jBytes, jWrites, jSyncs, jSyncTime, jSync, jSegments,
 		jSegSize, jReads, ckCount, ckBytes, ckDuration, rDuration, rRecords, rBytes, memBudget, memCacheLimit, memCache,
 		diskFree, diskFull, diskRefused, sConns, sConnsTotal, sRequests, sAuthFailures, sRefused, sInflight, sInflightMax,
@@ -160,21 +178,32 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(qMessages, float64(q.Ready), n, "ready")
 		gauge(qMessages, float64(q.Delayed), n, "delayed")
 		gauge(qMessages, float64(q.InFlight), n, "inflight")
-		gauge(qBytes, float64(q.ReadyBytes), n, "ready")
-		gauge(qBytes, float64(q.DelayedBytes), n, "delayed")
-		gauge(qBytes, float64(q.InFlightBytes), n, "inflight")
-		gauge(qDeadLetters, float64(q.DeadLetters), n)
+		if q.DeadLetterQueue {
+			gauge(qDeadLetters, float64(q.DeadLetters), n)
+		}
 		gauge(qOldest, q.OldestAge.Seconds(), n)
 		gauge(qIsDead, bool01(q.DeadLetterQueue), n)
 		t := &q.Totals
 		count(qPublished, float64(t.Enqueued), n)
 		count(qDelivered, float64(t.Delivered), n)
+		count(qRedelivered, float64(t.Redelivered), n)
 		count(qAcked, float64(t.Acked), n)
 		count(qNacked, float64(t.Nacked), n)
 		count(qLeaseExpired, float64(t.LeaseExpired), n)
 		count(qExpired, float64(t.Expired), n)
 		count(qDeadLettered, float64(t.DeadLettered), n)
-		if c.all || c.some[n] {
+		if c.all || c.some[n] || q.Config.Attributes[DetailAttribute] == "true" {
+			gauge(qBytes, float64(q.ReadyBytes), n, "ready")
+			gauge(qBytes, float64(q.DelayedBytes), n, "delayed")
+			gauge(qBytes, float64(q.InFlightBytes), n, "inflight")
+			r := &t.DeadByReason
+			count(qDeadReason, float64(r.MaxDeliveries), n, "max_deliveries")
+			count(qDeadReason, float64(r.Expired), n, "expired")
+			count(qDeadReason, float64(r.Overflow), n, "overflow")
+			count(qDeadReason, float64(r.Damaged), n, "damaged")
+			count(qDedup, float64(q.Deduplicated), n)
+			count(qRejected, float64(q.RejectedFull), n, "full")
+			count(qRejected, float64(q.RejectedInvalid), n, "invalid")
 			histogram(qWait, q.Histograms.Wait, n)
 			histogram(qProcessing, q.Histograms.Processing, n)
 			histogram(qCompletion, q.Histograms.Completion, n)
@@ -183,12 +212,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range s.Topics {
 		count(tPublished, float64(t.Published), t.Name)
 		count(tUnrouted, float64(t.Unrouted), t.Name)
+		count(tDedup, float64(t.Deduplicated), t.Name)
+		count(tRejected, float64(t.RejectedFull), t.Name, "full")
+		count(tRejected, float64(t.RejectedInvalid), t.Name, "invalid")
 	}
 	histogram(confirm, s.Confirm)
 	histogram(wait, s.Latency.Wait)
 	histogram(processing, s.Latency.Processing)
 	histogram(completion, s.Latency.Completion)
 	gauge(healthy, bool01(s.Healthy == nil))
+	collectBreakers(&s, gauge, count)             // breaker.go
+	collectSchedules(&s, gauge, count, histogram) // schedule.go
 
 	j := &s.Journal
 	count(jRecords, float64(j.Records))
@@ -200,6 +234,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		histogram(jSync, c.opts.Sync.Snapshot())
 	}
 	gauge(jSegments, float64(j.Segments))
+	count(jReclaimed, float64(j.Reclaimed))
+	gauge(jDisk, float64(int64(j.Segments)*j.SegmentSize))
 	gauge(jSegSize, float64(j.SegmentSize))
 	count(jReads, float64(j.CacheHits), "cache")
 	count(jReads, float64(j.FileReads), "file")

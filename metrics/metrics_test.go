@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -89,7 +90,18 @@ func TestMetricsWorkload(t *testing.T) {
 	opts.OnSync = sync.Observe
 	b := chutetest.MustOpen(t, "data", opts)
 	ctx := context.Background()
+	// work.dead opts into its detailed series by attribute; quiet asks
+	// for nothing and gets the default series only.
+	if err := b.CreateQueue(ctx, "work.dead", chute.QueueConfig{Attributes: map[string]string{metrics.DetailAttribute: "true"}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.CreateQueue(ctx, "work", chute.QueueConfig{MaxDeliveries: 1, DeadLetterQueue: "work.dead"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateQueue(ctx, "quiet", chute.QueueConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(ctx, "quiet", chute.Message{ID: "once"}, chute.Message{ID: "once"}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := make([]chute.Message, 100)
@@ -120,21 +132,34 @@ func TestMetricsWorkload(t *testing.T) {
 	if err := b.Nack(ctx, "work", nacks...); err != nil {
 		t.Fatal(err)
 	}
+	// Two duplicates (by ID), one refused as invalid, for work's detail.
+	if _, err := b.Publish(ctx, "work", chute.Message{ID: "a"}, chute.Message{ID: "a"}, chute.Message{ID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(ctx, "work", chute.Message{Priority: 10}); !errors.Is(err, chute.ErrInvalidMessage) {
+		t.Fatalf("priority 10: %v", err)
+	}
 
 	addr := chutetest.StartServer(t, b, server.Options{Metrics: metrics.Handler(b, metrics.Options{
-		QueueHistograms: []string{"work"}, Sync: sync})})
+		QueueDetail: []string{"work"}, Sync: sync})})
 	fams, _ := scrape(t, addr, "")
 	for _, c := range []struct {
 		name   string
 		labels []string
 		want   float64
 	}{
-		{"chute_queue_published_total", []string{"queue", "work"}, 100},
+		{"chute_queue_published_total", []string{"queue", "work"}, 101},
 		{"chute_queue_delivered_total", []string{"queue", "work"}, 100},
 		{"chute_queue_acked_total", []string{"queue", "work"}, 60},
 		{"chute_queue_nacked_total", []string{"queue", "work"}, 40},
 		{"chute_queue_dead_lettered_total", []string{"queue", "work"}, 40},
-		{"chute_queue_messages", []string{"queue", "work", "state", "ready"}, 0},
+		{"chute_queue_redelivered_total", []string{"queue", "work"}, 0},
+		{"chute_queue_dead_lettered_by_reason_total", []string{"queue", "work", "reason", "max_deliveries"}, 40},
+		{"chute_queue_dead_lettered_by_reason_total", []string{"queue", "work", "reason", "expired"}, 0},
+		{"chute_queue_deduplicated_total", []string{"queue", "work"}, 2},
+		{"chute_queue_rejected_total", []string{"queue", "work", "reason", "invalid"}, 1},
+		{"chute_queue_rejected_total", []string{"queue", "work", "reason", "full"}, 0},
+		{"chute_queue_messages", []string{"queue", "work", "state", "ready"}, 1},
 		{"chute_queue_messages", []string{"queue", "work", "state", "inflight"}, 0},
 		{"chute_queue_messages", []string{"queue", "work.dead", "state", "ready"}, 40},
 		{"chute_queue_dead_letters", []string{"queue", "work.dead"}, 40},
@@ -147,7 +172,7 @@ func TestMetricsWorkload(t *testing.T) {
 		{"chute_wait_seconds", nil, 100},
 		{"chute_processing_seconds", nil, 60},
 		{"chute_completion_seconds", nil, 60},
-		{"chute_confirm_seconds", nil, 10},
+		{"chute_confirm_seconds", nil, 12}, // ten batches to work, one to quiet, one of duplicates
 		{"chute_healthy", nil, 1},
 	} {
 		if got := value(t, fams, c.name, c.labels...); got != c.want {
@@ -157,16 +182,39 @@ func TestMetricsWorkload(t *testing.T) {
 	if got := value(t, fams, "chute_queue_bytes", "queue", "work.dead", "state", "ready"); got <= 0 {
 		t.Errorf("dead-letter bytes %v", got)
 	}
-	if fams["chute_queue_wait_seconds"] != nil && len(fams["chute_queue_wait_seconds"].Metric) != 1 {
-		t.Errorf("per-queue histograms for queues not asked for: %v", fams["chute_queue_wait_seconds"].Metric)
+	// Detail for work (asked for by name) and work.dead (by attribute):
+	// not for quiet, which has the default series alone; and a queue that
+	// is not a dead-letter queue has no dead_letters gauge.
+	for _, name := range []string{"chute_queue_wait_seconds", "chute_queue_bytes", "chute_queue_deduplicated_total"} {
+		for _, m := range fams[name].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "queue" && l.GetValue() == "quiet" {
+					t.Errorf("%s for quiet, which did not ask for detail", name)
+				}
+			}
+		}
 	}
+	perQueue := 0
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "queue" && l.GetValue() == "quiet" {
+					perQueue++
+				}
+			}
+		}
+	}
+	if perQueue > 16 {
+		t.Errorf("quiet has %d series, want at most 16 by default", perQueue)
+	}
+	t.Logf("default series per queue: %d", perQueue)
 	syncs := value(t, fams, "chute_journal_syncs_total")
 	if syncs == 0 || value(t, fams, "chute_journal_sync_seconds") != syncs {
 		t.Errorf("journal syncs %v, sync histogram %v", syncs, value(t, fams, "chute_journal_sync_seconds"))
 	}
 	for _, name := range []string{"chute_journal_records_total", "chute_journal_bytes_total", "go_goroutines",
 		"process_cpu_seconds_total", "chute_server_connections", "chute_memory_budget_bytes", "chute_checkpoints_total",
-		"chute_recovery_duration_seconds"} {
+		"chute_recovery_duration_seconds", "chute_journal_segments_reclaimed_total", "chute_journal_disk_bytes"} {
 		if fams[name] == nil {
 			t.Errorf("no %s", name)
 		}

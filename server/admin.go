@@ -27,12 +27,20 @@ func reply[T any](msg *T, err error) (*connect.Response[T], error) {
 
 func (a *adminService) CreateQueue(ctx context.Context, req *connect.Request[chutev1.CreateQueueRequest]) (*connect.Response[chutev1.CreateQueueResponse], error) {
 	m := req.Msg
-	return reply(&chutev1.CreateQueueResponse{}, a.s.api.CreateQueue(ctx, m.GetName(), wire.QueueConfigFromPB(m.GetConfig())))
+	cfg := wire.QueueConfigFromPB(m.GetConfig())
+	if err := a.s.checkAlertAttributes(cfg); err != nil {
+		return nil, wire.ToConnect(err)
+	}
+	return reply(&chutev1.CreateQueueResponse{}, a.s.api.CreateQueue(ctx, m.GetName(), cfg))
 }
 
 func (a *adminService) UpdateQueue(ctx context.Context, req *connect.Request[chutev1.UpdateQueueRequest]) (*connect.Response[chutev1.UpdateQueueResponse], error) {
 	m := req.Msg
-	return reply(&chutev1.UpdateQueueResponse{}, a.s.api.UpdateQueue(ctx, m.GetName(), wire.QueueConfigFromPB(m.GetConfig())))
+	cfg := wire.QueueConfigFromPB(m.GetConfig())
+	if err := a.s.checkAlertAttributes(cfg); err != nil {
+		return nil, wire.ToConnect(err)
+	}
+	return reply(&chutev1.UpdateQueueResponse{}, a.s.api.UpdateQueue(ctx, m.GetName(), cfg))
 }
 
 func (a *adminService) DeleteQueue(ctx context.Context, req *connect.Request[chutev1.DeleteQueueRequest]) (*connect.Response[chutev1.DeleteQueueResponse], error) {
@@ -98,8 +106,11 @@ func (a *adminService) ListTopics(ctx context.Context, _ *connect.Request[chutev
 
 func (a *adminService) Subscribe(ctx context.Context, req *connect.Request[chutev1.SubscribeRequest]) (*connect.Response[chutev1.SubscribeResponse], error) {
 	m := req.Msg
-	return reply(&chutev1.SubscribeResponse{}, a.s.api.Subscribe(ctx, m.GetTopic(), m.GetName(),
-		subscriptionConfig(m)))
+	sub := subscriptionConfig(m)
+	if err := a.s.checkAlertAttributes(sub.Queue); err != nil {
+		return nil, wire.ToConnect(err)
+	}
+	return reply(&chutev1.SubscribeResponse{}, a.s.api.Subscribe(ctx, m.GetTopic(), m.GetName(), sub))
 }
 
 func (a *adminService) Unsubscribe(ctx context.Context, req *connect.Request[chutev1.UnsubscribeRequest]) (*connect.Response[chutev1.UnsubscribeResponse], error) {

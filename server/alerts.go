@@ -1,9 +1,14 @@
 package server
 
 import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/alerts"
 	"github.com/chutemq/chute/broker"
 	"github.com/chutemq/chute/internal/hist"
@@ -61,6 +66,9 @@ type alerter struct {
 
 	mu        sync.Mutex // serialises evaluate (the loop and EvaluateAlerts)
 	baselines []baseline // guarded by mu; oldest first
+	// attrs is, per queue with alert attributes, those attributes as last
+	// given to the evaluator (guarded by mu; see syncOverridesLocked).
+	attrs map[string]string
 }
 
 // baseline is the cumulative figures at one moment.
@@ -131,9 +139,82 @@ func (s *Server) EvaluateAlerts() {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.syncOverridesLocked(st, s.log)
 	cur := baselineOf(st, now)
 	base := a.baselineLocked(cur)
 	a.eval.Evaluate(snapshotOf(st, now, cur, base, consumers))
+}
+
+// syncOverridesLocked hands the evaluator the alert overrides in each
+// queue's attributes (alerts.AttributePrefix) when they changed since the
+// last evaluation, and drops those of deleted queues. The server checks
+// them when a queue is created or updated (checkAlertAttributes), so an
+// error here means the rules changed under the queue: it is logged once
+// per change and the queue keeps the rules' defaults.
+func (a *alerter) syncOverridesLocked(st broker.Stats, log *slog.Logger) {
+	seen := make(map[string]bool, len(a.attrs))
+	for _, q := range st.Queues {
+		key := alertAttributes(q.Config.Attributes)
+		if key == "" && a.attrs[q.Name] == "" {
+			continue
+		}
+		seen[q.Name] = true
+		if a.attrs[q.Name] == key {
+			continue
+		}
+		if a.attrs == nil {
+			a.attrs = map[string]string{}
+		}
+		a.attrs[q.Name] = key
+		o, err := alerts.OverridesFromAttributes(q.Config.Attributes)
+		if err == nil {
+			err = a.eval.SetQueueOverrides(q.Name, o)
+		}
+		if err != nil {
+			log.Warn("alert attributes ignored", "queue", q.Name, "err", err)
+			_ = a.eval.SetQueueOverrides(q.Name, nil)
+		}
+	}
+	for name := range a.attrs {
+		if !seen[name] {
+			delete(a.attrs, name)
+			_ = a.eval.SetQueueOverrides(name, nil)
+		}
+	}
+}
+
+// alertAttributes is the alert attributes of a queue in one string (""
+// for none), to notice a change.
+func alertAttributes(attrs map[string]string) string {
+	var keys []string
+	for k := range attrs {
+		if strings.HasPrefix(k, alerts.AttributePrefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(attrs[k])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// checkAlertAttributes refuses, with ErrInvalidConfig, a queue config
+// whose alert attributes do not parse or name rules the server does not
+// have (when it evaluates alerts).
+func (s *Server) checkAlertAttributes(cfg chute.QueueConfig) error {
+	o, err := alerts.OverridesFromAttributes(cfg.Attributes)
+	if err == nil && o != nil && s.alerter != nil {
+		err = s.alerter.eval.CheckQueueOverrides(o)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", chute.ErrInvalidConfig, err)
+	}
+	return nil
 }
 
 // baselineLocked returns the baseline to compare cur with — the newest
@@ -192,6 +273,7 @@ func snapshotOf(st broker.Stats, now time.Time, cur, base baseline, consumers ma
 			CompletionAvg:   since(c.completion, b.completion).Avg(),
 			ActiveConsumers: consumers[q.Name],
 			ProcessingP99:   processing.Quantile(0.99), ProcessingAvg: processing.Avg(),
+			Breaker: breakerFigure(q.QueueStats),
 		}
 	}
 	return snap

@@ -165,6 +165,8 @@ func TestRoles(t *testing.T) {
 			return c.Subscribe(ctx, "t", "sub-"+role, chute.SubscriptionConfig{})
 		}},
 		{"purge", server.RoleAdmin, func(c *client.Client, _ string) error { _, err := c.PurgeQueue(ctx, "q"); return err }},
+		{"pause", server.RoleAdmin, func(c *client.Client, _ string) error { return c.PauseQueue(ctx, "q") }},
+		{"resume", server.RoleAdmin, func(c *client.Client, _ string) error { return c.ResumeQueue(ctx, "q") }},
 	}
 	for _, tok := range testTokens() {
 		secret := tok.Secret

@@ -80,6 +80,11 @@ func publishCost(msg any) (n, size int) {
 	if m, ok := msg.(interface{ GetMessages() []*chutev1.Message }); ok {
 		n = len(m.GetMessages())
 	}
+	if tx, ok := msg.(*chutev1.CommitRequest); ok { // a transaction's publishes (tx.go)
+		for _, p := range tx.GetPublish() {
+			n += len(p.GetMessages())
+		}
+	}
 	if pm, ok := msg.(proto.Message); ok {
 		size = proto.Size(pm)
 	}

@@ -88,6 +88,12 @@ var procedures = map[string]procedure{
 	chutev1connect.MessageServiceNackProcedure:          {need: RoleConsume},
 	chutev1connect.MessageServiceExtendProcedure:        {need: RoleConsume},
 	chutev1connect.MessageServicePeekProcedure:          {need: RoleRead},
+	// A transaction both publishes and settles. It needs consume, the
+	// stricter of the two (it may read and destroy messages; produce only
+	// adds them), its messages count against the publish quota, and a
+	// consume token may publish in one only together with settling a
+	// delivery it holds (server/tx.go): the outputs of work it consumed.
+	chutev1connect.MessageServiceCommitProcedure: {need: RoleConsume, publish: true},
 
 	// AdminService: reading.
 	chutev1connect.AdminServiceGetQueueProcedure:      {need: RoleRead},
@@ -96,17 +102,30 @@ var procedures = map[string]procedure{
 	chutev1connect.AdminServiceGetServerInfoProcedure: {need: RoleRead},
 	chutev1connect.AdminServiceListConsumersProcedure: {need: RoleRead},
 	chutev1connect.AdminServiceListAlertsProcedure:    {need: RoleRead},
+	chutev1connect.AdminServiceGetMessageProcedure:    {need: RoleRead},
+	chutev1connect.AdminServiceListSchedulesProcedure: {need: RoleRead},
 
 	// AdminService: admin actions, audited.
 	chutev1connect.AdminServiceCreateQueueProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceUpdateQueueProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceDeleteQueueProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServicePurgeQueueProcedure:  {need: RoleAdmin, audit: true},
+	// Cancelling messages destroys them, as a purge does.
+	chutev1connect.AdminServiceCancelMessagesProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceCreateTopicProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceDeleteTopicProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceSubscribeProcedure:   {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceUnsubscribeProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceRedriveProcedure:     {need: RoleAdmin, audit: true},
+	// Pausing and resuming change what every consumer of a queue gets.
+	chutev1connect.AdminServicePauseQueueProcedure:  {need: RoleAdmin, audit: true},
+	chutev1connect.AdminServiceResumeQueueProcedure: {need: RoleAdmin, audit: true},
+	// Schedules publish on their own: creating one is like publishing
+	// forever, so all of them are admin actions.
+	chutev1connect.AdminServiceCreateScheduleProcedure: {need: RoleAdmin, audit: true},
+	chutev1connect.AdminServiceDeleteScheduleProcedure: {need: RoleAdmin, audit: true},
+	chutev1connect.AdminServicePauseScheduleProcedure:  {need: RoleAdmin, audit: true},
+	chutev1connect.AdminServiceResumeScheduleProcedure: {need: RoleAdmin, audit: true},
 	// A backup copies every message the broker holds.
 	chutev1connect.AdminServiceBackupProcedure: {need: RoleAdmin, audit: true},
 }

@@ -101,6 +101,11 @@ type Options struct {
 	// grpcurl and similar tools work without the .proto files; it needs a
 	// token with the read role, like the API's read calls (health.go).
 	Reflection bool
+	// Tracing puts OpenTelemetry's interceptor (otelconnect) in front of
+	// the API handlers: a span per call, with the global TracerProvider
+	// and propagator as they are when New runs (see TracingFromEnv, which
+	// installs them); false: no interceptor at all.
+	Tracing bool
 }
 
 func (o Options) withDefaults() Options {
@@ -208,6 +213,7 @@ func New(api chute.API, opts Options) *Server {
 	}
 	s.stop, s.cancel = context.WithCancel(context.Background())
 	handlerOpts := append([]connect.HandlerOption{
+		connect.WithInterceptors(s.tracingInterceptors()...), // outermost: the span covers the call (tracing.go)
 		connect.WithInterceptors(s.statsInterceptor(), s.auditInterceptor(), s.limitsInterceptor(), s.logInterceptor()),
 		connect.WithReadMaxBytes(o.MaxRequestBytes),
 		connect.WithRecover(s.recoverPanic),

@@ -105,7 +105,8 @@ repository:
   go -C bench run ./cmd/chute-compare publish --nats nats://127.0.0.1:4222
   go -C bench run ./cmd/chute-compare backlog --nats nats://127.0.0.1:4222 --nats-pid PID`,
 	}
-	cmd.AddCommand(newBenchPublishCmd(), newBenchPubSubCmd(), newBenchRecoveryCmd(), newBenchBacklogCmd(), newBenchNetworkCmd())
+	cmd.AddCommand(newBenchPublishCmd(), newBenchPubSubCmd(), newBenchRecoveryCmd(), newBenchBacklogCmd(), newBenchNetworkCmd(),
+		newBenchSchedulesCmd()) // bench_schedules.go
 	return cmd
 }
 

@@ -72,6 +72,8 @@ var binaryModules = map[string]bool{
 	// in flight (issue 8).
 	"golang.org/x/time": true,
 	"golang.org/x/sync": true,
+	// internal/schedule: cron expressions of periodic schedules (issue 13).
+	"github.com/robfig/cron/v3": true,
 	// server: /metrics (Prometheus), grpc.health.v1 and reflection
 	// (issue 9), and what client_golang needs.
 	"connectrpc.com/grpchealth":           true,
@@ -84,6 +86,35 @@ var binaryModules = map[string]bool{
 	"github.com/cespare/xxhash/v2":        true,
 	"github.com/munnerz/goautoneg":        true,
 	"github.com/pandatix/go-abnf":         true,
+	// server: OpenTelemetry tracing (issue 9; off unless OTEL_ variables
+	// ask for it, server/tracing.go): the API, the SDK, the OTLP/HTTP and
+	// console exporters, otelconnect, and what they need.
+	"go.opentelemetry.io/otel":                                        true, // the API: globals, propagation
+	"go.opentelemetry.io/otel/trace":                                  true, // the API's spans
+	"go.opentelemetry.io/otel/metric":                                 true, // otelconnect's instruments (none recorded: WithoutMetrics)
+	"go.opentelemetry.io/otel/log":                                    true, // imported by the otel API's global package
+	"go.opentelemetry.io/otel/sdk":                                    true, // the TracerProvider, sampler, resource
+	"go.opentelemetry.io/auto/sdk":                                    true, // the trace API's hook for eBPF auto-instrumentation
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace":               true, // OTEL_TRACES_EXPORTER=otlp
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp": true,
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace":           true, // OTEL_TRACES_EXPORTER=console
+	"go.opentelemetry.io/proto/otlp":                                  true, // the OTLP protobuf messages
+	"connectrpc.com/otelconnect":                                      true, // the span of each API call
+	"connectrpc.com/connect/v2":                                       true, // otelconnect v0.12 serves connect v1 and v2
+	"github.com/go-logr/logr":                                         true, // the otel API's internal logger
+	"github.com/go-logr/stdr":                                         true,
+	"github.com/google/uuid":                                          true, // the SDK resource's service.instance.id
+	"github.com/cenkalti/backoff/v5":                                  true, // otlptracehttp's retries
+	// otlptracehttp links gRPC although it never speaks it: its shared
+	// configuration package (internal/otlpconfig) names gRPC credential
+	// types, and the OTLP collector package carries the gRPC service and
+	// its HTTP gateway (open-telemetry/opentelemetry-go#2579, #8385).
+	"google.golang.org/grpc":                    true,
+	"github.com/grpc-ecosystem/grpc-gateway/v2": true,
+	"google.golang.org/genproto/googleapis/api": true,
+	"google.golang.org/genproto/googleapis/rpc": true,
+	"golang.org/x/net":                          true, // gRPC's HTTP/2
+	"golang.org/x/text":                         true, // x/net's IDNA
 }
 
 // TestBinaryModules fails if the chute binary links a module outside

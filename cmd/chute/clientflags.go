@@ -232,11 +232,12 @@ func (e *shortReceiveError) Error() string {
 //
 //	0 success · 1 failure · 2 bad usage (also: --server and the server
 //	disagree about TLS) · 3 journal damaged
-//	4 not found (queue, topic, subscription) · 5 refused (queue full,
+//	4 not found (queue, topic, subscription, message) · 5 refused (queue full,
 //	invalid message, config or receipt, name in use, stale receipt, an
 //	operation that does not fit the queue: redrive of a queue that is no
 //	dead-letter queue, delete of a dead-letter queue in use, the server's
-//	disk full, a producer session out of order)
+//	disk full, a producer session out of order, a cancel of an in-flight
+//	message)
 //	6 server unreachable or unavailable · 7 not authorised · 8 timed out
 //	9 sub --count: fewer messages than asked arrived before --wait passed
 func clientExitCode(err error) (int, bool) {
@@ -247,14 +248,16 @@ func clientExitCode(err error) (int, bool) {
 	case errors.Is(err, chute.ErrJournalCorrupt):
 		return 3, true
 	case errors.Is(err, chute.ErrQueueNotFound), errors.Is(err, chute.ErrTopicNotFound),
-		errors.Is(err, chute.ErrNotFound), errors.Is(err, chute.ErrNotSubscription):
+		errors.Is(err, chute.ErrNotFound), errors.Is(err, chute.ErrNotSubscription),
+		errors.Is(err, chute.ErrScheduleNotFound), errors.Is(err, chute.ErrMessageNotFound):
 		return 4, true
 	case errors.Is(err, chute.ErrQueueFull), errors.Is(err, chute.ErrInvalidMessage),
 		errors.Is(err, chute.ErrInvalidConfig), errors.Is(err, chute.ErrInvalidName),
 		errors.Is(err, chute.ErrExists), errors.Is(err, chute.ErrStaleReceipt),
 		errors.Is(err, chute.ErrInvalidReceipt),
 		errors.Is(err, chute.ErrMessageTooLarge), errors.Is(err, chute.ErrBatchTooLarge),
-		errors.Is(err, chute.ErrDiskFull), errors.Is(err, chute.ErrOutOfOrder):
+		errors.Is(err, chute.ErrDiskFull), errors.Is(err, chute.ErrOutOfOrder),
+		errors.Is(err, chute.ErrMessageLeased):
 		return 5, true
 	case errors.Is(err, context.DeadlineExceeded):
 		return 8, true
@@ -285,5 +288,7 @@ func addClientCommands(root *cobra.Command) {
 // own file.
 func clientCommands(f *clientFlags) []*cobra.Command {
 	return []*cobra.Command{newPubCmd(f), newSubCmd(f), newAckCmd(f), newNackCmd(f), newExtendCmd(f),
-		newQueueCmd(f), newTopicCmd(f), newSubscriptionCmd(f), newDLQCmd(f), newAlertsCmd(f), newTopCmd(f)}
+		newQueueCmd(f), newTopicCmd(f), newSubscriptionCmd(f), newDLQCmd(f), newAlertsCmd(f), newTopCmd(f),
+		newScheduleCmd(f),
+		newMsgCmd(f)} // msg.go
 }

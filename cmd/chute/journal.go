@@ -92,14 +92,20 @@ func verifyJournal(out io.Writer, dir string) error {
 		if err != nil {
 			return err
 		}
-		for i, m := range r.Msgs {
-			if r.Type != engine.RecPublish && r.Type != engine.RecBlobs {
-				break
+		recs := []*engine.Record{r}
+		if r.Type == engine.RecTx {
+			recs = r.Parts // a transaction's publishes carry their messages
+		}
+		for _, r := range recs {
+			for i, m := range r.Msgs {
+				if r.Type != engine.RecPublish && r.Type != engine.RecBlobs {
+					break
+				}
+				if _, _, _, _, err := engine.DecodeBlob(m.Blob); err != nil {
+					return fmt.Errorf("message %d of the record at %x: %w", i, pos, err)
+				}
+				msgs++
 			}
-			if _, _, _, _, err := engine.DecodeBlob(m.Blob); err != nil {
-				return fmt.Errorf("message %d of the record at %x: %w", i, pos, err)
-			}
-			msgs++
 		}
 		return nil
 	})
@@ -310,6 +316,18 @@ func dumpLine(pos uint64, r *engine.Record) dumpRecord {
 	}
 	for _, it := range r.Items {
 		d.Seqs = append(d.Seqs, it.Seq)
+	}
+	for _, p := range r.Parts { // a transaction: its messages and settled sequences
+		if p.Type == engine.RecPublish && d.FirstSeq == 0 {
+			d.FirstSeq = p.FirstSeq
+		}
+		d.Messages += len(p.Msgs)
+		for _, m := range p.Msgs {
+			d.Bytes += len(m.Blob)
+		}
+		for _, it := range p.Items {
+			d.Seqs = append(d.Seqs, it.Seq)
+		}
 	}
 	return d
 }

@@ -16,7 +16,8 @@ import (
 func newQueueCmd(f *clientFlags) *cobra.Command {
 	cmd := groupCmd("queue", "Create, list, inspect, peek into, change, purge and delete queues",
 		newQueueCreateCmd(f), newQueueLsCmd(f), newQueueStatCmd(f), newQueuePeekCmd(f), newQueueUpdateCmd(f),
-		newQueueRmCmd(f), newQueuePurgeCmd(f), newQueueConsumersCmd(f))
+		newQueueRmCmd(f), newQueuePurgeCmd(f), newQueueConsumersCmd(f),
+		newQueuePauseCmd(f), newQueueResumeCmd(f)) // pause.go
 	cmd.Aliases = []string{"queues"}
 	return cmd
 }
@@ -195,6 +196,8 @@ func printQueueStats(w io.Writer, st chute.QueueStats) error {
 		{"name", st.Name},
 		{"topic", orDash(st.Topic)},
 		{"filter", orDash(fmtKV(st.Filter))},
+		{"paused", yesNo(st.Paused)}, // pause.go
+		{"breaker", breakerRow(st)},  // pause.go
 		{"ready", fmt.Sprintf("%d (%d bytes)", st.Ready, st.ReadyBytes)},
 		{"delayed", fmt.Sprintf("%d (%d bytes)", st.Delayed, st.DelayedBytes)},
 		{"in flight", fmt.Sprintf("%d (%d bytes)", st.InFlight, st.InFlightBytes)},
@@ -387,6 +390,8 @@ type queueJSON struct {
 	Latency       queueLatencyJSON  `json:"latency"`
 	Consumers     int64             `json:"consumers"`
 	Producers     int64             `json:"producers"`
+	Paused        bool              `json:"paused"`
+	Breaker       string            `json:"breaker"` // closed, open, half-open
 	Config        queueConfigJSON   `json:"config"`
 }
 
@@ -438,6 +443,7 @@ func newQueueJSON(s chute.QueueStats) queueJSON {
 		Latency: queueLatencyJSON{Wait: newLatencyJSON(s.Latency.Wait), Processing: newLatencyJSON(s.Latency.Processing),
 			Completion: newLatencyJSON(s.Latency.Completion)},
 		Consumers: s.Consumers, Producers: s.Producers,
+		Paused: s.Paused, Breaker: s.Breaker.String(),
 		Config: newQueueConfigJSON(s.Config),
 	}
 }

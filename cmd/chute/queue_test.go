@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -26,8 +27,9 @@ func TestQueueCreateUpdate(t *testing.T) {
 		DeadLetterQueue: "q-dead", MaxMessages: 100, MaxBytes: 1 << 20, Overflow: chute.OverflowDropOldest,
 		MessageTTL: 7 * 24 * time.Hour, DeadLetterExpired: true, DedupWindow: chute.None,
 		MaxDedupIDs: chute.DefaultMaxDedupIDs, SessionWindow: chute.DefaultSessionWindow, // (no flags for them yet)
+		SettledWindow: chute.DefaultDedupWindow, MaxSettled: chute.DefaultMaxSettled, // (de-dup off: the default window)
 	}
-	if got := s.stats("q").Config; got != want {
+	if got := s.stats("q").Config; !reflect.DeepEqual(got, want) {
 		t.Fatalf("created config\n%+v\nwant\n%+v", got, want)
 	}
 
@@ -38,7 +40,7 @@ func TestQueueCreateUpdate(t *testing.T) {
 		t.Fatalf("update printed\n%s", out)
 	}
 	want.VisibilityTimeout, want.MaxDeliveries = time.Minute, chute.None
-	if got := s.stats("q").Config; got != want {
+	if got := s.stats("q").Config; !reflect.DeepEqual(got, want) {
 		t.Fatalf("updated config\n%+v\nwant\n%+v", got, want)
 	}
 	// 0 gives every setting its default back (the default of a depth limit
@@ -49,7 +51,7 @@ func TestQueueCreateUpdate(t *testing.T) {
 	want.VisibilityTimeout, want.MaxDeliveries, want.Backoff.Delay, want.Backoff.Max, want.Backoff.Jitter =
 		def.VisibilityTimeout, def.MaxDeliveries, def.Backoff.Delay, def.Backoff.Max, def.Backoff.Jitter
 	want.MaxMessages, want.MaxBytes, want.MessageTTL, want.DedupWindow = chute.None, chute.None, chute.None, def.DedupWindow
-	if got := s.stats("q").Config; got != want {
+	if got := s.stats("q").Config; !reflect.DeepEqual(got, want) {
 		t.Fatalf("config after 0s\n%+v\nwant\n%+v", got, want)
 	}
 	// --no-dlq, then a dead-letter queue again.
@@ -86,14 +88,15 @@ func TestQueueConfigJSON(t *testing.T) {
 		"visibility": "30s", "max_deliveries": 10.0, "backoff": "exponential", "backoff_delay": "1s", "backoff_max": "5m",
 		"jitter": 0.2, "dlq": "plain.dlq", "no_dlq": false, "max_messages": -1.0, "max_bytes": -1.0,
 		"overflow": "reject", "ttl": "none", "dlq_expired": false, "dedup_window": "2m",
-		"max_dedup_ids": 1e6, "session_window": "1h",
+		"max_dedup_ids": 1e6, "session_window": "1h", "breaker": nil, "group": "",
+		"settled_window": "2m", "max_settled": 1e4,
 	} {
 		if cfg[k] != want {
 			t.Errorf("default config %s = %#v, want %#v", k, cfg[k], want)
 		}
 	}
-	if len(cfg) != 16 {
-		t.Errorf("config has %d keys, want 16: %v", len(cfg), cfg)
+	if len(cfg) != 20 { // attributes: left out when there are none
+		t.Errorf("config has %d keys, want 20: %v", len(cfg), cfg)
 	}
 	// Nothing ready: oldest_age is null, in queue stat and queue ls alike.
 	if v, ok := raw["oldest_age"]; !ok || v != nil {

@@ -51,6 +51,9 @@ type queueFlags struct {
 	dedupWindow   time.Duration
 	maxDedupIDs   int64
 	sessionWindow time.Duration
+	settledWindow time.Duration
+	maxSettled    int64
+	more          moreQueueFlags // breaker, group, attributes (breakerflags.go)
 }
 
 var (
@@ -95,6 +98,11 @@ func (q *queueFlags) register(cmd *cobra.Command) {
 		"message IDs remembered at most; beyond it the oldest are forgotten early, counted (0: the default; none: no cap)")
 	flagVar(fs, newDurationValue(&q.sessionWindow, def.SessionWindow, true), "session-window", "DURATION|none",
 		"how long a producer session is remembered after its last publish (0: the default; none: sessions off)")
+	flagVar(fs, newDurationValue(&q.settledWindow, 0, true), "settled-window", "DURATION|none",
+		"how long msg get tells how a message left (acked, cancelled, ...) (0: the de-dup window; none: off)")
+	flagVar(fs, newCountValue(&q.maxSettled, def.MaxSettled), "max-settled", "N|none",
+		"settled messages remembered at most, about 75 bytes each; the oldest are forgotten first (0: the default; none: no cap)")
+	q.more.register(fs)
 	cmd.Flags().AddFlagSet(fs)
 	cmd.RegisterFlagCompletionFunc("backoff", enumCompletion(backoffKinds))
 	cmd.RegisterFlagCompletionFunc("overflow", enumCompletion(overflows))
@@ -168,11 +176,15 @@ func (q *queueFlags) apply(cfg *chute.QueueConfig) error {
 	if set("max-dedup-ids") {
 		cfg.MaxDedupIDs = q.maxDedupIDs
 	}
+	if set("max-settled") {
+		cfg.MaxSettled = q.maxSettled
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 		p    *time.Duration
-	}{{"ttl", q.ttl, &cfg.MessageTTL}, {"dedup-window", q.dedupWindow, &cfg.DedupWindow}, {"session-window", q.sessionWindow, &cfg.SessionWindow}} {
+	}{{"ttl", q.ttl, &cfg.MessageTTL}, {"dedup-window", q.dedupWindow, &cfg.DedupWindow}, {"session-window", q.sessionWindow, &cfg.SessionWindow},
+		{"settled-window", q.settledWindow, &cfg.SettledWindow}} {
 		if set(d.name) {
 			v, err := noneOrPositive(d.name, d.v)
 			if err != nil {
@@ -181,7 +193,7 @@ func (q *queueFlags) apply(cfg *chute.QueueConfig) error {
 			*d.p = v
 		}
 	}
-	return nil
+	return q.more.apply(set, cfg)
 }
 
 // noneOrPositive checks a duration flag that takes none: None, 0 (the
@@ -311,6 +323,12 @@ type queueConfigJSON struct {
 	DedupWindow   string  `json:"dedup_window"`
 	MaxDedupIDs   int64   `json:"max_dedup_ids"`
 	SessionWindow string  `json:"session_window"`
+	SettledWindow string  `json:"settled_window"`
+	MaxSettled    int64   `json:"max_settled"`
+	// breakerflags.go
+	Breaker    *breakerJSON      `json:"breaker"` // null: off
+	Group      string            `json:"group"`
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 func newQueueConfigJSON(cfg chute.QueueConfig) queueConfigJSON {
@@ -321,6 +339,8 @@ func newQueueConfigJSON(cfg chute.QueueConfig) queueConfigJSON {
 		MaxMessages: noneIfNegative(cfg.MaxMessages), MaxBytes: noneIfNegative(cfg.MaxBytes), Overflow: cfg.Overflow.String(),
 		TTL: fmtDuration(cfg.MessageTTL), DLQExpired: cfg.DeadLetterExpired, DedupWindow: fmtDuration(cfg.DedupWindow),
 		MaxDedupIDs: noneIfNegative(cfg.MaxDedupIDs), SessionWindow: fmtDuration(cfg.SessionWindow),
+		SettledWindow: fmtDuration(cfg.SettledWindow), MaxSettled: noneIfNegative(cfg.MaxSettled),
+		Breaker: newBreakerJSON(cfg.Breaker), Group: cfg.Group, Attributes: cfg.Attributes,
 	}
 }
 
@@ -356,7 +376,7 @@ func queueConfigRows(cfg chute.QueueConfig) [][2]string {
 	if cfg.Backoff.Jitter >= 0 {
 		jitter = strconv.FormatFloat(cfg.Backoff.Jitter, 'g', -1, 64)
 	}
-	return [][2]string{
+	return append([][2]string{
 		{"visibility", fmtDuration(cfg.VisibilityTimeout)},
 		{"max-deliveries", limit(int64(cfg.MaxDeliveries), count)},
 		{"backoff", cfg.Backoff.Kind.String()},
@@ -372,5 +392,7 @@ func queueConfigRows(cfg chute.QueueConfig) [][2]string {
 		{"dedup-window", fmtDuration(cfg.DedupWindow)},
 		{"max-dedup-ids", limit(cfg.MaxDedupIDs, count)},
 		{"session-window", fmtDuration(cfg.SessionWindow)},
-	}
+		{"settled-window", fmtDuration(cfg.SettledWindow)},
+		{"max-settled", limit(cfg.MaxSettled, count)},
+	}, moreConfigRows(cfg)...) // breakerflags.go
 }

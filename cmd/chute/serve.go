@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,9 +55,9 @@ type serveFlags struct {
 	minFreeDisk  int64 // 0: auto; -1: none
 	diskReserve  int64 // 0: auto; -1: none
 
-	metrics         bool   // serve GET /metrics
-	queueHistograms string // comma-separated queues with per-queue latency histograms; "all"
-	reflection      bool   // serve gRPC reflection
+	metrics     bool   // serve GET /metrics
+	queueDetail string // comma-separated queues with detailed series; "all"
+	reflection  bool   // serve gRPC reflection
 
 	alerts        string   // rules file (YAML or JSON); "": the built-in rules
 	alertWebhooks []string // Alertmanager-compatible webhook receivers
@@ -160,7 +161,9 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.Var(autoNoneSize{newSizeValue(&f.diskReserve, 0, true)}, "disk-reserve", "space held in DATA/RESERVE and given up when the volume fills, so that acks and checkpoints go on (auto: sized from the index)")
 	fl.BoolVar(&f.salvage, "salvage", false, "start on a journal whose only damage is in bodies of queued messages, dead-lettering those with reason damaged (docs/operations.md)")
 	fl.BoolVar(&f.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics (any valid token may read them)")
-	fl.StringVar(&f.queueHistograms, "metrics-queue-histograms", "", "comma-separated queues whose latency histograms /metrics exports per queue (78 series each), or all; the all-queue histograms are always there")
+	fl.StringVar(&f.queueDetail, "metrics-queue-detail", "", "comma-separated queues whose detailed series /metrics exports (bytes by state, duplicates, rejections, dead letters by reason, latency histograms: 88 series), or all; a queue also opts in with the attribute metrics.detail=true")
+	fl.StringVar(&f.queueDetail, "metrics-queue-histograms", "", "the old name of --metrics-queue-detail")
+	_ = fl.MarkDeprecated("metrics-queue-histograms", "use --metrics-queue-detail")
 	fl.BoolVar(&f.reflection, "reflection", true, "serve gRPC server reflection (grpcurl without .proto files; needs a token with the read role)")
 	fl.StringVar(&f.alerts, "alerts", "", "alert rules file (YAML or JSON): overrides of the built-in rules and custom rules (docs/operations.md, \"Alerts\")")
 	fl.Var((*urlList)(&f.alertWebhooks), "alert-webhook", "POST alerts that fire or resolve to this URL (Alertmanager webhook format); repeatable, or comma-separated")
@@ -305,6 +308,24 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	bo.Logger, so.Logger = log, log
+	// Tracing (OTEL_ variables, server/tracing.go): off unless configured;
+	// the spans still buffered are flushed after the server's Shutdown.
+	stopTracing, tracing, err := server.TracingFromEnv(cmd.Context(), log)
+	if err != nil {
+		return err
+	}
+	if tracing {
+		so.Tracing = true
+		log.Info("tracing on", "exporter", os.Getenv("OTEL_TRACES_EXPORTER"),
+			"endpoint", cmp.Or(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")))
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), f.shutdownWait)
+			defer cancel()
+			if err := stopTracing(ctx); err != nil {
+				log.Warn("tracing shutdown", "err", err)
+			}
+		}()
+	}
 	if f.auditLog != "" {
 		af, err := os.OpenFile(f.auditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
@@ -328,7 +349,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		return err
 	}
 	if f.metrics {
-		so.Metrics = metrics.Handler(b, metrics.Options{QueueHistograms: splitList(f.queueHistograms), Sync: sync})
+		so.Metrics = metrics.Handler(b, metrics.Options{QueueDetail: splitList(f.queueDetail), Sync: sync})
 	}
 	srv := server.New(b, so)
 	ln, err := net.Listen("tcp", f.listen)

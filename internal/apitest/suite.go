@@ -62,12 +62,22 @@ var checks = []check{
 	{"lease-expiry", testLeaseExpiry},
 	{"peek", testPeek},
 	{"purge", testPurge},
+	{"message-lookup", testMessageLookup},
+	{"cancel-messages", testCancelMessages},
 	{"limits", testLimits},
 	{"queue-admin", testQueueAdmin},
+	{"pause-resume", testPauseResume},
+	{"schedule-admin", testScheduleAdmin},
+	{"schedule-fires", testScheduleFires},
 	{"errors-not-found", testErrorsNotFound},
 	{"errors-names", testErrorsNames},
 	{"errors-receipts", testErrorsReceipts},
 	{"errors-invalid", testErrorsInvalid},
+	{"tx-ack-publish", testTxAckPublish},
+	{"tx-stale", testTxStale},
+	{"tx-cross-group", testTxCrossGroup},
+	{"tx-retry", testTxRetry},
+	{"tx-nack", testTxNack},
 }
 
 // Checks lists the names of the suite's checks (for Suite.Skip).

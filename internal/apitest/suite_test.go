@@ -83,9 +83,42 @@ var faults = []struct {
 	{"extend", "does not extend", func(a chute.API) chute.API { return noExtendAPI{a} }},
 	{"peek", "leases what it peeks", func(a chute.API) chute.API { return peekLeasesAPI{a} }},
 	{"purge", "does not purge", func(a chute.API) chute.API { return noPurgeAPI{a} }},
+	{"message-lookup", "takes a delivery to look up", func(a chute.API) chute.API { return leasingLookupAPI{a} }}, // lookup_test.go
+	{"cancel-messages", "does not cancel", func(a chute.API) chute.API { return noCancelAPI{a} }},
 	{"limits", "publishes batches one by one", func(a chute.API) chute.API { return splitBatchAPI{a} }},
 	{"errors-receipts", "swallows ack errors", func(a chute.API) chute.API { return ackNoErrorAPI{a} }},
 	{"errors-not-found", "loses error types", func(a chute.API) chute.API { return untypedAPI{a} }},
+	{"tx-stale", "commits a transaction part by part", func(a chute.API) chute.API { return splitTxAPI{a} }},
+	{"tx-retry", "forgets transaction IDs", func(a chute.API) chute.API { return txNoIDAPI{a} }},
+}
+
+// splitTxAPI commits a transaction's publishes, then its acks, each on
+// its own: not atomically (tx_test.go's faults).
+type splitTxAPI struct{ chute.API }
+
+func (s splitTxAPI) Commit(ctx context.Context, tx chute.Tx) (chute.TxResult, error) {
+	var res chute.TxResult
+	for _, p := range tx.Publish {
+		rs, err := s.Publish(ctx, p.Target, p.Messages...)
+		if err != nil {
+			return res, err
+		}
+		res.Published = append(res.Published, rs)
+	}
+	for _, a := range tx.Ack {
+		if err := s.Ack(ctx, a.Queue, a.Receipts...); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// txNoIDAPI drops transaction IDs.
+type txNoIDAPI struct{ chute.API }
+
+func (t txNoIDAPI) Commit(ctx context.Context, tx chute.Tx) (chute.TxResult, error) {
+	tx.ID = ""
+	return t.API.Commit(ctx, tx)
 }
 
 type publishFault struct {

@@ -77,6 +77,9 @@ func (e *Engine) UpdateQueue(now int64, name string, cfg QueueConfig) (*Record, 
 	if err != nil {
 		return nil, err
 	}
+	if old := e.queues[name].cfg.Group; cfg.Group != old {
+		return nil, fmt.Errorf("%w: the group of %s is %s: a queue's group is set at creation (tx.go)", ErrInvalidConfig, text.Quote(name), text.Quote(old))
+	}
 	r := &Record{Type: RecUpdateQueue, Time: e.now, Name: name, Queue: cfg}
 	return r, e.applyUpdateQueue(r)
 }
@@ -87,6 +90,7 @@ func (e *Engine) applyUpdateQueue(r *Record) error {
 		return ErrQueueNotFound
 	}
 	q.cfg = r.Queue
+	e.breakerConfigChanged(q)
 	if q.cfg.SessionWindow <= 0 {
 		q.dedup.sess = sessions{} // turned off: forget them
 	}
@@ -154,7 +158,14 @@ func (e *Engine) applyPurge(r *Record) (int64, error) {
 // reference: O(n) for n messages, which is the only operation that is.
 func (e *Engine) purge(q *queue) int64 {
 	n := q.n.depth()
-	drop := func(en *entry) bool { e.unref(en.ref, en.size); return true }
+	ps := q.newPurgeSet()
+	drop := func(en *entry) bool {
+		e.unref(en.ref, en.size)
+		if ps != nil {
+			ps.add(en.seq)
+		}
+		return true
+	}
 	for p := range q.ready {
 		q.ready[p].each(func(en *entry) bool {
 			if !q.isGone(en) {
@@ -189,7 +200,9 @@ func (e *Engine) purge(q *queue) int64 {
 	q.leases = make(map[uint64]*lease)
 	q.expIx, q.gone, q.keys, q.activeKey, q.lastErr, q.dead, q.returned = nil, nil, nil, nil, nil, nil, nil
 	q.due = nil
+	q.aside = nil
 	q.n = counts{}
+	e.settlePurged(q, ps, e.now)
 	e.reschedule(q)
 	return n
 }
@@ -225,6 +238,9 @@ func (e *Engine) UpdateTopic(now int64, name string, cfg TopicConfig) (*Record, 
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if old := e.topics[name].cfg.Group; cfg.Group != old {
+		return nil, fmt.Errorf("%w: the group of %s is %s: a topic's group is set at creation (tx.go)", ErrInvalidConfig, text.Quote(name), text.Quote(old))
 	}
 	r := &Record{Type: RecTopicConfig, Time: e.now, Name: name, Topic: cfg}
 	return r, e.applyTopicConfig(r)

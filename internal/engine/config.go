@@ -12,7 +12,8 @@ type (
 	BackoffKind = chute.BackoffKind
 	Overflow    = chute.Overflow
 	// Totals are a queue's cumulative counters.
-	Totals = chute.QueueTotals
+	Totals      = chute.QueueTotals
+	DeadReasons = chute.DeadReasons
 )
 
 const (

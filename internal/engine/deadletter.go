@@ -56,9 +56,20 @@ func (e *Engine) deadLetter(q *queue, en entry, k *keyState, reason Reason, t in
 	e.leave(q, &en, k)
 	q.total.DeadLettered++
 	q.total.DeadLetteredBytes += int64(en.size)
+	switch reason {
+	case ReasonMaxDeliveries:
+		q.total.DeadByReason.MaxDeliveries++
+	case ReasonExpired:
+		q.total.DeadByReason.Expired++
+	case ReasonOverflow:
+		q.total.DeadByReason.Overflow++
+	case ReasonDamaged:
+		q.total.DeadByReason.Damaged++
+	}
 	dlq := e.ensureDeadLetterQueue(q.cfg.DeadLetterQueue)
 	ne := entry{seq: e.nextSeq, ref: en.ref, pub: en.pub, size: en.size, prio: en.prio, flags: fDead}
 	e.nextSeq++
+	e.settle(q, en.seq, stDeadLettered, reason, dlq, ne.seq, t)
 	if dlq.dead == nil {
 		dlq.dead = make(map[uint64]*DeadInfo)
 	}
@@ -147,6 +158,7 @@ func (e *Engine) applyRedrive(r *Record) (int64, error) {
 			expire = r.Time + int64(src.cfg.MessageTTL)
 		}
 		src.total.Redriven++
+		e.settle(dlq, en.seq, stRedriven, 0, src, ne.seq, r.Time)
 		e.enqueue(src, ne, 0, expire, info.Key, r.Time)
 		moved++
 	}

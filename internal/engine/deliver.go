@@ -62,6 +62,9 @@ func (e *Engine) Receive(now int64, name string, max int, lease int64) (*Record,
 	if q == nil {
 		return nil, nil, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
+	if q.withheld() {
+		return nil, nil, nil // paused or breaker open (pause.go)
+	}
 	if lease <= 0 {
 		lease = int64(q.cfg.VisibilityTimeout)
 	}
@@ -199,6 +202,7 @@ func (e *Engine) applyItem(q *queue, r *Record, it Item) error {
 		e.endLease(q, l)
 		q.total.Acked++
 		e.leave(q, &l.e, l.key)
+		e.settle(q, it.Seq, stAcked, 0, nil, 0, r.Time)
 	case RecNack:
 		e.endLease(q, l)
 		q.total.Nacked++

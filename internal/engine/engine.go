@@ -33,6 +33,9 @@ type Engine struct {
 	entries int64            // queued messages in all queues (fan-out copies counted)
 	wake    []*queue         // queues that gained deliverable messages
 
+	txs    txMemo            // committed transaction IDs and their results (tx.go)
+	scheds map[string]*sched // periodic schedules by name (schedule.go)
+
 	lat Latency // every queue's latencies together: statistics, not state (latency.go)
 }
 
@@ -88,12 +91,26 @@ func (e *Engine) Apply(r *Record, base uint64) error {
 		err = e.applyItems(r)
 	case RecRedrive:
 		_, err = e.applyRedrive(r)
+	case RecPause:
+		err = e.applyPause(r)
+	case RecBreaker:
+		err = e.applyBreaker(r)
 	case RecReleaseLeases:
 		e.applyReleaseLeases(r.Time)
 	case RecReturnLeases:
 		e.applyReturnLeases(r.Time)
 	case RecDamaged:
 		err = e.applyDamaged(r, base)
+	case RecCancel:
+		err = e.applyCancel(r)
+	case RecTx:
+		err = e.applyTx(r, base)
+	case RecSchedule:
+		err = e.applySchedule(r)
+	case RecScheduleDel:
+		err = e.applyScheduleDel(r)
+	case RecSchedulePause:
+		err = e.applySchedulePause(r)
 	case RecBlobs:
 		// Blobs are only stored: a checkpoint (Relocate) points entries at
 		// them, so replaying them changes nothing.

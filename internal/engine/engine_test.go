@@ -175,7 +175,8 @@ func TestNackBackoffAndDeadLetter(t *testing.T) {
 	if err := h.nack("q", d, 0, "final"); err != nil {
 		t.Fatal(err)
 	}
-	if s := h.stats("q"); s.Depth() != 0 || s.Totals.DeadLettered != 1 {
+	if s := h.stats("q"); s.Depth() != 0 || s.Totals.DeadLettered != 1 || s.Totals.Redelivered != 2 ||
+		s.Totals.DeadByReason != (DeadReasons{MaxDeliveries: 1}) {
 		t.Fatalf("source after the last nack: %+v", s)
 	}
 	dl := h.receive("q.dlq", 1, 0)

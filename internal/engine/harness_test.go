@@ -275,6 +275,7 @@ func checkInvariants(t tb, e *Engine) {
 		case len(q.expiry) != len(q.expIx):
 			t.Fatalf("queue %s: expiry heap %d, index %d", q.name, len(q.expiry), len(q.expIx))
 		}
+		checkAside(t, q) // lookup_test.go
 		if q.timerIdx >= 0 != (q.nextEvent() != 0) {
 			t.Fatalf("queue %s: timer registration %d, next event %d", q.name, q.timerIdx, q.nextEvent())
 		}
@@ -309,7 +310,7 @@ func dumpState(e *Engine) string {
 	}
 	for _, name := range slices.Sorted(maps.Keys(e.queues)) {
 		q := e.queues[name]
-		fmt.Fprintf(&b, "queue %s id=%d cfg=%+v n=%+v total=%+v\n", name, q.id, q.cfg, q.n, q.total)
+		fmt.Fprintf(&b, "queue %s id=%d cfg=%+v n=%+v total=%+v paused=%v breaker=%v\n", name, q.id, q.cfg, q.n, q.total, q.paused, q.breaker)
 		if q.sub != nil {
 			fmt.Fprintf(&b, " sub of %s filter=%v\n", q.sub.topic.name, q.sub.filter)
 		}
@@ -350,11 +351,14 @@ func dumpState(e *Engine) string {
 			fmt.Fprintf(&b, " dead %d=%+v\n", s, *q.dead[s])
 		}
 		fmt.Fprintf(&b, " dedup %s\n", dumpDedup(&q.dedup))
+		b.WriteString(dumpLookups(e, q)) // lookup_test.go
 	}
 	for _, name := range slices.Sorted(maps.Keys(e.topics)) {
 		t := e.topics[name]
 		fmt.Fprintf(&b, "topic %s %+v dedup %s\n", name, t.stats(), dumpDedup(&t.dedup))
 	}
+	b.WriteString(dumpTxs(&e.txs))  // tx_test.go
+	b.WriteString(dumpSchedules(e)) // schedule_test.go
 	return b.String()
 }
 

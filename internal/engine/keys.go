@@ -35,6 +35,7 @@ func (e *Engine) releaseKey(q *queue, k *keyState, seq uint64) {
 			if q.isGone(&w) {
 				continue
 			}
+			q.dropAside(w.seq)
 			k.current = w.seq
 			q.setActive(w.seq, k)
 			q.insertReady(w)

@@ -35,6 +35,7 @@ func (q *queue) pushDelayed(d delayElem) {
 		d.at = d.expire
 	}
 	q.delayed.push(d)
+	q.putAside(&d.e, asideDelayed, d.due, d.key)
 	q.n.delayed++
 	q.n.delayedBytes += int64(d.e.size)
 }
@@ -62,6 +63,7 @@ func (e *Engine) makeReady(q *queue, en entry, expire int64, k *keyState, holdsK
 	if k != nil {
 		if !holdsKey && k.current != 0 && k.current != en.seq {
 			k.waiting.push(en)
+			q.putAside(&en, asideWaiting, 0, k)
 			return
 		}
 		k.current = en.seq
@@ -93,6 +95,7 @@ func (e *Engine) leaveReady(q *queue, en *entry) (k *keyState, expire int64) {
 // dropped, dead-lettered, purged); it is already out of every structure.
 func (e *Engine) leave(q *queue, en *entry, k *keyState) {
 	e.unref(en.ref, en.size)
+	q.dropAside(en.seq)
 	if en.flags&fErr != 0 {
 		delete(q.lastErr, en.seq)
 	}
@@ -122,6 +125,9 @@ func (e *Engine) lease(q *queue, en entry, deadline int64) *lease {
 	q.n.inflight++
 	q.n.inflightBytes += int64(en.size)
 	q.total.Delivered++
+	if en.deliv > 1 {
+		q.total.Redelivered++
+	}
 	e.reschedule(q)
 	return l
 }
@@ -170,6 +176,7 @@ func (e *Engine) giveBack(q *queue, l *lease, t int64) {
 // delayDue handles a delayed message whose time has come: it expired, or
 // it is due.
 func (e *Engine) delayDue(q *queue, d delayElem) {
+	q.dropAside(d.e.seq)
 	q.n.delayed--
 	q.n.delayedBytes -= int64(d.e.size)
 	if d.expire != 0 && d.expire <= d.at {
@@ -206,10 +213,13 @@ func (e *Engine) expireReady(q *queue) {
 // deadLetter is set and q has one; otherwise it is discarded.
 func (e *Engine) dispose(q *queue, en entry, k *keyState, deadLetter bool, reason Reason, t int64) {
 	if !deadLetter || q.cfg.DeadLetterQueue == "" {
+		st := stExpired
 		if deadLetter {
 			q.total.Discarded++
+			st = stDiscarded
 		}
 		e.leave(q, &en, k)
+		e.settle(q, en.seq, st, reason, nil, 0, t)
 		return
 	}
 	e.deadLetter(q, en, k, reason, t)

@@ -20,7 +20,8 @@ import (
 // producer sessions (in order, gaps, retries, expiry), depth limits with
 // either overflow policy, leases, acks, nacks, extends, unstarted returns,
 // leases returned by a graceful shutdown or released by a crash, redrive,
-// purge and time passing. The back-off is fixed and without jitter.
+// purge, transactions (model_tx_test.go) and time passing. The back-off
+// is fixed and without jitter.
 
 type mState int
 
@@ -61,6 +62,8 @@ type model struct {
 	dedup    map[string]mDedup           // message IDs of src
 	dedupOrd int                         // insertion counter: the oldest is forgotten first beyond MaxDedupIDs
 	sessions map[string]*mSession        // of src
+	txs      map[string][][]PubResult    // committed transactions by ID (model_tx_test.go)
+	settled  mSettledLogs                // how messages left (model_lookup_test.go)
 }
 
 type mDedup struct {
@@ -210,6 +213,7 @@ func (m *model) expire(x *mMsg, t int64) {
 		m.deadLetter(x, ReasonExpired, t)
 	} else {
 		delete(m.msgs[x.queue], x.seq)
+		m.settle(x.queue, x.seq, mSettled{state: stExpired, reason: ReasonExpired}, t)
 	}
 }
 
@@ -231,10 +235,12 @@ func (m *model) deadLetter(x *mMsg, reason Reason, t int64) {
 	delete(m.msgs[x.queue], x.seq)
 	dlq := src.cfg.DeadLetterQueue
 	if dlq == "" {
+		m.settle(x.queue, x.seq, mSettled{state: stDiscarded, reason: reason}, t)
 		return
 	}
 	n := &mMsg{seq: m.nextSeq, queue: dlq, prio: x.prio, body: x.body,
 		dead: &DeadInfo{Source: src.name, Reason: reason, Deliveries: int(x.counted()), LastError: x.lastErr, At: t, OrigSeq: x.seq, Key: x.key}}
+	m.settle(x.queue, x.seq, mSettled{state: stDeadLettered, reason: reason, movedTo: dlq, movedSeq: n.seq}, t)
 	m.nextSeq++
 	m.msgs[dlq][n.seq] = n
 }
@@ -425,6 +431,7 @@ func (m *model) redrive(dlq string, n int64) int64 {
 		}
 		delete(m.msgs[dlq], x.seq)
 		y := &mMsg{seq: m.nextSeq, queue: src.name, prio: x.prio, key: x.dead.Key, body: x.body}
+		m.settle(dlq, x.seq, mSettled{state: stRedriven, movedTo: src.name, movedSeq: y.seq}, m.now)
 		m.nextSeq++
 		m.msgs[src.name][y.seq] = y
 		moved++
@@ -447,6 +454,8 @@ func TestEngineMatchesModel(t *testing.T) {
 			DedupWindow:       30 * time.Second,
 			SessionWindow:     20 * time.Second,
 			MaxDedupIDs:       int64(rapid.SampledFrom([]int{0, 0, 1, 2}).Draw(rt, "maxDedupIDs")),
+			SettledWindow:     time.Duration(rapid.SampledFrom([]int{0, 0, 10, -1}).Draw(rt, "settledWindow")) * time.Second,
+			MaxSettled:        int64(rapid.SampledFrom([]int{0, 0, 3, 8}).Draw(rt, "maxSettled")),
 		}.WithDefaults("src")
 		h := newHarness(rt)
 		h.mustCreateQueue("src", cfg)
@@ -539,6 +548,7 @@ func TestEngineMatchesModel(t *testing.T) {
 			"nack":   func(rt *rapid.T) { settle(rt, h, m, held, RecNack) },
 			"extend": func(rt *rapid.T) { settle(rt, h, m, held, RecExtend) },
 			"return": func(rt *rapid.T) { settle(rt, h, m, held, RecReturn) },
+			"tx":     func(rt *rapid.T) { txStep(rt, h, m, held, &bodyN) },
 			"shutdown": func(rt *rapid.T) {
 				if rapid.IntRange(0, 4).Draw(rt, "rarely") != 0 {
 					return
@@ -572,14 +582,15 @@ func TestEngineMatchesModel(t *testing.T) {
 					return
 				}
 				want := int64(m.depth("src"))
-				m.msgs["src"] = map[uint64]*mMsg{}
+				m.purge("src")
 				r, got, err := h.e.PurgeQueue(h.now, "src")
 				h.commit(r)
 				if err != nil || got != want {
 					rt.Fatalf("purge: got %d, %v; model %d", got, err, want)
 				}
 			},
-			"": func(rt *rapid.T) { compare(rt, h, m) },
+			"cancel": func(rt *rapid.T) { cancelStep(rt, h, m) },
+			"": func(rt *rapid.T) { compare(rt, h, m); compareLookups(rt, h, m) },
 		})
 		h.check()
 	})
@@ -607,6 +618,7 @@ func settle(rt *rapid.T, h *harness, m *model, held map[string][]Delivered, typ 
 		switch typ {
 		case RecAck:
 			delete(m.msgs[q], x.seq)
+			m.settle(q, x.seq, mSettled{state: stAcked}, m.now)
 		case RecNack:
 			it.Value = int64(rapid.SampledFrom([]int{-1, 0, 2}).Draw(rt, "delay")) * int64(time.Second)
 			if it.Value == 0 && q != "src" { // the model knows only src's fixed back-off

@@ -127,6 +127,9 @@ func (e *Engine) PreparePublish(now int64, name string, s Session, msgs []PubMsg
 // stored (the first skip), and sets the record's session fields for the
 // rest. A target with sessions off ignores them.
 func (e *Engine) prepareSession(tg target, s Session, msgs []PubMsg, res []PubResult, r *Record) (skip int, err error) {
+	if IsScheduleSession(s.ID) {
+		return e.prepareScheduleSession(s, msgs, res, r) // schedule.go
+	}
 	if s.ID == "" || tg.sessWindow <= 0 || len(msgs) == 0 {
 		return 0, nil
 	}
@@ -162,6 +165,9 @@ func (e *Engine) prepareSession(tg target, s Session, msgs []PubMsg, res []PubRe
 
 // applySession updates the session of a publish record that has one.
 func (e *Engine) applySession(tg target, r *Record) error {
+	if IsScheduleSession(r.Session) {
+		return e.applyScheduleSession(r) // schedule.go
+	}
 	if r.Session == "" || tg.sessWindow <= 0 {
 		return nil
 	}

@@ -42,10 +42,19 @@ type queue struct {
 	dead     map[uint64]*DeadInfo // why a dead letter died, for fDead entries
 	dedup    dedup
 
+	aside   map[uint64]asideElem // ready out of publish order, waiting or delayed: lookup.go
+	settled settledLog           // how messages left, for a while: settled.go
+
 	n        counts // current content
 	total    Totals // cumulative counters
 	timerIdx int    // position in Engine.timers, -1 when absent
 	wake     bool   // on Engine.wake
+
+	// Control state, decided outside the engine and applied from records
+	// (pause.go): while paused, or while the breaker is open, Receive
+	// delivers nothing.
+	paused  bool
+	breaker BreakerState
 
 	// Statistics, not state (latency.go): never in a record or checkpoint.
 	lat *Latency         // nil until something is observed
@@ -90,6 +99,7 @@ func (q *queue) insertReady(e entry) {
 		f.push(e)
 	} else {
 		q.retry[p].push(e)
+		q.putAside(&e, asideRetry, 0, nil)
 	}
 	q.mask |= 1 << p
 	q.n.inSet++
@@ -119,6 +129,7 @@ func (q *queue) take(p uint8, fromRetry bool) entry {
 	var e entry
 	if fromRetry {
 		e = q.retry[p].pop()
+		q.dropAside(e.seq)
 	} else {
 		e = q.ready[p].pop()
 	}

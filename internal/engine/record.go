@@ -86,6 +86,15 @@ type Record struct {
 	SessionSeq  uint64
 	SessionN    uint32
 	SessionDups []SessionDup
+
+	// A transaction (RecTx, tx.go): Name is its ID, TxResults the answer
+	// to each of its publishes, Parts the publish, ack, nack and return
+	// records it commits, applied in order.
+	TxResults [][]PubResult
+	Parts     []*Record
+
+	// A schedule (RecSchedule, schedule.go): its definition.
+	Sched *ScheduleDef
 }
 
 // SessionDup is a position of a session publish (0 = SessionSeq) that was
@@ -135,8 +144,12 @@ type PubMsg struct {
 //	   default window)
 //	4  adds RecBreaker (21), RecPause (22), RecCancel (23), RecTx (24),
 //	   RecSchedule (25), RecScheduleDel (26) and RecSchedulePause (27);
-//	   queue configs end with Group, Breaker and Attributes (decoded from
-//	   earlier versions as no group, breaker off, no attributes)
+//	   queue configs end with Group, Breaker, Attributes, SettledWindow
+//	   and MaxSettled (decoded from earlier versions as no group, breaker
+//	   off, no attributes, and the default settled window and cap);
+//	   RecCancel is Name, count, Seqs; RecSchedule is Name and the
+//	   definition (target, spec, message: schedule.go), RecScheduleDel
+//	   Name, RecSchedulePause Name and N
 const recordVersion = 4
 
 // firstTypeOf is, per version, the first record type it does not have.
@@ -210,7 +223,7 @@ func (r *Record) Encode(buf []byte) []byte {
 				buf = appendString(buf, it.Err)
 			}
 		}
-	case RecRedrive:
+	case RecRedrive, RecBreaker, RecPause:
 		buf = appendString(buf, r.Name)
 		buf = binary.AppendVarint(buf, r.N)
 	case RecBlobs:
@@ -221,8 +234,24 @@ func (r *Record) Encode(buf []byte) []byte {
 			m.BlobOff = uint32(len(buf) - start)
 			buf = append(buf, m.Blob...)
 		}
+	case RecCancel:
+		buf = appendString(buf, r.Name)
+		buf = binary.AppendUvarint(buf, uint64(len(r.Seqs)))
+		for _, s := range r.Seqs {
+			buf = binary.AppendUvarint(buf, s)
+		}
 	case RecDamaged:
 		buf = r.appendDamaged(buf, start)
+	case RecTx:
+		buf = r.appendTx(buf, start)
+	case RecSchedule:
+		buf = appendString(buf, r.Name)
+		buf = appendScheduleDef(buf, r.Sched)
+	case RecScheduleDel:
+		buf = appendString(buf, r.Name)
+	case RecSchedulePause:
+		buf = appendString(buf, r.Name)
+		buf = binary.AppendVarint(buf, r.N)
 	case RecReleaseLeases, RecReturnLeases:
 	}
 	return buf
@@ -268,6 +297,13 @@ func (d *decoder) session(r *Record) {
 // against the bytes left before anything is allocated.
 func Decode(b []byte) (*Record, error) {
 	d := decoder{b: b}
+	return d.record()
+}
+
+// record decodes one record from d.off to the end of d.b. (A transaction's
+// parts are records nested in it, decoded in place so that their blob
+// offsets are relative to the start of the transaction: tx.go.)
+func (d *decoder) record() (*Record, error) {
 	r := &Record{}
 	v := d.byte()
 	if v == 0 || v > recordVersion {
@@ -341,7 +377,7 @@ func Decode(b []byte) (*Record, error) {
 				it.Err = d.string()
 			}
 		}
-	case RecRedrive:
+	case RecRedrive, RecBreaker, RecPause:
 		r.Name = d.string()
 		r.N = d.varint()
 	case RecBlobs:
@@ -352,8 +388,25 @@ func Decode(b []byte) (*Record, error) {
 			r.Msgs[i].BlobOff = uint32(d.off)
 			r.Msgs[i].Blob = d.bytes(blen)
 		}
+	case RecCancel:
+		r.Name = d.string()
+		n := d.count(1)
+		r.Seqs = make([]uint64, n)
+		for i := range r.Seqs {
+			r.Seqs[i] = d.uvarint()
+		}
 	case RecDamaged:
 		d.damaged(r)
+	case RecTx:
+		d.tx(r)
+	case RecSchedule:
+		r.Name = d.string()
+		r.Sched = d.scheduleDef()
+	case RecScheduleDel:
+		r.Name = d.string()
+	case RecSchedulePause:
+		r.Name = d.string()
+		r.N = d.varint()
 	case RecReleaseLeases, RecReturnLeases:
 	default:
 		d.fail("unknown record type %d", r.Type)
@@ -416,13 +469,16 @@ func appendQueueConfig(buf []byte, c *QueueConfig) []byte {
 		buf = binary.AppendVarint(buf, int64(b.Cooldown))
 		buf = binary.AppendVarint(buf, int64(b.Probes))
 	}
-	return appendMap(buf, c.Attributes)
+	buf = appendMap(buf, c.Attributes)
+	buf = binary.AppendVarint(buf, int64(c.SettledWindow))
+	return binary.AppendVarint(buf, c.MaxSettled)
 }
 
 func appendTopicConfig(buf []byte, c *TopicConfig) []byte {
 	buf = binary.AppendVarint(buf, int64(c.DedupWindow))
 	buf = binary.AppendVarint(buf, c.MaxDedupIDs)
-	return binary.AppendVarint(buf, int64(c.SessionWindow))
+	buf = binary.AppendVarint(buf, int64(c.SessionWindow))
+	return appendString(buf, c.Group) // version 4
 }
 
 // decoder reads the encoding above; the first error sticks and every later
@@ -542,6 +598,8 @@ func (d *decoder) queueConfig(c *QueueConfig) {
 		b.Probes = int(d.varint())
 	}
 	c.Attributes = d.stringMap()
+	c.SettledWindow = time.Duration(d.varint())
+	c.MaxSettled = d.varint()
 }
 
 func (d *decoder) float64() float64 {
@@ -557,6 +615,9 @@ func (d *decoder) float64() float64 {
 func (d *decoder) topicConfig(c *TopicConfig) {
 	c.DedupWindow = time.Duration(d.varint())
 	c.MaxDedupIDs, c.SessionWindow = d.dedupLimits()
+	if d.v >= 4 {
+		c.Group = d.string()
+	}
 }
 
 // dedupLimits reads the fields version 3 added to queue and topic configs.

@@ -122,7 +122,9 @@ func TestDecodeVersion2(t *testing.T) {
 	cfg := QueueConfig{}.WithDefaults("q")
 	v3 := (&Record{Type: RecCreateQueue, Time: 1, Name: "q", Queue: cfg}).Encode(nil)
 	limits := binary.AppendVarint(binary.AppendVarint(nil, cfg.MaxDedupIDs), int64(cfg.SessionWindow))
-	const v4Tail = 3 // Group "", breaker off, no attributes: one byte each
+	// Group "", breaker off, no attributes (one byte each), then the
+	// settled window and cap.
+	v4Tail := 3 + len(binary.AppendVarint(binary.AppendVarint(nil, int64(cfg.SettledWindow)), cfg.MaxSettled))
 	v2 := append([]byte{2}, v3[1:len(v3)-len(limits)-v4Tail]...)
 	r, err := Decode(v2)
 	if err != nil {
@@ -130,6 +132,7 @@ func TestDecodeVersion2(t *testing.T) {
 	}
 	want := cfg
 	want.MaxDedupIDs, want.SessionWindow = None, DefaultSessionWindow
+	want.SettledWindow, want.MaxSettled = 0, 0 // the defaults, at use (settled.go)
 	if !reflect.DeepEqual(r.Queue, want) {
 		t.Fatalf("version 2 config decodes to %+v, want %+v", r.Queue, want)
 	}

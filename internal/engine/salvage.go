@@ -182,7 +182,15 @@ func (e *Engine) takeAnywhere(q *queue, seq uint64) (entry, *keyState, bool) {
 	if found == nil {
 		return entry{}, nil, false
 	}
-	en := *found
+	en, k := e.takeFound(q, found, waitKey)
+	return en, k, true
+}
+
+// takeFound takes the ready entry found (in ready[p], retry[p], or the
+// waiting line of waitKey) out of q: it stays where it is, marked gone,
+// and is skipped when it reaches a front. It returns the entry and its key.
+func (e *Engine) takeFound(q *queue, found *entry, waitKey *keyState) (entry, *keyState) {
+	en, seq := *found, found.seq
 	k := waitKey
 	if en.flags&fTTL != 0 {
 		x := q.expiry.remove(q.expIx, q.expIx[en.seq])
@@ -208,7 +216,7 @@ func (e *Engine) takeAnywhere(q *queue, seq uint64) (entry, *keyState, bool) {
 		}
 		q.cleanFront(en.prio)
 	}
-	return en, k, true
+	return en, k
 }
 
 // removeAt removes element i of the heap.

@@ -15,11 +15,14 @@ import (
 // and dead-letter cause), every topic with its subscriptions — and not how
 // it happens to be laid out in memory. Restore rebuilds the indexes.
 //
-//	snapshot := version now nextSeq nextQID nqueues queue* ntopics topic*
-//	queue    := id name config totals dedup lastErrs deadInfos returned keys ready delayed leases
+//	snapshot := version now nextSeq nextQID nqueues queue* ntopics topic* txs schedules
+//	queue    := id name config totals dedup lastErrs deadInfos returned keys ready delayed leases control
+//	control  := flags(1 byte: bit 0 paused) breaker(1 byte)   (version 4; pause.go)
 //	topic    := name config published unrouted forgotten dedup subscriptions
 //	dedup    := nids (key seq at)* nsessions session*
 //	session  := id hw last nbatches (first n seq ndups (pos seq)*)*
+//	txs      := n (id at nresults (n (seq<<1|dup)*)*)*   (version 4; tx.go)
+//	schedules:= n (name created paused last fired def)*   (version 4; schedule.go)
 //	entry    := seq ref pub size deliv prio flags
 //
 // Versions (Restore reads 2 to 4):
@@ -29,7 +32,13 @@ import (
 //	   totals Returned and DedupForgotten (a topic: forgotten); producer
 //	   sessions after the de-dup IDs; the counts of uncounted returns
 //	   after the dead-letter causes
-//	4  configs as in record version 4 (Group, Breaker, Attributes)
+//	4  configs as in record version 4 (Group, Breaker, Attributes; a
+//	   topic's config ends with its Group); after the topics, the
+//	   remembered transactions: txs := n (id at results)* (tx.go); the
+//	   totals Redelivered and DeadByReason (max-deliveries, expired,
+//	   overflow, damaged) after DedupForgotten; each queue ends with its
+//	   control state (paused, breaker state); after the transactions, the
+//	   periodic schedules (schedule.go)
 const snapshotVersion = 4
 
 // walkReady calls fn for every ready-set entry in delivery order (priority
@@ -112,6 +121,8 @@ func (e *Engine) Snapshot(chunkSize int) [][]byte {
 		w.buf = buf
 		w.flush()
 	}
+	w.buf = e.txs.snapshot(w.buf)      // version 4
+	w.buf = e.snapshotSchedules(w.buf) // version 4 (schedule.go)
 	w.chunks = append(w.chunks, w.buf)
 	return w.chunks
 }
@@ -215,6 +226,10 @@ func (q *queue) snapshot(w *snapWriter, v byte) {
 		w.buf = appendString(w.buf, keyName(l.key))
 		w.flush()
 	}
+	if v >= 4 {
+		w.buf = q.appendControl(w.buf) // pause.go
+		w.buf = q.appendSettled(w.buf) // settled.go
+	}
 }
 
 func keyName(k *keyState) string {
@@ -267,6 +282,10 @@ func totalFields(t *Totals, v byte) []*int64 {
 		&t.Expired, &t.DeadLettered, &t.DeadLetteredBytes, &t.Discarded, &t.Dropped, &t.Redriven}
 	if v >= 3 {
 		f = append(f, &t.Returned, &t.DedupForgotten)
+	}
+	if v >= 4 {
+		r := &t.DeadByReason
+		f = append(f, &t.Redelivered, &r.MaxDeliveries, &r.Expired, &r.Overflow, &r.Damaged, &t.Cancelled)
 	}
 	return f
 }
@@ -408,6 +427,10 @@ func Restore(b []byte) (*Engine, error) {
 		}
 		e.topics[t.name] = t
 	}
+	if v >= 4 {
+		d.txMemo(&e.txs)
+		d.schedules(e) // schedule.go
+	}
 	if d.err == nil && d.off != len(d.b) {
 		d.fail("%d trailing bytes", len(d.b)-d.off)
 	}
@@ -482,6 +505,7 @@ func (e *Engine) restoreQueue(d *decoder, v byte) {
 			k.n++
 			track(&en, expire, k)
 			k.waiting.push(en)
+			q.putAside(&en, asideWaiting, 0, k)
 		}
 	}
 	nr := d.count(8)
@@ -512,6 +536,10 @@ func (e *Engine) restoreQueue(d *decoder, v byte) {
 		q.leaseQ.push(l)
 		q.n.inflight++
 		q.n.inflightBytes += int64(l.e.size)
+	}
+	if v >= 4 {
+		d.control(q) // pause.go
+		d.settled(q) // settled.go
 	}
 	if d.err != nil {
 		return

@@ -26,6 +26,8 @@ type QueueStats struct {
 	DedupBytes              int64 // memory the de-dup structures hold (estimated)
 	OldestReady             int64 // publish time (unix ns) of the longest-waiting ready message, 0 if none
 	IsDeadLetterQueue       bool  // some queue names this one as its dead-letter queue
+	Paused                  bool         // paused by hand (pause.go)
+	Breaker                 BreakerState // the circuit breaker's state (pause.go)
 
 	// Latency is the queue's latency histograms since the broker started
 	// (statistics, not state: latency.go).
@@ -70,6 +72,7 @@ func (q *queue) stats() QueueStats {
 		DedupIDs: int64(q.dedup.len()), OldestReady: q.oldestPub(),
 		Sessions: int64(q.dedup.sess.len()), DedupBytes: q.dedup.bytes(),
 		Totals: q.total, Latency: q.lat.Snapshot(),
+		Paused: q.paused, Breaker: q.breaker,
 	}
 	if q.sub != nil {
 		s.Topic = q.sub.topic.name
@@ -87,12 +90,18 @@ func (e *Engine) Queues() []QueueStats {
 			dlqs[q.cfg.DeadLetterQueue] = true
 		}
 	}
+	// Sort the queues, not their stats: a QueueStats is large (latency
+	// histograms), and swapping thousands of them cost more than the rest.
+	qs := make([]*queue, 0, len(e.queues))
 	for _, q := range e.queues {
+		qs = append(qs, q)
+	}
+	slices.SortFunc(qs, func(a, b *queue) int { return cmpString(a.name, b.name) })
+	for _, q := range qs {
 		s := q.stats()
 		s.IsDeadLetterQueue = dlqs[q.name]
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b QueueStats) int { return cmpString(a.Name, b.Name) })
 	return out
 }
 

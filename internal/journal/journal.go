@@ -113,6 +113,7 @@ type Journal struct {
 		records, bytes, writes, syncs, syncNanos atomic.Int64
 		cacheHits, fileReads                     atomic.Int64
 		rewinds                                  atomic.Int64 // batches undone for lack of space
+		released                                 atomic.Int64 // segments released (Release)
 	}
 }
 
@@ -661,6 +662,7 @@ func (j *Journal) Release(id uint32) error {
 	}
 	delete(j.segs, id)
 	j.mu.Unlock()
+	j.stats.released.Add(1)
 	j.log.Debug("releasing segment", "segment", id)
 	return s.release(j.opts.FS)
 }
@@ -699,6 +701,7 @@ type Stats struct {
 	SegmentSize    int64
 	Policy         SyncPolicy
 	Rewinds        int64 // batches undone because the disk was full
+	Released       int64 // segments released (deleted once unread) since Open
 }
 
 func (j *Journal) Stats() Stats {
@@ -711,5 +714,6 @@ func (j *Journal) Stats() Stats {
 		Writes: j.stats.writes.Load(), Syncs: j.stats.syncs.Load(),
 		SyncTime: time.Duration(j.stats.syncNanos.Load()), Segments: n,
 		SegmentSize: j.segSize, Policy: j.opts.Sync, Rewinds: j.stats.rewinds.Load(),
+		Released: j.stats.released.Load(),
 	}
 }

@@ -192,6 +192,7 @@ func QueueConfigToPB(c chute.QueueConfig) *chutev1.QueueConfig {
 		MessageTtl: DurPB(c.MessageTTL), DeadLetterExpired: c.DeadLetterExpired, DedupWindow: DurPB(c.DedupWindow),
 		MaxDedupIds: c.MaxDedupIDs, SessionWindow: DurPB(c.SessionWindow),
 		Group: c.Group, Breaker: breakerToPB(c.Breaker), Attributes: c.Attributes,
+		SettledWindow: DurPB(c.SettledWindow), MaxSettled: c.MaxSettled,
 	}
 }
 
@@ -220,6 +221,7 @@ func QueueConfigFromPB(c *chutev1.QueueConfig) chute.QueueConfig {
 		MessageTTL: Dur(c.GetMessageTtl()), DeadLetterExpired: c.GetDeadLetterExpired(), DedupWindow: Dur(c.GetDedupWindow()),
 		MaxDedupIDs: c.GetMaxDedupIds(), SessionWindow: Dur(c.GetSessionWindow()),
 		Group: c.GetGroup(), Breaker: breakerFromPB(c.GetBreaker()), Attributes: c.GetAttributes(),
+		SettledWindow: Dur(c.GetSettledWindow()), MaxSettled: c.GetMaxSettled(),
 	}
 	if k := c.GetBackoff().GetKind(); k > chutev1.BackoffKind_BACKOFF_KIND_UNSPECIFIED {
 		cfg.Backoff.Kind = chute.BackoffKind(k - 1)
@@ -243,10 +245,15 @@ func QueueStatsToPB(s chute.QueueStats) *chutev1.QueueStats {
 		OrderingKeys: s.OrderingKeys, DedupIds: s.DedupIDs, OldestAge: DurPB(s.OldestAge),
 		Sessions: s.Sessions, DedupBytes: s.DedupBytes, Latency: QueueLatencyToPB(s.Latency),
 		Consumers: s.Consumers, Producers: s.Producers,
+		Paused: s.Paused, Breaker: BreakerStateToPB(s.Breaker),
 		Totals: &chutev1.QueueTotals{Enqueued: t.Enqueued, Delivered: t.Delivered, Acked: t.Acked, Nacked: t.Nacked,
 			LeaseExpired: t.LeaseExpired, Expired: t.Expired, DeadLettered: t.DeadLettered,
 			DeadLetteredBytes: t.DeadLetteredBytes, Discarded: t.Discarded, Dropped: t.Dropped, Redriven: t.Redriven,
-			Returned: t.Returned, DedupForgotten: t.DedupForgotten},
+			Returned: t.Returned, DedupForgotten: t.DedupForgotten, Redelivered: t.Redelivered,
+			DeadByReason: &chutev1.DeadReasons{MaxDeliveries: t.DeadByReason.MaxDeliveries,
+				Expired: t.DeadByReason.Expired, Overflow: t.DeadByReason.Overflow, Damaged: t.DeadByReason.Damaged},
+			Cancelled: t.Cancelled},
+		Deduplicated: s.Deduplicated, RejectedFull: s.RejectedFull, RejectedInvalid: s.RejectedInvalid,
 	}
 }
 
@@ -260,12 +267,33 @@ func QueueStatsFromPB(s *chutev1.QueueStats) chute.QueueStats {
 		OrderingKeys: s.GetOrderingKeys(), DedupIDs: s.GetDedupIds(), OldestAge: Dur(s.GetOldestAge()),
 		Sessions: s.GetSessions(), DedupBytes: s.GetDedupBytes(), Latency: QueueLatencyFromPB(s.GetLatency()),
 		Consumers: s.GetConsumers(), Producers: s.GetProducers(),
+		Paused: s.GetPaused(), Breaker: BreakerStateFromPB(s.GetBreaker()),
 		Totals: chute.QueueTotals{Enqueued: t.GetEnqueued(), Delivered: t.GetDelivered(), Acked: t.GetAcked(),
 			Nacked: t.GetNacked(), LeaseExpired: t.GetLeaseExpired(), Expired: t.GetExpired(),
 			DeadLettered: t.GetDeadLettered(), DeadLetteredBytes: t.GetDeadLetteredBytes(),
 			Discarded: t.GetDiscarded(), Dropped: t.GetDropped(), Redriven: t.GetRedriven(),
-			Returned: t.GetReturned(), DedupForgotten: t.GetDedupForgotten()},
+			Returned: t.GetReturned(), DedupForgotten: t.GetDedupForgotten(), Redelivered: t.GetRedelivered(),
+			DeadByReason: chute.DeadReasons{MaxDeliveries: t.GetDeadByReason().GetMaxDeliveries(),
+				Expired: t.GetDeadByReason().GetExpired(), Overflow: t.GetDeadByReason().GetOverflow(),
+				Damaged: t.GetDeadByReason().GetDamaged()},
+			Cancelled: t.GetCancelled()},
+		Deduplicated: s.GetDeduplicated(), RejectedFull: s.GetRejectedFull(), RejectedInvalid: s.GetRejectedInvalid(),
 	}
+}
+
+// BreakerStateToPB converts a breaker state (the enum is the Go value
+// plus one: 0 is UNSPECIFIED).
+func BreakerStateToPB(st chute.BreakerState) chutev1.BreakerState {
+	return chutev1.BreakerState(st) + 1
+}
+
+// BreakerStateFromPB converts a breaker state back; UNSPECIFIED (an older
+// server) and unknown values read as closed.
+func BreakerStateFromPB(st chutev1.BreakerState) chute.BreakerState {
+	if st <= chutev1.BreakerState_BREAKER_STATE_UNSPECIFIED || st > chutev1.BreakerState_BREAKER_STATE_HALF_OPEN {
+		return chute.BreakerClosed
+	}
+	return chute.BreakerState(st - 1)
 }
 
 // QueueLatencyToPB converts a queue's latency summaries.
@@ -292,26 +320,28 @@ func LatencySummaryFromPB(s *chutev1.LatencySummary) chute.LatencySummary {
 
 // TopicConfigToPB converts a topic config.
 func TopicConfigToPB(c chute.TopicConfig) *chutev1.TopicConfig {
-	return &chutev1.TopicConfig{DedupWindow: DurPB(c.DedupWindow), MaxDedupIds: c.MaxDedupIDs, SessionWindow: DurPB(c.SessionWindow)}
+	return &chutev1.TopicConfig{DedupWindow: DurPB(c.DedupWindow), MaxDedupIds: c.MaxDedupIDs, SessionWindow: DurPB(c.SessionWindow), Group: c.Group}
 }
 
 // TopicConfigFromPB converts a topic config back (nil: all defaults).
 func TopicConfigFromPB(c *chutev1.TopicConfig) chute.TopicConfig {
-	return chute.TopicConfig{DedupWindow: Dur(c.GetDedupWindow()), MaxDedupIDs: c.GetMaxDedupIds(), SessionWindow: Dur(c.GetSessionWindow())}
+	return chute.TopicConfig{DedupWindow: Dur(c.GetDedupWindow()), MaxDedupIDs: c.GetMaxDedupIds(), SessionWindow: Dur(c.GetSessionWindow()), Group: c.GetGroup()}
 }
 
 // TopicStatsToPB converts topic stats.
 func TopicStatsToPB(s chute.TopicStats) *chutev1.TopicStats {
 	return &chutev1.TopicStats{Name: s.Name, Config: TopicConfigToPB(s.Config),
 		Subscriptions: s.Subscriptions, DedupIds: s.DedupIDs, Published: s.Published, Unrouted: s.Unrouted,
-		Sessions: s.Sessions, DedupBytes: s.DedupBytes, DedupForgotten: s.DedupForgotten}
+		Sessions: s.Sessions, DedupBytes: s.DedupBytes, DedupForgotten: s.DedupForgotten,
+		Deduplicated: s.Deduplicated, RejectedFull: s.RejectedFull, RejectedInvalid: s.RejectedInvalid}
 }
 
 // TopicStatsFromPB converts topic stats back.
 func TopicStatsFromPB(s *chutev1.TopicStats) chute.TopicStats {
 	return chute.TopicStats{Name: s.GetName(), Config: TopicConfigFromPB(s.GetConfig()),
 		Subscriptions: s.GetSubscriptions(), DedupIDs: s.GetDedupIds(), Published: s.GetPublished(), Unrouted: s.GetUnrouted(),
-		Sessions: s.GetSessions(), DedupBytes: s.GetDedupBytes(), DedupForgotten: s.GetDedupForgotten()}
+		Sessions: s.GetSessions(), DedupBytes: s.GetDedupBytes(), DedupForgotten: s.GetDedupForgotten(),
+		Deduplicated: s.GetDeduplicated(), RejectedFull: s.GetRejectedFull(), RejectedInvalid: s.GetRejectedInvalid()}
 }
 
 // FailuresToPB converts the failed receipts of a settlement.

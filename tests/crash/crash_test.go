@@ -44,6 +44,9 @@ const workerEnv = "CHUTE_CRASH_WORKER"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(workerEnv); dir != "" {
+		if os.Getenv(txModeEnv) == "tx" {
+			txWorker(dir) // the transactional mode (tx_test.go)
+		}
 		worker(dir) // never returns: it runs until killed
 	}
 	os.Exit(m.Run())
@@ -205,7 +208,7 @@ func TestCrashRecovery(t *testing.T) {
 // SIGKILL, and reads everything it reported.
 // With after > 0 it kills the worker that long after its Open reported,
 // whatever the count of events.
-func runAndKill(t *testing.T, exe, dir string, cycle int, segment, every int64, events int, after time.Duration, tr *truth) int {
+func runAndKill(t *testing.T, exe, dir string, cycle int, segment, every int64, events int, after time.Duration, tr lineReader) int {
 	t.Helper()
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), workerEnv+"="+dir, fmt.Sprint("CHUTE_CRASH_CYCLE=", cycle),

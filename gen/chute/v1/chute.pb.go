@@ -139,6 +139,140 @@ func (Overflow) EnumDescriptor() ([]byte, []int) {
 	return file_chute_v1_chute_proto_rawDescGZIP(), []int{1}
 }
 
+// BreakerState is the state of a queue's server-side circuit breaker.
+type BreakerState int32
+
+const (
+	BreakerState_BREAKER_STATE_UNSPECIFIED BreakerState = 0
+	// Delivering.
+	BreakerState_BREAKER_STATE_CLOSED BreakerState = 1
+	// Deliveries withheld (publishes still accepted) until the cool-down
+	// ends.
+	BreakerState_BREAKER_STATE_OPEN BreakerState = 2
+	// After the cool-down: a few probe deliveries let through.
+	BreakerState_BREAKER_STATE_HALF_OPEN BreakerState = 3
+)
+
+// Enum value maps for BreakerState.
+var (
+	BreakerState_name = map[int32]string{
+		0: "BREAKER_STATE_UNSPECIFIED",
+		1: "BREAKER_STATE_CLOSED",
+		2: "BREAKER_STATE_OPEN",
+		3: "BREAKER_STATE_HALF_OPEN",
+	}
+	BreakerState_value = map[string]int32{
+		"BREAKER_STATE_UNSPECIFIED": 0,
+		"BREAKER_STATE_CLOSED":      1,
+		"BREAKER_STATE_OPEN":        2,
+		"BREAKER_STATE_HALF_OPEN":   3,
+	}
+)
+
+func (x BreakerState) Enum() *BreakerState {
+	p := new(BreakerState)
+	*p = x
+	return p
+}
+
+func (x BreakerState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BreakerState) Descriptor() protoreflect.EnumDescriptor {
+	return file_chute_v1_chute_proto_enumTypes[2].Descriptor()
+}
+
+func (BreakerState) Type() protoreflect.EnumType {
+	return &file_chute_v1_chute_proto_enumTypes[2]
+}
+
+func (x BreakerState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BreakerState.Descriptor instead.
+func (BreakerState) EnumDescriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{2}
+}
+
+// MessageState: where a message is in its queue, or how it left.
+type MessageState int32
+
+const (
+	MessageState_MESSAGE_STATE_UNKNOWN   MessageState = 0
+	MessageState_MESSAGE_STATE_READY     MessageState = 1
+	MessageState_MESSAGE_STATE_DELAYED   MessageState = 2
+	MessageState_MESSAGE_STATE_IN_FLIGHT MessageState = 3
+	// Moved to the queue's dead-letter queue (moved_to, moved_seq).
+	MessageState_MESSAGE_STATE_DEAD_LETTERED MessageState = 4
+	MessageState_MESSAGE_STATE_ACKED         MessageState = 5
+	MessageState_MESSAGE_STATE_EXPIRED       MessageState = 6
+	MessageState_MESSAGE_STATE_CANCELLED     MessageState = 7
+	MessageState_MESSAGE_STATE_PURGED        MessageState = 8
+	// Should have been dead-lettered, but the queue has none.
+	MessageState_MESSAGE_STATE_DISCARDED MessageState = 9
+	// A dead letter moved back to its source by Redrive.
+	MessageState_MESSAGE_STATE_REDRIVEN MessageState = 10
+)
+
+// Enum value maps for MessageState.
+var (
+	MessageState_name = map[int32]string{
+		0:  "MESSAGE_STATE_UNKNOWN",
+		1:  "MESSAGE_STATE_READY",
+		2:  "MESSAGE_STATE_DELAYED",
+		3:  "MESSAGE_STATE_IN_FLIGHT",
+		4:  "MESSAGE_STATE_DEAD_LETTERED",
+		5:  "MESSAGE_STATE_ACKED",
+		6:  "MESSAGE_STATE_EXPIRED",
+		7:  "MESSAGE_STATE_CANCELLED",
+		8:  "MESSAGE_STATE_PURGED",
+		9:  "MESSAGE_STATE_DISCARDED",
+		10: "MESSAGE_STATE_REDRIVEN",
+	}
+	MessageState_value = map[string]int32{
+		"MESSAGE_STATE_UNKNOWN":       0,
+		"MESSAGE_STATE_READY":         1,
+		"MESSAGE_STATE_DELAYED":       2,
+		"MESSAGE_STATE_IN_FLIGHT":     3,
+		"MESSAGE_STATE_DEAD_LETTERED": 4,
+		"MESSAGE_STATE_ACKED":         5,
+		"MESSAGE_STATE_EXPIRED":       6,
+		"MESSAGE_STATE_CANCELLED":     7,
+		"MESSAGE_STATE_PURGED":        8,
+		"MESSAGE_STATE_DISCARDED":     9,
+		"MESSAGE_STATE_REDRIVEN":      10,
+	}
+)
+
+func (x MessageState) Enum() *MessageState {
+	p := new(MessageState)
+	*p = x
+	return p
+}
+
+func (x MessageState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MessageState) Descriptor() protoreflect.EnumDescriptor {
+	return file_chute_v1_chute_proto_enumTypes[3].Descriptor()
+}
+
+func (MessageState) Type() protoreflect.EnumType {
+	return &file_chute_v1_chute_proto_enumTypes[3]
+}
+
+func (x MessageState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MessageState.Descriptor instead.
+func (MessageState) EnumDescriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{3}
+}
+
 // ErrorDetail rides on every error: reason is the chute error
 // (QUEUE_NOT_FOUND, QUEUE_FULL, STALE_RECEIPT, ...), stable for programs.
 type ErrorDetail struct {
@@ -1993,7 +2127,12 @@ type QueueConfig struct {
 	Breaker *Breaker `protobuf:"bytes,15,opt,name=breaker,proto3" json:"breaker,omitempty"`
 	// Free-form labels; keys starting with "alert." override alert rules
 	// for this queue (docs/operations.md).
-	Attributes    map[string]string `protobuf:"bytes,16,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Attributes map[string]string `protobuf:"bytes,16,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// How long the queue remembers how a message left (GetMessage); 0: the
+	// de-dup window; negative: off.
+	SettledWindow *durationpb.Duration `protobuf:"bytes,17,opt,name=settled_window,json=settledWindow,proto3" json:"settled_window,omitempty"`
+	// Settled messages remembered at most; 0: 100,000; negative: no cap.
+	MaxSettled    int64 `protobuf:"varint,18,opt,name=max_settled,json=maxSettled,proto3" json:"max_settled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2140,6 +2279,20 @@ func (x *QueueConfig) GetAttributes() map[string]string {
 	return nil
 }
 
+func (x *QueueConfig) GetSettledWindow() *durationpb.Duration {
+	if x != nil {
+		return x.SettledWindow
+	}
+	return nil
+}
+
+func (x *QueueConfig) GetMaxSettled() int64 {
+	if x != nil {
+		return x.MaxSettled
+	}
+	return 0
+}
+
 // A queue's circuit breaker; numeric fields: 0 means the default.
 type Breaker struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -2249,8 +2402,14 @@ type QueueTotals struct {
 	// De-dup entries forgotten before their window ended (message IDs
 	// beyond max_dedup_ids, sessions beyond the broker's limit).
 	DedupForgotten int64 `protobuf:"varint,13,opt,name=dedup_forgotten,json=dedupForgotten,proto3" json:"dedup_forgotten,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Deliveries of messages delivered before.
+	Redelivered int64 `protobuf:"varint,14,opt,name=redelivered,proto3" json:"redelivered,omitempty"`
+	// dead_lettered by reason.
+	DeadByReason *DeadReasons `protobuf:"bytes,15,opt,name=dead_by_reason,json=deadByReason,proto3" json:"dead_by_reason,omitempty"`
+	// Ready and delayed messages removed by CancelMessages.
+	Cancelled     int64 `protobuf:"varint,16,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *QueueTotals) Reset() {
@@ -2374,6 +2533,95 @@ func (x *QueueTotals) GetDedupForgotten() int64 {
 	return 0
 }
 
+func (x *QueueTotals) GetRedelivered() int64 {
+	if x != nil {
+		return x.Redelivered
+	}
+	return 0
+}
+
+func (x *QueueTotals) GetDeadByReason() *DeadReasons {
+	if x != nil {
+		return x.DeadByReason
+	}
+	return nil
+}
+
+func (x *QueueTotals) GetCancelled() int64 {
+	if x != nil {
+		return x.Cancelled
+	}
+	return 0
+}
+
+type DeadReasons struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MaxDeliveries int64                  `protobuf:"varint,1,opt,name=max_deliveries,json=maxDeliveries,proto3" json:"max_deliveries,omitempty"`
+	Expired       int64                  `protobuf:"varint,2,opt,name=expired,proto3" json:"expired,omitempty"`
+	Overflow      int64                  `protobuf:"varint,3,opt,name=overflow,proto3" json:"overflow,omitempty"`
+	Damaged       int64                  `protobuf:"varint,4,opt,name=damaged,proto3" json:"damaged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeadReasons) Reset() {
+	*x = DeadReasons{}
+	mi := &file_chute_v1_chute_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeadReasons) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeadReasons) ProtoMessage() {}
+
+func (x *DeadReasons) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeadReasons.ProtoReflect.Descriptor instead.
+func (*DeadReasons) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *DeadReasons) GetMaxDeliveries() int64 {
+	if x != nil {
+		return x.MaxDeliveries
+	}
+	return 0
+}
+
+func (x *DeadReasons) GetExpired() int64 {
+	if x != nil {
+		return x.Expired
+	}
+	return 0
+}
+
+func (x *DeadReasons) GetOverflow() int64 {
+	if x != nil {
+		return x.Overflow
+	}
+	return 0
+}
+
+func (x *DeadReasons) GetDamaged() int64 {
+	if x != nil {
+		return x.Damaged
+	}
+	return 0
+}
+
 type QueueStats struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -2400,15 +2648,26 @@ type QueueStats struct {
 	Latency *QueueLatency `protobuf:"bytes,18,opt,name=latency,proto3" json:"latency,omitempty"`
 	// Active consumers and producers, as the server counts them (see
 	// ListConsumers); 0 from a broker that sees no connections.
-	Consumers     int64 `protobuf:"varint,19,opt,name=consumers,proto3" json:"consumers,omitempty"`
-	Producers     int64 `protobuf:"varint,20,opt,name=producers,proto3" json:"producers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Consumers int64 `protobuf:"varint,19,opt,name=consumers,proto3" json:"consumers,omitempty"`
+	Producers int64 `protobuf:"varint,20,opt,name=producers,proto3" json:"producers,omitempty"`
+	// Paused by hand (PauseQueue): no deliveries until ResumeQueue.
+	Paused bool `protobuf:"varint,21,opt,name=paused,proto3" json:"paused,omitempty"`
+	// The state of the queue's circuit breaker (QueueConfig.breaker);
+	// CLOSED for a queue without one.
+	Breaker BreakerState `protobuf:"varint,22,opt,name=breaker,proto3,enum=chute.v1.BreakerState" json:"breaker,omitempty"`
+	// Publish outcomes since the broker started (not durable): messages
+	// answered as duplicates, refused because the queue was full, refused
+	// as invalid.
+	Deduplicated    int64 `protobuf:"varint,23,opt,name=deduplicated,proto3" json:"deduplicated,omitempty"`
+	RejectedFull    int64 `protobuf:"varint,24,opt,name=rejected_full,json=rejectedFull,proto3" json:"rejected_full,omitempty"`
+	RejectedInvalid int64 `protobuf:"varint,25,opt,name=rejected_invalid,json=rejectedInvalid,proto3" json:"rejected_invalid,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *QueueStats) Reset() {
 	*x = QueueStats{}
-	mi := &file_chute_v1_chute_proto_msgTypes[31]
+	mi := &file_chute_v1_chute_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2420,7 +2679,7 @@ func (x *QueueStats) String() string {
 func (*QueueStats) ProtoMessage() {}
 
 func (x *QueueStats) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[31]
+	mi := &file_chute_v1_chute_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2433,7 +2692,7 @@ func (x *QueueStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueStats.ProtoReflect.Descriptor instead.
 func (*QueueStats) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{31}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *QueueStats) GetName() string {
@@ -2576,6 +2835,41 @@ func (x *QueueStats) GetProducers() int64 {
 	return 0
 }
 
+func (x *QueueStats) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *QueueStats) GetBreaker() BreakerState {
+	if x != nil {
+		return x.Breaker
+	}
+	return BreakerState_BREAKER_STATE_UNSPECIFIED
+}
+
+func (x *QueueStats) GetDeduplicated() int64 {
+	if x != nil {
+		return x.Deduplicated
+	}
+	return 0
+}
+
+func (x *QueueStats) GetRejectedFull() int64 {
+	if x != nil {
+		return x.RejectedFull
+	}
+	return 0
+}
+
+func (x *QueueStats) GetRejectedInvalid() int64 {
+	if x != nil {
+		return x.RejectedInvalid
+	}
+	return 0
+}
+
 // QueueLatency is a queue's latency summaries.
 type QueueLatency struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2591,7 +2885,7 @@ type QueueLatency struct {
 
 func (x *QueueLatency) Reset() {
 	*x = QueueLatency{}
-	mi := &file_chute_v1_chute_proto_msgTypes[32]
+	mi := &file_chute_v1_chute_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2603,7 +2897,7 @@ func (x *QueueLatency) String() string {
 func (*QueueLatency) ProtoMessage() {}
 
 func (x *QueueLatency) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[32]
+	mi := &file_chute_v1_chute_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2616,7 +2910,7 @@ func (x *QueueLatency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueLatency.ProtoReflect.Descriptor instead.
 func (*QueueLatency) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{32}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *QueueLatency) GetWait() *LatencySummary {
@@ -2654,7 +2948,7 @@ type LatencySummary struct {
 
 func (x *LatencySummary) Reset() {
 	*x = LatencySummary{}
-	mi := &file_chute_v1_chute_proto_msgTypes[33]
+	mi := &file_chute_v1_chute_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2960,7 @@ func (x *LatencySummary) String() string {
 func (*LatencySummary) ProtoMessage() {}
 
 func (x *LatencySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[33]
+	mi := &file_chute_v1_chute_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2973,7 @@ func (x *LatencySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
 func (*LatencySummary) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{33}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LatencySummary) GetCount() uint64 {
@@ -2716,13 +3010,16 @@ type TopicConfig struct {
 	// As in QueueConfig.
 	MaxDedupIds   int64                `protobuf:"varint,2,opt,name=max_dedup_ids,json=maxDedupIds,proto3" json:"max_dedup_ids,omitempty"`
 	SessionWindow *durationpb.Duration `protobuf:"bytes,3,opt,name=session_window,json=sessionWindow,proto3" json:"session_window,omitempty"`
+	// The topic's placement group (its subscriptions belong to it); empty:
+	// a group of its own. Set at creation.
+	Group         string `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopicConfig) Reset() {
 	*x = TopicConfig{}
-	mi := &file_chute_v1_chute_proto_msgTypes[34]
+	mi := &file_chute_v1_chute_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2734,7 +3031,7 @@ func (x *TopicConfig) String() string {
 func (*TopicConfig) ProtoMessage() {}
 
 func (x *TopicConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[34]
+	mi := &file_chute_v1_chute_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2747,7 +3044,7 @@ func (x *TopicConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicConfig.ProtoReflect.Descriptor instead.
 func (*TopicConfig) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{34}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TopicConfig) GetDedupWindow() *durationpb.Duration {
@@ -2771,6 +3068,13 @@ func (x *TopicConfig) GetSessionWindow() *durationpb.Duration {
 	return nil
 }
 
+func (x *TopicConfig) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
 type TopicStats struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -2782,13 +3086,17 @@ type TopicStats struct {
 	Sessions       int64                  `protobuf:"varint,7,opt,name=sessions,proto3" json:"sessions,omitempty"`
 	DedupBytes     int64                  `protobuf:"varint,8,opt,name=dedup_bytes,json=dedupBytes,proto3" json:"dedup_bytes,omitempty"`
 	DedupForgotten int64                  `protobuf:"varint,9,opt,name=dedup_forgotten,json=dedupForgotten,proto3" json:"dedup_forgotten,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// As in QueueStats.
+	Deduplicated    int64 `protobuf:"varint,10,opt,name=deduplicated,proto3" json:"deduplicated,omitempty"`
+	RejectedFull    int64 `protobuf:"varint,11,opt,name=rejected_full,json=rejectedFull,proto3" json:"rejected_full,omitempty"`
+	RejectedInvalid int64 `protobuf:"varint,12,opt,name=rejected_invalid,json=rejectedInvalid,proto3" json:"rejected_invalid,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *TopicStats) Reset() {
 	*x = TopicStats{}
-	mi := &file_chute_v1_chute_proto_msgTypes[35]
+	mi := &file_chute_v1_chute_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2800,7 +3108,7 @@ func (x *TopicStats) String() string {
 func (*TopicStats) ProtoMessage() {}
 
 func (x *TopicStats) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[35]
+	mi := &file_chute_v1_chute_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2813,7 +3121,7 @@ func (x *TopicStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicStats.ProtoReflect.Descriptor instead.
 func (*TopicStats) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{35}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TopicStats) GetName() string {
@@ -2879,6 +3187,27 @@ func (x *TopicStats) GetDedupForgotten() int64 {
 	return 0
 }
 
+func (x *TopicStats) GetDeduplicated() int64 {
+	if x != nil {
+		return x.Deduplicated
+	}
+	return 0
+}
+
+func (x *TopicStats) GetRejectedFull() int64 {
+	if x != nil {
+		return x.RejectedFull
+	}
+	return 0
+}
+
+func (x *TopicStats) GetRejectedInvalid() int64 {
+	if x != nil {
+		return x.RejectedInvalid
+	}
+	return 0
+}
+
 type CreateQueueRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -2889,7 +3218,7 @@ type CreateQueueRequest struct {
 
 func (x *CreateQueueRequest) Reset() {
 	*x = CreateQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[36]
+	mi := &file_chute_v1_chute_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2901,7 +3230,7 @@ func (x *CreateQueueRequest) String() string {
 func (*CreateQueueRequest) ProtoMessage() {}
 
 func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[36]
+	mi := &file_chute_v1_chute_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2914,7 +3243,7 @@ func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateQueueRequest.ProtoReflect.Descriptor instead.
 func (*CreateQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{36}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateQueueRequest) GetName() string {
@@ -2939,7 +3268,7 @@ type CreateQueueResponse struct {
 
 func (x *CreateQueueResponse) Reset() {
 	*x = CreateQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[37]
+	mi := &file_chute_v1_chute_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2951,7 +3280,7 @@ func (x *CreateQueueResponse) String() string {
 func (*CreateQueueResponse) ProtoMessage() {}
 
 func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[37]
+	mi := &file_chute_v1_chute_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2964,7 +3293,7 @@ func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateQueueResponse.ProtoReflect.Descriptor instead.
 func (*CreateQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{37}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{38}
 }
 
 type UpdateQueueRequest struct {
@@ -2977,7 +3306,7 @@ type UpdateQueueRequest struct {
 
 func (x *UpdateQueueRequest) Reset() {
 	*x = UpdateQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[38]
+	mi := &file_chute_v1_chute_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3318,7 @@ func (x *UpdateQueueRequest) String() string {
 func (*UpdateQueueRequest) ProtoMessage() {}
 
 func (x *UpdateQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[38]
+	mi := &file_chute_v1_chute_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3331,7 @@ func (x *UpdateQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateQueueRequest.ProtoReflect.Descriptor instead.
 func (*UpdateQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{38}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateQueueRequest) GetName() string {
@@ -3027,7 +3356,7 @@ type UpdateQueueResponse struct {
 
 func (x *UpdateQueueResponse) Reset() {
 	*x = UpdateQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[39]
+	mi := &file_chute_v1_chute_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3039,7 +3368,7 @@ func (x *UpdateQueueResponse) String() string {
 func (*UpdateQueueResponse) ProtoMessage() {}
 
 func (x *UpdateQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[39]
+	mi := &file_chute_v1_chute_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3052,7 +3381,7 @@ func (x *UpdateQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateQueueResponse.ProtoReflect.Descriptor instead.
 func (*UpdateQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{39}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{40}
 }
 
 type DeleteQueueRequest struct {
@@ -3064,7 +3393,7 @@ type DeleteQueueRequest struct {
 
 func (x *DeleteQueueRequest) Reset() {
 	*x = DeleteQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[40]
+	mi := &file_chute_v1_chute_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3076,7 +3405,7 @@ func (x *DeleteQueueRequest) String() string {
 func (*DeleteQueueRequest) ProtoMessage() {}
 
 func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[40]
+	mi := &file_chute_v1_chute_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3089,7 +3418,7 @@ func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteQueueRequest.ProtoReflect.Descriptor instead.
 func (*DeleteQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{40}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteQueueRequest) GetName() string {
@@ -3107,7 +3436,7 @@ type DeleteQueueResponse struct {
 
 func (x *DeleteQueueResponse) Reset() {
 	*x = DeleteQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[41]
+	mi := &file_chute_v1_chute_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3119,7 +3448,7 @@ func (x *DeleteQueueResponse) String() string {
 func (*DeleteQueueResponse) ProtoMessage() {}
 
 func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[41]
+	mi := &file_chute_v1_chute_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3132,7 +3461,7 @@ func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteQueueResponse.ProtoReflect.Descriptor instead.
 func (*DeleteQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{41}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{42}
 }
 
 type PurgeQueueRequest struct {
@@ -3144,7 +3473,7 @@ type PurgeQueueRequest struct {
 
 func (x *PurgeQueueRequest) Reset() {
 	*x = PurgeQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[42]
+	mi := &file_chute_v1_chute_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3156,7 +3485,7 @@ func (x *PurgeQueueRequest) String() string {
 func (*PurgeQueueRequest) ProtoMessage() {}
 
 func (x *PurgeQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[42]
+	mi := &file_chute_v1_chute_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3169,7 +3498,7 @@ func (x *PurgeQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeQueueRequest.ProtoReflect.Descriptor instead.
 func (*PurgeQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{42}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PurgeQueueRequest) GetName() string {
@@ -3188,7 +3517,7 @@ type PurgeQueueResponse struct {
 
 func (x *PurgeQueueResponse) Reset() {
 	*x = PurgeQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[43]
+	mi := &file_chute_v1_chute_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3200,7 +3529,7 @@ func (x *PurgeQueueResponse) String() string {
 func (*PurgeQueueResponse) ProtoMessage() {}
 
 func (x *PurgeQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[43]
+	mi := &file_chute_v1_chute_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3213,7 +3542,7 @@ func (x *PurgeQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeQueueResponse.ProtoReflect.Descriptor instead.
 func (*PurgeQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{43}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PurgeQueueResponse) GetPurged() int64 {
@@ -3232,7 +3561,7 @@ type GetQueueRequest struct {
 
 func (x *GetQueueRequest) Reset() {
 	*x = GetQueueRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[44]
+	mi := &file_chute_v1_chute_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3573,7 @@ func (x *GetQueueRequest) String() string {
 func (*GetQueueRequest) ProtoMessage() {}
 
 func (x *GetQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[44]
+	mi := &file_chute_v1_chute_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3586,7 @@ func (x *GetQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueRequest.ProtoReflect.Descriptor instead.
 func (*GetQueueRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{44}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetQueueRequest) GetName() string {
@@ -3276,7 +3605,7 @@ type GetQueueResponse struct {
 
 func (x *GetQueueResponse) Reset() {
 	*x = GetQueueResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[45]
+	mi := &file_chute_v1_chute_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3288,7 +3617,7 @@ func (x *GetQueueResponse) String() string {
 func (*GetQueueResponse) ProtoMessage() {}
 
 func (x *GetQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[45]
+	mi := &file_chute_v1_chute_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3301,7 +3630,7 @@ func (x *GetQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueResponse.ProtoReflect.Descriptor instead.
 func (*GetQueueResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{45}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetQueueResponse) GetQueue() *QueueStats {
@@ -3319,7 +3648,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[46]
+	mi := &file_chute_v1_chute_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3331,7 +3660,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[46]
+	mi := &file_chute_v1_chute_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3344,7 +3673,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{46}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{47}
 }
 
 type ListQueuesResponse struct {
@@ -3356,7 +3685,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[47]
+	mi := &file_chute_v1_chute_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3368,7 +3697,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[47]
+	mi := &file_chute_v1_chute_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3381,7 +3710,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{47}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*QueueStats {
@@ -3401,7 +3730,7 @@ type CreateTopicRequest struct {
 
 func (x *CreateTopicRequest) Reset() {
 	*x = CreateTopicRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[48]
+	mi := &file_chute_v1_chute_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3413,7 +3742,7 @@ func (x *CreateTopicRequest) String() string {
 func (*CreateTopicRequest) ProtoMessage() {}
 
 func (x *CreateTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[48]
+	mi := &file_chute_v1_chute_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3426,7 +3755,7 @@ func (x *CreateTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTopicRequest.ProtoReflect.Descriptor instead.
 func (*CreateTopicRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{48}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateTopicRequest) GetName() string {
@@ -3451,7 +3780,7 @@ type CreateTopicResponse struct {
 
 func (x *CreateTopicResponse) Reset() {
 	*x = CreateTopicResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[49]
+	mi := &file_chute_v1_chute_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3463,7 +3792,7 @@ func (x *CreateTopicResponse) String() string {
 func (*CreateTopicResponse) ProtoMessage() {}
 
 func (x *CreateTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[49]
+	mi := &file_chute_v1_chute_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3476,7 +3805,7 @@ func (x *CreateTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTopicResponse.ProtoReflect.Descriptor instead.
 func (*CreateTopicResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{49}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{50}
 }
 
 type DeleteTopicRequest struct {
@@ -3488,7 +3817,7 @@ type DeleteTopicRequest struct {
 
 func (x *DeleteTopicRequest) Reset() {
 	*x = DeleteTopicRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[50]
+	mi := &file_chute_v1_chute_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3500,7 +3829,7 @@ func (x *DeleteTopicRequest) String() string {
 func (*DeleteTopicRequest) ProtoMessage() {}
 
 func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[50]
+	mi := &file_chute_v1_chute_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3513,7 +3842,7 @@ func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTopicRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{50}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DeleteTopicRequest) GetName() string {
@@ -3531,7 +3860,7 @@ type DeleteTopicResponse struct {
 
 func (x *DeleteTopicResponse) Reset() {
 	*x = DeleteTopicResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[51]
+	mi := &file_chute_v1_chute_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3543,7 +3872,7 @@ func (x *DeleteTopicResponse) String() string {
 func (*DeleteTopicResponse) ProtoMessage() {}
 
 func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[51]
+	mi := &file_chute_v1_chute_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3556,7 +3885,7 @@ func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTopicResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{51}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{52}
 }
 
 type ListTopicsRequest struct {
@@ -3567,7 +3896,7 @@ type ListTopicsRequest struct {
 
 func (x *ListTopicsRequest) Reset() {
 	*x = ListTopicsRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[52]
+	mi := &file_chute_v1_chute_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3579,7 +3908,7 @@ func (x *ListTopicsRequest) String() string {
 func (*ListTopicsRequest) ProtoMessage() {}
 
 func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[52]
+	mi := &file_chute_v1_chute_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3592,7 +3921,7 @@ func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{52}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{53}
 }
 
 type ListTopicsResponse struct {
@@ -3604,7 +3933,7 @@ type ListTopicsResponse struct {
 
 func (x *ListTopicsResponse) Reset() {
 	*x = ListTopicsResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[53]
+	mi := &file_chute_v1_chute_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3616,7 +3945,7 @@ func (x *ListTopicsResponse) String() string {
 func (*ListTopicsResponse) ProtoMessage() {}
 
 func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[53]
+	mi := &file_chute_v1_chute_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3629,7 +3958,7 @@ func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{53}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListTopicsResponse) GetTopics() []*TopicStats {
@@ -3652,7 +3981,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[54]
+	mi := &file_chute_v1_chute_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3664,7 +3993,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[54]
+	mi := &file_chute_v1_chute_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3677,7 +4006,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{54}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SubscribeRequest) GetTopic() string {
@@ -3716,7 +4045,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[55]
+	mi := &file_chute_v1_chute_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3728,7 +4057,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[55]
+	mi := &file_chute_v1_chute_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3741,7 +4070,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{55}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{56}
 }
 
 type UnsubscribeRequest struct {
@@ -3754,7 +4083,7 @@ type UnsubscribeRequest struct {
 
 func (x *UnsubscribeRequest) Reset() {
 	*x = UnsubscribeRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[56]
+	mi := &file_chute_v1_chute_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3766,7 +4095,7 @@ func (x *UnsubscribeRequest) String() string {
 func (*UnsubscribeRequest) ProtoMessage() {}
 
 func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[56]
+	mi := &file_chute_v1_chute_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3779,7 +4108,7 @@ func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsubscribeRequest.ProtoReflect.Descriptor instead.
 func (*UnsubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{56}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *UnsubscribeRequest) GetTopic() string {
@@ -3804,7 +4133,7 @@ type UnsubscribeResponse struct {
 
 func (x *UnsubscribeResponse) Reset() {
 	*x = UnsubscribeResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[57]
+	mi := &file_chute_v1_chute_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3816,7 +4145,7 @@ func (x *UnsubscribeResponse) String() string {
 func (*UnsubscribeResponse) ProtoMessage() {}
 
 func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[57]
+	mi := &file_chute_v1_chute_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3829,7 +4158,7 @@ func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsubscribeResponse.ProtoReflect.Descriptor instead.
 func (*UnsubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{57}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{58}
 }
 
 type RedriveRequest struct {
@@ -3842,7 +4171,7 @@ type RedriveRequest struct {
 
 func (x *RedriveRequest) Reset() {
 	*x = RedriveRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[58]
+	mi := &file_chute_v1_chute_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3854,7 +4183,7 @@ func (x *RedriveRequest) String() string {
 func (*RedriveRequest) ProtoMessage() {}
 
 func (x *RedriveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[58]
+	mi := &file_chute_v1_chute_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3867,7 +4196,7 @@ func (x *RedriveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedriveRequest.ProtoReflect.Descriptor instead.
 func (*RedriveRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{58}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RedriveRequest) GetDeadLetterQueue() string {
@@ -3893,7 +4222,7 @@ type RedriveResponse struct {
 
 func (x *RedriveResponse) Reset() {
 	*x = RedriveResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[59]
+	mi := &file_chute_v1_chute_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3905,7 +4234,7 @@ func (x *RedriveResponse) String() string {
 func (*RedriveResponse) ProtoMessage() {}
 
 func (x *RedriveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[59]
+	mi := &file_chute_v1_chute_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3918,7 +4247,7 @@ func (x *RedriveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedriveResponse.ProtoReflect.Descriptor instead.
 func (*RedriveResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{59}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RedriveResponse) GetMoved() int64 {
@@ -3926,6 +4255,166 @@ func (x *RedriveResponse) GetMoved() int64 {
 		return x.Moved
 	}
 	return 0
+}
+
+type PauseQueueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseQueueRequest) Reset() {
+	*x = PauseQueueRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseQueueRequest) ProtoMessage() {}
+
+func (x *PauseQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseQueueRequest.ProtoReflect.Descriptor instead.
+func (*PauseQueueRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *PauseQueueRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type PauseQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseQueueResponse) Reset() {
+	*x = PauseQueueResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseQueueResponse) ProtoMessage() {}
+
+func (x *PauseQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseQueueResponse.ProtoReflect.Descriptor instead.
+func (*PauseQueueResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{62}
+}
+
+type ResumeQueueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeQueueRequest) Reset() {
+	*x = ResumeQueueRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeQueueRequest) ProtoMessage() {}
+
+func (x *ResumeQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeQueueRequest.ProtoReflect.Descriptor instead.
+func (*ResumeQueueRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ResumeQueueRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ResumeQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeQueueResponse) Reset() {
+	*x = ResumeQueueResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeQueueResponse) ProtoMessage() {}
+
+func (x *ResumeQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeQueueResponse.ProtoReflect.Descriptor instead.
+func (*ResumeQueueResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{64}
 }
 
 type GetServerInfoRequest struct {
@@ -3936,7 +4425,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[60]
+	mi := &file_chute_v1_chute_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3948,7 +4437,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[60]
+	mi := &file_chute_v1_chute_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3961,7 +4450,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{60}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{65}
 }
 
 type GetServerInfoResponse struct {
@@ -3981,7 +4470,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[61]
+	mi := &file_chute_v1_chute_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3993,7 +4482,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[61]
+	mi := &file_chute_v1_chute_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4006,7 +4495,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{61}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -4045,7 +4534,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[62]
+	mi := &file_chute_v1_chute_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4057,7 +4546,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[62]
+	mi := &file_chute_v1_chute_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4070,7 +4559,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{62}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{67}
 }
 
 // BackupChunk is a piece of one file of a backup. Files come one after
@@ -4092,7 +4581,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_chute_v1_chute_proto_msgTypes[63]
+	mi := &file_chute_v1_chute_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4104,7 +4593,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[63]
+	mi := &file_chute_v1_chute_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4117,7 +4606,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{63}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *BackupChunk) GetFile() string {
@@ -4157,7 +4646,7 @@ type ListConsumersRequest struct {
 
 func (x *ListConsumersRequest) Reset() {
 	*x = ListConsumersRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[64]
+	mi := &file_chute_v1_chute_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4169,7 +4658,7 @@ func (x *ListConsumersRequest) String() string {
 func (*ListConsumersRequest) ProtoMessage() {}
 
 func (x *ListConsumersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[64]
+	mi := &file_chute_v1_chute_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4182,7 +4671,7 @@ func (x *ListConsumersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConsumersRequest.ProtoReflect.Descriptor instead.
 func (*ListConsumersRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{64}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListConsumersRequest) GetQueue() string {
@@ -4206,7 +4695,7 @@ type ListConsumersResponse struct {
 
 func (x *ListConsumersResponse) Reset() {
 	*x = ListConsumersResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[65]
+	mi := &file_chute_v1_chute_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4218,7 +4707,7 @@ func (x *ListConsumersResponse) String() string {
 func (*ListConsumersResponse) ProtoMessage() {}
 
 func (x *ListConsumersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[65]
+	mi := &file_chute_v1_chute_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4231,7 +4720,7 @@ func (x *ListConsumersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConsumersResponse.ProtoReflect.Descriptor instead.
 func (*ListConsumersResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{65}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ListConsumersResponse) GetConsumers() int32 {
@@ -4280,7 +4769,7 @@ type QueueClient struct {
 
 func (x *QueueClient) Reset() {
 	*x = QueueClient{}
-	mi := &file_chute_v1_chute_proto_msgTypes[66]
+	mi := &file_chute_v1_chute_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4292,7 +4781,7 @@ func (x *QueueClient) String() string {
 func (*QueueClient) ProtoMessage() {}
 
 func (x *QueueClient) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[66]
+	mi := &file_chute_v1_chute_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4305,7 +4794,7 @@ func (x *QueueClient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueClient.ProtoReflect.Descriptor instead.
 func (*QueueClient) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{66}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *QueueClient) GetClientId() string {
@@ -4372,7 +4861,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[67]
+	mi := &file_chute_v1_chute_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4384,7 +4873,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[67]
+	mi := &file_chute_v1_chute_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4397,7 +4886,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{67}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{72}
 }
 
 type ListAlertsResponse struct {
@@ -4414,7 +4903,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[68]
+	mi := &file_chute_v1_chute_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4426,7 +4915,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[68]
+	mi := &file_chute_v1_chute_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4439,7 +4928,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{68}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListAlertsResponse) GetFiring() []*Alert {
@@ -4492,7 +4981,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_chute_v1_chute_proto_msgTypes[69]
+	mi := &file_chute_v1_chute_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4504,7 +4993,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[69]
+	mi := &file_chute_v1_chute_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4517,7 +5006,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{69}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *Alert) GetRule() string {
@@ -4602,6 +5091,1362 @@ func (x *Alert) GetSummary() string {
 		return x.Summary
 	}
 	return ""
+}
+
+// A transaction (see MessageService.Commit). Its parts take effect in this
+// order: the publishes, then the acks, then the nacks.
+type CommitRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Names the transaction for retries (1 to 128 bytes; empty: none).
+	Id            string         `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Publish       []*TxPublish   `protobuf:"bytes,2,rep,name=publish,proto3" json:"publish,omitempty"`
+	Ack           []*AckRequest  `protobuf:"bytes,3,rep,name=ack,proto3" json:"ack,omitempty"`
+	Nack          []*NackRequest `protobuf:"bytes,4,rep,name=nack,proto3" json:"nack,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitRequest) Reset() {
+	*x = CommitRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitRequest) ProtoMessage() {}
+
+func (x *CommitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
+func (*CommitRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *CommitRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CommitRequest) GetPublish() []*TxPublish {
+	if x != nil {
+		return x.Publish
+	}
+	return nil
+}
+
+func (x *CommitRequest) GetAck() []*AckRequest {
+	if x != nil {
+		return x.Ack
+	}
+	return nil
+}
+
+func (x *CommitRequest) GetNack() []*NackRequest {
+	if x != nil {
+		return x.Nack
+	}
+	return nil
+}
+
+// One publish of a transaction, as a PublishRequest.
+type TxPublish struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Target   string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Messages []*Message             `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	// As in PublishRequest.
+	Session       string `protobuf:"bytes,3,opt,name=session,proto3" json:"session,omitempty"`
+	FirstSeq      uint64 `protobuf:"varint,4,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxPublish) Reset() {
+	*x = TxPublish{}
+	mi := &file_chute_v1_chute_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxPublish) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxPublish) ProtoMessage() {}
+
+func (x *TxPublish) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxPublish.ProtoReflect.Descriptor instead.
+func (*TxPublish) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *TxPublish) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *TxPublish) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *TxPublish) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *TxPublish) GetFirstSeq() uint64 {
+	if x != nil {
+		return x.FirstSeq
+	}
+	return 0
+}
+
+type CommitResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Per publish of the request, in order.
+	Published     []*PublishResponse `protobuf:"bytes,1,rep,name=published,proto3" json:"published,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitResponse) Reset() {
+	*x = CommitResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitResponse) ProtoMessage() {}
+
+func (x *CommitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
+func (*CommitResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *CommitResponse) GetPublished() []*PublishResponse {
+	if x != nil {
+		return x.Published
+	}
+	return nil
+}
+
+// An error detail of a transaction refused for stale receipts.
+type StaleReceipts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Receipts      []string               `protobuf:"bytes,1,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StaleReceipts) Reset() {
+	*x = StaleReceipts{}
+	mi := &file_chute_v1_chute_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StaleReceipts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StaleReceipts) ProtoMessage() {}
+
+func (x *StaleReceipts) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StaleReceipts.ProtoReflect.Descriptor instead.
+func (*StaleReceipts) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *StaleReceipts) GetReceipts() []string {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+// MessageRef names a message by sequence or by message ID (one of them).
+type MessageRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageRef) Reset() {
+	*x = MessageRef{}
+	mi := &file_chute_v1_chute_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageRef) ProtoMessage() {}
+
+func (x *MessageRef) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageRef.ProtoReflect.Descriptor instead.
+func (*MessageRef) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *MessageRef) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *MessageRef) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type MessageInfo struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Queue     string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Seq       uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Id        string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	Key       string                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	State     MessageState           `protobuf:"varint,5,opt,name=state,proto3,enum=chute.v1.MessageState" json:"state,omitempty"`
+	Priority  uint32                 `protobuf:"varint,6,opt,name=priority,proto3" json:"priority,omitempty"`
+	Published *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=published,proto3" json:"published,omitempty"`
+	// Delayed: when it becomes ready.
+	DeliverAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=deliver_at,json=deliverAt,proto3" json:"deliver_at,omitempty"`
+	Deliveries    int32                  `protobuf:"varint,9,opt,name=deliveries,proto3" json:"deliveries,omitempty"`
+	KeyWaiting    bool                   `protobuf:"varint,10,opt,name=key_waiting,json=keyWaiting,proto3" json:"key_waiting,omitempty"`
+	LeaseDeadline *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=lease_deadline,json=leaseDeadline,proto3" json:"lease_deadline,omitempty"`
+	// Who holds the lease, when the server can tell (empty otherwise).
+	Holder    string `protobuf:"bytes,12,opt,name=holder,proto3" json:"holder,omitempty"`
+	LastError string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Set for a message in a dead-letter queue.
+	DeadLetter *DeadLetter            `protobuf:"bytes,14,opt,name=dead_letter,json=deadLetter,proto3" json:"dead_letter,omitempty"`
+	SettledAt  *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=settled_at,json=settledAt,proto3" json:"settled_at,omitempty"`
+	// Dead-lettered or discarded: why.
+	Reason        string `protobuf:"bytes,16,opt,name=reason,proto3" json:"reason,omitempty"`
+	MovedTo       string `protobuf:"bytes,17,opt,name=moved_to,json=movedTo,proto3" json:"moved_to,omitempty"`
+	MovedSeq      uint64 `protobuf:"varint,18,opt,name=moved_seq,json=movedSeq,proto3" json:"moved_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageInfo) Reset() {
+	*x = MessageInfo{}
+	mi := &file_chute_v1_chute_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageInfo) ProtoMessage() {}
+
+func (x *MessageInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageInfo.ProtoReflect.Descriptor instead.
+func (*MessageInfo) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *MessageInfo) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *MessageInfo) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *MessageInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *MessageInfo) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *MessageInfo) GetState() MessageState {
+	if x != nil {
+		return x.State
+	}
+	return MessageState_MESSAGE_STATE_UNKNOWN
+}
+
+func (x *MessageInfo) GetPriority() uint32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *MessageInfo) GetPublished() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Published
+	}
+	return nil
+}
+
+func (x *MessageInfo) GetDeliverAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliverAt
+	}
+	return nil
+}
+
+func (x *MessageInfo) GetDeliveries() int32 {
+	if x != nil {
+		return x.Deliveries
+	}
+	return 0
+}
+
+func (x *MessageInfo) GetKeyWaiting() bool {
+	if x != nil {
+		return x.KeyWaiting
+	}
+	return false
+}
+
+func (x *MessageInfo) GetLeaseDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LeaseDeadline
+	}
+	return nil
+}
+
+func (x *MessageInfo) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *MessageInfo) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *MessageInfo) GetDeadLetter() *DeadLetter {
+	if x != nil {
+		return x.DeadLetter
+	}
+	return nil
+}
+
+func (x *MessageInfo) GetSettledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SettledAt
+	}
+	return nil
+}
+
+func (x *MessageInfo) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *MessageInfo) GetMovedTo() string {
+	if x != nil {
+		return x.MovedTo
+	}
+	return ""
+}
+
+func (x *MessageInfo) GetMovedSeq() uint64 {
+	if x != nil {
+		return x.MovedSeq
+	}
+	return 0
+}
+
+type GetMessageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Ref           *MessageRef            `protobuf:"bytes,2,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMessageRequest) Reset() {
+	*x = GetMessageRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMessageRequest) ProtoMessage() {}
+
+func (x *GetMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMessageRequest.ProtoReflect.Descriptor instead.
+func (*GetMessageRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *GetMessageRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *GetMessageRequest) GetRef() *MessageRef {
+	if x != nil {
+		return x.Ref
+	}
+	return nil
+}
+
+type GetMessageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       *MessageInfo           `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMessageResponse) Reset() {
+	*x = GetMessageResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMessageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMessageResponse) ProtoMessage() {}
+
+func (x *GetMessageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMessageResponse.ProtoReflect.Descriptor instead.
+func (*GetMessageResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *GetMessageResponse) GetMessage() *MessageInfo {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+type CancelMessagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Refs          []*MessageRef          `protobuf:"bytes,2,rep,name=refs,proto3" json:"refs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelMessagesRequest) Reset() {
+	*x = CancelMessagesRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelMessagesRequest) ProtoMessage() {}
+
+func (x *CancelMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelMessagesRequest.ProtoReflect.Descriptor instead.
+func (*CancelMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *CancelMessagesRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *CancelMessagesRequest) GetRefs() []*MessageRef {
+	if x != nil {
+		return x.Refs
+	}
+	return nil
+}
+
+type CancelResult struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Ref       *MessageRef            `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Seq       uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Cancelled bool                   `protobuf:"varint,3,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
+	// Not cancelled: the state that stopped it (in flight, settled, unknown).
+	State         MessageState `protobuf:"varint,4,opt,name=state,proto3,enum=chute.v1.MessageState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelResult) Reset() {
+	*x = CancelResult{}
+	mi := &file_chute_v1_chute_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelResult) ProtoMessage() {}
+
+func (x *CancelResult) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelResult.ProtoReflect.Descriptor instead.
+func (*CancelResult) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *CancelResult) GetRef() *MessageRef {
+	if x != nil {
+		return x.Ref
+	}
+	return nil
+}
+
+func (x *CancelResult) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *CancelResult) GetCancelled() bool {
+	if x != nil {
+		return x.Cancelled
+	}
+	return false
+}
+
+func (x *CancelResult) GetState() MessageState {
+	if x != nil {
+		return x.State
+	}
+	return MessageState_MESSAGE_STATE_UNKNOWN
+}
+
+type CancelMessagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*CancelResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelMessagesResponse) Reset() {
+	*x = CancelMessagesResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelMessagesResponse) ProtoMessage() {}
+
+func (x *CancelMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelMessagesResponse.ProtoReflect.Descriptor instead.
+func (*CancelMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *CancelMessagesResponse) GetResults() []*CancelResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// A periodic schedule. Exactly one of cron and every is set.
+type ScheduleConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The queue or topic every firing publishes to.
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// 5 fields, 6 with seconds first, or a descriptor (@hourly, "@every 30s").
+	Cron string `protobuf:"bytes,2,opt,name=cron,proto3" json:"cron,omitempty"`
+	// A fixed interval: whole seconds, at least 1 s.
+	Every *durationpb.Duration `protobuf:"bytes,3,opt,name=every,proto3" json:"every,omitempty"`
+	// IANA zone the cron fields are read in; empty: UTC.
+	TimeZone string               `protobuf:"bytes,4,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	Jitter   *durationpb.Duration `protobuf:"bytes,5,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	// "skip" (default) or "once": slots missed while the broker was down.
+	Missed string `protobuf:"bytes,6,opt,name=missed,proto3" json:"missed,omitempty"`
+	// The message: body, headers, priority, ttl and key apply; id, delay and
+	// deliver_at are refused.
+	Message       *Message `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleConfig) Reset() {
+	*x = ScheduleConfig{}
+	mi := &file_chute_v1_chute_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleConfig) ProtoMessage() {}
+
+func (x *ScheduleConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleConfig.ProtoReflect.Descriptor instead.
+func (*ScheduleConfig) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *ScheduleConfig) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ScheduleConfig) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *ScheduleConfig) GetEvery() *durationpb.Duration {
+	if x != nil {
+		return x.Every
+	}
+	return nil
+}
+
+func (x *ScheduleConfig) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *ScheduleConfig) GetJitter() *durationpb.Duration {
+	if x != nil {
+		return x.Jitter
+	}
+	return nil
+}
+
+func (x *ScheduleConfig) GetMissed() string {
+	if x != nil {
+		return x.Missed
+	}
+	return ""
+}
+
+func (x *ScheduleConfig) GetMessage() *Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+type ScheduleInfo struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Config  *ScheduleConfig        `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	Created *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created,proto3" json:"created,omitempty"`
+	Paused  bool                   `protobuf:"varint,4,opt,name=paused,proto3" json:"paused,omitempty"`
+	// Unset when none.
+	LastSlot *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_slot,json=lastSlot,proto3" json:"last_slot,omitempty"`
+	NextSlot *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=next_slot,json=nextSlot,proto3" json:"next_slot,omitempty"`
+	NextFire *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_fire,json=nextFire,proto3" json:"next_fire,omitempty"`
+	// Firings stored since creation.
+	Fired int64 `protobuf:"varint,8,opt,name=fired,proto3" json:"fired,omitempty"`
+	// Slots passed over since the broker started (target gone or full).
+	Skipped       int64  `protobuf:"varint,9,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	LastError     string `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleInfo) Reset() {
+	*x = ScheduleInfo{}
+	mi := &file_chute_v1_chute_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleInfo) ProtoMessage() {}
+
+func (x *ScheduleInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleInfo.ProtoReflect.Descriptor instead.
+func (*ScheduleInfo) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *ScheduleInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ScheduleInfo) GetConfig() *ScheduleConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ScheduleInfo) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *ScheduleInfo) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *ScheduleInfo) GetLastSlot() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSlot
+	}
+	return nil
+}
+
+func (x *ScheduleInfo) GetNextSlot() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextSlot
+	}
+	return nil
+}
+
+func (x *ScheduleInfo) GetNextFire() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextFire
+	}
+	return nil
+}
+
+func (x *ScheduleInfo) GetFired() int64 {
+	if x != nil {
+		return x.Fired
+	}
+	return 0
+}
+
+func (x *ScheduleInfo) GetSkipped() int64 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *ScheduleInfo) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+type CreateScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Config        *ScheduleConfig        `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateScheduleRequest) Reset() {
+	*x = CreateScheduleRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateScheduleRequest) ProtoMessage() {}
+
+func (x *CreateScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateScheduleRequest.ProtoReflect.Descriptor instead.
+func (*CreateScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *CreateScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateScheduleRequest) GetConfig() *ScheduleConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type CreateScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateScheduleResponse) Reset() {
+	*x = CreateScheduleResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateScheduleResponse) ProtoMessage() {}
+
+func (x *CreateScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateScheduleResponse.ProtoReflect.Descriptor instead.
+func (*CreateScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{89}
+}
+
+type DeleteScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteScheduleRequest) Reset() {
+	*x = DeleteScheduleRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteScheduleRequest) ProtoMessage() {}
+
+func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteScheduleRequest.ProtoReflect.Descriptor instead.
+func (*DeleteScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *DeleteScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteScheduleResponse) Reset() {
+	*x = DeleteScheduleResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteScheduleResponse) ProtoMessage() {}
+
+func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteScheduleResponse.ProtoReflect.Descriptor instead.
+func (*DeleteScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{91}
+}
+
+type PauseScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseScheduleRequest) Reset() {
+	*x = PauseScheduleRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseScheduleRequest) ProtoMessage() {}
+
+func (x *PauseScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseScheduleRequest.ProtoReflect.Descriptor instead.
+func (*PauseScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *PauseScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type PauseScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseScheduleResponse) Reset() {
+	*x = PauseScheduleResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseScheduleResponse) ProtoMessage() {}
+
+func (x *PauseScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseScheduleResponse.ProtoReflect.Descriptor instead.
+func (*PauseScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{93}
+}
+
+type ResumeScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeScheduleRequest) Reset() {
+	*x = ResumeScheduleRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeScheduleRequest) ProtoMessage() {}
+
+func (x *ResumeScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeScheduleRequest.ProtoReflect.Descriptor instead.
+func (*ResumeScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *ResumeScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ResumeScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeScheduleResponse) Reset() {
+	*x = ResumeScheduleResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeScheduleResponse) ProtoMessage() {}
+
+func (x *ResumeScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeScheduleResponse.ProtoReflect.Descriptor instead.
+func (*ResumeScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{95}
+}
+
+type ListSchedulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchedulesRequest) Reset() {
+	*x = ListSchedulesRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchedulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchedulesRequest) ProtoMessage() {}
+
+func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchedulesRequest.ProtoReflect.Descriptor instead.
+func (*ListSchedulesRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{96}
+}
+
+type ListSchedulesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedules     []*ScheduleInfo        `protobuf:"bytes,1,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchedulesResponse) Reset() {
+	*x = ListSchedulesResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchedulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchedulesResponse) ProtoMessage() {}
+
+func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchedulesResponse.ProtoReflect.Descriptor instead.
+func (*ListSchedulesResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *ListSchedulesResponse) GetSchedules() []*ScheduleInfo {
+	if x != nil {
+		return x.Schedules
+	}
+	return nil
 }
 
 var File_chute_v1_chute_proto protoreflect.FileDescriptor
@@ -4752,7 +6597,7 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.chute.v1.BackoffKindR\x04kind\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12+\n" +
 	"\x03max\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03max\x12\x16\n" +
-	"\x06jitter\x18\x04 \x01(\x01R\x06jitter\"\xc6\x06\n" +
+	"\x06jitter\x18\x04 \x01(\x01R\x06jitter\"\xa9\a\n" +
 	"\vQueueConfig\x12H\n" +
 	"\x12visibility_timeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x11visibilityTimeout\x12%\n" +
 	"\x0emax_deliveries\x18\x02 \x01(\x05R\rmaxDeliveries\x12+\n" +
@@ -4773,7 +6618,10 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\abreaker\x18\x0f \x01(\v2\x11.chute.v1.BreakerR\abreaker\x12E\n" +
 	"\n" +
 	"attributes\x18\x10 \x03(\v2%.chute.v1.QueueConfig.AttributesEntryR\n" +
-	"attributes\x1a=\n" +
+	"attributes\x12@\n" +
+	"\x0esettled_window\x18\x11 \x01(\v2\x19.google.protobuf.DurationR\rsettledWindow\x12\x1f\n" +
+	"\vmax_settled\x18\x12 \x01(\x03R\n" +
+	"maxSettled\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xea\x01\n" +
@@ -4783,7 +6631,7 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x06window\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12%\n" +
 	"\x0emin_deliveries\x18\x04 \x01(\x05R\rminDeliveries\x125\n" +
 	"\bcooldown\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bcooldown\x12\x16\n" +
-	"\x06probes\x18\x06 \x01(\x05R\x06probes\"\xa2\x03\n" +
+	"\x06probes\x18\x06 \x01(\x05R\x06probes\"\x9f\x04\n" +
 	"\vQueueTotals\x12\x1a\n" +
 	"\benqueued\x18\x01 \x01(\x03R\benqueued\x12\x1c\n" +
 	"\tdelivered\x18\x02 \x01(\x03R\tdelivered\x12\x14\n" +
@@ -4798,7 +6646,15 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	" \x01(\x03R\adropped\x12\x1a\n" +
 	"\bredriven\x18\v \x01(\x03R\bredriven\x12\x1a\n" +
 	"\breturned\x18\f \x01(\x03R\breturned\x12'\n" +
-	"\x0fdedup_forgotten\x18\r \x01(\x03R\x0ededupForgotten\"\x8e\x06\n" +
+	"\x0fdedup_forgotten\x18\r \x01(\x03R\x0ededupForgotten\x12 \n" +
+	"\vredelivered\x18\x0e \x01(\x03R\vredelivered\x12;\n" +
+	"\x0edead_by_reason\x18\x0f \x01(\v2\x15.chute.v1.DeadReasonsR\fdeadByReason\x12\x1c\n" +
+	"\tcancelled\x18\x10 \x01(\x03R\tcancelled\"\x84\x01\n" +
+	"\vDeadReasons\x12%\n" +
+	"\x0emax_deliveries\x18\x01 \x01(\x03R\rmaxDeliveries\x12\x18\n" +
+	"\aexpired\x18\x02 \x01(\x03R\aexpired\x12\x1a\n" +
+	"\boverflow\x18\x03 \x01(\x03R\boverflow\x12\x18\n" +
+	"\adamaged\x18\x04 \x01(\x03R\adamaged\"\xcc\a\n" +
 	"\n" +
 	"QueueStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
@@ -4824,7 +6680,12 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"dedupBytes\x120\n" +
 	"\alatency\x18\x12 \x01(\v2\x16.chute.v1.QueueLatencyR\alatency\x12\x1c\n" +
 	"\tconsumers\x18\x13 \x01(\x03R\tconsumers\x12\x1c\n" +
-	"\tproducers\x18\x14 \x01(\x03R\tproducers\x1a9\n" +
+	"\tproducers\x18\x14 \x01(\x03R\tproducers\x12\x16\n" +
+	"\x06paused\x18\x15 \x01(\bR\x06paused\x120\n" +
+	"\abreaker\x18\x16 \x01(\x0e2\x16.chute.v1.BreakerStateR\abreaker\x12\"\n" +
+	"\fdeduplicated\x18\x17 \x01(\x03R\fdeduplicated\x12#\n" +
+	"\rrejected_full\x18\x18 \x01(\x03R\frejectedFull\x12)\n" +
+	"\x10rejected_invalid\x18\x19 \x01(\x03R\x0frejectedInvalid\x1a9\n" +
 	"\vFilterEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\x01\n" +
@@ -4840,11 +6701,12 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x05count\x18\x01 \x01(\x04R\x05count\x12+\n" +
 	"\x03avg\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03avg\x12+\n" +
 	"\x03p50\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03p50\x12+\n" +
-	"\x03p99\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03p99\"\xb1\x01\n" +
+	"\x03p99\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03p99\"\xc7\x01\n" +
 	"\vTopicConfig\x12<\n" +
 	"\fdedup_window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\x12\"\n" +
 	"\rmax_dedup_ids\x18\x02 \x01(\x03R\vmaxDedupIds\x12@\n" +
-	"\x0esession_window\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\rsessionWindow\"\xb2\x02\n" +
+	"\x0esession_window\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\rsessionWindow\x12\x14\n" +
+	"\x05group\x18\x04 \x01(\tR\x05group\"\xa6\x03\n" +
 	"\n" +
 	"TopicStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
@@ -4856,7 +6718,11 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\bsessions\x18\a \x01(\x03R\bsessions\x12\x1f\n" +
 	"\vdedup_bytes\x18\b \x01(\x03R\n" +
 	"dedupBytes\x12'\n" +
-	"\x0fdedup_forgotten\x18\t \x01(\x03R\x0ededupForgotten\"W\n" +
+	"\x0fdedup_forgotten\x18\t \x01(\x03R\x0ededupForgotten\x12\"\n" +
+	"\fdeduplicated\x18\n" +
+	" \x01(\x03R\fdeduplicated\x12#\n" +
+	"\rrejected_full\x18\v \x01(\x03R\frejectedFull\x12)\n" +
+	"\x10rejected_invalid\x18\f \x01(\x03R\x0frejectedInvalid\"W\n" +
 	"\x12CreateQueueRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\x06config\x18\x02 \x01(\v2\x15.chute.v1.QueueConfigR\x06config\"\x15\n" +
@@ -4906,7 +6772,13 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x11dead_letter_queue\x18\x01 \x01(\tR\x0fdeadLetterQueue\x12\x10\n" +
 	"\x03max\x18\x02 \x01(\x03R\x03max\"'\n" +
 	"\x0fRedriveResponse\x12\x14\n" +
-	"\x05moved\x18\x01 \x01(\x03R\x05moved\"\x16\n" +
+	"\x05moved\x18\x01 \x01(\x03R\x05moved\"'\n" +
+	"\x11PauseQueueRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x14\n" +
+	"\x12PauseQueueResponse\"(\n" +
+	"\x12ResumeQueueRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x15\n" +
+	"\x13ResumeQueueResponse\"\x16\n" +
 	"\x14GetServerInfoRequest\"\xa3\x01\n" +
 	"\x15GetServerInfoResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
@@ -4954,7 +6826,104 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\astarted\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x126\n" +
 	"\bresolved\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bresolved\x12\x18\n" +
-	"\asummary\x18\f \x01(\tR\asummary*x\n" +
+	"\asummary\x18\f \x01(\tR\asummary\"\xa1\x01\n" +
+	"\rCommitRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
+	"\apublish\x18\x02 \x03(\v2\x13.chute.v1.TxPublishR\apublish\x12&\n" +
+	"\x03ack\x18\x03 \x03(\v2\x14.chute.v1.AckRequestR\x03ack\x12)\n" +
+	"\x04nack\x18\x04 \x03(\v2\x15.chute.v1.NackRequestR\x04nack\"\x89\x01\n" +
+	"\tTxPublish\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12-\n" +
+	"\bmessages\x18\x02 \x03(\v2\x11.chute.v1.MessageR\bmessages\x12\x18\n" +
+	"\asession\x18\x03 \x01(\tR\asession\x12\x1b\n" +
+	"\tfirst_seq\x18\x04 \x01(\x04R\bfirstSeq\"I\n" +
+	"\x0eCommitResponse\x127\n" +
+	"\tpublished\x18\x01 \x03(\v2\x19.chute.v1.PublishResponseR\tpublished\"+\n" +
+	"\rStaleReceipts\x12\x1a\n" +
+	"\breceipts\x18\x01 \x03(\tR\breceipts\".\n" +
+	"\n" +
+	"MessageRef\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\x93\x05\n" +
+	"\vMessageInfo\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\tR\x03key\x12,\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x16.chute.v1.MessageStateR\x05state\x12\x1a\n" +
+	"\bpriority\x18\x06 \x01(\rR\bpriority\x128\n" +
+	"\tpublished\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tpublished\x129\n" +
+	"\n" +
+	"deliver_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tdeliverAt\x12\x1e\n" +
+	"\n" +
+	"deliveries\x18\t \x01(\x05R\n" +
+	"deliveries\x12\x1f\n" +
+	"\vkey_waiting\x18\n" +
+	" \x01(\bR\n" +
+	"keyWaiting\x12A\n" +
+	"\x0elease_deadline\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\rleaseDeadline\x12\x16\n" +
+	"\x06holder\x18\f \x01(\tR\x06holder\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\r \x01(\tR\tlastError\x125\n" +
+	"\vdead_letter\x18\x0e \x01(\v2\x14.chute.v1.DeadLetterR\n" +
+	"deadLetter\x129\n" +
+	"\n" +
+	"settled_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tsettledAt\x12\x16\n" +
+	"\x06reason\x18\x10 \x01(\tR\x06reason\x12\x19\n" +
+	"\bmoved_to\x18\x11 \x01(\tR\amovedTo\x12\x1b\n" +
+	"\tmoved_seq\x18\x12 \x01(\x04R\bmovedSeq\"Q\n" +
+	"\x11GetMessageRequest\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12&\n" +
+	"\x03ref\x18\x02 \x01(\v2\x14.chute.v1.MessageRefR\x03ref\"E\n" +
+	"\x12GetMessageResponse\x12/\n" +
+	"\amessage\x18\x01 \x01(\v2\x15.chute.v1.MessageInfoR\amessage\"W\n" +
+	"\x15CancelMessagesRequest\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12(\n" +
+	"\x04refs\x18\x02 \x03(\v2\x14.chute.v1.MessageRefR\x04refs\"\x94\x01\n" +
+	"\fCancelResult\x12&\n" +
+	"\x03ref\x18\x01 \x01(\v2\x14.chute.v1.MessageRefR\x03ref\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1c\n" +
+	"\tcancelled\x18\x03 \x01(\bR\tcancelled\x12,\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x16.chute.v1.MessageStateR\x05state\"J\n" +
+	"\x16CancelMessagesResponse\x120\n" +
+	"\aresults\x18\x01 \x03(\v2\x16.chute.v1.CancelResultR\aresults\"\x82\x02\n" +
+	"\x0eScheduleConfig\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x12\n" +
+	"\x04cron\x18\x02 \x01(\tR\x04cron\x12/\n" +
+	"\x05every\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05every\x12\x1b\n" +
+	"\ttime_zone\x18\x04 \x01(\tR\btimeZone\x121\n" +
+	"\x06jitter\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x06jitter\x12\x16\n" +
+	"\x06missed\x18\x06 \x01(\tR\x06missed\x12+\n" +
+	"\amessage\x18\a \x01(\v2\x11.chute.v1.MessageR\amessage\"\x9c\x03\n" +
+	"\fScheduleInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
+	"\x06config\x18\x02 \x01(\v2\x18.chute.v1.ScheduleConfigR\x06config\x124\n" +
+	"\acreated\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12\x16\n" +
+	"\x06paused\x18\x04 \x01(\bR\x06paused\x127\n" +
+	"\tlast_slot\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSlot\x127\n" +
+	"\tnext_slot\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bnextSlot\x127\n" +
+	"\tnext_fire\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bnextFire\x12\x14\n" +
+	"\x05fired\x18\b \x01(\x03R\x05fired\x12\x18\n" +
+	"\askipped\x18\t \x01(\x03R\askipped\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\n" +
+	" \x01(\tR\tlastError\"]\n" +
+	"\x15CreateScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
+	"\x06config\x18\x02 \x01(\v2\x18.chute.v1.ScheduleConfigR\x06config\"\x18\n" +
+	"\x16CreateScheduleResponse\"+\n" +
+	"\x15DeleteScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
+	"\x16DeleteScheduleResponse\"*\n" +
+	"\x14PauseScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x17\n" +
+	"\x15PauseScheduleResponse\"+\n" +
+	"\x15ResumeScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
+	"\x16ResumeScheduleResponse\"\x16\n" +
+	"\x14ListSchedulesRequest\"M\n" +
+	"\x15ListSchedulesResponse\x124\n" +
+	"\tschedules\x18\x01 \x03(\v2\x16.chute.v1.ScheduleInfoR\tschedules*x\n" +
 	"\vBackoffKind\x12\x1c\n" +
 	"\x18BACKOFF_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18BACKOFF_KIND_EXPONENTIAL\x10\x01\x12\x16\n" +
@@ -4963,7 +6932,25 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\bOverflow\x12\x18\n" +
 	"\x14OVERFLOW_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOVERFLOW_REJECT\x10\x01\x12\x18\n" +
-	"\x14OVERFLOW_DROP_OLDEST\x10\x022\x89\x04\n" +
+	"\x14OVERFLOW_DROP_OLDEST\x10\x02*|\n" +
+	"\fBreakerState\x12\x1d\n" +
+	"\x19BREAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14BREAKER_STATE_CLOSED\x10\x01\x12\x16\n" +
+	"\x12BREAKER_STATE_OPEN\x10\x02\x12\x1b\n" +
+	"\x17BREAKER_STATE_HALF_OPEN\x10\x03*\xbf\x02\n" +
+	"\fMessageState\x12\x19\n" +
+	"\x15MESSAGE_STATE_UNKNOWN\x10\x00\x12\x17\n" +
+	"\x13MESSAGE_STATE_READY\x10\x01\x12\x19\n" +
+	"\x15MESSAGE_STATE_DELAYED\x10\x02\x12\x1b\n" +
+	"\x17MESSAGE_STATE_IN_FLIGHT\x10\x03\x12\x1f\n" +
+	"\x1bMESSAGE_STATE_DEAD_LETTERED\x10\x04\x12\x17\n" +
+	"\x13MESSAGE_STATE_ACKED\x10\x05\x12\x19\n" +
+	"\x15MESSAGE_STATE_EXPIRED\x10\x06\x12\x1b\n" +
+	"\x17MESSAGE_STATE_CANCELLED\x10\a\x12\x18\n" +
+	"\x14MESSAGE_STATE_PURGED\x10\b\x12\x1b\n" +
+	"\x17MESSAGE_STATE_DISCARDED\x10\t\x12\x1a\n" +
+	"\x16MESSAGE_STATE_REDRIVEN\x10\n" +
+	"2\xc6\x04\n" +
 	"\x0eMessageService\x12>\n" +
 	"\aPublish\x12\x18.chute.v1.PublishRequest\x1a\x19.chute.v1.PublishResponse\x12T\n" +
 	"\rPublishStream\x12\x1e.chute.v1.PublishStreamRequest\x1a\x1f.chute.v1.PublishStreamResponse(\x010\x01\x12>\n" +
@@ -4972,7 +6959,8 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x03Ack\x12\x14.chute.v1.AckRequest\x1a\x15.chute.v1.AckResponse\x125\n" +
 	"\x04Nack\x12\x15.chute.v1.NackRequest\x1a\x16.chute.v1.NackResponse\x12;\n" +
 	"\x06Extend\x12\x17.chute.v1.ExtendRequest\x1a\x18.chute.v1.ExtendResponse\x125\n" +
-	"\x04Peek\x12\x15.chute.v1.PeekRequest\x1a\x16.chute.v1.PeekResponse2\xa3\t\n" +
+	"\x04Peek\x12\x15.chute.v1.PeekRequest\x1a\x16.chute.v1.PeekResponse\x12;\n" +
+	"\x06Commit\x12\x17.chute.v1.CommitRequest\x1a\x18.chute.v1.CommitResponse2\xf9\x0e\n" +
 	"\fAdminService\x12J\n" +
 	"\vCreateQueue\x12\x1c.chute.v1.CreateQueueRequest\x1a\x1d.chute.v1.CreateQueueResponse\x12J\n" +
 	"\vUpdateQueue\x12\x1c.chute.v1.UpdateQueueRequest\x1a\x1d.chute.v1.UpdateQueueResponse\x12J\n" +
@@ -4988,12 +6976,23 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"ListTopics\x12\x1b.chute.v1.ListTopicsRequest\x1a\x1c.chute.v1.ListTopicsResponse\x12D\n" +
 	"\tSubscribe\x12\x1a.chute.v1.SubscribeRequest\x1a\x1b.chute.v1.SubscribeResponse\x12J\n" +
 	"\vUnsubscribe\x12\x1c.chute.v1.UnsubscribeRequest\x1a\x1d.chute.v1.UnsubscribeResponse\x12>\n" +
-	"\aRedrive\x12\x18.chute.v1.RedriveRequest\x1a\x19.chute.v1.RedriveResponse\x12P\n" +
+	"\aRedrive\x12\x18.chute.v1.RedriveRequest\x1a\x19.chute.v1.RedriveResponse\x12G\n" +
+	"\n" +
+	"PauseQueue\x12\x1b.chute.v1.PauseQueueRequest\x1a\x1c.chute.v1.PauseQueueResponse\x12J\n" +
+	"\vResumeQueue\x12\x1c.chute.v1.ResumeQueueRequest\x1a\x1d.chute.v1.ResumeQueueResponse\x12P\n" +
 	"\rGetServerInfo\x12\x1e.chute.v1.GetServerInfoRequest\x1a\x1f.chute.v1.GetServerInfoResponse\x12:\n" +
 	"\x06Backup\x12\x17.chute.v1.BackupRequest\x1a\x15.chute.v1.BackupChunk0\x01\x12P\n" +
 	"\rListConsumers\x12\x1e.chute.v1.ListConsumersRequest\x1a\x1f.chute.v1.ListConsumersResponse\x12G\n" +
 	"\n" +
-	"ListAlerts\x12\x1b.chute.v1.ListAlertsRequest\x1a\x1c.chute.v1.ListAlertsResponseB/Z-github.com/chutemq/chute/gen/chute/v1;chutev1b\x06proto3"
+	"ListAlerts\x12\x1b.chute.v1.ListAlertsRequest\x1a\x1c.chute.v1.ListAlertsResponse\x12G\n" +
+	"\n" +
+	"GetMessage\x12\x1b.chute.v1.GetMessageRequest\x1a\x1c.chute.v1.GetMessageResponse\x12S\n" +
+	"\x0eCancelMessages\x12\x1f.chute.v1.CancelMessagesRequest\x1a .chute.v1.CancelMessagesResponse\x12S\n" +
+	"\x0eCreateSchedule\x12\x1f.chute.v1.CreateScheduleRequest\x1a .chute.v1.CreateScheduleResponse\x12S\n" +
+	"\x0eDeleteSchedule\x12\x1f.chute.v1.DeleteScheduleRequest\x1a .chute.v1.DeleteScheduleResponse\x12P\n" +
+	"\rPauseSchedule\x12\x1e.chute.v1.PauseScheduleRequest\x1a\x1f.chute.v1.PauseScheduleResponse\x12S\n" +
+	"\x0eResumeSchedule\x12\x1f.chute.v1.ResumeScheduleRequest\x1a .chute.v1.ResumeScheduleResponse\x12P\n" +
+	"\rListSchedules\x12\x1e.chute.v1.ListSchedulesRequest\x1a\x1f.chute.v1.ListSchedulesResponseB/Z-github.com/chutemq/chute/gen/chute/v1;chutev1b\x06proto3"
 
 var (
 	file_chute_v1_chute_proto_rawDescOnce sync.Once
@@ -5007,220 +7006,300 @@ func file_chute_v1_chute_proto_rawDescGZIP() []byte {
 	return file_chute_v1_chute_proto_rawDescData
 }
 
-var file_chute_v1_chute_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
+var file_chute_v1_chute_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
 var file_chute_v1_chute_proto_goTypes = []any{
-	(BackoffKind)(0),              // 0: chute.v1.BackoffKind
-	(Overflow)(0),                 // 1: chute.v1.Overflow
-	(*ErrorDetail)(nil),           // 2: chute.v1.ErrorDetail
-	(*Message)(nil),               // 3: chute.v1.Message
-	(*PublishResult)(nil),         // 4: chute.v1.PublishResult
-	(*PublishRequest)(nil),        // 5: chute.v1.PublishRequest
-	(*PublishResponse)(nil),       // 6: chute.v1.PublishResponse
-	(*PublishStreamRequest)(nil),  // 7: chute.v1.PublishStreamRequest
-	(*PublishStreamResponse)(nil), // 8: chute.v1.PublishStreamResponse
-	(*Status)(nil),                // 9: chute.v1.Status
-	(*DeadLetter)(nil),            // 10: chute.v1.DeadLetter
-	(*Delivery)(nil),              // 11: chute.v1.Delivery
-	(*ReceiveRequest)(nil),        // 12: chute.v1.ReceiveRequest
-	(*ReceiveResponse)(nil),       // 13: chute.v1.ReceiveResponse
-	(*ReceiptFailure)(nil),        // 14: chute.v1.ReceiptFailure
-	(*AckRequest)(nil),            // 15: chute.v1.AckRequest
-	(*AckResponse)(nil),           // 16: chute.v1.AckResponse
-	(*NackItem)(nil),              // 17: chute.v1.NackItem
-	(*NackRequest)(nil),           // 18: chute.v1.NackRequest
-	(*NackResponse)(nil),          // 19: chute.v1.NackResponse
-	(*ExtendRequest)(nil),         // 20: chute.v1.ExtendRequest
-	(*ExtendResponse)(nil),        // 21: chute.v1.ExtendResponse
-	(*PeekRequest)(nil),           // 22: chute.v1.PeekRequest
-	(*PeekResponse)(nil),          // 23: chute.v1.PeekResponse
-	(*ConsumeRequest)(nil),        // 24: chute.v1.ConsumeRequest
-	(*ConsumeStart)(nil),          // 25: chute.v1.ConsumeStart
-	(*Settle)(nil),                // 26: chute.v1.Settle
-	(*SettleResult)(nil),          // 27: chute.v1.SettleResult
-	(*ConsumeResponse)(nil),       // 28: chute.v1.ConsumeResponse
-	(*Backoff)(nil),               // 29: chute.v1.Backoff
-	(*QueueConfig)(nil),           // 30: chute.v1.QueueConfig
-	(*Breaker)(nil),               // 31: chute.v1.Breaker
-	(*QueueTotals)(nil),           // 32: chute.v1.QueueTotals
-	(*QueueStats)(nil),            // 33: chute.v1.QueueStats
-	(*QueueLatency)(nil),          // 34: chute.v1.QueueLatency
-	(*LatencySummary)(nil),        // 35: chute.v1.LatencySummary
-	(*TopicConfig)(nil),           // 36: chute.v1.TopicConfig
-	(*TopicStats)(nil),            // 37: chute.v1.TopicStats
-	(*CreateQueueRequest)(nil),    // 38: chute.v1.CreateQueueRequest
-	(*CreateQueueResponse)(nil),   // 39: chute.v1.CreateQueueResponse
-	(*UpdateQueueRequest)(nil),    // 40: chute.v1.UpdateQueueRequest
-	(*UpdateQueueResponse)(nil),   // 41: chute.v1.UpdateQueueResponse
-	(*DeleteQueueRequest)(nil),    // 42: chute.v1.DeleteQueueRequest
-	(*DeleteQueueResponse)(nil),   // 43: chute.v1.DeleteQueueResponse
-	(*PurgeQueueRequest)(nil),     // 44: chute.v1.PurgeQueueRequest
-	(*PurgeQueueResponse)(nil),    // 45: chute.v1.PurgeQueueResponse
-	(*GetQueueRequest)(nil),       // 46: chute.v1.GetQueueRequest
-	(*GetQueueResponse)(nil),      // 47: chute.v1.GetQueueResponse
-	(*ListQueuesRequest)(nil),     // 48: chute.v1.ListQueuesRequest
-	(*ListQueuesResponse)(nil),    // 49: chute.v1.ListQueuesResponse
-	(*CreateTopicRequest)(nil),    // 50: chute.v1.CreateTopicRequest
-	(*CreateTopicResponse)(nil),   // 51: chute.v1.CreateTopicResponse
-	(*DeleteTopicRequest)(nil),    // 52: chute.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil),   // 53: chute.v1.DeleteTopicResponse
-	(*ListTopicsRequest)(nil),     // 54: chute.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),    // 55: chute.v1.ListTopicsResponse
-	(*SubscribeRequest)(nil),      // 56: chute.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 57: chute.v1.SubscribeResponse
-	(*UnsubscribeRequest)(nil),    // 58: chute.v1.UnsubscribeRequest
-	(*UnsubscribeResponse)(nil),   // 59: chute.v1.UnsubscribeResponse
-	(*RedriveRequest)(nil),        // 60: chute.v1.RedriveRequest
-	(*RedriveResponse)(nil),       // 61: chute.v1.RedriveResponse
-	(*GetServerInfoRequest)(nil),  // 62: chute.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil), // 63: chute.v1.GetServerInfoResponse
-	(*BackupRequest)(nil),         // 64: chute.v1.BackupRequest
-	(*BackupChunk)(nil),           // 65: chute.v1.BackupChunk
-	(*ListConsumersRequest)(nil),  // 66: chute.v1.ListConsumersRequest
-	(*ListConsumersResponse)(nil), // 67: chute.v1.ListConsumersResponse
-	(*QueueClient)(nil),           // 68: chute.v1.QueueClient
-	(*ListAlertsRequest)(nil),     // 69: chute.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),    // 70: chute.v1.ListAlertsResponse
-	(*Alert)(nil),                 // 71: chute.v1.Alert
-	nil,                           // 72: chute.v1.Message.HeadersEntry
-	nil,                           // 73: chute.v1.Delivery.HeadersEntry
-	nil,                           // 74: chute.v1.QueueConfig.AttributesEntry
-	nil,                           // 75: chute.v1.QueueStats.FilterEntry
-	nil,                           // 76: chute.v1.SubscribeRequest.FilterEntry
-	(*durationpb.Duration)(nil),   // 77: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 78: google.protobuf.Timestamp
+	(BackoffKind)(0),               // 0: chute.v1.BackoffKind
+	(Overflow)(0),                  // 1: chute.v1.Overflow
+	(BreakerState)(0),              // 2: chute.v1.BreakerState
+	(MessageState)(0),              // 3: chute.v1.MessageState
+	(*ErrorDetail)(nil),            // 4: chute.v1.ErrorDetail
+	(*Message)(nil),                // 5: chute.v1.Message
+	(*PublishResult)(nil),          // 6: chute.v1.PublishResult
+	(*PublishRequest)(nil),         // 7: chute.v1.PublishRequest
+	(*PublishResponse)(nil),        // 8: chute.v1.PublishResponse
+	(*PublishStreamRequest)(nil),   // 9: chute.v1.PublishStreamRequest
+	(*PublishStreamResponse)(nil),  // 10: chute.v1.PublishStreamResponse
+	(*Status)(nil),                 // 11: chute.v1.Status
+	(*DeadLetter)(nil),             // 12: chute.v1.DeadLetter
+	(*Delivery)(nil),               // 13: chute.v1.Delivery
+	(*ReceiveRequest)(nil),         // 14: chute.v1.ReceiveRequest
+	(*ReceiveResponse)(nil),        // 15: chute.v1.ReceiveResponse
+	(*ReceiptFailure)(nil),         // 16: chute.v1.ReceiptFailure
+	(*AckRequest)(nil),             // 17: chute.v1.AckRequest
+	(*AckResponse)(nil),            // 18: chute.v1.AckResponse
+	(*NackItem)(nil),               // 19: chute.v1.NackItem
+	(*NackRequest)(nil),            // 20: chute.v1.NackRequest
+	(*NackResponse)(nil),           // 21: chute.v1.NackResponse
+	(*ExtendRequest)(nil),          // 22: chute.v1.ExtendRequest
+	(*ExtendResponse)(nil),         // 23: chute.v1.ExtendResponse
+	(*PeekRequest)(nil),            // 24: chute.v1.PeekRequest
+	(*PeekResponse)(nil),           // 25: chute.v1.PeekResponse
+	(*ConsumeRequest)(nil),         // 26: chute.v1.ConsumeRequest
+	(*ConsumeStart)(nil),           // 27: chute.v1.ConsumeStart
+	(*Settle)(nil),                 // 28: chute.v1.Settle
+	(*SettleResult)(nil),           // 29: chute.v1.SettleResult
+	(*ConsumeResponse)(nil),        // 30: chute.v1.ConsumeResponse
+	(*Backoff)(nil),                // 31: chute.v1.Backoff
+	(*QueueConfig)(nil),            // 32: chute.v1.QueueConfig
+	(*Breaker)(nil),                // 33: chute.v1.Breaker
+	(*QueueTotals)(nil),            // 34: chute.v1.QueueTotals
+	(*DeadReasons)(nil),            // 35: chute.v1.DeadReasons
+	(*QueueStats)(nil),             // 36: chute.v1.QueueStats
+	(*QueueLatency)(nil),           // 37: chute.v1.QueueLatency
+	(*LatencySummary)(nil),         // 38: chute.v1.LatencySummary
+	(*TopicConfig)(nil),            // 39: chute.v1.TopicConfig
+	(*TopicStats)(nil),             // 40: chute.v1.TopicStats
+	(*CreateQueueRequest)(nil),     // 41: chute.v1.CreateQueueRequest
+	(*CreateQueueResponse)(nil),    // 42: chute.v1.CreateQueueResponse
+	(*UpdateQueueRequest)(nil),     // 43: chute.v1.UpdateQueueRequest
+	(*UpdateQueueResponse)(nil),    // 44: chute.v1.UpdateQueueResponse
+	(*DeleteQueueRequest)(nil),     // 45: chute.v1.DeleteQueueRequest
+	(*DeleteQueueResponse)(nil),    // 46: chute.v1.DeleteQueueResponse
+	(*PurgeQueueRequest)(nil),      // 47: chute.v1.PurgeQueueRequest
+	(*PurgeQueueResponse)(nil),     // 48: chute.v1.PurgeQueueResponse
+	(*GetQueueRequest)(nil),        // 49: chute.v1.GetQueueRequest
+	(*GetQueueResponse)(nil),       // 50: chute.v1.GetQueueResponse
+	(*ListQueuesRequest)(nil),      // 51: chute.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),     // 52: chute.v1.ListQueuesResponse
+	(*CreateTopicRequest)(nil),     // 53: chute.v1.CreateTopicRequest
+	(*CreateTopicResponse)(nil),    // 54: chute.v1.CreateTopicResponse
+	(*DeleteTopicRequest)(nil),     // 55: chute.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),    // 56: chute.v1.DeleteTopicResponse
+	(*ListTopicsRequest)(nil),      // 57: chute.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),     // 58: chute.v1.ListTopicsResponse
+	(*SubscribeRequest)(nil),       // 59: chute.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),      // 60: chute.v1.SubscribeResponse
+	(*UnsubscribeRequest)(nil),     // 61: chute.v1.UnsubscribeRequest
+	(*UnsubscribeResponse)(nil),    // 62: chute.v1.UnsubscribeResponse
+	(*RedriveRequest)(nil),         // 63: chute.v1.RedriveRequest
+	(*RedriveResponse)(nil),        // 64: chute.v1.RedriveResponse
+	(*PauseQueueRequest)(nil),      // 65: chute.v1.PauseQueueRequest
+	(*PauseQueueResponse)(nil),     // 66: chute.v1.PauseQueueResponse
+	(*ResumeQueueRequest)(nil),     // 67: chute.v1.ResumeQueueRequest
+	(*ResumeQueueResponse)(nil),    // 68: chute.v1.ResumeQueueResponse
+	(*GetServerInfoRequest)(nil),   // 69: chute.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),  // 70: chute.v1.GetServerInfoResponse
+	(*BackupRequest)(nil),          // 71: chute.v1.BackupRequest
+	(*BackupChunk)(nil),            // 72: chute.v1.BackupChunk
+	(*ListConsumersRequest)(nil),   // 73: chute.v1.ListConsumersRequest
+	(*ListConsumersResponse)(nil),  // 74: chute.v1.ListConsumersResponse
+	(*QueueClient)(nil),            // 75: chute.v1.QueueClient
+	(*ListAlertsRequest)(nil),      // 76: chute.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),     // 77: chute.v1.ListAlertsResponse
+	(*Alert)(nil),                  // 78: chute.v1.Alert
+	(*CommitRequest)(nil),          // 79: chute.v1.CommitRequest
+	(*TxPublish)(nil),              // 80: chute.v1.TxPublish
+	(*CommitResponse)(nil),         // 81: chute.v1.CommitResponse
+	(*StaleReceipts)(nil),          // 82: chute.v1.StaleReceipts
+	(*MessageRef)(nil),             // 83: chute.v1.MessageRef
+	(*MessageInfo)(nil),            // 84: chute.v1.MessageInfo
+	(*GetMessageRequest)(nil),      // 85: chute.v1.GetMessageRequest
+	(*GetMessageResponse)(nil),     // 86: chute.v1.GetMessageResponse
+	(*CancelMessagesRequest)(nil),  // 87: chute.v1.CancelMessagesRequest
+	(*CancelResult)(nil),           // 88: chute.v1.CancelResult
+	(*CancelMessagesResponse)(nil), // 89: chute.v1.CancelMessagesResponse
+	(*ScheduleConfig)(nil),         // 90: chute.v1.ScheduleConfig
+	(*ScheduleInfo)(nil),           // 91: chute.v1.ScheduleInfo
+	(*CreateScheduleRequest)(nil),  // 92: chute.v1.CreateScheduleRequest
+	(*CreateScheduleResponse)(nil), // 93: chute.v1.CreateScheduleResponse
+	(*DeleteScheduleRequest)(nil),  // 94: chute.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil), // 95: chute.v1.DeleteScheduleResponse
+	(*PauseScheduleRequest)(nil),   // 96: chute.v1.PauseScheduleRequest
+	(*PauseScheduleResponse)(nil),  // 97: chute.v1.PauseScheduleResponse
+	(*ResumeScheduleRequest)(nil),  // 98: chute.v1.ResumeScheduleRequest
+	(*ResumeScheduleResponse)(nil), // 99: chute.v1.ResumeScheduleResponse
+	(*ListSchedulesRequest)(nil),   // 100: chute.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),  // 101: chute.v1.ListSchedulesResponse
+	nil,                            // 102: chute.v1.Message.HeadersEntry
+	nil,                            // 103: chute.v1.Delivery.HeadersEntry
+	nil,                            // 104: chute.v1.QueueConfig.AttributesEntry
+	nil,                            // 105: chute.v1.QueueStats.FilterEntry
+	nil,                            // 106: chute.v1.SubscribeRequest.FilterEntry
+	(*durationpb.Duration)(nil),    // 107: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 108: google.protobuf.Timestamp
 }
 var file_chute_v1_chute_proto_depIdxs = []int32{
-	72,  // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
-	77,  // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
-	78,  // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
-	77,  // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
-	3,   // 4: chute.v1.PublishRequest.messages:type_name -> chute.v1.Message
-	4,   // 5: chute.v1.PublishResponse.results:type_name -> chute.v1.PublishResult
-	3,   // 6: chute.v1.PublishStreamRequest.messages:type_name -> chute.v1.Message
-	4,   // 7: chute.v1.PublishStreamResponse.results:type_name -> chute.v1.PublishResult
-	9,   // 8: chute.v1.PublishStreamResponse.error:type_name -> chute.v1.Status
-	78,  // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
-	73,  // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
-	78,  // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
-	78,  // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
-	10,  // 13: chute.v1.Delivery.dead_letter:type_name -> chute.v1.DeadLetter
-	77,  // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
-	77,  // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
-	11,  // 16: chute.v1.ReceiveResponse.deliveries:type_name -> chute.v1.Delivery
-	9,   // 17: chute.v1.ReceiptFailure.status:type_name -> chute.v1.Status
-	14,  // 18: chute.v1.AckResponse.failed:type_name -> chute.v1.ReceiptFailure
-	77,  // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
-	17,  // 20: chute.v1.NackRequest.nacks:type_name -> chute.v1.NackItem
-	14,  // 21: chute.v1.NackResponse.failed:type_name -> chute.v1.ReceiptFailure
-	77,  // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
-	14,  // 23: chute.v1.ExtendResponse.failed:type_name -> chute.v1.ReceiptFailure
-	11,  // 24: chute.v1.PeekResponse.deliveries:type_name -> chute.v1.Delivery
-	25,  // 25: chute.v1.ConsumeRequest.start:type_name -> chute.v1.ConsumeStart
-	26,  // 26: chute.v1.ConsumeRequest.settle:type_name -> chute.v1.Settle
-	77,  // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
-	17,  // 28: chute.v1.Settle.nacks:type_name -> chute.v1.NackItem
-	77,  // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
-	14,  // 30: chute.v1.SettleResult.failed:type_name -> chute.v1.ReceiptFailure
-	9,   // 31: chute.v1.SettleResult.error:type_name -> chute.v1.Status
-	11,  // 32: chute.v1.ConsumeResponse.deliveries:type_name -> chute.v1.Delivery
-	27,  // 33: chute.v1.ConsumeResponse.settled:type_name -> chute.v1.SettleResult
+	102, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
+	107, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
+	108, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
+	107, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
+	5,   // 4: chute.v1.PublishRequest.messages:type_name -> chute.v1.Message
+	6,   // 5: chute.v1.PublishResponse.results:type_name -> chute.v1.PublishResult
+	5,   // 6: chute.v1.PublishStreamRequest.messages:type_name -> chute.v1.Message
+	6,   // 7: chute.v1.PublishStreamResponse.results:type_name -> chute.v1.PublishResult
+	11,  // 8: chute.v1.PublishStreamResponse.error:type_name -> chute.v1.Status
+	108, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
+	103, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
+	108, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
+	108, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
+	12,  // 13: chute.v1.Delivery.dead_letter:type_name -> chute.v1.DeadLetter
+	107, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
+	107, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
+	13,  // 16: chute.v1.ReceiveResponse.deliveries:type_name -> chute.v1.Delivery
+	11,  // 17: chute.v1.ReceiptFailure.status:type_name -> chute.v1.Status
+	16,  // 18: chute.v1.AckResponse.failed:type_name -> chute.v1.ReceiptFailure
+	107, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
+	19,  // 20: chute.v1.NackRequest.nacks:type_name -> chute.v1.NackItem
+	16,  // 21: chute.v1.NackResponse.failed:type_name -> chute.v1.ReceiptFailure
+	107, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
+	16,  // 23: chute.v1.ExtendResponse.failed:type_name -> chute.v1.ReceiptFailure
+	13,  // 24: chute.v1.PeekResponse.deliveries:type_name -> chute.v1.Delivery
+	27,  // 25: chute.v1.ConsumeRequest.start:type_name -> chute.v1.ConsumeStart
+	28,  // 26: chute.v1.ConsumeRequest.settle:type_name -> chute.v1.Settle
+	107, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
+	19,  // 28: chute.v1.Settle.nacks:type_name -> chute.v1.NackItem
+	107, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
+	16,  // 30: chute.v1.SettleResult.failed:type_name -> chute.v1.ReceiptFailure
+	11,  // 31: chute.v1.SettleResult.error:type_name -> chute.v1.Status
+	13,  // 32: chute.v1.ConsumeResponse.deliveries:type_name -> chute.v1.Delivery
+	29,  // 33: chute.v1.ConsumeResponse.settled:type_name -> chute.v1.SettleResult
 	0,   // 34: chute.v1.Backoff.kind:type_name -> chute.v1.BackoffKind
-	77,  // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
-	77,  // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
-	77,  // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
-	29,  // 38: chute.v1.QueueConfig.backoff:type_name -> chute.v1.Backoff
+	107, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
+	107, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
+	107, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
+	31,  // 38: chute.v1.QueueConfig.backoff:type_name -> chute.v1.Backoff
 	1,   // 39: chute.v1.QueueConfig.overflow:type_name -> chute.v1.Overflow
-	77,  // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
-	77,  // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
-	77,  // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
-	31,  // 43: chute.v1.QueueConfig.breaker:type_name -> chute.v1.Breaker
-	74,  // 44: chute.v1.QueueConfig.attributes:type_name -> chute.v1.QueueConfig.AttributesEntry
-	77,  // 45: chute.v1.Breaker.window:type_name -> google.protobuf.Duration
-	77,  // 46: chute.v1.Breaker.cooldown:type_name -> google.protobuf.Duration
-	30,  // 47: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
-	75,  // 48: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
-	77,  // 49: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
-	32,  // 50: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
-	34,  // 51: chute.v1.QueueStats.latency:type_name -> chute.v1.QueueLatency
-	35,  // 52: chute.v1.QueueLatency.wait:type_name -> chute.v1.LatencySummary
-	35,  // 53: chute.v1.QueueLatency.processing:type_name -> chute.v1.LatencySummary
-	35,  // 54: chute.v1.QueueLatency.completion:type_name -> chute.v1.LatencySummary
-	77,  // 55: chute.v1.LatencySummary.avg:type_name -> google.protobuf.Duration
-	77,  // 56: chute.v1.LatencySummary.p50:type_name -> google.protobuf.Duration
-	77,  // 57: chute.v1.LatencySummary.p99:type_name -> google.protobuf.Duration
-	77,  // 58: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
-	77,  // 59: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
-	36,  // 60: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
-	30,  // 61: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
-	30,  // 62: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
-	33,  // 63: chute.v1.GetQueueResponse.queue:type_name -> chute.v1.QueueStats
-	33,  // 64: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
-	36,  // 65: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
-	37,  // 66: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
-	76,  // 67: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
-	30,  // 68: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
-	78,  // 69: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	68,  // 70: chute.v1.ListConsumersResponse.clients:type_name -> chute.v1.QueueClient
-	78,  // 71: chute.v1.QueueClient.last_seen:type_name -> google.protobuf.Timestamp
-	71,  // 72: chute.v1.ListAlertsResponse.firing:type_name -> chute.v1.Alert
-	71,  // 73: chute.v1.ListAlertsResponse.resolved:type_name -> chute.v1.Alert
-	78,  // 74: chute.v1.Alert.since:type_name -> google.protobuf.Timestamp
-	78,  // 75: chute.v1.Alert.started:type_name -> google.protobuf.Timestamp
-	78,  // 76: chute.v1.Alert.resolved:type_name -> google.protobuf.Timestamp
-	5,   // 77: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
-	7,   // 78: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
-	12,  // 79: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
-	24,  // 80: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
-	15,  // 81: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
-	18,  // 82: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
-	20,  // 83: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
-	22,  // 84: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
-	38,  // 85: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
-	40,  // 86: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
-	42,  // 87: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
-	44,  // 88: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
-	46,  // 89: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
-	48,  // 90: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
-	50,  // 91: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
-	52,  // 92: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
-	54,  // 93: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
-	56,  // 94: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
-	58,  // 95: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
-	60,  // 96: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
-	62,  // 97: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
-	64,  // 98: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
-	66,  // 99: chute.v1.AdminService.ListConsumers:input_type -> chute.v1.ListConsumersRequest
-	69,  // 100: chute.v1.AdminService.ListAlerts:input_type -> chute.v1.ListAlertsRequest
-	6,   // 101: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
-	8,   // 102: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
-	13,  // 103: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
-	28,  // 104: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
-	16,  // 105: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
-	19,  // 106: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
-	21,  // 107: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
-	23,  // 108: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
-	39,  // 109: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
-	41,  // 110: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
-	43,  // 111: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
-	45,  // 112: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
-	47,  // 113: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
-	49,  // 114: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
-	51,  // 115: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
-	53,  // 116: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
-	55,  // 117: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
-	57,  // 118: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
-	59,  // 119: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
-	61,  // 120: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
-	63,  // 121: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
-	65,  // 122: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
-	67,  // 123: chute.v1.AdminService.ListConsumers:output_type -> chute.v1.ListConsumersResponse
-	70,  // 124: chute.v1.AdminService.ListAlerts:output_type -> chute.v1.ListAlertsResponse
-	101, // [101:125] is the sub-list for method output_type
-	77,  // [77:101] is the sub-list for method input_type
-	77,  // [77:77] is the sub-list for extension type_name
-	77,  // [77:77] is the sub-list for extension extendee
-	0,   // [0:77] is the sub-list for field type_name
+	107, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
+	107, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
+	107, // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
+	33,  // 43: chute.v1.QueueConfig.breaker:type_name -> chute.v1.Breaker
+	104, // 44: chute.v1.QueueConfig.attributes:type_name -> chute.v1.QueueConfig.AttributesEntry
+	107, // 45: chute.v1.QueueConfig.settled_window:type_name -> google.protobuf.Duration
+	107, // 46: chute.v1.Breaker.window:type_name -> google.protobuf.Duration
+	107, // 47: chute.v1.Breaker.cooldown:type_name -> google.protobuf.Duration
+	35,  // 48: chute.v1.QueueTotals.dead_by_reason:type_name -> chute.v1.DeadReasons
+	32,  // 49: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
+	105, // 50: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
+	107, // 51: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
+	34,  // 52: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
+	37,  // 53: chute.v1.QueueStats.latency:type_name -> chute.v1.QueueLatency
+	2,   // 54: chute.v1.QueueStats.breaker:type_name -> chute.v1.BreakerState
+	38,  // 55: chute.v1.QueueLatency.wait:type_name -> chute.v1.LatencySummary
+	38,  // 56: chute.v1.QueueLatency.processing:type_name -> chute.v1.LatencySummary
+	38,  // 57: chute.v1.QueueLatency.completion:type_name -> chute.v1.LatencySummary
+	107, // 58: chute.v1.LatencySummary.avg:type_name -> google.protobuf.Duration
+	107, // 59: chute.v1.LatencySummary.p50:type_name -> google.protobuf.Duration
+	107, // 60: chute.v1.LatencySummary.p99:type_name -> google.protobuf.Duration
+	107, // 61: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
+	107, // 62: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
+	39,  // 63: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
+	32,  // 64: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
+	32,  // 65: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
+	36,  // 66: chute.v1.GetQueueResponse.queue:type_name -> chute.v1.QueueStats
+	36,  // 67: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
+	39,  // 68: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
+	40,  // 69: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
+	106, // 70: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
+	32,  // 71: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
+	108, // 72: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	75,  // 73: chute.v1.ListConsumersResponse.clients:type_name -> chute.v1.QueueClient
+	108, // 74: chute.v1.QueueClient.last_seen:type_name -> google.protobuf.Timestamp
+	78,  // 75: chute.v1.ListAlertsResponse.firing:type_name -> chute.v1.Alert
+	78,  // 76: chute.v1.ListAlertsResponse.resolved:type_name -> chute.v1.Alert
+	108, // 77: chute.v1.Alert.since:type_name -> google.protobuf.Timestamp
+	108, // 78: chute.v1.Alert.started:type_name -> google.protobuf.Timestamp
+	108, // 79: chute.v1.Alert.resolved:type_name -> google.protobuf.Timestamp
+	80,  // 80: chute.v1.CommitRequest.publish:type_name -> chute.v1.TxPublish
+	17,  // 81: chute.v1.CommitRequest.ack:type_name -> chute.v1.AckRequest
+	20,  // 82: chute.v1.CommitRequest.nack:type_name -> chute.v1.NackRequest
+	5,   // 83: chute.v1.TxPublish.messages:type_name -> chute.v1.Message
+	8,   // 84: chute.v1.CommitResponse.published:type_name -> chute.v1.PublishResponse
+	3,   // 85: chute.v1.MessageInfo.state:type_name -> chute.v1.MessageState
+	108, // 86: chute.v1.MessageInfo.published:type_name -> google.protobuf.Timestamp
+	108, // 87: chute.v1.MessageInfo.deliver_at:type_name -> google.protobuf.Timestamp
+	108, // 88: chute.v1.MessageInfo.lease_deadline:type_name -> google.protobuf.Timestamp
+	12,  // 89: chute.v1.MessageInfo.dead_letter:type_name -> chute.v1.DeadLetter
+	108, // 90: chute.v1.MessageInfo.settled_at:type_name -> google.protobuf.Timestamp
+	83,  // 91: chute.v1.GetMessageRequest.ref:type_name -> chute.v1.MessageRef
+	84,  // 92: chute.v1.GetMessageResponse.message:type_name -> chute.v1.MessageInfo
+	83,  // 93: chute.v1.CancelMessagesRequest.refs:type_name -> chute.v1.MessageRef
+	83,  // 94: chute.v1.CancelResult.ref:type_name -> chute.v1.MessageRef
+	3,   // 95: chute.v1.CancelResult.state:type_name -> chute.v1.MessageState
+	88,  // 96: chute.v1.CancelMessagesResponse.results:type_name -> chute.v1.CancelResult
+	107, // 97: chute.v1.ScheduleConfig.every:type_name -> google.protobuf.Duration
+	107, // 98: chute.v1.ScheduleConfig.jitter:type_name -> google.protobuf.Duration
+	5,   // 99: chute.v1.ScheduleConfig.message:type_name -> chute.v1.Message
+	90,  // 100: chute.v1.ScheduleInfo.config:type_name -> chute.v1.ScheduleConfig
+	108, // 101: chute.v1.ScheduleInfo.created:type_name -> google.protobuf.Timestamp
+	108, // 102: chute.v1.ScheduleInfo.last_slot:type_name -> google.protobuf.Timestamp
+	108, // 103: chute.v1.ScheduleInfo.next_slot:type_name -> google.protobuf.Timestamp
+	108, // 104: chute.v1.ScheduleInfo.next_fire:type_name -> google.protobuf.Timestamp
+	90,  // 105: chute.v1.CreateScheduleRequest.config:type_name -> chute.v1.ScheduleConfig
+	91,  // 106: chute.v1.ListSchedulesResponse.schedules:type_name -> chute.v1.ScheduleInfo
+	7,   // 107: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
+	9,   // 108: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
+	14,  // 109: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
+	26,  // 110: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
+	17,  // 111: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
+	20,  // 112: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
+	22,  // 113: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
+	24,  // 114: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
+	79,  // 115: chute.v1.MessageService.Commit:input_type -> chute.v1.CommitRequest
+	41,  // 116: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
+	43,  // 117: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
+	45,  // 118: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
+	47,  // 119: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
+	49,  // 120: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
+	51,  // 121: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
+	53,  // 122: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
+	55,  // 123: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
+	57,  // 124: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
+	59,  // 125: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
+	61,  // 126: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
+	63,  // 127: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
+	65,  // 128: chute.v1.AdminService.PauseQueue:input_type -> chute.v1.PauseQueueRequest
+	67,  // 129: chute.v1.AdminService.ResumeQueue:input_type -> chute.v1.ResumeQueueRequest
+	69,  // 130: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
+	71,  // 131: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
+	73,  // 132: chute.v1.AdminService.ListConsumers:input_type -> chute.v1.ListConsumersRequest
+	76,  // 133: chute.v1.AdminService.ListAlerts:input_type -> chute.v1.ListAlertsRequest
+	85,  // 134: chute.v1.AdminService.GetMessage:input_type -> chute.v1.GetMessageRequest
+	87,  // 135: chute.v1.AdminService.CancelMessages:input_type -> chute.v1.CancelMessagesRequest
+	92,  // 136: chute.v1.AdminService.CreateSchedule:input_type -> chute.v1.CreateScheduleRequest
+	94,  // 137: chute.v1.AdminService.DeleteSchedule:input_type -> chute.v1.DeleteScheduleRequest
+	96,  // 138: chute.v1.AdminService.PauseSchedule:input_type -> chute.v1.PauseScheduleRequest
+	98,  // 139: chute.v1.AdminService.ResumeSchedule:input_type -> chute.v1.ResumeScheduleRequest
+	100, // 140: chute.v1.AdminService.ListSchedules:input_type -> chute.v1.ListSchedulesRequest
+	8,   // 141: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
+	10,  // 142: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
+	15,  // 143: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
+	30,  // 144: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
+	18,  // 145: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
+	21,  // 146: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
+	23,  // 147: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
+	25,  // 148: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
+	81,  // 149: chute.v1.MessageService.Commit:output_type -> chute.v1.CommitResponse
+	42,  // 150: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
+	44,  // 151: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
+	46,  // 152: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
+	48,  // 153: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
+	50,  // 154: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
+	52,  // 155: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
+	54,  // 156: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
+	56,  // 157: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
+	58,  // 158: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
+	60,  // 159: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
+	62,  // 160: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
+	64,  // 161: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
+	66,  // 162: chute.v1.AdminService.PauseQueue:output_type -> chute.v1.PauseQueueResponse
+	68,  // 163: chute.v1.AdminService.ResumeQueue:output_type -> chute.v1.ResumeQueueResponse
+	70,  // 164: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
+	72,  // 165: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
+	74,  // 166: chute.v1.AdminService.ListConsumers:output_type -> chute.v1.ListConsumersResponse
+	77,  // 167: chute.v1.AdminService.ListAlerts:output_type -> chute.v1.ListAlertsResponse
+	86,  // 168: chute.v1.AdminService.GetMessage:output_type -> chute.v1.GetMessageResponse
+	89,  // 169: chute.v1.AdminService.CancelMessages:output_type -> chute.v1.CancelMessagesResponse
+	93,  // 170: chute.v1.AdminService.CreateSchedule:output_type -> chute.v1.CreateScheduleResponse
+	95,  // 171: chute.v1.AdminService.DeleteSchedule:output_type -> chute.v1.DeleteScheduleResponse
+	97,  // 172: chute.v1.AdminService.PauseSchedule:output_type -> chute.v1.PauseScheduleResponse
+	99,  // 173: chute.v1.AdminService.ResumeSchedule:output_type -> chute.v1.ResumeScheduleResponse
+	101, // 174: chute.v1.AdminService.ListSchedules:output_type -> chute.v1.ListSchedulesResponse
+	141, // [141:175] is the sub-list for method output_type
+	107, // [107:141] is the sub-list for method input_type
+	107, // [107:107] is the sub-list for extension type_name
+	107, // [107:107] is the sub-list for extension extendee
+	0,   // [0:107] is the sub-list for field type_name
 }
 
 func init() { file_chute_v1_chute_proto_init() }
@@ -5238,8 +7317,8 @@ func file_chute_v1_chute_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chute_v1_chute_proto_rawDesc), len(file_chute_v1_chute_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   75,
+			NumEnums:      4,
+			NumMessages:   103,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -65,6 +65,8 @@ const (
 	MessageServiceExtendProcedure = "/chute.v1.MessageService/Extend"
 	// MessageServicePeekProcedure is the fully-qualified name of the MessageService's Peek RPC.
 	MessageServicePeekProcedure = "/chute.v1.MessageService/Peek"
+	// MessageServiceCommitProcedure is the fully-qualified name of the MessageService's Commit RPC.
+	MessageServiceCommitProcedure = "/chute.v1.MessageService/Commit"
 	// AdminServiceCreateQueueProcedure is the fully-qualified name of the AdminService's CreateQueue
 	// RPC.
 	AdminServiceCreateQueueProcedure = "/chute.v1.AdminService/CreateQueue"
@@ -95,6 +97,11 @@ const (
 	AdminServiceUnsubscribeProcedure = "/chute.v1.AdminService/Unsubscribe"
 	// AdminServiceRedriveProcedure is the fully-qualified name of the AdminService's Redrive RPC.
 	AdminServiceRedriveProcedure = "/chute.v1.AdminService/Redrive"
+	// AdminServicePauseQueueProcedure is the fully-qualified name of the AdminService's PauseQueue RPC.
+	AdminServicePauseQueueProcedure = "/chute.v1.AdminService/PauseQueue"
+	// AdminServiceResumeQueueProcedure is the fully-qualified name of the AdminService's ResumeQueue
+	// RPC.
+	AdminServiceResumeQueueProcedure = "/chute.v1.AdminService/ResumeQueue"
 	// AdminServiceGetServerInfoProcedure is the fully-qualified name of the AdminService's
 	// GetServerInfo RPC.
 	AdminServiceGetServerInfoProcedure = "/chute.v1.AdminService/GetServerInfo"
@@ -105,6 +112,26 @@ const (
 	AdminServiceListConsumersProcedure = "/chute.v1.AdminService/ListConsumers"
 	// AdminServiceListAlertsProcedure is the fully-qualified name of the AdminService's ListAlerts RPC.
 	AdminServiceListAlertsProcedure = "/chute.v1.AdminService/ListAlerts"
+	// AdminServiceGetMessageProcedure is the fully-qualified name of the AdminService's GetMessage RPC.
+	AdminServiceGetMessageProcedure = "/chute.v1.AdminService/GetMessage"
+	// AdminServiceCancelMessagesProcedure is the fully-qualified name of the AdminService's
+	// CancelMessages RPC.
+	AdminServiceCancelMessagesProcedure = "/chute.v1.AdminService/CancelMessages"
+	// AdminServiceCreateScheduleProcedure is the fully-qualified name of the AdminService's
+	// CreateSchedule RPC.
+	AdminServiceCreateScheduleProcedure = "/chute.v1.AdminService/CreateSchedule"
+	// AdminServiceDeleteScheduleProcedure is the fully-qualified name of the AdminService's
+	// DeleteSchedule RPC.
+	AdminServiceDeleteScheduleProcedure = "/chute.v1.AdminService/DeleteSchedule"
+	// AdminServicePauseScheduleProcedure is the fully-qualified name of the AdminService's
+	// PauseSchedule RPC.
+	AdminServicePauseScheduleProcedure = "/chute.v1.AdminService/PauseSchedule"
+	// AdminServiceResumeScheduleProcedure is the fully-qualified name of the AdminService's
+	// ResumeSchedule RPC.
+	AdminServiceResumeScheduleProcedure = "/chute.v1.AdminService/ResumeSchedule"
+	// AdminServiceListSchedulesProcedure is the fully-qualified name of the AdminService's
+	// ListSchedules RPC.
+	AdminServiceListSchedulesProcedure = "/chute.v1.AdminService/ListSchedules"
 )
 
 // MessageServiceClient is a client for the chute.v1.MessageService service.
@@ -131,6 +158,14 @@ type MessageServiceClient interface {
 	Extend(context.Context, *connect.Request[v1.ExtendRequest]) (*connect.Response[v1.ExtendResponse], error)
 	// Peek returns ready messages in delivery order without leasing them.
 	Peek(context.Context, *connect.Request[v1.PeekRequest]) (*connect.Response[v1.PeekResponse], error)
+	// Commit applies a transaction atomically: publishes to queues and
+	// topics, acks and nacks of deliveries, all of one placement group, in
+	// one journal record: all take effect or none do. Stale receipts fail it
+	// with FAILED_PRECONDITION, reason STALE_RECEIPT, and a StaleReceipts
+	// detail listing them; names of several groups with FAILED_PRECONDITION,
+	// reason CROSS_GROUP. A retry with the id of a committed transaction is
+	// answered with its original results.
+	Commit(context.Context, *connect.Request[v1.CommitRequest]) (*connect.Response[v1.CommitResponse], error)
 }
 
 // NewMessageServiceClient constructs a client for the chute.v1.MessageService service. By default,
@@ -192,6 +227,12 @@ func NewMessageServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(messageServiceMethods.ByName("Peek")),
 			connect.WithClientOptions(opts...),
 		),
+		commit: connect.NewClient[v1.CommitRequest, v1.CommitResponse](
+			httpClient,
+			baseURL+MessageServiceCommitProcedure,
+			connect.WithSchema(messageServiceMethods.ByName("Commit")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -205,6 +246,7 @@ type messageServiceClient struct {
 	nack          *connect.Client[v1.NackRequest, v1.NackResponse]
 	extend        *connect.Client[v1.ExtendRequest, v1.ExtendResponse]
 	peek          *connect.Client[v1.PeekRequest, v1.PeekResponse]
+	commit        *connect.Client[v1.CommitRequest, v1.CommitResponse]
 }
 
 // Publish calls chute.v1.MessageService.Publish.
@@ -247,6 +289,11 @@ func (c *messageServiceClient) Peek(ctx context.Context, req *connect.Request[v1
 	return c.peek.CallUnary(ctx, req)
 }
 
+// Commit calls chute.v1.MessageService.Commit.
+func (c *messageServiceClient) Commit(ctx context.Context, req *connect.Request[v1.CommitRequest]) (*connect.Response[v1.CommitResponse], error) {
+	return c.commit.CallUnary(ctx, req)
+}
+
 // MessageServiceHandler is an implementation of the chute.v1.MessageService service.
 type MessageServiceHandler interface {
 	// Publish stores a batch of messages on a queue, or on every matching
@@ -271,6 +318,14 @@ type MessageServiceHandler interface {
 	Extend(context.Context, *connect.Request[v1.ExtendRequest]) (*connect.Response[v1.ExtendResponse], error)
 	// Peek returns ready messages in delivery order without leasing them.
 	Peek(context.Context, *connect.Request[v1.PeekRequest]) (*connect.Response[v1.PeekResponse], error)
+	// Commit applies a transaction atomically: publishes to queues and
+	// topics, acks and nacks of deliveries, all of one placement group, in
+	// one journal record: all take effect or none do. Stale receipts fail it
+	// with FAILED_PRECONDITION, reason STALE_RECEIPT, and a StaleReceipts
+	// detail listing them; names of several groups with FAILED_PRECONDITION,
+	// reason CROSS_GROUP. A retry with the id of a committed transaction is
+	// answered with its original results.
+	Commit(context.Context, *connect.Request[v1.CommitRequest]) (*connect.Response[v1.CommitResponse], error)
 }
 
 // NewMessageServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -328,6 +383,12 @@ func NewMessageServiceHandler(svc MessageServiceHandler, opts ...connect.Handler
 		connect.WithSchema(messageServiceMethods.ByName("Peek")),
 		connect.WithHandlerOptions(opts...),
 	)
+	messageServiceCommitHandler := connect.NewUnaryHandler(
+		MessageServiceCommitProcedure,
+		svc.Commit,
+		connect.WithSchema(messageServiceMethods.ByName("Commit")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/chute.v1.MessageService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case MessageServicePublishProcedure:
@@ -346,6 +407,8 @@ func NewMessageServiceHandler(svc MessageServiceHandler, opts ...connect.Handler
 			messageServiceExtendHandler.ServeHTTP(w, r)
 		case MessageServicePeekProcedure:
 			messageServicePeekHandler.ServeHTTP(w, r)
+		case MessageServiceCommitProcedure:
+			messageServiceCommitHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -387,6 +450,10 @@ func (UnimplementedMessageServiceHandler) Peek(context.Context, *connect.Request
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.MessageService.Peek is not implemented"))
 }
 
+func (UnimplementedMessageServiceHandler) Commit(context.Context, *connect.Request[v1.CommitRequest]) (*connect.Response[v1.CommitResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.MessageService.Commit is not implemented"))
+}
+
 // AdminServiceClient is a client for the chute.v1.AdminService service.
 type AdminServiceClient interface {
 	CreateQueue(context.Context, *connect.Request[v1.CreateQueueRequest]) (*connect.Response[v1.CreateQueueResponse], error)
@@ -402,6 +469,14 @@ type AdminServiceClient interface {
 	Unsubscribe(context.Context, *connect.Request[v1.UnsubscribeRequest]) (*connect.Response[v1.UnsubscribeResponse], error)
 	// Redrive moves up to max (all if 0) dead letters back to their source.
 	Redrive(context.Context, *connect.Request[v1.RedriveRequest]) (*connect.Response[v1.RedriveResponse], error)
+	// PauseQueue stops deliveries of a queue until ResumeQueue: receivers
+	// get nothing (they wait), publishes are still accepted, leases already
+	// held continue, and withheld messages do not use up their deliveries.
+	// The pause survives a restart. Admin role.
+	PauseQueue(context.Context, *connect.Request[v1.PauseQueueRequest]) (*connect.Response[v1.PauseQueueResponse], error)
+	// ResumeQueue clears a pause and also closes the queue's circuit breaker
+	// if it is open or half-open. Admin role.
+	ResumeQueue(context.Context, *connect.Request[v1.ResumeQueueRequest]) (*connect.Response[v1.ResumeQueueResponse], error)
 	// GetServerInfo tells which build of chute the server runs and since
 	// when (`chute version` shows it). It never reveals paths or settings.
 	GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error)
@@ -422,6 +497,24 @@ type AdminServiceClient interface {
 	// ListAlerts returns the alerts the server's evaluator has firing, and
 	// the latest resolved ones (`chute alerts ls`).
 	ListAlerts(context.Context, *connect.Request[v1.ListAlertsRequest]) (*connect.Response[v1.ListAlertsResponse], error)
+	// GetMessage looks up one message of a queue by sequence or message ID
+	// without taking a delivery: ready, delayed, in flight, or how it left
+	// (for the queue's settled window). Unknown: NOT_FOUND with reason
+	// MESSAGE_NOT_FOUND. Read role.
+	GetMessage(context.Context, *connect.Request[v1.GetMessageRequest]) (*connect.Response[v1.GetMessageResponse], error)
+	// CancelMessages removes ready and delayed messages of a queue (one
+	// journal record); each ref gets a result. Admin role (as PurgeQueue).
+	CancelMessages(context.Context, *connect.Request[v1.CancelMessagesRequest]) (*connect.Response[v1.CancelMessagesResponse], error)
+	// Periodic schedules (docs/schedules.md): a message published to a
+	// queue or topic on a cron expression or a fixed interval. Create
+	// (ALREADY_EXISTS if the name is in use), delete, pause and resume need
+	// the admin role; listing needs read. Unknown names: NOT_FOUND with
+	// reason SCHEDULE_NOT_FOUND.
+	CreateSchedule(context.Context, *connect.Request[v1.CreateScheduleRequest]) (*connect.Response[v1.CreateScheduleResponse], error)
+	DeleteSchedule(context.Context, *connect.Request[v1.DeleteScheduleRequest]) (*connect.Response[v1.DeleteScheduleResponse], error)
+	PauseSchedule(context.Context, *connect.Request[v1.PauseScheduleRequest]) (*connect.Response[v1.PauseScheduleResponse], error)
+	ResumeSchedule(context.Context, *connect.Request[v1.ResumeScheduleRequest]) (*connect.Response[v1.ResumeScheduleResponse], error)
+	ListSchedules(context.Context, *connect.Request[v1.ListSchedulesRequest]) (*connect.Response[v1.ListSchedulesResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the chute.v1.AdminService service. By default, it
@@ -507,6 +600,18 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("Redrive")),
 			connect.WithClientOptions(opts...),
 		),
+		pauseQueue: connect.NewClient[v1.PauseQueueRequest, v1.PauseQueueResponse](
+			httpClient,
+			baseURL+AdminServicePauseQueueProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("PauseQueue")),
+			connect.WithClientOptions(opts...),
+		),
+		resumeQueue: connect.NewClient[v1.ResumeQueueRequest, v1.ResumeQueueResponse](
+			httpClient,
+			baseURL+AdminServiceResumeQueueProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ResumeQueue")),
+			connect.WithClientOptions(opts...),
+		),
 		getServerInfo: connect.NewClient[v1.GetServerInfoRequest, v1.GetServerInfoResponse](
 			httpClient,
 			baseURL+AdminServiceGetServerInfoProcedure,
@@ -531,27 +636,78 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("ListAlerts")),
 			connect.WithClientOptions(opts...),
 		),
+		getMessage: connect.NewClient[v1.GetMessageRequest, v1.GetMessageResponse](
+			httpClient,
+			baseURL+AdminServiceGetMessageProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GetMessage")),
+			connect.WithClientOptions(opts...),
+		),
+		cancelMessages: connect.NewClient[v1.CancelMessagesRequest, v1.CancelMessagesResponse](
+			httpClient,
+			baseURL+AdminServiceCancelMessagesProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("CancelMessages")),
+			connect.WithClientOptions(opts...),
+		),
+		createSchedule: connect.NewClient[v1.CreateScheduleRequest, v1.CreateScheduleResponse](
+			httpClient,
+			baseURL+AdminServiceCreateScheduleProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("CreateSchedule")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteSchedule: connect.NewClient[v1.DeleteScheduleRequest, v1.DeleteScheduleResponse](
+			httpClient,
+			baseURL+AdminServiceDeleteScheduleProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("DeleteSchedule")),
+			connect.WithClientOptions(opts...),
+		),
+		pauseSchedule: connect.NewClient[v1.PauseScheduleRequest, v1.PauseScheduleResponse](
+			httpClient,
+			baseURL+AdminServicePauseScheduleProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("PauseSchedule")),
+			connect.WithClientOptions(opts...),
+		),
+		resumeSchedule: connect.NewClient[v1.ResumeScheduleRequest, v1.ResumeScheduleResponse](
+			httpClient,
+			baseURL+AdminServiceResumeScheduleProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ResumeSchedule")),
+			connect.WithClientOptions(opts...),
+		),
+		listSchedules: connect.NewClient[v1.ListSchedulesRequest, v1.ListSchedulesResponse](
+			httpClient,
+			baseURL+AdminServiceListSchedulesProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListSchedules")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // adminServiceClient implements AdminServiceClient.
 type adminServiceClient struct {
-	createQueue   *connect.Client[v1.CreateQueueRequest, v1.CreateQueueResponse]
-	updateQueue   *connect.Client[v1.UpdateQueueRequest, v1.UpdateQueueResponse]
-	deleteQueue   *connect.Client[v1.DeleteQueueRequest, v1.DeleteQueueResponse]
-	purgeQueue    *connect.Client[v1.PurgeQueueRequest, v1.PurgeQueueResponse]
-	getQueue      *connect.Client[v1.GetQueueRequest, v1.GetQueueResponse]
-	listQueues    *connect.Client[v1.ListQueuesRequest, v1.ListQueuesResponse]
-	createTopic   *connect.Client[v1.CreateTopicRequest, v1.CreateTopicResponse]
-	deleteTopic   *connect.Client[v1.DeleteTopicRequest, v1.DeleteTopicResponse]
-	listTopics    *connect.Client[v1.ListTopicsRequest, v1.ListTopicsResponse]
-	subscribe     *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
-	unsubscribe   *connect.Client[v1.UnsubscribeRequest, v1.UnsubscribeResponse]
-	redrive       *connect.Client[v1.RedriveRequest, v1.RedriveResponse]
-	getServerInfo *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
-	backup        *connect.Client[v1.BackupRequest, v1.BackupChunk]
-	listConsumers *connect.Client[v1.ListConsumersRequest, v1.ListConsumersResponse]
-	listAlerts    *connect.Client[v1.ListAlertsRequest, v1.ListAlertsResponse]
+	createQueue    *connect.Client[v1.CreateQueueRequest, v1.CreateQueueResponse]
+	updateQueue    *connect.Client[v1.UpdateQueueRequest, v1.UpdateQueueResponse]
+	deleteQueue    *connect.Client[v1.DeleteQueueRequest, v1.DeleteQueueResponse]
+	purgeQueue     *connect.Client[v1.PurgeQueueRequest, v1.PurgeQueueResponse]
+	getQueue       *connect.Client[v1.GetQueueRequest, v1.GetQueueResponse]
+	listQueues     *connect.Client[v1.ListQueuesRequest, v1.ListQueuesResponse]
+	createTopic    *connect.Client[v1.CreateTopicRequest, v1.CreateTopicResponse]
+	deleteTopic    *connect.Client[v1.DeleteTopicRequest, v1.DeleteTopicResponse]
+	listTopics     *connect.Client[v1.ListTopicsRequest, v1.ListTopicsResponse]
+	subscribe      *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
+	unsubscribe    *connect.Client[v1.UnsubscribeRequest, v1.UnsubscribeResponse]
+	redrive        *connect.Client[v1.RedriveRequest, v1.RedriveResponse]
+	pauseQueue     *connect.Client[v1.PauseQueueRequest, v1.PauseQueueResponse]
+	resumeQueue    *connect.Client[v1.ResumeQueueRequest, v1.ResumeQueueResponse]
+	getServerInfo  *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
+	backup         *connect.Client[v1.BackupRequest, v1.BackupChunk]
+	listConsumers  *connect.Client[v1.ListConsumersRequest, v1.ListConsumersResponse]
+	listAlerts     *connect.Client[v1.ListAlertsRequest, v1.ListAlertsResponse]
+	getMessage     *connect.Client[v1.GetMessageRequest, v1.GetMessageResponse]
+	cancelMessages *connect.Client[v1.CancelMessagesRequest, v1.CancelMessagesResponse]
+	createSchedule *connect.Client[v1.CreateScheduleRequest, v1.CreateScheduleResponse]
+	deleteSchedule *connect.Client[v1.DeleteScheduleRequest, v1.DeleteScheduleResponse]
+	pauseSchedule  *connect.Client[v1.PauseScheduleRequest, v1.PauseScheduleResponse]
+	resumeSchedule *connect.Client[v1.ResumeScheduleRequest, v1.ResumeScheduleResponse]
+	listSchedules  *connect.Client[v1.ListSchedulesRequest, v1.ListSchedulesResponse]
 }
 
 // CreateQueue calls chute.v1.AdminService.CreateQueue.
@@ -614,6 +770,16 @@ func (c *adminServiceClient) Redrive(ctx context.Context, req *connect.Request[v
 	return c.redrive.CallUnary(ctx, req)
 }
 
+// PauseQueue calls chute.v1.AdminService.PauseQueue.
+func (c *adminServiceClient) PauseQueue(ctx context.Context, req *connect.Request[v1.PauseQueueRequest]) (*connect.Response[v1.PauseQueueResponse], error) {
+	return c.pauseQueue.CallUnary(ctx, req)
+}
+
+// ResumeQueue calls chute.v1.AdminService.ResumeQueue.
+func (c *adminServiceClient) ResumeQueue(ctx context.Context, req *connect.Request[v1.ResumeQueueRequest]) (*connect.Response[v1.ResumeQueueResponse], error) {
+	return c.resumeQueue.CallUnary(ctx, req)
+}
+
 // GetServerInfo calls chute.v1.AdminService.GetServerInfo.
 func (c *adminServiceClient) GetServerInfo(ctx context.Context, req *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error) {
 	return c.getServerInfo.CallUnary(ctx, req)
@@ -634,6 +800,41 @@ func (c *adminServiceClient) ListAlerts(ctx context.Context, req *connect.Reques
 	return c.listAlerts.CallUnary(ctx, req)
 }
 
+// GetMessage calls chute.v1.AdminService.GetMessage.
+func (c *adminServiceClient) GetMessage(ctx context.Context, req *connect.Request[v1.GetMessageRequest]) (*connect.Response[v1.GetMessageResponse], error) {
+	return c.getMessage.CallUnary(ctx, req)
+}
+
+// CancelMessages calls chute.v1.AdminService.CancelMessages.
+func (c *adminServiceClient) CancelMessages(ctx context.Context, req *connect.Request[v1.CancelMessagesRequest]) (*connect.Response[v1.CancelMessagesResponse], error) {
+	return c.cancelMessages.CallUnary(ctx, req)
+}
+
+// CreateSchedule calls chute.v1.AdminService.CreateSchedule.
+func (c *adminServiceClient) CreateSchedule(ctx context.Context, req *connect.Request[v1.CreateScheduleRequest]) (*connect.Response[v1.CreateScheduleResponse], error) {
+	return c.createSchedule.CallUnary(ctx, req)
+}
+
+// DeleteSchedule calls chute.v1.AdminService.DeleteSchedule.
+func (c *adminServiceClient) DeleteSchedule(ctx context.Context, req *connect.Request[v1.DeleteScheduleRequest]) (*connect.Response[v1.DeleteScheduleResponse], error) {
+	return c.deleteSchedule.CallUnary(ctx, req)
+}
+
+// PauseSchedule calls chute.v1.AdminService.PauseSchedule.
+func (c *adminServiceClient) PauseSchedule(ctx context.Context, req *connect.Request[v1.PauseScheduleRequest]) (*connect.Response[v1.PauseScheduleResponse], error) {
+	return c.pauseSchedule.CallUnary(ctx, req)
+}
+
+// ResumeSchedule calls chute.v1.AdminService.ResumeSchedule.
+func (c *adminServiceClient) ResumeSchedule(ctx context.Context, req *connect.Request[v1.ResumeScheduleRequest]) (*connect.Response[v1.ResumeScheduleResponse], error) {
+	return c.resumeSchedule.CallUnary(ctx, req)
+}
+
+// ListSchedules calls chute.v1.AdminService.ListSchedules.
+func (c *adminServiceClient) ListSchedules(ctx context.Context, req *connect.Request[v1.ListSchedulesRequest]) (*connect.Response[v1.ListSchedulesResponse], error) {
+	return c.listSchedules.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the chute.v1.AdminService service.
 type AdminServiceHandler interface {
 	CreateQueue(context.Context, *connect.Request[v1.CreateQueueRequest]) (*connect.Response[v1.CreateQueueResponse], error)
@@ -649,6 +850,14 @@ type AdminServiceHandler interface {
 	Unsubscribe(context.Context, *connect.Request[v1.UnsubscribeRequest]) (*connect.Response[v1.UnsubscribeResponse], error)
 	// Redrive moves up to max (all if 0) dead letters back to their source.
 	Redrive(context.Context, *connect.Request[v1.RedriveRequest]) (*connect.Response[v1.RedriveResponse], error)
+	// PauseQueue stops deliveries of a queue until ResumeQueue: receivers
+	// get nothing (they wait), publishes are still accepted, leases already
+	// held continue, and withheld messages do not use up their deliveries.
+	// The pause survives a restart. Admin role.
+	PauseQueue(context.Context, *connect.Request[v1.PauseQueueRequest]) (*connect.Response[v1.PauseQueueResponse], error)
+	// ResumeQueue clears a pause and also closes the queue's circuit breaker
+	// if it is open or half-open. Admin role.
+	ResumeQueue(context.Context, *connect.Request[v1.ResumeQueueRequest]) (*connect.Response[v1.ResumeQueueResponse], error)
 	// GetServerInfo tells which build of chute the server runs and since
 	// when (`chute version` shows it). It never reveals paths or settings.
 	GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error)
@@ -669,6 +878,24 @@ type AdminServiceHandler interface {
 	// ListAlerts returns the alerts the server's evaluator has firing, and
 	// the latest resolved ones (`chute alerts ls`).
 	ListAlerts(context.Context, *connect.Request[v1.ListAlertsRequest]) (*connect.Response[v1.ListAlertsResponse], error)
+	// GetMessage looks up one message of a queue by sequence or message ID
+	// without taking a delivery: ready, delayed, in flight, or how it left
+	// (for the queue's settled window). Unknown: NOT_FOUND with reason
+	// MESSAGE_NOT_FOUND. Read role.
+	GetMessage(context.Context, *connect.Request[v1.GetMessageRequest]) (*connect.Response[v1.GetMessageResponse], error)
+	// CancelMessages removes ready and delayed messages of a queue (one
+	// journal record); each ref gets a result. Admin role (as PurgeQueue).
+	CancelMessages(context.Context, *connect.Request[v1.CancelMessagesRequest]) (*connect.Response[v1.CancelMessagesResponse], error)
+	// Periodic schedules (docs/schedules.md): a message published to a
+	// queue or topic on a cron expression or a fixed interval. Create
+	// (ALREADY_EXISTS if the name is in use), delete, pause and resume need
+	// the admin role; listing needs read. Unknown names: NOT_FOUND with
+	// reason SCHEDULE_NOT_FOUND.
+	CreateSchedule(context.Context, *connect.Request[v1.CreateScheduleRequest]) (*connect.Response[v1.CreateScheduleResponse], error)
+	DeleteSchedule(context.Context, *connect.Request[v1.DeleteScheduleRequest]) (*connect.Response[v1.DeleteScheduleResponse], error)
+	PauseSchedule(context.Context, *connect.Request[v1.PauseScheduleRequest]) (*connect.Response[v1.PauseScheduleResponse], error)
+	ResumeSchedule(context.Context, *connect.Request[v1.ResumeScheduleRequest]) (*connect.Response[v1.ResumeScheduleResponse], error)
+	ListSchedules(context.Context, *connect.Request[v1.ListSchedulesRequest]) (*connect.Response[v1.ListSchedulesResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -750,6 +977,18 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("Redrive")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServicePauseQueueHandler := connect.NewUnaryHandler(
+		AdminServicePauseQueueProcedure,
+		svc.PauseQueue,
+		connect.WithSchema(adminServiceMethods.ByName("PauseQueue")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceResumeQueueHandler := connect.NewUnaryHandler(
+		AdminServiceResumeQueueProcedure,
+		svc.ResumeQueue,
+		connect.WithSchema(adminServiceMethods.ByName("ResumeQueue")),
+		connect.WithHandlerOptions(opts...),
+	)
 	adminServiceGetServerInfoHandler := connect.NewUnaryHandler(
 		AdminServiceGetServerInfoProcedure,
 		svc.GetServerInfo,
@@ -772,6 +1011,48 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		AdminServiceListAlertsProcedure,
 		svc.ListAlerts,
 		connect.WithSchema(adminServiceMethods.ByName("ListAlerts")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceGetMessageHandler := connect.NewUnaryHandler(
+		AdminServiceGetMessageProcedure,
+		svc.GetMessage,
+		connect.WithSchema(adminServiceMethods.ByName("GetMessage")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceCancelMessagesHandler := connect.NewUnaryHandler(
+		AdminServiceCancelMessagesProcedure,
+		svc.CancelMessages,
+		connect.WithSchema(adminServiceMethods.ByName("CancelMessages")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceCreateScheduleHandler := connect.NewUnaryHandler(
+		AdminServiceCreateScheduleProcedure,
+		svc.CreateSchedule,
+		connect.WithSchema(adminServiceMethods.ByName("CreateSchedule")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceDeleteScheduleHandler := connect.NewUnaryHandler(
+		AdminServiceDeleteScheduleProcedure,
+		svc.DeleteSchedule,
+		connect.WithSchema(adminServiceMethods.ByName("DeleteSchedule")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServicePauseScheduleHandler := connect.NewUnaryHandler(
+		AdminServicePauseScheduleProcedure,
+		svc.PauseSchedule,
+		connect.WithSchema(adminServiceMethods.ByName("PauseSchedule")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceResumeScheduleHandler := connect.NewUnaryHandler(
+		AdminServiceResumeScheduleProcedure,
+		svc.ResumeSchedule,
+		connect.WithSchema(adminServiceMethods.ByName("ResumeSchedule")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceListSchedulesHandler := connect.NewUnaryHandler(
+		AdminServiceListSchedulesProcedure,
+		svc.ListSchedules,
+		connect.WithSchema(adminServiceMethods.ByName("ListSchedules")),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/chute.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -800,6 +1081,10 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceUnsubscribeHandler.ServeHTTP(w, r)
 		case AdminServiceRedriveProcedure:
 			adminServiceRedriveHandler.ServeHTTP(w, r)
+		case AdminServicePauseQueueProcedure:
+			adminServicePauseQueueHandler.ServeHTTP(w, r)
+		case AdminServiceResumeQueueProcedure:
+			adminServiceResumeQueueHandler.ServeHTTP(w, r)
 		case AdminServiceGetServerInfoProcedure:
 			adminServiceGetServerInfoHandler.ServeHTTP(w, r)
 		case AdminServiceBackupProcedure:
@@ -808,6 +1093,20 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceListConsumersHandler.ServeHTTP(w, r)
 		case AdminServiceListAlertsProcedure:
 			adminServiceListAlertsHandler.ServeHTTP(w, r)
+		case AdminServiceGetMessageProcedure:
+			adminServiceGetMessageHandler.ServeHTTP(w, r)
+		case AdminServiceCancelMessagesProcedure:
+			adminServiceCancelMessagesHandler.ServeHTTP(w, r)
+		case AdminServiceCreateScheduleProcedure:
+			adminServiceCreateScheduleHandler.ServeHTTP(w, r)
+		case AdminServiceDeleteScheduleProcedure:
+			adminServiceDeleteScheduleHandler.ServeHTTP(w, r)
+		case AdminServicePauseScheduleProcedure:
+			adminServicePauseScheduleHandler.ServeHTTP(w, r)
+		case AdminServiceResumeScheduleProcedure:
+			adminServiceResumeScheduleHandler.ServeHTTP(w, r)
+		case AdminServiceListSchedulesProcedure:
+			adminServiceListSchedulesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -865,6 +1164,14 @@ func (UnimplementedAdminServiceHandler) Redrive(context.Context, *connect.Reques
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.Redrive is not implemented"))
 }
 
+func (UnimplementedAdminServiceHandler) PauseQueue(context.Context, *connect.Request[v1.PauseQueueRequest]) (*connect.Response[v1.PauseQueueResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.PauseQueue is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ResumeQueue(context.Context, *connect.Request[v1.ResumeQueueRequest]) (*connect.Response[v1.ResumeQueueResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.ResumeQueue is not implemented"))
+}
+
 func (UnimplementedAdminServiceHandler) GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.GetServerInfo is not implemented"))
 }
@@ -879,4 +1186,32 @@ func (UnimplementedAdminServiceHandler) ListConsumers(context.Context, *connect.
 
 func (UnimplementedAdminServiceHandler) ListAlerts(context.Context, *connect.Request[v1.ListAlertsRequest]) (*connect.Response[v1.ListAlertsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.ListAlerts is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) GetMessage(context.Context, *connect.Request[v1.GetMessageRequest]) (*connect.Response[v1.GetMessageResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.GetMessage is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) CancelMessages(context.Context, *connect.Request[v1.CancelMessagesRequest]) (*connect.Response[v1.CancelMessagesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.CancelMessages is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) CreateSchedule(context.Context, *connect.Request[v1.CreateScheduleRequest]) (*connect.Response[v1.CreateScheduleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.CreateSchedule is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) DeleteSchedule(context.Context, *connect.Request[v1.DeleteScheduleRequest]) (*connect.Response[v1.DeleteScheduleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.DeleteSchedule is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) PauseSchedule(context.Context, *connect.Request[v1.PauseScheduleRequest]) (*connect.Response[v1.PauseScheduleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.PauseSchedule is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ResumeSchedule(context.Context, *connect.Request[v1.ResumeScheduleRequest]) (*connect.Response[v1.ResumeScheduleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.ResumeSchedule is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListSchedules(context.Context, *connect.Request[v1.ListSchedulesRequest]) (*connect.Response[v1.ListSchedulesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.ListSchedules is not implemented"))
 }

@@ -1,0 +1,67 @@
+package broker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/broker"
+	"github.com/chutemq/chute/internal/chutetest"
+)
+
+// TestLookupSurvivesRestart: cancels and the settled log are in the
+// journal and the checkpoint, so a reopened broker answers lookups as
+// before, by sequence and by ID.
+func TestLookupSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	opts, _ := chutetest.MemOptions(nil)
+	opts.CheckpointBytes = -1
+	b, err := broker.Open("data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, b, "q", chute.QueueConfig{SettledWindow: time.Hour})
+	res := mustPublish(t, b, "q", chute.Message{Body: []byte("a"), ID: "a"}, chute.Message{Body: []byte("b")},
+		chute.Message{Body: []byte("c"), Delay: time.Hour}, chute.Message{Body: []byte("d")})
+	d := mustReceive(t, b, "q", chute.ReceiveOptions{})
+	if err := b.Ack(ctx, "q", d[0].Receipt); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := b.CancelMessages(ctx, "q", chute.BySeq(res[1].Seq))
+	if err != nil || !rs[0].Cancelled {
+		t.Fatalf("cancel: %+v, %v", rs, err)
+	}
+	if err := b.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := b.CancelMessages(ctx, "q", chute.BySeq(res[2].Seq)); err != nil || !rs[0].Cancelled {
+		t.Fatalf("cancel after the checkpoint: %+v, %v", rs, err)
+	}
+	want := map[uint64]chute.MessageState{res[0].Seq: chute.MessageAcked, res[1].Seq: chute.MessageCancelled,
+		res[2].Seq: chute.MessageCancelled, res[3].Seq: chute.MessageReady}
+	check := func(b *broker.Broker, when string) {
+		t.Helper()
+		for seq, st := range want {
+			if info, err := b.GetMessage(ctx, "q", chute.BySeq(seq)); err != nil || info.State != st {
+				t.Fatalf("%s: message %d: %+v, %v; want %v", when, seq, info, err, st)
+			}
+		}
+		if info, err := b.GetMessage(ctx, "q", chute.ByID("a")); err != nil || info.Seq != res[0].Seq || info.State != chute.MessageAcked {
+			t.Fatalf("%s: by ID: %+v, %v", when, info, err)
+		}
+		if st, _ := b.QueueStats(ctx, "q"); st.Totals.Cancelled != 2 || st.Depth() != 1 {
+			t.Fatalf("%s: stats %+v", when, st)
+		}
+	}
+	check(b, "before the restart")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err = broker.Open("data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	check(b, "after the restart")
+}
