@@ -218,9 +218,9 @@ type QueueConfig struct {
 	// turns the memory off. At most 24 h.
 	SettledWindow time.Duration
 	// MaxSettled caps the settled messages remembered (the oldest are
-	// forgotten first, even inside the window); each costs about 75
+	// forgotten first, even inside the window); each costs about 82
 	// bytes of memory, so the default, 10,000, bounds a queue's memory of
-	// them at about 0.75 MB (the whole 2-minute default window up to 83
+	// them at about 0.8 MB (the whole 2-minute default window up to 83
 	// settlements a second; a busier queue remembers its latest 10,000).
 	// 0 means 10,000, None means no cap.
 	MaxSettled int64

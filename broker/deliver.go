@@ -65,6 +65,9 @@ func (b *Broker) ReceiveAsync(ctx context.Context, queue string, opts chute.Rece
 			return nil, nil, err
 		}
 		b.probesTakenLocked(queue, len(ds))
+		if h := holderOf(ctx); h != "" && len(ds) > 0 {
+			b.eng.SetHolder(queue, ds, h)
+		}
 		if len(ds) > 0 {
 			batch, err := b.commitLocked(rec)
 			b.mu.Unlock()

@@ -166,7 +166,9 @@ func (r *Runner) Stats() RunnerStats {
 // mend (the queue does not exist, the token is refused).
 func (r *Runner) Run(ctx context.Context) error {
 	var src source
-	if c, ok := r.api.(*Client); ok {
+	// A tx handler's commits settle outside the Consume stream, which
+	// would hold their receipts until it ends: it polls instead.
+	if c, ok := r.api.(*Client); ok && r.txH == nil {
 		src = newStreamSource(c, r.queue, r.opts.Lease, r.logf)
 	} else {
 		src = &pollSource{api: r.api, queue: r.queue, lease: r.opts.Lease}

@@ -50,7 +50,8 @@ func (c *Client) Commit(ctx context.Context, tx chute.Tx) (chute.TxResult, error
 // The outputs must be in the input queue's placement group (the targets of
 // a queue created with the same QueueConfig.Group, or the topic whose
 // subscription the input queue is): otherwise every commit fails with
-// chute.ErrCrossGroup.
+// chute.ErrCrossGroup. A tx runner receives with Receive calls, not a
+// Consume stream, since its commits settle outside the stream.
 type TxHandler func(ctx context.Context, d chute.Delivery, out *Outputs) error
 
 // Outputs collects what a TxHandler publishes.

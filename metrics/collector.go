@@ -90,6 +90,7 @@ var (
 	qDeadLettered = desc("chute_queue_dead_lettered_total", "Messages moved from the queue to its dead-letter queue, for any reason.", "queue")
 	qRedelivered  = desc("chute_queue_redelivered_total", "Deliveries of messages delivered before (the second and later delivery of each).", "queue")
 	qDeadReason   = desc("chute_queue_dead_lettered_by_reason_total", "Messages moved to the dead-letter queue, by reason: max_deliveries, expired, overflow, damaged (detail).", "queue", "reason")
+	qCancelled    = desc("chute_queue_cancelled_total", "Ready or delayed messages cancelled (chute msg rm, CancelMessages) (detail).", "queue")
 	qDedup        = desc("chute_queue_deduplicated_total", "Published messages answered as duplicates (by message ID or producer session) since the broker started (detail).", "queue")
 	qRejected     = desc("chute_queue_rejected_total", "Published messages refused since the broker started, by reason: full (depth limit), invalid (bad fields, too large) (detail).", "queue", "reason")
 	qWait         = desc("chute_queue_wait_seconds", "Time from a message's due time (publish, or deliver-at if delayed) to its first delivery.", "queue")
@@ -150,7 +151,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	describeBreakers(ch)  // breaker.go
 	describeSchedules(ch) // schedule.go
 	for _, d := range []*prometheus.Desc{qMessages, qBytes, qDeadLetters, qOldest, qIsDead, qPublished, qDelivered,
-		qAcked, qNacked, qLeaseExpired, qExpired, qDeadLettered, qRedelivered, qDeadReason, qDedup, qRejected, qWait,
+		qAcked, qNacked, qLeaseExpired, qExpired, qDeadLettered, qRedelivered, qDeadReason, qCancelled, qDedup, qRejected, qWait,
 		qProcessing, qCompletion, tPublished, tUnrouted, tDedup, tRejected, jReclaimed, jDisk,
 		confirm, wait, processing, completion, healthy, jRecords, jBytes, jWrites, jSyncs, jSyncTime, jSync, jSegments,
 		jSegSize, jReads, ckCount, ckBytes, ckDuration, rDuration, rRecords, rBytes, memBudget, memCacheLimit, memCache,
@@ -201,6 +202,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			count(qDeadReason, float64(r.Expired), n, "expired")
 			count(qDeadReason, float64(r.Overflow), n, "overflow")
 			count(qDeadReason, float64(r.Damaged), n, "damaged")
+			count(qCancelled, float64(t.Cancelled), n)
 			count(qDedup, float64(q.Deduplicated), n)
 			count(qRejected, float64(q.RejectedFull), n, "full")
 			count(qRejected, float64(q.RejectedInvalid), n, "invalid")

@@ -16,7 +16,7 @@
 // Cardinality: a queue costs 15 series by default (messages by state,
 // oldest ready age, is-dead-letter, eight counters, consumers and
 // producers; a dead-letter queue adds its dead letters) and the breaker
-// state. Its detail — bytes by state, dead letters by reason,
+// state. Its detail — bytes by state, dead letters by reason, cancelled,
 // de-duplicated and rejected counts, and the latency histograms
 // (chute_queue_{wait,processing,completion}_seconds, 26 series each) — is
 // opt-in through Options.QueueDetail or the queue attribute

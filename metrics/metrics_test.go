@@ -157,6 +157,7 @@ func TestMetricsWorkload(t *testing.T) {
 		{"chute_queue_dead_lettered_by_reason_total", []string{"queue", "work", "reason", "max_deliveries"}, 40},
 		{"chute_queue_dead_lettered_by_reason_total", []string{"queue", "work", "reason", "expired"}, 0},
 		{"chute_queue_deduplicated_total", []string{"queue", "work"}, 2},
+		{"chute_queue_cancelled_total", []string{"queue", "work"}, 0},
 		{"chute_queue_rejected_total", []string{"queue", "work", "reason", "invalid"}, 1},
 		{"chute_queue_rejected_total", []string{"queue", "work", "reason", "full"}, 0},
 		{"chute_queue_messages", []string{"queue", "work", "state", "ready"}, 1},

@@ -77,6 +77,15 @@ func clientOf(h interface{ Get(string) string }, peer connect.Peer) (clientKey, 
 	return clientKey{id: id}, peer.Addr
 }
 
+// holderName is how GetMessage names the holder of a lease: the client's
+// ID and address ("worker-7 (10.0.0.5:41234)"), or its address alone.
+func holderName(k clientKey, addr string) string {
+	if k.id == "" {
+		return addr
+	}
+	return k.id + " (" + addr + ")"
+}
+
 // activity tracks the clients of every queue. Lock order: activity.mu,
 // then a consumer's mu (Leases reads each open stream's held receipts).
 type activity struct {

@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/broker"
 	chutev1 "github.com/chutemq/chute/gen/chute/v1"
 	"github.com/chutemq/chute/internal/wire"
 )
@@ -36,6 +37,7 @@ func (m *messageService) Receive(ctx context.Context, req *connect.Request[chute
 	// On the wire a zero wait means "do not wait" (what curl wants); the
 	// server caps any wait.
 	m.unary(req, req.Msg.GetQueue(), false)
+	ctx = broker.WithHolder(ctx, holderName(clientOf(req.Header(), req.Peer())))
 	wait := min(wire.Dur(req.Msg.GetWait()), m.s.opts.MaxReceiveWait)
 	if wait <= 0 {
 		wait = -1
@@ -255,6 +257,7 @@ func (m *messageService) Consume(ctx context.Context, stream *connect.BidiStream
 	c.grant(start.GetCredit())
 	k, addr := clientOf(stream.RequestHeader(), stream.Peer())
 	defer m.s.activity.openConsumer(c, k, addr)()
+	ctx = broker.WithHolder(ctx, holderName(k, addr))
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

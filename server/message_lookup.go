@@ -9,10 +9,9 @@ import (
 	"github.com/chutemq/chute/internal/wire"
 )
 
-// GetMessage looks up one message (read role). MessageInfo.Holder stays
-// empty: the server's activity tracking (activity.go) counts each
-// client's leases per queue but does not know which client holds which
-// sequence.
+// GetMessage looks up one message (read role). MessageInfo.Holder of a
+// message in flight names the client that received it (holderName), as
+// the receive handlers tell the broker (broker.WithHolder).
 func (a *adminService) GetMessage(ctx context.Context, req *connect.Request[chutev1.GetMessageRequest]) (*connect.Response[chutev1.GetMessageResponse], error) {
 	m := req.Msg
 	info, err := a.s.api.GetMessage(ctx, m.GetQueue(), wire.MessageRefFromPB(m.GetRef()))

@@ -110,8 +110,6 @@ var procedures = map[string]procedure{
 	chutev1connect.AdminServiceUpdateQueueProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceDeleteQueueProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServicePurgeQueueProcedure:  {need: RoleAdmin, audit: true},
-	// Cancelling messages destroys them, as a purge does.
-	chutev1connect.AdminServiceCancelMessagesProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceCreateTopicProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceDeleteTopicProcedure: {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceSubscribeProcedure:   {need: RoleAdmin, audit: true},
@@ -120,6 +118,9 @@ var procedures = map[string]procedure{
 	// Pausing and resuming change what every consumer of a queue gets.
 	chutev1connect.AdminServicePauseQueueProcedure:  {need: RoleAdmin, audit: true},
 	chutev1connect.AdminServiceResumeQueueProcedure: {need: RoleAdmin, audit: true},
+
+	// Cancelling messages destroys them, as a purge does.
+	chutev1connect.AdminServiceCancelMessagesProcedure: {need: RoleAdmin, audit: true},
 	// Schedules publish on their own: creating one is like publishing
 	// forever, so all of them are admin actions.
 	chutev1connect.AdminServiceCreateScheduleProcedure: {need: RoleAdmin, audit: true},

@@ -45,7 +45,8 @@ its state without taking a delivery:
 A message the queue does not know, or no longer remembers, is an error
 (exit status 4). An ID is found while the queue remembers it (its de-dup
 window).`,
-		Args: exactArgs(2),
+		Args:              exactArgs(2),
+		ValidArgsFunction: completeArgs(f, argQueue),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			ref, err := messageRef(args[1], byID)
 			if err != nil {
@@ -76,7 +77,8 @@ msg get): ready and delayed ones are removed, in one journal write, and
 remembered as cancelled. An in-flight message is not taken from its
 consumer (exit status 5); one already settled or unknown is not found
 (exit status 4). Each message gets a line saying what happened.`,
-		Args: minArgs(2),
+		Args:              minArgs(2),
+		ValidArgsFunction: completeArgs(f, argQueue),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			refs := make([]chute.MessageRef, len(args)-1)
 			for i, a := range args[1:] {
@@ -209,24 +211,24 @@ func relTime(t time.Time) string {
 
 // messageJSON is a lookup as msg get --json prints it (docs/cli.md).
 type messageJSON struct {
-	Queue         string                 `json:"queue"`
-	Seq           uint64                 `json:"seq"`
-	ID            string                 `json:"id,omitempty"`
-	Key           string                 `json:"key,omitempty"`
-	State         string                 `json:"state"`
-	KeyWaiting    bool                   `json:"key_waiting,omitempty"`
-	Priority      uint8                  `json:"priority"`
-	Published     *time.Time             `json:"published,omitempty"`
-	Deliveries    int                    `json:"deliveries"`
-	DeliverAt     *time.Time             `json:"deliver_at,omitempty"`
-	LeaseDeadline *time.Time             `json:"lease_deadline,omitempty"`
-	Holder        string                 `json:"holder,omitempty"`
-	LastError     string                 `json:"last_error,omitempty"`
-	DeadLetter    *deadLetterJSON        `json:"dead_letter,omitempty"`
-	SettledAt     *time.Time             `json:"settled_at,omitempty"`
-	Reason        string                 `json:"reason,omitempty"`
-	MovedTo       string                 `json:"moved_to,omitempty"`
-	MovedSeq      uint64                 `json:"moved_seq,omitempty"`
+	Queue         string          `json:"queue"`
+	Seq           uint64          `json:"seq"`
+	ID            string          `json:"id,omitempty"`
+	Key           string          `json:"key,omitempty"`
+	State         string          `json:"state"`
+	KeyWaiting    bool            `json:"key_waiting,omitempty"`
+	Priority      uint8           `json:"priority"`
+	Published     *time.Time      `json:"published,omitempty"`
+	Deliveries    int             `json:"deliveries"`
+	DeliverAt     *time.Time      `json:"deliver_at,omitempty"`
+	LeaseDeadline *time.Time      `json:"lease_deadline,omitempty"`
+	Holder        string          `json:"holder,omitempty"`
+	LastError     string          `json:"last_error,omitempty"`
+	DeadLetter    *deadLetterJSON `json:"dead_letter,omitempty"`
+	SettledAt     *time.Time      `json:"settled_at,omitempty"`
+	Reason        string          `json:"reason,omitempty"`
+	MovedTo       string          `json:"moved_to,omitempty"`
+	MovedSeq      uint64          `json:"moved_seq,omitempty"`
 }
 
 func optTime(t time.Time) *time.Time {

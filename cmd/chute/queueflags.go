@@ -101,7 +101,7 @@ func (q *queueFlags) register(cmd *cobra.Command) {
 	flagVar(fs, newDurationValue(&q.settledWindow, 0, true), "settled-window", "DURATION|none",
 		"how long msg get tells how a message left (acked, cancelled, ...) (0: the de-dup window; none: off)")
 	flagVar(fs, newCountValue(&q.maxSettled, def.MaxSettled), "max-settled", "N|none",
-		"settled messages remembered at most, about 75 bytes each; the oldest are forgotten first (0: the default; none: no cap)")
+		"settled messages remembered at most, about 82 bytes each; the oldest are forgotten first (0: the default; none: no cap)")
 	q.more.register(fs)
 	cmd.Flags().AddFlagSet(fs)
 	cmd.RegisterFlagCompletionFunc("backoff", enumCompletion(backoffKinds))

@@ -161,7 +161,7 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.Var(autoNoneSize{newSizeValue(&f.diskReserve, 0, true)}, "disk-reserve", "space held in DATA/RESERVE and given up when the volume fills, so that acks and checkpoints go on (auto: sized from the index)")
 	fl.BoolVar(&f.salvage, "salvage", false, "start on a journal whose only damage is in bodies of queued messages, dead-lettering those with reason damaged (docs/operations.md)")
 	fl.BoolVar(&f.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics (any valid token may read them)")
-	fl.StringVar(&f.queueDetail, "metrics-queue-detail", "", "comma-separated queues whose detailed series /metrics exports (bytes by state, duplicates, rejections, dead letters by reason, latency histograms: 88 series), or all; a queue also opts in with the attribute metrics.detail=true")
+	fl.StringVar(&f.queueDetail, "metrics-queue-detail", "", "comma-separated queues whose detailed series /metrics exports (bytes by state, duplicates, rejections, dead letters by reason, latency histograms: 89 series), or all; a queue also opts in with the attribute metrics.detail=true")
 	fl.StringVar(&f.queueDetail, "metrics-queue-histograms", "", "the old name of --metrics-queue-detail")
 	_ = fl.MarkDeprecated("metrics-queue-histograms", "use --metrics-queue-detail")
 	fl.BoolVar(&f.reflection, "reflection", true, "serve gRPC server reflection (grpcurl without .proto files; needs a token with the read role)")

@@ -19,6 +19,9 @@
 // tables are paid only by messages that need them: a TTL (expiry heap),
 // an ordering key (key line), a delay (delay heap), a lease (lease map and
 // heap), a nack error text, a dead letter's cause, a delivery handed back
-// uncounted, a message ID (de-dup). Producer sessions (de-dup without an
-// entry per message) cost a fixed amount per producer (dedup.go).
+// uncounted, a message ID (de-dup), and, for Lookup, being out of publish
+// order (delayed, retried or waiting for its key: lookup.go). Producer
+// sessions (de-dup without an entry per message) cost a fixed amount per
+// producer (dedup.go); how messages left is remembered per queue up to a
+// cap (settled.go).
 package engine

@@ -160,6 +160,7 @@ func (q *queue) lookupQueued(seq uint64, info *chute.MessageInfo) bool {
 		en, k = l.e, l.key
 		info.State = chute.MessageInFlight
 		info.LeaseDeadline = time.Unix(0, l.deadline)
+		info.Holder = l.holder
 	} else if a, ok := q.aside[seq]; ok {
 		en = entry{seq: seq, pub: a.pub, deliv: a.deliv, prio: a.prio, flags: a.flags}
 		k = a.key

@@ -196,6 +196,22 @@ func TestLookupSettledCap(t *testing.T) {
 	h.check()
 }
 
+// TestLookupDiscarded: a queue without a dead-letter queue discards what
+// it would dead-letter, and says why.
+func TestLookupDiscarded(t *testing.T) {
+	h := newHarness(t)
+	h.mustCreateQueue("q", QueueConfig{MaxDeliveries: 1, NoDeadLetter: true})
+	s := h.mustPublish("q", PubMsg{Body: []byte("x")})[0].Seq
+	ds := h.receive("q", 1, 0)
+	if err := h.nack("q", ds[0], 0, "no"); err != nil {
+		t.Fatal(err)
+	}
+	if info := h.wantState("q", s, chute.MessageDiscarded); info.Reason != "max-deliveries" || info.MovedTo != "" {
+		t.Fatalf("discarded: %+v", info)
+	}
+	h.check()
+}
+
 // TestCancel: ready, delayed, key-waiting and retrying messages are
 // cancelled; in-flight ones and settled ones are not; a key passes on.
 func TestCancel(t *testing.T) {
@@ -358,8 +374,8 @@ func checkAside(t tb, q *queue) {
 // dumpLookups renders the settled log and every lookup of q.
 func dumpLookups(e *Engine, q *queue) string {
 	var b strings.Builder
-	q.settled.order.each(func(s *uint64) bool {
-		fmt.Fprintf(&b, " settled %d=%+v\n", *s, q.settled.m[*s])
+	q.settled.order.each(func(o *settledAt) bool {
+		fmt.Fprintf(&b, " settled %d=%+v at %d\n", o.seq, q.settled.m[o.seq], o.at)
 		return true
 	})
 	for s := uint64(1); s < e.nextSeq; s++ {

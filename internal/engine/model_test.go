@@ -20,7 +20,9 @@ import (
 // producer sessions (in order, gaps, retries, expiry), depth limits with
 // either overflow policy, leases, acks, nacks, extends, unstarted returns,
 // leases returned by a graceful shutdown or released by a crash, redrive,
-// purge, transactions (model_tx_test.go) and time passing. The back-off
+// purge, transactions (model_tx_test.go), lookups of every sequence and
+// ID, cancels and the settled log with its window and cap
+// (model_lookup_test.go), and time passing. The back-off
 // is fixed and without jitter.
 
 type mState int
@@ -590,7 +592,7 @@ func TestEngineMatchesModel(t *testing.T) {
 				}
 			},
 			"cancel": func(rt *rapid.T) { cancelStep(rt, h, m) },
-			"": func(rt *rapid.T) { compare(rt, h, m); compareLookups(rt, h, m) },
+			"":       func(rt *rapid.T) { compare(rt, h, m); compareLookups(rt, h, m) },
 		})
 		h.check()
 	})

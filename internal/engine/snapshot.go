@@ -16,8 +16,9 @@ import (
 // it happens to be laid out in memory. Restore rebuilds the indexes.
 //
 //	snapshot := version now nextSeq nextQID nqueues queue* ntopics topic* txs schedules
-//	queue    := id name config totals dedup lastErrs deadInfos returned keys ready delayed leases control
+//	queue    := id name config totals dedup lastErrs deadInfos returned keys ready delayed leases control settled
 //	control  := flags(1 byte: bit 0 paused) breaker(1 byte)   (version 4; pause.go)
+//	settled  := n (seq at state reason movedQ movedSeq)*      (version 4; settled.go)
 //	topic    := name config published unrouted forgotten dedup subscriptions
 //	dedup    := nids (key seq at)* nsessions session*
 //	session  := id hw last nbatches (first n seq ndups (pos seq)*)*
@@ -32,13 +33,14 @@ import (
 //	   totals Returned and DedupForgotten (a topic: forgotten); producer
 //	   sessions after the de-dup IDs; the counts of uncounted returns
 //	   after the dead-letter causes
-//	4  configs as in record version 4 (Group, Breaker, Attributes; a
-//	   topic's config ends with its Group); after the topics, the
+//	4  configs as in record version 4 (Group, Breaker, Attributes,
+//	   SettledWindow, MaxSettled; a topic's config ends with its Group); after the topics, the
 //	   remembered transactions: txs := n (id at results)* (tx.go); the
 //	   totals Redelivered and DeadByReason (max-deliveries, expired,
-//	   overflow, damaged) after DedupForgotten; each queue ends with its
-//	   control state (paused, breaker state); after the transactions, the
-//	   periodic schedules (schedule.go)
+//	   overflow, damaged) and Cancelled after DedupForgotten; each queue
+//	   ends with its control state (paused, breaker state), then its
+//	   settled log (how messages left, oldest first); after the
+//	   transactions, the periodic schedules (schedule.go)
 const snapshotVersion = 4
 
 // walkReady calls fn for every ready-set entry in delivery order (priority

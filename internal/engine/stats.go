@@ -16,16 +16,16 @@ type QueueStats struct {
 	Topic  string            // set for a subscription
 	Filter map[string]string // a subscription's filter
 
-	Ready, ReadyBytes       int64 // deliverable now (incl. those waiting for their ordering key)
-	Delayed, DelayedBytes   int64 // waiting for a delay or retry back-off
-	InFlight, InFlightBytes int64 // leased to consumers
-	DeadLetters             int64 // dead letters held (when this is a dead-letter queue)
-	OrderingKeys            int64 // ordering keys with messages
-	DedupIDs                int64 // message IDs remembered
-	Sessions                int64 // producer sessions remembered (some perhaps expired, not yet forgotten)
-	DedupBytes              int64 // memory the de-dup structures hold (estimated)
-	OldestReady             int64 // publish time (unix ns) of the longest-waiting ready message, 0 if none
-	IsDeadLetterQueue       bool  // some queue names this one as its dead-letter queue
+	Ready, ReadyBytes       int64        // deliverable now (incl. those waiting for their ordering key)
+	Delayed, DelayedBytes   int64        // waiting for a delay or retry back-off
+	InFlight, InFlightBytes int64        // leased to consumers
+	DeadLetters             int64        // dead letters held (when this is a dead-letter queue)
+	OrderingKeys            int64        // ordering keys with messages
+	DedupIDs                int64        // message IDs remembered
+	Sessions                int64        // producer sessions remembered (some perhaps expired, not yet forgotten)
+	DedupBytes              int64        // memory the de-dup structures hold (estimated)
+	OldestReady             int64        // publish time (unix ns) of the longest-waiting ready message, 0 if none
+	IsDeadLetterQueue       bool         // some queue names this one as its dead-letter queue
 	Paused                  bool         // paused by hand (pause.go)
 	Breaker                 BreakerState // the circuit breaker's state (pause.go)
 

@@ -93,7 +93,7 @@ var ErrCrossGroup = chute.ErrCrossGroup
 // when it has no ID and nothing to store (every message a duplicate, no
 // receipt). The caller encodes the record, stores it, and then calls Apply
 // with the storage location of its first byte, before any other engine
-// call.
+// call. The record belongs to the engine: the next PrepareTx reuses it.
 func (e *Engine) PrepareTx(now int64, tx *Tx) (*Record, [][]PubResult, error) {
 	e.advance(now)
 	now = e.now
@@ -117,9 +117,9 @@ func (e *Engine) PrepareTx(now int64, tx *Tx) (*Record, [][]PubResult, error) {
 		}
 	}
 	// The transaction's record and its settle parts are the engine's own,
-	// reused by the next PrepareTx: the caller is done with them once it
-	// has applied the record (see above). A publish commits one of them at
-	// the rate a plain publish commits its one record.
+	// reused by the next PrepareTx (the caller is done with them once it
+	// has applied the record), so that a transaction allocates no more
+	// records than a publish does.
 	sc := &e.txs.scratch
 	sc.rec = Record{Type: RecTx, Time: now, Name: tx.ID, Parts: sc.ptrs[:0]}
 	r := &sc.rec
@@ -411,6 +411,10 @@ func (d *decoder) tx(r *Record) {
 		d.off += 4
 		if size > len(d.b)-d.off {
 			d.fail("transaction part of %d bytes exceeds the %d left", size, len(d.b)-d.off)
+			return
+		}
+		if size >= 2 && RecordType(d.b[d.off+1]) == RecTx {
+			d.fail("a transaction inside a transaction") // before recursing: no nesting depth to exhaust
 			return
 		}
 		sub := decoder{b: d.b[:d.off+size], off: d.off}
