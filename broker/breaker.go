@@ -138,8 +138,7 @@ func (b *Broker) breakerLoop(next int64) {
 		if next != 0 {
 			// From the absolute time: a clock that moved past it fires at
 			// once.
-			t = b.opts.Clock.NewTimer(time.Duration(next - b.opts.Clock.Now().UnixNano()))
-			tc = t.C()
+			t, tc = timerAt(b.opts.Clock, time.Unix(0, next))
 		}
 		select {
 		case <-tc:

@@ -169,8 +169,7 @@ func (b *Broker) scheduleLoop() {
 		var t chute.Timer
 		var tc <-chan time.Time
 		if ok {
-			t = b.opts.Clock.NewTimer(next.Sub(b.opts.Clock.Now()))
-			tc = t.C()
+			t, tc = timerAt(b.opts.Clock, next)
 		}
 		select {
 		case <-tc:
