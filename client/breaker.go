@@ -7,30 +7,19 @@ import (
 	"github.com/chutemq/chute"
 )
 
-// BreakerState is the state of a Runner's circuit breaker.
-type BreakerState int
+// BreakerState is the state of a Runner's circuit breaker: the same
+// states as the server-side breaker of a queue (chute.BreakerState). For a
+// Runner, open means the handler kept failing and receiving is paused,
+// and half-open that after the pause one probe message is let through,
+// whose outcome closes or reopens the breaker.
+type BreakerState = chute.BreakerState
 
+// The states, as in package chute.
 const (
-	// BreakerClosed: messages flow normally.
-	BreakerClosed BreakerState = iota
-	// BreakerOpen: the handler kept failing; receiving is paused.
-	BreakerOpen
-	// BreakerHalfOpen: after the pause, one probe message is let through;
-	// its outcome closes or reopens the breaker.
-	BreakerHalfOpen
+	BreakerClosed   = chute.BreakerClosed
+	BreakerOpen     = chute.BreakerOpen
+	BreakerHalfOpen = chute.BreakerHalfOpen
 )
-
-func (s BreakerState) String() string {
-	switch s {
-	case BreakerClosed:
-		return "closed"
-	case BreakerOpen:
-		return "open"
-	case BreakerHalfOpen:
-		return "half-open"
-	}
-	return "unknown"
-}
 
 // breaker opens after threshold consecutive handler failures, stays open
 // for cooldown, then lets one probe through (half-open): a success closes

@@ -97,14 +97,8 @@ func (e *Engine) takeQueued(q *queue, seq uint64) (en entry, k *keyState, ok boo
 			return en, k, true
 		}
 	case a.where == asideDelayed:
-		for i := range q.delayed {
-			if d := q.delayed[i]; d.e.seq == seq {
-				q.delayed.removeAt(i)
-				q.n.delayed--
-				q.n.delayedBytes -= int64(d.e.size)
-				e.reschedule(q)
-				return d.e, d.key, true
-			}
+		if en, k, ok := e.takeDelayed(q, seq); ok {
+			return en, k, true
 		}
 	case a.where == asideRetry:
 		h := q.retry[a.prio]

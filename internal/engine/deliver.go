@@ -147,16 +147,8 @@ func (e *Engine) itemsCommand(now int64, typ RecordType, name string, items []It
 			continue
 		}
 		switch typ {
-		case RecNack:
-			switch {
-			case it.Value == 0:
-				it.Value = backoffDelay(q.cfg.Backoff, it.Seq, l.e.deliv)
-			case it.Value < 0:
-				it.Value = 0
-			}
-			it.Value = min(it.Value, int64(MaxTTL))
-		case RecReturn:
-			it.Value, it.Err = 0, ""
+		case RecNack, RecReturn:
+			settleValue(q, typ, &it, l.e.deliv)
 		case RecExtend:
 			d := it.Value
 			if d <= 0 {
@@ -309,4 +301,21 @@ func backoffDelay(b Backoff, seq uint64, deliv uint16) int64 {
 		d = min(d, int64(b.Max))
 	}
 	return max(d, 0)
+}
+
+// settleValue sets a nack's or return's item as its record carries it: a
+// nack's delay is the queue's back-off when none was given (0), none when
+// negative, and at most MaxTTL; a return carries neither delay nor error.
+func settleValue(q *queue, typ RecordType, it *Item, deliv uint16) {
+	if typ == RecReturn {
+		it.Value, it.Err = 0, ""
+		return
+	}
+	switch {
+	case it.Value == 0:
+		it.Value = backoffDelay(q.cfg.Backoff, it.Seq, deliv)
+	case it.Value < 0:
+		it.Value = 0
+	}
+	it.Value = min(it.Value, int64(MaxTTL))
 }

@@ -136,14 +136,8 @@ func (e *Engine) takeAnywhere(q *queue, seq uint64) (entry, *keyState, bool) {
 		e.endLease(q, l)
 		return l.e, l.key, true
 	}
-	for i := range q.delayed {
-		if d := q.delayed[i]; d.e.seq == seq {
-			q.delayed.removeAt(i)
-			q.n.delayed--
-			q.n.delayedBytes -= int64(d.e.size)
-			e.reschedule(q)
-			return d.e, d.key, true
-		}
+	if en, k, ok := e.takeDelayed(q, seq); ok {
+		return en, k, true
 	}
 	// Ready: in the ready set proper or in a key's waiting line. The entry
 	// stays where it is, marked gone, as an expired one does (expireReady),
@@ -242,4 +236,19 @@ func (e *Engine) SkipTo(seq uint64) {
 	if seq > e.nextSeq {
 		e.nextSeq = seq
 	}
+}
+
+// takeDelayed takes message seq out of q's delayed set, if it is there
+// (a scan of the set: salvage and cancel are rare).
+func (e *Engine) takeDelayed(q *queue, seq uint64) (entry, *keyState, bool) {
+	for i := range q.delayed {
+		if d := q.delayed[i]; d.e.seq == seq {
+			q.delayed.removeAt(i)
+			q.n.delayed--
+			q.n.delayedBytes -= int64(d.e.size)
+			e.reschedule(q)
+			return d.e, d.key, true
+		}
+	}
+	return entry{}, nil, false
 }

@@ -243,16 +243,8 @@ func (e *Engine) prepareTxSettle(parts []TxSettle, r *Record) error {
 			switch p.Type {
 			case RecAck:
 				acked = append(acked, ackedLease{q, l})
-			case RecNack:
-				switch {
-				case it.Value == 0:
-					it.Value = backoffDelay(q.cfg.Backoff, it.Seq, l.e.deliv)
-				case it.Value < 0:
-					it.Value = 0
-				}
-				it.Value = min(it.Value, int64(MaxTTL))
-			case RecReturn:
-				it.Value, it.Err = 0, ""
+			case RecNack, RecReturn:
+				settleValue(q, p.Type, &it, l.e.deliv)
 			}
 			pr.Items = append(pr.Items, it)
 		}
