@@ -528,6 +528,9 @@ type QueueClient struct {
 	ConsumeStreams, PublishStreams int
 	Leases                         int64
 	LastSeen                       time.Time
+	// PublishRate and ReceiveRate: messages per second it published to the
+	// queue and was delivered from it, over the last minute.
+	PublishRate, ReceiveRate float64
 }
 
 // QueueConsumers is the answer of Consumers.
@@ -552,7 +555,8 @@ func (c *Client) Consumers(ctx context.Context, queue string) (QueueConsumers, e
 	for _, q := range m.GetClients() {
 		qc := QueueClient{ClientID: q.GetClientId(), Address: q.GetAddress(), Consumer: q.GetConsumer(),
 			Producer: q.GetProducer(), ConsumeStreams: int(q.GetConsumeStreams()),
-			PublishStreams: int(q.GetPublishStreams()), Leases: q.GetLeases()}
+			PublishStreams: int(q.GetPublishStreams()), Leases: q.GetLeases(),
+			PublishRate: q.GetPublishRate(), ReceiveRate: q.GetReceiveRate()}
 		if q.GetLastSeen() != nil {
 			qc.LastSeen = q.GetLastSeen().AsTime()
 		}

@@ -58,6 +58,10 @@ type ClientActivity struct {
 	ConsumeStreams, PublishStreams int
 	Leases                         int64
 	LastSeen                       time.Time
+	// PublishRate and ReceiveRate are the messages per second it
+	// published to the queue and was delivered from it, over the last
+	// RecentWindow.
+	PublishRate, ReceiveRate float64
 }
 
 type clientKey struct{ id, addr string } // id set: addr is empty
@@ -105,6 +109,42 @@ type clientState struct {
 	lastSeen    time.Time
 	consumers   map[*consumer]struct{} // open Consume streams
 	publishers  int                    // open PublishStreams that published here
+	published   minuteCount            // messages it published here
+	received    minuteCount            // messages delivered to it from here
+}
+
+// minuteCount counts events over the last RecentWindow in rateBuckets
+// buckets, for per-client rates: a few words per client and queue, and
+// updated under activity.mu, which every call on the queue takes anyway.
+type minuteCount struct {
+	n  [rateBuckets]int64
+	at [rateBuckets]int64 // the bucket's index (time / bucket length)
+}
+
+const rateBuckets = 6
+
+func bucketOf(now time.Time) int64 { return now.UnixNano() / int64(RecentWindow/rateBuckets) }
+
+func (c *minuteCount) add(now time.Time, n int) {
+	i := bucketOf(now)
+	s := i % rateBuckets
+	if c.at[s] != i {
+		c.at[s], c.n[s] = i, 0
+	}
+	c.n[s] += int64(n)
+}
+
+// perSecond is the count over the last minute (the current bucket and the
+// five before it), per second.
+func (c *minuteCount) perSecond(now time.Time) float64 {
+	i := bucketOf(now)
+	var sum int64
+	for s := range c.n {
+		if c.at[s] > i-rateBuckets {
+			sum += c.n[s]
+		}
+	}
+	return float64(sum) / RecentWindow.Seconds()
 }
 
 func newActivity(now func() time.Time) *activity {
@@ -147,11 +187,34 @@ func (a *activity) unary(queue string, k clientKey, addr string, publish bool) {
 	}
 }
 
+// tally counts messages a client published to or received from queue.
+func (a *activity) tally(queue string, k clientKey, addr string, published, received int) {
+	if queue == "" || published+received == 0 {
+		return
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.stateLocked(queue, k, addr)
+	st.published.add(now, published)
+	st.received.add(now, received)
+}
+
+// delivered counts n messages sent on a Consume stream (c.st is set by
+// openConsumer before the stream's goroutines start).
+func (a *activity) delivered(c *consumer, n int) {
+	now := a.now()
+	a.mu.Lock()
+	c.st.received.add(now, n)
+	a.mu.Unlock()
+}
+
 // openConsumer records a Consume stream; the returned func ends it.
 func (a *activity) openConsumer(c *consumer, k clientKey, addr string) func() {
 	now := a.now()
 	a.mu.Lock()
 	st := a.stateLocked(c.queue, k, addr)
+	c.st = st
 	st.consumers[c] = struct{}{}
 	st.lastSeen, st.lastConsume = now, now
 	a.mu.Unlock()
@@ -174,8 +237,8 @@ func (a *activity) openPublisher(k clientKey, addr string) *publishStream {
 	return &publishStream{a: a, k: k, addr: addr, targets: map[string]*clientState{}}
 }
 
-// publish records a publish to target on the stream.
-func (p *publishStream) publish(target string) {
+// publish records a publish of n messages to target on the stream.
+func (p *publishStream) publish(target string, n int) {
 	now := p.a.now()
 	p.a.mu.Lock()
 	defer p.a.mu.Unlock()
@@ -186,6 +249,7 @@ func (p *publishStream) publish(target string) {
 		p.targets[target] = st
 	}
 	st.lastSeen, st.lastProduce = now, now
+	st.published.add(now, n)
 }
 
 // close ends the stream: it no longer counts.
@@ -267,7 +331,8 @@ func (a *activity) clients(queue string) []ClientActivity {
 	for k, st := range a.queues[queue] {
 		ca := ClientActivity{ClientID: k.id, Address: st.addr, LastSeen: st.lastSeen,
 			Consumer: st.consumerAt(now, a.window), Producer: st.producerAt(now, a.window),
-			ConsumeStreams: len(st.consumers), PublishStreams: st.publishers}
+			ConsumeStreams: len(st.consumers), PublishStreams: st.publishers,
+			PublishRate: st.published.perSecond(now), ReceiveRate: st.received.perSecond(now)}
 		for c := range st.consumers {
 			c.mu.Lock()
 			ca.Leases += int64(len(c.held))

@@ -211,7 +211,8 @@ func (a *adminService) ListConsumers(ctx context.Context, req *connect.Request[c
 		out.Clients = append(out.Clients, &chutev1.QueueClient{
 			ClientId: c.ClientID, Address: c.Address, Consumer: c.Consumer, Producer: c.Producer,
 			ConsumeStreams: int32(c.ConsumeStreams), PublishStreams: int32(c.PublishStreams),
-			Leases: c.Leases, LastSeen: timestamppb.New(c.LastSeen)})
+			Leases: c.Leases, LastSeen: timestamppb.New(c.LastSeen),
+			PublishRate: c.PublishRate, ReceiveRate: c.ReceiveRate})
 	}
 	return connect.NewResponse(out), nil
 }

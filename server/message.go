@@ -27,6 +27,10 @@ func (m *messageService) Publish(ctx context.Context, req *connect.Request[chute
 	m.unary(req, req.Msg.GetTarget(), true)
 	msgs := wire.WithSession(wire.MessagesFromPB(req.Msg.GetMessages()), req.Msg.GetSession(), req.Msg.GetFirstSeq())
 	res, err := m.s.api.Publish(ctx, req.Msg.GetTarget(), msgs...)
+	if err == nil {
+		k, addr := clientOf(req.Header(), req.Peer())
+		m.s.activity.tally(req.Msg.GetTarget(), k, addr, len(msgs), 0)
+	}
 	if err != nil {
 		return nil, wire.ToConnect(err)
 	}
@@ -47,6 +51,8 @@ func (m *messageService) Receive(ctx context.Context, req *connect.Request[chute
 	if err != nil {
 		return nil, wire.ToConnect(err)
 	}
+	k, addr := clientOf(req.Header(), req.Peer())
+	m.s.activity.tally(req.Msg.GetQueue(), k, addr, 0, len(ds))
 	return connect.NewResponse(&chutev1.ReceiveResponse{Deliveries: wire.DeliveriesToPB(ds)}), nil
 }
 
@@ -173,7 +179,7 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		active.publish(req.GetTarget())
+		active.publish(req.GetTarget(), len(req.GetMessages()))
 		msgs := wire.WithSession(wire.MessagesFromPB(req.GetMessages()), req.GetSession(), req.GetFirstSeq())
 		r := &chutev1.PublishStreamResponse{Id: req.GetId()}
 		ap, ok := m.s.api.(chute.AsyncPublisher)
@@ -291,6 +297,7 @@ func (m *messageService) Consume(ctx context.Context, stream *connect.BidiStream
 // consumer is the state of one Consume stream.
 type consumer struct {
 	m     *messageService
+	st    *clientState // its client's activity (guarded by activity.mu; set before the stream runs)
 	queue string
 	lease time.Duration
 	out   *sender[chutev1.ConsumeResponse]
@@ -343,6 +350,7 @@ func (c *consumer) deliver(ctx context.Context) {
 				}
 				return
 			}
+			c.m.s.activity.delivered(c, len(o.ds))
 		}
 	}()
 	defer func() { close(pipe); <-sent }()

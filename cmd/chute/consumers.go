@@ -56,14 +56,14 @@ func printConsumers(cmd *cobra.Command, queue string, qc client.QueueConsumers) 
 		return nil
 	}
 	tw := newTable(out)
-	fmt.Fprintln(tw, "CLIENT\tADDRESS\tROLE\tSTREAMS\tLEASES\tLAST SEEN")
+	fmt.Fprintln(tw, "CLIENT\tADDRESS\tROLE\tSTREAMS\tLEASES\tPUB/S\tRECV/S\tLAST SEEN")
 	for _, cl := range qc.Clients {
 		id := cl.ClientID
 		if id == "" {
 			id = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", id, cl.Address, roleOf(cl),
-			cl.ConsumeStreams+cl.PublishStreams, cl.Leases, cl.LastSeen.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1f\t%.1f\t%s\n", id, cl.Address, roleOf(cl),
+			cl.ConsumeStreams+cl.PublishStreams, cl.Leases, cl.PublishRate, cl.ReceiveRate, cl.LastSeen.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }
@@ -97,6 +97,8 @@ type consumerClientJSON struct {
 	PublishStreams int       `json:"publish_streams"`
 	Leases         int64     `json:"leases"`
 	LastSeen       time.Time `json:"last_seen"`
+	PublishRate    float64   `json:"publish_rate"` // messages per second over the last minute
+	ReceiveRate    float64   `json:"receive_rate"`
 }
 
 func consumersJSONOf(queue string, qc client.QueueConsumers) consumersJSON {
@@ -104,7 +106,8 @@ func consumersJSONOf(queue string, qc client.QueueConsumers) consumersJSON {
 	for _, cl := range qc.Clients {
 		out.Clients = append(out.Clients, consumerClientJSON{ClientID: cl.ClientID, Address: cl.Address,
 			Consumer: cl.Consumer, Producer: cl.Producer, ConsumeStreams: cl.ConsumeStreams,
-			PublishStreams: cl.PublishStreams, Leases: cl.Leases, LastSeen: cl.LastSeen})
+			PublishStreams: cl.PublishStreams, Leases: cl.Leases, LastSeen: cl.LastSeen,
+			PublishRate: cl.PublishRate, ReceiveRate: cl.ReceiveRate})
 	}
 	return out
 }

@@ -4762,7 +4762,12 @@ type QueueClient struct {
 	Leases int64 `protobuf:"varint,7,opt,name=leases,proto3" json:"leases,omitempty"`
 	// Its latest call on the queue (a stream: when it opened or last
 	// published to the queue).
-	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	LastSeen *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// Messages per second over the last minute: published by it to the
+	// queue, and delivered to it from the queue (unary receives and its
+	// Consume streams).
+	PublishRate   float64 `protobuf:"fixed64,9,opt,name=publish_rate,json=publishRate,proto3" json:"publish_rate,omitempty"`
+	ReceiveRate   float64 `protobuf:"fixed64,10,opt,name=receive_rate,json=receiveRate,proto3" json:"receive_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4851,6 +4856,20 @@ func (x *QueueClient) GetLastSeen() *timestamppb.Timestamp {
 		return x.LastSeen
 	}
 	return nil
+}
+
+func (x *QueueClient) GetPublishRate() float64 {
+	if x != nil {
+		return x.PublishRate
+	}
+	return 0
+}
+
+func (x *QueueClient) GetReceiveRate() float64 {
+	if x != nil {
+		return x.ReceiveRate
+	}
+	return 0
 }
 
 type ListAlertsRequest struct {
@@ -6798,7 +6817,7 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x15ListConsumersResponse\x12\x1c\n" +
 	"\tconsumers\x18\x01 \x01(\x05R\tconsumers\x12\x1c\n" +
 	"\tproducers\x18\x02 \x01(\x05R\tproducers\x12/\n" +
-	"\aclients\x18\x03 \x03(\v2\x15.chute.v1.QueueClientR\aclients\"\x9f\x02\n" +
+	"\aclients\x18\x03 \x03(\v2\x15.chute.v1.QueueClientR\aclients\"\xe5\x02\n" +
 	"\vQueueClient\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
@@ -6807,7 +6826,10 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x0fconsume_streams\x18\x05 \x01(\x05R\x0econsumeStreams\x12'\n" +
 	"\x0fpublish_streams\x18\x06 \x01(\x05R\x0epublishStreams\x12\x16\n" +
 	"\x06leases\x18\a \x01(\x03R\x06leases\x127\n" +
-	"\tlast_seen\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\x13\n" +
+	"\tlast_seen\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12!\n" +
+	"\fpublish_rate\x18\t \x01(\x01R\vpublishRate\x12!\n" +
+	"\freceive_rate\x18\n" +
+	" \x01(\x01R\vreceiveRate\"\x13\n" +
 	"\x11ListAlertsRequest\"\x84\x01\n" +
 	"\x12ListAlertsResponse\x12'\n" +
 	"\x06firing\x18\x01 \x03(\v2\x0f.chute.v1.AlertR\x06firing\x12+\n" +
