@@ -133,24 +133,12 @@ func (b *Broker) mutateConfig(ctx context.Context, breakers bool, cmd func(now i
 // for (next: broker time, 0 for "only when kicked").
 func (b *Broker) breakerLoop(next int64) {
 	for {
-		var t chute.Timer
-		var tc <-chan time.Time
+		var at time.Time
 		if next != 0 {
-			// From the absolute time: a clock that moved past it fires at
-			// once.
-			t, tc = timerAt(b.opts.Clock, time.Unix(0, next))
+			at = time.Unix(0, next)
 		}
-		select {
-		case <-tc:
-		case <-b.brk.kick:
-		case <-b.done:
-			if t != nil {
-				t.Stop()
-			}
+		if !b.sleepUntil(at, b.brk.kick) {
 			return
-		}
-		if t != nil {
-			t.Stop()
 		}
 		b.mu.Lock()
 		if b.checkLocked() != nil {

@@ -391,8 +391,7 @@ func (b *Broker) timerLoop() {
 			stop()
 			b.armed.Store(next)
 			if next != 0 {
-				t = b.opts.Clock.NewTimer(time.Duration(next - now))
-				tc = t.C()
+				t, tc = timerAt(b.opts.Clock, time.Unix(0, next))
 			}
 		}
 		select {

@@ -166,24 +166,10 @@ func (b *Broker) scheduleLoop() {
 		b.mu.Lock()
 		next, ok := b.sch.set.Peek()
 		b.mu.Unlock()
-		var t chute.Timer
-		var tc <-chan time.Time
-		if ok {
-			t, tc = timerAt(b.opts.Clock, next)
+		if !ok {
+			next = time.Time{}
 		}
-		select {
-		case <-tc:
-		case <-b.sch.kick:
-		case <-b.done:
-			if t != nil {
-				t.Stop()
-			}
-			return
-		}
-		if t != nil {
-			t.Stop()
-		}
-		if !b.fireDue() {
+		if !b.sleepUntil(next, b.sch.kick) || !b.fireDue() {
 			return
 		}
 	}

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"sync"
 	"time"
 
 	"github.com/chutemq/chute"
@@ -29,21 +28,12 @@ import (
 // brokerLatency is the broker-wide latency that the engine cannot see.
 // It hangs off Options (withDefaults makes one per Open).
 type brokerLatency struct {
-	mu      sync.Mutex
-	confirm hist.H // guarded by mu
+	confirm hist.Locked
 }
 
-func (l *brokerLatency) observeConfirm(d time.Duration) {
-	l.mu.Lock()
-	l.confirm.Observe(d)
-	l.mu.Unlock()
-}
+func (l *brokerLatency) observeConfirm(d time.Duration) { l.confirm.Observe(d) }
 
-func (l *brokerLatency) snapshot() hist.Snapshot {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.confirm.Snapshot()
-}
+func (l *brokerLatency) snapshot() hist.Snapshot { return l.confirm.Snapshot() }
 
 // Latency is a set of latency histograms, for one queue or for all
 // queues together. A message's due time is when it was published, or its

@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chutemq/chute"
-	chutev1 "github.com/chutemq/chute/gen/chute/v1"
 	"github.com/chutemq/chute/internal/wire"
 )
 
@@ -649,7 +648,7 @@ func (p *Producer) retryable(err error) bool {
 	if p.ctx.Err() != nil || refusedForGood(err) {
 		return false
 	}
-	return errorReason(err) == reasonQuota || wire.IsTransient(err) ||
+	return wire.Reason(err) == reasonQuota || wire.IsTransient(err) ||
 		errors.Is(err, errStreamBroken) || errors.Is(err, errStreamClosed)
 }
 
@@ -668,24 +667,7 @@ func refusedForGood(err error) bool {
 	case connect.CodeUnauthenticated, connect.CodePermissionDenied:
 		return true
 	}
-	return errorReason(err) == reasonRequestTooLarge
-}
-
-// errorReason is the reason of the chute.v1.ErrorDetail on err's Connect
-// error, if any.
-func errorReason(err error) string {
-	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return ""
-	}
-	for _, d := range ce.Details() {
-		if v, derr := d.Value(); derr == nil {
-			if ed, ok := v.(*chutev1.ErrorDetail); ok {
-				return ed.GetReason()
-			}
-		}
-	}
-	return ""
+	return wire.Reason(err) == reasonRequestTooLarge
 }
 
 // publishWithRetry sends b again until it is confirmed, refused for good,

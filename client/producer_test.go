@@ -40,14 +40,7 @@ func TestProducerPublishesEverything(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := client.NewProducer(api, q, client.ProducerOptions{BatchSize: 50, MaxInFlight: 4})
-			var fs []*client.Future
-			for i := range 1000 {
-				f, err := p.Publish(ctx, chute.Message{Body: []byte(fmt.Sprint(i))})
-				if err != nil {
-					t.Fatal(err)
-				}
-				fs = append(fs, f)
-			}
+			fs := publishNumbered(ctx, t, p, 1000)
 			if err := p.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -142,14 +135,7 @@ func TestProducerRetriesWithoutDuplicates(t *testing.T) {
 	api := &flaky{API: b, failAfter: 2, failBefore: 2}
 	p := client.NewProducer(api, "q", client.ProducerOptions{BatchSize: 10, RetryDelay: time.Millisecond})
 	defer p.Close(ctx)
-	var fs []*client.Future
-	for i := range 30 {
-		f, err := p.Publish(ctx, chute.Message{Body: []byte(fmt.Sprint(i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs = append(fs, f)
-	}
+	fs := publishNumbered(ctx, t, p, 30)
 	for i, f := range fs {
 		if _, err := f.Wait(ctx); err != nil {
 			t.Fatalf("message %d: %v", i, err)
@@ -316,14 +302,7 @@ func TestProducerSessionRetries(t *testing.T) {
 	api := &flakyAsync{API: b, ap: b, failBefore: []bool{true}, failAfter: []bool{false, false, false, true}}
 	p := client.NewProducer(api, "q", client.ProducerOptions{BatchSize: 5, MaxInFlight: 4, Linger: time.Hour, RetryDelay: 5 * time.Millisecond})
 	defer p.Close(ctx)
-	var fs []*client.Future
-	for i := range 40 {
-		f, err := p.Publish(ctx, chute.Message{Body: []byte(fmt.Sprint(i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs = append(fs, f)
-	}
+	fs := publishNumbered(ctx, t, p, 40)
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -378,4 +357,19 @@ func TestProducerSessionForgotten(t *testing.T) {
 			}
 		})
 	}
+}
+
+// publishNumbered publishes n messages with bodies "0", "1", … through p
+// and returns their futures.
+func publishNumbered(ctx context.Context, t *testing.T, p *client.Producer, n int) []*client.Future {
+	t.Helper()
+	fs := make([]*client.Future, n)
+	for i := range fs {
+		f, err := p.Publish(ctx, chute.Message{Body: []byte(fmt.Sprint(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs[i] = f
+	}
+	return fs
 }

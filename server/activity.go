@@ -168,7 +168,7 @@ func (a *activity) stateLocked(queue string, k clientKey, addr string) *clientSt
 }
 
 // unary records a unary call on queue: a consumer call, or a publish.
-func (a *activity) unary(queue string, k clientKey, addr string, publish bool) {
+func (a *activity) unary(queue string, k clientKey, addr string, publish bool, published int) {
 	if queue == "" {
 		return
 	}
@@ -179,6 +179,7 @@ func (a *activity) unary(queue string, k clientKey, addr string, publish bool) {
 	st.lastSeen = now
 	if publish {
 		st.lastProduce = now
+		st.published.add(now, published)
 	} else {
 		st.lastConsume = now
 	}
@@ -187,17 +188,16 @@ func (a *activity) unary(queue string, k clientKey, addr string, publish bool) {
 	}
 }
 
-// tally counts messages a client published to or received from queue.
-func (a *activity) tally(queue string, k clientKey, addr string, published, received int) {
-	if queue == "" || published+received == 0 {
+// received counts n messages delivered to a client by a unary Receive
+// (marked active by unary before it waited).
+func (a *activity) received(queue string, k clientKey, addr string, n int) {
+	if queue == "" || n == 0 {
 		return
 	}
 	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := a.stateLocked(queue, k, addr)
-	st.published.add(now, published)
-	st.received.add(now, received)
+	a.stateLocked(queue, k, addr).received.add(now, n)
 }
 
 // delivered counts n messages sent on a Consume stream (c.st is set by

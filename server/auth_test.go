@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	"github.com/chutemq/chute/client"
 	chutev1 "github.com/chutemq/chute/gen/chute/v1"
 	"github.com/chutemq/chute/internal/chutetest"
+	"github.com/chutemq/chute/internal/wire"
 	"github.com/chutemq/chute/server"
 )
 
@@ -28,24 +27,7 @@ import (
 // and returns the server (for Stats) and its address.
 func startServer(t *testing.T, api chute.API, opts server.Options) (*server.Server, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(api, opts)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("server shutdown: %v", err)
-		}
-		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return srv, ln.Addr().String()
+	return chutetest.Serve(t, api, opts)
 }
 
 // testTokens has one token per role; the admin one is given by hash.
@@ -107,20 +89,7 @@ func jsonLines(t *testing.T, log, msg string) []map[string]any {
 }
 
 // reason is the chute.v1.ErrorDetail reason of a call's error.
-func reason(err error) string {
-	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return ""
-	}
-	for _, d := range ce.Details() {
-		if v, derr := d.Value(); derr == nil {
-			if ed, ok := v.(*chutev1.ErrorDetail); ok {
-				return ed.GetReason()
-			}
-		}
-	}
-	return ""
-}
+func reason(err error) string { return wire.Reason(err) }
 
 // TestRoles: each role may make the calls of its role and those it
 // includes, and gets PermissionDenied for the others; unary and streamed.

@@ -24,13 +24,13 @@ func subscriptionConfig(m *chutev1.SubscribeRequest) chute.SubscriptionConfig {
 }
 
 func (m *messageService) Publish(ctx context.Context, req *connect.Request[chutev1.PublishRequest]) (*connect.Response[chutev1.PublishResponse], error) {
-	m.unary(req, req.Msg.GetTarget(), true)
 	msgs := wire.WithSession(wire.MessagesFromPB(req.Msg.GetMessages()), req.Msg.GetSession(), req.Msg.GetFirstSeq())
 	res, err := m.s.api.Publish(ctx, req.Msg.GetTarget(), msgs...)
-	if err == nil {
-		k, addr := clientOf(req.Header(), req.Peer())
-		m.s.activity.tally(req.Msg.GetTarget(), k, addr, len(msgs), 0)
+	stored := len(msgs)
+	if err != nil {
+		stored = 0
 	}
+	m.unary(req, req.Msg.GetTarget(), true, stored)
 	if err != nil {
 		return nil, wire.ToConnect(err)
 	}
@@ -40,7 +40,7 @@ func (m *messageService) Publish(ctx context.Context, req *connect.Request[chute
 func (m *messageService) Receive(ctx context.Context, req *connect.Request[chutev1.ReceiveRequest]) (*connect.Response[chutev1.ReceiveResponse], error) {
 	// On the wire a zero wait means "do not wait" (what curl wants); the
 	// server caps any wait.
-	m.unary(req, req.Msg.GetQueue(), false)
+	m.unary(req, req.Msg.GetQueue(), false, 0)
 	ctx = broker.WithHolder(ctx, holderName(clientOf(req.Header(), req.Peer())))
 	wait := min(wire.Dur(req.Msg.GetWait()), m.s.opts.MaxReceiveWait)
 	if wait <= 0 {
@@ -52,7 +52,7 @@ func (m *messageService) Receive(ctx context.Context, req *connect.Request[chute
 		return nil, wire.ToConnect(err)
 	}
 	k, addr := clientOf(req.Header(), req.Peer())
-	m.s.activity.tally(req.Msg.GetQueue(), k, addr, 0, len(ds))
+	m.s.activity.received(req.Msg.GetQueue(), k, addr, len(ds))
 	return connect.NewResponse(&chutev1.ReceiveResponse{Deliveries: wire.DeliveriesToPB(ds)}), nil
 }
 
@@ -75,28 +75,28 @@ func failures(err error) ([]*chutev1.ReceiptFailure, error) {
 }
 
 func (m *messageService) Ack(ctx context.Context, req *connect.Request[chutev1.AckRequest]) (*connect.Response[chutev1.AckResponse], error) {
-	m.unary(req, req.Msg.GetQueue(), false)
+	m.unary(req, req.Msg.GetQueue(), false, 0)
 	fs, err := failures(m.s.api.Ack(ctx, req.Msg.GetQueue(), req.Msg.GetReceipts()...))
 	return reply(&chutev1.AckResponse{Failed: fs}, err)
 }
 
 func (m *messageService) Nack(ctx context.Context, req *connect.Request[chutev1.NackRequest]) (*connect.Response[chutev1.NackResponse], error) {
-	m.unary(req, req.Msg.GetQueue(), false)
+	m.unary(req, req.Msg.GetQueue(), false, 0)
 	fs, err := failures(m.s.api.Nack(ctx, req.Msg.GetQueue(), wire.NacksFromPB(req.Msg.GetNacks())...))
 	return reply(&chutev1.NackResponse{Failed: fs}, err)
 }
 
 func (m *messageService) Extend(ctx context.Context, req *connect.Request[chutev1.ExtendRequest]) (*connect.Response[chutev1.ExtendResponse], error) {
-	m.unary(req, req.Msg.GetQueue(), false)
+	m.unary(req, req.Msg.GetQueue(), false, 0)
 	fs, err := failures(m.s.api.Extend(ctx, req.Msg.GetQueue(), wire.Dur(req.Msg.GetLease()), req.Msg.GetReceipts()...))
 	return reply(&chutev1.ExtendResponse{Failed: fs}, err)
 }
 
-// unary records a unary call's client as a consumer or producer of queue
-// (activity.go).
-func (m *messageService) unary(req connect.AnyRequest, queue string, publish bool) {
+// unary records a unary call's client as a consumer or producer of queue,
+// with the messages it published (activity.go).
+func (m *messageService) unary(req connect.AnyRequest, queue string, publish bool, published int) {
 	k, addr := clientOf(req.Header(), req.Peer())
-	m.s.activity.unary(queue, k, addr, publish)
+	m.s.activity.unary(queue, k, addr, publish, published)
 }
 
 // sender serialises the sends of a bidirectional stream: many goroutines

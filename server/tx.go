@@ -21,13 +21,17 @@ func (m *messageService) Commit(ctx context.Context, req *connect.Request[chutev
 		return nil, reasonError(connect.CodePermissionDenied, ReasonTxPublishNeedsSettle,
 			errors.New("a consume token publishes in a transaction only together with an ack or nack; use a produce token to publish alone"))
 	}
+	res, err := m.s.api.Commit(ctx, wire.TxFromPB(msg))
 	for _, p := range msg.GetPublish() {
-		m.unary(req, p.GetTarget(), true)
+		stored := len(p.GetMessages())
+		if err != nil {
+			stored = 0
+		}
+		m.unary(req, p.GetTarget(), true, stored)
 	}
 	for _, a := range msg.GetAck() {
-		m.unary(req, a.GetQueue(), false)
+		m.unary(req, a.GetQueue(), false, 0)
 	}
-	res, err := m.s.api.Commit(ctx, wire.TxFromPB(msg))
 	if err != nil {
 		return nil, wire.TxErrorToConnect(err)
 	}

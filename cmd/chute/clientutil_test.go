@@ -3,17 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -58,7 +51,7 @@ func clearClientEnv(t *testing.T) {
 func startTLSServer(t *testing.T) (*testServer, string) {
 	t.Helper()
 	clearClientEnv(t)
-	certFile, keyFile := selfSigned(t)
+	certFile, keyFile, _ := chutetest.SelfSignedCert(t)
 	b := chutetest.MustOpen(t, "", nil)
 	srv := server.New(b, server.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -76,40 +69,6 @@ func startTLSServer(t *testing.T) (*testServer, string) {
 		}
 	})
 	return &testServer{t: t, b: b, addr: ln.Addr().String()}, certFile
-}
-
-// selfSigned writes a certificate for 127.0.0.1 and its key (as
-// server/tls_test.go does) and returns their paths.
-func selfSigned(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "chute cli test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for file, block := range map[string]*pem.Block{
-		certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "EC PRIVATE KEY", Bytes: kder},
-	} {
-		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return certFile, keyFile
 }
 
 // pretendTerminal makes isTerminal true for w alone until the test ends.

@@ -16,6 +16,14 @@ import (
 // and returns the address.
 func StartServer(t testing.TB, api chute.API, opts server.Options) string {
 	t.Helper()
+	_, addr := Serve(t, api, opts)
+	return addr
+}
+
+// Serve is StartServer that also returns the server (for Stats,
+// EvaluateAlerts and the like).
+func Serve(t testing.TB, api chute.API, opts server.Options) (*server.Server, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -33,5 +41,5 @@ func StartServer(t testing.TB, api chute.API, opts server.Options) string {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return ln.Addr().String()
+	return srv, ln.Addr().String()
 }

@@ -8,6 +8,7 @@ package hist
 
 import (
 	"math/bits"
+	"sync"
 	"time"
 )
 
@@ -113,4 +114,26 @@ func (s Snapshot) Cumulative() []uint64 {
 		out[i] = run
 	}
 	return out
+}
+
+// Locked is an H with its own small lock, for observations made outside
+// any lock the caller already holds (once per sync or per publish batch,
+// not per message).
+type Locked struct {
+	mu sync.Mutex
+	h  H // guarded by mu
+}
+
+// Observe adds one duration.
+func (l *Locked) Observe(d time.Duration) {
+	l.mu.Lock()
+	l.h.Observe(d)
+	l.mu.Unlock()
+}
+
+// Snapshot copies the histogram.
+func (l *Locked) Snapshot() Snapshot {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.h.Snapshot()
 }

@@ -100,16 +100,8 @@ func FromConnect(err error) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	for _, d := range ce.Details() {
-		v, derr := d.Value()
-		if derr != nil {
-			continue
-		}
-		if ed, ok := v.(*chutev1.ErrorDetail); ok {
-			if s := sentinel(ed.Reason); s != nil {
-				return &RemoteError{Sentinel: s, Code: ce.Code(), Msg: ce.Message(), Cause: err}
-			}
-		}
+	if s := sentinel(Reason(err)); s != nil {
+		return &RemoteError{Sentinel: s, Code: ce.Code(), Msg: ce.Message(), Cause: err}
 	}
 	switch ce.Code() {
 	case connect.CodeCanceled:
@@ -201,3 +193,20 @@ func (c cappedError) Error() string {
 }
 
 func (c cappedError) Unwrap() error { return c.err }
+
+// Reason is the reason of the chute.v1.ErrorDetail on err's Connect error;
+// "" if it has none.
+func Reason(err error) string {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	for _, d := range ce.Details() {
+		if v, derr := d.Value(); derr == nil {
+			if ed, ok := v.(*chutev1.ErrorDetail); ok {
+				return ed.GetReason()
+			}
+		}
+	}
+	return ""
+}

@@ -180,20 +180,7 @@ func (t *truth) read(line string) error {
 }
 
 func TestCrashRecovery(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test skipped in -short mode")
-	}
-	s := *seed
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -crash.seed=%d)", s, s)
-	rng := rand.New(rand.NewPCG(s, 1))
-	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rng, dir, exe := crashSetup(t, 1)
 	segment := int64(256 << 10) // small segments: rolls, checkpoints and reclamation all happen
 	tr := newTruth()
 	for cycle := 1; cycle <= *cycles; cycle++ {
@@ -202,6 +189,27 @@ func TestCrashRecovery(t *testing.T) {
 		present := check(t, dir, segment, tr)
 		t.Logf("cycle %d: killed after %d events; %d confirmed, %d acked, %d queued", cycle, n, len(tr.confirmed), len(tr.acked), present)
 	}
+}
+
+// crashSetup is what every crash test starts with: skipped in -short
+// mode; a random source from -crash.seed (or the time, logged so that a
+// failure can be rerun), on its own stream; a data directory; and this
+// test binary, which the workers run.
+func crashSetup(t *testing.T, stream uint64) (rng *rand.Rand, dir, exe string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	s := *seed
+	if s == 0 {
+		s = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (rerun with -crash.seed=%d)", s, s)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rand.New(rand.NewPCG(s, stream)), t.TempDir(), exe
 }
 
 // runAndKill starts a worker, lets it report events lines, kills it with
@@ -312,20 +320,7 @@ var spiralCycles = flag.Int("crash.spiral", 10, "kill-and-restart cycles of Test
 // appends of a run that had not reached it, and the appends during a
 // checkpoint that the kill interrupted.
 func TestCrashSpiral(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test skipped in -short mode")
-	}
-	s := *seed
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -crash.seed=%d)", s, s)
-	rng := rand.New(rand.NewPCG(s, 2))
-	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rng, dir, exe := crashSetup(t, 2)
 	const segment, every = 64 << 10, 64 << 10
 	tr := newTruth()
 	for cycle := 1; cycle <= *spiralCycles; cycle++ {

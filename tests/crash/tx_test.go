@@ -133,20 +133,7 @@ func (t *txTruth) read(line string) error {
 }
 
 func TestCrashTx(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test skipped in -short mode")
-	}
-	s := *seed
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (rerun with -crash.seed=%d)", s, s)
-	rng := rand.New(rand.NewPCG(s, 3))
-	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rng, dir, exe := crashSetup(t, 3)
 	segment := int64(256 << 10)
 	tr := &txTruth{confirmed: map[string]bool{}, committed: map[string]bool{}}
 	total := 0

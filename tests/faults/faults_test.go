@@ -121,23 +121,35 @@ func options(fs vfs.FS) *broker.Options {
 		DiskCheckInterval: time.Millisecond, MaxBatch: 10000}
 }
 
-// runCycle runs one schedule; false means an invariant broke (reported).
-func runCycle(t *testing.T, s uint64, c int, tl *tally) bool {
+// openCycle opens a broker on a fresh memory file system behind a faulty
+// one (no fault injected yet) with the queue q; nil (reported) on error.
+func openCycle(t *testing.T, c int) (*broker.Broker, *vfs.Faulty, *vfs.MemFS) {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(s, uint64(c)))
 	mem := vfs.NewMemFS()
 	faulty := vfs.NewFaulty(mem, nil)
 	b, err := broker.Open("data", options(faulty))
 	if err != nil {
 		t.Errorf("cycle %d: open: %v", c, err)
+		return nil, nil, nil
+	}
+	err = b.CreateQueue(context.Background(), "q", chute.QueueConfig{MaxDeliveries: -1, VisibilityTimeout: time.Hour})
+	if err != nil {
+		t.Errorf("cycle %d: create: %v", c, err)
+		b.Close()
+		return nil, nil, nil
+	}
+	return b, faulty, mem
+}
+
+// runCycle runs one schedule; false means an invariant broke (reported).
+func runCycle(t *testing.T, s uint64, c int, tl *tally) bool {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(s, uint64(c)))
+	b, faulty, mem := openCycle(t, c)
+	if b == nil {
 		return false
 	}
 	defer b.Close()
-	ctx := context.Background()
-	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{MaxDeliveries: -1, VisibilityTimeout: time.Hour}); err != nil {
-		t.Errorf("cycle %d: create: %v", c, err)
-		return false
-	}
 	m := newModel()
 	for range 20 + rng.IntN(40) { // something to start from
 		step(t, b, rng, m, opPublish)
@@ -477,19 +489,12 @@ func TestFaultsConcurrent(t *testing.T) {
 func runConcurrentCycle(t *testing.T, s uint64, c int, tl *tally) bool {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(s, 1<<32+uint64(c)))
-	mem := vfs.NewMemFS()
-	faulty := vfs.NewFaulty(mem, nil)
-	b, err := broker.Open("data", options(faulty))
-	if err != nil {
-		t.Errorf("cycle %d: open: %v", c, err)
+	b, faulty, mem := openCycle(t, c)
+	if b == nil {
 		return false
 	}
 	defer b.Close()
 	ctx := context.Background()
-	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{MaxDeliveries: -1, VisibilityTimeout: time.Hour}); err != nil {
-		t.Errorf("cycle %d: create: %v", c, err)
-		return false
-	}
 	sched := vfs.RandomSchedule(rng, 1+rng.IntN(3), calls)
 	faulty.SetInject(sched.Inject)
 	m := newModel()
