@@ -52,6 +52,7 @@ func (b *Broker) ReceiveAsync(ctx context.Context, queue string, opts chute.Rece
 			waitTimer.Stop()
 		}
 	}()
+	holder := holderOf(ctx) // for lookups (broker.WithHolder)
 	for {
 		b.mu.Lock()
 		if err := b.checkLocked(); err != nil {
@@ -59,15 +60,12 @@ func (b *Broker) ReceiveAsync(ctx context.Context, queue string, opts chute.Rece
 			return nil, nil, err
 		}
 		// A half-open circuit breaker lets only its probes through (breaker.go).
-		rec, ds, err := b.eng.Receive(b.nowLocked(), queue, b.probeLimitLocked(queue, max), int64(opts.Lease))
+		rec, ds, err := b.eng.ReceiveAs(b.nowLocked(), queue, b.probeLimitLocked(queue, max), int64(opts.Lease), holder)
 		if err != nil {
 			b.mu.Unlock()
 			return nil, nil, err
 		}
 		b.probesTakenLocked(queue, len(ds))
-		if h := holderOf(ctx); h != "" && len(ds) > 0 {
-			b.eng.SetHolder(queue, ds, h)
-		}
 		if len(ds) > 0 {
 			batch, err := b.commitLocked(rec)
 			b.mu.Unlock()

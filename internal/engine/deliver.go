@@ -57,6 +57,13 @@ func (e *Engine) Exists(name string) bool { return e.queues[name] != nil || e.to
 // (priority desc, sequence asc), for lease (≤ 0: the queue's visibility
 // timeout). The record is nil when nothing was ready.
 func (e *Engine) Receive(now int64, name string, max int, lease int64) (*Record, []Delivered, error) {
+	return e.ReceiveAs(now, name, max, lease, "")
+}
+
+// ReceiveAs is Receive for a named holder, whom Lookup reports for these
+// leases. The holder is not state: no record carries it, so replay and
+// snapshots leave it empty (and a restart ends every lease anyway).
+func (e *Engine) ReceiveAs(now int64, name string, max int, lease int64, holder string) (*Record, []Delivered, error) {
 	e.advance(now)
 	q := e.queues[name]
 	if q == nil {
@@ -78,6 +85,7 @@ func (e *Engine) Receive(now int64, name string, max int, lease int64) (*Record,
 			break
 		}
 		l := e.lease(q, q.take(p, fromRetry), deadline)
+		l.holder = holder
 		e.observeDelivered(q, l)
 		out = append(out, q.describe(&l.e, deadline))
 		seqs = append(seqs, l.e.seq)

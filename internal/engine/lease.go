@@ -8,22 +8,7 @@ type lease struct {
 	key      *keyState
 	idx      int    // position in leaseQ
 	start    int64  // when the lease began (unix ns; 0: unknown, restored from a checkpoint): statistics only
-	holder   string // who holds it (SetHolder; "" unknown): for lookups only, not state
-}
-
-// SetHolder records who holds the leases of ds (just received from queue):
-// GetMessage reports it. It is not state — no record carries it, replay
-// and snapshots leave it empty (and a restart ends every lease anyway).
-func (e *Engine) SetHolder(queue string, ds []Delivered, holder string) {
-	q := e.queues[queue]
-	if q == nil {
-		return
-	}
-	for i := range ds {
-		if l := q.leases[ds[i].Seq]; l != nil {
-			l.holder = holder
-		}
-	}
+	holder   string // who holds it (ReceiveAs; "" unknown): for lookups only, not state
 }
 
 // leaseHeap is a min-heap by (deadline, seq) that keeps each lease's index on
