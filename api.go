@@ -79,6 +79,18 @@ type API interface {
 	// unknown ones with ErrMessageNotFound. The error is for the call as a
 	// whole (queue not found, invalid ref).
 	CancelMessages(ctx context.Context, queue string, refs ...MessageRef) ([]CancelResult, error)
+	// RedriveMessages moves chosen dead letters of a dead-letter queue
+	// back to their source queues (DeadLetterInfo.Source), in one journal
+	// record; they are settled as redriven there. A dead letter is named
+	// by its sequence in the dead-letter queue, or by its message ID while
+	// its source queue remembers the ID. Only ready and delayed
+	// dead letters move, in the order named. Each ref gets a result: in
+	// flight ones fail with ErrMessageLeased; settled, unknown ones and
+	// messages that are not dead letters with ErrMessageNotFound; one
+	// whose source queue is gone with ErrQueueNotFound, or has no room
+	// with ErrQueueFull (those stay). The error is for the call as a whole
+	// (queue not found, invalid ref, more than MaxRedrive refs).
+	RedriveMessages(ctx context.Context, deadLetterQueue string, refs ...MessageRef) ([]RedriveResult, error)
 
 	// CreateSchedule creates a periodic schedule (ScheduleConfig;
 	// docs/schedules.md): ErrExists if the name is in use (delete it to

@@ -68,12 +68,14 @@ var (
 	// everything resumes by itself once space is freed: retry with
 	// back-off (the Go producer does).
 	ErrDiskFull = errors.New("disk full")
-	// ErrMessageNotFound: GetMessage or CancelMessages named a message the
-	// queue does not hold: never there, its ID no longer remembered, or
-	// (for a cancel) already settled.
+	// ErrMessageNotFound: GetMessage, CancelMessages or RedriveMessages
+	// named a message the queue does not hold: never there, its ID no
+	// longer remembered, (for a cancel or redrive) already settled, or
+	// (for a redrive) not a dead letter.
 	ErrMessageNotFound = errors.New("message not found")
-	// ErrMessageLeased: CancelMessages named a message that is in flight;
-	// only ready and delayed messages can be cancelled.
+	// ErrMessageLeased: CancelMessages or RedriveMessages named a message
+	// that is in flight; only ready and delayed messages can be cancelled
+	// or redriven.
 	ErrMessageLeased = errors.New("message is in flight")
 	// ErrScheduleNotFound: no periodic schedule has this name.
 	ErrScheduleNotFound = errors.New("schedule not found")

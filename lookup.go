@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Looking up and cancelling one message (API.GetMessage,
-// API.CancelMessages).
+// Looking up, cancelling and redriving one message (API.GetMessage,
+// API.CancelMessages, API.RedriveMessages).
 //
 // A message of a queue is named by its sequence, or by its message ID
 // while the queue remembers the ID (QueueConfig.DedupWindow). A lookup
@@ -179,4 +179,30 @@ func CancelError(s MessageState) error {
 		return ErrMessageLeased
 	}
 	return ErrMessageNotFound
+}
+
+// MaxRedrive is the most messages one RedriveMessages call names (more is
+// ErrBatchTooLarge): they go into one journal record.
+const MaxRedrive = 10_000
+
+// RedriveResult is the outcome of redriving one dead letter.
+type RedriveResult struct {
+	Ref MessageRef
+	Seq uint64 // its sequence in the dead-letter queue (0 when its ID is not remembered)
+	// Moved is true when the dead letter went back to its source queue.
+	Moved bool
+	// Queue is the queue it went back to (its source), when moved; when
+	// not moved because of its source (ErrQueueNotFound, ErrQueueFull),
+	// the source it would have gone to.
+	Queue  string
+	NewSeq uint64 // its sequence there, when moved
+	// State is MessageRedriven when moved, else the message's state: in
+	// flight, a settled state, or unknown; ready or delayed when it stayed
+	// for its source's sake or is not a dead letter.
+	State MessageState
+	// Err is nil when Moved, else ErrMessageLeased (in flight),
+	// ErrMessageNotFound (settled or unknown, or not a dead letter),
+	// ErrQueueNotFound (its source is gone) or ErrQueueFull (its source
+	// has no room).
+	Err error
 }

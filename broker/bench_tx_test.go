@@ -117,4 +117,7 @@ func reportJournal(b *testing.B, br *broker.Broker, before broker.JournalStats) 
 	syncs := max(st.Syncs-before.Syncs, 1)
 	b.ReportMetric(float64(st.Records-before.Records)/float64(syncs), "records/sync")
 	b.ReportMetric(float64((st.SyncTime-before.SyncTime).Microseconds())/float64(syncs), "µs/sync")
+	b.ReportMetric(float64(st.Bytes-before.Bytes)/float64(syncs), "B/sync")
+	b.ReportMetric(float64(st.FileReads-before.FileReads)/float64(b.N), "reads/op")
+	b.ReportMetric(float64(st.Reclaimed-before.Reclaimed), "reclaimed")
 }

@@ -133,12 +133,12 @@ func (b *Broker) Peek(ctx context.Context, queue string, max int) ([]chute.Deliv
 // and builds the Deliveries.
 func (b *Broker) deliveries(queue string, ds []engine.Delivered, leased bool) ([]chute.Delivery, error) {
 	out := make([]chute.Delivery, len(ds))
+	blobs, err := b.readBlobs(ds)
+	if err != nil {
+		return nil, fmt.Errorf("read messages of %q: %w", queue, err)
+	}
 	for i, d := range ds {
-		blob, err := b.readBlob(d.Ref, d.Size)
-		if err != nil {
-			return nil, fmt.Errorf("read message %d of %q: %w", d.Seq, queue, err)
-		}
-		id, key, headers, body, err := engine.DecodeBlob(blob)
+		id, key, headers, body, err := engine.DecodeBlob(blobs[i])
 		if err != nil {
 			// Damage on disk: say where, never deliver it.
 			file, off := b.jrn.Location(d.Ref)
@@ -176,11 +176,25 @@ func (b *Broker) deliveries(queue string, ds []engine.Delivered, leased bool) ([
 	return out, nil
 }
 
-// readBlob returns a message's stored blob from the journal.
 // readBlob returns a message's stored blob: from the journal's memory if it
 // is recent (or not even written yet), else from its segment file.
 func (b *Broker) readBlob(ref uint64, size uint32) ([]byte, error) {
 	return b.jrn.ReadAt(ref, int(size))
+}
+
+// readBlobs returns the stored blobs of deliveries, as readBlob does for
+// each, in one call to the journal.
+func (b *Broker) readBlobs(ds []engine.Delivered) ([][]byte, error) {
+	if len(ds) == 1 {
+		blob, err := b.readBlob(ds[0].Ref, ds[0].Size)
+		return [][]byte{blob}, err
+	}
+	refs := make([]uint64, len(ds))
+	sizes := make([]uint32, len(ds))
+	for i := range ds {
+		refs[i], sizes[i] = ds[i].Ref, ds[i].Size
+	}
+	return b.jrn.ReadMany(refs, sizes)
 }
 
 // A receipt names one lease: the queue's id (so that a receipt never

@@ -68,6 +68,9 @@ func (b *Broker) Commit(ctx context.Context, tx chute.Tx) (chute.TxResult, error
 	var res [][]engine.PubResult
 	if len(stale) == 0 {
 		rec, res, err = b.eng.PrepareTx(now, etx)
+		if err != nil {
+			b.eng.ReleaseTx()
+		}
 	}
 	if se, ok := err.(*engine.StaleError); ok {
 		for _, it := range se.Items {
@@ -87,6 +90,9 @@ func (b *Broker) Commit(ctx context.Context, tx chute.Tx) (chute.TxResult, error
 	// nothing to store) waits for the newest pending batch, which holds or
 	// follows the first commit.
 	batch, err := b.appendPublishLocked(rec)
+	b.eng.ReleaseTx() // the record is encoded: drop its bodies
+	// The engine reuses res in the next PrepareTx: copy it under the lock.
+	out := chute.TxResult{Published: txPublished(res)}
 	b.mu.Unlock()
 	if err != nil {
 		return chute.TxResult{}, err
@@ -97,20 +103,40 @@ func (b *Broker) Commit(ctx context.Context, tx chute.Tx) (chute.TxResult, error
 	if len(msgs) > 0 && b.opts.lat != nil {
 		b.opts.lat.observeConfirm(b.opts.Clock.Now().Sub(received))
 	}
-	out := chute.TxResult{Published: make([][]chute.PublishResult, len(res))}
+	return out, nil
+}
+
+// txSmall holds the results of a transaction with one publish of a few
+// messages (the common case) in one allocation.
+type txSmall struct {
+	outer [1][]chute.PublishResult
+	inner [4]chute.PublishResult
+}
+
+// txPublished converts a transaction's publish results: in one
+// allocation for the common case (txSmall), two otherwise.
+func txPublished(res [][]engine.PubResult) [][]chute.PublishResult {
 	n := 0
 	for _, rs := range res {
 		n += len(rs)
 	}
-	all := make([]chute.PublishResult, n) // one allocation for every result
+	var out [][]chute.PublishResult
+	var all []chute.PublishResult
+	if len(res) == 1 && n <= len(txSmall{}.inner) {
+		s := new(txSmall)
+		out, all = s.outer[:], s.inner[:n:n]
+	} else {
+		out = make([][]chute.PublishResult, len(res))
+		all = make([]chute.PublishResult, n)
+	}
 	for i, rs := range res {
-		out.Published[i] = all[:len(rs):len(rs)]
+		out[i] = all[:len(rs):len(rs)]
 		all = all[len(rs):]
 		for j, r := range rs {
-			out.Published[i][j] = chute.PublishResult{Seq: r.Seq, Duplicate: r.Duplicate}
+			out[i][j] = chute.PublishResult{Seq: r.Seq, Duplicate: r.Duplicate}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // txReceipts are the parsed receipts of one settle part.
@@ -135,6 +161,7 @@ type txBuild struct {
 	pms   []engine.PubMsg // every message's engine form, in one array
 	items []engine.Item   // every item, in one array
 	qids  []uint32
+	texts []string // every receipt, in one array
 }
 
 var txBuilds = sync.Pool{New: func() any { return new(txBuild) }}
@@ -149,8 +176,9 @@ func (tb *txBuild) release() {
 	clear(tb.etx.Pubs)
 	clear(tb.etx.Settle)
 	clear(tb.parts)
+	clear(tb.texts)
 	tb.etx = engine.Tx{Pubs: tb.etx.Pubs[:0], Settle: tb.etx.Settle[:0]}
-	tb.parts, tb.msgs, tb.pms, tb.items, tb.qids = tb.parts[:0], tb.msgs[:0], tb.pms[:0], tb.items[:0], tb.qids[:0]
+	tb.parts, tb.msgs, tb.pms, tb.items, tb.qids, tb.texts = tb.parts[:0], tb.msgs[:0], tb.pms[:0], tb.items[:0], tb.qids[:0], tb.texts[:0]
 	txBuilds.Put(tb)
 }
 
@@ -170,6 +198,7 @@ func (tb *txBuild) build(b *Broker, tx *chute.Tx) error {
 	tb.pms = slices.Grow(tb.pms[:0], ops)
 	tb.items = slices.Grow(tb.items[:0], ops)
 	tb.qids = slices.Grow(tb.qids[:0], ops)
+	tb.texts = slices.Grow(tb.texts[:0], ops)
 	size := 0
 	for i := range tx.Publish {
 		p := &tx.Publish[i]
@@ -237,7 +266,6 @@ func (tb *txBuild) settle(queue string, typ engine.RecordType, n int, at func(j 
 	if n == 0 {
 		return nil
 	}
-	rs := txReceipts{text: make([]string, n)}
 	start := len(tb.items)
 	for j := range n {
 		r, delay, msg := at(j)
@@ -248,11 +276,11 @@ func (tb *txBuild) settle(queue string, typ engine.RecordType, n int, at func(j 
 		if len(msg) > maxHeaderValue {
 			msg = msg[:maxHeaderValue]
 		}
-		rs.text[j] = r
+		tb.texts = append(tb.texts, r)
 		tb.qids = append(tb.qids, qid)
 		tb.items = append(tb.items, engine.Item{Seq: seq, Deliv: deliv, Value: int64(delay), Err: msg})
 	}
-	rs.qids = tb.qids[start:len(tb.qids):len(tb.qids)]
+	rs := txReceipts{qids: tb.qids[start:len(tb.qids):len(tb.qids)], text: tb.texts[start:len(tb.texts):len(tb.texts)]}
 	tb.etx.Settle = append(tb.etx.Settle, engine.TxSettle{Queue: queue, Type: typ, Items: tb.items[start:len(tb.items):len(tb.items)]})
 	tb.parts = append(tb.parts, rs)
 	return nil

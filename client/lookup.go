@@ -30,3 +30,12 @@ func (c *Client) CancelMessages(ctx context.Context, queue string, refs ...chute
 	}
 	return wire.CancelResultsFromPB(resp.Msg.GetResults()), nil
 }
+
+// RedriveMessages implements chute.API.
+func (c *Client) RedriveMessages(ctx context.Context, deadLetterQueue string, refs ...chute.MessageRef) ([]chute.RedriveResult, error) {
+	resp, err := c.admin.RedriveMessages(ctx, connect.NewRequest(&chutev1.RedriveMessagesRequest{DeadLetterQueue: deadLetterQueue, Refs: wire.MessageRefsToPB(refs)}))
+	if err != nil {
+		return nil, wire.FromConnect(err)
+	}
+	return wire.RedriveResultsFromPB(resp.Msg.GetResults()), nil
+}

@@ -146,6 +146,11 @@ type batch struct {
 	// by Producer.sessMu.
 	session string
 	first   uint64
+	// gapResent: refused as out of order with no earlier batch of its
+	// session in progress, it was sent again with the same numbers (the
+	// earlier ones may have been stored since the refusal); guarded by
+	// Producer.sessMu.
+	gapResent bool
 }
 
 // msgSpan is the producer span of a batch's message i.
@@ -313,6 +318,7 @@ func (p *Producer) send(b *batch, renumber bool) (waitFunc, error) {
 // stampLocked gives b the next numbers of the current session.
 func (p *Producer) stampLocked(b *batch) {
 	p.unstampLocked(b)
+	b.gapResent = false
 	b.session, b.first = p.session, p.nextNum
 	p.nextNum += uint64(len(b.msgs))
 	for i := range b.msgs {
@@ -344,10 +350,12 @@ func (p *Producer) finished(b *batch, failed bool) {
 
 // outOfOrder handles a batch refused with ErrOutOfOrder: if an earlier
 // batch of its session is still in progress (being retried), it waits for
-// that to finish; otherwise the gap will never be filled (the earlier
-// batch failed, or the broker forgot the session) and it starts a new
-// session for b (unless that happened meanwhile). It reports whether a
-// new session was started.
+// that to finish. If none is, the earlier batches may have been stored
+// since the refusal (they were in progress then): b is sent once more
+// with the same numbers. Refused again with none in progress, the gap
+// will never be filled (the broker forgot the session) and it starts a
+// new session for b (unless one was started meanwhile: an earlier batch
+// failed). It reports whether a new session was started.
 func (p *Producer) outOfOrder(b *batch) (renumbered bool, err error) {
 	p.sessMu.Lock()
 	var earlier []chan struct{}
@@ -356,7 +364,11 @@ func (p *Producer) outOfOrder(b *batch) (renumbered bool, err error) {
 			earlier = append(earlier, o.done)
 		}
 	}
-	if len(earlier) == 0 && b.session == p.session {
+	switch {
+	case len(earlier) > 0 || b.session != p.session:
+	case !b.gapResent:
+		b.gapResent = true
+	default:
 		p.newSessionLocked()
 		renumbered = true
 	}

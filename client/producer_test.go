@@ -320,7 +320,11 @@ func TestProducerSessionRetries(t *testing.T) {
 	}
 	for i, d := range ds {
 		if string(d.Body) != fmt.Sprint(i) || !seqs[d.Seq] {
-			t.Fatalf("message %d is %q (seq %d): order or answers wrong", i, d.Body, d.Seq)
+			var got []string
+			for _, d := range ds {
+				got = append(got, string(d.Body))
+			}
+			t.Fatalf("message %d is %q (seq %d): order or answers wrong; stored %v", i, d.Body, d.Seq, got)
 		}
 	}
 	if s := stats(t, b, "q"); s.DedupIDs != 0 {

@@ -14,16 +14,22 @@ import (
 // guard wraps the Connect handlers: every API call passes through it
 // before Connect reads a byte of its body. In order:
 //
-//  1. authentication: the bearer token is looked up; a call without a
-//     known token is answered Unauthenticated at once, in its protocol's
-//     error shape (Connect JSON, or a trailers-only gRPC / gRPC-Web
-//     response with grpc-status 16), with "Connection: close" (HTTP/1.1:
-//     the body is not read, the connection is closed; HTTP/2: GOAWAY), so
-//     a client without a token costs the server no body bytes at all;
-//  2. authorisation: the token's role must allow the procedure (the table
+//  1. authentication: the bearer token is looked up (or, without an
+//     Authorization header, the dashboard's session cookie; dashboard.go);
+//     a call without a known token is answered Unauthenticated at once,
+//     in its protocol's error shape (Connect JSON, or a trailers-only
+//     gRPC / gRPC-Web response with grpc-status 16), with "Connection:
+//     close" (HTTP/1.1: the body is not read, the connection is closed;
+//     HTTP/2: GOAWAY), so a client without a token costs the server no
+//     body bytes at all;
+//  2. browser checks (dashboard on): a call authenticated by cookie must
+//     come from the dashboard's own origin, and without tokens a call
+//     with an Origin must name the server by an allowed host; else
+//     PermissionDenied;
+//  3. authorisation: the token's role must allow the procedure (the table
 //     in roles.go), else PermissionDenied (an admin action refused is
 //     audited);
-//  3. size and budget: a unary request that states a length beyond the
+//  4. size and budget: a unary request that states a length beyond the
 //     request limit is refused unread; otherwise its bytes are reserved
 //     from the in-flight budgets (limits.go), or metered as they are read.
 //
@@ -33,11 +39,16 @@ import (
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		proc := procedureOf(r.URL.Path)
-		p, err := s.authenticate(r)
+		p, byCookie, err := s.authenticateBrowser(r)
 		if err != nil {
 			s.authFailed(r, err)
 			w.Header().Set("Connection", "close")
 			s.writeError(w, r, connect.NewError(connect.CodeUnauthenticated, err))
+			return
+		}
+		if err := s.browserCheck(r, byCookie); err != nil { // dashboard.go: Origin and Host
+			s.stats.permissionDenied.Add(1)
+			s.refused(w, r, connect.NewError(connect.CodePermissionDenied, err))
 			return
 		}
 		ci := connFrom(r.Context())

@@ -28,3 +28,11 @@ func (a *adminService) CancelMessages(ctx context.Context, req *connect.Request[
 	rs, err := a.s.api.CancelMessages(ctx, m.GetQueue(), wire.MessageRefsFromPB(m.GetRefs())...)
 	return reply(&chutev1.CancelMessagesResponse{Results: wire.CancelResultsToPB(rs)}, err)
 }
+
+// RedriveMessages moves chosen dead letters back to their sources (admin
+// role, audited, like Redrive).
+func (a *adminService) RedriveMessages(ctx context.Context, req *connect.Request[chutev1.RedriveMessagesRequest]) (*connect.Response[chutev1.RedriveMessagesResponse], error) {
+	m := req.Msg
+	rs, err := a.s.api.RedriveMessages(ctx, m.GetDeadLetterQueue(), wire.MessageRefsFromPB(m.GetRefs())...)
+	return reply(&chutev1.RedriveMessagesResponse{Results: wire.RedriveResultsToPB(rs)}, err)
+}

@@ -121,6 +121,8 @@ var procedures = map[string]procedure{
 
 	// Cancelling messages destroys them, as a purge does.
 	chutev1connect.AdminServiceCancelMessagesProcedure: {need: RoleAdmin, audit: true},
+	// Redriving chosen dead letters is a Redrive.
+	chutev1connect.AdminServiceRedriveMessagesProcedure: {need: RoleAdmin, audit: true},
 	// Schedules publish on their own: creating one is like publishing
 	// forever, so all of them are admin actions.
 	chutev1connect.AdminServiceCreateScheduleProcedure: {need: RoleAdmin, audit: true},

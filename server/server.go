@@ -106,6 +106,11 @@ type Options struct {
 	// and propagator as they are when New runs (see TracingFromEnv, which
 	// installs them); false: no interceptor at all.
 	Tracing bool
+	// Dashboard, if set, serves the web dashboard at / (dashboard.go,
+	// docs/dashboard.md): the page, cookie sessions made from the tokens,
+	// and a live feed sampled by a goroutine from Serve until Shutdown;
+	// nil: no dashboard (chute serve --dashboard=false).
+	Dashboard *DashboardOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -171,6 +176,7 @@ type Server struct {
 	stats     stats
 	activity  *activity    // consumers and producers per queue (activity.go)
 	alerter   *alerter     // nil: alerts off (alerts.go)
+	dash      *dashboard   // nil: dashboard off (dashboard.go)
 	reqs      requests     // calls by procedure and code (metrics.go)
 	open      atomic.Int64 // connections open now
 	accepted  atomic.Uint64
@@ -183,8 +189,9 @@ type Server struct {
 	stop    context.Context
 	cancel  context.CancelFunc
 	streams sync.WaitGroup
-	// loops tracks the server's own goroutines (the alert loop): started
-	// by start through goFunc, stopped by stop, waited for by Shutdown.
+	// loops tracks the server's own goroutines (the alert loop, the
+	// dashboard's hub): started by start through goFunc, stopped by stop,
+	// waited for by Shutdown.
 	loops sync.WaitGroup
 }
 
@@ -232,6 +239,9 @@ func New(api chute.API, opts Options) *Server {
 		connect.WithRecover(s.recoverPanic)}, wire.HandlerCompression()...))
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", s.metricsHandler(o.Metrics(s)))
+	}
+	if o.Dashboard != nil {
+		s.newDashboard(*o.Dashboard)
 	}
 	return s
 }
@@ -307,6 +317,10 @@ func (s *Server) start(tlsConfig *tls.Config) (*http.Server, error) {
 	if s.alerter != nil {
 		s.goFunc(s.alertLoop)
 	}
+	if s.dash != nil {
+		s.dash.hub.running.Store(true)
+		s.goFunc(s.dash.hub.loop)
+	}
 	return s.http, nil
 }
 
@@ -326,9 +340,9 @@ func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
 
 // Shutdown stops accepting connections, ends every stream (a consumer's
 // unsettled leases go back to their queue at once; a publisher's
-// in-flight publishes are confirmed first) and the alert loop, waits for
-// calls in progress, and returns. It does not close the broker. If ctx ends first it returns
-// ctx's error.
+// in-flight publishes are confirmed first), the dashboard's feeds and the
+// alert and dashboard loops, waits for calls in progress, and returns. It
+// does not close the broker. If ctx ends first it returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	s.mu.Lock()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -140,20 +141,35 @@ func printDeadLetter(w io.Writer, d *chute.Delivery, asJSON bool) error {
 
 func newDLQRedriveCmd(f *clientFlags) *cobra.Command {
 	var n int64
+	var byID bool
 	cmd := &cobra.Command{
-		Use:   "redrive DLQ",
+		Use:   "redrive DLQ [SEQ|ID...]",
 		Short: "Move dead letters back to the queues they died in",
 		Long: `redrive moves up to --max dead letters of DLQ (all by default) back to the
 queues they died in, as new messages there, and reports how many moved. A
 dead letter whose source queue is gone or full stays. A queue that is not
 a dead-letter queue (none dead-letters into it and it holds no dead
 letters) is refused (exit status 5). A progress bar shows on stderr when
-it is a terminal.`,
-		Args:              exactArgs(1),
+it is a terminal.
+
+With SEQ|ID arguments (sequences in DLQ, or message IDs as for msg get;
+--id for an ID that is a number) it moves just those dead letters, in the
+order given, in one journal write, and prints a line for each saying what
+happened. Only ready and delayed dead letters move: an in-flight one, or
+one whose source queue is full, is refused (exit status 5); one already
+settled, unknown, not a dead letter, or whose source queue is gone is not
+found (exit status 4). The first failure decides the exit status.`,
+		Args:              minArgs(1),
 		ValidArgsFunction: completeArgs(f, argDLQ),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
 			if n < 0 {
 				return usageError{fmt.Errorf("--max %d: must not be negative (0 = all)", n)}
+			}
+			if len(args) > 1 {
+				if n != 0 {
+					return usageError{errors.New("--max limits a redrive of everything: not with SEQ|ID")}
+				}
+				return redriveChosen(cmd, api, args[0], args[1:], byID, f.json)
 			}
 			ctx, dlq := cmd.Context(), args[0]
 			st, err := api.QueueStats(ctx, dlq)
@@ -181,7 +197,98 @@ it is a terminal.`,
 		}),
 	}
 	cmd.Flags().Int64Var(&n, "max", 0, "most dead letters to move (0: all)")
+	cmd.Flags().BoolVar(&byID, "id", false, "every SEQ|ID is a message ID even if it is a number")
 	return cmd
+}
+
+// redriveChosen redrives the dead letters args name (RedriveMessages) and
+// prints a line, or a JSON array element, for each.
+func redriveChosen(cmd *cobra.Command, api chute.API, dlq string, args []string, byID, asJSON bool) error {
+	refs := make([]chute.MessageRef, len(args))
+	for i, a := range args {
+		ref, err := messageRef(a, byID)
+		if err != nil {
+			return err
+		}
+		refs[i] = ref
+	}
+	rs, err := api.RedriveMessages(cmd.Context(), dlq, refs...)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if asJSON {
+		out := make([]redriveJSON, len(rs))
+		for i, r := range rs {
+			out[i] = redriveJSONOf(r)
+		}
+		if err := printJSON(w, out); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range rs {
+			printRedriveResult(w, r)
+		}
+	}
+	var first error
+	n := 0
+	for _, r := range rs {
+		if !r.Moved {
+			n++
+			if first == nil {
+				first = r.Err
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d dead letter(s) not redriven: %w", n, len(rs), first)
+}
+
+func printRedriveResult(w io.Writer, r chute.RedriveResult) {
+	name := r.Ref.String()
+	if r.Ref.ID != "" && r.Seq != 0 {
+		name += fmt.Sprintf(" (seq %d)", r.Seq)
+	}
+	switch {
+	case r.Moved:
+		fmt.Fprintf(w, "redriven %s to %s (seq %d)\n", name, r.Queue, r.NewSeq)
+	case r.State == chute.MessageInFlight:
+		fmt.Fprintf(w, "not redriven %s: in flight (only ready and delayed dead letters can be redriven)\n", name)
+	case errors.Is(r.Err, chute.ErrQueueNotFound):
+		fmt.Fprintf(w, "not redriven %s: its source queue %s is gone\n", name, r.Queue)
+	case errors.Is(r.Err, chute.ErrQueueFull):
+		fmt.Fprintf(w, "not redriven %s: its source queue %s is full\n", name, r.Queue)
+	case r.State == chute.MessageReady || r.State == chute.MessageDelayed:
+		fmt.Fprintf(w, "not redriven %s: not a dead letter\n", name)
+	case r.State == chute.MessageUnknown:
+		fmt.Fprintf(w, "not redriven %s: not found\n", name)
+	default:
+		fmt.Fprintf(w, "not redriven %s: already %s\n", name, r.State)
+	}
+}
+
+// redriveJSON is one result of dlq redrive DLQ SEQ|ID... --json.
+type redriveJSON struct {
+	Seq      uint64 `json:"seq"`
+	ID       string `json:"id,omitempty"`
+	Redriven bool   `json:"redriven"`
+	Queue    string `json:"queue,omitempty"`   // the source queue
+	NewSeq   uint64 `json:"new_seq,omitempty"` // redriven: its sequence in queue
+	State    string `json:"state,omitempty"`   // not redriven: the dead letter's state
+	Error    string `json:"error,omitempty"`
+}
+
+func redriveJSONOf(r chute.RedriveResult) redriveJSON {
+	j := redriveJSON{Seq: r.Seq, ID: r.Ref.ID, Redriven: r.Moved, Queue: r.Queue, NewSeq: r.NewSeq}
+	if !r.Moved {
+		j.State = r.State.String()
+		if r.Err != nil {
+			j.Error = r.Err.Error()
+		}
+	}
+	return j
 }
 
 // redrive moves up to limit (0: all) dead letters in chunks, until done or

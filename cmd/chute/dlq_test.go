@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -100,4 +101,67 @@ func TestDLQPeekRedrive(t *testing.T) {
 	if exitCode(err) != 5 || !strings.Contains(err.Error(), "is not a dead-letter queue") || strings.Contains(err.Error(), "moved") {
 		t.Fatalf("redrive of a plain queue: exit %d, %v", exitCode(err), err)
 	}
+}
+
+// TestDLQRedriveChosen: dlq redrive DLQ SEQ|ID... moves just those dead
+// letters and says, line by line, what happened to each.
+func TestDLQRedriveChosen(t *testing.T) {
+	s := startCLIServer(t, server.Options{})
+	s.must("queue", "create", "q", "--max-deliveries", "1", "--max-messages", "1")
+	var dead []string
+	for _, body := range []string{"a", "b", "c"} {
+		seq := jsonLines[pubResultJSON](t, s.must("pub", "q", body, "--json"))[0].Seq
+		if _, errOut, err := s.runIn(strings.NewReader(s.must("sub", "q", "--no-ack", "--count", "1", "--json")), "nack", "q", "--now"); err != nil {
+			t.Fatalf("nack: %v\n%s", err, errOut)
+		}
+		m := parseJSON[messageJSON](t, s.must("msg", "get", "q", strconv.FormatUint(seq, 10), "--json"))
+		if m.State != "dead-lettered" || m.MovedSeq == 0 {
+			t.Fatalf("%s after its nack: %+v", body, m)
+		}
+		dead = append(dead, strconv.FormatUint(m.MovedSeq, 10))
+	}
+	da, db, dc := dead[0], dead[1], dead[2]
+	s.must("sub", "q.dlq", "--no-ack", "--count", "1") // a's dead letter: in flight
+
+	out, err := s.run("dlq", "redrive", "q.dlq", db, da, dc, "999")
+	if code := exitCode(err); code != 5 {
+		t.Fatalf("redrive with an in-flight dead letter: exit %d (%v)\n%s", code, err, out)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	want := []string{
+		"redriven seq " + db + " to q (seq ",
+		"not redriven seq " + da + ": in flight (only ready and delayed dead letters can be redriven)",
+		"not redriven seq " + dc + ": its source queue q is full",
+		"not redriven seq 999: not found",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("redrive printed\n%s", out)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Fatalf("redrive line %d: %q, want %q…", i, lines[i], w)
+		}
+	}
+	if st := s.stats("q"); st.Ready != 1 || st.Totals.Redriven != 1 {
+		t.Fatalf("after redrive, q: %+v", st)
+	}
+	if out := s.must("msg", "get", "q.dlq", db); !strings.Contains(out, "state:          redriven\n") {
+		t.Fatalf("msg get of the redriven dead letter:\n%s", out)
+	}
+
+	// --json: one element per ref; the full source decides the exit status.
+	out, err = s.run("dlq", "redrive", "q.dlq", dc, "--json")
+	if code := exitCode(err); code != 5 {
+		t.Fatalf("redrive into a full queue: exit %d (%v)", code, err)
+	}
+	if rs := parseJSON[[]redriveJSON](t, out); len(rs) != 1 || rs[0].Redriven || rs[0].Queue != "q" ||
+		rs[0].State != "ready" || !strings.Contains(rs[0].Error, "full") {
+		t.Fatalf("redrive --json: %+v", rs)
+	}
+	s.must("sub", "q", "--count", "1") // room again
+	if rs := parseJSON[[]redriveJSON](t, s.must("dlq", "redrive", "q.dlq", dc, "--json")); len(rs) != 1 || !rs[0].Redriven || rs[0].NewSeq == 0 {
+		t.Fatalf("redrive --json: %+v", rs)
+	}
+	s.wantExit(2, "dlq", "redrive", "q.dlq", da, "--max", "1")
+	s.wantExit(4, "dlq", "redrive", "nope", "1")
 }

@@ -62,6 +62,9 @@ type serveFlags struct {
 	alerts        string   // rules file (YAML or JSON); "": the built-in rules
 	alertWebhooks []string // Alertmanager-compatible webhook receivers
 	alertsOff     bool     // evaluate no alerts
+
+	dashboard      bool   // serve the web dashboard at /
+	dashboardHosts string // comma-separated extra host names it answers to without a token
 }
 
 func newServeCmd() *cobra.Command { return serveCommand(runServe) }
@@ -169,6 +172,8 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.Var((*urlList)(&f.alertWebhooks), "alert-webhook", "POST alerts that fire or resolve to this URL (Alertmanager webhook format); repeatable, or comma-separated")
 	markSecret(fl, "alert-webhook") // receivers' URLs often carry a token
 	fl.BoolVar(&f.alertsOff, "alerts-off", false, "evaluate no alert rules (the log shows none; chute alerts ls says so)")
+	fl.BoolVar(&f.dashboard, "dashboard", true, "serve the web dashboard at / on the API port (docs/dashboard.md)")
+	fl.StringVar(&f.dashboardHosts, "dashboard-hosts", "", "comma-separated host names the dashboard answers to when the server has no token, besides IP addresses and localhost (DNS rebinding protection)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")
 }
@@ -225,6 +230,11 @@ func (f *serveFlags) options() (broker.Options, server.Options, error) {
 		Info: server.Info{Version: v.Version, Commit: v.Commit, GoVersion: v.GoVersion}, Reflection: f.reflection}
 	if so.Alerts, err = f.alertOptions(); err != nil {
 		return broker.Options{}, server.Options{}, err
+	}
+	if f.dashboard {
+		so.Dashboard = &server.DashboardOptions{Hosts: splitList(f.dashboardHosts)}
+	} else if f.dashboardHosts != "" {
+		return broker.Options{}, server.Options{}, usageError{errors.New("--dashboard-hosts with --dashboard=false")}
 	}
 	return bo, so, nil
 }
@@ -362,7 +372,11 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		scheme = "https"
 	}
 	rs := b.RecoveryStats()
-	log.Info(servingMsg, "addr", scheme+"://"+ln.Addr().String(), "version", so.Info.Version, "data", f.data,
+	dashboard := "off"
+	if so.Dashboard != nil {
+		dashboard = dashboardURL(scheme, ln.Addr())
+	}
+	log.Info(servingMsg, "addr", scheme+"://"+ln.Addr().String(), "dashboard", dashboard, "version", so.Info.Version, "data", f.data,
 		"sync", f.sync, "auth", f.token != "" || len(so.Tokens) > 0, "tokens", len(so.Tokens),
 		"max_inflight", fmtSize(so.MaxInflightBytes), "max_conn_inflight", fmtSize(so.MaxConnInflightBytes),
 		"recovered_records", rs.Records, "recovery", rs.Duration.Round(time.Millisecond))
@@ -395,6 +409,19 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		return serveErr
 	}
 	return nil
+}
+
+// dashboardURL is the dashboard's address for the serving line: an
+// unspecified listening address (0.0.0.0, ::) is shown as localhost.
+func dashboardURL(scheme string, addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + "://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/"
 }
 
 // servingMsg is the message of the log line that says serve is ready; its

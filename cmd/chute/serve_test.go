@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,6 +53,37 @@ func TestServeUnits(t *testing.T) {
 		if _, err := serveSettings(t, append(args, "--print-config")...); exitCode(err) != 2 {
 			t.Errorf("serve %s: %v (exit %d), want a usage error", strings.Join(args, " "), err, exitCode(err))
 		}
+	}
+}
+
+// TestServeDashboardFlags: the dashboard is on by default; --dashboard-hosts
+// gives its host names; --dashboard=false turns it off.
+func TestServeDashboardFlags(t *testing.T) {
+	isolateEnv(t)
+	for _, c := range []struct {
+		args  []string
+		on    bool
+		hosts []string
+	}{
+		{nil, true, nil},
+		{[]string{"--dashboard-hosts", "a.example, b"}, true, []string{"a.example", "b"}},
+		{[]string{"--dashboard=false"}, false, nil},
+	} {
+		f, err := serveSettings(t, c.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, so, err := f.options()
+		if err != nil || (so.Dashboard != nil) != c.on || so.Dashboard != nil && !slices.Equal(so.Dashboard.Hosts, c.hosts) {
+			t.Errorf("serve %v: dashboard %+v, %v; want on %v, hosts %q", c.args, so.Dashboard, err, c.on, c.hosts)
+		}
+	}
+	f, err := serveSettings(t, "--dashboard=false", "--dashboard-hosts", "a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.options(); exitCode(err) != 2 {
+		t.Errorf("--dashboard=false --dashboard-hosts: %v, want a usage error", err)
 	}
 }
 
@@ -200,6 +232,17 @@ func TestServeLogsJSON(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK || h.Status != "ok" || h.Version != version.Get().Version {
 		t.Fatalf("/healthz: HTTP %d %+v %v", resp.StatusCode, h, err)
+	}
+	resp, err = http.Get("http://" + addr + "/") // the dashboard, on by default
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: HTTP %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if !strings.Contains(logs.String(), `"dashboard":"http://`+addr+`/"`) {
+		t.Errorf("the serving line has no dashboard URL:\n%s", logs)
 	}
 	out, err := runTree(t, chutetest.Ctx(t), io.Discard, "version", "--json", "--server", addr)
 	if err != nil {

@@ -64,6 +64,7 @@ var checks = []check{
 	{"purge", testPurge},
 	{"message-lookup", testMessageLookup},
 	{"cancel-messages", testCancelMessages},
+	{"redrive-messages", testRedriveMessages},
 	{"limits", testLimits},
 	{"queue-admin", testQueueAdmin},
 	{"pause-resume", testPauseResume},

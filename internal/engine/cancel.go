@@ -86,40 +86,64 @@ func (e *Engine) applyCancel(r *Record) error {
 // count right, and returns it with its key (still held: leave releases
 // it); ok is false when q holds no such ready or delayed message.
 func (e *Engine) takeQueued(q *queue, seq uint64) (en entry, k *keyState, ok bool) {
-	if q.leases[seq] != nil {
+	at, ok := q.findQueued(seq)
+	if !ok {
 		return entry{}, nil, false
+	}
+	en, k = e.takeQueuedAt(q, at)
+	return en, k, true
+}
+
+// queuedAt is where findQueued found a ready or delayed message.
+type queuedAt struct {
+	en      *entry    // the entry, in place
+	waitKey *keyState // the key whose waiting line holds it, if any
+	delayed int       // its index in the delayed heap, or -1
+}
+
+// findQueued finds ready or delayed message seq of q without taking it;
+// ok is false when q holds no such message.
+func (q *queue) findQueued(seq uint64) (at queuedAt, ok bool) {
+	at.delayed = -1
+	if q.leases[seq] != nil {
+		return at, false
 	}
 	a, aside := q.aside[seq]
 	switch {
 	case !aside:
-		if p := q.findReady(seq); p != nil {
-			en, k = e.takeFound(q, p, nil)
-			return en, k, true
-		}
+		at.en = q.findReady(seq)
 	case a.where == asideDelayed:
-		if en, k, ok := e.takeDelayed(q, seq); ok {
-			return en, k, true
+		for i := range q.delayed {
+			if q.delayed[i].e.seq == seq {
+				at.en, at.delayed = &q.delayed[i].e, i
+				break
+			}
 		}
 	case a.where == asideRetry:
 		h := q.retry[a.prio]
 		for i := range h {
 			if p := &h[i]; p.seq == seq && !isGone(q, p) {
-				en, k = e.takeFound(q, p, nil)
-				return en, k, true
+				at.en = p
+				break
 			}
 		}
 	case a.where == asideWaiting && a.key != nil:
-		var p *entry
 		a.key.waiting.each(func(w *entry) bool {
 			if w.seq == seq && !isGone(q, w) {
-				p = w
+				at.en = w
 			}
-			return p == nil
+			return at.en == nil
 		})
-		if p != nil {
-			en, k = e.takeFound(q, p, a.key)
-			return en, k, true
-		}
+		at.waitKey = a.key
 	}
-	return entry{}, nil, false
+	return at, at.en != nil
+}
+
+// takeQueuedAt takes the message findQueued found out of q (see
+// takeQueued). Nothing may change q in between.
+func (e *Engine) takeQueuedAt(q *queue, at queuedAt) (entry, *keyState) {
+	if at.delayed >= 0 {
+		return e.takeDelayedAt(q, at.delayed)
+	}
+	return e.takeFound(q, at.en, at.waitKey)
 }

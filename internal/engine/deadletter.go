@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/text"
 )
 
@@ -150,22 +152,157 @@ func (e *Engine) applyRedrive(r *Record) (int64, error) {
 			continue
 		}
 		k, _ := e.leaveReady(dlq, &en)
-		e.leave(dlq, &en, k)
-		ne := entry{seq: e.nextSeq, ref: en.ref, pub: en.pub, size: en.size, prio: en.prio}
-		e.nextSeq++
-		var expire int64
-		if src.cfg.MessageTTL > 0 {
-			expire = r.Time + int64(src.cfg.MessageTTL)
-		}
-		src.total.Redriven++
-		e.settle(dlq, en.seq, stRedriven, 0, src, ne.seq, r.Time)
-		e.enqueue(src, ne, 0, expire, info.Key, r.Time)
+		e.redriveEntry(dlq, src, en, k, info, r.Time)
 		moved++
 	}
 	for _, en := range kept {
 		dlq.insertReady(en)
 	}
 	return moved, nil
+}
+
+// redriveEntry moves dead letter en, already out of every structure of
+// dlq (k is its key there), back to its source src at time t as a new
+// message with a new sequence, which it returns. The dead letter is
+// settled in dlq as redriven, with where it went.
+func (e *Engine) redriveEntry(dlq, src *queue, en entry, k *keyState, info *DeadInfo, t int64) uint64 {
+	e.leave(dlq, &en, k)
+	ne := entry{seq: e.nextSeq, ref: en.ref, pub: en.pub, size: en.size, prio: en.prio}
+	e.nextSeq++
+	var expire int64
+	if src.cfg.MessageTTL > 0 {
+		expire = t + int64(src.cfg.MessageTTL)
+	}
+	src.total.Redriven++
+	e.settle(dlq, en.seq, stRedriven, 0, src, ne.seq, t)
+	e.enqueue(src, ne, 0, expire, info.Key, t)
+	return ne.seq
+}
+
+// RedriveOutcome is what RedriveSeqs did with one sequence.
+type RedriveOutcome struct {
+	// State is the message's state in the dead-letter queue before: ready
+	// or delayed when it moved (or could have but for its source), else
+	// in flight, a settled state or unknown.
+	State  chute.MessageState
+	Moved  bool
+	Source string // the queue it died in ("" when not a dead letter)
+	NewSeq uint64 // its sequence in Source, when moved
+	// Err is nil when moved, else chute.ErrMessageLeased,
+	// chute.ErrMessageNotFound (settled, unknown, not a dead letter),
+	// ErrQueueNotFound (Source is gone) or ErrQueueFull (Source has no
+	// room).
+	Err error
+}
+
+// RedriveSeqs moves the ready and delayed dead letters among seqs of
+// dead-letter queue name back to their source queues, in the order given
+// (so that an earlier one can take the last room in its source). It
+// returns the record to journal (nil when none moved; it names only those
+// that moved) and an outcome per seq; a sequence named again gets the
+// outcome of its first naming.
+func (e *Engine) RedriveSeqs(now int64, name string, seqs []uint64) (*Record, []RedriveOutcome, error) {
+	e.advance(now)
+	dlq := e.queues[name]
+	if dlq == nil {
+		return nil, nil, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
+	}
+	out := make([]RedriveOutcome, len(seqs))
+	first := make(map[uint64]int, len(seqs))
+	var moved []uint64
+	for i, s := range seqs {
+		if j, ok := first[s]; ok {
+			out[i] = out[j]
+			continue
+		}
+		first[s] = i
+		out[i] = e.redriveSeq(dlq, s, e.now)
+		if out[i].Moved {
+			moved = append(moved, s)
+		}
+	}
+	if len(moved) == 0 {
+		return nil, out, nil
+	}
+	return &Record{Type: RecRedriveSeqs, Time: e.now, Name: name, Seqs: moved}, out, nil
+}
+
+// applyRedriveSeqs replays RedriveSeqs: every seq it names moves, as it
+// did when the record was made.
+func (e *Engine) applyRedriveSeqs(r *Record) error {
+	dlq := e.queues[r.Name]
+	if dlq == nil {
+		return ErrQueueNotFound
+	}
+	for _, s := range r.Seqs {
+		if o := e.redriveSeq(dlq, s, r.Time); !o.Moved {
+			return fmt.Errorf("dead letter %d (state %v): %w", s, o.State, o.Err)
+		}
+	}
+	return nil
+}
+
+// redriveSeq moves dead letter seq of dlq back to its source at time t
+// when it is ready or delayed and its source has room, and says what
+// happened.
+func (e *Engine) redriveSeq(dlq *queue, seq uint64, t int64) (o RedriveOutcome) {
+	at, queued := dlq.findQueued(seq)
+	if !queued {
+		o.State = dlq.state(seq)
+		if o.State == chute.MessageUnknown {
+			o.State = e.settledState(dlq, seq)
+		}
+		o.Err = chute.CancelError(o.State)
+		if o.Err == nil { // queued, yet not found: cannot happen
+			o.Err = chute.ErrMessageNotFound
+		}
+		return o
+	}
+	o.State = chute.MessageReady
+	if at.delayed >= 0 {
+		o.State = chute.MessageDelayed
+	}
+	info := dlq.dead[seq]
+	if info == nil || at.en.flags&fDead == 0 {
+		o.Err = chute.ErrMessageNotFound
+		return o
+	}
+	o.Source = info.Source
+	src := e.queues[info.Source]
+	switch {
+	case src == nil:
+		o.Err = ErrQueueNotFound
+	case !src.hasRoom(1, int64(at.en.size)):
+		o.Err = ErrQueueFull
+	default:
+		en, k := e.takeQueuedAt(dlq, at)
+		o.NewSeq = e.redriveEntry(dlq, src, en, k, info, t)
+		o.Moved = true
+	}
+	return o
+}
+
+// DeadLetterSeqOfID returns the sequence in dead-letter queue dlq of the
+// message with ID id: as dlq remembers the ID (a message published to it
+// directly), else as a queue that dead-letters into dlq remembers it,
+// while that queue's settled log says the message died into dlq (a dead
+// letter keeps its ID, but dlq does not remember it). Unknown IDs are
+// chute.ErrMessageNotFound.
+func (e *Engine) DeadLetterSeqOfID(dlq, id string) (uint64, error) {
+	seq, err := e.SeqOfID(dlq, id)
+	if err == nil || !errors.Is(err, chute.ErrMessageNotFound) {
+		return seq, err
+	}
+	for _, src := range e.deadLetterUsers(dlq) {
+		s, err := e.SeqOfID(src, id)
+		if err != nil {
+			continue
+		}
+		if info, err := e.Lookup(src, s); err == nil && info.State == chute.MessageDeadLettered && info.MovedTo == dlq {
+			return info.MovedSeq, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: id %s in %s or the queues that dead-letter into it (not remembered)", chute.ErrMessageNotFound, text.Quote(id), text.Quote(dlq))
 }
 
 // hasRoom reports whether n more messages of b bytes fit under q's limits

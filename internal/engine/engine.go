@@ -103,6 +103,8 @@ func (e *Engine) Apply(r *Record, base uint64) error {
 		err = e.applyDamaged(r, base)
 	case RecCancel:
 		err = e.applyCancel(r)
+	case RecRedriveSeqs:
+		err = e.applyRedriveSeqs(r)
 	case RecTx:
 		err = e.applyTx(r, base)
 	case RecSchedule:

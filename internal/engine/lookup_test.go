@@ -375,7 +375,7 @@ func checkAside(t tb, q *queue) {
 func dumpLookups(e *Engine, q *queue) string {
 	var b strings.Builder
 	q.settled.order.each(func(o *settledAt) bool {
-		fmt.Fprintf(&b, " settled %d=%+v at %d\n", o.seq, q.settled.m[o.seq], o.at)
+		fmt.Fprintf(&b, " settled %d=%+v at %d\n", o.seq, o.settledRec, o.at)
 		return true
 	})
 	for s := uint64(1); s < e.nextSeq; s++ {

@@ -185,4 +185,47 @@ func cancelStep(rt *rapid.T, h *harness, m *model) {
 	}
 }
 
+// redriveSeqsStep redrives a few sequences of the dead-letter queue, some
+// of them not dead letters or not ready, and checks each outcome against
+// the model.
+func redriveSeqsStep(rt *rapid.T, h *harness, m *model) {
+	if m.nextSeq == 1 {
+		return
+	}
+	const dlq = "src.dlq"
+	seqs := make([]uint64, rapid.IntRange(1, 3).Draw(rt, "n"))
+	for i := range seqs {
+		seqs[i] = uint64(rapid.IntRange(1, int(m.nextSeq)-1).Draw(rt, "seq"))
+	}
+	want := make([]RedriveOutcome, len(seqs))
+	for i, s := range seqs {
+		if j := slices.Index(seqs, s); j < i {
+			want[i] = want[j] // named twice: the first naming's outcome
+			continue
+		}
+		info, _ := m.lookup(dlq, s)
+		w := &want[i]
+		w.State = info.State
+		x := m.msgs[dlq][s]
+		switch {
+		case x == nil || x.state == mLeased:
+			w.Err = chute.CancelError(w.State)
+		case x.dead == nil:
+			w.Err = chute.ErrMessageNotFound
+		case !m.hasRoom(x.dead.Source):
+			w.Source, w.Err = x.dead.Source, ErrQueueFull
+		default:
+			w.Source, w.Moved = x.dead.Source, true
+			w.NewSeq = m.moveBack(dlq, x)
+		}
+	}
+	r, got, err := h.e.RedriveSeqs(h.now, dlq, seqs)
+	h.commit(r)
+	if err != nil || !slices.EqualFunc(got, want, func(a, b RedriveOutcome) bool {
+		return a.State == b.State && a.Moved == b.Moved && a.Source == b.Source && a.NewSeq == b.NewSeq && errors.Is(a.Err, b.Err) && (a.Err == nil) == (b.Err == nil)
+	}) {
+		rt.Fatalf("redrive %v: got %+v, %v; model %+v", seqs, got, err, want)
+	}
+}
+
 func unixTime(ns int64) time.Time { return time.Unix(0, ns) }

@@ -427,18 +427,31 @@ func (m *model) redrive(dlq string, n int64) int64 {
 		if n > 0 && moved >= n {
 			break
 		}
-		src := m.queues[x.dead.Source]
-		if lim := src.cfg.MaxMessages; lim > 0 && int64(m.depth(src.name)+1) > lim {
+		if !m.hasRoom(x.dead.Source) {
 			continue
 		}
-		delete(m.msgs[dlq], x.seq)
-		y := &mMsg{seq: m.nextSeq, queue: src.name, prio: x.prio, key: x.dead.Key, body: x.body}
-		m.settle(dlq, x.seq, mSettled{state: stRedriven, movedTo: src.name, movedSeq: y.seq}, m.now)
-		m.nextSeq++
-		m.msgs[src.name][y.seq] = y
+		m.moveBack(dlq, x)
 		moved++
 	}
 	return moved
+}
+
+// hasRoom reports whether one more message fits in q.
+func (m *model) hasRoom(q string) bool {
+	lim := m.queues[q].cfg.MaxMessages
+	return lim <= 0 || int64(m.depth(q)+1) <= lim
+}
+
+// moveBack moves dead letter x of dlq back to its source and returns its
+// new sequence there.
+func (m *model) moveBack(dlq string, x *mMsg) uint64 {
+	src := m.queues[x.dead.Source]
+	delete(m.msgs[dlq], x.seq)
+	y := &mMsg{seq: m.nextSeq, queue: src.name, prio: x.prio, key: x.dead.Key, body: x.body}
+	m.settle(dlq, x.seq, mSettled{state: stRedriven, movedTo: src.name, movedSeq: y.seq}, m.now)
+	m.nextSeq++
+	m.msgs[src.name][y.seq] = y
+	return y.seq
 }
 
 // The test: rapid draws a configuration, then a sequence of steps; after
@@ -591,8 +604,9 @@ func TestEngineMatchesModel(t *testing.T) {
 					rt.Fatalf("purge: got %d, %v; model %d", got, err, want)
 				}
 			},
-			"cancel": func(rt *rapid.T) { cancelStep(rt, h, m) },
-			"":       func(rt *rapid.T) { compare(rt, h, m); compareLookups(rt, h, m) },
+			"cancel":       func(rt *rapid.T) { cancelStep(rt, h, m) },
+			"redrive-seqs": func(rt *rapid.T) { redriveSeqsStep(rt, h, m) },
+			"":             func(rt *rapid.T) { compare(rt, h, m); compareLookups(rt, h, m) },
 		})
 		h.check()
 	})

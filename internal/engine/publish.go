@@ -67,6 +67,12 @@ func (tg target) forgot(n int64) {
 // The caller encodes the record, stores it, and then calls Apply with the
 // storage location of its first byte, before any other engine call.
 func (e *Engine) PreparePublish(now int64, name string, s Session, msgs []PubMsg) (*Record, []PubResult, error) {
+	return e.preparePublish(now, name, s, msgs, new(Record), make([]PubResult, len(msgs)))
+}
+
+// preparePublish is PreparePublish building into r (its Msgs array kept
+// for reuse) and res (len(msgs) results), which PrepareTx reuses.
+func (e *Engine) preparePublish(now int64, name string, s Session, msgs []PubMsg, r *Record, res []PubResult) (*Record, []PubResult, error) {
 	e.advance(now)
 	now = e.now
 	tg, ok := e.target(name)
@@ -74,8 +80,7 @@ func (e *Engine) PreparePublish(now int64, name string, s Session, msgs []PubMsg
 		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, text.Quote(name))
 	}
 	dd, window := tg.dd, tg.window
-	res := make([]PubResult, len(msgs))
-	r := &Record{Type: RecPublish, Time: now, Name: name, FirstSeq: e.nextSeq}
+	*r = Record{Type: RecPublish, Time: now, Name: name, FirstSeq: e.nextSeq, Msgs: r.Msgs[:0]}
 	skip, err := e.prepareSession(tg, s, msgs, res, r)
 	if err != nil {
 		return nil, nil, err

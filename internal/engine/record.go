@@ -12,34 +12,35 @@ import (
 type RecordType uint8
 
 const (
-	RecCreateQueue   RecordType = 1                    // Name, Queue
-	RecUpdateQueue   RecordType = 2                    // Name, Queue
-	RecDeleteQueue   RecordType = 3                    // Name
-	RecPurgeQueue    RecordType = 4                    // Name
-	RecCreateTopic   RecordType = 5                    // Name, Topic
-	RecDeleteTopic   RecordType = 6                    // Name
-	RecSubscribe     RecordType = 7                    // Name (topic), Sub (queue), Queue, Filter
-	RecUnsubscribe   RecordType = 8                    // Name (topic), Sub (queue)
-	RecPublish       RecordType = 9                    // Name (queue or topic), FirstSeq, Session…, Msgs
-	RecDeliver       RecordType = 10                   // Name, Deadline, Seqs
-	RecAck           RecordType = 11                   // Name, Items{Seq, Deliv}
-	RecNack          RecordType = 12                   // Name, Items{Seq, Deliv, Value = delay ns (<0: none), Err}
-	RecExtend        RecordType = 13                   // Name, Items{Seq, Deliv, Value = new deadline}
-	RecRedrive       RecordType = 14                   // Name (dead-letter queue), N
-	RecReleaseLeases RecordType = 15                   // (none): every lease ends, as on restart
-	RecTopicConfig   RecordType = 16                   // Name, Topic
-	RecBlobs         RecordType = 17                   // Msgs (Blob only): copies of live blobs carried forward by compaction
-	RecDamaged       RecordType = 18                   // Name, Seqs, Msgs (Blob only): dead-letter damaged messages (salvage.go)
-	RecReturn        RecordType = 19                   // Name, Items{Seq, Deliv}: leases handed back unstarted, not counted
-	RecReturnLeases  RecordType = 20                   // (none): every lease ends, not counted (graceful shutdown)
-	RecBreaker       RecordType = 21                   // Name, N = circuit-breaker state (BreakerClosed, BreakerOpen, BreakerHalfOpen)
-	RecPause         RecordType = 22                   // Name, N = 1 paused by hand, 0 resumed
-	RecCancel        RecordType = 23                   // Name, Seqs: ready or delayed messages cancelled
-	RecTx            RecordType = 24                   // a transaction: its ID and the records it commits (tx.go)
-	RecSchedule      RecordType = 25                   // create or replace a schedule (schedule.go)
-	RecScheduleDel   RecordType = 26                   // Name: delete a schedule
-	RecSchedulePause RecordType = 27                   // Name, N = 1 paused, 0 resumed
-	recTypeEnd                  = RecSchedulePause + 1 // one past the last type
+	RecCreateQueue   RecordType = 1                  // Name, Queue
+	RecUpdateQueue   RecordType = 2                  // Name, Queue
+	RecDeleteQueue   RecordType = 3                  // Name
+	RecPurgeQueue    RecordType = 4                  // Name
+	RecCreateTopic   RecordType = 5                  // Name, Topic
+	RecDeleteTopic   RecordType = 6                  // Name
+	RecSubscribe     RecordType = 7                  // Name (topic), Sub (queue), Queue, Filter
+	RecUnsubscribe   RecordType = 8                  // Name (topic), Sub (queue)
+	RecPublish       RecordType = 9                  // Name (queue or topic), FirstSeq, Session…, Msgs
+	RecDeliver       RecordType = 10                 // Name, Deadline, Seqs
+	RecAck           RecordType = 11                 // Name, Items{Seq, Deliv}
+	RecNack          RecordType = 12                 // Name, Items{Seq, Deliv, Value = delay ns (<0: none), Err}
+	RecExtend        RecordType = 13                 // Name, Items{Seq, Deliv, Value = new deadline}
+	RecRedrive       RecordType = 14                 // Name (dead-letter queue), N
+	RecReleaseLeases RecordType = 15                 // (none): every lease ends, as on restart
+	RecTopicConfig   RecordType = 16                 // Name, Topic
+	RecBlobs         RecordType = 17                 // Msgs (Blob only): copies of live blobs carried forward by compaction
+	RecDamaged       RecordType = 18                 // Name, Seqs, Msgs (Blob only): dead-letter damaged messages (salvage.go)
+	RecReturn        RecordType = 19                 // Name, Items{Seq, Deliv}: leases handed back unstarted, not counted
+	RecReturnLeases  RecordType = 20                 // (none): every lease ends, not counted (graceful shutdown)
+	RecBreaker       RecordType = 21                 // Name, N = circuit-breaker state (BreakerClosed, BreakerOpen, BreakerHalfOpen)
+	RecPause         RecordType = 22                 // Name, N = 1 paused by hand, 0 resumed
+	RecCancel        RecordType = 23                 // Name, Seqs: ready or delayed messages cancelled
+	RecTx            RecordType = 24                 // a transaction: its ID and the records it commits (tx.go)
+	RecSchedule      RecordType = 25                 // create or replace a schedule (schedule.go)
+	RecScheduleDel   RecordType = 26                 // Name: delete a schedule
+	RecSchedulePause RecordType = 27                 // Name, N = 1 paused, 0 resumed
+	RecRedriveSeqs   RecordType = 28                 // Name (dead-letter queue), Seqs: dead letters moved back to their sources, in order
+	recTypeEnd                  = RecRedriveSeqs + 1 // one past the last type
 )
 
 var recNames = [...]string{
@@ -51,6 +52,7 @@ var recNames = [...]string{
 	RecBlobs: "blobs", RecDamaged: "damaged", RecReturn: "return", RecReturnLeases: "return-leases",
 	RecBreaker: "breaker", RecPause: "pause", RecCancel: "cancel", RecTx: "tx",
 	RecSchedule: "schedule", RecScheduleDel: "schedule-delete", RecSchedulePause: "schedule-pause",
+	RecRedriveSeqs: "redrive-seqs",
 }
 
 func (t RecordType) String() string {
@@ -150,10 +152,12 @@ type PubMsg struct {
 //	   RecCancel is Name, count, Seqs; RecSchedule is Name and the
 //	   definition (target, spec, message: schedule.go), RecScheduleDel
 //	   Name, RecSchedulePause Name and N
-const recordVersion = 4
+//	5  adds RecRedriveSeqs (28): Name, count, Seqs, as RecCancel; the
+//	   encodings of 1–27 are unchanged
+const recordVersion = 5
 
 // firstTypeOf is, per version, the first record type it does not have.
-var firstTypeOf = [...]RecordType{1: RecDamaged, 2: RecReturn, 3: RecBreaker, 4: recTypeEnd}
+var firstTypeOf = [...]RecordType{1: RecDamaged, 2: RecReturn, 3: RecBreaker, 4: RecRedriveSeqs, 5: recTypeEnd}
 
 // Encode appends the record's binary form to buf. For publish records it
 // also sets each message's Blob and BlobOff (relative to the start of the
@@ -234,7 +238,7 @@ func (r *Record) Encode(buf []byte) []byte {
 			m.BlobOff = uint32(len(buf) - start)
 			buf = append(buf, m.Blob...)
 		}
-	case RecCancel:
+	case RecCancel, RecRedriveSeqs:
 		buf = appendString(buf, r.Name)
 		buf = binary.AppendUvarint(buf, uint64(len(r.Seqs)))
 		for _, s := range r.Seqs {
@@ -388,7 +392,7 @@ func (d *decoder) record() (*Record, error) {
 			r.Msgs[i].BlobOff = uint32(d.off)
 			r.Msgs[i].Blob = d.bytes(blen)
 		}
-	case RecCancel:
+	case RecCancel, RecRedriveSeqs:
 		r.Name = d.string()
 		n := d.count(1)
 		r.Seqs = make([]uint64, n)

@@ -38,6 +38,8 @@ func sampleRecords() []*Record {
 		{Type: RecReturn, Time: 18, Name: "q", Items: []Item{{Seq: 5, Deliv: 3}, {Seq: 6, Deliv: 1}}},
 		{Type: RecReturnLeases, Time: 19},
 		{Type: RecCreateTopic, Time: 20, Name: "t", Topic: TopicConfig{MaxDedupIDs: 7, SessionWindow: time.Minute}.WithDefaults()},
+		{Type: RecCancel, Time: 21, Name: "q", Seqs: []uint64{3, 1 << 40}},
+		{Type: RecRedriveSeqs, Time: 22, Name: "q.dlq", Seqs: []uint64{9, 2, 1 << 50}},
 	}
 }
 
@@ -112,6 +114,13 @@ func TestDecodeRejectsDamage(t *testing.T) {
 	// Version 2 had no returns.
 	if _, err := Decode([]byte{2, byte(RecReturnLeases), 0}); !errors.Is(err, ErrCorruptRecord) {
 		t.Fatalf("a return-leases record in version 2: %v", err)
+	}
+	// Version 4 had no redrive-seqs.
+	if _, err := Decode([]byte{4, byte(RecRedriveSeqs), 0, 0, 0}); !errors.Is(err, ErrCorruptRecord) {
+		t.Fatalf("a redrive-seqs record in version 4: %v", err)
+	}
+	if r, err := Decode([]byte{4, byte(RecCancel), 0, 0, 0}); err != nil || r.Type != RecCancel {
+		t.Fatalf("a version 4 cancel record: %v, %v", r, err)
 	}
 }
 

@@ -242,13 +242,20 @@ func (e *Engine) SkipTo(seq uint64) {
 // (a scan of the set: salvage and cancel are rare).
 func (e *Engine) takeDelayed(q *queue, seq uint64) (entry, *keyState, bool) {
 	for i := range q.delayed {
-		if d := q.delayed[i]; d.e.seq == seq {
-			q.delayed.removeAt(i)
-			q.n.delayed--
-			q.n.delayedBytes -= int64(d.e.size)
-			e.reschedule(q)
-			return d.e, d.key, true
+		if q.delayed[i].e.seq == seq {
+			en, k := e.takeDelayedAt(q, i)
+			return en, k, true
 		}
 	}
 	return entry{}, nil, false
+}
+
+// takeDelayedAt takes element i of q's delayed set out of q.
+func (e *Engine) takeDelayedAt(q *queue, i int) (entry, *keyState) {
+	d := q.delayed[i]
+	q.delayed.removeAt(i)
+	q.n.delayed--
+	q.n.delayedBytes -= int64(d.e.size)
+	e.reschedule(q)
+	return d.e, d.key
 }

@@ -18,12 +18,13 @@ import (
 // as records (and timers) apply, at their time, so a replay rebuilds it
 // exactly; the snapshot carries it.
 //
-// Cost: a map entry of 8 + 24 bytes and 16 bytes in the order deque; with
-// the map's slack (groups, load factor) about 82 bytes a settled message,
-// measured by TestSettledMemory; the default cap of 10,000 bounds a
-// queue's log at about 0.8 MB. In time, two map operations per message
-// that leaves (insert, and forget the oldest): about 0.1–0.2 µs on an
-// ack that costs about 1.4 µs (BenchmarkReceiveAck's loop).
+// Cost: 32 bytes in the order deque and a map entry of 8 + 8 bytes (in
+// one of two maps, see settledLog); about 80 bytes a settled message with
+// the maps' slack, measured by TestSettledMemory; the default cap of
+// 10,000 bounds a queue's log at about 0.8 MB. In time, one map insert per
+// message that leaves: forgetting the oldest pops the deque and deletes
+// nothing (the map it is in is cleared whole once all of it is
+// forgotten).
 
 // The settled states, by the names the engine's removal paths use.
 const (
@@ -45,18 +46,30 @@ type settledRec struct {
 	reason   Reason // dead-lettered, discarded: why
 }
 
-// settledLog is a queue's settled messages by sequence, with their
-// sequences in the order they settled (which is time order).
+// settledLog is a queue's settled messages in the order they settled
+// (which is time order), found by sequence through two maps.
+//
+// Every message added gets the next position (a count of adds); the deque
+// holds positions head … head+len-1, the ones remembered. The maps give a
+// sequence's newest position: m for the positions from mFrom on, old for
+// the ones before. Forgetting only pops the deque and moves head: a map
+// entry whose position is below head is dead, and lookups ignore it. Once
+// head reaches mFrom, every entry of old is dead: old is cleared and
+// becomes the new m (from the current tail), and m becomes old. So each
+// message costs one map insert, the maps hold at most about twice what is
+// remembered, and a lookup is two map lookups.
 type settledLog struct {
-	m     map[uint64]settledRec
 	order deque[settledAt] // oldest first
+	head  uint64           // position of order's front
+	m     map[uint64]uint64
+	mFrom uint64 // m holds the positions from mFrom on
+	old   map[uint64]uint64
 }
 
-// settledAt is a settled message in the order deque: its time is kept
-// there too, so that forgetting by age needs no map lookup.
+// settledAt is a settled message in the order deque.
 type settledAt struct {
 	seq uint64
-	at  int64
+	settledRec
 }
 
 // settledLimits are q's settled window (ns; ≤ 0: off) and cap (≤ 0: none).
@@ -81,7 +94,7 @@ func (q *queue) settledLimits() (window, limit int64) {
 func (e *Engine) settle(q *queue, seq uint64, st chute.MessageState, reason Reason, to *queue, toSeq uint64, t int64) {
 	window, limit := q.settledLimits()
 	if window <= 0 {
-		if q.settled.m != nil {
+		if q.settled.m != nil || q.settled.old != nil {
 			q.settled = settledLog{}
 		}
 		return
@@ -97,24 +110,51 @@ func (e *Engine) settle(q *queue, seq uint64, st chute.MessageState, reason Reas
 // time, then forgets the oldest beyond limit.
 func (s *settledLog) add(seq uint64, rec settledRec, window, limit int64) {
 	for s.order.len() > 0 && s.order.front().at+window <= rec.at {
-		delete(s.m, s.order.pop().seq)
+		s.forgetOldest()
 	}
 	if s.m == nil {
-		s.m = make(map[uint64]settledRec)
+		s.m = make(map[uint64]uint64)
 	}
-	s.m[seq] = rec
-	s.order.push(settledAt{seq: seq, at: rec.at})
+	s.m[seq] = s.head + uint64(s.order.len())
+	s.order.push(settledAt{seq: seq, settledRec: rec})
 	for limit > 0 && s.order.len() > int(limit) {
-		delete(s.m, s.order.pop().seq)
+		s.forgetOldest()
+	}
+	if s.head >= s.mFrom {
+		// Every position in old is below head: forgotten.
+		clear(s.old)
+		s.m, s.old = s.old, s.m
+		s.mFrom = s.head + uint64(s.order.len())
 	}
 }
 
-func (s *settledLog) len() int { return len(s.m) }
+func (s *settledLog) forgetOldest() {
+	s.order.pop()
+	s.head++
+}
+
+// get returns the remembered record of seq.
+func (s *settledLog) get(seq uint64) (settledRec, bool) {
+	p, ok := s.m[seq]
+	if !ok {
+		p, ok = s.old[seq]
+	}
+	if !ok || p < s.head || p-s.head >= uint64(s.order.len()) {
+		return settledRec{}, false
+	}
+	o := s.order.at(int(p - s.head))
+	if o.seq != seq {
+		return settledRec{}, false // not reached: positions are unique
+	}
+	return o.settledRec, true
+}
+
+func (s *settledLog) len() int { return s.order.len() }
 
 // lookupSettled fills info for a message q remembers as settled (and not
 // yet past its window at the engine's time).
 func (e *Engine) lookupSettled(q *queue, seq uint64, info *chute.MessageInfo) bool {
-	rec, ok := q.settled.m[seq]
+	rec, ok := q.settled.get(seq)
 	if window, _ := q.settledLimits(); !ok || window <= 0 || rec.at+window <= e.now {
 		return false
 	}
@@ -195,7 +235,7 @@ func (q *queue) appendSettled(buf []byte) []byte {
 	s := &q.settled
 	buf = binary.AppendUvarint(buf, uint64(s.order.len()))
 	s.order.each(func(o *settledAt) bool {
-		r := s.m[o.seq]
+		r := &o.settledRec
 		buf = binary.AppendUvarint(buf, o.seq)
 		buf = binary.AppendVarint(buf, r.at)
 		buf = append(buf, byte(r.state), byte(r.reason))

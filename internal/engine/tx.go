@@ -93,7 +93,8 @@ var ErrCrossGroup = chute.ErrCrossGroup
 // when it has no ID and nothing to store (every message a duplicate, no
 // receipt). The caller encodes the record, stores it, and then calls Apply
 // with the storage location of its first byte, before any other engine
-// call. The record belongs to the engine: the next PrepareTx reuses it.
+// call. The record and the results belong to the engine: the next
+// PrepareTx reuses them, so the caller copies the results it keeps first.
 func (e *Engine) PrepareTx(now int64, tx *Tx) (*Record, [][]PubResult, error) {
 	e.advance(now)
 	now = e.now
@@ -116,18 +117,18 @@ func (e *Engine) PrepareTx(now int64, tx *Tx) (*Record, [][]PubResult, error) {
 			return nil, nil, err
 		}
 	}
-	// The transaction's record and its settle parts are the engine's own,
-	// reused by the next PrepareTx (the caller is done with them once it
-	// has applied the record), so that a transaction allocates no more
-	// records than a publish does.
+	// The transaction's record, its parts and its results are the
+	// engine's own, reused by the next PrepareTx (the caller is done with
+	// them once it has applied the record and copied the results), so that
+	// a transaction allocates none of them once the scratch has grown.
 	sc := &e.txs.scratch
-	sc.rec = Record{Type: RecTx, Time: now, Name: tx.ID, Parts: sc.ptrs[:0]}
+	sc.rec = Record{Type: RecTx, Time: now, Name: tx.ID, Parts: sc.ptrs[:0], TxResults: sc.txRes[:0]}
 	r := &sc.rec
-	if err := e.prepareTxPubs(now, tx.Pubs, r); err != nil {
-		return nil, nil, err
+	err := e.prepareTxPubs(now, tx.Pubs, r)
+	if err == nil {
+		err = e.prepareTxSettle(tx.Settle, r)
 	}
-	err := e.prepareTxSettle(tx.Settle, r)
-	sc.ptrs = r.Parts[:0]
+	sc.ptrs, sc.txRes = r.Parts[:0], r.TxResults[:0]
 	if err != nil {
 		return nil, nil, err
 	}
@@ -142,11 +143,25 @@ func (e *Engine) PrepareTx(now int64, tx *Tx) (*Record, [][]PubResult, error) {
 func (e *Engine) prepareTxPubs(now int64, pubs []TxPub, r *Record) error {
 	saved := e.nextSeq
 	defer func() { e.nextSeq = saved }()
+	sc := &e.txs.scratch
+	n := 0
+	for _, p := range pubs {
+		n += len(p.Msgs)
+	}
+	// Sized once: each publish's results are a slice of this array.
+	sc.pubRes = slices.Grow(sc.pubRes[:0], n)
+	if len(pubs) > 0 {
+		sc.pub(len(pubs) - 1) // grown before any part is taken
+	}
 	for i, p := range pubs {
 		if slices.ContainsFunc(pubs[:i], func(q TxPub) bool { return q.Target == p.Target }) {
 			return fmt.Errorf("%w: publish %d: the transaction publishes to %s twice (put the messages in one publish)", ErrInvalidMessage, i, text.Quote(p.Target))
 		}
-		rec, res, err := e.PreparePublish(now, p.Target, p.Session, p.Msgs)
+		start := len(sc.pubRes)
+		sc.pubRes = sc.pubRes[:start+len(p.Msgs)]
+		res := sc.pubRes[start:len(sc.pubRes):len(sc.pubRes)]
+		clear(res)
+		rec, res, err := e.preparePublish(now, p.Target, p.Session, p.Msgs, sc.pub(i), res)
 		if err != nil {
 			return fmt.Errorf("publish %d: %w", i, err)
 		}
@@ -213,11 +228,11 @@ func (e *Engine) prepareTxSettle(parts []TxSettle, r *Record) error {
 		e.txs.scratch.part(len(parts) - 1) // grown before any part is taken
 	}
 	var stale []TxStale
-	type ackedLease struct {
-		q *queue
-		l *lease
-	}
-	var acked []ackedLease
+	acked := e.txs.scratch.acked[:0]
+	defer func() {
+		clear(acked) // no lease kept past the call
+		e.txs.scratch.acked = acked[:0]
+	}()
 	for pi, p := range parts {
 		q := e.queues[p.Queue]
 		if q == nil {
@@ -437,12 +452,44 @@ type txMemo struct {
 	scratch txScratch // PrepareTx's records, reused: not state
 }
 
-// txScratch holds the records PrepareTx builds, so that a transaction
-// allocates no more than a publish does for them.
+// txScratch holds the records and results PrepareTx builds, so that a
+// transaction allocates none of them once the arrays have grown; the
+// caller drops their messages with ReleaseTx after each transaction.
 type txScratch struct {
-	rec   Record
-	parts []Record // settle parts
-	ptrs  []*Record
+	rec    Record
+	parts  []Record // settle parts
+	pubs   []Record // publish parts
+	ptrs   []*Record
+	txRes  [][]PubResult
+	pubRes []PubResult // every publish's results, in one array
+	acked  []ackedLease
+}
+
+// ackedLease is a lease a transaction acks, for its statistics.
+type ackedLease struct {
+	q *queue
+	l *lease
+}
+
+// ReleaseTx drops the scratch's references to the last transaction's
+// messages (up to chute.MaxTxBytes of bodies), keeping its arrays: call it
+// once the record PrepareTx returned has been encoded and applied, or
+// refused.
+func (e *Engine) ReleaseTx() {
+	sc := &e.txs.scratch
+	for i := range sc.pubs {
+		clear(sc.pubs[i].Msgs)
+		sc.pubs[i].Msgs = sc.pubs[i].Msgs[:0]
+	}
+}
+
+// pub returns publish part i's record (its Msgs kept for reuse), growing
+// the publish parts to hold it (which moves them: grow first, then take).
+func (sc *txScratch) pub(i int) *Record {
+	for len(sc.pubs) <= i {
+		sc.pubs = append(sc.pubs, Record{})
+	}
+	return &sc.pubs[i]
 }
 
 // part returns settle part i's record (its Items kept for reuse),
@@ -473,6 +520,24 @@ func txResultCount(res [][]PubResult) int {
 	return n
 }
 
+// cloneTxResults copies res deeply (PrepareTx's results are reused), into
+// one array.
+func cloneTxResults(res [][]PubResult) [][]PubResult {
+	if res == nil {
+		return nil
+	}
+	all := make([]PubResult, 0, txResultCount(res))
+	out := make([][]PubResult, len(res))
+	for i, rs := range res {
+		if rs == nil {
+			continue
+		}
+		all = append(all, rs...)
+		out[i] = all[len(all)-len(rs) : len(all) : len(all)]
+	}
+	return out
+}
+
 // lookup returns the results of transaction id if it is remembered at now.
 func (t *txMemo) lookup(id string, now int64) ([][]PubResult, bool) {
 	x, ok := t.m[id]
@@ -492,7 +557,7 @@ func (t *txMemo) remember(id string, at int64, res [][]PubResult) {
 		t.results -= txResultCount(old.res)
 	}
 	t.gen++
-	t.m[id] = txMemoEntry{at: at, gen: t.gen, res: slices.Clone(res)}
+	t.m[id] = txMemoEntry{at: at, gen: t.gen, res: cloneTxResults(res)}
 	t.results += txResultCount(res)
 	t.order.push(txMemoOrder{id: id, gen: t.gen})
 	for t.order.len() > 0 {

@@ -93,3 +93,33 @@ func CancelResultsFromPB(rs []*chutev1.CancelResult) []chute.CancelResult {
 	}
 	return out
 }
+
+// RedriveResultsToPB converts redrive results; the error goes as a
+// Status, since the state alone does not tell a gone source from a full
+// one.
+func RedriveResultsToPB(rs []chute.RedriveResult) []*chutev1.RedriveMessageResult {
+	out := make([]*chutev1.RedriveMessageResult, len(rs))
+	for i, r := range rs {
+		out[i] = &chutev1.RedriveMessageResult{Ref: MessageRefToPB(r.Ref), Seq: r.Seq, Moved: r.Moved,
+			Queue: r.Queue, NewSeq: r.NewSeq, State: stateToPB(r.State)}
+		if r.Err != nil {
+			out[i].Error = ToStatus(r.Err)
+		}
+	}
+	return out
+}
+
+// RedriveResultsFromPB converts redrive results back.
+func RedriveResultsFromPB(rs []*chutev1.RedriveMessageResult) []chute.RedriveResult {
+	out := make([]chute.RedriveResult, len(rs))
+	for i, r := range rs {
+		out[i] = chute.RedriveResult{Ref: MessageRefFromPB(r.GetRef()), Seq: r.GetSeq(), Moved: r.GetMoved(),
+			Queue: r.GetQueue(), NewSeq: r.GetNewSeq(), State: stateFromPB(r.GetState())}
+		if s := r.GetError(); s != nil {
+			out[i].Err = FromStatus(s)
+		} else if !r.GetMoved() {
+			out[i].Err = chute.ErrMessageNotFound // (a server that sent no reason)
+		}
+	}
+	return out
+}

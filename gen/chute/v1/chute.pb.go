@@ -5841,6 +5841,204 @@ func (x *CancelMessagesResponse) GetResults() []*CancelResult {
 	return nil
 }
 
+type RedriveMessagesRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	DeadLetterQueue string                 `protobuf:"bytes,1,opt,name=dead_letter_queue,json=deadLetterQueue,proto3" json:"dead_letter_queue,omitempty"`
+	Refs            []*MessageRef          `protobuf:"bytes,2,rep,name=refs,proto3" json:"refs,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RedriveMessagesRequest) Reset() {
+	*x = RedriveMessagesRequest{}
+	mi := &file_chute_v1_chute_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedriveMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedriveMessagesRequest) ProtoMessage() {}
+
+func (x *RedriveMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedriveMessagesRequest.ProtoReflect.Descriptor instead.
+func (*RedriveMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *RedriveMessagesRequest) GetDeadLetterQueue() string {
+	if x != nil {
+		return x.DeadLetterQueue
+	}
+	return ""
+}
+
+func (x *RedriveMessagesRequest) GetRefs() []*MessageRef {
+	if x != nil {
+		return x.Refs
+	}
+	return nil
+}
+
+type RedriveMessageResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ref   *MessageRef            `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// The dead letter's sequence in the dead-letter queue (0 when its ID is
+	// not remembered).
+	Seq   uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Moved bool   `protobuf:"varint,3,opt,name=moved,proto3" json:"moved,omitempty"`
+	// The queue it went back to (its source); when not moved for its
+	// source's sake, the source it would have gone to.
+	Queue string `protobuf:"bytes,4,opt,name=queue,proto3" json:"queue,omitempty"`
+	// Its sequence in queue, when moved.
+	NewSeq uint64 `protobuf:"varint,5,opt,name=new_seq,json=newSeq,proto3" json:"new_seq,omitempty"`
+	// MESSAGE_STATE_REDRIVEN when moved, else the state that stopped it (in flight,
+	// settled, unknown; ready or delayed when its source is gone or full,
+	// or it is not a dead letter).
+	State MessageState `protobuf:"varint,6,opt,name=state,proto3,enum=chute.v1.MessageState" json:"state,omitempty"`
+	// Why it did not move (reason MESSAGE_LEASED, MESSAGE_NOT_FOUND,
+	// QUEUE_NOT_FOUND or QUEUE_FULL); unset when moved.
+	Error         *Status `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedriveMessageResult) Reset() {
+	*x = RedriveMessageResult{}
+	mi := &file_chute_v1_chute_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedriveMessageResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedriveMessageResult) ProtoMessage() {}
+
+func (x *RedriveMessageResult) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedriveMessageResult.ProtoReflect.Descriptor instead.
+func (*RedriveMessageResult) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *RedriveMessageResult) GetRef() *MessageRef {
+	if x != nil {
+		return x.Ref
+	}
+	return nil
+}
+
+func (x *RedriveMessageResult) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *RedriveMessageResult) GetMoved() bool {
+	if x != nil {
+		return x.Moved
+	}
+	return false
+}
+
+func (x *RedriveMessageResult) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *RedriveMessageResult) GetNewSeq() uint64 {
+	if x != nil {
+		return x.NewSeq
+	}
+	return 0
+}
+
+func (x *RedriveMessageResult) GetState() MessageState {
+	if x != nil {
+		return x.State
+	}
+	return MessageState_MESSAGE_STATE_UNKNOWN
+}
+
+func (x *RedriveMessageResult) GetError() *Status {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+type RedriveMessagesResponse struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Results       []*RedriveMessageResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedriveMessagesResponse) Reset() {
+	*x = RedriveMessagesResponse{}
+	mi := &file_chute_v1_chute_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedriveMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedriveMessagesResponse) ProtoMessage() {}
+
+func (x *RedriveMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_chute_v1_chute_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedriveMessagesResponse.ProtoReflect.Descriptor instead.
+func (*RedriveMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *RedriveMessagesResponse) GetResults() []*RedriveMessageResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 // A periodic schedule. Exactly one of cron and every is set.
 type ScheduleConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -5864,7 +6062,7 @@ type ScheduleConfig struct {
 
 func (x *ScheduleConfig) Reset() {
 	*x = ScheduleConfig{}
-	mi := &file_chute_v1_chute_proto_msgTypes[86]
+	mi := &file_chute_v1_chute_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5876,7 +6074,7 @@ func (x *ScheduleConfig) String() string {
 func (*ScheduleConfig) ProtoMessage() {}
 
 func (x *ScheduleConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[86]
+	mi := &file_chute_v1_chute_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5889,7 +6087,7 @@ func (x *ScheduleConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleConfig.ProtoReflect.Descriptor instead.
 func (*ScheduleConfig) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{86}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ScheduleConfig) GetTarget() string {
@@ -5962,7 +6160,7 @@ type ScheduleInfo struct {
 
 func (x *ScheduleInfo) Reset() {
 	*x = ScheduleInfo{}
-	mi := &file_chute_v1_chute_proto_msgTypes[87]
+	mi := &file_chute_v1_chute_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5974,7 +6172,7 @@ func (x *ScheduleInfo) String() string {
 func (*ScheduleInfo) ProtoMessage() {}
 
 func (x *ScheduleInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[87]
+	mi := &file_chute_v1_chute_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5987,7 +6185,7 @@ func (x *ScheduleInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleInfo.ProtoReflect.Descriptor instead.
 func (*ScheduleInfo) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{87}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ScheduleInfo) GetName() string {
@@ -6070,7 +6268,7 @@ type CreateScheduleRequest struct {
 
 func (x *CreateScheduleRequest) Reset() {
 	*x = CreateScheduleRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[88]
+	mi := &file_chute_v1_chute_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6082,7 +6280,7 @@ func (x *CreateScheduleRequest) String() string {
 func (*CreateScheduleRequest) ProtoMessage() {}
 
 func (x *CreateScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[88]
+	mi := &file_chute_v1_chute_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6095,7 +6293,7 @@ func (x *CreateScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateScheduleRequest.ProtoReflect.Descriptor instead.
 func (*CreateScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{88}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *CreateScheduleRequest) GetName() string {
@@ -6120,7 +6318,7 @@ type CreateScheduleResponse struct {
 
 func (x *CreateScheduleResponse) Reset() {
 	*x = CreateScheduleResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[89]
+	mi := &file_chute_v1_chute_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6132,7 +6330,7 @@ func (x *CreateScheduleResponse) String() string {
 func (*CreateScheduleResponse) ProtoMessage() {}
 
 func (x *CreateScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[89]
+	mi := &file_chute_v1_chute_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6145,7 +6343,7 @@ func (x *CreateScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateScheduleResponse.ProtoReflect.Descriptor instead.
 func (*CreateScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{89}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{92}
 }
 
 type DeleteScheduleRequest struct {
@@ -6157,7 +6355,7 @@ type DeleteScheduleRequest struct {
 
 func (x *DeleteScheduleRequest) Reset() {
 	*x = DeleteScheduleRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[90]
+	mi := &file_chute_v1_chute_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6169,7 +6367,7 @@ func (x *DeleteScheduleRequest) String() string {
 func (*DeleteScheduleRequest) ProtoMessage() {}
 
 func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[90]
+	mi := &file_chute_v1_chute_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6182,7 +6380,7 @@ func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteScheduleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{90}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *DeleteScheduleRequest) GetName() string {
@@ -6200,7 +6398,7 @@ type DeleteScheduleResponse struct {
 
 func (x *DeleteScheduleResponse) Reset() {
 	*x = DeleteScheduleResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[91]
+	mi := &file_chute_v1_chute_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6212,7 +6410,7 @@ func (x *DeleteScheduleResponse) String() string {
 func (*DeleteScheduleResponse) ProtoMessage() {}
 
 func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[91]
+	mi := &file_chute_v1_chute_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6225,7 +6423,7 @@ func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteScheduleResponse.ProtoReflect.Descriptor instead.
 func (*DeleteScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{91}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{94}
 }
 
 type PauseScheduleRequest struct {
@@ -6237,7 +6435,7 @@ type PauseScheduleRequest struct {
 
 func (x *PauseScheduleRequest) Reset() {
 	*x = PauseScheduleRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[92]
+	mi := &file_chute_v1_chute_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6249,7 +6447,7 @@ func (x *PauseScheduleRequest) String() string {
 func (*PauseScheduleRequest) ProtoMessage() {}
 
 func (x *PauseScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[92]
+	mi := &file_chute_v1_chute_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6262,7 +6460,7 @@ func (x *PauseScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseScheduleRequest.ProtoReflect.Descriptor instead.
 func (*PauseScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{92}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *PauseScheduleRequest) GetName() string {
@@ -6280,7 +6478,7 @@ type PauseScheduleResponse struct {
 
 func (x *PauseScheduleResponse) Reset() {
 	*x = PauseScheduleResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[93]
+	mi := &file_chute_v1_chute_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6292,7 +6490,7 @@ func (x *PauseScheduleResponse) String() string {
 func (*PauseScheduleResponse) ProtoMessage() {}
 
 func (x *PauseScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[93]
+	mi := &file_chute_v1_chute_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6305,7 +6503,7 @@ func (x *PauseScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseScheduleResponse.ProtoReflect.Descriptor instead.
 func (*PauseScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{93}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{96}
 }
 
 type ResumeScheduleRequest struct {
@@ -6317,7 +6515,7 @@ type ResumeScheduleRequest struct {
 
 func (x *ResumeScheduleRequest) Reset() {
 	*x = ResumeScheduleRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[94]
+	mi := &file_chute_v1_chute_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6329,7 +6527,7 @@ func (x *ResumeScheduleRequest) String() string {
 func (*ResumeScheduleRequest) ProtoMessage() {}
 
 func (x *ResumeScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[94]
+	mi := &file_chute_v1_chute_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6342,7 +6540,7 @@ func (x *ResumeScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeScheduleRequest.ProtoReflect.Descriptor instead.
 func (*ResumeScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{94}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *ResumeScheduleRequest) GetName() string {
@@ -6360,7 +6558,7 @@ type ResumeScheduleResponse struct {
 
 func (x *ResumeScheduleResponse) Reset() {
 	*x = ResumeScheduleResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[95]
+	mi := &file_chute_v1_chute_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6372,7 +6570,7 @@ func (x *ResumeScheduleResponse) String() string {
 func (*ResumeScheduleResponse) ProtoMessage() {}
 
 func (x *ResumeScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[95]
+	mi := &file_chute_v1_chute_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6385,7 +6583,7 @@ func (x *ResumeScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ResumeScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{95}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{98}
 }
 
 type ListSchedulesRequest struct {
@@ -6396,7 +6594,7 @@ type ListSchedulesRequest struct {
 
 func (x *ListSchedulesRequest) Reset() {
 	*x = ListSchedulesRequest{}
-	mi := &file_chute_v1_chute_proto_msgTypes[96]
+	mi := &file_chute_v1_chute_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6408,7 +6606,7 @@ func (x *ListSchedulesRequest) String() string {
 func (*ListSchedulesRequest) ProtoMessage() {}
 
 func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[96]
+	mi := &file_chute_v1_chute_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6421,7 +6619,7 @@ func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*ListSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{96}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{99}
 }
 
 type ListSchedulesResponse struct {
@@ -6433,7 +6631,7 @@ type ListSchedulesResponse struct {
 
 func (x *ListSchedulesResponse) Reset() {
 	*x = ListSchedulesResponse{}
-	mi := &file_chute_v1_chute_proto_msgTypes[97]
+	mi := &file_chute_v1_chute_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6445,7 +6643,7 @@ func (x *ListSchedulesResponse) String() string {
 func (*ListSchedulesResponse) ProtoMessage() {}
 
 func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chute_v1_chute_proto_msgTypes[97]
+	mi := &file_chute_v1_chute_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6458,7 +6656,7 @@ func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*ListSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{97}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *ListSchedulesResponse) GetSchedules() []*ScheduleInfo {
@@ -6908,7 +7106,20 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\tcancelled\x18\x03 \x01(\bR\tcancelled\x12,\n" +
 	"\x05state\x18\x04 \x01(\x0e2\x16.chute.v1.MessageStateR\x05state\"J\n" +
 	"\x16CancelMessagesResponse\x120\n" +
-	"\aresults\x18\x01 \x03(\v2\x16.chute.v1.CancelResultR\aresults\"\x82\x02\n" +
+	"\aresults\x18\x01 \x03(\v2\x16.chute.v1.CancelResultR\aresults\"n\n" +
+	"\x16RedriveMessagesRequest\x12*\n" +
+	"\x11dead_letter_queue\x18\x01 \x01(\tR\x0fdeadLetterQueue\x12(\n" +
+	"\x04refs\x18\x02 \x03(\v2\x14.chute.v1.MessageRefR\x04refs\"\xeb\x01\n" +
+	"\x14RedriveMessageResult\x12&\n" +
+	"\x03ref\x18\x01 \x01(\v2\x14.chute.v1.MessageRefR\x03ref\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05moved\x18\x03 \x01(\bR\x05moved\x12\x14\n" +
+	"\x05queue\x18\x04 \x01(\tR\x05queue\x12\x17\n" +
+	"\anew_seq\x18\x05 \x01(\x04R\x06newSeq\x12,\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x16.chute.v1.MessageStateR\x05state\x12&\n" +
+	"\x05error\x18\a \x01(\v2\x10.chute.v1.StatusR\x05error\"S\n" +
+	"\x17RedriveMessagesResponse\x128\n" +
+	"\aresults\x18\x01 \x03(\v2\x1e.chute.v1.RedriveMessageResultR\aresults\"\x82\x02\n" +
 	"\x0eScheduleConfig\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x12\n" +
 	"\x04cron\x18\x02 \x01(\tR\x04cron\x12/\n" +
@@ -6982,7 +7193,7 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x04Nack\x12\x15.chute.v1.NackRequest\x1a\x16.chute.v1.NackResponse\x12;\n" +
 	"\x06Extend\x12\x17.chute.v1.ExtendRequest\x1a\x18.chute.v1.ExtendResponse\x125\n" +
 	"\x04Peek\x12\x15.chute.v1.PeekRequest\x1a\x16.chute.v1.PeekResponse\x12;\n" +
-	"\x06Commit\x12\x17.chute.v1.CommitRequest\x1a\x18.chute.v1.CommitResponse2\xf9\x0e\n" +
+	"\x06Commit\x12\x17.chute.v1.CommitRequest\x1a\x18.chute.v1.CommitResponse2\xd1\x0f\n" +
 	"\fAdminService\x12J\n" +
 	"\vCreateQueue\x12\x1c.chute.v1.CreateQueueRequest\x1a\x1d.chute.v1.CreateQueueResponse\x12J\n" +
 	"\vUpdateQueue\x12\x1c.chute.v1.UpdateQueueRequest\x1a\x1d.chute.v1.UpdateQueueResponse\x12J\n" +
@@ -7009,7 +7220,8 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"ListAlerts\x12\x1b.chute.v1.ListAlertsRequest\x1a\x1c.chute.v1.ListAlertsResponse\x12G\n" +
 	"\n" +
 	"GetMessage\x12\x1b.chute.v1.GetMessageRequest\x1a\x1c.chute.v1.GetMessageResponse\x12S\n" +
-	"\x0eCancelMessages\x12\x1f.chute.v1.CancelMessagesRequest\x1a .chute.v1.CancelMessagesResponse\x12S\n" +
+	"\x0eCancelMessages\x12\x1f.chute.v1.CancelMessagesRequest\x1a .chute.v1.CancelMessagesResponse\x12V\n" +
+	"\x0fRedriveMessages\x12 .chute.v1.RedriveMessagesRequest\x1a!.chute.v1.RedriveMessagesResponse\x12S\n" +
 	"\x0eCreateSchedule\x12\x1f.chute.v1.CreateScheduleRequest\x1a .chute.v1.CreateScheduleResponse\x12S\n" +
 	"\x0eDeleteSchedule\x12\x1f.chute.v1.DeleteScheduleRequest\x1a .chute.v1.DeleteScheduleResponse\x12P\n" +
 	"\rPauseSchedule\x12\x1e.chute.v1.PauseScheduleRequest\x1a\x1f.chute.v1.PauseScheduleResponse\x12S\n" +
@@ -7029,182 +7241,185 @@ func file_chute_v1_chute_proto_rawDescGZIP() []byte {
 }
 
 var file_chute_v1_chute_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
+var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 106)
 var file_chute_v1_chute_proto_goTypes = []any{
-	(BackoffKind)(0),               // 0: chute.v1.BackoffKind
-	(Overflow)(0),                  // 1: chute.v1.Overflow
-	(BreakerState)(0),              // 2: chute.v1.BreakerState
-	(MessageState)(0),              // 3: chute.v1.MessageState
-	(*ErrorDetail)(nil),            // 4: chute.v1.ErrorDetail
-	(*Message)(nil),                // 5: chute.v1.Message
-	(*PublishResult)(nil),          // 6: chute.v1.PublishResult
-	(*PublishRequest)(nil),         // 7: chute.v1.PublishRequest
-	(*PublishResponse)(nil),        // 8: chute.v1.PublishResponse
-	(*PublishStreamRequest)(nil),   // 9: chute.v1.PublishStreamRequest
-	(*PublishStreamResponse)(nil),  // 10: chute.v1.PublishStreamResponse
-	(*Status)(nil),                 // 11: chute.v1.Status
-	(*DeadLetter)(nil),             // 12: chute.v1.DeadLetter
-	(*Delivery)(nil),               // 13: chute.v1.Delivery
-	(*ReceiveRequest)(nil),         // 14: chute.v1.ReceiveRequest
-	(*ReceiveResponse)(nil),        // 15: chute.v1.ReceiveResponse
-	(*ReceiptFailure)(nil),         // 16: chute.v1.ReceiptFailure
-	(*AckRequest)(nil),             // 17: chute.v1.AckRequest
-	(*AckResponse)(nil),            // 18: chute.v1.AckResponse
-	(*NackItem)(nil),               // 19: chute.v1.NackItem
-	(*NackRequest)(nil),            // 20: chute.v1.NackRequest
-	(*NackResponse)(nil),           // 21: chute.v1.NackResponse
-	(*ExtendRequest)(nil),          // 22: chute.v1.ExtendRequest
-	(*ExtendResponse)(nil),         // 23: chute.v1.ExtendResponse
-	(*PeekRequest)(nil),            // 24: chute.v1.PeekRequest
-	(*PeekResponse)(nil),           // 25: chute.v1.PeekResponse
-	(*ConsumeRequest)(nil),         // 26: chute.v1.ConsumeRequest
-	(*ConsumeStart)(nil),           // 27: chute.v1.ConsumeStart
-	(*Settle)(nil),                 // 28: chute.v1.Settle
-	(*SettleResult)(nil),           // 29: chute.v1.SettleResult
-	(*ConsumeResponse)(nil),        // 30: chute.v1.ConsumeResponse
-	(*Backoff)(nil),                // 31: chute.v1.Backoff
-	(*QueueConfig)(nil),            // 32: chute.v1.QueueConfig
-	(*Breaker)(nil),                // 33: chute.v1.Breaker
-	(*QueueTotals)(nil),            // 34: chute.v1.QueueTotals
-	(*DeadReasons)(nil),            // 35: chute.v1.DeadReasons
-	(*QueueStats)(nil),             // 36: chute.v1.QueueStats
-	(*QueueLatency)(nil),           // 37: chute.v1.QueueLatency
-	(*LatencySummary)(nil),         // 38: chute.v1.LatencySummary
-	(*TopicConfig)(nil),            // 39: chute.v1.TopicConfig
-	(*TopicStats)(nil),             // 40: chute.v1.TopicStats
-	(*CreateQueueRequest)(nil),     // 41: chute.v1.CreateQueueRequest
-	(*CreateQueueResponse)(nil),    // 42: chute.v1.CreateQueueResponse
-	(*UpdateQueueRequest)(nil),     // 43: chute.v1.UpdateQueueRequest
-	(*UpdateQueueResponse)(nil),    // 44: chute.v1.UpdateQueueResponse
-	(*DeleteQueueRequest)(nil),     // 45: chute.v1.DeleteQueueRequest
-	(*DeleteQueueResponse)(nil),    // 46: chute.v1.DeleteQueueResponse
-	(*PurgeQueueRequest)(nil),      // 47: chute.v1.PurgeQueueRequest
-	(*PurgeQueueResponse)(nil),     // 48: chute.v1.PurgeQueueResponse
-	(*GetQueueRequest)(nil),        // 49: chute.v1.GetQueueRequest
-	(*GetQueueResponse)(nil),       // 50: chute.v1.GetQueueResponse
-	(*ListQueuesRequest)(nil),      // 51: chute.v1.ListQueuesRequest
-	(*ListQueuesResponse)(nil),     // 52: chute.v1.ListQueuesResponse
-	(*CreateTopicRequest)(nil),     // 53: chute.v1.CreateTopicRequest
-	(*CreateTopicResponse)(nil),    // 54: chute.v1.CreateTopicResponse
-	(*DeleteTopicRequest)(nil),     // 55: chute.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil),    // 56: chute.v1.DeleteTopicResponse
-	(*ListTopicsRequest)(nil),      // 57: chute.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),     // 58: chute.v1.ListTopicsResponse
-	(*SubscribeRequest)(nil),       // 59: chute.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),      // 60: chute.v1.SubscribeResponse
-	(*UnsubscribeRequest)(nil),     // 61: chute.v1.UnsubscribeRequest
-	(*UnsubscribeResponse)(nil),    // 62: chute.v1.UnsubscribeResponse
-	(*RedriveRequest)(nil),         // 63: chute.v1.RedriveRequest
-	(*RedriveResponse)(nil),        // 64: chute.v1.RedriveResponse
-	(*PauseQueueRequest)(nil),      // 65: chute.v1.PauseQueueRequest
-	(*PauseQueueResponse)(nil),     // 66: chute.v1.PauseQueueResponse
-	(*ResumeQueueRequest)(nil),     // 67: chute.v1.ResumeQueueRequest
-	(*ResumeQueueResponse)(nil),    // 68: chute.v1.ResumeQueueResponse
-	(*GetServerInfoRequest)(nil),   // 69: chute.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),  // 70: chute.v1.GetServerInfoResponse
-	(*BackupRequest)(nil),          // 71: chute.v1.BackupRequest
-	(*BackupChunk)(nil),            // 72: chute.v1.BackupChunk
-	(*ListConsumersRequest)(nil),   // 73: chute.v1.ListConsumersRequest
-	(*ListConsumersResponse)(nil),  // 74: chute.v1.ListConsumersResponse
-	(*QueueClient)(nil),            // 75: chute.v1.QueueClient
-	(*ListAlertsRequest)(nil),      // 76: chute.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),     // 77: chute.v1.ListAlertsResponse
-	(*Alert)(nil),                  // 78: chute.v1.Alert
-	(*CommitRequest)(nil),          // 79: chute.v1.CommitRequest
-	(*TxPublish)(nil),              // 80: chute.v1.TxPublish
-	(*CommitResponse)(nil),         // 81: chute.v1.CommitResponse
-	(*StaleReceipts)(nil),          // 82: chute.v1.StaleReceipts
-	(*MessageRef)(nil),             // 83: chute.v1.MessageRef
-	(*MessageInfo)(nil),            // 84: chute.v1.MessageInfo
-	(*GetMessageRequest)(nil),      // 85: chute.v1.GetMessageRequest
-	(*GetMessageResponse)(nil),     // 86: chute.v1.GetMessageResponse
-	(*CancelMessagesRequest)(nil),  // 87: chute.v1.CancelMessagesRequest
-	(*CancelResult)(nil),           // 88: chute.v1.CancelResult
-	(*CancelMessagesResponse)(nil), // 89: chute.v1.CancelMessagesResponse
-	(*ScheduleConfig)(nil),         // 90: chute.v1.ScheduleConfig
-	(*ScheduleInfo)(nil),           // 91: chute.v1.ScheduleInfo
-	(*CreateScheduleRequest)(nil),  // 92: chute.v1.CreateScheduleRequest
-	(*CreateScheduleResponse)(nil), // 93: chute.v1.CreateScheduleResponse
-	(*DeleteScheduleRequest)(nil),  // 94: chute.v1.DeleteScheduleRequest
-	(*DeleteScheduleResponse)(nil), // 95: chute.v1.DeleteScheduleResponse
-	(*PauseScheduleRequest)(nil),   // 96: chute.v1.PauseScheduleRequest
-	(*PauseScheduleResponse)(nil),  // 97: chute.v1.PauseScheduleResponse
-	(*ResumeScheduleRequest)(nil),  // 98: chute.v1.ResumeScheduleRequest
-	(*ResumeScheduleResponse)(nil), // 99: chute.v1.ResumeScheduleResponse
-	(*ListSchedulesRequest)(nil),   // 100: chute.v1.ListSchedulesRequest
-	(*ListSchedulesResponse)(nil),  // 101: chute.v1.ListSchedulesResponse
-	nil,                            // 102: chute.v1.Message.HeadersEntry
-	nil,                            // 103: chute.v1.Delivery.HeadersEntry
-	nil,                            // 104: chute.v1.QueueConfig.AttributesEntry
-	nil,                            // 105: chute.v1.QueueStats.FilterEntry
-	nil,                            // 106: chute.v1.SubscribeRequest.FilterEntry
-	(*durationpb.Duration)(nil),    // 107: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 108: google.protobuf.Timestamp
+	(BackoffKind)(0),                // 0: chute.v1.BackoffKind
+	(Overflow)(0),                   // 1: chute.v1.Overflow
+	(BreakerState)(0),               // 2: chute.v1.BreakerState
+	(MessageState)(0),               // 3: chute.v1.MessageState
+	(*ErrorDetail)(nil),             // 4: chute.v1.ErrorDetail
+	(*Message)(nil),                 // 5: chute.v1.Message
+	(*PublishResult)(nil),           // 6: chute.v1.PublishResult
+	(*PublishRequest)(nil),          // 7: chute.v1.PublishRequest
+	(*PublishResponse)(nil),         // 8: chute.v1.PublishResponse
+	(*PublishStreamRequest)(nil),    // 9: chute.v1.PublishStreamRequest
+	(*PublishStreamResponse)(nil),   // 10: chute.v1.PublishStreamResponse
+	(*Status)(nil),                  // 11: chute.v1.Status
+	(*DeadLetter)(nil),              // 12: chute.v1.DeadLetter
+	(*Delivery)(nil),                // 13: chute.v1.Delivery
+	(*ReceiveRequest)(nil),          // 14: chute.v1.ReceiveRequest
+	(*ReceiveResponse)(nil),         // 15: chute.v1.ReceiveResponse
+	(*ReceiptFailure)(nil),          // 16: chute.v1.ReceiptFailure
+	(*AckRequest)(nil),              // 17: chute.v1.AckRequest
+	(*AckResponse)(nil),             // 18: chute.v1.AckResponse
+	(*NackItem)(nil),                // 19: chute.v1.NackItem
+	(*NackRequest)(nil),             // 20: chute.v1.NackRequest
+	(*NackResponse)(nil),            // 21: chute.v1.NackResponse
+	(*ExtendRequest)(nil),           // 22: chute.v1.ExtendRequest
+	(*ExtendResponse)(nil),          // 23: chute.v1.ExtendResponse
+	(*PeekRequest)(nil),             // 24: chute.v1.PeekRequest
+	(*PeekResponse)(nil),            // 25: chute.v1.PeekResponse
+	(*ConsumeRequest)(nil),          // 26: chute.v1.ConsumeRequest
+	(*ConsumeStart)(nil),            // 27: chute.v1.ConsumeStart
+	(*Settle)(nil),                  // 28: chute.v1.Settle
+	(*SettleResult)(nil),            // 29: chute.v1.SettleResult
+	(*ConsumeResponse)(nil),         // 30: chute.v1.ConsumeResponse
+	(*Backoff)(nil),                 // 31: chute.v1.Backoff
+	(*QueueConfig)(nil),             // 32: chute.v1.QueueConfig
+	(*Breaker)(nil),                 // 33: chute.v1.Breaker
+	(*QueueTotals)(nil),             // 34: chute.v1.QueueTotals
+	(*DeadReasons)(nil),             // 35: chute.v1.DeadReasons
+	(*QueueStats)(nil),              // 36: chute.v1.QueueStats
+	(*QueueLatency)(nil),            // 37: chute.v1.QueueLatency
+	(*LatencySummary)(nil),          // 38: chute.v1.LatencySummary
+	(*TopicConfig)(nil),             // 39: chute.v1.TopicConfig
+	(*TopicStats)(nil),              // 40: chute.v1.TopicStats
+	(*CreateQueueRequest)(nil),      // 41: chute.v1.CreateQueueRequest
+	(*CreateQueueResponse)(nil),     // 42: chute.v1.CreateQueueResponse
+	(*UpdateQueueRequest)(nil),      // 43: chute.v1.UpdateQueueRequest
+	(*UpdateQueueResponse)(nil),     // 44: chute.v1.UpdateQueueResponse
+	(*DeleteQueueRequest)(nil),      // 45: chute.v1.DeleteQueueRequest
+	(*DeleteQueueResponse)(nil),     // 46: chute.v1.DeleteQueueResponse
+	(*PurgeQueueRequest)(nil),       // 47: chute.v1.PurgeQueueRequest
+	(*PurgeQueueResponse)(nil),      // 48: chute.v1.PurgeQueueResponse
+	(*GetQueueRequest)(nil),         // 49: chute.v1.GetQueueRequest
+	(*GetQueueResponse)(nil),        // 50: chute.v1.GetQueueResponse
+	(*ListQueuesRequest)(nil),       // 51: chute.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),      // 52: chute.v1.ListQueuesResponse
+	(*CreateTopicRequest)(nil),      // 53: chute.v1.CreateTopicRequest
+	(*CreateTopicResponse)(nil),     // 54: chute.v1.CreateTopicResponse
+	(*DeleteTopicRequest)(nil),      // 55: chute.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),     // 56: chute.v1.DeleteTopicResponse
+	(*ListTopicsRequest)(nil),       // 57: chute.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),      // 58: chute.v1.ListTopicsResponse
+	(*SubscribeRequest)(nil),        // 59: chute.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),       // 60: chute.v1.SubscribeResponse
+	(*UnsubscribeRequest)(nil),      // 61: chute.v1.UnsubscribeRequest
+	(*UnsubscribeResponse)(nil),     // 62: chute.v1.UnsubscribeResponse
+	(*RedriveRequest)(nil),          // 63: chute.v1.RedriveRequest
+	(*RedriveResponse)(nil),         // 64: chute.v1.RedriveResponse
+	(*PauseQueueRequest)(nil),       // 65: chute.v1.PauseQueueRequest
+	(*PauseQueueResponse)(nil),      // 66: chute.v1.PauseQueueResponse
+	(*ResumeQueueRequest)(nil),      // 67: chute.v1.ResumeQueueRequest
+	(*ResumeQueueResponse)(nil),     // 68: chute.v1.ResumeQueueResponse
+	(*GetServerInfoRequest)(nil),    // 69: chute.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),   // 70: chute.v1.GetServerInfoResponse
+	(*BackupRequest)(nil),           // 71: chute.v1.BackupRequest
+	(*BackupChunk)(nil),             // 72: chute.v1.BackupChunk
+	(*ListConsumersRequest)(nil),    // 73: chute.v1.ListConsumersRequest
+	(*ListConsumersResponse)(nil),   // 74: chute.v1.ListConsumersResponse
+	(*QueueClient)(nil),             // 75: chute.v1.QueueClient
+	(*ListAlertsRequest)(nil),       // 76: chute.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),      // 77: chute.v1.ListAlertsResponse
+	(*Alert)(nil),                   // 78: chute.v1.Alert
+	(*CommitRequest)(nil),           // 79: chute.v1.CommitRequest
+	(*TxPublish)(nil),               // 80: chute.v1.TxPublish
+	(*CommitResponse)(nil),          // 81: chute.v1.CommitResponse
+	(*StaleReceipts)(nil),           // 82: chute.v1.StaleReceipts
+	(*MessageRef)(nil),              // 83: chute.v1.MessageRef
+	(*MessageInfo)(nil),             // 84: chute.v1.MessageInfo
+	(*GetMessageRequest)(nil),       // 85: chute.v1.GetMessageRequest
+	(*GetMessageResponse)(nil),      // 86: chute.v1.GetMessageResponse
+	(*CancelMessagesRequest)(nil),   // 87: chute.v1.CancelMessagesRequest
+	(*CancelResult)(nil),            // 88: chute.v1.CancelResult
+	(*CancelMessagesResponse)(nil),  // 89: chute.v1.CancelMessagesResponse
+	(*RedriveMessagesRequest)(nil),  // 90: chute.v1.RedriveMessagesRequest
+	(*RedriveMessageResult)(nil),    // 91: chute.v1.RedriveMessageResult
+	(*RedriveMessagesResponse)(nil), // 92: chute.v1.RedriveMessagesResponse
+	(*ScheduleConfig)(nil),          // 93: chute.v1.ScheduleConfig
+	(*ScheduleInfo)(nil),            // 94: chute.v1.ScheduleInfo
+	(*CreateScheduleRequest)(nil),   // 95: chute.v1.CreateScheduleRequest
+	(*CreateScheduleResponse)(nil),  // 96: chute.v1.CreateScheduleResponse
+	(*DeleteScheduleRequest)(nil),   // 97: chute.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil),  // 98: chute.v1.DeleteScheduleResponse
+	(*PauseScheduleRequest)(nil),    // 99: chute.v1.PauseScheduleRequest
+	(*PauseScheduleResponse)(nil),   // 100: chute.v1.PauseScheduleResponse
+	(*ResumeScheduleRequest)(nil),   // 101: chute.v1.ResumeScheduleRequest
+	(*ResumeScheduleResponse)(nil),  // 102: chute.v1.ResumeScheduleResponse
+	(*ListSchedulesRequest)(nil),    // 103: chute.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),   // 104: chute.v1.ListSchedulesResponse
+	nil,                             // 105: chute.v1.Message.HeadersEntry
+	nil,                             // 106: chute.v1.Delivery.HeadersEntry
+	nil,                             // 107: chute.v1.QueueConfig.AttributesEntry
+	nil,                             // 108: chute.v1.QueueStats.FilterEntry
+	nil,                             // 109: chute.v1.SubscribeRequest.FilterEntry
+	(*durationpb.Duration)(nil),     // 110: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 111: google.protobuf.Timestamp
 }
 var file_chute_v1_chute_proto_depIdxs = []int32{
-	102, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
-	107, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
-	108, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
-	107, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
+	105, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
+	110, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
+	111, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
+	110, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
 	5,   // 4: chute.v1.PublishRequest.messages:type_name -> chute.v1.Message
 	6,   // 5: chute.v1.PublishResponse.results:type_name -> chute.v1.PublishResult
 	5,   // 6: chute.v1.PublishStreamRequest.messages:type_name -> chute.v1.Message
 	6,   // 7: chute.v1.PublishStreamResponse.results:type_name -> chute.v1.PublishResult
 	11,  // 8: chute.v1.PublishStreamResponse.error:type_name -> chute.v1.Status
-	108, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
-	103, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
-	108, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
-	108, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
+	111, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
+	106, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
+	111, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
+	111, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
 	12,  // 13: chute.v1.Delivery.dead_letter:type_name -> chute.v1.DeadLetter
-	107, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
-	107, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
+	110, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
+	110, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
 	13,  // 16: chute.v1.ReceiveResponse.deliveries:type_name -> chute.v1.Delivery
 	11,  // 17: chute.v1.ReceiptFailure.status:type_name -> chute.v1.Status
 	16,  // 18: chute.v1.AckResponse.failed:type_name -> chute.v1.ReceiptFailure
-	107, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
+	110, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
 	19,  // 20: chute.v1.NackRequest.nacks:type_name -> chute.v1.NackItem
 	16,  // 21: chute.v1.NackResponse.failed:type_name -> chute.v1.ReceiptFailure
-	107, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
+	110, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
 	16,  // 23: chute.v1.ExtendResponse.failed:type_name -> chute.v1.ReceiptFailure
 	13,  // 24: chute.v1.PeekResponse.deliveries:type_name -> chute.v1.Delivery
 	27,  // 25: chute.v1.ConsumeRequest.start:type_name -> chute.v1.ConsumeStart
 	28,  // 26: chute.v1.ConsumeRequest.settle:type_name -> chute.v1.Settle
-	107, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
+	110, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
 	19,  // 28: chute.v1.Settle.nacks:type_name -> chute.v1.NackItem
-	107, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
+	110, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
 	16,  // 30: chute.v1.SettleResult.failed:type_name -> chute.v1.ReceiptFailure
 	11,  // 31: chute.v1.SettleResult.error:type_name -> chute.v1.Status
 	13,  // 32: chute.v1.ConsumeResponse.deliveries:type_name -> chute.v1.Delivery
 	29,  // 33: chute.v1.ConsumeResponse.settled:type_name -> chute.v1.SettleResult
 	0,   // 34: chute.v1.Backoff.kind:type_name -> chute.v1.BackoffKind
-	107, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
-	107, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
-	107, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
+	110, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
+	110, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
+	110, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
 	31,  // 38: chute.v1.QueueConfig.backoff:type_name -> chute.v1.Backoff
 	1,   // 39: chute.v1.QueueConfig.overflow:type_name -> chute.v1.Overflow
-	107, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
-	107, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
-	107, // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
+	110, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
+	110, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
+	110, // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
 	33,  // 43: chute.v1.QueueConfig.breaker:type_name -> chute.v1.Breaker
-	104, // 44: chute.v1.QueueConfig.attributes:type_name -> chute.v1.QueueConfig.AttributesEntry
-	107, // 45: chute.v1.QueueConfig.settled_window:type_name -> google.protobuf.Duration
-	107, // 46: chute.v1.Breaker.window:type_name -> google.protobuf.Duration
-	107, // 47: chute.v1.Breaker.cooldown:type_name -> google.protobuf.Duration
+	107, // 44: chute.v1.QueueConfig.attributes:type_name -> chute.v1.QueueConfig.AttributesEntry
+	110, // 45: chute.v1.QueueConfig.settled_window:type_name -> google.protobuf.Duration
+	110, // 46: chute.v1.Breaker.window:type_name -> google.protobuf.Duration
+	110, // 47: chute.v1.Breaker.cooldown:type_name -> google.protobuf.Duration
 	35,  // 48: chute.v1.QueueTotals.dead_by_reason:type_name -> chute.v1.DeadReasons
 	32,  // 49: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
-	105, // 50: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
-	107, // 51: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
+	108, // 50: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
+	110, // 51: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
 	34,  // 52: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
 	37,  // 53: chute.v1.QueueStats.latency:type_name -> chute.v1.QueueLatency
 	2,   // 54: chute.v1.QueueStats.breaker:type_name -> chute.v1.BreakerState
 	38,  // 55: chute.v1.QueueLatency.wait:type_name -> chute.v1.LatencySummary
 	38,  // 56: chute.v1.QueueLatency.processing:type_name -> chute.v1.LatencySummary
 	38,  // 57: chute.v1.QueueLatency.completion:type_name -> chute.v1.LatencySummary
-	107, // 58: chute.v1.LatencySummary.avg:type_name -> google.protobuf.Duration
-	107, // 59: chute.v1.LatencySummary.p50:type_name -> google.protobuf.Duration
-	107, // 60: chute.v1.LatencySummary.p99:type_name -> google.protobuf.Duration
-	107, // 61: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
-	107, // 62: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
+	110, // 58: chute.v1.LatencySummary.avg:type_name -> google.protobuf.Duration
+	110, // 59: chute.v1.LatencySummary.p50:type_name -> google.protobuf.Duration
+	110, // 60: chute.v1.LatencySummary.p99:type_name -> google.protobuf.Duration
+	110, // 61: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
+	110, // 62: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
 	39,  // 63: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
 	32,  // 64: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
 	32,  // 65: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
@@ -7212,116 +7427,123 @@ var file_chute_v1_chute_proto_depIdxs = []int32{
 	36,  // 67: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
 	39,  // 68: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
 	40,  // 69: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
-	106, // 70: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
+	109, // 70: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
 	32,  // 71: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
-	108, // 72: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	111, // 72: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
 	75,  // 73: chute.v1.ListConsumersResponse.clients:type_name -> chute.v1.QueueClient
-	108, // 74: chute.v1.QueueClient.last_seen:type_name -> google.protobuf.Timestamp
+	111, // 74: chute.v1.QueueClient.last_seen:type_name -> google.protobuf.Timestamp
 	78,  // 75: chute.v1.ListAlertsResponse.firing:type_name -> chute.v1.Alert
 	78,  // 76: chute.v1.ListAlertsResponse.resolved:type_name -> chute.v1.Alert
-	108, // 77: chute.v1.Alert.since:type_name -> google.protobuf.Timestamp
-	108, // 78: chute.v1.Alert.started:type_name -> google.protobuf.Timestamp
-	108, // 79: chute.v1.Alert.resolved:type_name -> google.protobuf.Timestamp
+	111, // 77: chute.v1.Alert.since:type_name -> google.protobuf.Timestamp
+	111, // 78: chute.v1.Alert.started:type_name -> google.protobuf.Timestamp
+	111, // 79: chute.v1.Alert.resolved:type_name -> google.protobuf.Timestamp
 	80,  // 80: chute.v1.CommitRequest.publish:type_name -> chute.v1.TxPublish
 	17,  // 81: chute.v1.CommitRequest.ack:type_name -> chute.v1.AckRequest
 	20,  // 82: chute.v1.CommitRequest.nack:type_name -> chute.v1.NackRequest
 	5,   // 83: chute.v1.TxPublish.messages:type_name -> chute.v1.Message
 	8,   // 84: chute.v1.CommitResponse.published:type_name -> chute.v1.PublishResponse
 	3,   // 85: chute.v1.MessageInfo.state:type_name -> chute.v1.MessageState
-	108, // 86: chute.v1.MessageInfo.published:type_name -> google.protobuf.Timestamp
-	108, // 87: chute.v1.MessageInfo.deliver_at:type_name -> google.protobuf.Timestamp
-	108, // 88: chute.v1.MessageInfo.lease_deadline:type_name -> google.protobuf.Timestamp
+	111, // 86: chute.v1.MessageInfo.published:type_name -> google.protobuf.Timestamp
+	111, // 87: chute.v1.MessageInfo.deliver_at:type_name -> google.protobuf.Timestamp
+	111, // 88: chute.v1.MessageInfo.lease_deadline:type_name -> google.protobuf.Timestamp
 	12,  // 89: chute.v1.MessageInfo.dead_letter:type_name -> chute.v1.DeadLetter
-	108, // 90: chute.v1.MessageInfo.settled_at:type_name -> google.protobuf.Timestamp
+	111, // 90: chute.v1.MessageInfo.settled_at:type_name -> google.protobuf.Timestamp
 	83,  // 91: chute.v1.GetMessageRequest.ref:type_name -> chute.v1.MessageRef
 	84,  // 92: chute.v1.GetMessageResponse.message:type_name -> chute.v1.MessageInfo
 	83,  // 93: chute.v1.CancelMessagesRequest.refs:type_name -> chute.v1.MessageRef
 	83,  // 94: chute.v1.CancelResult.ref:type_name -> chute.v1.MessageRef
 	3,   // 95: chute.v1.CancelResult.state:type_name -> chute.v1.MessageState
 	88,  // 96: chute.v1.CancelMessagesResponse.results:type_name -> chute.v1.CancelResult
-	107, // 97: chute.v1.ScheduleConfig.every:type_name -> google.protobuf.Duration
-	107, // 98: chute.v1.ScheduleConfig.jitter:type_name -> google.protobuf.Duration
-	5,   // 99: chute.v1.ScheduleConfig.message:type_name -> chute.v1.Message
-	90,  // 100: chute.v1.ScheduleInfo.config:type_name -> chute.v1.ScheduleConfig
-	108, // 101: chute.v1.ScheduleInfo.created:type_name -> google.protobuf.Timestamp
-	108, // 102: chute.v1.ScheduleInfo.last_slot:type_name -> google.protobuf.Timestamp
-	108, // 103: chute.v1.ScheduleInfo.next_slot:type_name -> google.protobuf.Timestamp
-	108, // 104: chute.v1.ScheduleInfo.next_fire:type_name -> google.protobuf.Timestamp
-	90,  // 105: chute.v1.CreateScheduleRequest.config:type_name -> chute.v1.ScheduleConfig
-	91,  // 106: chute.v1.ListSchedulesResponse.schedules:type_name -> chute.v1.ScheduleInfo
-	7,   // 107: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
-	9,   // 108: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
-	14,  // 109: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
-	26,  // 110: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
-	17,  // 111: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
-	20,  // 112: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
-	22,  // 113: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
-	24,  // 114: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
-	79,  // 115: chute.v1.MessageService.Commit:input_type -> chute.v1.CommitRequest
-	41,  // 116: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
-	43,  // 117: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
-	45,  // 118: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
-	47,  // 119: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
-	49,  // 120: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
-	51,  // 121: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
-	53,  // 122: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
-	55,  // 123: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
-	57,  // 124: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
-	59,  // 125: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
-	61,  // 126: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
-	63,  // 127: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
-	65,  // 128: chute.v1.AdminService.PauseQueue:input_type -> chute.v1.PauseQueueRequest
-	67,  // 129: chute.v1.AdminService.ResumeQueue:input_type -> chute.v1.ResumeQueueRequest
-	69,  // 130: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
-	71,  // 131: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
-	73,  // 132: chute.v1.AdminService.ListConsumers:input_type -> chute.v1.ListConsumersRequest
-	76,  // 133: chute.v1.AdminService.ListAlerts:input_type -> chute.v1.ListAlertsRequest
-	85,  // 134: chute.v1.AdminService.GetMessage:input_type -> chute.v1.GetMessageRequest
-	87,  // 135: chute.v1.AdminService.CancelMessages:input_type -> chute.v1.CancelMessagesRequest
-	92,  // 136: chute.v1.AdminService.CreateSchedule:input_type -> chute.v1.CreateScheduleRequest
-	94,  // 137: chute.v1.AdminService.DeleteSchedule:input_type -> chute.v1.DeleteScheduleRequest
-	96,  // 138: chute.v1.AdminService.PauseSchedule:input_type -> chute.v1.PauseScheduleRequest
-	98,  // 139: chute.v1.AdminService.ResumeSchedule:input_type -> chute.v1.ResumeScheduleRequest
-	100, // 140: chute.v1.AdminService.ListSchedules:input_type -> chute.v1.ListSchedulesRequest
-	8,   // 141: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
-	10,  // 142: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
-	15,  // 143: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
-	30,  // 144: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
-	18,  // 145: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
-	21,  // 146: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
-	23,  // 147: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
-	25,  // 148: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
-	81,  // 149: chute.v1.MessageService.Commit:output_type -> chute.v1.CommitResponse
-	42,  // 150: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
-	44,  // 151: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
-	46,  // 152: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
-	48,  // 153: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
-	50,  // 154: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
-	52,  // 155: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
-	54,  // 156: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
-	56,  // 157: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
-	58,  // 158: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
-	60,  // 159: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
-	62,  // 160: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
-	64,  // 161: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
-	66,  // 162: chute.v1.AdminService.PauseQueue:output_type -> chute.v1.PauseQueueResponse
-	68,  // 163: chute.v1.AdminService.ResumeQueue:output_type -> chute.v1.ResumeQueueResponse
-	70,  // 164: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
-	72,  // 165: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
-	74,  // 166: chute.v1.AdminService.ListConsumers:output_type -> chute.v1.ListConsumersResponse
-	77,  // 167: chute.v1.AdminService.ListAlerts:output_type -> chute.v1.ListAlertsResponse
-	86,  // 168: chute.v1.AdminService.GetMessage:output_type -> chute.v1.GetMessageResponse
-	89,  // 169: chute.v1.AdminService.CancelMessages:output_type -> chute.v1.CancelMessagesResponse
-	93,  // 170: chute.v1.AdminService.CreateSchedule:output_type -> chute.v1.CreateScheduleResponse
-	95,  // 171: chute.v1.AdminService.DeleteSchedule:output_type -> chute.v1.DeleteScheduleResponse
-	97,  // 172: chute.v1.AdminService.PauseSchedule:output_type -> chute.v1.PauseScheduleResponse
-	99,  // 173: chute.v1.AdminService.ResumeSchedule:output_type -> chute.v1.ResumeScheduleResponse
-	101, // 174: chute.v1.AdminService.ListSchedules:output_type -> chute.v1.ListSchedulesResponse
-	141, // [141:175] is the sub-list for method output_type
-	107, // [107:141] is the sub-list for method input_type
-	107, // [107:107] is the sub-list for extension type_name
-	107, // [107:107] is the sub-list for extension extendee
-	0,   // [0:107] is the sub-list for field type_name
+	83,  // 97: chute.v1.RedriveMessagesRequest.refs:type_name -> chute.v1.MessageRef
+	83,  // 98: chute.v1.RedriveMessageResult.ref:type_name -> chute.v1.MessageRef
+	3,   // 99: chute.v1.RedriveMessageResult.state:type_name -> chute.v1.MessageState
+	11,  // 100: chute.v1.RedriveMessageResult.error:type_name -> chute.v1.Status
+	91,  // 101: chute.v1.RedriveMessagesResponse.results:type_name -> chute.v1.RedriveMessageResult
+	110, // 102: chute.v1.ScheduleConfig.every:type_name -> google.protobuf.Duration
+	110, // 103: chute.v1.ScheduleConfig.jitter:type_name -> google.protobuf.Duration
+	5,   // 104: chute.v1.ScheduleConfig.message:type_name -> chute.v1.Message
+	93,  // 105: chute.v1.ScheduleInfo.config:type_name -> chute.v1.ScheduleConfig
+	111, // 106: chute.v1.ScheduleInfo.created:type_name -> google.protobuf.Timestamp
+	111, // 107: chute.v1.ScheduleInfo.last_slot:type_name -> google.protobuf.Timestamp
+	111, // 108: chute.v1.ScheduleInfo.next_slot:type_name -> google.protobuf.Timestamp
+	111, // 109: chute.v1.ScheduleInfo.next_fire:type_name -> google.protobuf.Timestamp
+	93,  // 110: chute.v1.CreateScheduleRequest.config:type_name -> chute.v1.ScheduleConfig
+	94,  // 111: chute.v1.ListSchedulesResponse.schedules:type_name -> chute.v1.ScheduleInfo
+	7,   // 112: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
+	9,   // 113: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
+	14,  // 114: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
+	26,  // 115: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
+	17,  // 116: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
+	20,  // 117: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
+	22,  // 118: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
+	24,  // 119: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
+	79,  // 120: chute.v1.MessageService.Commit:input_type -> chute.v1.CommitRequest
+	41,  // 121: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
+	43,  // 122: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
+	45,  // 123: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
+	47,  // 124: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
+	49,  // 125: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
+	51,  // 126: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
+	53,  // 127: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
+	55,  // 128: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
+	57,  // 129: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
+	59,  // 130: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
+	61,  // 131: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
+	63,  // 132: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
+	65,  // 133: chute.v1.AdminService.PauseQueue:input_type -> chute.v1.PauseQueueRequest
+	67,  // 134: chute.v1.AdminService.ResumeQueue:input_type -> chute.v1.ResumeQueueRequest
+	69,  // 135: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
+	71,  // 136: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
+	73,  // 137: chute.v1.AdminService.ListConsumers:input_type -> chute.v1.ListConsumersRequest
+	76,  // 138: chute.v1.AdminService.ListAlerts:input_type -> chute.v1.ListAlertsRequest
+	85,  // 139: chute.v1.AdminService.GetMessage:input_type -> chute.v1.GetMessageRequest
+	87,  // 140: chute.v1.AdminService.CancelMessages:input_type -> chute.v1.CancelMessagesRequest
+	90,  // 141: chute.v1.AdminService.RedriveMessages:input_type -> chute.v1.RedriveMessagesRequest
+	95,  // 142: chute.v1.AdminService.CreateSchedule:input_type -> chute.v1.CreateScheduleRequest
+	97,  // 143: chute.v1.AdminService.DeleteSchedule:input_type -> chute.v1.DeleteScheduleRequest
+	99,  // 144: chute.v1.AdminService.PauseSchedule:input_type -> chute.v1.PauseScheduleRequest
+	101, // 145: chute.v1.AdminService.ResumeSchedule:input_type -> chute.v1.ResumeScheduleRequest
+	103, // 146: chute.v1.AdminService.ListSchedules:input_type -> chute.v1.ListSchedulesRequest
+	8,   // 147: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
+	10,  // 148: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
+	15,  // 149: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
+	30,  // 150: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
+	18,  // 151: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
+	21,  // 152: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
+	23,  // 153: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
+	25,  // 154: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
+	81,  // 155: chute.v1.MessageService.Commit:output_type -> chute.v1.CommitResponse
+	42,  // 156: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
+	44,  // 157: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
+	46,  // 158: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
+	48,  // 159: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
+	50,  // 160: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
+	52,  // 161: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
+	54,  // 162: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
+	56,  // 163: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
+	58,  // 164: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
+	60,  // 165: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
+	62,  // 166: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
+	64,  // 167: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
+	66,  // 168: chute.v1.AdminService.PauseQueue:output_type -> chute.v1.PauseQueueResponse
+	68,  // 169: chute.v1.AdminService.ResumeQueue:output_type -> chute.v1.ResumeQueueResponse
+	70,  // 170: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
+	72,  // 171: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
+	74,  // 172: chute.v1.AdminService.ListConsumers:output_type -> chute.v1.ListConsumersResponse
+	77,  // 173: chute.v1.AdminService.ListAlerts:output_type -> chute.v1.ListAlertsResponse
+	86,  // 174: chute.v1.AdminService.GetMessage:output_type -> chute.v1.GetMessageResponse
+	89,  // 175: chute.v1.AdminService.CancelMessages:output_type -> chute.v1.CancelMessagesResponse
+	92,  // 176: chute.v1.AdminService.RedriveMessages:output_type -> chute.v1.RedriveMessagesResponse
+	96,  // 177: chute.v1.AdminService.CreateSchedule:output_type -> chute.v1.CreateScheduleResponse
+	98,  // 178: chute.v1.AdminService.DeleteSchedule:output_type -> chute.v1.DeleteScheduleResponse
+	100, // 179: chute.v1.AdminService.PauseSchedule:output_type -> chute.v1.PauseScheduleResponse
+	102, // 180: chute.v1.AdminService.ResumeSchedule:output_type -> chute.v1.ResumeScheduleResponse
+	104, // 181: chute.v1.AdminService.ListSchedules:output_type -> chute.v1.ListSchedulesResponse
+	147, // [147:182] is the sub-list for method output_type
+	112, // [112:147] is the sub-list for method input_type
+	112, // [112:112] is the sub-list for extension type_name
+	112, // [112:112] is the sub-list for extension extendee
+	0,   // [0:112] is the sub-list for field type_name
 }
 
 func init() { file_chute_v1_chute_proto_init() }
@@ -7340,7 +7562,7 @@ func file_chute_v1_chute_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chute_v1_chute_proto_rawDesc), len(file_chute_v1_chute_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   103,
+			NumMessages:   106,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

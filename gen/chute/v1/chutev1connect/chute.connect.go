@@ -117,6 +117,9 @@ const (
 	// AdminServiceCancelMessagesProcedure is the fully-qualified name of the AdminService's
 	// CancelMessages RPC.
 	AdminServiceCancelMessagesProcedure = "/chute.v1.AdminService/CancelMessages"
+	// AdminServiceRedriveMessagesProcedure is the fully-qualified name of the AdminService's
+	// RedriveMessages RPC.
+	AdminServiceRedriveMessagesProcedure = "/chute.v1.AdminService/RedriveMessages"
 	// AdminServiceCreateScheduleProcedure is the fully-qualified name of the AdminService's
 	// CreateSchedule RPC.
 	AdminServiceCreateScheduleProcedure = "/chute.v1.AdminService/CreateSchedule"
@@ -505,6 +508,11 @@ type AdminServiceClient interface {
 	// CancelMessages removes ready and delayed messages of a queue (one
 	// journal record); each ref gets a result. Admin role (as PurgeQueue).
 	CancelMessages(context.Context, *connect.Request[v1.CancelMessagesRequest]) (*connect.Response[v1.CancelMessagesResponse], error)
+	// RedriveMessages moves chosen dead letters of a dead-letter queue back
+	// to the queues they died in (one journal record); each ref gets a
+	// result. Only ready and delayed dead letters move. Admin role (as
+	// Redrive).
+	RedriveMessages(context.Context, *connect.Request[v1.RedriveMessagesRequest]) (*connect.Response[v1.RedriveMessagesResponse], error)
 	// Periodic schedules (docs/schedules.md): a message published to a
 	// queue or topic on a cron expression or a fixed interval. Create
 	// (ALREADY_EXISTS if the name is in use), delete, pause and resume need
@@ -648,6 +656,12 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("CancelMessages")),
 			connect.WithClientOptions(opts...),
 		),
+		redriveMessages: connect.NewClient[v1.RedriveMessagesRequest, v1.RedriveMessagesResponse](
+			httpClient,
+			baseURL+AdminServiceRedriveMessagesProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("RedriveMessages")),
+			connect.WithClientOptions(opts...),
+		),
 		createSchedule: connect.NewClient[v1.CreateScheduleRequest, v1.CreateScheduleResponse](
 			httpClient,
 			baseURL+AdminServiceCreateScheduleProcedure,
@@ -683,31 +697,32 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 
 // adminServiceClient implements AdminServiceClient.
 type adminServiceClient struct {
-	createQueue    *connect.Client[v1.CreateQueueRequest, v1.CreateQueueResponse]
-	updateQueue    *connect.Client[v1.UpdateQueueRequest, v1.UpdateQueueResponse]
-	deleteQueue    *connect.Client[v1.DeleteQueueRequest, v1.DeleteQueueResponse]
-	purgeQueue     *connect.Client[v1.PurgeQueueRequest, v1.PurgeQueueResponse]
-	getQueue       *connect.Client[v1.GetQueueRequest, v1.GetQueueResponse]
-	listQueues     *connect.Client[v1.ListQueuesRequest, v1.ListQueuesResponse]
-	createTopic    *connect.Client[v1.CreateTopicRequest, v1.CreateTopicResponse]
-	deleteTopic    *connect.Client[v1.DeleteTopicRequest, v1.DeleteTopicResponse]
-	listTopics     *connect.Client[v1.ListTopicsRequest, v1.ListTopicsResponse]
-	subscribe      *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
-	unsubscribe    *connect.Client[v1.UnsubscribeRequest, v1.UnsubscribeResponse]
-	redrive        *connect.Client[v1.RedriveRequest, v1.RedriveResponse]
-	pauseQueue     *connect.Client[v1.PauseQueueRequest, v1.PauseQueueResponse]
-	resumeQueue    *connect.Client[v1.ResumeQueueRequest, v1.ResumeQueueResponse]
-	getServerInfo  *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
-	backup         *connect.Client[v1.BackupRequest, v1.BackupChunk]
-	listConsumers  *connect.Client[v1.ListConsumersRequest, v1.ListConsumersResponse]
-	listAlerts     *connect.Client[v1.ListAlertsRequest, v1.ListAlertsResponse]
-	getMessage     *connect.Client[v1.GetMessageRequest, v1.GetMessageResponse]
-	cancelMessages *connect.Client[v1.CancelMessagesRequest, v1.CancelMessagesResponse]
-	createSchedule *connect.Client[v1.CreateScheduleRequest, v1.CreateScheduleResponse]
-	deleteSchedule *connect.Client[v1.DeleteScheduleRequest, v1.DeleteScheduleResponse]
-	pauseSchedule  *connect.Client[v1.PauseScheduleRequest, v1.PauseScheduleResponse]
-	resumeSchedule *connect.Client[v1.ResumeScheduleRequest, v1.ResumeScheduleResponse]
-	listSchedules  *connect.Client[v1.ListSchedulesRequest, v1.ListSchedulesResponse]
+	createQueue     *connect.Client[v1.CreateQueueRequest, v1.CreateQueueResponse]
+	updateQueue     *connect.Client[v1.UpdateQueueRequest, v1.UpdateQueueResponse]
+	deleteQueue     *connect.Client[v1.DeleteQueueRequest, v1.DeleteQueueResponse]
+	purgeQueue      *connect.Client[v1.PurgeQueueRequest, v1.PurgeQueueResponse]
+	getQueue        *connect.Client[v1.GetQueueRequest, v1.GetQueueResponse]
+	listQueues      *connect.Client[v1.ListQueuesRequest, v1.ListQueuesResponse]
+	createTopic     *connect.Client[v1.CreateTopicRequest, v1.CreateTopicResponse]
+	deleteTopic     *connect.Client[v1.DeleteTopicRequest, v1.DeleteTopicResponse]
+	listTopics      *connect.Client[v1.ListTopicsRequest, v1.ListTopicsResponse]
+	subscribe       *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
+	unsubscribe     *connect.Client[v1.UnsubscribeRequest, v1.UnsubscribeResponse]
+	redrive         *connect.Client[v1.RedriveRequest, v1.RedriveResponse]
+	pauseQueue      *connect.Client[v1.PauseQueueRequest, v1.PauseQueueResponse]
+	resumeQueue     *connect.Client[v1.ResumeQueueRequest, v1.ResumeQueueResponse]
+	getServerInfo   *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
+	backup          *connect.Client[v1.BackupRequest, v1.BackupChunk]
+	listConsumers   *connect.Client[v1.ListConsumersRequest, v1.ListConsumersResponse]
+	listAlerts      *connect.Client[v1.ListAlertsRequest, v1.ListAlertsResponse]
+	getMessage      *connect.Client[v1.GetMessageRequest, v1.GetMessageResponse]
+	cancelMessages  *connect.Client[v1.CancelMessagesRequest, v1.CancelMessagesResponse]
+	redriveMessages *connect.Client[v1.RedriveMessagesRequest, v1.RedriveMessagesResponse]
+	createSchedule  *connect.Client[v1.CreateScheduleRequest, v1.CreateScheduleResponse]
+	deleteSchedule  *connect.Client[v1.DeleteScheduleRequest, v1.DeleteScheduleResponse]
+	pauseSchedule   *connect.Client[v1.PauseScheduleRequest, v1.PauseScheduleResponse]
+	resumeSchedule  *connect.Client[v1.ResumeScheduleRequest, v1.ResumeScheduleResponse]
+	listSchedules   *connect.Client[v1.ListSchedulesRequest, v1.ListSchedulesResponse]
 }
 
 // CreateQueue calls chute.v1.AdminService.CreateQueue.
@@ -810,6 +825,11 @@ func (c *adminServiceClient) CancelMessages(ctx context.Context, req *connect.Re
 	return c.cancelMessages.CallUnary(ctx, req)
 }
 
+// RedriveMessages calls chute.v1.AdminService.RedriveMessages.
+func (c *adminServiceClient) RedriveMessages(ctx context.Context, req *connect.Request[v1.RedriveMessagesRequest]) (*connect.Response[v1.RedriveMessagesResponse], error) {
+	return c.redriveMessages.CallUnary(ctx, req)
+}
+
 // CreateSchedule calls chute.v1.AdminService.CreateSchedule.
 func (c *adminServiceClient) CreateSchedule(ctx context.Context, req *connect.Request[v1.CreateScheduleRequest]) (*connect.Response[v1.CreateScheduleResponse], error) {
 	return c.createSchedule.CallUnary(ctx, req)
@@ -886,6 +906,11 @@ type AdminServiceHandler interface {
 	// CancelMessages removes ready and delayed messages of a queue (one
 	// journal record); each ref gets a result. Admin role (as PurgeQueue).
 	CancelMessages(context.Context, *connect.Request[v1.CancelMessagesRequest]) (*connect.Response[v1.CancelMessagesResponse], error)
+	// RedriveMessages moves chosen dead letters of a dead-letter queue back
+	// to the queues they died in (one journal record); each ref gets a
+	// result. Only ready and delayed dead letters move. Admin role (as
+	// Redrive).
+	RedriveMessages(context.Context, *connect.Request[v1.RedriveMessagesRequest]) (*connect.Response[v1.RedriveMessagesResponse], error)
 	// Periodic schedules (docs/schedules.md): a message published to a
 	// queue or topic on a cron expression or a fixed interval. Create
 	// (ALREADY_EXISTS if the name is in use), delete, pause and resume need
@@ -1025,6 +1050,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("CancelMessages")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceRedriveMessagesHandler := connect.NewUnaryHandler(
+		AdminServiceRedriveMessagesProcedure,
+		svc.RedriveMessages,
+		connect.WithSchema(adminServiceMethods.ByName("RedriveMessages")),
+		connect.WithHandlerOptions(opts...),
+	)
 	adminServiceCreateScheduleHandler := connect.NewUnaryHandler(
 		AdminServiceCreateScheduleProcedure,
 		svc.CreateSchedule,
@@ -1097,6 +1128,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceGetMessageHandler.ServeHTTP(w, r)
 		case AdminServiceCancelMessagesProcedure:
 			adminServiceCancelMessagesHandler.ServeHTTP(w, r)
+		case AdminServiceRedriveMessagesProcedure:
+			adminServiceRedriveMessagesHandler.ServeHTTP(w, r)
 		case AdminServiceCreateScheduleProcedure:
 			adminServiceCreateScheduleHandler.ServeHTTP(w, r)
 		case AdminServiceDeleteScheduleProcedure:
@@ -1194,6 +1227,10 @@ func (UnimplementedAdminServiceHandler) GetMessage(context.Context, *connect.Req
 
 func (UnimplementedAdminServiceHandler) CancelMessages(context.Context, *connect.Request[v1.CancelMessagesRequest]) (*connect.Response[v1.CancelMessagesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.CancelMessages is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) RedriveMessages(context.Context, *connect.Request[v1.RedriveMessagesRequest]) (*connect.Response[v1.RedriveMessagesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("chute.v1.AdminService.RedriveMessages is not implemented"))
 }
 
 func (UnimplementedAdminServiceHandler) CreateSchedule(context.Context, *connect.Request[v1.CreateScheduleRequest]) (*connect.Response[v1.CreateScheduleResponse], error) {

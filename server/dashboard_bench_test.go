@@ -1,0 +1,182 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/broker"
+	"github.com/chutemq/chute/client"
+	"github.com/chutemq/chute/internal/chutetest"
+	"github.com/chutemq/chute/server"
+)
+
+// fixedQueues is an API whose Queues returns a fixed set of statistics
+// that the benchmark changes between ticks, so that the hub's own cost is
+// measured apart from the broker's.
+type fixedQueues struct {
+	chute.API
+	qs []chute.QueueStats
+}
+
+func (f *fixedQueues) Queues(context.Context) ([]chute.QueueStats, error) { return f.qs, nil }
+func (f *fixedQueues) Topics(context.Context) ([]chute.TopicStats, error) { return nil, nil }
+
+// BenchmarkDashboardTick5000 measures one tick of the dashboard's hub
+// over 5,000 queues with one feed open, a tenth of the queues changing
+// each tick (a fifth of the rows change: depth, or rate): sampling,
+// encoding and comparing every row, the delta encoded and written to the
+// page. It reports the size of a snapshot too (SSE frame, bytes).
+//
+//	go test ./server/ -run '^$' -bench DashboardTick5000 -benchmem
+func BenchmarkDashboardTick5000(b *testing.B) {
+	const n = 5000
+	f := &fixedQueues{API: chutetest.MustOpen(b, "", nil), qs: make([]chute.QueueStats, n)}
+	for i := range f.qs {
+		name := fmt.Sprintf("queue-%05d", i)
+		f.qs[i] = chute.QueueStats{Name: name, Config: chute.QueueConfig{DeadLetterQueue: name + ".dlq"},
+			Ready: int64(i), ReadyBytes: int64(i) * 300, Totals: chute.QueueTotals{Enqueued: int64(i) * 10}}
+	}
+	clock := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	srv, addr := chutetest.Serve(b, f, server.Options{Clock: clock, Dashboard: &server.DashboardOptions{Assets: testAssets}})
+	resp := openFeed(b, addr, nil)
+	br := bufio.NewReader(resp.Body)
+	snapBytes := 0
+	for { // the first snapshot
+		line, err := br.ReadString('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		snapBytes += len(line)
+		if line == "\n" {
+			break
+		}
+	}
+	go func() { // the page: reads every event, until Shutdown ends the feed
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, br)
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		clock.advance(time.Second)
+		for j := i % 10; j < n; j += 10 {
+			q := &f.qs[j]
+			q.Ready++
+			q.Totals.Enqueued += 3
+		}
+		srv.TickDashboard()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(snapBytes), "snapshot-bytes")
+}
+
+// manualClock is a clock whose timers never fire, so that the hub ticks
+// only when the benchmark says (TickDashboard); Now moves by advance.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *manualClock) NewTimer(time.Duration) chute.Timer { return idleTimer{} }
+
+type idleTimer struct{}
+
+func (idleTimer) C() <-chan time.Time { return nil }
+func (idleTimer) Stop() bool          { return true }
+
+// BenchmarkPublishAck measures what an open dashboard costs the message
+// path: one publish, receive and ack at a time through the Go client,
+// over 1,000 queues on a real disk broker, with no dashboard (feed=off)
+// and with one headless page reading /ui/api/feed while the hub samples
+// every second on the real clock (feed=on). Run the modes interleaved so
+// that the machine's noise falls on both:
+//
+//	go test ./server/ -run '^$' -bench PublishAck -count 10 -benchtime 2000x | tee /tmp/feed.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest -col /feed /tmp/feed.txt
+func BenchmarkPublishAck(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("feed=%s", map[bool]string{false: "off", true: "on"}[on]), func(b *testing.B) { benchPublishAck(b, on) })
+	}
+}
+
+func benchPublishAck(b *testing.B, feed bool) {
+	dir, err := os.MkdirTemp("", "chute-feed-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	br, err := broker.Open(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	ctx := context.Background()
+	for i := range obsQueues {
+		if err := br.CreateQueue(ctx, fmt.Sprintf("q%04d", i), chute.QueueConfig{NoDeadLetter: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var opts server.Options
+	if feed {
+		opts.Dashboard = &server.DashboardOptions{}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := server.New(br, opts)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx) // ends the feed too
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.Error(err)
+		}
+	}()
+	addr := ln.Addr().String()
+	if feed {
+		events := readFeed(b, addr, nil)
+		<-events // the snapshot: the page is open
+		go func() {
+			for range events {
+			}
+		}()
+	}
+	c, err := client.Dial(addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	batch := []chute.Message{{Body: make([]byte, 256)}}
+	b.ResetTimer()
+	for i := range b.N {
+		if err := cycle(ctx, c, fmt.Sprintf("q%04d", i%obsQueues), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+}
