@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,13 +109,16 @@ func (idleTimer) C() <-chan time.Time { return nil }
 func (idleTimer) Stop() bool          { return true }
 
 // BenchmarkPublishAck measures what an open dashboard costs the message
-// path: one publish, receive and ack at a time through the Go client,
-// over 1,000 queues on a real disk broker, with no dashboard (feed=off)
+// path's throughput: feedBenchWorkers goroutines publish, receive and ack
+// batches of obsBatch messages through the Go client, round-robin over
+// 1,000 queues on a real disk broker (an op is one message), with no dashboard (feed=off)
 // and with one headless page reading /ui/api/feed while the hub samples
 // every second on the real clock (feed=on). Run the modes interleaved so
-// that the machine's noise falls on both:
+// that the machine's noise falls on both (-count runs each sub-benchmark
+// n times in a row, which is not interleaved):
 //
-//	go test ./server/ -run '^$' -bench PublishAck -count 10 -benchtime 2000x | tee /tmp/feed.txt
+//	go test -c -o /tmp/srv.test ./server && cd server
+//	for i in $(seq 10); do for m in off on; do /tmp/srv.test -test.run '^$' -test.bench "PublishAck/feed=$m\$" -test.benchtime 200000x; done; done | tee /tmp/feed.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /feed /tmp/feed.txt
 func BenchmarkPublishAck(b *testing.B) {
 	for _, on := range []bool{false, true} {
@@ -171,12 +176,26 @@ func benchPublishAck(b *testing.B, feed bool) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	batch := []chute.Message{{Body: make([]byte, 256)}}
-	b.ResetTimer()
-	for i := range b.N {
-		if err := cycle(ctx, c, fmt.Sprintf("q%04d", i%obsQueues), batch); err != nil {
-			b.Fatal(err)
-		}
+	batch := make([]chute.Message, obsBatch)
+	for i := range batch {
+		batch[i] = chute.Message{Body: make([]byte, 256)}
 	}
+	rounds := int64((b.N + obsBatch - 1) / obsBatch)
+	var next atomic.Int64
+	b.SetParallelism(feedBenchWorkers / max(1, runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() { // the rounds are handed out below; pb only paces the workers
+			for r := next.Add(1) - 1; r < rounds; r = next.Add(1) - 1 {
+				if err := cycle(ctx, c, fmt.Sprintf("q%04d", r%obsQueues), batch); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}
+	})
 	b.StopTimer()
 }
+
+// feedBenchWorkers is the clients' concurrency in BenchmarkPublishAck.
+const feedBenchWorkers = 8

@@ -123,14 +123,20 @@ func newHub(s *Server, o DashboardOptions) *hub {
 
 // loop ticks until Shutdown: every second while a feed is open, else
 // every history step, and at once when a feed opens.
+//
+// Ticks are spaced from the start of one to the start of the next, so
+// that a feed gets an event every second even when a tick takes a while
+// (5,000 queues: tens of milliseconds).
 func (h *hub) loop() {
+	start := h.s.now()
 	h.tick()
 	for {
 		interval := h.step
 		if h.subscribers() > 0 {
 			interval = feedInterval
 		}
-		t := h.s.opts.Clock.NewTimer(interval)
+		wait := start.Add(interval).Sub(h.s.now())
+		t := h.s.opts.Clock.NewTimer(max(wait, 0))
 		select {
 		case <-t.C():
 		case <-h.wake:
@@ -139,6 +145,7 @@ func (h *hub) loop() {
 			t.Stop()
 			return
 		}
+		start = h.s.now()
 		h.tick()
 	}
 }
