@@ -36,13 +36,8 @@ func (b *Broker) GetMessage(ctx context.Context, queue string, ref chute.Message
 // CancelMessages cancels ready and delayed messages of a queue: one cancel
 // record for all of them, journaled like an admin record (one fsync).
 func (b *Broker) CancelMessages(ctx context.Context, queue string, refs ...chute.MessageRef) ([]chute.CancelResult, error) {
-	if len(refs) > chute.MaxCancel {
-		return nil, fmt.Errorf("%w: %d messages to cancel (at most %d)", chute.ErrBatchTooLarge, len(refs), chute.MaxCancel)
-	}
-	for _, r := range refs {
-		if err := r.Validate(); err != nil {
-			return nil, err
-		}
+	if err := checkRefs(refs, chute.MaxCancel, "cancel"); err != nil {
+		return nil, err
 	}
 	out := make([]chute.CancelResult, len(refs))
 	err := b.mutate(ctx, func(now int64) (*engine.Record, error) {
@@ -82,13 +77,8 @@ func (b *Broker) CancelMessages(ctx context.Context, queue string, refs ...chute
 // A dead letter named by ID is found through its source queue's memory of
 // the ID (engine.DeadLetterSeqOfID).
 func (b *Broker) RedriveMessages(ctx context.Context, deadLetterQueue string, refs ...chute.MessageRef) ([]chute.RedriveResult, error) {
-	if len(refs) > chute.MaxRedrive {
-		return nil, fmt.Errorf("%w: %d messages to redrive (at most %d)", chute.ErrBatchTooLarge, len(refs), chute.MaxRedrive)
-	}
-	for _, r := range refs {
-		if err := r.Validate(); err != nil {
-			return nil, err
-		}
+	if err := checkRefs(refs, chute.MaxRedrive, "redrive"); err != nil {
+		return nil, err
 	}
 	out := make([]chute.RedriveResult, len(refs))
 	err := b.mutate(ctx, func(now int64) (*engine.Record, error) {
@@ -137,4 +127,18 @@ func (b *Broker) seqsOfLocked(queue string, refs []chute.MessageRef, byID func(q
 		}
 	}
 	return seqs, at, nil
+}
+
+// checkRefs refuses more than max refs for one call (to what: "cancel",
+// "redrive") and any invalid ref.
+func checkRefs(refs []chute.MessageRef, max int, what string) error {
+	if len(refs) > max {
+		return fmt.Errorf("%w: %d messages to %s (at most %d)", chute.ErrBatchTooLarge, len(refs), what, max)
+	}
+	for _, r := range refs {
+		if err := r.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -55,16 +55,24 @@ func TestLookupSurvivesRestart(t *testing.T) {
 			t.Fatalf("%s: stats %+v", when, st)
 		}
 	}
+	checkAcrossRestart(t, b, "data", opts, check)
+}
+
+// checkAcrossRestart runs check on b, closes it, reopens dir with opts and
+// runs check again; it returns the reopened broker, closed when t ends.
+func checkAcrossRestart(t *testing.T, b *broker.Broker, dir string, opts *broker.Options, check func(*broker.Broker, string)) *broker.Broker {
+	t.Helper()
 	check(b, "before the restart")
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b, err = broker.Open("data", opts)
+	b, err := broker.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(func() { b.Close() })
 	check(b, "after the restart")
+	return b
 }
 
 // TestRedriveMessagesSurvivesRestart: a redrive of chosen dead letters is
@@ -111,16 +119,7 @@ func TestRedriveMessagesSurvivesRestart(t *testing.T) {
 			t.Fatalf("%s: stats %+v", when, st)
 		}
 	}
-	check(b, "before the restart")
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err = broker.Open("data", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	check(b, "after the restart")
+	b = checkAcrossRestart(t, b, "data", opts, check)
 	if _, err := b.RedriveMessages(ctx, "q.dlq", make([]chute.MessageRef, chute.MaxRedrive+1)...); !errors.Is(err, chute.ErrBatchTooLarge) {
 		t.Fatalf("too many refs: %v", err)
 	}

@@ -3,12 +3,8 @@ package server_test
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -127,42 +123,13 @@ func BenchmarkPublishAck(b *testing.B) {
 }
 
 func benchPublishAck(b *testing.B, feed bool) {
-	dir, err := os.MkdirTemp("", "chute-feed-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	br, err := broker.Open(dir, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
 	ctx := context.Background()
-	for i := range obsQueues {
-		if err := br.CreateQueue(ctx, fmt.Sprintf("q%04d", i), chute.QueueConfig{NoDeadLetter: true}); err != nil {
-			b.Fatal(err)
+	addr := obsServer(b, chute.QueueConfig{NoDeadLetter: true}, func(*broker.Broker) (opts server.Options) {
+		if feed {
+			opts.Dashboard = &server.DashboardOptions{}
 		}
-	}
-	var opts server.Options
-	if feed {
-		opts.Dashboard = &server.DashboardOptions{}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := server.New(br, opts)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx) // ends the feed too
-		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			b.Error(err)
-		}
-	}()
-	addr := ln.Addr().String()
+		return opts
+	})
 	if feed {
 		events := readFeed(b, addr, nil)
 		<-events // the snapshot: the page is open

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +49,39 @@ func BenchmarkObservability(b *testing.B) {
 	}
 }
 
+// obsServer serves a new broker on the real disk with obsQueues queues
+// of cfg (q0000, q0001, …) on 127.0.0.1, with the options opts makes for
+// it; the server, the broker and the directory go when the benchmark ends.
+func obsServer(b *testing.B, cfg chute.QueueConfig, opts func(*broker.Broker) server.Options) (addr string) {
+	br, err := broker.Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { br.Close() })
+	ctx := context.Background()
+	for i := range obsQueues {
+		if err := br.CreateQueue(ctx, fmt.Sprintf("q%04d", i), cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := server.New(br, opts(br))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	b.Cleanup(func() { // before the broker closes: cleanups run last first
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx) // ends streams and feeds too
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.Error(err)
+		}
+	})
+	return ln.Addr().String()
+}
+
 const (
 	obsQueues  = 1000
 	obsWorkers = 4
@@ -57,49 +89,20 @@ const (
 )
 
 func benchObservability(b *testing.B, withMetrics, withAlerts, withBreaker bool) {
-	dir, err := os.MkdirTemp("", "chute-obs-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	br, err := broker.Open(dir, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
 	ctx := context.Background()
 	cfg := chute.QueueConfig{NoDeadLetter: true}
 	if withBreaker {
 		cfg.Breaker = chute.Breaker{Enabled: true}
 	}
-	for i := range obsQueues {
-		if err := br.CreateQueue(ctx, fmt.Sprintf("q%04d", i), cfg); err != nil {
-			b.Fatal(err)
+	addr := obsServer(b, cfg, func(br *broker.Broker) (opts server.Options) {
+		if withMetrics {
+			opts.Metrics = metrics.Handler(br, metrics.Options{})
 		}
-	}
-	var opts server.Options
-	if withMetrics {
-		opts.Metrics = metrics.Handler(br, metrics.Options{})
-	}
-	if withAlerts {
-		opts.Alerts = &server.AlertOptions{}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := server.New(br, opts)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			b.Error(err)
+		if withAlerts {
+			opts.Alerts = &server.AlertOptions{}
 		}
-	}()
-	addr := ln.Addr().String()
+		return opts
+	})
 
 	stopScrape := make(chan struct{})
 	var scrapes sync.WaitGroup
@@ -126,6 +129,7 @@ func benchObservability(b *testing.B, withMetrics, withAlerts, withBreaker bool)
 
 	clients := make([]*client.Client, obsWorkers)
 	for w := range clients {
+		var err error
 		if clients[w], err = client.Dial(addr); err != nil {
 			b.Fatal(err)
 		}

@@ -204,13 +204,9 @@ found (exit status 4). The first failure decides the exit status.`,
 // redriveChosen redrives the dead letters args name (RedriveMessages) and
 // prints a line, or a JSON array element, for each.
 func redriveChosen(cmd *cobra.Command, api chute.API, dlq string, args []string, byID, asJSON bool) error {
-	refs := make([]chute.MessageRef, len(args))
-	for i, a := range args {
-		ref, err := messageRef(a, byID)
-		if err != nil {
-			return err
-		}
-		refs[i] = ref
+	refs, err := messageRefs(args, byID)
+	if err != nil {
+		return err
 	}
 	rs, err := api.RedriveMessages(cmd.Context(), dlq, refs...)
 	if err != nil {
@@ -230,27 +226,11 @@ func redriveChosen(cmd *cobra.Command, api chute.API, dlq string, args []string,
 			printRedriveResult(w, r)
 		}
 	}
-	var first error
-	n := 0
-	for _, r := range rs {
-		if !r.Moved {
-			n++
-			if first == nil {
-				first = r.Err
-			}
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	return fmt.Errorf("%d of %d dead letter(s) not redriven: %w", n, len(rs), first)
+	return notDone(rs, func(r chute.RedriveResult) (bool, error) { return r.Moved, r.Err }, "dead letter(s) not redriven")
 }
 
 func printRedriveResult(w io.Writer, r chute.RedriveResult) {
-	name := r.Ref.String()
-	if r.Ref.ID != "" && r.Seq != 0 {
-		name += fmt.Sprintf(" (seq %d)", r.Seq)
-	}
+	name := refName(r.Ref, r.Seq)
 	switch {
 	case r.Moved:
 		fmt.Fprintf(w, "redriven %s to %s (seq %d)\n", name, r.Queue, r.NewSeq)

@@ -80,13 +80,9 @@ consumer (exit status 5); one already settled or unknown is not found
 		Args:              minArgs(2),
 		ValidArgsFunction: completeArgs(f, argQueue),
 		RunE: withAPI(f, func(cmd *cobra.Command, args []string, api chute.API) error {
-			refs := make([]chute.MessageRef, len(args)-1)
-			for i, a := range args[1:] {
-				ref, err := messageRef(a, byID)
-				if err != nil {
-					return err
-				}
-				refs[i] = ref
+			refs, err := messageRefs(args[1:], byID)
+			if err != nil {
+				return err
 			}
 			rs, err := api.CancelMessages(cmd.Context(), args[0], refs...)
 			if err != nil {
@@ -115,27 +111,52 @@ consumer (exit status 5); one already settled or unknown is not found
 // notCancelled is the error for messages that were not cancelled (their
 // first error decides the exit status), nil when all were.
 func notCancelled(rs []chute.CancelResult) error {
+	return notDone(rs, func(r chute.CancelResult) (bool, error) { return r.Cancelled, r.Err }, "message(s) not cancelled")
+}
+
+// notDone is the error for the results that say their action was not
+// done (the first one's error decides the exit status), nil when all were.
+func notDone[R any](rs []R, done func(R) (bool, error), what string) error {
 	var first error
 	n := 0
 	for _, r := range rs {
-		if !r.Cancelled {
+		if ok, err := done(r); !ok {
 			n++
 			if first == nil {
-				first = r.Err
+				first = err
 			}
 		}
 	}
 	if n == 0 {
 		return nil
 	}
-	return fmt.Errorf("%d of %d message(s) not cancelled: %w", n, len(rs), first)
+	return fmt.Errorf("%d of %d %s: %w", n, len(rs), what, first)
+}
+
+// messageRefs parses SEQ|ID arguments (see messageRef).
+func messageRefs(args []string, byID bool) ([]chute.MessageRef, error) {
+	refs := make([]chute.MessageRef, len(args))
+	for i, a := range args {
+		ref, err := messageRef(a, byID)
+		if err != nil {
+			return nil, err
+		}
+		refs[i] = ref
+	}
+	return refs, nil
+}
+
+// refName names a message in a result line: the ref, and the sequence it
+// was found at when the ref is an ID.
+func refName(ref chute.MessageRef, seq uint64) string {
+	if ref.ID != "" && seq != 0 {
+		return fmt.Sprintf("%s (seq %d)", ref, seq)
+	}
+	return ref.String()
 }
 
 func printCancelResult(w io.Writer, r chute.CancelResult) {
-	name := r.Ref.String()
-	if r.Ref.ID != "" && r.Seq != 0 {
-		name += fmt.Sprintf(" (seq %d)", r.Seq)
-	}
+	name := refName(r.Ref, r.Seq)
 	switch {
 	case r.Cancelled:
 		fmt.Fprintf(w, "cancelled %s\n", name)

@@ -79,6 +79,9 @@ func (e *Engine) ReceiveAs(now int64, name string, max int, lease int64, holder 
 	deadline := e.now + lease
 	var out []Delivered
 	var seqs []uint64
+	if n := int(min(int64(max), q.n.ready)); n > 1 { // a hint: sized once
+		out, seqs = make([]Delivered, 0, n), make([]uint64, 0, n)
+	}
 	for len(out) < max {
 		p, fromRetry, ok := q.best()
 		if !ok {
