@@ -27,7 +27,9 @@ type ProducerOptions struct {
 	// 512 KiB.
 	BatchBytes int
 	// Linger is how long a batch may wait for more messages while a slot
-	// in the in-flight window is free; 0 (the default) sends at once: the
+	// in the in-flight window is free, also when nothing is in flight (so
+	// that messages published a few milliseconds apart share a batch);
+	// 0 (the default) sends at once: the
 	// batches then form of what arrives while earlier ones are in flight,
 	// which gives small batches when the load is light and large ones when
 	// it is heavy, without adding latency. A full window always holds
@@ -558,12 +560,14 @@ func (p *Producer) batcher() {
 		switch {
 		case n == 0:
 			stopTimer()
-		case full || len(p.slots) == 0:
-			send() // full, or idle: no reason to wait
+		case full:
+			send()
 		case len(p.slots) == cap(p.slots):
 			// The window is full: the batch grows until a slot frees.
 		case p.opts.Linger <= 0:
-			send()
+			send() // idle or not: no reason to wait
+		// Linger set: the batch waits for it, even when nothing is in
+		// flight (a caller who sets it trades latency for batches).
 		case timer == nil:
 			timer = p.opts.Clock.NewTimer(p.opts.Linger)
 			lingered = timer.C()

@@ -16,6 +16,7 @@ import (
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/client"
 	"github.com/chutemq/chute/internal/chutetest"
+	"github.com/chutemq/chute/internal/fakeclock"
 	"github.com/chutemq/chute/server"
 )
 
@@ -376,4 +377,83 @@ func publishNumbered(ctx context.Context, t *testing.T, p *client.Producer, n in
 		fs[i] = f
 	}
 	return fs
+}
+
+// countingAsync counts a Producer's publish calls, and those still
+// awaiting their answer.
+type countingAsync struct {
+	chute.API
+	ap              chute.AsyncPublisher
+	calls, inflight atomic.Int64
+}
+
+func (c *countingAsync) PublishAsync(ctx context.Context, target string, msgs ...chute.Message) (chute.Pending, error) {
+	c.calls.Add(1)
+	c.inflight.Add(1)
+	pp, err := c.ap.PublishAsync(ctx, target, msgs...)
+	if err != nil {
+		c.inflight.Add(-1)
+		return nil, err
+	}
+	return countedPending{pp, c}, nil
+}
+
+type countedPending struct {
+	chute.Pending
+	c *countingAsync
+}
+
+func (p countedPending) Wait(ctx context.Context) ([]chute.PublishResult, error) {
+	defer p.c.inflight.Add(-1)
+	return p.Pending.Wait(ctx)
+}
+
+// TestProducerLingerBatches: with Linger set, messages published 10 ms
+// apart, each when nothing is in flight, wait for the linger and share a
+// batch (they went out one by one: 20 batches of one for 20 messages).
+func TestProducerLingerBatches(t *testing.T) {
+	b := chutetest.MustOpen(t, "", nil)
+	ctx := chutetest.Ctx(t)
+	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	clock := fakeclock.New()
+	api := &countingAsync{API: b, ap: b}
+	p := client.NewProducer(api, "q", client.ProducerOptions{Linger: 100 * time.Millisecond, Clock: clock})
+	defer p.Close(ctx)
+	fs := make([]*client.Future, 20)
+	for i := range fs {
+		before := api.calls.Load()
+		f, err := p.Publish(ctx, chute.Message{Body: []byte(fmt.Sprint(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs[i] = f
+		// The producer has dealt with it (sent it, or lingers on a timer)
+		// and nothing is in flight when the next one comes.
+		chutetest.Eventually(t, fmt.Sprintf("message %d sent or lingering, nothing in flight", i), func() bool {
+			return api.inflight.Load() == 0 && (api.calls.Load() > before || clock.Pending() > 0)
+		})
+		clock.Advance(10 * time.Millisecond)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range fs {
+		if _, err := f.Wait(ctx); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if n := api.calls.Load(); n > 3 {
+		t.Fatalf("20 messages 10 ms apart with Linger 100 ms went out in %d batches, want at most 3", n)
+	}
+	ds, err := b.Receive(ctx, "q", chute.ReceiveOptions{Max: 100, Wait: -1})
+	if err != nil || len(ds) != 20 {
+		t.Fatalf("stored %d messages, want 20 (%v)", len(ds), err)
+	}
+	for i, d := range ds {
+		if string(d.Body) != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q: out of order", i, d.Body)
+		}
+	}
 }
