@@ -106,7 +106,7 @@ repository:
   go -C bench run ./cmd/chute-compare backlog --nats nats://127.0.0.1:4222 --nats-pid PID`,
 	}
 	cmd.AddCommand(newBenchPublishCmd(), newBenchPubSubCmd(), newBenchRecoveryCmd(), newBenchBacklogCmd(), newBenchNetworkCmd(),
-		newBenchSchedulesCmd()) // bench_schedules.go
+		newBenchSchedulesCmd(), newBenchDiskCmd()) // bench_schedules.go, bench_disk.go
 	return cmd
 }
 
