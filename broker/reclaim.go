@@ -237,6 +237,37 @@ func (b *Broker) checkpointDue() bool {
 	return time.Duration(time.Now().UnixNano()-b.ckptEndedAt.Load()) >= time.Duration(b.ckptTook.Load())
 }
 
+// reclaimCheck is how often the maintenance loop looks for segments that
+// a checkpoint would give back (reclaimDue).
+const reclaimCheck = 2 * time.Second
+
+// snapshotEntryBytes is a generous estimate of a queued message's share
+// of a checkpoint (its index entry).
+const snapshotEntryBytes = 64
+
+// reclaimDue reports whether a checkpoint now would release at least two
+// segments that hold no live message, at a small cost next to what it
+// frees: the index it writes (snapshotEntryBytes per queued message) is
+// under an eighth of those segments' bytes, and the last checkpoint ended
+// at least as long ago as it took. Without it, a drained backlog gives its
+// disk back only at the next checkpoint by size or by the minute (issue 11:
+// within seconds of the last ack). Something must have been appended since
+// the last checkpoint: otherwise that one already released what it could.
+func (b *Broker) reclaimDue() bool {
+	if b.opts.CheckpointBytes < 0 || b.jrn.Appended() == b.ckptAppendedAt.Load() {
+		return false
+	}
+	if time.Duration(time.Now().UnixNano()-b.ckptEndedAt.Load()) < time.Duration(b.ckptTook.Load()) {
+		return false
+	}
+	segs := int64(len(b.jrn.Segments()))
+	b.mu.Lock()
+	live, queued := int64(b.eng.LiveUnitCount()), b.eng.QueuedMessages()
+	b.mu.Unlock()
+	free := segs - 1 - live // the segment being written stays
+	return free >= 2 && queued*snapshotEntryBytes < free*b.segSize()/8
+}
+
 // checkpointAfterRecovery writes a checkpoint at Open when the replay was
 // longer than the bound, so that the next start does not replay it again.
 func (b *Broker) checkpointAfterRecovery() error {
@@ -264,8 +295,14 @@ func (b *Broker) checkpointAfterRecovery() error {
 func (b *Broker) maintenanceLoop() {
 	t := time.NewTicker(checkpointPeriod)
 	defer t.Stop()
+	r := time.NewTicker(reclaimCheck)
+	defer r.Stop()
 	for {
 		select {
+		case <-r.C:
+			if !b.reclaimDue() {
+				continue
+			}
 		case <-b.maintKick:
 			// A kick may have been queued while the last checkpoint ran:
 			// look again, so that two are not written back to back.

@@ -122,3 +122,46 @@ func TestAutomaticCheckpoint(t *testing.T) {
 	}
 	chutetest.Eventually(t, "an automatic checkpoint", func() bool { return b.CheckpointStats().Count > 0 })
 }
+
+// TestReclaimAfterDrain: once a backlog spanning many segments is drained
+// and acked, the broker gives the segments back within seconds (a
+// checkpoint on its own, reclaimDue), not at the next checkpoint by size
+// or by the minute (issue 11: the data directory back under 2 segments
+// within 10 s of the last ack).
+func TestReclaimAfterDrain(t *testing.T) {
+	ctx := context.Background()
+	b, err := broker.Open(t.TempDir(), &broker.Options{SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	mustCreate(t, b, "q", chute.QueueConfig{})
+	body := make([]byte, 1024)
+	for range 20 {
+		msgs := make([]chute.Message, 50)
+		for i := range msgs {
+			msgs[i] = chute.Message{Body: body}
+		}
+		mustPublish(t, b, "q", msgs...)
+	}
+	if n := b.JournalStats().Segments; n < 10 {
+		t.Fatalf("the backlog spans %d segments, want at least 10", n)
+	}
+	for {
+		ds, err := b.Receive(ctx, "q", chute.ReceiveOptions{Max: 100, Wait: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 0 {
+			break
+		}
+		rs := make([]string, len(ds))
+		for i, d := range ds {
+			rs[i] = d.Receipt
+		}
+		if err := b.Ack(ctx, "q", rs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chutetest.Eventually(t, "the drained segments given back", func() bool { return b.JournalStats().Segments <= 2 })
+}

@@ -159,6 +159,19 @@ type Usage struct {
 // with none holds no blob the engine needs.
 func (e *Engine) Live(u uint32) Usage { return e.live[u] }
 
+// LiveUnitCount is how many storage units hold blobs still referred to.
+func (e *Engine) LiveUnitCount() int { return len(e.live) }
+
+// QueuedMessages is the messages held by every queue: ready, delayed and
+// in flight (what a snapshot writes an index entry for).
+func (e *Engine) QueuedMessages() int64 {
+	var n int64
+	for _, q := range e.queues {
+		n += q.n.depth()
+	}
+	return n
+}
+
 // LiveUnits returns the storage units that hold blobs still referred to.
 func (e *Engine) LiveUnits() []uint32 {
 	us := make([]uint32, 0, len(e.live))
