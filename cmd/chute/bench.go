@@ -252,9 +252,10 @@ func syncCopy(ctx context.Context, b *broker.Broker, from, to string) error {
 func newBenchBacklogCmd() *cobra.Command {
 	var f benchFlags
 	var n int
+	var server bool
 	cmd := &cobra.Command{
 		Use:   "backlog",
-		Short: "Resident memory of the broker holding N queued messages",
+		Short: "Resident memory of the broker holding N queued messages (embedded, or through a chute serve process)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -264,6 +265,10 @@ func newBenchBacklogCmd() *cobra.Command {
 				return err
 			}
 			defer cleanup()
+			if server {
+				b.Close() // only the directory is used: the server opens its own
+				return backlogThroughServer(ctx, out, f.root, n, f.size, f.sync)
+			}
 			base, _, _ := bench.RSS()
 			start := time.Now()
 			if err := bench.Fill(ctx, b, "bench", n, f.size, 100); err != nil {
@@ -286,6 +291,7 @@ func newBenchBacklogCmd() *cobra.Command {
 	}
 	f.register(cmd, 1024)
 	cmd.Flags().IntVar(&n, "messages", 1_000_000, "messages to queue")
+	cmd.Flags().BoolVar(&server, "server", false, "through a chute serve process on 127.0.0.1 (Linux: its memory from /proc): memory while filling and draining, the drain rate, and the disk given back after the last ack")
 	return cmd
 }
 

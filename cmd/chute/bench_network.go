@@ -37,7 +37,7 @@ network. It prints each rate and the network/embedded ratios.`,
 				return err
 			}
 			defer cleanup()
-			addr, stop, err := startServeProcess(ctx, filepath.Join(f.root, "served"), f.sync)
+			addr, _, stop, err := startServeProcess(ctx, filepath.Join(f.root, "served"), f.sync)
 			if err != nil {
 				return err
 			}
@@ -108,21 +108,21 @@ network. It prints each rate and the network/embedded ratios.`,
 }
 
 // startServeProcess runs this binary's serve command on 127.0.0.1 at a
-// free port and returns its address and a stop function.
-func startServeProcess(ctx context.Context, dir, sync string) (string, func(), error) {
+// free port and returns its address, its process ID and a stop function.
+func startServeProcess(ctx context.Context, dir, sync string) (string, int, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	// The address comes in serve's info line "chute serving" on stderr
 	// (JSON); the other lines pass through to this stderr from warn up.
 	cmd := exec.Command(exe, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--sync", sync, "--log-format", "json")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() {
 		cmd.Process.Signal(os.Interrupt)
@@ -149,12 +149,12 @@ func startServeProcess(ctx context.Context, dir, sync string) (string, func(), e
 	}()
 	select {
 	case addr := <-lines:
-		return addr, stop, nil
+		return addr, cmd.Process.Pid, stop, nil
 	case <-time.After(30 * time.Second):
 		stop()
-		return "", nil, fmt.Errorf("chute serve did not start")
+		return "", 0, nil, fmt.Errorf("chute serve did not start")
 	case <-ctx.Done():
 		stop()
-		return "", nil, ctx.Err()
+		return "", 0, nil, ctx.Err()
 	}
 }
