@@ -28,19 +28,11 @@ import (
 // at a time, and prints what it measured.
 func backlogThroughServer(ctx context.Context, out io.Writer, root string, n, size int, sync string) error {
 	dir := filepath.Join(root, "served")
-	addr, pid, stop, err := startServeProcess(ctx, dir, sync)
+	c, _, pid, stop, err := servedBench(ctx, dir, sync)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	c, err := client.Dial(addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.CreateQueue(ctx, "bench", chute.QueueConfig{}); err != nil {
-		return err
-	}
 	rss := newRSSWatch(strconv.Itoa(pid))
 	defer rss.stop()
 	base := rss.peak()

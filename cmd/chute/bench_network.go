@@ -37,19 +37,11 @@ network. It prints each rate and the network/embedded ratios.`,
 				return err
 			}
 			defer cleanup()
-			addr, _, stop, err := startServeProcess(ctx, filepath.Join(f.root, "served"), f.sync)
+			c, addr, _, stop, err := servedBench(ctx, filepath.Join(f.root, "served"), f.sync)
 			if err != nil {
 				return err
 			}
 			defer stop()
-			c, err := client.Dial(addr)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.CreateQueue(ctx, "bench", chute.QueueConfig{}); err != nil {
-				return err
-			}
 			fmt.Fprintf(out, "# sync=%s, %dB bodies, server %s\n", f.sync, f.size, addr)
 
 			// The same messages both ways: with message IDs and without
@@ -105,6 +97,26 @@ network. It prints each rate and the network/embedded ratios.`,
 	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "runner handlers")
 	cmd.Flags().IntVar(&prefetch, "prefetch", 2048, "runner prefetch")
 	return cmd
+}
+
+// servedBench starts a chute serve process in dir (startServeProcess),
+// connects to it and creates the queue "bench"; stop closes the client
+// and stops the process.
+func servedBench(ctx context.Context, dir, sync string) (c *client.Client, addr string, pid int, stop func(), err error) {
+	addr, pid, stopServer, err := startServeProcess(ctx, dir, sync)
+	if err != nil {
+		return nil, "", 0, nil, err
+	}
+	if c, err = client.Dial(addr); err != nil {
+		stopServer()
+		return nil, "", 0, nil, err
+	}
+	stop = func() { c.Close(); stopServer() }
+	if err := c.CreateQueue(ctx, "bench", chute.QueueConfig{}); err != nil {
+		stop()
+		return nil, "", 0, nil, err
+	}
+	return c, addr, pid, stop, nil
 }
 
 // startServeProcess runs this binary's serve command on 127.0.0.1 at a
