@@ -354,9 +354,9 @@ func (p *Producer) finished(b *batch, failed bool) {
 // batch of its session is still in progress (being retried), it waits for
 // that to finish. If none is, the earlier batches may have been stored
 // since the refusal (they were in progress then): b is sent once more
-// with the same numbers. Refused again with none in progress, the gap
-// will never be filled (the broker forgot the session) and it starts a
-// new session for b (unless one was started meanwhile: an earlier batch
+// with the same numbers. Refused again with none in progress (and none
+// waited for since), the gap will never be filled (the broker forgot the
+// session) and it starts a new session for b (unless one was started meanwhile: an earlier batch
 // failed). It reports whether a new session was started.
 func (p *Producer) outOfOrder(b *batch) (renumbered bool, err error) {
 	p.sessMu.Lock()
@@ -367,7 +367,9 @@ func (p *Producer) outOfOrder(b *batch) (renumbered bool, err error) {
 		}
 	}
 	switch {
-	case len(earlier) > 0 || b.session != p.session:
+	case len(earlier) > 0:
+		b.gapResent = false // they may fill the gap: resend once more after them
+	case b.session != p.session:
 	case !b.gapResent:
 		b.gapResent = true
 	default:
