@@ -70,6 +70,18 @@ func failN(t *testing.T, b chute.API, q string, n int) {
 }
 
 // openBreaker fails 4 deliveries of q and ticks until the breaker opens.
+// openBreakerQueue opens a broker on a fake clock with queue "q" (a
+// breaker) holding 10 messages, and opens its breaker.
+func openBreakerQueue(t *testing.T) (*broker.Broker, *chutetest.FakeClock) {
+	t.Helper()
+	clock := chutetest.NewFakeClock()
+	b := chutetest.MustOpen(t, "", &broker.Options{Clock: clock})
+	mustCreate(t, b, "q", breakerQueue)
+	publishN(t, b, "q", 10)
+	openBreaker(t, b, clock, "q")
+	return b, clock
+}
+
 func openBreaker(t *testing.T, b *broker.Broker, clock *chutetest.FakeClock, q string) {
 	t.Helper()
 	failN(t, b, q, 4)
@@ -153,11 +165,7 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 }
 
 func TestBreakerProbeFailureReopens(t *testing.T) {
-	clock := chutetest.NewFakeClock()
-	b := chutetest.MustOpen(t, "", &broker.Options{Clock: clock})
-	mustCreate(t, b, "q", breakerQueue)
-	publishN(t, b, "q", 10)
-	openBreaker(t, b, clock, "q")
+	b, clock := openBreakerQueue(t)
 	tick(t, b, clock, 6*time.Second)
 	wantBreaker(t, b, "q", chute.BreakerHalfOpen)
 	failN(t, b, "q", 1)
@@ -247,12 +255,8 @@ func TestPauseResumeByHand(t *testing.T) {
 }
 
 func TestPauseWinsOverBreakerAndResumeCloses(t *testing.T) {
-	clock := chutetest.NewFakeClock()
-	b := chutetest.MustOpen(t, "", &broker.Options{Clock: clock})
+	b, clock := openBreakerQueue(t)
 	ctx := context.Background()
-	mustCreate(t, b, "q", breakerQueue)
-	publishN(t, b, "q", 10)
-	openBreaker(t, b, clock, "q")
 	if err := b.PauseQueue(ctx, "q"); err != nil {
 		t.Fatal(err)
 	}
@@ -327,11 +331,7 @@ func TestBreakerAndPauseSurviveRestart(t *testing.T) {
 }
 
 func TestBreakerTurnedOff(t *testing.T) {
-	clock := chutetest.NewFakeClock()
-	b := chutetest.MustOpen(t, "", &broker.Options{Clock: clock})
-	mustCreate(t, b, "q", breakerQueue)
-	publishN(t, b, "q", 10)
-	openBreaker(t, b, clock, "q")
+	b, _ := openBreakerQueue(t)
 	got := make(chan []chute.Delivery, 1)
 	go func() {
 		ds, _ := b.Receive(chutetest.Ctx(t), "q", chute.ReceiveOptions{Max: 20})
@@ -347,11 +347,7 @@ func TestBreakerTurnedOff(t *testing.T) {
 }
 
 func TestBreakerReturnedProbeGoesAgain(t *testing.T) {
-	clock := chutetest.NewFakeClock()
-	b := chutetest.MustOpen(t, "", &broker.Options{Clock: clock})
-	mustCreate(t, b, "q", breakerQueue)
-	publishN(t, b, "q", 10)
-	openBreaker(t, b, clock, "q")
+	b, clock := openBreakerQueue(t)
 	tick(t, b, clock, 6*time.Second)
 	wantBreaker(t, b, "q", chute.BreakerHalfOpen)
 	probes := mustReceive(t, b, "q", chute.ReceiveOptions{Max: 10})

@@ -260,7 +260,7 @@ func (b *Broker) reclaimDue() bool {
 	if time.Duration(time.Now().UnixNano()-b.ckptEndedAt.Load()) < time.Duration(b.ckptTook.Load()) {
 		return false
 	}
-	segs := int64(len(b.jrn.Segments()))
+	segs := int64(b.jrn.Stats().Segments)
 	b.mu.Lock()
 	live, queued := int64(b.eng.LiveUnitCount()), b.eng.QueuedMessages()
 	b.mu.Unlock()

@@ -268,11 +268,6 @@ func (s *Server) dashRead(w http.ResponseWriter, r *http.Request) bool {
 		writeJSON(w, http.StatusUnauthorized, jsonError{err.Error()})
 		return false
 	}
-	// The feed holds its connection open: without this, AuthTimeout
-	// would cut it as a connection on which nothing authenticated.
-	if ci := connFrom(r.Context()); ci != nil {
-		ci.authenticated()
-	}
 	if !p.role.allows(RoleRead) {
 		s.stats.permissionDenied.Add(1)
 		writeJSON(w, http.StatusForbidden, jsonError{"token " + p.name + " has no read role"})
@@ -298,20 +293,26 @@ var (
 
 // authenticateBrowser is authenticate, with a session cookie as a second
 // way in when the request has no Authorization header; byCookie says which
-// way it came.
+// way it came. A request that authenticates marks its connection so
+// (AuthTimeout cuts connections on which nothing did; a feed holds its
+// connection open for hours).
 func (s *Server) authenticateBrowser(r *http.Request) (p *principal, byCookie bool, err error) {
 	if s.keys.empty() || s.dash == nil || r.Header.Get("Authorization") != "" {
 		p, err = s.authenticate(r)
-		return p, false, err
+	} else if c, cerr := r.Cookie(sessionCookie); cerr != nil {
+		err = errNoToken
+	} else if p = s.dash.sessions.lookup(c.Value); p == nil {
+		err = errNoSession
+	} else {
+		byCookie = true
 	}
-	c, cerr := r.Cookie(sessionCookie)
-	if cerr != nil {
-		return nil, false, errNoToken
+	if err != nil {
+		return nil, false, err
 	}
-	if p := s.dash.sessions.lookup(c.Value); p != nil {
-		return p, true, nil
+	if ci := connFrom(r.Context()); ci != nil {
+		ci.authenticated()
 	}
-	return nil, false, errNoSession
+	return p, byCookie, nil
 }
 
 // browserCheck applies the dashboard's Origin and Host checks to an API

@@ -51,10 +51,6 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			s.refused(w, r, connect.NewError(connect.CodePermissionDenied, err))
 			return
 		}
-		ci := connFrom(r.Context())
-		if ci != nil {
-			ci.authenticated()
-		}
 		if !p.role.allows(proc.need) {
 			s.stats.permissionDenied.Add(1)
 			err := connect.NewError(connect.CodePermissionDenied, fmt.Errorf("token %q has role %s; %s needs role %s",

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/chutemq/chute"
@@ -33,9 +31,11 @@ func backlogThroughServer(ctx context.Context, out io.Writer, root string, n, si
 		return err
 	}
 	defer stop()
-	rss := newRSSWatch(strconv.Itoa(pid))
-	defer rss.stop()
-	base := rss.peak()
+	proc := strconv.Itoa(pid)
+	base, err := peakRSS(proc)
+	if err != nil {
+		return err
+	}
 
 	start := time.Now()
 	p := client.NewProducer(c, "bench", client.ProducerOptions{})
@@ -52,7 +52,10 @@ func backlogThroughServer(ctx context.Context, out io.Writer, root string, n, si
 		return err
 	}
 	filled := time.Since(start)
-	fillPeak := rss.phase()
+	fillPeak, err := peakRSS(proc)
+	if err != nil {
+		return err
+	}
 	segsFull := segmentFiles(dir)
 
 	start = time.Now()
@@ -76,7 +79,10 @@ func backlogThroughServer(ctx context.Context, out io.Writer, root string, n, si
 	}
 	lastAck := time.Now()
 	drain := lastAck.Sub(start)
-	drainPeak := rss.phase()
+	drainPeak, err := peakRSS(proc)
+	if err != nil {
+		return err
+	}
 	var back time.Duration = -1
 	for time.Since(lastAck) < 30*time.Second {
 		if segmentFiles(dir) <= 2 {
@@ -122,52 +128,16 @@ func dirBytes(dir string) int64 {
 	return n
 }
 
-// rssWatch samples a process's resident memory every 100 ms and keeps the
-// highest value seen since the last phase call.
-type rssWatch struct {
-	pid  string
-	max  atomic.Int64
-	done chan struct{}
-	wg   sync.WaitGroup
-}
-
-func newRSSWatch(pid string) *rssWatch {
-	w := &rssWatch{pid: pid, done: make(chan struct{})}
-	w.sample()
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				w.sample()
-			case <-w.done:
-				return
-			}
-		}
-	}()
-	return w
-}
-
-func (w *rssWatch) sample() {
-	if cur, _, err := bench.ProcessRSS(w.pid); err == nil {
-		for old := w.max.Load(); cur > old && !w.max.CompareAndSwap(old, cur); old = w.max.Load() {
-		}
+// peakRSS returns the process's peak resident memory (VmHWM) since it
+// started or since the last call, and resets the peak (Linux: "5" in
+// /proc/PID/clear_refs), so that each phase reports its own.
+func peakRSS(pid string) (int64, error) {
+	_, peak, err := bench.ProcessRSS(pid)
+	if err != nil {
+		return 0, err
 	}
-}
-
-// peak is the highest resident memory seen in this phase.
-func (w *rssWatch) peak() int64 { w.sample(); return w.max.Load() }
-
-// phase returns the peak of the phase that ends and starts the next.
-func (w *rssWatch) phase() int64 {
-	w.sample()
-	return w.max.Swap(0)
-}
-
-func (w *rssWatch) stop() {
-	close(w.done)
-	w.wg.Wait()
+	if err := os.WriteFile("/proc/"+pid+"/clear_refs", []byte("5"), 0); err != nil {
+		return 0, fmt.Errorf("reset the peak memory of process %s: %w", pid, err)
+	}
+	return peak, nil
 }
