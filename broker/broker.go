@@ -50,6 +50,7 @@ type Broker struct {
 	segmentSize int64 // the journal's segment size
 	cacheBudget int64 // the journal's read cache size (0: none)
 	cacheLimit  int64 // guarded by mu: the part of it in use
+	memLimit    int64 // guarded by mu: the last limit given to Options.MemoryLimit (0: none yet)
 	closed      bool  // guarded by mu
 
 	recovery RecoveryStats // set by Open
@@ -136,6 +137,9 @@ func Open(dir string, opts *Options) (*Broker, error) {
 		b.unlock()
 		return nil, err
 	}
+	b.mu.Lock()
+	b.budgetCacheLocked() // the backlog recovered: cache and memory limit sized for it now
+	b.mu.Unlock()
 	b.goFunc(b.timerLoop)
 	b.goFunc(b.maintenanceLoop)
 	b.startDisk()
@@ -336,20 +340,43 @@ func (b *Broker) afterChangeLocked() {
 // pays for the index first and caches bodies with the rest.
 const indexBytesPerMessage = 40
 
+// MemoryAllowance is what Options.MemoryLimit adds to the index's room for
+// the rest of the heap: request and response buffers, the engine's other
+// tables, the runtime's own.
+const MemoryAllowance = 32 << 20
+
 // budgetCacheLocked shares Options.MemoryBudget between the engine's index
 // and the journal's cache of recent bodies: as a backlog grows, bodies
 // yield to the index, so the broker's memory stays near the budget plus
-// the index beyond it. The cache is resized only on changes of an eighth
-// of the budget (resizing down empties it).
+// the index beyond it. The index counts twice — it is on the garbage-
+// collected heap, which grows to about twice what is live — so that at
+// 1M queued messages under the default budget no bodies are cached
+// (issue 11: a server's resident memory stayed above the budget by the
+// heap's headroom). The cache is resized only on changes of an eighth of
+// the budget (resizing down empties it). Options.MemoryLimit hears of the
+// Go memory limit at the same steps: the budget (or the index when it
+// outgrows it) plus MemoryAllowance, less the cache, which is outside the
+// Go heap — so that heap and cache together stay within budget plus
+// allowance — but never less than the index plus the allowance. The index
+// is pointer-free, so the collector's cycles cost little and the
+// allowance above what is live is headroom enough.
 func (b *Broker) budgetCacheLocked() {
 	budget := b.cacheBudget
 	if budget <= 0 {
 		return
 	}
-	want := max(budget-b.eng.Entries()*indexBytesPerMessage, 0)
+	index := b.eng.Entries() * indexBytesPerMessage
+	want := max(budget-2*index, 0)
 	if d := want - b.cacheLimit; d >= budget/8 || -d >= budget/8 || want == 0 && b.cacheLimit > 0 {
 		b.cacheLimit = want
 		b.jrn.SetCacheLimit(want)
+	}
+	if b.opts.MemoryLimit != nil {
+		limit := max(max(budget, index)+MemoryAllowance-b.cacheLimit, index+MemoryAllowance)
+		if d := limit - b.memLimit; d >= budget/8 || -d >= budget/8 || b.memLimit == 0 {
+			b.memLimit = limit
+			b.opts.MemoryLimit(limit)
+		}
 	}
 }
 

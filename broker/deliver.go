@@ -77,6 +77,8 @@ func (b *Broker) ReceiveAsync(ctx context.Context, queue string, opts chute.Rece
 				return nil, nil, err
 			}
 			recorded := func(ctx context.Context) error {
+				// Not behind another batch's fsync (journal/hurry.go).
+				b.jrn.Hurry(batch)
 				select {
 				case <-batch.Written():
 					return nil

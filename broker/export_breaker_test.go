@@ -7,3 +7,6 @@ func BreakerTickedAt(b *Broker) int64 {
 	defer b.mu.Unlock()
 	return b.brk.lastTick
 }
+
+// IndexBytesPerMessage is what the memory budget counts per queued message.
+const IndexBytesPerMessage = indexBytesPerMessage

@@ -86,7 +86,23 @@ type Options struct {
 	// memory; other bodies are read back from their segment. A backlog
 	// whose index outgrows the budget uses more (the index is never
 	// evicted). Default 64 MiB; negative caches no bodies.
+	//
+	// The index lives on the Go heap, which the garbage collector lets grow
+	// to about twice what is live: the budget counts the index twice, so
+	// that bodies yield to the heap's headroom too, and a deep backlog
+	// keeps no cached bodies (they would be the newest, read last).
 	MemoryBudget int64
+
+	// MemoryLimit, if set, is told the Go memory limit the budget implies
+	// whenever it changes (at most once per eighth of the budget): the
+	// budget, or the index when it outgrows that, plus MemoryAllowance for
+	// everything else and the collector's headroom, less the body cache
+	// (which is outside the Go heap); at least the index plus the
+	// allowance. chute serve passes debug.SetMemoryLimit (unless GOMEMLIMIT is
+	// set), so that a backlog's heap stays within the budget instead of
+	// doubling past it; nil leaves the runtime alone, since a program that
+	// embeds the broker owns its garbage collector.
+	MemoryLimit func(bytes int64)
 
 	// MaxMessageSize bounds a message's body, headers, ID and key together;
 	// default 1 MiB, at most 64 MiB.

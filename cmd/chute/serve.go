@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -51,6 +52,7 @@ type serveFlags struct {
 	logLevel     string
 	shutdownWait time.Duration
 	cpuProfile   string
+	pprofAddr    string
 	salvage      bool
 	minFreeDisk  int64 // 0: auto; -1: none
 	diskReserve  int64 // 0: auto; -1: none
@@ -176,6 +178,8 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.dashboardHosts, "dashboard-hosts", "", "comma-separated host names the dashboard answers to when the server has no token, besides IP addresses and localhost (DNS rebinding protection)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")
+	fl.StringVar(&f.pprofAddr, "pprof", "", "serve Go's profiles (/debug/pprof/) on this loopback address (for diagnosis)")
+	fl.MarkHidden("pprof")
 }
 
 // options checks the settings without touching the disk or the network
@@ -317,7 +321,18 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		pprof.StartCPUProfile(pf)
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
+	if f.pprofAddr != "" {
+		stop, err := startPprof(f.pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	bo.Logger, so.Logger = log, log
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The heap's headroom within the memory budget (broker.Options.MemoryLimit).
+		bo.MemoryLimit = func(n int64) { debug.SetMemoryLimit(n) }
+	}
 	// Tracing (OTEL_ variables, server/tracing.go): off unless configured;
 	// the spans still buffered are flushed after the server's Shutdown.
 	stopTracing, tracing, err := server.TracingFromEnv(cmd.Context(), log)

@@ -102,9 +102,14 @@ type Journal struct {
 	kick     chan struct{}       // wakes the writer (buffered, 1)
 	flushReq chan chan error     // asks the writer to sync now
 	writing  []chunk             // taken by the writer, being written
-	cache    *readCache          // recently written bytes, outside the Go heap
-	done     chan struct{}       // closed when the writer exits
-	skipped  []Damage            // damage Replay skipped before the checkpoint (reader.go)
+	// Hurry (hurry.go): while the writer syncs a batch, a caller that
+	// needs a later batch only written may write it itself.
+	wmu     sync.Mutex     // held by whoever writes chunks: the writer (from taking a batch to its sync), or a hurrying caller
+	syncing *segment       // the segment the writer is syncing, with wmu free: a caller may hurry appends to it
+	hurried []hurriedBatch // batches hurried during the writer's sync, in order; the writer syncs and completes them
+	cache   *readCache     // recently written bytes, outside the Go heap
+	done    chan struct{}  // closed when the writer exits
+	skipped []Damage       // damage Replay skipped before the checkpoint (reader.go)
 
 	noPrealloc atomic.Bool // SetPreallocate(false): the disk is short of space
 	fullSet    atomic.Bool // full != nil (written under mu), for Suspended's fast path
@@ -113,6 +118,7 @@ type Journal struct {
 		records, bytes, writes, syncs, syncNanos atomic.Int64
 		cacheHits, fileReads                     atomic.Int64
 		rewinds                                  atomic.Int64 // batches undone for lack of space
+		hurried                                  atomic.Int64 // batches written by Hurry
 		released                                 atomic.Int64 // segments released (Release)
 	}
 }
@@ -304,6 +310,9 @@ func (j *Journal) Barrier() *Batch {
 	if j.cur != nil {
 		return j.cur
 	}
+	if n := len(j.hurried); n > 0 {
+		return j.hurried[n-1].b
+	}
 	return j.inflight
 }
 
@@ -359,14 +368,14 @@ func (j *Journal) writeLoop() {
 	w.j = j
 	w.lastSync = time.Now()
 	var (
-		next    takenBatch // taken in the previous cycle
+		next    takenBatch // taken in the previous cycle; the writer holds wmu for it
 		flushed chan error
 	)
 	for {
 		flushed = nil
 		t := next
 		next = takenBatch{}
-		pretaken := t.b != nil
+		pretaken := !t.empty()
 		if pretaken {
 			select {
 			case flushed = <-j.flushReq:
@@ -384,20 +393,16 @@ func (j *Journal) writeLoop() {
 				}
 				continue
 			}
-			j.mu.Lock()
-			t = j.takeLocked()
-			j.mu.Unlock()
+			t = j.take()
 		}
-		if t.b != nil {
+		if !t.empty() {
 			next = j.writeBatch(&w, t, flushed == nil && !t.closing)
 		}
 		if flushed != nil && pretaken {
 			// The batch was taken before the request came: what was
 			// appended in between must be synced too.
-			j.mu.Lock()
-			rest := j.takeLocked()
-			j.mu.Unlock()
-			if rest.b != nil {
+			rest := j.take()
+			if !rest.empty() {
 				j.writeBatch(&w, rest, false)
 			}
 			t.closing = t.closing || rest.closing
@@ -423,20 +428,71 @@ func (j *Journal) writeLoop() {
 	}
 }
 
-// takenBatch is a batch the writer has taken: its chunks, whether the
-// journal was closing then, and the sticky error then.
+// takenBatch is what the writer has taken: the chunks to write, the
+// batches they complete, the batches hurried before them (written
+// already, in preSeg, to be synced), whether the journal was closing
+// then, and the sticky error then.
 type takenBatch struct {
 	chunks  []chunk
-	b       *Batch
+	bs      []*Batch
+	pre     []*Batch
+	preSeg  *segment
 	closing bool
 	failed  error
 }
 
-// takeLocked takes the pending appends as the batch to write.
+func (t *takenBatch) empty() bool { return len(t.bs) == 0 && len(t.pre) == 0 }
+
+// take takes the writer's next batch, taking wmu first; when there is
+// nothing to write it lets wmu go again. The writer holds wmu from taking
+// a batch until it syncs it (writeBatch), so that a hurrying caller never
+// writes while the writer does.
+func (j *Journal) take() takenBatch {
+	j.wmu.Lock()
+	j.mu.Lock()
+	t := j.takeLocked()
+	j.mu.Unlock()
+	if t.empty() {
+		j.wmu.Unlock()
+	}
+	return t
+}
+
+// takeLocked takes the pending appends, behind what was hurried during the
+// last sync, as the batch to write; the caller holds wmu. Hurried chunks
+// that were written go to the read cache now, after the chunks of the
+// batch before them (the cache keeps positions in order); a hurried write
+// that failed is written again, first.
 func (j *Journal) takeLocked() takenBatch {
-	t := takenBatch{chunks: j.pending, b: j.cur, closing: j.closed, failed: j.err}
-	j.pending, j.cur, j.inflight, j.writing = nil, nil, t.b, t.chunks
-	if t.b != nil {
+	t := takenBatch{closing: j.closed, failed: j.err}
+	for _, h := range j.hurried {
+		if h.written {
+			j.keepLocked(h.chunks)
+			t.pre, t.preSeg = append(t.pre, h.b), h.chunks[0].seg
+			continue
+		}
+		t.chunks = append(t.chunks, h.chunks...)
+		t.bs = append(t.bs, h.b)
+	}
+	clear(j.hurried)
+	j.hurried = j.hurried[:0]
+	if t.chunks == nil {
+		t.chunks = j.pending
+	} else {
+		t.chunks = append(t.chunks, j.pending...)
+	}
+	if j.cur != nil {
+		t.bs = append(t.bs, j.cur)
+	}
+	j.pending, j.cur, j.writing = nil, nil, t.chunks
+	j.inflight = nil
+	switch {
+	case len(t.bs) > 0:
+		j.inflight = t.bs[len(t.bs)-1]
+	case len(t.pre) > 0:
+		j.inflight = t.pre[len(t.pre)-1]
+	}
+	if !t.empty() {
 		select { // the kick of these appends: taken with them
 		case <-j.kick:
 		default:
@@ -445,43 +501,84 @@ func (j *Journal) takeLocked() takenBatch {
 	return t
 }
 
-// writeBatch writes and syncs a taken batch and completes it. If it was
-// written and takeNext is set, it returns the next batch (taken in the same
-// hold of mu that caches this one's chunks), or none when nothing is
+// writeBatch writes and syncs a taken batch and completes it; the caller
+// holds wmu, and writeBatch lets it go. If it was written and takeNext is
+// set, it returns the next batch (taken in the same hold of mu that caches
+// this one's chunks, wmu then still held for it), or none when nothing is
 // pending.
+//
+// wmu is let go during the sync (SyncAlways or SyncInterval), with
+// j.syncing set: a caller may then hurry later appends (Hurry) into the
+// file, and the next cycle syncs them.
 func (j *Journal) writeBatch(w *writer, t takenBatch, takeNext bool) takenBatch {
-	chunks, b := t.chunks, t.b
 	err := t.failed
 	if err == nil {
-		err = w.write(chunks, b)
+		if t.preSeg != nil && w.dirty == nil {
+			w.dirty = t.preSeg
+		}
+		err = w.write(t.chunks)
+	}
+	if err == nil {
+		for _, b := range t.bs {
+			close(b.written)
+		}
+		if j.opts.Sync == SyncAlways || j.opts.Sync == SyncInterval && time.Since(w.lastSync) >= j.opts.SyncInterval {
+			j.mu.Lock()
+			j.syncing = w.dirty
+			j.mu.Unlock()
+			j.wmu.Unlock()
+			err = w.sync()
+			j.wmu.Lock()
+		}
 	}
 	var ns *noSpaceError
+	preErr := err
 	switch {
 	case err == nil:
 		var next takenBatch
 		j.mu.Lock()
+		j.syncing = nil
 		j.inflight, j.writing = nil, nil
-		j.keepLocked(chunks)
-		if takeNext && j.cur != nil {
+		j.keepLocked(t.chunks)
+		if takeNext && (j.cur != nil || len(j.hurried) > 0) {
 			next = j.takeLocked()
 		}
 		j.mu.Unlock()
-		b.complete(nil)
+		if next.empty() {
+			j.wmu.Unlock()
+		}
+		completeAll(t.pre, nil)
+		completeAll(t.bs, nil)
 		return next
 	case t.failed == nil && errors.As(err, &ns):
 		// Nothing of the batch was confirmed: undo it and stay usable
-		// (nospace.go).
-		err = j.rewind(w, chunks, ns.err)
+		// (nospace.go). What was hurried before it is in the file before
+		// the undone part, and synced by then (undo syncs the segment it
+		// truncates; a write to a new segment synced the one before).
+		err = j.rewind(w, t.chunks, ns.err)
+		preErr = j.Err() // nil unless the undoing failed
+
 	default:
 		j.fail(err)
 		err = j.Err()
+		preErr = err
 	}
 	j.mu.Lock()
+	j.syncing = nil
 	j.inflight, j.writing = nil, nil
-	j.recycleChunksLocked(chunks)
+	j.recycleChunksLocked(t.chunks)
 	j.mu.Unlock()
-	b.complete(err)
+	j.wmu.Unlock()
+	completeAll(t.pre, preErr)
+	completeAll(t.bs, err)
 	return takenBatch{}
+}
+
+// completeAll completes batches in order with err.
+func completeAll(bs []*Batch, err error) {
+	for _, b := range bs {
+		b.complete(err)
+	}
 }
 
 // fail records the first I/O error; the journal is broken from then on.
@@ -504,7 +601,8 @@ type writer struct {
 	lastSync time.Time
 }
 
-func (w *writer) write(chunks []chunk, b *Batch) error {
+// write writes chunks in order; the policy's sync is writeBatch's.
+func (w *writer) write(chunks []chunk) error {
 	j := w.j
 	for _, c := range chunks {
 		if c.seg != w.dirty && w.dirty != nil {
@@ -541,10 +639,6 @@ func (w *writer) write(chunks []chunk, b *Batch) error {
 				return fmt.Errorf("sync journal dir: %w", err)
 			}
 		}
-	}
-	close(b.written)
-	if j.opts.Sync == SyncAlways || j.opts.Sync == SyncInterval && time.Since(w.lastSync) >= j.opts.SyncInterval {
-		return w.sync()
 	}
 	return nil
 }
@@ -590,6 +684,13 @@ func (j *Journal) lookupLocked(pos uint64, n int) []byte {
 	for _, list := range [][]chunk{j.pending, j.writing} {
 		for i := range list {
 			if b := in(&list[i]); b != nil {
+				return b
+			}
+		}
+	}
+	for _, h := range j.hurried {
+		for i := range h.chunks {
+			if b := in(&h.chunks[i]); b != nil {
 				return b
 			}
 		}
@@ -806,6 +907,7 @@ type Stats struct {
 	Policy         SyncPolicy
 	Rewinds        int64 // batches undone because the disk was full
 	Released       int64 // segments released (deleted once unread) since Open
+	Hurried        int64 // batches written by a caller during a sync (Hurry)
 }
 
 func (j *Journal) Stats() Stats {
@@ -818,6 +920,6 @@ func (j *Journal) Stats() Stats {
 		Writes: j.stats.writes.Load(), Syncs: j.stats.syncs.Load(),
 		SyncTime: time.Duration(j.stats.syncNanos.Load()), Segments: n,
 		SegmentSize: j.segSize, Policy: j.opts.Sync, Rewinds: j.stats.rewinds.Load(),
-		Released: j.stats.released.Load(),
+		Released: j.stats.released.Load(), Hurried: j.stats.hurried.Load(),
 	}
 }
