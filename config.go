@@ -143,6 +143,56 @@ func ParseOverflow(s string) (Overflow, error) {
 	return 0, fmt.Errorf("%w: overflow %q: want reject or drop-oldest", ErrInvalidConfig, s)
 }
 
+// Compression is how a queue stores message bodies at rest (issue 11).
+// The journal is the broker's disk use, and a backlog's bodies dominate
+// it; compressing them trades CPU on publish and on every delivery for
+// disk bytes, so it is chosen per queue: only the owner of a queue knows
+// whether its bodies compress (JSON, logs) or not (images, ciphertext).
+// The wire has its own compression (client.WithCompression); the two are
+// independent.
+type Compression uint8
+
+const (
+	// CompressionNone stores bodies as published (the default).
+	CompressionNone Compression = iota
+	// CompressionZstd stores each body of at least CompressMin bytes
+	// zstd-compressed (the fastest level), when that makes it smaller by
+	// at least a sixteenth; otherwise as published. Consumers always get
+	// the body as published.
+	CompressionZstd
+)
+
+func (c Compression) String() string {
+	switch c {
+	case CompressionNone:
+		return "none"
+	case CompressionZstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("compression(%d)", uint8(c))
+}
+
+// ParseCompression is the inverse of Compression.String; "" is none.
+func ParseCompression(s string) (Compression, error) {
+	switch s {
+	case "", "none":
+		return CompressionNone, nil
+	case "zstd":
+		return CompressionZstd, nil
+	}
+	return 0, fmt.Errorf("%w: compression %q: want none or zstd", ErrInvalidConfig, s)
+}
+
+// DefaultCompressMin is QueueConfig.CompressMin's default: below about
+// half a kilobyte zstd's frame (about a dozen bytes) and the lack of
+// repetition inside one small body leave little to save, and every
+// compressed body costs a decompression on each delivery.
+const DefaultCompressMin = 512
+
+// MaxCompressMin bounds QueueConfig.CompressMin: the largest message a
+// broker accepts (broker.Options.MaxMessageSize is at most 64 MiB).
+const MaxCompressMin = 64 << 20
+
 // QueueConfig is a queue's configuration. The zero value is a working
 // queue: 30 s visibility, 10 deliveries, exponential back-off from 1 s to
 // 5 minutes, dead letters to "<name>.dlq", no depth limit, no TTL, a
@@ -224,6 +274,18 @@ type QueueConfig struct {
 	// settlements a second; a busier queue remembers its latest 10,000).
 	// 0 means 10,000, None means no cap.
 	MaxSettled int64
+	// Compression is how bodies are stored: CompressionNone (the default)
+	// or CompressionZstd. A change applies to later publishes; messages
+	// already stored stay as they are, and every stored form is read
+	// back the same. Depth in bytes (MaxBytes, the stats' byte counts)
+	// counts bodies as stored. A topic's message is stored once for all
+	// its subscriptions: it is compressed if any subscription it is
+	// published to asks for it (docs/format.md, Compression at rest).
+	Compression Compression
+	// CompressMin is the smallest body that is compressed, in bytes; 0
+	// means 512, None means every body. Used only with CompressionZstd.
+	// At most 64 MiB.
+	CompressMin int64
 }
 
 // DefaultMaxSettled is QueueConfig.MaxSettled's default.
@@ -359,6 +421,7 @@ func (cfg QueueConfig) WithDefaults(name string) QueueConfig {
 	if len(cfg.Attributes) == 0 {
 		cfg.Attributes = nil
 	}
+	cfg.CompressMin = orDefault(cfg.CompressMin, DefaultCompressMin)
 	return cfg
 }
 
@@ -403,6 +466,10 @@ func (cfg QueueConfig) Validate(name string) error {
 		return bad("settled window %v above %v", cfg.SettledWindow, MaxDedupWindow)
 	case cfg.DeadLetterQueue == name:
 		return bad("a queue cannot be its own dead-letter queue")
+	case cfg.Compression > CompressionZstd:
+		return bad("unknown compression %d", cfg.Compression)
+	case cfg.CompressMin > MaxCompressMin:
+		return bad("compress min %d above %d", cfg.CompressMin, MaxCompressMin)
 	}
 	if cfg.Group != "" {
 		if err := ValidateName(cfg.Group); err != nil {

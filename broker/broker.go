@@ -59,7 +59,8 @@ type Broker struct {
 	timerKick chan struct{} // wakes the timer loop to re-arm
 	maintKick chan struct{} // wakes the maintenance loop: a checkpoint may be due
 
-	disk diskState // free space, the reserve, rebuilds after ENOSPC (diskspace.go)
+	disk diskState  // free space, the reserve, rebuilds after ENOSPC (diskspace.go)
+	zc   compressor // zstd for bodies at rest (compress.go)
 
 	ckptMu         sync.Mutex      // serialises checkpoints; never taken with mu held
 	ckpt           checkpointState // guarded by ckptMu
@@ -264,6 +265,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			b.closeErr = ctx.Err()
 		}
+		b.zc.close() // waits for a compression or decompression in progress
 	})
 	return b.closeErr
 }

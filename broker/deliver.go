@@ -140,7 +140,10 @@ func (b *Broker) deliveries(queue string, ds []engine.Delivered, leased bool) ([
 		return nil, fmt.Errorf("read messages of %q: %w", queue, err)
 	}
 	for i, d := range ds {
-		id, key, headers, body, err := engine.DecodeBlob(blobs[i])
+		id, key, headers, body, err := b.decodeBlob(blobs[i]) // decompressed if stored so (compress.go)
+		if isClosed(err) {
+			return nil, err
+		}
 		if err != nil {
 			// Damage on disk: say where, never deliver it.
 			file, off := b.jrn.Location(d.Ref)

@@ -106,6 +106,15 @@ func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...chute.
 		b.mu.Unlock()
 		return nil, err
 	}
+	// Bodies of a queue that stores them compressed are compressed with
+	// b.mu released (compress.go); their buffer is released once the
+	// record is encoded, after appendPublishLocked.
+	z, err := b.compressLocked(target, pms)
+	defer b.zc.release(z)
+	if err != nil {
+		b.mu.Unlock()
+		return nil, err
+	}
 	now := b.nowLocked()
 	for i := range msgs {
 		stampTimes(&pms[i], &msgs[i], now)

@@ -28,6 +28,7 @@ func TestQueueCreateUpdate(t *testing.T) {
 		MessageTTL: 7 * 24 * time.Hour, DeadLetterExpired: true, DedupWindow: chute.None,
 		MaxDedupIDs: chute.DefaultMaxDedupIDs, SessionWindow: chute.DefaultSessionWindow, // (no flags for them yet)
 		SettledWindow: chute.DefaultDedupWindow, MaxSettled: chute.DefaultMaxSettled, // (de-dup off: the default window)
+		CompressMin: chute.DefaultCompressMin,
 	}
 	if got := s.stats("q").Config; !reflect.DeepEqual(got, want) {
 		t.Fatalf("created config\n%+v\nwant\n%+v", got, want)
@@ -89,14 +90,14 @@ func TestQueueConfigJSON(t *testing.T) {
 		"jitter": 0.2, "dlq": "plain.dlq", "no_dlq": false, "max_messages": -1.0, "max_bytes": -1.0,
 		"overflow": "reject", "ttl": "none", "dlq_expired": false, "dedup_window": "2m",
 		"max_dedup_ids": 1e6, "session_window": "1h", "breaker": nil, "group": "",
-		"settled_window": "2m", "max_settled": 1e4,
+		"settled_window": "2m", "max_settled": 1e4, "compression": "none", "compress_min": 512.0,
 	} {
 		if cfg[k] != want {
 			t.Errorf("default config %s = %#v, want %#v", k, cfg[k], want)
 		}
 	}
-	if len(cfg) != 20 { // attributes: left out when there are none
-		t.Errorf("config has %d keys, want 20: %v", len(cfg), cfg)
+	if len(cfg) != 22 { // attributes: left out when there are none
+		t.Errorf("config has %d keys, want 22: %v", len(cfg), cfg)
 	}
 	// Nothing ready: oldest_age is null, in queue stat and queue ls alike.
 	if v, ok := raw["oldest_age"]; !ok || v != nil {

@@ -53,12 +53,15 @@ type queueFlags struct {
 	sessionWindow time.Duration
 	settledWindow time.Duration
 	maxSettled    int64
+	compression   chute.Compression
+	compressMin   int64
 	more          moreQueueFlags // breaker, group, attributes (breakerflags.go)
 }
 
 var (
 	backoffKinds = []chute.BackoffKind{chute.BackoffExponential, chute.BackoffFixed, chute.BackoffNone}
 	overflows    = []chute.Overflow{chute.OverflowReject, chute.OverflowDropOldest}
+	compressions = []chute.Compression{chute.CompressionNone, chute.CompressionZstd}
 )
 
 // ttlHelp is --ttl's help; it says what chute.QueueConfig.MessageTTL does.
@@ -102,10 +105,15 @@ func (q *queueFlags) register(cmd *cobra.Command) {
 		"how long msg get tells how a message left (acked, cancelled, ...) (0: the de-dup window; none: off)")
 	flagVar(fs, newCountValue(&q.maxSettled, def.MaxSettled), "max-settled", "N|none",
 		"settled messages remembered at most, about 82 bytes each; the oldest are forgotten first (0: the default; none: no cap)")
+	fs.Var(&enumValue[chute.Compression]{p: &q.compression, all: compressions}, "compression",
+		"how bodies are stored on disk: as published, or zstd-compressed (for later publishes; consumers get them as published)")
+	flagVar(fs, newSizeValue(&q.compressMin, def.CompressMin, true), "compress-min", "SIZE|none",
+		"smallest body --compression compresses, such as 512 or 4KiB (0: the default; none: every body)")
 	q.more.register(fs)
 	cmd.Flags().AddFlagSet(fs)
 	cmd.RegisterFlagCompletionFunc("backoff", enumCompletion(backoffKinds))
 	cmd.RegisterFlagCompletionFunc("overflow", enumCompletion(overflows))
+	cmd.RegisterFlagCompletionFunc("compression", enumCompletion(compressions))
 }
 
 // changed reports whether the command line gives any queue config flag.
@@ -178,6 +186,12 @@ func (q *queueFlags) apply(cfg *chute.QueueConfig) error {
 	}
 	if set("max-settled") {
 		cfg.MaxSettled = q.maxSettled
+	}
+	if set("compression") {
+		cfg.Compression = q.compression
+	}
+	if set("compress-min") {
+		cfg.CompressMin = q.compressMin
 	}
 	for _, d := range []struct {
 		name string
@@ -325,6 +339,8 @@ type queueConfigJSON struct {
 	SessionWindow string  `json:"session_window"`
 	SettledWindow string  `json:"settled_window"`
 	MaxSettled    int64   `json:"max_settled"`
+	Compression   string  `json:"compression"`
+	CompressMin   int64   `json:"compress_min"`
 	// breakerflags.go
 	Breaker    *breakerJSON      `json:"breaker"` // null: off
 	Group      string            `json:"group"`
@@ -340,6 +356,7 @@ func newQueueConfigJSON(cfg chute.QueueConfig) queueConfigJSON {
 		TTL: fmtDuration(cfg.MessageTTL), DLQExpired: cfg.DeadLetterExpired, DedupWindow: fmtDuration(cfg.DedupWindow),
 		MaxDedupIDs: noneIfNegative(cfg.MaxDedupIDs), SessionWindow: fmtDuration(cfg.SessionWindow),
 		SettledWindow: fmtDuration(cfg.SettledWindow), MaxSettled: noneIfNegative(cfg.MaxSettled),
+		Compression: cfg.Compression.String(), CompressMin: noneIfNegative(cfg.CompressMin),
 		Breaker: newBreakerJSON(cfg.Breaker), Group: cfg.Group, Attributes: cfg.Attributes,
 	}
 }
@@ -394,5 +411,15 @@ func queueConfigRows(cfg chute.QueueConfig) [][2]string {
 		{"session-window", fmtDuration(cfg.SessionWindow)},
 		{"settled-window", fmtDuration(cfg.SettledWindow)},
 		{"max-settled", limit(cfg.MaxSettled, count)},
+		{"compression", cfg.Compression.String()},
+		{"compress-min", compressMin(cfg.CompressMin, size)},
 	}, moreConfigRows(cfg)...) // breakerflags.go
+}
+
+// compressMin is --compress-min for people: None compresses every body.
+func compressMin(n int64, size func(int64) string) string {
+	if n < 0 {
+		return "none (every body)"
+	}
+	return size(n)
 }

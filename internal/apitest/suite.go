@@ -67,6 +67,7 @@ var checks = []check{
 	{"redrive-messages", testRedriveMessages},
 	{"limits", testLimits},
 	{"queue-admin", testQueueAdmin},
+	{"compression", testCompression},
 	{"pause-resume", testPauseResume},
 	{"schedule-admin", testScheduleAdmin},
 	{"schedule-fires", testScheduleFires},

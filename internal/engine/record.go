@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/chutemq/chute"
 )
 
 // RecordType names what a record does. Zero is invalid, so that a zeroed
@@ -123,6 +125,10 @@ type PubMsg struct {
 	Key       string
 	Headers   map[string]string // encoding only; decoded records leave it nil
 	Body      []byte            // encoding only; decoded records leave it nil
+	// Zstd says Body is zstd-compressed (the broker compressed it for a
+	// queue with compression on): the blob is marked so (blob.go).
+	// Encoding only; a decoded record's blob says it itself.
+	Zstd bool
 
 	// Blob is the message's stored form (ID, key, headers, body), set by
 	// Encode and Decode; BlobOff is its offset within the encoded record.
@@ -154,10 +160,16 @@ type PubMsg struct {
 //	   Name, RecSchedulePause Name and N
 //	5  adds RecRedriveSeqs (28): Name, count, Seqs, as RecCancel; the
 //	   encodings of 1–27 are unchanged
-const recordVersion = 5
+//	6  compression at rest (issue 11): queue configs end with
+//	   Compression (a byte) and CompressMin (a varint; decoded from
+//	   earlier versions as none and the default, 512); a blob may hold
+//	   a zstd-compressed body, marked in its checksum (blob.go). No new
+//	   type: the bump is what makes a version-5 broker refuse a journal
+//	   whose bodies it could not read
+const recordVersion = 6
 
 // firstTypeOf is, per version, the first record type it does not have.
-var firstTypeOf = [...]RecordType{1: RecDamaged, 2: RecReturn, 3: RecBreaker, 4: RecRedriveSeqs, 5: recTypeEnd}
+var firstTypeOf = [...]RecordType{1: RecDamaged, 2: RecReturn, 3: RecBreaker, 4: RecRedriveSeqs, 5: recTypeEnd, 6: recTypeEnd}
 
 // Encode appends the record's binary form to buf. For publish records it
 // also sets each message's Blob and BlobOff (relative to the start of the
@@ -197,7 +209,7 @@ func (r *Record) Encode(buf []byte) []byte {
 				blobLen := BlobSize(m.ID, m.Key, m.Headers, m.Body)
 				buf = binary.AppendUvarint(buf, uint64(blobLen))
 				off := len(buf)
-				buf = AppendBlob(buf, m.ID, m.Key, m.Headers, m.Body)
+				buf = appendBlob(buf, m.ID, m.Key, m.Headers, m.Body, m.Zstd)
 				m.Blob = buf[off:len(buf):len(buf)]
 				m.BlobOff = uint32(off - start)
 			} else {
@@ -475,7 +487,10 @@ func appendQueueConfig(buf []byte, c *QueueConfig) []byte {
 	}
 	buf = appendMap(buf, c.Attributes)
 	buf = binary.AppendVarint(buf, int64(c.SettledWindow))
-	return binary.AppendVarint(buf, c.MaxSettled)
+	buf = binary.AppendVarint(buf, c.MaxSettled)
+	// version 6
+	buf = append(buf, byte(c.Compression))
+	return binary.AppendVarint(buf, c.CompressMin)
 }
 
 func appendTopicConfig(buf []byte, c *TopicConfig) []byte {
@@ -572,6 +587,10 @@ func (d *decoder) stringMap() map[string]string {
 }
 
 func (d *decoder) queueConfig(c *QueueConfig) {
+	// Before version 6 bodies were stored as published: no compression,
+	// and the default threshold, as WithDefaults would have filled it in
+	// (a reported config never shows a 0 that means "the default").
+	c.Compression, c.CompressMin = chute.CompressionNone, chute.DefaultCompressMin
 	c.VisibilityTimeout = time.Duration(d.varint())
 	c.MaxDeliveries = int(d.varint())
 	c.Backoff.Kind = BackoffKind(d.byte())
@@ -604,6 +623,11 @@ func (d *decoder) queueConfig(c *QueueConfig) {
 	c.Attributes = d.stringMap()
 	c.SettledWindow = time.Duration(d.varint())
 	c.MaxSettled = d.varint()
+	if d.v < 6 {
+		return
+	}
+	c.Compression = chute.Compression(d.byte())
+	c.CompressMin = d.varint()
 }
 
 func (d *decoder) float64() float64 {

@@ -134,6 +134,8 @@ func TestDecodeVersion2(t *testing.T) {
 	// Group "", breaker off, no attributes (one byte each), then the
 	// settled window and cap.
 	v4Tail := 3 + len(binary.AppendVarint(binary.AppendVarint(nil, int64(cfg.SettledWindow)), cfg.MaxSettled))
+	// Version 6: compression (a byte) and its threshold.
+	v4Tail += 1 + len(binary.AppendVarint(nil, cfg.CompressMin))
 	v2 := append([]byte{2}, v3[1:len(v3)-len(limits)-v4Tail]...)
 	r, err := Decode(v2)
 	if err != nil {

@@ -26,7 +26,7 @@ import (
 //	schedules:= n (name created paused last fired def)*   (version 4; schedule.go)
 //	entry    := seq ref pub size deliv prio flags
 //
-// Versions (Restore reads 2 to 4):
+// Versions (Restore reads 2 to 5):
 //
 //	2  de-dup IDs as 32-byte keys
 //	3  configs as in record version 3 (MaxDedupIDs, SessionWindow); the
@@ -41,7 +41,15 @@ import (
 //	   ends with its control state (paused, breaker state), then its
 //	   settled log (how messages left, oldest first); after the
 //	   transactions, the periodic schedules (schedule.go)
-const snapshotVersion = 4
+//	5  configs as in record version 6 (Compression, CompressMin); the
+//	   rest unchanged. The bump makes a broker that cannot read
+//	   compressed bodies refuse the checkpoint rather than fail later,
+//	   at delivery
+const snapshotVersion = 5
+
+// snapshotConfigs is, per snapshot version, the record version its queue
+// and topic configs are encoded in (until 4 they went in step).
+var snapshotConfigs = [...]byte{2: 2, 3: 3, 4: 4, 5: 6}
 
 // walkReady calls fn for every ready-set entry in delivery order (priority
 // desc, sequence asc), skipping gone ones, until fn returns false.
@@ -397,7 +405,7 @@ func Restore(b []byte) (*Engine, error) {
 	if v < 2 || v > snapshotVersion {
 		return nil, fmt.Errorf("%w: snapshot version %d (this broker reads 2..%d)", ErrCorruptRecord, v, snapshotVersion)
 	}
-	d.v = v // configs: snapshot N has them as record version N
+	d.v = snapshotConfigs[v] // the decoder reads configs by record version
 	e := New()
 	e.now = d.varint()
 	e.nextSeq = d.uvarint()

@@ -193,6 +193,7 @@ func QueueConfigToPB(c chute.QueueConfig) *chutev1.QueueConfig {
 		MaxDedupIds: c.MaxDedupIDs, SessionWindow: DurPB(c.SessionWindow),
 		Group: c.Group, Breaker: breakerToPB(c.Breaker), Attributes: c.Attributes,
 		SettledWindow: DurPB(c.SettledWindow), MaxSettled: c.MaxSettled,
+		Compression: chutev1.Compression(c.Compression + 1), CompressMin: c.CompressMin,
 	}
 }
 
@@ -222,6 +223,10 @@ func QueueConfigFromPB(c *chutev1.QueueConfig) chute.QueueConfig {
 		MaxDedupIDs: c.GetMaxDedupIds(), SessionWindow: Dur(c.GetSessionWindow()),
 		Group: c.GetGroup(), Breaker: breakerFromPB(c.GetBreaker()), Attributes: c.GetAttributes(),
 		SettledWindow: Dur(c.GetSettledWindow()), MaxSettled: c.GetMaxSettled(),
+		CompressMin: c.GetCompressMin(),
+	}
+	if z := c.GetCompression(); z > chutev1.Compression_COMPRESSION_UNSPECIFIED {
+		cfg.Compression = chute.Compression(z - 1)
 	}
 	if k := c.GetBackoff().GetKind(); k > chutev1.BackoffKind_BACKOFF_KIND_UNSPECIFIED {
 		cfg.Backoff.Kind = chute.BackoffKind(k - 1)

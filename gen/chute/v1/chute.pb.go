@@ -139,6 +139,60 @@ func (Overflow) EnumDescriptor() ([]byte, []int) {
 	return file_chute_v1_chute_proto_rawDescGZIP(), []int{1}
 }
 
+// How a queue stores message bodies at rest (docs/format.md, Compression
+// at rest); consumers always get bodies as published.
+type Compression int32
+
+const (
+	// The default: none.
+	Compression_COMPRESSION_UNSPECIFIED Compression = 0
+	Compression_COMPRESSION_NONE        Compression = 1
+	// zstd, for bodies of at least compress_min bytes that it shrinks by at
+	// least a sixteenth.
+	Compression_COMPRESSION_ZSTD Compression = 2
+)
+
+// Enum value maps for Compression.
+var (
+	Compression_name = map[int32]string{
+		0: "COMPRESSION_UNSPECIFIED",
+		1: "COMPRESSION_NONE",
+		2: "COMPRESSION_ZSTD",
+	}
+	Compression_value = map[string]int32{
+		"COMPRESSION_UNSPECIFIED": 0,
+		"COMPRESSION_NONE":        1,
+		"COMPRESSION_ZSTD":        2,
+	}
+)
+
+func (x Compression) Enum() *Compression {
+	p := new(Compression)
+	*p = x
+	return p
+}
+
+func (x Compression) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Compression) Descriptor() protoreflect.EnumDescriptor {
+	return file_chute_v1_chute_proto_enumTypes[2].Descriptor()
+}
+
+func (Compression) Type() protoreflect.EnumType {
+	return &file_chute_v1_chute_proto_enumTypes[2]
+}
+
+func (x Compression) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Compression.Descriptor instead.
+func (Compression) EnumDescriptor() ([]byte, []int) {
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{2}
+}
+
 // BreakerState is the state of a queue's server-side circuit breaker.
 type BreakerState int32
 
@@ -180,11 +234,11 @@ func (x BreakerState) String() string {
 }
 
 func (BreakerState) Descriptor() protoreflect.EnumDescriptor {
-	return file_chute_v1_chute_proto_enumTypes[2].Descriptor()
+	return file_chute_v1_chute_proto_enumTypes[3].Descriptor()
 }
 
 func (BreakerState) Type() protoreflect.EnumType {
-	return &file_chute_v1_chute_proto_enumTypes[2]
+	return &file_chute_v1_chute_proto_enumTypes[3]
 }
 
 func (x BreakerState) Number() protoreflect.EnumNumber {
@@ -193,7 +247,7 @@ func (x BreakerState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BreakerState.Descriptor instead.
 func (BreakerState) EnumDescriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{2}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{3}
 }
 
 // MessageState: where a message is in its queue, or how it left.
@@ -257,11 +311,11 @@ func (x MessageState) String() string {
 }
 
 func (MessageState) Descriptor() protoreflect.EnumDescriptor {
-	return file_chute_v1_chute_proto_enumTypes[3].Descriptor()
+	return file_chute_v1_chute_proto_enumTypes[4].Descriptor()
 }
 
 func (MessageState) Type() protoreflect.EnumType {
-	return &file_chute_v1_chute_proto_enumTypes[3]
+	return &file_chute_v1_chute_proto_enumTypes[4]
 }
 
 func (x MessageState) Number() protoreflect.EnumNumber {
@@ -270,7 +324,7 @@ func (x MessageState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MessageState.Descriptor instead.
 func (MessageState) EnumDescriptor() ([]byte, []int) {
-	return file_chute_v1_chute_proto_rawDescGZIP(), []int{3}
+	return file_chute_v1_chute_proto_rawDescGZIP(), []int{4}
 }
 
 // ErrorDetail rides on every error: reason is the chute error
@@ -2131,8 +2185,12 @@ type QueueConfig struct {
 	// How long the queue remembers how a message left (GetMessage); 0: the
 	// de-dup window; negative: off.
 	SettledWindow *durationpb.Duration `protobuf:"bytes,17,opt,name=settled_window,json=settledWindow,proto3" json:"settled_window,omitempty"`
-	// Settled messages remembered at most; 0: 100,000; negative: no cap.
-	MaxSettled    int64 `protobuf:"varint,18,opt,name=max_settled,json=maxSettled,proto3" json:"max_settled,omitempty"`
+	// Settled messages remembered at most; 0: 10,000; negative: no cap.
+	MaxSettled int64 `protobuf:"varint,18,opt,name=max_settled,json=maxSettled,proto3" json:"max_settled,omitempty"`
+	// How bodies are stored at rest (a change applies to later publishes).
+	Compression Compression `protobuf:"varint,19,opt,name=compression,proto3,enum=chute.v1.Compression" json:"compression,omitempty"`
+	// The smallest body compressed, in bytes; 0: 512; negative: every body.
+	CompressMin   int64 `protobuf:"varint,20,opt,name=compress_min,json=compressMin,proto3" json:"compress_min,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2289,6 +2347,20 @@ func (x *QueueConfig) GetSettledWindow() *durationpb.Duration {
 func (x *QueueConfig) GetMaxSettled() int64 {
 	if x != nil {
 		return x.MaxSettled
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetCompression() Compression {
+	if x != nil {
+		return x.Compression
+	}
+	return Compression_COMPRESSION_UNSPECIFIED
+}
+
+func (x *QueueConfig) GetCompressMin() int64 {
+	if x != nil {
+		return x.CompressMin
 	}
 	return 0
 }
@@ -6814,7 +6886,7 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.chute.v1.BackoffKindR\x04kind\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12+\n" +
 	"\x03max\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03max\x12\x16\n" +
-	"\x06jitter\x18\x04 \x01(\x01R\x06jitter\"\xa9\a\n" +
+	"\x06jitter\x18\x04 \x01(\x01R\x06jitter\"\x85\b\n" +
 	"\vQueueConfig\x12H\n" +
 	"\x12visibility_timeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x11visibilityTimeout\x12%\n" +
 	"\x0emax_deliveries\x18\x02 \x01(\x05R\rmaxDeliveries\x12+\n" +
@@ -6838,7 +6910,9 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"attributes\x12@\n" +
 	"\x0esettled_window\x18\x11 \x01(\v2\x19.google.protobuf.DurationR\rsettledWindow\x12\x1f\n" +
 	"\vmax_settled\x18\x12 \x01(\x03R\n" +
-	"maxSettled\x1a=\n" +
+	"maxSettled\x127\n" +
+	"\vcompression\x18\x13 \x01(\x0e2\x15.chute.v1.CompressionR\vcompression\x12!\n" +
+	"\fcompress_min\x18\x14 \x01(\x03R\vcompressMin\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xea\x01\n" +
@@ -7165,7 +7239,11 @@ const file_chute_v1_chute_proto_rawDesc = "" +
 	"\bOverflow\x12\x18\n" +
 	"\x14OVERFLOW_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOVERFLOW_REJECT\x10\x01\x12\x18\n" +
-	"\x14OVERFLOW_DROP_OLDEST\x10\x02*|\n" +
+	"\x14OVERFLOW_DROP_OLDEST\x10\x02*V\n" +
+	"\vCompression\x12\x1b\n" +
+	"\x17COMPRESSION_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10COMPRESSION_NONE\x10\x01\x12\x14\n" +
+	"\x10COMPRESSION_ZSTD\x10\x02*|\n" +
 	"\fBreakerState\x12\x1d\n" +
 	"\x19BREAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14BREAKER_STATE_CLOSED\x10\x01\x12\x16\n" +
@@ -7240,310 +7318,312 @@ func file_chute_v1_chute_proto_rawDescGZIP() []byte {
 	return file_chute_v1_chute_proto_rawDescData
 }
 
-var file_chute_v1_chute_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_chute_v1_chute_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_chute_v1_chute_proto_msgTypes = make([]protoimpl.MessageInfo, 106)
 var file_chute_v1_chute_proto_goTypes = []any{
 	(BackoffKind)(0),                // 0: chute.v1.BackoffKind
 	(Overflow)(0),                   // 1: chute.v1.Overflow
-	(BreakerState)(0),               // 2: chute.v1.BreakerState
-	(MessageState)(0),               // 3: chute.v1.MessageState
-	(*ErrorDetail)(nil),             // 4: chute.v1.ErrorDetail
-	(*Message)(nil),                 // 5: chute.v1.Message
-	(*PublishResult)(nil),           // 6: chute.v1.PublishResult
-	(*PublishRequest)(nil),          // 7: chute.v1.PublishRequest
-	(*PublishResponse)(nil),         // 8: chute.v1.PublishResponse
-	(*PublishStreamRequest)(nil),    // 9: chute.v1.PublishStreamRequest
-	(*PublishStreamResponse)(nil),   // 10: chute.v1.PublishStreamResponse
-	(*Status)(nil),                  // 11: chute.v1.Status
-	(*DeadLetter)(nil),              // 12: chute.v1.DeadLetter
-	(*Delivery)(nil),                // 13: chute.v1.Delivery
-	(*ReceiveRequest)(nil),          // 14: chute.v1.ReceiveRequest
-	(*ReceiveResponse)(nil),         // 15: chute.v1.ReceiveResponse
-	(*ReceiptFailure)(nil),          // 16: chute.v1.ReceiptFailure
-	(*AckRequest)(nil),              // 17: chute.v1.AckRequest
-	(*AckResponse)(nil),             // 18: chute.v1.AckResponse
-	(*NackItem)(nil),                // 19: chute.v1.NackItem
-	(*NackRequest)(nil),             // 20: chute.v1.NackRequest
-	(*NackResponse)(nil),            // 21: chute.v1.NackResponse
-	(*ExtendRequest)(nil),           // 22: chute.v1.ExtendRequest
-	(*ExtendResponse)(nil),          // 23: chute.v1.ExtendResponse
-	(*PeekRequest)(nil),             // 24: chute.v1.PeekRequest
-	(*PeekResponse)(nil),            // 25: chute.v1.PeekResponse
-	(*ConsumeRequest)(nil),          // 26: chute.v1.ConsumeRequest
-	(*ConsumeStart)(nil),            // 27: chute.v1.ConsumeStart
-	(*Settle)(nil),                  // 28: chute.v1.Settle
-	(*SettleResult)(nil),            // 29: chute.v1.SettleResult
-	(*ConsumeResponse)(nil),         // 30: chute.v1.ConsumeResponse
-	(*Backoff)(nil),                 // 31: chute.v1.Backoff
-	(*QueueConfig)(nil),             // 32: chute.v1.QueueConfig
-	(*Breaker)(nil),                 // 33: chute.v1.Breaker
-	(*QueueTotals)(nil),             // 34: chute.v1.QueueTotals
-	(*DeadReasons)(nil),             // 35: chute.v1.DeadReasons
-	(*QueueStats)(nil),              // 36: chute.v1.QueueStats
-	(*QueueLatency)(nil),            // 37: chute.v1.QueueLatency
-	(*LatencySummary)(nil),          // 38: chute.v1.LatencySummary
-	(*TopicConfig)(nil),             // 39: chute.v1.TopicConfig
-	(*TopicStats)(nil),              // 40: chute.v1.TopicStats
-	(*CreateQueueRequest)(nil),      // 41: chute.v1.CreateQueueRequest
-	(*CreateQueueResponse)(nil),     // 42: chute.v1.CreateQueueResponse
-	(*UpdateQueueRequest)(nil),      // 43: chute.v1.UpdateQueueRequest
-	(*UpdateQueueResponse)(nil),     // 44: chute.v1.UpdateQueueResponse
-	(*DeleteQueueRequest)(nil),      // 45: chute.v1.DeleteQueueRequest
-	(*DeleteQueueResponse)(nil),     // 46: chute.v1.DeleteQueueResponse
-	(*PurgeQueueRequest)(nil),       // 47: chute.v1.PurgeQueueRequest
-	(*PurgeQueueResponse)(nil),      // 48: chute.v1.PurgeQueueResponse
-	(*GetQueueRequest)(nil),         // 49: chute.v1.GetQueueRequest
-	(*GetQueueResponse)(nil),        // 50: chute.v1.GetQueueResponse
-	(*ListQueuesRequest)(nil),       // 51: chute.v1.ListQueuesRequest
-	(*ListQueuesResponse)(nil),      // 52: chute.v1.ListQueuesResponse
-	(*CreateTopicRequest)(nil),      // 53: chute.v1.CreateTopicRequest
-	(*CreateTopicResponse)(nil),     // 54: chute.v1.CreateTopicResponse
-	(*DeleteTopicRequest)(nil),      // 55: chute.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil),     // 56: chute.v1.DeleteTopicResponse
-	(*ListTopicsRequest)(nil),       // 57: chute.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),      // 58: chute.v1.ListTopicsResponse
-	(*SubscribeRequest)(nil),        // 59: chute.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),       // 60: chute.v1.SubscribeResponse
-	(*UnsubscribeRequest)(nil),      // 61: chute.v1.UnsubscribeRequest
-	(*UnsubscribeResponse)(nil),     // 62: chute.v1.UnsubscribeResponse
-	(*RedriveRequest)(nil),          // 63: chute.v1.RedriveRequest
-	(*RedriveResponse)(nil),         // 64: chute.v1.RedriveResponse
-	(*PauseQueueRequest)(nil),       // 65: chute.v1.PauseQueueRequest
-	(*PauseQueueResponse)(nil),      // 66: chute.v1.PauseQueueResponse
-	(*ResumeQueueRequest)(nil),      // 67: chute.v1.ResumeQueueRequest
-	(*ResumeQueueResponse)(nil),     // 68: chute.v1.ResumeQueueResponse
-	(*GetServerInfoRequest)(nil),    // 69: chute.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),   // 70: chute.v1.GetServerInfoResponse
-	(*BackupRequest)(nil),           // 71: chute.v1.BackupRequest
-	(*BackupChunk)(nil),             // 72: chute.v1.BackupChunk
-	(*ListConsumersRequest)(nil),    // 73: chute.v1.ListConsumersRequest
-	(*ListConsumersResponse)(nil),   // 74: chute.v1.ListConsumersResponse
-	(*QueueClient)(nil),             // 75: chute.v1.QueueClient
-	(*ListAlertsRequest)(nil),       // 76: chute.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),      // 77: chute.v1.ListAlertsResponse
-	(*Alert)(nil),                   // 78: chute.v1.Alert
-	(*CommitRequest)(nil),           // 79: chute.v1.CommitRequest
-	(*TxPublish)(nil),               // 80: chute.v1.TxPublish
-	(*CommitResponse)(nil),          // 81: chute.v1.CommitResponse
-	(*StaleReceipts)(nil),           // 82: chute.v1.StaleReceipts
-	(*MessageRef)(nil),              // 83: chute.v1.MessageRef
-	(*MessageInfo)(nil),             // 84: chute.v1.MessageInfo
-	(*GetMessageRequest)(nil),       // 85: chute.v1.GetMessageRequest
-	(*GetMessageResponse)(nil),      // 86: chute.v1.GetMessageResponse
-	(*CancelMessagesRequest)(nil),   // 87: chute.v1.CancelMessagesRequest
-	(*CancelResult)(nil),            // 88: chute.v1.CancelResult
-	(*CancelMessagesResponse)(nil),  // 89: chute.v1.CancelMessagesResponse
-	(*RedriveMessagesRequest)(nil),  // 90: chute.v1.RedriveMessagesRequest
-	(*RedriveMessageResult)(nil),    // 91: chute.v1.RedriveMessageResult
-	(*RedriveMessagesResponse)(nil), // 92: chute.v1.RedriveMessagesResponse
-	(*ScheduleConfig)(nil),          // 93: chute.v1.ScheduleConfig
-	(*ScheduleInfo)(nil),            // 94: chute.v1.ScheduleInfo
-	(*CreateScheduleRequest)(nil),   // 95: chute.v1.CreateScheduleRequest
-	(*CreateScheduleResponse)(nil),  // 96: chute.v1.CreateScheduleResponse
-	(*DeleteScheduleRequest)(nil),   // 97: chute.v1.DeleteScheduleRequest
-	(*DeleteScheduleResponse)(nil),  // 98: chute.v1.DeleteScheduleResponse
-	(*PauseScheduleRequest)(nil),    // 99: chute.v1.PauseScheduleRequest
-	(*PauseScheduleResponse)(nil),   // 100: chute.v1.PauseScheduleResponse
-	(*ResumeScheduleRequest)(nil),   // 101: chute.v1.ResumeScheduleRequest
-	(*ResumeScheduleResponse)(nil),  // 102: chute.v1.ResumeScheduleResponse
-	(*ListSchedulesRequest)(nil),    // 103: chute.v1.ListSchedulesRequest
-	(*ListSchedulesResponse)(nil),   // 104: chute.v1.ListSchedulesResponse
-	nil,                             // 105: chute.v1.Message.HeadersEntry
-	nil,                             // 106: chute.v1.Delivery.HeadersEntry
-	nil,                             // 107: chute.v1.QueueConfig.AttributesEntry
-	nil,                             // 108: chute.v1.QueueStats.FilterEntry
-	nil,                             // 109: chute.v1.SubscribeRequest.FilterEntry
-	(*durationpb.Duration)(nil),     // 110: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 111: google.protobuf.Timestamp
+	(Compression)(0),                // 2: chute.v1.Compression
+	(BreakerState)(0),               // 3: chute.v1.BreakerState
+	(MessageState)(0),               // 4: chute.v1.MessageState
+	(*ErrorDetail)(nil),             // 5: chute.v1.ErrorDetail
+	(*Message)(nil),                 // 6: chute.v1.Message
+	(*PublishResult)(nil),           // 7: chute.v1.PublishResult
+	(*PublishRequest)(nil),          // 8: chute.v1.PublishRequest
+	(*PublishResponse)(nil),         // 9: chute.v1.PublishResponse
+	(*PublishStreamRequest)(nil),    // 10: chute.v1.PublishStreamRequest
+	(*PublishStreamResponse)(nil),   // 11: chute.v1.PublishStreamResponse
+	(*Status)(nil),                  // 12: chute.v1.Status
+	(*DeadLetter)(nil),              // 13: chute.v1.DeadLetter
+	(*Delivery)(nil),                // 14: chute.v1.Delivery
+	(*ReceiveRequest)(nil),          // 15: chute.v1.ReceiveRequest
+	(*ReceiveResponse)(nil),         // 16: chute.v1.ReceiveResponse
+	(*ReceiptFailure)(nil),          // 17: chute.v1.ReceiptFailure
+	(*AckRequest)(nil),              // 18: chute.v1.AckRequest
+	(*AckResponse)(nil),             // 19: chute.v1.AckResponse
+	(*NackItem)(nil),                // 20: chute.v1.NackItem
+	(*NackRequest)(nil),             // 21: chute.v1.NackRequest
+	(*NackResponse)(nil),            // 22: chute.v1.NackResponse
+	(*ExtendRequest)(nil),           // 23: chute.v1.ExtendRequest
+	(*ExtendResponse)(nil),          // 24: chute.v1.ExtendResponse
+	(*PeekRequest)(nil),             // 25: chute.v1.PeekRequest
+	(*PeekResponse)(nil),            // 26: chute.v1.PeekResponse
+	(*ConsumeRequest)(nil),          // 27: chute.v1.ConsumeRequest
+	(*ConsumeStart)(nil),            // 28: chute.v1.ConsumeStart
+	(*Settle)(nil),                  // 29: chute.v1.Settle
+	(*SettleResult)(nil),            // 30: chute.v1.SettleResult
+	(*ConsumeResponse)(nil),         // 31: chute.v1.ConsumeResponse
+	(*Backoff)(nil),                 // 32: chute.v1.Backoff
+	(*QueueConfig)(nil),             // 33: chute.v1.QueueConfig
+	(*Breaker)(nil),                 // 34: chute.v1.Breaker
+	(*QueueTotals)(nil),             // 35: chute.v1.QueueTotals
+	(*DeadReasons)(nil),             // 36: chute.v1.DeadReasons
+	(*QueueStats)(nil),              // 37: chute.v1.QueueStats
+	(*QueueLatency)(nil),            // 38: chute.v1.QueueLatency
+	(*LatencySummary)(nil),          // 39: chute.v1.LatencySummary
+	(*TopicConfig)(nil),             // 40: chute.v1.TopicConfig
+	(*TopicStats)(nil),              // 41: chute.v1.TopicStats
+	(*CreateQueueRequest)(nil),      // 42: chute.v1.CreateQueueRequest
+	(*CreateQueueResponse)(nil),     // 43: chute.v1.CreateQueueResponse
+	(*UpdateQueueRequest)(nil),      // 44: chute.v1.UpdateQueueRequest
+	(*UpdateQueueResponse)(nil),     // 45: chute.v1.UpdateQueueResponse
+	(*DeleteQueueRequest)(nil),      // 46: chute.v1.DeleteQueueRequest
+	(*DeleteQueueResponse)(nil),     // 47: chute.v1.DeleteQueueResponse
+	(*PurgeQueueRequest)(nil),       // 48: chute.v1.PurgeQueueRequest
+	(*PurgeQueueResponse)(nil),      // 49: chute.v1.PurgeQueueResponse
+	(*GetQueueRequest)(nil),         // 50: chute.v1.GetQueueRequest
+	(*GetQueueResponse)(nil),        // 51: chute.v1.GetQueueResponse
+	(*ListQueuesRequest)(nil),       // 52: chute.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),      // 53: chute.v1.ListQueuesResponse
+	(*CreateTopicRequest)(nil),      // 54: chute.v1.CreateTopicRequest
+	(*CreateTopicResponse)(nil),     // 55: chute.v1.CreateTopicResponse
+	(*DeleteTopicRequest)(nil),      // 56: chute.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),     // 57: chute.v1.DeleteTopicResponse
+	(*ListTopicsRequest)(nil),       // 58: chute.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),      // 59: chute.v1.ListTopicsResponse
+	(*SubscribeRequest)(nil),        // 60: chute.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),       // 61: chute.v1.SubscribeResponse
+	(*UnsubscribeRequest)(nil),      // 62: chute.v1.UnsubscribeRequest
+	(*UnsubscribeResponse)(nil),     // 63: chute.v1.UnsubscribeResponse
+	(*RedriveRequest)(nil),          // 64: chute.v1.RedriveRequest
+	(*RedriveResponse)(nil),         // 65: chute.v1.RedriveResponse
+	(*PauseQueueRequest)(nil),       // 66: chute.v1.PauseQueueRequest
+	(*PauseQueueResponse)(nil),      // 67: chute.v1.PauseQueueResponse
+	(*ResumeQueueRequest)(nil),      // 68: chute.v1.ResumeQueueRequest
+	(*ResumeQueueResponse)(nil),     // 69: chute.v1.ResumeQueueResponse
+	(*GetServerInfoRequest)(nil),    // 70: chute.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),   // 71: chute.v1.GetServerInfoResponse
+	(*BackupRequest)(nil),           // 72: chute.v1.BackupRequest
+	(*BackupChunk)(nil),             // 73: chute.v1.BackupChunk
+	(*ListConsumersRequest)(nil),    // 74: chute.v1.ListConsumersRequest
+	(*ListConsumersResponse)(nil),   // 75: chute.v1.ListConsumersResponse
+	(*QueueClient)(nil),             // 76: chute.v1.QueueClient
+	(*ListAlertsRequest)(nil),       // 77: chute.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),      // 78: chute.v1.ListAlertsResponse
+	(*Alert)(nil),                   // 79: chute.v1.Alert
+	(*CommitRequest)(nil),           // 80: chute.v1.CommitRequest
+	(*TxPublish)(nil),               // 81: chute.v1.TxPublish
+	(*CommitResponse)(nil),          // 82: chute.v1.CommitResponse
+	(*StaleReceipts)(nil),           // 83: chute.v1.StaleReceipts
+	(*MessageRef)(nil),              // 84: chute.v1.MessageRef
+	(*MessageInfo)(nil),             // 85: chute.v1.MessageInfo
+	(*GetMessageRequest)(nil),       // 86: chute.v1.GetMessageRequest
+	(*GetMessageResponse)(nil),      // 87: chute.v1.GetMessageResponse
+	(*CancelMessagesRequest)(nil),   // 88: chute.v1.CancelMessagesRequest
+	(*CancelResult)(nil),            // 89: chute.v1.CancelResult
+	(*CancelMessagesResponse)(nil),  // 90: chute.v1.CancelMessagesResponse
+	(*RedriveMessagesRequest)(nil),  // 91: chute.v1.RedriveMessagesRequest
+	(*RedriveMessageResult)(nil),    // 92: chute.v1.RedriveMessageResult
+	(*RedriveMessagesResponse)(nil), // 93: chute.v1.RedriveMessagesResponse
+	(*ScheduleConfig)(nil),          // 94: chute.v1.ScheduleConfig
+	(*ScheduleInfo)(nil),            // 95: chute.v1.ScheduleInfo
+	(*CreateScheduleRequest)(nil),   // 96: chute.v1.CreateScheduleRequest
+	(*CreateScheduleResponse)(nil),  // 97: chute.v1.CreateScheduleResponse
+	(*DeleteScheduleRequest)(nil),   // 98: chute.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil),  // 99: chute.v1.DeleteScheduleResponse
+	(*PauseScheduleRequest)(nil),    // 100: chute.v1.PauseScheduleRequest
+	(*PauseScheduleResponse)(nil),   // 101: chute.v1.PauseScheduleResponse
+	(*ResumeScheduleRequest)(nil),   // 102: chute.v1.ResumeScheduleRequest
+	(*ResumeScheduleResponse)(nil),  // 103: chute.v1.ResumeScheduleResponse
+	(*ListSchedulesRequest)(nil),    // 104: chute.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),   // 105: chute.v1.ListSchedulesResponse
+	nil,                             // 106: chute.v1.Message.HeadersEntry
+	nil,                             // 107: chute.v1.Delivery.HeadersEntry
+	nil,                             // 108: chute.v1.QueueConfig.AttributesEntry
+	nil,                             // 109: chute.v1.QueueStats.FilterEntry
+	nil,                             // 110: chute.v1.SubscribeRequest.FilterEntry
+	(*durationpb.Duration)(nil),     // 111: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 112: google.protobuf.Timestamp
 }
 var file_chute_v1_chute_proto_depIdxs = []int32{
-	105, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
-	110, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
-	111, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
-	110, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
-	5,   // 4: chute.v1.PublishRequest.messages:type_name -> chute.v1.Message
-	6,   // 5: chute.v1.PublishResponse.results:type_name -> chute.v1.PublishResult
-	5,   // 6: chute.v1.PublishStreamRequest.messages:type_name -> chute.v1.Message
-	6,   // 7: chute.v1.PublishStreamResponse.results:type_name -> chute.v1.PublishResult
-	11,  // 8: chute.v1.PublishStreamResponse.error:type_name -> chute.v1.Status
-	111, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
-	106, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
-	111, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
-	111, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
-	12,  // 13: chute.v1.Delivery.dead_letter:type_name -> chute.v1.DeadLetter
-	110, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
-	110, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
-	13,  // 16: chute.v1.ReceiveResponse.deliveries:type_name -> chute.v1.Delivery
-	11,  // 17: chute.v1.ReceiptFailure.status:type_name -> chute.v1.Status
-	16,  // 18: chute.v1.AckResponse.failed:type_name -> chute.v1.ReceiptFailure
-	110, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
-	19,  // 20: chute.v1.NackRequest.nacks:type_name -> chute.v1.NackItem
-	16,  // 21: chute.v1.NackResponse.failed:type_name -> chute.v1.ReceiptFailure
-	110, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
-	16,  // 23: chute.v1.ExtendResponse.failed:type_name -> chute.v1.ReceiptFailure
-	13,  // 24: chute.v1.PeekResponse.deliveries:type_name -> chute.v1.Delivery
-	27,  // 25: chute.v1.ConsumeRequest.start:type_name -> chute.v1.ConsumeStart
-	28,  // 26: chute.v1.ConsumeRequest.settle:type_name -> chute.v1.Settle
-	110, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
-	19,  // 28: chute.v1.Settle.nacks:type_name -> chute.v1.NackItem
-	110, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
-	16,  // 30: chute.v1.SettleResult.failed:type_name -> chute.v1.ReceiptFailure
-	11,  // 31: chute.v1.SettleResult.error:type_name -> chute.v1.Status
-	13,  // 32: chute.v1.ConsumeResponse.deliveries:type_name -> chute.v1.Delivery
-	29,  // 33: chute.v1.ConsumeResponse.settled:type_name -> chute.v1.SettleResult
+	106, // 0: chute.v1.Message.headers:type_name -> chute.v1.Message.HeadersEntry
+	111, // 1: chute.v1.Message.delay:type_name -> google.protobuf.Duration
+	112, // 2: chute.v1.Message.deliver_at:type_name -> google.protobuf.Timestamp
+	111, // 3: chute.v1.Message.ttl:type_name -> google.protobuf.Duration
+	6,   // 4: chute.v1.PublishRequest.messages:type_name -> chute.v1.Message
+	7,   // 5: chute.v1.PublishResponse.results:type_name -> chute.v1.PublishResult
+	6,   // 6: chute.v1.PublishStreamRequest.messages:type_name -> chute.v1.Message
+	7,   // 7: chute.v1.PublishStreamResponse.results:type_name -> chute.v1.PublishResult
+	12,  // 8: chute.v1.PublishStreamResponse.error:type_name -> chute.v1.Status
+	112, // 9: chute.v1.DeadLetter.died:type_name -> google.protobuf.Timestamp
+	107, // 10: chute.v1.Delivery.headers:type_name -> chute.v1.Delivery.HeadersEntry
+	112, // 11: chute.v1.Delivery.published:type_name -> google.protobuf.Timestamp
+	112, // 12: chute.v1.Delivery.lease_deadline:type_name -> google.protobuf.Timestamp
+	13,  // 13: chute.v1.Delivery.dead_letter:type_name -> chute.v1.DeadLetter
+	111, // 14: chute.v1.ReceiveRequest.lease:type_name -> google.protobuf.Duration
+	111, // 15: chute.v1.ReceiveRequest.wait:type_name -> google.protobuf.Duration
+	14,  // 16: chute.v1.ReceiveResponse.deliveries:type_name -> chute.v1.Delivery
+	12,  // 17: chute.v1.ReceiptFailure.status:type_name -> chute.v1.Status
+	17,  // 18: chute.v1.AckResponse.failed:type_name -> chute.v1.ReceiptFailure
+	111, // 19: chute.v1.NackItem.delay:type_name -> google.protobuf.Duration
+	20,  // 20: chute.v1.NackRequest.nacks:type_name -> chute.v1.NackItem
+	17,  // 21: chute.v1.NackResponse.failed:type_name -> chute.v1.ReceiptFailure
+	111, // 22: chute.v1.ExtendRequest.lease:type_name -> google.protobuf.Duration
+	17,  // 23: chute.v1.ExtendResponse.failed:type_name -> chute.v1.ReceiptFailure
+	14,  // 24: chute.v1.PeekResponse.deliveries:type_name -> chute.v1.Delivery
+	28,  // 25: chute.v1.ConsumeRequest.start:type_name -> chute.v1.ConsumeStart
+	29,  // 26: chute.v1.ConsumeRequest.settle:type_name -> chute.v1.Settle
+	111, // 27: chute.v1.ConsumeStart.lease:type_name -> google.protobuf.Duration
+	20,  // 28: chute.v1.Settle.nacks:type_name -> chute.v1.NackItem
+	111, // 29: chute.v1.Settle.extend_lease:type_name -> google.protobuf.Duration
+	17,  // 30: chute.v1.SettleResult.failed:type_name -> chute.v1.ReceiptFailure
+	12,  // 31: chute.v1.SettleResult.error:type_name -> chute.v1.Status
+	14,  // 32: chute.v1.ConsumeResponse.deliveries:type_name -> chute.v1.Delivery
+	30,  // 33: chute.v1.ConsumeResponse.settled:type_name -> chute.v1.SettleResult
 	0,   // 34: chute.v1.Backoff.kind:type_name -> chute.v1.BackoffKind
-	110, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
-	110, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
-	110, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
-	31,  // 38: chute.v1.QueueConfig.backoff:type_name -> chute.v1.Backoff
+	111, // 35: chute.v1.Backoff.delay:type_name -> google.protobuf.Duration
+	111, // 36: chute.v1.Backoff.max:type_name -> google.protobuf.Duration
+	111, // 37: chute.v1.QueueConfig.visibility_timeout:type_name -> google.protobuf.Duration
+	32,  // 38: chute.v1.QueueConfig.backoff:type_name -> chute.v1.Backoff
 	1,   // 39: chute.v1.QueueConfig.overflow:type_name -> chute.v1.Overflow
-	110, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
-	110, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
-	110, // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
-	33,  // 43: chute.v1.QueueConfig.breaker:type_name -> chute.v1.Breaker
-	107, // 44: chute.v1.QueueConfig.attributes:type_name -> chute.v1.QueueConfig.AttributesEntry
-	110, // 45: chute.v1.QueueConfig.settled_window:type_name -> google.protobuf.Duration
-	110, // 46: chute.v1.Breaker.window:type_name -> google.protobuf.Duration
-	110, // 47: chute.v1.Breaker.cooldown:type_name -> google.protobuf.Duration
-	35,  // 48: chute.v1.QueueTotals.dead_by_reason:type_name -> chute.v1.DeadReasons
-	32,  // 49: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
-	108, // 50: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
-	110, // 51: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
-	34,  // 52: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
-	37,  // 53: chute.v1.QueueStats.latency:type_name -> chute.v1.QueueLatency
-	2,   // 54: chute.v1.QueueStats.breaker:type_name -> chute.v1.BreakerState
-	38,  // 55: chute.v1.QueueLatency.wait:type_name -> chute.v1.LatencySummary
-	38,  // 56: chute.v1.QueueLatency.processing:type_name -> chute.v1.LatencySummary
-	38,  // 57: chute.v1.QueueLatency.completion:type_name -> chute.v1.LatencySummary
-	110, // 58: chute.v1.LatencySummary.avg:type_name -> google.protobuf.Duration
-	110, // 59: chute.v1.LatencySummary.p50:type_name -> google.protobuf.Duration
-	110, // 60: chute.v1.LatencySummary.p99:type_name -> google.protobuf.Duration
-	110, // 61: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
-	110, // 62: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
-	39,  // 63: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
-	32,  // 64: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
-	32,  // 65: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
-	36,  // 66: chute.v1.GetQueueResponse.queue:type_name -> chute.v1.QueueStats
-	36,  // 67: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
-	39,  // 68: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
-	40,  // 69: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
-	109, // 70: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
-	32,  // 71: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
-	111, // 72: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
-	75,  // 73: chute.v1.ListConsumersResponse.clients:type_name -> chute.v1.QueueClient
-	111, // 74: chute.v1.QueueClient.last_seen:type_name -> google.protobuf.Timestamp
-	78,  // 75: chute.v1.ListAlertsResponse.firing:type_name -> chute.v1.Alert
-	78,  // 76: chute.v1.ListAlertsResponse.resolved:type_name -> chute.v1.Alert
-	111, // 77: chute.v1.Alert.since:type_name -> google.protobuf.Timestamp
-	111, // 78: chute.v1.Alert.started:type_name -> google.protobuf.Timestamp
-	111, // 79: chute.v1.Alert.resolved:type_name -> google.protobuf.Timestamp
-	80,  // 80: chute.v1.CommitRequest.publish:type_name -> chute.v1.TxPublish
-	17,  // 81: chute.v1.CommitRequest.ack:type_name -> chute.v1.AckRequest
-	20,  // 82: chute.v1.CommitRequest.nack:type_name -> chute.v1.NackRequest
-	5,   // 83: chute.v1.TxPublish.messages:type_name -> chute.v1.Message
-	8,   // 84: chute.v1.CommitResponse.published:type_name -> chute.v1.PublishResponse
-	3,   // 85: chute.v1.MessageInfo.state:type_name -> chute.v1.MessageState
-	111, // 86: chute.v1.MessageInfo.published:type_name -> google.protobuf.Timestamp
-	111, // 87: chute.v1.MessageInfo.deliver_at:type_name -> google.protobuf.Timestamp
-	111, // 88: chute.v1.MessageInfo.lease_deadline:type_name -> google.protobuf.Timestamp
-	12,  // 89: chute.v1.MessageInfo.dead_letter:type_name -> chute.v1.DeadLetter
-	111, // 90: chute.v1.MessageInfo.settled_at:type_name -> google.protobuf.Timestamp
-	83,  // 91: chute.v1.GetMessageRequest.ref:type_name -> chute.v1.MessageRef
-	84,  // 92: chute.v1.GetMessageResponse.message:type_name -> chute.v1.MessageInfo
-	83,  // 93: chute.v1.CancelMessagesRequest.refs:type_name -> chute.v1.MessageRef
-	83,  // 94: chute.v1.CancelResult.ref:type_name -> chute.v1.MessageRef
-	3,   // 95: chute.v1.CancelResult.state:type_name -> chute.v1.MessageState
-	88,  // 96: chute.v1.CancelMessagesResponse.results:type_name -> chute.v1.CancelResult
-	83,  // 97: chute.v1.RedriveMessagesRequest.refs:type_name -> chute.v1.MessageRef
-	83,  // 98: chute.v1.RedriveMessageResult.ref:type_name -> chute.v1.MessageRef
-	3,   // 99: chute.v1.RedriveMessageResult.state:type_name -> chute.v1.MessageState
-	11,  // 100: chute.v1.RedriveMessageResult.error:type_name -> chute.v1.Status
-	91,  // 101: chute.v1.RedriveMessagesResponse.results:type_name -> chute.v1.RedriveMessageResult
-	110, // 102: chute.v1.ScheduleConfig.every:type_name -> google.protobuf.Duration
-	110, // 103: chute.v1.ScheduleConfig.jitter:type_name -> google.protobuf.Duration
-	5,   // 104: chute.v1.ScheduleConfig.message:type_name -> chute.v1.Message
-	93,  // 105: chute.v1.ScheduleInfo.config:type_name -> chute.v1.ScheduleConfig
-	111, // 106: chute.v1.ScheduleInfo.created:type_name -> google.protobuf.Timestamp
-	111, // 107: chute.v1.ScheduleInfo.last_slot:type_name -> google.protobuf.Timestamp
-	111, // 108: chute.v1.ScheduleInfo.next_slot:type_name -> google.protobuf.Timestamp
-	111, // 109: chute.v1.ScheduleInfo.next_fire:type_name -> google.protobuf.Timestamp
-	93,  // 110: chute.v1.CreateScheduleRequest.config:type_name -> chute.v1.ScheduleConfig
-	94,  // 111: chute.v1.ListSchedulesResponse.schedules:type_name -> chute.v1.ScheduleInfo
-	7,   // 112: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
-	9,   // 113: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
-	14,  // 114: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
-	26,  // 115: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
-	17,  // 116: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
-	20,  // 117: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
-	22,  // 118: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
-	24,  // 119: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
-	79,  // 120: chute.v1.MessageService.Commit:input_type -> chute.v1.CommitRequest
-	41,  // 121: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
-	43,  // 122: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
-	45,  // 123: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
-	47,  // 124: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
-	49,  // 125: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
-	51,  // 126: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
-	53,  // 127: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
-	55,  // 128: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
-	57,  // 129: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
-	59,  // 130: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
-	61,  // 131: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
-	63,  // 132: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
-	65,  // 133: chute.v1.AdminService.PauseQueue:input_type -> chute.v1.PauseQueueRequest
-	67,  // 134: chute.v1.AdminService.ResumeQueue:input_type -> chute.v1.ResumeQueueRequest
-	69,  // 135: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
-	71,  // 136: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
-	73,  // 137: chute.v1.AdminService.ListConsumers:input_type -> chute.v1.ListConsumersRequest
-	76,  // 138: chute.v1.AdminService.ListAlerts:input_type -> chute.v1.ListAlertsRequest
-	85,  // 139: chute.v1.AdminService.GetMessage:input_type -> chute.v1.GetMessageRequest
-	87,  // 140: chute.v1.AdminService.CancelMessages:input_type -> chute.v1.CancelMessagesRequest
-	90,  // 141: chute.v1.AdminService.RedriveMessages:input_type -> chute.v1.RedriveMessagesRequest
-	95,  // 142: chute.v1.AdminService.CreateSchedule:input_type -> chute.v1.CreateScheduleRequest
-	97,  // 143: chute.v1.AdminService.DeleteSchedule:input_type -> chute.v1.DeleteScheduleRequest
-	99,  // 144: chute.v1.AdminService.PauseSchedule:input_type -> chute.v1.PauseScheduleRequest
-	101, // 145: chute.v1.AdminService.ResumeSchedule:input_type -> chute.v1.ResumeScheduleRequest
-	103, // 146: chute.v1.AdminService.ListSchedules:input_type -> chute.v1.ListSchedulesRequest
-	8,   // 147: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
-	10,  // 148: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
-	15,  // 149: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
-	30,  // 150: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
-	18,  // 151: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
-	21,  // 152: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
-	23,  // 153: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
-	25,  // 154: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
-	81,  // 155: chute.v1.MessageService.Commit:output_type -> chute.v1.CommitResponse
-	42,  // 156: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
-	44,  // 157: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
-	46,  // 158: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
-	48,  // 159: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
-	50,  // 160: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
-	52,  // 161: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
-	54,  // 162: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
-	56,  // 163: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
-	58,  // 164: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
-	60,  // 165: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
-	62,  // 166: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
-	64,  // 167: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
-	66,  // 168: chute.v1.AdminService.PauseQueue:output_type -> chute.v1.PauseQueueResponse
-	68,  // 169: chute.v1.AdminService.ResumeQueue:output_type -> chute.v1.ResumeQueueResponse
-	70,  // 170: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
-	72,  // 171: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
-	74,  // 172: chute.v1.AdminService.ListConsumers:output_type -> chute.v1.ListConsumersResponse
-	77,  // 173: chute.v1.AdminService.ListAlerts:output_type -> chute.v1.ListAlertsResponse
-	86,  // 174: chute.v1.AdminService.GetMessage:output_type -> chute.v1.GetMessageResponse
-	89,  // 175: chute.v1.AdminService.CancelMessages:output_type -> chute.v1.CancelMessagesResponse
-	92,  // 176: chute.v1.AdminService.RedriveMessages:output_type -> chute.v1.RedriveMessagesResponse
-	96,  // 177: chute.v1.AdminService.CreateSchedule:output_type -> chute.v1.CreateScheduleResponse
-	98,  // 178: chute.v1.AdminService.DeleteSchedule:output_type -> chute.v1.DeleteScheduleResponse
-	100, // 179: chute.v1.AdminService.PauseSchedule:output_type -> chute.v1.PauseScheduleResponse
-	102, // 180: chute.v1.AdminService.ResumeSchedule:output_type -> chute.v1.ResumeScheduleResponse
-	104, // 181: chute.v1.AdminService.ListSchedules:output_type -> chute.v1.ListSchedulesResponse
-	147, // [147:182] is the sub-list for method output_type
-	112, // [112:147] is the sub-list for method input_type
-	112, // [112:112] is the sub-list for extension type_name
-	112, // [112:112] is the sub-list for extension extendee
-	0,   // [0:112] is the sub-list for field type_name
+	111, // 40: chute.v1.QueueConfig.message_ttl:type_name -> google.protobuf.Duration
+	111, // 41: chute.v1.QueueConfig.dedup_window:type_name -> google.protobuf.Duration
+	111, // 42: chute.v1.QueueConfig.session_window:type_name -> google.protobuf.Duration
+	34,  // 43: chute.v1.QueueConfig.breaker:type_name -> chute.v1.Breaker
+	108, // 44: chute.v1.QueueConfig.attributes:type_name -> chute.v1.QueueConfig.AttributesEntry
+	111, // 45: chute.v1.QueueConfig.settled_window:type_name -> google.protobuf.Duration
+	2,   // 46: chute.v1.QueueConfig.compression:type_name -> chute.v1.Compression
+	111, // 47: chute.v1.Breaker.window:type_name -> google.protobuf.Duration
+	111, // 48: chute.v1.Breaker.cooldown:type_name -> google.protobuf.Duration
+	36,  // 49: chute.v1.QueueTotals.dead_by_reason:type_name -> chute.v1.DeadReasons
+	33,  // 50: chute.v1.QueueStats.config:type_name -> chute.v1.QueueConfig
+	109, // 51: chute.v1.QueueStats.filter:type_name -> chute.v1.QueueStats.FilterEntry
+	111, // 52: chute.v1.QueueStats.oldest_age:type_name -> google.protobuf.Duration
+	35,  // 53: chute.v1.QueueStats.totals:type_name -> chute.v1.QueueTotals
+	38,  // 54: chute.v1.QueueStats.latency:type_name -> chute.v1.QueueLatency
+	3,   // 55: chute.v1.QueueStats.breaker:type_name -> chute.v1.BreakerState
+	39,  // 56: chute.v1.QueueLatency.wait:type_name -> chute.v1.LatencySummary
+	39,  // 57: chute.v1.QueueLatency.processing:type_name -> chute.v1.LatencySummary
+	39,  // 58: chute.v1.QueueLatency.completion:type_name -> chute.v1.LatencySummary
+	111, // 59: chute.v1.LatencySummary.avg:type_name -> google.protobuf.Duration
+	111, // 60: chute.v1.LatencySummary.p50:type_name -> google.protobuf.Duration
+	111, // 61: chute.v1.LatencySummary.p99:type_name -> google.protobuf.Duration
+	111, // 62: chute.v1.TopicConfig.dedup_window:type_name -> google.protobuf.Duration
+	111, // 63: chute.v1.TopicConfig.session_window:type_name -> google.protobuf.Duration
+	40,  // 64: chute.v1.TopicStats.config:type_name -> chute.v1.TopicConfig
+	33,  // 65: chute.v1.CreateQueueRequest.config:type_name -> chute.v1.QueueConfig
+	33,  // 66: chute.v1.UpdateQueueRequest.config:type_name -> chute.v1.QueueConfig
+	37,  // 67: chute.v1.GetQueueResponse.queue:type_name -> chute.v1.QueueStats
+	37,  // 68: chute.v1.ListQueuesResponse.queues:type_name -> chute.v1.QueueStats
+	40,  // 69: chute.v1.CreateTopicRequest.config:type_name -> chute.v1.TopicConfig
+	41,  // 70: chute.v1.ListTopicsResponse.topics:type_name -> chute.v1.TopicStats
+	110, // 71: chute.v1.SubscribeRequest.filter:type_name -> chute.v1.SubscribeRequest.FilterEntry
+	33,  // 72: chute.v1.SubscribeRequest.queue:type_name -> chute.v1.QueueConfig
+	112, // 73: chute.v1.GetServerInfoResponse.started_at:type_name -> google.protobuf.Timestamp
+	76,  // 74: chute.v1.ListConsumersResponse.clients:type_name -> chute.v1.QueueClient
+	112, // 75: chute.v1.QueueClient.last_seen:type_name -> google.protobuf.Timestamp
+	79,  // 76: chute.v1.ListAlertsResponse.firing:type_name -> chute.v1.Alert
+	79,  // 77: chute.v1.ListAlertsResponse.resolved:type_name -> chute.v1.Alert
+	112, // 78: chute.v1.Alert.since:type_name -> google.protobuf.Timestamp
+	112, // 79: chute.v1.Alert.started:type_name -> google.protobuf.Timestamp
+	112, // 80: chute.v1.Alert.resolved:type_name -> google.protobuf.Timestamp
+	81,  // 81: chute.v1.CommitRequest.publish:type_name -> chute.v1.TxPublish
+	18,  // 82: chute.v1.CommitRequest.ack:type_name -> chute.v1.AckRequest
+	21,  // 83: chute.v1.CommitRequest.nack:type_name -> chute.v1.NackRequest
+	6,   // 84: chute.v1.TxPublish.messages:type_name -> chute.v1.Message
+	9,   // 85: chute.v1.CommitResponse.published:type_name -> chute.v1.PublishResponse
+	4,   // 86: chute.v1.MessageInfo.state:type_name -> chute.v1.MessageState
+	112, // 87: chute.v1.MessageInfo.published:type_name -> google.protobuf.Timestamp
+	112, // 88: chute.v1.MessageInfo.deliver_at:type_name -> google.protobuf.Timestamp
+	112, // 89: chute.v1.MessageInfo.lease_deadline:type_name -> google.protobuf.Timestamp
+	13,  // 90: chute.v1.MessageInfo.dead_letter:type_name -> chute.v1.DeadLetter
+	112, // 91: chute.v1.MessageInfo.settled_at:type_name -> google.protobuf.Timestamp
+	84,  // 92: chute.v1.GetMessageRequest.ref:type_name -> chute.v1.MessageRef
+	85,  // 93: chute.v1.GetMessageResponse.message:type_name -> chute.v1.MessageInfo
+	84,  // 94: chute.v1.CancelMessagesRequest.refs:type_name -> chute.v1.MessageRef
+	84,  // 95: chute.v1.CancelResult.ref:type_name -> chute.v1.MessageRef
+	4,   // 96: chute.v1.CancelResult.state:type_name -> chute.v1.MessageState
+	89,  // 97: chute.v1.CancelMessagesResponse.results:type_name -> chute.v1.CancelResult
+	84,  // 98: chute.v1.RedriveMessagesRequest.refs:type_name -> chute.v1.MessageRef
+	84,  // 99: chute.v1.RedriveMessageResult.ref:type_name -> chute.v1.MessageRef
+	4,   // 100: chute.v1.RedriveMessageResult.state:type_name -> chute.v1.MessageState
+	12,  // 101: chute.v1.RedriveMessageResult.error:type_name -> chute.v1.Status
+	92,  // 102: chute.v1.RedriveMessagesResponse.results:type_name -> chute.v1.RedriveMessageResult
+	111, // 103: chute.v1.ScheduleConfig.every:type_name -> google.protobuf.Duration
+	111, // 104: chute.v1.ScheduleConfig.jitter:type_name -> google.protobuf.Duration
+	6,   // 105: chute.v1.ScheduleConfig.message:type_name -> chute.v1.Message
+	94,  // 106: chute.v1.ScheduleInfo.config:type_name -> chute.v1.ScheduleConfig
+	112, // 107: chute.v1.ScheduleInfo.created:type_name -> google.protobuf.Timestamp
+	112, // 108: chute.v1.ScheduleInfo.last_slot:type_name -> google.protobuf.Timestamp
+	112, // 109: chute.v1.ScheduleInfo.next_slot:type_name -> google.protobuf.Timestamp
+	112, // 110: chute.v1.ScheduleInfo.next_fire:type_name -> google.protobuf.Timestamp
+	94,  // 111: chute.v1.CreateScheduleRequest.config:type_name -> chute.v1.ScheduleConfig
+	95,  // 112: chute.v1.ListSchedulesResponse.schedules:type_name -> chute.v1.ScheduleInfo
+	8,   // 113: chute.v1.MessageService.Publish:input_type -> chute.v1.PublishRequest
+	10,  // 114: chute.v1.MessageService.PublishStream:input_type -> chute.v1.PublishStreamRequest
+	15,  // 115: chute.v1.MessageService.Receive:input_type -> chute.v1.ReceiveRequest
+	27,  // 116: chute.v1.MessageService.Consume:input_type -> chute.v1.ConsumeRequest
+	18,  // 117: chute.v1.MessageService.Ack:input_type -> chute.v1.AckRequest
+	21,  // 118: chute.v1.MessageService.Nack:input_type -> chute.v1.NackRequest
+	23,  // 119: chute.v1.MessageService.Extend:input_type -> chute.v1.ExtendRequest
+	25,  // 120: chute.v1.MessageService.Peek:input_type -> chute.v1.PeekRequest
+	80,  // 121: chute.v1.MessageService.Commit:input_type -> chute.v1.CommitRequest
+	42,  // 122: chute.v1.AdminService.CreateQueue:input_type -> chute.v1.CreateQueueRequest
+	44,  // 123: chute.v1.AdminService.UpdateQueue:input_type -> chute.v1.UpdateQueueRequest
+	46,  // 124: chute.v1.AdminService.DeleteQueue:input_type -> chute.v1.DeleteQueueRequest
+	48,  // 125: chute.v1.AdminService.PurgeQueue:input_type -> chute.v1.PurgeQueueRequest
+	50,  // 126: chute.v1.AdminService.GetQueue:input_type -> chute.v1.GetQueueRequest
+	52,  // 127: chute.v1.AdminService.ListQueues:input_type -> chute.v1.ListQueuesRequest
+	54,  // 128: chute.v1.AdminService.CreateTopic:input_type -> chute.v1.CreateTopicRequest
+	56,  // 129: chute.v1.AdminService.DeleteTopic:input_type -> chute.v1.DeleteTopicRequest
+	58,  // 130: chute.v1.AdminService.ListTopics:input_type -> chute.v1.ListTopicsRequest
+	60,  // 131: chute.v1.AdminService.Subscribe:input_type -> chute.v1.SubscribeRequest
+	62,  // 132: chute.v1.AdminService.Unsubscribe:input_type -> chute.v1.UnsubscribeRequest
+	64,  // 133: chute.v1.AdminService.Redrive:input_type -> chute.v1.RedriveRequest
+	66,  // 134: chute.v1.AdminService.PauseQueue:input_type -> chute.v1.PauseQueueRequest
+	68,  // 135: chute.v1.AdminService.ResumeQueue:input_type -> chute.v1.ResumeQueueRequest
+	70,  // 136: chute.v1.AdminService.GetServerInfo:input_type -> chute.v1.GetServerInfoRequest
+	72,  // 137: chute.v1.AdminService.Backup:input_type -> chute.v1.BackupRequest
+	74,  // 138: chute.v1.AdminService.ListConsumers:input_type -> chute.v1.ListConsumersRequest
+	77,  // 139: chute.v1.AdminService.ListAlerts:input_type -> chute.v1.ListAlertsRequest
+	86,  // 140: chute.v1.AdminService.GetMessage:input_type -> chute.v1.GetMessageRequest
+	88,  // 141: chute.v1.AdminService.CancelMessages:input_type -> chute.v1.CancelMessagesRequest
+	91,  // 142: chute.v1.AdminService.RedriveMessages:input_type -> chute.v1.RedriveMessagesRequest
+	96,  // 143: chute.v1.AdminService.CreateSchedule:input_type -> chute.v1.CreateScheduleRequest
+	98,  // 144: chute.v1.AdminService.DeleteSchedule:input_type -> chute.v1.DeleteScheduleRequest
+	100, // 145: chute.v1.AdminService.PauseSchedule:input_type -> chute.v1.PauseScheduleRequest
+	102, // 146: chute.v1.AdminService.ResumeSchedule:input_type -> chute.v1.ResumeScheduleRequest
+	104, // 147: chute.v1.AdminService.ListSchedules:input_type -> chute.v1.ListSchedulesRequest
+	9,   // 148: chute.v1.MessageService.Publish:output_type -> chute.v1.PublishResponse
+	11,  // 149: chute.v1.MessageService.PublishStream:output_type -> chute.v1.PublishStreamResponse
+	16,  // 150: chute.v1.MessageService.Receive:output_type -> chute.v1.ReceiveResponse
+	31,  // 151: chute.v1.MessageService.Consume:output_type -> chute.v1.ConsumeResponse
+	19,  // 152: chute.v1.MessageService.Ack:output_type -> chute.v1.AckResponse
+	22,  // 153: chute.v1.MessageService.Nack:output_type -> chute.v1.NackResponse
+	24,  // 154: chute.v1.MessageService.Extend:output_type -> chute.v1.ExtendResponse
+	26,  // 155: chute.v1.MessageService.Peek:output_type -> chute.v1.PeekResponse
+	82,  // 156: chute.v1.MessageService.Commit:output_type -> chute.v1.CommitResponse
+	43,  // 157: chute.v1.AdminService.CreateQueue:output_type -> chute.v1.CreateQueueResponse
+	45,  // 158: chute.v1.AdminService.UpdateQueue:output_type -> chute.v1.UpdateQueueResponse
+	47,  // 159: chute.v1.AdminService.DeleteQueue:output_type -> chute.v1.DeleteQueueResponse
+	49,  // 160: chute.v1.AdminService.PurgeQueue:output_type -> chute.v1.PurgeQueueResponse
+	51,  // 161: chute.v1.AdminService.GetQueue:output_type -> chute.v1.GetQueueResponse
+	53,  // 162: chute.v1.AdminService.ListQueues:output_type -> chute.v1.ListQueuesResponse
+	55,  // 163: chute.v1.AdminService.CreateTopic:output_type -> chute.v1.CreateTopicResponse
+	57,  // 164: chute.v1.AdminService.DeleteTopic:output_type -> chute.v1.DeleteTopicResponse
+	59,  // 165: chute.v1.AdminService.ListTopics:output_type -> chute.v1.ListTopicsResponse
+	61,  // 166: chute.v1.AdminService.Subscribe:output_type -> chute.v1.SubscribeResponse
+	63,  // 167: chute.v1.AdminService.Unsubscribe:output_type -> chute.v1.UnsubscribeResponse
+	65,  // 168: chute.v1.AdminService.Redrive:output_type -> chute.v1.RedriveResponse
+	67,  // 169: chute.v1.AdminService.PauseQueue:output_type -> chute.v1.PauseQueueResponse
+	69,  // 170: chute.v1.AdminService.ResumeQueue:output_type -> chute.v1.ResumeQueueResponse
+	71,  // 171: chute.v1.AdminService.GetServerInfo:output_type -> chute.v1.GetServerInfoResponse
+	73,  // 172: chute.v1.AdminService.Backup:output_type -> chute.v1.BackupChunk
+	75,  // 173: chute.v1.AdminService.ListConsumers:output_type -> chute.v1.ListConsumersResponse
+	78,  // 174: chute.v1.AdminService.ListAlerts:output_type -> chute.v1.ListAlertsResponse
+	87,  // 175: chute.v1.AdminService.GetMessage:output_type -> chute.v1.GetMessageResponse
+	90,  // 176: chute.v1.AdminService.CancelMessages:output_type -> chute.v1.CancelMessagesResponse
+	93,  // 177: chute.v1.AdminService.RedriveMessages:output_type -> chute.v1.RedriveMessagesResponse
+	97,  // 178: chute.v1.AdminService.CreateSchedule:output_type -> chute.v1.CreateScheduleResponse
+	99,  // 179: chute.v1.AdminService.DeleteSchedule:output_type -> chute.v1.DeleteScheduleResponse
+	101, // 180: chute.v1.AdminService.PauseSchedule:output_type -> chute.v1.PauseScheduleResponse
+	103, // 181: chute.v1.AdminService.ResumeSchedule:output_type -> chute.v1.ResumeScheduleResponse
+	105, // 182: chute.v1.AdminService.ListSchedules:output_type -> chute.v1.ListSchedulesResponse
+	148, // [148:183] is the sub-list for method output_type
+	113, // [113:148] is the sub-list for method input_type
+	113, // [113:113] is the sub-list for extension type_name
+	113, // [113:113] is the sub-list for extension extendee
+	0,   // [0:113] is the sub-list for field type_name
 }
 
 func init() { file_chute_v1_chute_proto_init() }
@@ -7561,7 +7641,7 @@ func file_chute_v1_chute_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chute_v1_chute_proto_rawDesc), len(file_chute_v1_chute_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   106,
 			NumExtensions: 0,
 			NumServices:   2,
