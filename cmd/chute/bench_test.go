@@ -72,6 +72,8 @@ var binaryModules = map[string]bool{
 	// in flight (issue 8).
 	"golang.org/x/time": true,
 	"golang.org/x/sync": true,
+	// chute bench run's latency histograms (issue 11).
+	"github.com/HdrHistogram/hdrhistogram-go": true,
 	// internal/schedule: cron expressions of periodic schedules (issue 13).
 	"github.com/robfig/cron/v3": true,
 	// server: /metrics (Prometheus), grpc.health.v1 and reflection
