@@ -1,15 +1,25 @@
 package adapters
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/broker"
+	"github.com/chutemq/chute/client"
 )
 
 // Chute is chute under comparison, through its public packages only.
@@ -17,8 +27,25 @@ import (
 // Embedded (NewChuteEmbedded) each queue is a fresh broker with its own
 // journal in a directory under dir, as `chute bench` runs it, so that no
 // run inherits another's journal or cache. Through an API (NewChuteAPI:
-// a *client.Client dialled to a `chute serve`) each queue is a new queue
-// on that server, deleted afterwards.
+// a *client.Client dialled to a `chute serve`; NewChuteServer starts that
+// server) each queue is a new queue on that server, deleted afterwards.
+//
+// Every queue implements Streams and DelayPublisher, with the client's
+// defaults as the issue's comparison asks (issue 11):
+//   - a Producer is a client.Producer with ProducerOptions{} (batches
+//     formed of what arrives while earlier ones are in flight, a few
+//     batches in flight, a producer session). The comparison's window is
+//     the adapter's own bound on unconfirmed messages around the
+//     producer's futures, so at most min(window, what the producer's own
+//     defaults hold unconfirmed) messages are in flight: the producer may
+//     hold fewer than the window, never more;
+//   - a Consumer is Receive with Max up to the prefetch, and acks sent
+//     as one Ack call per batch by a goroutine of the consumer while it
+//     receives the next batch (as the client's Runner settles); received
+//     messages whose ack is not yet confirmed count against the prefetch,
+//     so the consumer never holds more than prefetch unacked;
+//   - a topic (QueueOptions.Subscriptions > 0) is CreateTopic and one
+//     Subscribe per subscription, each with the default queue config.
 type Chute struct {
 	name string
 	dir  string         // embedded: the parent of each queue's journal
@@ -46,91 +73,428 @@ func NewChuteAPI(name string, api chute.API) *Chute {
 // Name implements System.
 func (c *Chute) Name() string { return c.name }
 
-// NewQueue implements System. The queue has the default configuration, as
-// in `chute bench`.
-func (c *Chute) NewQueue(ctx context.Context, _ QueueOptions) (Queue, error) {
+// NewQueue implements System. The queue (or the topic's subscriptions)
+// has the default configuration, as in `chute bench`.
+func (c *Chute) NewQueue(ctx context.Context, opts QueueOptions) (Queue, error) {
 	n := c.seq.Add(1)
 	if c.api != nil {
 		name := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), n)
-		if err := c.api.CreateQueue(ctx, name, chute.QueueConfig{}); err != nil {
-			return nil, fmt.Errorf("create queue %s: %w", name, err)
-		}
-		return &chuteQueue{api: c.api, name: name, del: func(ctx context.Context) error {
-			if err := c.api.DeleteQueue(ctx, name); err != nil {
-				return err
-			}
-			// The dead-letter queue the default configuration made.
-			return c.api.DeleteQueue(ctx, name+chute.DeadLetterSuffix)
-		}}, nil
+		return newChuteQueue(ctx, c.api, name, opts.Subscriptions, nil)
 	}
 	dir := filepath.Join(c.dir, fmt.Sprintf("queue-%d", n))
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
-	opts := c.opts
-	b, err := broker.Open(dir, &opts)
+	opts2 := c.opts
+	b, err := broker.Open(dir, &opts2)
 	if err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
-	q := &embeddedQueue{chuteQueue{api: b, name: "bench", del: func(context.Context) error {
+	closeBroker := func() error {
 		err := b.Close()
 		if rerr := os.RemoveAll(dir); err == nil {
 			err = rerr
 		}
 		return err
-	}}, b}
-	if err := b.CreateQueue(ctx, q.name, chute.QueueConfig{}); err != nil {
-		q.del(ctx)
-		return nil, fmt.Errorf("create queue: %w", err)
+	}
+	q, err := newChuteQueue(ctx, b, "bench", opts.Subscriptions, closeBroker)
+	if err != nil {
+		closeBroker()
+		return nil, err
+	}
+	return &embeddedQueue{q, b}, nil
+}
+
+// newChuteQueue creates queue name on api, or topic name with subs
+// subscriptions; after is run by Delete once they are deleted (nil: nothing).
+func newChuteQueue(ctx context.Context, api chute.API, name string, subs int, after func() error) (*chuteQueue, error) {
+	q := &chuteQueue{api: api, name: name, after: after}
+	if subs <= 0 {
+		if err := api.CreateQueue(ctx, name, chute.QueueConfig{}); err != nil {
+			return nil, fmt.Errorf("create queue %s: %w", name, err)
+		}
+		return q, nil
+	}
+	if err := api.CreateTopic(ctx, name, chute.TopicConfig{}); err != nil {
+		return nil, fmt.Errorf("create topic %s: %w", name, err)
+	}
+	for i := range subs {
+		sub := fmt.Sprintf("%s-s%d", name, i)
+		if err := api.Subscribe(ctx, name, sub, chute.SubscriptionConfig{}); err != nil {
+			q.deleteAll(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("subscribe %s: %w", sub, err)
+		}
+		q.subs = append(q.subs, sub)
 	}
 	return q, nil
 }
 
-// chuteQueue is one queue through the chute.API.
+// chuteQueue is one queue, or one topic and its subscriptions, through
+// the chute.API.
 type chuteQueue struct {
-	api  chute.API
-	name string
-	del  func(context.Context) error
+	api   chute.API
+	name  string       // the queue, or the topic
+	subs  []string     // the topic's subscription queues; nil for a queue
+	after func() error // run by Delete (embedded: close the broker)
+
+	shared     sync.Once
+	sharedProd *client.Producer // Publish's, shared by its callers
 }
 
-// fillBatch is how many messages one publish of Fill carries.
-const fillBatch = 100
-
-// Publish implements Publisher: one message per publish, confirmed when
-// durable per the broker's sync policy.
+// Publish implements Publisher: one message, confirmed when durable per
+// the broker's sync policy, through one client.Producer shared by every
+// caller — what the client's documentation gives goroutines that publish
+// at once (the Producer batches what they have in flight). A Publish call
+// each (client.Publish) is bound by the server's HTTP/2 writes at a few
+// thousand per second from 256 goroutines (docs/benchmarks.md, W7).
 func (q *chuteQueue) Publish(ctx context.Context, body []byte) error {
-	_, err := q.api.Publish(ctx, q.name, chute.Message{Body: body})
+	q.shared.Do(func() { q.sharedProd = client.NewProducer(q.api, q.name, client.ProducerOptions{}) })
+	f, err := q.sharedProd.Publish(ctx, chute.Message{Body: body})
+	if err != nil {
+		return err
+	}
+	_, err = f.Wait(ctx)
 	return err
 }
 
-// Fill implements Queue, with publishes of fillBatch messages.
+// Fill implements Queue through a client.Producer with its defaults (the
+// fastest way the client offers, and the way `chute bench backlog
+// --server` fills), every message with its own copy of a zero body.
 func (q *chuteQueue) Fill(ctx context.Context, n, size int) error {
-	body := make([]byte, size)
-	msgs := make([]chute.Message, fillBatch)
-	for i := range msgs {
-		msgs[i] = chute.Message{Body: body}
-	}
-	for done := 0; done < n; done += fillBatch {
-		if _, err := q.api.Publish(ctx, q.name, msgs[:min(fillBatch, n-done)]...); err != nil {
-			return err
+	p := client.NewProducer(q.api, q.name, client.ProducerOptions{})
+	var err error
+	for range n {
+		if _, err = p.Publish(ctx, chute.Message{Body: make([]byte, size)}); err != nil {
+			break
 		}
+	}
+	if err == nil {
+		err = p.Flush(ctx)
+	}
+	return errors.Join(err, p.Close(context.WithoutCancel(ctx)))
+}
+
+// Len implements Queue: the queue's depth, or for a topic the smallest
+// depth of its subscriptions (each should hold every message).
+func (q *chuteQueue) Len(ctx context.Context) (int64, error) {
+	if q.subs == nil {
+		s, err := q.api.QueueStats(ctx, q.name)
+		return s.Depth(), err
+	}
+	least := int64(-1)
+	for _, sub := range q.subs {
+		s, err := q.api.QueueStats(ctx, sub)
+		if err != nil {
+			return 0, err
+		}
+		if least < 0 || s.Depth() < least {
+			least = s.Depth()
+		}
+	}
+	return least, nil
+}
+
+// Delete implements Queue: the queue or the topic, its subscriptions and
+// the dead-letter queues the default configuration made.
+func (q *chuteQueue) Delete(ctx context.Context) error {
+	var err error
+	if q.sharedProd != nil {
+		err = q.sharedProd.Close(ctx)
+	}
+	err = errors.Join(err, q.deleteAll(ctx))
+	if q.after != nil {
+		err = errors.Join(err, q.after())
+	}
+	return err
+}
+
+func (q *chuteQueue) deleteAll(ctx context.Context) error {
+	var errs []error
+	if q.subs == nil {
+		errs = append(errs, q.api.DeleteQueue(ctx, q.name), deleteIfAny(ctx, q.api, q.name+chute.DeadLetterSuffix))
+		return errors.Join(errs...)
+	}
+	for _, sub := range q.subs {
+		errs = append(errs, q.api.Unsubscribe(ctx, q.name, sub), deleteIfAny(ctx, q.api, sub+chute.DeadLetterSuffix))
+	}
+	errs = append(errs, q.api.DeleteTopic(ctx, q.name))
+	return errors.Join(errs...)
+}
+
+// deleteIfAny deletes queue name if it exists.
+func deleteIfAny(ctx context.Context, api chute.API, name string) error {
+	if err := api.DeleteQueue(ctx, name); err != nil && !errors.Is(err, chute.ErrQueueNotFound) {
+		return err
 	}
 	return nil
 }
 
-// Len implements Queue.
-func (q *chuteQueue) Len(ctx context.Context) (int64, error) {
-	s, err := q.api.QueueStats(ctx, q.name)
-	return s.Depth(), err
+// PublishMany implements DelayPublisher: one Publish call carrying every
+// message with its delay and priority.
+func (q *chuteQueue) PublishMany(ctx context.Context, msgs []DelayedMessage) error {
+	ms := make([]chute.Message, len(msgs))
+	for i, m := range msgs {
+		ms[i] = chute.Message{Body: m.Body, Delay: m.Delay, Priority: m.Priority}
+	}
+	_, err := q.api.Publish(ctx, q.name, ms...)
+	return err
 }
 
-// Delete implements Queue.
-func (q *chuteQueue) Delete(ctx context.Context) error { return q.del(ctx) }
+// NewProducer implements Streams (see Chute for the window).
+func (q *chuteQueue) NewProducer(ctx context.Context, window int) (Producer, error) {
+	p := &chuteProducer{
+		p:        client.NewProducer(q.api, q.name, client.ProducerOptions{}),
+		slots:    make(chan struct{}, max(window, 1)),
+		inflight: make(chan pending, max(window, 1)+1),
+		done:     make(chan struct{}),
+	}
+	go p.confirm()
+	return p, nil
+}
+
+// NewConsumer implements Streams (see Chute for acks and the prefetch).
+func (q *chuteQueue) NewConsumer(ctx context.Context, sub, prefetch int) (Consumer, error) {
+	queue := q.name
+	if q.subs != nil {
+		if sub < 0 || sub >= len(q.subs) {
+			return nil, fmt.Errorf("subscription %d of %d", sub, len(q.subs))
+		}
+		queue = q.subs[sub]
+	} else if sub != 0 {
+		return nil, fmt.Errorf("subscription %d of a plain queue", sub)
+	}
+	c := &chuteConsumer{
+		cons:  client.NewConsumer(q.api, queue, client.ConsumerOptions{Prefetch: max(prefetch, 1)}),
+		queue: queue, prefetch: max(prefetch, 1),
+		acks: make(chan []string, 4), freed: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	go c.ackLoop()
+	return c, nil
+}
+
+// chuteProducer bounds a client.Producer's unconfirmed messages to the
+// window: a publish takes one of the window's slots, and the producer's
+// goroutine (confirm) waits for the futures in publish order, calls each
+// done and gives the slot back.
+type chuteProducer struct {
+	p        *client.Producer
+	slots    chan struct{} // one per unconfirmed message; capacity the window
+	inflight chan pending  // futures to wait for, in publish order; closed by Close
+	done     chan struct{} // closed when confirm returns
+	closing  sync.Once
+}
+
+// pending is one publish awaiting its confirmation, or a Flush marker
+// (f nil, flushed non-nil).
+type pending struct {
+	f       *client.Future
+	done    func(error)
+	flushed chan struct{}
+}
+
+// Publish implements Producer; done may be nil.
+func (p *chuteProducer) Publish(ctx context.Context, body []byte, done func(error)) error {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	f, err := p.p.Publish(ctx, chute.Message{Body: body})
+	if err != nil {
+		<-p.slots
+		return err
+	}
+	// inflight has room for every slot (and Flush markers wait their
+	// turn), so this send does not wait long.
+	p.inflight <- pending{f: f, done: done}
+	return nil
+}
+
+// confirm waits for each future in order and calls its done; it owns
+// nothing else and ends when Close closes inflight.
+func (p *chuteProducer) confirm() {
+	defer close(p.done)
+	for pe := range p.inflight {
+		if pe.f == nil {
+			close(pe.flushed)
+			continue
+		}
+		<-pe.f.Done()
+		if pe.done != nil {
+			_, err := pe.f.Result()
+			pe.done(err)
+		}
+		<-p.slots
+	}
+}
+
+// Flush implements Producer: the producer sends what it holds, and the
+// marker queued behind every earlier publish is reached once their done
+// calls have been made.
+func (p *chuteProducer) Flush(ctx context.Context) error {
+	if err := p.p.Flush(ctx); err != nil {
+		return err
+	}
+	marker := make(chan struct{})
+	select {
+	case p.inflight <- pending{flushed: marker}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-marker:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// closeTimeout bounds how long Close waits for publishes still in flight.
+const closeTimeout = 30 * time.Second
+
+// Close implements Producer: waits (up to closeTimeout) for what is in
+// flight, then stops the producer and its confirm goroutine.
+func (p *chuteProducer) Close() error {
+	var err error
+	p.closing.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		err = p.p.Close(ctx)
+		close(p.inflight)
+		<-p.done
+	})
+	return err
+}
+
+// chuteConsumer receives through a client.Consumer (over the network a
+// Consume stream: the server pushes messages while the consumer has
+// credit, the prefetch) and acks from its own goroutine (ackLoop), one
+// Ack per batch. It is used by one goroutine at a time.
+type chuteConsumer struct {
+	cons     *client.Consumer
+	queue    string
+	prefetch int
+	unacked  atomic.Int64  // received, ack not yet confirmed
+	acks     chan []string // batches for ackLoop; closed by Close
+	freed    chan struct{} // signalled when an ack completes
+	done     chan struct{} // closed when ackLoop returns
+	ackErr   atomic.Pointer[error]
+	closing  sync.Once
+}
+
+// Receive implements Consumer: at most prefetch minus the unacked
+// messages, waiting first for acks to free room.
+func (c *chuteConsumer) Receive(ctx context.Context, wait time.Duration) ([]Message, error) {
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	room := c.prefetch - int(c.unacked.Load())
+	for room <= 0 {
+		t := time.NewTimer(time.Until(deadline))
+		select {
+		case <-c.freed:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := c.err(); err != nil {
+			return nil, err
+		}
+		if room = c.prefetch - int(c.unacked.Load()); room <= 0 && !time.Now().Before(deadline) {
+			return nil, nil
+		}
+	}
+	w := time.Until(deadline)
+	if w <= 0 {
+		w = -1 // chute: a negative Wait does not wait; 0 would wait for ctx
+	}
+	ds, err := c.cons.ReceiveWait(ctx, room, w)
+	if err != nil {
+		return nil, err
+	}
+	c.unacked.Add(int64(len(ds)))
+	out := make([]Message, len(ds))
+	for i, d := range ds {
+		out[i] = Message{Body: d.Body, Handle: d.Receipt}
+	}
+	return out, nil
+}
+
+// Ack implements Consumer: hands the receipts to ackLoop (waiting only if
+// it is several batches behind) and returns the error of an earlier ack,
+// if one failed.
+func (c *chuteConsumer) Ack(ctx context.Context, msgs []Message) error {
+	if err := c.err(); err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	rs := make([]string, len(msgs))
+	for i, m := range msgs {
+		r, ok := m.Handle.(string)
+		if !ok {
+			return fmt.Errorf("ack: message handle %T is not a chute receipt", m.Handle)
+		}
+		rs[i] = r
+	}
+	select {
+	case c.acks <- rs:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ackLoop sends each batch of receipts as one Ack call, in order, and
+// keeps the first error; it ends when Close closes acks.
+func (c *chuteConsumer) ackLoop() {
+	defer close(c.done)
+	for rs := range c.acks {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		err := c.cons.Ack(ctx, rs...)
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("ack %d on %s: %w", len(rs), c.queue, err)
+			c.ackErr.CompareAndSwap(nil, &err)
+		}
+		c.unacked.Add(-int64(len(rs)))
+		select {
+		case c.freed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// err is the first ack failure, if any.
+func (c *chuteConsumer) err() error {
+	if p := c.ackErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close implements Consumer: sends the acks handed over so far, waits for
+// them, and returns the first ack failure. Leases not acked return to the
+// queue when they expire.
+func (c *chuteConsumer) Close() error {
+	var err error
+	c.closing.Do(func() {
+		close(c.acks)
+		<-c.done
+		err = c.cons.Close()
+	})
+	return errors.Join(c.err(), err)
+}
 
 // embeddedQueue is a queue of its own embedded broker, whose journal
 // counters it can read.
 type embeddedQueue struct {
-	chuteQueue
+	*chuteQueue
 	b *broker.Broker
 }
 
@@ -138,4 +502,178 @@ type embeddedQueue struct {
 func (q *embeddedQueue) Syncs() (syncs, records int64) {
 	s := q.b.JournalStats()
 	return s.Syncs, s.Records
+}
+
+// ChuteServer is chute as users run it: a `chute serve` process on
+// 127.0.0.1 with its defaults (sync always, metrics and alerts on, the
+// default memory budget), reached through a *client.Client. It is a
+// System (queues on that server) and a Server (its process and data
+// directory).
+type ChuteServer struct {
+	*Chute
+	c    *client.Client
+	cmd  *exec.Cmd
+	dir  string
+	addr string
+	logs sync.WaitGroup // the goroutine reading the server's log
+	stop sync.Once
+	err  error // Stop's outcome
+}
+
+// serveStartTimeout bounds how long a chute serve may take to say where it
+// listens.
+const serveStartTimeout = 30 * time.Second
+
+// NewChuteServer starts `bin serve` with its data in dir, listening on a
+// free port of 127.0.0.1, and dials it. The caller stops it with Stop.
+// Only the listen address, the data directory and the log format (JSON,
+// to read the address from the "chute serving" line) are set; the log's
+// lines from warn up go to this process's stderr.
+func NewChuteServer(ctx context.Context, bin, dir string) (*ChuteServer, error) {
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--log-format", "json")
+	cmd.Env = serveEnv()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s serve: %w", bin, err)
+	}
+	s := &ChuteServer{cmd: cmd, dir: dir}
+	addrs := make(chan string, 1)
+	s.logs.Add(1)
+	go func() {
+		defer s.logs.Done()
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if addr, ok := servingAddr(sc.Bytes()); ok {
+				select {
+				case addrs <- addr:
+				default:
+				}
+			} else if !quietLogLine(sc.Bytes()) {
+				fmt.Fprintln(os.Stderr, "chute serve:", sc.Text())
+			}
+		}
+	}()
+	t := time.NewTimer(serveStartTimeout)
+	defer t.Stop()
+	select {
+	case s.addr = <-addrs:
+	case <-t.C:
+		return nil, errors.Join(fmt.Errorf("chute serve did not start within %v", serveStartTimeout), s.Stop())
+	case <-ctx.Done():
+		return nil, errors.Join(ctx.Err(), s.Stop())
+	}
+	if s.c, err = client.Dial(s.addr); err != nil {
+		return nil, errors.Join(err, s.Stop())
+	}
+	s.Chute = NewChuteAPI("chute", s.c)
+	return s, nil
+}
+
+// serveEnv is this process's environment without CHUTE_ variables, which
+// chute serve would read as flags: the server runs with its defaults.
+func serveEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CHUTE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// servingAddr reads the address from serve's JSON line "chute serving"
+// (as cmd/chute's servingAddr does).
+func servingAddr(line []byte) (string, bool) {
+	var l struct {
+		Msg  string `json:"msg"`
+		Addr string `json:"addr"`
+	}
+	if json.Unmarshal(line, &l) != nil || l.Msg != "chute serving" {
+		return "", false
+	}
+	u, err := url.Parse(l.Addr)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	return u.Host, true
+}
+
+// quietLogLine reports a JSON log line below warn level.
+func quietLogLine(line []byte) bool {
+	var l struct {
+		Level slog.Level `json:"level"`
+	}
+	return json.Unmarshal(line, &l) == nil && l.Level < slog.LevelWarn
+}
+
+// Addr is the server's host:port.
+func (s *ChuteServer) Addr() string { return s.addr }
+
+// PID implements Server.
+func (s *ChuteServer) PID() int { return s.cmd.Process.Pid }
+
+// DataDir implements Server.
+func (s *ChuteServer) DataDir() string { return s.dir }
+
+// Durability implements Server: chute serve's default sync policy,
+// always, confirms a publish only once its journal record is synced.
+func (s *ChuteServer) Durability() string { return "fsync before confirm (--sync always)" }
+
+// Segments counts the journal's segment files (*.seg in the data
+// directory), for the backlog workload's "space given back".
+func (s *ChuteServer) Segments() int {
+	es, _ := os.ReadDir(s.dir)
+	n := 0
+	for _, e := range es {
+		if strings.HasSuffix(e.Name(), ".seg") {
+			n++
+		}
+	}
+	return n
+}
+
+// stopTimeout is how long Stop lets the server shut down gracefully
+// before it kills it.
+const stopTimeout = 30 * time.Second
+
+// Stop closes the client and stops the server by its PID: SIGTERM, then
+// SIGKILL after stopTimeout; it waits for the process to exit. It leaves
+// the data directory to the caller. Calling it again returns the first
+// outcome.
+func (s *ChuteServer) Stop() error {
+	s.stop.Do(func() {
+		if s.c != nil {
+			s.c.Close()
+		}
+		p := s.cmd.Process
+		_ = p.Signal(syscall.SIGTERM)
+		exited := make(chan error, 1)
+		go func() {
+			// Wait closes the log pipe: it must follow the last read,
+			// which comes when the process exits and the pipe ends.
+			s.logs.Wait()
+			exited <- s.cmd.Wait()
+		}()
+		t := time.NewTimer(stopTimeout)
+		defer t.Stop()
+		select {
+		case err := <-exited:
+			var ee *exec.ExitError
+			if err != nil && !errors.As(err, &ee) {
+				s.err = err
+			} else if err != nil && !ee.Exited() {
+				// Ended by the signal without handling it: not a clean stop.
+				s.err = fmt.Errorf("chute serve (pid %d): %w", p.Pid, err)
+			}
+		case <-t.C:
+			_ = p.Kill()
+			<-exited
+			s.err = fmt.Errorf("chute serve (pid %d) did not stop within %v: killed", p.Pid, stopTimeout)
+		}
+	})
+	return s.err
 }

@@ -1,13 +1,24 @@
 // Command chute-compare runs the same workloads against chute and against
-// other brokers started by hand (today NATS JetStream), in one run, and
-// prints each rate with its ratio against chute.
+// other brokers in one run, and prints each figure with its ratio against
+// chute.
+//
+// `all` is issue 11's comparison: it starts a fresh server of each system
+// per run (chute serve with its defaults; NATS JetStream, Redis and
+// RabbitMQ through package peers, installed from Debian if missing), runs
+// the eight workloads of package workload, stops the server by PID, and
+// prints medians of the runs with ratios chute/best peer:
+//
+//	go -C bench run ./cmd/chute-compare all --runs 3 --duration 5s
+//
+// `publish` and `backlog` are the earlier comparisons against chute
+// embedded and a NATS server started by hand:
+//
+//	go -C bench run ./cmd/chute-compare publish --nats nats://127.0.0.1:4222
 //
 // It lives in its own module (github.com/chutemq/chute/bench) so that the
 // other brokers' clients never enter the chute binary (issue 7); chute is
-// reached through its public packages only (broker, client). Run it from
-// the chute repository with
-//
-//	go -C bench run ./cmd/chute-compare publish --nats nats://127.0.0.1:4222
+// reached through its public packages only (broker, client) and its
+// binary.
 //
 // main only builds the command tree and exits with the status the command
 // returns: 0 success, 1 failure, 2 bad usage.
@@ -46,7 +57,11 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "chute-compare",
 		Short: "Compare chute with other brokers under the same load, in one run",
-		Long: `chute-compare runs each workload against chute embedded in this process and
+		Long: `chute-compare all runs issue 11's comparison: fresh servers of chute, NATS
+JetStream, Redis and RabbitMQ, the eight workloads, medians of runs and
+ratios (see 'chute-compare all --help').
+
+publish and backlog run each workload against chute embedded in this process and
 against the other brokers named by flags (--nats URL: a NATS server with
 JetStream that you started), one after the other in the same run, and prints
 each rate with its ratio against chute. Every figure is from this machine
@@ -54,6 +69,7 @@ now: read the ratios, not the absolute rates.
 
 Run it from the chute repository:
 
+  go -C bench run ./cmd/chute-compare all --runs 3 --duration 5s
   go -C bench run ./cmd/chute-compare publish --duration 5s --nats nats://127.0.0.1:4222
   go -C bench run ./cmd/chute-compare backlog --nats nats://127.0.0.1:4222 --nats-pid $(pgrep nats-server)
 
@@ -62,7 +78,7 @@ Chute-only measurements are 'chute bench'.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newPublishCmd(), newBacklogCmd())
+	root.AddCommand(newAllCmd(), newPublishCmd(), newBacklogCmd())
 	return root
 }
 

@@ -60,6 +60,9 @@ func TestUsage(t *testing.T) {
 		{"publish", "extra"},
 		{"backlog", "--nats", "nats://127.0.0.1:1"}, // without --nats-pid
 		{"publish", "--no-such-flag"},
+		{"all", "--systems", "chute,kafka"},
+		{"all", "--workloads", "W1,W9"},
+		{"all", "--runs", "0"},
 	} {
 		if _, err := runCLI(t, args...); exitCode(err) != 2 {
 			t.Errorf("%v: exit %d (%v), want 2", args, exitCode(err), err)
