@@ -10,3 +10,10 @@ func BreakerTickedAt(b *Broker) int64 {
 
 // IndexBytesPerMessage is what the memory budget counts per queued message.
 const IndexBytesPerMessage = indexBytesPerMessage
+
+// SetHeap makes the broker see a heap of live bytes and nonHeap bytes
+// besides it at its heap samples, and samples now.
+func SetHeap(b *Broker, live, nonHeap int64) {
+	b.readHeap = func() (int64, int64) { return live, nonHeap }
+	b.sampleHeap()
+}

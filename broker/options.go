@@ -94,14 +94,16 @@ type Options struct {
 	MemoryBudget int64
 
 	// MemoryLimit, if set, is told the Go memory limit the budget implies
-	// whenever it changes (at most once per eighth of the budget): the
-	// budget, or the index when it outgrows that, plus MemoryAllowance for
-	// everything else and the collector's headroom, less the body cache
-	// (which is outside the Go heap); at least the index plus the
-	// allowance. chute serve passes debug.SetMemoryLimit (unless GOMEMLIMIT is
-	// set), so that a backlog's heap stays within the budget instead of
-	// doubling past it; nil leaves the runtime alone, since a program that
-	// embeds the broker owns its garbage collector.
+	// whenever it changes by an eighth of the budget: the heap may hold the
+	// budget (or the index when it outgrows it) plus MemoryAllowance, less
+	// the body cache (outside the heap), but never less than what is live
+	// plus as much again of it besides the index; plus what the runtime
+	// holds besides the heap (goroutine stacks above all). chute serve passes debug.SetMemoryLimit
+	// (unless GOMEMLIMIT is set), so that a backlog's heap stays within the
+	// budget instead of doubling past it, and freed pages go back to the
+	// system as a backlog drains; nil leaves the runtime alone, since a
+	// program that embeds the broker owns its garbage collector. Setting it
+	// also makes the body cache yield to the heap (see MemoryBudget).
 	MemoryLimit func(bytes int64)
 
 	// MaxMessageSize bounds a message's body, headers, ID and key together;

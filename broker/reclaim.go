@@ -297,8 +297,17 @@ func (b *Broker) maintenanceLoop() {
 	defer t.Stop()
 	r := time.NewTicker(reclaimCheck)
 	defer r.Stop()
+	var heapTick <-chan time.Time // the body cache and memory limit follow the heap (budgetCacheLocked)
+	if b.opts.MemoryLimit != nil {
+		h := time.NewTicker(heapSample)
+		defer h.Stop()
+		heapTick = h.C
+	}
 	for {
 		select {
+		case <-heapTick:
+			b.sampleHeap()
+			continue
 		case <-r.C:
 			if !b.reclaimDue() {
 				continue

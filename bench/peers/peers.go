@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -113,6 +114,17 @@ func Start(ctx context.Context, kind, dir string) (*Peer, error) {
 	if err := waitAccepting(ctx, p.Addr, main, 60*time.Second); err != nil {
 		p.Stop()
 		return nil, fmt.Errorf("start %s: %w; log %s: %s", kind, err, main.log.Name(), tail(main.log.Name()))
+	}
+	if kind == "rabbitmq" {
+		// rabbitmq-server is a shell script that starts the Erlang VM as its
+		// child: the VM's pid, which the node writes to its pid file, is
+		// the one whose memory counts.
+		pid, err := readPIDFile(filepath.Join(dir, "rabbitmq.pid"))
+		if err != nil {
+			p.Stop()
+			return nil, fmt.Errorf("start %s: the Erlang VM's pid: %w", kind, err)
+		}
+		p.PID = pid
 	}
 	return p, nil
 }
@@ -269,4 +281,17 @@ func tail(path string) string {
 		b = b[len(b)-2048:]
 	}
 	return string(b)
+}
+
+// readPIDFile reads a process id written to a file, as a server writes it.
+func readPIDFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("%s: not a process id: %q", path, b)
+	}
+	return pid, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -38,6 +39,13 @@ func TestStartStop(t *testing.T) {
 			p := startOrSkip(t, kind)
 			if p.PID <= 0 || p.URL == "" || p.Durability == "" || p.DataDir == "" {
 				t.Fatalf("incomplete peer: %+v", p)
+			}
+			// PID is the server itself (memory figures read it), not a
+			// script that started it.
+			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.PID))
+			want := map[string]string{peers.NATS: "nats-server", peers.Redis: "redis-server", peers.RabbitMQ: "beam.smp"}[kind]
+			if err != nil || strings.TrimSpace(string(comm)) != want {
+				t.Fatalf("PID %d is %q (%v), want %s", p.PID, comm, err, want)
 			}
 			if c, err := net.DialTimeout("tcp", p.Addr, time.Second); err != nil {
 				t.Fatalf("client port: %v", err)

@@ -43,6 +43,22 @@ func (c *FakeClock) NewTimer(d time.Duration) chute.Timer {
 	return t
 }
 
+// NewTimerAt returns a timer that fires when the clock reaches at (at once
+// if it has). Arming for an instant reads no clock, so a test that moves
+// the clock meanwhile cannot make the timer late, as it can with
+// NewTimer(at.Sub(Now())); the broker arms its timers through it.
+func (c *FakeClock) NewTimerAt(at time.Time) chute.Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: c, at: at, ch: make(chan time.Time, 1)}
+	if !at.After(c.now) {
+		t.ch <- c.now
+		return t
+	}
+	c.timers = append(c.timers, t)
+	return t
+}
+
 // Advance moves the clock forward and fires every timer now due.
 func (c *FakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
