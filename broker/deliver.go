@@ -78,15 +78,7 @@ func (b *Broker) ReceiveAsync(ctx context.Context, queue string, opts chute.Rece
 			}
 			recorded := func(ctx context.Context) error {
 				// Not behind another batch's fsync (journal/hurry.go).
-				b.jrn.Hurry(batch)
-				select {
-				case <-batch.Written():
-					return nil
-				case <-batch.Done():
-					return batch.Err()
-				case <-ctx.Done():
-					return ctx.Err()
-				}
+				return b.jrn.WaitWritten(ctx, batch)
 			}
 			return out, recorded, nil
 		}

@@ -1,5 +1,7 @@
 package journal
 
+import "context"
+
 // Hurry: a delivery must not wait out another batch's fsync.
 //
 // A receive hands a message out once the record of its delivery is
@@ -45,15 +47,25 @@ type hurriedBatch struct {
 // appends and the writer is syncing an earlier batch; b is then Written
 // when Hurry returns, and the writer syncs and completes it with its next
 // cycle. Otherwise Hurry does nothing and the writer writes b as soon as
-// it is free. Call it before waiting for b.Written.
-func (j *Journal) Hurry(b *Batch) {
+// it is free; if b might still be hurried — the writer is busy writing an
+// earlier batch, or between cycles — Hurry returns a channel closed when
+// the writer next begins a sync, the moment to try again (WaitWritten).
+func (j *Journal) Hurry(b *Batch) (retry <-chan struct{}) {
 	j.mu.Lock()
 	n := len(j.hurried)
-	if b == nil || b != j.cur || j.syncing == nil || j.err != nil || j.full != nil ||
-		len(j.pending) != 1 || j.pending[0].init || j.pending[0].seg != j.syncing ||
-		n > 0 && !j.hurried[n-1].written || !j.wmu.TryLock() {
+	if b == nil || b != j.cur || j.err != nil || j.full != nil ||
+		len(j.pending) != 1 || j.pending[0].init || n > 0 && !j.hurried[n-1].written {
 		j.mu.Unlock()
-		return
+		return nil // written, or being written, or not to be hurried
+	}
+	if j.syncing == nil || j.pending[0].seg != j.syncing || !j.wmu.TryLock() {
+		if j.syncStarts == nil {
+			j.syncStarts = make(chan struct{})
+		}
+		ch := j.syncStarts
+		j.mu.Unlock()
+		j.stats.hurryLater.Add(1)
+		return ch
 	}
 	c := j.pending[0]
 	j.hurried = append(j.hurried, hurriedBatch{chunks: j.pending, b: b})
@@ -77,5 +89,25 @@ func (j *Journal) Hurry(b *Batch) {
 	select { // the writer syncs it (or writes it again) next
 	case j.kick <- struct{}{}:
 	default:
+	}
+	return nil
+}
+
+// WaitWritten waits until b is written (Batch.Written), done, or ctx ends,
+// hurrying b (Hurry) now and whenever the writer begins a sync meanwhile:
+// a caller that needs its records only in the file never waits out a
+// sync of records it does not need.
+func (j *Journal) WaitWritten(ctx context.Context, b *Batch) error {
+	for {
+		retry := j.Hurry(b)
+		select {
+		case <-b.Written():
+			return nil
+		case <-b.Done():
+			return b.Err()
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-retry:
+		}
 	}
 }

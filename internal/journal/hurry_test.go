@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chutemq/chute/internal/vfs"
 )
@@ -239,5 +241,69 @@ func TestHurryCrash(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWaitWrittenHurriesAtTheNextSync: a batch appended while the writer
+// writes an earlier one cannot be hurried yet; WaitWritten hurries it as
+// soon as the writer begins that batch's sync, so it is written while the
+// sync still runs.
+func TestWaitWrittenHurriesAtTheNextSync(t *testing.T) {
+	mem := vfs.NewMemFS()
+	g := newGatedSyncs()
+	writing := make(chan struct{}, 1)
+	writeGate := make(chan struct{})
+	var gateWrites atomic.Bool
+	j, _ := openJournal(t, vfs.NewFaulty(mem, func(op vfs.Op, name string) error {
+		if op == vfs.OpWrite && gateWrites.CompareAndSwap(true, false) {
+			writing <- struct{}{}
+			<-writeGate
+		}
+		return g.inject(op, name)
+	}), Options{})
+	appendWait(t, j, []byte("first"))
+
+	gateWrites.Store(true)
+	g.armed.Store(true)
+	_, a, err := j.Append([]byte("record A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-writing // the writer is writing A
+	_, b, err := j.Append([]byte("record B"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Hurry(b) == nil {
+		t.Fatal("Hurry during A's write gave no channel to try again on")
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- j.WaitWritten(context.Background(), b) }()
+	// Until WaitWritten has tried and been told to try again, A stays in
+	// its write: then the hurry must come from the retry.
+	for deadline := time.Now().Add(10 * time.Second); j.stats.hurryLater.Load() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("WaitWritten never tried to hurry B")
+		}
+		runtime.Gosched()
+	}
+	close(writeGate) // A written; the writer begins A's sync, which blocks
+	<-g.started
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second): // A's sync waits for the test: B would wait for ever
+		close(g.release)
+		t.Fatal("B not written during A's sync")
+	}
+	if isClosed(a.Done()) {
+		t.Fatal("B was written only after A's sync")
+	}
+	g.armed.Store(false)
+	close(g.release)
+	if err := b.Wait(context.Background()); err != nil || a.Err() != nil {
+		t.Fatalf("A %v, B %v", a.Err(), err)
 	}
 }

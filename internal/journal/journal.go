@@ -107,9 +107,12 @@ type Journal struct {
 	wmu     sync.Mutex     // held by whoever writes chunks: the writer (from taking a batch to its sync), or a hurrying caller
 	syncing *segment       // the segment the writer is syncing, with wmu free: a caller may hurry appends to it
 	hurried []hurriedBatch // batches hurried during the writer's sync, in order; the writer syncs and completes them
-	cache   *readCache     // recently written bytes, outside the Go heap
-	done    chan struct{}  // closed when the writer exits
-	skipped []Damage       // damage Replay skipped before the checkpoint (reader.go)
+	// syncStarts is closed when the writer next begins a sync (made on
+	// demand by Hurry for a caller that could not hurry yet).
+	syncStarts chan struct{}
+	cache      *readCache    // recently written bytes, outside the Go heap
+	done       chan struct{} // closed when the writer exits
+	skipped    []Damage      // damage Replay skipped before the checkpoint (reader.go)
 
 	noPrealloc atomic.Bool // SetPreallocate(false): the disk is short of space
 	fullSet    atomic.Bool // full != nil (written under mu), for Suspended's fast path
@@ -119,6 +122,7 @@ type Journal struct {
 		cacheHits, fileReads                     atomic.Int64
 		rewinds                                  atomic.Int64 // batches undone for lack of space
 		hurried                                  atomic.Int64 // batches written by Hurry
+		hurryLater                               atomic.Int64 // Hurry calls that could not hurry yet (retry)
 		released                                 atomic.Int64 // segments released (Release)
 	}
 }
@@ -525,6 +529,10 @@ func (j *Journal) writeBatch(w *writer, t takenBatch, takeNext bool) takenBatch 
 		if j.opts.Sync == SyncAlways || j.opts.Sync == SyncInterval && time.Since(w.lastSync) >= j.opts.SyncInterval {
 			j.mu.Lock()
 			j.syncing = w.dirty
+			if j.syncStarts != nil {
+				close(j.syncStarts) // callers waiting to hurry (WaitWritten)
+				j.syncStarts = nil
+			}
 			j.mu.Unlock()
 			j.wmu.Unlock()
 			err = w.sync()
