@@ -456,13 +456,19 @@ func (c *chuteConsumer) ackLoop() {
 	defer close(c.done)
 	for rs := range c.acks {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		err := c.cons.Ack(ctx, rs...)
+		n := len(rs)
+		var err error
+		for len(rs) > 0 && err == nil { // at most a batch's worth per Ack (the server's --max-batch)
+			k := min(len(rs), client.DefaultMaxBatch)
+			err = c.cons.Ack(ctx, rs[:k]...)
+			rs = rs[k:]
+		}
 		cancel()
 		if err != nil {
-			err = fmt.Errorf("ack %d on %s: %w", len(rs), c.queue, err)
+			err = fmt.Errorf("ack %d on %s: %w", n, c.queue, err)
 			c.ackErr.CompareAndSwap(nil, &err)
 		}
-		c.unacked.Add(-int64(len(rs)))
+		c.unacked.Add(-int64(n))
 		select {
 		case c.freed <- struct{}{}:
 		default:

@@ -786,20 +786,31 @@ func (j *Journal) ReadAt(pos uint64, n int) ([]byte, error) {
 		j.stats.cacheHits.Add(1)
 		return buf, nil
 	}
-	if t := j.tail; t != nil && (id > t.id || id == t.id && off+int64(n) > j.tailOff) {
+	j.mu.Unlock()
+	if err := j.readFile(id, off, buf); err != nil {
+		return nil, fmt.Errorf("read %x: %w", pos, err)
+	}
+	return buf, nil
+}
+
+// readFile reads len(buf) bytes at off in segment id from its file (they
+// are not in memory: the caller looked).
+func (j *Journal) readFile(id uint32, off int64, buf []byte) error {
+	j.mu.Lock()
+	if t := j.tail; t != nil && (id > t.id || id == t.id && off+int64(len(buf)) > j.tailOff) {
 		// Past the end and not pending: a record whose write was undone
 		// (nospace.go), read by a caller that saw it before the undo.
 		j.mu.Unlock()
-		return nil, fmt.Errorf("read %x: %w: the record's write was undone", pos, chute.ErrDiskFull)
+		return fmt.Errorf("%w: the record's write was undone", chute.ErrDiskFull)
 	}
 	s := j.segs[id]
 	j.mu.Unlock()
 	if s == nil {
-		return nil, fmt.Errorf("read %x: segment %d released", pos, id)
+		return fmt.Errorf("segment %d released", id)
 	}
 	f, ok := s.acquire()
 	if !ok {
-		return nil, fmt.Errorf("read %x: segment %d not open", pos, id)
+		return fmt.Errorf("segment %d not open", id)
 	}
 	_, err := f.ReadAt(buf, off)
 	if rerr := s.releaseRef(j.opts.FS); err == nil {
@@ -809,11 +820,21 @@ func (j *Journal) ReadAt(pos uint64, n int) ([]byte, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read segment %d at %d: %w", id, off, err)
+		return fmt.Errorf("read segment %d at %d: %w", id, off, err)
 	}
 	j.stats.fileReads.Add(1)
-	return buf, nil
+	return nil
 }
+
+// Reads from files that ReadMany puts together: records at most
+// maxReadGap bytes apart in one segment (a backlog drains in the order it
+// was published, its bodies side by side in their records) are read with
+// one system call, up to maxReadRun bytes. Measured (issue 11): a server
+// draining 1M × 1 KiB spent a fifth of its CPU in one pread per message.
+const (
+	maxReadGap = 16 << 10
+	maxReadRun = 1 << 20
+)
 
 // ReadMany reads several records' bytes, as ReadAt does for each: those
 // in memory under one hold of the journal's lock (a receive of many
@@ -840,12 +861,38 @@ func (j *Journal) ReadMany(pos []uint64, sizes []uint32) ([][]byte, error) {
 	}
 	j.mu.Unlock()
 	j.stats.cacheHits.Add(int64(len(pos) - len(miss)))
-	for _, i := range miss {
-		b, err := j.ReadAt(pos[i], int(sizes[i]))
-		if err != nil {
-			return nil, err
+	var run []byte // reused for runs of nearby records
+	for k := 0; k < len(miss); {
+		i := miss[k]
+		id, start := uint32(pos[i]>>32), int64(pos[i]&0xffffffff)
+		end := start + int64(sizes[i])
+		m := k + 1
+		for ; m < len(miss); m++ {
+			p, n := pos[miss[m]], int64(sizes[miss[m]])
+			o := int64(p & 0xffffffff)
+			if uint32(p>>32) != id || o < end || o-end > maxReadGap || o+n-start > maxReadRun {
+				break
+			}
+			end = o + n
 		}
-		out[i] = b
+		if m == k+1 {
+			if err := j.readFile(id, start, out[i]); err != nil {
+				return nil, fmt.Errorf("read %x: %w", pos[i], err)
+			}
+			k++
+			continue
+		}
+		if int64(cap(run)) < end-start {
+			run = make([]byte, end-start)
+		}
+		run = run[:end-start]
+		if err := j.readFile(id, start, run); err != nil {
+			return nil, fmt.Errorf("read %x: %w", pos[i], err)
+		}
+		for _, x := range miss[k:m] {
+			copy(out[x], run[int64(pos[x]&0xffffffff)-start:])
+		}
+		k = m
 	}
 	return out, nil
 }

@@ -304,3 +304,49 @@ func TestFailClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestReadManyTogether: records side by side in a segment, not in memory,
+// are read with one file read per run (a backlog's drain), and each gets
+// its own bytes; records out of order or far apart are read apart.
+func TestReadManyTogether(t *testing.T) {
+	fs := vfs.NewMemFS()
+	j, _ := openJournal(t, fs, Options{}) // no cache: every read goes to the file
+	rng := rand.New(rand.NewPCG(3, 4))
+	var pos []uint64
+	var sizes []uint32
+	var want [][]byte
+	for i := range 200 {
+		p := payload(rng, i)
+		pos = append(pos, appendWait(t, j, p))
+		sizes = append(sizes, uint32(len(p)))
+		want = append(want, p)
+	}
+	check := func(order []int, maxReads int64) {
+		t.Helper()
+		ps, ns := make([]uint64, len(order)), make([]uint32, len(order))
+		for k, i := range order {
+			ps[k], ns[k] = pos[i], sizes[i]
+		}
+		before := j.Stats().FileReads
+		got, err := j.ReadMany(ps, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, i := range order {
+			if !bytes.Equal(got[k], want[i]) {
+				t.Fatalf("record %d: got %q, want %q", i, got[k], want[i])
+			}
+		}
+		if reads := j.Stats().FileReads - before; reads > maxReads {
+			t.Fatalf("%d records in %d file reads, want at most %d", len(order), reads, maxReads)
+		}
+	}
+	all := make([]int, len(pos))
+	for i := range all {
+		all[i] = i
+	}
+	check(all, 1)               // one run
+	check([]int{0, 2, 4, 6}, 1) // small gaps: still one
+	check([]int{5, 4, 3}, 3)    // backwards: one each
+	check([]int{10, 11, 150, 151}, 2)
+}
