@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chutemq/chute/bench/adapters"
+	"github.com/chutemq/chute/bench/peers/peerstest"
 	"github.com/chutemq/chute/bench/workload"
 	"github.com/chutemq/chute/broker"
 	"github.com/chutemq/chute/client"
@@ -127,13 +128,13 @@ func TestChuteNetwork(t *testing.T) {
 // TestNATS runs against a NATS server with JetStream at
 // $CHUTE_BENCH_NATS_URL (e.g. nats://127.0.0.1:4222), or else one started
 // by bench/peers (skipped when nats-server is not installed; see
-// startPeer in peers_test.go).
+// peerstest.Start).
 func TestNATS(t *testing.T) {
 	if url := os.Getenv("CHUTE_BENCH_NATS_URL"); url != "" {
 		exercise(t, adapters.NewNATS(url))
 		return
 	}
-	sys, err := adapters.ForPeer(startPeer(t, "nats"))
+	sys, err := adapters.ForPeer(peerstest.Start(t, "nats"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,35 +3,14 @@ package adapters_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chutemq/chute/bench/adapters"
 	"github.com/chutemq/chute/bench/peers"
+	"github.com/chutemq/chute/bench/peers/peerstest"
 )
-
-// startPeer starts a server of kind for t with bench/peers, or skips t
-// when the server is not installed and CHUTE_COMPARE_REQUIRED is unset.
-func startPeer(t *testing.T, kind string) *peers.Peer {
-	t.Helper()
-	if _, err := peers.Installed(kind); err != nil && os.Getenv("CHUTE_COMPARE_REQUIRED") == "" {
-		t.Skipf("%v (set CHUTE_COMPARE_REQUIRED=1 to install it and require it)", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	p, err := peers.Start(ctx, kind, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Stop(); err != nil {
-			t.Errorf("stop %s: %v", kind, err)
-		}
-	})
-	return p
-}
 
 // TestPeers drives each peer's adapter through the comparison's shapes:
 // a queue produced with a window and consumed with a prefetch, a topic
@@ -39,7 +18,7 @@ func startPeer(t *testing.T, kind string) *peers.Peer {
 func TestPeers(t *testing.T) {
 	for _, kind := range []string{peers.NATS, peers.Redis, peers.RabbitMQ} {
 		t.Run(kind, func(t *testing.T) {
-			p := startPeer(t, kind)
+			p := peerstest.Start(t, kind)
 			sys, err := adapters.ForPeer(p)
 			if err != nil {
 				t.Fatal(err)

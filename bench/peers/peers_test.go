@@ -13,30 +13,13 @@ import (
 	"time"
 
 	"github.com/chutemq/chute/bench/peers"
+	"github.com/chutemq/chute/bench/peers/peerstest"
 )
-
-// StartOrSkip starts a peer of kind for t, or skips t when its server is
-// not installed and CHUTE_COMPARE_REQUIRED is unset (with it set, Start
-// installs the server or the test fails).
-func startOrSkip(t *testing.T, kind string) *peers.Peer {
-	t.Helper()
-	if _, err := peers.Installed(kind); err != nil && os.Getenv("CHUTE_COMPARE_REQUIRED") == "" {
-		t.Skipf("%v (set CHUTE_COMPARE_REQUIRED=1 to install it and require it)", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	p, err := peers.Start(ctx, kind, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Stop() })
-	return p
-}
 
 func TestStartStop(t *testing.T) {
 	for _, kind := range []string{peers.NATS, peers.Redis, peers.RabbitMQ} {
 		t.Run(kind, func(t *testing.T) {
-			p := startOrSkip(t, kind)
+			p := peerstest.Start(t, kind)
 			if p.PID <= 0 || p.URL == "" || p.Durability == "" || p.DataDir == "" {
 				t.Fatalf("incomplete peer: %+v", p)
 			}
