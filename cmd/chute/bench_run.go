@@ -36,9 +36,11 @@ bench-run-XXXXXX) and deletes them afterwards unless --keep.
 Each producer is a client.Producer with default options (--batch sets its
 BatchSize) and keeps at most --window messages unconfirmed (a semaphore on
 messages; the producer's own window of MaxInFlight batches may bind first).
-Each consumer loops Receive (--prefetch as Max) and Ack (--ack batch: one
-call per received batch; each: one call per message), on its queue or
-subscription. Publishing stops at --count messages or after --duration
+Each consumer is a client.Consumer (over the network a Consume stream,
+with --prefetch as its prefetch) on its queue or subscription: it loops
+on Receive (at most --prefetch at a time) and acks from a goroutine of its
+own (--ack batch: one Ack per received batch; each: one per message), so
+that receiving never waits for an ack. Publishing stops at --count messages or after --duration
 (given --count alone, there is no time limit), then consumers drain for at
 most --drain (plus the longest delay of --delay-mix).
 
@@ -142,7 +144,7 @@ func newBenchRunCmd() *cobra.Command {
 	fl.Float64Var(&rf.rate, "rate", 0, "messages per second across producers (0: flat out)")
 	fl.IntVar(&rf.window, "window", 1000, "most unconfirmed messages per producer")
 	fl.IntVar(&rf.batch, "batch", 0, "producer batch size (0: the Producer's default)")
-	fl.IntVar(&rf.prefetch, "prefetch", 1000, "most messages per Receive")
+	fl.IntVar(&rf.prefetch, "prefetch", 1000, "each consumer's prefetch, and the most messages per Receive")
 	fl.StringVar(&rf.ack, "ack", "batch", "ack mode: batch (one call per received batch) or each (one call per message)")
 	fl.StringVar(&rf.priorityMix, "priority-mix", "", `priorities with weights, e.g. "0:50,9:50" (default all 0)`)
 	fl.StringVar(&rf.delayMix, "delay-mix", "", `delays with weights, e.g. "0:90,1s:10" (default none)`)

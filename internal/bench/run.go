@@ -19,7 +19,7 @@ import (
 
 // Run is the general load generator behind `chute bench run` (issue 11),
 // in the manner of `nats bench` and RabbitMQ's PerfTest: producers (each a
-// client.Producer) and consumers (Receive, then Ack) against any
+// client.Producer) and consumers (each a client.Consumer) against any
 // chute.API, paced or flat out, with priority and delay mixes and topic
 // fan-out, measuring confirm latency, end-to-end latency, the lateness of
 // delayed messages and priority inversions.
@@ -97,7 +97,9 @@ type RunConfig struct {
 	Window int
 	// Batch is ProducerOptions.BatchSize (0: the producer's default).
 	Batch int
-	// Prefetch is ReceiveOptions.Max per Receive; default 1000.
+	// Prefetch is each consumer's prefetch (client.ConsumerOptions: the
+	// credit its Consume stream keeps granted) and the most one Receive
+	// takes; default 1000.
 	Prefetch int
 	// Ack is the ack mode; default AckBatch.
 	Ack AckMode
@@ -629,15 +631,37 @@ func (r *runner) confirmAll(runCtx context.Context, pend <-chan pending, window 
 	}
 }
 
-// consume receives from queue c mod queues and acks until ctx ends.
+// consume receives from queue c mod queues and acks until ctx ends,
+// through a client.Consumer — over the network a Consume stream, which
+// pushes deliveries while its prefetch lasts — with the acks sent from a
+// goroutine of their own, so that the loop goes on receiving while an ack
+// waits for the server (a Receive-then-Ack loop held every message that
+// arrived meanwhile for the ack's round trip, and measured it as latency).
 func (r *runner) consume(ctx context.Context, c int) {
 	qi := c % len(r.queues)
 	q := r.queues[qi]
+	cons := client.NewConsumer(r.api, q, client.ConsumerOptions{Prefetch: r.cfg.Prefetch})
+	acks := make(chan []string, 4)
+	var acker sync.WaitGroup
+	acker.Go(func() {
+		// Every batch received is acked, also those received just before
+		// the run ended (ctx): acked counts them. Each ack is bounded.
+		for rs := range acks {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			r.ack(actx, cons, rs)
+			cancel()
+		}
+	})
+	defer func() {
+		close(acks)
+		acker.Wait()
+		cons.Close()
+	}()
 	var e2e, late []time.Duration
-	receipts := make([]string, 0, r.cfg.Prefetch)
+	var receipts []string
 	for {
 		t0 := r.since()
-		ds, err := r.api.Receive(ctx, q, chute.ReceiveOptions{Max: r.cfg.Prefetch})
+		ds, err := cons.Receive(ctx, r.cfg.Prefetch)
 		t1 := r.since()
 		if err != nil {
 			if ctx.Err() == nil {
@@ -645,7 +669,8 @@ func (r *runner) consume(ctx context.Context, c int) {
 			}
 			return
 		}
-		e2e, late, receipts = e2e[:0], late[:0], receipts[:0]
+		e2e, late = e2e[:0], late[:0]
+		receipts = make([]string, 0, len(ds)) // the ack goroutine's from here
 		var first int64
 		for _, d := range ds {
 			receipts = append(receipts, d.Receipt)
@@ -670,7 +695,9 @@ func (r *runner) consume(ctx context.Context, c int) {
 		}
 		r.e2eLat.RecordAll(e2e)
 		r.lateness.RecordAll(late)
-		r.ack(ctx, q, receipts)
+		if len(receipts) > 0 {
+			acks <- receipts // the acker ends only when acks is closed: this never waits for ever
+		}
 		if first > 0 {
 			storeMax(&r.lastCons, t1)
 			r.consumed.Add(first)
@@ -697,11 +724,15 @@ func stamps(b []byte) (sent int64, delay time.Duration, index int64) {
 // ack settles a received batch in one call, or one call per message. A
 // failed ack is counted, not fatal: its message comes back when its lease
 // ends and is counted as redelivered.
-func (r *runner) ack(ctx context.Context, q string, receipts []string) {
+func (r *runner) ack(ctx context.Context, cons *client.Consumer, receipts []string) {
 	if len(receipts) == 0 {
 		return
 	}
-	calls := [][]string{receipts}
+	var calls [][]string
+	for rest := receipts; len(rest) > 0; { // at most a batch's worth per call
+		k := min(len(rest), client.DefaultMaxBatch)
+		calls, rest = append(calls, rest[:k]), rest[k:]
+	}
 	if r.cfg.Ack == AckEach {
 		calls = calls[:0]
 		for i := range receipts {
@@ -709,7 +740,7 @@ func (r *runner) ack(ctx context.Context, q string, receipts []string) {
 		}
 	}
 	for _, rs := range calls {
-		if err := r.api.Ack(ctx, q, rs...); err != nil {
+		if err := cons.Ack(ctx, rs...); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
