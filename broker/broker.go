@@ -54,7 +54,7 @@ type Broker struct {
 	memLimit    int64                        // guarded by mu: the last limit given to Options.MemoryLimit (0: none yet)
 	heapLive    int64                        // guarded by mu: the live heap at the last sample (sampleHeap)
 	nonHeap     int64                        // guarded by mu: what the runtime held besides the heap then
-	readHeap    func() (live, nonHeap int64) // heapNow; tests replace it
+	readHeap    func() (live, nonHeap int64) // guarded by mu: heapNow; tests replace it
 	closed      bool                         // guarded by mu
 
 	recovery RecoveryStats // set by Open
@@ -415,7 +415,10 @@ func (b *Broker) sampleHeap() {
 	if b.opts.MemoryLimit == nil || b.cacheBudget <= 0 {
 		return
 	}
-	live, nonHeap := b.readHeap()
+	b.mu.Lock()
+	read := b.readHeap
+	b.mu.Unlock()
+	live, nonHeap := read()
 	b.mu.Lock()
 	b.heapLive, b.nonHeap = live, nonHeap
 	b.budgetCacheLocked()

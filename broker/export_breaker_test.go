@@ -14,6 +14,8 @@ const IndexBytesPerMessage = indexBytesPerMessage
 // SetHeap makes the broker see a heap of live bytes and nonHeap bytes
 // besides it at its heap samples, and samples now.
 func SetHeap(b *Broker, live, nonHeap int64) {
+	b.mu.Lock()
 	b.readHeap = func() (int64, int64) { return live, nonHeap }
+	b.mu.Unlock()
 	b.sampleHeap()
 }
