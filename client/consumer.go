@@ -161,30 +161,51 @@ func (c *Consumer) ReceiveWait(ctx context.Context, max int, wait time.Duration)
 // when ctx ends first, the acks may still be applied. A loop that should
 // not wait for the round trip (a journal sync on the server) before its
 // next Receive acks from another goroutine: Ack is safe to call
-// concurrently, and messages keep arriving meanwhile.
+// concurrently, and messages keep arriving meanwhile. More receipts than
+// DefaultMaxBatch go in parts (settleInBatches), one after another.
 func (c *Consumer) Ack(ctx context.Context, receipts ...string) error {
-	if len(receipts) == 0 {
-		return nil
-	}
-	return c.settle(ctx, settlement{acks: receipts})
+	return settleInBatches(receipts, func(part []string) error { return c.settle(ctx, settlement{acks: part}) })
 }
 
 // Nack returns deliveries for redelivery (after their delay or the queue's
 // back-off), waiting as Ack does.
 func (c *Consumer) Nack(ctx context.Context, nacks ...chute.Nack) error {
-	if len(nacks) == 0 {
-		return nil
-	}
-	return c.settle(ctx, settlement{nacks: nacks})
+	return settleInBatches(nacks, func(part []chute.Nack) error { return c.settle(ctx, settlement{nacks: part}) })
 }
 
 // Extend moves the deadline of leases to lease from now (0: the queue's
 // visibility timeout), waiting as Ack does.
 func (c *Consumer) Extend(ctx context.Context, lease time.Duration, receipts ...string) error {
-	if len(receipts) == 0 {
-		return nil
+	return settleInBatches(receipts, func(part []string) error {
+		return c.settle(ctx, settlement{extends: part, lease: lease})
+	})
+}
+
+// settleInBatches settles items in parts of at most DefaultMaxBatch (the
+// server's default --max-batch, beyond which a settlement is refused), in
+// order, so that a Receive of more than that can be settled in one call;
+// failed receipts are reported by their index in items. It stops at an
+// error that is not about receipts.
+func settleInBatches[T any](items []T, settle func(part []T) error) error {
+	var failed []chute.ReceiptError
+	for start := 0; start < len(items); start += DefaultMaxBatch {
+		err := settle(items[start:min(start+DefaultMaxBatch, len(items))])
+		var re *chute.ReceiptErrors
+		switch {
+		case err == nil:
+		case errors.As(err, &re):
+			for _, f := range re.Failed {
+				f.Index += start
+				failed = append(failed, f)
+			}
+		default:
+			return err
+		}
 	}
-	return c.settle(ctx, settlement{extends: receipts, lease: lease})
+	if failed != nil {
+		return &chute.ReceiptErrors{Failed: failed}
+	}
+	return nil
 }
 
 func (c *Consumer) settle(ctx context.Context, s settlement) error {

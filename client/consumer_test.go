@@ -392,3 +392,43 @@ func ExampleConsumer() {
 	// b
 	// c
 }
+
+// TestConsumerSettlesMoreThanABatch: one Ack of more receipts than a
+// settlement may carry (the server's --max-batch, 1000 by default) is
+// sent in parts, and a failed receipt is reported by its index in the
+// whole call.
+func TestConsumerSettlesMoreThanABatch(t *testing.T) {
+	for name, api := range apis(t, nil) {
+		t.Run(name, func(t *testing.T) {
+			ctx := chutetest.Ctx(t)
+			q := "cb-" + name
+			if err := api.CreateQueue(ctx, q, chute.QueueConfig{}); err != nil {
+				t.Fatal(err)
+			}
+			const n = 2500
+			publishN(t, api, q, n, func(i int) chute.Message { return chute.Message{Body: []byte(fmt.Sprint(i))} })
+			c := client.NewConsumer(api, q, client.ConsumerOptions{Prefetch: 1000})
+			defer c.Close()
+			var rs []string
+			for len(rs) < n {
+				ds, err := c.Receive(ctx, 1000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range ds {
+					rs = append(rs, d.Receipt)
+				}
+			}
+			const bad = 1500
+			all := append(append(append([]string(nil), rs[:bad]...), "no-such-receipt"), rs[bad:]...)
+			var re *chute.ReceiptErrors
+			err := c.Ack(ctx, all...)
+			if !errors.As(err, &re) || len(re.Failed) != 1 || re.Failed[0].Index != bad || !errors.Is(err, chute.ErrInvalidReceipt) {
+				t.Fatalf("ack of %d receipts with a bad one at %d: %v", len(all), bad, err)
+			}
+			if s := stats(t, api, q); s.Totals.Acked != n || s.InFlight != 0 {
+				t.Fatalf("acked %d, in flight %d", s.Totals.Acked, s.InFlight)
+			}
+		})
+	}
+}

@@ -1,25 +1,20 @@
 package adapters
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/broker"
 	"github.com/chutemq/chute/client"
+	"github.com/chutemq/chute/internal/serveproc"
 )
 
 // Chute is chute under comparison, through its public packages only.
@@ -457,12 +452,7 @@ func (c *chuteConsumer) ackLoop() {
 	for rs := range c.acks {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		n := len(rs)
-		var err error
-		for len(rs) > 0 && err == nil { // at most a batch's worth per Ack (the server's --max-batch)
-			k := min(len(rs), client.DefaultMaxBatch)
-			err = c.cons.Ack(ctx, rs[:k]...)
-			rs = rs[k:]
-		}
+		err := c.cons.Ack(ctx, rs...)
 		cancel()
 		if err != nil {
 			err = fmt.Errorf("ack %d on %s: %w", n, c.queue, err)
@@ -518,69 +508,31 @@ func (q *embeddedQueue) Syncs() (syncs, records int64) {
 type ChuteServer struct {
 	*Chute
 	c    *client.Client
-	cmd  *exec.Cmd
+	p    *serveproc.Proc
 	dir  string
-	addr string
-	logs sync.WaitGroup // the goroutine reading the server's log
 	stop sync.Once
 	err  error // Stop's outcome
 }
 
-// serveStartTimeout bounds how long a chute serve may take to say where it
-// listens.
-const serveStartTimeout = 30 * time.Second
-
 // NewChuteServer starts `bin serve` with its data in dir, listening on a
-// free port of 127.0.0.1, and dials it. The caller stops it with Stop.
-// Only the listen address, the data directory and the log format (JSON,
-// to read the address from the "chute serving" line) are set; the log's
-// lines from warn up go to this process's stderr.
+// free port of 127.0.0.1 (serveproc), and dials it. The caller stops it
+// with Stop. Only the listen address, the data directory and the log
+// format are set, and no CHUTE_ variable reaches it (serve would read
+// them as flags): it runs with its defaults.
 func NewChuteServer(ctx context.Context, bin, dir string) (*ChuteServer, error) {
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--log-format", "json")
-	cmd.Env = serveEnv()
-	stderr, err := cmd.StderrPipe()
+	p, err := serveproc.Start(ctx, bin, serveEnv(), "chute serve: ", "--data", dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s serve: %w", bin, err)
-	}
-	s := &ChuteServer{cmd: cmd, dir: dir}
-	addrs := make(chan string, 1)
-	s.logs.Add(1)
-	go func() {
-		defer s.logs.Done()
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			if addr, ok := servingAddr(sc.Bytes()); ok {
-				select {
-				case addrs <- addr:
-				default:
-				}
-			} else if !quietLogLine(sc.Bytes()) {
-				fmt.Fprintln(os.Stderr, "chute serve:", sc.Text())
-			}
-		}
-	}()
-	t := time.NewTimer(serveStartTimeout)
-	defer t.Stop()
-	select {
-	case s.addr = <-addrs:
-	case <-t.C:
-		return nil, errors.Join(fmt.Errorf("chute serve did not start within %v", serveStartTimeout), s.Stop())
-	case <-ctx.Done():
-		return nil, errors.Join(ctx.Err(), s.Stop())
-	}
-	if s.c, err = client.Dial(s.addr); err != nil {
+	s := &ChuteServer{p: p, dir: dir}
+	if s.c, err = client.Dial(p.Addr); err != nil {
 		return nil, errors.Join(err, s.Stop())
 	}
 	s.Chute = NewChuteAPI("chute", s.c)
 	return s, nil
 }
 
-// serveEnv is this process's environment without CHUTE_ variables, which
-// chute serve would read as flags: the server runs with its defaults.
+// serveEnv is this process's environment without CHUTE_ variables.
 func serveEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -591,36 +543,11 @@ func serveEnv() []string {
 	return env
 }
 
-// servingAddr reads the address from serve's JSON line "chute serving"
-// (as cmd/chute's servingAddr does).
-func servingAddr(line []byte) (string, bool) {
-	var l struct {
-		Msg  string `json:"msg"`
-		Addr string `json:"addr"`
-	}
-	if json.Unmarshal(line, &l) != nil || l.Msg != "chute serving" {
-		return "", false
-	}
-	u, err := url.Parse(l.Addr)
-	if err != nil || u.Host == "" {
-		return "", false
-	}
-	return u.Host, true
-}
-
-// quietLogLine reports a JSON log line below warn level.
-func quietLogLine(line []byte) bool {
-	var l struct {
-		Level slog.Level `json:"level"`
-	}
-	return json.Unmarshal(line, &l) == nil && l.Level < slog.LevelWarn
-}
-
 // Addr is the server's host:port.
-func (s *ChuteServer) Addr() string { return s.addr }
+func (s *ChuteServer) Addr() string { return s.p.Addr }
 
 // PID implements Server.
-func (s *ChuteServer) PID() int { return s.cmd.Process.Pid }
+func (s *ChuteServer) PID() int { return s.p.PID() }
 
 // DataDir implements Server.
 func (s *ChuteServer) DataDir() string { return s.dir }
@@ -642,44 +569,15 @@ func (s *ChuteServer) Segments() int {
 	return n
 }
 
-// stopTimeout is how long Stop lets the server shut down gracefully
-// before it kills it.
-const stopTimeout = 30 * time.Second
-
-// Stop closes the client and stops the server by its PID: SIGTERM, then
-// SIGKILL after stopTimeout; it waits for the process to exit. It leaves
-// the data directory to the caller. Calling it again returns the first
-// outcome.
+// Stop closes the client and stops the server (serveproc: interrupt,
+// then kill after 30 s), waiting for it to exit. It leaves the data
+// directory to the caller. Calling it again returns the first outcome.
 func (s *ChuteServer) Stop() error {
 	s.stop.Do(func() {
 		if s.c != nil {
 			s.c.Close()
 		}
-		p := s.cmd.Process
-		_ = p.Signal(syscall.SIGTERM)
-		exited := make(chan error, 1)
-		go func() {
-			// Wait closes the log pipe: it must follow the last read,
-			// which comes when the process exits and the pipe ends.
-			s.logs.Wait()
-			exited <- s.cmd.Wait()
-		}()
-		t := time.NewTimer(stopTimeout)
-		defer t.Stop()
-		select {
-		case err := <-exited:
-			var ee *exec.ExitError
-			if err != nil && !errors.As(err, &ee) {
-				s.err = err
-			} else if err != nil && !ee.Exited() {
-				// Ended by the signal without handling it: not a clean stop.
-				s.err = fmt.Errorf("chute serve (pid %d): %w", p.Pid, err)
-			}
-		case <-t.C:
-			_ = p.Kill()
-			<-exited
-			s.err = fmt.Errorf("chute serve (pid %d) did not stop within %v: killed", p.Pid, stopTimeout)
-		}
+		s.err = s.p.Stop()
 	})
 	return s.err
 }

@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/client"
 	"github.com/chutemq/chute/internal/bench"
+	"github.com/chutemq/chute/internal/serveproc"
 )
 
 func newBenchNetworkCmd() *cobra.Command {
@@ -99,14 +97,20 @@ network. It prints each rate and the network/embedded ratios.`,
 	return cmd
 }
 
-// servedBench starts a chute serve process in dir (startServeProcess),
-// connects to it and creates the queue "bench"; stop closes the client
-// and stops the process.
+// servedBench starts this binary's serve on 127.0.0.1 with its journal in
+// dir (serveproc), connects to it and creates the queue "bench"; stop
+// closes the client, stops the process and removes dir.
 func servedBench(ctx context.Context, dir, sync string) (c *client.Client, addr string, pid int, stop func(), err error) {
-	addr, pid, stopServer, err := startServeProcess(ctx, dir, sync)
+	exe, err := os.Executable()
 	if err != nil {
 		return nil, "", 0, nil, err
 	}
+	p, err := serveproc.Start(ctx, exe, nil, "", "--data", dir, "--sync", sync)
+	if err != nil {
+		return nil, "", 0, nil, err
+	}
+	addr, pid = p.Addr, p.PID()
+	stopServer := func() { p.Stop(); os.RemoveAll(dir) }
 	if c, err = client.Dial(addr); err != nil {
 		stopServer()
 		return nil, "", 0, nil, err
@@ -117,56 +121,4 @@ func servedBench(ctx context.Context, dir, sync string) (c *client.Client, addr 
 		return nil, "", 0, nil, err
 	}
 	return c, addr, pid, stop, nil
-}
-
-// startServeProcess runs this binary's serve command on 127.0.0.1 at a
-// free port and returns its address, its process ID and a stop function.
-func startServeProcess(ctx context.Context, dir, sync string) (string, int, func(), error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", 0, nil, err
-	}
-	// The address comes in serve's info line "chute serving" on stderr
-	// (JSON); the other lines pass through to this stderr from warn up.
-	cmd := exec.Command(exe, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--sync", sync, "--log-format", "json")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return "", 0, nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return "", 0, nil, err
-	}
-	stop := func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		os.RemoveAll(dir)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if addr, ok := servingAddr(sc.Bytes()); ok {
-				lines <- addr
-			} else if !quietLogLine(sc.Bytes()) {
-				fmt.Fprintln(os.Stderr, sc.Text())
-			}
-		}
-	}()
-	select {
-	case addr := <-lines:
-		return addr, cmd.Process.Pid, stop, nil
-	case <-time.After(30 * time.Second):
-		stop()
-		return "", 0, nil, fmt.Errorf("chute serve did not start")
-	case <-ctx.Done():
-		stop()
-		return "", 0, nil, ctx.Err()
-	}
 }

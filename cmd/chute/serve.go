@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/chutemq/chute/alerts"
 	"github.com/chutemq/chute/broker"
+	"github.com/chutemq/chute/internal/serveproc"
 	"github.com/chutemq/chute/internal/version"
 	"github.com/chutemq/chute/metrics"
 	"github.com/chutemq/chute/server"
@@ -391,7 +391,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 	if so.Dashboard != nil {
 		dashboard = dashboardURL(scheme, ln.Addr())
 	}
-	log.Info(servingMsg, "addr", scheme+"://"+ln.Addr().String(), "dashboard", dashboard, "version", so.Info.Version, "data", f.data,
+	log.Info(serveproc.ServingMsg, "addr", scheme+"://"+ln.Addr().String(), "dashboard", dashboard, "version", so.Info.Version, "data", f.data,
 		"sync", f.sync, "auth", f.token != "" || len(so.Tokens) > 0, "tokens", len(so.Tokens),
 		"max_inflight", fmtSize(so.MaxInflightBytes), "max_conn_inflight", fmtSize(so.MaxConnInflightBytes),
 		"recovered_records", rs.Records, "recovery", rs.Duration.Round(time.Millisecond))
@@ -437,37 +437,6 @@ func dashboardURL(scheme string, addr net.Addr) string {
 		host = "localhost"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port) + "/"
-}
-
-// servingMsg is the message of the log line that says serve is ready; its
-// addr attribute is the URL it serves ("http://127.0.0.1:7420").
-// Launchers (bench --network, tests) wait for it: see servingAddr.
-const servingMsg = "chute serving"
-
-// servingAddr reads one line of serve's --log-format json output and, if
-// it is the serving line, returns the host:port it serves on.
-func servingAddr(line []byte) (string, bool) {
-	var l struct {
-		Msg  string `json:"msg"`
-		Addr string `json:"addr"`
-	}
-	if json.Unmarshal(line, &l) != nil || l.Msg != servingMsg {
-		return "", false
-	}
-	u, err := url.Parse(l.Addr)
-	if err != nil || u.Host == "" {
-		return "", false
-	}
-	return u.Host, true
-}
-
-// quietLogLine reports a line of serve's --log-format json output below
-// warn level, which a launcher need not pass on.
-func quietLogLine(line []byte) bool {
-	var l struct {
-		Level slog.Level `json:"level"`
-	}
-	return json.Unmarshal(line, &l) == nil && l.Level < slog.LevelWarn
 }
 
 // autoSizeValue is a size flag whose zero is "auto": worked out from

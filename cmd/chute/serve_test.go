@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/chutemq/chute/internal/chutetest"
+	"github.com/chutemq/chute/internal/serveproc"
 	"github.com/chutemq/chute/internal/version"
 )
 
@@ -181,7 +182,7 @@ func (l *logLines) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Write(p)
-	if addr, ok := servingAddr(bytes.TrimSpace(p)); ok { // slog writes a line per Write
+	if addr, ok := serveproc.ServingAddr(bytes.TrimSpace(p)); ok { // slog writes a line per Write
 		select {
 		case l.serving <- addr:
 		default:
@@ -269,7 +270,7 @@ func TestServeLogsJSON(t *testing.T) {
 			t.Errorf("logged at %s: %s", rec.Level, line)
 		}
 	}
-	for _, m := range []string{servingMsg, "shutting down", "stopped"} {
+	for _, m := range []string{serveproc.ServingMsg, "shutting down", "stopped"} {
 		if !msgs[m] {
 			t.Errorf("no %q line in\n%s", m, logs)
 		}
@@ -288,23 +289,5 @@ func TestServeErrorLogged(t *testing.T) {
 	var rec struct{ Level, Msg, Err string }
 	if err := json.Unmarshal(stderr.Bytes(), &rec); err != nil || rec.Level != "ERROR" || !strings.Contains(rec.Err, "token") {
 		t.Fatalf("stderr %q: %+v %v", stderr.String(), rec, err)
-	}
-}
-
-func TestServingAddr(t *testing.T) {
-	for line, want := range map[string]string{
-		`{"time":"x","level":"INFO","msg":"chute serving","addr":"http://127.0.0.1:7420","data":"d"}`: "127.0.0.1:7420",
-		`{"level":"INFO","msg":"chute serving","addr":"https://[::1]:443"}`:                           "[::1]:443",
-		`{"level":"INFO","msg":"stopped"}`:                                                            "",
-		`{"level":"INFO","msg":"chute serving"}`:                                                      "",
-		`chute: listening on 127.0.0.1:7420`:                                                          "",
-	} {
-		if got, ok := servingAddr([]byte(line)); got != want || ok != (want != "") {
-			t.Errorf("%s: %q %v, want %q", line, got, ok, want)
-		}
-	}
-	if !quietLogLine([]byte(`{"level":"INFO","msg":"x"}`)) || quietLogLine([]byte(`{"level":"WARN","msg":"x"}`)) ||
-		quietLogLine([]byte(`{"level":"ERROR","msg":"x"}`)) || quietLogLine([]byte("WARNING: DATA RACE")) {
-		t.Error("quietLogLine: info is quiet; warn, error and whatever is no log record are not")
 	}
 }

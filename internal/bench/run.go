@@ -728,11 +728,7 @@ func (r *runner) ack(ctx context.Context, cons *client.Consumer, receipts []stri
 	if len(receipts) == 0 {
 		return
 	}
-	var calls [][]string
-	for rest := receipts; len(rest) > 0; { // at most a batch's worth per call
-		k := min(len(rest), client.DefaultMaxBatch)
-		calls, rest = append(calls, rest[:k]), rest[k:]
-	}
+	calls := [][]string{receipts}
 	if r.cfg.Ack == AckEach {
 		calls = calls[:0]
 		for i := range receipts {
