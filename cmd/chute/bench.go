@@ -106,7 +106,7 @@ repository:
   go -C bench run ./cmd/chute-compare backlog --nats nats://127.0.0.1:4222 --nats-pid PID`,
 	}
 	cmd.AddCommand(newBenchPublishCmd(), newBenchPubSubCmd(), newBenchRecoveryCmd(), newBenchBacklogCmd(), newBenchNetworkCmd(),
-		newBenchSchedulesCmd(), newBenchDiskCmd(), newBenchRunCmd()) // bench_schedules.go, bench_disk.go, bench_run.go
+		newBenchSchedulesCmd(), newBenchDiskCmd(), newBenchStallsCmd(), newBenchRunCmd()) // bench_schedules.go, bench_disk.go, bench_stalls.go, bench_run.go
 	return cmd
 }
 
