@@ -128,8 +128,11 @@ func WithoutCompression() Option { return WithCompression(false) }
 type Client struct {
 	msg   chutev1connect.MessageServiceClient
 	admin chutev1connect.AdminServiceClient
-	http  *http.Client
-	opts  options
+	// consume opens Consume streams whose responses are decoded by
+	// wire.ProtoCodec (nil with JSON, which uses msg's).
+	consume *connect.Client[chutev1.ConsumeRequest, wire.ConsumeFrame]
+	http    *http.Client
+	opts    options
 }
 
 var _ chute.API = (*Client)(nil)
@@ -181,12 +184,47 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	} else {
 		copts = append(copts, connect.WithAcceptCompression("gzip", nil, nil)) // ask for none
 	}
-	return &Client{
+	c := &Client{
 		msg:   chutev1connect.NewMessageServiceClient(hc, base, copts...),
 		admin: chutev1connect.NewAdminServiceClient(hc, base, copts...),
 		http:  hc,
 		opts:  o,
-	}, nil
+	}
+	if !o.json {
+		c.consume = connect.NewClient[chutev1.ConsumeRequest, wire.ConsumeFrame](hc,
+			base+chutev1connect.MessageServiceConsumeProcedure, append(copts, connect.WithCodec(wire.ProtoCodec{}))...)
+	}
+	return c, nil
+}
+
+// consumeStream is a Consume stream whose responses are ConsumeFrames.
+type consumeStream interface {
+	Send(*chutev1.ConsumeRequest) error
+	Receive() (*wire.ConsumeFrame, error)
+	CloseRequest() error
+	CloseResponse() error
+}
+
+// openConsume opens a Consume stream: decoded by wire.ProtoCodec, or with
+// JSON as protobuf messages, converted.
+func (c *Client) openConsume(ctx context.Context) consumeStream {
+	if c.consume != nil {
+		return c.consume.CallBidiStream(ctx)
+	}
+	return jsonConsume{c.msg.Consume(ctx)}
+}
+
+// jsonConsume converts a JSON Consume stream's responses.
+type jsonConsume struct {
+	*connect.BidiStreamForClient[chutev1.ConsumeRequest, chutev1.ConsumeResponse]
+}
+
+func (s jsonConsume) Receive() (*wire.ConsumeFrame, error) {
+	r, err := s.BidiStreamForClient.Receive()
+	if err != nil {
+		return nil, err
+	}
+	return wire.FrameOf(r), nil
 }
 
 func baseURL(addr string, tls bool) (string, error) {

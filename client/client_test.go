@@ -58,6 +58,27 @@ func TestRoundTrip(t *testing.T) {
 			if !errors.Is(err, chute.ErrStaleReceipt) || !errors.As(err, &re) || len(re.Failed) != 1 {
 				t.Fatalf("second ack: %v", err)
 			}
+			// A Consume stream (its own decoding over protobuf, wire.ProtoCodec).
+			if _, err := c.Publish(ctx, "q", chute.Message{Body: []byte("streamed"), Headers: map[string]string{"k": "v"},
+				ID: "y", Key: "order-1", Priority: 7}); err != nil {
+				t.Fatal(err)
+			}
+			cons := client.NewConsumer(c, "q", client.ConsumerOptions{Prefetch: 4})
+			got, err := cons.Receive(ctx, 4)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("consume: %+v %v", got, err)
+			}
+			if d := got[0]; string(d.Body) != "streamed" || d.Headers["k"] != "v" || len(d.Headers) != 1 || d.ID != "y" ||
+				d.Key != "order-1" || d.Priority != 7 || d.Queue != "q" || d.Seq != res[0].Seq+1 || d.Deliveries != 1 ||
+				d.Receipt == "" || d.Published.IsZero() || !d.LeaseDeadline.After(d.Published) {
+				t.Fatalf("consumed %+v", d)
+			}
+			if err := cons.Ack(ctx, got[0].Receipt); err != nil {
+				t.Fatal(err)
+			}
+			if err := cons.Close(); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := c.Publish(ctx, "nope", chute.Message{}); !errors.Is(err, chute.ErrNotFound) {
 				t.Fatalf("publish to nowhere: %v", err)
 			}
@@ -65,7 +86,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("create twice: %v", err)
 			}
 			s, err := c.QueueStats(ctx, "q")
-			if err != nil || s.Totals.Acked != 1 || s.Config.MaxDeliveries != 2 {
+			if err != nil || s.Totals.Acked != 2 || s.Config.MaxDeliveries != 2 {
 				t.Fatalf("stats %+v %v", s, err)
 			}
 		})

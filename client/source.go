@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"connectrpc.com/connect"
-
 	"github.com/chutemq/chute"
 	chutev1 "github.com/chutemq/chute/gen/chute/v1"
 	"github.com/chutemq/chute/internal/wire"
@@ -112,22 +110,22 @@ type streamSource struct {
 
 	sendMu  sync.Mutex // serialises Send; never held with mu
 	mu      sync.Mutex
-	stream  *connect.BidiStreamForClient[chutev1.ConsumeRequest, chutev1.ConsumeResponse] // guarded by mu
-	cancel  context.CancelFunc                                                            // guarded by mu
-	buf     []chute.Delivery                                                              // guarded by mu: received, not yet fetched
-	owed    int                                                                           // guarded by mu: credit granted and not yet used by the server
-	err     error                                                                         // guarded by mu: why the current stream ended
-	pending map[uint64]settleWaiter                                                       // guarded by mu: settleWait calls waiting for Settled
-	closed  bool                                                                          // guarded by mu: close was called; fetch opens no stream
-	more    chan struct{}                                                                 // signalled when buf grows or the stream ends
-	nextID  uint64                                                                        // guarded by mu
-	wg      sync.WaitGroup                                                                // the readers
+	stream  consumeStream           // guarded by mu
+	cancel  context.CancelFunc      // guarded by mu
+	buf     []chute.Delivery        // guarded by mu: received, not yet fetched
+	owed    int                     // guarded by mu: credit granted and not yet used by the server
+	err     error                   // guarded by mu: why the current stream ended
+	pending map[uint64]settleWaiter // guarded by mu: settleWait calls waiting for Settled
+	closed  bool                    // guarded by mu: close was called; fetch opens no stream
+	more    chan struct{}           // signalled when buf grows or the stream ends
+	nextID  uint64                  // guarded by mu
+	wg      sync.WaitGroup          // the readers
 }
 
 // settleWaiter is a settleWait call waiting for the Settled answer to its
 // id on stream; it fails when that stream ends first.
 type settleWaiter struct {
-	stream *connect.BidiStreamForClient[chutev1.ConsumeRequest, chutev1.ConsumeResponse]
+	stream consumeStream
 	answer chan error // buffered: the reader never blocks on it
 }
 
@@ -146,7 +144,7 @@ func (s *streamSource) signal() {
 // openLocked starts a stream with the credit still owed carried over.
 func (s *streamSource) openLocked(credit int) error {
 	ctx, cancel := context.WithCancel(context.Background())
-	stream := s.c.msg.Consume(ctx)
+	stream := s.c.openConsume(ctx)
 	s.sendMu.Lock()
 	err := stream.Send(&chutev1.ConsumeRequest{Kind: &chutev1.ConsumeRequest_Start{Start: &chutev1.ConsumeStart{
 		Queue: s.queue, Lease: wire.DurPB(s.lease), Credit: uint32(credit)}}})
@@ -167,7 +165,7 @@ func (s *streamSource) openLocked(credit int) error {
 // breakLocked forgets a stream that failed (if it is still the current
 // one): the next fetch opens another. Its unfetched deliveries are dropped
 // (the server returns their leases) and its waiting settlements fail.
-func (s *streamSource) breakLocked(stream *connect.BidiStreamForClient[chutev1.ConsumeRequest, chutev1.ConsumeResponse], err error) {
+func (s *streamSource) breakLocked(stream consumeStream, err error) {
 	if s.stream == stream {
 		s.err, s.stream, s.buf = err, nil, nil
 		s.cancel()
@@ -177,7 +175,7 @@ func (s *streamSource) breakLocked(stream *connect.BidiStreamForClient[chutev1.C
 
 // failPendingLocked fails the settlements waiting on a stream that ended:
 // whether the server applied them is unknown.
-func (s *streamSource) failPendingLocked(stream *connect.BidiStreamForClient[chutev1.ConsumeRequest, chutev1.ConsumeResponse], err error) {
+func (s *streamSource) failPendingLocked(stream consumeStream, err error) {
 	for id, w := range s.pending {
 		if w.stream == stream {
 			w.answer <- fmt.Errorf("%w before the server confirmed the settlement: %w", ErrStreamBroken, orClosed(err))
@@ -194,7 +192,7 @@ func orClosed(err error) error {
 	return err
 }
 
-func (s *streamSource) read(stream *connect.BidiStreamForClient[chutev1.ConsumeRequest, chutev1.ConsumeResponse]) {
+func (s *streamSource) read(stream consumeStream) {
 	var fatal error // a stream-wide failure the server reported before ending the stream
 	for {
 		resp, err := stream.Receive()
@@ -209,12 +207,12 @@ func (s *streamSource) read(stream *connect.BidiStreamForClient[chutev1.ConsumeR
 			s.signal()
 			return
 		}
-		if ds := resp.GetDeliveries(); len(ds) > 0 && s.stream == stream {
-			s.buf = append(s.buf, wire.DeliveriesFromPB(ds)...)
+		if ds := resp.Deliveries; len(ds) > 0 && s.stream == stream {
+			s.buf = append(s.buf, ds...)
 			s.owed -= len(ds)
 		}
 		var w settleWaiter
-		st := resp.GetSettled()
+		st := resp.Settled
 		if st != nil && st.GetId() != 0 {
 			w = s.pending[st.GetId()]
 			delete(s.pending, st.GetId())

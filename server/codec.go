@@ -9,6 +9,8 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/chutemq/chute/internal/wire"
 )
 
 // strictJSON is the Connect JSON codec with one change: a field the API
@@ -34,6 +36,12 @@ func (strictJSON) Marshal(m any) ([]byte, error) {
 	pm, ok := m.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("%T is not a protobuf message", m)
+	}
+	// A response may carry fields pre-encoded (wire.ConsumeDeliveries),
+	// which protojson would leave out.
+	pm, err := wire.KnownFields(pm)
+	if err != nil {
+		return nil, err
 	}
 	return protojson.Marshal(pm)
 }

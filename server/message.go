@@ -345,7 +345,7 @@ func (c *consumer) deliver(ctx context.Context) {
 					continue // the leases stay held and are returned at the end
 				}
 			}
-			if err := c.out.Send(&chutev1.ConsumeResponse{Deliveries: wire.DeliveriesToPB(o.ds)}); err != nil {
+			if err := c.out.Send(wire.ConsumeDeliveries(o.ds)); err != nil {
 				for range pipe {
 				}
 				return
