@@ -170,6 +170,9 @@ func runAll(cmd *cobra.Command, f allFlags) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if waited, quiet := settleMachine(ctx); !quiet {
+				fmt.Fprintf(progress, "run %d %s: the machine was still busy %v after the stop\n", r, kind, waited.Round(time.Millisecond))
+			}
 		}
 	}
 	res.Tables = tables(wls, kinds, res.Reports, durability, cfg)
