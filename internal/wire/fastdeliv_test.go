@@ -73,16 +73,22 @@ func TestAppendDeliveriesMatchesProto(t *testing.T) {
 	})
 }
 
-// BenchmarkEncodeDeliveries: a Consume batch of 512 deliveries of 1 KiB,
-// through protobuf messages (DeliveriesToPB, then proto.Marshal) and by
-// AppendDeliveries.
-func BenchmarkEncodeDeliveries(b *testing.B) {
+// benchBatch is a Consume batch of 512 deliveries of 1 KiB.
+func benchBatch() []chute.Delivery {
 	ds := make([]chute.Delivery, 512)
 	now := time.Now()
 	for i := range ds {
 		ds[i] = chute.Delivery{Queue: "orders", Seq: uint64(1000 + i), Receipt: "1.3e8.1", Body: make([]byte, 1024),
 			ID: "01J8Z3X4Y5", Published: now, Deliveries: 1, LeaseDeadline: now.Add(30 * time.Second)}
 	}
+	return ds
+}
+
+// BenchmarkEncodeDeliveries: a Consume batch of 512 deliveries of 1 KiB,
+// through protobuf messages (DeliveriesToPB, then proto.Marshal) and by
+// AppendDeliveries.
+func BenchmarkEncodeDeliveries(b *testing.B) {
+	ds := benchBatch()
 	b.Run("proto", func(b *testing.B) {
 		var buf []byte
 		for b.Loop() {
@@ -123,6 +129,19 @@ func decodeWithCodec(raw []byte) (*ConsumeFrame, error) {
 	return f, nil
 }
 
+// decodeBoth decodes raw both ways; either failing fails the test.
+func decodeBoth(t interface{ Fatal(...any) }, raw []byte) (got, want *ConsumeFrame) {
+	want, err := decodeAsProto(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = decodeWithCodec(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, want
+}
+
 func sameFrames(t *rapid.T, got, want *ConsumeFrame) {
 	if !reflect.DeepEqual(got.Deliveries, want.Deliveries) {
 		t.Fatalf("deliveries\n %+v\nwant\n %+v", got.Deliveries, want.Deliveries)
@@ -151,14 +170,7 @@ func TestConsumeFrameMatchesProto(t *testing.T) {
 			raw = protowire.AppendTag(raw, 2, protowire.BytesType)
 			raw = protowire.AppendBytes(raw, sb)
 		}
-		want, err := decodeAsProto(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := decodeWithCodec(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got, want := decodeBoth(t, raw)
 		sameFrames(t, got, want)
 
 		if len(raw) == 0 {
@@ -200,14 +212,7 @@ func TestReadConsumeFrameMerges(t *testing.T) {
 	d = protowire.AppendFixed32(d, 7)
 	raw := protowire.AppendTag(nil, 1, protowire.BytesType)
 	raw = protowire.AppendBytes(raw, d)
-	want, err := decodeAsProto(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := decodeWithCodec(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got, want := decodeBoth(t, raw)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got.Deliveries, want.Deliveries)
 	}
@@ -219,12 +224,7 @@ func TestReadConsumeFrameMerges(t *testing.T) {
 
 // BenchmarkDecodeDeliveries: the client's side of BenchmarkEncodeDeliveries.
 func BenchmarkDecodeDeliveries(b *testing.B) {
-	ds := make([]chute.Delivery, 512)
-	now := time.Now()
-	for i := range ds {
-		ds[i] = chute.Delivery{Queue: "orders", Seq: uint64(1000 + i), Receipt: "1.3e8.1", Body: make([]byte, 1024),
-			ID: "01J8Z3X4Y5", Published: now, Deliveries: 1, LeaseDeadline: now.Add(30 * time.Second)}
-	}
+	ds := benchBatch()
 	raw := AppendDeliveries(nil, 1, ds)
 	b.Run("proto", func(b *testing.B) {
 		for b.Loop() {
