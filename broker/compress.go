@@ -82,8 +82,23 @@ type zbuf struct {
 // zspan is one message's compressed body within zbuf.b.
 type zspan struct{ msg, start, end int }
 
-// start creates the encoder and decoder once. Call with mu read-locked
-// and not closed.
+// acquire read-locks mu for a compression or decompression, creating the
+// encoder and decoder the first time; on an error (closed, or the coders
+// could not be made) mu is not held.
+func (c *compressor) acquire() error {
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return chute.ErrClosed
+	}
+	if err := c.start(); err != nil {
+		c.mu.RUnlock()
+		return err
+	}
+	return nil
+}
+
+// start creates the encoder and decoder once (under acquire).
 func (c *compressor) start() error {
 	c.once.Do(func() {
 		c.enc, c.err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
@@ -104,14 +119,10 @@ func (c *compressor) start() error {
 // The frames live in the result, which release takes back once the
 // record is encoded; nil when nothing was compressed.
 func (c *compressor) compress(pms []engine.PubMsg, min int64) (*zbuf, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return nil, chute.ErrClosed
-	}
-	if err := c.start(); err != nil {
+	if err := c.acquire(); err != nil {
 		return nil, err
 	}
+	defer c.mu.RUnlock()
 	z, _ := c.bufs.Get().(*zbuf)
 	if z == nil {
 		z = &zbuf{}
@@ -152,14 +163,10 @@ func (c *compressor) release(z *zbuf) {
 
 // decompress returns a stored zstd frame's body, in a new slice.
 func (c *compressor) decompress(frame []byte) ([]byte, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return nil, chute.ErrClosed
-	}
-	if err := c.start(); err != nil {
+	if err := c.acquire(); err != nil {
 		return nil, err
 	}
+	defer c.mu.RUnlock()
 	return c.dec.DecodeAll(frame, nil)
 }
 

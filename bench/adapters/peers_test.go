@@ -16,7 +16,7 @@ import (
 // a queue produced with a window and consumed with a prefetch, a topic
 // fanned out to three subscriptions, and a smoke figure.
 func TestPeers(t *testing.T) {
-	for _, kind := range []string{peers.NATS, peers.Redis, peers.RabbitMQ} {
+	for _, kind := range peers.Kinds {
 		t.Run(kind, func(t *testing.T) {
 			p := peerstest.Start(t, kind)
 			sys, err := adapters.ForPeer(p)

@@ -22,6 +22,9 @@ const (
 	RabbitMQ = "rabbitmq"
 )
 
+// Kinds are the kinds of peer, in the order the comparison lists them.
+var Kinds = []string{NATS, Redis, RabbitMQ}
+
 // ErrUnknownKind is returned by Start for a kind other than NATS, Redis or
 // RabbitMQ.
 var ErrUnknownKind = errors.New("unknown peer kind")

@@ -17,7 +17,7 @@ import (
 )
 
 func TestStartStop(t *testing.T) {
-	for _, kind := range []string{peers.NATS, peers.Redis, peers.RabbitMQ} {
+	for _, kind := range peers.Kinds {
 		t.Run(kind, func(t *testing.T) {
 			p := peerstest.Start(t, kind)
 			if p.PID <= 0 || p.URL == "" || p.Durability == "" || p.DataDir == "" {

@@ -18,8 +18,9 @@ func TestMeasureStalls(t *testing.T) {
 	sleep := func(d time.Duration) {
 		sleeps++
 		now = now.Add(d + 100*time.Microsecond) // an ordinary wake-up: 0.1 ms late
-		if sleeps%88 == 0 || sleeps == 40 { // and one off the beat
-			now = now.Add(12 * time.Millisecond) // stalled until the period ends
+		// Stalled until the period ends, and once off the beat.
+		if sleeps%88 == 0 || sleeps == 40 {
+			now = now.Add(12 * time.Millisecond)
 		}
 	}
 	res := measureStalls(time.Second, time.Millisecond, 4*time.Millisecond, clock, sleep)

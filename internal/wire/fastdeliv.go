@@ -2,7 +2,6 @@ package wire
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -100,15 +99,15 @@ func AppendDeliveries(b []byte, num protowire.Number, ds []chute.Delivery) []byt
 }
 
 func deliverySize(d *chute.Delivery) int {
-	n := stringSize(1, d.Queue) + uintSize(2, d.Seq) + stringSize(3, d.Receipt)
+	n := stringSize(d.Queue) + uintSize(d.Seq) + stringSize(d.Receipt)
 	if len(d.Body) > 0 {
 		n += 1 + protowire.SizeBytes(len(d.Body))
 	}
 	for k, v := range d.Headers {
 		n += 1 + protowire.SizeBytes(entrySize(k, v))
 	}
-	n += int32Size(6, int32(d.Priority)) + stringSize(7, d.ID) + stringSize(8, d.Key) + timeSize(9, d.Published) +
-		int32Size(10, int32(d.Deliveries)) + timeSize(11, d.LeaseDeadline) + stringSize(12, d.LastError)
+	n += int32Size(int32(d.Priority)) + stringSize(d.ID) + stringSize(d.Key) + timeSize(d.Published) +
+		int32Size(int32(d.Deliveries)) + timeSize(d.LeaseDeadline) + stringSize(d.LastError)
 	if dl := d.DeadLetter; dl != nil {
 		n += 1 + protowire.SizeBytes(deadLetterSize(dl))
 	}
@@ -116,8 +115,8 @@ func deliverySize(d *chute.Delivery) int {
 }
 
 func deadLetterSize(dl *chute.DeadLetterInfo) int {
-	return stringSize(1, dl.Source) + stringSize(2, dl.Reason) + int32Size(3, int32(dl.Deliveries)) +
-		stringSize(4, dl.LastError) + timeSize(5, dl.Died) + uintSize(6, dl.SourceSeq)
+	return stringSize(dl.Source) + stringSize(dl.Reason) + int32Size(int32(dl.Deliveries)) +
+		stringSize(dl.LastError) + timeSize(dl.Died) + uintSize(dl.SourceSeq)
 }
 
 // entrySize is a map entry's: key and value are always written.
@@ -132,7 +131,7 @@ func sortedKeys(keys []string, m map[string]string) []string {
 }
 
 // The helpers leave a zero value out, as proto3 does. Every field number
-// here is below 16: its tag is one byte.
+// here is below 16: its tag is one byte (the 1 in each size).
 
 func appendString(b []byte, num protowire.Number, s string) []byte {
 	if s == "" {
@@ -142,7 +141,7 @@ func appendString(b []byte, num protowire.Number, s string) []byte {
 	return protowire.AppendString(b, s)
 }
 
-func stringSize(_ protowire.Number, s string) int {
+func stringSize(s string) int {
 	if s == "" {
 		return 0
 	}
@@ -157,7 +156,7 @@ func appendUint(b []byte, num protowire.Number, v uint64) []byte {
 	return protowire.AppendVarint(b, v)
 }
 
-func uintSize(_ protowire.Number, v uint64) int {
+func uintSize(v uint64) int {
 	if v == 0 {
 		return 0
 	}
@@ -169,7 +168,7 @@ func appendInt32(b []byte, num protowire.Number, v int32) []byte {
 	return appendUint(b, num, uint64(int64(v)))
 }
 
-func int32Size(num protowire.Number, v int32) int { return uintSize(num, uint64(int64(v))) }
+func int32Size(v int32) int { return uintSize(uint64(int64(v))) }
 
 // appendTime writes a google.protobuf.Timestamp, or nothing for the zero
 // time (ts makes nil of it).
@@ -179,16 +178,16 @@ func appendTime(b []byte, num protowire.Number, t time.Time) []byte {
 	}
 	sec, nsec := t.Unix(), int32(t.Nanosecond())
 	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(uintSize(1, uint64(sec))+int32Size(2, nsec)))
+	b = protowire.AppendVarint(b, uint64(uintSize(uint64(sec))+int32Size(nsec)))
 	b = appendUint(b, 1, uint64(sec))
 	return appendInt32(b, 2, nsec)
 }
 
-func timeSize(_ protowire.Number, t time.Time) int {
+func timeSize(t time.Time) int {
 	if t.IsZero() {
 		return 0
 	}
-	return 1 + protowire.SizeBytes(uintSize(1, uint64(t.Unix()))+int32Size(2, int32(t.Nanosecond())))
+	return 1 + protowire.SizeBytes(uintSize(uint64(t.Unix()))+int32Size(int32(t.Nanosecond())))
 }
 
 // ConsumeFrame is a ConsumeResponse as the client reads it: its
@@ -250,41 +249,23 @@ func readConsumeFrame(b []byte, f *ConsumeFrame) error {
 	if n := countDeliveries(b); n > 0 {
 		f.Deliveries = make([]chute.Delivery, 0, n)
 	}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return malformed(n)
+	return readFields(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if typ != protowire.BytesType {
+			return nil
 		}
-		b = b[n:]
-		if typ == protowire.BytesType && (num == 1 || num == 2) {
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return malformed(n)
-			}
-			b = b[n:]
-			if num == 1 {
-				d, err := readDelivery(v, f.Deliveries)
-				if err != nil {
-					return err
-				}
-				f.Deliveries = append(f.Deliveries, d)
-				continue
-			}
+		switch num {
+		case 1:
+			d, err := readDelivery(v, f.Deliveries)
+			f.Deliveries = append(f.Deliveries, d)
+			return err
+		case 2:
 			if f.Settled == nil {
 				f.Settled = &chutev1.SettleResult{}
 			}
-			if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(v, f.Settled); err != nil {
-				return err
-			}
-			continue
+			return (proto.UnmarshalOptions{Merge: true}).Unmarshal(v, f.Settled)
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return malformed(n)
-		}
-		b = b[n:]
-	}
-	return nil
+		return nil
+	})
 }
 
 // countDeliveries counts the deliveries in a ConsumeResponse, stopping
@@ -318,34 +299,17 @@ func malformed(n int) error {
 // is of one queue).
 func readDelivery(b []byte, before []chute.Delivery) (chute.Delivery, error) {
 	var d chute.Delivery
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return d, malformed(n)
-		}
-		b = b[n:]
-		var (
-			v   []byte
-			u   uint64
-			got bool
-		)
-		switch {
-		case typ == protowire.BytesType && (num == 1 || num == 3 || num == 4 || num == 5 || num == 7 || num == 8 ||
-			num == 9 || num == 11 || num == 12 || num == 13):
-			v, n = protowire.ConsumeBytes(b)
-			got = true
-		case typ == protowire.VarintType && (num == 2 || num == 6 || num == 10):
-			u, n = protowire.ConsumeVarint(b)
-			got = true
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return d, malformed(n)
-		}
-		b = b[n:]
-		if !got {
-			continue
+	err := readFields(b, func(num protowire.Number, typ protowire.Type, v []byte, u uint64) error {
+		if typ == protowire.VarintType {
+			switch num {
+			case 2:
+				d.Seq = u
+			case 6:
+				d.Priority = int(int32(u))
+			case 10:
+				d.Deliveries = int(int32(u))
+			}
+			return nil
 		}
 		var err error
 		switch num {
@@ -355,8 +319,6 @@ func readDelivery(b []byte, before []chute.Delivery) (chute.Delivery, error) {
 			} else {
 				d.Queue = string(v)
 			}
-		case 2:
-			d.Seq = u
 		case 3:
 			d.Receipt = string(v)
 		case 4:
@@ -366,16 +328,12 @@ func readDelivery(b []byte, before []chute.Delivery) (chute.Delivery, error) {
 				d.Headers = map[string]string{}
 			}
 			err = readEntry(v, d.Headers)
-		case 6:
-			d.Priority = int(int32(u))
 		case 7:
 			d.ID = string(v)
 		case 8:
 			d.Key = string(v)
 		case 9:
 			d.Published, err = readTime(v, d.Published)
-		case 10:
-			d.Deliveries = int(int32(u))
 		case 11:
 			d.LeaseDeadline, err = readTime(v, d.LeaseDeadline)
 		case 12:
@@ -386,27 +344,23 @@ func readDelivery(b []byte, before []chute.Delivery) (chute.Delivery, error) {
 			}
 			err = readDeadLetter(v, d.DeadLetter)
 		}
-		if err != nil {
-			return d, err
-		}
-	}
-	return d, nil
+		return err
+	})
+	return d, err
 }
 
 // readEntry decodes a map<string, string> entry into m (a missing key or
 // value is "").
 func readEntry(b []byte, m map[string]string) error {
 	var k, v string
-	err := readFields(b, func(num protowire.Number, typ protowire.Type, s []byte, _ uint64) {
-		if typ != protowire.BytesType {
-			return
-		}
-		switch num {
-		case 1:
+	err := readFields(b, func(num protowire.Number, typ protowire.Type, s []byte, _ uint64) error {
+		switch {
+		case typ == protowire.BytesType && num == 1:
 			k = string(s)
-		case 2:
+		case typ == protowire.BytesType && num == 2:
 			v = string(s)
 		}
+		return nil
 	})
 	m[k] = v
 	return err
@@ -419,23 +373,21 @@ func readTime(b []byte, prev time.Time) (time.Time, error) {
 	if !prev.IsZero() {
 		sec, nsec = prev.Unix(), int64(prev.Nanosecond())
 	}
-	err := readFields(b, func(num protowire.Number, typ protowire.Type, _ []byte, u uint64) {
-		if typ != protowire.VarintType {
-			return
-		}
-		switch num {
-		case 1:
+	err := readFields(b, func(num protowire.Number, typ protowire.Type, _ []byte, u uint64) error {
+		switch {
+		case typ == protowire.VarintType && num == 1:
 			sec = int64(u)
-		case 2:
+		case typ == protowire.VarintType && num == 2:
 			nsec = int64(int32(u))
 		}
+		return nil
 	})
 	return time.Unix(sec, nsec).UTC(), err
 }
 
 func readDeadLetter(b []byte, dl *chute.DeadLetterInfo) error {
-	var err error
-	ferr := readFields(b, func(num protowire.Number, typ protowire.Type, s []byte, u uint64) {
+	return readFields(b, func(num protowire.Number, typ protowire.Type, s []byte, u uint64) error {
+		var err error
 		switch {
 		case typ == protowire.BytesType && num == 1:
 			dl.Source = string(s)
@@ -446,48 +398,46 @@ func readDeadLetter(b []byte, dl *chute.DeadLetterInfo) error {
 		case typ == protowire.BytesType && num == 4:
 			dl.LastError = string(s)
 		case typ == protowire.BytesType && num == 5:
-			if t, terr := readTime(s, dl.Died); terr != nil {
-				err = terr
-			} else {
-				dl.Died = t
-			}
+			dl.Died, err = readTime(s, dl.Died)
 		case typ == protowire.VarintType && num == 6:
 			dl.SourceSeq = u
 		}
+		return err
 	})
-	return errors.Join(ferr, err)
 }
 
 // readFields calls fn with each field of a message: its bytes for a
-// length-delimited one, its value for a varint; other types are skipped.
-func readFields(b []byte, fn func(num protowire.Number, typ protowire.Type, s []byte, u uint64)) error {
+// length-delimited one, its value for a varint; fields of other wire
+// types are skipped. It stops at fn's first error.
+func readFields(b []byte, fn func(num protowire.Number, typ protowire.Type, s []byte, u uint64) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return malformed(n)
 		}
 		b = b[n:]
+		var (
+			s   []byte
+			u   uint64
+			err error
+		)
 		switch typ {
 		case protowire.BytesType:
-			s, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return malformed(n)
-			}
-			b = b[n:]
-			fn(num, typ, s, 0)
+			s, n = protowire.ConsumeBytes(b)
 		case protowire.VarintType:
-			u, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return malformed(n)
-			}
-			b = b[n:]
-			fn(num, typ, nil, u)
+			u, n = protowire.ConsumeVarint(b)
 		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return malformed(n)
-			}
-			b = b[n:]
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return malformed(n)
+		}
+		b = b[n:]
+		if typ == protowire.BytesType || typ == protowire.VarintType {
+			err = fn(num, typ, s, u)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -13,7 +13,8 @@ import (
 // leave work behind it — dirty pages of its data to write back, a
 // runtime still exiting — that the next system would pay for. In the
 // comparison of 2026-11-30 (docs/benchmarks.md) whichever system followed
-// RabbitMQ drained W6's backlog 15–30 % slower than in its other runs.
+// RabbitMQ (648 MB in its data directory at the stop) drained W6's
+// backlog 15–30 % slower than in its other runs.
 // settle flushes the file systems (sync) and then waits until the CPUs are
 // quiet (below quietBusy busy over a settleSample), or settleMax.
 const (
@@ -48,8 +49,8 @@ func cpuTimes() (busy, total uint64, ok bool) {
 }
 
 // settle syncs, then waits for a quiet sample of the CPUs (read by times,
-// one sample every tick), at most max; it returns how long it waited and
-// whether the machine was quiet by then.
+// one sample every tick) until deadline; it says whether the machine was
+// quiet by then.
 func settle(ctx context.Context, times func() (busy, total uint64, ok bool), tick <-chan time.Time, deadline <-chan time.Time) (quiet bool) {
 	syscall.Sync()
 	b0, t0, ok := times()

@@ -16,7 +16,7 @@ import (
 // each peer through a fresh server that package peers starts.
 
 // systemKinds are the names --systems takes, in the default order.
-var systemKinds = []string{"chute", peers.NATS, peers.Redis, peers.RabbitMQ}
+var systemKinds = append([]string{"chute"}, peers.Kinds...)
 
 // running is one system's fresh server for one run.
 type running struct {
