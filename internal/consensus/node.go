@@ -1,0 +1,361 @@
+// Package consensus is chute's small interface over etcd's Raft
+// (go.etcd.io/raft/v3), driven through its RawNode: no goroutines and no
+// clock of its own, so that a whole cluster runs in one goroutine of a
+// seeded simulation (internal/replica/sim) exactly as it runs in a server.
+// Nothing else in chute imports the Raft library: the rest sees Entries,
+// Messages and Updates of this package.
+//
+// The owner of a Node drives it from one goroutine:
+//
+//	Tick every tick; Receive each message from a peer; Propose commands.
+//	When HasUpdate: u := Update(); make u.HardState and u.Entries durable
+//	(fsync when u.MustSync); then send u.Messages; then apply
+//	u.Committed in order; then Advance.
+//
+// That order is the library's contract (persist before send; apply only
+// what is committed). A node that restarts is built with Restart from what
+// it had made durable, and re-applies its committed entries from its last
+// snapshot on.
+package consensus
+
+import (
+	"errors"
+	"fmt"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Errors of a Node.
+var (
+	// ErrNotLeader: a proposal on a node that knows no leader to forward
+	// it to, or a command only a leader takes.
+	ErrNotLeader = errors.New("consensus: not the leader")
+	// ErrBadMessage: bytes from the network that are not a Raft message,
+	// or a message not addressed to this node.
+	ErrBadMessage = errors.New("consensus: bad message")
+)
+
+// Config is a node's identity and timing. Ticks are the owner's: a tick
+// is whatever period it calls Tick at.
+type Config struct {
+	ID uint64
+	// Peers are the voting members at bootstrap (this node among them).
+	// Ignored by Restart: membership then comes from the log.
+	Peers []uint64
+	// ElectionTicks is how many ticks without a leader's word start an
+	// election (randomised by the library between it and twice it);
+	// default 10. HeartbeatTicks is the leader's heartbeat period, default 1.
+	ElectionTicks, HeartbeatTicks int
+	// MaxMessageBytes bounds the entries one append message carries
+	// (default 1 MiB); MaxInflight the append messages sent and not
+	// acknowledged per follower (default 256).
+	MaxMessageBytes uint64
+	MaxInflight     int
+}
+
+func (c Config) withDefaults() Config {
+	if c.ElectionTicks <= 0 {
+		c.ElectionTicks = 10
+	}
+	if c.HeartbeatTicks <= 0 {
+		c.HeartbeatTicks = 1
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 1 << 20
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 256
+	}
+	return c
+}
+
+// HardState is what must be durable about the node's Raft state besides
+// its log: the current term, the vote in it, and the commit index.
+type HardState struct {
+	Term, Vote, Commit uint64
+}
+
+// EntryKind tells a command from the library's own entries.
+type EntryKind uint8
+
+const (
+	// Command is an entry proposed by the owner (Data is its command; an
+	// empty Data is the no-op a new leader appends: apply nothing).
+	Command EntryKind = iota
+	// Membership is a configuration change, applied by the Node itself;
+	// it is persisted like any entry and applied as nothing by the owner.
+	Membership
+)
+
+// Entry is one log entry.
+type Entry struct {
+	Index, Term uint64
+	Kind        EntryKind
+	Data        []byte
+}
+
+// Message is a Raft message between two nodes, in its wire form.
+type Message struct {
+	From, To uint64
+	Data     []byte
+}
+
+// Durable is what a node had made durable, from which Restart rebuilds it:
+// its hard state and its log (consecutive entries; their first is the one
+// after the log's start).
+type Durable struct {
+	HardState HardState
+	Entries   []Entry
+}
+
+// Update is what the node asks of its owner, in the order of the package
+// doc: make HardState (if not nil) and Entries durable (Entries replace
+// any the log holds at their indexes and after), send Messages, apply
+// Committed.
+type Update struct {
+	HardState *HardState
+	Entries   []Entry
+	MustSync  bool
+	Messages  []Message
+	Committed []Entry
+}
+
+// Node is one member of a Raft group. Not safe for concurrent use.
+type Node struct {
+	id      uint64
+	rn      *raft.RawNode
+	storage *raft.MemoryStorage
+	ready   *raft.Ready // handed out by Update, not yet advanced
+}
+
+// Bootstrap starts a member of a new group whose voters are cfg.Peers.
+// Every member of a new group bootstraps with the same Peers.
+func Bootstrap(cfg Config) (*Node, error) {
+	if len(cfg.Peers) == 0 {
+		return nil, errors.New("consensus: bootstrap without peers")
+	}
+	n, err := newNode(cfg, raft.NewMemoryStorage())
+	if err != nil {
+		return nil, err
+	}
+	peers := make([]raft.Peer, len(cfg.Peers))
+	for i, id := range cfg.Peers {
+		peers[i] = raft.Peer{ID: id}
+	}
+	if err := n.rn.Bootstrap(peers); err != nil {
+		return nil, fmt.Errorf("consensus: bootstrap: %w", err)
+	}
+	return n, nil
+}
+
+// Restart rebuilds a member from what it had made durable. Its committed
+// entries come out of Update again, to be applied from the start (the
+// owner's state machine starts empty).
+func Restart(cfg Config, d Durable) (*Node, error) {
+	st := raft.NewMemoryStorage()
+	if err := st.SetHardState(raftpb.HardState{Term: d.HardState.Term, Vote: d.HardState.Vote, Commit: d.HardState.Commit}); err != nil {
+		return nil, err
+	}
+	if err := st.Append(toPB(d.Entries)); err != nil {
+		return nil, fmt.Errorf("consensus: restart: %w", err)
+	}
+	return newNode(cfg, st)
+}
+
+func newNode(cfg Config, st *raft.MemoryStorage) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if cfg.ID == 0 {
+		return nil, errors.New("consensus: node ID 0")
+	}
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:              cfg.ID,
+		ElectionTick:    cfg.ElectionTicks,
+		HeartbeatTick:   cfg.HeartbeatTicks,
+		Storage:         st,
+		MaxSizePerMsg:   cfg.MaxMessageBytes,
+		MaxInflightMsgs: cfg.MaxInflight,
+		// A leader that loses touch with a quorum steps down, so that a
+		// partitioned leader stops taking proposals it cannot commit;
+		// pre-vote keeps a node that rejoins from disrupting the group
+		// with a higher term.
+		CheckQuorum: true,
+		PreVote:     true,
+		Logger:      quietLogger{},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	return &Node{id: cfg.ID, rn: rn, storage: st}, nil
+}
+
+// ID is the node's identity.
+func (n *Node) ID() uint64 { return n.id }
+
+// Tick moves the node's logical clock one tick (elections, heartbeats).
+func (n *Node) Tick() { n.rn.Tick() }
+
+// Receive steps a message from a peer.
+func (n *Node) Receive(m Message) error {
+	var pm raftpb.Message
+	if err := pm.Unmarshal(m.Data); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	if pm.To != n.id || pm.From != m.From {
+		return fmt.Errorf("%w: from %d to %d, delivered from %d to %d", ErrBadMessage, pm.From, pm.To, m.From, n.id)
+	}
+	if err := n.rn.Step(pm); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+		return err
+	}
+	return nil
+}
+
+// Propose appends a command to the log (through the leader: a follower
+// forwards it). It is not committed until it comes out in Committed; a
+// proposal can be lost (a leader change), so the owner matches what it
+// applies to what it proposed and retries what never came.
+func (n *Node) Propose(data []byte) error {
+	if len(data) == 0 {
+		return errors.New("consensus: empty command") // the no-op's form
+	}
+	if err := n.rn.Propose(data); err != nil {
+		if errors.Is(err, raft.ErrProposalDropped) {
+			return ErrNotLeader
+		}
+		return err
+	}
+	return nil
+}
+
+// Campaign starts an election at once (tests, leadership transfer).
+func (n *Node) Campaign() error { return n.rn.Campaign() }
+
+// Status is what the node knows of the group.
+type Status struct {
+	ID, Leader, Term uint64
+	Commit, Applied  uint64
+	IsLeader         bool
+}
+
+// Status reports the node's view.
+func (n *Node) Status() Status {
+	s := n.rn.BasicStatus()
+	return Status{ID: n.id, Leader: s.Lead, Term: s.Term, Commit: s.Commit, Applied: s.Applied, IsLeader: s.RaftState == raft.StateLeader}
+}
+
+// HasUpdate says whether Update has work, and no Update is outstanding.
+func (n *Node) HasUpdate() bool { return n.ready == nil && n.rn.HasReady() }
+
+// Update hands out the next piece of work (see the package doc); the owner
+// calls Advance once it has done it, before the next Update.
+func (n *Node) Update() Update {
+	if n.ready != nil {
+		panic("consensus: Update before Advance")
+	}
+	rd := n.rn.Ready()
+	n.ready = &rd
+	u := Update{MustSync: rd.MustSync, Entries: fromPB(rd.Entries)}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		u.HardState = &HardState{Term: rd.HardState.Term, Vote: rd.HardState.Vote, Commit: rd.HardState.Commit}
+	}
+	for _, m := range rd.Messages {
+		b, err := m.Marshal()
+		if err != nil {
+			panic(fmt.Sprintf("consensus: marshal a raft message: %v", err))
+		}
+		u.Messages = append(u.Messages, Message{From: m.From, To: m.To, Data: b})
+	}
+	u.Committed = fromPB(rd.CommittedEntries)
+	return u
+}
+
+// Advance tells the node the last Update is done: its entries durable, its
+// messages sent, its committed entries applied.
+func (n *Node) Advance() {
+	rd := n.ready
+	if rd == nil {
+		panic("consensus: Advance without Update")
+	}
+	n.ready = nil
+	if !raft.IsEmptyHardState(rd.HardState) {
+		if err := n.storage.SetHardState(rd.HardState); err != nil {
+			panic(fmt.Sprintf("consensus: hard state: %v", err))
+		}
+	}
+	if err := n.storage.Append(rd.Entries); err != nil {
+		panic(fmt.Sprintf("consensus: append: %v", err))
+	}
+	for _, e := range rd.CommittedEntries {
+		n.applyMembership(e)
+	}
+	n.rn.Advance(*rd)
+}
+
+// applyMembership applies a committed configuration change.
+func (n *Node) applyMembership(e raftpb.Entry) {
+	switch e.Type {
+	case raftpb.EntryConfChange:
+		var cc raftpb.ConfChange
+		if err := cc.Unmarshal(e.Data); err != nil {
+			panic(fmt.Sprintf("consensus: a committed conf change does not decode: %v", err))
+		}
+		n.rn.ApplyConfChange(cc)
+	case raftpb.EntryConfChangeV2:
+		var cc raftpb.ConfChangeV2
+		if err := cc.Unmarshal(e.Data); err != nil {
+			panic(fmt.Sprintf("consensus: a committed conf change does not decode: %v", err))
+		}
+		n.rn.ApplyConfChange(cc)
+	}
+}
+
+func fromPB(es []raftpb.Entry) []Entry {
+	if len(es) == 0 {
+		return nil
+	}
+	out := make([]Entry, len(es))
+	for i, e := range es {
+		k := Command
+		if e.Type != raftpb.EntryNormal {
+			k = Membership
+		}
+		out[i] = Entry{Index: e.Index, Term: e.Term, Kind: k, Data: e.Data}
+		if k == Membership {
+			// The owner persists the change as it is and restores it with
+			// its type: kept in Data's first byte.
+			out[i].Data = append([]byte{byte(e.Type)}, e.Data...)
+		}
+	}
+	return out
+}
+
+func toPB(es []Entry) []raftpb.Entry {
+	out := make([]raftpb.Entry, len(es))
+	for i, e := range es {
+		out[i] = raftpb.Entry{Index: e.Index, Term: e.Term, Type: raftpb.EntryNormal, Data: e.Data}
+		if e.Kind == Membership && len(e.Data) > 0 {
+			out[i].Type, out[i].Data = raftpb.EntryType(e.Data[0]), e.Data[1:]
+		}
+	}
+	return out
+}
+
+// quietLogger drops the library's log lines; its Panic and Fatal still
+// stop (the library calls them on broken invariants: a log that lost
+// entries it had made durable).
+type quietLogger struct{}
+
+func (quietLogger) Debug(...any)            {}
+func (quietLogger) Debugf(string, ...any)   {}
+func (quietLogger) Error(...any)            {}
+func (quietLogger) Errorf(string, ...any)   {}
+func (quietLogger) Info(...any)             {}
+func (quietLogger) Infof(string, ...any)    {}
+func (quietLogger) Warning(...any)          {}
+func (quietLogger) Warningf(string, ...any) {}
+func (quietLogger) Fatal(v ...any)          { panic(fmt.Sprint(v...)) }
+func (quietLogger) Fatalf(f string, v ...any) {
+	panic(fmt.Sprintf(f, v...))
+}
+func (quietLogger) Panic(v ...any)            { panic(fmt.Sprint(v...)) }
+func (quietLogger) Panicf(f string, v ...any) { panic(fmt.Sprintf(f, v...)) }

@@ -1,0 +1,168 @@
+package replica
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/chutemq/chute/internal/consensus"
+	"github.com/chutemq/chute/internal/engine"
+)
+
+func genCommand(t *rapid.T) *Command {
+	c := &Command{Op: Op(rapid.IntRange(1, int(opEnd)-1).Draw(t, "op")),
+		Node: rapid.Uint64().Draw(t, "node"), ID: rapid.Uint64().Draw(t, "id"),
+		Time: rapid.Int64().Draw(t, "time"), Queue: rapid.String().Draw(t, "queue")}
+	switch c.Op {
+	case OpCreateQueue:
+		c.Visibility = time.Duration(rapid.Int64().Draw(t, "vis"))
+		c.MaxDeliveries = rapid.Int().Draw(t, "maxd")
+	case OpPublish:
+		c.Session, c.SessionSeq = rapid.String().Draw(t, "session"), rapid.Uint64().Draw(t, "sseq")
+		c.Msgs = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) Msg {
+			return Msg{Prio: rapid.Uint8().Draw(t, "prio"), Delay: time.Duration(rapid.Int64().Draw(t, "delay")),
+				ID: rapid.String().Draw(t, "mid"), Body: rapid.SliceOf(rapid.Byte()).Draw(t, "body")}
+		}), 0, 5).Draw(t, "msgs")
+	case OpReceive:
+		c.Max, c.Lease = rapid.Int().Draw(t, "max"), time.Duration(rapid.Int64().Draw(t, "lease"))
+	case OpAck, OpNack:
+		c.Items = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) engine.Item {
+			return engine.Item{Seq: rapid.Uint64().Draw(t, "seq"), Deliv: rapid.Uint16().Draw(t, "deliv"), Value: rapid.Int64().Draw(t, "value")}
+		}), 0, 5).Draw(t, "items")
+	}
+	return c
+}
+
+// TestCommandRoundTrip: Decode gives back what Encode wrote, and refuses
+// every strict prefix of it.
+func TestCommandRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := genCommand(t)
+		b := c.Encode(nil)
+		got, err := Decode(b)
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		norm := func(c *Command) {
+			for i := range c.Msgs {
+				if len(c.Msgs[i].Body) == 0 {
+					c.Msgs[i].Body = nil
+				}
+			}
+			if len(c.Msgs) == 0 {
+				c.Msgs = nil
+			}
+			if len(c.Items) == 0 {
+				c.Items = nil
+			}
+		}
+		norm(c)
+		norm(got)
+		if !reflect.DeepEqual(got, c) {
+			t.Fatalf("decoded %+v, encoded %+v", got, c)
+		}
+		cut := rapid.IntRange(0, len(b)-1).Draw(t, "cut")
+		if _, err := Decode(b[:cut]); !errors.Is(err, ErrBadCommand) {
+			t.Fatalf("a prefix of %d of %d bytes: %v", cut, len(b), err)
+		}
+	})
+}
+
+// TestDecodeAnyBytes: arbitrary bytes decode or are refused, never panic.
+func TestDecodeAnyBytes(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		b := rapid.SliceOf(rapid.Byte()).Draw(t, "b")
+		if c, err := Decode(b); err == nil && c == nil {
+			t.Fatal("no command and no error")
+		} else if err != nil && !errors.Is(err, ErrBadCommand) {
+			t.Fatalf("untyped error %v", err)
+		}
+	})
+}
+
+// entries encodes commands as the consecutive log entries from 1.
+func entries(cmds ...Command) []consensus.Entry {
+	es := make([]consensus.Entry, len(cmds))
+	for i := range cmds {
+		es[i] = consensus.Entry{Index: uint64(i + 1), Term: 1, Data: cmds[i].Encode(nil)}
+	}
+	return es
+}
+
+// TestShard: publish, receive, ack through commands; two shards applying
+// the same log agree on every result and on the state hash; a refusal is
+// a result, not a failure.
+func TestShard(t *testing.T) {
+	const t0 = int64(1_800_000_000_000_000_000)
+	log := entries(
+		Command{Op: OpCreateQueue, Queue: "q", Time: t0, Visibility: time.Second, MaxDeliveries: 2},
+		Command{Op: OpPublish, Queue: "q", Time: t0 + 1, Session: "p", SessionSeq: 1,
+			Msgs: []Msg{{ID: "a", Body: []byte("A")}, {ID: "b", Body: []byte("B"), Prio: 9}}},
+		Command{Op: OpPublish, Queue: "q", Time: t0 + 2, Session: "p", SessionSeq: 1, // a retry
+			Msgs: []Msg{{ID: "a", Body: []byte("A")}, {ID: "b", Body: []byte("B"), Prio: 9}}},
+		Command{Op: OpReceive, Queue: "q", Time: t0 + 3, Max: 10, Lease: time.Second},
+		Command{Op: OpAck, Queue: "q", Time: t0 + 4, Items: []engine.Item{{Seq: 2, Deliv: 1}, {Seq: 1, Deliv: 7}}},
+		// A leader whose clock is behind: the engine's time does not go back.
+		Command{Op: OpReceive, Queue: "q", Time: t0 - 1e9, Max: 10},
+		Command{Op: OpReceive, Queue: "nope", Time: t0 + 5, Max: 1},
+	)
+	a, b := NewShard(), NewShard()
+	var res []Result
+	for _, e := range log {
+		ra, err := a.Apply(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, err := b.Apply(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(ra, rb) {
+			t.Fatalf("index %d: %+v and %+v", e.Index, ra, rb)
+		}
+		res = append(res, ra)
+	}
+	if a.Hash() != b.Hash() || a.Applied() != uint64(len(log)) {
+		t.Fatal("two shards that applied one log differ")
+	}
+	if p := res[1].Published; len(p) != 2 || p[0].Seq != 1 || p[1].Seq != 2 || p[0].Duplicate {
+		t.Fatalf("publish: %+v", p)
+	}
+	if p := res[2].Published; len(p) != 2 || !p[0].Duplicate || !p[1].Duplicate || p[1].Seq != 2 {
+		t.Fatalf("retried publish: %+v", p)
+	}
+	d := res[3].Delivered
+	if len(d) != 2 || d[0].ID != "b" || string(d[0].Body) != "B" || d[1].ID != "a" || d[0].Deadline != t0+3+int64(time.Second) {
+		t.Fatalf("receive (priority 9 first): %+v", d)
+	}
+	if f := res[4].Failed; len(f) != 2 || f[0] != nil || !errors.Is(f[1], engine.ErrStaleReceipt) {
+		t.Fatalf("ack: %v", f)
+	}
+	if res[5].Time != t0+4 || len(res[5].Delivered) != 0 {
+		t.Fatalf("receive with a clock behind: time %d (want %d), %+v", res[5].Time, t0+4, res[5].Delivered)
+	}
+	if !errors.Is(res[6].Err, engine.ErrQueueNotFound) {
+		t.Fatalf("receive from an unknown queue: %v", res[6].Err)
+	}
+
+	// A shard that differs by one command hashes differently.
+	c := NewShard()
+	for _, e := range log[:4] {
+		if _, err := c.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Hash() == a.Hash() {
+		t.Fatal("different states, one hash")
+	}
+	// Out of order, or damaged: an error, the shard stops.
+	if _, err := c.Apply(log[5]); err == nil {
+		t.Fatal("entry 6 applied after 4")
+	}
+	if _, err := NewShard().Apply(consensus.Entry{Index: 1, Data: []byte{9, 9}}); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("garbage entry: %v", err)
+	}
+}

@@ -1,0 +1,165 @@
+package replica
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/chutemq/chute/internal/consensus"
+	"github.com/chutemq/chute/internal/engine"
+)
+
+// Shard is one replica's state machine: an engine, and the publish records
+// whose blobs its messages point into. It applies committed entries in log
+// order. Not safe for concurrent use.
+type Shard struct {
+	eng     *engine.Engine
+	applied uint64
+	// records holds each applied publish record by its log index: a
+	// message's blob is at its Ref (index<<32 | offset in the record).
+	// The same on every replica, so a state hash covers Refs too.
+	records map[uint64][]byte
+}
+
+// NewShard returns an empty shard, to apply a log from its first entry.
+func NewShard() *Shard {
+	return &Shard{eng: engine.New(), records: make(map[uint64][]byte)}
+}
+
+// Applied is the index of the last entry applied.
+func (s *Shard) Applied() uint64 { return s.applied }
+
+// Now is the engine's time: the latest command time it has seen.
+func (s *Shard) Now() int64 { return s.eng.Now() }
+
+// Result is what applying a command gave. Every replica gets the same;
+// the proposer returns it to the client that asked.
+type Result struct {
+	Index uint64
+	Cmd   *Command
+	// Time is the engine's time the command ran at: its Time, or later
+	// if the engine had already seen a later one.
+	Time      int64
+	Published []engine.PubResult
+	Delivered []Delivery
+	// Failed has, for an ack or nack, each item's error (nil: settled).
+	Failed []error
+	// Err is the command's refusal (an unknown queue, a bad message):
+	// the same on every replica, not a failure of the shard.
+	Err error
+}
+
+// Delivery is one message handed out by a receive.
+type Delivery struct {
+	Seq      uint64
+	Deliv    uint16 // the lease's epoch: deliveries so far, this one included
+	Deadline int64
+	ID       string
+	Body     []byte
+}
+
+// Apply applies the entry after the last one applied. Entries without a
+// command (a new leader's no-op, membership changes) only move Applied;
+// the Result's Cmd is nil for them. An error means the entry cannot be
+// applied (it does not decode, or comes out of order): the replica's log
+// is damaged and it must stop.
+func (s *Shard) Apply(e consensus.Entry) (Result, error) {
+	if e.Index != s.applied+1 {
+		return Result{}, fmt.Errorf("replica: entry %d applied after %d", e.Index, s.applied)
+	}
+	s.applied = e.Index
+	r := Result{Index: e.Index}
+	if e.Kind != consensus.Command || len(e.Data) == 0 {
+		return r, nil
+	}
+	c, err := Decode(e.Data)
+	if err != nil {
+		return Result{}, fmt.Errorf("replica: entry %d: %w", e.Index, err)
+	}
+	r.Cmd = c
+	if err := s.run(c, e.Index, &r); err != nil {
+		return Result{}, fmt.Errorf("replica: entry %d (%v): %w", e.Index, c.Op, err)
+	}
+	r.Time = s.eng.Now()
+	return r, nil
+}
+
+// run executes c; a refusal goes to r.Err, an error returned is the
+// shard's own failure.
+func (s *Shard) run(c *Command, index uint64, r *Result) error {
+	e := s.eng
+	switch c.Op {
+	case OpCreateQueue:
+		_, r.Err = e.CreateQueue(c.Time, c.Queue, c.queueConfig())
+	case OpPublish:
+		return s.publish(c, index, r)
+	case OpReceive:
+		_, ds, err := e.Receive(c.Time, c.Queue, c.Max, int64(c.Lease))
+		if r.Err = err; err != nil {
+			return nil
+		}
+		r.Delivered = make([]Delivery, len(ds))
+		for i, d := range ds {
+			id, body, err := s.blob(d.Ref, d.Size)
+			if err != nil {
+				return fmt.Errorf("message %d: %w", d.Seq, err)
+			}
+			r.Delivered[i] = Delivery{Seq: d.Seq, Deliv: d.Deliv, Deadline: d.Deadline, ID: id, Body: body}
+		}
+	case OpAck:
+		_, r.Failed, r.Err = e.Ack(c.Time, c.Queue, c.Items)
+	case OpNack:
+		_, r.Failed, r.Err = e.Nack(c.Time, c.Queue, c.Items)
+	default:
+		return fmt.Errorf("%w: op %v", ErrBadCommand, c.Op)
+	}
+	return nil
+}
+
+func (s *Shard) publish(c *Command, index uint64, r *Result) error {
+	e := s.eng
+	now := max(c.Time, e.Now()) // the time PreparePublish runs at: delays count from it
+	pms := make([]engine.PubMsg, len(c.Msgs))
+	for i, m := range c.Msgs {
+		pms[i] = engine.PubMsg{Prio: m.Prio, ID: m.ID, Body: m.Body}
+		if m.Delay > 0 {
+			pms[i].DeliverAt = now + int64(m.Delay)
+		}
+	}
+	rec, res, err := e.PreparePublish(now, c.Queue, engine.Session{ID: c.Session, First: c.SessionSeq}, pms)
+	if r.Err = err; err != nil {
+		return nil
+	}
+	r.Published = res
+	if rec == nil { // every message a duplicate
+		return nil
+	}
+	buf := rec.Encode(nil)
+	if err := e.Apply(rec, index<<32); err != nil {
+		return fmt.Errorf("apply a prepared publish: %w", err)
+	}
+	s.records[index] = buf
+	return nil
+}
+
+// blob reads a message's ID and body from the record its Ref points into.
+func (s *Shard) blob(ref uint64, size uint32) (string, []byte, error) {
+	rec, off := s.records[ref>>32], uint64(uint32(ref))
+	if off+uint64(size) > uint64(len(rec)) {
+		return "", nil, errors.New("blob outside its record")
+	}
+	id, _, _, body, err := engine.DecodeBlob(rec[off : off+uint64(size)])
+	return id, body, err
+}
+
+// Hash is a digest of the engine's whole logical state (its snapshot):
+// replicas at the same applied index have the same hash.
+func (s *Shard) Hash() [32]byte {
+	h := sha256.New()
+	for _, chunk := range s.eng.Snapshot(1 << 16) {
+		h.Write(chunk)
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}

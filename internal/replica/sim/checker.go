@@ -1,0 +1,208 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+
+	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/replica"
+)
+
+// checker watches every apply on every node and what the clients were
+// told, and reports (Outcome.Violations):
+//   - replicas that applied different results at the same index (every
+//     node's result at an index is compared with the first node's), or
+//     whose state hashes differ once they have converged (world.converge);
+//   - a message delivered again after it was acked;
+//   - a message delivered while an earlier lease on it was still valid
+//     (by the engine's time: the leader-stamped time of the commands);
+//   - a message ID stored twice (a retried publish must be a duplicate);
+//   - a delivered body that is not the one published;
+//   - a confirmed publish whose message was never acked, from its queue
+//     or from the dead-letter queue, by the end of the run (lost);
+//   - replicas that do not converge once the faults are over.
+type checker struct {
+	w           *world
+	stopClients bool
+	byIndex     map[uint64]string      // each index's result, as the first node to apply it saw it
+	msgs        map[msgKey]*msgState   // every stored message, by queue and sequence
+	ids         map[string]msgKey      // every stored message ID, where it was first stored
+	confirmed   map[string]bool        // IDs whose publish a producer saw confirmed
+	acked       map[string]bool        // IDs acked from the queue or its dead-letter queue
+	producing   int                    // producers not done yet
+	leaders     map[[2]uint64]struct{} // (term, leader) pairs seen
+	trace       uint64
+}
+
+type msgKey struct {
+	queue string
+	seq   uint64
+}
+
+type msgState struct {
+	id       string
+	leased   bool
+	deadline int64
+	acked    bool
+}
+
+func newChecker(w *world) *checker {
+	return &checker{w: w, byIndex: map[uint64]string{}, msgs: map[msgKey]*msgState{}, ids: map[string]msgKey{},
+		confirmed: map[string]bool{}, acked: map[string]bool{}, leaders: map[[2]uint64]struct{}{}, trace: 14695981039346656037}
+}
+
+// summary is what must be equal about one index's result on every node.
+func summary(r replica.Result) string {
+	var b strings.Builder
+	if r.Cmd == nil {
+		return "-"
+	}
+	fmt.Fprintf(&b, "%v %d/%d t=%d err=%v pub=%v", r.Cmd.Op, r.Cmd.Node, r.Cmd.ID, r.Time, r.Err, r.Published)
+	for _, d := range r.Delivered {
+		fmt.Fprintf(&b, " d%d/%d@%d", d.Seq, d.Deliv, d.Deadline)
+	}
+	for _, f := range r.Failed {
+		fmt.Fprintf(&b, " f%v", f != nil)
+	}
+	return b.String()
+}
+
+// applied is called for every entry every node applies.
+func (c *checker) applied(n *node, r replica.Result) {
+	s := summary(r)
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d %d %d %s", c.trace, n.id, r.Index, s)
+	c.trace = h.Sum64()
+	c.w.out.Trace = c.trace
+	if st := n.rn.Status(); st.IsLeader {
+		c.leaders[[2]uint64{st.Term, n.id}] = struct{}{}
+		c.w.out.Elections = len(c.leaders)
+	}
+	if first, ok := c.byIndex[r.Index]; ok {
+		if first != s {
+			c.w.violation("node %d applied index %d as %q, another node as %q", n.id, r.Index, s, first)
+		}
+		return
+	}
+	c.byIndex[r.Index] = s
+	if r.Cmd == nil || r.Err != nil {
+		return
+	}
+	cmd := r.Cmd
+	switch cmd.Op {
+	case replica.OpPublish:
+		for i, p := range r.Published {
+			id := cmd.Msgs[i].ID
+			k := msgKey{cmd.Queue, p.Seq}
+			if first, ok := c.ids[id]; ok {
+				if !p.Duplicate {
+					c.w.violation("message %s stored twice: seq %d, then seq %d (index %d)", id, first.seq, p.Seq, r.Index)
+				}
+				continue
+			}
+			if p.Duplicate {
+				c.w.violation("message %s reported a duplicate of seq %d, never stored (index %d)", id, p.Seq, r.Index)
+				continue
+			}
+			c.ids[id] = k
+			c.msgs[k] = &msgState{id: id}
+		}
+	case replica.OpReceive:
+		for _, d := range r.Delivered {
+			k := msgKey{cmd.Queue, d.Seq}
+			st := c.msgs[k]
+			if st == nil { // a dead letter: the same message under its dead-letter queue
+				if _, ok := c.ids[d.ID]; !ok {
+					c.w.violation("delivered %s (%s seq %d), never published (index %d)", d.ID, cmd.Queue, d.Seq, r.Index)
+				}
+				st = &msgState{id: d.ID}
+				c.msgs[k] = st
+			}
+			switch {
+			case st.id != d.ID:
+				c.w.violation("%s seq %d delivered as %s, stored as %s (index %d)", cmd.Queue, d.Seq, d.ID, st.id, r.Index)
+			case string(d.Body) != d.ID:
+				c.w.violation("%s delivered with body %q (index %d)", d.ID, d.Body, r.Index)
+			case st.acked:
+				c.w.violation("%s delivered again after its ack (index %d, delivery %d)", d.ID, r.Index, d.Deliv)
+			case st.leased && r.Time < st.deadline:
+				c.w.violation("%s delivered at %d while its lease ran to %d (index %d)", d.ID, r.Time, st.deadline, r.Index)
+			}
+			st.leased, st.deadline = true, d.Deadline
+			c.w.out.Delivered++
+		}
+	case replica.OpAck, replica.OpNack:
+		for i, it := range cmd.Items {
+			if r.Failed[i] != nil {
+				continue
+			}
+			st := c.msgs[msgKey{cmd.Queue, it.Seq}]
+			if st == nil {
+				c.w.violation("%v of %s seq %d, never delivered (index %d)", cmd.Op, cmd.Queue, it.Seq, r.Index)
+				continue
+			}
+			st.leased = false
+			if cmd.Op == replica.OpAck {
+				st.acked = true
+				if !c.acked[st.id] {
+					c.acked[st.id] = true
+					c.w.out.Acked++
+					if strings.HasSuffix(cmd.Queue, ".dlq") {
+						c.w.out.DeadLettered++
+					}
+				}
+			}
+		}
+	}
+}
+
+// confirm records what a producer was told about one message.
+func (c *checker) confirm(id string, p engine.PubResult) {
+	if k, ok := c.ids[id]; !ok || k.seq != p.Seq {
+		c.w.violation("publish of %s confirmed as seq %d, stored as %v", id, p.Seq, k)
+	}
+	c.confirmed[id] = true
+	c.w.out.Confirmed++
+}
+
+// done says the clients have nothing left to do: every producer finished
+// and every confirmed message acked.
+func (c *checker) done() bool {
+	if c.producing > 0 {
+		return false
+	}
+	for id := range c.confirmed {
+		if !c.acked[id] {
+			return false
+		}
+	}
+	return true
+}
+
+// finish reports confirmed messages never acked (sorted, so that a seed's
+// report is the same every time).
+func (c *checker) finish() {
+	var lost []string
+	for id := range c.confirmed {
+		if !c.acked[id] {
+			lost = append(lost, id)
+		}
+	}
+	slices.Sort(lost)
+	if len(lost) > 0 {
+		more := ""
+		if len(lost) > 10 {
+			more, lost = fmt.Sprintf(" and %d more", len(lost)-10), lost[:10]
+		}
+		c.w.violation("confirmed and never acked (lost, or stuck): %s%s", strings.Join(lost, " "), more)
+	}
+	if c.producing > 0 {
+		c.w.violation("%d producers did not finish", c.producing)
+	}
+}
+
+// errIs reports whether a command's refusal is target.
+func errIs(err, target error) bool { return errors.Is(err, target) }

@@ -1,0 +1,204 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/replica"
+)
+
+// The simulated clients: one creates the queue, producers publish batches
+// in producer sessions (a retry is a duplicate, not a second copy),
+// consumers receive and ack, nack or drop (the lease runs out) what they
+// get, and one consumer drains the dead-letter queue.
+
+const (
+	queueName    = "q"
+	lease        = 500 * time.Millisecond
+	maxDeliv     = 4
+	callTimeout  = 300 * time.Millisecond
+	retryBackoff = 10 * time.Millisecond
+)
+
+// client sends commands to the node it believes leads, and follows the
+// leader hints of the nodes that do not.
+type client struct {
+	w      *world
+	leader uint64 // 0: unknown, try any node
+}
+
+// hop is a client↔node network trip: a delay, sometimes a loss.
+func (w *world) hop(fn func()) {
+	if w.chance(0.01) {
+		return
+	}
+	w.after(w.between(100*time.Microsecond, time.Millisecond), fn)
+}
+
+// call has cmd applied once and calls done with its result. A request or
+// answer that is lost, or a node that does not lead, makes it try again
+// (the same command: a retried publish carries its session numbers, so it
+// is stored once). It gives up only when the run stops its clients.
+func (c *client) call(cmd replica.Command, done func(replica.Result)) {
+	w := c.w
+	finished := false
+	attempt := 0
+	var try func()
+	try = func() {
+		if finished || w.chk.stopClients {
+			return
+		}
+		attempt++
+		a := attempt
+		target := c.leader
+		if target == 0 {
+			target = uint64(w.rng.IntN(len(w.nodes)) + 1)
+		}
+		retry := func(hint uint64, after time.Duration) {
+			if finished || a != attempt {
+				return
+			}
+			c.leader = hint
+			w.after(after, try)
+		}
+		w.hop(func() {
+			n := w.node(target)
+			if !n.up {
+				return // the timeout retries
+			}
+			hint, ok := n.propose(cmd, func(res replica.Result) {
+				w.hop(func() {
+					if finished {
+						return
+					}
+					finished = true
+					c.leader = target
+					done(res)
+				})
+			})
+			if !ok {
+				w.hop(func() { retry(hint, retryBackoff) })
+			}
+		})
+		w.after(callTimeout, func() { retry(0, 0) })
+	}
+	try()
+}
+
+// startClients creates the queues, then starts the producers and
+// consumers.
+func (w *world) startClients() {
+	w.chk.producing = w.cfg.Producers
+	admin := &client{w: w}
+	admin.call(replica.Command{Op: replica.OpCreateQueue, Queue: queueName, Visibility: lease, MaxDeliveries: maxDeliv},
+		func(res replica.Result) {
+			if res.Err != nil && !errIs(res.Err, engine.ErrExists) {
+				w.violation("create queue: %v", res.Err)
+				return
+			}
+			for i := range w.cfg.Producers {
+				w.producer(i)
+			}
+			for range w.cfg.Consumers {
+				w.consumer(queueName, true)
+			}
+			w.consumer(queueName+".dlq", false)
+		})
+}
+
+// producer publishes cfg.Batches batches of 1–4 messages, one batch at a
+// time, some delayed, with priorities.
+func (w *world) producer(i int) {
+	c := &client{w: w}
+	session := fmt.Sprintf("p%d", i)
+	next, batches := uint64(1), 0
+	var publish func()
+	publish = func() {
+		if batches == w.cfg.Batches {
+			w.chk.producing--
+			return
+		}
+		msgs := make([]replica.Msg, 1+w.rng.IntN(4))
+		for j := range msgs {
+			id := fmt.Sprintf("%s-%d", session, next+uint64(j))
+			msgs[j] = replica.Msg{Prio: uint8(w.rng.IntN(10)), ID: id, Body: []byte(id)}
+			if w.rng.IntN(5) == 0 {
+				msgs[j].Delay = w.between(0, 300*time.Millisecond)
+			}
+		}
+		cmd := replica.Command{Op: replica.OpPublish, Queue: queueName, Session: session, SessionSeq: next, Msgs: msgs}
+		c.call(cmd, func(res replica.Result) {
+			if res.Err != nil {
+				w.violation("publish refused: %v", res.Err)
+				return
+			}
+			for j, m := range msgs {
+				w.chk.confirm(m.ID, res.Published[j])
+			}
+			next += uint64(len(msgs))
+			batches++
+			w.after(w.between(0, 50*time.Millisecond), publish)
+		})
+	}
+	publish()
+}
+
+// consumer receives from queue until the run stops its clients. Of what
+// it gets, a flaky consumer acks most, nacks some and drops some (their
+// leases run out, and they come back, up to the max deliveries); the
+// dead-letter consumer acks all.
+func (w *world) consumer(queue string, flaky bool) {
+	c := &client{w: w}
+	var receive func()
+	receive = func() {
+		if w.chk.stopClients {
+			return
+		}
+		cmd := replica.Command{Op: replica.OpReceive, Queue: queue, Max: 1 + w.rng.IntN(8), Lease: lease}
+		c.call(cmd, func(res replica.Result) {
+			if res.Err != nil {
+				w.violation("receive from %s refused: %v", queue, res.Err)
+				return
+			}
+			if len(res.Delivered) == 0 {
+				w.after(w.between(5*time.Millisecond, 50*time.Millisecond), receive)
+				return
+			}
+			w.after(w.between(time.Millisecond, 30*time.Millisecond), func() {
+				var acks, nacks []engine.Item
+				for _, d := range res.Delivered {
+					it := engine.Item{Seq: d.Seq, Deliv: d.Deliv}
+					switch r := w.rng.IntN(20); {
+					case !flaky || r < 16:
+						acks = append(acks, it)
+					case r < 18:
+						it.Value = -1
+						if w.rng.IntN(2) == 0 {
+							it.Value = int64(w.between(0, 100*time.Millisecond))
+						}
+						nacks = append(nacks, it)
+					}
+				}
+				c.settle(replica.OpNack, queue, nacks, func() {
+					c.settle(replica.OpAck, queue, acks, receive)
+				})
+			})
+		})
+	}
+	receive()
+}
+
+// settle acks or nacks items (nothing to do: then at once).
+func (c *client) settle(op replica.Op, queue string, items []engine.Item, then func()) {
+	if len(items) == 0 {
+		then()
+		return
+	}
+	c.call(replica.Command{Op: op, Queue: queue, Items: items}, func(res replica.Result) {
+		if res.Err != nil {
+			c.w.violation("%v on %s refused: %v", op, queue, res.Err)
+		}
+		then()
+	})
+}

@@ -1,0 +1,75 @@
+package sim
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chutemq/chute/internal/consensus"
+	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/replica"
+)
+
+// TestCheckerFlags feeds the checker hand-made histories, one defect
+// each, and expects it named.
+func TestCheckerFlags(t *testing.T) {
+	pub := func(idx uint64, id string, seq uint64, dup bool) replica.Result {
+		return replica.Result{Index: idx, Cmd: &replica.Command{Op: replica.OpPublish, Queue: "q", Msgs: []replica.Msg{{ID: id}}},
+			Published: []engine.PubResult{{Seq: seq, Duplicate: dup}}}
+	}
+	recv := func(idx uint64, at int64, id string, seq uint64, deadline int64) replica.Result {
+		return replica.Result{Index: idx, Time: at, Cmd: &replica.Command{Op: replica.OpReceive, Queue: "q"},
+			Delivered: []replica.Delivery{{Seq: seq, Deliv: 1, Deadline: deadline, ID: id, Body: []byte(id)}}}
+	}
+	ack := func(idx uint64, seq uint64) replica.Result {
+		return replica.Result{Index: idx, Cmd: &replica.Command{Op: replica.OpAck, Queue: "q", Items: []engine.Item{{Seq: seq}}}, Failed: []error{nil}}
+	}
+	for _, c := range []struct {
+		name    string
+		history []replica.Result
+		want    string // "" for a clean history
+	}{
+		{"clean", []replica.Result{pub(1, "a", 1, false), recv(2, 10, "a", 1, 500), recv(3, 500, "a", 1, 900), ack(4, 1)}, ""},
+		{"lease overlap", []replica.Result{pub(1, "a", 1, false), recv(2, 10, "a", 1, 500), recv(3, 499, "a", 1, 900)}, "while its lease ran to 500"},
+		{"after ack", []replica.Result{pub(1, "a", 1, false), recv(2, 10, "a", 1, 500), ack(3, 1), recv(4, 600, "a", 1, 900)}, "delivered again after its ack"},
+		{"stored twice", []replica.Result{pub(1, "a", 1, false), pub(2, "a", 2, false)}, "stored twice"},
+		{"wrong body", []replica.Result{pub(1, "a", 1, false), func() replica.Result {
+			r := recv(2, 10, "a", 1, 500)
+			r.Delivered[0].Body = []byte("b")
+			return r
+		}()}, "with body"},
+		{"never published", []replica.Result{recv(1, 10, "x", 7, 500)}, "never published"},
+	} {
+		w := &world{out: &Outcome{}, now: epoch0}
+		w.chk = newChecker(w)
+		rn, err := consensus.Bootstrap(consensus.Config{ID: 1, Peers: []uint64{1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := &node{w: w, id: 1, rn: rn}
+		for _, r := range c.history {
+			w.chk.applied(n, r)
+		}
+		got := strings.Join(w.out.Violations, "; ")
+		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("%s: violations %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestCheckerLost: a confirmed message never acked is reported at the end.
+func TestCheckerLost(t *testing.T) {
+	w := &world{out: &Outcome{}, now: epoch0}
+	w.chk = newChecker(w)
+	rn, _ := consensus.Bootstrap(consensus.Config{ID: 1, Peers: []uint64{1}})
+	n := &node{w: w, id: 1, rn: rn}
+	w.chk.applied(n, replica.Result{Index: 1, Cmd: &replica.Command{Op: replica.OpPublish, Queue: "q", Msgs: []replica.Msg{{ID: "a"}}},
+		Published: []engine.PubResult{{Seq: 1}}})
+	w.chk.confirm("a", engine.PubResult{Seq: 1})
+	if w.chk.done() {
+		t.Fatal("done with a confirmed message not acked")
+	}
+	w.chk.finish()
+	if len(w.out.Violations) != 1 || !strings.Contains(w.out.Violations[0], "never acked") {
+		t.Fatalf("violations %q", w.out.Violations)
+	}
+}

@@ -1,0 +1,590 @@
+// Package sim is a deterministic simulation of a replicated chute shard:
+// 3 or 5 nodes, each a consensus.Node over a simulated disk applying
+// commands to a replica.Shard, a simulated network between them, clients
+// that publish and consume through whichever node leads, and a nemesis
+// that crashes nodes and partitions links — all in one goroutine, driven
+// by one event queue and one seeded random source. The same seed gives
+// the same run, event for event (Outcome.Trace), so a failing seed is
+// reproduced with one command (see sim_test.go).
+//
+// What is simulated:
+//   - network: each message may be dropped, duplicated, delayed (so
+//     reordered) or cut by a partition, which may be one-way;
+//   - disks: a write is durable only once its sync completes; a crash
+//     loses the writes not synced, or keeps a torn prefix of them;
+//   - clocks: every node stamps commands with the simulated time plus an
+//     offset of its own.
+//
+// What every run checks (Outcome.Violations): see checker.go.
+package sim
+
+import (
+	"container/heap"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/chutemq/chute/internal/consensus"
+	"github.com/chutemq/chute/internal/replica"
+)
+
+// Config shapes a run. The zero value of a field takes its default.
+type Config struct {
+	Seed  uint64
+	Nodes int // 3 (default) or 5
+	// Faults is the length of the phase with faults (simulated time,
+	// default 10 s); then everything heals and the run goes on until the
+	// clients are done and the queue is drained, at most Settle (default
+	// 60 s) more.
+	Faults, Settle time.Duration
+	// Producers publish Batches batches each (defaults 3 and 30);
+	// Consumers (default 2) receive and settle until the end.
+	Producers, Batches, Consumers int
+	// NoFaults runs without the nemesis and with a perfect network: the
+	// baseline the checks must also pass.
+	NoFaults bool
+
+	// bug plants a fault the checks must catch (tests of the checks).
+	bug bug
+}
+
+// bug is a deliberate defect, planted by the tests to show that the
+// checks fail when the system misbehaves.
+type bug uint8
+
+const (
+	noBug bug = iota
+	// bugLoseSynced: a crash also loses the last synced entries (an
+	// fsync that lied).
+	bugLoseSynced
+	// bugDiverge: node 2 applies one command as a no-op (a replica
+	// that skipped a record).
+	bugDiverge
+)
+
+func (c Config) withDefaults() Config {
+	if c.Nodes == 0 {
+		c.Nodes = 3
+	}
+	if c.Faults == 0 {
+		c.Faults = 10 * time.Second
+	}
+	if c.Settle == 0 {
+		c.Settle = 60 * time.Second
+	}
+	if c.Producers == 0 {
+		c.Producers = 3
+	}
+	if c.Batches == 0 {
+		c.Batches = 30
+	}
+	if c.Consumers == 0 {
+		c.Consumers = 2
+	}
+	return c
+}
+
+// Timing of the simulated cluster.
+const (
+	tick          = 10 * time.Millisecond // a node's Raft tick
+	electionTicks = 10                    // 100–200 ms without a leader's word
+	maxOffset     = 50 * time.Millisecond // clocks differ by up to twice this
+	epoch0        = int64(1_800_000_000_000_000_000)
+)
+
+// Outcome is what a run did and what its checks found.
+type Outcome struct {
+	Seed                     uint64
+	Published, Confirmed     int // messages: sent in confirmed batches, confirmed
+	Delivered, Acked         int // committed deliveries, messages acked
+	DeadLettered             int // acked from the dead-letter queue
+	Applied                  uint64
+	Crashes, Partitions      int
+	Elections                int // distinct (term, leader) pairs seen
+	Drained                  bool
+	SimTime                  time.Duration
+	Violations               []string
+	Trace                    uint64 // a digest of every apply, in order: equal for equal seeds
+	HashChecks, HashMismatch int
+	Events                   int // events processed
+}
+
+// maxEvents bounds a run: a livelock (nodes exchanging messages without
+// end) is reported instead of running for ever. Runs of this package's
+// defaults take well under a tenth of it.
+const maxEvents = 400_000
+
+// world is one run: the event queue, the nodes, the network, the clients
+// and the checker.
+type world struct {
+	cfg    Config
+	rng    *rand.Rand
+	now    int64
+	seq    uint64
+	events eventHeap
+	nodes  []*node
+	net    network
+	chk    *checker
+	out    *Outcome
+	faulty bool // the nemesis and the lossy network are on
+	ended  bool
+}
+
+// Run runs one simulation. A panic inside the library or the engine (a
+// broken invariant) is reported as a violation, not propagated.
+func Run(cfg Config) (out Outcome) {
+	cfg = cfg.withDefaults()
+	out.Seed = cfg.Seed
+	w := &world{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), now: epoch0, out: &out}
+	w.chk = newChecker(w)
+	defer func() {
+		if p := recover(); p != nil {
+			out.Violations = append(out.Violations, fmt.Sprintf("panic at %v: %v", w.elapsed(), p))
+		}
+		out.SimTime = w.elapsed()
+	}()
+	w.faulty = !cfg.NoFaults
+	w.net.init(cfg.Nodes)
+	peers := make([]uint64, cfg.Nodes)
+	for i := range peers {
+		peers[i] = uint64(i + 1)
+	}
+	for i := range cfg.Nodes {
+		n := &node{w: w, id: uint64(i + 1), peers: peers}
+		n.offset = int64(w.between(-maxOffset, maxOffset))
+		w.nodes = append(w.nodes, n)
+		n.start()
+	}
+	w.startClients()
+	if w.faulty {
+		w.after(w.between(200*time.Millisecond, time.Second), w.nemesis)
+	}
+	end := w.now + int64(cfg.Faults)
+	w.runUntil(func() bool { return w.now >= end })
+	w.heal()
+	settle := w.now + int64(cfg.Settle)
+	w.runUntil(func() bool { return w.now >= settle || w.chk.done() })
+	out.Drained = w.chk.done()
+	w.converge()
+	w.ended = true
+	w.chk.finish()
+	return out
+}
+
+// runUntil processes events until stop says so or none are left.
+func (w *world) runUntil(stop func() bool) {
+	for len(w.events) > 0 && !stop() {
+		if w.out.Events++; w.out.Events > maxEvents {
+			panic(fmt.Sprintf("more than %d events: a livelock?", maxEvents))
+		}
+		e := heap.Pop(&w.events).(event)
+		w.now = e.at
+		e.fn()
+	}
+}
+
+func (w *world) elapsed() time.Duration { return time.Duration(w.now - epoch0) }
+
+// after schedules fn d from now; events at the same time run in the order
+// they were scheduled.
+func (w *world) after(d time.Duration, fn func()) {
+	w.seq++
+	heap.Push(&w.events, event{at: w.now + int64(max(d, 0)), seq: w.seq, fn: fn})
+}
+
+// between is a uniform duration in [lo, hi].
+func (w *world) between(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(w.rng.Int64N(int64(hi-lo)+1))
+}
+
+// chance is true with probability p, and never when the run has no faults.
+func (w *world) chance(p float64) bool { return w.faulty && w.rng.Float64() < p }
+
+func (w *world) node(id uint64) *node { return w.nodes[id-1] }
+
+func (w *world) violation(format string, args ...any) {
+	w.out.Violations = append(w.out.Violations, fmt.Sprintf("%v: ", w.elapsed())+fmt.Sprintf(format, args...))
+}
+
+// nemesis injects one fault, schedules its repair, and comes back.
+func (w *world) nemesis() {
+	if !w.faulty {
+		return
+	}
+	switch k := w.rng.IntN(10); {
+	case k < 4: // crash a node (the leader half the time), restart it later
+		n := w.nodes[w.rng.IntN(len(w.nodes))]
+		if l := w.leader(); l != nil && w.rng.IntN(2) == 0 {
+			n = l
+		}
+		if n.up {
+			n.crash()
+			w.out.Crashes++
+			w.after(w.between(50*time.Millisecond, 2*time.Second), n.start)
+		}
+	case k < 7: // isolate a node, both ways
+		w.out.Partitions++
+		id := uint64(w.rng.IntN(len(w.nodes)) + 1)
+		for _, o := range w.nodes {
+			w.net.cut(id, o.id)
+			w.net.cut(o.id, id)
+		}
+		w.after(w.between(100*time.Millisecond, 2*time.Second), func() { w.net.heal() })
+	case k < 9: // one-way cuts: a node hears but is not heard, or the reverse
+		w.out.Partitions++
+		a := uint64(w.rng.IntN(len(w.nodes)) + 1)
+		for _, o := range w.nodes {
+			if w.rng.IntN(2) == 0 {
+				w.net.cut(a, o.id)
+			} else {
+				w.net.cut(o.id, a)
+			}
+		}
+		w.after(w.between(100*time.Millisecond, 2*time.Second), func() { w.net.heal() })
+	default: // a slow disk on one node for a while
+		n := w.nodes[w.rng.IntN(len(w.nodes))]
+		n.slowDisk = true
+		w.after(w.between(100*time.Millisecond, time.Second), func() { n.slowDisk = false })
+	}
+	w.after(w.between(100*time.Millisecond, time.Second), w.nemesis)
+}
+
+// heal ends the fault phase: no more faults, every node up, every link
+// whole, no losses.
+func (w *world) heal() {
+	w.faulty = false
+	w.net.heal()
+	for _, n := range w.nodes {
+		n.slowDisk = false
+		if !n.up {
+			n.start()
+		}
+	}
+}
+
+// leader is the node that is up and leads in the highest term, if any.
+func (w *world) leader() *node {
+	var best *node
+	var term uint64
+	for _, n := range w.nodes {
+		if !n.up {
+			continue
+		}
+		if s := n.rn.Status(); s.IsLeader && s.Term >= term {
+			best, term = n, s.Term
+		}
+	}
+	return best
+}
+
+// converge runs, with the clients stopped, until every node has applied
+// the same index (at most 10 s), then compares their state hashes.
+func (w *world) converge() {
+	w.chk.stopClients = true
+	deadline := w.now + int64(10*time.Second)
+	same := func() bool {
+		a := w.nodes[0].shard.Applied()
+		for _, n := range w.nodes {
+			if !n.up || n.busy || n.shard.Applied() != a || n.rn.Status().Commit != a {
+				return false
+			}
+		}
+		return true
+	}
+	w.runUntil(func() bool { return w.now >= deadline || same() })
+	if !same() {
+		var got []uint64
+		for _, n := range w.nodes {
+			got = append(got, n.shard.Applied())
+		}
+		w.violation("replicas did not converge within 10 s of the end: applied %v", got)
+		return
+	}
+	h := w.nodes[0].shard.Hash()
+	for _, n := range w.nodes[1:] {
+		w.out.HashChecks++
+		if n.shard.Hash() != h {
+			w.out.HashMismatch++
+			w.violation("state hash of node %d differs from node 1's at applied index %d", n.id, n.shard.Applied())
+		}
+	}
+	w.out.Applied = w.nodes[0].shard.Applied()
+}
+
+// event is something that happens at a simulated time.
+type event struct {
+	at  int64
+	seq uint64
+	fn  func()
+}
+
+type eventHeap []event
+
+func (h eventHeap) Len() int { return len(h) }
+func (h eventHeap) Less(i, j int) bool {
+	return h[i].at < h[j].at || h[i].at == h[j].at && h[i].seq < h[j].seq
+}
+func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
+func (h *eventHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// network carries Raft messages between nodes.
+type network struct {
+	cuts [][]bool // cuts[from-1][to-1]: messages from → to are lost
+}
+
+func (n *network) init(nodes int) {
+	n.cuts = make([][]bool, nodes)
+	for i := range n.cuts {
+		n.cuts[i] = make([]bool, nodes)
+	}
+}
+
+func (n *network) cut(from, to uint64) {
+	if from != to {
+		n.cuts[from-1][to-1] = true
+	}
+}
+
+func (n *network) heal() {
+	for _, row := range n.cuts {
+		clear(row)
+	}
+}
+
+// send delivers m after a delay, unless the link is cut or the message is
+// lost; it may arrive twice.
+func (w *world) send(m consensus.Message) {
+	if w.net.cuts[m.From-1][m.To-1] || w.chance(0.02) {
+		return
+	}
+	copies := 1
+	if w.chance(0.02) {
+		copies = 2
+	}
+	for range copies {
+		d := w.between(100*time.Microsecond, time.Millisecond)
+		if w.chance(0.05) {
+			d = w.between(5*time.Millisecond, 50*time.Millisecond)
+		}
+		w.after(d, func() {
+			to := w.node(m.To)
+			if !to.up || w.net.cuts[m.From-1][m.To-1] {
+				return
+			}
+			if err := to.rn.Receive(m); err != nil {
+				w.violation("node %d: receive: %v", to.id, err)
+				return
+			}
+			to.pump()
+		})
+	}
+}
+
+// node is one simulated server: a Raft member, its disk and its shard.
+type node struct {
+	w        *world
+	id       uint64
+	peers    []uint64
+	offset   int64 // its clock minus the simulated time
+	up       bool
+	life     uint64 // incarnation: events of an earlier one are ignored
+	rn       *consensus.Node
+	shard    *replica.Shard
+	disk     disk
+	busy     bool // an Update's writes are being synced
+	slowDisk bool
+	nextID   uint64
+	waiters  map[uint64]func(replica.Result) // proposals of this incarnation, by command ID
+}
+
+// start boots the node from its disk: a new member if it never made
+// anything durable, else a restart that re-applies its log.
+func (n *node) start() {
+	n.life++
+	n.up, n.busy = true, false
+	n.waiters = make(map[uint64]func(replica.Result))
+	n.shard = replica.NewShard()
+	cfg := consensus.Config{ID: n.id, Peers: n.peers, ElectionTicks: electionTicks}
+	var err error
+	if n.disk.empty() {
+		n.rn, err = consensus.Bootstrap(cfg)
+	} else {
+		n.rn, err = consensus.Restart(cfg, n.disk.durable())
+	}
+	if err != nil {
+		panic(fmt.Sprintf("node %d: start: %v", n.id, err))
+	}
+	life := n.life
+	var tickFn func()
+	tickFn = func() {
+		if n.life != life || !n.up {
+			return
+		}
+		n.rn.Tick()
+		n.pump()
+		n.w.after(tick, tickFn)
+	}
+	// Nodes tick out of phase with each other.
+	n.w.after(n.w.between(0, tick), tickFn)
+	n.pump()
+}
+
+// crash stops the node at once: unsynced writes are lost or torn.
+func (n *node) crash() {
+	n.up = false
+	n.life++
+	n.waiters = nil
+	n.disk.crash(n.w.rng)
+	if n.w.cfg.bug == bugLoseSynced && len(n.disk.entries) > 3 {
+		n.disk.entries = n.disk.entries[:len(n.disk.entries)-3]
+		// The commit index with them, so that the library does not notice
+		// by itself: the checks must.
+		n.disk.hs.Commit = min(n.disk.hs.Commit, uint64(len(n.disk.entries)))
+	}
+}
+
+// pump does the node's Raft work: persist (a sync takes disk time, during
+// which the node keeps receiving and ticking), then send, apply, advance.
+func (n *node) pump() {
+	for n.up && !n.busy && n.rn.HasUpdate() {
+		u := n.rn.Update()
+		if u.HardState == nil && len(u.Entries) == 0 {
+			n.finish(u)
+			continue
+		}
+		n.disk.write(u.HardState, u.Entries)
+		n.busy = true
+		d := n.w.between(50*time.Microsecond, 500*time.Microsecond)
+		if n.slowDisk {
+			d = n.w.between(5*time.Millisecond, 50*time.Millisecond)
+		}
+		life := n.life
+		n.w.after(d, func() {
+			if n.life != life {
+				return // crashed meanwhile: the write may be lost
+			}
+			n.disk.sync()
+			n.busy = false
+			n.finish(u)
+			n.pump()
+		})
+		return
+	}
+}
+
+// finish sends an Update's messages, applies its committed entries and
+// advances the node.
+func (n *node) finish(u consensus.Update) {
+	for _, m := range u.Messages {
+		n.w.send(m)
+	}
+	for _, e := range u.Committed {
+		if n.w.cfg.bug == bugDiverge && n.id == 2 && e.Index == 40 {
+			e.Data = nil
+		}
+		res, err := n.shard.Apply(e)
+		if err != nil {
+			panic(fmt.Sprintf("node %d: %v", n.id, err))
+		}
+		n.w.chk.applied(n, res)
+		if res.Cmd != nil && res.Cmd.Node == n.id {
+			if cb := n.waiters[res.Cmd.ID]; cb != nil {
+				delete(n.waiters, res.Cmd.ID)
+				cb(res)
+			}
+		}
+	}
+	n.rn.Advance()
+}
+
+// propose stamps cmd with this node's clock and a proposal ID and proposes
+// it, if the node leads; done gets the result once the node applies it.
+func (n *node) propose(cmd replica.Command, done func(replica.Result)) (leader uint64, ok bool) {
+	st := n.rn.Status()
+	if !n.up || !st.IsLeader {
+		return st.Leader, false
+	}
+	n.nextID++
+	cmd.Node, cmd.ID, cmd.Time = n.id, n.nextID, n.w.now+n.offset
+	if err := n.rn.Propose(cmd.Encode(nil)); err != nil {
+		return 0, false
+	}
+	n.waiters[cmd.ID] = done
+	n.pump()
+	return n.id, true
+}
+
+// disk is a node's durable log and hard state, with writes that become
+// durable only when synced.
+type disk struct {
+	hs      consensus.HardState
+	entries []consensus.Entry // durable; entries[i] has index i+1
+	pending []write
+}
+
+type write struct {
+	hs      *consensus.HardState
+	entries []consensus.Entry
+}
+
+func (d *disk) empty() bool { return len(d.entries) == 0 && d.hs == (consensus.HardState{}) }
+
+func (d *disk) durable() consensus.Durable {
+	return consensus.Durable{HardState: d.hs, Entries: append([]consensus.Entry(nil), d.entries...)}
+}
+
+func (d *disk) write(hs *consensus.HardState, es []consensus.Entry) {
+	w := write{entries: make([]consensus.Entry, len(es))}
+	for i, e := range es {
+		e.Data = append([]byte(nil), e.Data...)
+		w.entries[i] = e
+	}
+	if hs != nil {
+		h := *hs
+		w.hs = &h
+	}
+	d.pending = append(d.pending, w)
+}
+
+func (d *disk) sync() {
+	for _, w := range d.pending {
+		d.apply(w, len(w.entries), true)
+	}
+	d.pending = nil
+}
+
+// apply makes the first n entries of w durable (the entries replace the
+// log from their first index on), and its hard state if hs.
+func (d *disk) apply(w write, n int, hs bool) {
+	if n > 0 {
+		first := w.entries[0].Index
+		if first == 0 || first-1 > uint64(len(d.entries)) {
+			panic(fmt.Sprintf("disk: entries from %d after a log of %d", first, len(d.entries)))
+		}
+		d.entries = append(d.entries[:first-1], w.entries[:n]...)
+	}
+	if hs && w.hs != nil {
+		d.hs = *w.hs
+	}
+}
+
+// crash keeps a prefix of the unsynced writes — whole ones, then possibly
+// a torn one: some of its entries and not its hard state (a record is
+// written before the state that refers to it) — and loses the rest.
+func (d *disk) crash(rng *rand.Rand) {
+	k := rng.IntN(len(d.pending) + 1)
+	for _, w := range d.pending[:k] {
+		d.apply(w, len(w.entries), true)
+	}
+	if k < len(d.pending) && rng.IntN(2) == 0 {
+		w := d.pending[k]
+		d.apply(w, rng.IntN(len(w.entries)+1), false)
+	}
+	d.pending = nil
+}
