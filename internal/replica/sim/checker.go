@@ -15,7 +15,8 @@ import (
 // told, and reports (Outcome.Violations):
 //   - replicas that applied different results at the same index (every
 //     node's result at an index is compared with the first node's), or
-//     whose state hashes differ once they have converged (world.converge);
+//     whose state hashes differ at the same index (every hashEvery-th
+//     index, and once they have converged: world.converge);
 //   - a message delivered again after it was acked;
 //   - a message delivered while an earlier lease on it was still valid
 //     (by the engine's time: the leader-stamped time of the commands);
@@ -28,6 +29,7 @@ type checker struct {
 	w           *world
 	stopClients bool
 	byIndex     map[uint64]string      // each index's result, as the first node to apply it saw it
+	hashes      map[uint64][32]byte    // the state hash at every hashEvery-th index, as the first node had it
 	msgs        map[msgKey]*msgState   // every stored message, by queue and sequence
 	ids         map[string]msgKey      // every stored message ID, where it was first stored
 	confirmed   map[string]bool        // IDs whose publish a producer saw confirmed
@@ -51,7 +53,7 @@ type msgState struct {
 
 func newChecker(w *world) *checker {
 	return &checker{w: w, byIndex: map[uint64]string{}, msgs: map[msgKey]*msgState{}, ids: map[string]msgKey{},
-		confirmed: map[string]bool{}, acked: map[string]bool{}, leaders: map[[2]uint64]struct{}{}, trace: 14695981039346656037}
+		hashes: map[uint64][32]byte{}, confirmed: map[string]bool{}, acked: map[string]bool{}, leaders: map[[2]uint64]struct{}{}, trace: 14695981039346656037}
 }
 
 // summary is what must be equal about one index's result on every node.
@@ -70,8 +72,22 @@ func summary(r replica.Result) string {
 	return b.String()
 }
 
+// hashEvery is how often (in log indexes) every replica's state hash is
+// compared during a run; world.converge compares them once more at the end.
+const hashEvery = 32
+
 // applied is called for every entry every node applies.
 func (c *checker) applied(n *node, r replica.Result) {
+	if r.Index%hashEvery == 0 && n.shard != nil {
+		h := n.shard.Hash()
+		c.w.out.HashChecks++
+		if first, ok := c.hashes[r.Index]; !ok {
+			c.hashes[r.Index] = h
+		} else if first != h {
+			c.w.out.HashMismatch++
+			c.w.violation("node %d's state hash at index %d differs from the first replica's there", n.id, r.Index)
+		}
+	}
 	s := summary(r)
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d %d %d %s", c.trace, n.id, r.Index, s)
@@ -82,7 +98,9 @@ func (c *checker) applied(n *node, r replica.Result) {
 		c.w.out.Elections = len(c.leaders)
 	}
 	if first, ok := c.byIndex[r.Index]; ok {
-		if first != s {
+		// With bugQuietDiverge planted the results are not compared, so
+		// that its test shows the hash comparison catching it alone.
+		if first != s && c.w.cfg.bug != bugQuietDiverge {
 			c.w.violation("node %d applied index %d as %q, another node as %q", n.id, r.Index, s, first)
 		}
 		return

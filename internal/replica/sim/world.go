@@ -60,6 +60,10 @@ const (
 	// bugDiverge: node 2 applies one command as a no-op (a replica
 	// that skipped a record).
 	bugDiverge
+	// bugQuietDiverge: node 2 stores one published message with another
+	// priority. Later receives may differ; the checker does not compare
+	// results in this mode, so that only the state hash can show it.
+	bugQuietDiverge
 )
 
 func (c Config) withDefaults() Config {
@@ -399,6 +403,7 @@ type node struct {
 	disk     disk
 	busy     bool // an Update's writes are being synced
 	slowDisk bool
+	planted  bool // the planted defect is done (tests of the checks)
 	nextID   uint64
 	waiters  map[uint64]func(replica.Result) // proposals of this incarnation, by command ID
 }
@@ -485,9 +490,7 @@ func (n *node) finish(u consensus.Update) {
 		n.w.send(m)
 	}
 	for _, e := range u.Committed {
-		if n.w.cfg.bug == bugDiverge && n.id == 2 && e.Index == 40 {
-			e.Data = nil
-		}
+		e = n.plant(e)
 		res, err := n.shard.Apply(e)
 		if err != nil {
 			panic(fmt.Sprintf("node %d: %v", n.id, err))
@@ -501,6 +504,26 @@ func (n *node) finish(u consensus.Update) {
 		}
 	}
 	n.rn.Advance()
+}
+
+// plant applies the run's planted defect to an entry node 2 is about to
+// apply (tests of the checks).
+func (n *node) plant(e consensus.Entry) consensus.Entry {
+	if n.id != 2 || e.Index < 40 || n.planted {
+		return e
+	}
+	switch n.w.cfg.bug {
+	case bugDiverge:
+		n.planted = true
+		e.Data = nil
+	case bugQuietDiverge:
+		if c, err := replica.Decode(e.Data); err == nil && c.Op == replica.OpPublish {
+			n.planted = true
+			c.Msgs[0].Prio = (c.Msgs[0].Prio + 1) % 10
+			e.Data = c.Encode(nil)
+		}
+	}
+	return e
 }
 
 // propose stamps cmd with this node's clock and a proposal ID and proposes
