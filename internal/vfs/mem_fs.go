@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -288,7 +289,10 @@ func (m *MemFS) CrashClone(rng *rand.Rand) *MemFS {
 	for d := range m.dirs {
 		c.dirs[d] = true
 	}
-	for name, n := range m.durable {
+	// In name order: the same rng then tears the same files the same way
+	// (a deterministic simulation replays a crash exactly).
+	for _, name := range slices.Sorted(maps.Keys(m.durable)) {
+		n := m.durable[name]
 		n.mu.RLock()
 		data := slices.Clone(n.synced)
 		if rng != nil && len(n.data) > len(n.synced) && bytes.HasPrefix(n.data, n.synced) {

@@ -54,9 +54,9 @@ type bug uint8
 
 const (
 	noBug bug = iota
-	// bugLoseSynced: a crash also loses the last synced entries (an
-	// fsync that lied).
-	bugLoseSynced
+	// bugLyingSync: node syncs report success without syncing, so a
+	// crash loses what they claimed was durable.
+	bugLyingSync
 	// bugDiverge: node 2 applies one command as a no-op (a replica
 	// that skipped a record).
 	bugDiverge
@@ -142,6 +142,11 @@ func Run(cfg Config) (out Outcome) {
 	w := &world{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), now: epoch0, out: &out}
 	w.chk = newChecker(w)
 	defer func() {
+		for _, n := range w.nodes {
+			n.disk.close() // the journals' writers stop with the run
+		}
+	}()
+	defer func() {
 		if p := recover(); p != nil {
 			out.Violations = append(out.Violations, fmt.Sprintf("panic at %v: %v", w.elapsed(), p))
 		}
@@ -224,7 +229,11 @@ func (w *world) nemesis() {
 		if n.up {
 			n.crash()
 			w.out.Crashes++
-			w.after(w.between(50*time.Millisecond, 2*time.Second), n.start)
+			w.after(w.between(50*time.Millisecond, 2*time.Second), func() {
+				if !n.up { // heal may have started it already
+					n.start()
+				}
+			})
 		}
 	case k < 7: // isolate a node, both ways
 		w.out.Partitions++
@@ -411,16 +420,22 @@ type node struct {
 // start boots the node from its disk: a new member if it never made
 // anything durable, else a restart that re-applies its log.
 func (n *node) start() {
+	if n.up {
+		panic(fmt.Sprintf("node %d started twice", n.id))
+	}
 	n.life++
 	n.up, n.busy = true, false
 	n.waiters = make(map[uint64]func(replica.Result))
 	n.shard = replica.NewShard()
 	cfg := consensus.Config{ID: n.id, Peers: n.peers, ElectionTicks: electionTicks}
-	var err error
-	if n.disk.empty() {
+	d, err := n.disk.open(n.w.cfg.bug == bugLyingSync)
+	if err != nil {
+		panic(fmt.Sprintf("node %d: open its log: %v", n.id, err))
+	}
+	if d.HardState == (consensus.HardState{}) && len(d.Entries) == 0 {
 		n.rn, err = consensus.Bootstrap(cfg)
 	} else {
-		n.rn, err = consensus.Restart(cfg, n.disk.durable())
+		n.rn, err = consensus.Restart(cfg, d)
 	}
 	if err != nil {
 		panic(fmt.Sprintf("node %d: start: %v", n.id, err))
@@ -440,18 +455,12 @@ func (n *node) start() {
 	n.pump()
 }
 
-// crash stops the node at once: unsynced writes are lost or torn.
+// crash stops the node at once: a power loss of its disk.
 func (n *node) crash() {
 	n.up = false
 	n.life++
 	n.waiters = nil
 	n.disk.crash(n.w.rng)
-	if n.w.cfg.bug == bugLoseSynced && len(n.disk.entries) > 3 {
-		n.disk.entries = n.disk.entries[:len(n.disk.entries)-3]
-		// The commit index with them, so that the library does not notice
-		// by itself: the checks must.
-		n.disk.hs.Commit = min(n.disk.hs.Commit, uint64(len(n.disk.entries)))
-	}
 }
 
 // pump does the node's Raft work: persist (a sync takes disk time, during
@@ -463,7 +472,7 @@ func (n *node) pump() {
 			n.finish(u)
 			continue
 		}
-		n.disk.write(u.HardState, u.Entries)
+		b := n.disk.save(u.HardState, u.Entries)
 		n.busy = true
 		d := n.w.between(50*time.Microsecond, 500*time.Microsecond)
 		if n.slowDisk {
@@ -474,7 +483,9 @@ func (n *node) pump() {
 			if n.life != life {
 				return // crashed meanwhile: the write may be lost
 			}
-			n.disk.sync()
+			if err := n.disk.synced(b); err != nil {
+				panic(fmt.Sprintf("node %d: sync: %v", n.id, err))
+			}
 			n.busy = false
 			n.finish(u)
 			n.pump()
@@ -541,73 +552,4 @@ func (n *node) propose(cmd replica.Command, done func(replica.Result)) (leader u
 	n.waiters[cmd.ID] = done
 	n.pump()
 	return n.id, true
-}
-
-// disk is a node's durable log and hard state, with writes that become
-// durable only when synced.
-type disk struct {
-	hs      consensus.HardState
-	entries []consensus.Entry // durable; entries[i] has index i+1
-	pending []write
-}
-
-type write struct {
-	hs      *consensus.HardState
-	entries []consensus.Entry
-}
-
-func (d *disk) empty() bool { return len(d.entries) == 0 && d.hs == (consensus.HardState{}) }
-
-func (d *disk) durable() consensus.Durable {
-	return consensus.Durable{HardState: d.hs, Entries: append([]consensus.Entry(nil), d.entries...)}
-}
-
-func (d *disk) write(hs *consensus.HardState, es []consensus.Entry) {
-	w := write{entries: make([]consensus.Entry, len(es))}
-	for i, e := range es {
-		e.Data = append([]byte(nil), e.Data...)
-		w.entries[i] = e
-	}
-	if hs != nil {
-		h := *hs
-		w.hs = &h
-	}
-	d.pending = append(d.pending, w)
-}
-
-func (d *disk) sync() {
-	for _, w := range d.pending {
-		d.apply(w, len(w.entries), true)
-	}
-	d.pending = nil
-}
-
-// apply makes the first n entries of w durable (the entries replace the
-// log from their first index on), and its hard state if hs.
-func (d *disk) apply(w write, n int, hs bool) {
-	if n > 0 {
-		first := w.entries[0].Index
-		if first == 0 || first-1 > uint64(len(d.entries)) {
-			panic(fmt.Sprintf("disk: entries from %d after a log of %d", first, len(d.entries)))
-		}
-		d.entries = append(d.entries[:first-1], w.entries[:n]...)
-	}
-	if hs && w.hs != nil {
-		d.hs = *w.hs
-	}
-}
-
-// crash keeps a prefix of the unsynced writes — whole ones, then possibly
-// a torn one: some of its entries and not its hard state (a record is
-// written before the state that refers to it) — and loses the rest.
-func (d *disk) crash(rng *rand.Rand) {
-	k := rng.IntN(len(d.pending) + 1)
-	for _, w := range d.pending[:k] {
-		d.apply(w, len(w.entries), true)
-	}
-	if k < len(d.pending) && rng.IntN(2) == 0 {
-		w := d.pending[k]
-		d.apply(w, rng.IntN(len(w.entries)+1), false)
-	}
-	d.pending = nil
 }
