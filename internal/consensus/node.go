@@ -21,6 +21,7 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -96,25 +97,39 @@ type Entry struct {
 }
 
 // Message is a Raft message between two nodes, in its wire form.
+// Snapshot marks one that carries a snapshot: the owner reports whether
+// it arrived (ReportSnapshot).
 type Message struct {
 	From, To uint64
 	Data     []byte
+	Snapshot bool
 }
 
 // Durable is what a node had made durable, from which Restart rebuilds it:
-// its hard state and its log (consecutive entries; their first is the one
-// after the log's start).
+// its hard state, its latest snapshot (nil: none), and its log after the
+// snapshot (consecutive entries from the snapshot's index + 1, or from 1).
 type Durable struct {
 	HardState HardState
+	Snapshot  *Snapshot
 	Entries   []Entry
 }
 
+// Snapshot is the owner's state machine as of a log index: what replaces
+// the log up to Index. Voters and Learners are the membership then.
+type Snapshot struct {
+	Index, Term      uint64
+	Voters, Learners []uint64
+	Data             []byte
+}
+
 // Update is what the node asks of its owner, in the order of the package
-// doc: make HardState (if not nil) and Entries durable (Entries replace
-// any the log holds at their indexes and after), send Messages, apply
-// Committed.
+// doc: make Snapshot (if not nil: one received from the leader), then
+// Entries and HardState (if not nil) durable (Entries replace any the log
+// holds at their indexes and after), send Messages, restore the state
+// machine from Snapshot, apply Committed.
 type Update struct {
 	HardState *HardState
+	Snapshot  *Snapshot
 	Entries   []Entry
 	MustSync  bool
 	Messages  []Message
@@ -126,7 +141,8 @@ type Node struct {
 	id      uint64
 	rn      *raft.RawNode
 	storage *raft.MemoryStorage
-	ready   *raft.Ready // handed out by Update, not yet advanced
+	ready   *raft.Ready      // handed out by Update, not yet advanced
+	conf    raftpb.ConfState // the membership as of the last entry applied
 }
 
 // Bootstrap starts a member of a new group whose voters are cfg.Peers.
@@ -135,7 +151,7 @@ func Bootstrap(cfg Config) (*Node, error) {
 	if len(cfg.Peers) == 0 {
 		return nil, errors.New("consensus: bootstrap without peers")
 	}
-	n, err := newNode(cfg, raft.NewMemoryStorage())
+	n, err := newNode(cfg, raft.NewMemoryStorage(), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -154,16 +170,30 @@ func Bootstrap(cfg Config) (*Node, error) {
 // owner's state machine starts empty).
 func Restart(cfg Config, d Durable) (*Node, error) {
 	st := raft.NewMemoryStorage()
+	var applied uint64
+	var conf raftpb.ConfState
+	if d.Snapshot != nil {
+		snap := snapshotPB(d.Snapshot)
+		if err := st.ApplySnapshot(snap); err != nil {
+			return nil, fmt.Errorf("consensus: restart: %w", err)
+		}
+		applied, conf = d.Snapshot.Index, snap.Metadata.ConfState
+	}
 	if err := st.SetHardState(raftpb.HardState{Term: d.HardState.Term, Vote: d.HardState.Vote, Commit: d.HardState.Commit}); err != nil {
 		return nil, err
 	}
 	if err := st.Append(toPB(d.Entries)); err != nil {
 		return nil, fmt.Errorf("consensus: restart: %w", err)
 	}
-	return newNode(cfg, st)
+	n, err := newNode(cfg, st, applied)
+	if err != nil {
+		return nil, err
+	}
+	n.conf = conf
+	return n, nil
 }
 
-func newNode(cfg Config, st *raft.MemoryStorage) (*Node, error) {
+func newNode(cfg Config, st *raft.MemoryStorage, applied uint64) (*Node, error) {
 	cfg = cfg.withDefaults()
 	if cfg.ID == 0 {
 		return nil, errors.New("consensus: node ID 0")
@@ -173,6 +203,7 @@ func newNode(cfg Config, st *raft.MemoryStorage) (*Node, error) {
 		ElectionTick:    cfg.ElectionTicks,
 		HeartbeatTick:   cfg.HeartbeatTicks,
 		Storage:         st,
+		Applied:         applied,
 		MaxSizePerMsg:   cfg.MaxMessageBytes,
 		MaxInflightMsgs: cfg.MaxInflight,
 		// A leader that loses touch with a quorum steps down, so that a
@@ -258,12 +289,15 @@ func (n *Node) Update() Update {
 	if !raft.IsEmptyHardState(rd.HardState) {
 		u.HardState = &HardState{Term: rd.HardState.Term, Vote: rd.HardState.Vote, Commit: rd.HardState.Commit}
 	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		u.Snapshot = snapshotOf(rd.Snapshot)
+	}
 	for _, m := range rd.Messages {
 		b, err := m.Marshal()
 		if err != nil {
 			panic(fmt.Sprintf("consensus: marshal a raft message: %v", err))
 		}
-		u.Messages = append(u.Messages, Message{From: m.From, To: m.To, Data: b})
+		u.Messages = append(u.Messages, Message{From: m.From, To: m.To, Data: b, Snapshot: m.Type == raftpb.MsgSnap})
 	}
 	u.Committed = fromPB(rd.CommittedEntries)
 	return u
@@ -277,6 +311,12 @@ func (n *Node) Advance() {
 		panic("consensus: Advance without Update")
 	}
 	n.ready = nil
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			panic(fmt.Sprintf("consensus: apply a snapshot: %v", err))
+		}
+		n.conf = rd.Snapshot.Metadata.ConfState
+	}
 	if !raft.IsEmptyHardState(rd.HardState) {
 		if err := n.storage.SetHardState(rd.HardState); err != nil {
 			panic(fmt.Sprintf("consensus: hard state: %v", err))
@@ -299,14 +339,67 @@ func (n *Node) applyMembership(e raftpb.Entry) {
 		if err := cc.Unmarshal(e.Data); err != nil {
 			panic(fmt.Sprintf("consensus: a committed conf change does not decode: %v", err))
 		}
-		n.rn.ApplyConfChange(cc)
+		n.conf = *n.rn.ApplyConfChange(cc)
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
 		if err := cc.Unmarshal(e.Data); err != nil {
 			panic(fmt.Sprintf("consensus: a committed conf change does not decode: %v", err))
 		}
-		n.rn.ApplyConfChange(cc)
+		n.conf = *n.rn.ApplyConfChange(cc)
 	}
+}
+
+// Compact replaces the log up to index (applied by the owner, who made
+// data, its state machine as of index, durable first) with a snapshot:
+// what the leader sends a follower too far behind for the log.
+func (n *Node) Compact(index uint64, data []byte) (*Snapshot, error) {
+	if index > n.rn.BasicStatus().Applied {
+		return nil, fmt.Errorf("consensus: compact to %d, applied %d", index, n.rn.BasicStatus().Applied)
+	}
+	conf := n.conf
+	snap, err := n.storage.CreateSnapshot(index, &conf, data)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: snapshot at %d: %w", index, err)
+	}
+	if err := n.storage.Compact(index); err != nil {
+		return nil, fmt.Errorf("consensus: compact to %d: %w", index, err)
+	}
+	return snapshotOf(snap), nil
+}
+
+// LastSnapshot is the snapshot Compact made or a leader sent, if any (the
+// leader sends it to a follower too far behind its log).
+func (n *Node) LastSnapshot() *Snapshot {
+	snap, err := n.storage.Snapshot()
+	if err != nil || raft.IsEmptySnap(snap) {
+		return nil
+	}
+	return snapshotOf(snap)
+}
+
+// ReportSnapshot tells the node whether a snapshot message it sent to a
+// peer arrived; a leader waits for that before it sends the peer more.
+func (n *Node) ReportSnapshot(to uint64, arrived bool) {
+	st := raft.SnapshotFinish
+	if !arrived {
+		st = raft.SnapshotFailure
+	}
+	n.rn.ReportSnapshot(to, st)
+}
+
+// Membership is the voters and learners as of the last entry applied.
+func (n *Node) Membership() (voters, learners []uint64) {
+	return slices.Clone(n.conf.Voters), slices.Clone(n.conf.Learners)
+}
+
+func snapshotOf(s raftpb.Snapshot) *Snapshot {
+	return &Snapshot{Index: s.Metadata.Index, Term: s.Metadata.Term, Voters: s.Metadata.ConfState.Voters,
+		Learners: s.Metadata.ConfState.Learners, Data: s.Data}
+}
+
+func snapshotPB(s *Snapshot) raftpb.Snapshot {
+	return raftpb.Snapshot{Data: s.Data, Metadata: raftpb.SnapshotMetadata{Index: s.Index, Term: s.Term,
+		ConfState: raftpb.ConfState{Voters: s.Voters, Learners: s.Learners}}}
 }
 
 func fromPB(es []raftpb.Entry) []Entry {

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,8 +24,15 @@ import (
 // The journal syncs every record before its batch completes (SyncAlways):
 // the library's contract that hard state and entries are durable before
 // the messages that depend on them are sent.
+//
+// A snapshot (SaveSnapshot) is a journal checkpoint: the snapshot, the
+// hard state and the entries after the snapshot, stored at the journal's
+// tail. Replay starts there, and the segments before it are released.
 type Log struct {
 	j *journal.Journal
+	// d mirrors what has been saved (appended; synced or about to be):
+	// what a checkpoint written now must hold.
+	d consensus.Durable
 }
 
 // ErrLogDamaged: a record of the log that passed the journal's checksum
@@ -51,36 +59,167 @@ func OpenLog(fs vfs.FS, dir string, opts LogOptions) (*Log, consensus.Durable, e
 	if err != nil {
 		return nil, consensus.Durable{}, err
 	}
-	var d consensus.Durable
-	err = j.Replay(0, func(payload []byte, pos uint64) error {
-		hs, es, err := decodeLogRecord(payload)
-		if err != nil {
-			return fmt.Errorf("%w: record at %#x: %v", ErrLogDamaged, pos, err)
-		}
-		if len(es) > 0 {
-			first := es[0].Index
-			if first == 0 || first-1 > uint64(len(d.Entries)) {
-				return fmt.Errorf("%w: record at %#x: entries from %d after a log of %d", ErrLogDamaged, pos, first, len(d.Entries))
+	l := &Log{j: j}
+	from, ckpt, err := j.LoadCheckpoint()
+	if err == nil && ckpt != nil {
+		l.d, err = decodeCheckpoint(ckpt)
+	}
+	if err == nil {
+		err = j.Replay(from, func(payload []byte, pos uint64) error {
+			hs, es, err := decodeLogRecord(payload)
+			if err == nil {
+				err = l.add(hs, es)
 			}
-			d.Entries = append(d.Entries[:first-1], es...)
-		}
-		if hs != nil {
-			d.HardState = *hs
-		}
-		return nil
-	})
+			if err != nil {
+				return fmt.Errorf("%w: record at %#x: %v", ErrLogDamaged, pos, err)
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		j.Close()
 		return nil, consensus.Durable{}, err
 	}
-	return &Log{j: j}, d, nil
+	return l, l.durable(), nil
+}
+
+// add puts a saved hard state and entries into the mirror: entries cut
+// the log at their first index (those the snapshot covers are dropped).
+func (l *Log) add(hs *consensus.HardState, es []consensus.Entry) error {
+	var base uint64 // the index the entries follow
+	if l.d.Snapshot != nil {
+		base = l.d.Snapshot.Index
+	}
+	for len(es) > 0 && es[0].Index <= base {
+		es = es[1:]
+	}
+	if len(es) > 0 {
+		rel := es[0].Index - base - 1
+		if rel > uint64(len(l.d.Entries)) {
+			return fmt.Errorf("entries from %d after a log to %d", es[0].Index, base+uint64(len(l.d.Entries)))
+		}
+		l.d.Entries = append(l.d.Entries[:rel], es...)
+	}
+	if hs != nil {
+		l.d.HardState = *hs
+	}
+	return nil
+}
+
+// durable is a copy of the mirror.
+func (l *Log) durable() consensus.Durable {
+	d := l.d
+	d.Entries = append([]consensus.Entry(nil), d.Entries...)
+	return d
 }
 
 // Save appends an Update's hard state (nil: unchanged) and entries as one
 // record; the batch completes once it is synced.
 func (l *Log) Save(hs *consensus.HardState, es []consensus.Entry) (*journal.Batch, error) {
+	if err := l.add(hs, cloneEntries(es)); err != nil {
+		return nil, fmt.Errorf("replica: save: %w", err)
+	}
 	_, b, err := l.j.Append(encodeLogRecord(hs, es))
 	return b, err
+}
+
+func cloneEntries(es []consensus.Entry) []consensus.Entry {
+	out := make([]consensus.Entry, len(es))
+	for i, e := range es {
+		e.Data = append([]byte(nil), e.Data...)
+		out[i] = e
+	}
+	return out
+}
+
+// SaveSnapshot makes snap the log's start, durably, and releases the
+// segments before it. A snapshot the node made from its own state
+// (replace false) keeps the entries after its index; one received from a
+// leader (replace true) replaces the whole log, as the library does. It
+// waits for everything saved before it to be synced (a checkpoint holds
+// it), then writes the checkpoint.
+func (l *Log) SaveSnapshot(ctx context.Context, snap *consensus.Snapshot, replace bool) error {
+	if l.d.Snapshot != nil && snap.Index <= l.d.Snapshot.Index {
+		return nil // older than the one in place
+	}
+	if replace {
+		l.d.Entries = nil
+	} else {
+		var base uint64
+		if l.d.Snapshot != nil {
+			base = l.d.Snapshot.Index
+		}
+		drop := min(snap.Index-base, uint64(len(l.d.Entries)))
+		l.d.Entries = l.d.Entries[drop:]
+	}
+	s := *snap
+	s.Data = append([]byte(nil), snap.Data...)
+	l.d.Snapshot = &s
+	// A restart must not find a commit index below the snapshot's.
+	l.d.HardState.Commit = max(l.d.HardState.Commit, snap.Index)
+	seg, off := l.j.Tail()
+	pos := uint64(seg)<<32 | uint64(off)
+	ckpt := encodeCheckpoint(l.d)
+	if err := l.j.Sync(ctx); err != nil {
+		return fmt.Errorf("replica: snapshot: %w", err)
+	}
+	if err := l.j.WriteCheckpoint(pos, [][]byte{ckpt}); err != nil {
+		return fmt.Errorf("replica: snapshot: %w", err)
+	}
+	for _, id := range l.j.Segments() {
+		if id >= seg {
+			break
+		}
+		if err := l.j.Release(id); err != nil {
+			return fmt.Errorf("replica: release segment %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// Segments is how many journal segments the log holds.
+func (l *Log) Segments() int { return len(l.j.Segments()) }
+
+// encodeCheckpoint: version, the snapshot (index, term, voters, learners,
+// data), then the entries and hard state as a log record.
+func encodeCheckpoint(d consensus.Durable) []byte {
+	s := d.Snapshot
+	buf := []byte{logVersion}
+	buf = binary.AppendUvarint(buf, s.Index)
+	buf = binary.AppendUvarint(buf, s.Term)
+	for _, ids := range [][]uint64{s.Voters, s.Learners} {
+		buf = binary.AppendUvarint(buf, uint64(len(ids)))
+		for _, id := range ids {
+			buf = binary.AppendUvarint(buf, id)
+		}
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(s.Data)))
+	buf = append(buf, s.Data...)
+	hs := d.HardState
+	return append(buf, encodeLogRecord(&hs, d.Entries)...)
+}
+
+func decodeCheckpoint(b []byte) (consensus.Durable, error) {
+	dec := decoder{b: b}
+	if v := dec.byte(); v != logVersion && dec.err == nil {
+		return consensus.Durable{}, fmt.Errorf("%w: checkpoint version %d", ErrLogDamaged, v)
+	}
+	s := &consensus.Snapshot{Index: dec.uvarint(), Term: dec.uvarint()}
+	for _, ids := range []*[]uint64{&s.Voters, &s.Learners} {
+		*ids = make([]uint64, dec.count(1))
+		for i := range *ids {
+			(*ids)[i] = dec.uvarint()
+		}
+	}
+	s.Data = append([]byte(nil), dec.bytes()...)
+	if dec.err != nil {
+		return consensus.Durable{}, fmt.Errorf("%w: checkpoint: %v", ErrLogDamaged, dec.err)
+	}
+	hs, es, err := decodeLogRecord(dec.b)
+	if err != nil || hs == nil || len(es) > 0 && es[0].Index != s.Index+1 {
+		return consensus.Durable{}, fmt.Errorf("%w: checkpoint: entries or hard state: %v", ErrLogDamaged, err)
+	}
+	return consensus.Durable{HardState: *hs, Snapshot: s, Entries: es}, nil
 }
 
 // Close closes the journal.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -18,21 +19,45 @@ import (
 // logModel is what a Log must hold after a sequence of saves.
 type logModel struct{ d consensus.Durable }
 
+func (m *logModel) base() uint64 {
+	if m.d.Snapshot != nil {
+		return m.d.Snapshot.Index
+	}
+	return 0
+}
+
+func (m *logModel) last() uint64 { return m.base() + uint64(len(m.d.Entries)) }
+
 func (m *logModel) save(hs *consensus.HardState, es []consensus.Entry) {
 	if len(es) > 0 {
-		m.d.Entries = append(m.d.Entries[:es[0].Index-1:es[0].Index-1], es...)
+		rel := es[0].Index - m.base() - 1
+		m.d.Entries = append(m.d.Entries[:rel:rel], es...)
 	}
 	if hs != nil {
 		m.d.HardState = *hs
 	}
 }
 
+func (m *logModel) snapshot(s *consensus.Snapshot, replace bool) {
+	if replace {
+		m.d.Entries = nil
+	} else {
+		m.d.Entries = m.d.Entries[s.Index-m.base():]
+	}
+	m.d.Snapshot = s
+	m.d.HardState.Commit = max(m.d.HardState.Commit, s.Index)
+}
+
 func (m *logModel) clone() consensus.Durable {
-	return consensus.Durable{HardState: m.d.HardState, Entries: append([]consensus.Entry(nil), m.d.Entries...)}
+	return consensus.Durable{HardState: m.d.HardState, Snapshot: m.d.Snapshot, Entries: append([]consensus.Entry(nil), m.d.Entries...)}
 }
 
 func sameDurable(a, b consensus.Durable) bool {
-	if a.HardState != b.HardState || len(a.Entries) != len(b.Entries) {
+	if a.HardState != b.HardState || len(a.Entries) != len(b.Entries) || (a.Snapshot == nil) != (b.Snapshot == nil) {
+		return false
+	}
+	if s, t := a.Snapshot, b.Snapshot; s != nil && (s.Index != t.Index || s.Term != t.Term || string(s.Data) != string(t.Data) ||
+		!slices.Equal(s.Voters, t.Voters) || !slices.Equal(s.Learners, t.Learners)) {
 		return false
 	}
 	for i := range a.Entries {
@@ -47,13 +72,13 @@ func sameDurable(a, b consensus.Durable) bool {
 // genSave draws one Update's worth: entries from an index at most one
 // past the log (a conflict cuts the log there), and maybe a hard state.
 func genSave(t *rapid.T, m *logModel, term *uint64) (*consensus.HardState, []consensus.Entry) {
-	last := uint64(len(m.d.Entries))
+	last := m.last()
 	var es []consensus.Entry
 	if n := rapid.IntRange(0, 4).Draw(t, "n"); n > 0 {
-		first := rapid.Uint64Range(max(last, 1)-min(last, 3)+min(last, 1), last+1).Draw(t, "first")
-		if first == 0 {
-			first = 1
-		}
+		// From the entry after the last, or up to three back (not into
+		// the snapshot).
+		lo := max(m.base()+1, last-min(last, 3)+1)
+		first := rapid.Uint64Range(min(lo, last+1), last+1).Draw(t, "first")
 		*term += rapid.Uint64Range(0, 1).Draw(t, "termUp")
 		for i := range n {
 			es = append(es, consensus.Entry{Index: first + uint64(i), Term: *term,
@@ -63,7 +88,7 @@ func genSave(t *rapid.T, m *logModel, term *uint64) (*consensus.HardState, []con
 	}
 	var hs *consensus.HardState
 	if rapid.Bool().Draw(t, "hs") || len(es) == 0 {
-		hs = &consensus.HardState{Term: *term, Vote: rapid.Uint64Range(0, 5).Draw(t, "vote"), Commit: uint64(len(m.d.Entries))}
+		hs = &consensus.HardState{Term: *term, Vote: rapid.Uint64Range(0, 5).Draw(t, "vote"), Commit: max(m.d.HardState.Commit, m.base())}
 	}
 	return hs, es
 }
@@ -90,6 +115,27 @@ func TestLogCrash(t *testing.T) {
 		async := rapid.IntRange(0, 3).Draw(t, "async") // the last saves are not waited for
 		var batches []*journal.Batch
 		for i := range saves {
+			if i < saves-async && rapid.IntRange(0, 5).Draw(t, "snap?") == 0 {
+				// A snapshot: of the node's own state up to an index it has,
+				// or one from a leader, which may be ahead of its log.
+				replace := rapid.Bool().Draw(t, "replace")
+				hi := m.last()
+				if replace {
+					hi += 5
+				}
+				if hi > m.base() {
+					snap := &consensus.Snapshot{Index: rapid.Uint64Range(m.base()+1, hi).Draw(t, "at"), Term: term,
+						Voters: []uint64{1, 2, 3}, Data: rapid.SliceOfN(rapid.Byte(), 1, 100).Draw(t, "state")}
+					if err := l.SaveSnapshot(context.Background(), snap, replace); err != nil {
+						t.Fatal(err)
+					}
+					m.snapshot(snap, replace)
+					states = append(states, m.clone())
+					batches = append(batches, nil)
+					synced = len(states) - 1
+					continue
+				}
+			}
 			hs, es := genSave(t, &m, &term)
 			m.save(hs, es)
 			states = append(states, m.clone())
@@ -102,12 +148,14 @@ func TestLogCrash(t *testing.T) {
 				if err := b.Wait(context.Background()); err != nil {
 					t.Fatal(err)
 				}
-				synced = i + 1
+				synced = len(states) - 1
 			}
 		}
 		crashed := fs.CrashClone(rand.New(rand.NewPCG(rapid.Uint64().Draw(t, "seed"), 1)))
 		for _, b := range batches {
-			b.Wait(context.Background())
+			if b != nil {
+				b.Wait(context.Background())
+			}
 		}
 		l.Close()
 		l2, got, err := OpenLog(crashed, "log", LogOptions{SegmentSize: seg})
@@ -115,12 +163,12 @@ func TestLogCrash(t *testing.T) {
 			t.Fatalf("reopen after the crash: %v", err)
 		}
 		defer l2.Close()
-		for k := synced; k <= saves; k++ {
+		for k := synced; k < len(states); k++ {
 			if sameDurable(got, states[k]) {
 				return
 			}
 		}
-		t.Fatalf("reopened as %+v: not the state after any of saves %d..%d", got, synced, saves)
+		t.Fatalf("reopened as %+v: not the state after any of saves %d..%d", got, synced, len(states)-1)
 	})
 }
 
@@ -187,5 +235,46 @@ func TestLogDamage(t *testing.T) {
 	var ce *chute.CorruptionError
 	if !errors.As(err, &ce) {
 		t.Fatalf("open over a flipped bit: %v", err)
+	}
+}
+
+// TestLogSnapshotReleases: a snapshot lets the segments before it go,
+// and the log reopens from it with the entries saved after it.
+func TestLogSnapshotReleases(t *testing.T) {
+	fs := vfs.NewMemFS()
+	l, _, err := OpenLog(fs, "log", LogOptions{SegmentSize: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	save := func(from, to uint64) {
+		for i := from; i <= to; i++ {
+			b, err := l.Save(&consensus.HardState{Term: 1, Commit: i}, []consensus.Entry{{Index: i, Term: 1, Data: make([]byte, 100)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Wait(context.Background())
+		}
+	}
+	save(1, 50)
+	before := l.Segments()
+	snap := &consensus.Snapshot{Index: 45, Term: 1, Voters: []uint64{1}, Data: []byte("state at 45")}
+	if err := l.SaveSnapshot(context.Background(), snap, false); err != nil {
+		t.Fatal(err)
+	}
+	if after := l.Segments(); before < 10 || after > 1 {
+		t.Fatalf("segments: %d before the snapshot, %d after (want at most 1)", before, after)
+	}
+	save(51, 52)
+	l.Close()
+	l, got, err := OpenLog(fs, "log", LogOptions{SegmentSize: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got.Snapshot == nil || got.Snapshot.Index != 45 || string(got.Snapshot.Data) != "state at 45" || got.HardState.Commit != 52 {
+		t.Fatalf("reopened with snapshot %+v, hard state %+v", got.Snapshot, got.HardState)
+	}
+	if len(got.Entries) != 7 || got.Entries[0].Index != 46 || got.Entries[6].Index != 52 {
+		t.Fatalf("reopened with %d entries from %d", len(got.Entries), got.Entries[0].Index)
 	}
 }

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -164,5 +165,56 @@ func TestShard(t *testing.T) {
 	}
 	if _, err := NewShard().Apply(consensus.Entry{Index: 1, Data: []byte{9, 9}}); !errors.Is(err, ErrBadCommand) {
 		t.Fatalf("garbage entry: %v", err)
+	}
+}
+
+// TestShardSnapshot: a shard restored from a snapshot has the same state
+// (hash) and goes on applying the log as the original does.
+func TestShardSnapshot(t *testing.T) {
+	const t0 = int64(1_800_000_000_000_000_000)
+	var cmds []Command
+	cmds = append(cmds, Command{Op: OpCreateQueue, Queue: "q", Time: t0, Visibility: time.Second, MaxDeliveries: 3})
+	for i := range 20 {
+		cmds = append(cmds, Command{Op: OpPublish, Queue: "q", Time: t0 + int64(i), Msgs: []Msg{{ID: fmt.Sprint(i), Body: []byte(fmt.Sprint("body", i)), Prio: uint8(i % 10)}}})
+	}
+	cmds = append(cmds, Command{Op: OpReceive, Queue: "q", Time: t0 + 100, Max: 5, Lease: time.Second})
+	cmds = append(cmds,
+		Command{Op: OpAck, Queue: "q", Time: t0 + 200, Items: []engine.Item{{Seq: 10, Deliv: 1}, {Seq: 20, Deliv: 1}}},
+		Command{Op: OpReceive, Queue: "q", Time: t0 + 300, Max: 30, Lease: time.Second},
+		Command{Op: OpReceive, Queue: "q", Time: t0 + 5e9, Max: 30, Lease: time.Second}) // after the leases ran out
+	log := entries(cmds...)
+	for cut := 1; cut < len(log); cut++ {
+		a := NewShard()
+		for _, e := range log[:cut] {
+			if _, err := a.Apply(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := RestoreShard(a.Snapshot())
+		if err != nil {
+			t.Fatalf("cut %d: %v", cut, err)
+		}
+		if b.Hash() != a.Hash() || b.Applied() != a.Applied() {
+			t.Fatalf("cut %d: the restored shard differs", cut)
+		}
+		for _, e := range log[cut:] {
+			ra, err := a.Apply(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rb, err := b.Apply(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(ra, rb) {
+				t.Fatalf("cut %d, index %d: %+v after a restore, %+v without", cut, e.Index, rb, ra)
+			}
+		}
+		if a.Hash() != b.Hash() {
+			t.Fatalf("cut %d: states differ at the end", cut)
+		}
+	}
+	if _, err := RestoreShard([]byte{1, 2, 3}); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("garbage snapshot: %v", err)
 	}
 }

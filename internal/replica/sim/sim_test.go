@@ -84,6 +84,10 @@ func TestSeeds(t *testing.T) {
 		totals.Elections += out.Elections
 		totals.HashChecks += out.HashChecks
 		maxEv = max(maxEv, out.Events)
+		totals.Snapshots += out.Snapshots
+		totals.Restores += out.Restores
+		totals.SnapshotsSent += out.SnapshotsSent
+		totals.MaxSegments = max(totals.MaxSegments, out.MaxSegments)
 		if *seedFlag != 0 {
 			t.Logf("seed %d: %+v", seed, out)
 		}
@@ -99,9 +103,10 @@ func TestSeeds(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d seeds from %d in %v, %d failed: confirmed %d, delivered %d, acked %d (dead-lettered %d), crashes %d, partitions %d, leaders %d, hash checks %d, at most %d events in a seed",
+	t.Logf("%d seeds from %d in %v, %d failed: confirmed %d, delivered %d, acked %d (dead-lettered %d), crashes %d, partitions %d, leaders %d, hash checks %d, at most %d events in a seed; snapshots %d taken, %d sent, %d restored, at most %d segments after one",
 		ran, first, time.Since(start).Round(time.Millisecond), failed, totals.Confirmed, totals.Delivered, totals.Acked,
-		totals.DeadLettered, totals.Crashes, totals.Partitions, totals.Elections, totals.HashChecks, maxEv)
+		totals.DeadLettered, totals.Crashes, totals.Partitions, totals.Elections, totals.HashChecks, maxEv,
+		totals.Snapshots, totals.SnapshotsSent, totals.Restores, totals.MaxSegments)
 	if ran < min(n, 10) {
 		t.Fatalf("only %d seeds ran within the budget", ran)
 	}
@@ -129,7 +134,10 @@ func TestNoFaults(t *testing.T) {
 		if len(out.Violations) > 0 {
 			t.Fatalf("%d nodes: %v", nodes, out.Violations)
 		}
-		if !out.Drained || out.Confirmed == 0 || out.Acked != out.Confirmed || out.HashChecks < nodes || out.Crashes+out.Partitions != 0 {
+		// Every node snapshots its log (a few hundred entries, one snapshot
+		// per compactEvery), and a snapshot leaves it few segments.
+		if !out.Drained || out.Confirmed == 0 || out.Acked != out.Confirmed || out.HashChecks < nodes || out.Crashes+out.Partitions != 0 ||
+			out.Snapshots < nodes || out.MaxSegments > 3 {
 			t.Fatalf("%d nodes: %+v", nodes, out)
 		}
 	}

@@ -20,6 +20,7 @@ package sim
 
 import (
 	"container/heap"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -111,6 +112,9 @@ type Outcome struct {
 	Trace                    uint64 // a digest of every apply, in order: equal for equal seeds
 	HashChecks, HashMismatch int
 	Events                   int // events processed
+	Snapshots, Restores      int // snapshots taken; received ones restored
+	SnapshotsSent            int // snapshot messages that arrived
+	MaxSegments              int // the most journal segments a node's log held right after a snapshot
 }
 
 // maxEvents bounds a run: a livelock (nodes exchanging messages without
@@ -373,7 +377,21 @@ func (n *network) heal() {
 // send delivers m after a delay, unless the link is cut or the message is
 // lost; it may arrive twice.
 func (w *world) send(m consensus.Message) {
+	// A snapshot's sender learns whether it arrived, as a transport that
+	// streams it would tell (consensus.Node.ReportSnapshot).
+	from := w.node(m.From)
+	life := from.life
+	report := func(arrived bool) {
+		if m.Snapshot && from.up && from.life == life {
+			from.rn.ReportSnapshot(m.To, arrived)
+			if arrived {
+				w.out.SnapshotsSent++
+			}
+			from.pump()
+		}
+	}
 	if w.net.cuts[m.From-1][m.To-1] || w.chance(0.02) {
+		w.after(w.between(100*time.Microsecond, time.Millisecond), func() { report(false) })
 		return
 	}
 	copies := 1
@@ -388,6 +406,7 @@ func (w *world) send(m consensus.Message) {
 		w.after(d, func() {
 			to := w.node(m.To)
 			if !to.up || w.net.cuts[m.From-1][m.To-1] {
+				report(false)
 				return
 			}
 			if err := to.rn.Receive(m); err != nil {
@@ -395,6 +414,7 @@ func (w *world) send(m consensus.Message) {
 				return
 			}
 			to.pump()
+			report(true)
 		})
 	}
 }
@@ -412,7 +432,8 @@ type node struct {
 	disk     disk
 	busy     bool // an Update's writes are being synced
 	slowDisk bool
-	planted  bool // the planted defect is done (tests of the checks)
+	snapAt   uint64 // the index of its log's snapshot (0: none)
+	planted  bool   // the planted defect is done (tests of the checks)
 	nextID   uint64
 	waiters  map[uint64]func(replica.Result) // proposals of this incarnation, by command ID
 }
@@ -432,7 +453,13 @@ func (n *node) start() {
 	if err != nil {
 		panic(fmt.Sprintf("node %d: open its log: %v", n.id, err))
 	}
-	if d.HardState == (consensus.HardState{}) && len(d.Entries) == 0 {
+	if d.Snapshot != nil {
+		if n.shard, err = replica.RestoreShard(d.Snapshot.Data); err != nil {
+			panic(fmt.Sprintf("node %d: restore its snapshot: %v", n.id, err))
+		}
+		n.snapAt = d.Snapshot.Index
+	}
+	if d.HardState == (consensus.HardState{}) && len(d.Entries) == 0 && d.Snapshot == nil {
 		n.rn, err = consensus.Bootstrap(cfg)
 	} else {
 		n.rn, err = consensus.Restart(cfg, d)
@@ -468,6 +495,12 @@ func (n *node) crash() {
 func (n *node) pump() {
 	for n.up && !n.busy && n.rn.HasUpdate() {
 		u := n.rn.Update()
+		if u.Snapshot != nil {
+			// A leader's snapshot: durable (a checkpoint) before the rest.
+			if err := n.disk.log.SaveSnapshot(context.Background(), u.Snapshot, true); err != nil {
+				panic(fmt.Sprintf("node %d: save a received snapshot: %v", n.id, err))
+			}
+		}
 		if u.HardState == nil && len(u.Entries) == 0 {
 			n.finish(u)
 			continue
@@ -492,6 +525,33 @@ func (n *node) pump() {
 		})
 		return
 	}
+	if n.up && !n.busy {
+		n.compact()
+	}
+}
+
+// compactEvery is how many applied entries a node lets its log grow by
+// before it replaces them with a snapshot (small, so that runs send many
+// snapshots to nodes that come back from a crash behind the leader).
+const compactEvery = 100
+
+// compact snapshots the shard at its applied index, makes that the log's
+// start (a checkpoint) and releases the segments before it.
+func (n *node) compact() {
+	at := n.shard.Applied()
+	if at < n.snapAt+compactEvery {
+		return
+	}
+	snap, err := n.rn.Compact(at, n.shard.Snapshot())
+	if err != nil {
+		panic(fmt.Sprintf("node %d: compact: %v", n.id, err))
+	}
+	if err := n.disk.log.SaveSnapshot(context.Background(), snap, false); err != nil {
+		panic(fmt.Sprintf("node %d: save its snapshot: %v", n.id, err))
+	}
+	n.snapAt = at
+	n.w.out.Snapshots++
+	n.w.out.MaxSegments = max(n.w.out.MaxSegments, n.disk.log.Segments())
 }
 
 // finish sends an Update's messages, applies its committed entries and
@@ -499,6 +559,14 @@ func (n *node) pump() {
 func (n *node) finish(u consensus.Update) {
 	for _, m := range u.Messages {
 		n.w.send(m)
+	}
+	if u.Snapshot != nil {
+		sh, err := replica.RestoreShard(u.Snapshot.Data)
+		if err != nil {
+			panic(fmt.Sprintf("node %d: restore a received snapshot: %v", n.id, err))
+		}
+		n.shard, n.snapAt = sh, u.Snapshot.Index
+		n.w.out.Restores++
 	}
 	for _, e := range u.Committed {
 		e = n.plant(e)
