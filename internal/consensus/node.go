@@ -165,6 +165,12 @@ func Bootstrap(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// Join starts a node that is to join an existing group (the group adds it
+// as a learner): no membership of its own, it waits for the leader's log
+// or snapshot. A node that lost its data joins under a new ID, never its
+// old one: it may have voted or acknowledged entries under the old one.
+func Join(cfg Config) (*Node, error) { return newNode(cfg, raft.NewMemoryStorage(), 0) }
+
 // Restart rebuilds a member from what it had made durable. Its committed
 // entries come out of Update again, to be applied from the start (the
 // owner's state machine starts empty).
@@ -256,6 +262,49 @@ func (n *Node) Propose(data []byte) error {
 		return err
 	}
 	return nil
+}
+
+// Membership changes, one at a time (the library refuses a second while
+// the first is not applied). A new member joins as a learner (it gets the
+// log or a snapshot and does not vote), is promoted once caught up, and a
+// member is removed. Only the leader takes them.
+
+// AddLearner proposes id as a learner.
+func (n *Node) AddLearner(id uint64) error {
+	return n.changeMembers(raftpb.ConfChangeAddLearnerNode, id)
+}
+
+// Promote proposes making the learner id a voter.
+func (n *Node) Promote(id uint64) error { return n.changeMembers(raftpb.ConfChangeAddNode, id) }
+
+// Remove proposes removing id (a voter or a learner).
+func (n *Node) Remove(id uint64) error { return n.changeMembers(raftpb.ConfChangeRemoveNode, id) }
+
+func (n *Node) changeMembers(t raftpb.ConfChangeType, id uint64) error {
+	if !n.Status().IsLeader {
+		return ErrNotLeader
+	}
+	if id == 0 {
+		return errors.New("consensus: member ID 0")
+	}
+	cc := raftpb.ConfChangeV2{Changes: []raftpb.ConfChangeSingle{{Type: t, NodeID: id}}}
+	if err := n.rn.ProposeConfChange(cc); err != nil {
+		if errors.Is(err, raft.ErrProposalDropped) {
+			return ErrNotLeader
+		}
+		return err
+	}
+	return nil
+}
+
+// Match is how far the leader knows id's log to match its own (0 when
+// this node does not lead or id is not a member).
+func (n *Node) Match(id uint64) uint64 {
+	st := n.rn.Status()
+	if st.RaftState != raft.StateLeader {
+		return 0
+	}
+	return st.Progress[id].Match
 }
 
 // Campaign starts an election at once (tests, leadership transfer).

@@ -173,3 +173,58 @@ func TestRefuses(t *testing.T) {
 		t.Error("node ID 0")
 	}
 }
+
+// TestMembership: a fourth node joins as a learner, catches up, is
+// promoted; then an old member is removed, and the group commits without
+// it.
+func TestMembership(t *testing.T) {
+	c := newCluster(t, 1, 2, 3)
+	c.settle(t)
+	if err := c.nodes[1].Campaign(); err != nil {
+		t.Fatal(err)
+	}
+	c.settle(t)
+	for _, cmd := range []string{"a", "b"} {
+		if err := c.nodes[1].Propose([]byte(cmd)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.settle(t)
+	if err := c.nodes[2].AddLearner(4); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("a follower took a membership change: %v", err)
+	}
+	n4, err := Join(Config{ID: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[4], c.durable[4] = n4, &Durable{}
+	if err := c.nodes[1].AddLearner(4); err != nil {
+		t.Fatal(err)
+	}
+	c.settle(t)
+	if v, l := c.nodes[1].Membership(); !slices.Equal(v, []uint64{1, 2, 3}) || !slices.Equal(l, []uint64{4}) {
+		t.Fatalf("after adding a learner: voters %v, learners %v", v, l)
+	}
+	if !slices.Equal(c.applied[4], []string{"a", "b"}) || c.nodes[1].Match(4) != c.nodes[1].Status().Commit {
+		t.Fatalf("the learner applied %q, match %d of %d", c.applied[4], c.nodes[1].Match(4), c.nodes[1].Status().Commit)
+	}
+	if err := c.nodes[1].Promote(4); err != nil {
+		t.Fatal(err)
+	}
+	c.settle(t)
+	if err := c.nodes[1].Remove(3); err != nil {
+		t.Fatal(err)
+	}
+	c.settle(t)
+	if v, l := c.nodes[4].Membership(); !slices.Equal(v, []uint64{1, 2, 4}) || len(l) != 0 {
+		t.Fatalf("node 4 sees voters %v, learners %v", v, l)
+	}
+	delete(c.nodes, 3) // gone
+	if err := c.nodes[1].Propose([]byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	c.settle(t)
+	if !slices.Equal(c.applied[4], []string{"a", "b", "c"}) || !slices.Equal(c.applied[2], []string{"a", "b", "c"}) {
+		t.Fatalf("after the removal: node 2 applied %q, node 4 %q", c.applied[2], c.applied[4])
+	}
+}

@@ -53,7 +53,7 @@ func (c *client) call(cmd replica.Command, done func(replica.Result)) {
 		a := attempt
 		target := c.leader
 		if target == 0 {
-			target = uint64(w.rng.IntN(len(w.nodes)) + 1)
+			target = w.pick().id
 		}
 		retry := func(hint uint64, after time.Duration) {
 			if finished || a != attempt {

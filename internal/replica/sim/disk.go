@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"math/rand/v2"
+	"path"
 	"sync/atomic"
 
 	"github.com/chutemq/chute/internal/consensus"
@@ -165,4 +166,49 @@ func (d *disk) close() {
 	}
 	d.log.Close()
 	d.log = nil
+}
+
+// flip flips one bit in a sealed file that the log reads when it opens —
+// its newest checkpoint, or a segment after the checkpoint's that is not
+// the last — and reports whether there was one. (Older checkpoints and
+// segments before the checkpoint's are garbage a crash may have brought
+// back, since removals are not synced: a flip there harms nothing.)
+func (d *disk) flip(rng *rand.Rand) bool {
+	if d.fs == nil {
+		return false
+	}
+	names, err := d.fs.List(logDir)
+	if err != nil {
+		return false
+	}
+	var ckpt string
+	var from uint32
+	var segs []string
+	for _, name := range names {
+		if pos, ok := journal.ParseCheckpointFile(name); ok && (ckpt == "" || uint32(pos>>32) >= from) {
+			ckpt, from = name, uint32(pos>>32)
+		}
+	}
+	for _, name := range names {
+		if id, ok := journal.ParseSegmentFile(name); ok && (ckpt == "" || id > from) {
+			segs = append(segs, name)
+		}
+	}
+	var sealed []string
+	if ckpt != "" {
+		sealed = append(sealed, ckpt)
+	}
+	if len(segs) > 1 {
+		sealed = append(sealed, segs[:len(segs)-1]...) // List is sorted: the last is the tail
+	}
+	if len(sealed) == 0 {
+		return false
+	}
+	name := path.Join(logDir, sealed[rng.IntN(len(sealed))])
+	b, err := d.fs.Bytes(name)
+	if err != nil || len(b) == 0 {
+		return false
+	}
+	b[rng.IntN(len(b))] ^= 1 << rng.IntN(8)
+	return d.fs.SetBytes(name, b) == nil
 }

@@ -88,6 +88,10 @@ func TestSeeds(t *testing.T) {
 		totals.Restores += out.Restores
 		totals.SnapshotsSent += out.SnapshotsSent
 		totals.MaxSegments = max(totals.MaxSegments, out.MaxSegments)
+		totals.DisksLost += out.DisksLost
+		totals.BitFlips += out.BitFlips
+		totals.Damaged += out.Damaged
+		totals.Replacements += out.Replacements
 		if *seedFlag != 0 {
 			t.Logf("seed %d: %+v", seed, out)
 		}
@@ -103,10 +107,11 @@ func TestSeeds(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d seeds from %d in %v, %d failed: confirmed %d, delivered %d, acked %d (dead-lettered %d), crashes %d, partitions %d, leaders %d, hash checks %d, at most %d events in a seed; snapshots %d taken, %d sent, %d restored, at most %d segments after one",
+	t.Logf("%d seeds from %d in %v, %d failed: confirmed %d, delivered %d, acked %d (dead-lettered %d), crashes %d, partitions %d, leaders %d, hash checks %d, at most %d events in a seed; snapshots %d taken, %d sent, %d restored, at most %d segments after one; disks lost %d, bits flipped %d, logs found damaged %d, members replaced %d",
 		ran, first, time.Since(start).Round(time.Millisecond), failed, totals.Confirmed, totals.Delivered, totals.Acked,
 		totals.DeadLettered, totals.Crashes, totals.Partitions, totals.Elections, totals.HashChecks, maxEv,
-		totals.Snapshots, totals.SnapshotsSent, totals.Restores, totals.MaxSegments)
+		totals.Snapshots, totals.SnapshotsSent, totals.Restores, totals.MaxSegments,
+		totals.DisksLost, totals.BitFlips, totals.Damaged, totals.Replacements)
 	if ran < min(n, 10) {
 		t.Fatalf("only %d seeds ran within the budget", ran)
 	}
@@ -150,7 +155,8 @@ func TestChecksCatchBugs(t *testing.T) {
 		name string
 		bug  bug
 	}{{"an fsync that lies", bugLyingSync}, {"a replica that skips a command", bugDiverge},
-		{"a replica that stores another priority", bugQuietDiverge}} {
+		{"a replica that stores another priority", bugQuietDiverge},
+		{"a node that lost its disk rejoins under its old ID", bugRejoinOldID}} {
 		caught := uint64(0)
 		for seed := uint64(1); seed <= 10 && caught == 0; seed++ {
 			if out := run(t, Config{Seed: seed, Nodes: 3, bug: b.bug}); len(out.Violations) > 0 {

@@ -21,10 +21,13 @@ package sim
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/consensus"
 	"github.com/chutemq/chute/internal/replica"
 )
@@ -61,6 +64,9 @@ const (
 	// bugDiverge: node 2 applies one command as a no-op (a replica
 	// that skipped a record).
 	bugDiverge
+	// bugRejoinOldID: a node whose disk died comes back empty under its
+	// old ID (bootstrapping again), instead of being replaced.
+	bugRejoinOldID
 	// bugQuietDiverge: node 2 stores one published message with another
 	// priority. Later receives may differ; the checker does not compare
 	// results in this mode, so that only the state hash can show it.
@@ -115,6 +121,9 @@ type Outcome struct {
 	Snapshots, Restores      int // snapshots taken; received ones restored
 	SnapshotsSent            int // snapshot messages that arrived
 	MaxSegments              int // the most journal segments a node's log held right after a snapshot
+	DisksLost, BitFlips      int // disks the nemesis destroyed; bits it flipped in sealed files
+	Damaged                  int // nodes that found their log damaged at a restart
+	Replacements             int // members replaced under a new ID (removed, then added and promoted)
 }
 
 // maxEvents bounds a run: a livelock (nodes exchanging messages without
@@ -125,17 +134,23 @@ const maxEvents = 400_000
 // world is one run: the event queue, the nodes, the network, the clients
 // and the checker.
 type world struct {
-	cfg    Config
-	rng    *rand.Rand
-	now    int64
-	seq    uint64
-	events eventHeap
-	nodes  []*node
-	net    network
-	chk    *checker
-	out    *Outcome
-	faulty bool // the nemesis and the lossy network are on
-	ended  bool
+	replacing []*node // members the operator is replacing
+	// diskFault is the member whose disk the nemesis destroyed or
+	// damaged, until it is replaced: one at a time, so that the faults
+	// stay on a minority (two damaged disks of three lose data in any
+	// replicated system).
+	diskFault *node
+	cfg       Config
+	rng       *rand.Rand
+	now       int64
+	seq       uint64
+	events    eventHeap
+	nodes     []*node
+	net       network
+	chk       *checker
+	out       *Outcome
+	faulty    bool // the nemesis and the lossy network are on
+	ended     bool
 }
 
 // Run runs one simulation. A panic inside the library or the engine (a
@@ -157,16 +172,13 @@ func Run(cfg Config) (out Outcome) {
 		out.SimTime = w.elapsed()
 	}()
 	w.faulty = !cfg.NoFaults
-	w.net.init(cfg.Nodes)
+	w.net.init(cfg.Nodes + maxReplacements)
 	peers := make([]uint64, cfg.Nodes)
 	for i := range peers {
 		peers[i] = uint64(i + 1)
 	}
-	for i := range cfg.Nodes {
-		n := &node{w: w, id: uint64(i + 1), peers: peers}
-		n.offset = int64(w.between(-maxOffset, maxOffset))
-		w.nodes = append(w.nodes, n)
-		n.start()
+	for range cfg.Nodes {
+		w.addNode(peers, false).start()
 	}
 	w.startClients()
 	if w.faulty {
@@ -176,8 +188,11 @@ func Run(cfg Config) (out Outcome) {
 	w.runUntil(func() bool { return w.now >= end })
 	w.heal()
 	settle := w.now + int64(cfg.Settle)
-	w.runUntil(func() bool { return w.now >= settle || w.chk.done() })
+	w.runUntil(func() bool { return w.now >= settle || w.chk.done() && len(w.replacing) == 0 })
 	out.Drained = w.chk.done()
+	if len(w.replacing) > 0 {
+		w.violation("node %d was still being replaced at the end", w.replacing[0].id)
+	}
 	w.converge()
 	w.ended = true
 	w.chk.finish()
@@ -215,6 +230,32 @@ func (w *world) chance(p float64) bool { return w.faulty && w.rng.Float64() < p 
 
 func (w *world) node(id uint64) *node { return w.nodes[id-1] }
 
+// addNode adds a node with the next ID; joining: it joins a running group
+// (never bootstraps one).
+func (w *world) addNode(peers []uint64, joining bool) *node {
+	n := &node{w: w, id: uint64(len(w.nodes) + 1), peers: peers, joining: joining}
+	n.offset = int64(w.between(-maxOffset, maxOffset))
+	w.nodes = append(w.nodes, n)
+	return n
+}
+
+// members are the nodes not removed from the group (up or not).
+func (w *world) members() []*node {
+	var out []*node
+	for _, n := range w.nodes {
+		if !n.removed {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// pick is a random member.
+func (w *world) pick() *node {
+	m := w.members()
+	return m[w.rng.IntN(len(m))]
+}
+
 func (w *world) violation(format string, args ...any) {
 	w.out.Violations = append(w.out.Violations, fmt.Sprintf("%v: ", w.elapsed())+fmt.Sprintf(format, args...))
 }
@@ -224,32 +265,28 @@ func (w *world) nemesis() {
 	if !w.faulty {
 		return
 	}
-	switch k := w.rng.IntN(10); {
-	case k < 4: // crash a node (the leader half the time), restart it later
-		n := w.nodes[w.rng.IntN(len(w.nodes))]
+	switch k := w.rng.IntN(40); {
+	case k < 16: // crash a node (the leader half the time), restart it later
+		n := w.pick()
 		if l := w.leader(); l != nil && w.rng.IntN(2) == 0 {
 			n = l
 		}
 		if n.up {
 			n.crash()
 			w.out.Crashes++
-			w.after(w.between(50*time.Millisecond, 2*time.Second), func() {
-				if !n.up { // heal may have started it already
-					n.start()
-				}
-			})
+			w.after(w.between(50*time.Millisecond, 2*time.Second), n.restart)
 		}
-	case k < 7: // isolate a node, both ways
+	case k < 28: // isolate a node, both ways
 		w.out.Partitions++
-		id := uint64(w.rng.IntN(len(w.nodes)) + 1)
+		id := w.pick().id
 		for _, o := range w.nodes {
 			w.net.cut(id, o.id)
 			w.net.cut(o.id, id)
 		}
 		w.after(w.between(100*time.Millisecond, 2*time.Second), func() { w.net.heal() })
-	case k < 9: // one-way cuts: a node hears but is not heard, or the reverse
+	case k < 36: // one-way cuts: a node hears but is not heard, or the reverse
 		w.out.Partitions++
-		a := uint64(w.rng.IntN(len(w.nodes)) + 1)
+		a := w.pick().id
 		for _, o := range w.nodes {
 			if w.rng.IntN(2) == 0 {
 				w.net.cut(a, o.id)
@@ -258,10 +295,37 @@ func (w *world) nemesis() {
 			}
 		}
 		w.after(w.between(100*time.Millisecond, 2*time.Second), func() { w.net.heal() })
-	default: // a slow disk on one node for a while
-		n := w.nodes[w.rng.IntN(len(w.nodes))]
+	case k < 38 && w.cfg.bug != bugRejoinOldID: // a slow disk on one node for a while
+		n := w.pick()
 		n.slowDisk = true
 		w.after(w.between(100*time.Millisecond, time.Second), func() { n.slowDisk = false })
+	case k < 39: // a node's disk dies: the operator replaces the node
+		if n := w.pick(); !n.lost && w.diskFault == nil && len(w.nodes) < w.cfg.Nodes+maxReplacements {
+			w.diskFault = n
+			if n.up {
+				n.crash()
+			}
+			w.out.DisksLost++
+			if w.cfg.bug == bugRejoinOldID {
+				n.disk.fs = nil // a new, empty disk
+				w.after(w.between(50*time.Millisecond, time.Second), n.restart)
+				break
+			}
+			n.lost = true
+			w.replace(n)
+		}
+	default: // a bit flips in a sealed file of a node that is down
+		for _, n := range w.members() {
+			if w.diskFault != nil || len(w.nodes) >= w.cfg.Nodes+maxReplacements {
+				break
+			}
+			if !n.up && !n.lost && !n.flipped && n.disk.flip(w.rng) {
+				n.flipped = true
+				w.diskFault = n
+				w.out.BitFlips++
+				break
+			}
+		}
 	}
 	w.after(w.between(100*time.Millisecond, time.Second), w.nemesis)
 }
@@ -273,10 +337,54 @@ func (w *world) heal() {
 	w.net.heal()
 	for _, n := range w.nodes {
 		n.slowDisk = false
-		if !n.up {
-			n.start()
-		}
+		n.restart()
 	}
+}
+
+// maxReplacements bounds the nodes a run may replace (IDs beyond the
+// first cfg.Nodes).
+const maxReplacements = 4
+
+// replace is the operator's procedure for a member whose disk is lost or
+// damaged: remove it from the group, then add a new node, with an empty
+// disk and a new ID, as a learner; promote it once it has caught up. One
+// membership change at a time, each retried at the leader until applied.
+func (w *world) replace(old *node) {
+	w.replacing = append(w.replacing, old)
+	var step func()
+	var fresh *node
+	step = func() {
+		l := w.leader()
+		if l == nil || l == old {
+			w.after(50*time.Millisecond, step)
+			return
+		}
+		voters, learners := l.rn.Membership()
+		switch {
+		case slices.Contains(voters, old.id) || slices.Contains(learners, old.id):
+			l.rn.Remove(old.id) // refused while another change is pending: tried again
+		case fresh == nil:
+			old.removed = true
+			fresh = w.addNode(old.peers, true)
+			fresh.start()
+		case !slices.Contains(voters, fresh.id) && !slices.Contains(learners, fresh.id):
+			l.rn.AddLearner(fresh.id)
+		case slices.Contains(learners, fresh.id):
+			if m := l.rn.Match(fresh.id); m > 0 && m+20 >= l.rn.Status().Commit {
+				l.rn.Promote(fresh.id)
+			}
+		default: // a voter: done
+			w.replacing = slices.DeleteFunc(w.replacing, func(n *node) bool { return n == old })
+			if w.diskFault == old {
+				w.diskFault = nil
+			}
+			w.out.Replacements++
+			return
+		}
+		l.pump()
+		w.after(50*time.Millisecond, step)
+	}
+	step()
 }
 
 // leader is the node that is up and leads in the highest term, if any.
@@ -299,9 +407,10 @@ func (w *world) leader() *node {
 func (w *world) converge() {
 	w.chk.stopClients = true
 	deadline := w.now + int64(10*time.Second)
+	ms := w.members()
 	same := func() bool {
-		a := w.nodes[0].shard.Applied()
-		for _, n := range w.nodes {
+		a := ms[0].shard.Applied()
+		for _, n := range ms {
 			if !n.up || n.busy || n.shard.Applied() != a || n.rn.Status().Commit != a {
 				return false
 			}
@@ -310,22 +419,22 @@ func (w *world) converge() {
 	}
 	w.runUntil(func() bool { return w.now >= deadline || same() })
 	if !same() {
-		var got []uint64
-		for _, n := range w.nodes {
-			got = append(got, n.shard.Applied())
+		var got []string
+		for _, n := range ms {
+			got = append(got, fmt.Sprintf("%d:%d up=%v", n.id, n.shard.Applied(), n.up))
 		}
 		w.violation("replicas did not converge within 10 s of the end: applied %v", got)
 		return
 	}
-	h := w.nodes[0].shard.Hash()
-	for _, n := range w.nodes[1:] {
+	h := ms[0].shard.Hash()
+	for _, n := range ms[1:] {
 		w.out.HashChecks++
 		if n.shard.Hash() != h {
 			w.out.HashMismatch++
-			w.violation("state hash of node %d differs from node 1's at applied index %d", n.id, n.shard.Applied())
+			w.violation("state hash of node %d differs from node %d's at applied index %d", n.id, ms[0].id, n.shard.Applied())
 		}
 	}
-	w.out.Applied = w.nodes[0].shard.Applied()
+	w.out.Applied = ms[0].shard.Applied()
 }
 
 // event is something that happens at a simulated time.
@@ -433,9 +542,15 @@ type node struct {
 	busy     bool // an Update's writes are being synced
 	slowDisk bool
 	snapAt   uint64 // the index of its log's snapshot (0: none)
-	planted  bool   // the planted defect is done (tests of the checks)
-	nextID   uint64
-	waiters  map[uint64]func(replica.Result) // proposals of this incarnation, by command ID
+	// the membership its last snapshot recorded
+	snapVoters, snapLearners []uint64
+	joining                  bool // it joins a running group: never bootstraps
+	lost                     bool // its disk is gone or damaged: it is being replaced
+	flipped                  bool // the nemesis flipped a bit on its disk
+	removed                  bool // no longer a member
+	planted                  bool // the planted defect is done (tests of the checks)
+	nextID                   uint64
+	waiters                  map[uint64]func(replica.Result) // proposals of this incarnation, by command ID
 }
 
 // start boots the node from its disk: a new member if it never made
@@ -450,8 +565,21 @@ func (n *node) start() {
 	n.shard = replica.NewShard()
 	cfg := consensus.Config{ID: n.id, Peers: n.peers, ElectionTicks: electionTicks}
 	d, err := n.disk.open(n.w.cfg.bug == bugLyingSync)
+	var ce *chute.CorruptionError
+	if errors.As(err, &ce) && n.flipped {
+		// The damage the nemesis did: the node does not salvage its log
+		// (it would diverge from its peers); the operator replaces it.
+		n.up, n.lost = false, true
+		n.w.out.Damaged++
+		n.w.replace(n)
+		return
+	}
 	if err != nil {
 		panic(fmt.Sprintf("node %d: open its log: %v", n.id, err))
+	}
+	if n.flipped {
+		// The flip was in a file the log reads: reading it must fail.
+		n.w.violation("node %d opened its log over a flipped bit", n.id)
 	}
 	if d.Snapshot != nil {
 		if n.shard, err = replica.RestoreShard(d.Snapshot.Data); err != nil {
@@ -459,9 +587,13 @@ func (n *node) start() {
 		}
 		n.snapAt = d.Snapshot.Index
 	}
-	if d.HardState == (consensus.HardState{}) && len(d.Entries) == 0 && d.Snapshot == nil {
+	empty := d.HardState == (consensus.HardState{}) && len(d.Entries) == 0 && d.Snapshot == nil
+	switch {
+	case empty && n.joining:
+		n.rn, err = consensus.Join(cfg)
+	case empty:
 		n.rn, err = consensus.Bootstrap(cfg)
-	} else {
+	default:
 		n.rn, err = consensus.Restart(cfg, d)
 	}
 	if err != nil {
@@ -480,6 +612,14 @@ func (n *node) start() {
 	// Nodes tick out of phase with each other.
 	n.w.after(n.w.between(0, tick), tickFn)
 	n.pump()
+}
+
+// restart starts the node again after a crash, unless it was started
+// already (heal), lost its disk, or left the group.
+func (n *node) restart() {
+	if !n.up && !n.lost && !n.removed {
+		n.start()
+	}
 }
 
 // crash stops the node at once: a power loss of its disk.
@@ -537,11 +677,20 @@ const compactEvery = 100
 
 // compact snapshots the shard at its applied index, makes that the log's
 // start (a checkpoint) and releases the segments before it.
+//
+// It also snapshots as soon as the membership changed since its last
+// snapshot: a joining node refuses a snapshot whose membership does not
+// name it, so a leader whose latest snapshot predates the node's addition
+// would send that one again and again (seen: a thousand sends in one
+// seed) until the log next grew by compactEvery.
 func (n *node) compact() {
 	at := n.shard.Applied()
-	if at < n.snapAt+compactEvery {
+	voters, learners := n.rn.Membership()
+	changed := !slices.Equal(voters, n.snapVoters) || !slices.Equal(learners, n.snapLearners)
+	if at <= n.snapAt || at < n.snapAt+compactEvery && !changed {
 		return
 	}
+	n.snapVoters, n.snapLearners = voters, learners
 	snap, err := n.rn.Compact(at, n.shard.Snapshot())
 	if err != nil {
 		panic(fmt.Sprintf("node %d: compact: %v", n.id, err))
