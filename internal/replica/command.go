@@ -38,7 +38,8 @@ const (
 	OpReceive     Op = 3 // Max, Lease: a delivery, committed before anyone sees it
 	OpAck         Op = 4 // Items (Seq, Deliv)
 	OpNack        Op = 5 // Items (Seq, Deliv, Value = delay ns, <0: none)
-	opEnd         Op = 6
+	OpDeleteQueue Op = 6
+	opEnd         Op = 7
 )
 
 func (o Op) String() string {
@@ -53,6 +54,8 @@ func (o Op) String() string {
 		return "ack"
 	case OpNack:
 		return "nack"
+	case OpDeleteQueue:
+		return "delete-queue"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -67,8 +70,15 @@ type Command struct {
 	// waiter when it applies the command (other replicas just apply it).
 	Node, ID uint64
 	// Time is the proposing leader's clock (unix ns).
-	Time  int64
-	Queue string
+	Time int64
+	// Client and ClientSeq make a command exactly-once (Client "": no):
+	// a client numbers its commands 1, 2, …, and a command numbered at
+	// or below the last one applied for it is not applied again (a retry
+	// whose first attempt took effect): its result is the first one's.
+	// A client has one command in flight at a time.
+	Client    string
+	ClientSeq uint64
+	Queue     string
 
 	// OpCreateQueue: the queue's visibility timeout and max deliveries
 	// (the rest default).
@@ -103,6 +113,8 @@ func (c *Command) Encode(buf []byte) []byte {
 	buf = binary.AppendUvarint(buf, c.Node)
 	buf = binary.AppendUvarint(buf, c.ID)
 	buf = binary.AppendVarint(buf, c.Time)
+	buf = appendString(buf, c.Client)
+	buf = binary.AppendUvarint(buf, c.ClientSeq)
 	buf = appendString(buf, c.Queue)
 	switch c.Op {
 	case OpCreateQueue:
@@ -219,6 +231,7 @@ func (d *decoder) command() *Command {
 		d.fail("unknown op %d", c.Op)
 	}
 	c.Node, c.ID, c.Time = d.uvarint(), d.uvarint(), d.varint()
+	c.Client, c.ClientSeq = string(d.bytes()), d.uvarint()
 	c.Queue = string(d.bytes())
 	switch c.Op {
 	case OpCreateQueue:

@@ -16,7 +16,8 @@ import (
 func genCommand(t *rapid.T) *Command {
 	c := &Command{Op: Op(rapid.IntRange(1, int(opEnd)-1).Draw(t, "op")),
 		Node: rapid.Uint64().Draw(t, "node"), ID: rapid.Uint64().Draw(t, "id"),
-		Time: rapid.Int64().Draw(t, "time"), Queue: rapid.String().Draw(t, "queue")}
+		Time: rapid.Int64().Draw(t, "time"), Queue: rapid.String().Draw(t, "queue"),
+		Client: rapid.String().Draw(t, "client"), ClientSeq: rapid.Uint64().Draw(t, "cseq")}
 	switch c.Op {
 	case OpCreateQueue:
 		c.Visibility = time.Duration(rapid.Int64().Draw(t, "vis"))
@@ -216,5 +217,57 @@ func TestShardSnapshot(t *testing.T) {
 	}
 	if _, err := RestoreShard([]byte{1, 2, 3}); !errors.Is(err, ErrBadCommand) {
 		t.Fatalf("garbage snapshot: %v", err)
+	}
+}
+
+// TestExactlyOnce: a command numbered at or below its client's last is
+// not applied again and answers as the first did, also after a restore
+// from a snapshot.
+func TestExactlyOnce(t *testing.T) {
+	const t0 = int64(1_800_000_000_000_000_000)
+	create := Command{Op: OpCreateQueue, Queue: "x", Time: t0, Client: "a", ClientSeq: 1}
+	del := Command{Op: OpDeleteQueue, Queue: "x", Time: t0 + 1, Client: "a", ClientSeq: 2}
+	again := Command{Op: OpCreateQueue, Queue: "x", Time: t0 + 2, Client: "b", ClientSeq: 1} // b's first: creates
+	log := entries(create, create, del, again, del)
+	s := NewShard()
+	var res []Result
+	for i, e := range log {
+		if i == 3 { // restart from a snapshot in the middle
+			var err error
+			if s, err = RestoreShard(s.Snapshot()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := s.Apply(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, r)
+	}
+	if res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("create, then its retry: %v, %v (the retry answers as the first)", res[0].Err, res[1].Err)
+	}
+	if res[2].Err != nil || res[3].Err != nil {
+		t.Fatalf("delete, then b's create: %v, %v", res[2].Err, res[3].Err)
+	}
+	// a's delete retried after b created x again: not applied twice.
+	if res[4].Err != nil {
+		t.Fatalf("the retried delete: %v", res[4].Err)
+	}
+	if _, err := s.eng.QueueStats("x"); err != nil {
+		t.Fatalf("x was deleted by a retry: %v", err)
+	}
+	// A remembered refusal keeps its kind through a snapshot.
+	s2 := NewShard()
+	for _, e := range entries(Command{Op: OpDeleteQueue, Queue: "nope", Time: t0, Client: "c", ClientSeq: 1}) {
+		s2.Apply(e)
+	}
+	s3, err := RestoreShard(s2.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s3.Apply(consensus.Entry{Index: 2, Data: (&Command{Op: OpDeleteQueue, Queue: "nope", Time: t0, Client: "c", ClientSeq: 1}).Encode(nil)})
+	if err != nil || !errors.Is(r.Err, engine.ErrQueueNotFound) {
+		t.Fatalf("a remembered refusal after a restore: %v, %v", r.Err, err)
 	}
 }

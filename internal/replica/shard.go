@@ -22,11 +22,19 @@ type Shard struct {
 	// message's blob is at its Ref (index<<32 | offset in the record).
 	// The same on every replica, so a state hash covers Refs too.
 	records map[uint64][]byte
+	// clients holds, per client of exactly-once commands, the last
+	// command number applied and its refusal (Command.Client).
+	clients map[string]clientState
+}
+
+type clientState struct {
+	seq uint64
+	err error
 }
 
 // NewShard returns an empty shard, to apply a log from its first entry.
 func NewShard() *Shard {
-	return &Shard{eng: engine.New(), records: make(map[uint64][]byte)}
+	return &Shard{eng: engine.New(), records: make(map[uint64][]byte), clients: make(map[string]clientState)}
 }
 
 // Applied is the index of the last entry applied.
@@ -80,10 +88,19 @@ func (s *Shard) Apply(e consensus.Entry) (Result, error) {
 		return Result{}, fmt.Errorf("replica: entry %d: %w", e.Index, err)
 	}
 	r.Cmd = c
+	if c.Client != "" {
+		if st, ok := s.clients[c.Client]; ok && c.ClientSeq <= st.seq {
+			r.Err, r.Time = st.err, s.eng.Now() // applied before: not again
+			return r, nil
+		}
+	}
 	if err := s.run(c, e.Index, &r); err != nil {
 		return Result{}, fmt.Errorf("replica: entry %d (%v): %w", e.Index, c.Op, err)
 	}
 	r.Time = s.eng.Now()
+	if c.Client != "" {
+		s.clients[c.Client] = clientState{seq: c.ClientSeq, err: r.Err}
+	}
 	return r, nil
 }
 
@@ -94,6 +111,8 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 	switch c.Op {
 	case OpCreateQueue:
 		_, r.Err = e.CreateQueue(c.Time, c.Queue, c.queueConfig())
+	case OpDeleteQueue:
+		_, r.Err = e.DeleteQueue(c.Time, c.Queue)
 	case OpPublish:
 		return s.publish(c, index, r)
 	case OpReceive:
@@ -177,8 +196,60 @@ func (s *Shard) Snapshot() []byte {
 		buf = binary.AppendUvarint(buf, uint64(len(s.records[i])))
 		buf = append(buf, s.records[i]...)
 	}
+	return s.appendClients(buf)
+}
+
+// appendClients: count, then per client (in name order) its name, last
+// command number and refusal (errCode, then its text).
+func (s *Shard) appendClients(buf []byte) []byte {
+	names := slices.Sorted(maps.Keys(s.clients))
+	buf = binary.AppendUvarint(buf, uint64(len(names)))
+	for _, n := range names {
+		st := s.clients[n]
+		buf = appendString(buf, n)
+		buf = binary.AppendUvarint(buf, st.seq)
+		code, text := errCode(st.err)
+		buf = append(buf, code)
+		buf = appendString(buf, text)
+	}
 	return buf
 }
+
+// A remembered refusal is stored as the engine error it wraps (so that
+// errors.Is answers the same after a restore) and its text.
+var clientErrs = [...]error{1: engine.ErrExists, 2: engine.ErrQueueNotFound, 3: engine.ErrNotFound, 4: engine.ErrInvalidConfig}
+
+func errCode(err error) (byte, string) {
+	if err == nil {
+		return 0, ""
+	}
+	for i, e := range clientErrs {
+		if e != nil && errors.Is(err, e) {
+			return byte(i), err.Error()
+		}
+	}
+	return 255, err.Error()
+}
+
+func errOf(code byte, text string) error {
+	switch {
+	case code == 0:
+		return nil
+	case int(code) < len(clientErrs):
+		return &remembered{text: text, is: clientErrs[code]}
+	}
+	return errors.New(text)
+}
+
+// remembered is a refusal restored from a snapshot: its text, and the
+// engine error it wrapped.
+type remembered struct {
+	text string
+	is   error
+}
+
+func (r *remembered) Error() string { return r.text }
+func (r *remembered) Unwrap() error { return r.is }
 
 // snapshotVersion is the first byte of a shard snapshot.
 const snapshotVersion = 1
@@ -207,6 +278,14 @@ func RestoreShard(b []byte) (*Shard, error) {
 		i := d.uvarint()
 		records[i] = append([]byte(nil), d.bytes()...)
 	}
+	nc := d.count(3)
+	clients := make(map[string]clientState, nc)
+	for range nc {
+		name := string(d.bytes())
+		seq := d.uvarint()
+		code := d.byte()
+		clients[name] = clientState{seq: seq, err: errOf(code, string(d.bytes()))}
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d bytes after the snapshot", len(d.b))
 	}
@@ -217,16 +296,18 @@ func RestoreShard(b []byte) (*Shard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica: snapshot: %w", err)
 	}
-	return &Shard{eng: e, applied: applied, records: records}, nil
+	return &Shard{eng: e, applied: applied, records: records, clients: clients}, nil
 }
 
-// Hash is a digest of the engine's whole logical state (its snapshot):
+// Hash is a digest of the shard's whole logical state (the engine's
+// snapshot and the exactly-once clients):
 // replicas at the same applied index have the same hash.
 func (s *Shard) Hash() [32]byte {
 	h := sha256.New()
 	for _, chunk := range s.eng.Snapshot(1 << 16) {
 		h.Write(chunk)
 	}
+	h.Write(s.appendClients(nil))
 	var out [32]byte
 	h.Sum(out[:0])
 	return out

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/anishathalye/porcupine"
+
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/replica"
 )
@@ -37,6 +39,8 @@ type checker struct {
 	producing   int                    // producers not done yet
 	leaders     map[[2]uint64]struct{} // (term, leader) pairs seen
 	trace       uint64
+	// The histories of the linearizability checks (linear.go).
+	publishes, admin []porcupine.Operation
 }
 
 type msgKey struct {
@@ -203,6 +207,7 @@ func (c *checker) done() bool {
 // finish reports confirmed messages never acked (sorted, so that a seed's
 // report is the same every time).
 func (c *checker) finish() {
+	c.checkLinear()
 	var lost []string
 	for id := range c.confirmed {
 		if !c.acked[id] {

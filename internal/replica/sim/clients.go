@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/anishathalye/porcupine"
+
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/replica"
 )
@@ -26,6 +28,10 @@ const (
 type client struct {
 	w      *world
 	leader uint64 // 0: unknown, try any node
+	// tries is how many attempts the call that just finished took (set
+	// before its done runs): a retried command may have taken effect on
+	// an attempt whose answer was lost.
+	tries int
 }
 
 // hop is a client↔node network trip: a delay, sometimes a loss.
@@ -74,6 +80,7 @@ func (c *client) call(cmd replica.Command, done func(replica.Result)) {
 					}
 					finished = true
 					c.leader = target
+					c.tries = attempt
 					done(res)
 				})
 			})
@@ -89,7 +96,7 @@ func (c *client) call(cmd replica.Command, done func(replica.Result)) {
 // startClients creates the queues, then starts the producers and
 // consumers.
 func (w *world) startClients() {
-	w.chk.producing = w.cfg.Producers
+	w.chk.producing = w.cfg.Producers + admins
 	admin := &client{w: w}
 	admin.call(replica.Command{Op: replica.OpCreateQueue, Queue: queueName, Visibility: lease, MaxDeliveries: maxDeliv},
 		func(res replica.Result) {
@@ -102,6 +109,9 @@ func (w *world) startClients() {
 			}
 			for range w.cfg.Consumers {
 				w.consumer(queueName, true)
+			}
+			for i := range admins {
+				w.admin(i)
 			}
 			w.consumer(queueName+".dlq", false)
 		})
@@ -128,6 +138,7 @@ func (w *world) producer(i int) {
 			}
 		}
 		cmd := replica.Command{Op: replica.OpPublish, Queue: queueName, Session: session, SessionSeq: next, Msgs: msgs}
+		call := w.now
 		c.call(cmd, func(res replica.Result) {
 			if res.Err != nil {
 				w.violation("publish refused: %v", res.Err)
@@ -136,6 +147,8 @@ func (w *world) producer(i int) {
 			for j, m := range msgs {
 				w.chk.confirm(m.ID, res.Published[j])
 			}
+			w.chk.publishes = append(w.chk.publishes, porcupine.Operation{ClientId: i, Call: call, Return: w.now,
+				Input: len(msgs), Output: res.Published})
 			next += uint64(len(msgs))
 			batches++
 			w.after(w.between(0, 50*time.Millisecond), publish)
@@ -201,4 +214,43 @@ func (c *client) settle(op replica.Op, queue string, items []engine.Item, then f
 		}
 		then()
 	})
+}
+
+// admins is how many clients create and delete the queues in adminQueues,
+// concurrently, for the linearizability check of admin commands.
+const admins = 2
+
+var adminQueues = [...]string{"x", "y"}
+
+// admin creates or deletes one of adminQueues, opsPerAdmin times, with
+// pauses; each call goes into the admin history.
+func (w *world) admin(i int) {
+	const opsPerAdmin = 25
+	c := &client{w: w}
+	ops := 0
+	var next func()
+	next = func() {
+		if ops == opsPerAdmin {
+			w.chk.producing--
+			return
+		}
+		ops++
+		in := adminInput{queue: w.rng.IntN(len(adminQueues)), create: w.rng.IntN(2) == 0}
+		cmd := replica.Command{Op: replica.OpDeleteQueue, Queue: adminQueues[in.queue]}
+		if in.create {
+			cmd = replica.Command{Op: replica.OpCreateQueue, Queue: adminQueues[in.queue], Visibility: lease, MaxDeliveries: maxDeliv}
+		}
+		// Exactly-once: a retry whose first attempt took effect gets the
+		// first attempt's answer, not a second effect.
+		if !w.cfg.adminAtLeastOnce {
+			cmd.Client, cmd.ClientSeq = fmt.Sprintf("admin%d", i), uint64(ops)
+		}
+		call := w.now
+		c.call(cmd, func(res replica.Result) {
+			out := adminOutput{err: res.Err, retried: c.tries > 1}
+			w.chk.admin = append(w.chk.admin, porcupine.Operation{ClientId: i, Call: call, Return: w.now, Input: in, Output: out})
+			w.after(w.between(0, 100*time.Millisecond), next)
+		})
+	}
+	next()
 }

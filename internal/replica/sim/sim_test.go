@@ -3,6 +3,7 @@ package sim
 import (
 	"flag"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +93,8 @@ func TestSeeds(t *testing.T) {
 		totals.BitFlips += out.BitFlips
 		totals.Damaged += out.Damaged
 		totals.Replacements += out.Replacements
+		totals.LinearChecked += out.LinearChecked
+		totals.LinearUnknown += out.LinearUnknown
 		if *seedFlag != 0 {
 			t.Logf("seed %d: %+v", seed, out)
 		}
@@ -107,11 +110,11 @@ func TestSeeds(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d seeds from %d in %v, %d failed: confirmed %d, delivered %d, acked %d (dead-lettered %d), crashes %d, partitions %d, leaders %d, hash checks %d, at most %d events in a seed; snapshots %d taken, %d sent, %d restored, at most %d segments after one; disks lost %d, bits flipped %d, logs found damaged %d, members replaced %d",
+	t.Logf("%d seeds from %d in %v, %d failed: confirmed %d, delivered %d, acked %d (dead-lettered %d), crashes %d, partitions %d, leaders %d, hash checks %d, at most %d events in a seed; snapshots %d taken, %d sent, %d restored, at most %d segments after one; disks lost %d, bits flipped %d, logs found damaged %d, members replaced %d; histories linearizable %d, undecided %d",
 		ran, first, time.Since(start).Round(time.Millisecond), failed, totals.Confirmed, totals.Delivered, totals.Acked,
 		totals.DeadLettered, totals.Crashes, totals.Partitions, totals.Elections, totals.HashChecks, maxEv,
 		totals.Snapshots, totals.SnapshotsSent, totals.Restores, totals.MaxSegments,
-		totals.DisksLost, totals.BitFlips, totals.Damaged, totals.Replacements)
+		totals.DisksLost, totals.BitFlips, totals.Damaged, totals.Replacements, totals.LinearChecked, totals.LinearUnknown)
 	if ran < min(n, 10) {
 		t.Fatalf("only %d seeds ran within the budget", ran)
 	}
@@ -174,4 +177,20 @@ func flagSet(name string) bool {
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// TestAdminAtLeastOnce: admin commands retried without exactly-once
+// numbers apply twice when a first attempt's answer is lost, and the
+// linearizability check says so on some of the first 20 seeds.
+func TestAdminAtLeastOnce(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		out := run(t, Config{Seed: seed, Nodes: nodesFor(seed), adminAtLeastOnce: true})
+		for _, v := range out.Violations {
+			if strings.Contains(v, "admin history") {
+				t.Logf("seed %d: %s", seed, v)
+				return
+			}
+		}
+	}
+	t.Fatal("no seed of 20 found the at-least-once admin history not linearizable")
 }

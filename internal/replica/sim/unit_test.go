@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anishathalye/porcupine"
+
 	"github.com/chutemq/chute/internal/consensus"
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/replica"
@@ -71,5 +73,33 @@ func TestCheckerLost(t *testing.T) {
 	w.chk.finish()
 	if len(w.out.Violations) != 1 || !strings.Contains(w.out.Violations[0], "never acked") {
 		t.Fatalf("violations %q", w.out.Violations)
+	}
+}
+
+// TestLinearModels: porcupine with the two models accepts an ordered
+// history and refuses one out of real-time order.
+func TestLinearModels(t *testing.T) {
+	pub := func(call, ret int64, seqs ...uint64) porcupine.Operation {
+		var out []engine.PubResult
+		for _, s := range seqs {
+			out = append(out, engine.PubResult{Seq: s})
+		}
+		return porcupine.Operation{Call: call, Return: ret, Input: len(seqs), Output: out}
+	}
+	if !porcupine.CheckOperations(publishModel, []porcupine.Operation{pub(0, 10, 1, 2), pub(5, 30, 4), pub(20, 25, 3)}) {
+		t.Error("concurrent publishes in either order refused")
+	}
+	if porcupine.CheckOperations(publishModel, []porcupine.Operation{pub(0, 10, 5), pub(20, 30, 3)}) {
+		t.Error("a later publish with a smaller sequence accepted")
+	}
+	adm := func(call, ret int64, q int, create bool, err error) porcupine.Operation {
+		return porcupine.Operation{Call: call, Return: ret, Input: adminInput{queue: q, create: create}, Output: adminOutput{err: err}}
+	}
+	if !porcupine.CheckOperations(adminModel, []porcupine.Operation{adm(0, 10, 0, true, nil), adm(5, 15, 0, true, engine.ErrExists),
+		adm(20, 30, 0, false, nil), adm(25, 35, 1, false, engine.ErrQueueNotFound)}) {
+		t.Error("a legal admin history refused")
+	}
+	if porcupine.CheckOperations(adminModel, []porcupine.Operation{adm(0, 10, 0, true, nil), adm(20, 30, 0, true, nil)}) {
+		t.Error("two successful creates of one queue accepted")
 	}
 }

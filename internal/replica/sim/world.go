@@ -50,6 +50,9 @@ type Config struct {
 
 	// bug plants a fault the checks must catch (tests of the checks).
 	bug bug
+	// adminAtLeastOnce sends the admin clients' commands without their
+	// exactly-once numbers (a test that the linearizability check fails).
+	adminAtLeastOnce bool
 }
 
 // bug is a deliberate defect, planted by the tests to show that the
@@ -124,6 +127,9 @@ type Outcome struct {
 	DisksLost, BitFlips      int // disks the nemesis destroyed; bits it flipped in sealed files
 	Damaged                  int // nodes that found their log damaged at a restart
 	Replacements             int // members replaced under a new ID (removed, then added and promoted)
+	// Histories porcupine found linearizable, and those it could not
+	// decide within linearTimeout.
+	LinearChecked, LinearUnknown int
 }
 
 // maxEvents bounds a run: a livelock (nodes exchanging messages without
