@@ -39,7 +39,8 @@ const (
 	OpAck         Op = 4 // Items (Seq, Deliv)
 	OpNack        Op = 5 // Items (Seq, Deliv, Value = delay ns, <0: none)
 	OpDeleteQueue Op = 6
-	opEnd         Op = 7
+	OpExtend      Op = 7 // Items (Seq, Deliv), Lease: each lease runs Lease from the command's time
+	opEnd         Op = 8
 )
 
 func (o Op) String() string {
@@ -56,6 +57,8 @@ func (o Op) String() string {
 		return "nack"
 	case OpDeleteQueue:
 		return "delete-queue"
+	case OpExtend:
+		return "extend"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -91,7 +94,8 @@ type Command struct {
 	SessionSeq uint64
 	Msgs       []Msg
 
-	// OpReceive.
+	// OpReceive (and Lease for OpExtend; 0: the queue's visibility
+	// timeout).
 	Max   int
 	Lease time.Duration
 
@@ -134,7 +138,10 @@ func (c *Command) Encode(buf []byte) []byte {
 	case OpReceive:
 		buf = binary.AppendVarint(buf, int64(c.Max))
 		buf = binary.AppendVarint(buf, int64(c.Lease))
-	case OpAck, OpNack:
+	case OpAck, OpNack, OpExtend:
+		if c.Op == OpExtend {
+			buf = binary.AppendVarint(buf, int64(c.Lease))
+		}
 		buf = binary.AppendUvarint(buf, uint64(len(c.Items)))
 		for _, it := range c.Items {
 			buf = binary.AppendUvarint(buf, it.Seq)
@@ -247,7 +254,10 @@ func (d *decoder) command() *Command {
 		}
 	case OpReceive:
 		c.Max, c.Lease = int(d.varint()), time.Duration(d.varint())
-	case OpAck, OpNack:
+	case OpAck, OpNack, OpExtend:
+		if c.Op == OpExtend {
+			c.Lease = time.Duration(d.varint())
+		}
 		n := d.count(3)
 		c.Items = make([]engine.Item, n)
 		for i := range c.Items {

@@ -30,7 +30,10 @@ func genCommand(t *rapid.T) *Command {
 		}), 0, 5).Draw(t, "msgs")
 	case OpReceive:
 		c.Max, c.Lease = rapid.Int().Draw(t, "max"), time.Duration(rapid.Int64().Draw(t, "lease"))
-	case OpAck, OpNack:
+	case OpAck, OpNack, OpExtend:
+		if c.Op == OpExtend {
+			c.Lease = time.Duration(rapid.Int64().Draw(t, "lease"))
+		}
 		c.Items = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) engine.Item {
 			return engine.Item{Seq: rapid.Uint64().Draw(t, "seq"), Deliv: rapid.Uint16().Draw(t, "deliv"), Value: rapid.Int64().Draw(t, "value")}
 		}), 0, 5).Draw(t, "items")

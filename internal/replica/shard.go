@@ -132,6 +132,12 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 		_, r.Failed, r.Err = e.Ack(c.Time, c.Queue, c.Items)
 	case OpNack:
 		_, r.Failed, r.Err = e.Nack(c.Time, c.Queue, c.Items)
+	case OpExtend:
+		items := make([]engine.Item, len(c.Items))
+		for i, it := range c.Items {
+			items[i] = engine.Item{Seq: it.Seq, Deliv: it.Deliv, Value: int64(c.Lease)}
+		}
+		_, r.Failed, r.Err = e.Extend(c.Time, c.Queue, items)
 	default:
 		return fmt.Errorf("%w: op %v", ErrBadCommand, c.Op)
 	}

@@ -21,7 +21,8 @@ import (
 //     index, and once they have converged: world.converge);
 //   - a message delivered again after it was acked;
 //   - a message delivered while an earlier lease on it was still valid
-//     (by the engine's time: the leader-stamped time of the commands);
+//     (by the engine's time: the leader-stamped time of the commands),
+//     extensions included;
 //   - a message ID stored twice (a retried publish must be a duplicate);
 //   - a delivered body that is not the one published;
 //   - a confirmed publish whose message was never acked, from its queue
@@ -156,7 +157,7 @@ func (c *checker) applied(n *node, r replica.Result) {
 			st.leased, st.deadline = true, d.Deadline
 			c.w.out.Delivered++
 		}
-	case replica.OpAck, replica.OpNack:
+	case replica.OpAck, replica.OpNack, replica.OpExtend:
 		for i, it := range cmd.Items {
 			if r.Failed[i] != nil {
 				continue
@@ -164,6 +165,13 @@ func (c *checker) applied(n *node, r replica.Result) {
 			st := c.msgs[msgKey{cmd.Queue, it.Seq}]
 			if st == nil {
 				c.w.violation("%v of %s seq %d, never delivered (index %d)", cmd.Op, cmd.Queue, it.Seq, r.Index)
+				continue
+			}
+			if cmd.Op == replica.OpExtend {
+				// The lease now runs from the command's time (the engine's,
+				// after it ran) for the lease asked.
+				st.deadline = r.Time + int64(cmd.Lease)
+				c.w.out.Extended++
 				continue
 			}
 			st.leased = false

@@ -193,8 +193,16 @@ func (w *world) consumer(queue string, flaky bool) {
 						nacks = append(nacks, it)
 					}
 				}
+				// Now and then the consumer needs longer: it extends the
+				// leases of what it acks, and acks a while later.
+				var extend []engine.Item
+				if flaky && w.rng.IntN(5) == 0 {
+					extend = acks
+				}
 				c.settle(replica.OpNack, queue, nacks, func() {
-					c.settle(replica.OpAck, queue, acks, receive)
+					c.extend(queue, extend, func() {
+						c.settle(replica.OpAck, queue, acks, receive)
+					})
 				})
 			})
 		})
@@ -253,4 +261,19 @@ func (w *world) admin(i int) {
 		})
 	}
 	next()
+}
+
+// extend extends items' leases to lease from now, then waits up to most
+// of the old lease before it goes on (nothing to extend: at once).
+func (c *client) extend(queue string, items []engine.Item, then func()) {
+	if len(items) == 0 {
+		then()
+		return
+	}
+	c.call(replica.Command{Op: replica.OpExtend, Queue: queue, Items: items, Lease: lease}, func(res replica.Result) {
+		if res.Err != nil {
+			c.w.violation("extend on %s refused: %v", queue, res.Err)
+		}
+		c.w.after(c.w.between(0, lease*3/4), then)
+	})
 }

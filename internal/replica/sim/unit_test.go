@@ -33,6 +33,9 @@ func TestCheckerFlags(t *testing.T) {
 		{"clean", []replica.Result{pub(1, "a", 1, false), recv(2, 10, "a", 1, 500), recv(3, 500, "a", 1, 900), ack(4, 1)}, ""},
 		{"lease overlap", []replica.Result{pub(1, "a", 1, false), recv(2, 10, "a", 1, 500), recv(3, 499, "a", 1, 900)}, "while its lease ran to 500"},
 		{"after ack", []replica.Result{pub(1, "a", 1, false), recv(2, 10, "a", 1, 500), ack(3, 1), recv(4, 600, "a", 1, 900)}, "delivered again after its ack"},
+		{"extended lease overlap", []replica.Result{pub(1, "a", 1, false), recv(2, 10, "a", 1, 500),
+			{Index: 3, Time: 400, Cmd: &replica.Command{Op: replica.OpExtend, Queue: "q", Lease: 500, Items: []engine.Item{{Seq: 1, Deliv: 1}}}, Failed: []error{nil}},
+			recv(4, 600, "a", 1, 1100)}, "while its lease ran to 900"},
 		{"stored twice", []replica.Result{pub(1, "a", 1, false), pub(2, "a", 2, false)}, "stored twice"},
 		{"wrong body", []replica.Result{pub(1, "a", 1, false), func() replica.Result {
 			r := recv(2, 10, "a", 1, 500)

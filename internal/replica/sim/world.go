@@ -130,6 +130,7 @@ type Outcome struct {
 	// Histories porcupine found linearizable, and those it could not
 	// decide within linearTimeout.
 	LinearChecked, LinearUnknown int
+	Extended                     int // leases extended
 }
 
 // maxEvents bounds a run: a livelock (nodes exchanging messages without
