@@ -1,0 +1,365 @@
+// Package cluster runs a replicated shard for real: a consensus.Node, its
+// replica.Log on disk and its replica.Shard, driven by one goroutine on a
+// clock, with Raft messages between nodes over HTTP. It is what the
+// simulation (internal/replica/sim) drives by hand, here with real time,
+// goroutines, sockets and files. The server does not use it yet (issue
+// 12, docs/replication.md).
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/consensus"
+	"github.com/chutemq/chute/internal/replica"
+	"github.com/chutemq/chute/internal/vfs"
+)
+
+// NotLeaderError answers a command sent to a node that does not lead:
+// Leader is the leader it knows (0: none yet) and Addr its address.
+type NotLeaderError struct {
+	Leader uint64
+	Addr   string
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.Leader == 0 {
+		return "cluster: not the leader, and no leader known"
+	}
+	return fmt.Sprintf("cluster: not the leader; node %d (%s) is", e.Leader, e.Addr)
+}
+
+// Errors of a Node.
+var (
+	// ErrClosed: the node was closed.
+	ErrClosed = errors.New("cluster: node closed")
+	// ErrOutcomeUnknown: the node stopped leading while a command it
+	// proposed was in flight. It may still be applied (by the next
+	// leader); retry it with its exactly-once number or producer session.
+	ErrOutcomeUnknown = errors.New("cluster: leadership lost: the command may or may not be applied")
+)
+
+// Config configures a Node.
+type Config struct {
+	ID uint64
+	// Peers maps every member's ID (this node's too) to its base URL,
+	// e.g. "http://127.0.0.1:7401".
+	Peers map[uint64]string
+	// Dir is the node's data directory (its Raft log); FS default vfs.OS.
+	Dir string
+	FS  vfs.FS
+	// Clock stamps the commands this node proposes as leader, and ticks;
+	// default the system clock.
+	Clock chute.Clock
+	// Tick is Raft's tick (default 10 ms); ElectionTicks ticks without a
+	// leader start an election (default 10).
+	Tick          time.Duration
+	ElectionTicks int
+	// CompactEvery: the log is replaced by a snapshot once it has grown
+	// by this many entries (default 10,000).
+	CompactEvery uint64
+	// Join: the node joins a running group (added as a learner): it never
+	// bootstraps one.
+	Join   bool
+	HTTP   *http.Client
+	Logger *slog.Logger
+}
+
+// Node is one member. Its methods are safe for concurrent use.
+type Node struct {
+	cfg   Config
+	log   *replica.Log
+	rn    *consensus.Node // owned by run
+	shard *replica.Shard  // owned by run
+	snap  uint64          // owned by run: the log's snapshot index
+	peers map[uint64]*peer
+
+	inbox   chan []consensus.Message
+	props   chan *proposal
+	reports chan snapReport
+	// inspects runs functions on the loop (tests read the shard there).
+	inspects chan func()
+	stop     chan struct{}
+	done     chan struct{}
+
+	restores atomic.Int64 // snapshots received from a leader and restored
+
+	mu     sync.Mutex
+	status consensus.Status // as of the last loop turn
+	closed bool
+}
+
+type proposal struct {
+	cmd   replica.Command
+	reply chan result
+}
+
+type result struct {
+	res replica.Result
+	err error
+}
+
+type snapReport struct {
+	to      uint64
+	arrived bool
+}
+
+// Start opens the node's log and starts it: a new member of a new group
+// when the log is empty (and not Join), a restart otherwise.
+func Start(cfg Config) (*Node, error) {
+	if cfg.FS == nil {
+		cfg.FS = vfs.OS
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = chute.SystemClock()
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 10 * time.Millisecond
+	}
+	if cfg.CompactEvery == 0 {
+		cfg.CompactEvery = 10_000
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, ok := cfg.Peers[cfg.ID]; !ok {
+		return nil, fmt.Errorf("cluster: node %d is not among its peers", cfg.ID)
+	}
+	l, d, err := replica.OpenLog(cfg.FS, cfg.Dir, replica.LogOptions{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: l, shard: replica.NewShard(), peers: map[uint64]*peer{},
+		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), reports: make(chan snapReport, 16), inspects: make(chan func()),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if d.Snapshot != nil {
+		if n.shard, err = replica.RestoreShard(d.Snapshot.Data); err != nil {
+			l.Close()
+			return nil, err
+		}
+		n.snap = d.Snapshot.Index
+	}
+	ids := make([]uint64, 0, len(cfg.Peers))
+	for id := range cfg.Peers {
+		ids = append(ids, id)
+	}
+	ccfg := consensus.Config{ID: cfg.ID, Peers: ids, ElectionTicks: cfg.ElectionTicks}
+	empty := d.HardState == (consensus.HardState{}) && len(d.Entries) == 0 && d.Snapshot == nil
+	switch {
+	case empty && cfg.Join:
+		n.rn, err = consensus.Join(ccfg)
+	case empty:
+		n.rn, err = consensus.Bootstrap(ccfg)
+	default:
+		n.rn, err = consensus.Restart(ccfg, d)
+	}
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	for id, addr := range cfg.Peers {
+		if id != cfg.ID {
+			n.peers[id] = newPeer(n, id, addr)
+		}
+	}
+	go n.run()
+	return n, nil
+}
+
+// Do proposes cmd (this node must lead) and returns its result once it is
+// committed on a quorum and applied here. A follower answers with a
+// *NotLeaderError.
+func (n *Node) Do(ctx context.Context, cmd replica.Command) (replica.Result, error) {
+	p := &proposal{cmd: cmd, reply: make(chan result, 1)}
+	select {
+	case n.props <- p:
+	case <-n.stop:
+		return replica.Result{}, ErrClosed
+	case <-ctx.Done():
+		return replica.Result{}, ctx.Err()
+	}
+	select {
+	case r := <-p.reply:
+		return r.res, r.err
+	case <-n.done:
+		return replica.Result{}, ErrClosed
+	case <-ctx.Done():
+		return replica.Result{}, ctx.Err()
+	}
+}
+
+// Status is the node's view of the group as of its last turn.
+func (n *Node) Status() consensus.Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.status
+}
+
+// Close stops the node: its loop, its senders, its log. Proposals in
+// flight get ErrClosed (they may still be applied by the others).
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		<-n.done
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+	close(n.stop)
+	<-n.done
+	for _, p := range n.peers {
+		p.close()
+	}
+	return n.log.Close()
+}
+
+// run is the node's loop: the only goroutine that touches rn, shard and
+// log writes.
+func (n *Node) run() {
+	defer close(n.done)
+	t := n.cfg.Clock.NewTimer(n.cfg.Tick)
+	defer func() { t.Stop() }()
+	waiters := map[uint64]chan result{}
+	var nextID, term uint64
+	var leading bool
+	fail := func(err error) {
+		for id, w := range waiters {
+			w <- result{err: err}
+			delete(waiters, id)
+		}
+	}
+	defer fail(ErrClosed)
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C():
+			n.rn.Tick()
+			t = n.cfg.Clock.NewTimer(n.cfg.Tick)
+		case msgs := <-n.inbox:
+			for _, m := range msgs {
+				if err := n.rn.Receive(m); err != nil {
+					n.cfg.Logger.Warn("raft message refused", "from", m.From, "err", err)
+				}
+			}
+		case r := <-n.reports:
+			n.rn.ReportSnapshot(r.to, r.arrived)
+		case f := <-n.inspects:
+			f()
+		case p := <-n.props:
+			st := n.rn.Status()
+			if !st.IsLeader {
+				p.reply <- result{err: &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}}
+				break
+			}
+			nextID++
+			p.cmd.Node, p.cmd.ID, p.cmd.Time = n.cfg.ID, nextID, n.cfg.Clock.Now().UnixNano()
+			if err := n.rn.Propose(p.cmd.Encode(nil)); err != nil {
+				p.reply <- result{err: &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}}
+				break
+			}
+			waiters[p.cmd.ID] = p.reply
+		}
+		if err := n.process(waiters); err != nil {
+			n.cfg.Logger.Error("replica stopped", "err", err)
+			fail(err)
+			return
+		}
+		st := n.rn.Status()
+		if leading && (!st.IsLeader || st.Term != term) {
+			fail(ErrOutcomeUnknown)
+		}
+		leading, term = st.IsLeader, st.Term
+		n.mu.Lock()
+		n.status = st
+		n.mu.Unlock()
+	}
+}
+
+// process does every pending Update in the library's order: durable
+// first (snapshot, then entries and hard state, synced), then send, then
+// restore and apply; then maybe compact.
+func (n *Node) process(waiters map[uint64]chan result) error {
+	for n.rn.HasUpdate() {
+		u := n.rn.Update()
+		if u.Snapshot != nil {
+			if err := n.log.SaveSnapshot(context.Background(), u.Snapshot, true); err != nil {
+				return err
+			}
+		}
+		if u.HardState != nil || len(u.Entries) > 0 {
+			b, err := n.log.Save(u.HardState, u.Entries)
+			if err != nil {
+				return err
+			}
+			if err := b.Wait(context.Background()); err != nil {
+				return err
+			}
+		}
+		for _, m := range u.Messages {
+			if p := n.peers[m.To]; p != nil {
+				p.send(m)
+			}
+		}
+		if u.Snapshot != nil {
+			sh, err := replica.RestoreShard(u.Snapshot.Data)
+			if err != nil {
+				return err
+			}
+			n.shard, n.snap = sh, u.Snapshot.Index
+			n.restores.Add(1)
+		}
+		for _, e := range u.Committed {
+			res, err := n.shard.Apply(e)
+			if err != nil {
+				return err
+			}
+			if res.Cmd != nil && res.Cmd.Node == n.cfg.ID {
+				if w := waiters[res.Cmd.ID]; w != nil {
+					w <- result{res: res}
+					delete(waiters, res.Cmd.ID)
+				}
+			}
+		}
+		n.rn.Advance()
+	}
+	if at := n.shard.Applied(); at >= n.snap+n.cfg.CompactEvery {
+		snap, err := n.rn.Compact(at, n.shard.Snapshot())
+		if err != nil {
+			return err
+		}
+		if err := n.log.SaveSnapshot(context.Background(), snap, false); err != nil {
+			return err
+		}
+		n.snap = at
+	}
+	return nil
+}
+
+// inspect returns the shard's applied index and state hash, from the
+// node's loop (tests).
+func (n *Node) inspect() (uint64, [32]byte) {
+	type answer struct {
+		applied uint64
+		hash    [32]byte
+	}
+	ch := make(chan answer, 1)
+	select {
+	case n.inspects <- func() { ch <- answer{n.shard.Applied(), n.shard.Hash()} }:
+	case <-n.done:
+		return 0, [32]byte{}
+	}
+	a := <-ch
+	return a.applied, a.hash
+}

@@ -1,0 +1,211 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/replica"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// member is one node of a test cluster with its HTTP server on loopback.
+type member struct {
+	id   uint64
+	l    net.Listener
+	srv  *http.Server
+	node *Node
+	dir  string
+}
+
+type testCluster struct {
+	t       *testing.T
+	peers   map[uint64]string
+	members map[uint64]*member
+}
+
+func newTestCluster(t *testing.T, n int) *testCluster {
+	c := &testCluster{t: t, peers: map[uint64]string{}, members: map[uint64]*member{}}
+	dir := t.TempDir()
+	for i := 1; i <= n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := uint64(i)
+		c.peers[id] = "http://" + l.Addr().String()
+		c.members[id] = &member{id: id, l: l, dir: filepath.Join(dir, fmt.Sprint(i))}
+	}
+	for id := range c.members {
+		c.start(id)
+	}
+	t.Cleanup(func() {
+		for id := range c.members {
+			c.stop(id)
+		}
+	})
+	return c
+}
+
+// start starts member id's node and serves it on its address.
+func (c *testCluster) start(id uint64) {
+	m := c.members[id]
+	if m.l == nil {
+		l, err := net.Listen("tcp", c.peers[id][len("http://"):])
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		m.l = l
+	}
+	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: 10})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	m.node = node
+	mux := http.NewServeMux()
+	mux.Handle(RaftPath, node.Handler())
+	m.srv = &http.Server{Handler: mux}
+	go m.srv.Serve(m.l)
+}
+
+// stop stops member id (its server, then its node).
+func (c *testCluster) stop(id uint64) {
+	m := c.members[id]
+	if m.node == nil {
+		return
+	}
+	m.srv.Close()
+	m.l = nil
+	if err := m.node.Close(); err != nil {
+		c.t.Errorf("close node %d: %v", id, err)
+	}
+	m.node = nil
+}
+
+// leader waits (at most 10 s) for a leader among the running members.
+func (c *testCluster) leader() *member {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range c.members {
+			if m.node != nil && m.node.Status().IsLeader {
+				return m
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatal("no leader within 10 s")
+	return nil
+}
+
+// do runs cmd at the leader, following NotLeaderErrors and retrying what
+// may not have been applied (within 10 s).
+func (c *testCluster) do(cmd replica.Command) replica.Result {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		m := c.leader()
+		res, err := m.node.Do(ctx, cmd)
+		if err == nil {
+			return res
+		}
+		var nl *NotLeaderError
+		if !errors.As(err, &nl) && !errors.Is(err, ErrOutcomeUnknown) && !errors.Is(err, ErrClosed) || ctx.Err() != nil {
+			c.t.Fatalf("%v: %v", cmd.Op, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFailover: three nodes over HTTP on loopback with real journals. A
+// queue and 100 messages go in; the leader stops; the others elect a new
+// leader, which hands out all 100; the old leader comes back, catches up
+// (its log was compacted meanwhile: from a snapshot) and ends with the
+// same state as the others.
+func TestFailover(t *testing.T) {
+	c := newTestCluster(t, 3)
+	if res := c.do(replica.Command{Op: replica.OpCreateQueue, Queue: "q", Visibility: time.Minute, MaxDeliveries: 5}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	for i := range 20 {
+		msgs := make([]replica.Msg, 5)
+		for j := range msgs {
+			id := fmt.Sprint(i*5 + j)
+			msgs[j] = replica.Msg{ID: id, Body: []byte("body " + id)}
+		}
+		res := c.do(replica.Command{Op: replica.OpPublish, Queue: "q", Session: "p", SessionSeq: uint64(i*5 + 1), Msgs: msgs})
+		if res.Err != nil || len(res.Published) != 5 {
+			t.Fatalf("publish %d: %v %+v", i, res.Err, res.Published)
+		}
+	}
+	old := c.leader().id
+	c.stop(old)
+	got := map[string]bool{}
+	for len(got) < 100 {
+		res := c.do(replica.Command{Op: replica.OpReceive, Queue: "q", Max: 30, Lease: time.Minute})
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		if len(res.Delivered) == 0 {
+			t.Fatalf("the queue is empty after %d of 100", len(got))
+		}
+		var items []engine.Item
+		for _, d := range res.Delivered {
+			if got[d.ID] || string(d.Body) != "body "+d.ID {
+				t.Fatalf("delivered %s (%q) twice or with the wrong body", d.ID, d.Body)
+			}
+			got[d.ID] = true
+			items = append(items, engine.Item{Seq: d.Seq, Deliv: d.Deliv})
+		}
+		if res := c.do(replica.Command{Op: replica.OpAck, Queue: "q", Items: items}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	l := c.leader()
+	if l.id == old {
+		t.Fatalf("node %d leads again while stopped", l.id)
+	}
+	// A follower answers with the leader's address.
+	for id, m := range c.members {
+		if id != old && id != l.id {
+			_, err := m.node.Do(context.Background(), replica.Command{Op: replica.OpReceive, Queue: "q", Max: 1})
+			var nl *NotLeaderError
+			if !errors.As(err, &nl) || nl.Leader != l.id || nl.Addr != c.peers[l.id] {
+				t.Fatalf("a follower answered %v, want the leader %d at %s", err, l.id, c.peers[l.id])
+			}
+		}
+	}
+	c.start(old)
+	// Every node reaches the same applied index with the same state.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var applied []uint64
+		var hashes [][32]byte
+		for _, id := range []uint64{1, 2, 3} {
+			st, h := c.members[id].node.inspect()
+			applied, hashes = append(applied, st), append(hashes, h)
+		}
+		if applied[0] == applied[1] && applied[1] == applied[2] && hashes[0] == hashes[1] && hashes[1] == hashes[2] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not converged within 10 s: applied %v", applied)
+		}
+		// A command makes every node apply up to it.
+		c.do(replica.Command{Op: replica.OpReceive, Queue: "q", Max: 1})
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The others compacted their logs while it was away: it caught up
+	// from a snapshot.
+	if n := c.members[old].node.restores.Load(); n == 0 {
+		t.Fatalf("node %d caught up without a snapshot", old)
+	}
+}
