@@ -79,7 +79,36 @@ var (
 	ErrMessageLeased = errors.New("message is in flight")
 	// ErrScheduleNotFound: no periodic schedule has this name.
 	ErrScheduleNotFound = errors.New("schedule not found")
+	// ErrNotLeader: a node of a replicated cluster that does not lead
+	// was asked to change or read queues; nothing was done. A
+	// *LeaderError says where the leader is, when the node knows.
+	ErrNotLeader = errors.New("not the leader")
+	// ErrOutcomeUnknown: the node stopped leading while the call was in
+	// flight; its change may or may not be applied by the next leader.
+	// Retry it where that is safe: a publish with a producer session is
+	// stored once.
+	ErrOutcomeUnknown = errors.New("outcome unknown: leadership changed during the call")
+	// ErrNotReplicated: a feature a replicated cluster does not serve
+	// yet (issue 12: docs/replication.md lists what it serves).
+	ErrNotReplicated = errors.New("not served by a replicated cluster yet")
 )
+
+// LeaderError is ErrNotLeader with the address of the node that leads
+// (as its peers know it: a URL such as "http://10.0.0.2:7400"), for a
+// client to send the call there.
+type LeaderError struct {
+	Addr string
+}
+
+func (e *LeaderError) Error() string {
+	if e.Addr == "" {
+		return "not the leader, and no leader is known yet"
+	}
+	return "not the leader; the leader is at " + e.Addr
+}
+
+// Is makes errors.Is(err, ErrNotLeader) true for a *LeaderError.
+func (e *LeaderError) Is(target error) bool { return target == ErrNotLeader }
 
 // CorruptionError names the file, offset and reason of damage found in the
 // journal. It matches ErrJournalCorrupt with errors.Is.

@@ -198,6 +198,31 @@ func (n *Node) Do(ctx context.Context, cmd replica.Command) (replica.Result, err
 	}
 }
 
+// Read runs fn on the node's loop, with the shard as of the last command
+// applied, if this node leads (else a *NotLeaderError). A deposed leader
+// that does not know it yet may answer from a state a little behind: Read
+// is for statistics, not for decisions.
+func (n *Node) Read(ctx context.Context, fn func(*replica.Shard)) error {
+	errc := make(chan error, 1)
+	f := func() {
+		st := n.rn.Status()
+		if !st.IsLeader {
+			errc <- &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}
+			return
+		}
+		fn(n.shard)
+		errc <- nil
+	}
+	select {
+	case n.inspects <- f:
+	case <-n.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-errc
+}
+
 // Status is the node's view of the group as of its last turn.
 func (n *Node) Status() consensus.Status {
 	n.mu.Lock()

@@ -99,8 +99,11 @@ type Command struct {
 	Max   int
 	Lease time.Duration
 
-	// OpAck, OpNack.
-	Items []engine.Item
+	// OpAck, OpNack, OpExtend: the items, and the queue's ID from their
+	// receipts (0: any), so that a receipt never settles a message of a
+	// later queue of the same name.
+	Items   []engine.Item
+	QueueID uint32
 }
 
 // Msg is a published message.
@@ -142,6 +145,7 @@ func (c *Command) Encode(buf []byte) []byte {
 		if c.Op == OpExtend {
 			buf = binary.AppendVarint(buf, int64(c.Lease))
 		}
+		buf = binary.AppendUvarint(buf, uint64(c.QueueID))
 		buf = binary.AppendUvarint(buf, uint64(len(c.Items)))
 		for _, it := range c.Items {
 			buf = binary.AppendUvarint(buf, it.Seq)
@@ -258,6 +262,11 @@ func (d *decoder) command() *Command {
 		if c.Op == OpExtend {
 			c.Lease = time.Duration(d.varint())
 		}
+		qid := d.uvarint()
+		if qid > 1<<32-1 {
+			d.fail("queue ID %d", qid)
+		}
+		c.QueueID = uint32(qid)
 		n := d.count(3)
 		c.Items = make([]engine.Item, n)
 		for i := range c.Items {

@@ -34,6 +34,7 @@ func genCommand(t *rapid.T) *Command {
 		if c.Op == OpExtend {
 			c.Lease = time.Duration(rapid.Int64().Draw(t, "lease"))
 		}
+		c.QueueID = rapid.Uint32().Draw(t, "qid")
 		c.Items = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) engine.Item {
 			return engine.Item{Seq: rapid.Uint64().Draw(t, "seq"), Deliv: rapid.Uint16().Draw(t, "deliv"), Value: rapid.Int64().Draw(t, "value")}
 		}), 0, 5).Draw(t, "items")

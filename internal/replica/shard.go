@@ -62,11 +62,15 @@ type Result struct {
 
 // Delivery is one message handed out by a receive.
 type Delivery struct {
+	QueueID  uint32 // the queue's ID (a receipt names it)
 	Seq      uint64
 	Deliv    uint16 // the lease's epoch: deliveries so far, this one included
 	Deadline int64
 	ID       string
 	Body     []byte
+	Prio     uint8
+	Pub      int64  // publish time, unix ns
+	Counted  uint16 // deliveries that count towards max deliveries
 }
 
 // Apply applies the entry after the last one applied. Entries without a
@@ -126,8 +130,29 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 			if err != nil {
 				return fmt.Errorf("message %d: %w", d.Seq, err)
 			}
-			r.Delivered[i] = Delivery{Seq: d.Seq, Deliv: d.Deliv, Deadline: d.Deadline, ID: id, Body: body}
+			r.Delivered[i] = Delivery{QueueID: d.QueueID, Seq: d.Seq, Deliv: d.Deliv, Deadline: d.Deadline, ID: id, Body: body,
+				Prio: d.Prio, Pub: d.Pub, Counted: d.Counted}
 		}
+	case OpAck, OpNack, OpExtend:
+		if id, ok := e.QueueID(c.Queue); ok && c.QueueID != 0 && id != c.QueueID {
+			// The receipts name an earlier queue of this name: stale.
+			r.Failed = make([]error, len(c.Items))
+			for i := range r.Failed {
+				r.Failed[i] = engine.ErrStaleReceipt
+			}
+			return nil
+		}
+		return s.settle(c, r)
+	default:
+		return fmt.Errorf("%w: op %v", ErrBadCommand, c.Op)
+	}
+	return nil
+}
+
+// settle runs an ack, nack or extend.
+func (s *Shard) settle(c *Command, r *Result) error {
+	e := s.eng
+	switch c.Op {
 	case OpAck:
 		_, r.Failed, r.Err = e.Ack(c.Time, c.Queue, c.Items)
 	case OpNack:
@@ -138,8 +163,6 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 			items[i] = engine.Item{Seq: it.Seq, Deliv: it.Deliv, Value: int64(c.Lease)}
 		}
 		_, r.Failed, r.Err = e.Extend(c.Time, c.Queue, items)
-	default:
-		return fmt.Errorf("%w: op %v", ErrBadCommand, c.Op)
 	}
 	return nil
 }
@@ -304,6 +327,12 @@ func RestoreShard(b []byte) (*Shard, error) {
 	}
 	return &Shard{eng: e, applied: applied, records: records, clients: clients}, nil
 }
+
+// QueueStats is a queue's statistics as of the last command applied.
+func (s *Shard) QueueStats(name string) (engine.QueueStats, error) { return s.eng.QueueStats(name) }
+
+// Queues is every queue's statistics, sorted by name.
+func (s *Shard) Queues() []engine.QueueStats { return s.eng.Queues() }
 
 // Hash is a digest of the shard's whole logical state (the engine's
 // snapshot and the exactly-once clients):

@@ -44,6 +44,9 @@ var errorTable = []struct {
 	{chute.ErrMessageNotFound, connect.CodeNotFound, "MESSAGE_NOT_FOUND"},
 	{chute.ErrMessageLeased, connect.CodeFailedPrecondition, "MESSAGE_LEASED"},
 	{chute.ErrClosed, connect.CodeUnavailable, "BROKER_CLOSED"},
+	{chute.ErrNotLeader, connect.CodeUnavailable, "NOT_LEADER"},
+	{chute.ErrOutcomeUnknown, connect.CodeUnavailable, "OUTCOME_UNKNOWN"},
+	{chute.ErrNotReplicated, connect.CodeUnimplemented, "NOT_REPLICATED"},
 	{chute.ErrJournalCorrupt, connect.CodeDataLoss, "JOURNAL_CORRUPT"},
 	{context.Canceled, connect.CodeCanceled, "CANCELED"},
 	{context.DeadlineExceeded, connect.CodeDeadlineExceeded, "DEADLINE_EXCEEDED"},
@@ -77,8 +80,16 @@ func ToConnect(err error) error {
 	if detail, derr := connect.NewErrorDetail(&chutev1.ErrorDetail{Reason: reason}); derr == nil {
 		out.AddDetail(detail)
 	}
+	var le *chute.LeaderError
+	if errors.As(err, &le) && le.Addr != "" {
+		out.Meta().Set(LeaderHeader, le.Addr)
+	}
 	return out
 }
+
+// LeaderHeader carries a *chute.LeaderError's address on the error of a
+// call that a cluster node which does not lead refused.
+const LeaderHeader = "Chute-Leader"
 
 // ToStatus is ToConnect for an error inside a stream or a batch.
 func ToStatus(err error) *chutev1.Status {
@@ -101,6 +112,9 @@ func FromConnect(err error) error {
 		return err
 	}
 	if s := sentinel(Reason(err)); s != nil {
+		if s == chute.ErrNotLeader {
+			return &chute.LeaderError{Addr: ce.Meta().Get(LeaderHeader)}
+		}
 		return &RemoteError{Sentinel: s, Code: ce.Code(), Msg: ce.Message(), Cause: err}
 	}
 	switch ce.Code() {

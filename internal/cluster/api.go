@@ -1,0 +1,329 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/replica"
+)
+
+// API serves chute.API from a Node: the queue operations a replicated
+// shard has commands for — create and delete queues, publish (with
+// priority, delay, message ID and producer session), receive, ack, nack
+// and extend — and queue statistics from the leader. Everything else
+// fails with chute.ErrNotReplicated, and so do message fields and queue
+// settings the commands do not carry yet (headers, ordering keys, TTLs,
+// dead-letter settings, …): refused, never silently dropped.
+//
+// A node that does not lead answers with a *chute.LeaderError naming the
+// leader's address; nothing was done, so the call can be sent there as
+// it is. A chute.ErrOutcomeUnknown means the leader changed during the
+// call.
+type API struct {
+	n     *Node
+	clock chute.Clock
+}
+
+// NewAPI returns the API of n.
+func NewAPI(n *Node) *API { return &API{n: n, clock: n.cfg.Clock} }
+
+var _ chute.API = (*API)(nil)
+
+// do runs a command and turns the node's errors into chute's.
+func (a *API) do(ctx context.Context, cmd replica.Command) (replica.Result, error) {
+	res, err := a.n.Do(ctx, cmd)
+	if err == nil {
+		return res, res.Err
+	}
+	return res, a.publicErr(err)
+}
+
+func (a *API) publicErr(err error) error {
+	var nl *NotLeaderError
+	switch {
+	case errors.As(err, &nl):
+		return &chute.LeaderError{Addr: nl.Addr}
+	case errors.Is(err, ErrOutcomeUnknown):
+		return chute.ErrOutcomeUnknown
+	case errors.Is(err, ErrClosed):
+		return chute.ErrClosed
+	}
+	return err
+}
+
+func notReplicated(what string) error { return fmt.Errorf("%w: %s", chute.ErrNotReplicated, what) }
+
+// Publish implements chute.API for a queue.
+func (a *API) Publish(ctx context.Context, target string, msgs ...chute.Message) ([]chute.PublishResult, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	cmd := replica.Command{Op: replica.OpPublish, Queue: target, Session: msgs[0].Session, SessionSeq: msgs[0].SessionSeq,
+		Msgs: make([]replica.Msg, len(msgs))}
+	now := a.clock.Now()
+	for i, m := range msgs {
+		switch {
+		case len(m.Headers) > 0, m.Key != "", m.TTL != 0:
+			return nil, notReplicated(fmt.Sprintf("message %d: headers, ordering keys and TTLs", i))
+		case m.Session != cmd.Session || cmd.Session != "" && m.SessionSeq != cmd.SessionSeq+uint64(i):
+			return nil, fmt.Errorf("%w: message %d: one producer session, consecutive numbers", chute.ErrInvalidMessage, i)
+		case m.Priority < 0 || m.Priority > chute.MaxPriority:
+			return nil, fmt.Errorf("%w: message %d: priority %d", chute.ErrInvalidMessage, i, m.Priority)
+		}
+		delay := m.Delay
+		if !m.DeliverAt.IsZero() {
+			delay = m.DeliverAt.Sub(now)
+		}
+		cmd.Msgs[i] = replica.Msg{Prio: uint8(m.Priority), Delay: max(delay, 0), ID: m.ID, Body: m.Body}
+	}
+	res, err := a.do(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]chute.PublishResult, len(res.Published))
+	for i, p := range res.Published {
+		out[i] = chute.PublishResult{Seq: p.Seq, Duplicate: p.Duplicate}
+	}
+	return out, nil
+}
+
+// receivePoll is how often a Receive with a wait asks again.
+const receivePoll = 20 * time.Millisecond
+
+// Receive implements chute.API; a wait is served by asking again every
+// receivePoll until it passes.
+func (a *API) Receive(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, error) {
+	max := max(opts.Max, 1)
+	deadline := a.clock.Now().Add(opts.Wait)
+	for {
+		res, err := a.do(ctx, replica.Command{Op: replica.OpReceive, Queue: queue, Max: max, Lease: opts.Lease})
+		if err != nil {
+			return nil, err
+		}
+		if len(res.Delivered) > 0 || opts.Wait <= 0 || !a.clock.Now().Before(deadline) {
+			out := make([]chute.Delivery, len(res.Delivered))
+			for i, d := range res.Delivered {
+				out[i] = chute.Delivery{Queue: queue, Seq: d.Seq, Receipt: formatReceipt(d.QueueID, d.Seq, d.Deliv),
+					Body: d.Body, Priority: int(d.Prio), ID: d.ID, Published: time.Unix(0, d.Pub),
+					Deliveries: int(d.Counted), LeaseDeadline: time.Unix(0, d.Deadline)}
+			}
+			return out, nil
+		}
+		t := a.clock.NewTimer(min(receivePoll, deadline.Sub(a.clock.Now())))
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Ack implements chute.API.
+func (a *API) Ack(ctx context.Context, queue string, receipts ...string) error {
+	return a.settle(ctx, replica.Command{Op: replica.OpAck, Queue: queue}, receipts, nil)
+}
+
+// Nack implements chute.API (a delay, or none: at once; an error text is
+// not kept yet).
+func (a *API) Nack(ctx context.Context, queue string, nacks ...chute.Nack) error {
+	receipts := make([]string, len(nacks))
+	values := make([]int64, len(nacks))
+	for i, n := range nacks {
+		if n.Unstarted || n.Error != "" {
+			return notReplicated("nacks that hand back unstarted or keep an error")
+		}
+		receipts[i], values[i] = n.Receipt, int64(n.Delay)
+		if n.Delay < 0 {
+			values[i] = -1
+		}
+	}
+	return a.settle(ctx, replica.Command{Op: replica.OpNack, Queue: queue}, receipts, values)
+}
+
+// Extend implements chute.API.
+func (a *API) Extend(ctx context.Context, queue string, lease time.Duration, receipts ...string) error {
+	return a.settle(ctx, replica.Command{Op: replica.OpExtend, Queue: queue, Lease: lease}, receipts, nil)
+}
+
+// settle runs an ack, nack or extend; receipts that fail are reported as
+// a *chute.ReceiptErrors, as from the broker. Receipts of more than one
+// queue ID are refused (they come from one queue's deliveries).
+func (a *API) settle(ctx context.Context, cmd replica.Command, receipts []string, values []int64) error {
+	if len(receipts) == 0 {
+		return nil
+	}
+	var failed []chute.ReceiptError
+	for i, r := range receipts {
+		qid, seq, deliv, err := parseReceipt(r)
+		if err == nil && cmd.QueueID != 0 && qid != cmd.QueueID {
+			err = fmt.Errorf("%w: receipts of two queues in one call", chute.ErrInvalidReceipt)
+		}
+		if err != nil {
+			failed = append(failed, chute.ReceiptError{Index: i, Receipt: r, Err: err})
+			continue
+		}
+		cmd.QueueID = qid
+		it := engine.Item{Seq: seq, Deliv: deliv}
+		if values != nil {
+			it.Value = values[i]
+		}
+		cmd.Items = append(cmd.Items, it)
+	}
+	if len(failed) > 0 {
+		return &chute.ReceiptErrors{Failed: failed}
+	}
+	res, err := a.do(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	for i, f := range res.Failed {
+		if f != nil {
+			failed = append(failed, chute.ReceiptError{Index: i, Receipt: receipts[i], Err: f})
+		}
+	}
+	if len(failed) > 0 {
+		return &chute.ReceiptErrors{Failed: failed}
+	}
+	return nil
+}
+
+// CreateQueue implements chute.API: the visibility timeout and max
+// deliveries are replicated; the dead-letter queue is the queue's name
+// with ".dlq".
+func (a *API) CreateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
+	rest := cfg
+	rest.VisibilityTimeout, rest.MaxDeliveries = 0, 0
+	if rest.DeadLetterQueue == name+".dlq" {
+		rest.DeadLetterQueue = ""
+	}
+	if !isZeroConfig(rest) {
+		return notReplicated("queue settings other than the visibility timeout and max deliveries")
+	}
+	_, err := a.do(ctx, replica.Command{Op: replica.OpCreateQueue, Queue: name, Visibility: cfg.VisibilityTimeout, MaxDeliveries: cfg.MaxDeliveries})
+	return err
+}
+
+func isZeroConfig(c chute.QueueConfig) bool {
+	return c.DeadLetterQueue == "" && !c.NoDeadLetter && c.MaxMessages == 0 && c.MaxBytes == 0 && c.MessageTTL == 0 &&
+		!c.DeadLetterExpired && c.DedupWindow == 0 && c.MaxDedupIDs == 0 && c.SessionWindow == 0 && c.Group == "" &&
+		c.Breaker == (chute.Breaker{}) && len(c.Attributes) == 0 && c.SettledWindow == 0 && c.MaxSettled == 0 &&
+		c.Compression == 0 && c.CompressMin == 0 && c.Backoff == (chute.Backoff{}) && c.Overflow == 0
+}
+
+// DeleteQueue implements chute.API.
+func (a *API) DeleteQueue(ctx context.Context, name string) error {
+	_, err := a.do(ctx, replica.Command{Op: replica.OpDeleteQueue, Queue: name})
+	return err
+}
+
+// QueueStats implements chute.API, from the leader's state.
+func (a *API) QueueStats(ctx context.Context, name string) (chute.QueueStats, error) {
+	var s engine.QueueStats
+	var serr error
+	if err := a.n.Read(ctx, func(sh *replica.Shard) { s, serr = sh.QueueStats(name) }); err != nil {
+		return chute.QueueStats{}, a.publicErr(err)
+	}
+	if serr != nil {
+		return chute.QueueStats{}, serr
+	}
+	return publicStats(s), nil
+}
+
+// Queues implements chute.API, from the leader's state.
+func (a *API) Queues(ctx context.Context) ([]chute.QueueStats, error) {
+	var all []engine.QueueStats
+	if err := a.n.Read(ctx, func(sh *replica.Shard) { all = sh.Queues() }); err != nil {
+		return nil, a.publicErr(err)
+	}
+	out := make([]chute.QueueStats, len(all))
+	for i, s := range all {
+		out[i] = publicStats(s)
+	}
+	return out, nil
+}
+
+// publicStats is the part of a queue's statistics that is replicated
+// state (no latencies, no connection counts).
+func publicStats(s engine.QueueStats) chute.QueueStats {
+	return chute.QueueStats{Name: s.Name, Config: s.Config, Ready: s.Ready, ReadyBytes: s.ReadyBytes,
+		Delayed: s.Delayed, DelayedBytes: s.DelayedBytes, InFlight: s.InFlight, InFlightBytes: s.InFlightBytes,
+		DeadLetters: s.DeadLetters, DedupIDs: s.DedupIDs, Sessions: s.Sessions, Totals: s.Totals}
+}
+
+// Close implements chute.API: the Node is its owner's to close.
+func (a *API) Close() error { return nil }
+
+// Not replicated yet.
+
+func (a *API) Peek(context.Context, string, int) ([]chute.Delivery, error) {
+	return nil, notReplicated("Peek")
+}
+func (a *API) Commit(context.Context, chute.Tx) (chute.TxResult, error) {
+	return chute.TxResult{}, notReplicated("transactions")
+}
+func (a *API) UpdateQueue(context.Context, string, chute.QueueConfig) error {
+	return notReplicated("UpdateQueue")
+}
+func (a *API) PurgeQueue(context.Context, string) (int64, error) {
+	return 0, notReplicated("PurgeQueue")
+}
+func (a *API) CreateTopic(context.Context, string, chute.TopicConfig) error {
+	return notReplicated("topics")
+}
+func (a *API) DeleteTopic(context.Context, string) error          { return notReplicated("topics") }
+func (a *API) Topics(context.Context) ([]chute.TopicStats, error) { return nil, nil }
+func (a *API) Unsubscribe(context.Context, string, string) error  { return notReplicated("topics") }
+func (a *API) Redrive(context.Context, string, int64) (int64, error) {
+	return 0, notReplicated("redrive")
+}
+func (a *API) PauseQueue(context.Context, string) error  { return notReplicated("pause") }
+func (a *API) ResumeQueue(context.Context, string) error { return notReplicated("pause") }
+func (a *API) Subscribe(context.Context, string, string, chute.SubscriptionConfig) error {
+	return notReplicated("topics")
+}
+func (a *API) GetMessage(context.Context, string, chute.MessageRef) (chute.MessageInfo, error) {
+	return chute.MessageInfo{}, notReplicated("message lookup")
+}
+func (a *API) CancelMessages(context.Context, string, ...chute.MessageRef) ([]chute.CancelResult, error) {
+	return nil, notReplicated("cancel")
+}
+func (a *API) RedriveMessages(context.Context, string, ...chute.MessageRef) ([]chute.RedriveResult, error) {
+	return nil, notReplicated("redrive")
+}
+func (a *API) CreateSchedule(context.Context, string, chute.ScheduleConfig) error {
+	return notReplicated("schedules")
+}
+func (a *API) DeleteSchedule(context.Context, string) error { return notReplicated("schedules") }
+func (a *API) PauseSchedule(context.Context, string) error  { return notReplicated("schedules") }
+func (a *API) ResumeSchedule(context.Context, string) error { return notReplicated("schedules") }
+func (a *API) Schedules(context.Context) ([]chute.ScheduleInfo, error) {
+	return nil, nil
+}
+
+// A receipt is the broker's form: queue ID, sequence and delivery count
+// in base 36, joined by dots.
+func formatReceipt(qid uint32, seq uint64, deliv uint16) string {
+	return strconv.FormatUint(uint64(qid), 36) + "." + strconv.FormatUint(seq, 36) + "." + strconv.FormatUint(uint64(deliv), 36)
+}
+
+func parseReceipt(s string) (qid uint32, seq uint64, deliv uint16, err error) {
+	parts := strings.Split(s, ".")
+	bad := fmt.Errorf("%w: %.40q", chute.ErrInvalidReceipt, s)
+	if len(parts) != 3 {
+		return 0, 0, 0, bad
+	}
+	q, err1 := strconv.ParseUint(parts[0], 36, 32)
+	n, err2 := strconv.ParseUint(parts[1], 36, 64)
+	d, err3 := strconv.ParseUint(parts[2], 36, 16)
+	if err1 != nil || err2 != nil || err3 != nil || q == 0 {
+		return 0, 0, 0, bad
+	}
+	return uint32(q), n, uint16(d), nil
+}

@@ -1,0 +1,108 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/chutemq/chute"
+)
+
+// TestAPI: chute.API over a three-node cluster: queue operations at the
+// leader, a follower's LeaderError naming the leader, refusals of what is
+// not replicated yet, receipts that fail once their lease is over.
+func TestAPI(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx := context.Background()
+	l := c.leader()
+	api := NewAPI(l.node)
+	if err := api.CreateQueue(ctx, "q", chute.QueueConfig{VisibilityTimeout: time.Minute, MaxDeliveries: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.CreateQueue(ctx, "q", chute.QueueConfig{}); !errors.Is(err, chute.ErrExists) {
+		t.Fatalf("create twice: %v", err)
+	}
+	if err := api.CreateQueue(ctx, "r", chute.QueueConfig{MessageTTL: time.Hour}); !errors.Is(err, chute.ErrNotReplicated) {
+		t.Fatalf("a TTL setting: %v", err)
+	}
+	msgs := []chute.Message{{Body: []byte("a"), ID: "a", Session: "s", SessionSeq: 1}, {Body: []byte("b"), ID: "b", Priority: 9, Session: "s", SessionSeq: 2}}
+	res, err := api.Publish(ctx, "q", msgs...)
+	if err != nil || len(res) != 2 || res[0].Duplicate {
+		t.Fatalf("publish: %v %+v", err, res)
+	}
+	if again, err := api.Publish(ctx, "q", msgs...); err != nil || !again[0].Duplicate || again[1].Seq != res[1].Seq {
+		t.Fatalf("the retried publish: %v %+v", err, again)
+	}
+	if _, err := api.Publish(ctx, "q", chute.Message{Body: []byte("x"), Key: "k"}); !errors.Is(err, chute.ErrNotReplicated) {
+		t.Fatalf("an ordering key: %v", err)
+	}
+	ds, err := api.Receive(ctx, "q", chute.ReceiveOptions{Max: 10, Lease: time.Minute})
+	if err != nil || len(ds) != 2 || string(ds[0].Body) != "b" || ds[0].Priority != 9 || ds[1].ID != "a" {
+		t.Fatalf("receive: %v %+v", err, ds)
+	}
+	if err := api.Extend(ctx, "q", 2*time.Minute, ds[0].Receipt); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Nack(ctx, "q", chute.Nack{Receipt: ds[1].Receipt, Delay: -1}); err != nil {
+		t.Fatal(err)
+	}
+	err = api.Ack(ctx, "q", ds[0].Receipt, ds[1].Receipt, "junk")
+	var re *chute.ReceiptErrors
+	if !errors.As(err, &re) || len(re.Failed) != 1 || re.Failed[0].Index != 2 || !errors.Is(re.Failed[0].Err, chute.ErrInvalidReceipt) {
+		t.Fatalf("an ack with a bad receipt: %v", err)
+	}
+	err = api.Ack(ctx, "q", ds[0].Receipt, ds[1].Receipt)
+	if !errors.As(err, &re) || len(re.Failed) != 1 || re.Failed[0].Index != 1 || !errors.Is(re.Failed[0].Err, chute.ErrStaleReceipt) {
+		t.Fatalf("ack of a nacked receipt: %v", err)
+	}
+	// a came back (nacked); a short wait finds it.
+	ds, err = api.Receive(ctx, "q", chute.ReceiveOptions{Max: 10, Wait: time.Second})
+	if err != nil || len(ds) != 1 || ds[0].ID != "a" || ds[0].Deliveries != 2 {
+		t.Fatalf("redelivery: %v %+v", err, ds)
+	}
+	st, err := api.QueueStats(ctx, "q")
+	if err != nil || st.InFlight != 1 || st.Ready != 0 || st.Config.MaxDeliveries != 3 {
+		t.Fatalf("stats: %v %+v", err, st)
+	}
+	// A receive that waits and finds nothing returns empty, in time.
+	if err := api.Ack(ctx, "q", ds[0].Receipt); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if ds, err := api.Receive(ctx, "q", chute.ReceiveOptions{Wait: 100 * time.Millisecond}); err != nil || len(ds) != 0 {
+		t.Fatalf("an empty wait: %v %+v", err, ds)
+	}
+	if el := time.Since(start); el < 100*time.Millisecond {
+		t.Fatalf("an empty wait returned after %v", el)
+	}
+	// A follower refuses and names the leader.
+	for id, m := range c.members {
+		if id == l.id {
+			continue
+		}
+		_, err := NewAPI(m.node).Publish(ctx, "q", chute.Message{Body: []byte("x")})
+		var le *chute.LeaderError
+		if !errors.As(err, &le) || le.Addr != c.peers[l.id] || !errors.Is(err, chute.ErrNotLeader) {
+			t.Fatalf("a follower's publish: %v", err)
+		}
+		if _, err := NewAPI(m.node).QueueStats(ctx, "q"); !errors.Is(err, chute.ErrNotLeader) {
+			t.Fatalf("a follower's stats: %v", err)
+		}
+	}
+	if _, err := api.Peek(ctx, "q", 1); !errors.Is(err, chute.ErrNotReplicated) {
+		t.Fatalf("peek: %v", err)
+	}
+	// A receipt of a deleted and re-created queue settles nothing.
+	api.Publish(ctx, "q", chute.Message{Body: []byte("c")})
+	ds, _ = api.Receive(ctx, "q", chute.ReceiveOptions{Max: 1})
+	if err := api.DeleteQueue(ctx, "q"); err != nil {
+		t.Fatal(err)
+	}
+	api.CreateQueue(ctx, "q", chute.QueueConfig{})
+	api.Publish(ctx, "q", chute.Message{Body: []byte("d")})
+	api.Receive(ctx, "q", chute.ReceiveOptions{Max: 1})
+	if err := api.Ack(ctx, "q", ds[0].Receipt); !errors.Is(err, chute.ErrStaleReceipt) {
+		t.Fatalf("a receipt of the earlier queue: %v", err)
+	}
+}
