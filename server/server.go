@@ -254,6 +254,11 @@ func (s *Server) now() time.Time { return s.opts.Clock.Now() }
 // elsewhere or adding routes (metrics, dashboard) in front of it.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// Handle serves h at pattern on the server's port, outside the API's
+// authentication and limits (h does its own): a cluster node's Raft
+// endpoint. Call it before serving.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
 // Mux is the server's ServeMux, for adding routes.
 func (s *Server) Mux() *http.ServeMux { return s.mux }
 

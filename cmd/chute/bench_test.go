@@ -72,6 +72,11 @@ var binaryModules = map[string]bool{
 	// in flight (issue 8).
 	"golang.org/x/time": true,
 	"golang.org/x/sync": true,
+	// serve --cluster-peers: replication on etcd's Raft (issue 12), and
+	// the protobuf runtimes its messages (raftpb) are generated for.
+	"go.etcd.io/raft/v3":         true,
+	"github.com/gogo/protobuf":   true,
+	"github.com/golang/protobuf": true,
 	// chute bench run's latency histograms (issue 11).
 	"github.com/HdrHistogram/hdrhistogram-go": true,
 	// internal/schedule: cron expressions of periodic schedules (issue 13).

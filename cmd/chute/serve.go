@@ -67,6 +67,12 @@ type serveFlags struct {
 
 	dashboard      bool   // serve the web dashboard at /
 	dashboardHosts string // comma-separated extra host names it answers to without a token
+
+	// A replicated cluster (serve_cluster.go; issue 12).
+	clusterID    string
+	nodeID       uint64
+	clusterPeers string // ID=URL,… every member, this node included
+	join         bool
 }
 
 func newServeCmd() *cobra.Command { return serveCommand(runServe) }
@@ -176,6 +182,10 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.alertsOff, "alerts-off", false, "evaluate no alert rules (the log shows none; chute alerts ls says so)")
 	fl.BoolVar(&f.dashboard, "dashboard", true, "serve the web dashboard at / on the API port (docs/dashboard.md)")
 	fl.StringVar(&f.dashboardHosts, "dashboard-hosts", "", "comma-separated host names the dashboard answers to when the server has no token, besides IP addresses and localhost (DNS rebinding protection)")
+	fl.StringVar(&f.clusterPeers, "cluster-peers", "", "serve a replicated cluster: every member as ID=URL, comma-separated, this node included (docs/replication.md; queue operations only so far)")
+	fl.StringVar(&f.clusterID, "cluster-id", "", "the cluster's name, kept in DATA/cluster-identity: a data directory of another cluster is refused")
+	fl.Uint64Var(&f.nodeID, "node-id", 0, "this node's ID in --cluster-peers")
+	fl.BoolVar(&f.join, "join", false, "join a running cluster (the leader adds this node): never start a new one")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")
 	fl.StringVar(&f.pprofAddr, "pprof", "", "serve Go's profiles (/debug/pprof/) on this loopback address (for diagnosis)")
@@ -367,6 +377,9 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		defer closeHooks() // after the server's Shutdown: the loop has stopped
 		so.Alerts.Notifiers = hooks
 	}
+	if f.clusterPeers != "" {
+		return f.serveCluster(cmd, so, log)
+	}
 	sync := new(metrics.SyncHistogram)
 	bo.OnSync = sync.Observe
 	b, err := broker.Open(f.data, &bo)
@@ -396,6 +409,24 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		"max_inflight", fmtSize(so.MaxInflightBytes), "max_conn_inflight", fmtSize(so.MaxConnInflightBytes),
 		"recovered_records", rs.Records, "recovery", rs.Duration.Round(time.Millisecond))
 
+	ctx, cancel, serveErr := f.serveUntilDone(cmd, srv, ln, log)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		log.Error("broker shutdown", "err", err)
+		return err
+	}
+	log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// serveUntilDone serves on ln until the server fails or the command's
+// context ends (a signal), then shuts the server down; it returns a
+// context bounded by --shutdown-timeout (with its cancel) for the rest of
+// the shutdown, and the serving error.
+func (f *serveFlags) serveUntilDone(cmd *cobra.Command, srv *server.Server, ln net.Listener, log *slog.Logger) (context.Context, context.CancelFunc, error) {
 	errc := make(chan error, 1)
 	go func() {
 		if f.tlsCert != "" {
@@ -411,19 +442,10 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		log.Info("shutting down")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.shutdownWait)
-	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Error("server shutdown", "err", err)
 	}
-	if err := b.Shutdown(ctx); err != nil {
-		log.Error("broker shutdown", "err", err)
-		return err
-	}
-	log.Info("stopped")
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	return nil
+	return ctx, cancel, serveErr
 }
 
 // dashboardURL is the dashboard's address for the serving line: an

@@ -96,17 +96,23 @@ func (a *API) Publish(ctx context.Context, target string, msgs ...chute.Message)
 // receivePoll is how often a Receive with a wait asks again.
 const receivePoll = 20 * time.Millisecond
 
-// Receive implements chute.API; a wait is served by asking again every
-// receivePoll until it passes.
+// Receive implements chute.API; a wait (0: until ctx ends) is served by
+// asking again every receivePoll until it passes. Each ask is a command:
+// an empty receive still goes through the log (a leader cannot see a
+// message's arrival before it is committed anyway).
 func (a *API) Receive(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, error) {
 	max := max(opts.Max, 1)
+	forever := opts.Wait == 0
 	deadline := a.clock.Now().Add(opts.Wait)
 	for {
-		res, err := a.do(ctx, replica.Command{Op: replica.OpReceive, Queue: queue, Max: max, Lease: opts.Lease})
-		if err != nil {
-			return nil, err
+		var res replica.Result
+		if a.mayHave(ctx, queue) {
+			var err error
+			if res, err = a.do(ctx, replica.Command{Op: replica.OpReceive, Queue: queue, Max: max, Lease: opts.Lease}); err != nil {
+				return nil, err
+			}
 		}
-		if len(res.Delivered) > 0 || opts.Wait <= 0 || !a.clock.Now().Before(deadline) {
+		if len(res.Delivered) > 0 || opts.Wait < 0 || !forever && !a.clock.Now().Before(deadline) {
 			out := make([]chute.Delivery, len(res.Delivered))
 			for i, d := range res.Delivered {
 				out[i] = chute.Delivery{Queue: queue, Seq: d.Seq, Receipt: formatReceipt(d.QueueID, d.Seq, d.Deliv),
@@ -115,7 +121,11 @@ func (a *API) Receive(ctx context.Context, queue string, opts chute.ReceiveOptio
 			}
 			return out, nil
 		}
-		t := a.clock.NewTimer(min(receivePoll, deadline.Sub(a.clock.Now())))
+		wait := receivePoll
+		if !forever {
+			wait = min(wait, deadline.Sub(a.clock.Now()))
+		}
+		t := a.clock.NewTimer(wait)
 		select {
 		case <-t.C():
 		case <-ctx.Done():
@@ -123,6 +133,20 @@ func (a *API) Receive(ctx context.Context, queue string, opts chute.ReceiveOptio
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// mayHave says whether a receive from queue could find a message: not
+// when the leader's state holds none at all (ready, delayed or leased),
+// which saves an idle consumer's polls from going through the log. Any
+// doubt (the queue is unknown, this node does not lead) says yes: the
+// command then answers.
+func (a *API) mayHave(ctx context.Context, queue string) bool {
+	var s engine.QueueStats
+	var serr error
+	if err := a.n.Read(ctx, func(sh *replica.Shard) { s, serr = sh.QueueStats(queue) }); err != nil || serr != nil {
+		return true
+	}
+	return s.Ready+s.Delayed+s.InFlight > 0
 }
 
 // Ack implements chute.API.

@@ -37,7 +37,7 @@ func TestAPI(t *testing.T) {
 	if _, err := api.Publish(ctx, "q", chute.Message{Body: []byte("x"), Key: "k"}); !errors.Is(err, chute.ErrNotReplicated) {
 		t.Fatalf("an ordering key: %v", err)
 	}
-	ds, err := api.Receive(ctx, "q", chute.ReceiveOptions{Max: 10, Lease: time.Minute})
+	ds, err := api.Receive(ctx, "q", chute.ReceiveOptions{Max: 10, Lease: time.Minute, Wait: -1})
 	if err != nil || len(ds) != 2 || string(ds[0].Body) != "b" || ds[0].Priority != 9 || ds[1].ID != "a" {
 		t.Fatalf("receive: %v %+v", err, ds)
 	}
@@ -76,6 +76,12 @@ func TestAPI(t *testing.T) {
 	if el := time.Since(start); el < 100*time.Millisecond {
 		t.Fatalf("an empty wait returned after %v", el)
 	}
+	// Wait 0 waits until ctx ends.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := api.Receive(short, "q", chute.ReceiveOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a receive without a wait bound: %v", err)
+	}
 	// A follower refuses and names the leader.
 	for id, m := range c.members {
 		if id == l.id {
@@ -95,13 +101,13 @@ func TestAPI(t *testing.T) {
 	}
 	// A receipt of a deleted and re-created queue settles nothing.
 	api.Publish(ctx, "q", chute.Message{Body: []byte("c")})
-	ds, _ = api.Receive(ctx, "q", chute.ReceiveOptions{Max: 1})
+	ds, _ = api.Receive(ctx, "q", chute.ReceiveOptions{Max: 1, Wait: -1})
 	if err := api.DeleteQueue(ctx, "q"); err != nil {
 		t.Fatal(err)
 	}
 	api.CreateQueue(ctx, "q", chute.QueueConfig{})
 	api.Publish(ctx, "q", chute.Message{Body: []byte("d")})
-	api.Receive(ctx, "q", chute.ReceiveOptions{Max: 1})
+	api.Receive(ctx, "q", chute.ReceiveOptions{Max: 1, Wait: -1})
 	if err := api.Ack(ctx, "q", ds[0].Receipt); !errors.Is(err, chute.ErrStaleReceipt) {
 		t.Fatalf("a receipt of the earlier queue: %v", err)
 	}

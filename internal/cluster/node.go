@@ -67,7 +67,10 @@ type Config struct {
 	CompactEvery uint64
 	// Join: the node joins a running group (added as a learner): it never
 	// bootstraps one.
-	Join   bool
+	Join bool
+	// Token, if set, is sent by this node to its peers and required from
+	// them (a bearer token on RaftPath).
+	Token  string
 	HTTP   *http.Client
 	Logger *slog.Logger
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -121,6 +122,9 @@ func (p *peer) post(batch []consensus.Message) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	if p.n.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.n.cfg.Token)
+	}
 	resp, err := p.n.cfg.HTTP.Do(req)
 	if err != nil {
 		return err
@@ -138,6 +142,10 @@ func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		if tok := n.cfg.Token; tok != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+tok)) != 1 {
+			http.Error(w, "a cluster peer's token is required", http.StatusUnauthorized)
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))

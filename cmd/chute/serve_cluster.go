@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chutemq/chute/internal/cluster"
+	"github.com/chutemq/chute/internal/serveproc"
+	"github.com/chutemq/chute/server"
+)
+
+// serveCluster serves a replicated cluster node (issue 12): the API
+// from a cluster.Node, its Raft endpoint on the same port. Metrics, alerts
+// and the dashboard read a single broker's statistics and are off here.
+func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *slog.Logger) error {
+	peers, err := parsePeers(f.clusterPeers)
+	if err != nil {
+		return usageError{err}
+	}
+	if _, ok := peers[f.nodeID]; !ok || f.nodeID == 0 {
+		return usageError{fmt.Errorf("--node-id %d is not among --cluster-peers", f.nodeID)}
+	}
+	if f.clusterID == "" {
+		return usageError{errors.New("--cluster-peers needs --cluster-id")}
+	}
+	if f.sync != "always" {
+		return usageError{errors.New("a cluster node syncs every write (--sync always)")}
+	}
+	raftDir := filepath.Join(f.data, "raft")
+	if err := checkIdentity(f.data, raftDir, f.clusterID, f.nodeID); err != nil {
+		return err
+	}
+	node, err := cluster.Start(cluster.Config{ID: f.nodeID, Peers: peers, Dir: raftDir, Join: f.join, Token: f.token, Logger: log})
+	if err != nil {
+		return err
+	}
+	so.Metrics, so.Alerts, so.Dashboard = nil, nil, nil
+	srv := server.New(cluster.NewAPI(node), so)
+	srv.Handle(cluster.RaftPath, node.Handler())
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		node.Close()
+		return err
+	}
+	stopIdentity := writeIdentityOnce(node, f.data, f.clusterID, f.nodeID, log)
+	log.Info(serveproc.ServingMsg, "addr", "http://"+ln.Addr().String(), "cluster", f.clusterID, "node", f.nodeID,
+		"peers", len(peers), "data", f.data, "version", so.Info.Version)
+	_, cancel, serveErr := f.serveUntilDone(cmd, srv, ln, log)
+	defer cancel()
+	stopIdentity()
+	if err := node.Close(); err != nil {
+		log.Error("cluster node close", "err", err)
+		return err
+	}
+	log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// parsePeers reads "1=http://a:7401,2=http://b:7401".
+func parsePeers(s string) (map[uint64]string, error) {
+	peers := map[uint64]string{}
+	for _, part := range strings.Split(s, ",") {
+		id, url, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.ParseUint(id, 10, 64)
+		if !ok || err != nil || n == 0 || !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+			return nil, fmt.Errorf("--cluster-peers: %q is not ID=URL (an ID above 0, an http:// or https:// URL)", part)
+		}
+		if _, dup := peers[n]; dup {
+			return nil, fmt.Errorf("--cluster-peers: node %d twice", n)
+		}
+		peers[n] = strings.TrimRight(url, "/")
+	}
+	return peers, nil
+}
+
+// The identity file says which cluster and node a data directory belongs
+// to. A node whose log is gone while the file says it was a member is
+// refused: it may have voted or acknowledged entries under that ID, and
+// coming back empty under it could elect a leader without them. It must
+// be removed from the cluster and join under a new ID.
+const identityFile = "cluster-identity"
+
+func identityLine(clusterID string, node uint64) string {
+	return fmt.Sprintf("cluster=%s node=%d\n", clusterID, node)
+}
+
+func checkIdentity(data, raftDir, clusterID string, node uint64) error {
+	b, err := os.ReadFile(filepath.Join(data, identityFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a new node; the file is written once its log holds something
+	}
+	if err != nil {
+		return err
+	}
+	if string(b) != identityLine(clusterID, node) {
+		return fmt.Errorf("%s belongs to %q, not cluster %s node %d", data, strings.TrimSpace(string(b)), clusterID, node)
+	}
+	names, _ := os.ReadDir(raftDir)
+	if len(names) == 0 {
+		return fmt.Errorf("node %d of cluster %s lost its log (%s is empty): it must not come back under the same ID (it may have voted or acknowledged entries and forgotten them); remove node %d from the cluster and start this one with --join and a new --node-id, after deleting %s",
+			node, clusterID, raftDir, node, filepath.Join(data, identityFile))
+	}
+	return nil
+}
+
+// writeIdentityOnce writes the identity file once the node's log holds a
+// committed entry (from then on, losing the log matters); it returns a
+// function that stops waiting.
+func writeIdentityOnce(node *cluster.Node, data, clusterID string, id uint64, log *slog.Logger) (stop func()) {
+	path := filepath.Join(data, identityFile)
+	if _, err := os.Stat(path); err == nil {
+		return func() {}
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if node.Status().Commit > 0 {
+				if err := os.WriteFile(path, []byte(identityLine(clusterID, id)), 0o600); err != nil {
+					log.Error("cluster identity file", "err", err)
+				}
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
