@@ -58,8 +58,9 @@ type options struct {
 	json        bool
 	compression *bool // nil: on unless the server is on this machine
 	maxWait     time.Duration
-	clientID    string // "": a random one per Client
-	tracing     bool   // WithTracing: otelconnect's interceptor (tracing.go)
+	clientID    string   // "": a random one per Client
+	tracing     bool     // WithTracing: otelconnect's interceptor (tracing.go)
+	endpoints   []string // WithEndpoints: a cluster's other nodes (failover.go)
 }
 
 // Option configures Dial.
@@ -159,12 +160,26 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Transport: newTransport(o.tls)}
 	}
+	// Calls go to the failover's target (failover.go): a copy of the
+	// HTTP client whose transport rewrites each request to it.
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	fo, err := newFailover(rt, addr, o.endpoints, o.tls != nil)
+	if err != nil {
+		return nil, err
+	}
+	hc2 := *hc
+	hc2.Transport = fo
+	hc = &hc2
 	if o.clientID == "" {
 		o.clientID = randomClientID()
 	}
 	copts := []connect.ClientOption{
 		connect.WithInterceptors(tracingInterceptors(o)...), // outermost: the span covers the call
 		connect.WithInterceptors(&tokenInterceptor{token: o.token, clientID: o.clientID}),
+		connect.WithInterceptors(fo.interceptor()), // innermost: a retry is one call to the others
 	}
 	switch o.protocol {
 	case ProtocolGRPC:

@@ -1,0 +1,180 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/wire"
+)
+
+// A replicated cluster's nodes refuse calls they cannot serve because
+// they do not lead, naming the leader (*chute.LeaderError). A Client sends
+// every call to its current target (the address it was dialled with, at
+// first), moves the target to the named leader, and sends the refused
+// unary call again: it was not carried out. With WithEndpoints it also
+// tries the next endpoint when the target refuses connections (a node
+// that is down: nothing was sent). Streams (Consume, PublishStream) are
+// not resent: the one that was refused ends with the error, and the next
+// one opens at the new target.
+
+// WithEndpoints names the other nodes of a replicated cluster (addresses
+// as for Dial), for the Client to try when its target refuses
+// connections. Hints from the nodes themselves are followed without it.
+func WithEndpoints(addrs ...string) Option {
+	return func(o *options) { o.endpoints = append(o.endpoints, addrs...) }
+}
+
+// failoverAttempts bounds how often one unary call is sent again, and
+// failoverPause is the pause before a retry when no leader is known (an
+// election in progress).
+const (
+	failoverAttempts = 40
+	failoverPause    = 50 * time.Millisecond
+)
+
+// failover holds the Client's target and rewrites each request to it.
+type failover struct {
+	base      http.RoundTripper
+	mu        sync.Mutex
+	target    *url.URL   // guarded by mu
+	endpoints []*url.URL // the dialled address first
+	next      int        // guarded by mu: the endpoint to try after a refusal
+}
+
+func newFailover(base http.RoundTripper, first string, others []string, tls bool) (*failover, error) {
+	f := &failover{base: base}
+	for _, a := range append([]string{first}, others...) {
+		b, err := baseURL(a, tls)
+		if err != nil {
+			return nil, err
+		}
+		u, err := url.Parse(b)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(f.endpoints, func(e *url.URL) bool { return e.Host == u.Host }) {
+			f.endpoints = append(f.endpoints, u)
+		}
+	}
+	f.target, f.next = f.endpoints[0], 1%len(f.endpoints)
+	return f, nil
+}
+
+func (f *failover) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	t := f.target
+	f.mu.Unlock()
+	if r.URL.Host == t.Host && r.URL.Scheme == t.Scheme {
+		return f.base.RoundTrip(r)
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Scheme, r2.URL.Host, r2.Host = t.Scheme, t.Host, ""
+	return f.base.RoundTrip(r2)
+}
+
+// follow moves the target to a leader's address.
+func (f *failover) follow(addr string) {
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		return
+	}
+	f.mu.Lock()
+	f.target = u
+	f.mu.Unlock()
+}
+
+// rotate moves the target to the next endpoint; false when there is no
+// other.
+func (f *failover) rotate() bool {
+	if len(f.endpoints) < 2 {
+		return false
+	}
+	f.mu.Lock()
+	f.target = f.endpoints[f.next]
+	f.next = (f.next + 1) % len(f.endpoints)
+	f.mu.Unlock()
+	return true
+}
+
+// retry says whether a failed unary call is to be sent again, after
+// following what err says (and pausing while no leader is known).
+func (f *failover) retry(ctx context.Context, err error) bool {
+	var le *chute.LeaderError
+	switch e := wire.FromConnect(err); {
+	case errors.As(e, &le) && le.Addr != "":
+		f.follow(le.Addr)
+		return true
+	case errors.As(e, &le), errors.Is(err, syscall.ECONNREFUSED) && f.rotate():
+		// An election (or a node down): try again shortly.
+		t := time.NewTimer(failoverPause)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return false
+}
+
+// interceptor sends refused unary calls again (see the top of the file)
+// and follows leader hints seen on streams.
+func (f *failover) interceptor() connect.Interceptor { return failoverInterceptor{f} }
+
+type failoverInterceptor struct{ f *failover }
+
+func (i failoverInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		for attempt := 0; ; attempt++ {
+			resp, err := next(ctx, req)
+			if err == nil || attempt == failoverAttempts || !i.f.retry(ctx, err) {
+				return resp, err
+			}
+		}
+	}
+}
+
+func (i failoverInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		return failoverStream{next(ctx, spec), i.f}
+	}
+}
+
+func (i failoverInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+// failoverStream follows a leader hint that ends a stream, for the next.
+type failoverStream struct {
+	connect.StreamingClientConn
+	f *failover
+}
+
+func (s failoverStream) Receive(m any) error {
+	err := s.StreamingClientConn.Receive(m)
+	var le *chute.LeaderError
+	if err != nil && errors.As(wire.FromConnect(err), &le) && le.Addr != "" {
+		s.f.follow(le.Addr)
+	} else if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+		s.f.rotate()
+	}
+	return err
+}
+
+// CloseIdleConnections passes http.Client.CloseIdleConnections on to the
+// transport underneath (Client.Close relies on it).
+func (f *failover) CloseIdleConnections() {
+	if c, ok := f.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

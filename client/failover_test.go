@@ -1,0 +1,89 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/client"
+	"github.com/chutemq/chute/internal/chutetest"
+	"github.com/chutemq/chute/server"
+)
+
+// follower is a cluster node that does not lead: it refuses every
+// publish, naming the leader.
+type follower struct {
+	chute.API
+	leader string
+}
+
+func (f follower) Publish(context.Context, string, ...chute.Message) ([]chute.PublishResult, error) {
+	return nil, &chute.LeaderError{Addr: f.leader}
+}
+
+// TestFollowsLeader: a Client dialled at a follower sends the refused
+// call to the leader it names, over every protocol, and stays there.
+func TestFollowsLeader(t *testing.T) {
+	for _, p := range []struct {
+		name string
+		opt  client.Option
+	}{{"connect", client.WithProtocol(client.ProtocolConnect)}, {"grpc", client.WithProtocol(client.ProtocolGRPC)},
+		{"grpc-web", client.WithProtocol(client.ProtocolGRPCWeb)}, {"connect-json", client.WithJSON()}} {
+		t.Run(p.name, func(t *testing.T) {
+			ctx := chutetest.Ctx(t)
+			b := chutetest.MustOpen(t, "", nil)
+			leader := chutetest.StartServer(t, b, server.Options{})
+			addr := chutetest.StartServer(t, follower{API: b, leader: "http://" + leader}, server.Options{})
+			c, err := client.Dial(addr, p.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil { // the follower's own API takes it
+				t.Fatal(err)
+			}
+			if _, err := c.Publish(ctx, "q", chute.Message{Body: []byte("a")}); err != nil {
+				t.Fatalf("publish through a follower: %v", err)
+			}
+			// Now at the leader: the next publish is not refused at all.
+			if _, err := c.Publish(ctx, "q", chute.Message{Body: []byte("b")}); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := b.QueueStats(ctx, "q"); err != nil || st.Ready != 2 {
+				t.Fatalf("the leader holds %+v, %v", st, err)
+			}
+		})
+	}
+}
+
+// TestTriesEndpoints: a Client whose target refuses connections tries its
+// other endpoints; without any, the call fails.
+func TestTriesEndpoints(t *testing.T) {
+	ctx := chutetest.Ctx(t)
+	b := chutetest.MustOpen(t, "", nil)
+	live := chutetest.StartServer(t, b, server.Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close() // nothing listens there any more
+	c, err := client.Dial(dead, client.WithEndpoints(live))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
+		t.Fatalf("with an endpoint that answers: %v", err)
+	}
+	alone, err := client.Dial(dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alone.Close()
+	if err := alone.CreateQueue(ctx, "r", chute.QueueConfig{}); err == nil || errors.Is(err, chute.ErrExists) {
+		t.Fatalf("without endpoints, a dead target: %v", err)
+	}
+}
