@@ -61,8 +61,24 @@ func notReplicated(what string) error { return fmt.Errorf("%w: %s", chute.ErrNot
 
 // Publish implements chute.API for a queue.
 func (a *API) Publish(ctx context.Context, target string, msgs ...chute.Message) ([]chute.PublishResult, error) {
+	p, err := a.PublishAsync(ctx, target, msgs...)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+var _ chute.AsyncPublisher = (*API)(nil)
+
+// PublishAsync implements chute.AsyncPublisher: publishes submitted one
+// after another are proposed in that order, so that a stream's batches of
+// one producer session arrive in order. (Published concurrently instead,
+// a later batch of a session could be proposed first and be refused as
+// out of order: measured, a Producer at 500 msgs/s then had a confirm p50
+// of 26 ms, its retries' back-off.)
+func (a *API) PublishAsync(ctx context.Context, target string, msgs ...chute.Message) (chute.Pending, error) {
 	if len(msgs) == 0 {
-		return nil, nil
+		return donePending{}, nil
 	}
 	cmd := replica.Command{Op: replica.OpPublish, Queue: target, Session: msgs[0].Session, SessionSeq: msgs[0].SessionSeq,
 		Msgs: make([]replica.Msg, len(msgs))}
@@ -82,29 +98,52 @@ func (a *API) Publish(ctx context.Context, target string, msgs ...chute.Message)
 		}
 		cmd.Msgs[i] = replica.Msg{Prio: uint8(m.Priority), Delay: max(delay, 0), ID: m.ID, Body: m.Body}
 	}
-	res, err := a.do(ctx, cmd)
+	f, err := a.n.Submit(ctx, cmd)
 	if err != nil {
-		return nil, err
+		return nil, a.publicErr(err)
+	}
+	return pending{a, f}, nil
+}
+
+type pending struct {
+	a *API
+	f *Future
+}
+
+func (p pending) Wait(ctx context.Context) ([]chute.PublishResult, error) {
+	res, err := p.f.Wait(ctx)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return nil, p.a.publicErr(err)
 	}
 	out := make([]chute.PublishResult, len(res.Published))
-	for i, p := range res.Published {
-		out[i] = chute.PublishResult{Seq: p.Seq, Duplicate: p.Duplicate}
+	for i, r := range res.Published {
+		out[i] = chute.PublishResult{Seq: r.Seq, Duplicate: r.Duplicate}
 	}
 	return out, nil
 }
 
-// receivePoll is how often a Receive with a wait asks again.
+type donePending struct{}
+
+func (donePending) Wait(context.Context) ([]chute.PublishResult, error) { return nil, nil }
+
+// receivePoll is how long a Receive that found nothing waits before it
+// asks again, unless the node applies commands sooner (a publish): a
+// delayed message or an expired lease becomes deliverable only by time.
 const receivePoll = 20 * time.Millisecond
 
 // Receive implements chute.API; a wait (0: until ctx ends) is served by
-// asking again every receivePoll until it passes. Each ask is a command:
-// an empty receive still goes through the log (a leader cannot see a
-// message's arrival before it is committed anyway).
+// asking again whenever the node applies commands, and at least every
+// receivePoll, until it passes. Each ask that may find a message is a
+// command (mayHave).
 func (a *API) Receive(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, error) {
 	max := max(opts.Max, 1)
 	forever := opts.Wait == 0
 	deadline := a.clock.Now().Add(opts.Wait)
 	for {
+		changed := a.n.Changed() // taken before the ask: a publish applied after it wakes the wait
 		var res replica.Result
 		if a.mayHave(ctx, queue) {
 			var err error
@@ -128,6 +167,8 @@ func (a *API) Receive(ctx context.Context, queue string, opts chute.ReceiveOptio
 		t := a.clock.NewTimer(wait)
 		select {
 		case <-t.C():
+		case <-changed:
+			t.Stop()
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctx.Err()

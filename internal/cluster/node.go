@@ -94,9 +94,10 @@ type Node struct {
 
 	restores atomic.Int64 // snapshots received from a leader and restored
 
-	mu     sync.Mutex
-	status consensus.Status // as of the last loop turn
-	closed bool
+	mu      sync.Mutex
+	status  consensus.Status // as of the last loop turn
+	changed chan struct{}    // closed (and replaced) when a turn applied commands
+	closed  bool
 }
 
 type proposal struct {
@@ -143,7 +144,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: l, shard: replica.NewShard(), peers: map[uint64]*peer{},
-		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), reports: make(chan snapReport, 16), inspects: make(chan func()),
+		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), reports: make(chan snapReport, 16), inspects: make(chan func()), changed: make(chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if d.Snapshot != nil {
 		if n.shard, err = replica.RestoreShard(d.Snapshot.Data); err != nil {
@@ -183,18 +184,41 @@ func Start(cfg Config) (*Node, error) {
 // committed on a quorum and applied here. A follower answers with a
 // *NotLeaderError.
 func (n *Node) Do(ctx context.Context, cmd replica.Command) (replica.Result, error) {
+	f, err := n.Submit(ctx, cmd)
+	if err != nil {
+		return replica.Result{}, err
+	}
+	return f.Wait(ctx)
+}
+
+// Submit hands cmd to the node's loop and returns without waiting for
+// it: commands submitted one after another by one goroutine are proposed
+// in that order (a producer session's batches must be). Wait gives what
+// Do would have.
+func (n *Node) Submit(ctx context.Context, cmd replica.Command) (*Future, error) {
 	p := &proposal{cmd: cmd, reply: make(chan result, 1)}
 	select {
 	case n.props <- p:
+		return &Future{n: n, reply: p.reply}, nil
 	case <-n.stop:
-		return replica.Result{}, ErrClosed
+		return nil, ErrClosed
 	case <-ctx.Done():
-		return replica.Result{}, ctx.Err()
+		return nil, ctx.Err()
 	}
+}
+
+// Future is a submitted command's result to come.
+type Future struct {
+	n     *Node
+	reply chan result
+}
+
+// Wait returns the command's result once applied (see Do).
+func (f *Future) Wait(ctx context.Context) (replica.Result, error) {
 	select {
-	case r := <-p.reply:
+	case r := <-f.reply:
 		return r.res, r.err
-	case <-n.done:
+	case <-f.n.done:
 		return replica.Result{}, ErrClosed
 	case <-ctx.Done():
 		return replica.Result{}, ctx.Err()
@@ -226,6 +250,14 @@ func (n *Node) Read(ctx context.Context, fn func(*replica.Shard)) error {
 	return <-errc
 }
 
+// Changed is closed once the node applies more commands (a Receive that
+// found nothing waits for it).
+func (n *Node) Changed() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.changed
+}
+
 // Status is the node's view of the group as of its last turn.
 func (n *Node) Status() consensus.Status {
 	n.mu.Lock()
@@ -252,6 +284,10 @@ func (n *Node) Close() error {
 	return n.log.Close()
 }
 
+// maxBatchEvents bounds the proposals and message batches one turn of
+// the loop takes before it makes them durable.
+const maxBatchEvents = 1024
+
 // run is the node's loop: the only goroutine that touches rn, shard and
 // log writes.
 func (n *Node) run() {
@@ -268,6 +304,27 @@ func (n *Node) run() {
 		}
 	}
 	defer fail(ErrClosed)
+	receive := func(msgs []consensus.Message) {
+		for _, m := range msgs {
+			if err := n.rn.Receive(m); err != nil {
+				n.cfg.Logger.Warn("raft message refused", "from", m.From, "err", err)
+			}
+		}
+	}
+	propose := func(p *proposal) {
+		st := n.rn.Status()
+		if !st.IsLeader {
+			p.reply <- result{err: &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}}
+			return
+		}
+		nextID++
+		p.cmd.Node, p.cmd.ID, p.cmd.Time = n.cfg.ID, nextID, n.cfg.Clock.Now().UnixNano()
+		if err := n.rn.Propose(p.cmd.Encode(nil)); err != nil {
+			p.reply <- result{err: &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}}
+			return
+		}
+		waiters[p.cmd.ID] = p.reply
+	}
 	for {
 		select {
 		case <-n.stop:
@@ -276,28 +333,28 @@ func (n *Node) run() {
 			n.rn.Tick()
 			t = n.cfg.Clock.NewTimer(n.cfg.Tick)
 		case msgs := <-n.inbox:
-			for _, m := range msgs {
-				if err := n.rn.Receive(m); err != nil {
-					n.cfg.Logger.Warn("raft message refused", "from", m.From, "err", err)
-				}
-			}
+			receive(msgs)
 		case r := <-n.reports:
 			n.rn.ReportSnapshot(r.to, r.arrived)
 		case f := <-n.inspects:
 			f()
 		case p := <-n.props:
-			st := n.rn.Status()
-			if !st.IsLeader {
-				p.reply <- result{err: &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}}
-				break
+			propose(p)
+		}
+		// Take what else is waiting, so that one Update (one sync) carries
+		// every proposal and message that arrived meanwhile: group commit.
+		// (Measured: one sync per proposal gave a Producer at 500 msgs/s a
+		// confirm p50 of 10 ms.)
+	more:
+		for range maxBatchEvents {
+			select {
+			case msgs := <-n.inbox:
+				receive(msgs)
+			case p := <-n.props:
+				propose(p)
+			default:
+				break more
 			}
-			nextID++
-			p.cmd.Node, p.cmd.ID, p.cmd.Time = n.cfg.ID, nextID, n.cfg.Clock.Now().UnixNano()
-			if err := n.rn.Propose(p.cmd.Encode(nil)); err != nil {
-				p.reply <- result{err: &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}}
-				break
-			}
-			waiters[p.cmd.ID] = p.reply
 		}
 		if err := n.process(waiters); err != nil {
 			n.cfg.Logger.Error("replica stopped", "err", err)
@@ -308,8 +365,12 @@ func (n *Node) run() {
 		if leading && (!st.IsLeader || st.Term != term) {
 			fail(ErrOutcomeUnknown)
 		}
-		leading, term = st.IsLeader, st.Term
 		n.mu.Lock()
+		if st.Applied != n.status.Applied {
+			close(n.changed)
+			n.changed = make(chan struct{})
+		}
+		leading, term = st.IsLeader, st.Term
 		n.status = st
 		n.mu.Unlock()
 	}
@@ -331,8 +392,15 @@ func (n *Node) process(waiters map[uint64]chan result) error {
 			if err != nil {
 				return err
 			}
-			if err := b.Wait(context.Background()); err != nil {
-				return err
+			// What the library does not need synced (a commit index that
+			// moved, nothing else) is written and synced with the next
+			// batch, without holding the apply up: the commit index is
+			// recovered from the others if lost. (Measured: waiting for it
+			// put a second sync on every commit's path.)
+			if u.MustSync {
+				if err := b.Wait(context.Background()); err != nil {
+					return err
+				}
 			}
 		}
 		for _, m := range u.Messages {
