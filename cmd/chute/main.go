@@ -43,6 +43,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newServeCmd(), newDemoCmd(), newBenchCmd(), newJournalCmd())
 	root.AddCommand(newBackupCmd(), newRestoreCmd()) // backup.go
 	root.AddCommand(newTokenCmd())                   // token.go
+	root.AddCommand(newClusterCmd())                 // cluster.go
 	addClientCommands(root)
 	var vf clientFlags // version asks the server too, where the client commands would
 	vc := newVersionCmd(&vf)

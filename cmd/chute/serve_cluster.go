@@ -47,6 +47,7 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	so.Metrics, so.Alerts, so.Dashboard = nil, nil, nil
 	srv := server.New(cluster.NewAPI(node), so)
 	srv.Handle(cluster.RaftPath, node.Handler())
+	srv.Handle(cluster.StatusPath, node.StatusHandler())
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		node.Close()

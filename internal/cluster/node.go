@@ -92,7 +92,8 @@ type Node struct {
 	stop     chan struct{}
 	done     chan struct{}
 
-	restores atomic.Int64 // snapshots received from a leader and restored
+	restores      atomic.Int64 // snapshots received from a leader and restored
+	leaderChanges atomic.Int64 // leaders seen (a change of leader or term)
 
 	mu      sync.Mutex
 	status  consensus.Status // as of the last loop turn
@@ -364,6 +365,9 @@ func (n *Node) run() {
 		st := n.rn.Status()
 		if leading && (!st.IsLeader || st.Term != term) {
 			fail(ErrOutcomeUnknown)
+		}
+		if st.Leader != 0 && (st.Leader != n.status.Leader || st.Term != n.status.Term) {
+			n.leaderChanges.Add(1)
 		}
 		n.mu.Lock()
 		if st.Applied != n.status.Applied {

@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -231,6 +233,28 @@ func TestCluster(t *testing.T) {
 	}
 	if err := cons.Close(); err != nil {
 		t.Fatal(err)
+	}
+	// chute cluster status, asked of a follower and of the leader.
+	ni, _ := c.leader(ctx, li)
+	for _, at := range []int{ni, 3 - li - ni} {
+		out, err := exec.Command(binary(t), "cluster", "status", "--json", "--server", fmt.Sprintf("127.0.0.1:%d", c.ports[at])).Output()
+		if err != nil {
+			t.Fatalf("chute cluster status: %v", err)
+		}
+		var in struct {
+			ID, Leader uint64
+			IsLeader   bool `json:"is_leader"`
+			Members    []struct {
+				ID  uint64
+				Lag uint64
+			}
+		}
+		if err := json.Unmarshal(out, &in); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if in.ID != uint64(at+1) || in.Leader != uint64(ni+1) || in.IsLeader != (at == ni) || len(in.Members) != 3 {
+			t.Fatalf("chute cluster status at node %d: %s", at+1, out)
+		}
 	}
 	// The killed node rejoins with its data and catches up.
 	c.start(li)

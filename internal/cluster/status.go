@@ -1,0 +1,96 @@
+package cluster
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"slices"
+)
+
+// StatusPath serves a node's view of its cluster as JSON (GET; the
+// cluster's token if it has one): `chute cluster status` reads it.
+const StatusPath = "/chute.cluster.v1/status"
+
+// Info is a node's view of its cluster.
+type Info struct {
+	ID       uint64   `json:"id"`
+	Leader   uint64   `json:"leader"` // 0: none known
+	IsLeader bool     `json:"is_leader"`
+	Term     uint64   `json:"term"`
+	Commit   uint64   `json:"commit"`  // the last index known committed
+	Applied  uint64   `json:"applied"` // the last index this node applied
+	Snapshot uint64   `json:"snapshot"`
+	Members  []Member `json:"members"`
+	// LeaderChanges counts the leaders this node has seen since it
+	// started; Restores the snapshots it received and restored.
+	LeaderChanges int64 `json:"leader_changes"`
+	Restores      int64 `json:"snapshots_restored"`
+}
+
+// Member is one member as a node sees it; Match (known on the leader
+// only) is how far its log is known to match the leader's.
+type Member struct {
+	ID      uint64 `json:"id"`
+	Addr    string `json:"addr"`
+	Voter   bool   `json:"voter"`
+	Match   uint64 `json:"match,omitempty"`
+	Lag     uint64 `json:"lag,omitempty"` // the leader's commit minus Match
+	Leading bool   `json:"leader,omitempty"`
+}
+
+// Info reports the node's view, from its loop.
+func (n *Node) Info(ctx context.Context) (Info, error) {
+	ch := make(chan Info, 1)
+	f := func() {
+		st := n.rn.Status()
+		voters, learners := n.rn.Membership()
+		in := Info{ID: n.cfg.ID, Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
+			Applied: n.shard.Applied(), Snapshot: n.snap, LeaderChanges: n.leaderChanges.Load(), Restores: n.restores.Load()}
+		for _, l := range [][]uint64{voters, learners} {
+			for _, id := range l {
+				m := Member{ID: id, Addr: n.cfg.Peers[id], Voter: slices.Contains(voters, id), Leading: id == st.Leader}
+				if st.IsLeader {
+					m.Match = n.rn.Match(id)
+					if id == n.cfg.ID {
+						m.Match = st.Commit
+					}
+					if m.Match < st.Commit {
+						m.Lag = st.Commit - m.Match
+					}
+				}
+				in.Members = append(in.Members, m)
+			}
+		}
+		ch <- in
+	}
+	select {
+	case n.inspects <- f:
+	case <-n.done:
+		return Info{}, ErrClosed
+	case <-ctx.Done():
+		return Info{}, ctx.Err()
+	}
+	return <-ch, nil
+}
+
+// StatusHandler serves Info at StatusPath.
+func (n *Node) StatusHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			http.Error(w, "GET only", http.StatusMethodNotAllowed)
+			return
+		}
+		if tok := n.cfg.Token; tok != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+tok)) != 1 {
+			http.Error(w, "a token is required", http.StatusUnauthorized)
+			return
+		}
+		in, err := n.Info(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(in)
+	})
+}
