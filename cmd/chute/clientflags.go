@@ -55,17 +55,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 // dial connects to the server named by the flags or the environment. A
 // warning about --tls-insecure-skip-verify goes to warn.
 func (f *clientFlags) dial(warn io.Writer) (*client.Client, error) {
-	addr := f.server
-	if addr == "" {
-		addr = os.Getenv("CHUTE_SERVER")
-	}
-	if addr == "" {
-		addr = client.DefaultAddr
-	}
-	token := f.token
-	if token == "" {
-		token = os.Getenv("CHUTE_TOKEN")
-	}
+	addr, token := f.serverAndToken()
 	target, opts, err := f.tlsOptions(addr)
 	if err != nil {
 		return nil, usageError{err}
@@ -83,6 +73,22 @@ func (f *clientFlags) dial(warn io.Writer) (*client.Client, error) {
 		return nil, usageError{err}
 	}
 	return c, nil
+}
+
+// serverAndToken are --server and --token, or their environment
+// variables, or the default address and no token.
+func (f *clientFlags) serverAndToken() (addr, token string) {
+	addr, token = f.server, f.token
+	if addr == "" {
+		addr = os.Getenv("CHUTE_SERVER")
+	}
+	if addr == "" {
+		addr = client.DefaultAddr
+	}
+	if token == "" {
+		token = os.Getenv("CHUTE_TOKEN")
+	}
+	return addr, token
 }
 
 // tlsOptions takes --server apart and returns the client options for TLS.

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/chutemq/chute/client"
 	"github.com/chutemq/chute/internal/cluster"
 )
 
@@ -70,17 +68,7 @@ index and lag (the commit index minus the match) are known too.`,
 
 // clusterInfo GETs the node's cluster.StatusPath.
 func (f *clientFlags) clusterInfo() (cluster.Info, error) {
-	addr := f.server
-	if addr == "" {
-		addr = os.Getenv("CHUTE_SERVER")
-	}
-	if addr == "" {
-		addr = client.DefaultAddr
-	}
-	token := f.token
-	if token == "" {
-		token = os.Getenv("CHUTE_TOKEN")
-	}
+	addr, token := f.serverAndToken()
 	target, err := parseServerAddr(addr)
 	if err != nil {
 		return cluster.Info{}, usageError{err}

@@ -159,16 +159,7 @@ func Start(cfg Config) (*Node, error) {
 		ids = append(ids, id)
 	}
 	ccfg := consensus.Config{ID: cfg.ID, Peers: ids, ElectionTicks: cfg.ElectionTicks}
-	empty := d.HardState == (consensus.HardState{}) && len(d.Entries) == 0 && d.Snapshot == nil
-	switch {
-	case empty && cfg.Join:
-		n.rn, err = consensus.Join(ccfg)
-	case empty:
-		n.rn, err = consensus.Bootstrap(ccfg)
-	default:
-		n.rn, err = consensus.Restart(ccfg, d)
-	}
-	if err != nil {
+	if n.rn, err = consensus.Open(ccfg, d, cfg.Join); err != nil {
 		l.Close()
 		return nil, err
 	}

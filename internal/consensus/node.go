@@ -165,6 +165,19 @@ func Bootstrap(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// Open starts a node from what it had made durable: a restart when there
+// is anything, else a new member that bootstraps a group with cfg.Peers,
+// or that waits to be added to a running group (join).
+func Open(cfg Config, d Durable, join bool) (*Node, error) {
+	switch empty := d.HardState == (HardState{}) && len(d.Entries) == 0 && d.Snapshot == nil; {
+	case empty && join:
+		return Join(cfg)
+	case empty:
+		return Bootstrap(cfg)
+	}
+	return Restart(cfg, d)
+}
+
 // Join starts a node that is to join an existing group (the group adds it
 // as a learner): no membership of its own, it waits for the leader's log
 // or snapshot. A node that lost its data joins under a new ID, never its

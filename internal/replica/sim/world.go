@@ -133,6 +133,30 @@ type Outcome struct {
 	Extended                     int // leases extended
 }
 
+// add sums another run's counts into o (the maxima as maxima).
+func (o *Outcome) add(x Outcome) {
+	o.Confirmed += x.Confirmed
+	o.Delivered += x.Delivered
+	o.Acked += x.Acked
+	o.DeadLettered += x.DeadLettered
+	o.Crashes += x.Crashes
+	o.Partitions += x.Partitions
+	o.Elections += x.Elections
+	o.HashChecks += x.HashChecks
+	o.Events = max(o.Events, x.Events)
+	o.Snapshots += x.Snapshots
+	o.Restores += x.Restores
+	o.SnapshotsSent += x.SnapshotsSent
+	o.MaxSegments = max(o.MaxSegments, x.MaxSegments)
+	o.DisksLost += x.DisksLost
+	o.BitFlips += x.BitFlips
+	o.Damaged += x.Damaged
+	o.Replacements += x.Replacements
+	o.LinearChecked += x.LinearChecked
+	o.LinearUnknown += x.LinearUnknown
+	o.Extended += x.Extended
+}
+
 // maxEvents bounds a run: a livelock (nodes exchanging messages without
 // end) is reported instead of running for ever. Runs of this package's
 // defaults take well under a tenth of it.
@@ -594,16 +618,7 @@ func (n *node) start() {
 		}
 		n.snapAt = d.Snapshot.Index
 	}
-	empty := d.HardState == (consensus.HardState{}) && len(d.Entries) == 0 && d.Snapshot == nil
-	switch {
-	case empty && n.joining:
-		n.rn, err = consensus.Join(cfg)
-	case empty:
-		n.rn, err = consensus.Bootstrap(cfg)
-	default:
-		n.rn, err = consensus.Restart(cfg, d)
-	}
-	if err != nil {
+	if n.rn, err = consensus.Open(cfg, d, n.joining); err != nil {
 		panic(fmt.Sprintf("node %d: start: %v", n.id, err))
 	}
 	life := n.life
