@@ -106,25 +106,34 @@ func (f *failover) rotate() bool {
 }
 
 // retry says whether a failed unary call is to be sent again, after
-// following what err says (and pausing while no leader is known).
-func (f *failover) retry(ctx context.Context, err error) bool {
+// following what err says, and pausing while no leader is known or when
+// hints have been followed before in this call (two nodes that name each
+// other, each a term behind).
+func (f *failover) retry(ctx context.Context, err error, attempt int) bool {
 	var le *chute.LeaderError
 	switch e := wire.FromConnect(err); {
-	case errors.As(e, &le) && le.Addr != "":
+	case errors.As(e, &le) && le.Addr != "" && attempt == 0:
 		f.follow(le.Addr)
 		return true
+	case errors.As(e, &le) && le.Addr != "":
+		f.follow(le.Addr)
+		return f.pause(ctx)
 	case errors.As(e, &le), errors.Is(err, syscall.ECONNREFUSED) && f.rotate():
-		// An election (or a node down): try again shortly.
-		t := time.NewTimer(failoverPause)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-ctx.Done():
-			return false
-		}
+		return f.pause(ctx) // an election, or a node down: try again shortly
 	}
 	return false
+}
+
+// pause waits failoverPause, or less if ctx ends (then: false).
+func (f *failover) pause(ctx context.Context) bool {
+	t := time.NewTimer(failoverPause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // interceptor sends refused unary calls again (see the top of the file)
@@ -137,7 +146,7 @@ func (i failoverInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		for attempt := 0; ; attempt++ {
 			resp, err := next(ctx, req)
-			if err == nil || attempt == failoverAttempts || !i.f.retry(ctx, err) {
+			if err == nil || attempt == failoverAttempts || !i.f.retry(ctx, err, attempt) {
 				return resp, err
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -287,7 +288,11 @@ func (n *Node) run() {
 	t := n.cfg.Clock.NewTimer(n.cfg.Tick)
 	defer func() { t.Stop() }()
 	waiters := map[uint64]chan result{}
-	var nextID, term uint64
+	// Proposal IDs start at a random point: an entry this node proposed
+	// in an earlier life may still be committed after a restart, and must
+	// not answer a new proposal that reuses its ID.
+	nextID := rand.Uint64() >> 1
+	var term uint64
 	var leading bool
 	fail := func(err error) {
 		for id, w := range waiters {
