@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,10 +157,9 @@ func Start(cfg Config) (*Node, error) {
 		}
 		n.snap = d.Snapshot.Index
 	}
-	ids := make([]uint64, 0, len(cfg.Peers))
-	for id := range cfg.Peers {
-		ids = append(ids, id)
-	}
+	// Sorted: every member bootstraps the same entries (the membership,
+	// in this order) at the same indexes.
+	ids := slices.Sorted(maps.Keys(cfg.Peers))
 	ccfg := consensus.Config{ID: cfg.ID, Peers: ids, ElectionTicks: cfg.ElectionTicks}
 	if n.rn, err = consensus.Open(ccfg, d, cfg.Join); err != nil {
 		l.Close()
@@ -194,6 +195,8 @@ func (n *Node) Submit(ctx context.Context, cmd replica.Command) (*Future, error)
 	case n.props <- p:
 		return &Future{n: n, reply: p.reply}, nil
 	case <-n.stop:
+		return nil, ErrClosed
+	case <-n.done: // the loop stopped on an error of its own
 		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
