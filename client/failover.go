@@ -3,11 +3,11 @@ package client
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
@@ -21,7 +21,7 @@ import (
 // every call to its current target (the address it was dialled with, at
 // first), moves the target to the named leader, and sends the refused
 // unary call again: it was not carried out. With WithEndpoints it also
-// tries the next endpoint when the target refuses connections (a node
+// tries the next endpoint when the target cannot be connected to (a node
 // that is down: nothing was sent). Streams (Consume, PublishStream) are
 // not resent: the one that was refused ends with the error, and the next
 // one opens at the new target.
@@ -118,10 +118,18 @@ func (f *failover) retry(ctx context.Context, err error, attempt int) bool {
 	case errors.As(e, &le) && le.Addr != "":
 		f.follow(le.Addr)
 		return f.pause(ctx)
-	case errors.As(e, &le), errors.Is(err, syscall.ECONNREFUSED) && f.rotate():
+	case errors.As(e, &le), notConnected(err) && f.rotate():
 		return f.pause(ctx) // an election, or a node down: try again shortly
 	}
 	return false
+}
+
+// notConnected: the call failed to connect (refused, unreachable), so
+// nothing was sent. A dial error, not an errno: on Windows a refusal is
+// WSAECONNREFUSED, which syscall.ECONNREFUSED does not match.
+func notConnected(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // pause waits failoverPause, or less if ctx ends (then: false).
@@ -174,7 +182,7 @@ func (s failoverStream) Receive(m any) error {
 	var le *chute.LeaderError
 	if err != nil && errors.As(wire.FromConnect(err), &le) && le.Addr != "" {
 		s.f.follow(le.Addr)
-	} else if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+	} else if err != nil && notConnected(err) {
 		s.f.rotate()
 	}
 	return err
