@@ -27,8 +27,8 @@ import (
 // one opens at the new target.
 
 // WithEndpoints names the other nodes of a replicated cluster (addresses
-// as for Dial), for the Client to try when its target refuses
-// connections. Hints from the nodes themselves are followed without it.
+// as for Dial), for the Client to try when its target cannot be connected
+// to. Hints from the nodes themselves are followed without it.
 func WithEndpoints(addrs ...string) Option {
 	return func(o *options) { o.endpoints = append(o.endpoints, addrs...) }
 }
