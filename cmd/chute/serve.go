@@ -416,16 +416,14 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		return err
 	}
 	log.Info("stopped")
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	return nil
+	return serveErr
 }
 
 // serveUntilDone serves on ln until the server fails or the command's
 // context ends (a signal), then shuts the server down; it returns a
 // context bounded by --shutdown-timeout (with its cancel) for the rest of
-// the shutdown, and the serving error.
+// the shutdown, and the serving error (nil when the server was shut
+// down).
 func (f *serveFlags) serveUntilDone(cmd *cobra.Command, srv *server.Server, ln net.Listener, log *slog.Logger) (context.Context, context.CancelFunc, error) {
 	errc := make(chan error, 1)
 	go func() {
@@ -444,6 +442,9 @@ func (f *serveFlags) serveUntilDone(cmd *cobra.Command, srv *server.Server, ln n
 	ctx, cancel := context.WithTimeout(context.Background(), f.shutdownWait)
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Error("server shutdown", "err", err)
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
 	}
 	return ctx, cancel, serveErr
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,7 +53,11 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 		return err
 	}
 	stopIdentity := writeIdentityOnce(node, f.data, f.clusterID, f.nodeID, log)
-	log.Info(serveproc.ServingMsg, "addr", "http://"+ln.Addr().String(), "cluster", f.clusterID, "node", f.nodeID,
+	scheme := "http"
+	if f.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info(serveproc.ServingMsg, "addr", scheme+"://"+ln.Addr().String(), "cluster", f.clusterID, "node", f.nodeID,
 		"peers", len(peers), "data", f.data, "version", so.Info.Version)
 	_, cancel, serveErr := f.serveUntilDone(cmd, srv, ln, log)
 	defer cancel()
@@ -64,10 +67,7 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 		return err
 	}
 	log.Info("stopped")
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	return nil
+	return serveErr
 }
 
 // parsePeers reads "1=http://a:7401,2=http://b:7401".

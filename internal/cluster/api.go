@@ -136,16 +136,19 @@ const receivePoll = 20 * time.Millisecond
 
 // Receive implements chute.API; a wait (0: until ctx ends) is served by
 // asking again whenever the node applies commands, and at least every
-// receivePoll, until it passes. Each ask that may find a message is a
-// command (mayHave).
+// receivePoll, until it passes. The first ask, and each later one that
+// may find a message (mayHave), is a command.
 func (a *API) Receive(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, error) {
 	max := max(opts.Max, 1)
 	forever := opts.Wait == 0
 	deadline := a.clock.Now().Add(opts.Wait)
-	for {
+	for ask := 0; ; ask++ {
 		changed := a.n.Changed() // taken before the ask: a publish applied after it wakes the wait
 		var res replica.Result
-		if a.mayHave(ctx, queue) {
+		// The first ask goes through the log at once (a consumer that
+		// keeps up asks again right after its messages: they are likely
+		// there); later asks of a wait only when there may be something.
+		if ask == 0 || a.mayHave(ctx, queue) {
 			var err error
 			if res, err = a.do(ctx, replica.Command{Op: replica.OpReceive, Queue: queue, Max: max, Lease: opts.Lease}); err != nil {
 				return nil, err

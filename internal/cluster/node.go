@@ -81,16 +81,14 @@ type Config struct {
 // Node is one member. Its methods are safe for concurrent use.
 type Node struct {
 	cfg   Config
-	log   *replica.Log
-	rn    *consensus.Node // owned by run
-	shard *replica.Shard  // owned by run
-	snap  uint64          // owned by run: the log's snapshot index
+	rep   *replica.Replica // owned by run (its shard, its log's writes)
+	rn    *consensus.Node  // owned by run
 	peers map[uint64]*peer
 
 	inbox   chan []consensus.Message
 	props   chan *proposal
 	reports chan snapReport
-	// inspects runs functions on the loop (tests read the shard there).
+	// inspects carries functions to run on the loop (onLoop).
 	inspects chan func()
 	stop     chan struct{}
 	done     chan struct{}
@@ -143,26 +141,19 @@ func Start(cfg Config) (*Node, error) {
 	if _, ok := cfg.Peers[cfg.ID]; !ok {
 		return nil, fmt.Errorf("cluster: node %d is not among its peers", cfg.ID)
 	}
-	l, d, err := replica.OpenLog(cfg.FS, cfg.Dir, replica.LogOptions{Logger: cfg.Logger})
+	rep, d, err := replica.OpenReplica(cfg.FS, cfg.Dir, replica.LogOptions{Logger: cfg.Logger}, cfg.CompactEvery)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: l, shard: replica.NewShard(), peers: map[uint64]*peer{},
+	n := &Node{cfg: cfg, rep: rep, peers: map[uint64]*peer{},
 		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), reports: make(chan snapReport, 16), inspects: make(chan func()), changed: make(chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{})}
-	if d.Snapshot != nil {
-		if n.shard, err = replica.RestoreShard(d.Snapshot.Data); err != nil {
-			l.Close()
-			return nil, err
-		}
-		n.snap = d.Snapshot.Index
-	}
 	// Sorted: every member bootstraps the same entries (the membership,
 	// in this order) at the same indexes.
 	ids := slices.Sorted(maps.Keys(cfg.Peers))
 	ccfg := consensus.Config{ID: cfg.ID, Peers: ids, ElectionTicks: cfg.ElectionTicks}
 	if n.rn, err = consensus.Open(ccfg, d, cfg.Join); err != nil {
-		l.Close()
+		rep.Close()
 		return nil, err
 	}
 	for id, addr := range cfg.Peers {
@@ -226,24 +217,32 @@ func (f *Future) Wait(ctx context.Context) (replica.Result, error) {
 // that does not know it yet may answer from a state a little behind: Read
 // is for statistics, not for decisions.
 func (n *Node) Read(ctx context.Context, fn func(*replica.Shard)) error {
-	errc := make(chan error, 1)
-	f := func() {
-		st := n.rn.Status()
-		if !st.IsLeader {
-			errc <- &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}
+	var err error
+	if lerr := n.onLoop(ctx, func() {
+		if st := n.rn.Status(); !st.IsLeader {
+			err = &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}
 			return
 		}
-		fn(n.shard)
-		errc <- nil
+		fn(n.rep.Shard())
+	}); lerr != nil {
+		return lerr
 	}
+	return err
+}
+
+// onLoop runs f on the node's loop and returns once it has run (Read,
+// Info and the tests' inspect read the loop's state there).
+func (n *Node) onLoop(ctx context.Context, f func()) error {
+	ran := make(chan struct{})
 	select {
-	case n.inspects <- f:
+	case n.inspects <- func() { f(); close(ran) }:
 	case <-n.done:
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return <-errc
+	<-ran
+	return nil
 }
 
 // Changed is closed once the node applies more commands (a Receive that
@@ -277,7 +276,7 @@ func (n *Node) Close() error {
 	for _, p := range n.peers {
 		p.close()
 	}
-	return n.log.Close()
+	return n.rep.Close()
 }
 
 // maxBatchEvents bounds the proposals and message batches one turn of
@@ -343,8 +342,8 @@ func (n *Node) run() {
 		}
 		// Take what else is waiting, so that one Update (one sync) carries
 		// every proposal and message that arrived meanwhile: group commit.
-		// (Measured: one sync per proposal gave a Producer at 500 msgs/s a
-		// confirm p50 of 10 ms.)
+		// (Measured with the receive wake-up, in one build: a Producer at
+		// 500 msgs/s, confirm p50 10.3 → 9.2 ms; at 2,000/s 19.2 → 12.3.)
 	more:
 		for range maxBatchEvents {
 			select {
@@ -385,13 +384,11 @@ func (n *Node) run() {
 func (n *Node) process(waiters map[uint64]chan result) error {
 	for n.rn.HasUpdate() {
 		u := n.rn.Update()
-		if u.Snapshot != nil {
-			if err := n.log.SaveSnapshot(context.Background(), u.Snapshot, true); err != nil {
-				return err
-			}
+		if err := n.rep.SaveReceived(context.Background(), u); err != nil {
+			return err
 		}
 		if u.HardState != nil || len(u.Entries) > 0 {
-			b, err := n.log.Save(u.HardState, u.Entries)
+			b, err := n.rep.Log().Save(u.HardState, u.Entries)
 			if err != nil {
 				return err
 			}
@@ -411,54 +408,29 @@ func (n *Node) process(waiters map[uint64]chan result) error {
 				p.send(m)
 			}
 		}
-		if u.Snapshot != nil {
-			sh, err := replica.RestoreShard(u.Snapshot.Data)
-			if err != nil {
-				return err
-			}
-			n.shard, n.snap = sh, u.Snapshot.Index
-			n.restores.Add(1)
-		}
-		for _, e := range u.Committed {
-			res, err := n.shard.Apply(e)
-			if err != nil {
-				return err
-			}
+		restored, err := n.rep.Apply(u, func(res replica.Result) {
 			if res.Cmd != nil && res.Cmd.Node == n.cfg.ID {
 				if w := waiters[res.Cmd.ID]; w != nil {
 					w <- result{res: res}
 					delete(waiters, res.Cmd.ID)
 				}
 			}
-		}
-		n.rn.Advance()
-	}
-	if at := n.shard.Applied(); at >= n.snap+n.cfg.CompactEvery {
-		snap, err := n.rn.Compact(at, n.shard.Snapshot())
+		})
 		if err != nil {
 			return err
 		}
-		if err := n.log.SaveSnapshot(context.Background(), snap, false); err != nil {
-			return err
+		if restored {
+			n.restores.Add(1)
 		}
-		n.snap = at
+		n.rn.Advance()
 	}
-	return nil
+	_, err := n.rep.Compact(context.Background(), n.rn)
+	return err
 }
 
 // inspect returns the shard's applied index and state hash, from the
 // node's loop (tests).
-func (n *Node) inspect() (uint64, [32]byte) {
-	type answer struct {
-		applied uint64
-		hash    [32]byte
-	}
-	ch := make(chan answer, 1)
-	select {
-	case n.inspects <- func() { ch <- answer{n.shard.Applied(), n.shard.Hash()} }:
-	case <-n.done:
-		return 0, [32]byte{}
-	}
-	a := <-ch
-	return a.applied, a.hash
+func (n *Node) inspect() (applied uint64, hash [32]byte) {
+	n.onLoop(context.Background(), func() { applied, hash = n.rep.Shard().Applied(), n.rep.Shard().Hash() })
+	return applied, hash
 }

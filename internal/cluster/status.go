@@ -41,12 +41,12 @@ type Member struct {
 
 // Info reports the node's view, from its loop.
 func (n *Node) Info(ctx context.Context) (Info, error) {
-	ch := make(chan Info, 1)
-	f := func() {
+	var in Info
+	err := n.onLoop(ctx, func() {
 		st := n.rn.Status()
 		voters, learners := n.rn.Membership()
-		in := Info{ID: n.cfg.ID, Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
-			Applied: n.shard.Applied(), Snapshot: n.snap, LeaderChanges: n.leaderChanges.Load(), Restores: n.restores.Load()}
+		in = Info{ID: n.cfg.ID, Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
+			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Restores: n.restores.Load()}
 		for _, l := range [][]uint64{voters, learners} {
 			for _, id := range l {
 				m := Member{ID: id, Addr: n.cfg.Peers[id], Voter: slices.Contains(voters, id), Leading: id == st.Leader}
@@ -62,16 +62,8 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 				in.Members = append(in.Members, m)
 			}
 		}
-		ch <- in
-	}
-	select {
-	case n.inspects <- f:
-	case <-n.done:
-		return Info{}, ErrClosed
-	case <-ctx.Done():
-		return Info{}, ctx.Err()
-	}
-	return <-ch, nil
+	})
+	return in, err
 }
 
 // StatusHandler serves Info at StatusPath.
@@ -81,8 +73,7 @@ func (n *Node) StatusHandler() http.Handler {
 			http.Error(w, "GET only", http.StatusMethodNotAllowed)
 			return
 		}
-		if tok := n.cfg.Token; tok != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+tok)) != 1 {
-			http.Error(w, "a token is required", http.StatusUnauthorized)
+		if !n.authorized(w, r) {
 			return
 		}
 		in, err := n.Info(r.Context())
@@ -93,4 +84,15 @@ func (n *Node) StatusHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(in)
 	})
+}
+
+// authorized checks a request for the cluster's token (when it has one)
+// and answers 401 when it is missing or wrong.
+func (n *Node) authorized(w http.ResponseWriter, r *http.Request) bool {
+	tok := n.cfg.Token
+	if tok == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+tok)) == 1 {
+		return true
+	}
+	http.Error(w, "the cluster's token is required", http.StatusUnauthorized)
+	return false
 }

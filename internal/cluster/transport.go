@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -144,8 +143,7 @@ func (n *Node) Handler() http.Handler {
 			http.Error(w, "POST only", http.StatusMethodNotAllowed)
 			return
 		}
-		if tok := n.cfg.Token; tok != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+tok)) != 1 {
-			http.Error(w, "a cluster peer's token is required", http.StatusUnauthorized)
+		if !n.authorized(w, r) {
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))

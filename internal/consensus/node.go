@@ -21,6 +21,7 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"go.etcd.io/raft/v3"
@@ -429,14 +430,18 @@ func (n *Node) Compact(index uint64, data []byte) (*Snapshot, error) {
 	return snapshotOf(snap), nil
 }
 
-// LastSnapshot is the snapshot Compact made or a leader sent, if any (the
-// leader sends it to a follower too far behind its log).
-func (n *Node) LastSnapshot() *Snapshot {
-	snap, err := n.storage.Snapshot()
-	if err != nil || raft.IsEmptySnap(snap) {
-		return nil
+// EntriesAfter is the log after index, as far as it has been made
+// durable (advanced): what a checkpoint of a snapshot at index must keep.
+func (n *Node) EntriesAfter(index uint64) ([]Entry, error) {
+	last, err := n.storage.LastIndex()
+	if err != nil || last <= index {
+		return nil, err
 	}
-	return snapshotOf(snap)
+	es, err := n.storage.Entries(index+1, last+1, math.MaxUint64)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: entries after %d: %w", index, err)
+	}
+	return fromPB(es), nil
 }
 
 // ReportSnapshot tells the node whether a snapshot message it sent to a

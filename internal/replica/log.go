@@ -30,9 +30,12 @@ import (
 // tail. Replay starts there, and the segments before it are released.
 type Log struct {
 	j *journal.Journal
-	// d mirrors what has been saved (appended; synced or about to be):
-	// what a checkpoint written now must hold.
-	d consensus.Durable
+	// hs is the last hard state saved and snap the index of the last
+	// snapshot: with the entries the caller gives, what a checkpoint
+	// written now must hold. (The entries themselves are the Raft node's
+	// to keep in memory, not the log's a second time.)
+	hs   consensus.HardState
+	snap uint64
 }
 
 // ErrLogDamaged: a record of the log that passed the journal's checksum
@@ -59,16 +62,16 @@ func OpenLog(fs vfs.FS, dir string, opts LogOptions) (*Log, consensus.Durable, e
 	if err != nil {
 		return nil, consensus.Durable{}, err
 	}
-	l := &Log{j: j}
+	var d consensus.Durable
 	from, ckpt, err := j.LoadCheckpoint()
 	if err == nil && ckpt != nil {
-		l.d, err = decodeCheckpoint(ckpt)
+		d, err = decodeCheckpoint(ckpt)
 	}
 	if err == nil {
 		err = j.Replay(from, func(payload []byte, pos uint64) error {
 			hs, es, err := decodeLogRecord(payload)
 			if err == nil {
-				err = l.add(hs, es)
+				err = replay(&d, hs, es)
 			}
 			if err != nil {
 				return fmt.Errorf("%w: record at %#x: %v", ErrLogDamaged, pos, err)
@@ -80,92 +83,68 @@ func OpenLog(fs vfs.FS, dir string, opts LogOptions) (*Log, consensus.Durable, e
 		j.Close()
 		return nil, consensus.Durable{}, err
 	}
-	return l, l.durable(), nil
+	l := &Log{j: j, hs: d.HardState}
+	if d.Snapshot != nil {
+		l.snap = d.Snapshot.Index
+	}
+	return l, d, nil
 }
 
-// add puts a saved hard state and entries into the mirror: entries cut
-// the log at their first index (those the snapshot covers are dropped).
-func (l *Log) add(hs *consensus.HardState, es []consensus.Entry) error {
+// replay puts a saved hard state and entries into d: entries cut the log
+// at their first index (those the snapshot covers are dropped).
+func replay(d *consensus.Durable, hs *consensus.HardState, es []consensus.Entry) error {
 	var base uint64 // the index the entries follow
-	if l.d.Snapshot != nil {
-		base = l.d.Snapshot.Index
+	if d.Snapshot != nil {
+		base = d.Snapshot.Index
 	}
 	for len(es) > 0 && es[0].Index <= base {
 		es = es[1:]
 	}
 	if len(es) > 0 {
 		rel := es[0].Index - base - 1
-		if rel > uint64(len(l.d.Entries)) {
-			return fmt.Errorf("entries from %d after a log to %d", es[0].Index, base+uint64(len(l.d.Entries)))
+		if rel > uint64(len(d.Entries)) {
+			return fmt.Errorf("entries from %d after a log to %d", es[0].Index, base+uint64(len(d.Entries)))
 		}
-		l.d.Entries = append(l.d.Entries[:rel], es...)
+		d.Entries = append(d.Entries[:rel], es...)
 	}
 	if hs != nil {
-		l.d.HardState = *hs
+		d.HardState = *hs
 	}
 	return nil
-}
-
-// durable is a copy of the mirror.
-func (l *Log) durable() consensus.Durable {
-	d := l.d
-	d.Entries = append([]consensus.Entry(nil), d.Entries...)
-	return d
 }
 
 // Save appends an Update's hard state (nil: unchanged) and entries as one
 // record; the batch completes once it is synced.
 func (l *Log) Save(hs *consensus.HardState, es []consensus.Entry) (*journal.Batch, error) {
-	if err := l.add(hs, cloneEntries(es)); err != nil {
-		return nil, fmt.Errorf("replica: save: %w", err)
-	}
 	_, b, err := l.j.Append(encodeLogRecord(hs, es))
+	if err == nil && hs != nil {
+		l.hs = *hs
+	}
 	return b, err
 }
 
-func cloneEntries(es []consensus.Entry) []consensus.Entry {
-	out := make([]consensus.Entry, len(es))
-	for i, e := range es {
-		e.Data = append([]byte(nil), e.Data...)
-		out[i] = e
-	}
-	return out
-}
-
 // SaveSnapshot makes snap the log's start, durably, and releases the
-// segments before it. A snapshot the node made from its own state
-// (replace false) keeps the entries after its index; one received from a
-// leader (replace true) replaces the whole log, as the library does. It
-// waits for everything saved before it to be synced (a checkpoint holds
-// it), then writes the checkpoint.
-func (l *Log) SaveSnapshot(ctx context.Context, snap *consensus.Snapshot, replace bool) error {
-	if l.d.Snapshot != nil && snap.Index <= l.d.Snapshot.Index {
-		return nil // older than the one in place
+// segments before it. after is the log's entries after snap's index: those
+// of a snapshot the node made from its own state (a leader's snapshot
+// replaces the whole log, as the library does: none). It waits for
+// everything saved before it to be synced (the checkpoint stands for it),
+// then writes the checkpoint.
+func (l *Log) SaveSnapshot(ctx context.Context, snap *consensus.Snapshot, after []consensus.Entry) error {
+	if snap.Index <= l.snap {
+		return nil // not newer than the one in place
 	}
-	if replace {
-		l.d.Entries = nil
-	} else {
-		var base uint64
-		if l.d.Snapshot != nil {
-			base = l.d.Snapshot.Index
-		}
-		drop := min(snap.Index-base, uint64(len(l.d.Entries)))
-		l.d.Entries = l.d.Entries[drop:]
-	}
-	s := *snap
-	s.Data = append([]byte(nil), snap.Data...)
-	l.d.Snapshot = &s
 	// A restart must not find a commit index below the snapshot's.
-	l.d.HardState.Commit = max(l.d.HardState.Commit, snap.Index)
+	l.hs.Commit = max(l.hs.Commit, snap.Index)
 	seg, off := l.j.Tail()
 	pos := uint64(seg)<<32 | uint64(off)
-	ckpt := encodeCheckpoint(l.d)
+	ckpt := encodeCheckpoint(consensus.Durable{HardState: l.hs, Snapshot: snap, Entries: after})
 	if err := l.j.Sync(ctx); err != nil {
 		return fmt.Errorf("replica: snapshot: %w", err)
 	}
 	if err := l.j.WriteCheckpoint(pos, [][]byte{ckpt}); err != nil {
 		return fmt.Errorf("replica: snapshot: %w", err)
 	}
+	l.snap = snap.Index
 	for _, id := range l.j.Segments() {
 		if id >= seg {
 			break

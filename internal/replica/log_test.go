@@ -126,7 +126,11 @@ func TestLogCrash(t *testing.T) {
 				if hi > m.base() {
 					snap := &consensus.Snapshot{Index: rapid.Uint64Range(m.base()+1, hi).Draw(t, "at"), Term: term,
 						Voters: []uint64{1, 2, 3}, Data: rapid.SliceOfN(rapid.Byte(), 1, 100).Draw(t, "state")}
-					if err := l.SaveSnapshot(context.Background(), snap, replace); err != nil {
+					var after []consensus.Entry // a leader's snapshot replaces the log
+					if !replace {
+						after = m.d.Entries[snap.Index-m.base():]
+					}
+					if err := l.SaveSnapshot(context.Background(), snap, after); err != nil {
 						t.Fatal(err)
 					}
 					m.snapshot(snap, replace)
@@ -258,7 +262,11 @@ func TestLogSnapshotReleases(t *testing.T) {
 	save(1, 50)
 	before := l.Segments()
 	snap := &consensus.Snapshot{Index: 45, Term: 1, Voters: []uint64{1}, Data: []byte("state at 45")}
-	if err := l.SaveSnapshot(context.Background(), snap, false); err != nil {
+	after := make([]consensus.Entry, 5) // entries 46–50, still in the log
+	for i := range after {
+		after[i] = consensus.Entry{Index: uint64(46 + i), Term: 1, Data: make([]byte, 100)}
+	}
+	if err := l.SaveSnapshot(context.Background(), snap, after); err != nil {
 		t.Fatal(err)
 	}
 	if after := l.Segments(); before < 10 || after > 1 {

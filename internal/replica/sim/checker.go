@@ -83,8 +83,8 @@ const hashEvery = 32
 
 // applied is called for every entry every node applies.
 func (c *checker) applied(n *node, r replica.Result) {
-	if r.Index%hashEvery == 0 && n.shard != nil {
-		h := n.shard.Hash()
+	if r.Index%hashEvery == 0 && n.disk.rep != nil {
+		h := n.shard().Hash()
 		c.w.out.HashChecks++
 		if first, ok := c.hashes[r.Index]; !ok {
 			c.hashes[r.Index] = h

@@ -87,27 +87,31 @@ func (f gateFile) Sync() error {
 // disk is a node's storage across its lives: the filesystem survives a
 // crash (as its clone); the journal open on it does not.
 type disk struct {
-	fs     *vfs.MemFS
-	gate   *gate
-	log    *replica.Log
+	fs   *vfs.MemFS
+	gate *gate
+	// rep is the replica opened on the disk, its shard still readable
+	// after a crash closed its log.
+	rep    *replica.Replica
+	closed bool
 	parked bool // the journal's writer waits in a sync for an answer
 }
 
 const logDir = "raft"
 
-// open opens the log on the disk (at the start, and after a crash) and
-// returns what it holds.
+// open opens the replica (its log, and its shard from the log's
+// snapshot) on the disk, at the start and after a crash, and returns what
+// the log holds.
 func (d *disk) open(lying bool) (consensus.Durable, error) {
 	if d.fs == nil {
 		d.fs = vfs.NewMemFS()
 	}
 	d.gate = newGate(lying)
 	// Small segments, so that a run seals many of them.
-	l, dur, err := replica.OpenLog(gateFS{d.fs, d.gate}, logDir, replica.LogOptions{SegmentSize: 16 << 10})
+	rep, dur, err := replica.OpenReplica(gateFS{d.fs, d.gate}, logDir, replica.LogOptions{SegmentSize: 16 << 10}, compactEvery)
 	if err != nil {
 		return consensus.Durable{}, err
 	}
-	d.log = l
+	d.rep, d.closed = rep, false
 	return dur, nil
 }
 
@@ -115,7 +119,7 @@ func (d *disk) open(lying bool) (consensus.Durable, error) {
 // writer is parked in its sync (or done, if it needed none).
 func (d *disk) save(hs *consensus.HardState, es []consensus.Entry) *journal.Batch {
 	d.gate.armed.Store(true)
-	b, err := d.log.Save(hs, es)
+	b, err := d.rep.Log().Save(hs, es)
 	if err != nil {
 		panic("sim: save: " + err.Error())
 	}
@@ -156,7 +160,7 @@ func (d *disk) crash(rng *rand.Rand) {
 
 // close stops the journal: a parked sync fails, and so does any later one.
 func (d *disk) close() {
-	if d.log == nil {
+	if d.rep == nil || d.closed {
 		return
 	}
 	d.gate.dead.Store(true)
@@ -164,8 +168,8 @@ func (d *disk) close() {
 		d.parked = false
 		d.gate.answers <- errCrashed
 	}
-	d.log.Close()
-	d.log = nil
+	d.rep.Close()
+	d.closed = true
 }
 
 // flip flips one bit in a sealed file that the log reads when it opens —

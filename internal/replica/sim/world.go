@@ -440,9 +440,9 @@ func (w *world) converge() {
 	deadline := w.now + int64(10*time.Second)
 	ms := w.members()
 	same := func() bool {
-		a := ms[0].shard.Applied()
+		a := ms[0].shard().Applied()
 		for _, n := range ms {
-			if !n.up || n.busy || n.shard.Applied() != a || n.rn.Status().Commit != a {
+			if !n.up || n.busy || n.shard().Applied() != a || n.rn.Status().Commit != a {
 				return false
 			}
 		}
@@ -452,20 +452,20 @@ func (w *world) converge() {
 	if !same() {
 		var got []string
 		for _, n := range ms {
-			got = append(got, fmt.Sprintf("%d:%d up=%v", n.id, n.shard.Applied(), n.up))
+			got = append(got, fmt.Sprintf("%d:%d up=%v", n.id, n.shard().Applied(), n.up))
 		}
 		w.violation("replicas did not converge within 10 s of the end: applied %v", got)
 		return
 	}
-	h := ms[0].shard.Hash()
+	h := ms[0].shard().Hash()
 	for _, n := range ms[1:] {
 		w.out.HashChecks++
-		if n.shard.Hash() != h {
+		if n.shard().Hash() != h {
 			w.out.HashMismatch++
-			w.violation("state hash of node %d differs from node %d's at applied index %d", n.id, ms[0].id, n.shard.Applied())
+			w.violation("state hash of node %d differs from node %d's at applied index %d", n.id, ms[0].id, n.shard().Applied())
 		}
 	}
-	w.out.Applied = ms[0].shard.Applied()
+	w.out.Applied = ms[0].shard().Applied()
 }
 
 // event is something that happens at a simulated time.
@@ -568,20 +568,16 @@ type node struct {
 	up       bool
 	life     uint64 // incarnation: events of an earlier one are ignored
 	rn       *consensus.Node
-	shard    *replica.Shard
 	disk     disk
 	busy     bool // an Update's writes are being synced
 	slowDisk bool
-	snapAt   uint64 // the index of its log's snapshot (0: none)
-	// the membership its last snapshot recorded
-	snapVoters, snapLearners []uint64
-	joining                  bool // it joins a running group: never bootstraps
-	lost                     bool // its disk is gone or damaged: it is being replaced
-	flipped                  bool // the nemesis flipped a bit on its disk
-	removed                  bool // no longer a member
-	planted                  bool // the planted defect is done (tests of the checks)
-	nextID                   uint64
-	waiters                  map[uint64]func(replica.Result) // proposals of this incarnation, by command ID
+	joining  bool // it joins a running group: never bootstraps
+	lost     bool // its disk is gone or damaged: it is being replaced
+	flipped  bool // the nemesis flipped a bit on its disk
+	removed  bool // no longer a member
+	planted  bool // the planted defect is done (tests of the checks)
+	nextID   uint64
+	waiters  map[uint64]func(replica.Result) // proposals of this incarnation, by command ID
 }
 
 // start boots the node from its disk: a new member if it never made
@@ -593,7 +589,6 @@ func (n *node) start() {
 	n.life++
 	n.up, n.busy = true, false
 	n.waiters = make(map[uint64]func(replica.Result))
-	n.shard = replica.NewShard()
 	cfg := consensus.Config{ID: n.id, Peers: n.peers, ElectionTicks: electionTicks}
 	d, err := n.disk.open(n.w.cfg.bug == bugLyingSync)
 	var ce *chute.CorruptionError
@@ -611,12 +606,6 @@ func (n *node) start() {
 	if n.flipped {
 		// The flip was in a file the log reads: reading it must fail.
 		n.w.violation("node %d opened its log over a flipped bit", n.id)
-	}
-	if d.Snapshot != nil {
-		if n.shard, err = replica.RestoreShard(d.Snapshot.Data); err != nil {
-			panic(fmt.Sprintf("node %d: restore its snapshot: %v", n.id, err))
-		}
-		n.snapAt = d.Snapshot.Index
 	}
 	if n.rn, err = consensus.Open(cfg, d, n.joining); err != nil {
 		panic(fmt.Sprintf("node %d: start: %v", n.id, err))
@@ -657,11 +646,9 @@ func (n *node) crash() {
 func (n *node) pump() {
 	for n.up && !n.busy && n.rn.HasUpdate() {
 		u := n.rn.Update()
-		if u.Snapshot != nil {
-			// A leader's snapshot: durable (a checkpoint) before the rest.
-			if err := n.disk.log.SaveSnapshot(context.Background(), u.Snapshot, true); err != nil {
-				panic(fmt.Sprintf("node %d: save a received snapshot: %v", n.id, err))
-			}
+		// A leader's snapshot: durable (a checkpoint) before the rest.
+		if err := n.disk.rep.SaveReceived(context.Background(), u); err != nil {
+			panic(fmt.Sprintf("node %d: %v", n.id, err))
 		}
 		if u.HardState == nil && len(u.Entries) == 0 {
 			n.finish(u)
@@ -697,33 +684,20 @@ func (n *node) pump() {
 // snapshots to nodes that come back from a crash behind the leader).
 const compactEvery = 100
 
-// compact snapshots the shard at its applied index, makes that the log's
-// start (a checkpoint) and releases the segments before it.
-//
-// It also snapshots as soon as the membership changed since its last
-// snapshot: a joining node refuses a snapshot whose membership does not
-// name it, so a leader whose latest snapshot predates the node's addition
-// would send that one again and again (seen: a thousand sends in one
-// seed) until the log next grew by compactEvery.
+// compact has the replica compact its log when it is due (replica.Replica.Compact).
 func (n *node) compact() {
-	at := n.shard.Applied()
-	voters, learners := n.rn.Membership()
-	changed := !slices.Equal(voters, n.snapVoters) || !slices.Equal(learners, n.snapLearners)
-	if at <= n.snapAt || at < n.snapAt+compactEvery && !changed {
-		return
-	}
-	n.snapVoters, n.snapLearners = voters, learners
-	snap, err := n.rn.Compact(at, n.shard.Snapshot())
+	did, err := n.disk.rep.Compact(context.Background(), n.rn)
 	if err != nil {
 		panic(fmt.Sprintf("node %d: compact: %v", n.id, err))
 	}
-	if err := n.disk.log.SaveSnapshot(context.Background(), snap, false); err != nil {
-		panic(fmt.Sprintf("node %d: save its snapshot: %v", n.id, err))
+	if did {
+		n.w.out.Snapshots++
+		n.w.out.MaxSegments = max(n.w.out.MaxSegments, n.disk.rep.Log().Segments())
 	}
-	n.snapAt = at
-	n.w.out.Snapshots++
-	n.w.out.MaxSegments = max(n.w.out.MaxSegments, n.disk.log.Segments())
 }
+
+// shard is the node's state machine (also after a crash, as it was).
+func (n *node) shard() *replica.Shard { return n.disk.rep.Shard() }
 
 // finish sends an Update's messages, applies its committed entries and
 // advances the node.
@@ -731,20 +705,13 @@ func (n *node) finish(u consensus.Update) {
 	for _, m := range u.Messages {
 		n.w.send(m)
 	}
-	if u.Snapshot != nil {
-		sh, err := replica.RestoreShard(u.Snapshot.Data)
-		if err != nil {
-			panic(fmt.Sprintf("node %d: restore a received snapshot: %v", n.id, err))
+	if len(u.Committed) > 0 && n.id == 2 && n.w.cfg.bug != noBug {
+		u.Committed = slices.Clone(u.Committed)
+		for i, e := range u.Committed {
+			u.Committed[i] = n.plant(e)
 		}
-		n.shard, n.snapAt = sh, u.Snapshot.Index
-		n.w.out.Restores++
 	}
-	for _, e := range u.Committed {
-		e = n.plant(e)
-		res, err := n.shard.Apply(e)
-		if err != nil {
-			panic(fmt.Sprintf("node %d: %v", n.id, err))
-		}
+	restored, err := n.disk.rep.Apply(u, func(res replica.Result) {
 		n.w.chk.applied(n, res)
 		if res.Cmd != nil && res.Cmd.Node == n.id {
 			if cb := n.waiters[res.Cmd.ID]; cb != nil {
@@ -752,6 +719,12 @@ func (n *node) finish(u consensus.Update) {
 				cb(res)
 			}
 		}
+	})
+	if err != nil {
+		panic(fmt.Sprintf("node %d: %v", n.id, err))
+	}
+	if restored {
+		n.w.out.Restores++
 	}
 	n.rn.Advance()
 }

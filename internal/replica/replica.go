@@ -1,0 +1,124 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/chutemq/chute/internal/consensus"
+	"github.com/chutemq/chute/internal/vfs"
+)
+
+// Replica is what a node keeps under its Raft node: the shard and its log
+// on disk, and what it does with an Update besides syncing and sending —
+// make a leader's snapshot durable, restore from it, apply the committed
+// entries — and when to compact. The server's node (internal/cluster) and
+// the simulation's (internal/replica/sim) both drive one, so that the
+// simulation checks the code the server runs. Not safe for concurrent
+// use.
+type Replica struct {
+	log   *Log
+	shard *Shard
+	every uint64 // compact once the log grew by this many entries
+	// snap is the index of the log's snapshot; voters and learners the
+	// membership it recorded.
+	snap             uint64
+	voters, learners []uint64
+}
+
+// OpenReplica opens the log in dir and rebuilds the shard from its
+// snapshot (the entries after it come out of the Raft node again, to be
+// applied); it returns what the log holds for the Raft node. The log is
+// compacted every compactEvery entries.
+func OpenReplica(fs vfs.FS, dir string, opts LogOptions, compactEvery uint64) (*Replica, consensus.Durable, error) {
+	l, d, err := OpenLog(fs, dir, opts)
+	if err != nil {
+		return nil, d, err
+	}
+	r := &Replica{log: l, shard: NewShard(), every: compactEvery}
+	if d.Snapshot != nil {
+		if r.shard, err = RestoreShard(d.Snapshot.Data); err != nil {
+			l.Close()
+			return nil, d, err
+		}
+		r.snap, r.voters, r.learners = d.Snapshot.Index, d.Snapshot.Voters, d.Snapshot.Learners
+	}
+	return r, d, nil
+}
+
+// Log is the replica's log (to save Updates to).
+func (r *Replica) Log() *Log { return r.log }
+
+// Shard is the replica's state machine.
+func (r *Replica) Shard() *Shard { return r.shard }
+
+// SnapshotIndex is the index of the log's snapshot (0: none).
+func (r *Replica) SnapshotIndex() uint64 { return r.snap }
+
+// Close closes the log.
+func (r *Replica) Close() error { return r.log.Close() }
+
+// SaveReceived makes a leader's snapshot in u durable, before u's entries
+// and hard state are saved (it replaces the whole log).
+func (r *Replica) SaveReceived(ctx context.Context, u consensus.Update) error {
+	if u.Snapshot == nil {
+		return nil
+	}
+	if err := r.log.SaveSnapshot(ctx, u.Snapshot, nil); err != nil {
+		return fmt.Errorf("replica: save a received snapshot: %w", err)
+	}
+	return nil
+}
+
+// Apply does u's state-machine part once u is durable and its messages
+// sent: the shard is rebuilt from a received snapshot, then the committed
+// entries are applied in order, each result given to each. restored says
+// whether there was a snapshot.
+func (r *Replica) Apply(u consensus.Update, each func(Result)) (restored bool, err error) {
+	if s := u.Snapshot; s != nil {
+		sh, err := RestoreShard(s.Data)
+		if err != nil {
+			return false, fmt.Errorf("replica: restore a received snapshot: %w", err)
+		}
+		r.shard, r.snap, r.voters, r.learners = sh, s.Index, s.Voters, s.Learners
+	}
+	for _, e := range u.Committed {
+		res, err := r.shard.Apply(e)
+		if err != nil {
+			return u.Snapshot != nil, err
+		}
+		each(res)
+	}
+	return u.Snapshot != nil, nil
+}
+
+// Compact, once the node has advanced past everything it applied,
+// replaces the log up to the applied index with a snapshot (a journal
+// checkpoint; the segments before it are released) when the log grew by
+// the compaction interval since the last one, or when the membership
+// changed since: a joining node refuses a snapshot whose membership does
+// not name it, so a leader whose latest snapshot predates the addition
+// would send that one again and again (seen in the simulation: 1,033
+// sends in one seed) until the log next grew by the interval. It reports
+// whether it compacted.
+func (r *Replica) Compact(ctx context.Context, rn *consensus.Node) (bool, error) {
+	at := r.shard.Applied()
+	voters, learners := rn.Membership()
+	changed := !slices.Equal(voters, r.voters) || !slices.Equal(learners, r.learners)
+	if at <= r.snap || at < r.snap+r.every && !changed {
+		return false, nil
+	}
+	snap, err := rn.Compact(at, r.shard.Snapshot())
+	if err != nil {
+		return false, err
+	}
+	after, err := rn.EntriesAfter(at)
+	if err != nil {
+		return false, err
+	}
+	if err := r.log.SaveSnapshot(ctx, snap, after); err != nil {
+		return false, err
+	}
+	r.snap, r.voters, r.learners = at, voters, learners
+	return true, nil
+}
