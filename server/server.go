@@ -256,8 +256,26 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Handle serves h at pattern on the server's port, outside the API's
 // authentication and limits (h does its own): a cluster node's Raft
-// endpoint. Call it before serving.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// endpoint. A request's context ends when Shutdown starts, so that a
+// handler that streams can end (Shutdown waits for it). Call it before
+// serving.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(s.stop, cancel)()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	}))
+}
+
+// Authenticated tells the server that a request to a handler added with
+// Handle authenticated its caller, so that AuthTimeout does not close its
+// connection (a cluster peer's stream of Raft messages lasts).
+func Authenticated(r *http.Request) {
+	if ci := connFrom(r.Context()); ci != nil {
+		ci.authenticated()
+	}
+}
 
 // Mux is the server's ServeMux, for adding routes.
 func (s *Server) Mux() *http.ServeMux { return s.mux }

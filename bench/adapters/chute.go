@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -578,6 +580,82 @@ func (s *ChuteServer) Stop() error {
 			s.c.Close()
 		}
 		s.err = s.p.Stop()
+	})
+	return s.err
+}
+
+// ChuteCluster is a replicated chute (issue 12): three `chute serve
+// --cluster-peers` processes on 127.0.0.1, every one syncing always,
+// reached through one *client.Client that follows the leader. It is a
+// System and a Server (node 1's process; the data of all three).
+type ChuteCluster struct {
+	*Chute
+	c     *client.Client
+	procs []*serveproc.Proc
+	dir   string
+	stop  sync.Once
+	err   error // Stop's outcome
+}
+
+// NewChuteCluster starts a cluster of n nodes with their data under dir
+// (dir/1, dir/2, …) and dials it; it returns once a leader answers.
+func NewChuteCluster(ctx context.Context, bin, dir string, n int) (*ChuteCluster, error) {
+	addrs := make([]string, n)
+	var peers []string
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = l.Addr().String()
+		l.Close()
+		peers = append(peers, fmt.Sprintf("%d=http://%s", i+1, addrs[i]))
+	}
+	s := &ChuteCluster{dir: dir}
+	for i, addr := range addrs {
+		p, err := serveproc.Start(ctx, bin, serveEnv(), fmt.Sprintf("chute node %d: ", i+1), "--listen", addr,
+			"--data", filepath.Join(dir, strconv.Itoa(i+1)), "--cluster-id", "bench", "--node-id", strconv.Itoa(i+1),
+			"--cluster-peers", strings.Join(peers, ","))
+		if err != nil {
+			return nil, errors.Join(err, s.Stop())
+		}
+		s.procs = append(s.procs, p)
+	}
+	var err error
+	if s.c, err = client.Dial(addrs[0], client.WithEndpoints(addrs[1:]...)); err != nil {
+		return nil, errors.Join(err, s.Stop())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, err = s.c.Queues(ctx); err != nil; _, err = s.c.Queues(ctx) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, errors.Join(fmt.Errorf("no leader within 30 s: %w", err), s.Stop())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.Chute = NewChuteAPI("chute cluster", s.c)
+	return s, nil
+}
+
+// PID implements Server: node 1's.
+func (s *ChuteCluster) PID() int { return s.procs[0].PID() }
+
+// DataDir implements Server.
+func (s *ChuteCluster) DataDir() string { return s.dir }
+
+// Durability implements Server.
+func (s *ChuteCluster) Durability() string {
+	return "quorum of 3 fsynced before confirm (--sync always on every node)"
+}
+
+// Stop closes the client and stops every node, waiting for them.
+func (s *ChuteCluster) Stop() error {
+	s.stop.Do(func() {
+		if s.c != nil {
+			s.c.Close()
+		}
+		for _, p := range s.procs {
+			s.err = errors.Join(s.err, p.Stop())
+		}
 	})
 	return s.err
 }

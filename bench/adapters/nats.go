@@ -44,6 +44,16 @@ type NATS struct {
 	// The connections shared by the System's queues, producers and
 	// consumers.
 	queues, producers, consumers *shared[*nats.Conn]
+	// replicas of each stream (0: 1), for a cluster (NewNATSReplicated).
+	replicas int
+}
+
+// NewNATSReplicated compares a NATS cluster, reached at url, with streams
+// of the given number of replicas.
+func NewNATSReplicated(url string, replicas int) *NATS {
+	n := NewNATS(url)
+	n.replicas = replicas
+	return n
 }
 
 // NewNATS compares the NATS server at url (e.g. nats://127.0.0.1:4222).
@@ -86,10 +96,21 @@ func (n *NATS) NewQueue(ctx context.Context, opts QueueOptions) (Queue, error) {
 	if opts.Subscriptions > 0 {
 		retention = jetstream.LimitsPolicy
 	}
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name: name, Subjects: []string{name + ".>"}, Storage: jetstream.FileStorage,
-		Retention: retention,
-	})
+		Retention: retention, Replicas: max(n.replicas, 1),
+	}
+	stream, err := js.CreateStream(ctx, cfg)
+	// A cluster just started elects its JetStream meta leader first:
+	// until then, and until every server joined it, a stream cannot be
+	// placed. Ask again for at most 30 s.
+	for deadline := time.Now().Add(30 * time.Second); err != nil && n.replicas > 1 && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+		stream, err = js.CreateStream(ctx, cfg)
+	}
 	if err != nil {
 		n.queues.release()
 		return nil, fmt.Errorf("create stream: %w", err)

@@ -37,6 +37,8 @@ func ForPeer(p *peers.Peer) (System, error) {
 	switch p.Kind {
 	case peers.NATS:
 		sys = NewNATS(p.URL)
+	case peers.NATSR3:
+		sys = NewNATSReplicated(p.URL, 3)
 	case peers.Redis:
 		sys = NewRedis(p.Addr)
 	case peers.RabbitMQ:

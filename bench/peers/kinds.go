@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // kind says how to run one sort of peer.
@@ -24,6 +25,7 @@ var kinds = map[string]kind{
 	NATS:     {binary: "nats-server", pkg: "nats-server", ports: 1, commands: natsCommands},
 	Redis:    {binary: "redis-server", pkg: "redis-server", ports: 1, commands: redisCommands},
 	RabbitMQ: {binary: "rabbitmq-server", pkg: "rabbitmq-server", ports: 3, commands: rabbitCommands},
+	NATSR3:   {binary: "nats-server", pkg: "nats-server", ports: 6, commands: natsR3Commands},
 }
 
 // NATSDurability is what Peer.Durability says of nats-server 2.9 with
@@ -47,6 +49,37 @@ func natsCommands(bin string, p *Peer, ports []int) ([]command, error) {
 	return []command{{name: "server", path: bin, args: []string{
 		"-a", "127.0.0.1", "-p", strconv.Itoa(ports[0]), "-js", "-sd", store,
 	}}}, nil
+}
+
+// NATSR3Durability is what Peer.Durability says of three clustered
+// nats-server 2.9 with R3 streams: an ack once a quorum of the stream's
+// replicas stored the message, none of them fsynced (NATSDurability).
+const NATSR3Durability = "quorum of 3 stored before ack, no fsync (file store fsynced every 2 min)"
+
+// natsR3Commands runs three nats-server with JetStream clustered on
+// loopback: server i has its client port ports[i-1], its route port
+// ports[2+i] and its store under Dir/data-i, and routes to the other two.
+// Server 1, whose client port is Peer.Addr, starts last (Start waits on
+// the last process).
+func natsR3Commands(bin string, p *Peer, ports []int) ([]command, error) {
+	p.URL = "nats://" + p.Addr
+	p.DataDir = p.Dir
+	p.Durability = NATSR3Durability
+	var cmds []command
+	for i := 3; i >= 1; i-- {
+		var routes []string
+		for j := 1; j <= 3; j++ {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[2+j]))
+			}
+		}
+		cmds = append(cmds, command{name: fmt.Sprintf("server-%d", i), path: bin, args: []string{
+			"-a", "127.0.0.1", "-p", strconv.Itoa(ports[i-1]), "-js", "-sd", filepath.Join(p.Dir, fmt.Sprintf("data-%d", i)),
+			"-n", fmt.Sprintf("n%d", i), "--cluster_name", "bench",
+			"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", ports[2+i]), "--routes", strings.Join(routes, ","),
+		}})
+	}
+	return cmds, nil
 }
 
 // RedisDurability is what Peer.Durability says of Redis with appendfsync

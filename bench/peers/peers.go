@@ -20,6 +20,10 @@ const (
 	NATS     = "nats"
 	Redis    = "redis"
 	RabbitMQ = "rabbitmq"
+	// NATSR3 is three clustered nats-server processes (JetStream, routes
+	// on loopback): the adapter's streams have 3 replicas. Not in Kinds:
+	// issue 12's comparison with a 3-node chute cluster asks for it.
+	NATSR3 = "nats-r3"
 )
 
 // Kinds are the kinds of peer, in the order the comparison lists them.

@@ -39,7 +39,7 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	if err := checkIdentity(f.data, raftDir, f.clusterID, f.nodeID); err != nil {
 		return err
 	}
-	node, err := cluster.Start(cluster.Config{ID: f.nodeID, Peers: peers, Dir: raftDir, Join: f.join, Token: f.token, Logger: log})
+	node, err := cluster.Start(cluster.Config{ID: f.nodeID, Peers: peers, Dir: raftDir, Join: f.join, Token: f.token, Authenticated: server.Authenticated, Logger: log})
 	if err != nil {
 		return err
 	}

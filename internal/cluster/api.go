@@ -129,54 +129,83 @@ type donePending struct{}
 
 func (donePending) Wait(context.Context) ([]chute.PublishResult, error) { return nil, nil }
 
-// receivePoll is how long a Receive that found nothing waits before it
-// asks again, unless the node applies commands sooner (a publish): a
-// delayed message or an expired lease becomes deliverable only by time.
+// receivePoll is how long a parked Receive waits before it asks again
+// through the log when its queue holds messages: a delayed message or an
+// expired lease becomes deliverable only by time, which no publish
+// announces.
 const receivePoll = 20 * time.Millisecond
 
-// Receive implements chute.API; a wait (0: until ctx ends) is served by
-// asking again whenever the node applies commands, and at least every
-// receivePoll, until it passes. The first ask, and each later one that
-// may find a message (mayHave), is a command.
+// Receive implements chute.API. Without a wait (opts.Wait < 0) it is one
+// receive command. With one (0: until ctx ends), the receive is parked at
+// the leader (Node.Park), which proposes it once a message is ready or on
+// its way; every receivePoll it is taken back and, if the queue may have
+// a message that time made deliverable (mayHave), asked through the log.
 func (a *API) Receive(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, error) {
-	max := max(opts.Max, 1)
+	cmd := replica.Command{Op: replica.OpReceive, Queue: queue, Max: max(opts.Max, 1), Lease: opts.Lease}
+	if opts.Wait < 0 {
+		res, err := a.do(ctx, cmd)
+		if err != nil {
+			return nil, err
+		}
+		return deliveries(queue, res), nil
+	}
 	forever := opts.Wait == 0
 	deadline := a.clock.Now().Add(opts.Wait)
-	for ask := 0; ; ask++ {
-		changed := a.n.Changed() // taken before the ask: a publish applied after it wakes the wait
-		var res replica.Result
-		// The first ask goes through the log at once (a consumer that
-		// keeps up asks again right after its messages: they are likely
-		// there); later asks of a wait only when there may be something.
-		if ask == 0 || a.mayHave(ctx, queue) {
-			var err error
-			if res, err = a.do(ctx, replica.Command{Op: replica.OpReceive, Queue: queue, Max: max, Lease: opts.Lease}); err != nil {
-				return nil, err
-			}
-		}
-		if len(res.Delivered) > 0 || opts.Wait < 0 || !forever && !a.clock.Now().Before(deadline) {
-			out := make([]chute.Delivery, len(res.Delivered))
-			for i, d := range res.Delivered {
-				out[i] = chute.Delivery{Queue: queue, Seq: d.Seq, Receipt: formatReceipt(d.QueueID, d.Seq, d.Deliv),
-					Body: d.Body, Priority: int(d.Prio), ID: d.ID, Published: time.Unix(0, d.Pub),
-					Deliveries: int(d.Counted), LeaseDeadline: time.Unix(0, d.Deadline)}
-			}
-			return out, nil
+	for {
+		p, err := a.n.Park(ctx, cmd)
+		if err != nil {
+			return nil, a.publicErr(err)
 		}
 		wait := receivePoll
 		if !forever {
 			wait = min(wait, deadline.Sub(a.clock.Now()))
 		}
 		t := a.clock.NewTimer(wait)
+		var r result
 		select {
-		case <-t.C():
-		case <-changed:
+		case r = <-p.Reply():
 			t.Stop()
 		case <-ctx.Done():
 			t.Stop()
+			a.n.Abandon(p)
 			return nil, ctx.Err()
+		case <-t.C():
+			if !p.Withdraw() {
+				select { // proposed meanwhile: its result is on its way
+				case r = <-p.Reply():
+				case <-ctx.Done():
+					a.n.Abandon(p)
+					return nil, ctx.Err()
+				}
+				break
+			}
+			if !forever && !a.clock.Now().Before(deadline) {
+				return nil, nil
+			}
+			if a.mayHave(ctx, queue) {
+				r.res, r.err = a.n.Do(ctx, cmd)
+			}
+		}
+		if r.err == nil {
+			r.err = r.res.Err
+		}
+		if r.err != nil {
+			return nil, a.publicErr(r.err)
+		}
+		if len(r.res.Delivered) > 0 || !forever && !a.clock.Now().Before(deadline) {
+			return deliveries(queue, r.res), nil
 		}
 	}
+}
+
+func deliveries(queue string, res replica.Result) []chute.Delivery {
+	out := make([]chute.Delivery, len(res.Delivered))
+	for i, d := range res.Delivered {
+		out[i] = chute.Delivery{Queue: queue, Seq: d.Seq, Receipt: formatReceipt(d.QueueID, d.Seq, d.Deliv),
+			Body: d.Body, Priority: int(d.Prio), ID: d.ID, Published: time.Unix(0, d.Pub),
+			Deliveries: int(d.Counted), LeaseDeadline: time.Unix(0, d.Deadline)}
+	}
+	return out
 }
 
 // mayHave says whether a receive from queue could find a message: not

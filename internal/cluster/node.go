@@ -21,6 +21,7 @@ import (
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/consensus"
+	"github.com/chutemq/chute/internal/journal"
 	"github.com/chutemq/chute/internal/replica"
 	"github.com/chutemq/chute/internal/vfs"
 )
@@ -73,9 +74,13 @@ type Config struct {
 	Join bool
 	// Token, if set, is sent by this node to its peers and required from
 	// them (a bearer token on RaftPath).
-	Token  string
-	HTTP   *http.Client
-	Logger *slog.Logger
+	Token string
+	// Authenticated, if set, is called with each peer request whose
+	// token checked out (server.Authenticated: the server then keeps the
+	// stream's connection open past its AuthTimeout).
+	Authenticated func(*http.Request)
+	HTTP          *http.Client
+	Logger        *slog.Logger
 }
 
 // Node is one member. Its methods are safe for concurrent use.
@@ -87,11 +92,14 @@ type Node struct {
 
 	inbox   chan []consensus.Message
 	props   chan *proposal
+	parks   chan *Parked
 	reports chan snapReport
 	// inspects carries functions to run on the loop (onLoop).
 	inspects chan func()
 	stop     chan struct{}
 	done     chan struct{}
+
+	parking parking // owned by run
 
 	restores      atomic.Int64 // snapshots received from a leader and restored
 	leaderChanges atomic.Int64 // leaders seen (a change of leader or term)
@@ -105,6 +113,13 @@ type Node struct {
 type proposal struct {
 	cmd   replica.Command
 	reply chan result
+}
+
+// waiter is who gets a proposal's result: a caller of Do, or a parked
+// receive.
+type waiter struct {
+	reply chan result
+	park  *Parked
 }
 
 type result struct {
@@ -146,7 +161,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, rep: rep, peers: map[uint64]*peer{},
-		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), reports: make(chan snapReport, 16), inspects: make(chan func()), changed: make(chan struct{}),
+		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), parks: make(chan *Parked, 256), parking: newParking(), reports: make(chan snapReport, 16), inspects: make(chan func()), changed: make(chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	// Sorted: every member bootstraps the same entries (the membership,
 	// in this order) at the same indexes.
@@ -289,7 +304,9 @@ func (n *Node) run() {
 	defer close(n.done)
 	t := n.cfg.Clock.NewTimer(n.cfg.Tick)
 	defer func() { t.Stop() }()
-	waiters := map[uint64]chan result{}
+	waiters := map[uint64]waiter{}
+	pk := &n.parking
+	var handBacks []replica.Command // of abandoned parked receives
 	// Proposal IDs start at a random point: an entry this node proposed
 	// in an earlier life may still be committed after a restart, and must
 	// not answer a new proposal that reuses its ID.
@@ -298,11 +315,16 @@ func (n *Node) run() {
 	var leading bool
 	fail := func(err error) {
 		for id, w := range waiters {
-			w <- result{err: err}
+			if w.park == nil {
+				w.reply <- result{err: err}
+			} else {
+				w.park.deliver(result{err: err})
+			}
 			delete(waiters, id)
 		}
 	}
 	defer fail(ErrClosed)
+	defer func() { pk.failAll(ErrClosed) }()
 	receive := func(msgs []consensus.Message) {
 		for _, m := range msgs {
 			if err := n.rn.Receive(m); err != nil {
@@ -310,19 +332,60 @@ func (n *Node) run() {
 			}
 		}
 	}
-	propose := func(p *proposal) {
+	notLeader := func() error {
 		st := n.rn.Status()
-		if !st.IsLeader {
-			p.reply <- result{err: &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}}
-			return
+		return &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}
+	}
+	// proposeCmd stamps and proposes cmd, and the parked receives its
+	// messages may serve right behind it; w (if any) gets its result.
+	var proposeCmd func(cmd *replica.Command, w waiter) error
+	proposeCmd = func(cmd *replica.Command, w waiter) error {
+		if !n.rn.Status().IsLeader {
+			return notLeader()
 		}
 		nextID++
-		p.cmd.Node, p.cmd.ID, p.cmd.Time = n.cfg.ID, nextID, n.cfg.Clock.Now().UnixNano()
-		if err := n.rn.Propose(p.cmd.Encode(nil)); err != nil {
-			p.reply <- result{err: &NotLeaderError{Leader: st.Leader, Addr: n.cfg.Peers[st.Leader]}}
+		cmd.Node, cmd.ID, cmd.Time = n.cfg.ID, nextID, n.cfg.Clock.Now().UnixNano()
+		if err := n.rn.Propose(cmd.Encode(nil)); err != nil {
+			return notLeader()
+		}
+		if w.reply != nil {
+			waiters[cmd.ID] = w
+		}
+		if k := readyCount(cmd); k > 0 {
+			pk.coming[cmd.Queue] = cmd.ID
+			for _, p := range pk.take(cmd.Queue, k) {
+				if err := proposeCmd(&p.cmd, waiter{reply: p.reply, park: p}); err != nil {
+					p.deliver(result{err: err})
+				}
+			}
+		}
+		return nil
+	}
+	propose := func(p *proposal) {
+		if err := proposeCmd(&p.cmd, waiter{reply: p.reply}); err != nil {
+			p.reply <- result{err: err}
+		}
+	}
+	park := func(p *Parked) {
+		q := p.cmd.Queue
+		// Proposed at once when there is something to receive, or an
+		// error to answer (no such queue, not the leader).
+		now := !n.rn.Status().IsLeader || pk.coming[q] > pk.appliedID || n.rep.Shard().Ready(q) != 0
+		p.mu.Lock()
+		if p.state != parkWaiting { // withdrawn on its way here
+			p.mu.Unlock()
 			return
 		}
-		waiters[p.cmd.ID] = p.reply
+		if !now {
+			p.mu.Unlock()
+			pk.add(p)
+			return
+		}
+		p.state = parkProposed
+		p.mu.Unlock()
+		if err := proposeCmd(&p.cmd, waiter{reply: p.reply, park: p}); err != nil {
+			p.deliver(result{err: err})
+		}
 	}
 	for {
 		select {
@@ -339,6 +402,8 @@ func (n *Node) run() {
 			f()
 		case p := <-n.props:
 			propose(p)
+		case p := <-n.parks:
+			park(p)
 		}
 		// Take what else is waiting, so that one Update (one sync) carries
 		// every proposal and message that arrived meanwhile: group commit.
@@ -351,18 +416,45 @@ func (n *Node) run() {
 				receive(msgs)
 			case p := <-n.props:
 				propose(p)
+			case p := <-n.parks:
+				park(p)
 			default:
 				break more
 			}
 		}
-		if err := n.process(waiters); err != nil {
+		if err := n.process(func(res replica.Result) {
+			if res.Cmd == nil || res.Cmd.Node != n.cfg.ID {
+				return
+			}
+			pk.appliedID = max(pk.appliedID, res.Cmd.ID)
+			w, ok := waiters[res.Cmd.ID]
+			if !ok {
+				return
+			}
+			delete(waiters, res.Cmd.ID)
+			if w.park == nil {
+				w.reply <- result{res: res}
+			} else if !w.park.deliver(result{res: res}) {
+				cmd, _ := handBack(res.Cmd.Queue, res)
+				if cmd.Op != 0 {
+					handBacks = append(handBacks, cmd)
+				}
+			}
+		}); err != nil {
 			n.cfg.Logger.Error("replica stopped", "err", err)
 			fail(err)
 			return
 		}
+		for _, cmd := range handBacks {
+			proposeCmd(&cmd, waiter{}) // best effort: the lease expires otherwise
+		}
+		handBacks = handBacks[:0]
 		st := n.rn.Status()
 		if leading && (!st.IsLeader || st.Term != term) {
 			fail(ErrOutcomeUnknown)
+		}
+		if !st.IsLeader {
+			pk.failAll(notLeader())
 		}
 		if st.Leader != 0 && (st.Leader != n.status.Leader || st.Term != n.status.Term) {
 			n.leaderChanges.Add(1)
@@ -381,46 +473,54 @@ func (n *Node) run() {
 // process does every pending Update in the library's order: durable
 // first (snapshot, then entries and hard state, synced), then send, then
 // restore and apply; then maybe compact.
-func (n *Node) process(waiters map[uint64]chan result) error {
+func (n *Node) process(applied func(replica.Result)) error {
 	for n.rn.HasUpdate() {
 		u := n.rn.Update()
 		if err := n.rep.SaveReceived(context.Background(), u); err != nil {
 			return err
 		}
+		send := func() {
+			for _, m := range u.Messages {
+				if p := n.peers[m.To]; p != nil {
+					p.send(m)
+				}
+			}
+		}
+		// A leader's appends go out before its own sync, which then runs
+		// alongside the followers' (consensus.Update.Leader).
+		if u.Leader {
+			send()
+		}
+		var b *journal.Batch
 		if u.HardState != nil || len(u.Entries) > 0 {
-			b, err := n.rep.Log().Save(u.HardState, u.Entries)
-			if err != nil {
+			var err error
+			if b, err = n.rep.Log().Save(u.HardState, u.Entries); err != nil {
 				return err
 			}
-			// What the library does not need synced (a commit index that
-			// moved, nothing else) is written and synced with the next
-			// batch, without holding the apply up: the commit index is
-			// recovered from the others if lost. (Measured: waiting for it
-			// put a second sync on every commit's path.)
-			if u.MustSync {
-				if err := b.Wait(context.Background()); err != nil {
-					return err
-				}
-			}
 		}
-		for _, m := range u.Messages {
-			if p := n.peers[m.To]; p != nil {
-				p.send(m)
-			}
-		}
-		restored, err := n.rep.Apply(u, func(res replica.Result) {
-			if res.Cmd != nil && res.Cmd.Node == n.cfg.ID {
-				if w := waiters[res.Cmd.ID]; w != nil {
-					w <- result{res: res}
-					delete(waiters, res.Cmd.ID)
-				}
-			}
-		})
+		// Committed entries are durable on a quorum already: they are
+		// applied (and their callers answered) while this Update's own
+		// entries are being synced, not after (as etcd's server does;
+		// measured in docs/replication.md). Compact runs after the sync.
+		restored, err := n.rep.Apply(u, applied)
 		if err != nil {
 			return err
 		}
 		if restored {
 			n.restores.Add(1)
+		}
+		// What the library does not need synced (a commit index that
+		// moved, nothing else) is written and synced with the next batch,
+		// without holding the loop up: the commit index is recovered from
+		// the others if lost. (Measured: waiting for it put a second sync
+		// on every commit's path.)
+		if b != nil && u.MustSync {
+			if err := b.Wait(context.Background()); err != nil {
+				return err
+			}
+		}
+		if !u.Leader {
+			send()
 		}
 		n.rn.Advance()
 	}

@@ -28,13 +28,18 @@ type member struct {
 }
 
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
+	compact uint64 // CompactEvery (default 10)
 	peers   map[uint64]string
 	members map[uint64]*member
 }
 
-func newTestCluster(t *testing.T, n int) *testCluster {
-	c := &testCluster{t: t, peers: map[uint64]string{}, members: map[uint64]*member{}}
+func newTestCluster(t testing.TB, n int) *testCluster {
+	return newTestClusterCompacting(t, n, 10)
+}
+
+func newTestClusterCompacting(t testing.TB, n int, compact uint64) *testCluster {
+	c := &testCluster{t: t, compact: compact, peers: map[uint64]string{}, members: map[uint64]*member{}}
 	dir := t.TempDir()
 	for i := 1; i <= n; i++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -66,7 +71,7 @@ func (c *testCluster) start(id uint64) {
 		}
 		m.l = l
 	}
-	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: 10})
+	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -133,6 +133,11 @@ type Update struct {
 	Snapshot  *Snapshot
 	Entries   []Entry
 	MustSync  bool
+	// Leader: this node led when the Update was made. A leader may send
+	// its Messages before its own Entries are durable (the Raft thesis,
+	// §10.2.1: its append then runs in parallel with the followers'); a
+	// follower sends only after, for its answers promise what it saved.
+	Leader    bool
 	Messages  []Message
 	Committed []Entry
 }
@@ -348,7 +353,7 @@ func (n *Node) Update() Update {
 	}
 	rd := n.rn.Ready()
 	n.ready = &rd
-	u := Update{MustSync: rd.MustSync, Entries: fromPB(rd.Entries)}
+	u := Update{MustSync: rd.MustSync, Entries: fromPB(rd.Entries), Leader: n.rn.BasicStatus().RaftState == raft.StateLeader}
 	if !raft.IsEmptyHardState(rd.HardState) {
 		u.HardState = &HardState{Term: rd.HardState.Term, Vote: rd.HardState.Vote, Commit: rd.HardState.Commit}
 	}

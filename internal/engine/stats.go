@@ -224,3 +224,12 @@ func (e *Engine) HasLeases() bool {
 	}
 	return false
 }
+
+// Ready is how many messages of queue name are ready to deliver (-1: no
+// such queue): QueueStats' Ready, without the rest.
+func (e *Engine) Ready(name string) int64 {
+	if q := e.queues[name]; q != nil {
+		return q.n.ready
+	}
+	return -1
+}

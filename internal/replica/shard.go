@@ -331,6 +331,10 @@ func RestoreShard(b []byte) (*Shard, error) {
 // QueueStats is a queue's statistics as of the last command applied.
 func (s *Shard) QueueStats(name string) (engine.QueueStats, error) { return s.eng.QueueStats(name) }
 
+// Ready is how many messages of queue name are ready to deliver (-1: no
+// such queue).
+func (s *Shard) Ready(name string) int64 { return s.eng.Ready(name) }
+
 // Queues is every queue's statistics, sorted by name.
 func (s *Shard) Queues() []engine.QueueStats { return s.eng.Queues() }
 

@@ -57,7 +57,7 @@ The full comparison (about an hour with the 1M-message backlog):
 		RunE: func(cmd *cobra.Command, _ []string) error { return runAll(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.systems, "systems", strings.Join(systemKinds, ","), "comma-separated systems to compare: chute, nats, redis, rabbitmq")
+	fl.StringVar(&f.systems, "systems", strings.Join(systemKinds, ","), "comma-separated systems to compare: chute, nats, redis, rabbitmq; or chute-r3 and nats-r3 (3-node clusters, issue 12)")
 	fl.StringVar(&f.workloads, "workloads", "W1,W2,W3,W4,W5,W6,W7,W8", "comma-separated workloads")
 	fl.IntVar(&f.runs, "runs", 3, "fresh-server runs per system (the tables show medians)")
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON instead of tables")
@@ -206,8 +206,8 @@ func (f allFlags) parse() ([]string, []workload.Workload, error) {
 	var kinds []string
 	for _, k := range strings.Split(f.systems, ",") {
 		k = strings.ToLower(strings.TrimSpace(k))
-		if !slices.Contains(systemKinds, k) {
-			return nil, nil, usageError{fmt.Errorf("--systems: unknown system %q (want some of %s)", k, strings.Join(systemKinds, ", "))}
+		if !slices.Contains(knownSystems, k) {
+			return nil, nil, usageError{fmt.Errorf("--systems: unknown system %q (want some of %s)", k, strings.Join(knownSystems, ", "))}
 		}
 		if !slices.Contains(kinds, k) {
 			kinds = append(kinds, k)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/chutemq/chute/bench/adapters"
@@ -15,8 +16,21 @@ import (
 // The systems `all` compares: chute through a fresh `chute serve`, and
 // each peer through a fresh server that package peers starts.
 
-// systemKinds are the names --systems takes, in the default order.
+// systemKinds are the names --systems takes by default, in order.
 var systemKinds = append([]string{"chute"}, peers.Kinds...)
+
+// Replicated systems, for issue 12's comparison (not in the default
+// list): a 3-node chute cluster, and NATS JetStream with R3 streams.
+const (
+	chuteR3 = "chute-r3"
+	natsR3  = peers.NATSR3
+)
+
+// knownSystems are every name --systems takes.
+var knownSystems = append(slices.Clone(systemKinds), chuteR3, natsR3)
+
+// isChute says whether a system is chute's (the ratios' reference).
+func isChute(kind string) bool { return kind == "chute" || kind == chuteR3 }
 
 // running is one system's fresh server for one run.
 type running struct {
@@ -27,6 +41,13 @@ type running struct {
 
 // startSystem starts a fresh server of kind with its data in dir.
 func startSystem(ctx context.Context, kind, chuteBin, dir string) (*running, error) {
+	if kind == chuteR3 {
+		s, err := adapters.NewChuteCluster(ctx, chuteBin, dir, 3)
+		if err != nil {
+			return nil, err
+		}
+		return &running{sys: s, durability: s.Durability(), stop: s.Stop}, nil
+	}
 	if kind == "chute" {
 		s, err := adapters.NewChuteServer(ctx, chuteBin, dir)
 		if err != nil {
@@ -48,9 +69,9 @@ func startSystem(ctx context.Context, kind, chuteBin, dir string) (*running, err
 // versionOf returns the version line of kind's server ("" if unknown).
 func versionOf(ctx context.Context, kind, chuteBin string) string {
 	switch kind {
-	case "chute":
+	case "chute", chuteR3:
 		return firstLine(run(ctx, chuteBin, "--version"))
-	case peers.NATS, peers.Redis:
+	case peers.NATS, peers.Redis, natsR3:
 		bin, err := peers.Installed(kind)
 		if err != nil {
 			return "not installed"

@@ -126,7 +126,7 @@ func ratios(t table) []*ratio {
 	out := make([]*ratio, len(t.Figures))
 	var chute *row
 	for i := range t.Rows {
-		if t.Rows[i].System == "chute" {
+		if isChute(t.Rows[i].System) && chute == nil {
 			chute = &t.Rows[i]
 		}
 	}
@@ -140,7 +140,7 @@ func ratios(t table) []*ratio {
 		var best *number
 		var peer string
 		for _, r := range t.Rows {
-			if r.System == "chute" || r.System == diskSystem || r.Values[i] == nil {
+			if isChute(r.System) || r.System == diskSystem || r.Values[i] == nil {
 				continue
 			}
 			v := r.Values[i]

@@ -650,11 +650,21 @@ func (n *node) pump() {
 		if err := n.disk.rep.SaveReceived(context.Background(), u); err != nil {
 			panic(fmt.Sprintf("node %d: %v", n.id, err))
 		}
+		if u.Leader { // consensus.Update.Leader: sent before the sync
+			for _, m := range u.Messages {
+				n.w.send(m)
+			}
+			u.Messages = nil
+		}
 		if u.HardState == nil && len(u.Entries) == 0 {
+			n.apply(u)
 			n.finish(u)
 			continue
 		}
 		b := n.disk.save(u.HardState, u.Entries)
+		// Committed entries apply while the sync runs (as the server's
+		// node does: internal/cluster).
+		n.apply(u)
 		n.busy = true
 		d := n.w.between(50*time.Microsecond, 500*time.Microsecond)
 		if n.slowDisk {
@@ -699,12 +709,17 @@ func (n *node) compact() {
 // shard is the node's state machine (also after a crash, as it was).
 func (n *node) shard() *replica.Shard { return n.disk.rep.Shard() }
 
-// finish sends an Update's messages, applies its committed entries and
-// advances the node.
+// finish sends an Update's messages (a follower's, once its entries are
+// durable) and advances the node.
 func (n *node) finish(u consensus.Update) {
 	for _, m := range u.Messages {
 		n.w.send(m)
 	}
+	n.rn.Advance()
+}
+
+// apply applies an Update's snapshot and committed entries.
+func (n *node) apply(u consensus.Update) {
 	if len(u.Committed) > 0 && n.id == 2 && n.w.cfg.bug != noBug {
 		u.Committed = slices.Clone(u.Committed)
 		for i, e := range u.Committed {
@@ -726,7 +741,6 @@ func (n *node) finish(u consensus.Update) {
 	if restored {
 		n.w.out.Restores++
 	}
-	n.rn.Advance()
 }
 
 // plant applies the run's planted defect to an entry node 2 is about to
