@@ -259,12 +259,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 	if c.opts.Server != nil {
 		ss := c.opts.Server()
-		c.collectServer(ss, gauge, count)
+		collectServer(ss, gauge, count)
 		c.collectClients(s, ss, gauge)
 	}
 }
 
-func (c *Collector) collectServer(s server.Stats, gauge, count func(*prometheus.Desc, float64, ...string)) {
+func collectServer(s server.Stats, gauge, count func(*prometheus.Desc, float64, ...string)) {
 	gauge(sConns, float64(s.Connections))
 	count(sConnsTotal, float64(s.ConnectionsAccepted))
 	// Methods are unique across chute's services; a procedure of two

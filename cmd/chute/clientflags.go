@@ -45,7 +45,7 @@ type serverAddr struct {
 
 func (f *clientFlags) register(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.server, "server", "", "server address: host:port, http://host:port or https://host:port (default $CHUTE_SERVER or "+client.DefaultAddr+")")
+	pf.StringVar(&f.server, "server", "", "server address: host:port, http://host:port or https://host:port; a cluster's nodes separated by commas (default $CHUTE_SERVER or "+client.DefaultAddr+")")
 	pf.StringVar(&f.token, "token", "", "bearer token (default $CHUTE_TOKEN)")
 	pf.BoolVar(&f.json, "json", false, "print JSON (for scripts) instead of tables; the shapes are in docs/cli.md")
 	pf.StringVar(&f.tlsCA, "tls-ca", "", "PEM file of the CA that signed the server's certificate; implies https (default $CHUTE_TLS_CA)")
@@ -54,9 +54,14 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 
 // dial connects to the server named by the flags or the environment. A
 // warning about --tls-insecure-skip-verify goes to warn.
+//
+// --server may name the nodes of a cluster, separated by commas: the
+// client dials the first and tries the others when it cannot connect
+// (client.WithEndpoints); leader hints it follows anyway.
 func (f *clientFlags) dial(warn io.Writer) (*client.Client, error) {
 	addr, token := f.serverAndToken()
-	target, opts, err := f.tlsOptions(addr)
+	addrs := strings.Split(addr, ",")
+	target, opts, err := f.tlsOptions(strings.TrimSpace(addrs[0]))
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -64,15 +69,30 @@ func (f *clientFlags) dial(warn io.Writer) (*client.Client, error) {
 	if f.tlsInsecure {
 		fmt.Fprintln(warn, "chute: warning: --tls-insecure-skip-verify: the server's certificate is not checked, so anyone on the path can read and change this traffic")
 	}
-	base := "http://" + target.hostport
-	if target.https {
-		base = "https://" + target.hostport
+	var others []string
+	for _, a := range addrs[1:] {
+		t, _, err := f.tlsOptions(strings.TrimSpace(a))
+		if err != nil {
+			return nil, usageError{err}
+		}
+		others = append(others, t.base())
 	}
-	c, err := client.Dial(base, append(opts, client.WithToken(token))...)
+	if len(others) > 0 {
+		opts = append(opts, client.WithEndpoints(others...))
+	}
+	c, err := client.Dial(target.base(), append(opts, client.WithToken(token))...)
 	if err != nil {
 		return nil, usageError{err}
 	}
 	return c, nil
+}
+
+// base is the URL the client dials.
+func (t serverAddr) base() string {
+	if t.https {
+		return "https://" + t.hostport
+	}
+	return "http://" + t.hostport
 }
 
 // serverAndToken are --server and --token, or their environment

@@ -339,3 +339,26 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		t.Fatalf("wrote %q", buf.String())
 	}
 }
+
+// TestServerList: --server names several nodes; the client starts with
+// the first and moves on when it cannot connect (a port nobody listens
+// on), and a bad address anywhere in the list is a usage error.
+func TestServerList(t *testing.T) {
+	s := startCLIServer(t, server.Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close() // refuses connections from now on
+	out, err := runCLI(t, "queue", "create", "q", "--server", dead+", "+s.addr)
+	if err != nil {
+		t.Fatalf("queue create through %s then %s: %v\n%s", dead, s.addr, err, out)
+	}
+	if _, err := s.b.QueueStats(context.Background(), "q"); err != nil {
+		t.Fatalf("the queue did not reach the second endpoint: %v", err)
+	}
+	if out, err := runCLI(t, "queue", "list", "--server", s.addr+",nonsense"); exitCode(err) != 2 {
+		t.Fatalf("a bad address in the list: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chutemq/chute/internal/cluster"
 	"github.com/chutemq/chute/internal/serveproc"
+	"github.com/chutemq/chute/metrics"
 	"github.com/chutemq/chute/server"
 )
 
@@ -43,7 +44,10 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	if err != nil {
 		return err
 	}
-	so.Metrics, so.Alerts, so.Dashboard = nil, nil, nil
+	if f.metrics { // the node's shard metrics
+		so.Metrics = metrics.ClusterHandler(node)
+	}
+	so.Alerts, so.Dashboard = nil, nil
 	srv := server.New(cluster.NewAPI(node), so)
 	srv.Handle(cluster.RaftPath, node.Handler())
 	srv.Handle(cluster.StatusPath, node.StatusHandler())

@@ -102,6 +102,7 @@ type Node struct {
 	parking parking // owned by run
 
 	restores      atomic.Int64 // snapshots received from a leader and restored
+	snapSends     atomic.Int64 // snapshots written to a peer's stream
 	leaderChanges atomic.Int64 // leaders seen (a change of leader or term)
 
 	mu      sync.Mutex

@@ -23,9 +23,11 @@ type Info struct {
 	Snapshot uint64   `json:"snapshot"`
 	Members  []Member `json:"members"`
 	// LeaderChanges counts the leaders this node has seen since it
-	// started; Restores the snapshots it received and restored.
+	// started; Restores the snapshots it received and restored;
+	// SnapshotsSent those it sent to members behind it.
 	LeaderChanges int64 `json:"leader_changes"`
 	Restores      int64 `json:"snapshots_restored"`
+	SnapshotsSent int64 `json:"snapshots_sent"`
 }
 
 // Member is one member as a node sees it; Match (known on the leader
@@ -46,7 +48,8 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 		st := n.rn.Status()
 		voters, learners := n.rn.Membership()
 		in = Info{ID: n.cfg.ID, Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
-			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Restores: n.restores.Load()}
+			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Restores: n.restores.Load(),
+			SnapshotsSent: n.snapSends.Load()}
 		for _, l := range [][]uint64{voters, learners} {
 			for _, id := range l {
 				m := Member{ID: id, Addr: n.cfg.Peers[id], Voter: slices.Contains(voters, id), Leading: id == st.Leader}

@@ -183,6 +183,9 @@ func (p *peer) run() {
 		err := s.write(buf)
 		for _, m := range batch {
 			if m.Snapshot {
+				if err == nil {
+					p.n.snapSends.Add(1)
+				}
 				p.report(err == nil)
 			}
 		}

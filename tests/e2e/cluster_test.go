@@ -255,6 +255,20 @@ func TestCluster(t *testing.T) {
 		if in.ID != uint64(at+1) || in.Leader != uint64(ni+1) || in.IsLeader != (at == ni) || len(in.Members) != 3 {
 			t.Fatalf("chute cluster status at node %d: %s", at+1, out)
 		}
+		// The same view as Prometheus metrics.
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.ports[at]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		leading := "0"
+		if at == ni {
+			leading = "1"
+		}
+		if want := `chute_cluster_is_leader{shard="0"} ` + leading; !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics of node %d has no %q:\n%s", at+1, want, body)
+		}
 	}
 	// The killed node rejoins with its data and catches up.
 	c.start(li)

@@ -1,0 +1,113 @@
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chutemq/chute/internal/cluster"
+	"github.com/chutemq/chute/server"
+)
+
+// The metrics of a cluster node (chute serve --cluster-peers): its view
+// of each shard's Raft group, as `chute cluster status` shows it. A node
+// runs one shard today, "0".
+var (
+	cTerm      = desc("chute_cluster_term", "The node's current Raft term.", "shard")
+	cLeader    = desc("chute_cluster_is_leader", "1 if this node leads the shard.", "shard")
+	cHasLeader = desc("chute_cluster_has_leader", "1 if the node knows a leader of the shard.", "shard")
+	cCommit    = desc("chute_cluster_commit_index", "The last log index the node knows committed.", "shard")
+	cApplied   = desc("chute_cluster_applied_index", "The last log index the node applied.", "shard")
+	cApplyLag  = desc("chute_cluster_apply_lag", "Committed entries the node has not applied yet.", "shard")
+	cSnapshot  = desc("chute_cluster_snapshot_index", "The log index of the node's latest snapshot.", "shard")
+	cLeaders   = desc("chute_cluster_leader_changes_total", "Leaders (or terms of a leader) the node has seen since it started.", "shard")
+	cSnapSent  = desc("chute_cluster_snapshots_sent_total", "Snapshots this node sent to members that were behind.", "shard")
+	cSnapRest  = desc("chute_cluster_snapshots_restored_total", "Snapshots this node received and restored.", "shard")
+	cMembers   = desc("chute_cluster_members", "Members of the shard's group, by kind (voter, learner).", "shard", "kind")
+	cLag       = desc("chute_cluster_member_lag", "On the leader: entries a member's log is known to be behind the commit index.", "shard", "member")
+	cUp        = desc("chute_cluster_up", "1 if the node answered this scrape (0: its loop did not, within 2 s).", "shard")
+)
+
+// ClusterCollector is a prometheus.Collector that reads a cluster node's
+// Info on each scrape.
+type ClusterCollector struct {
+	n      *cluster.Node
+	server func() server.Stats // nil: no server counters
+}
+
+// NewClusterCollector returns a collector for n, with the server's
+// counters from stats if it is not nil.
+func NewClusterCollector(n *cluster.Node, stats func() server.Stats) *ClusterCollector {
+	return &ClusterCollector{n: n, server: stats}
+}
+
+// Describe implements prometheus.Collector.
+func (c *ClusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{cTerm, cLeader, cHasLeader, cCommit, cApplied, cApplyLag, cSnapshot, cLeaders, cSnapSent, cSnapRest, cMembers, cLag, cUp,
+		sConns, sConnsTotal, sRequests, sAuthFailures, sRefused, sInflight, sInflightMax} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *ClusterCollector) Collect(ch chan<- prometheus.Metric) {
+	const shard = "0"
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	count := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
+	}
+	if c.server != nil {
+		collectServer(c.server(), gauge, count)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	in, err := c.n.Info(ctx)
+	if err != nil {
+		gauge(cUp, 0, shard)
+		return
+	}
+	gauge(cUp, 1, shard)
+	gauge(cTerm, float64(in.Term), shard)
+	gauge(cLeader, bool01(in.IsLeader), shard)
+	gauge(cHasLeader, bool01(in.Leader != 0), shard)
+	gauge(cCommit, float64(in.Commit), shard)
+	gauge(cApplied, float64(in.Applied), shard)
+	gauge(cApplyLag, float64(in.Commit-min(in.Applied, in.Commit)), shard)
+	gauge(cSnapshot, float64(in.Snapshot), shard)
+	count(cLeaders, float64(in.LeaderChanges), shard)
+	count(cSnapSent, float64(in.SnapshotsSent), shard)
+	count(cSnapRest, float64(in.Restores), shard)
+	var voters, learners int
+	for _, m := range in.Members {
+		if m.Voter {
+			voters++
+		} else {
+			learners++
+		}
+		if in.IsLeader {
+			gauge(cLag, float64(m.Lag), shard, strconv.FormatUint(m.ID, 10))
+		}
+	}
+	gauge(cMembers, float64(voters), shard, "voter")
+	gauge(cMembers, float64(learners), shard, "learner")
+}
+
+// ClusterHandler is for server.Options.Metrics on a cluster node: the
+// node's shard metrics, the server's counters, and the Go runtime's and
+// process's metrics. (The queue metrics of a single broker are not there
+// yet: the shard's statistics come from the leader's state.)
+func ClusterHandler(n *cluster.Node) func(*server.Server) http.Handler {
+	return func(s *server.Server) http.Handler {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(NewClusterCollector(n, s.Stats), collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	}
+}

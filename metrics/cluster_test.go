@@ -1,0 +1,64 @@
+package metrics_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/chutetest"
+	"github.com/chutemq/chute/internal/cluster"
+	"github.com/chutemq/chute/metrics"
+	"github.com/chutemq/chute/server"
+)
+
+// TestClusterMetrics: a one-node cluster (its own leader) serves its
+// shard's metrics at /metrics; the commit index moves with a publish.
+func TestClusterMetrics(t *testing.T) {
+	node, err := cluster.Start(cluster.Config{ID: 1, Peers: map[uint64]string{1: "http://127.0.0.1:1"}, Dir: filepath.Join(t.TempDir(), "raft")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for !node.Status().IsLeader {
+		if time.Now().After(deadline) {
+			t.Fatal("a one-node cluster did not elect itself within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	api := cluster.NewAPI(node)
+	addr := chutetest.StartServer(t, api, server.Options{Metrics: metrics.ClusterHandler(node)})
+	fams, _ := scrape(t, addr, "")
+	for name, want := range map[string]float64{"chute_cluster_up": 1, "chute_cluster_is_leader": 1, "chute_cluster_has_leader": 1} {
+		if got := value(t, fams, name, "shard", "0"); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got := value(t, fams, "chute_cluster_members", "shard", "0", "kind", "voter"); got != 1 {
+		t.Errorf("voters: %v", got)
+	}
+	if got := value(t, fams, "chute_cluster_member_lag", "shard", "0", "member", "1"); got != 0 {
+		t.Errorf("the leader's own lag: %v", got)
+	}
+	before := value(t, fams, "chute_cluster_commit_index", "shard", "0")
+	if value(t, fams, "chute_cluster_term", "shard", "0") < 1 || before < 1 {
+		t.Errorf("term %v, commit %v: want both at least 1", value(t, fams, "chute_cluster_term", "shard", "0"), before)
+	}
+	ctx := context.Background()
+	if err := api.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Publish(ctx, "q", chute.Message{Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	fams, _ = scrape(t, addr, "")
+	if after := value(t, fams, "chute_cluster_commit_index", "shard", "0"); after < before+2 {
+		t.Errorf("commit index %v after a create and a publish, %v before", after, before)
+	}
+	if value(t, fams, "chute_cluster_applied_index", "shard", "0") != value(t, fams, "chute_cluster_commit_index", "shard", "0") {
+		t.Error("applied and committed differ on an idle node")
+	}
+	value(t, fams, "chute_server_connections") // the server's counters are there too
+}
