@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,7 +21,7 @@ import (
 // its nodes sees it (issue 12; docs/replication.md).
 func newClusterCmd() *cobra.Command {
 	var f clientFlags
-	cmd := &cobra.Command{Use: "cluster", Short: "a replicated cluster's members and leader"}
+	cmd := &cobra.Command{Use: "cluster", Short: "a replicated cluster's members and leader; membership changes"}
 	f.register(cmd)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "status",
@@ -63,47 +67,82 @@ index and lag (the commit index minus the match) are known too.`,
 			return tw.Flush()
 		},
 	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "add ID URL",
+		Short: "add node ID, reached at URL, as a learner (it gets the log and does not vote yet)",
+		Long: `add asks the leader to add node ID as a learner: start the node first with
+--join, its own --node-id and a --cluster-peers that lists every member and
+itself. The node catches up from the leader's log or snapshot; promote it
+then. URL is its address as the others reach it (http://host:port or
+https://host:port); every member learns it from the log. One change at a
+time: the command returns once the change is applied.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := memberID(args[0])
+			if err != nil {
+				return err
+			}
+			if err := f.changeMembers(cluster.MemberRequest{Op: "add", ID: id, Addr: args[1]}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node %d added as a learner at %s; promote it once it has caught up (chute cluster status: its lag)\n", id, args[1])
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "promote ID",
+		Short: "make the learner ID a voter (refused while it is far behind)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := memberID(args[0])
+			if err != nil {
+				return err
+			}
+			if err := f.changeMembers(cluster.MemberRequest{Op: "promote", ID: id}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node %d is a voter\n", id)
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "remove ID",
+		Short: "remove node ID from the cluster (a voter or a learner)",
+		Long: `remove asks the leader to remove node ID. Stop the node afterwards. A node
+that lost its data is removed, then joins again under a new ID (with
+--join), never under its old one.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := memberID(args[0])
+			if err != nil {
+				return err
+			}
+			if err := f.changeMembers(cluster.MemberRequest{Op: "remove", ID: id}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node %d removed\n", id)
+			return nil
+		},
+	})
 	return cmd
+}
+
+func memberID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || id == 0 {
+		return 0, usageError{fmt.Errorf("node ID %q: want a number above 0", s)}
+	}
+	return id, nil
 }
 
 // clusterInfo GETs the node's cluster.StatusPath.
 func (f *clientFlags) clusterInfo() (cluster.Info, error) {
-	addr, token := f.serverAndToken()
-	target, err := parseServerAddr(addr)
-	if err != nil {
-		return cluster.Info{}, usageError{err}
-	}
-	hc := &http.Client{Timeout: 10 * time.Second}
-	base := "http://" + target.hostport
-	if target.scheme == "https" || f.tlsCA != "" || f.tlsInsecure {
-		cfg := &tls.Config{InsecureSkipVerify: f.tlsInsecure} //nolint:gosec // only with --tls-insecure-skip-verify
-		if f.tlsCA != "" {
-			pool, err := loadCA(f.tlsCA)
-			if err != nil {
-				return cluster.Info{}, usageError{err}
-			}
-			cfg.RootCAs = pool
-		}
-		hc.Transport = &http.Transport{TLSClientConfig: cfg}
-		base = "https://" + target.hostport
-	}
-	req, err := http.NewRequest(http.MethodGet, base+cluster.StatusPath, nil)
-	if err != nil {
-		return cluster.Info{}, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := hc.Do(req)
+	resp, addr, err := f.clusterDo(http.MethodGet, cluster.StatusPath, nil)
 	if err != nil {
 		return cluster.Info{}, err
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotFound:
-		return cluster.Info{}, fmt.Errorf("%s is not a cluster node (serve without --cluster-peers)", addr)
-	default:
+	if resp.StatusCode != http.StatusOK {
 		return cluster.Info{}, fmt.Errorf("%s answered %s", addr, resp.Status)
 	}
 	var in cluster.Info
@@ -111,4 +150,88 @@ func (f *clientFlags) clusterInfo() (cluster.Info, error) {
 		return cluster.Info{}, fmt.Errorf("%s: %w", addr, err)
 	}
 	return in, nil
+}
+
+// changeMembers POSTs a membership change to the leader (a follower's
+// answer names it; the request goes there once).
+func (f *clientFlags) changeMembers(req cluster.MemberRequest) error {
+	body, _ := json.Marshal(req)
+	resp, addr, err := f.clusterDo(http.MethodPost, cluster.MembersPath, body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode == http.StatusMisdirectedRequest {
+		var hint struct{ Error, Leader string }
+		json.NewDecoder(resp.Body).Decode(&hint)
+		resp.Body.Close()
+		if hint.Leader == "" {
+			return fmt.Errorf("%s: %s (try again once a leader is elected)", addr, hint.Error)
+		}
+		g := *f
+		g.server = hint.Leader
+		resp, addr, err = g.clusterDo(http.MethodPost, cluster.MembersPath, body)
+		if err != nil {
+			return err
+		}
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		return nil
+	case http.StatusBadRequest:
+		return usageError{fmt.Errorf("%s: %s", addr, strings.TrimSpace(string(msg)))}
+	default:
+		return fmt.Errorf("%s answered %s: %s", addr, resp.Status, strings.TrimSpace(string(msg)))
+	}
+}
+
+// clusterDo sends a request to the first node of --server that can be
+// connected to, with the token and TLS of the flags. A node that is not
+// a cluster node (404) is an error.
+func (f *clientFlags) clusterDo(method, path string, body []byte) (*http.Response, string, error) {
+	list, token := f.serverAndToken()
+	var lastErr error
+	for _, addr := range strings.Split(list, ",") {
+		addr = strings.TrimSpace(addr)
+		target, err := parseServerAddr(addr)
+		if err != nil {
+			return nil, "", usageError{err}
+		}
+		hc := &http.Client{Timeout: 40 * time.Second}
+		base := "http://" + target.hostport
+		if target.scheme == "https" || f.tlsCA != "" || f.tlsInsecure {
+			cfg := &tls.Config{InsecureSkipVerify: f.tlsInsecure} //nolint:gosec // only with --tls-insecure-skip-verify
+			if f.tlsCA != "" {
+				pool, err := loadCA(f.tlsCA)
+				if err != nil {
+					return nil, "", usageError{err}
+				}
+				cfg.RootCAs = pool
+			}
+			hc.Transport = &http.Transport{TLSClientConfig: cfg}
+			base = "https://" + target.hostport
+		}
+		req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
+		if err != nil {
+			return nil, "", err
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			resp.Body.Close()
+			return nil, "", fmt.Errorf("%s is not a cluster node (serve without --cluster-peers)", addr)
+		}
+		return resp, addr, nil
+	}
+	return nil, "", lastErr
 }

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,8 +22,9 @@ import (
 )
 
 // serveCluster serves a replicated cluster node (issue 12): the API
-// from a cluster.Node, its Raft endpoint on the same port. Metrics, alerts
-// and the dashboard read a single broker's statistics and are off here.
+// from a cluster.Node, its Raft, status and membership endpoints on the
+// same port, and the node's metrics. Alerts and the dashboard read a
+// single broker's statistics and are off here.
 func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *slog.Logger) error {
 	peers, err := parsePeers(f.clusterPeers)
 	if err != nil {
@@ -40,7 +43,25 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	if err := checkIdentity(f.data, raftDir, f.clusterID, f.nodeID); err != nil {
 		return err
 	}
-	node, err := cluster.Start(cluster.Config{ID: f.nodeID, Peers: peers, Dir: raftDir, Join: f.join, Token: f.token, Authenticated: server.Authenticated, Logger: log})
+	// Members added since the cluster started (chute cluster add) are
+	// known from the file this node keeps; --cluster-peers wins for an ID
+	// it names.
+	known, err := readPeersFile(f.data)
+	if err != nil {
+		return err
+	}
+	for id, addr := range known {
+		if _, ok := peers[id]; !ok {
+			peers[id] = addr
+		}
+	}
+	node, err := cluster.Start(cluster.Config{ID: f.nodeID, Peers: peers, Dir: raftDir, Join: f.join, Token: f.token,
+		Authenticated: server.Authenticated, Logger: log,
+		OnPeers: func(p map[uint64]string) {
+			if err := writePeersFile(f.data, p); err != nil {
+				log.Error("cluster peers file", "err", err)
+			}
+		}})
 	if err != nil {
 		return err
 	}
@@ -51,6 +72,7 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	srv := server.New(cluster.NewAPI(node), so)
 	srv.Handle(cluster.RaftPath, node.Handler())
 	srv.Handle(cluster.StatusPath, node.StatusHandler())
+	srv.Handle(cluster.MembersPath, node.MembersHandler())
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		node.Close()
@@ -89,6 +111,55 @@ func parsePeers(s string) (map[uint64]string, error) {
 		peers[n] = strings.TrimRight(url, "/")
 	}
 	return peers, nil
+}
+
+// peersFile keeps the members' addresses a node learned from membership
+// changes (ID=URL lines), for its next start.
+const peersFile = "cluster-peers"
+
+func readPeersFile(data string) (map[uint64]string, error) {
+	b, err := os.ReadFile(filepath.Join(data, peersFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	list := strings.Join(strings.Fields(string(b)), ",")
+	if list == "" {
+		return nil, nil
+	}
+	peers, err := parsePeers(list)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(data, peersFile), err)
+	}
+	return peers, nil
+}
+
+// writePeersFile replaces the file (written aside, synced, renamed).
+func writePeersFile(data string, peers map[uint64]string) error {
+	var b strings.Builder
+	for _, id := range slices.Sorted(maps.Keys(peers)) {
+		fmt.Fprintf(&b, "%d=%s\n", id, peers[id])
+	}
+	path := filepath.Join(data, peersFile)
+	tmp, err := os.CreateTemp(data, peersFile+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(b.String()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // The identity file says which cluster and node a data directory belongs

@@ -80,7 +80,11 @@ type Config struct {
 	// stream's connection open past its AuthTimeout).
 	Authenticated func(*http.Request)
 	HTTP          *http.Client
-	Logger        *slog.Logger
+	// OnPeers, if set, is called (on the node's loop) with every member's
+	// address once a membership change added or removed one: the server
+	// keeps them for its next start.
+	OnPeers func(map[uint64]string)
+	Logger  *slog.Logger
 }
 
 // Node is one member. Its methods are safe for concurrent use.
@@ -99,7 +103,8 @@ type Node struct {
 	stop     chan struct{}
 	done     chan struct{}
 
-	parking parking // owned by run
+	parking     parking // owned by run
+	confPending bool    // a membership change proposed and not applied; owned by run
 
 	restores      atomic.Int64 // snapshots received from a leader and restored
 	snapSends     atomic.Int64 // snapshots written to a peer's stream
@@ -154,6 +159,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Peers = maps.Clone(cfg.Peers) // the loop's: membership changes add and remove
 	if _, ok := cfg.Peers[cfg.ID]; !ok {
 		return nil, fmt.Errorf("cluster: node %d is not among its peers", cfg.ID)
 	}
@@ -453,6 +459,7 @@ func (n *Node) run() {
 		st := n.rn.Status()
 		if leading && (!st.IsLeader || st.Term != term) {
 			fail(ErrOutcomeUnknown)
+			n.confPending = false // applied or dropped: not this node's to know
 		}
 		if !st.IsLeader {
 			pk.failAll(notLeader())
@@ -524,6 +531,7 @@ func (n *Node) process(applied func(replica.Result)) error {
 			send()
 		}
 		n.rn.Advance()
+		n.membersChanged(n.rn.TakeMemberChanges())
 	}
 	_, err := n.rep.Compact(context.Background(), n.rn)
 	return err

@@ -25,6 +25,7 @@ type member struct {
 	srv  *http.Server
 	node *Node
 	dir  string
+	join bool // starts with Config.Join
 }
 
 type testCluster struct {
@@ -71,13 +72,14 @@ func (c *testCluster) start(id uint64) {
 		}
 		m.l = l
 	}
-	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact})
+	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact, Join: m.join})
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	m.node = node
 	mux := http.NewServeMux()
 	mux.Handle(RaftPath, node.Handler())
+	mux.Handle(MembersPath, node.MembersHandler())
 	m.srv = &http.Server{Handler: mux}
 	go m.srv.Serve(m.l)
 }

@@ -149,6 +149,39 @@ type Node struct {
 	storage *raft.MemoryStorage
 	ready   *raft.Ready      // handed out by Update, not yet advanced
 	conf    raftpb.ConfState // the membership as of the last entry applied
+	changes []MemberChange   // applied since the last TakeMemberChanges
+}
+
+// MemberChange is a membership change the node applied: ID became a
+// learner (AddLearner), a voter (Promote) or left (Remove). Context is
+// what the proposer attached (ProposeMemberChange): the server puts the
+// member's address there.
+type MemberChange struct {
+	Kind    MemberChangeKind
+	ID      uint64
+	Context []byte
+}
+
+// MemberChangeKind is what a MemberChange did.
+type MemberChangeKind uint8
+
+// The kinds of membership change.
+const (
+	AddLearner MemberChangeKind = iota + 1
+	Promote
+	Remove
+)
+
+func (k MemberChangeKind) String() string {
+	switch k {
+	case AddLearner:
+		return "add"
+	case Promote:
+		return "promote"
+	case Remove:
+		return "remove"
+	}
+	return fmt.Sprintf("MemberChangeKind(%d)", uint8(k))
 }
 
 // Bootstrap starts a member of a new group whose voters are cfg.Peers.
@@ -289,24 +322,29 @@ func (n *Node) Propose(data []byte) error {
 // member is removed. Only the leader takes them.
 
 // AddLearner proposes id as a learner.
-func (n *Node) AddLearner(id uint64) error {
-	return n.changeMembers(raftpb.ConfChangeAddLearnerNode, id)
-}
+func (n *Node) AddLearner(id uint64) error { return n.ProposeMemberChange(AddLearner, id, nil) }
 
 // Promote proposes making the learner id a voter.
-func (n *Node) Promote(id uint64) error { return n.changeMembers(raftpb.ConfChangeAddNode, id) }
+func (n *Node) Promote(id uint64) error { return n.ProposeMemberChange(Promote, id, nil) }
 
 // Remove proposes removing id (a voter or a learner).
-func (n *Node) Remove(id uint64) error { return n.changeMembers(raftpb.ConfChangeRemoveNode, id) }
+func (n *Node) Remove(id uint64) error { return n.ProposeMemberChange(Remove, id, nil) }
 
-func (n *Node) changeMembers(t raftpb.ConfChangeType, id uint64) error {
+// ProposeMemberChange proposes a change with a context every member gets
+// back from TakeMemberChanges when it applies the change.
+func (n *Node) ProposeMemberChange(kind MemberChangeKind, id uint64, context []byte) error {
+	t, ok := map[MemberChangeKind]raftpb.ConfChangeType{AddLearner: raftpb.ConfChangeAddLearnerNode,
+		Promote: raftpb.ConfChangeAddNode, Remove: raftpb.ConfChangeRemoveNode}[kind]
+	if !ok {
+		return fmt.Errorf("consensus: %v", kind)
+	}
 	if !n.Status().IsLeader {
 		return ErrNotLeader
 	}
 	if id == 0 {
 		return errors.New("consensus: member ID 0")
 	}
-	cc := raftpb.ConfChangeV2{Changes: []raftpb.ConfChangeSingle{{Type: t, NodeID: id}}}
+	cc := raftpb.ConfChangeV2{Changes: []raftpb.ConfChangeSingle{{Type: t, NodeID: id}}, Context: context}
 	if err := n.rn.ProposeConfChange(cc); err != nil {
 		if errors.Is(err, raft.ErrProposalDropped) {
 			return ErrNotLeader
@@ -408,13 +446,40 @@ func (n *Node) applyMembership(e raftpb.Entry) {
 			panic(fmt.Sprintf("consensus: a committed conf change does not decode: %v", err))
 		}
 		n.conf = *n.rn.ApplyConfChange(cc)
+		n.noteChanges(cc.AsV2())
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
 		if err := cc.Unmarshal(e.Data); err != nil {
 			panic(fmt.Sprintf("consensus: a committed conf change does not decode: %v", err))
 		}
 		n.conf = *n.rn.ApplyConfChange(cc)
+		n.noteChanges(cc)
 	}
+}
+
+func (n *Node) noteChanges(cc raftpb.ConfChangeV2) {
+	for _, c := range cc.Changes {
+		var k MemberChangeKind
+		switch c.Type {
+		case raftpb.ConfChangeAddLearnerNode:
+			k = AddLearner
+		case raftpb.ConfChangeAddNode:
+			k = Promote
+		case raftpb.ConfChangeRemoveNode:
+			k = Remove
+		default:
+			continue
+		}
+		n.changes = append(n.changes, MemberChange{Kind: k, ID: c.NodeID, Context: cc.Context})
+	}
+}
+
+// TakeMemberChanges returns the membership changes applied since it was
+// last called (by Advance; the bootstrap's own are among them).
+func (n *Node) TakeMemberChanges() []MemberChange {
+	c := n.changes
+	n.changes = nil
+	return c
 }
 
 // Compact replaces the log up to index (applied by the owner, who made

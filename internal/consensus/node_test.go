@@ -198,10 +198,14 @@ func TestMembership(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.nodes[4], c.durable[4] = n4, &Durable{}
-	if err := c.nodes[1].AddLearner(4); err != nil {
+	c.nodes[2].TakeMemberChanges() // the bootstrap's
+	if err := c.nodes[1].ProposeMemberChange(AddLearner, 4, []byte("http://n4")); err != nil {
 		t.Fatal(err)
 	}
 	c.settle(t)
+	if got := c.nodes[2].TakeMemberChanges(); len(got) != 1 || got[0].Kind != AddLearner || got[0].ID != 4 || string(got[0].Context) != "http://n4" {
+		t.Fatalf("node 2 applied the changes %+v", got)
+	}
 	if v, l := c.nodes[1].Membership(); !slices.Equal(v, []uint64{1, 2, 3}) || !slices.Equal(l, []uint64{4}) {
 		t.Fatalf("after adding a learner: voters %v, learners %v", v, l)
 	}

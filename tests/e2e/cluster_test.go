@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -281,6 +282,75 @@ func TestCluster(t *testing.T) {
 	p := launch(t, c.args(oi)...)
 	if code := p.wait(30 * time.Second); code == 0 || !strings.Contains(p.errOut.String(), "lost its log") {
 		t.Fatalf("a node without its log started under its old ID (exit %d):\n%s", code, p.errOut)
+	}
+	// The operator's way back (docs/operations.md): remove the old ID,
+	// join the node under a new one, add it, promote it once caught up.
+	// The CLI is given the live nodes; a follower's answer names the
+	// leader.
+	var live []string
+	for i, port := range c.ports {
+		if i != oi {
+			live = append(live, fmt.Sprintf("127.0.0.1:%d", port))
+		}
+	}
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binary(t), append(args, "--server", strings.Join(live, ","))...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("chute %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	cli("cluster", "remove", fmt.Sprint(oi+1))
+	if err := os.Remove(filepath.Join(c.dirs[oi], "cluster-identity")); err != nil {
+		t.Fatal(err)
+	}
+	newAddr := fmt.Sprintf("http://127.0.0.1:%d", freePorts(t, 1)[0])
+	joined := start(t, "--listen", strings.TrimPrefix(newAddr, "http://"), "--data", c.dirs[oi], "--cluster-id", "e2e",
+		"--node-id", "4", "--cluster-peers", c.peers+",4="+newAddr, "--join")
+	defer joined.stop()
+	cli("cluster", "add", "4", newAddr)
+	type member struct {
+		ID    uint64
+		Voter bool
+		Lag   uint64
+		Addr  string
+	}
+	type status struct {
+		Leader  uint64
+		Members []member
+	}
+	var st status
+	caughtUp := time.Now().Add(10 * time.Second)
+	for {
+		ni, _ := c.leader(ctx, oi)
+		out, err := exec.Command(binary(t), "cluster", "status", "--json", "--server", fmt.Sprintf("127.0.0.1:%d", c.ports[ni])).Output()
+		if err != nil || json.Unmarshal(out, &st) != nil {
+			t.Fatalf("cluster status: %v %s", err, out)
+		}
+		if slices.ContainsFunc(st.Members, func(m member) bool { return m.ID == 4 && m.Lag == 0 && m.Addr == newAddr }) {
+			break
+		}
+		if time.Now().After(caughtUp) {
+			t.Fatalf("node 4 did not catch up within 10 s: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the learner's progress
+	}
+	if out := cli("cluster", "promote", "4"); !strings.Contains(out, "node 4 is a voter") {
+		t.Fatalf("promote: %s", out)
+	}
+	out, err := exec.Command(binary(t), "cluster", "status", "--json", "--server", strings.TrimPrefix(newAddr, "http://")).Output()
+	if err != nil || json.Unmarshal(out, &st) != nil || st.Leader == 0 || len(st.Members) != 3 {
+		t.Fatalf("cluster status at node 4: %v %s", err, out)
+	}
+	for _, m := range st.Members {
+		if !m.Voter || m.ID == uint64(oi+1) {
+			t.Fatalf("members after the replacement: %s", out)
+		}
+	}
+	// The others keep node 4's address for their next start.
+	if b, err := os.ReadFile(filepath.Join(c.dirs[li], "cluster-peers")); err != nil || !strings.Contains(string(b), "4="+newAddr) {
+		t.Fatalf("node %d's cluster-peers: %v %q", li+1, err, b)
 	}
 	for _, p := range c.procs {
 		if p != nil && p.cmd.ProcessState == nil {

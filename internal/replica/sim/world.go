@@ -716,6 +716,7 @@ func (n *node) finish(u consensus.Update) {
 		n.w.send(m)
 	}
 	n.rn.Advance()
+	n.rn.TakeMemberChanges() // addresses are the server's: the simulation's nodes need none
 }
 
 // apply applies an Update's snapshot and committed entries.
