@@ -3,12 +3,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -19,11 +23,15 @@ import (
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/client"
+	"github.com/chutemq/chute/internal/cluster"
 )
 
 // TestClusterNemesis: a producer and a consumer work against a 3-node
-// cluster of processes while a nemesis SIGKILLs nodes (restarting them
-// on their data) and SIGSTOPs the leader for longer than an election.
+// cluster of processes, every peer link through a faultProxy, while a
+// nemesis SIGKILLs nodes (restarting them on their data), SIGSTOPs the
+// leader for longer than an election, cuts the leader off (both ways, or
+// only what it sends), slows every link, and replaces a follower whose
+// disk was lost under a new ID (remove, join, add, promote).
 // Afterwards every confirmed message must have been acked, and none
 // delivered again after its ack was confirmed. CI runs one short
 // schedule; CHUTE_NEMESIS_RUNS=N runs N (with seeds 1…N; one failing
@@ -44,23 +52,32 @@ func TestClusterNemesis(t *testing.T) {
 		}
 		runs, first = 1, n
 	}
-	var faults, confirmed, acked int
+	var confirmed, acked int
+	faults := map[string]int{}
 	for seed := first; seed < first+uint64(runs); seed++ {
 		ok := t.Run(fmt.Sprint("seed-", seed), func(t *testing.T) {
 			f, c, a := nemesisRun(t, seed)
-			faults, confirmed, acked = faults+f, confirmed+c, acked+a
+			for k, n := range f {
+				faults[k] += n
+			}
+			confirmed, acked = confirmed+c, acked+a
 		})
 		if !ok {
 			t.Logf("reproduce: CHUTE_NEMESIS_SEED=%d go test ./tests/e2e -run TestClusterNemesis -v", seed)
 		}
 	}
-	t.Logf("%d runs: %d faults, %d messages confirmed, %d acked", runs, faults, confirmed, acked)
+	total := 0
+	for _, n := range faults {
+		total += n
+	}
+	t.Logf("%d runs: %d faults %v, %d messages confirmed, %d acked", runs, total, faults, confirmed, acked)
 }
 
-func nemesisRun(t *testing.T, seed uint64) (faults, confirmedN, ackedN int) {
+func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, ackedN int) {
+	faults = map[string]int{}
 	rng := rand.New(rand.NewPCG(seed, 7))
 	ctx := context.Background()
-	c := startCluster(t)
+	c := startClusterLinked(t, true)
 	_, lc := c.leader(ctx, -1)
 	if err := lc.CreateQueue(ctx, "jobs", chute.QueueConfig{VisibilityTimeout: 2 * time.Second}); err != nil {
 		t.Fatal(err)
@@ -213,17 +230,54 @@ func nemesisRun(t *testing.T, seed uint64) (faults, confirmedN, ackedN int) {
 	if os.Getenv("CHUTE_NEMESIS_RUNS") != "" || os.Getenv("CHUTE_NEMESIS_SEED") != "" {
 		schedule = 6
 	}
+	links := func(f func(i, j int, p *faultProxy)) {
+		for i := range 3 {
+			for j := range 3 {
+				if i != j {
+					f(i, j, c.links[i][j])
+				}
+			}
+		}
+	}
 	for range schedule {
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond) // load between faults
-		faults++
-		if rng.IntN(3) == 0 { // SIGSTOP the leader for twice the longest election timeout
+		switch rng.IntN(8) { // 5–7: SIGKILL a node (below)
+		case 0: // SIGSTOP the leader for twice the longest election timeout
+			faults["stop"]++
 			li, _ := c.leader(ctx, -1)
 			p := c.procs[li]
 			p.cmd.Process.Signal(syscall.SIGSTOP)
 			time.Sleep(400 * time.Millisecond)
 			p.cmd.Process.Signal(syscall.SIGCONT)
 			continue
+		case 1: // cut the leader off, both ways, for longer than an election
+			faults["isolate"]++
+			li, _ := c.leader(ctx, -1)
+			links(func(i, j int, p *faultProxy) { p.setCut(i == li || j == li) })
+			time.Sleep(time.Duration(400+rng.IntN(600)) * time.Millisecond)
+			links(func(_, _ int, p *faultProxy) { p.setCut(false) })
+			continue
+		case 2: // cut what the leader sends (it still hears the others)
+			faults["one-way"]++
+			li, _ := c.leader(ctx, -1)
+			links(func(i, _ int, p *faultProxy) { p.setCut(i == li) })
+			time.Sleep(time.Duration(400+rng.IntN(600)) * time.Millisecond)
+			links(func(_, _ int, p *faultProxy) { p.setCut(false) })
+			continue
+		case 3: // slow every link
+			faults["slow"]++
+			d := time.Duration(5+rng.IntN(30)) * time.Millisecond
+			links(func(_, _ int, p *faultProxy) { p.setDelay(d) })
+			time.Sleep(time.Duration(500+rng.IntN(1000)) * time.Millisecond)
+			links(func(_, _ int, p *faultProxy) { p.setDelay(0) })
+			continue
+		case 4: // a follower's disk is lost: the operator replaces it under a new ID
+			faults["replace"]++
+			li, _ := c.leader(ctx, -1)
+			c.replace(ctx, (li+1+rng.IntN(2))%3)
+			continue
 		}
+		faults["kill"]++
 		i := rng.IntN(3)
 		c.procs[i].cmd.Process.Signal(syscall.SIGKILL)
 		c.procs[i].wait(10 * time.Second)
@@ -284,6 +338,98 @@ func nemesisRun(t *testing.T, seed uint64) (faults, confirmedN, ackedN int) {
 		}
 	}
 	return faults, len(confirmed), len(acked)
+}
+
+// replace does what docs/operations.md says to do for a node that lost
+// its disk: remove it, wipe it, start it with --join under a new ID, add
+// it as a learner, and promote it once it has caught up.
+func (c *clusterNodes) replace(ctx context.Context, i int) {
+	t := c.t
+	t.Helper()
+	c.changeMembers(ctx, cluster.MemberRequest{Op: "remove", ID: c.ids[i]})
+	c.procs[i].cmd.Process.Signal(syscall.SIGKILL)
+	c.procs[i].wait(10 * time.Second)
+	c.procs[i] = nil
+	if err := os.RemoveAll(c.dirs[i]); err != nil {
+		t.Fatal(err)
+	}
+	c.ids[i] = 10 + slices.Max(c.ids)
+	c.joining[i] = true
+	c.start(i)
+	c.changeMembers(ctx, cluster.MemberRequest{Op: "add", ID: c.ids[i], Addr: fmt.Sprintf("http://127.0.0.1:%d", c.ports[i])})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		in := c.status(ctx)
+		if slices.ContainsFunc(in.Members, func(m cluster.Member) bool { return m.ID == c.ids[i] && m.Match > 0 && m.Lag == 0 }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d did not catch up within 20 s: %+v", c.ids[i], in)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the learner's progress
+	}
+	c.changeMembers(ctx, cluster.MemberRequest{Op: "promote", ID: c.ids[i]})
+}
+
+// changeMembers makes a membership change at the leader, asking again
+// (within 20 s) while there is no leader, the leader changed, or its
+// outcome is unknown; a change found done already counts.
+func (c *clusterNodes) changeMembers(ctx context.Context, req cluster.MemberRequest) {
+	t := c.t
+	t.Helper()
+	body, _ := json.Marshal(req)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		li, _ := c.leader(ctx, -1)
+		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d%s", c.ports[li], cluster.MembersPath), "application/json", bytes.NewReader(body))
+		if err == nil {
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == http.StatusNoContent:
+				return
+			case resp.StatusCode == http.StatusBadRequest && c.changed(ctx, req):
+				return // an earlier try whose answer was lost did it
+			case resp.StatusCode == http.StatusBadRequest:
+				t.Fatalf("%+v refused: %s", req, msg)
+			}
+			err = fmt.Errorf("%s: %s", resp.Status, msg)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%+v: %v", req, err)
+		}
+		time.Sleep(50 * time.Millisecond) // a new leader, or the last change to be applied
+	}
+}
+
+// changed says whether the leader's membership shows req done.
+func (c *clusterNodes) changed(ctx context.Context, req cluster.MemberRequest) bool {
+	in := c.status(ctx)
+	i := slices.IndexFunc(in.Members, func(m cluster.Member) bool { return m.ID == req.ID })
+	switch req.Op {
+	case "remove":
+		return i < 0
+	case "add":
+		return i >= 0
+	}
+	return i >= 0 && in.Members[i].Voter
+}
+
+// status is the leader's cluster.Info.
+func (c *clusterNodes) status(ctx context.Context) cluster.Info {
+	t := c.t
+	t.Helper()
+	li, _ := c.leader(ctx, -1)
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", c.ports[li], cluster.StatusPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var in cluster.Info
+	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil {
+		t.Fatal(err)
+	}
+	return in
 }
 
 // isUnavailable: a call cut short by a node that died or stopped

@@ -48,16 +48,38 @@ type clusterNodes struct {
 	dirs  []string
 	peers string
 	procs []*proc
+	// ids[i] is node i's ID (i+1 until the node is replaced); joining[i]
+	// starts it with --join.
+	ids     []uint64
+	joining []bool
+	// links[i][j] (i ≠ j), if the cluster is proxied, carries what node
+	// i sends node j: node i's --cluster-peers names it as j's address.
+	links [][]*faultProxy
 }
 
-func startCluster(t *testing.T) *clusterNodes {
-	c := &clusterNodes{t: t, ports: freePorts(t, 3)}
+func startCluster(t *testing.T) *clusterNodes { return startClusterLinked(t, false) }
+
+// startClusterLinked starts the cluster, with a faultProxy on every peer
+// link if proxied.
+func startClusterLinked(t *testing.T, proxied bool) *clusterNodes {
+	c := &clusterNodes{t: t, ports: freePorts(t, 3), ids: []uint64{1, 2, 3}, joining: make([]bool, 3)}
 	var peers []string
 	for i, port := range c.ports {
 		peers = append(peers, fmt.Sprintf("%d=http://127.0.0.1:%d", i+1, port))
 		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), fmt.Sprint(i+1)))
 	}
 	c.peers = strings.Join(peers, ",")
+	if proxied {
+		c.links = make([][]*faultProxy, 3)
+		for i := range 3 {
+			c.links[i] = make([]*faultProxy, 3)
+			for j := range 3 {
+				if i != j {
+					c.links[i][j] = newFaultProxy(t, fmt.Sprintf("127.0.0.1:%d", c.ports[j]))
+				}
+			}
+		}
+	}
 	c.procs = make([]*proc, 3)
 	for i := range 3 {
 		c.start(i)
@@ -65,9 +87,27 @@ func startCluster(t *testing.T) *clusterNodes {
 	return c
 }
 
+// peersOf is node i's --cluster-peers: its own address, and the others'
+// (through its links to them, if proxied).
+func (c *clusterNodes) peersOf(i int) string {
+	var peers []string
+	for j, port := range c.ports {
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		if j != i && c.links != nil {
+			addr = c.links[i][j].addr()
+		}
+		peers = append(peers, fmt.Sprintf("%d=http://%s", c.ids[j], addr))
+	}
+	return strings.Join(peers, ",")
+}
+
 func (c *clusterNodes) args(i int) []string {
-	return []string{"--listen", fmt.Sprintf("127.0.0.1:%d", c.ports[i]), "--data", c.dirs[i],
-		"--cluster-id", "e2e", "--node-id", fmt.Sprint(i + 1), "--cluster-peers", c.peers}
+	args := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", c.ports[i]), "--data", c.dirs[i],
+		"--cluster-id", "e2e", "--node-id", fmt.Sprint(c.ids[i]), "--cluster-peers", c.peersOf(i)}
+	if c.joining[i] {
+		args = append(args, "--join")
+	}
+	return args
 }
 
 func (c *clusterNodes) start(i int) { c.procs[i] = start(c.t, c.args(i)...) }
