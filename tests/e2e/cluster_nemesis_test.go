@@ -241,7 +241,8 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 	}
 	for range schedule {
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond) // load between faults
-		switch rng.IntN(8) {                                            // 5–7: SIGKILL a node (below)
+		// 0–4 below; 5–7: SIGKILL a node (after the switch).
+		switch rng.IntN(8) {
 		case 0: // SIGSTOP the leader for twice the longest election timeout
 			faults["stop"]++
 			li, _ := c.leader(ctx, -1)
