@@ -23,6 +23,41 @@ func (f follower) Publish(context.Context, string, ...chute.Message) ([]chute.Pu
 	return nil, &chute.LeaderError{Addr: f.leader}
 }
 
+// Receive refuses too: a Consume stream opened here ends at once.
+func (f follower) Receive(context.Context, string, chute.ReceiveOptions) ([]chute.Delivery, error) {
+	return nil, &chute.LeaderError{Addr: f.leader}
+}
+
+// TestConsumerFollowsLeader: a Consumer whose stream a follower refuses
+// opens it again at the leader within the same Receive, which returns
+// the leader's message rather than the refusal.
+func TestConsumerFollowsLeader(t *testing.T) {
+	ctx := chutetest.Ctx(t)
+	b := chutetest.MustOpen(t, "", nil)
+	leader := chutetest.StartServer(t, b, server.Options{})
+	addr := chutetest.StartServer(t, follower{API: b, leader: "http://" + leader}, server.Options{})
+	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(ctx, "q", chute.Message{Body: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cons := client.NewConsumer(c, "q", client.ConsumerOptions{})
+	defer cons.Close()
+	ds, err := cons.Receive(ctx, 1)
+	if err != nil || len(ds) != 1 || string(ds[0].Body) != "a" {
+		t.Fatalf("receive through a follower: %v %+v", err, ds)
+	}
+	if err := cons.Ack(ctx, ds[0].Receipt); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestFollowsLeader: a Client dialled at a follower sends the refused
 // call to the leader it names, over every protocol, and stays there.
 func TestFollowsLeader(t *testing.T) {

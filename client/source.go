@@ -246,7 +246,23 @@ func (s *streamSource) fetch(ctx context.Context, n int) ([]chute.Delivery, erro
 // fetchWait returns 1 to n deliveries, opening a stream if none is open.
 // It waits for the first until ctx ends, or at most wait when wait > 0
 // (then it returns none); wait < 0 does not wait.
+//
+// A stream that a cluster's follower refused, naming the leader (the
+// Client targets it from then on: failover.go), is opened again at once,
+// up to 3 times in one call: the wait goes on at the leader instead of
+// failing. The refused stream delivered nothing.
 func (s *streamSource) fetchWait(ctx context.Context, n int, wait time.Duration) ([]chute.Delivery, error) {
+	for hints := 0; ; hints++ {
+		ds, err := s.fetchOnce(ctx, n, wait)
+		var le *chute.LeaderError
+		if err != nil && hints < 3 && errors.As(err, &le) && le.Addr != "" {
+			continue
+		}
+		return ds, err
+	}
+}
+
+func (s *streamSource) fetchOnce(ctx context.Context, n int, wait time.Duration) ([]chute.Delivery, error) {
 	s.mu.Lock()
 	target := max(n, s.prefetch)
 	switch {

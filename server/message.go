@@ -288,6 +288,12 @@ func (m *messageService) Consume(ctx context.Context, stream *connect.BidiStream
 	c.mu.Unlock()
 	c.settling.Wait()
 	c.returnHeld(errors.Is(err, io.EOF) || m.s.stop.Err() != nil)
+	c.mu.Lock()
+	fatal := c.fatal
+	c.mu.Unlock()
+	if fatal != nil && m.s.stop.Err() == nil {
+		return wire.ToConnect(fatal)
+	}
 	if errors.Is(err, io.EOF) || ctx.Err() != nil && m.s.stop.Err() != nil {
 		return nil
 	}
@@ -306,6 +312,7 @@ type consumer struct {
 	credit  uint64              // guarded by mu
 	held    map[string]struct{} // guarded by mu: receipts delivered, not settled
 	closing bool                // guarded by mu: the stream is ending
+	fatal   error               // guarded by mu: a *chute.LeaderError that ended the deliveries
 	more    chan struct{}       // signalled when credit arrives
 
 	slots    chan struct{} // bounds settlements in progress
@@ -376,6 +383,16 @@ func (c *consumer) deliver(ctx context.Context) {
 			ds, err = c.m.s.api.Receive(ctx, c.queue, opts)
 		}
 		if err != nil {
+			var le *chute.LeaderError
+			if errors.As(err, &le) {
+				// A cluster node that stopped leading: the stream ends with
+				// the refusal as a call's error, whose Chute-Leader header
+				// names the leader for the client to open the next one there.
+				c.mu.Lock()
+				c.fatal = err
+				c.mu.Unlock()
+				return
+			}
 			if ctx.Err() == nil {
 				c.out.Send(&chutev1.ConsumeResponse{Settled: &chutev1.SettleResult{Error: wire.ToStatus(err)}})
 			}
