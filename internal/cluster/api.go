@@ -13,10 +13,11 @@ import (
 	"github.com/chutemq/chute/internal/replica"
 )
 
-// API serves chute.API from a Node: the queue operations a replicated
-// shard has commands for — create and delete queues, publish (with
-// priority, delay, message ID and producer session), receive, ack, nack
-// and extend — and queue statistics from the leader. Everything else
+// API serves chute.API from a Node: the operations a replicated shard
+// has commands for — create and delete queues and topics, subscribe and
+// unsubscribe, publish to a queue or a topic (with priority, delay,
+// message ID and producer session), receive, ack, nack and extend — and
+// queue and topic statistics from the leader. Everything else
 // fails with chute.ErrNotReplicated, and so do message fields and queue
 // settings the commands do not carry yet (headers, ordering keys, TTLs,
 // dead-letter settings, …): refused, never silently dropped.
@@ -354,6 +355,65 @@ func publicStats(s engine.QueueStats) chute.QueueStats {
 		DeadLetters: s.DeadLetters, DedupIDs: s.DedupIDs, Sessions: s.Sessions, Totals: s.Totals}
 }
 
+// CreateTopic implements chute.API: a topic with the default settings
+// (others are refused). A publish to it fans out to its subscriptions in
+// one command.
+func (a *API) CreateTopic(ctx context.Context, name string, cfg chute.TopicConfig) error {
+	if cfg != (chute.TopicConfig{}) {
+		return notReplicated("topic settings")
+	}
+	_, err := a.do(ctx, replica.Command{Op: replica.OpCreateTopic, Queue: name})
+	return err
+}
+
+// DeleteTopic implements chute.API.
+func (a *API) DeleteTopic(ctx context.Context, name string) error {
+	_, err := a.do(ctx, replica.Command{Op: replica.OpDeleteTopic, Queue: name})
+	return err
+}
+
+// Subscribe implements chute.API: the subscription's queue takes the
+// visibility timeout and max deliveries, as CreateQueue does (its
+// dead-letter queue is the subscription's name with ".dlq"); filters are
+// refused (headers are not replicated yet).
+func (a *API) Subscribe(ctx context.Context, topic, name string, cfg chute.SubscriptionConfig) error {
+	if len(cfg.Filter) > 0 {
+		return notReplicated("subscription filters")
+	}
+	rest := cfg.Queue
+	rest.VisibilityTimeout, rest.MaxDeliveries = 0, 0
+	if rest.DeadLetterQueue == name+".dlq" {
+		rest.DeadLetterQueue = ""
+	}
+	if !isZeroConfig(rest) {
+		return notReplicated("subscription queue settings other than the visibility timeout and max deliveries")
+	}
+	_, err := a.do(ctx, replica.Command{Op: replica.OpSubscribe, Queue: topic, Sub: name,
+		Visibility: cfg.Queue.VisibilityTimeout, MaxDeliveries: cfg.Queue.MaxDeliveries})
+	return err
+}
+
+// Unsubscribe implements chute.API.
+func (a *API) Unsubscribe(ctx context.Context, topic, name string) error {
+	_, err := a.do(ctx, replica.Command{Op: replica.OpUnsubscribe, Queue: topic, Sub: name})
+	return err
+}
+
+// Topics implements chute.API, from the leader's state.
+func (a *API) Topics(ctx context.Context) ([]chute.TopicStats, error) {
+	var all []engine.TopicStats
+	if err := a.n.Read(ctx, func(sh *replica.Shard) { all = sh.Topics() }); err != nil {
+		return nil, a.publicErr(err)
+	}
+	out := make([]chute.TopicStats, len(all))
+	for i, t := range all {
+		out[i] = chute.TopicStats{Name: t.Name, Config: t.Config, Subscriptions: t.Subscriptions,
+			DedupIDs: t.DedupIDs, Sessions: t.Sessions, DedupBytes: t.DedupBytes, DedupForgotten: t.Totals.DedupForgotten,
+			Published: t.Totals.Published, Unrouted: t.Totals.Unrouted}
+	}
+	return out, nil
+}
+
 // Close implements chute.API: the Node is its owner's to close.
 func (a *API) Close() error { return nil }
 
@@ -371,20 +431,11 @@ func (a *API) UpdateQueue(context.Context, string, chute.QueueConfig) error {
 func (a *API) PurgeQueue(context.Context, string) (int64, error) {
 	return 0, notReplicated("PurgeQueue")
 }
-func (a *API) CreateTopic(context.Context, string, chute.TopicConfig) error {
-	return notReplicated("topics")
-}
-func (a *API) DeleteTopic(context.Context, string) error          { return notReplicated("topics") }
-func (a *API) Topics(context.Context) ([]chute.TopicStats, error) { return nil, nil }
-func (a *API) Unsubscribe(context.Context, string, string) error  { return notReplicated("topics") }
 func (a *API) Redrive(context.Context, string, int64) (int64, error) {
 	return 0, notReplicated("redrive")
 }
 func (a *API) PauseQueue(context.Context, string) error  { return notReplicated("pause") }
 func (a *API) ResumeQueue(context.Context, string) error { return notReplicated("pause") }
-func (a *API) Subscribe(context.Context, string, string, chute.SubscriptionConfig) error {
-	return notReplicated("topics")
-}
 func (a *API) GetMessage(context.Context, string, chute.MessageRef) (chute.MessageInfo, error) {
 	return chute.MessageInfo{}, notReplicated("message lookup")
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -110,5 +111,75 @@ func TestAPI(t *testing.T) {
 	api.Receive(ctx, "q", chute.ReceiveOptions{Max: 1, Wait: -1})
 	if err := api.Ack(ctx, "q", ds[0].Receipt); !errors.Is(err, chute.ErrStaleReceipt) {
 		t.Fatalf("a receipt of the earlier queue: %v", err)
+	}
+}
+
+// TestAPITopics: topics over a three-node cluster: a publish fans out to
+// every subscription, a consumer waiting on one gets its copy, settings
+// the commands do not carry are refused, and a follower has the same
+// state.
+func TestAPITopics(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx := context.Background()
+	l := c.leader()
+	api := NewAPI(l.node)
+	if err := api.CreateTopic(ctx, "t", chute.TopicConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.CreateTopic(ctx, "u", chute.TopicConfig{Group: "g"}); !errors.Is(err, chute.ErrNotReplicated) {
+		t.Fatalf("a topic setting: %v", err)
+	}
+	if err := api.Subscribe(ctx, "t", "s1", chute.SubscriptionConfig{Queue: chute.QueueConfig{VisibilityTimeout: time.Minute}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Subscribe(ctx, "t", "s2", chute.SubscriptionConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Subscribe(ctx, "t", "s3", chute.SubscriptionConfig{Filter: map[string]string{"k": "v"}}); !errors.Is(err, chute.ErrNotReplicated) {
+		t.Fatalf("a filter: %v", err)
+	}
+	if err := api.Subscribe(ctx, "nope", "s4", chute.SubscriptionConfig{}); !errors.Is(err, chute.ErrTopicNotFound) {
+		t.Fatalf("subscribe to no topic: %v", err)
+	}
+	// A consumer of s2 waits (parked at the leader) before the publish.
+	got := make(chan []chute.Delivery, 1)
+	go func() {
+		ds, _ := api.Receive(ctx, "s2", chute.ReceiveOptions{Max: 10, Wait: 10 * time.Second})
+		got <- ds
+	}()
+	waitParked(t, l.node, "s2", 1)
+	if res, err := api.Publish(ctx, "t", chute.Message{ID: "m", Body: []byte("x")}); err != nil || len(res) != 1 {
+		t.Fatalf("publish to the topic: %v %+v", err, res)
+	}
+	if ds := <-got; len(ds) != 1 || string(ds[0].Body) != "x" || ds[0].Queue != "s2" {
+		t.Fatalf("the waiting consumer of s2 got %+v", ds)
+	}
+	ds, err := api.Receive(ctx, "s1", chute.ReceiveOptions{Max: 10, Wait: -1})
+	if err != nil || len(ds) != 1 || ds[0].ID != "m" {
+		t.Fatalf("s1: %v %+v", err, ds)
+	}
+	if err := api.Ack(ctx, "s1", ds[0].Receipt); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := api.Topics(ctx)
+	if err != nil || len(ts) != 1 || ts[0].Name != "t" || len(ts[0].Subscriptions) != 2 || ts[0].Published != 1 {
+		t.Fatalf("topics: %v %+v", err, ts)
+	}
+	if err := api.Unsubscribe(ctx, "t", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.QueueStats(ctx, "s2"); !errors.Is(err, chute.ErrQueueNotFound) {
+		t.Fatalf("an unsubscribed subscription's queue: %v", err)
+	}
+	if err := api.DeleteTopic(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	// Every replica ends in the same state.
+	la, lh := l.node.inspect()
+	for _, m := range c.members {
+		waitFor(t, fmt.Sprintf("node %d applies", m.id), func() bool { a, _ := m.node.inspect(); return a >= la })
+		if a, h := m.node.inspect(); a == la && h != lh {
+			t.Fatalf("node %d: state hash differs", m.id)
+		}
 	}
 }

@@ -359,10 +359,19 @@ func (n *Node) run() {
 			waiters[cmd.ID] = w
 		}
 		if k := readyCount(cmd); k > 0 {
-			pk.coming[cmd.Queue] = cmd.ID
-			for _, p := range pk.take(cmd.Queue, k) {
-				if err := proposeCmd(&p.cmd, waiter{reply: p.reply, park: p}); err != nil {
-					p.deliver(result{err: err})
+			// A publish to a topic brings messages to each of its
+			// subscriptions (as of the state applied: one subscribed
+			// since gets none, and its receive is proposed for nothing).
+			queues := []string{cmd.Queue}
+			if subs := n.rep.Shard().Subscriptions(cmd.Queue); subs != nil {
+				queues = subs
+			}
+			for _, q := range queues {
+				pk.coming[q] = cmd.ID
+				for _, p := range pk.take(q, k) {
+					if err := proposeCmd(&p.cmd, waiter{reply: p.reply, park: p}); err != nil {
+						p.deliver(result{err: err})
+					}
 				}
 			}
 		}

@@ -233,3 +233,17 @@ func (e *Engine) Ready(name string) int64 {
 	}
 	return -1
 }
+
+// Subscriptions names the subscriptions (queues) of topic name, in
+// fan-out order; nil for an unknown topic.
+func (e *Engine) Subscriptions(name string) []string {
+	t := e.topics[name]
+	if t == nil {
+		return nil
+	}
+	out := make([]string, len(t.subs))
+	for i, q := range t.subs {
+		out[i] = q.name
+	}
+	return out
+}

@@ -40,7 +40,14 @@ const (
 	OpNack        Op = 5 // Items (Seq, Deliv, Value = delay ns, <0: none)
 	OpDeleteQueue Op = 6
 	OpExtend      Op = 7 // Items (Seq, Deliv), Lease: each lease runs Lease from the command's time
-	opEnd         Op = 8
+	// Topics: Queue names the topic. A publish to a topic is an
+	// OpPublish with the topic's name: the engine fans it out to the
+	// subscriptions, in one record.
+	OpCreateTopic Op = 8
+	OpDeleteTopic Op = 9
+	OpSubscribe   Op = 10 // Sub (the subscription's queue), Visibility, MaxDeliveries
+	OpUnsubscribe Op = 11 // Sub
+	opEnd         Op = 12
 )
 
 func (o Op) String() string {
@@ -59,6 +66,14 @@ func (o Op) String() string {
 		return "delete-queue"
 	case OpExtend:
 		return "extend"
+	case OpCreateTopic:
+		return "create-topic"
+	case OpDeleteTopic:
+		return "delete-topic"
+	case OpSubscribe:
+		return "subscribe"
+	case OpUnsubscribe:
+		return "unsubscribe"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -83,10 +98,12 @@ type Command struct {
 	ClientSeq uint64
 	Queue     string
 
-	// OpCreateQueue: the queue's visibility timeout and max deliveries
-	// (the rest default).
+	// OpCreateQueue and OpSubscribe: the queue's visibility timeout and
+	// max deliveries (the rest default).
 	Visibility    time.Duration
 	MaxDeliveries int
+	// OpSubscribe, OpUnsubscribe: the subscription (its queue's name).
+	Sub string
 
 	// OpPublish: a producer session ("" for none) and the session number
 	// of the first message, then the messages.
@@ -127,6 +144,12 @@ func (c *Command) Encode(buf []byte) []byte {
 	case OpCreateQueue:
 		buf = binary.AppendVarint(buf, int64(c.Visibility))
 		buf = binary.AppendVarint(buf, int64(c.MaxDeliveries))
+	case OpSubscribe:
+		buf = appendString(buf, c.Sub)
+		buf = binary.AppendVarint(buf, int64(c.Visibility))
+		buf = binary.AppendVarint(buf, int64(c.MaxDeliveries))
+	case OpUnsubscribe:
+		buf = appendString(buf, c.Sub)
 	case OpPublish:
 		buf = appendString(buf, c.Session)
 		buf = binary.AppendUvarint(buf, c.SessionSeq)
@@ -247,6 +270,11 @@ func (d *decoder) command() *Command {
 	switch c.Op {
 	case OpCreateQueue:
 		c.Visibility, c.MaxDeliveries = time.Duration(d.varint()), int(d.varint())
+	case OpSubscribe:
+		c.Sub = string(d.bytes())
+		c.Visibility, c.MaxDeliveries = time.Duration(d.varint()), int(d.varint())
+	case OpUnsubscribe:
+		c.Sub = string(d.bytes())
 	case OpPublish:
 		c.Session, c.SessionSeq = string(d.bytes()), d.uvarint()
 		n := d.count(4)
@@ -286,5 +314,9 @@ func (d *decoder) command() *Command {
 // queue named after the queue, so that max deliveries park messages where
 // the checks find them.
 func (c *Command) queueConfig() chute.QueueConfig {
-	return chute.QueueConfig{VisibilityTimeout: c.Visibility, MaxDeliveries: c.MaxDeliveries, DeadLetterQueue: c.Queue + ".dlq"}
+	name := c.Queue
+	if c.Op == OpSubscribe {
+		name = c.Sub
+	}
+	return chute.QueueConfig{VisibilityTimeout: c.Visibility, MaxDeliveries: c.MaxDeliveries, DeadLetterQueue: name + ".dlq"}
 }

@@ -28,6 +28,12 @@ func genCommand(t *rapid.T) *Command {
 			return Msg{Prio: rapid.Uint8().Draw(t, "prio"), Delay: time.Duration(rapid.Int64().Draw(t, "delay")),
 				ID: rapid.String().Draw(t, "mid"), Body: rapid.SliceOf(rapid.Byte()).Draw(t, "body")}
 		}), 0, 5).Draw(t, "msgs")
+	case OpSubscribe:
+		c.Sub = rapid.String().Draw(t, "sub")
+		c.Visibility = time.Duration(rapid.Int64().Draw(t, "vis"))
+		c.MaxDeliveries = rapid.Int().Draw(t, "maxd")
+	case OpUnsubscribe:
+		c.Sub = rapid.String().Draw(t, "sub")
 	case OpReceive:
 		c.Max, c.Lease = rapid.Int().Draw(t, "max"), time.Duration(rapid.Int64().Draw(t, "lease"))
 	case OpAck, OpNack, OpExtend:
@@ -273,5 +279,68 @@ func TestExactlyOnce(t *testing.T) {
 	r, err := s3.Apply(consensus.Entry{Index: 2, Data: (&Command{Op: OpDeleteQueue, Queue: "nope", Time: t0, Client: "c", ClientSeq: 1}).Encode(nil)})
 	if err != nil || !errors.Is(r.Err, engine.ErrQueueNotFound) {
 		t.Fatalf("a remembered refusal after a restore: %v, %v", r.Err, err)
+	}
+}
+
+// TestShardTopics: a topic fans a publish out to its subscriptions, each
+// a queue of its own (with its own dead-letter queue); unsubscribing ends
+// one; a restored snapshot and a replay agree; refusals are results.
+func TestShardTopics(t *testing.T) {
+	const t0 = int64(1_800_000_000_000_000_000)
+	log := entries(
+		Command{Op: OpCreateTopic, Queue: "t", Time: t0},
+		Command{Op: OpSubscribe, Queue: "t", Sub: "s1", Time: t0 + 1, Visibility: time.Second, MaxDeliveries: 1},
+		Command{Op: OpSubscribe, Queue: "t", Sub: "s2", Time: t0 + 2},
+		Command{Op: OpPublish, Queue: "t", Time: t0 + 3, Msgs: []Msg{{ID: "a", Body: []byte("A")}}},
+		Command{Op: OpReceive, Queue: "s1", Time: t0 + 4, Max: 10},
+		Command{Op: OpReceive, Queue: "s2", Time: t0 + 5, Max: 10},
+		Command{Op: OpUnsubscribe, Queue: "t", Sub: "s2", Time: t0 + 6},
+		Command{Op: OpPublish, Queue: "t", Time: t0 + 7, Msgs: []Msg{{ID: "b", Body: []byte("B")}}},
+		Command{Op: OpReceive, Queue: "s2", Time: t0 + 8, Max: 10},
+		Command{Op: OpSubscribe, Queue: "nope", Sub: "s3", Time: t0 + 9},
+		Command{Op: OpCreateTopic, Queue: "t", Time: t0 + 10},
+		Command{Op: OpReceive, Queue: "s1", Time: t0 + 3e9, Max: 10}, // s1's lease of a ran out: max deliveries 1, dead
+		Command{Op: OpReceive, Queue: "s1.dlq", Time: t0 + 3e9 + 1, Max: 10},
+		Command{Op: OpDeleteTopic, Queue: "t", Time: t0 + 3e9 + 2},
+	)
+	a := NewShard()
+	var res []Result
+	for i, e := range log {
+		r, err := a.Apply(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, r)
+		// Every prefix: a snapshot restored equals the shard.
+		b, err := RestoreShard(a.Snapshot())
+		if err != nil || b.Hash() != a.Hash() {
+			t.Fatalf("after entry %d: restored %v, hashes equal %v", i+1, err, err == nil && b.Hash() == a.Hash())
+		}
+	}
+	for i := range 3 {
+		if res[i].Err != nil {
+			t.Fatalf("entry %d: %v", i+1, res[i].Err)
+		}
+	}
+	if d := res[4].Delivered; len(d) != 1 || string(d[0].Body) != "A" {
+		t.Fatalf("s1 received %+v", d)
+	}
+	if d := res[5].Delivered; len(d) != 1 || d[0].ID != "a" {
+		t.Fatalf("s2 received %+v", d)
+	}
+	if !errors.Is(res[8].Err, engine.ErrQueueNotFound) {
+		t.Fatalf("receive from an unsubscribed subscription: %v %+v", res[8].Err, res[8].Delivered)
+	}
+	if !errors.Is(res[9].Err, engine.ErrTopicNotFound) || !errors.Is(res[10].Err, engine.ErrExists) {
+		t.Fatalf("subscribe to no topic: %v; create twice: %v", res[9].Err, res[10].Err)
+	}
+	if d := res[11].Delivered; len(d) != 1 || d[0].ID != "b" {
+		t.Fatalf("s1 after its lease of a ran out: %+v (a dead, b ready)", d)
+	}
+	if d := res[12].Delivered; len(d) != 1 || d[0].ID != "a" {
+		t.Fatalf("s1.dlq: %+v", d)
+	}
+	if res[13].Err != nil || len(a.Topics()) != 0 {
+		t.Fatalf("delete the topic: %v, %d topics left", res[13].Err, len(a.Topics()))
 	}
 }

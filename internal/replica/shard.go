@@ -117,6 +117,14 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 		_, r.Err = e.CreateQueue(c.Time, c.Queue, c.queueConfig())
 	case OpDeleteQueue:
 		_, r.Err = e.DeleteQueue(c.Time, c.Queue)
+	case OpCreateTopic:
+		_, r.Err = e.CreateTopic(c.Time, c.Queue, engine.TopicConfig{})
+	case OpDeleteTopic:
+		_, r.Err = e.DeleteTopic(c.Time, c.Queue)
+	case OpSubscribe:
+		_, r.Err = e.Subscribe(c.Time, c.Queue, c.Sub, c.queueConfig(), nil)
+	case OpUnsubscribe:
+		_, r.Err = e.Unsubscribe(c.Time, c.Queue, c.Sub)
 	case OpPublish:
 		return s.publish(c, index, r)
 	case OpReceive:
@@ -246,7 +254,8 @@ func (s *Shard) appendClients(buf []byte) []byte {
 
 // A remembered refusal is stored as the engine error it wraps (so that
 // errors.Is answers the same after a restore) and its text.
-var clientErrs = [...]error{1: engine.ErrExists, 2: engine.ErrQueueNotFound, 3: engine.ErrNotFound, 4: engine.ErrInvalidConfig}
+var clientErrs = [...]error{1: engine.ErrExists, 2: engine.ErrQueueNotFound, 3: engine.ErrNotFound, 4: engine.ErrInvalidConfig,
+	5: engine.ErrTopicNotFound}
 
 func errCode(err error) (byte, string) {
 	if err == nil {
@@ -334,6 +343,13 @@ func (s *Shard) QueueStats(name string) (engine.QueueStats, error) { return s.en
 // Ready is how many messages of queue name are ready to deliver (-1: no
 // such queue).
 func (s *Shard) Ready(name string) int64 { return s.eng.Ready(name) }
+
+// Topics is every topic's statistics, sorted by name.
+func (s *Shard) Topics() []engine.TopicStats { return s.eng.Topics() }
+
+// Subscriptions names the subscriptions (queues) of topic name; nil for
+// a queue or an unknown name.
+func (s *Shard) Subscriptions(name string) []string { return s.eng.Subscriptions(name) }
 
 // Queues is every queue's statistics, sorted by name.
 func (s *Shard) Queues() []engine.QueueStats { return s.eng.Queues() }

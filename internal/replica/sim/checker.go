@@ -31,14 +31,16 @@ import (
 type checker struct {
 	w           *world
 	stopClients bool
-	byIndex     map[uint64]string      // each index's result, as the first node to apply it saw it
-	hashes      map[uint64][32]byte    // the state hash at every hashEvery-th index, as the first node had it
-	msgs        map[msgKey]*msgState   // every stored message, by queue and sequence
-	ids         map[string]msgKey      // every stored message ID, where it was first stored
-	confirmed   map[string]bool        // IDs whose publish a producer saw confirmed
-	acked       map[string]bool        // IDs acked from the queue or its dead-letter queue
-	producing   int                    // producers not done yet
-	leaders     map[[2]uint64]struct{} // (term, leader) pairs seen
+	byIndex     map[uint64]string          // each index's result, as the first node to apply it saw it
+	hashes      map[uint64][32]byte        // the state hash at every hashEvery-th index, as the first node had it
+	msgs        map[msgKey]*msgState       // every stored message, by queue and sequence
+	ids         map[string]msgKey          // every stored message ID, where it was first stored
+	confirmed   map[string]bool            // IDs whose publish a producer saw confirmed
+	acked       map[string]bool            // IDs acked from the queue or its dead-letter queue (from every subscription, for the topic's)
+	ackedIn     map[string]map[string]bool // the queues (dead-letter queues counted as theirs) each ID was acked from
+	fanout      map[string]bool            // IDs published to the topic
+	producing   int                        // producers not done yet
+	leaders     map[[2]uint64]struct{}     // (term, leader) pairs seen
 	trace       uint64
 	// The histories of the linearizability checks (linear.go).
 	publishes, admin []porcupine.Operation
@@ -58,7 +60,8 @@ type msgState struct {
 
 func newChecker(w *world) *checker {
 	return &checker{w: w, byIndex: map[uint64]string{}, msgs: map[msgKey]*msgState{}, ids: map[string]msgKey{},
-		hashes: map[uint64][32]byte{}, confirmed: map[string]bool{}, acked: map[string]bool{}, leaders: map[[2]uint64]struct{}{}, trace: 14695981039346656037}
+		hashes: map[uint64][32]byte{}, confirmed: map[string]bool{}, acked: map[string]bool{},
+		ackedIn: map[string]map[string]bool{}, fanout: map[string]bool{}, leaders: map[[2]uint64]struct{}{}, trace: 14695981039346656037}
 }
 
 // summary is what must be equal about one index's result on every node.
@@ -132,6 +135,9 @@ func (c *checker) applied(n *node, r replica.Result) {
 			}
 			c.ids[id] = k
 			c.msgs[k] = &msgState{id: id}
+			if cmd.Queue == topicName {
+				c.fanout[id] = true
+			}
 		}
 	case replica.OpReceive:
 		for _, d := range r.Delivered {
@@ -177,7 +183,20 @@ func (c *checker) applied(n *node, r replica.Result) {
 			st.leased = false
 			if cmd.Op == replica.OpAck {
 				st.acked = true
-				if !c.acked[st.id] {
+				if c.ackedIn[st.id] == nil {
+					c.ackedIn[st.id] = map[string]bool{}
+				}
+				c.ackedIn[st.id][strings.TrimSuffix(cmd.Queue, ".dlq")] = true
+				// A message of the topic is done once every subscription
+				// acked its copy.
+				done := !c.fanout[st.id]
+				if !done {
+					done = true
+					for _, sub := range topicSubs {
+						done = done && c.ackedIn[st.id][sub]
+					}
+				}
+				if done && !c.acked[st.id] {
 					c.acked[st.id] = true
 					c.w.out.Acked++
 					if strings.HasSuffix(cmd.Queue, ".dlq") {

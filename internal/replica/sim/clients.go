@@ -10,13 +10,20 @@ import (
 	"github.com/chutemq/chute/internal/replica"
 )
 
-// The simulated clients: one creates the queue, producers publish batches
-// in producer sessions (a retry is a duplicate, not a second copy),
+// The simulated clients: one creates the queue, and a topic with two
+// subscriptions; producers publish batches in producer sessions (a retry
+// is a duplicate, not a second copy), to the queue, and one to the topic;
 // consumers receive and ack, nack or drop (the lease runs out) what they
-// get, and one consumer drains the dead-letter queue.
+// get, one consumer drains the dead-letter queue, and one each
+// subscription.
+
+// topicSubs are the topic's subscriptions (queues of their own): each
+// gets a copy of every message published to the topic.
+var topicSubs = [...]string{"t.a", "t.b"}
 
 const (
 	queueName    = "q"
+	topicName    = "t"
 	lease        = 500 * time.Millisecond
 	maxDeliv     = 4
 	callTimeout  = 300 * time.Millisecond
@@ -96,30 +103,52 @@ func (c *client) call(cmd replica.Command, done func(replica.Result)) {
 // startClients creates the queues, then starts the producers and
 // consumers.
 func (w *world) startClients() {
-	w.chk.producing = w.cfg.Producers + admins
+	w.chk.producing = w.cfg.Producers + 1 + admins // the queue's producers, the topic's, the admins
 	admin := &client{w: w}
-	admin.call(replica.Command{Op: replica.OpCreateQueue, Queue: queueName, Visibility: lease, MaxDeliveries: maxDeliv},
-		func(res replica.Result) {
-			if res.Err != nil && !errIs(res.Err, engine.ErrExists) {
-				w.violation("create queue: %v", res.Err)
-				return
-			}
-			for i := range w.cfg.Producers {
-				w.producer(i)
-			}
-			for range w.cfg.Consumers {
-				w.consumer(queueName, true)
-			}
-			for i := range admins {
-				w.admin(i)
-			}
-			w.consumer(queueName+".dlq", false)
-		})
+	// The set-up, one command after another: the queue, then the topic
+	// and its two subscriptions.
+	setup := []replica.Command{
+		{Op: replica.OpCreateQueue, Queue: queueName, Visibility: lease, MaxDeliveries: maxDeliv},
+		{Op: replica.OpCreateTopic, Queue: topicName},
+	}
+	for _, sub := range topicSubs {
+		setup = append(setup, replica.Command{Op: replica.OpSubscribe, Queue: topicName, Sub: sub, Visibility: lease})
+	}
+	var step func(int)
+	step = func(i int) {
+		if i < len(setup) {
+			admin.call(setup[i], func(res replica.Result) {
+				if res.Err != nil && !errIs(res.Err, engine.ErrExists) {
+					w.violation("set-up %v: %v", setup[i].Op, res.Err)
+					return
+				}
+				step(i + 1)
+			})
+			return
+		}
+		for i := range w.cfg.Producers {
+			w.producer(i, queueName)
+		}
+		w.producer(w.cfg.Producers, topicName)
+		for range w.cfg.Consumers {
+			w.consumer(queueName, true)
+		}
+		for _, sub := range topicSubs {
+			w.consumer(sub, false)
+			w.consumer(sub+".dlq", false)
+		}
+		for i := range admins {
+			w.admin(i)
+		}
+		w.consumer(queueName+".dlq", false)
+	}
+	step(0)
 }
 
-// producer publishes cfg.Batches batches of 1–4 messages, one batch at a
-// time, some delayed, with priorities.
-func (w *world) producer(i int) {
+// producer publishes cfg.Batches batches of 1–4 messages to target (a
+// queue, or a topic that fans them out), one batch at a time, some
+// delayed, with priorities.
+func (w *world) producer(i int, target string) {
 	c := &client{w: w}
 	session := fmt.Sprintf("p%d", i)
 	next, batches := uint64(1), 0
@@ -137,7 +166,7 @@ func (w *world) producer(i int) {
 				msgs[j].Delay = w.between(0, 300*time.Millisecond)
 			}
 		}
-		cmd := replica.Command{Op: replica.OpPublish, Queue: queueName, Session: session, SessionSeq: next, Msgs: msgs}
+		cmd := replica.Command{Op: replica.OpPublish, Queue: target, Session: session, SessionSeq: next, Msgs: msgs}
 		call := w.now
 		c.call(cmd, func(res replica.Result) {
 			if res.Err != nil {
