@@ -318,6 +318,7 @@ func (n *Node) run() {
 	// in an earlier life may still be committed after a restart, and must
 	// not answer a new proposal that reuses its ID.
 	nextID := rand.Uint64() >> 1
+	firstID := nextID // this life's proposals are numbered above it
 	var term uint64
 	var leading bool
 	fail := func(err error) {
@@ -442,7 +443,9 @@ func (n *Node) run() {
 			if res.Cmd == nil || res.Cmd.Node != n.cfg.ID {
 				return
 			}
-			pk.appliedID = max(pk.appliedID, res.Cmd.ID)
+			if res.Cmd.ID > firstID && res.Cmd.ID <= nextID { // not an earlier life's
+				pk.appliedID = max(pk.appliedID, res.Cmd.ID)
+			}
 			w, ok := waiters[res.Cmd.ID]
 			if !ok {
 				return
@@ -487,9 +490,11 @@ func (n *Node) run() {
 	}
 }
 
-// process does every pending Update in the library's order: durable
-// first (snapshot, then entries and hard state, synced), then send, then
-// restore and apply; then maybe compact.
+// process does every pending Update: a received snapshot made durable;
+// a leader's messages sent; entries and hard state written; committed
+// entries applied while they sync; the sync waited for (when the library
+// needs it); a follower's messages sent; Advance; then maybe compact
+// (docs/replication.md, "The real-time node").
 func (n *Node) process(applied func(replica.Result)) error {
 	for n.rn.HasUpdate() {
 		u := n.rn.Update()
