@@ -2,16 +2,19 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/chutemq/chute/internal/chutetest"
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/replica"
 )
@@ -31,8 +34,12 @@ type member struct {
 type testCluster struct {
 	t       testing.TB
 	compact uint64 // CompactEvery (default 10)
-	peers   map[uint64]string
-	members map[uint64]*member
+	// certFile and keyFile, if set, serve the nodes over TLS (HTTP/2),
+	// and client reaches them.
+	certFile, keyFile string
+	client            *http.Client
+	peers             map[uint64]string
+	members           map[uint64]*member
 }
 
 func newTestCluster(t testing.TB, n int) *testCluster {
@@ -40,7 +47,17 @@ func newTestCluster(t testing.TB, n int) *testCluster {
 }
 
 func newTestClusterCompacting(t testing.TB, n int, compact uint64) *testCluster {
-	c := &testCluster{t: t, compact: compact, peers: map[uint64]string{}, members: map[uint64]*member{}}
+	return newTestClusterWith(t, n, &testCluster{compact: compact})
+}
+
+// newTestClusterWith starts the cluster c describes (its compaction and
+// TLS settings) with n members.
+func newTestClusterWith(t testing.TB, n int, c *testCluster) *testCluster {
+	c.t, c.peers, c.members = t, map[uint64]string{}, map[uint64]*member{}
+	scheme := "http://"
+	if c.certFile != "" {
+		scheme = "https://"
+	}
 	dir := t.TempDir()
 	for i := 1; i <= n; i++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -48,7 +65,7 @@ func newTestClusterCompacting(t testing.TB, n int, compact uint64) *testCluster 
 			t.Fatal(err)
 		}
 		id := uint64(i)
-		c.peers[id] = "http://" + l.Addr().String()
+		c.peers[id] = scheme + l.Addr().String()
 		c.members[id] = &member{id: id, l: l, dir: filepath.Join(dir, fmt.Sprint(i))}
 	}
 	for id := range c.members {
@@ -66,13 +83,14 @@ func newTestClusterCompacting(t testing.TB, n int, compact uint64) *testCluster 
 func (c *testCluster) start(id uint64) {
 	m := c.members[id]
 	if m.l == nil {
-		l, err := net.Listen("tcp", c.peers[id][len("http://"):])
+		_, hostport, _ := strings.Cut(c.peers[id], "://")
+		l, err := net.Listen("tcp", hostport)
 		if err != nil {
 			c.t.Fatal(err)
 		}
 		m.l = l
 	}
-	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact, Join: m.join})
+	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact, Join: m.join, HTTP: c.client})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -81,6 +99,10 @@ func (c *testCluster) start(id uint64) {
 	mux.Handle(RaftPath, node.Handler())
 	mux.Handle(MembersPath, node.MembersHandler())
 	m.srv = &http.Server{Handler: mux}
+	if c.certFile != "" {
+		go m.srv.ServeTLS(m.l, c.certFile, c.keyFile)
+		return
+	}
 	go m.srv.Serve(m.l)
 }
 
@@ -214,5 +236,27 @@ func TestFailover(t *testing.T) {
 	// from a snapshot.
 	if n := c.members[old].node.restores.Load(); n == 0 {
 		t.Fatalf("node %d caught up without a snapshot", old)
+	}
+}
+
+// TestTLS: the nodes stream Raft messages to each other over TLS (HTTP/2,
+// whose request bodies flush per chunk too): a cluster elects, commits
+// and agrees.
+func TestTLS(t *testing.T) {
+	certFile, keyFile, pool := chutetest.SelfSignedCert(t)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	c := newTestClusterWith(t, 3, &testCluster{compact: 10, certFile: certFile, keyFile: keyFile, client: client})
+	c.do(replica.Command{Op: replica.OpCreateQueue, Queue: "q", Visibility: time.Minute})
+	for i := range 30 {
+		if res := c.do(replica.Command{Op: replica.OpPublish, Queue: "q", Msgs: []replica.Msg{{Body: []byte{byte(i)}}}}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	la, lh := c.leader().node.inspect()
+	for _, m := range c.members {
+		waitFor(t, fmt.Sprintf("node %d applies", m.id), func() bool { a, _ := m.node.inspect(); return a >= la })
+		if a, h := m.node.inspect(); a == la && h != lh {
+			t.Fatalf("node %d: state hash differs", m.id)
+		}
 	}
 }
