@@ -414,28 +414,59 @@ func (a *API) Topics(ctx context.Context) ([]chute.TopicStats, error) {
 	return out, nil
 }
 
+// Peek implements chute.API, from the leader's state: up to n of the
+// queue's next messages, not leased (a dead-letter queue's, to inspect).
+func (a *API) Peek(ctx context.Context, queue string, n int) ([]chute.Delivery, error) {
+	var ds []replica.Delivery
+	var perr error
+	if err := a.n.Read(ctx, func(sh *replica.Shard) { ds, perr = sh.Peek(queue, min(maxPeek, max(n, 1))) }); err != nil {
+		return nil, a.publicErr(err)
+	}
+	if perr != nil {
+		return nil, perr
+	}
+	return deliveries(queue, replica.Result{Delivered: ds}), nil
+}
+
+// Redrive implements chute.API: up to max (all if max ≤ 0) ready dead
+// letters of deadLetterQueue go back to the queues they died in.
+func (a *API) Redrive(ctx context.Context, deadLetterQueue string, max int64) (int64, error) {
+	res, err := a.do(ctx, replica.Command{Op: replica.OpRedrive, Queue: deadLetterQueue, Max: int(min(max, 1<<31-1))})
+	return res.Count, err
+}
+
+// PurgeQueue implements chute.API.
+func (a *API) PurgeQueue(ctx context.Context, name string) (int64, error) {
+	res, err := a.do(ctx, replica.Command{Op: replica.OpPurge, Queue: name})
+	return res.Count, err
+}
+
+// PauseQueue implements chute.API.
+func (a *API) PauseQueue(ctx context.Context, name string) error {
+	_, err := a.do(ctx, replica.Command{Op: replica.OpPause, Queue: name})
+	return err
+}
+
+// ResumeQueue implements chute.API.
+func (a *API) ResumeQueue(ctx context.Context, name string) error {
+	_, err := a.do(ctx, replica.Command{Op: replica.OpResume, Queue: name})
+	return err
+}
+
+// maxPeek bounds one Peek (the broker's default batch).
+const maxPeek = 1000
+
 // Close implements chute.API: the Node is its owner's to close.
 func (a *API) Close() error { return nil }
 
 // Not replicated yet.
 
-func (a *API) Peek(context.Context, string, int) ([]chute.Delivery, error) {
-	return nil, notReplicated("Peek")
-}
 func (a *API) Commit(context.Context, chute.Tx) (chute.TxResult, error) {
 	return chute.TxResult{}, notReplicated("transactions")
 }
 func (a *API) UpdateQueue(context.Context, string, chute.QueueConfig) error {
 	return notReplicated("UpdateQueue")
 }
-func (a *API) PurgeQueue(context.Context, string) (int64, error) {
-	return 0, notReplicated("PurgeQueue")
-}
-func (a *API) Redrive(context.Context, string, int64) (int64, error) {
-	return 0, notReplicated("redrive")
-}
-func (a *API) PauseQueue(context.Context, string) error  { return notReplicated("pause") }
-func (a *API) ResumeQueue(context.Context, string) error { return notReplicated("pause") }
 func (a *API) GetMessage(context.Context, string, chute.MessageRef) (chute.MessageInfo, error) {
 	return chute.MessageInfo{}, notReplicated("message lookup")
 }

@@ -97,8 +97,8 @@ func TestAPI(t *testing.T) {
 			t.Fatalf("a follower's stats: %v", err)
 		}
 	}
-	if _, err := api.Peek(ctx, "q", 1); !errors.Is(err, chute.ErrNotReplicated) {
-		t.Fatalf("peek: %v", err)
+	if _, err := api.GetMessage(ctx, "q", chute.MessageRef{Seq: 1}); !errors.Is(err, chute.ErrNotReplicated) {
+		t.Fatalf("message lookup: %v", err)
 	}
 	// A receipt of a deleted and re-created queue settles nothing.
 	api.Publish(ctx, "q", chute.Message{Body: []byte("c")})
@@ -181,5 +181,60 @@ func TestAPITopics(t *testing.T) {
 		if a, h := m.node.inspect(); a == la && h != lh {
 			t.Fatalf("node %d: state hash differs", m.id)
 		}
+	}
+}
+
+// TestAPIDeadLetters: messages that used their deliveries are dead
+// letters; Peek shows them without leasing them, Redrive sends some back,
+// a paused queue delivers nothing until resumed, Purge drops the rest.
+func TestAPIDeadLetters(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx := context.Background()
+	api := NewAPI(c.leader().node)
+	if err := api.CreateQueue(ctx, "d", chute.QueueConfig{VisibilityTimeout: time.Minute, MaxDeliveries: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"a", "b", "c"} {
+		if _, err := api.Publish(ctx, "d", chute.Message{ID: b, Body: []byte(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := api.Receive(ctx, "d", chute.ReceiveOptions{Max: 10, Wait: -1})
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("receive: %v %+v", err, ds)
+	}
+	var nacks []chute.Nack
+	for _, d := range ds {
+		nacks = append(nacks, chute.Nack{Receipt: d.Receipt, Delay: -1})
+	}
+	if err := api.Nack(ctx, "d", nacks...); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a peek leases nothing: twice the same
+		ps, err := api.Peek(ctx, "d.dlq", 10)
+		if err != nil || len(ps) != 3 || string(ps[0].Body) != "a" {
+			t.Fatalf("peek at the dead letters: %v %+v", err, ps)
+		}
+	}
+	if n, err := api.Redrive(ctx, "d.dlq", 2); err != nil || n != 2 {
+		t.Fatalf("redrive 2: %d, %v", n, err)
+	}
+	if err := api.PauseQueue(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := api.Receive(ctx, "d", chute.ReceiveOptions{Max: 10, Wait: -1}); err != nil || len(ds) != 0 {
+		t.Fatalf("a paused queue delivered %+v, %v", ds, err)
+	}
+	if err := api.ResumeQueue(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := api.Receive(ctx, "d", chute.ReceiveOptions{Max: 10, Wait: -1}); err != nil || len(ds) != 2 || string(ds[0].Body)+string(ds[1].Body) != "ab" {
+		t.Fatalf("the redriven messages: %v %+v", err, ds)
+	}
+	if n, err := api.PurgeQueue(ctx, "d.dlq"); err != nil || n != 1 {
+		t.Fatalf("purge the last dead letter: %d, %v", n, err)
+	}
+	if _, err := api.Redrive(ctx, "nope", 0); !errors.Is(err, chute.ErrQueueNotFound) {
+		t.Fatalf("redrive of no queue: %v", err)
 	}
 }

@@ -47,7 +47,12 @@ const (
 	OpDeleteTopic Op = 9
 	OpSubscribe   Op = 10 // Sub (the subscription's queue), Visibility, MaxDeliveries
 	OpUnsubscribe Op = 11 // Sub
-	opEnd         Op = 12
+	// Dead letters and admin: Queue names the queue.
+	OpRedrive Op = 12 // Max: at most this many ready dead letters back to their queues (≤ 0: all)
+	OpPurge   Op = 13 // the queue's ready and delayed messages dropped
+	OpPause   Op = 14 // deliveries stop (publishes go on)
+	OpResume  Op = 15
+	opEnd     Op = 16
 )
 
 func (o Op) String() string {
@@ -74,6 +79,14 @@ func (o Op) String() string {
 		return "subscribe"
 	case OpUnsubscribe:
 		return "unsubscribe"
+	case OpRedrive:
+		return "redrive"
+	case OpPurge:
+		return "purge"
+	case OpPause:
+		return "pause"
+	case OpResume:
+		return "resume"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -111,8 +124,8 @@ type Command struct {
 	SessionSeq uint64
 	Msgs       []Msg
 
-	// OpReceive (and Lease for OpExtend; 0: the queue's visibility
-	// timeout).
+	// OpReceive, OpRedrive (and Lease for OpExtend; 0: the queue's
+	// visibility timeout).
 	Max   int
 	Lease time.Duration
 
@@ -164,6 +177,8 @@ func (c *Command) Encode(buf []byte) []byte {
 	case OpReceive:
 		buf = binary.AppendVarint(buf, int64(c.Max))
 		buf = binary.AppendVarint(buf, int64(c.Lease))
+	case OpRedrive:
+		buf = binary.AppendVarint(buf, int64(c.Max))
 	case OpAck, OpNack, OpExtend:
 		if c.Op == OpExtend {
 			buf = binary.AppendVarint(buf, int64(c.Lease))
@@ -286,6 +301,8 @@ func (d *decoder) command() *Command {
 		}
 	case OpReceive:
 		c.Max, c.Lease = int(d.varint()), time.Duration(d.varint())
+	case OpRedrive:
+		c.Max = int(d.varint())
 	case OpAck, OpNack, OpExtend:
 		if c.Op == OpExtend {
 			c.Lease = time.Duration(d.varint())

@@ -36,6 +36,8 @@ func genCommand(t *rapid.T) *Command {
 		c.Sub = rapid.String().Draw(t, "sub")
 	case OpReceive:
 		c.Max, c.Lease = rapid.Int().Draw(t, "max"), time.Duration(rapid.Int64().Draw(t, "lease"))
+	case OpRedrive:
+		c.Max = rapid.Int().Draw(t, "max")
 	case OpAck, OpNack, OpExtend:
 		if c.Op == OpExtend {
 			c.Lease = time.Duration(rapid.Int64().Draw(t, "lease"))
@@ -303,20 +305,7 @@ func TestShardTopics(t *testing.T) {
 		Command{Op: OpReceive, Queue: "s1.dlq", Time: t0 + 3e9 + 1, Max: 10},
 		Command{Op: OpDeleteTopic, Queue: "t", Time: t0 + 3e9 + 2},
 	)
-	a := NewShard()
-	var res []Result
-	for i, e := range log {
-		r, err := a.Apply(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res = append(res, r)
-		// Every prefix: a snapshot restored equals the shard.
-		b, err := RestoreShard(a.Snapshot())
-		if err != nil || b.Hash() != a.Hash() {
-			t.Fatalf("after entry %d: restored %v, hashes equal %v", i+1, err, err == nil && b.Hash() == a.Hash())
-		}
-	}
+	a, res := applyRestoring(t, log)
 	for i := range 3 {
 		if res[i].Err != nil {
 			t.Fatalf("entry %d: %v", i+1, res[i].Err)
@@ -342,5 +331,61 @@ func TestShardTopics(t *testing.T) {
 	}
 	if res[13].Err != nil || len(a.Topics()) != 0 {
 		t.Fatalf("delete the topic: %v, %d topics left", res[13].Err, len(a.Topics()))
+	}
+}
+
+// applyRestoring applies log to a new shard, checking after every entry
+// that the shard's snapshot restores to the same state hash.
+func applyRestoring(t *testing.T, log []consensus.Entry) (*Shard, []Result) {
+	t.Helper()
+	a := NewShard()
+	var res []Result
+	for i, e := range log {
+		r, err := a.Apply(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, r)
+		b, err := RestoreShard(a.Snapshot())
+		if err != nil || b.Hash() != a.Hash() {
+			t.Fatalf("after entry %d: restored %v, hashes equal %v", i+1, err, err == nil && b.Hash() == a.Hash())
+		}
+	}
+	return a, res
+}
+
+// TestShardDeadLetters: redrive, purge, pause and resume as commands; a
+// redriven message keeps its body (its record is kept), through
+// snapshots too.
+func TestShardDeadLetters(t *testing.T) {
+	const t0 = int64(1_800_000_000_000_000_000)
+	log := entries(
+		Command{Op: OpCreateQueue, Queue: "q", Time: t0, Visibility: time.Second, MaxDeliveries: 1},
+		Command{Op: OpPublish, Queue: "q", Time: t0 + 1, Msgs: []Msg{{ID: "a", Body: []byte("A")}, {ID: "b", Body: []byte("B")}}},
+		Command{Op: OpReceive, Queue: "q", Time: t0 + 2, Max: 10},
+		Command{Op: OpNack, Queue: "q", Time: t0 + 3, Items: []engine.Item{{Seq: 1, Deliv: 1, Value: -1}, {Seq: 2, Deliv: 1, Value: -1}}},
+		Command{Op: OpRedrive, Queue: "q.dlq", Time: t0 + 4, Max: 1},
+		Command{Op: OpPause, Queue: "q", Time: t0 + 5},
+		Command{Op: OpReceive, Queue: "q", Time: t0 + 6, Max: 10},
+		Command{Op: OpResume, Queue: "q", Time: t0 + 7},
+		Command{Op: OpReceive, Queue: "q", Time: t0 + 8, Max: 10},
+		Command{Op: OpPurge, Queue: "q.dlq", Time: t0 + 9},
+		Command{Op: OpRedrive, Queue: "nope", Time: t0 + 10},
+	)
+	_, res := applyRestoring(t, log)
+	if res[4].Err != nil || res[4].Count != 1 {
+		t.Fatalf("redrive: %v, %d", res[4].Err, res[4].Count)
+	}
+	if len(res[6].Delivered) != 0 {
+		t.Fatalf("a paused queue delivered %+v", res[6].Delivered)
+	}
+	if d := res[8].Delivered; len(d) != 1 || d[0].ID != "a" || string(d[0].Body) != "A" {
+		t.Fatalf("the redriven message: %+v", d)
+	}
+	if res[9].Err != nil || res[9].Count != 1 {
+		t.Fatalf("purge: %v, %d", res[9].Err, res[9].Count)
+	}
+	if !errors.Is(res[10].Err, engine.ErrQueueNotFound) {
+		t.Fatalf("redrive of no queue: %v", res[10].Err)
 	}
 }

@@ -55,6 +55,8 @@ type Result struct {
 	Delivered []Delivery
 	// Failed has, for an ack or nack, each item's error (nil: settled).
 	Failed []error
+	// Count is how many messages a redrive moved or a purge dropped.
+	Count int64
 	// Err is the command's refusal (an unknown queue, a bad message):
 	// the same on every replica, not a failure of the shard.
 	Err error
@@ -125,6 +127,12 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 		_, r.Err = e.Subscribe(c.Time, c.Queue, c.Sub, c.queueConfig(), nil)
 	case OpUnsubscribe:
 		_, r.Err = e.Unsubscribe(c.Time, c.Queue, c.Sub)
+	case OpRedrive:
+		_, r.Count, r.Err = e.Redrive(c.Time, c.Queue, int64(c.Max))
+	case OpPurge:
+		_, r.Count, r.Err = e.PurgeQueue(c.Time, c.Queue)
+	case OpPause, OpResume:
+		_, r.Err = e.Pause(c.Time, c.Queue, c.Op == OpPause)
 	case OpPublish:
 		return s.publish(c, index, r)
 	case OpReceive:
@@ -132,14 +140,8 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 		if r.Err = err; err != nil {
 			return nil
 		}
-		r.Delivered = make([]Delivery, len(ds))
-		for i, d := range ds {
-			id, body, err := s.blob(d.Ref, d.Size)
-			if err != nil {
-				return fmt.Errorf("message %d: %w", d.Seq, err)
-			}
-			r.Delivered[i] = Delivery{QueueID: d.QueueID, Seq: d.Seq, Deliv: d.Deliv, Deadline: d.Deadline, ID: id, Body: body,
-				Prio: d.Prio, Pub: d.Pub, Counted: d.Counted}
+		if r.Delivered, err = s.deliveries(ds); err != nil {
+			return err
 		}
 	case OpAck, OpNack, OpExtend:
 		if id, ok := e.QueueID(c.Queue); ok && c.QueueID != 0 && id != c.QueueID {
@@ -199,6 +201,30 @@ func (s *Shard) publish(c *Command, index uint64, r *Result) error {
 	}
 	s.records[index] = buf
 	return nil
+}
+
+// deliveries reads the IDs and bodies of ds.
+func (s *Shard) deliveries(ds []engine.Delivered) ([]Delivery, error) {
+	out := make([]Delivery, len(ds))
+	for i, d := range ds {
+		id, body, err := s.blob(d.Ref, d.Size)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", d.Seq, err)
+		}
+		out[i] = Delivery{QueueID: d.QueueID, Seq: d.Seq, Deliv: d.Deliv, Deadline: d.Deadline, ID: id, Body: body,
+			Prio: d.Prio, Pub: d.Pub, Counted: d.Counted}
+	}
+	return out, nil
+}
+
+// Peek is up to n of queue's next messages, without leasing them (the
+// engine's order of delivery), as of the last command applied.
+func (s *Shard) Peek(queue string, n int) ([]Delivery, error) {
+	ds, err := s.eng.Peek(queue, n)
+	if err != nil {
+		return nil, err
+	}
+	return s.deliveries(ds)
 }
 
 // blob reads a message's ID and body from the record its Ref points into.
