@@ -46,8 +46,8 @@ index and lag (the commit index minus the match) are known too.`,
 			if in.Leader != 0 {
 				leader = fmt.Sprint(in.Leader)
 			}
-			fmt.Fprintf(out, "node %d: leader %s, term %d, commit %d, applied %d, snapshot at %d, leaders seen %d, snapshots restored %d\n",
-				in.ID, leader, in.Term, in.Commit, in.Applied, in.Snapshot, in.LeaderChanges, in.Restores)
+			fmt.Fprintf(out, "node %d: leader %s, term %d, commit %d, applied %d, snapshot at %d, leaders seen %d, snapshots restored %d, sent %d\n",
+				in.ID, leader, in.Term, in.Commit, in.Applied, in.Snapshot, in.LeaderChanges, in.Restores, in.SnapshotsSent)
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tMATCH\tLAG")
 			for _, m := range in.Members {
