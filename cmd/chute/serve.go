@@ -42,6 +42,7 @@ type serveFlags struct {
 	sync         string
 	syncInterval time.Duration
 	segmentSize  int64
+	compactEvery uint64
 	memBudget    int64
 	maxMessage   int64
 	maxBatch     int
@@ -185,6 +186,8 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.clusterPeers, "cluster-peers", "", "serve a replicated cluster: every member as ID=URL, comma-separated, this node included (docs/replication.md; queues and topics so far)")
 	fl.StringVar(&f.clusterID, "cluster-id", "", "the cluster's name, kept in DATA/cluster-identity: a data directory of another cluster is refused")
 	fl.Uint64Var(&f.nodeID, "node-id", 0, "this node's ID in --cluster-peers")
+	fl.Uint64Var(&f.compactEvery, "cluster-compact-every", 10_000, "a cluster node replaces its log with a snapshot once it grew by this many entries (tests: small, for many snapshots)")
+	fl.MarkHidden("cluster-compact-every")
 	fl.BoolVar(&f.join, "join", false, "join a running cluster (then: chute cluster add ID URL, and promote once caught up): never start a new one")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")

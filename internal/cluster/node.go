@@ -69,6 +69,9 @@ type Config struct {
 	// CompactEvery: the log is replaced by a snapshot once it has grown
 	// by this many entries (default 10,000).
 	CompactEvery uint64
+	// SegmentSize is the log's journal segment size (0: the journal's
+	// default).
+	SegmentSize int64
 	// Join: the node joins a running group (added as a learner): it never
 	// bootstraps one.
 	Join bool
@@ -163,7 +166,7 @@ func Start(cfg Config) (*Node, error) {
 	if _, ok := cfg.Peers[cfg.ID]; !ok {
 		return nil, fmt.Errorf("cluster: node %d is not among its peers", cfg.ID)
 	}
-	rep, d, err := replica.OpenReplica(cfg.FS, cfg.Dir, replica.LogOptions{Logger: cfg.Logger}, cfg.CompactEvery)
+	rep, d, err := replica.OpenReplica(cfg.FS, cfg.Dir, replica.LogOptions{Logger: cfg.Logger, SegmentSize: cfg.SegmentSize}, cfg.CompactEvery)
 	if err != nil {
 		return nil, err
 	}

@@ -12,8 +12,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -77,7 +79,9 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 	faults = map[string]int{}
 	rng := rand.New(rand.NewPCG(seed, 7))
 	ctx := context.Background()
-	c := startClusterLinked(t, true)
+	// Small segments and frequent snapshots: sealed segments to flip bits
+	// in, and snapshots sent to nodes that come back behind.
+	c := startClusterLinked(t, true, "--segment-size", "64KiB", "--cluster-compact-every", "500")
 	_, lc := c.leader(ctx, -1)
 	if err := lc.CreateQueue(ctx, "jobs", chute.QueueConfig{VisibilityTimeout: 2 * time.Second}); err != nil {
 		t.Fatal(err)
@@ -241,8 +245,8 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 	}
 	for range schedule {
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond) // load between faults
-		// 0–4 below; 5–7: SIGKILL a node (after the switch).
-		switch rng.IntN(8) {
+		// 0–5 below; 6–8: SIGKILL a node (after the switch).
+		switch rng.IntN(9) {
 		case 0: // SIGSTOP the leader for twice the longest election timeout
 			faults["stop"]++
 			li, _ := c.leader(ctx, -1)
@@ -276,6 +280,36 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 			faults["replace"]++
 			li, _ := c.leader(ctx, -1)
 			c.replace(ctx, (li+1+rng.IntN(2))%3)
+			continue
+		case 5: // a bit flips in a follower's sealed segment while it is down
+			li, _ := c.leader(ctx, -1)
+			i := (li + 1 + rng.IntN(2)) % 3
+			c.procs[i].cmd.Process.Signal(syscall.SIGKILL)
+			c.procs[i].wait(10 * time.Second)
+			c.procs[i] = nil
+			if !flipSealed(t, rng, filepath.Join(c.dirs[i], "raft")) {
+				faults["kill"]++ // no sealed segment yet: a plain kill
+				c.start(i)
+				continue
+			}
+			faults["flip"]++
+			// The node either finds the damage when it opens its log and
+			// refuses to start (a replica is not repaired in place: the
+			// operator replaces it), or never reads that segment again
+			// (it was before the log's snapshot).
+			p := launch(t, c.args(i)...)
+			select {
+			case <-p.errOut.listen:
+				c.procs[i] = p
+			case <-p.exited:
+				if !strings.Contains(p.errOut.String(), "corrupt") && !strings.Contains(p.errOut.String(), "damaged") {
+					t.Fatalf("node %d exited after a bit flip without naming the damage:\n%s", c.ids[i], p.errOut)
+				}
+				faults["flip found"]++
+				c.replace(ctx, i)
+			case <-time.After(30 * time.Second):
+				t.Fatalf("node %d neither served nor exited within 30 s after a bit flip", c.ids[i])
+			}
 			continue
 		}
 		faults["kill"]++
@@ -343,14 +377,17 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 
 // replace does what docs/operations.md says to do for a node that lost
 // its disk: remove it, wipe it, start it with --join under a new ID, add
-// it as a learner, and promote it once it has caught up.
+// it as a learner, and promote it once it has caught up. The node may be
+// down already (c.procs[i] nil).
 func (c *clusterNodes) replace(ctx context.Context, i int) {
 	t := c.t
 	t.Helper()
 	c.changeMembers(ctx, cluster.MemberRequest{Op: "remove", ID: c.ids[i]})
-	c.procs[i].cmd.Process.Signal(syscall.SIGKILL)
-	c.procs[i].wait(10 * time.Second)
-	c.procs[i] = nil
+	if c.procs[i] != nil {
+		c.procs[i].cmd.Process.Signal(syscall.SIGKILL)
+		c.procs[i].wait(10 * time.Second)
+		c.procs[i] = nil
+	}
 	if err := os.RemoveAll(c.dirs[i]); err != nil {
 		t.Fatal(err)
 	}
@@ -431,6 +468,39 @@ func (c *clusterNodes) status(ctx context.Context) cluster.Info {
 		t.Fatal(err)
 	}
 	return in
+}
+
+// flipSealed flips one random bit in a random sealed segment (any but
+// the newest) of the journal in dir; false if it has none.
+func flipSealed(t *testing.T, rng *rand.Rand, dir string) bool {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(segs)
+	if len(segs) < 2 {
+		return false
+	}
+	f, err := os.OpenFile(segs[rng.IntN(len(segs)-1)], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		t.Fatalf("a sealed segment: %v, %d bytes", err, st.Size())
+	}
+	off := rng.Int64N(st.Size())
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 1 << rng.IntN(8)
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	return true
 }
 
 // isUnavailable: a call cut short by a node that died or stopped

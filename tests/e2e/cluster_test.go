@@ -52,6 +52,7 @@ type clusterNodes struct {
 	// starts it with --join.
 	ids     []uint64
 	joining []bool
+	extra   []string // more flags for every node
 	// links[i][j] (i ≠ j), if the cluster is proxied, carries what node
 	// i sends node j: node i's --cluster-peers names it as j's address.
 	links [][]*faultProxy
@@ -60,9 +61,9 @@ type clusterNodes struct {
 func startCluster(t *testing.T) *clusterNodes { return startClusterLinked(t, false) }
 
 // startClusterLinked starts the cluster, with a faultProxy on every peer
-// link if proxied.
-func startClusterLinked(t *testing.T, proxied bool) *clusterNodes {
-	c := &clusterNodes{t: t, ports: freePorts(t, 3), ids: []uint64{1, 2, 3}, joining: make([]bool, 3)}
+// link if proxied, and the extra flags on every node.
+func startClusterLinked(t *testing.T, proxied bool, extra ...string) *clusterNodes {
+	c := &clusterNodes{t: t, ports: freePorts(t, 3), ids: []uint64{1, 2, 3}, joining: make([]bool, 3), extra: extra}
 	var peers []string
 	for i, port := range c.ports {
 		peers = append(peers, fmt.Sprintf("%d=http://127.0.0.1:%d", i+1, port))
@@ -107,7 +108,7 @@ func (c *clusterNodes) args(i int) []string {
 	if c.joining[i] {
 		args = append(args, "--join")
 	}
-	return args
+	return append(args, c.extra...)
 }
 
 func (c *clusterNodes) start(i int) { c.procs[i] = start(c.t, c.args(i)...) }
