@@ -67,64 +67,50 @@ index and lag (the commit index minus the match) are known too.`,
 			return tw.Flush()
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
-		Use:   "add ID URL",
-		Short: "add node ID, reached at URL, as a learner (it gets the log and does not vote yet)",
-		Long: `add asks the leader to add node ID as a learner: start the node first with
+	cmd.AddCommand(f.memberCmd("add", "add ID URL",
+		"add node ID, reached at URL, as a learner (it gets the log and does not vote yet)",
+		`add asks the leader to add node ID as a learner: start the node first with
 --join, its own --node-id and a --cluster-peers that lists every member and
 itself. The node catches up from the leader's log or snapshot; promote it
 then. URL is its address as the others reach it (http://host:port or
 https://host:port); every member learns it from the log. One change at a
 time: the command returns once the change is applied.`,
-		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := memberID(args[0])
-			if err != nil {
-				return err
-			}
-			if err := f.changeMembers(cluster.MemberRequest{Op: "add", ID: id, Addr: args[1]}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "node %d added as a learner at %s; promote it once it has caught up (chute cluster status: its lag)\n", id, args[1])
-			return nil
-		},
-	})
-	cmd.AddCommand(&cobra.Command{
-		Use:   "promote ID",
-		Short: "make the learner ID a voter (refused while it is far behind)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := memberID(args[0])
-			if err != nil {
-				return err
-			}
-			if err := f.changeMembers(cluster.MemberRequest{Op: "promote", ID: id}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "node %d is a voter\n", id)
-			return nil
-		},
-	})
-	cmd.AddCommand(&cobra.Command{
-		Use:   "remove ID",
-		Short: "remove node ID from the cluster (a voter or a learner)",
-		Long: `remove asks the leader to remove node ID. Stop the node afterwards. A node
+		"node %d added as a learner; promote it once it has caught up (chute cluster status: its lag)"))
+	cmd.AddCommand(f.memberCmd("promote", "promote ID", "make the learner ID a voter (refused while it is far behind)", "",
+		"node %d is a voter"))
+	cmd.AddCommand(f.memberCmd("remove", "remove ID", "remove node ID from the cluster (a voter or a learner)",
+		`remove asks the leader to remove node ID. Stop the node afterwards. A node
 that lost its data is removed, then joins again under a new ID (with
 --join), never under its old one.`,
-		Args: cobra.ExactArgs(1),
+		"node %d removed"))
+	return cmd
+}
+
+// memberCmd is `chute cluster OP ID [URL]`: a membership change (URL
+// for add only); done is what it prints, with the ID.
+func (f *clientFlags) memberCmd(op, use, short, long, done string) *cobra.Command {
+	nargs := 1
+	if op == "add" {
+		nargs = 2
+	}
+	return &cobra.Command{
+		Use: use, Short: short, Long: long, Args: cobra.ExactArgs(nargs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := memberID(args[0])
 			if err != nil {
 				return err
 			}
-			if err := f.changeMembers(cluster.MemberRequest{Op: "remove", ID: id}); err != nil {
+			req := cluster.MemberRequest{Op: op, ID: id}
+			if op == "add" {
+				req.Addr = args[1]
+			}
+			if err := f.changeMembers(req); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "node %d removed\n", id)
+			fmt.Fprintf(cmd.OutOrStdout(), done+"\n", id)
 			return nil
 		},
-	})
-	return cmd
+	}
 }
 
 func memberID(s string) (uint64, error) {

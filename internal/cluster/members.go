@@ -203,11 +203,7 @@ func (n *Node) membersChanged(changes []consensus.MemberChange) {
 // in progress or a learner behind; 400 for one refused as asked.
 func (n *Node) MembersHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			http.Error(w, "POST only", http.StatusMethodNotAllowed)
-			return
-		}
-		if !n.authorized(w, r) {
+		if !n.admit(w, r, http.MethodPost) {
 			return
 		}
 		var req MemberRequest

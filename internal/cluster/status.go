@@ -72,11 +72,7 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 // StatusHandler serves Info at StatusPath.
 func (n *Node) StatusHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
-			http.Error(w, "GET only", http.StatusMethodNotAllowed)
-			return
-		}
-		if !n.authorized(w, r) {
+		if !n.admit(w, r, http.MethodGet) {
 			return
 		}
 		in, err := n.Info(r.Context())
@@ -87,6 +83,16 @@ func (n *Node) StatusHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(in)
 	})
+}
+
+// admit checks a request's method and token (authorized), and answers
+// 405 or 401 when it fails.
+func (n *Node) admit(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method != method {
+		http.Error(w, method+" only", http.StatusMethodNotAllowed)
+		return false
+	}
+	return n.authorized(w, r)
 }
 
 // authorized checks a request for the cluster's token (when it has one)

@@ -239,11 +239,7 @@ func appendMessage(buf []byte, m consensus.Message) []byte {
 // the stream ends: 204, or 400 with the first malformed message.
 func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			http.Error(w, "POST only", http.StatusMethodNotAllowed)
-			return
-		}
-		if !n.authorized(w, r) {
+		if !n.admit(w, r, http.MethodPost) {
 			return
 		}
 		if n.cfg.Authenticated != nil {
