@@ -301,7 +301,8 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 			// (it was before the log's snapshot).
 			p := launch(t, c.args(i)...)
 			select {
-			case <-p.errOut.listen:
+			case addr := <-p.errOut.listen:
+				p.listening(addr)
 				c.procs[i] = p
 			case <-p.exited:
 				if !strings.Contains(p.errOut.String(), "corrupt") && !strings.Contains(p.errOut.String(), "damaged") {

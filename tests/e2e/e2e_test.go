@@ -222,17 +222,24 @@ func start(t *testing.T, args ...string) *proc {
 	p := launch(t, args...)
 	select {
 	case addr := <-p.errOut.listen:
-		_, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			t.Fatalf("chute listens on %q: %v", addr, err)
-		}
-		p.addr = net.JoinHostPort("127.0.0.1", port) // also for 0.0.0.0 / [::]
+		p.listening(addr)
 	case <-p.exited:
 		t.Fatalf("chute serve %s exited before listening: %v\n%s", strings.Join(args, " "), p.err, p.errOut)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("chute serve %s did not listen within 30s\n%s", strings.Join(args, " "), p.errOut)
 	}
 	return p
+}
+
+// listening records the address the server said it listens on (as
+// 127.0.0.1:port, also for 0.0.0.0 or [::]).
+func (p *proc) listening(addr string) {
+	p.t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.t.Fatalf("chute listens on %q: %v", addr, err)
+	}
+	p.addr = net.JoinHostPort("127.0.0.1", port)
 }
 
 // startData starts a server on 127.0.0.1 with its journal in dir.
