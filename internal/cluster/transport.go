@@ -131,9 +131,10 @@ func (p *peer) open() *stream {
 	return s
 }
 
-// write writes one batch, or fails within writeTimeout.
+// write writes one batch, or fails within writeTimeout (and a second per
+// 8 MiB more: a large snapshot takes its time).
 func (s *stream) write(b []byte) error {
-	s.timer.Reset(writeTimeout)
+	s.timer.Reset(writeTimeout + time.Duration(len(b)>>23)*time.Second)
 	_, err := s.w.Write(b)
 	s.timer.Stop()
 	return err
