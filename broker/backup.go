@@ -21,6 +21,7 @@ import (
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/journal"
 	"github.com/chutemq/chute/internal/version"
+	"github.com/chutemq/chute/internal/vfs"
 )
 
 // Backup and restore (issue 8 item 10).
@@ -637,10 +638,7 @@ func (d *BackupDir) Finish() (*BackupManifest, error) {
 			return nil, fmt.Errorf("backup %s: %s received but not in the manifest", d.dir, name)
 		}
 	}
-	if err := writeFileSynced(filepath.Join(d.dir, ManifestFile), d.manifest.Bytes()); err != nil {
-		return nil, err
-	}
-	return m, syncDir(d.dir)
+	return m, vfs.WriteFileSynced(vfs.OS, filepath.Join(d.dir, ManifestFile), d.manifest.Bytes())
 }
 
 // Close releases a file left open by a backup cut short. It does not
@@ -652,28 +650,6 @@ func (d *BackupDir) Close() error {
 		return err
 	}
 	return nil
-}
-
-func writeFileSynced(name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 func syncDir(dir string) error {

@@ -30,12 +30,16 @@ func dial(t *testing.T, opts server.Options, copts ...client.Option) (*client.Cl
 	return c, b
 }
 
+// protocols are the client's four ways of talking to a server, for tests
+// that run over each.
+var protocols = []struct {
+	name string
+	opt  client.Option
+}{{"connect", client.WithProtocol(client.ProtocolConnect)}, {"grpc", client.WithProtocol(client.ProtocolGRPC)},
+	{"grpc-web", client.WithProtocol(client.ProtocolGRPCWeb)}, {"connect-json", client.WithJSON()}}
+
 func TestRoundTrip(t *testing.T) {
-	for _, p := range []struct {
-		name string
-		opt  client.Option
-	}{{"connect", client.WithProtocol(client.ProtocolConnect)}, {"grpc", client.WithProtocol(client.ProtocolGRPC)},
-		{"grpc-web", client.WithProtocol(client.ProtocolGRPCWeb)}, {"connect-json", client.WithJSON()}} {
+	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			c, _ := dial(t, server.Options{}, p.opt)
 			ctx := context.Background()

@@ -61,11 +61,7 @@ func TestConsumerFollowsLeader(t *testing.T) {
 // TestFollowsLeader: a Client dialled at a follower sends the refused
 // call to the leader it names, over every protocol, and stays there.
 func TestFollowsLeader(t *testing.T) {
-	for _, p := range []struct {
-		name string
-		opt  client.Option
-	}{{"connect", client.WithProtocol(client.ProtocolConnect)}, {"grpc", client.WithProtocol(client.ProtocolGRPC)},
-		{"grpc-web", client.WithProtocol(client.ProtocolGRPCWeb)}, {"connect-json", client.WithJSON()}} {
+	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			ctx := chutetest.Ctx(t)
 			b := chutetest.MustOpen(t, "", nil)

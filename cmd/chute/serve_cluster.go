@@ -17,6 +17,7 @@ import (
 
 	"github.com/chutemq/chute/internal/cluster"
 	"github.com/chutemq/chute/internal/serveproc"
+	"github.com/chutemq/chute/internal/vfs"
 	"github.com/chutemq/chute/metrics"
 	"github.com/chutemq/chute/server"
 )
@@ -137,30 +138,13 @@ func readPeersFile(data string) (map[uint64]string, error) {
 	return peers, nil
 }
 
-// writePeersFile replaces the file (written aside, synced, renamed).
+// writePeersFile replaces the file durably.
 func writePeersFile(data string, peers map[uint64]string) error {
 	var b strings.Builder
 	for _, id := range slices.Sorted(maps.Keys(peers)) {
 		fmt.Fprintf(&b, "%d=%s\n", id, peers[id])
 	}
-	path := filepath.Join(data, peersFile)
-	tmp, err := os.CreateTemp(data, peersFile+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(b.String()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return vfs.WriteFileSynced(vfs.OS, filepath.Join(data, peersFile), []byte(b.String()))
 }
 
 // The identity file says which cluster and node a data directory belongs
@@ -213,7 +197,9 @@ func writeIdentityOnce(node *cluster.Node, data, clusterID string, id uint64, lo
 			case <-t.C:
 			}
 			if node.Status().Commit > 0 {
-				if err := os.WriteFile(path, []byte(identityLine(clusterID, id)), 0o600); err != nil {
+				// Synced: a torn file after a power loss would refuse the
+				// node's next start as another cluster's.
+				if err := vfs.WriteFileSynced(vfs.OS, path, []byte(identityLine(clusterID, id))); err != nil {
 					log.Error("cluster identity file", "err", err)
 				}
 				return

@@ -16,11 +16,12 @@ import (
 // API serves chute.API from a Node: the operations a replicated shard
 // has commands for — create and delete queues and topics, subscribe and
 // unsubscribe, publish to a queue or a topic (with priority, delay,
-// message ID and producer session), receive, ack, nack and extend — and
-// queue and topic statistics from the leader. Everything else
-// fails with chute.ErrNotReplicated, and so do message fields and queue
-// settings the commands do not carry yet (headers, ordering keys, TTLs,
-// dead-letter settings, …): refused, never silently dropped.
+// message ID and producer session), receive, ack, nack and extend,
+// redrive, purge, pause and resume — and peeks and queue and topic
+// statistics from the leader's state. Everything else fails with
+// chute.ErrNotReplicated, and so do message fields and settings the
+// commands do not carry yet (headers, ordering keys, TTLs, dead-letter
+// settings, filters, …): refused, never silently dropped.
 //
 // A node that does not lead answers with a *chute.LeaderError naming the
 // leader's address; nothing was done, so the call can be sent there as
@@ -60,7 +61,7 @@ func (a *API) publicErr(err error) error {
 
 func notReplicated(what string) error { return fmt.Errorf("%w: %s", chute.ErrNotReplicated, what) }
 
-// Publish implements chute.API for a queue.
+// Publish implements chute.API, to a queue or a topic.
 func (a *API) Publish(ctx context.Context, target string, msgs ...chute.Message) ([]chute.PublishResult, error) {
 	p, err := a.PublishAsync(ctx, target, msgs...)
 	if err != nil {
@@ -215,12 +216,16 @@ func deliveries(queue string, res replica.Result) []chute.Delivery {
 // doubt (the queue is unknown, this node does not lead) says yes: the
 // command then answers.
 func (a *API) mayHave(ctx context.Context, queue string) bool {
-	var s engine.QueueStats
-	var serr error
-	if err := a.n.Read(ctx, func(sh *replica.Shard) { s, serr = sh.QueueStats(queue) }); err != nil || serr != nil {
+	var n int64
+	ok := false
+	if err := a.n.Read(ctx, func(sh *replica.Shard) {
+		var ready, delayed, inflight int64
+		ready, delayed, inflight, ok = sh.Counts(queue)
+		n = ready + delayed + inflight
+	}); err != nil || !ok {
 		return true
 	}
-	return s.Ready+s.Delayed+s.InFlight > 0
+	return n > 0
 }
 
 // Ack implements chute.API.

@@ -88,9 +88,9 @@ func (n *Node) ChangeMembers(ctx context.Context, req MemberRequest) error {
 		if !leading { // it may still be applied by the next leader
 			return ErrOutcomeUnknown
 		}
-		t := time.NewTimer(5 * time.Millisecond)
+		t := n.cfg.Clock.NewTimer(5 * time.Millisecond)
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()

@@ -113,10 +113,9 @@ type Node struct {
 	snapSends     atomic.Int64 // snapshots written to a peer's stream
 	leaderChanges atomic.Int64 // leaders seen (a change of leader or term)
 
-	mu      sync.Mutex
-	status  consensus.Status // as of the last loop turn
-	changed chan struct{}    // closed (and replaced) when a turn applied commands
-	closed  bool
+	mu     sync.Mutex
+	status consensus.Status // as of the last loop turn
+	closed bool
 }
 
 type proposal struct {
@@ -171,7 +170,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, rep: rep, peers: map[uint64]*peer{},
-		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), parks: make(chan *Parked, 256), parking: newParking(), reports: make(chan snapReport, 16), inspects: make(chan func()), changed: make(chan struct{}),
+		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), parks: make(chan *Parked, 256), parking: newParking(), reports: make(chan snapReport, 16), inspects: make(chan func()),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	// Sorted: every member bootstraps the same entries (the membership,
 	// in this order) at the same indexes.
@@ -270,14 +269,6 @@ func (n *Node) onLoop(ctx context.Context, f func()) error {
 	return nil
 }
 
-// Changed is closed once the node applies more commands (a Receive that
-// found nothing waits for it).
-func (n *Node) Changed() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.changed
-}
-
 // Status is the node's view of the group as of its last turn.
 func (n *Node) Status() consensus.Status {
 	n.mu.Lock()
@@ -362,22 +353,26 @@ func (n *Node) run() {
 		if w.reply != nil {
 			waiters[cmd.ID] = w
 		}
-		if k := readyCount(cmd); k > 0 {
+		k := readyCount(cmd)
+		wake := func(q string) {
+			pk.coming[q] = cmd.ID
+			for _, p := range pk.take(q, k) {
+				if err := proposeCmd(&p.cmd, waiter{reply: p.reply, park: p}); err != nil {
+					p.deliver(result{err: err})
+				}
+			}
+		}
+		switch {
+		case k == 0:
+		case n.rep.Shard().IsTopic(cmd.Queue):
 			// A publish to a topic brings messages to each of its
 			// subscriptions (as of the state applied: one subscribed
 			// since gets none, and its receive is proposed for nothing).
-			queues := []string{cmd.Queue}
-			if subs := n.rep.Shard().Subscriptions(cmd.Queue); subs != nil {
-				queues = subs
+			for _, q := range n.rep.Shard().Subscriptions(cmd.Queue) {
+				wake(q)
 			}
-			for _, q := range queues {
-				pk.coming[q] = cmd.ID
-				for _, p := range pk.take(q, k) {
-					if err := proposeCmd(&p.cmd, waiter{reply: p.reply, park: p}); err != nil {
-						p.deliver(result{err: err})
-					}
-				}
-			}
+		default:
+			wake(cmd.Queue)
 		}
 		return nil
 	}
@@ -390,7 +385,8 @@ func (n *Node) run() {
 		q := p.cmd.Queue
 		// Proposed at once when there is something to receive, or an
 		// error to answer (no such queue, not the leader).
-		now := !n.rn.Status().IsLeader || pk.coming[q] > pk.appliedID || n.rep.Shard().Ready(q) != 0
+		ready, _, _, ok := n.rep.Shard().Counts(q)
+		now := !n.rn.Status().IsLeader || pk.coming[q] > pk.appliedID || !ok || ready > 0
 		p.mu.Lock()
 		if p.state != parkWaiting { // withdrawn on its way here
 			p.mu.Unlock()
@@ -476,17 +472,13 @@ func (n *Node) run() {
 			fail(ErrOutcomeUnknown)
 			n.confPending = false // applied or dropped: not this node's to know
 		}
-		if !st.IsLeader {
+		if leading && !st.IsLeader { // (a follower answers parks at once)
 			pk.failAll(notLeader())
 		}
 		if st.Leader != 0 && (st.Leader != n.status.Leader || st.Term != n.status.Term) {
 			n.leaderChanges.Add(1)
 		}
 		n.mu.Lock()
-		if st.Applied != n.status.Applied {
-			close(n.changed)
-			n.changed = make(chan struct{})
-		}
 		leading, term = st.IsLeader, st.Term
 		n.status = st
 		n.mu.Unlock()

@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +40,7 @@ type testCluster struct {
 	// and client reaches them.
 	certFile, keyFile string
 	client            *http.Client
+	http2             atomic.Int64 // Raft requests that came over HTTP/2
 	peers             map[uint64]string
 	members           map[uint64]*member
 }
@@ -96,7 +99,13 @@ func (c *testCluster) start(id uint64) {
 	}
 	m.node = node
 	mux := http.NewServeMux()
-	mux.Handle(RaftPath, node.Handler())
+	raft := node.Handler()
+	mux.HandleFunc(RaftPath, func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 {
+			c.http2.Add(1)
+		}
+		raft.ServeHTTP(w, r)
+	})
 	mux.Handle(MembersPath, node.MembersHandler())
 	m.srv = &http.Server{Handler: mux}
 	if c.certFile != "" {
@@ -118,6 +127,40 @@ func (c *testCluster) stop(id uint64) {
 		c.t.Errorf("close node %d: %v", id, err)
 	}
 	m.node = nil
+}
+
+// converge waits (at most 10 s) until every running member has applied
+// the same index, and fails if their state hashes then differ. nudge, if
+// not nil, is run between looks (a command makes every node apply up to
+// it).
+func (c *testCluster) converge(nudge *replica.Command) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var applied []uint64
+		var hashes [][32]byte
+		for _, m := range c.members {
+			if m.node != nil {
+				a, h := m.node.inspect()
+				applied, hashes = append(applied, a), append(hashes, h)
+			}
+		}
+		if slices.Min(applied) == slices.Max(applied) {
+			for _, h := range hashes[1:] {
+				if h != hashes[0] {
+					c.t.Fatalf("members at index %d with different state hashes", applied[0])
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("not converged within 10 s: applied %v", applied)
+		}
+		if nudge != nil {
+			c.do(*nudge)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the members' progress
+	}
 }
 
 // leader waits (at most 10 s) for a leader among the running members.
@@ -213,25 +256,7 @@ func TestFailover(t *testing.T) {
 		}
 	}
 	c.start(old)
-	// Every node reaches the same applied index with the same state.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var applied []uint64
-		var hashes [][32]byte
-		for _, id := range []uint64{1, 2, 3} {
-			st, h := c.members[id].node.inspect()
-			applied, hashes = append(applied, st), append(hashes, h)
-		}
-		if applied[0] == applied[1] && applied[1] == applied[2] && hashes[0] == hashes[1] && hashes[1] == hashes[2] {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not converged within 10 s: applied %v", applied)
-		}
-		// A command makes every node apply up to it.
-		c.do(replica.Command{Op: replica.OpReceive, Queue: "q", Max: 1})
-		time.Sleep(20 * time.Millisecond)
-	}
+	c.converge(&replica.Command{Op: replica.OpReceive, Queue: "q", Max: 1})
 	// The others compacted their logs while it was away: it caught up
 	// from a snapshot.
 	if n := c.members[old].node.restores.Load(); n == 0 {
@@ -252,11 +277,8 @@ func TestTLS(t *testing.T) {
 			t.Fatal(res.Err)
 		}
 	}
-	la, lh := c.leader().node.inspect()
-	for _, m := range c.members {
-		waitFor(t, fmt.Sprintf("node %d applies", m.id), func() bool { a, _ := m.node.inspect(); return a >= la })
-		if a, h := m.node.inspect(); a == la && h != lh {
-			t.Fatalf("node %d: state hash differs", m.id)
-		}
+	c.converge(nil)
+	if c.http2.Load() == 0 {
+		t.Fatal("no Raft stream came over HTTP/2")
 	}
 }

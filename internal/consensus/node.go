@@ -333,8 +333,7 @@ func (n *Node) Remove(id uint64) error { return n.ProposeMemberChange(Remove, id
 // ProposeMemberChange proposes a change with a context every member gets
 // back from TakeMemberChanges when it applies the change.
 func (n *Node) ProposeMemberChange(kind MemberChangeKind, id uint64, context []byte) error {
-	t, ok := map[MemberChangeKind]raftpb.ConfChangeType{AddLearner: raftpb.ConfChangeAddLearnerNode,
-		Promote: raftpb.ConfChangeAddNode, Remove: raftpb.ConfChangeRemoveNode}[kind]
+	t, ok := confTypes[kind]
 	if !ok {
 		return fmt.Errorf("consensus: %v", kind)
 	}
@@ -457,20 +456,17 @@ func (n *Node) applyMembership(e raftpb.Entry) {
 	}
 }
 
+// confTypes are the library's change types of the kinds.
+var confTypes = map[MemberChangeKind]raftpb.ConfChangeType{AddLearner: raftpb.ConfChangeAddLearnerNode,
+	Promote: raftpb.ConfChangeAddNode, Remove: raftpb.ConfChangeRemoveNode}
+
 func (n *Node) noteChanges(cc raftpb.ConfChangeV2) {
 	for _, c := range cc.Changes {
-		var k MemberChangeKind
-		switch c.Type {
-		case raftpb.ConfChangeAddLearnerNode:
-			k = AddLearner
-		case raftpb.ConfChangeAddNode:
-			k = Promote
-		case raftpb.ConfChangeRemoveNode:
-			k = Remove
-		default:
-			continue
+		for k, t := range confTypes {
+			if t == c.Type {
+				n.changes = append(n.changes, MemberChange{Kind: k, ID: c.NodeID, Context: cc.Context})
+			}
 		}
-		n.changes = append(n.changes, MemberChange{Kind: k, ID: c.NodeID, Context: cc.Context})
 	}
 }
 

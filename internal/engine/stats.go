@@ -225,14 +225,18 @@ func (e *Engine) HasLeases() bool {
 	return false
 }
 
-// Ready is how many messages of queue name are ready to deliver (-1: no
-// such queue): QueueStats' Ready, without the rest.
-func (e *Engine) Ready(name string) int64 {
-	if q := e.queues[name]; q != nil {
-		return q.n.ready
+// Counts are queue name's ready, delayed and leased messages (QueueStats'
+// counts, without building the rest); ok false: no such queue.
+func (e *Engine) Counts(name string) (ready, delayed, inflight int64, ok bool) {
+	q := e.queues[name]
+	if q == nil {
+		return 0, 0, 0, false
 	}
-	return -1
+	return q.n.ready, q.n.delayed, q.n.inflight, true
 }
+
+// IsTopic says whether name is a topic.
+func (e *Engine) IsTopic(name string) bool { return e.topics[name] != nil }
 
 // Subscriptions names the subscriptions (queues) of topic name, in
 // fan-out order; nil for an unknown topic.

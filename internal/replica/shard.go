@@ -366,9 +366,14 @@ func RestoreShard(b []byte) (*Shard, error) {
 // QueueStats is a queue's statistics as of the last command applied.
 func (s *Shard) QueueStats(name string) (engine.QueueStats, error) { return s.eng.QueueStats(name) }
 
-// Ready is how many messages of queue name are ready to deliver (-1: no
-// such queue).
-func (s *Shard) Ready(name string) int64 { return s.eng.Ready(name) }
+// Counts are queue name's ready, delayed and leased messages; ok false:
+// no such queue.
+func (s *Shard) Counts(name string) (ready, delayed, inflight int64, ok bool) {
+	return s.eng.Counts(name)
+}
+
+// IsTopic says whether name is a topic.
+func (s *Shard) IsTopic(name string) bool { return s.eng.IsTopic(name) }
 
 // Topics is every topic's statistics, sorted by name.
 func (s *Shard) Topics() []engine.TopicStats { return s.eng.Topics() }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // FS is what the journal needs of a filesystem. Paths are slash-separated.
@@ -66,3 +67,29 @@ var ErrNotExist = os.ErrNotExist
 
 // IsNotExist reports whether err means a file is missing.
 func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+// WriteFileSynced replaces name with data durably: written to name+".tmp",
+// synced, renamed over name, and the directory synced, so that a crash
+// leaves the old file or the new one, never a torn one.
+func WriteFileSynced(fs FS, name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := fs.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fs.Rename(tmp, name)
+	}
+	if err != nil {
+		fs.Remove(tmp)
+		return err
+	}
+	return fs.SyncDir(filepath.Dir(name))
+}

@@ -118,6 +118,11 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 	// hearing of it.
 	delivered, ackUnknown := map[string]bool{}, map[string]bool{}
 	var violations []string
+	violate := func(format string, args ...any) { // (not with mu held)
+		mu.Lock()
+		violations = append(violations, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -148,9 +153,7 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 					break
 				}
 				if !retryable(err) {
-					mu.Lock()
-					violations = append(violations, fmt.Sprintf("publish %d: %v", b, err))
-					mu.Unlock()
+					violate("publish %d: %v", b, err)
 					return
 				}
 			}
@@ -171,9 +174,7 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 			cancel()
 			if err != nil {
 				if !retryable(err) {
-					mu.Lock()
-					violations = append(violations, fmt.Sprintf("receive: %v", err))
-					mu.Unlock()
+					violate("receive: %v", err)
 					return
 				}
 				continue
@@ -212,9 +213,7 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 			} else {
 				var re *chute.ReceiptErrors
 				if !errors.As(err, &re) {
-					mu.Lock()
-					violations = append(violations, fmt.Sprintf("ack: %v", err))
-					mu.Unlock()
+					violate("ack: %v", err)
 					return
 				}
 				mu.Lock()
