@@ -638,7 +638,7 @@ func (d *BackupDir) Finish() (*BackupManifest, error) {
 			return nil, fmt.Errorf("backup %s: %s received but not in the manifest", d.dir, name)
 		}
 	}
-	return m, vfs.WriteFileSynced(vfs.OS, filepath.Join(d.dir, ManifestFile), d.manifest.Bytes())
+	return m, vfs.WriteFileSynced(vfs.OS, filepath.Join(d.dir, ManifestFile), filepath.Join(d.dir, ManifestFile+".tmp"), d.manifest.Bytes())
 }
 
 // Close releases a file left open by a backup cut short. It does not

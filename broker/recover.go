@@ -366,7 +366,7 @@ func Repair(dir string, o RepairOptions) (*RepairReport, error) {
 		return rep, nil
 	}
 	journal.RemoveRepairLeftovers(fs, dir)
-	if err := journal.WriteNewFile(fs, dir, journal.SegmentName(dir, newID), data); err != nil {
+	if err := journal.WriteNewFile(fs, journal.SegmentName(dir, newID), data); err != nil {
 		return rep, fmt.Errorf("repair: %w", err)
 	}
 	qdir := journal.QuarantineDir(dir, time.Now().UTC().Format("20060102T150405Z"))

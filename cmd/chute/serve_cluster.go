@@ -144,7 +144,8 @@ func writePeersFile(data string, peers map[uint64]string) error {
 	for _, id := range slices.Sorted(maps.Keys(peers)) {
 		fmt.Fprintf(&b, "%d=%s\n", id, peers[id])
 	}
-	return vfs.WriteFileSynced(vfs.OS, filepath.Join(data, peersFile), []byte(b.String()))
+	path := filepath.Join(data, peersFile)
+	return vfs.WriteFileSynced(vfs.OS, path, path+".tmp", []byte(b.String()))
 }
 
 // The identity file says which cluster and node a data directory belongs
@@ -199,7 +200,7 @@ func writeIdentityOnce(node *cluster.Node, data, clusterID string, id uint64, lo
 			if node.Status().Commit > 0 {
 				// Synced: a torn file after a power loss would refuse the
 				// node's next start as another cluster's.
-				if err := vfs.WriteFileSynced(vfs.OS, path, []byte(identityLine(clusterID, id))); err != nil {
+				if err := vfs.WriteFileSynced(vfs.OS, path, path+".tmp", []byte(identityLine(clusterID, id))); err != nil {
 					log.Error("cluster identity file", "err", err)
 				}
 				return

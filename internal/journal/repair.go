@@ -173,28 +173,11 @@ func NewSegment(id uint32, created int64, payloads [][]byte) ([]byte, []uint64, 
 	return data, pos, uint64(id)<<32 | uint64(len(data))
 }
 
-// WriteNewFile durably creates name with data: written to NAME.repair,
-// synced, renamed, and the directory synced.
-func WriteNewFile(fs vfs.FS, dir, name string, data []byte) error {
-	tmp := name + ".repair"
-	f, err := fs.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
-	_, err = f.WriteAt(data, 0)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fs.Rename(tmp, name)
-	}
-	if err == nil {
-		err = fs.SyncDir(dir)
-	}
-	if err != nil {
+// WriteNewFile durably creates name with data: written to
+// NAME.repair (which repair cleans up), synced, renamed, and the
+// directory synced.
+func WriteNewFile(fs vfs.FS, name string, data []byte) error {
+	if err := vfs.WriteFileSynced(fs, name, name+".repair", data); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return nil
@@ -225,7 +208,7 @@ func Quarantine(fs vfs.FS, dir, qdir, name string, keep int64) error {
 		return fmt.Errorf("quarantine: %w", err)
 	}
 	if prefix != nil {
-		return WriteNewFile(fs, dir, name, prefix)
+		return WriteNewFile(fs, name, prefix)
 	}
 	return fs.SyncDir(dir)
 }

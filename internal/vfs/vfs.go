@@ -68,11 +68,11 @@ var ErrNotExist = os.ErrNotExist
 // IsNotExist reports whether err means a file is missing.
 func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
 
-// WriteFileSynced replaces name with data durably: written to name+".tmp",
-// synced, renamed over name, and the directory synced, so that a crash
-// leaves the old file or the new one, never a torn one.
-func WriteFileSynced(fs FS, name string, data []byte) error {
-	tmp := name + ".tmp"
+// WriteFileSynced replaces name with data durably: written to tmp (a name
+// in the same directory, which its owner knows to clean up), synced,
+// renamed over name, and the directory synced, so that a crash leaves
+// the old file or the new one, never a torn one.
+func WriteFileSynced(fs FS, name, tmp string, data []byte) error {
 	f, err := fs.Create(tmp)
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@ func TestWriteFileSynced(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"first", "second, longer"} {
-		if err := vfs.WriteFileSynced(fs, "d/f", []byte(want)); err != nil {
+		if err := vfs.WriteFileSynced(fs, "d/f", "d/f.tmp", []byte(want)); err != nil {
 			t.Fatal(err)
 		}
 		crashed := fs.CrashClone(nil)
