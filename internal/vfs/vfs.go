@@ -69,7 +69,8 @@ var ErrNotExist = os.ErrNotExist
 func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
 
 // WriteFileSynced replaces name with data durably: written to tmp (a name
-// in the same directory, which its owner knows to clean up), synced,
+// in the same directory; one a crash leaves behind is truncated by the
+// next write, or cleaned up by its owner, as repair does), synced,
 // renamed over name, and the directory synced, so that a crash leaves
 // the old file or the new one, never a torn one.
 func WriteFileSynced(fs FS, name, tmp string, data []byte) error {
