@@ -159,14 +159,9 @@ func (b *Broker) Queues(ctx context.Context) ([]chute.QueueStats, error) {
 }
 
 func queueStats(s engine.QueueStats, now int64) chute.QueueStats {
-	return chute.QueueStats{
-		Name: s.Name, Config: s.Config, Topic: s.Topic, Filter: s.Filter,
-		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
-		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
-		OrderingKeys: s.OrderingKeys, DedupIDs: s.DedupIDs, Sessions: s.Sessions, DedupBytes: s.DedupBytes,
-		OldestAge: s.OldestAge(now), Totals: s.Totals, Latency: queueLatency(s.Latency),
-		Paused: s.Paused, Breaker: s.Breaker,
-	}
+	out := s.Public(now)
+	out.Latency = queueLatency(s.Latency)
+	return out
 }
 
 // Topics returns a snapshot of every topic, sorted by name.

@@ -153,20 +153,7 @@ func (b *Broker) deliveries(queue string, ds []engine.Delivered, leased bool) ([
 			dl.LeaseDeadline = time.Unix(0, d.Deadline)
 		}
 		if d.Dead != nil {
-			dl.DeadLetter = &chute.DeadLetterInfo{Source: d.Dead.Source, Reason: d.Dead.Reason.String(),
-				Deliveries: d.Dead.Deliveries, LastError: d.Dead.LastError,
-				Died: time.Unix(0, d.Dead.At), SourceSeq: d.Dead.OrigSeq}
-			if dl.Headers == nil {
-				dl.Headers = make(map[string]string, 6)
-			}
-			dl.Headers[chute.HeaderDeadSource] = d.Dead.Source
-			dl.Headers[chute.HeaderDeadReason] = dl.DeadLetter.Reason
-			dl.Headers[chute.HeaderDeadDeliveries] = strconv.Itoa(d.Dead.Deliveries)
-			dl.Headers[chute.HeaderDeadAt] = dl.DeadLetter.Died.UTC().Format(time.RFC3339Nano)
-			dl.Headers[chute.HeaderDeadSeq] = strconv.FormatUint(d.Dead.OrigSeq, 10)
-			if d.Dead.LastError != "" {
-				dl.Headers[chute.HeaderDeadError] = d.Dead.LastError
-			}
+			dl.DeadLetter, dl.Headers = d.Dead.Describe(dl.Headers)
 		}
 		out[i] = dl
 	}

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/engine"
@@ -36,7 +35,7 @@ func (b *Broker) GetMessage(ctx context.Context, queue string, ref chute.Message
 // CancelMessages cancels ready and delayed messages of a queue: one cancel
 // record for all of them, journaled like an admin record (one fsync).
 func (b *Broker) CancelMessages(ctx context.Context, queue string, refs ...chute.MessageRef) ([]chute.CancelResult, error) {
-	if err := checkRefs(refs, chute.MaxCancel, "cancel"); err != nil {
+	if err := engine.CheckRefs(refs, chute.MaxCancel, "cancel"); err != nil {
 		return nil, err
 	}
 	out := make([]chute.CancelResult, len(refs))
@@ -77,7 +76,7 @@ func (b *Broker) CancelMessages(ctx context.Context, queue string, refs ...chute
 // A dead letter named by ID is found through its source queue's memory of
 // the ID (engine.DeadLetterSeqOfID).
 func (b *Broker) RedriveMessages(ctx context.Context, deadLetterQueue string, refs ...chute.MessageRef) ([]chute.RedriveResult, error) {
-	if err := checkRefs(refs, chute.MaxRedrive, "redrive"); err != nil {
+	if err := engine.CheckRefs(refs, chute.MaxRedrive, "redrive"); err != nil {
 		return nil, err
 	}
 	out := make([]chute.RedriveResult, len(refs))
@@ -127,18 +126,4 @@ func (b *Broker) seqsOfLocked(queue string, refs []chute.MessageRef, byID func(q
 		}
 	}
 	return seqs, at, nil
-}
-
-// checkRefs refuses more than max refs for one call (to what: "cancel",
-// "redrive") and any invalid ref.
-func checkRefs(refs []chute.MessageRef, max int, what string) error {
-	if len(refs) > max {
-		return fmt.Errorf("%w: %d messages to %s (at most %d)", chute.ErrBatchTooLarge, len(refs), what, max)
-	}
-	for _, r := range refs {
-		if err := r.Validate(); err != nil {
-			return err
-		}
-	}
-	return nil
 }

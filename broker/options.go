@@ -169,11 +169,6 @@ type Options struct {
 	lat *brokerLatency
 }
 
-const (
-	maxHeaderName  = 256
-	maxHeaderValue = 4096
-)
-
 func (o *Options) withDefaults() Options {
 	var c Options
 	if o != nil {

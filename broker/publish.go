@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/chutemq/chute"
@@ -187,45 +186,7 @@ func sessionOf(msgs []chute.Message) (engine.Session, error) {
 
 // checkMessage enforces the broker's size limits, before any lock.
 func (b *Broker) checkMessage(m *chute.Message) error {
-	switch {
-	case m.Priority < 0 || m.Priority > engine.MaxPriority:
-		return fmt.Errorf("%w: priority %d outside 0..9", chute.ErrInvalidMessage, m.Priority)
-	case m.Delay < 0:
-		return fmt.Errorf("%w: negative delay", chute.ErrInvalidMessage)
-	case m.TTL < 0:
-		return fmt.Errorf("%w: negative TTL", chute.ErrInvalidMessage)
-	case len(m.Headers) > b.opts.MaxHeaders:
-		return fmt.Errorf("%w: %d headers, at most %d", chute.ErrInvalidMessage, len(m.Headers), b.opts.MaxHeaders)
-	}
-	for k, v := range m.Headers {
-		if k == "" || len(k) > maxHeaderName || len(v) > maxHeaderValue {
-			return fmt.Errorf("%w: header %.40q: names are 1..%d bytes, values at most %d", chute.ErrInvalidMessage, k, maxHeaderName, maxHeaderValue)
-		}
-	}
-	if !m.DeliverAt.IsZero() && m.DeliverAt.After(maxTime) {
-		// Beyond 2262 UnixNano overflows: refuse it here rather than let it
-		// wrap into the past and go out at once (the engine refuses anything
-		// beyond MaxTTL from now too).
-		return fmt.Errorf("%w: deliver-at %v is more than %v away", chute.ErrInvalidMessage, m.DeliverAt.Format(time.RFC3339), chute.MaxTTL)
-	}
-	if n := messageSize(m); n > b.opts.MaxMessageSize {
-		return fmt.Errorf("%w: %d bytes, at most %d", chute.ErrMessageTooLarge, n, b.opts.MaxMessageSize)
-	}
-	return nil
-}
-
-// maxTime is the latest time UnixNano can represent.
-var maxTime = time.Unix(0, math.MaxInt64)
-
-// messageSize is what MaxMessageSize bounds: the bytes of the body, ID,
-// key and header names and values, not the framing the journal adds (so
-// that a limit of 1 MiB accepts a body of exactly 1 MiB).
-func messageSize(m *chute.Message) int {
-	n := len(m.Body) + len(m.ID) + len(m.Key)
-	for k, v := range m.Headers {
-		n += len(k) + len(v)
-	}
-	return n
+	return engine.CheckMessage(m, b.opts.MaxHeaders, b.opts.MaxMessageSize)
 }
 
 // stampTimes turns a message's relative times into absolute ones at now.

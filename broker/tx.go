@@ -219,7 +219,7 @@ func (tb *txBuild) build(b *Broker, tx *chute.Tx) error {
 			if err := b.checkMessage(m); err != nil {
 				return fmt.Errorf("publish %d: message %d: %w", i, j, err)
 			}
-			size += messageSize(m)
+			size += engine.MessageSize(m)
 			tb.pms = append(tb.pms, engine.PubMsg{Prio: uint8(m.Priority), ID: m.ID, Key: m.Key, Headers: m.Headers, Body: m.Body})
 			tb.msgs = append(tb.msgs, txMsg{m: m, pm: &tb.pms[len(tb.pms)-1]})
 		}
@@ -273,8 +273,8 @@ func (tb *txBuild) settle(queue string, typ engine.RecordType, n int, at func(j 
 		if err != nil {
 			return err
 		}
-		if len(msg) > maxHeaderValue {
-			msg = msg[:maxHeaderValue]
+		if len(msg) > engine.MaxHeaderValue {
+			msg = msg[:engine.MaxHeaderValue]
 		}
 		tb.texts = append(tb.texts, r)
 		tb.qids = append(tb.qids, qid)

@@ -46,10 +46,10 @@ index and lag (the commit index minus the match) are known too.`,
 			if in.Leader != 0 {
 				leader = fmt.Sprint(in.Leader)
 			}
-			fmt.Fprintf(out, "node %d: leader %s, term %d, commit %d, applied %d, snapshot at %d, leaders seen %d, snapshots restored %d, sent %d\n",
-				in.ID, leader, in.Term, in.Commit, in.Applied, in.Snapshot, in.LeaderChanges, in.Restores, in.SnapshotsSent)
+			fmt.Fprintf(out, "node %d: leader %s, term %d, commit %d, applied %d, snapshot at %d, leaders seen %d, snapshots restored %d, sent %d, command version %d\n",
+				in.ID, leader, in.Term, in.Commit, in.Applied, in.Snapshot, in.LeaderChanges, in.Restores, in.SnapshotsSent, in.Version)
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tMATCH\tLAG")
+			fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tMATCH\tLAG\tREADS")
 			for _, m := range in.Members {
 				role := "learner"
 				switch {
@@ -62,7 +62,7 @@ index and lag (the commit index minus the match) are known too.`,
 				if in.IsLeader {
 					match, lag = fmt.Sprint(m.Match), fmt.Sprint(m.Lag)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", m.ID, m.Addr, role, match, lag)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\tv%d\n", m.ID, m.Addr, role, match, lag, m.Version)
 			}
 			return tw.Flush()
 		},

@@ -43,20 +43,22 @@ type serveFlags struct {
 	syncInterval time.Duration
 	segmentSize  int64
 	compactEvery uint64
-	memBudget    int64
-	maxMessage   int64
-	maxBatch     int
-	maxRequest   int64
-	maxInflight  int64 // 0: auto, 2 × memory budget, at least 64 MiB
-	maxConnIn    int64 // 0: auto, a quarter of maxInflight
-	logFormat    string
-	logLevel     string
-	shutdownWait time.Duration
-	cpuProfile   string
-	pprofAddr    string
-	salvage      bool
-	minFreeDisk  int64 // 0: auto; -1: none
-	diskReserve  int64 // 0: auto; -1: none
+	// clusterMaxVersion: hidden, for tests of rolling upgrades.
+	clusterMaxVersion uint8
+	memBudget         int64
+	maxMessage        int64
+	maxBatch          int
+	maxRequest        int64
+	maxInflight       int64 // 0: auto, 2 × memory budget, at least 64 MiB
+	maxConnIn         int64 // 0: auto, a quarter of maxInflight
+	logFormat         string
+	logLevel          string
+	shutdownWait      time.Duration
+	cpuProfile        string
+	pprofAddr         string
+	salvage           bool
+	minFreeDisk       int64 // 0: auto; -1: none
+	diskReserve       int64 // 0: auto; -1: none
 
 	metrics     bool   // serve GET /metrics
 	queueDetail string // comma-separated queues with detailed series; "all"
@@ -183,11 +185,13 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.alertsOff, "alerts-off", false, "evaluate no alert rules (the log shows none; chute alerts ls says so)")
 	fl.BoolVar(&f.dashboard, "dashboard", true, "serve the web dashboard at / on the API port (docs/dashboard.md)")
 	fl.StringVar(&f.dashboardHosts, "dashboard-hosts", "", "comma-separated host names the dashboard answers to when the server has no token, besides IP addresses and localhost (DNS rebinding protection)")
-	fl.StringVar(&f.clusterPeers, "cluster-peers", "", "serve a replicated cluster: every member as ID=URL, comma-separated, this node included (docs/replication.md; queues and topics so far)")
+	fl.StringVar(&f.clusterPeers, "cluster-peers", "", "serve a replicated cluster: every member as ID=URL, comma-separated, this node included (docs/replication.md: queues and topics; no transactions or schedules yet)")
 	fl.StringVar(&f.clusterID, "cluster-id", "", "the cluster's name, kept in DATA/cluster-identity: a data directory of another cluster is refused")
 	fl.Uint64Var(&f.nodeID, "node-id", 0, "this node's ID in --cluster-peers")
 	fl.Uint64Var(&f.compactEvery, "cluster-compact-every", 10_000, "a cluster node replaces its log with a snapshot once it grew by this many entries (tests: small, for many snapshots)")
 	fl.MarkHidden("cluster-compact-every")
+	fl.Uint8Var(&f.clusterMaxVersion, "cluster-max-version", 0, "read and advertise replicated commands up to this version only, as an older binary would (tests of rolling upgrades; 0: this binary's)")
+	fl.MarkHidden("cluster-max-version")
 	fl.BoolVar(&f.join, "join", false, "join a running cluster (then: chute cluster add ID URL, and promote once caught up): never start a new one")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")

@@ -57,8 +57,9 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 		}
 	}
 	node, err := cluster.Start(cluster.Config{ID: f.nodeID, Peers: peers, Dir: raftDir, Join: f.join, Token: f.token,
-		SegmentSize: f.segmentSize, CompactEvery: f.compactEvery,
-		Authenticated: server.Authenticated, Logger: log,
+		SegmentSize: f.segmentSize, CompactEvery: f.compactEvery, MaxVersion: f.clusterMaxVersion,
+		MaxMessageSize: int(f.maxMessage),
+		Authenticated:  server.Authenticated, Logger: log,
 		OnPeers: func(p map[uint64]string) {
 			if err := writePeersFile(f.data, p); err != nil {
 				log.Error("cluster peers file", "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -14,14 +15,16 @@ import (
 )
 
 // API serves chute.API from a Node: the operations a replicated shard
-// has commands for — create and delete queues and topics, subscribe and
-// unsubscribe, publish to a queue or a topic (with priority, delay,
-// message ID and producer session), receive, ack, nack and extend,
-// redrive, purge, pause and resume — and peeks and queue and topic
-// statistics from the leader's state. Everything else fails with
-// chute.ErrNotReplicated, and so do message fields and settings the
-// commands do not carry yet (headers, ordering keys, TTLs, dead-letter
-// settings, filters, …): refused, never silently dropped.
+// has commands for — create, update and delete queues, create and delete
+// topics, subscribe (with filters) and unsubscribe, publish to a queue or
+// a topic (every message field), receive, ack, nack (errors and
+// hand-backs too) and extend, redrive (all or chosen dead letters),
+// cancel, purge, pause and resume — and peeks, message lookups and queue
+// and topic statistics from the leader's state. Transactions and
+// schedules fail with chute.ErrNotReplicated: refused, never silently
+// dropped. So does, in a cluster in the middle of a rolling upgrade, what
+// only the newer command version carries (replica.Command.Version), until
+// every member runs the newer binary.
 //
 // A node that does not lead answers with a *chute.LeaderError naming the
 // leader's address; nothing was done, so the call can be sent there as
@@ -86,19 +89,18 @@ func (a *API) PublishAsync(ctx context.Context, target string, msgs ...chute.Mes
 		Msgs: make([]replica.Msg, len(msgs))}
 	now := a.clock.Now()
 	for i, m := range msgs {
-		switch {
-		case len(m.Headers) > 0, m.Key != "", m.TTL != 0:
-			return nil, notReplicated(fmt.Sprintf("message %d: headers, ordering keys and TTLs", i))
-		case m.Session != cmd.Session || cmd.Session != "" && m.SessionSeq != cmd.SessionSeq+uint64(i):
+		if m.Session != cmd.Session || cmd.Session != "" && m.SessionSeq != cmd.SessionSeq+uint64(i) {
 			return nil, fmt.Errorf("%w: message %d: one producer session, consecutive numbers", chute.ErrInvalidMessage, i)
-		case m.Priority < 0 || m.Priority > chute.MaxPriority:
-			return nil, fmt.Errorf("%w: message %d: priority %d", chute.ErrInvalidMessage, i, m.Priority)
+		}
+		if err := engine.CheckMessage(&msgs[i], a.n.cfg.MaxHeaders, a.n.cfg.MaxMessageSize); err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
 		}
 		delay := m.Delay
 		if !m.DeliverAt.IsZero() {
-			delay = m.DeliverAt.Sub(now)
+			delay = max(delay, m.DeliverAt.Sub(now))
 		}
-		cmd.Msgs[i] = replica.Msg{Prio: uint8(m.Priority), Delay: max(delay, 0), ID: m.ID, Body: m.Body}
+		cmd.Msgs[i] = replica.Msg{Prio: uint8(m.Priority), Delay: max(delay, 0), ID: m.ID, Key: m.Key, Headers: m.Headers,
+			TTL: m.TTL, Body: m.Body}
 	}
 	f, err := a.n.Submit(ctx, cmd)
 	if err != nil {
@@ -203,62 +205,79 @@ func (a *API) Receive(ctx context.Context, queue string, opts chute.ReceiveOptio
 func deliveries(queue string, res replica.Result) []chute.Delivery {
 	out := make([]chute.Delivery, len(res.Delivered))
 	for i, d := range res.Delivered {
-		out[i] = chute.Delivery{Queue: queue, Seq: d.Seq, Receipt: formatReceipt(d.QueueID, d.Seq, d.Deliv),
-			Body: d.Body, Priority: int(d.Prio), ID: d.ID, Published: time.Unix(0, d.Pub),
-			Deliveries: int(d.Counted), LeaseDeadline: time.Unix(0, d.Deadline)}
+		out[i] = chute.Delivery{Queue: queue, Seq: d.Seq, Body: d.Body, Priority: int(d.Prio), ID: d.ID, Key: d.Key,
+			Headers: d.Headers, Published: time.Unix(0, d.Pub), Deliveries: int(d.Counted), LastError: d.LastErr}
+		if d.Deliv > 0 { // leased (a peek's is not)
+			out[i].Receipt, out[i].LeaseDeadline = formatReceipt(d.QueueID, d.Seq, d.Deliv), time.Unix(0, d.Deadline)
+		}
+		if d.Dead != nil {
+			out[i].DeadLetter, out[i].Headers = d.Dead.Describe(maps.Clone(d.Headers))
+		}
 	}
 	return out
 }
 
 // mayHave says whether a receive from queue could find a message: not
-// when the leader's state holds none at all (ready, delayed or leased),
-// which saves an idle consumer's polls from going through the log. Any
-// doubt (the queue is unknown, this node does not lead) says yes: the
-// command then answers.
+// when the leader's state holds none at all (ready, delayed or leased)
+// and no timer of the engine is due (a lease that ran out or a TTL that
+// passed elsewhere may send a dead letter here), which saves an idle
+// consumer's polls from going through the log. Any doubt (the queue is
+// unknown, this node does not lead) says yes: the command then answers.
 func (a *API) mayHave(ctx context.Context, queue string) bool {
 	var n int64
-	ok := false
+	ok, due := false, false
+	now := a.clock.Now().UnixNano()
 	if err := a.n.Read(ctx, func(sh *replica.Shard) {
 		var ready, delayed, inflight int64
 		ready, delayed, inflight, ok = sh.Counts(queue)
 		n = ready + delayed + inflight
+		next := sh.NextEvent()
+		due = next != 0 && next <= now
 	}); err != nil || !ok {
 		return true
 	}
-	return n > 0
+	return n > 0 || due
 }
 
 // Ack implements chute.API.
 func (a *API) Ack(ctx context.Context, queue string, receipts ...string) error {
-	return a.settle(ctx, replica.Command{Op: replica.OpAck, Queue: queue}, receipts, nil)
+	return a.settle(ctx, replica.Command{Op: replica.OpAck, Queue: queue}, receipts, nil, nil)
 }
 
-// Nack implements chute.API (a delay, or none: at once; an error text is
-// not kept yet).
+// Nack implements chute.API, as the broker's: a delay (0: the queue's
+// back-off; negative: at once), the error text kept as the message's last
+// error, and Unstarted hands a delivery back without counting it.
 func (a *API) Nack(ctx context.Context, queue string, nacks ...chute.Nack) error {
 	receipts := make([]string, len(nacks))
 	values := make([]int64, len(nacks))
+	cmd := replica.Command{Op: replica.OpNack, Queue: queue}
+	errs := make([]string, len(nacks))
 	for i, n := range nacks {
-		if n.Unstarted || n.Error != "" {
-			return notReplicated("nacks that hand back unstarted or keep an error")
-		}
 		receipts[i], values[i] = n.Receipt, int64(n.Delay)
 		if n.Delay < 0 {
 			values[i] = -1
 		}
+		errs[i] = n.Error[:min(len(n.Error), engine.MaxHeaderValue)]
+		if n.Unstarted {
+			if cmd.Unstarted == nil {
+				cmd.Unstarted = make([]bool, len(nacks))
+			}
+			cmd.Unstarted[i] = true
+		}
 	}
-	return a.settle(ctx, replica.Command{Op: replica.OpNack, Queue: queue}, receipts, values)
+	return a.settle(ctx, cmd, receipts, values, errs)
 }
 
 // Extend implements chute.API.
 func (a *API) Extend(ctx context.Context, queue string, lease time.Duration, receipts ...string) error {
-	return a.settle(ctx, replica.Command{Op: replica.OpExtend, Queue: queue, Lease: lease}, receipts, nil)
+	return a.settle(ctx, replica.Command{Op: replica.OpExtend, Queue: queue, Lease: lease}, receipts, nil, nil)
 }
 
-// settle runs an ack, nack or extend; receipts that fail are reported as
-// a *chute.ReceiptErrors, as from the broker. Receipts of more than one
+// settle runs an ack, nack or extend (values and errs: each item's Value
+// and Err, if any); receipts that fail are reported as a
+// *chute.ReceiptErrors, as from the broker. Receipts of more than one
 // queue ID are refused (they come from one queue's deliveries).
-func (a *API) settle(ctx context.Context, cmd replica.Command, receipts []string, values []int64) error {
+func (a *API) settle(ctx context.Context, cmd replica.Command, receipts []string, values []int64, errs []string) error {
 	if len(receipts) == 0 {
 		return nil
 	}
@@ -276,6 +295,9 @@ func (a *API) settle(ctx context.Context, cmd replica.Command, receipts []string
 		it := engine.Item{Seq: seq, Deliv: deliv}
 		if values != nil {
 			it.Value = values[i]
+		}
+		if errs != nil {
+			it.Err = errs[i]
 		}
 		cmd.Items = append(cmd.Items, it)
 	}
@@ -297,20 +319,46 @@ func (a *API) settle(ctx context.Context, cmd replica.Command, receipts []string
 	return nil
 }
 
-// CreateQueue implements chute.API: the visibility timeout and max
-// deliveries are replicated; the dead-letter queue is the queue's name
-// with ".dlq".
+// CreateQueue implements chute.API, with every setting.
 func (a *API) CreateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
+	cmd, err := queueCommand(replica.OpCreateQueue, name, cfg)
+	if err == nil {
+		_, err = a.do(ctx, cmd)
+	}
+	return err
+}
+
+// UpdateQueue implements chute.API.
+func (a *API) UpdateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
+	cmd, err := queueCommand(replica.OpUpdateQueue, name, cfg)
+	if err == nil {
+		cmd.Config = &cfg // always the whole config: an op of version 2
+		_, err = a.do(ctx, cmd)
+	}
+	return err
+}
+
+// queueCommand is a queue's creation: in command version 1 when it sets
+// nothing but the visibility timeout and max deliveries (what a cluster
+// in the middle of an upgrade can take), else with the whole config.
+// Compression at rest is refused: a cluster keeps bodies as published.
+func queueCommand(op replica.Op, name string, cfg chute.QueueConfig) (replica.Command, error) {
+	switch {
+	case cfg.Compression > chute.CompressionNone:
+		return replica.Command{}, notReplicated("compression at rest")
+	case cfg.Breaker.Enabled:
+		return replica.Command{}, notReplicated("circuit breakers")
+	}
+	cmd := replica.Command{Op: op, Queue: name, Visibility: cfg.VisibilityTimeout, MaxDeliveries: cfg.MaxDeliveries}
 	rest := cfg
 	rest.VisibilityTimeout, rest.MaxDeliveries = 0, 0
-	if rest.DeadLetterQueue == name+".dlq" {
+	if rest.DeadLetterQueue == name+chute.DeadLetterSuffix {
 		rest.DeadLetterQueue = ""
 	}
 	if !isZeroConfig(rest) {
-		return notReplicated("queue settings other than the visibility timeout and max deliveries")
+		cmd.Config = &cfg
 	}
-	_, err := a.do(ctx, replica.Command{Op: replica.OpCreateQueue, Queue: name, Visibility: cfg.VisibilityTimeout, MaxDeliveries: cfg.MaxDeliveries})
-	return err
+	return cmd, nil
 }
 
 func isZeroConfig(c chute.QueueConfig) bool {
@@ -336,7 +384,7 @@ func (a *API) QueueStats(ctx context.Context, name string) (chute.QueueStats, er
 	if serr != nil {
 		return chute.QueueStats{}, serr
 	}
-	return publicStats(s), nil
+	return a.publicStats(s), nil
 }
 
 // Queues implements chute.API, from the leader's state.
@@ -347,27 +395,25 @@ func (a *API) Queues(ctx context.Context) ([]chute.QueueStats, error) {
 	}
 	out := make([]chute.QueueStats, len(all))
 	for i, s := range all {
-		out[i] = publicStats(s)
+		out[i] = a.publicStats(s)
 	}
 	return out, nil
 }
 
 // publicStats is the part of a queue's statistics that is replicated
 // state (no latencies, no connection counts).
-func publicStats(s engine.QueueStats) chute.QueueStats {
-	return chute.QueueStats{Name: s.Name, Config: s.Config, Ready: s.Ready, ReadyBytes: s.ReadyBytes,
-		Delayed: s.Delayed, DelayedBytes: s.DelayedBytes, InFlight: s.InFlight, InFlightBytes: s.InFlightBytes,
-		DeadLetters: s.DeadLetters, DedupIDs: s.DedupIDs, Sessions: s.Sessions, Totals: s.Totals}
+func (a *API) publicStats(s engine.QueueStats) chute.QueueStats {
+	return s.Public(a.clock.Now().UnixNano())
 }
 
-// CreateTopic implements chute.API: a topic with the default settings
-// (others are refused). A publish to it fans out to its subscriptions in
-// one command.
+// CreateTopic implements chute.API. A publish to the topic fans out to
+// its subscriptions in one command.
 func (a *API) CreateTopic(ctx context.Context, name string, cfg chute.TopicConfig) error {
+	cmd := replica.Command{Op: replica.OpCreateTopic, Queue: name}
 	if cfg != (chute.TopicConfig{}) {
-		return notReplicated("topic settings")
+		cmd.Topic = &cfg
 	}
-	_, err := a.do(ctx, replica.Command{Op: replica.OpCreateTopic, Queue: name})
+	_, err := a.do(ctx, cmd)
 	return err
 }
 
@@ -377,24 +423,14 @@ func (a *API) DeleteTopic(ctx context.Context, name string) error {
 	return err
 }
 
-// Subscribe implements chute.API: the subscription's queue takes the
-// visibility timeout and max deliveries, as CreateQueue does (its
-// dead-letter queue is the subscription's name with ".dlq"); filters are
-// refused (headers are not replicated yet).
+// Subscribe implements chute.API: the subscription's queue with every
+// setting, and its filter.
 func (a *API) Subscribe(ctx context.Context, topic, name string, cfg chute.SubscriptionConfig) error {
-	if len(cfg.Filter) > 0 {
-		return notReplicated("subscription filters")
+	cmd, err := queueCommand(replica.OpSubscribe, name, cfg.Queue)
+	if err == nil {
+		cmd.Queue, cmd.Sub, cmd.Filter = topic, name, cfg.Filter
+		_, err = a.do(ctx, cmd)
 	}
-	rest := cfg.Queue
-	rest.VisibilityTimeout, rest.MaxDeliveries = 0, 0
-	if rest.DeadLetterQueue == name+".dlq" {
-		rest.DeadLetterQueue = ""
-	}
-	if !isZeroConfig(rest) {
-		return notReplicated("subscription queue settings other than the visibility timeout and max deliveries")
-	}
-	_, err := a.do(ctx, replica.Command{Op: replica.OpSubscribe, Queue: topic, Sub: name,
-		Visibility: cfg.Queue.VisibilityTimeout, MaxDeliveries: cfg.Queue.MaxDeliveries})
 	return err
 }
 
@@ -464,22 +500,41 @@ const maxPeek = 1000
 // Close implements chute.API: the Node is its owner's to close.
 func (a *API) Close() error { return nil }
 
+// GetMessage implements chute.API, from the leader's state.
+func (a *API) GetMessage(ctx context.Context, queue string, ref chute.MessageRef) (chute.MessageInfo, error) {
+	if err := ref.Validate(); err != nil {
+		return chute.MessageInfo{}, err
+	}
+	var info chute.MessageInfo
+	var lerr error
+	if err := a.n.Read(ctx, func(sh *replica.Shard) { info, lerr = sh.Lookup(queue, ref) }); err != nil {
+		return chute.MessageInfo{}, a.publicErr(err)
+	}
+	return info, lerr
+}
+
+// CancelMessages implements chute.API: one command for all of them.
+func (a *API) CancelMessages(ctx context.Context, queue string, refs ...chute.MessageRef) ([]chute.CancelResult, error) {
+	if err := engine.CheckRefs(refs, chute.MaxCancel, "cancel"); err != nil {
+		return nil, err
+	}
+	res, err := a.do(ctx, replica.Command{Op: replica.OpCancel, Queue: queue, Refs: refs})
+	return res.Cancelled, err
+}
+
+// RedriveMessages implements chute.API: one command for all of them.
+func (a *API) RedriveMessages(ctx context.Context, deadLetterQueue string, refs ...chute.MessageRef) ([]chute.RedriveResult, error) {
+	if err := engine.CheckRefs(refs, chute.MaxRedrive, "redrive"); err != nil {
+		return nil, err
+	}
+	res, err := a.do(ctx, replica.Command{Op: replica.OpRedriveMsgs, Queue: deadLetterQueue, Refs: refs})
+	return res.Redriven, err
+}
+
 // Not replicated yet.
 
 func (a *API) Commit(context.Context, chute.Tx) (chute.TxResult, error) {
 	return chute.TxResult{}, notReplicated("transactions")
-}
-func (a *API) UpdateQueue(context.Context, string, chute.QueueConfig) error {
-	return notReplicated("UpdateQueue")
-}
-func (a *API) GetMessage(context.Context, string, chute.MessageRef) (chute.MessageInfo, error) {
-	return chute.MessageInfo{}, notReplicated("message lookup")
-}
-func (a *API) CancelMessages(context.Context, string, ...chute.MessageRef) ([]chute.CancelResult, error) {
-	return nil, notReplicated("cancel")
-}
-func (a *API) RedriveMessages(context.Context, string, ...chute.MessageRef) ([]chute.RedriveResult, error) {
-	return nil, notReplicated("redrive")
 }
 func (a *API) CreateSchedule(context.Context, string, chute.ScheduleConfig) error {
 	return notReplicated("schedules")

@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,6 +89,13 @@ type Config struct {
 	// keeps them for its next start.
 	OnPeers func(map[uint64]string)
 	Logger  *slog.Logger
+	// MaxHeaders and MaxMessageSize bound a published message as the
+	// broker's options do (defaults 64 and 1 MiB).
+	MaxHeaders, MaxMessageSize int
+	// MaxVersion makes the node read and advertise command versions up to
+	// this one only, as an older binary would (0: this binary's latest;
+	// tests of rolling upgrades).
+	MaxVersion uint8
 }
 
 // Node is one member. Its methods are safe for concurrent use.
@@ -108,6 +116,11 @@ type Node struct {
 
 	parking     parking // owned by run
 	confPending bool    // a membership change proposed and not applied; owned by run
+
+	// versions is the command version each peer advertised on its
+	// latest stream to this node (versionHeader; none: 1).
+	vmu      sync.Mutex
+	versions map[uint64]uint8
 
 	restores      atomic.Int64 // snapshots received from a leader and restored
 	snapSends     atomic.Int64 // snapshots written to a peer's stream
@@ -161,6 +174,15 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxHeaders <= 0 {
+		cfg.MaxHeaders = 64
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = 1 << 20
+	}
+	if cfg.MaxVersion == 0 {
+		cfg.MaxVersion = replica.MaxVersion()
+	}
 	cfg.Peers = maps.Clone(cfg.Peers) // the loop's: membership changes add and remove
 	if _, ok := cfg.Peers[cfg.ID]; !ok {
 		return nil, fmt.Errorf("cluster: node %d is not among its peers", cfg.ID)
@@ -169,7 +191,13 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, rep: rep, peers: map[uint64]*peer{},
+	if cfg.MaxVersion != replica.MaxVersion() {
+		if err := rep.LimitVersion(cfg.MaxVersion); err != nil {
+			rep.Close()
+			return nil, err
+		}
+	}
+	n := &Node{cfg: cfg, rep: rep, peers: map[uint64]*peer{}, versions: map[uint64]uint8{},
 		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), parks: make(chan *Parked, 256), parking: newParking(), reports: make(chan snapReport, 16), inspects: make(chan func()),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	// Sorted: every member bootstraps the same entries (the membership,
@@ -315,6 +343,9 @@ func (n *Node) run() {
 	firstID := nextID // this life's proposals are numbered above it
 	var term uint64
 	var leading bool
+	// versionAsked is the command version this leader proposed or saw
+	// applied (OpClusterVersion): not proposed again.
+	var versionAsked uint8
 	fail := func(err error) {
 		for id, w := range waiters {
 			if w.park == nil {
@@ -344,6 +375,9 @@ func (n *Node) run() {
 	proposeCmd = func(cmd *replica.Command, w waiter) error {
 		if !n.rn.Status().IsLeader {
 			return notLeader()
+		}
+		if v, at := cmd.Version(), n.rep.Shard().Version(); v > at && cmd.Op != replica.OpClusterVersion {
+			return n.versionRefusal(v, at)
 		}
 		nextID++
 		cmd.Node, cmd.ID, cmd.Time = n.cfg.ID, nextID, n.cfg.Clock.Now().UnixNano()
@@ -467,10 +501,23 @@ func (n *Node) run() {
 			proposeCmd(&cmd, waiter{}) // best effort: the lease expires otherwise
 		}
 		handBacks = handBacks[:0]
+		if v := n.rep.Shard().Version(); v > versionAsked {
+			versionAsked = v
+		}
+		if v := n.cfg.MaxVersion; leading && versionAsked < v && n.allRead(v) {
+			// Every member reads v now: the log records it, and commands
+			// of version v may be proposed once it is applied.
+			cmd := replica.Command{Op: replica.OpClusterVersion, Max: int(v)}
+			if proposeCmd(&cmd, waiter{}) == nil {
+				versionAsked = v
+				n.cfg.Logger.Info("cluster command version moving up", "version", v)
+			}
+		}
 		st := n.rn.Status()
 		if leading && (!st.IsLeader || st.Term != term) {
 			fail(ErrOutcomeUnknown)
 			n.confPending = false // applied or dropped: not this node's to know
+			versionAsked = 0      // asked again when this node leads again, if need be
 		}
 		if leading && !st.IsLeader { // (a follower answers parks at once)
 			pk.failAll(notLeader())
@@ -483,6 +530,50 @@ func (n *Node) run() {
 		n.status = st
 		n.mu.Unlock()
 	}
+}
+
+// allRead says whether every member (voters and learners) reads command
+// version v: this node, and each peer as it advertised on its latest
+// stream here.
+func (n *Node) allRead(v uint8) bool {
+	voters, learners := n.rn.Membership()
+	n.vmu.Lock()
+	defer n.vmu.Unlock()
+	for _, l := range [][]uint64{voters, learners} {
+		for _, id := range l {
+			if id != n.cfg.ID && n.versions[id] < v {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// peerVersion is the command version peer id advertised (1 if none yet).
+func (n *Node) peerVersion(id uint64) uint8 {
+	if id == n.cfg.ID {
+		return n.cfg.MaxVersion
+	}
+	n.vmu.Lock()
+	defer n.vmu.Unlock()
+	return max(n.versions[id], 1)
+}
+
+// versionRefusal refuses a command of version v in a cluster at version
+// at, naming the members that hold it back.
+func (n *Node) versionRefusal(v, at uint8) error {
+	voters, learners := n.rn.Membership()
+	var behind []string
+	for _, id := range slices.Concat(voters, learners) {
+		if pv := n.peerVersion(id); pv < v {
+			behind = append(behind, fmt.Sprintf("node %d reads version %d", id, pv))
+		}
+	}
+	why := "the leader has not recorded the upgrade yet"
+	if len(behind) > 0 {
+		why = strings.Join(behind, ", ") + ": upgrade every member first"
+	}
+	return fmt.Errorf("%w: this needs command version %d and the cluster is at version %d (%s)", chute.ErrNotReplicated, v, at, why)
 }
 
 // process does every pending Update: a received snapshot made durable;

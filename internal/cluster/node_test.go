@@ -31,6 +31,8 @@ type member struct {
 	node *Node
 	dir  string
 	join bool // starts with Config.Join
+	// maxVersion is its Config.MaxVersion (an older binary's).
+	maxVersion uint8
 }
 
 type testCluster struct {
@@ -41,6 +43,7 @@ type testCluster struct {
 	certFile, keyFile string
 	client            *http.Client
 	http2             atomic.Int64 // Raft requests that came over HTTP/2
+	maxVersion        uint8        // every member's Config.MaxVersion at first
 	peers             map[uint64]string
 	members           map[uint64]*member
 }
@@ -69,7 +72,7 @@ func newTestClusterWith(t testing.TB, n int, c *testCluster) *testCluster {
 		}
 		id := uint64(i)
 		c.peers[id] = scheme + l.Addr().String()
-		c.members[id] = &member{id: id, l: l, dir: filepath.Join(dir, fmt.Sprint(i))}
+		c.members[id] = &member{id: id, l: l, dir: filepath.Join(dir, fmt.Sprint(i)), maxVersion: c.maxVersion}
 	}
 	for id := range c.members {
 		c.start(id)
@@ -84,6 +87,13 @@ func newTestClusterWith(t testing.TB, n int, c *testCluster) *testCluster {
 
 // start starts member id's node and serves it on its address.
 func (c *testCluster) start(id uint64) {
+	if err := c.tryStart(id); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// tryStart is start, with the node's refusal to start returned.
+func (c *testCluster) tryStart(id uint64) error {
 	m := c.members[id]
 	if m.l == nil {
 		_, hostport, _ := strings.Cut(c.peers[id], "://")
@@ -93,9 +103,12 @@ func (c *testCluster) start(id uint64) {
 		}
 		m.l = l
 	}
-	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact, Join: m.join, HTTP: c.client})
+	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact, Join: m.join, HTTP: c.client,
+		MaxVersion: m.maxVersion})
 	if err != nil {
-		c.t.Fatal(err)
+		m.l.Close()
+		m.l = nil
+		return err
 	}
 	m.node = node
 	mux := http.NewServeMux()
@@ -110,9 +123,10 @@ func (c *testCluster) start(id uint64) {
 	m.srv = &http.Server{Handler: mux}
 	if c.certFile != "" {
 		go m.srv.ServeTLS(m.l, c.certFile, c.keyFile)
-		return
+		return nil
 	}
 	go m.srv.Serve(m.l)
+	return nil
 }
 
 // stop stops member id (its server, then its node).

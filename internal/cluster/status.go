@@ -28,6 +28,9 @@ type Info struct {
 	LeaderChanges int64 `json:"leader_changes"`
 	Restores      int64 `json:"snapshots_restored"`
 	SnapshotsSent int64 `json:"snapshots_sent"`
+	// Version is the command version the cluster agreed on (the log's);
+	// each member's is the latest it reads, as this node last heard.
+	Version uint8 `json:"version"`
 }
 
 // Member is one member as a node sees it; Match (known on the leader
@@ -39,6 +42,7 @@ type Member struct {
 	Match   uint64 `json:"match,omitempty"`
 	Lag     uint64 `json:"lag,omitempty"` // the leader's commit minus Match
 	Leading bool   `json:"leader,omitempty"`
+	Version uint8  `json:"version"`
 }
 
 // Info reports the node's view, from its loop.
@@ -49,10 +53,11 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 		voters, learners := n.rn.Membership()
 		in = Info{ID: n.cfg.ID, Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
 			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Restores: n.restores.Load(),
-			SnapshotsSent: n.snapSends.Load()}
+			SnapshotsSent: n.snapSends.Load(), Version: n.rep.Shard().Version()}
 		for _, l := range [][]uint64{voters, learners} {
 			for _, id := range l {
-				m := Member{ID: id, Addr: n.cfg.Peers[id], Voter: slices.Contains(voters, id), Leading: id == st.Leader}
+				m := Member{ID: id, Addr: n.cfg.Peers[id], Voter: slices.Contains(voters, id), Leading: id == st.Leader,
+					Version: n.peerVersion(id)}
 				if st.IsLeader {
 					m.Match = n.rn.Match(id)
 					if id == n.cfg.ID {

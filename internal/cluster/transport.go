@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/chutemq/chute/internal/consensus"
@@ -29,6 +30,12 @@ import (
 
 // RaftPath is where a node takes Raft messages from its peers.
 const RaftPath = "/chute.cluster.v1/raft"
+
+// versionHeader carries, on each stream, the latest command version the
+// sending node reads (replica.Command.Version); a node without it reads
+// version 1 (it came before the header). A leader moves the cluster to a
+// version once every member advertised it.
+const versionHeader = "Chute-Command-Version"
 
 // maxMessage bounds one message (a snapshot travels in one).
 const maxMessage = 256 << 20
@@ -111,6 +118,7 @@ func (p *peer) open() *stream {
 		return s
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set(versionHeader, strconv.Itoa(int(p.n.cfg.MaxVersion)))
 	if p.n.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.n.cfg.Token)
 	}
@@ -263,8 +271,12 @@ func (n *Node) Handler() http.Handler {
 		}()
 		defer func() { close(finished); <-watched }()
 		br := bufio.NewReaderSize(r.Body, 64<<10)
+		version := uint8(1)
+		if v, err := strconv.ParseUint(r.Header.Get(versionHeader), 10, 8); err == nil && v > 1 {
+			version = uint8(v)
+		}
 		var msgs []consensus.Message
-		for {
+		for first := true; ; first = false {
 			m, err := readMessage(br, n.cfg.ID)
 			if err == io.EOF && len(msgs) == 0 {
 				w.WriteHeader(http.StatusNoContent)
@@ -273,6 +285,11 @@ func (n *Node) Handler() http.Handler {
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
+			}
+			if first {
+				n.vmu.Lock()
+				n.versions[m.From] = version
+				n.vmu.Unlock()
 			}
 			msgs = append(msgs, m)
 			if br.Buffered() > 0 && len(msgs) < maxBatchEvents {

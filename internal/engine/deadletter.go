@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/text"
@@ -41,6 +43,25 @@ type DeadInfo struct {
 	At         int64  // when it died (unix ns)
 	OrigSeq    uint64 // its sequence in the source queue
 	Key        string // its ordering key, restored by redrive
+}
+
+// Describe is a dead letter's info as a delivery shows it, and headers
+// (a new map if nil) with the same in chute's dead-letter headers.
+func (d *DeadInfo) Describe(headers map[string]string) (*chute.DeadLetterInfo, map[string]string) {
+	info := &chute.DeadLetterInfo{Source: d.Source, Reason: d.Reason.String(), Deliveries: d.Deliveries,
+		LastError: d.LastError, Died: time.Unix(0, d.At), SourceSeq: d.OrigSeq}
+	if headers == nil {
+		headers = make(map[string]string, 6)
+	}
+	headers[chute.HeaderDeadSource] = d.Source
+	headers[chute.HeaderDeadReason] = info.Reason
+	headers[chute.HeaderDeadDeliveries] = strconv.Itoa(d.Deliveries)
+	headers[chute.HeaderDeadAt] = info.Died.UTC().Format(time.RFC3339Nano)
+	headers[chute.HeaderDeadSeq] = strconv.FormatUint(d.OrigSeq, 10)
+	if d.LastError != "" {
+		headers[chute.HeaderDeadError] = d.LastError
+	}
+	return info, headers
 }
 
 // deadLetter moves en from q to q's dead-letter queue (creating it if need

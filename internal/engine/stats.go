@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/text"
 )
 
@@ -34,6 +35,18 @@ type QueueStats struct {
 	Latency LatencySnapshot
 
 	Totals Totals
+}
+
+// Public is s as chute reports it at time now, latencies aside (the
+// caller's to convert).
+func (s QueueStats) Public(now int64) chute.QueueStats {
+	return chute.QueueStats{
+		Name: s.Name, Config: s.Config, Topic: s.Topic, Filter: s.Filter,
+		Ready: s.Ready, ReadyBytes: s.ReadyBytes, Delayed: s.Delayed, DelayedBytes: s.DelayedBytes,
+		InFlight: s.InFlight, InFlightBytes: s.InFlightBytes, DeadLetters: s.DeadLetters,
+		OrderingKeys: s.OrderingKeys, DedupIDs: s.DedupIDs, Sessions: s.Sessions, DedupBytes: s.DedupBytes,
+		OldestAge: s.OldestAge(now), Totals: s.Totals, Paused: s.Paused, Breaker: s.Breaker,
+	}
 }
 
 // Depth is every message in the queue.

@@ -18,6 +18,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/chutemq/chute"
@@ -52,7 +54,13 @@ const (
 	OpPurge   Op = 13 // the queue's ready and delayed messages dropped
 	OpPause   Op = 14 // deliveries stop (publishes go on)
 	OpResume  Op = 15
-	opEnd     Op = 16
+	// Version 2 (the ops below, and the fields marked v2, need a cluster
+	// whose every member reads version 2: Command.Version).
+	OpUpdateQueue    Op = 16 // Config
+	OpCancel         Op = 17 // Refs: ready and delayed messages cancelled
+	OpRedriveMsgs    Op = 18 // Refs: chosen dead letters of the queue back to their queues
+	OpClusterVersion Op = 19 // Max: the version every member now reads (Shard.Version)
+	opEnd            Op = 20
 )
 
 func (o Op) String() string {
@@ -87,12 +95,41 @@ func (o Op) String() string {
 		return "pause"
 	case OpResume:
 		return "resume"
+	case OpUpdateQueue:
+		return "update-queue"
+	case OpCancel:
+		return "cancel"
+	case OpRedriveMsgs:
+		return "redrive-messages"
+	case OpClusterVersion:
+		return "cluster-version"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
 
-// commandVersion is the first byte of every encoded command.
-const commandVersion = 1
+// Command versions: the first byte of every encoded command. A command
+// is written in the lowest version that can carry it (Version), so that
+// a cluster in the middle of a rolling upgrade, whose older members read
+// only version 1, keeps taking what version 1 can say; the rest is
+// refused until every member runs a binary that reads version 2 and the
+// leader has recorded so in the log (OpClusterVersion; docs/operations.md,
+// "Rolling upgrades").
+//
+//	1  the first format (ops 1–15)
+//	2  full queue, topic and subscription settings, filters, message
+//	   keys, headers and TTLs, nack errors and hand-backs, ops 16–19
+const (
+	commandVersion = 2 // the latest this binary reads and writes
+	firstVersion   = 1
+)
+
+// opVersion is the first command version that has each op.
+func opVersion(o Op) uint8 {
+	if o >= OpUpdateQueue {
+		return 2
+	}
+	return 1
+}
 
 // Command is one request as the leader proposed it.
 type Command struct {
@@ -112,9 +149,16 @@ type Command struct {
 	Queue     string
 
 	// OpCreateQueue and OpSubscribe: the queue's visibility timeout and
-	// max deliveries (the rest default).
+	// max deliveries (the rest default), unless Config is set.
 	Visibility    time.Duration
 	MaxDeliveries int
+	// Config (v2) is the whole configuration of the queue (OpCreateQueue,
+	// OpUpdateQueue) or subscription (OpSubscribe); Topic (v2) a topic's
+	// (OpCreateTopic, nil: the defaults); Filter (v2) a subscription's
+	// header filter.
+	Config *chute.QueueConfig
+	Topic  *chute.TopicConfig
+	Filter map[string]string
 	// OpSubscribe, OpUnsubscribe: the subscription (its queue's name).
 	Sub string
 
@@ -124,29 +168,74 @@ type Command struct {
 	SessionSeq uint64
 	Msgs       []Msg
 
-	// OpReceive, OpRedrive (and Lease for OpExtend; 0: the queue's
-	// visibility timeout).
+	// OpReceive, OpRedrive, OpClusterVersion (and Lease for OpExtend;
+	// 0: the queue's visibility timeout).
 	Max   int
 	Lease time.Duration
 
 	// OpAck, OpNack, OpExtend: the items, and the queue's ID from their
 	// receipts (0: any), so that a receipt never settles a message of a
-	// later queue of the same name.
-	Items   []engine.Item
-	QueueID uint32
+	// later queue of the same name. An OpNack item's Err (v2) is kept as
+	// the message's last error; Unstarted (v2, nil: none) marks the
+	// items handed back unstarted (engine.Return), one flag per item.
+	Items     []engine.Item
+	Unstarted []bool
+	QueueID   uint32
+
+	// OpCancel, OpRedriveMsgs (v2): the messages, by sequence or ID.
+	Refs []chute.MessageRef
+
+	// v is the version the command was decoded from (0: built here).
+	v uint8
 }
 
-// Msg is a published message.
+// Msg is a published message. Key, Headers and TTL are v2.
 type Msg struct {
-	Prio  uint8
-	Delay time.Duration
-	ID    string
-	Body  []byte
+	Prio    uint8
+	Delay   time.Duration
+	ID      string
+	Key     string
+	Headers map[string]string
+	TTL     time.Duration // 0: the queue's
+	Body    []byte
+}
+
+// Version is the lowest command version that carries c: what it is
+// encoded in, and what every member must read before a leader proposes
+// it.
+func (c *Command) Version() uint8 {
+	v := opVersion(c.Op)
+	switch {
+	case v > 1:
+	case c.Config != nil, c.Topic != nil && *c.Topic != (chute.TopicConfig{}), len(c.Filter) > 0, c.Unstarted != nil:
+		v = 2
+	}
+	for i := 0; v == 1 && i < len(c.Msgs); i++ {
+		if m := &c.Msgs[i]; m.Key != "" || len(m.Headers) > 0 || m.TTL != 0 {
+			v = 2
+		}
+	}
+	for i := 0; v == 1 && i < len(c.Items); i++ {
+		if c.Items[i].Err != "" {
+			v = 2
+		}
+	}
+	return v
+}
+
+// config is the queue configuration an OpCreateQueue, OpUpdateQueue or
+// OpSubscribe carries (a version 1 command: its two settings).
+func (c *Command) config() chute.QueueConfig {
+	if c.Config != nil {
+		return *c.Config
+	}
+	return chute.QueueConfig{VisibilityTimeout: c.Visibility, MaxDeliveries: c.MaxDeliveries}
 }
 
 // Encode appends the command's binary form to buf.
 func (c *Command) Encode(buf []byte) []byte {
-	buf = append(buf, commandVersion, byte(c.Op))
+	v := c.Version()
+	buf = append(buf, v, byte(c.Op))
 	buf = binary.AppendUvarint(buf, c.Node)
 	buf = binary.AppendUvarint(buf, c.ID)
 	buf = binary.AppendVarint(buf, c.Time)
@@ -154,13 +243,30 @@ func (c *Command) Encode(buf []byte) []byte {
 	buf = binary.AppendUvarint(buf, c.ClientSeq)
 	buf = appendString(buf, c.Queue)
 	switch c.Op {
-	case OpCreateQueue:
-		buf = binary.AppendVarint(buf, int64(c.Visibility))
-		buf = binary.AppendVarint(buf, int64(c.MaxDeliveries))
+	case OpCreateQueue, OpUpdateQueue:
+		buf = c.appendConfig(buf, v)
 	case OpSubscribe:
 		buf = appendString(buf, c.Sub)
-		buf = binary.AppendVarint(buf, int64(c.Visibility))
-		buf = binary.AppendVarint(buf, int64(c.MaxDeliveries))
+		buf = c.appendConfig(buf, v)
+		if v >= 2 {
+			buf = appendMap(buf, c.Filter)
+		}
+	case OpCreateTopic:
+		if v >= 2 {
+			var t chute.TopicConfig
+			if c.Topic != nil {
+				t = *c.Topic
+			}
+			buf = engine.AppendTopicConfig(buf, &t)
+		}
+	case OpCancel, OpRedriveMsgs:
+		buf = binary.AppendUvarint(buf, uint64(len(c.Refs)))
+		for _, r := range c.Refs {
+			buf = binary.AppendUvarint(buf, r.Seq)
+			buf = appendString(buf, r.ID)
+		}
+	case OpClusterVersion:
+		buf = binary.AppendVarint(buf, int64(c.Max))
 	case OpUnsubscribe:
 		buf = appendString(buf, c.Sub)
 	case OpPublish:
@@ -173,6 +279,11 @@ func (c *Command) Encode(buf []byte) []byte {
 			buf = appendString(buf, m.ID)
 			buf = binary.AppendUvarint(buf, uint64(len(m.Body)))
 			buf = append(buf, m.Body...)
+			if v >= 2 {
+				buf = appendString(buf, m.Key)
+				buf = appendMap(buf, m.Headers)
+				buf = binary.AppendVarint(buf, int64(m.TTL))
+			}
 		}
 	case OpReceive:
 		buf = binary.AppendVarint(buf, int64(c.Max))
@@ -185,13 +296,32 @@ func (c *Command) Encode(buf []byte) []byte {
 		}
 		buf = binary.AppendUvarint(buf, uint64(c.QueueID))
 		buf = binary.AppendUvarint(buf, uint64(len(c.Items)))
-		for _, it := range c.Items {
+		for i, it := range c.Items {
 			buf = binary.AppendUvarint(buf, it.Seq)
 			buf = binary.AppendUvarint(buf, uint64(it.Deliv))
 			buf = binary.AppendVarint(buf, it.Value)
+			if v >= 2 {
+				buf = appendString(buf, it.Err)
+				var flags byte
+				if c.Unstarted != nil && c.Unstarted[i] {
+					flags = 1
+				}
+				buf = append(buf, flags)
+			}
 		}
 	}
 	return buf
+}
+
+// appendConfig: version 1 has the visibility timeout and max deliveries,
+// version 2 the whole configuration in the engine's record format.
+func (c *Command) appendConfig(buf []byte, v uint8) []byte {
+	if v < 2 {
+		buf = binary.AppendVarint(buf, int64(c.Visibility))
+		return binary.AppendVarint(buf, int64(c.MaxDeliveries))
+	}
+	cfg := c.config()
+	return engine.AppendQueueConfig(buf, &cfg)
 }
 
 func appendString(buf []byte, s string) []byte {
@@ -199,10 +329,25 @@ func appendString(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
-// Decode reads a command; bodies alias b.
-func Decode(b []byte) (*Command, error) {
+// appendMap writes m in key order (the encoding is deterministic).
+func appendMap(buf []byte, m map[string]string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(m)))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		buf = appendString(buf, k)
+		buf = appendString(buf, m[k])
+	}
+	return buf
+}
+
+// Decode reads a command of any version this binary reads; bodies alias
+// b.
+func Decode(b []byte) (*Command, error) { return decodeUpTo(b, commandVersion) }
+
+// decodeUpTo reads a command of version at most max (a shard limited to
+// an older binary's versions: Shard.LimitVersion).
+func decodeUpTo(b []byte, max uint8) (*Command, error) {
 	d := decoder{b: b}
-	c := d.command()
+	c := d.command(max)
 	if d.err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadCommand, d.err)
 	}
@@ -271,23 +416,80 @@ func (d *decoder) bytes() []byte {
 	return v
 }
 
-func (d *decoder) command() *Command {
-	if v := d.byte(); v != commandVersion && d.err == nil {
-		d.fail("version %d", v)
+func (d *decoder) stringMap() map[string]string {
+	n := d.count(2)
+	if n == 0 {
+		return nil
 	}
-	c := &Command{Op: Op(d.byte())}
-	if d.err == nil && (c.Op == 0 || c.Op >= opEnd) {
-		d.fail("unknown op %d", c.Op)
+	m := make(map[string]string, n)
+	for range n {
+		k := string(d.bytes())
+		m[k] = string(d.bytes())
+	}
+	return m
+}
+
+// queueConfig reads a configuration in the engine's format.
+func (d *decoder) queueConfig() *chute.QueueConfig {
+	if d.err != nil {
+		return nil
+	}
+	cfg, n, err := engine.ReadQueueConfig(d.b)
+	if err != nil {
+		d.fail("queue config: %v", err)
+		return nil
+	}
+	d.b = d.b[n:]
+	return &cfg
+}
+
+func (d *decoder) command(max uint8) *Command {
+	v := d.byte()
+	if d.err == nil && (v < firstVersion || v > max) {
+		d.fail("command version %d (this binary reads %d..%d: upgrade it)", v, firstVersion, max)
+	}
+	c := &Command{Op: Op(d.byte()), v: v}
+	if d.err == nil && (c.Op == 0 || c.Op >= opEnd || opVersion(c.Op) > v) {
+		d.fail("unknown op %d in a version %d command", c.Op, v)
 	}
 	c.Node, c.ID, c.Time = d.uvarint(), d.uvarint(), d.varint()
 	c.Client, c.ClientSeq = string(d.bytes()), d.uvarint()
 	c.Queue = string(d.bytes())
+	readConfig := func() {
+		if v < 2 {
+			c.Visibility, c.MaxDeliveries = time.Duration(d.varint()), int(d.varint())
+			return
+		}
+		c.Config = d.queueConfig()
+	}
 	switch c.Op {
-	case OpCreateQueue:
-		c.Visibility, c.MaxDeliveries = time.Duration(d.varint()), int(d.varint())
+	case OpCreateQueue, OpUpdateQueue:
+		readConfig()
 	case OpSubscribe:
 		c.Sub = string(d.bytes())
-		c.Visibility, c.MaxDeliveries = time.Duration(d.varint()), int(d.varint())
+		readConfig()
+		if v >= 2 {
+			c.Filter = d.stringMap()
+		}
+	case OpCreateTopic:
+		if v >= 2 && d.err == nil {
+			t, n, err := engine.ReadTopicConfig(d.b)
+			if err != nil {
+				d.fail("topic config: %v", err)
+				break
+			}
+			d.b = d.b[n:]
+			if t != (chute.TopicConfig{}) {
+				c.Topic = &t
+			}
+		}
+	case OpCancel, OpRedriveMsgs:
+		c.Refs = make([]chute.MessageRef, d.count(2))
+		for i := range c.Refs {
+			c.Refs[i] = chute.MessageRef{Seq: d.uvarint(), ID: string(d.bytes())}
+		}
+	case OpClusterVersion:
+		c.Max = int(d.varint())
 	case OpUnsubscribe:
 		c.Sub = string(d.bytes())
 	case OpPublish:
@@ -298,6 +500,9 @@ func (d *decoder) command() *Command {
 			m := &c.Msgs[i]
 			m.Prio, m.Delay = d.byte(), time.Duration(d.varint())
 			m.ID, m.Body = string(d.bytes()), d.bytes()
+			if v >= 2 {
+				m.Key, m.Headers, m.TTL = string(d.bytes()), d.stringMap(), time.Duration(d.varint())
+			}
 		}
 	case OpReceive:
 		c.Max, c.Lease = int(d.varint()), time.Duration(d.varint())
@@ -322,18 +527,31 @@ func (d *decoder) command() *Command {
 				d.fail("delivery count %d", deliv)
 			}
 			it.Deliv, it.Value = uint16(deliv), d.varint()
+			if v >= 2 {
+				it.Err = string(d.bytes())
+				if d.byte()&1 != 0 {
+					if c.Unstarted == nil {
+						c.Unstarted = make([]bool, n)
+					}
+					c.Unstarted[i] = true
+				}
+			}
 		}
 	}
 	return c
 }
 
-// queueConfig is the engine config of an OpCreateQueue: a dead-letter
-// queue named after the queue, so that max deliveries park messages where
-// the checks find them.
+// queueConfig is the engine config of an OpCreateQueue, OpUpdateQueue or
+// OpSubscribe: a version 1 command's dead-letter queue is named after the
+// queue (as the engine's default names it).
 func (c *Command) queueConfig() chute.QueueConfig {
-	name := c.Queue
-	if c.Op == OpSubscribe {
-		name = c.Sub
+	cfg := c.config()
+	if c.Config == nil {
+		name := c.Queue
+		if c.Op == OpSubscribe {
+			name = c.Sub
+		}
+		cfg.DeadLetterQueue = name + chute.DeadLetterSuffix
 	}
-	return chute.QueueConfig{VisibilityTimeout: c.Visibility, MaxDeliveries: c.MaxDeliveries, DeadLetterQueue: name + ".dlq"}
+	return cfg
 }

@@ -24,6 +24,9 @@ type Replica struct {
 	// membership it recorded.
 	snap             uint64
 	voters, learners []uint64
+	// max is the latest command version this replica reads (0: this
+	// binary's: LimitVersion).
+	max uint8
 }
 
 // OpenReplica opens the log in dir and rebuilds the shard from its
@@ -44,6 +47,17 @@ func OpenReplica(fs vfs.FS, dir string, opts LogOptions, compactEvery uint64) (*
 		r.snap, r.voters, r.learners = d.Snapshot.Index, d.Snapshot.Voters, d.Snapshot.Learners
 	}
 	return r, d, nil
+}
+
+// LimitVersion makes the replica read commands of at most version v, as
+// an older binary would (tests of rolling upgrades): its shard, and every
+// shard it restores from a snapshot later.
+func (r *Replica) LimitVersion(v uint8) error {
+	if err := r.shard.LimitVersion(v); err != nil {
+		return err
+	}
+	r.max = v
+	return nil
 }
 
 // Log is the replica's log (to save Updates to).
@@ -77,6 +91,9 @@ func (r *Replica) SaveReceived(ctx context.Context, u consensus.Update) error {
 func (r *Replica) Apply(u consensus.Update, each func(Result)) (restored bool, err error) {
 	if s := u.Snapshot; s != nil {
 		sh, err := RestoreShard(s.Data)
+		if err == nil && r.max != 0 {
+			err = sh.LimitVersion(r.max)
+		}
 		if err != nil {
 			return false, fmt.Errorf("replica: restore a received snapshot: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/consensus"
 	"github.com/chutemq/chute/internal/engine"
 )
@@ -25,6 +26,10 @@ type Shard struct {
 	// clients holds, per client of exactly-once commands, the last
 	// command number applied and its refusal (Command.Client).
 	clients map[string]clientState
+	// version is the command version every member reads, as the log
+	// recorded it (OpClusterVersion): commands above it are refused.
+	// max is the latest this replica reads (LimitVersion).
+	version, max uint8
 }
 
 type clientState struct {
@@ -34,7 +39,29 @@ type clientState struct {
 
 // NewShard returns an empty shard, to apply a log from its first entry.
 func NewShard() *Shard {
-	return &Shard{eng: engine.New(), records: make(map[uint64][]byte), clients: make(map[string]clientState)}
+	return &Shard{eng: engine.New(), records: make(map[uint64][]byte), clients: make(map[string]clientState),
+		version: firstVersion, max: commandVersion}
+}
+
+// Version is the command version the cluster has agreed on
+// (OpClusterVersion): a leader proposes no command above it.
+func (s *Shard) Version() uint8 { return s.version }
+
+// MaxVersion is the latest command version this binary reads.
+func MaxVersion() uint8 { return commandVersion }
+
+// LimitVersion makes the shard read commands of at most version v, as a
+// binary of that version would (an older member in a test of rolling
+// upgrades); a shard already past it is refused.
+func (s *Shard) LimitVersion(v uint8) error {
+	if v < firstVersion || v > commandVersion {
+		return fmt.Errorf("replica: command version %d (this binary reads %d..%d)", v, firstVersion, commandVersion)
+	}
+	if s.version > v {
+		return fmt.Errorf("replica: the cluster runs command version %d; this node reads up to %d: upgrade it", s.version, v)
+	}
+	s.max = v
+	return nil
 }
 
 // Applied is the index of the last entry applied.
@@ -57,6 +84,10 @@ type Result struct {
 	Failed []error
 	// Count is how many messages a redrive moved or a purge dropped.
 	Count int64
+	// Cancelled and Redriven are an OpCancel's and OpRedriveMsgs' outcome
+	// per ref, as the broker reports them.
+	Cancelled []chute.CancelResult
+	Redriven  []chute.RedriveResult
 	// Err is the command's refusal (an unknown queue, a bad message):
 	// the same on every replica, not a failure of the shard.
 	Err error
@@ -69,10 +100,14 @@ type Delivery struct {
 	Deliv    uint16 // the lease's epoch: deliveries so far, this one included
 	Deadline int64
 	ID       string
+	Key      string
+	Headers  map[string]string
 	Body     []byte
 	Prio     uint8
 	Pub      int64  // publish time, unix ns
 	Counted  uint16 // deliveries that count towards max deliveries
+	LastErr  string
+	Dead     *engine.DeadInfo // a dead letter's
 }
 
 // Apply applies the entry after the last one applied. Entries without a
@@ -89,7 +124,7 @@ func (s *Shard) Apply(e consensus.Entry) (Result, error) {
 	if e.Kind != consensus.Command || len(e.Data) == 0 {
 		return r, nil
 	}
-	c, err := Decode(e.Data)
+	c, err := decodeUpTo(e.Data, s.max)
 	if err != nil {
 		return Result{}, fmt.Errorf("replica: entry %d: %w", e.Index, err)
 	}
@@ -99,6 +134,12 @@ func (s *Shard) Apply(e consensus.Entry) (Result, error) {
 			r.Err, r.Time = st.err, s.eng.Now() // applied before: not again
 			return r, nil
 		}
+	}
+	if c.v > s.version && c.Op != OpClusterVersion {
+		// Proposed before the cluster agreed on its version (a leader
+		// does not): refused alike everywhere.
+		r.Err, r.Time = fmt.Errorf("%w: a version %d command in a cluster at version %d", chute.ErrNotReplicated, c.v, s.version), s.eng.Now()
+		return r, nil
 	}
 	if err := s.run(c, e.Index, &r); err != nil {
 		return Result{}, fmt.Errorf("replica: entry %d (%v): %w", e.Index, c.Op, err)
@@ -119,12 +160,29 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 		_, r.Err = e.CreateQueue(c.Time, c.Queue, c.queueConfig())
 	case OpDeleteQueue:
 		_, r.Err = e.DeleteQueue(c.Time, c.Queue)
+	case OpUpdateQueue:
+		_, r.Err = e.UpdateQueue(c.Time, c.Queue, c.queueConfig())
+	case OpClusterVersion:
+		switch v := c.Max; {
+		case v > int(s.max):
+			return fmt.Errorf("the cluster moved to command version %d; this node reads up to %d: upgrade it", v, s.max)
+		case v > int(s.version):
+			s.version = uint8(v)
+		}
+	case OpCancel:
+		return s.cancel(c, r)
+	case OpRedriveMsgs:
+		return s.redriveMsgs(c, r)
 	case OpCreateTopic:
-		_, r.Err = e.CreateTopic(c.Time, c.Queue, engine.TopicConfig{})
+		var cfg engine.TopicConfig
+		if c.Topic != nil {
+			cfg = *c.Topic
+		}
+		_, r.Err = e.CreateTopic(c.Time, c.Queue, cfg)
 	case OpDeleteTopic:
 		_, r.Err = e.DeleteTopic(c.Time, c.Queue)
 	case OpSubscribe:
-		_, r.Err = e.Subscribe(c.Time, c.Queue, c.Sub, c.queueConfig(), nil)
+		_, r.Err = e.Subscribe(c.Time, c.Queue, c.Sub, c.queueConfig(), c.Filter)
 	case OpUnsubscribe:
 		_, r.Err = e.Unsubscribe(c.Time, c.Queue, c.Sub)
 	case OpRedrive:
@@ -166,7 +224,39 @@ func (s *Shard) settle(c *Command, r *Result) error {
 	case OpAck:
 		_, r.Failed, r.Err = e.Ack(c.Time, c.Queue, c.Items)
 	case OpNack:
-		_, r.Failed, r.Err = e.Nack(c.Time, c.Queue, c.Items)
+		if c.Unstarted == nil {
+			_, r.Failed, r.Err = e.Nack(c.Time, c.Queue, c.Items)
+			break
+		}
+		// Handed back unstarted: returned (engine.Return), the rest
+		// nacked; the failures back in the items' order.
+		var nack, ret []engine.Item
+		for i, it := range c.Items {
+			if c.Unstarted[i] {
+				ret = append(ret, it)
+			} else {
+				nack = append(nack, it)
+			}
+		}
+		var fn, fr []error
+		if len(nack) > 0 {
+			if _, fn, r.Err = e.Nack(c.Time, c.Queue, nack); r.Err != nil {
+				return nil
+			}
+		}
+		if len(ret) > 0 {
+			if _, fr, r.Err = e.Return(c.Time, c.Queue, ret); r.Err != nil {
+				return nil
+			}
+		}
+		r.Failed = make([]error, len(c.Items))
+		for i := range c.Items {
+			if c.Unstarted[i] {
+				r.Failed[i], fr = fr[0], fr[1:]
+			} else {
+				r.Failed[i], fn = fn[0], fn[1:]
+			}
+		}
 	case OpExtend:
 		items := make([]engine.Item, len(c.Items))
 		for i, it := range c.Items {
@@ -182,9 +272,12 @@ func (s *Shard) publish(c *Command, index uint64, r *Result) error {
 	now := max(c.Time, e.Now()) // the time PreparePublish runs at: delays count from it
 	pms := make([]engine.PubMsg, len(c.Msgs))
 	for i, m := range c.Msgs {
-		pms[i] = engine.PubMsg{Prio: m.Prio, ID: m.ID, Body: m.Body}
+		pms[i] = engine.PubMsg{Prio: m.Prio, ID: m.ID, Key: m.Key, Headers: m.Headers, Body: m.Body}
 		if m.Delay > 0 {
 			pms[i].DeliverAt = now + int64(m.Delay)
+		}
+		if m.TTL > 0 {
+			pms[i].ExpireAt = now + int64(m.TTL)
 		}
 	}
 	rec, res, err := e.PreparePublish(now, c.Queue, engine.Session{ID: c.Session, First: c.SessionSeq}, pms)
@@ -203,16 +296,107 @@ func (s *Shard) publish(c *Command, index uint64, r *Result) error {
 	return nil
 }
 
+// cancel cancels the ready and delayed messages of c.Refs (as the
+// broker's CancelMessages).
+func (s *Shard) cancel(c *Command, r *Result) error {
+	out := make([]chute.CancelResult, len(c.Refs))
+	seqs, at, err := s.seqsOf(c.Queue, c.Refs, s.eng.SeqOfID, func(i int, seq uint64) {
+		out[i] = chute.CancelResult{Ref: c.Refs[i], Seq: seq}
+	})
+	if r.Err = err; err != nil {
+		return nil
+	}
+	_, states, err := s.eng.Cancel(c.Time, c.Queue, seqs)
+	if r.Err = err; err != nil {
+		return nil
+	}
+	for j, st := range states {
+		out[at[j]].State = st
+	}
+	for i := range out {
+		o := &out[i]
+		switch o.State {
+		case chute.MessageReady, chute.MessageDelayed:
+			o.Cancelled, o.State = true, chute.MessageCancelled
+		default:
+			o.Err = chute.CancelError(o.State)
+		}
+	}
+	r.Cancelled = out
+	return nil
+}
+
+// redriveMsgs moves the dead letters of c.Refs back to their queues (as
+// the broker's RedriveMessages).
+func (s *Shard) redriveMsgs(c *Command, r *Result) error {
+	out := make([]chute.RedriveResult, len(c.Refs))
+	seqs, at, err := s.seqsOf(c.Queue, c.Refs, s.eng.DeadLetterSeqOfID, func(i int, seq uint64) {
+		out[i] = chute.RedriveResult{Ref: c.Refs[i], Seq: seq, Err: chute.ErrMessageNotFound}
+	})
+	if r.Err = err; err != nil {
+		return nil
+	}
+	_, outcomes, err := s.eng.RedriveSeqs(c.Time, c.Queue, seqs)
+	if r.Err = err; err != nil {
+		return nil
+	}
+	for j, o := range outcomes {
+		x := &out[at[j]]
+		x.Moved, x.Queue, x.NewSeq, x.State, x.Err = o.Moved, o.Source, o.NewSeq, o.State, o.Err
+		if o.Moved {
+			x.State = chute.MessageRedriven
+		}
+	}
+	r.Redriven = out
+	return nil
+}
+
+// seqsOf resolves refs to sequences of queue, IDs through byID: ref i
+// with sequence seq (0 when its ID is not remembered) is reported to
+// set, and those with a sequence are returned with their index in refs.
+func (s *Shard) seqsOf(queue string, refs []chute.MessageRef, byID func(queue, id string) (uint64, error),
+	set func(i int, seq uint64)) (seqs []uint64, at []int, err error) {
+	for i, ref := range refs {
+		seq := ref.Seq
+		if ref.ID != "" {
+			if seq, err = byID(queue, ref.ID); err != nil && !errors.Is(err, chute.ErrMessageNotFound) {
+				return nil, nil, err
+			}
+		}
+		set(i, seq)
+		if seq != 0 {
+			seqs = append(seqs, seq)
+			at = append(at, i)
+		}
+	}
+	return seqs, at, nil
+}
+
+// Lookup is one message of queue, by sequence or ID, as of the last
+// command applied (as the broker's GetMessage).
+func (s *Shard) Lookup(queue string, ref chute.MessageRef) (chute.MessageInfo, error) {
+	seq := ref.Seq
+	if ref.ID != "" {
+		var err error
+		if seq, err = s.eng.SeqOfID(queue, ref.ID); err != nil {
+			return chute.MessageInfo{}, err
+		}
+	}
+	info, err := s.eng.Lookup(queue, seq)
+	info.ID = ref.ID
+	return info, err
+}
+
 // deliveries reads the IDs and bodies of ds.
 func (s *Shard) deliveries(ds []engine.Delivered) ([]Delivery, error) {
 	out := make([]Delivery, len(ds))
 	for i, d := range ds {
-		id, body, err := s.blob(d.Ref, d.Size)
+		id, key, headers, body, err := s.blob(d.Ref, d.Size)
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", d.Seq, err)
 		}
-		out[i] = Delivery{QueueID: d.QueueID, Seq: d.Seq, Deliv: d.Deliv, Deadline: d.Deadline, ID: id, Body: body,
-			Prio: d.Prio, Pub: d.Pub, Counted: d.Counted}
+		out[i] = Delivery{QueueID: d.QueueID, Seq: d.Seq, Deliv: d.Deliv, Deadline: d.Deadline, ID: id, Key: key,
+			Headers: headers, Body: body, Prio: d.Prio, Pub: d.Pub, Counted: d.Counted, LastErr: d.LastErr, Dead: d.Dead}
 	}
 	return out, nil
 }
@@ -227,21 +411,24 @@ func (s *Shard) Peek(queue string, n int) ([]Delivery, error) {
 	return s.deliveries(ds)
 }
 
-// blob reads a message's ID and body from the record its Ref points into.
-func (s *Shard) blob(ref uint64, size uint32) (string, []byte, error) {
+// blob reads a message's ID, key, headers and body from the record its
+// Ref points into.
+func (s *Shard) blob(ref uint64, size uint32) (id, key string, headers map[string]string, body []byte, err error) {
 	rec, off := s.records[ref>>32], uint64(uint32(ref))
 	if off+uint64(size) > uint64(len(rec)) {
-		return "", nil, errors.New("blob outside its record")
+		return "", "", nil, nil, errors.New("blob outside its record")
 	}
-	id, _, _, body, err := engine.DecodeBlob(rec[off : off+uint64(size)])
-	return id, body, err
+	return engine.DecodeBlob(rec[off : off+uint64(size)])
 }
 
 // Snapshot is the shard's state as of Applied, for a Raft snapshot: the
 // engine's snapshot and the publish records its messages still point
 // into (the others are dropped from memory too).
 //
-//	snapshot := version applied len engine nrecords (index len record)*
+//	snapshot := version applied len engine nrecords (index len record)* clients [cluster version]
+//
+// (Version 2 has the cluster's command version at its end; a shard at
+// command version 1 writes version 1, which every member reads.)
 func (s *Shard) Snapshot() []byte {
 	s.gc()
 	var eng []byte
@@ -249,7 +436,10 @@ func (s *Shard) Snapshot() []byte {
 		eng = append(eng, c...)
 	}
 	idx := slices.Sorted(maps.Keys(s.records))
-	buf := []byte{snapshotVersion}
+	buf := []byte{1}
+	if s.version > firstVersion {
+		buf[0] = snapshotVersion
+	}
 	buf = binary.AppendUvarint(buf, s.applied)
 	buf = binary.AppendUvarint(buf, uint64(len(eng)))
 	buf = append(buf, eng...)
@@ -259,7 +449,11 @@ func (s *Shard) Snapshot() []byte {
 		buf = binary.AppendUvarint(buf, uint64(len(s.records[i])))
 		buf = append(buf, s.records[i]...)
 	}
-	return s.appendClients(buf)
+	buf = s.appendClients(buf)
+	if s.version > firstVersion {
+		buf = append(buf, s.version)
+	}
+	return buf
 }
 
 // appendClients: count, then per client (in name order) its name, last
@@ -315,8 +509,9 @@ type remembered struct {
 func (r *remembered) Error() string { return r.text }
 func (r *remembered) Unwrap() error { return r.is }
 
-// snapshotVersion is the first byte of a shard snapshot.
-const snapshotVersion = 1
+// snapshotVersion is the latest version of a shard snapshot, its first
+// byte.
+const snapshotVersion = 2
 
 // gc forgets the publish records no message points into any more.
 func (s *Shard) gc() {
@@ -331,8 +526,9 @@ func (s *Shard) gc() {
 // its index.
 func RestoreShard(b []byte) (*Shard, error) {
 	d := decoder{b: b}
-	if v := d.byte(); v != snapshotVersion && d.err == nil {
-		return nil, fmt.Errorf("%w: snapshot version %d", ErrBadCommand, v)
+	v := d.byte()
+	if d.err == nil && (v == 0 || v > snapshotVersion) {
+		return nil, fmt.Errorf("%w: snapshot version %d (this binary reads 1..%d: upgrade it)", ErrBadCommand, v, snapshotVersion)
 	}
 	applied := d.uvarint()
 	eng := d.bytes()
@@ -350,6 +546,12 @@ func RestoreShard(b []byte) (*Shard, error) {
 		code := d.byte()
 		clients[name] = clientState{seq: seq, err: errOf(code, string(d.bytes()))}
 	}
+	version := uint8(firstVersion)
+	if v >= 2 {
+		if version = d.byte(); d.err == nil && (version <= firstVersion || version > commandVersion) {
+			d.fail("cluster version %d (this binary reads up to %d: upgrade it)", version, commandVersion)
+		}
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d bytes after the snapshot", len(d.b))
 	}
@@ -360,7 +562,7 @@ func RestoreShard(b []byte) (*Shard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica: snapshot: %w", err)
 	}
-	return &Shard{eng: e, applied: applied, records: records, clients: clients}, nil
+	return &Shard{eng: e, applied: applied, records: records, clients: clients, version: version, max: commandVersion}, nil
 }
 
 // QueueStats is a queue's statistics as of the last command applied.
@@ -371,6 +573,11 @@ func (s *Shard) QueueStats(name string) (engine.QueueStats, error) { return s.en
 func (s *Shard) Counts(name string) (ready, delayed, inflight int64, ok bool) {
 	return s.eng.Counts(name)
 }
+
+// NextEvent is the time of the engine's earliest timer (a delay, a lease,
+// a TTL), or 0 when none: time, which only commands bring, makes it
+// happen.
+func (s *Shard) NextEvent() int64 { return s.eng.NextEvent() }
 
 // IsTopic says whether name is a topic.
 func (s *Shard) IsTopic(name string) bool { return s.eng.IsTopic(name) }
@@ -394,6 +601,9 @@ func (s *Shard) Hash() [32]byte {
 		h.Write(chunk)
 	}
 	h.Write(s.appendClients(nil))
+	if s.version > firstVersion {
+		h.Write([]byte{s.version})
+	}
 	var out [32]byte
 	h.Sum(out[:0])
 	return out

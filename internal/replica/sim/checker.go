@@ -24,7 +24,8 @@ import (
 //     (by the engine's time: the leader-stamped time of the commands),
 //     extensions included;
 //   - a message ID stored twice (a retried publish must be a duplicate);
-//   - a delivered body that is not the one published;
+//   - a delivered body that is not the one published, or headers not
+//     its producer's (a command of version 2);
 //   - a confirmed publish whose message was never acked, from its queue
 //     or from the dead-letter queue, by the end of the run (lost);
 //   - replicas that do not converge once the faults are over.
@@ -39,6 +40,7 @@ type checker struct {
 	acked       map[string]bool            // IDs acked from the queue or its dead-letter queue (from every subscription, for the topic's)
 	ackedIn     map[string]map[string]bool // the queues (dead-letter queues counted as theirs) each ID was acked from
 	fanout      map[string]bool            // IDs published to the topic
+	headers     map[string]string          // each ID's "producer" header as published
 	producing   int                        // producers not done yet
 	leaders     map[[2]uint64]struct{}     // (term, leader) pairs seen
 	trace       uint64
@@ -61,7 +63,7 @@ type msgState struct {
 func newChecker(w *world) *checker {
 	return &checker{w: w, byIndex: map[uint64]string{}, msgs: map[msgKey]*msgState{}, ids: map[string]msgKey{},
 		hashes: map[uint64][32]byte{}, confirmed: map[string]bool{}, acked: map[string]bool{},
-		ackedIn: map[string]map[string]bool{}, fanout: map[string]bool{}, leaders: map[[2]uint64]struct{}{}, trace: 14695981039346656037}
+		ackedIn: map[string]map[string]bool{}, fanout: map[string]bool{}, headers: map[string]string{}, leaders: map[[2]uint64]struct{}{}, trace: 14695981039346656037}
 }
 
 // summary is what must be equal about one index's result on every node.
@@ -135,6 +137,7 @@ func (c *checker) applied(n *node, r replica.Result) {
 			}
 			c.ids[id] = k
 			c.msgs[k] = &msgState{id: id}
+			c.headers[id] = cmd.Msgs[i].Headers["producer"]
 			if cmd.Queue == topicName {
 				c.fanout[id] = true
 			}
@@ -155,6 +158,8 @@ func (c *checker) applied(n *node, r replica.Result) {
 				c.w.violation("%s seq %d delivered as %s, stored as %s (index %d)", cmd.Queue, d.Seq, d.ID, st.id, r.Index)
 			case string(d.Body) != d.ID:
 				c.w.violation("%s delivered with body %q (index %d)", d.ID, d.Body, r.Index)
+			case d.Headers["producer"] != c.headers[d.ID]:
+				c.w.violation("%s delivered with headers %v (index %d)", d.ID, d.Headers, r.Index)
 			case st.acked:
 				c.w.violation("%s delivered again after its ack (index %d, delivery %d)", d.ID, r.Index, d.Deliv)
 			case st.leased && r.Time < st.deadline:

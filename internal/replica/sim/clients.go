@@ -108,6 +108,8 @@ func (w *world) startClients() {
 	// The set-up, one command after another: the queue, then the topic
 	// and its two subscriptions.
 	setup := []replica.Command{
+		// Commands of version 2 (message headers, keys) after this.
+		{Op: replica.OpClusterVersion, Max: int(replica.MaxVersion())},
 		{Op: replica.OpCreateQueue, Queue: queueName, Visibility: lease, MaxDeliveries: maxDeliv},
 		{Op: replica.OpCreateTopic, Queue: topicName},
 	}
@@ -159,9 +161,13 @@ func (w *world) producer(i int, target string) {
 			return
 		}
 		msgs := make([]replica.Msg, 1+w.rng.IntN(4))
+		headers := map[string]string{"producer": session} // checked at delivery
 		for j := range msgs {
 			id := fmt.Sprintf("%s-%d", session, next+uint64(j))
-			msgs[j] = replica.Msg{Prio: uint8(w.rng.IntN(10)), ID: id, Body: []byte(id)}
+			msgs[j] = replica.Msg{Prio: uint8(w.rng.IntN(10)), ID: id, Headers: headers, Body: []byte(id)}
+			if w.rng.IntN(4) == 0 { // an ordering key: one of its messages out at a time
+				msgs[j].Key = fmt.Sprintf("k%d", w.rng.IntN(3))
+			}
 			if w.rng.IntN(5) == 0 {
 				msgs[j].Delay = w.between(0, 300*time.Millisecond)
 			}

@@ -43,6 +43,11 @@ func TestCheckerFlags(t *testing.T) {
 			return r
 		}()}, "with body"},
 		{"never published", []replica.Result{recv(1, 10, "x", 7, 500)}, "never published"},
+		{"headers lost", []replica.Result{func() replica.Result {
+			r := pub(1, "a", 1, false)
+			r.Cmd.Msgs[0].Headers = map[string]string{"producer": "p0"}
+			return r
+		}(), recv(2, 10, "a", 1, 500)}, "with headers"},
 	} {
 		w := &world{out: &Outcome{}, now: epoch0}
 		w.chk = newChecker(w)

@@ -1,0 +1,44 @@
+package engine
+
+import "fmt"
+
+// Queue and topic configurations in the record format, for the logs of
+// other packages that carry them (internal/replica's commands): each is
+// written after the record version it is in, so that a later version of
+// the format still reads one written by an earlier broker.
+
+// AppendQueueConfig appends c, in this version's record format.
+func AppendQueueConfig(buf []byte, c *QueueConfig) []byte {
+	return appendQueueConfig(append(buf, recordVersion), c)
+}
+
+// AppendTopicConfig appends c, in this version's record format.
+func AppendTopicConfig(buf []byte, c *TopicConfig) []byte {
+	return appendTopicConfig(append(buf, recordVersion), c)
+}
+
+// ReadQueueConfig reads what AppendQueueConfig wrote at the start of b,
+// and how many bytes it took.
+func ReadQueueConfig(b []byte) (QueueConfig, int, error) {
+	var c QueueConfig
+	d := configDecoder(b)
+	d.queueConfig(&c)
+	return c, d.off, d.err
+}
+
+// ReadTopicConfig reads what AppendTopicConfig wrote at the start of b,
+// and how many bytes it took.
+func ReadTopicConfig(b []byte) (TopicConfig, int, error) {
+	var c TopicConfig
+	d := configDecoder(b)
+	d.topicConfig(&c)
+	return c, d.off, d.err
+}
+
+func configDecoder(b []byte) *decoder {
+	d := &decoder{b: b}
+	if d.v = d.byte(); d.err == nil && (d.v == 0 || d.v > recordVersion) {
+		d.err = fmt.Errorf("%w: a configuration of record version %d (this broker reads 1..%d)", ErrCorruptRecord, d.v, recordVersion)
+	}
+	return d
+}

@@ -1,0 +1,94 @@
+package replica
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/engine"
+)
+
+// TestShardVersion2: a command of version 2 is refused until the log has
+// moved the cluster to version 2 (every replica alike); after that, the
+// settings, message fields, nacks, cancels and redrives of version 2 take
+// effect, a snapshot keeps the version, and a replica limited to version
+// 1 stops at the version change, saying to upgrade it.
+func TestShardVersion2(t *testing.T) {
+	const t0 = int64(1_800_000_000_000_000_000)
+	cfg := chute.QueueConfig{VisibilityTimeout: time.Second, MaxDeliveries: 1, MessageTTL: time.Hour, Attributes: map[string]string{"team": "a"}}
+	log := entries(
+		Command{Op: OpCreateQueue, Queue: "early", Time: t0, Config: &cfg}, // 1: before the version: refused
+		Command{Op: OpClusterVersion, Time: t0, Max: 2},                    // 2
+		Command{Op: OpCreateQueue, Queue: "q", Time: t0, Config: &cfg},     // 3
+		Command{Op: OpPublish, Queue: "q", Time: t0 + 1, Msgs: []Msg{ // 4
+			{ID: "a", Key: "k", Headers: map[string]string{"h": "v"}, TTL: time.Minute, Body: []byte("A")},
+			{ID: "b", Body: []byte("B")},
+			{ID: "c", Body: []byte("C"), Delay: time.Hour},
+		}},
+		Command{Op: OpReceive, Queue: "q", Time: t0 + 2, Max: 2}, // 5: a and b
+		Command{Op: OpNack, Queue: "q", Time: t0 + 3, Items: []engine.Item{{Seq: 1, Deliv: 1, Err: "boom"}, {Seq: 2, Deliv: 1}},
+			Unstarted: []bool{false, true}}, // 6: a dead (max 1), b back uncounted
+		Command{Op: OpCancel, Queue: "q", Time: t0 + 4, Refs: []chute.MessageRef{{ID: "c"}, {Seq: 99}}},    // 7
+		Command{Op: OpRedriveMsgs, Queue: "q.dlq", Time: t0 + 5, Refs: []chute.MessageRef{{ID: "a"}}},      // 8
+		Command{Op: OpUpdateQueue, Queue: "q", Time: t0 + 6, Config: &chute.QueueConfig{MaxDeliveries: 9}}, // 9
+		Command{Op: OpReceive, Queue: "q", Time: t0 + 7, Max: 5},                                           // 10
+	)
+	s := NewShard()
+	var res []Result
+	for _, e := range log {
+		r, err := s.Apply(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, r)
+	}
+	if !errors.Is(res[0].Err, chute.ErrNotReplicated) || s.Version() != 2 {
+		t.Fatalf("a version 2 command before the version moved: %v; version %d", res[0].Err, s.Version())
+	}
+	if st, err := s.QueueStats("q"); err != nil || st.Config.MaxDeliveries != 9 || st.Config.MessageTTL == time.Hour {
+		t.Fatalf("updated config: %+v %v", st.Config, err)
+	}
+	if d := res[4].Delivered; len(d) != 2 || d[0].Key != "k" || d[0].Headers["h"] != "v" {
+		t.Fatalf("receive: %+v", d)
+	}
+	if f := res[5].Failed; len(f) != 2 || f[0] != nil || f[1] != nil {
+		t.Fatalf("nack: %v", f)
+	}
+	if c := res[6].Cancelled; len(c) != 2 || !c[0].Cancelled || c[0].Seq != 3 || c[1].Cancelled || c[1].Err == nil {
+		t.Fatalf("cancel: %+v", c)
+	}
+	if r := res[7].Redriven; len(r) != 1 || !r[0].Moved || r[0].Queue != "q" {
+		t.Fatalf("redrive: %+v", r)
+	}
+	// b (handed back uncounted) and a (redriven, its key and error kept).
+	d := res[9].Delivered
+	if len(d) != 2 || d[0].ID != "b" || d[0].Counted != 1 || d[1].ID != "a" || d[1].Key != "k" {
+		t.Fatalf("after the nack and redrive: %+v", d)
+	}
+
+	// The snapshot keeps the version and the state.
+	back, err := RestoreShard(s.Snapshot())
+	if err != nil || back.Version() != 2 || back.Hash() != s.Hash() {
+		t.Fatalf("restored: version %d, same hash %v, %v", back.Version(), back.Hash() == s.Hash(), err)
+	}
+	if err := back.LimitVersion(1); err == nil {
+		t.Fatal("a shard at version 2 limited to version 1")
+	}
+
+	// A replica of a version 1 binary applies the version 1 commands and
+	// stops at the version change.
+	old := NewShard()
+	if err := old.LimitVersion(1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Apply(log[0]); err == nil {
+		t.Fatal("a version 1 binary read a version 2 command")
+	}
+	old = NewShard()
+	old.LimitVersion(1)
+	v1 := entries(Command{Op: OpCreateQueue, Queue: "q", Time: t0, Visibility: time.Second})
+	if _, err := old.Apply(v1[0]); err != nil {
+		t.Fatal(err)
+	}
+}
