@@ -47,7 +47,7 @@ index and lag (the commit index minus the match) are known too.`,
 				leader = fmt.Sprint(in.Leader)
 			}
 			fmt.Fprintf(out, "node %d: leader %s, term %d, commit %d, applied %d, snapshot at %d, leaders seen %d, snapshots restored %d, sent %d, command version %d\n",
-				in.ID, leader, in.Term, in.Commit, in.Applied, in.Snapshot, in.LeaderChanges, in.Restores, in.SnapshotsSent, in.Version)
+				in.ID, leader, in.Term, in.Commit, in.Applied, in.Snapshot, in.LeaderChanges, in.Restores, in.SnapshotsSent, max(in.Version, 1)) // (a node before versions: 1)
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tMATCH\tLAG\tREADS")
 			for _, m := range in.Members {
@@ -62,7 +62,11 @@ index and lag (the commit index minus the match) are known too.`,
 				if in.IsLeader {
 					match, lag = fmt.Sprint(m.Match), fmt.Sprint(m.Lag)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\tv%d\n", m.ID, m.Addr, role, match, lag, m.Version)
+				reads := "-" // known on the leader (and for itself)
+				if m.Version > 0 {
+					reads = fmt.Sprintf("v%d", m.Version)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Addr, role, match, lag, reads)
 			}
 			return tw.Flush()
 		},

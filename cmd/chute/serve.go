@@ -416,7 +416,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		"max_inflight", fmtSize(so.MaxInflightBytes), "max_conn_inflight", fmtSize(so.MaxConnInflightBytes),
 		"recovered_records", rs.Records, "recovery", rs.Duration.Round(time.Millisecond))
 
-	ctx, cancel, serveErr := f.serveUntilDone(cmd, srv, ln, log)
+	ctx, cancel, serveErr := f.serveUntilDone(cmd, srv, ln, log, nil)
 	defer cancel()
 	if err := b.Shutdown(ctx); err != nil {
 		log.Error("broker shutdown", "err", err)
@@ -431,7 +431,10 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 // context bounded by --shutdown-timeout (with its cancel) for the rest of
 // the shutdown, and the serving error (nil when the server was shut
 // down).
-func (f *serveFlags) serveUntilDone(cmd *cobra.Command, srv *server.Server, ln net.Listener, log *slog.Logger) (context.Context, context.CancelFunc, error) {
+//
+// A value on halt (a cluster node that stopped on an error of its own)
+// ends serving with that error.
+func (f *serveFlags) serveUntilDone(cmd *cobra.Command, srv *server.Server, ln net.Listener, log *slog.Logger, halt <-chan error) (context.Context, context.CancelFunc, error) {
 	errc := make(chan error, 1)
 	go func() {
 		if f.tlsCert != "" {
@@ -443,6 +446,8 @@ func (f *serveFlags) serveUntilDone(cmd *cobra.Command, srv *server.Server, ln n
 	var serveErr error
 	select {
 	case serveErr = <-errc:
+	case serveErr = <-halt:
+		log.Error("shutting down", "err", serveErr)
 	case <-cmd.Context().Done():
 		log.Info("shutting down")
 	}

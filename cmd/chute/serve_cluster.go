@@ -88,7 +88,18 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	}
 	log.Info(serveproc.ServingMsg, "addr", scheme+"://"+ln.Addr().String(), "cluster", f.clusterID, "node", f.nodeID,
 		"peers", len(peers), "data", f.data, "version", so.Info.Version)
-	_, cancel, serveErr := f.serveUntilDone(cmd, srv, ln, log)
+	// A node that stops on its own (a log it cannot read: a command of a
+	// later version, damage) ends the process with its error, for the
+	// operator or the service manager to see, instead of serving
+	// refusals.
+	halt := make(chan error, 1)
+	go func() {
+		<-node.Stopped()
+		if err := node.Err(); err != nil {
+			halt <- err
+		}
+	}()
+	_, cancel, serveErr := f.serveUntilDone(cmd, srv, ln, log, halt)
 	defer cancel()
 	stopIdentity()
 	if err := node.Close(); err != nil {

@@ -129,6 +129,19 @@ type Node struct {
 	mu     sync.Mutex
 	status consensus.Status // as of the last loop turn
 	closed bool
+	err    error // why the loop stopped on its own
+}
+
+// Stopped is closed once the node's loop has stopped: closed, or on an
+// error of its own (Err).
+func (n *Node) Stopped() <-chan struct{} { return n.done }
+
+// Err is the error the node's loop stopped on (a log it cannot apply, a
+// failed write), or nil.
+func (n *Node) Err() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
 }
 
 type proposal struct {
@@ -494,6 +507,9 @@ func (n *Node) run() {
 			}
 		}); err != nil {
 			n.cfg.Logger.Error("replica stopped", "err", err)
+			n.mu.Lock()
+			n.err = err
+			n.mu.Unlock()
 			fail(err)
 			return
 		}

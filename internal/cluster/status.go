@@ -29,7 +29,8 @@ type Info struct {
 	Restores      int64 `json:"snapshots_restored"`
 	SnapshotsSent int64 `json:"snapshots_sent"`
 	// Version is the command version the cluster agreed on (the log's);
-	// each member's is the latest it reads, as this node last heard.
+	// each member's is the latest it reads, as the leader last heard (0:
+	// not known here).
 	Version uint8 `json:"version"`
 }
 
@@ -56,8 +57,10 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 			SnapshotsSent: n.snapSends.Load(), Version: n.rep.Shard().Version()}
 		for _, l := range [][]uint64{voters, learners} {
 			for _, id := range l {
-				m := Member{ID: id, Addr: n.cfg.Peers[id], Voter: slices.Contains(voters, id), Leading: id == st.Leader,
-					Version: n.peerVersion(id)}
+				m := Member{ID: id, Addr: n.cfg.Peers[id], Voter: slices.Contains(voters, id), Leading: id == st.Leader}
+				if st.IsLeader || id == n.cfg.ID { // (a follower hears from the leader only)
+					m.Version = n.peerVersion(id)
+				}
 				if st.IsLeader {
 					m.Match = n.rn.Match(id)
 					if id == n.cfg.ID {
