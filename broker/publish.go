@@ -85,7 +85,7 @@ func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...chute.
 	if len(msgs) > b.opts.MaxBatch {
 		return nil, fmt.Errorf("%w: %d messages, at most %d", chute.ErrBatchTooLarge, len(msgs), b.opts.MaxBatch)
 	}
-	sess, err := sessionOf(msgs)
+	sess, err := engine.SessionOf(msgs)
 	if err != nil {
 		b.countRejected(target, len(msgs), err)
 		return nil, err
@@ -155,33 +155,6 @@ func (b *Broker) appendPublishLocked(rec *engine.Record) (*journal.Batch, error)
 		panic(fmt.Sprintf("chute: apply of a prepared publish failed: %v", err))
 	}
 	return batch, nil
-}
-
-// sessionOf reads a batch's producer session from its messages: none, or
-// one session with consecutive numbers from 1 up.
-func sessionOf(msgs []chute.Message) (engine.Session, error) {
-	s := engine.Session{ID: msgs[0].Session, First: msgs[0].SessionSeq}
-	for i := range msgs {
-		m := &msgs[i]
-		switch {
-		case m.Session != s.ID:
-			return engine.Session{}, fmt.Errorf("%w: message %d: the messages of a publish name one producer session (or none)", chute.ErrInvalidMessage, i)
-		case s.ID == "" && m.SessionSeq != 0:
-			return engine.Session{}, fmt.Errorf("%w: message %d: a session number without a session", chute.ErrInvalidMessage, i)
-		case s.ID != "" && m.SessionSeq != s.First+uint64(i):
-			return engine.Session{}, fmt.Errorf("%w: message %d: session number %d, want %d (consecutive from the first message's)", chute.ErrInvalidMessage, i, m.SessionSeq, s.First+uint64(i))
-		}
-	}
-	if len(s.ID) > chute.MaxSessionLen {
-		return engine.Session{}, fmt.Errorf("%w: session ID longer than %d bytes", chute.ErrInvalidMessage, chute.MaxSessionLen)
-	}
-	if s.ID != "" && s.First == 0 {
-		return engine.Session{}, fmt.Errorf("%w: session numbers start at 1", chute.ErrInvalidMessage)
-	}
-	if engine.IsScheduleSession(s.ID) {
-		return engine.Session{}, fmt.Errorf("%w: session IDs starting %q belong to schedules", chute.ErrInvalidMessage, engine.ScheduleSessionPrefix)
-	}
-	return s, nil
 }
 
 // checkMessage enforces the broker's size limits, before any lock.

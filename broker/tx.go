@@ -207,7 +207,7 @@ func (tb *txBuild) build(b *Broker, tx *chute.Tx) error {
 		}
 		ep := engine.TxPub{Target: p.Target}
 		if len(p.Messages) > 0 {
-			s, err := sessionOf(p.Messages)
+			s, err := engine.SessionOf(p.Messages)
 			if err != nil {
 				return fmt.Errorf("publish %d: %w", i, err)
 			}

@@ -19,10 +19,10 @@ import (
 // topics, subscribe (with filters) and unsubscribe, publish to a queue or
 // a topic (every message field), receive, ack, nack (errors and
 // hand-backs too) and extend, redrive (all or chosen dead letters),
-// cancel, purge, pause and resume — and peeks, message lookups and queue
-// and topic statistics from the leader's state. Transactions and
-// schedules fail with chute.ErrNotReplicated: refused, never silently
-// dropped. So does, in a cluster in the middle of a rolling upgrade, what
+// cancel, purge, pause and resume, transactions — and peeks, message
+// lookups and queue and topic statistics from the leader's state.
+// Schedules, circuit breakers and compression at rest fail with
+// chute.ErrNotReplicated: refused, never silently dropped. So does, in a cluster in the middle of a rolling upgrade, what
 // only the newer command version carries (replica.Command.Version), until
 // every member runs the newer binary.
 //
@@ -85,28 +85,40 @@ func (a *API) PublishAsync(ctx context.Context, target string, msgs ...chute.Mes
 	if len(msgs) == 0 {
 		return donePending{}, nil
 	}
-	cmd := replica.Command{Op: replica.OpPublish, Queue: target, Session: msgs[0].Session, SessionSeq: msgs[0].SessionSeq,
-		Msgs: make([]replica.Msg, len(msgs))}
-	now := a.clock.Now()
-	for i, m := range msgs {
-		if m.Session != cmd.Session || cmd.Session != "" && m.SessionSeq != cmd.SessionSeq+uint64(i) {
-			return nil, fmt.Errorf("%w: message %d: one producer session, consecutive numbers", chute.ErrInvalidMessage, i)
-		}
-		if err := engine.CheckMessage(&msgs[i], a.n.cfg.MaxHeaders, a.n.cfg.MaxMessageSize); err != nil {
-			return nil, fmt.Errorf("message %d: %w", i, err)
-		}
-		delay := m.Delay
-		if !m.DeliverAt.IsZero() {
-			delay = max(delay, m.DeliverAt.Sub(now))
-		}
-		cmd.Msgs[i] = replica.Msg{Prio: uint8(m.Priority), Delay: max(delay, 0), ID: m.ID, Key: m.Key, Headers: m.Headers,
-			TTL: m.TTL, Body: m.Body}
+	sess, rmsgs, err := a.msgs(msgs)
+	if err != nil {
+		return nil, err
 	}
+	cmd := replica.Command{Op: replica.OpPublish, Queue: target, Session: sess.ID, SessionSeq: sess.First, Msgs: rmsgs}
 	f, err := a.n.Submit(ctx, cmd)
 	if err != nil {
 		return nil, a.publicErr(err)
 	}
 	return pending{a, f}, nil
+}
+
+// msgs checks a publish's messages as the broker does and returns them
+// as a command carries them (a deliver-at time as a delay from now).
+func (a *API) msgs(msgs []chute.Message) (engine.Session, []replica.Msg, error) {
+	sess, err := engine.SessionOf(msgs)
+	if err != nil {
+		return sess, nil, err
+	}
+	out := make([]replica.Msg, len(msgs))
+	now := a.clock.Now()
+	for i := range msgs {
+		m := &msgs[i]
+		if err := engine.CheckMessage(m, a.n.cfg.MaxHeaders, a.n.cfg.MaxMessageSize); err != nil {
+			return sess, nil, fmt.Errorf("message %d: %w", i, err)
+		}
+		delay := m.Delay
+		if !m.DeliverAt.IsZero() {
+			delay = max(delay, m.DeliverAt.Sub(now))
+		}
+		out[i] = replica.Msg{Prio: uint8(m.Priority), Delay: max(delay, 0), ID: m.ID, Key: m.Key, Headers: m.Headers,
+			TTL: m.TTL, Body: m.Body}
+	}
+	return sess, out, nil
 }
 
 type pending struct {
@@ -531,11 +543,103 @@ func (a *API) RedriveMessages(ctx context.Context, deadLetterQueue string, refs 
 	return res.Redriven, err
 }
 
+// Commit implements chute.API: the transaction is one command, applied
+// all or nothing on every replica (as the broker's Commit: stale receipts
+// refuse it with a *chute.StaleReceiptsError; more than one placement
+// group with chute.ErrCrossGroup; a retry under a remembered ID gets the
+// first result).
+func (a *API) Commit(ctx context.Context, tx chute.Tx) (chute.TxResult, error) {
+	if ops := tx.Ops(); ops > chute.MaxTxOps {
+		return chute.TxResult{}, fmt.Errorf("%w: a transaction of %d messages and receipts, at most %d", chute.ErrBatchTooLarge, ops, chute.MaxTxOps)
+	}
+	if len(tx.ID) > chute.MaxTxIDLen {
+		return chute.TxResult{}, fmt.Errorf("%w: transaction ID longer than %d bytes", chute.ErrInvalidMessage, chute.MaxTxIDLen)
+	}
+	cmd := replica.Command{Op: replica.OpTx, TxID: tx.ID}
+	size := 0
+	for i, p := range tx.Publish {
+		if err := chute.ValidateName(p.Target); err != nil {
+			return chute.TxResult{}, fmt.Errorf("publish %d: %w", i, err)
+		}
+		pub := replica.TxPub{Target: p.Target}
+		if len(p.Messages) > 0 {
+			sess, msgs, err := a.msgs(p.Messages)
+			if err != nil {
+				return chute.TxResult{}, fmt.Errorf("publish %d: %w", i, err)
+			}
+			pub.Session, pub.SessionSeq, pub.Msgs = sess.ID, sess.First, msgs
+			for j := range p.Messages {
+				size += engine.MessageSize(&p.Messages[j])
+			}
+		}
+		cmd.TxPubs = append(cmd.TxPubs, pub)
+	}
+	if size > chute.MaxTxBytes {
+		return chute.TxResult{}, fmt.Errorf("%w: a transaction of %d message bytes, at most %d", chute.ErrBatchTooLarge, size, chute.MaxTxBytes)
+	}
+	var texts [][]string // each settle part's receipts, for a stale one's error
+	settle := func(queue string, typ engine.RecordType, n int, at func(j int) chute.Nack) error {
+		if n == 0 {
+			return nil
+		}
+		if err := chute.ValidateName(queue); err != nil {
+			return err
+		}
+		st := replica.TxSettle{Queue: queue, Type: typ}
+		var rs []string
+		for j := range n {
+			k := at(j)
+			qid, seq, deliv, err := parseReceipt(k.Receipt)
+			if err != nil {
+				return err
+			}
+			st.Items = append(st.Items, engine.Item{Seq: seq, Deliv: deliv, Value: int64(k.Delay), Err: k.Error[:min(len(k.Error), engine.MaxHeaderValue)]})
+			st.QueueIDs, rs = append(st.QueueIDs, qid), append(rs, k.Receipt)
+		}
+		cmd.TxSettles, texts = append(cmd.TxSettles, st), append(texts, rs)
+		return nil
+	}
+	for i, k := range tx.Ack {
+		if err := settle(k.Queue, engine.RecAck, len(k.Receipts), func(j int) chute.Nack { return chute.Nack{Receipt: k.Receipts[j]} }); err != nil {
+			return chute.TxResult{}, fmt.Errorf("ack %d: %w", i, err)
+		}
+	}
+	for i, k := range tx.Nack {
+		for _, typ := range []engine.RecordType{engine.RecNack, engine.RecReturn} { // unstarted ones are returns
+			var pick []chute.Nack
+			for _, n := range k.Nacks {
+				if n.Unstarted == (typ == engine.RecReturn) {
+					pick = append(pick, n)
+				}
+			}
+			if err := settle(k.Queue, typ, len(pick), func(j int) chute.Nack { return pick[j] }); err != nil {
+				return chute.TxResult{}, fmt.Errorf("nack %d: %w", i, err)
+			}
+		}
+	}
+	res, err := a.do(ctx, cmd)
+	if len(res.TxStale) > 0 {
+		se := &chute.StaleReceiptsError{}
+		for _, it := range res.TxStale {
+			se.Receipts = append(se.Receipts, texts[it.Part][it.Item])
+		}
+		return chute.TxResult{}, se
+	}
+	if err != nil {
+		return chute.TxResult{}, err
+	}
+	out := chute.TxResult{Published: make([][]chute.PublishResult, len(res.TxPublished))}
+	for i, rs := range res.TxPublished {
+		out.Published[i] = make([]chute.PublishResult, len(rs))
+		for j, r := range rs {
+			out.Published[i][j] = chute.PublishResult{Seq: r.Seq, Duplicate: r.Duplicate}
+		}
+	}
+	return out, nil
+}
+
 // Not replicated yet.
 
-func (a *API) Commit(context.Context, chute.Tx) (chute.TxResult, error) {
-	return chute.TxResult{}, notReplicated("transactions")
-}
 func (a *API) CreateSchedule(context.Context, string, chute.ScheduleConfig) error {
 	return notReplicated("schedules")
 }

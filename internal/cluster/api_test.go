@@ -98,8 +98,8 @@ func TestAPI(t *testing.T) {
 			t.Fatalf("a follower's stats: %v", err)
 		}
 	}
-	if _, err := api.Commit(ctx, chute.Tx{}); !errors.Is(err, chute.ErrNotReplicated) {
-		t.Fatalf("a transaction: %v", err)
+	if err := api.CreateSchedule(ctx, "s", chute.ScheduleConfig{}); !errors.Is(err, chute.ErrNotReplicated) {
+		t.Fatalf("a schedule: %v", err)
 	}
 	// A receipt of a deleted and re-created queue settles nothing.
 	api.Publish(ctx, "q", chute.Message{Body: []byte("c")})
@@ -232,8 +232,8 @@ func TestAPIDeadLetters(t *testing.T) {
 
 // TestAPIConformance: the conformance suite every chute.API passes (the
 // embedded broker, the client), against the leader of a three-node
-// cluster; what a cluster refuses (transactions, schedules, compression
-// at rest) is skipped, and refused with chute.ErrNotReplicated
+// cluster; what a cluster refuses (schedules, circuit breakers,
+// compression at rest) is skipped, and refused with chute.ErrNotReplicated
 // (TestAPI).
 func TestAPIConformance(t *testing.T) {
 	c := newTestCluster(t, 3)
@@ -241,7 +241,7 @@ func TestAPIConformance(t *testing.T) {
 	skip := map[string]string{"compression": "not replicated: a cluster keeps bodies as published",
 		"pause-resume": "circuit breakers are not replicated (TestAPIDeadLetters pauses and resumes)"}
 	for _, name := range apitest.Checks() {
-		if strings.HasPrefix(name, "tx-") || strings.HasPrefix(name, "schedule-") {
+		if strings.HasPrefix(name, "schedule-") {
 			skip[name] = "not replicated yet"
 		}
 	}

@@ -400,8 +400,7 @@ func (n *Node) run() {
 		if w.reply != nil {
 			waiters[cmd.ID] = w
 		}
-		k := readyCount(cmd)
-		wake := func(q string) {
+		wake := func(q string, k int) {
 			pk.coming[q] = cmd.ID
 			for _, p := range pk.take(q, k) {
 				if err := proposeCmd(&p.cmd, waiter{reply: p.reply, park: p}); err != nil {
@@ -409,18 +408,21 @@ func (n *Node) run() {
 				}
 			}
 		}
-		switch {
-		case k == 0:
-		case n.rep.Shard().IsTopic(cmd.Queue):
-			// A publish to a topic brings messages to each of its
-			// subscriptions (as of the state applied: one subscribed
-			// since gets none, and its receive is proposed for nothing).
-			for _, q := range n.rep.Shard().Subscriptions(cmd.Queue) {
-				wake(q)
+		readyIn(cmd, func(target string, k int) {
+			switch {
+			case k == 0:
+			case n.rep.Shard().IsTopic(target):
+				// A publish to a topic brings messages to each of its
+				// subscriptions (as of the state applied: one subscribed
+				// since gets none, and its receive is proposed for
+				// nothing).
+				for _, q := range n.rep.Shard().Subscriptions(target) {
+					wake(q, k)
+				}
+			default:
+				wake(target, k)
 			}
-		default:
-			wake(cmd.Queue)
-		}
+		})
 		return nil
 	}
 	propose := func(p *proposal) {

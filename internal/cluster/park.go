@@ -183,25 +183,43 @@ func (p *Parked) deliver(r result) bool {
 	return true
 }
 
-// readyCount is how many messages of a command's queue it may make ready
-// at once: a publish's undelayed messages, a nack's immediate ones.
-func readyCount(c *replica.Command) int {
-	n := 0
-	switch c.Op {
-	case replica.OpPublish:
-		for _, m := range c.Msgs {
+// readyIn calls fn with each queue or topic a command may make messages
+// ready in at once, and how many: a publish's undelayed messages, a
+// nack's immediate ones and hand-backs, a transaction's of each.
+func readyIn(c *replica.Command, fn func(target string, n int)) {
+	undelayed := func(msgs []replica.Msg) int {
+		n := 0
+		for _, m := range msgs {
 			if m.Delay <= 0 {
 				n++
 			}
 		}
-	case replica.OpNack:
-		for _, it := range c.Items {
-			if it.Value < 0 {
+		return n
+	}
+	settled := func(items []engine.Item, unstarted func(i int) bool) int {
+		n := 0
+		for i, it := range items {
+			if it.Value < 0 || unstarted(i) {
 				n++
 			}
 		}
+		return n
 	}
-	return n
+	switch c.Op {
+	case replica.OpPublish:
+		fn(c.Queue, undelayed(c.Msgs))
+	case replica.OpNack:
+		fn(c.Queue, settled(c.Items, func(i int) bool { return c.Unstarted != nil && c.Unstarted[i] }))
+	case replica.OpTx:
+		for _, p := range c.TxPubs {
+			fn(p.Target, undelayed(p.Msgs))
+		}
+		for _, st := range c.TxSettles {
+			if st.Type != engine.RecAck {
+				fn(st.Queue, settled(st.Items, func(int) bool { return st.Type == engine.RecReturn }))
+			}
+		}
+	}
 }
 
 // waiting is how many receives wait parked on queue.

@@ -75,3 +75,30 @@ func CheckRefs(refs []chute.MessageRef, max int, what string) error {
 	}
 	return nil
 }
+
+// SessionOf reads a batch's producer session from its messages: none, or
+// one session with consecutive numbers from 1 up.
+func SessionOf(msgs []chute.Message) (Session, error) {
+	s := Session{ID: msgs[0].Session, First: msgs[0].SessionSeq}
+	for i := range msgs {
+		m := &msgs[i]
+		switch {
+		case m.Session != s.ID:
+			return Session{}, fmt.Errorf("%w: message %d: the messages of a publish name one producer session (or none)", chute.ErrInvalidMessage, i)
+		case s.ID == "" && m.SessionSeq != 0:
+			return Session{}, fmt.Errorf("%w: message %d: a session number without a session", chute.ErrInvalidMessage, i)
+		case s.ID != "" && m.SessionSeq != s.First+uint64(i):
+			return Session{}, fmt.Errorf("%w: message %d: session number %d, want %d (consecutive from the first message's)", chute.ErrInvalidMessage, i, m.SessionSeq, s.First+uint64(i))
+		}
+	}
+	if len(s.ID) > chute.MaxSessionLen {
+		return Session{}, fmt.Errorf("%w: session ID longer than %d bytes", chute.ErrInvalidMessage, chute.MaxSessionLen)
+	}
+	if s.ID != "" && s.First == 0 {
+		return Session{}, fmt.Errorf("%w: session numbers start at 1", chute.ErrInvalidMessage)
+	}
+	if IsScheduleSession(s.ID) {
+		return Session{}, fmt.Errorf("%w: session IDs starting %q belong to schedules", chute.ErrInvalidMessage, ScheduleSessionPrefix)
+	}
+	return s, nil
+}

@@ -60,7 +60,8 @@ const (
 	OpCancel         Op = 17 // Refs: ready and delayed messages cancelled
 	OpRedriveMsgs    Op = 18 // Refs: chosen dead letters of the queue back to their queues
 	OpClusterVersion Op = 19 // Max: the version every member now reads (Shard.Version)
-	opEnd            Op = 20
+	OpTx             Op = 20 // TxID, TxPubs, TxSettles: one transaction, all or nothing
+	opEnd            Op = 21
 )
 
 func (o Op) String() string {
@@ -103,6 +104,8 @@ func (o Op) String() string {
 		return "redrive-messages"
 	case OpClusterVersion:
 		return "cluster-version"
+	case OpTx:
+		return "tx"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -117,7 +120,7 @@ func (o Op) String() string {
 //
 //	1  the first format (ops 1–15)
 //	2  full queue, topic and subscription settings, filters, message
-//	   keys, headers and TTLs, nack errors and hand-backs, ops 16–19
+//	   keys, headers and TTLs, nack errors and hand-backs, ops 16–20
 const (
 	commandVersion = 2 // the latest this binary reads and writes
 	firstVersion   = 1
@@ -185,8 +188,33 @@ type Command struct {
 	// OpCancel, OpRedriveMsgs (v2): the messages, by sequence or ID.
 	Refs []chute.MessageRef
 
+	// OpTx (v2): the transaction's retry ID ("" none), its publishes and
+	// its settles (acks first, then nacks and returns, as the engine
+	// takes them).
+	TxID      string
+	TxPubs    []TxPub
+	TxSettles []TxSettle
+
 	// v is the version the command was decoded from (0: built here).
 	v uint8
+}
+
+// TxPub is one publish of a transaction.
+type TxPub struct {
+	Target     string
+	Session    string
+	SessionSeq uint64
+	Msgs       []Msg
+}
+
+// TxSettle settles leases of one queue in a transaction: Type is
+// engine.RecAck, RecNack or RecReturn; QueueIDs has each item's queue ID
+// from its receipt.
+type TxSettle struct {
+	Queue    string
+	Type     engine.RecordType
+	Items    []engine.Item
+	QueueIDs []uint32
 }
 
 // Msg is a published message. Key, Headers and TTL are v2.
@@ -267,24 +295,34 @@ func (c *Command) Encode(buf []byte) []byte {
 		}
 	case OpClusterVersion:
 		buf = binary.AppendVarint(buf, int64(c.Max))
+	case OpTx:
+		buf = appendString(buf, c.TxID)
+		buf = binary.AppendUvarint(buf, uint64(len(c.TxPubs)))
+		for _, p := range c.TxPubs {
+			buf = appendString(buf, p.Target)
+			buf = appendString(buf, p.Session)
+			buf = binary.AppendUvarint(buf, p.SessionSeq)
+			buf = appendMsgs(buf, p.Msgs, v)
+		}
+		buf = binary.AppendUvarint(buf, uint64(len(c.TxSettles)))
+		for _, st := range c.TxSettles {
+			buf = appendString(buf, st.Queue)
+			buf = append(buf, byte(st.Type))
+			buf = binary.AppendUvarint(buf, uint64(len(st.Items)))
+			for i, it := range st.Items {
+				buf = binary.AppendUvarint(buf, uint64(st.QueueIDs[i]))
+				buf = binary.AppendUvarint(buf, it.Seq)
+				buf = binary.AppendUvarint(buf, uint64(it.Deliv))
+				buf = binary.AppendVarint(buf, it.Value)
+				buf = appendString(buf, it.Err)
+			}
+		}
 	case OpUnsubscribe:
 		buf = appendString(buf, c.Sub)
 	case OpPublish:
 		buf = appendString(buf, c.Session)
 		buf = binary.AppendUvarint(buf, c.SessionSeq)
-		buf = binary.AppendUvarint(buf, uint64(len(c.Msgs)))
-		for _, m := range c.Msgs {
-			buf = append(buf, m.Prio)
-			buf = binary.AppendVarint(buf, int64(m.Delay))
-			buf = appendString(buf, m.ID)
-			buf = binary.AppendUvarint(buf, uint64(len(m.Body)))
-			buf = append(buf, m.Body...)
-			if v >= 2 {
-				buf = appendString(buf, m.Key)
-				buf = appendMap(buf, m.Headers)
-				buf = binary.AppendVarint(buf, int64(m.TTL))
-			}
-		}
+		buf = appendMsgs(buf, c.Msgs, v)
 	case OpReceive:
 		buf = binary.AppendVarint(buf, int64(c.Max))
 		buf = binary.AppendVarint(buf, int64(c.Lease))
@@ -308,6 +346,25 @@ func (c *Command) Encode(buf []byte) []byte {
 				}
 				buf = append(buf, flags)
 			}
+		}
+	}
+	return buf
+}
+
+// appendMsgs writes published messages (key, headers and TTL from
+// version 2).
+func appendMsgs(buf []byte, msgs []Msg, v uint8) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(msgs)))
+	for _, m := range msgs {
+		buf = append(buf, m.Prio)
+		buf = binary.AppendVarint(buf, int64(m.Delay))
+		buf = appendString(buf, m.ID)
+		buf = binary.AppendUvarint(buf, uint64(len(m.Body)))
+		buf = append(buf, m.Body...)
+		if v >= 2 {
+			buf = appendString(buf, m.Key)
+			buf = appendMap(buf, m.Headers)
+			buf = binary.AppendVarint(buf, int64(m.TTL))
 		}
 	}
 	return buf
@@ -429,6 +486,20 @@ func (d *decoder) stringMap() map[string]string {
 	return m
 }
 
+// msgs reads what appendMsgs wrote.
+func (d *decoder) msgs(v uint8) []Msg {
+	msgs := make([]Msg, d.count(4))
+	for i := range msgs {
+		m := &msgs[i]
+		m.Prio, m.Delay = d.byte(), time.Duration(d.varint())
+		m.ID, m.Body = string(d.bytes()), d.bytes()
+		if v >= 2 {
+			m.Key, m.Headers, m.TTL = string(d.bytes()), d.stringMap(), time.Duration(d.varint())
+		}
+	}
+	return msgs
+}
+
 // queueConfig reads a configuration in the engine's format.
 func (d *decoder) queueConfig() *chute.QueueConfig {
 	if d.err != nil {
@@ -494,14 +565,37 @@ func (d *decoder) command(max uint8) *Command {
 		c.Sub = string(d.bytes())
 	case OpPublish:
 		c.Session, c.SessionSeq = string(d.bytes()), d.uvarint()
-		n := d.count(4)
-		c.Msgs = make([]Msg, n)
-		for i := range c.Msgs {
-			m := &c.Msgs[i]
-			m.Prio, m.Delay = d.byte(), time.Duration(d.varint())
-			m.ID, m.Body = string(d.bytes()), d.bytes()
-			if v >= 2 {
-				m.Key, m.Headers, m.TTL = string(d.bytes()), d.stringMap(), time.Duration(d.varint())
+		c.Msgs = d.msgs(v)
+	case OpTx:
+		c.TxID = string(d.bytes())
+		c.TxPubs = make([]TxPub, d.count(4))
+		for i := range c.TxPubs {
+			p := &c.TxPubs[i]
+			p.Target, p.Session, p.SessionSeq = string(d.bytes()), string(d.bytes()), d.uvarint()
+			p.Msgs = d.msgs(v)
+		}
+		c.TxSettles = make([]TxSettle, d.count(3))
+		for i := range c.TxSettles {
+			st := &c.TxSettles[i]
+			st.Queue, st.Type = string(d.bytes()), engine.RecordType(d.byte())
+			if d.err == nil && st.Type != engine.RecAck && st.Type != engine.RecNack && st.Type != engine.RecReturn {
+				d.fail("settle type %v in a transaction", st.Type)
+			}
+			n := d.count(5) // queue ID, sequence, delivery, value, error: a byte each at least
+			st.Items, st.QueueIDs = make([]engine.Item, n), make([]uint32, n)
+			for j := range n {
+				qid := d.uvarint()
+				if qid > 1<<32-1 {
+					d.fail("queue ID %d", qid)
+				}
+				st.QueueIDs[j] = uint32(qid)
+				it := &st.Items[j]
+				it.Seq = d.uvarint()
+				deliv := d.uvarint()
+				if deliv > 0xffff {
+					d.fail("delivery count %d", deliv)
+				}
+				it.Deliv, it.Value, it.Err = uint16(deliv), d.varint(), string(d.bytes())
 			}
 		}
 	case OpReceive:

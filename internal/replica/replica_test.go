@@ -69,6 +69,25 @@ func genCommand(t *rapid.T) *Command {
 		}), 0, 5).Draw(t, "refs")
 	case OpClusterVersion:
 		c.Max = rapid.Int().Draw(t, "max")
+	case OpTx:
+		c.TxID = rapid.String().Draw(t, "txid")
+		c.TxPubs = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) TxPub {
+			return TxPub{Target: rapid.String().Draw(t, "target"), Session: rapid.String().Draw(t, "session"),
+				SessionSeq: rapid.Uint64().Draw(t, "sseq"), Msgs: rapid.SliceOfN(rapid.Custom(func(t *rapid.T) Msg {
+					return Msg{Prio: rapid.Uint8().Draw(t, "prio"), ID: rapid.String().Draw(t, "mid"), Key: rapid.String().Draw(t, "key"),
+						Headers: headers.Draw(t, "headers"), TTL: time.Duration(rapid.Int64().Draw(t, "ttl")), Body: rapid.SliceOf(rapid.Byte()).Draw(t, "body")}
+				}), 0, 3).Draw(t, "msgs")}
+		}), 0, 3).Draw(t, "pubs")
+		c.TxSettles = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) TxSettle {
+			st := TxSettle{Queue: rapid.String().Draw(t, "queue"),
+				Type: rapid.SampledFrom([]engine.RecordType{engine.RecAck, engine.RecNack, engine.RecReturn}).Draw(t, "type")}
+			for range rapid.IntRange(0, 3).Draw(t, "n") {
+				st.Items = append(st.Items, engine.Item{Seq: rapid.Uint64().Draw(t, "seq"), Deliv: rapid.Uint16().Draw(t, "deliv"),
+					Value: rapid.Int64().Draw(t, "value"), Err: rapid.String().Draw(t, "err")})
+				st.QueueIDs = append(st.QueueIDs, rapid.Uint32().Draw(t, "qid"))
+			}
+			return st
+		}), 0, 3).Draw(t, "settles")
 	case OpUnsubscribe:
 		c.Sub = rapid.String().Draw(t, "sub")
 	case OpReceive:
@@ -120,6 +139,31 @@ func TestCommandRoundTrip(t *testing.T) {
 			}
 			if len(c.Refs) == 0 {
 				c.Refs = nil
+			}
+			if len(c.TxPubs) == 0 {
+				c.TxPubs = nil
+			}
+			if len(c.TxSettles) == 0 {
+				c.TxSettles = nil
+			}
+			for i := range c.TxPubs {
+				p := &c.TxPubs[i]
+				if len(p.Msgs) == 0 {
+					p.Msgs = nil
+				}
+				for j := range p.Msgs {
+					if len(p.Msgs[j].Body) == 0 {
+						p.Msgs[j].Body = nil
+					}
+					if len(p.Msgs[j].Headers) == 0 {
+						p.Msgs[j].Headers = nil
+					}
+				}
+			}
+			for i := range c.TxSettles {
+				if len(c.TxSettles[i].Items) == 0 {
+					c.TxSettles[i].Items, c.TxSettles[i].QueueIDs = nil, nil
+				}
 			}
 			if len(c.Msgs) == 0 {
 				c.Msgs = nil
@@ -286,11 +330,36 @@ func TestShardSnapshot(t *testing.T) {
 		cmds = append(cmds, Command{Op: OpPublish, Queue: "q", Time: t0 + int64(i), Msgs: []Msg{{ID: fmt.Sprint(i), Body: []byte(fmt.Sprint("body", i)), Prio: uint8(i % 10)}}})
 	}
 	cmds = append(cmds, Command{Op: OpReceive, Queue: "q", Time: t0 + 100, Max: 5, Lease: time.Second})
+	tx := Command{Op: OpTx, Time: t0 + 220, TxID: "t1",
+		TxPubs:    []TxPub{{Target: "q", Msgs: []Msg{{ID: "tx", Key: "k", Headers: map[string]string{"h": "v"}, Body: []byte("tx")}}}},
+		TxSettles: []TxSettle{{Queue: "q", Type: engine.RecAck, Items: []engine.Item{{Seq: 9, Deliv: 1}}, QueueIDs: []uint32{1}}}}
 	cmds = append(cmds,
 		Command{Op: OpAck, Queue: "q", Time: t0 + 200, Items: []engine.Item{{Seq: 10, Deliv: 1}, {Seq: 20, Deliv: 1}}},
+		// Version 2: a transaction, acking one and publishing one, then
+		// its retry (the first result, nothing applied again).
+		Command{Op: OpClusterVersion, Time: t0 + 210, Max: 2},
+		tx, tx,
 		Command{Op: OpReceive, Queue: "q", Time: t0 + 300, Max: 30, Lease: time.Second},
 		Command{Op: OpReceive, Queue: "q", Time: t0 + 5e9, Max: 30, Lease: time.Second}) // after the leases ran out
 	log := entries(cmds...)
+	whole := NewShard()
+	var txRes []Result
+	for _, e := range log {
+		r, err := whole.Apply(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Cmd.Op == OpTx {
+			txRes = append(txRes, r)
+		}
+	}
+	if len(txRes) != 2 || txRes[0].Err != nil || len(txRes[0].TxPublished) != 1 || txRes[0].TxPublished[0][0].Seq != 21 ||
+		!reflect.DeepEqual(txRes[1].TxPublished, txRes[0].TxPublished) || txRes[1].Err != nil {
+		t.Fatalf("the transaction and its retry: %+v", txRes)
+	}
+	if st, _ := whole.QueueStats("q"); st.Totals.Acked != 3 {
+		t.Fatalf("acked %d, want 3 (two, then one in the transaction, once)", st.Totals.Acked)
+	}
 	for cut := 1; cut < len(log); cut++ {
 		a := NewShard()
 		for _, e := range log[:cut] {

@@ -88,6 +88,11 @@ type Result struct {
 	// per ref, as the broker reports them.
 	Cancelled []chute.CancelResult
 	Redriven  []chute.RedriveResult
+	// TxPublished is an OpTx's results per publish; TxStale names its
+	// stale receipts (Part indexes TxSettles) when it was refused for
+	// them (Err then matches engine.ErrStaleReceipt).
+	TxPublished [][]engine.PubResult
+	TxStale     []engine.TxStale
 	// Err is the command's refusal (an unknown queue, a bad message):
 	// the same on every replica, not a failure of the shard.
 	Err error
@@ -193,6 +198,8 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 		_, r.Err = e.Pause(c.Time, c.Queue, c.Op == OpPause)
 	case OpPublish:
 		return s.publish(c, index, r)
+	case OpTx:
+		return s.tx(c, index, r)
 	case OpReceive:
 		_, ds, err := e.Receive(c.Time, c.Queue, c.Max, int64(c.Lease))
 		if r.Err = err; err != nil {
@@ -267,11 +274,11 @@ func (s *Shard) settle(c *Command, r *Result) error {
 	return nil
 }
 
-func (s *Shard) publish(c *Command, index uint64, r *Result) error {
-	e := s.eng
-	now := max(c.Time, e.Now()) // the time PreparePublish runs at: delays count from it
-	pms := make([]engine.PubMsg, len(c.Msgs))
-	for i, m := range c.Msgs {
+// pubMsgs is msgs in the engine's form, their delays and TTLs counted
+// from now.
+func pubMsgs(msgs []Msg, now int64) []engine.PubMsg {
+	pms := make([]engine.PubMsg, len(msgs))
+	for i, m := range msgs {
 		pms[i] = engine.PubMsg{Prio: m.Prio, ID: m.ID, Key: m.Key, Headers: m.Headers, Body: m.Body}
 		if m.Delay > 0 {
 			pms[i].DeliverAt = now + int64(m.Delay)
@@ -280,7 +287,13 @@ func (s *Shard) publish(c *Command, index uint64, r *Result) error {
 			pms[i].ExpireAt = now + int64(m.TTL)
 		}
 	}
-	rec, res, err := e.PreparePublish(now, c.Queue, engine.Session{ID: c.Session, First: c.SessionSeq}, pms)
+	return pms
+}
+
+func (s *Shard) publish(c *Command, index uint64, r *Result) error {
+	e := s.eng
+	now := max(c.Time, e.Now()) // the time PreparePublish runs at: delays count from it
+	rec, res, err := e.PreparePublish(now, c.Queue, engine.Session{ID: c.Session, First: c.SessionSeq}, pubMsgs(c.Msgs, now))
 	if r.Err = err; err != nil {
 		return nil
 	}
@@ -288,12 +301,69 @@ func (s *Shard) publish(c *Command, index uint64, r *Result) error {
 	if rec == nil { // every message a duplicate
 		return nil
 	}
+	return s.store(rec, index)
+}
+
+// store applies a prepared record whose blobs live in it, and keeps it
+// under its log index (its messages' Refs point into it).
+func (s *Shard) store(rec *engine.Record, index uint64) error {
 	buf := rec.Encode(nil)
-	if err := e.Apply(rec, index<<32); err != nil {
-		return fmt.Errorf("apply a prepared publish: %w", err)
+	if err := s.eng.Apply(rec, index<<32); err != nil {
+		return fmt.Errorf("apply a prepared %v record: %w", rec.Type, err)
 	}
 	s.records[index] = buf
 	return nil
+}
+
+// tx runs a transaction as the broker's Commit does: receipts of a queue
+// deleted since are stale, receipts of another queue invalid; then the
+// engine checks the rest and builds one record, all or nothing.
+func (s *Shard) tx(c *Command, index uint64, r *Result) error {
+	e := s.eng
+	now := max(c.Time, e.Now())
+	etx := engine.Tx{ID: c.TxID, Pubs: make([]engine.TxPub, len(c.TxPubs)), Settle: make([]engine.TxSettle, len(c.TxSettles))}
+	for i, p := range c.TxPubs {
+		etx.Pubs[i] = engine.TxPub{Target: p.Target, Session: engine.Session{ID: p.Session, First: p.SessionSeq}, Msgs: pubMsgs(p.Msgs, now)}
+	}
+	for i, st := range c.TxSettles {
+		id, ok := e.QueueID(st.Queue)
+		if !ok {
+			r.Err = fmt.Errorf("%w: %q", chute.ErrQueueNotFound, st.Queue)
+			return nil
+		}
+		for j, qid := range st.QueueIDs {
+			switch {
+			case qid == id:
+			case e.QueueExists(qid):
+				r.Err = fmt.Errorf("%w: a receipt of another queue, not %q", chute.ErrInvalidReceipt, st.Queue)
+				return nil
+			default:
+				r.TxStale = append(r.TxStale, engine.TxStale{Part: i, Item: j})
+			}
+		}
+		etx.Settle[i] = engine.TxSettle{Queue: st.Queue, Type: st.Type, Items: st.Items}
+	}
+	if len(r.TxStale) > 0 {
+		r.Err = &engine.StaleError{Items: r.TxStale}
+		return nil
+	}
+	defer e.ReleaseTx()
+	rec, res, err := e.PrepareTx(now, &etx)
+	if se, ok := err.(*engine.StaleError); ok {
+		r.TxStale = slices.Clone(se.Items)
+	}
+	if err != nil {
+		r.Err = err
+		return nil
+	}
+	r.TxPublished = make([][]engine.PubResult, len(res)) // the engine reuses res
+	for i, rs := range res {
+		r.TxPublished[i] = slices.Clone(rs)
+	}
+	if rec == nil { // a remembered ID, or nothing to store
+		return nil
+	}
+	return s.store(rec, index)
 }
 
 // cancel cancels the ready and delayed messages of c.Refs (as the

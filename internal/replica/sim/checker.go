@@ -72,7 +72,7 @@ func summary(r replica.Result) string {
 	if r.Cmd == nil {
 		return "-"
 	}
-	fmt.Fprintf(&b, "%v %d/%d t=%d err=%v pub=%v", r.Cmd.Op, r.Cmd.Node, r.Cmd.ID, r.Time, r.Err, r.Published)
+	fmt.Fprintf(&b, "%v %d/%d t=%d err=%v pub=%v tx=%v", r.Cmd.Op, r.Cmd.Node, r.Cmd.ID, r.Time, r.Err, r.Published, r.TxPublished)
 	for _, d := range r.Delivered {
 		fmt.Fprintf(&b, " d%d/%d@%d", d.Seq, d.Deliv, d.Deadline)
 	}
@@ -119,8 +119,27 @@ func (c *checker) applied(n *node, r replica.Result) {
 	if r.Cmd == nil || r.Err != nil {
 		return
 	}
+	c.effects(r)
+}
+
+// effects checks and records what an applied command did (once per
+// index). A transaction's settles are checked as the acks and nacks they
+// are (it was applied whole: no item failed).
+func (c *checker) effects(r replica.Result) {
 	cmd := r.Cmd
 	switch cmd.Op {
+	case replica.OpTx:
+		for _, st := range cmd.TxSettles {
+			op := replica.OpAck
+			if st.Type != engine.RecAck {
+				op = replica.OpNack
+			}
+			c.effects(replica.Result{Index: r.Index, Time: r.Time, Cmd: &replica.Command{Op: op, Queue: st.Queue, Items: st.Items},
+				Failed: make([]error, len(st.Items))})
+		}
+		if len(cmd.TxPubs) > 0 {
+			c.w.violation("a transaction with publishes: the simulation's clients send none (index %d)", r.Index)
+		}
 	case replica.OpPublish:
 		for i, p := range r.Published {
 			id := cmd.Msgs[i].ID

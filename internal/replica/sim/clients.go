@@ -215,11 +215,12 @@ func (w *world) consumer(queue string, flaky bool) {
 			}
 			w.after(w.between(time.Millisecond, 30*time.Millisecond), func() {
 				var acks, nacks []engine.Item
+				var qids []uint32 // of acks
 				for _, d := range res.Delivered {
 					it := engine.Item{Seq: d.Seq, Deliv: d.Deliv}
 					switch r := w.rng.IntN(20); {
 					case !flaky || r < 16:
-						acks = append(acks, it)
+						acks, qids = append(acks, it), append(qids, d.QueueID)
 					case r < 18:
 						it.Value = -1
 						if w.rng.IntN(2) == 0 {
@@ -234,10 +235,15 @@ func (w *world) consumer(queue string, flaky bool) {
 				if flaky && w.rng.IntN(5) == 0 {
 					extend = acks
 				}
+				// Half the time the acks are a transaction (all or
+				// nothing: a lease that ran out meanwhile refuses it, and
+				// the messages come again).
+				ack := func() { c.settle(replica.OpAck, queue, acks, receive) }
+				if len(acks) > 0 && w.rng.IntN(2) == 0 {
+					ack = func() { c.txAck(queue, acks, qids, receive) }
+				}
 				c.settle(replica.OpNack, queue, nacks, func() {
-					c.extend(queue, extend, func() {
-						c.settle(replica.OpAck, queue, acks, receive)
-					})
+					c.extend(queue, extend, ack)
 				})
 			})
 		})
@@ -255,6 +261,22 @@ func (c *client) settle(op replica.Op, queue string, items []engine.Item, then f
 		if res.Err != nil {
 			c.w.violation("%v on %s refused: %v", op, queue, res.Err)
 		}
+		then()
+	})
+}
+
+// txAck acks items in one transaction; one stale receipt (a lease that
+// ran out) refuses it whole, which is no fault.
+func (c *client) txAck(queue string, items []engine.Item, qids []uint32, then func()) {
+	cmd := replica.Command{Op: replica.OpTx, TxSettles: []replica.TxSettle{{Queue: queue, Type: engine.RecAck, Items: items, QueueIDs: qids}}}
+	c.call(cmd, func(res replica.Result) {
+		switch {
+		case errIs(res.Err, engine.ErrStaleReceipt):
+			c.w.out.StaleTx++
+		case res.Err != nil:
+			c.w.violation("transaction on %s refused: %v", queue, res.Err)
+		}
+		c.w.out.Transactions++
 		then()
 	})
 }

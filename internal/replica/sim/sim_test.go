@@ -91,11 +91,12 @@ func TestSeeds(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d seeds from %d in %v, %d failed: confirmed %d, delivered %d, acked %d (dead-lettered %d), crashes %d, partitions %d, leaders %d, hash checks %d, at most %d events in a seed; snapshots %d taken, %d sent, %d restored, at most %d segments after one; disks lost %d, bits flipped %d, logs found damaged %d, members replaced %d; histories linearizable %d, undecided %d; leases extended %d",
+	t.Logf("%d seeds from %d in %v, %d failed: confirmed %d, delivered %d, acked %d (dead-lettered %d), crashes %d, partitions %d, leaders %d, hash checks %d, at most %d events in a seed; snapshots %d taken, %d sent, %d restored, at most %d segments after one; disks lost %d, bits flipped %d, logs found damaged %d, members replaced %d; histories linearizable %d, undecided %d; leases extended %d; transactions %d (%d refused as stale)",
 		ran, first, time.Since(start).Round(time.Millisecond), failed, totals.Confirmed, totals.Delivered, totals.Acked,
 		totals.DeadLettered, totals.Crashes, totals.Partitions, totals.Elections, totals.HashChecks, totals.Events,
 		totals.Snapshots, totals.SnapshotsSent, totals.Restores, totals.MaxSegments,
-		totals.DisksLost, totals.BitFlips, totals.Damaged, totals.Replacements, totals.LinearChecked, totals.LinearUnknown, totals.Extended)
+		totals.DisksLost, totals.BitFlips, totals.Damaged, totals.Replacements, totals.LinearChecked, totals.LinearUnknown, totals.Extended,
+		totals.Transactions, totals.StaleTx)
 	if ran < min(n, 10) {
 		t.Fatalf("only %d seeds ran within the budget", ran)
 	}

@@ -131,6 +131,7 @@ type Outcome struct {
 	// decide within linearTimeout.
 	LinearChecked, LinearUnknown int
 	Extended                     int // leases extended
+	Transactions, StaleTx        int // acks sent as transactions; those refused for a lease that ran out
 }
 
 // add sums another run's counts into o (the maxima as maxima).
@@ -155,6 +156,8 @@ func (o *Outcome) add(x Outcome) {
 	o.LinearChecked += x.LinearChecked
 	o.LinearUnknown += x.LinearUnknown
 	o.Extended += x.Extended
+	o.Transactions += x.Transactions
+	o.StaleTx += x.StaleTx
 }
 
 // maxEvents bounds a run: a livelock (nodes exchanging messages without
