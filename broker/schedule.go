@@ -11,7 +11,6 @@ import (
 	"github.com/chutemq/chute/internal/hist"
 	"github.com/chutemq/chute/internal/journal"
 	"github.com/chutemq/chute/internal/schedule"
-	"github.com/chutemq/chute/internal/text"
 )
 
 // Periodic schedules (issue 13, item 1; docs/schedules.md).
@@ -134,7 +133,7 @@ func (b *Broker) resyncSchedulesLocked() {
 
 // addScheduleLocked puts an engine schedule in the Set.
 func (b *Broker) addScheduleLocked(st engine.ScheduleState) {
-	sc, err := schedule.Compile(st.Name, st.Def.Spec, time.Unix(0, st.Created))
+	sc, err := engine.AddSchedule(b.sch.set, st)
 	if err != nil {
 		// It compiled when created: a time zone missing from this host's
 		// database, say. It stays defined but cannot fire.
@@ -142,15 +141,7 @@ func (b *Broker) addScheduleLocked(st engine.ScheduleState) {
 		b.log.Warn("schedule cannot fire", "schedule", st.Name, "err", err)
 		return
 	}
-	var last time.Time
-	if st.Last != 0 {
-		last = schedule.SlotTime(st.Last)
-	}
 	b.sch.compiled[st.Name] = sc
-	b.sch.set.Add(st.Name, sc, last)
-	if st.Paused {
-		b.sch.set.Pause(st.Name)
-	}
 }
 
 func (b *Broker) kickSchedules() {
@@ -362,70 +353,14 @@ func (b *Broker) Schedules(ctx context.Context) ([]chute.ScheduleInfo, error) {
 	all := b.eng.Schedules()
 	out := make([]chute.ScheduleInfo, len(all))
 	for i, st := range all {
-		info := chute.ScheduleInfo{Name: st.Name, Config: scheduleConfig(&st.Def), Created: time.Unix(0, st.Created),
-			Paused: st.Paused, Fired: st.Fired, Skipped: b.sch.skipped[st.Name], LastError: b.sch.lastErr[st.Name]}
-		if st.Last != 0 {
-			info.LastSlot = schedule.SlotTime(st.Last)
-		}
-		if s, ok := b.sch.set.Status(st.Name); ok && !st.Paused {
-			info.NextSlot, info.NextFire = s.Slot, s.FireAt
-			// A firing stored but not yet durable is in flight in the Set:
-			// the next slot is the one after it.
-			if sc := b.sch.compiled[st.Name]; s.InFlight && sc != nil && st.Last != 0 && !s.Slot.After(info.LastSlot) {
-				info.NextSlot = sc.Next(info.LastSlot)
-				info.NextFire = time.Time{}
-				if !info.NextSlot.IsZero() {
-					info.NextFire = sc.FireAt(info.NextSlot)
-				}
-			}
-		}
+		info := engine.ScheduleInfoOf(st, b.sch.set, b.sch.compiled[st.Name])
+		info.Skipped, info.LastError = b.sch.skipped[st.Name], b.sch.lastErr[st.Name]
 		out[i] = info
 	}
 	return out, nil
 }
 
-// scheduleDef checks a config and turns it into the engine's definition
-// (the engine checks the spec, the target and the message's ranges).
+// scheduleDef checks a config and turns it into the engine's definition.
 func (b *Broker) scheduleDef(cfg chute.ScheduleConfig) (engine.ScheduleDef, error) {
-	bad := func(format string, args ...any) (engine.ScheduleDef, error) {
-		return engine.ScheduleDef{}, fmt.Errorf("%w: schedule: %s", chute.ErrInvalidConfig, fmt.Sprintf(format, args...))
-	}
-	m := &cfg.Message
-	switch {
-	case m.ID != "":
-		return bad("message ID %s: firings are de-duplicated by slot; a fixed ID would make every firing after the first a duplicate", text.Quote(m.ID))
-	case m.Delay != 0 || !m.DeliverAt.IsZero():
-		return bad("a delay or deliver-at time: the schedule decides when the message goes")
-	case m.Session != "" || m.SessionSeq != 0:
-		return bad("a producer session: firings use the schedule's own")
-	}
-	if err := chute.ValidateName(cfg.Target); err != nil {
-		return engine.ScheduleDef{}, err
-	}
-	missed, err := schedule.ParseMissedPolicy(cfg.Missed)
-	if err != nil {
-		return engine.ScheduleDef{}, fmt.Errorf("%w: %w", chute.ErrInvalidConfig, err)
-	}
-	if err := b.checkMessage(m); err != nil {
-		if errors.Is(err, chute.ErrMessageTooLarge) {
-			return engine.ScheduleDef{}, err
-		}
-		return bad("message: %v", err)
-	}
-	if m.TTL > chute.MaxTTL {
-		return bad("message TTL %v above %v", m.TTL, chute.MaxTTL)
-	}
-	return engine.ScheduleDef{
-		Target: cfg.Target,
-		Spec:   schedule.Spec{Cron: cfg.Cron, Every: cfg.Every, TimeZone: cfg.TimeZone, Jitter: cfg.Jitter, Missed: missed},
-		Prio:   uint8(m.Priority), TTL: m.TTL, Key: m.Key, Headers: m.Headers, Body: m.Body,
-	}, nil
-}
-
-func scheduleConfig(d *engine.ScheduleDef) chute.ScheduleConfig {
-	return chute.ScheduleConfig{
-		Target: d.Target, Cron: d.Spec.Cron, Every: d.Spec.Every, TimeZone: d.Spec.TimeZone,
-		Jitter: d.Spec.Jitter, Missed: d.Spec.Missed.String(),
-		Message: chute.Message{Body: d.Body, Headers: d.Headers, Priority: int(d.Prio), TTL: d.TTL, Key: d.Key},
-	}
+	return engine.ScheduleDefOf(cfg, b.opts.MaxHeaders, b.opts.MaxMessageSize)
 }

@@ -19,9 +19,9 @@ import (
 // topics, subscribe (with filters) and unsubscribe, publish to a queue or
 // a topic (every message field), receive, ack, nack (errors and
 // hand-backs too) and extend, redrive (all or chosen dead letters),
-// cancel, purge, pause and resume, transactions — and peeks, message
-// lookups and queue and topic statistics from the leader's state.
-// Schedules, circuit breakers and compression at rest fail with
+// cancel, purge, pause and resume, transactions, schedules — and peeks,
+// message lookups and queue and topic statistics from the leader's
+// state. Circuit breakers and compression at rest fail with
 // chute.ErrNotReplicated: refused, never silently dropped. So does, in a cluster in the middle of a rolling upgrade, what
 // only the newer command version carries (replica.Command.Version), until
 // every member runs the newer binary.
@@ -638,16 +638,42 @@ func (a *API) Commit(ctx context.Context, tx chute.Tx) (chute.TxResult, error) {
 	return out, nil
 }
 
-// Not replicated yet.
-
-func (a *API) CreateSchedule(context.Context, string, chute.ScheduleConfig) error {
-	return notReplicated("schedules")
+// CreateSchedule implements chute.API: the schedule is replicated state,
+// and the leader's timer proposes each firing (schedule.go).
+func (a *API) CreateSchedule(ctx context.Context, name string, cfg chute.ScheduleConfig) error {
+	def, err := engine.ScheduleDefOf(cfg, a.n.cfg.MaxHeaders, a.n.cfg.MaxMessageSize)
+	if err == nil {
+		_, err = a.do(ctx, replica.Command{Op: replica.OpCreateSchedule, Queue: name, Sched: &def})
+	}
+	return err
 }
-func (a *API) DeleteSchedule(context.Context, string) error { return notReplicated("schedules") }
-func (a *API) PauseSchedule(context.Context, string) error  { return notReplicated("schedules") }
-func (a *API) ResumeSchedule(context.Context, string) error { return notReplicated("schedules") }
-func (a *API) Schedules(context.Context) ([]chute.ScheduleInfo, error) {
-	return nil, nil
+
+// DeleteSchedule implements chute.API.
+func (a *API) DeleteSchedule(ctx context.Context, name string) error {
+	_, err := a.do(ctx, replica.Command{Op: replica.OpDeleteSchedule, Queue: name})
+	return err
+}
+
+// PauseSchedule implements chute.API.
+func (a *API) PauseSchedule(ctx context.Context, name string) error {
+	_, err := a.do(ctx, replica.Command{Op: replica.OpPauseSchedule, Queue: name})
+	return err
+}
+
+// ResumeSchedule implements chute.API.
+func (a *API) ResumeSchedule(ctx context.Context, name string) error {
+	_, err := a.do(ctx, replica.Command{Op: replica.OpResumeSchedule, Queue: name})
+	return err
+}
+
+// Schedules implements chute.API, from the leader (its timer knows when
+// each fires next).
+func (a *API) Schedules(ctx context.Context) ([]chute.ScheduleInfo, error) {
+	out, err := a.n.Schedules(ctx)
+	if err != nil {
+		return nil, a.publicErr(err)
+	}
+	return out, nil
 }
 
 // A receipt is the broker's form: queue ID, sequence and delivery count

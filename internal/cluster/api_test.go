@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -98,8 +97,8 @@ func TestAPI(t *testing.T) {
 			t.Fatalf("a follower's stats: %v", err)
 		}
 	}
-	if err := api.CreateSchedule(ctx, "s", chute.ScheduleConfig{}); !errors.Is(err, chute.ErrNotReplicated) {
-		t.Fatalf("a schedule: %v", err)
+	if err := api.UpdateQueue(ctx, "q", chute.QueueConfig{Compression: chute.CompressionZstd}); !errors.Is(err, chute.ErrNotReplicated) {
+		t.Fatalf("compression by an update: %v", err)
 	}
 	// A receipt of a deleted and re-created queue settles nothing.
 	api.Publish(ctx, "q", chute.Message{Body: []byte("c")})
@@ -232,18 +231,13 @@ func TestAPIDeadLetters(t *testing.T) {
 
 // TestAPIConformance: the conformance suite every chute.API passes (the
 // embedded broker, the client), against the leader of a three-node
-// cluster; what a cluster refuses (schedules, circuit breakers,
-// compression at rest) is skipped, and refused with chute.ErrNotReplicated
+// cluster; what a cluster refuses (circuit breakers, compression at
+// rest) is skipped, and refused with chute.ErrNotReplicated
 // (TestAPI).
 func TestAPIConformance(t *testing.T) {
 	c := newTestCluster(t, 3)
 	api := NewAPI(c.leader().node)
 	skip := map[string]string{"compression": "not replicated: a cluster keeps bodies as published",
 		"pause-resume": "circuit breakers are not replicated (TestAPIDeadLetters pauses and resumes)"}
-	for _, name := range apitest.Checks() {
-		if strings.HasPrefix(name, "schedule-") {
-			skip[name] = "not replicated yet"
-		}
-	}
 	apitest.Suite{NewAPI: func(*testing.T) chute.API { return api }, Skip: skip}.Run(t)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/chutemq/chute/internal/consensus"
 	"github.com/chutemq/chute/internal/journal"
 	"github.com/chutemq/chute/internal/replica"
+	"github.com/chutemq/chute/internal/schedule"
 	"github.com/chutemq/chute/internal/vfs"
 )
 
@@ -114,8 +115,9 @@ type Node struct {
 	stop     chan struct{}
 	done     chan struct{}
 
-	parking     parking // owned by run
-	confPending bool    // a membership change proposed and not applied; owned by run
+	parking     parking    // owned by run
+	confPending bool       // a membership change proposed and not applied; owned by run
+	sched       *scheduler // the leader's schedules (nil when not leading); owned by run
 
 	// versions is the command version each peer advertised on its
 	// latest stream to this node (versionHeader; none: 1).
@@ -149,11 +151,12 @@ type proposal struct {
 	reply chan result
 }
 
-// waiter is who gets a proposal's result: a caller of Do, or a parked
-// receive.
+// waiter is who gets a proposal's result: a caller of Do, a parked
+// receive, or the leader's scheduler (a firing).
 type waiter struct {
 	reply chan result
 	park  *Parked
+	fire  *schedule.Firing
 }
 
 type result struct {
@@ -361,9 +364,14 @@ func (n *Node) run() {
 	var versionAsked uint8
 	fail := func(err error) {
 		for id, w := range waiters {
-			if w.park == nil {
+			switch {
+			case w.fire != nil:
+				if n.sched != nil { // proposed again after a second (or by the next leader)
+					n.sched.fired(*w.fire, replica.Result{}, err, n.cfg.Clock.Now())
+				}
+			case w.park == nil:
 				w.reply <- result{err: err}
-			} else {
+			default:
 				w.park.deliver(result{err: err})
 			}
 			delete(waiters, id)
@@ -397,7 +405,7 @@ func (n *Node) run() {
 		if err := n.rn.Propose(cmd.Encode(nil)); err != nil {
 			return notLeader()
 		}
-		if w.reply != nil {
+		if w.reply != nil || w.fire != nil {
 			waiters[cmd.ID] = w
 		}
 		wake := func(q string, k int) {
@@ -488,6 +496,9 @@ func (n *Node) run() {
 			}
 		}
 		if err := n.process(func(res replica.Result) {
+			if n.sched != nil && res.Cmd != nil {
+				n.sched.applied(n.rep.Shard(), res)
+			}
 			if res.Cmd == nil || res.Cmd.Node != n.cfg.ID {
 				return
 			}
@@ -499,7 +510,11 @@ func (n *Node) run() {
 				return
 			}
 			delete(waiters, res.Cmd.ID)
-			if w.park == nil {
+			if w.fire != nil {
+				if n.sched != nil {
+					n.sched.fired(*w.fire, res, nil, n.cfg.Clock.Now())
+				}
+			} else if w.park == nil {
 				w.reply <- result{res: res}
 			} else if !w.park.deliver(result{res: res}) {
 				cmd, _ := handBack(res.Cmd.Queue, res)
@@ -542,6 +557,23 @@ func (n *Node) run() {
 		}
 		if st.Leader != 0 && (st.Leader != n.status.Leader || st.Term != n.status.Term) {
 			n.leaderChanges.Add(1)
+		}
+		// The leader's timer: what is due is proposed (OpFire), and
+		// settled when it applies.
+		switch {
+		case !st.IsLeader:
+			n.sched = nil
+		case n.sched == nil:
+			n.sched = newScheduler(n.rep.Shard(), n.cfg.Clock.Now())
+		}
+		if n.sched != nil {
+			now := n.cfg.Clock.Now()
+			for _, f := range n.sched.due(now) {
+				cmd := replica.Command{Op: replica.OpFire, Queue: f.Name, SessionSeq: f.SlotSeq}
+				if err := proposeCmd(&cmd, waiter{fire: &f}); err != nil {
+					n.sched.fired(f, replica.Result{}, err, now)
+				}
+			}
 		}
 		n.mu.Lock()
 		leading, term = st.IsLeader, st.Term

@@ -42,3 +42,19 @@ func configDecoder(b []byte) *decoder {
 	}
 	return d
 }
+
+// AppendScheduleDef appends d, in this version's record format.
+func AppendScheduleDef(buf []byte, d *ScheduleDef) []byte {
+	return appendScheduleDef(append(buf, recordVersion), d)
+}
+
+// ReadScheduleDef reads what AppendScheduleDef wrote at the start of b,
+// and how many bytes it took. Its body aliases b.
+func ReadScheduleDef(b []byte) (ScheduleDef, int, error) {
+	d := configDecoder(b)
+	if d.err != nil {
+		return ScheduleDef{}, 0, d.err
+	}
+	def := d.scheduleDef()
+	return *def, d.off, d.err
+}

@@ -61,7 +61,13 @@ const (
 	OpRedriveMsgs    Op = 18 // Refs: chosen dead letters of the queue back to their queues
 	OpClusterVersion Op = 19 // Max: the version every member now reads (Shard.Version)
 	OpTx             Op = 20 // TxID, TxPubs, TxSettles: one transaction, all or nothing
-	opEnd            Op = 21
+	// Schedules: Queue names the schedule.
+	OpCreateSchedule Op = 21 // Sched
+	OpDeleteSchedule Op = 22
+	OpPauseSchedule  Op = 23
+	OpResumeSchedule Op = 24
+	OpFire           Op = 25 // SessionSeq: the slot (schedule.SlotSeq) the leader's timer found due
+	opEnd            Op = 26
 )
 
 func (o Op) String() string {
@@ -106,6 +112,16 @@ func (o Op) String() string {
 		return "cluster-version"
 	case OpTx:
 		return "tx"
+	case OpCreateSchedule:
+		return "create-schedule"
+	case OpDeleteSchedule:
+		return "delete-schedule"
+	case OpPauseSchedule:
+		return "pause-schedule"
+	case OpResumeSchedule:
+		return "resume-schedule"
+	case OpFire:
+		return "fire"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -120,7 +136,7 @@ func (o Op) String() string {
 //
 //	1  the first format (ops 1–15)
 //	2  full queue, topic and subscription settings, filters, message
-//	   keys, headers and TTLs, nack errors and hand-backs, ops 16–20
+//	   keys, headers and TTLs, nack errors and hand-backs, ops 16–25
 const (
 	commandVersion = 2 // the latest this binary reads and writes
 	firstVersion   = 1
@@ -194,6 +210,9 @@ type Command struct {
 	TxID      string
 	TxPubs    []TxPub
 	TxSettles []TxSettle
+
+	// OpCreateSchedule (v2): the schedule's definition.
+	Sched *engine.ScheduleDef
 
 	// v is the version the command was decoded from (0: built here).
 	v uint8
@@ -295,6 +314,14 @@ func (c *Command) Encode(buf []byte) []byte {
 		}
 	case OpClusterVersion:
 		buf = binary.AppendVarint(buf, int64(c.Max))
+	case OpCreateSchedule:
+		var def engine.ScheduleDef
+		if c.Sched != nil {
+			def = *c.Sched
+		}
+		buf = engine.AppendScheduleDef(buf, &def)
+	case OpFire:
+		buf = binary.AppendUvarint(buf, c.SessionSeq)
 	case OpTx:
 		buf = appendString(buf, c.TxID)
 		buf = binary.AppendUvarint(buf, uint64(len(c.TxPubs)))
@@ -566,6 +593,17 @@ func (d *decoder) command(max uint8) *Command {
 	case OpPublish:
 		c.Session, c.SessionSeq = string(d.bytes()), d.uvarint()
 		c.Msgs = d.msgs(v)
+	case OpCreateSchedule:
+		if d.err == nil {
+			def, n, err := engine.ReadScheduleDef(d.b)
+			if err != nil {
+				d.fail("schedule: %v", err)
+				break
+			}
+			d.b, c.Sched = d.b[n:], &def
+		}
+	case OpFire:
+		c.SessionSeq = d.uvarint()
 	case OpTx:
 		c.TxID = string(d.bytes())
 		c.TxPubs = make([]TxPub, d.count(4))

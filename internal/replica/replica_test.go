@@ -69,6 +69,13 @@ func genCommand(t *rapid.T) *Command {
 		}), 0, 5).Draw(t, "refs")
 	case OpClusterVersion:
 		c.Max = rapid.Int().Draw(t, "max")
+	case OpCreateSchedule:
+		c.Sched = &engine.ScheduleDef{Target: rapid.String().Draw(t, "target"), Prio: rapid.Uint8().Draw(t, "prio"),
+			Key: rapid.String().Draw(t, "key"), Body: rapid.SliceOfN(rapid.Byte(), 1, 10).Draw(t, "body")}
+		c.Sched.Spec.Cron = rapid.String().Draw(t, "cron")
+		c.Sched.Spec.Every = time.Duration(rapid.Int64().Draw(t, "every"))
+	case OpFire:
+		c.SessionSeq = rapid.Uint64().Draw(t, "slot")
 	case OpTx:
 		c.TxID = rapid.String().Draw(t, "txid")
 		c.TxPubs = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) TxPub {

@@ -200,6 +200,17 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 		return s.publish(c, index, r)
 	case OpTx:
 		return s.tx(c, index, r)
+	case OpCreateSchedule:
+		if c.Sched == nil {
+			return fmt.Errorf("%w: a schedule without its definition", ErrBadCommand)
+		}
+		_, r.Err = e.CreateSchedule(c.Time, c.Queue, *c.Sched)
+	case OpDeleteSchedule:
+		_, r.Err = e.DeleteSchedule(c.Time, c.Queue)
+	case OpPauseSchedule, OpResumeSchedule:
+		_, r.Err = e.PauseSchedule(c.Time, c.Queue, c.Op == OpPauseSchedule)
+	case OpFire:
+		return s.fire(c, index, r)
 	case OpReceive:
 		_, ds, err := e.Receive(c.Time, c.Queue, c.Max, int64(c.Lease))
 		if r.Err = err; err != nil {
@@ -314,6 +325,35 @@ func (s *Shard) store(rec *engine.Record, index uint64) error {
 	s.records[index] = buf
 	return nil
 }
+
+// fire publishes the message of schedule c.Queue for slot c.SessionSeq,
+// in the schedule's producer session: a slot at or below the last one
+// stored is a duplicate (exactly once per slot, whoever proposed it).
+func (s *Shard) fire(c *Command, index uint64, r *Result) error {
+	e := s.eng
+	st, ok := e.Schedule(c.Queue)
+	if !ok {
+		r.Err = fmt.Errorf("%w: %q", chute.ErrScheduleNotFound, c.Queue)
+		return nil
+	}
+	now := max(c.Time, e.Now())
+	rec, res, err := e.PreparePublish(now, st.Def.Target, engine.Session{ID: engine.ScheduleSession(c.Queue), First: c.SessionSeq},
+		[]engine.PubMsg{st.Def.Msg(now)})
+	if r.Err = err; err != nil {
+		return nil
+	}
+	r.Published = res
+	if rec == nil {
+		return nil
+	}
+	return s.store(rec, index)
+}
+
+// Schedules is every schedule's state, sorted by name.
+func (s *Shard) Schedules() []engine.ScheduleState { return s.eng.Schedules() }
+
+// Schedule is one schedule's state.
+func (s *Shard) Schedule(name string) (engine.ScheduleState, bool) { return s.eng.Schedule(name) }
 
 // tx runs a transaction as the broker's Commit does: receipts of a queue
 // deleted since are stale, receipts of another queue invalid; then the
