@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -69,6 +71,45 @@ index and lag (the commit index minus the match) are known too.`,
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Addr, role, match, lag, reads)
 			}
 			return tw.Flush()
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "backup DIR",
+		Short: "back up the cluster into a new directory: the leader's consistent snapshot of every queue, message, lease and schedule",
+		Long: `backup asks the leader (any node of --server answers with its address) for
+its shard's state as of the last command it applied: one snapshot, taken on
+the leader's loop between two commands, so consistent with the log at that
+index. It writes DIR/shard.snapshot, then DIR/cluster-backup.json (size,
+SHA-256, index, command version), both synced. Start a new cluster from it
+with chute serve --cluster-restore DIR on every new node
+(docs/operations.md, "Backups of a cluster").`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			resp, addr, err := f.atLeader(http.MethodGet, cluster.BackupPath, nil)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+				return fmt.Errorf("%s answered %s: %s", addr, resp.Status, strings.TrimSpace(string(msg)))
+			}
+			data, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return fmt.Errorf("%s: %w", addr, err)
+			}
+			sum := sha256.Sum256(data)
+			if got, want := hex.EncodeToString(sum[:]), resp.Header.Get(cluster.BackupSHA256Header); got != want {
+				return fmt.Errorf("%s: the snapshot arrived damaged (SHA-256 %s, sent as %s)", addr, got, want)
+			}
+			applied, _ := strconv.ParseUint(resp.Header.Get(cluster.BackupAppliedHeader), 10, 64)
+			version, _ := strconv.ParseUint(resp.Header.Get(cluster.BackupVersionHeader), 10, 8)
+			m := cluster.BackupManifest{Applied: applied, CommandVersion: uint8(version), Created: time.Now().UTC(), From: addr}
+			if err := cluster.WriteBackup(args[0], data, m); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backed up %d bytes at index %d from %s into %s\n", len(data), applied, addr, args[0])
+			return nil
 		},
 	})
 	cmd.AddCommand(f.memberCmd("add", "add ID URL",
@@ -142,27 +183,30 @@ func (f *clientFlags) clusterInfo() (cluster.Info, error) {
 	return in, nil
 }
 
-// changeMembers POSTs a membership change to the leader (a follower's
-// answer names it; the request goes there once).
+// atLeader sends a request to the leader: a follower's answer (421)
+// names it, and the request goes there once.
+func (f *clientFlags) atLeader(method, path string, body []byte) (*http.Response, string, error) {
+	resp, addr, err := f.clusterDo(method, path, body)
+	if err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
+		return resp, addr, err
+	}
+	var hint struct{ Error, Leader string }
+	json.NewDecoder(resp.Body).Decode(&hint)
+	resp.Body.Close()
+	if hint.Leader == "" {
+		return nil, addr, fmt.Errorf("%s: %s (try again once a leader is elected)", addr, hint.Error)
+	}
+	g := *f
+	g.server = hint.Leader
+	return g.clusterDo(method, path, body)
+}
+
+// changeMembers POSTs a membership change to the leader.
 func (f *clientFlags) changeMembers(req cluster.MemberRequest) error {
 	body, _ := json.Marshal(req)
-	resp, addr, err := f.clusterDo(http.MethodPost, cluster.MembersPath, body)
+	resp, addr, err := f.atLeader(http.MethodPost, cluster.MembersPath, body)
 	if err != nil {
 		return err
-	}
-	if resp.StatusCode == http.StatusMisdirectedRequest {
-		var hint struct{ Error, Leader string }
-		json.NewDecoder(resp.Body).Decode(&hint)
-		resp.Body.Close()
-		if hint.Leader == "" {
-			return fmt.Errorf("%s: %s (try again once a leader is elected)", addr, hint.Error)
-		}
-		g := *f
-		g.server = hint.Leader
-		resp, addr, err = g.clusterDo(http.MethodPost, cluster.MembersPath, body)
-		if err != nil {
-			return err
-		}
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))

@@ -29,20 +29,21 @@ import (
 )
 
 type serveFlags struct {
-	config       string
-	printConfig  bool
-	listen       string
-	data         string
-	token        string
-	tokensFile   string
-	auditLog     string
-	insecure     bool
-	tlsCert      string
-	tlsKey       string
-	sync         string
-	syncInterval time.Duration
-	segmentSize  int64
-	compactEvery uint64
+	config         string
+	printConfig    bool
+	listen         string
+	data           string
+	token          string
+	tokensFile     string
+	auditLog       string
+	insecure       bool
+	tlsCert        string
+	tlsKey         string
+	sync           string
+	syncInterval   time.Duration
+	segmentSize    int64
+	compactEvery   uint64
+	clusterRestore string
 	// clusterMaxVersion: hidden, for tests of rolling upgrades.
 	clusterMaxVersion uint8
 	memBudget         int64
@@ -192,6 +193,7 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.MarkHidden("cluster-compact-every")
 	fl.Uint8Var(&f.clusterMaxVersion, "cluster-max-version", 0, "read and advertise replicated commands up to this version only, as an older binary would (tests of rolling upgrades; 0: this binary's)")
 	fl.MarkHidden("cluster-max-version")
+	fl.StringVar(&f.clusterRestore, "cluster-restore", "", "start a new cluster from a backup directory (chute cluster backup): every new node gets the same one; a node that has its log ignores it")
 	fl.BoolVar(&f.join, "join", false, "join a running cluster (then: chute cluster add ID URL, and promote once caught up): never start a new one")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")

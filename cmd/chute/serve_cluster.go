@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chutemq/chute/internal/cluster"
+	"github.com/chutemq/chute/internal/replica"
 	"github.com/chutemq/chute/internal/serveproc"
 	"github.com/chutemq/chute/internal/vfs"
 	"github.com/chutemq/chute/metrics"
@@ -56,6 +57,11 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 			peers[id] = addr
 		}
 	}
+	if f.clusterRestore != "" {
+		if err := f.seedFromBackup(raftDir, peers, log); err != nil {
+			return err
+		}
+	}
 	node, err := cluster.Start(cluster.Config{ID: f.nodeID, Peers: peers, Dir: raftDir, Join: f.join, Token: f.token,
 		SegmentSize: f.segmentSize, CompactEvery: f.compactEvery, MaxVersion: f.clusterMaxVersion,
 		MaxMessageSize: int(f.maxMessage),
@@ -76,6 +82,7 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	srv.Handle(cluster.RaftPath, node.Handler())
 	srv.Handle(cluster.StatusPath, node.StatusHandler())
 	srv.Handle(cluster.MembersPath, node.MembersHandler())
+	srv.Handle(cluster.BackupPath, node.BackupHandler())
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		node.Close()
@@ -108,6 +115,32 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	}
 	log.Info("stopped")
 	return serveErr
+}
+
+// seedFromBackup starts the node's log from a cluster backup (chute
+// cluster backup), as every member of a new cluster does with the same
+// backup and --cluster-peers; a node that has its log already keeps it
+// (the flag can stay on its command line).
+func (f *serveFlags) seedFromBackup(raftDir string, peers map[uint64]string, log *slog.Logger) error {
+	if f.join {
+		return usageError{errors.New("--cluster-restore starts a new cluster: not with --join (a joining node gets the state from the leader)")}
+	}
+	if names, _ := os.ReadDir(raftDir); len(names) > 0 {
+		log.Info("the node has its log: --cluster-restore not used", "dir", raftDir)
+		return nil
+	}
+	data, m, err := cluster.ReadBackup(f.clusterRestore)
+	if err != nil {
+		return err
+	}
+	if m.CommandVersion > replica.MaxVersion() {
+		return fmt.Errorf("--cluster-restore: the backup is of command version %d; this binary reads up to %d: use a newer one", m.CommandVersion, replica.MaxVersion())
+	}
+	if err := replica.SeedLog(vfs.OS, raftDir, replica.LogOptions{SegmentSize: f.segmentSize}, data, slices.Sorted(maps.Keys(peers))); err != nil {
+		return fmt.Errorf("--cluster-restore: %w", err)
+	}
+	log.Info("log started from a backup", "backup", f.clusterRestore, "index", m.Applied, "taken", m.Created, "from", m.From)
+	return nil
 }
 
 // parsePeers reads "1=http://a:7401,2=http://b:7401".

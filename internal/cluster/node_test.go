@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/chutemq/chute/internal/chutetest"
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/replica"
+	"github.com/chutemq/chute/internal/vfs"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -44,6 +46,7 @@ type testCluster struct {
 	client            *http.Client
 	http2             atomic.Int64 // Raft requests that came over HTTP/2
 	maxVersion        uint8        // every member's Config.MaxVersion at first
+	seed              []byte       // if set, every member's log starts from this shard snapshot (replica.SeedLog)
 	peers             map[uint64]string
 	members           map[uint64]*member
 }
@@ -74,7 +77,12 @@ func newTestClusterWith(t testing.TB, n int, c *testCluster) *testCluster {
 		c.peers[id] = scheme + l.Addr().String()
 		c.members[id] = &member{id: id, l: l, dir: filepath.Join(dir, fmt.Sprint(i)), maxVersion: c.maxVersion}
 	}
-	for id := range c.members {
+	for id, m := range c.members {
+		if c.seed != nil {
+			if err := replica.SeedLog(vfs.OS, m.dir, replica.LogOptions{}, c.seed, slices.Sorted(maps.Keys(c.members))); err != nil {
+				t.Fatal(err)
+			}
+		}
 		c.start(id)
 	}
 	t.Cleanup(func() {

@@ -63,6 +63,20 @@ func startCluster(t *testing.T) *clusterNodes { return startClusterLinked(t, fal
 // startClusterLinked starts the cluster, with a faultProxy on every peer
 // link if proxied, and the extra flags on every node.
 func startClusterLinked(t *testing.T, proxied bool, extra ...string) *clusterNodes {
+	c := newClusterNodes(t, proxied, extra...)
+	for i := range 3 {
+		c.start(i)
+	}
+	return c
+}
+
+// startClusterDeferred is a cluster of three nodes none of which is
+// started yet.
+func startClusterDeferred(t *testing.T, extra ...string) *clusterNodes {
+	return newClusterNodes(t, false, extra...)
+}
+
+func newClusterNodes(t *testing.T, proxied bool, extra ...string) *clusterNodes {
 	c := &clusterNodes{t: t, ports: freePorts(t, 3), ids: []uint64{1, 2, 3}, joining: make([]bool, 3), extra: extra}
 	var peers []string
 	for i, port := range c.ports {
@@ -82,9 +96,6 @@ func startClusterLinked(t *testing.T, proxied bool, extra ...string) *clusterNod
 		}
 	}
 	c.procs = make([]*proc, 3)
-	for i := range 3 {
-		c.start(i)
-	}
 	return c
 }
 
