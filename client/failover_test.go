@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/client"
@@ -116,5 +117,37 @@ func TestTriesEndpoints(t *testing.T) {
 	defer alone.Close()
 	if err := alone.CreateQueue(ctx, "r", chute.QueueConfig{}); err == nil || errors.Is(err, chute.ErrExists) {
 		t.Fatalf("without endpoints, a dead target: %v", err)
+	}
+}
+
+// TestProducerFollowsLeader: a Producer whose stream a follower refuses
+// (the follower ends it, naming the leader) sends its batch again to the
+// leader at once, not after its retry back-off (an hour here).
+func TestProducerFollowsLeader(t *testing.T) {
+	ctx := chutetest.Ctx(t)
+	b := chutetest.MustOpen(t, "", nil)
+	leader := chutetest.StartServer(t, b, server.Options{})
+	addr := chutetest.StartServer(t, follower{API: b, leader: "http://" + leader}, server.Options{})
+	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := client.NewProducer(c, "q", client.ProducerOptions{RetryDelay: time.Hour, RetryMaxDelay: time.Hour})
+	defer p.Close(ctx)
+	f, err := p.Publish(ctx, chute.Message{Body: []byte("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := f.Wait(short); err != nil {
+		t.Fatalf("a producer dialled at a follower: %v", err)
+	}
+	if st, err := b.QueueStats(ctx, "q"); err != nil || st.Ready != 1 {
+		t.Fatalf("the leader holds %+v, %v", st, err)
 	}
 }

@@ -755,6 +755,14 @@ func (p *Producer) retryable(err error) bool {
 		errors.Is(err, errStreamBroken) || errors.Is(err, errStreamClosed)
 }
 
+// leaderHint reports a refusal that named the leader (a
+// *chute.LeaderError with an address): the Client has moved its target
+// there already (failover.go).
+func leaderHint(err error) bool {
+	var le *chute.LeaderError
+	return errors.As(err, &le) && le.Addr != ""
+}
+
 // Reasons the server gives in chute.v1.ErrorDetail for its own limits
 // (server.ReasonQuota, server.ReasonRequestTooLarge; the client does not
 // import the server).
@@ -783,7 +791,7 @@ func refusedForGood(err error) bool {
 // have been stored — so that the broker recognises it.
 func (p *Producer) publishWithRetry(b *batch, err error) ([]chute.PublishResult, error) {
 	delay := p.opts.RetryDelay
-	renumber := false
+	renumber, hinted := false, false
 	for attempts := 0; ; attempts++ { // attempts: sends so far in here
 		out := p.opts.MaxRetries > 0 && attempts >= p.opts.MaxRetries
 		switch {
@@ -802,6 +810,14 @@ func (p *Producer) publishWithRetry(b *batch, err error) ([]chute.PublishResult,
 				return nil, fmt.Errorf("%w: %w", ErrProducerClosed, err)
 			}
 			return nil, err
+		case leaderHint(err) && !hinted:
+			// A node that does not lead refused the stream, naming the
+			// leader, which the Client now targets: nothing was done
+			// there, so the batch goes to the leader at once (its earlier
+			// attempts keep their numbers: one may have been stored). A
+			// second hint in a row backs off: hints during an election
+			// can point back and forth.
+			renumber, hinted = false, true
 		default:
 			t := p.opts.Clock.NewTimer(delay)
 			select {
@@ -811,7 +827,7 @@ func (p *Producer) publishWithRetry(b *batch, err error) ([]chute.PublishResult,
 				return nil, fmt.Errorf("%w: %w", ErrProducerClosed, err)
 			}
 			delay = min(delay*2, p.opts.RetryMaxDelay)
-			renumber = false
+			renumber, hinted = false, false
 		}
 		var w waitFunc
 		var res []chute.PublishResult

@@ -137,6 +137,22 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 		}
 		inflight.Wait()
 	}()
+	// A node that does not lead ends the stream with its refusal (a
+	// *chute.LeaderError): the error's metadata names the leader, which a
+	// refusal per request could not carry, and the client opens its next
+	// stream there. Requests taken before it are answered first.
+	notLeader := make(chan error, 1)
+	refused := func(err error) bool {
+		var le *chute.LeaderError
+		if !errors.As(err, &le) {
+			return false
+		}
+		select {
+		case notLeader <- err:
+		default:
+		}
+		return true
+	}
 	reqs := make(chan *chutev1.PublishStreamRequest)
 	recvErr := make(chan error, 1)
 	go func() { // the reader: ends when the client closes its side or goes
@@ -160,6 +176,8 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 		var ok bool
 		select {
 		case req, ok = <-reqs:
+		case err := <-notLeader:
+			return wire.ToConnect(err)
 		case <-m.s.stop.Done():
 			return connect.NewError(connect.CodeUnavailable, errors.New("server shutting down"))
 		}
@@ -188,6 +206,9 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 			go func() {
 				defer func() { <-slots; inflight.Done() }()
 				res, err := m.s.api.Publish(ctx, req.GetTarget(), msgs...)
+				if refused(err) {
+					return
+				}
 				out.Send(respond(r, res, err))
 			}()
 			continue
@@ -196,6 +217,10 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 		// that waits for each in turn (they become durable in that order),
 		// so the group syncs are pipelined without a goroutine per request.
 		pp, err := ap.PublishAsync(ctx, req.GetTarget(), msgs...)
+		if refused(err) {
+			<-slots
+			return wire.ToConnect(err)
+		}
 		if err != nil {
 			out.Send(respond(r, nil, err))
 			<-slots
@@ -208,7 +233,9 @@ func (m *messageService) PublishStream(ctx context.Context, stream *connect.Bidi
 				defer inflight.Done()
 				for c := range confirms {
 					res, err := c.pp.Wait(ctx)
-					out.Send(respond(c.r, res, err))
+					if !refused(err) { // (else the stream ends with it)
+						out.Send(respond(c.r, res, err))
+					}
 					<-slots
 				}
 			}()
