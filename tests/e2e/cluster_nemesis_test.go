@@ -246,8 +246,8 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 	}
 	for range schedule {
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond) // load between faults
-		// 0–5 below; 6–8: SIGKILL a node (after the switch).
-		switch rng.IntN(9) {
+		// 0–6 below; 7–9: SIGKILL a node (after the switch).
+		switch rng.IntN(10) {
 		case 0: // SIGSTOP the leader for twice the longest election timeout
 			faults["stop"]++
 			li, _ := c.leader(ctx, -1)
@@ -281,6 +281,39 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 			faults["replace"]++
 			li, _ := c.leader(ctx, -1)
 			c.replace(ctx, (li+1+rng.IntN(2))%3)
+			continue
+		case 6: // the leader killed while it sends a follower a snapshot
+			li, _ := c.leader(ctx, -1)
+			f := (li + 1 + rng.IntN(2)) % 3
+			links(func(i, j int, p *faultProxy) { p.setCut(i == f || j == f) })
+			// Until the leader has compacted its log past what the
+			// follower holds: the follower then needs a snapshot.
+			behind := false
+			for deadline := time.Now().Add(8 * time.Second); !behind && time.Now().Before(deadline); {
+				in := c.status(ctx)
+				for _, m := range in.Members {
+					behind = behind || m.ID == c.ids[f] && in.Snapshot > m.Match
+				}
+				if !behind {
+					time.Sleep(50 * time.Millisecond) // polling the leader's compaction
+				}
+			}
+			// The snapshot crawls to the follower (each chunk of the
+			// leader's stream held 200 ms), and the leader dies meanwhile.
+			c.links[li][f].setDelay(200 * time.Millisecond)
+			links(func(_, _ int, p *faultProxy) { p.setCut(false) })
+			time.Sleep(time.Duration(50+rng.IntN(200)) * time.Millisecond)
+			c.procs[li].cmd.Process.Signal(syscall.SIGKILL)
+			c.procs[li].wait(10 * time.Second)
+			c.procs[li] = nil
+			c.links[li][f].setDelay(0)
+			if behind {
+				faults["snapshot-kill"]++
+			} else {
+				faults["kill"]++ // the log did not move on far enough: a plain kill of the leader
+			}
+			time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
+			c.start(li)
 			continue
 		case 5: // a bit flips in a follower's sealed segment while it is down
 			li, _ := c.leader(ctx, -1)
