@@ -44,6 +44,7 @@ type serveFlags struct {
 	segmentSize    int64
 	compactEvery   uint64
 	clusterRestore string
+	clusterRebuild bool
 	// clusterMaxVersion: hidden, for tests of rolling upgrades.
 	clusterMaxVersion uint8
 	memBudget         int64
@@ -193,6 +194,7 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.MarkHidden("cluster-compact-every")
 	fl.Uint8Var(&f.clusterMaxVersion, "cluster-max-version", 0, "read and advertise replicated commands up to this version only, as an older binary would (tests of rolling upgrades; 0: this binary's)")
 	fl.MarkHidden("cluster-max-version")
+	fl.BoolVar(&f.clusterRebuild, "cluster-rebuild", true, "a cluster node whose log is damaged rebuilds itself from its peers under a new ID (false: it refuses to start, for the operator to look)")
 	fl.StringVar(&f.clusterRestore, "cluster-restore", "", "start a new cluster from a backup directory (chute cluster backup): every new node gets the same one; a node that has its log ignores it")
 	fl.BoolVar(&f.join, "join", false, "join a running cluster (then: chute cluster add ID URL, and promote once caught up): never start a new one")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/cluster"
 	"github.com/chutemq/chute/internal/replica"
 	"github.com/chutemq/chute/internal/serveproc"
@@ -42,7 +45,18 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 		return usageError{errors.New("a cluster node syncs every write (--sync always)")}
 	}
 	raftDir := filepath.Join(f.data, "raft")
-	if err := checkIdentity(f.data, raftDir, f.clusterID, f.nodeID); err != nil {
+	// A node rebuilt under a new ID (its log was damaged) keeps running
+	// under it: DATA/cluster-rebuild maps the --node-id it was given to
+	// the ID it has now, which takes over that node's address.
+	id, replaces := f.nodeID, uint64(0)
+	rb, err := readRebuild(f.data)
+	if err != nil {
+		return err
+	}
+	if rb.origin == f.nodeID && rb.node != 0 {
+		id, replaces = rb.node, rb.replaces
+	}
+	if err := checkIdentity(f.data, raftDir, f.clusterID, id); err != nil {
 		return err
 	}
 	// Members added since the cluster started (chute cluster add) are
@@ -52,28 +66,45 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	if err != nil {
 		return err
 	}
-	for id, addr := range known {
-		if _, ok := peers[id]; !ok {
-			peers[id] = addr
+	for kid, addr := range known {
+		if _, ok := peers[kid]; !ok {
+			peers[kid] = addr
 		}
+	}
+	if id != f.nodeID {
+		peers[id] = peers[f.nodeID]
+		delete(peers, f.nodeID)
 	}
 	if f.clusterRestore != "" {
 		if err := f.seedFromBackup(raftDir, peers, log); err != nil {
 			return err
 		}
 	}
-	node, err := cluster.Start(cluster.Config{ID: f.nodeID, Peers: peers, Dir: raftDir, Join: f.join, Token: f.token,
+	cfg := cluster.Config{ID: id, Peers: peers, Dir: raftDir, Join: f.join || replaces != 0, Token: f.token,
 		SegmentSize: f.segmentSize, CompactEvery: f.compactEvery, MaxVersion: f.clusterMaxVersion,
-		MaxMessageSize: int(f.maxMessage),
-		Authenticated:  server.Authenticated, Logger: log,
+		MaxMessageSize: int(f.maxMessage), Replaces: replaces, OnRebuilt: f.rebuilt(log),
+		Authenticated: server.Authenticated, Logger: log,
 		OnPeers: func(p map[uint64]string) {
 			if err := writePeersFile(f.data, p); err != nil {
 				log.Error("cluster peers file", "err", err)
 			}
-		}})
+		}}
+	node, err := cluster.Start(cfg)
+	var ce *chute.CorruptionError
+	if (errors.As(err, &ce) || errors.Is(err, replica.ErrLogDamaged)) && f.clusterRebuild {
+		// Not salvaged in place (the replica would diverge) nor brought
+		// back under its ID (it may have voted or acknowledged entries it
+		// lost): rebuilt from the peers under a new one.
+		log.Error("the node's log is damaged: rebuilding it from the peers under a new ID", "err", err)
+		if cfg, err = f.rebuild(cfg, raftDir, log); err != nil {
+			return err
+		}
+		node, err = cluster.Start(cfg)
+	}
 	if err != nil {
 		return err
 	}
+	id = cfg.ID
 	if f.metrics { // the node's shard metrics
 		so.Metrics = metrics.ClusterHandler(node)
 	}
@@ -88,12 +119,12 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 		node.Close()
 		return err
 	}
-	stopIdentity := writeIdentityOnce(node, f.data, f.clusterID, f.nodeID, log)
+	stopIdentity := writeIdentityOnce(node, f.data, f.clusterID, id, log)
 	scheme := "http"
 	if f.tlsCert != "" {
 		scheme = "https"
 	}
-	log.Info(serveproc.ServingMsg, "addr", scheme+"://"+ln.Addr().String(), "cluster", f.clusterID, "node", f.nodeID,
+	log.Info(serveproc.ServingMsg, "addr", scheme+"://"+ln.Addr().String(), "cluster", f.clusterID, "node", id,
 		"peers", len(peers), "data", f.data, "version", so.Info.Version)
 	// A node that stops on its own (a log it cannot read: a command of a
 	// later version, damage) ends the process with its error, for the
@@ -115,6 +146,73 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	}
 	log.Info("stopped")
 	return serveErr
+}
+
+// rebuildFile records a node rebuilt under a new ID: "origin=O node=N
+// replaces=R", O the --node-id it is started with, N its ID now, R the
+// ID it replaced (O, or the ID of an earlier rebuild).
+const rebuildFile = "cluster-rebuild"
+
+type rebuildState struct{ origin, node, replaces uint64 }
+
+func readRebuild(data string) (rebuildState, error) {
+	var st rebuildState
+	b, err := os.ReadFile(filepath.Join(data, rebuildFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if _, err := fmt.Sscanf(string(b), "origin=%d node=%d replaces=%d", &st.origin, &st.node, &st.replaces); err != nil {
+		return st, fmt.Errorf("%s: %w", filepath.Join(data, rebuildFile), err)
+	}
+	return st, nil
+}
+
+// rebuild sets a node whose log is damaged up to start empty under a new
+// ID, replacing its current one (cluster.Config.Replaces): the damaged
+// log is kept aside (raft.damaged-TIME), DATA/cluster-rebuild records the
+// new ID (synced, before anything else changes), and the identity file
+// goes (the node writes it again under the new ID once it holds a
+// committed entry).
+func (f *serveFlags) rebuild(cfg cluster.Config, raftDir string, log *slog.Logger) (cluster.Config, error) {
+	var b [4]byte
+	rand.Read(b[:])
+	newID := uint64(binary.BigEndian.Uint32(b[:])) | 1<<32 // above any ID a person types, in practice
+	path := filepath.Join(f.data, rebuildFile)
+	line := fmt.Sprintf("origin=%d node=%d replaces=%d\n", f.nodeID, newID, cfg.ID)
+	if err := vfs.WriteFileSynced(vfs.OS, path, path+".tmp", []byte(line)); err != nil {
+		return cfg, err
+	}
+	aside := fmt.Sprintf("%s.damaged-%d", raftDir, time.Now().Unix())
+	if err := os.Rename(raftDir, aside); err != nil {
+		return cfg, err
+	}
+	if err := os.Remove(filepath.Join(f.data, identityFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return cfg, err
+	}
+	cfg.Peers[newID] = cfg.Peers[cfg.ID]
+	delete(cfg.Peers, cfg.ID)
+	cfg.ID, cfg.Join, cfg.Replaces, cfg.OnRebuilt = newID, true, cfg.ID, f.rebuilt(log)
+	log.Warn("rebuilding", "node", newID, "replaces", cfg.Replaces, "damaged log kept in", aside)
+	return cfg, nil
+}
+
+// rebuilt returns what a node does once its rebuild is done: it keeps its
+// new ID and forgets the one it replaced.
+func (f *serveFlags) rebuilt(log *slog.Logger) func() {
+	return func() {
+		st, err := readRebuild(f.data)
+		if err != nil || st.node == 0 || st.replaces == 0 {
+			return
+		}
+		path := filepath.Join(f.data, rebuildFile)
+		line := fmt.Sprintf("origin=%d node=%d replaces=0\n", st.origin, st.node)
+		if err := vfs.WriteFileSynced(vfs.OS, path, path+".tmp", []byte(line)); err != nil {
+			log.Error("cluster rebuild file", "err", err)
+		}
+	}
 }
 
 // seedFromBackup starts the node's log from a cluster backup (chute

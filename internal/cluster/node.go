@@ -97,6 +97,14 @@ type Config struct {
 	// this one only, as an older binary would (0: this binary's latest;
 	// tests of rolling upgrades).
 	MaxVersion uint8
+	// Replaces, if set, is the ID of a member whose log was damaged and
+	// which this node (with Join, a new ID, Peers naming its address)
+	// replaces: it asks the leader to remove that ID, add itself, and
+	// promote it once caught up (rejoin.go); OnRebuilt, if set, is called
+	// once that is done (the server then forgets Replaces, so that a
+	// later removal of this node by hand is not undone at its restart).
+	Replaces  uint64
+	OnRebuilt func()
 }
 
 // Node is one member. Its methods are safe for concurrent use.
@@ -114,6 +122,7 @@ type Node struct {
 	inspects chan func()
 	stop     chan struct{}
 	done     chan struct{}
+	bg       sync.WaitGroup // goroutines besides the loop (rejoin)
 
 	parking     parking    // owned by run
 	confPending bool       // a membership change proposed and not applied; owned by run
@@ -230,6 +239,10 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}
 	go n.run()
+	if cfg.Replaces != 0 {
+		n.bg.Add(1)
+		go n.rejoin(cfg.Replaces, maps.Clone(cfg.Peers))
+	}
 	return n, nil
 }
 
@@ -333,6 +346,7 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	close(n.stop)
 	<-n.done
+	n.bg.Wait()
 	for _, p := range n.peers {
 		p.close()
 	}

@@ -35,6 +35,7 @@ type member struct {
 	join bool // starts with Config.Join
 	// maxVersion is its Config.MaxVersion (an older binary's).
 	maxVersion uint8
+	replaces   uint64 // its Config.Replaces
 }
 
 type testCluster struct {
@@ -47,6 +48,7 @@ type testCluster struct {
 	http2             atomic.Int64 // Raft requests that came over HTTP/2
 	maxVersion        uint8        // every member's Config.MaxVersion at first
 	seed              []byte       // if set, every member's log starts from this shard snapshot (replica.SeedLog)
+	segmentSize       int64        // Config.SegmentSize
 	peers             map[uint64]string
 	members           map[uint64]*member
 }
@@ -112,7 +114,7 @@ func (c *testCluster) tryStart(id uint64) error {
 		m.l = l
 	}
 	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact, Join: m.join, HTTP: c.client,
-		MaxVersion: m.maxVersion})
+		MaxVersion: m.maxVersion, Replaces: m.replaces, SegmentSize: c.segmentSize})
 	if err != nil {
 		m.l.Close()
 		m.l = nil
@@ -128,6 +130,7 @@ func (c *testCluster) tryStart(id uint64) error {
 		raft.ServeHTTP(w, r)
 	})
 	mux.Handle(MembersPath, node.MembersHandler())
+	mux.Handle(StatusPath, node.StatusHandler())
 	m.srv = &http.Server{Handler: mux}
 	if c.certFile != "" {
 		go m.srv.ServeTLS(m.l, c.certFile, c.keyFile)
