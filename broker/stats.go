@@ -113,7 +113,7 @@ func (b *Broker) Stats() Stats {
 	ts := b.eng.Topics()
 	all := b.eng.AllLatency()
 	cacheLimit := b.cacheLimit
-	transitions := b.brk.transitions
+	transitions := b.brk.Transitions
 	counts := b.publishCountersLocked()
 	b.mu.Unlock()
 

@@ -21,7 +21,7 @@ import (
 // hand-backs too) and extend, redrive (all or chosen dead letters),
 // cancel, purge, pause and resume, transactions, schedules — and peeks,
 // message lookups and queue and topic statistics from the leader's
-// state. Circuit breakers and compression at rest fail with
+// state; circuit breakers (breakers.go). Compression at rest fails with
 // chute.ErrNotReplicated: refused, never silently dropped. So does, in a cluster in the middle of a rolling upgrade, what
 // only the newer command version carries (replica.Command.Version), until
 // every member runs the newer binary.
@@ -355,11 +355,8 @@ func (a *API) UpdateQueue(ctx context.Context, name string, cfg chute.QueueConfi
 // in the middle of an upgrade can take), else with the whole config.
 // Compression at rest is refused: a cluster keeps bodies as published.
 func queueCommand(op replica.Op, name string, cfg chute.QueueConfig) (replica.Command, error) {
-	switch {
-	case cfg.Compression > chute.CompressionNone:
+	if cfg.Compression > chute.CompressionNone {
 		return replica.Command{}, notReplicated("compression at rest")
-	case cfg.Breaker.Enabled:
-		return replica.Command{}, notReplicated("circuit breakers")
 	}
 	cmd := replica.Command{Op: op, Queue: name, Visibility: cfg.VisibilityTimeout, MaxDeliveries: cfg.MaxDeliveries}
 	rest := cfg

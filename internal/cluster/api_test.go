@@ -132,8 +132,8 @@ func TestAPITopics(t *testing.T) {
 	if err := api.Subscribe(ctx, "t", "s2", chute.SubscriptionConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := api.Subscribe(ctx, "t", "s3", chute.SubscriptionConfig{Queue: chute.QueueConfig{Breaker: chute.Breaker{Enabled: true}}}); !errors.Is(err, chute.ErrNotReplicated) {
-		t.Fatalf("a circuit breaker: %v", err)
+	if err := api.Subscribe(ctx, "t", "s3", chute.SubscriptionConfig{Queue: chute.QueueConfig{Compression: chute.CompressionZstd}}); !errors.Is(err, chute.ErrNotReplicated) {
+		t.Fatalf("compression at rest: %v", err)
 	}
 	if err := api.Subscribe(ctx, "nope", "s4", chute.SubscriptionConfig{}); !errors.Is(err, chute.ErrTopicNotFound) {
 		t.Fatalf("subscribe to no topic: %v", err)
@@ -231,13 +231,11 @@ func TestAPIDeadLetters(t *testing.T) {
 
 // TestAPIConformance: the conformance suite every chute.API passes (the
 // embedded broker, the client), against the leader of a three-node
-// cluster; what a cluster refuses (circuit breakers, compression at
-// rest) is skipped, and refused with chute.ErrNotReplicated
+// cluster; what a cluster refuses (compression at rest) is skipped, and refused with chute.ErrNotReplicated
 // (TestAPI).
 func TestAPIConformance(t *testing.T) {
 	c := newTestCluster(t, 3)
 	api := NewAPI(c.leader().node)
-	skip := map[string]string{"compression": "not replicated: a cluster keeps bodies as published",
-		"pause-resume": "circuit breakers are not replicated (TestAPIDeadLetters pauses and resumes)"}
+	skip := map[string]string{"compression": "not replicated: a cluster keeps bodies as published"}
 	apitest.Suite{NewAPI: func(*testing.T) chute.API { return api }, Skip: skip}.Run(t)
 }

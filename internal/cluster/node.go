@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/breaker"
 	"github.com/chutemq/chute/internal/consensus"
 	"github.com/chutemq/chute/internal/journal"
 	"github.com/chutemq/chute/internal/replica"
@@ -127,6 +128,7 @@ type Node struct {
 	parking     parking    // owned by run
 	confPending bool       // a membership change proposed and not applied; owned by run
 	sched       *scheduler // the leader's schedules (nil when not leading); owned by run
+	brk         *breakers  // the leader's circuit breakers (nil when not leading); owned by run
 
 	// versions is the command version each peer advertised on its
 	// latest stream to this node (versionHeader; none: 1).
@@ -166,6 +168,7 @@ type waiter struct {
 	reply chan result
 	park  *Parked
 	fire  *schedule.Firing
+	move  *breaker.Move // a breaker transition the leader proposed
 }
 
 type result struct {
@@ -383,6 +386,10 @@ func (n *Node) run() {
 				if n.sched != nil { // proposed again after a second (or by the next leader)
 					n.sched.fired(*w.fire, replica.Result{}, err, n.cfg.Clock.Now())
 				}
+			case w.move != nil:
+				if n.brk != nil {
+					n.brk.moved(*w.move, replica.Result{}, err, n.cfg.Clock.Now().UnixNano())
+				}
 			case w.park == nil:
 				w.reply <- result{err: err}
 			default:
@@ -412,14 +419,29 @@ func (n *Node) run() {
 			return notLeader()
 		}
 		if v, at := cmd.Version(), n.rep.Shard().Version(); v > at && cmd.Op != replica.OpClusterVersion {
-			return n.versionRefusal(v, at)
+			if !n.allRead(v) {
+				return n.versionRefusal(v, at)
+			}
+			if versionAsked < v {
+				// Every member reads v, and the log does not say so yet
+				// (a cluster that just started): it does, right before
+				// this command.
+				vc := replica.Command{Op: replica.OpClusterVersion, Max: int(v)}
+				if err := proposeCmd(&vc, waiter{}); err != nil {
+					return err
+				}
+				versionAsked = v
+			}
+		}
+		if cmd.Op == replica.OpReceive && n.brk != nil {
+			n.brk.limit(cmd) // a half-open breaker's probes
 		}
 		nextID++
 		cmd.Node, cmd.ID, cmd.Time = n.cfg.ID, nextID, n.cfg.Clock.Now().UnixNano()
 		if err := n.rn.Propose(cmd.Encode(nil)); err != nil {
 			return notLeader()
 		}
-		if w.reply != nil || w.fire != nil {
+		if w.reply != nil || w.fire != nil || w.move != nil {
 			waiters[cmd.ID] = w
 		}
 		wake := func(q string, k int) {
@@ -513,6 +535,9 @@ func (n *Node) run() {
 			if n.sched != nil && res.Cmd != nil {
 				n.sched.applied(n.rep.Shard(), res)
 			}
+			if n.brk != nil && res.Cmd != nil {
+				n.brk.applied(res, res.Cmd.Node == n.cfg.ID)
+			}
 			if res.Cmd == nil || res.Cmd.Node != n.cfg.ID {
 				return
 			}
@@ -527,6 +552,10 @@ func (n *Node) run() {
 			if w.fire != nil {
 				if n.sched != nil {
 					n.sched.fired(*w.fire, res, nil, n.cfg.Clock.Now())
+				}
+			} else if w.move != nil {
+				if n.brk != nil {
+					n.brk.moved(*w.move, res, nil, n.cfg.Clock.Now().UnixNano())
 				}
 			} else if w.park == nil {
 				w.reply <- result{res: res}
@@ -573,12 +602,21 @@ func (n *Node) run() {
 			n.leaderChanges.Add(1)
 		}
 		// The leader's timer: what is due is proposed (OpFire), and
-		// settled when it applies.
+		// settled when it applies; breaker transitions likewise.
 		switch {
 		case !st.IsLeader:
-			n.sched = nil
+			n.sched, n.brk = nil, nil
 		case n.sched == nil:
-			n.sched = newScheduler(n.rep.Shard(), n.cfg.Clock.Now())
+			n.sched, n.brk = newScheduler(n.rep.Shard(), n.cfg.Clock.Now()), newBreakers()
+		}
+		if n.brk != nil {
+			now := n.cfg.Clock.Now().UnixNano()
+			for _, m := range n.brk.due(n.rep.Shard(), now) {
+				cmd := replica.Command{Op: replica.OpSetBreaker, Queue: m.Name, Max: int(m.To)}
+				if err := proposeCmd(&cmd, waiter{move: &m}); err != nil {
+					n.brk.moved(m, replica.Result{}, err, now)
+				}
+			}
 		}
 		if n.sched != nil {
 			now := n.cfg.Clock.Now()
@@ -600,6 +638,9 @@ func (n *Node) run() {
 // version v: this node, and each peer as it advertised on its latest
 // stream here.
 func (n *Node) allRead(v uint8) bool {
+	if n.cfg.MaxVersion < v {
+		return false
+	}
 	voters, learners := n.rn.Membership()
 	n.vmu.Lock()
 	defer n.vmu.Unlock()

@@ -92,7 +92,29 @@ func newTestClusterWith(t testing.TB, n int, c *testCluster) *testCluster {
 			c.stop(id)
 		}
 	})
+	if c.maxVersion == 0 {
+		c.upgraded()
+	}
 	return c
+}
+
+// upgraded waits (10 s at most) until the leader has recorded that every
+// member reads this binary's command version: a new cluster does so once
+// it has heard from every member, and commands of that version are
+// refused before (a member could be of an older binary).
+func (c *testCluster) upgraded() {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		in, err := c.leader().node.Info(context.Background())
+		if err == nil && in.Version == replica.MaxVersion() {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("command version %d after 10 s (%v)", in.Version, err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the leader's loop
+	}
 }
 
 // start starts member id's node and serves it on its address.

@@ -67,7 +67,8 @@ const (
 	OpPauseSchedule  Op = 23
 	OpResumeSchedule Op = 24
 	OpFire           Op = 25 // SessionSeq: the slot (schedule.SlotSeq) the leader's timer found due
-	opEnd            Op = 26
+	OpSetBreaker     Op = 26 // Max: the breaker state (chute.BreakerState) the leader's breaker logic moves the queue to
+	opEnd            Op = 27
 )
 
 func (o Op) String() string {
@@ -122,6 +123,8 @@ func (o Op) String() string {
 		return "resume-schedule"
 	case OpFire:
 		return "fire"
+	case OpSetBreaker:
+		return "set-breaker"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -136,7 +139,7 @@ func (o Op) String() string {
 //
 //	1  the first format (ops 1–15)
 //	2  full queue, topic and subscription settings, filters, message
-//	   keys, headers and TTLs, nack errors and hand-backs, ops 16–25
+//	   keys, headers and TTLs, nack errors and hand-backs, ops 16–26
 const (
 	commandVersion = 2 // the latest this binary reads and writes
 	firstVersion   = 1
@@ -312,7 +315,7 @@ func (c *Command) Encode(buf []byte) []byte {
 			buf = binary.AppendUvarint(buf, r.Seq)
 			buf = appendString(buf, r.ID)
 		}
-	case OpClusterVersion:
+	case OpClusterVersion, OpSetBreaker:
 		buf = binary.AppendVarint(buf, int64(c.Max))
 	case OpCreateSchedule:
 		var def engine.ScheduleDef
@@ -586,7 +589,7 @@ func (d *decoder) command(max uint8) *Command {
 		for i := range c.Refs {
 			c.Refs[i] = chute.MessageRef{Seq: d.uvarint(), ID: string(d.bytes())}
 		}
-	case OpClusterVersion:
+	case OpClusterVersion, OpSetBreaker:
 		c.Max = int(d.varint())
 	case OpUnsubscribe:
 		c.Sub = string(d.bytes())

@@ -67,7 +67,7 @@ func genCommand(t *rapid.T) *Command {
 		c.Refs = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) chute.MessageRef {
 			return chute.MessageRef{Seq: rapid.Uint64().Draw(t, "seq"), ID: rapid.String().Draw(t, "id")}
 		}), 0, 5).Draw(t, "refs")
-	case OpClusterVersion:
+	case OpClusterVersion, OpSetBreaker:
 		c.Max = rapid.Int().Draw(t, "max")
 	case OpCreateSchedule:
 		c.Sched = &engine.ScheduleDef{Target: rapid.String().Draw(t, "target"), Prio: rapid.Uint8().Draw(t, "prio"),

@@ -194,8 +194,16 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 		_, r.Count, r.Err = e.Redrive(c.Time, c.Queue, int64(c.Max))
 	case OpPurge:
 		_, r.Count, r.Err = e.PurgeQueue(c.Time, c.Queue)
-	case OpPause, OpResume:
-		_, r.Err = e.Pause(c.Time, c.Queue, c.Op == OpPause)
+	case OpPause:
+		_, r.Err = e.Pause(c.Time, c.Queue, true)
+	case OpResume:
+		// Clears a pause and closes an open or half-open breaker, as the
+		// broker's ResumeQueue does.
+		if _, r.Err = e.Pause(c.Time, c.Queue, false); r.Err == nil {
+			_, r.Err = e.SetBreaker(c.Time, c.Queue, chute.BreakerClosed)
+		}
+	case OpSetBreaker:
+		_, r.Err = e.SetBreaker(c.Time, c.Queue, chute.BreakerState(c.Max))
 	case OpPublish:
 		return s.publish(c, index, r)
 	case OpTx:
@@ -348,6 +356,10 @@ func (s *Shard) fire(c *Command, index uint64, r *Result) error {
 	}
 	return s.store(rec, index)
 }
+
+// BreakerQueues calls fn for every queue whose breaker is enabled or not
+// closed (breaker.Set.Tick).
+func (s *Shard) BreakerQueues(fn func(engine.BreakerQueue)) { s.eng.BreakerQueues(fn) }
 
 // Schedules is every schedule's state, sorted by name.
 func (s *Shard) Schedules() []engine.ScheduleState { return s.eng.Schedules() }

@@ -20,6 +20,7 @@ import (
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/client"
 	"github.com/chutemq/chute/gen/chute/v1/chutev1connect"
+	"github.com/chutemq/chute/internal/replica"
 )
 
 // freePorts returns n ports of 127.0.0.1 free a moment ago (a cluster's
@@ -67,7 +68,29 @@ func startClusterLinked(t *testing.T, proxied bool, extra ...string) *clusterNod
 	for i := range 3 {
 		c.start(i)
 	}
+	if !slices.Contains(extra, "--cluster-max-version") {
+		c.upgraded()
+	}
 	return c
+}
+
+// upgraded waits (10 s at most) until the leader has recorded that every
+// member reads this binary's command version, which a new cluster does
+// once it has heard from every member (until then, what only that
+// version carries is refused: a member could be of an older binary).
+func (c *clusterNodes) upgraded() {
+	t := c.t
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if in := c.status(context.Background()); in.Version == replica.MaxVersion() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cluster did not record its command version within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the leader
+	}
 }
 
 // startClusterDeferred is a cluster of three nodes none of which is
