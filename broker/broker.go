@@ -16,6 +16,7 @@ import (
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/journal"
 	"github.com/chutemq/chute/internal/vfs"
+	"github.com/chutemq/chute/internal/zbody"
 )
 
 // Broker is an embedded chute broker: queues and topics in a journal on
@@ -63,8 +64,8 @@ type Broker struct {
 	timerKick chan struct{} // wakes the timer loop to re-arm
 	maintKick chan struct{} // wakes the maintenance loop: a checkpoint may be due
 
-	disk diskState  // free space, the reserve, rebuilds after ENOSPC (diskspace.go)
-	zc   compressor // zstd for bodies at rest (compress.go)
+	disk diskState        // free space, the reserve, rebuilds after ENOSPC (diskspace.go)
+	zc   zbody.Compressor // zstd for bodies at rest (compress.go)
 
 	ckptMu         sync.Mutex      // serialises checkpoints; never taken with mu held
 	ckpt           checkpointState // guarded by ckptMu
@@ -272,7 +273,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			b.closeErr = ctx.Err()
 		}
-		b.zc.close() // waits for a compression or decompression in progress
+		b.zc.Close() // waits for a compression or decompression in progress
 	})
 	return b.closeErr
 }

@@ -109,7 +109,7 @@ func (b *Broker) PublishAsync(ctx context.Context, target string, msgs ...chute.
 	// b.mu released (compress.go); their buffer is released once the
 	// record is encoded, after appendPublishLocked.
 	z, err := b.compressLocked(target, pms)
-	defer b.zc.release(z)
+	defer b.zc.Release(z)
 	if err != nil {
 		b.mu.Unlock()
 		return nil, err

@@ -21,8 +21,8 @@ import (
 // hand-backs too) and extend, redrive (all or chosen dead letters),
 // cancel, purge, pause and resume, transactions, schedules — and peeks,
 // message lookups and queue and topic statistics from the leader's
-// state; circuit breakers (breakers.go). Compression at rest fails with
-// chute.ErrNotReplicated: refused, never silently dropped. So does, in a cluster in the middle of a rolling upgrade, what
+// state; circuit breakers (breakers.go) and compression at rest (the
+// leader compresses: Node.encode). So does, in a cluster in the middle of a rolling upgrade, what
 // only the newer command version carries (replica.Command.Version), until
 // every member runs the newer binary.
 //
@@ -61,8 +61,6 @@ func (a *API) publicErr(err error) error {
 	}
 	return err
 }
-
-func notReplicated(what string) error { return fmt.Errorf("%w: %s", chute.ErrNotReplicated, what) }
 
 // Publish implements chute.API, to a queue or a topic.
 func (a *API) Publish(ctx context.Context, target string, msgs ...chute.Message) ([]chute.PublishResult, error) {
@@ -163,7 +161,7 @@ func (a *API) Receive(ctx context.Context, queue string, opts chute.ReceiveOptio
 		if err != nil {
 			return nil, err
 		}
-		return deliveries(queue, res), nil
+		return a.deliveries(queue, res)
 	}
 	forever := opts.Wait == 0
 	deadline := a.clock.Now().Add(opts.Wait)
@@ -209,15 +207,24 @@ func (a *API) Receive(ctx context.Context, queue string, opts chute.ReceiveOptio
 			return nil, a.publicErr(r.err)
 		}
 		if len(r.res.Delivered) > 0 || !forever && !a.clock.Now().Before(deadline) {
-			return deliveries(queue, r.res), nil
+			return a.deliveries(queue, r.res)
 		}
 	}
 }
 
-func deliveries(queue string, res replica.Result) []chute.Delivery {
+// deliveries are a result's deliveries as chute shows them, bodies stored
+// compressed decompressed (into new slices).
+func (a *API) deliveries(queue string, res replica.Result) ([]chute.Delivery, error) {
 	out := make([]chute.Delivery, len(res.Delivered))
 	for i, d := range res.Delivered {
-		out[i] = chute.Delivery{Queue: queue, Seq: d.Seq, Body: d.Body, Priority: int(d.Prio), ID: d.ID, Key: d.Key,
+		body := d.Body
+		if d.Zstd {
+			var err error
+			if body, err = a.n.zc.Decompress(d.Body); err != nil {
+				return nil, fmt.Errorf("%w: message %d of %q: compressed body: %v", chute.ErrJournalCorrupt, d.Seq, queue, err)
+			}
+		}
+		out[i] = chute.Delivery{Queue: queue, Seq: d.Seq, Body: body, Priority: int(d.Prio), ID: d.ID, Key: d.Key,
 			Headers: d.Headers, Published: time.Unix(0, d.Pub), Deliveries: int(d.Counted), LastError: d.LastErr}
 		if d.Deliv > 0 { // leased (a peek's is not)
 			out[i].Receipt, out[i].LeaseDeadline = formatReceipt(d.QueueID, d.Seq, d.Deliv), time.Unix(0, d.Deadline)
@@ -226,7 +233,7 @@ func deliveries(queue string, res replica.Result) []chute.Delivery {
 			out[i].DeadLetter, out[i].Headers = d.Dead.Describe(maps.Clone(d.Headers))
 		}
 	}
-	return out
+	return out, nil
 }
 
 // mayHave says whether a receive from queue could find a message: not
@@ -333,31 +340,22 @@ func (a *API) settle(ctx context.Context, cmd replica.Command, receipts []string
 
 // CreateQueue implements chute.API, with every setting.
 func (a *API) CreateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
-	cmd, err := queueCommand(replica.OpCreateQueue, name, cfg)
-	if err == nil {
-		_, err = a.do(ctx, cmd)
-	}
+	_, err := a.do(ctx, queueCommand(replica.OpCreateQueue, name, cfg))
 	return err
 }
 
 // UpdateQueue implements chute.API.
 func (a *API) UpdateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
-	cmd, err := queueCommand(replica.OpUpdateQueue, name, cfg)
-	if err == nil {
-		cmd.Config = &cfg // always the whole config: an op of version 2
-		_, err = a.do(ctx, cmd)
-	}
+	cmd := queueCommand(replica.OpUpdateQueue, name, cfg)
+	cmd.Config = &cfg // always the whole config: an op of version 2
+	_, err := a.do(ctx, cmd)
 	return err
 }
 
 // queueCommand is a queue's creation: in command version 1 when it sets
 // nothing but the visibility timeout and max deliveries (what a cluster
 // in the middle of an upgrade can take), else with the whole config.
-// Compression at rest is refused: a cluster keeps bodies as published.
-func queueCommand(op replica.Op, name string, cfg chute.QueueConfig) (replica.Command, error) {
-	if cfg.Compression > chute.CompressionNone {
-		return replica.Command{}, notReplicated("compression at rest")
-	}
+func queueCommand(op replica.Op, name string, cfg chute.QueueConfig) replica.Command {
 	cmd := replica.Command{Op: op, Queue: name, Visibility: cfg.VisibilityTimeout, MaxDeliveries: cfg.MaxDeliveries}
 	rest := cfg
 	rest.VisibilityTimeout, rest.MaxDeliveries = 0, 0
@@ -367,7 +365,7 @@ func queueCommand(op replica.Op, name string, cfg chute.QueueConfig) (replica.Co
 	if !isZeroConfig(rest) {
 		cmd.Config = &cfg
 	}
-	return cmd, nil
+	return cmd
 }
 
 func isZeroConfig(c chute.QueueConfig) bool {
@@ -435,11 +433,9 @@ func (a *API) DeleteTopic(ctx context.Context, name string) error {
 // Subscribe implements chute.API: the subscription's queue with every
 // setting, and its filter.
 func (a *API) Subscribe(ctx context.Context, topic, name string, cfg chute.SubscriptionConfig) error {
-	cmd, err := queueCommand(replica.OpSubscribe, name, cfg.Queue)
-	if err == nil {
-		cmd.Queue, cmd.Sub, cmd.Filter = topic, name, cfg.Filter
-		_, err = a.do(ctx, cmd)
-	}
+	cmd := queueCommand(replica.OpSubscribe, name, cfg.Queue)
+	cmd.Queue, cmd.Sub, cmd.Filter = topic, name, cfg.Filter
+	_, err := a.do(ctx, cmd)
 	return err
 }
 
@@ -475,7 +471,7 @@ func (a *API) Peek(ctx context.Context, queue string, n int) ([]chute.Delivery, 
 	if perr != nil {
 		return nil, perr
 	}
-	return deliveries(queue, replica.Result{Delivered: ds}), nil
+	return a.deliveries(queue, replica.Result{Delivered: ds})
 }
 
 // Redrive implements chute.API: up to max (all if max ≤ 0) ready dead

@@ -1,13 +1,16 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/apitest"
+	"github.com/chutemq/chute/internal/replica"
 )
 
 // TestAPI: chute.API over a three-node cluster: queue operations at the
@@ -23,9 +26,6 @@ func TestAPI(t *testing.T) {
 	}
 	if err := api.CreateQueue(ctx, "q", chute.QueueConfig{}); !errors.Is(err, chute.ErrExists) {
 		t.Fatalf("create twice: %v", err)
-	}
-	if err := api.CreateQueue(ctx, "r", chute.QueueConfig{Compression: chute.CompressionZstd}); !errors.Is(err, chute.ErrNotReplicated) {
-		t.Fatalf("compression at rest: %v", err)
 	}
 	msgs := []chute.Message{{Body: []byte("a"), ID: "a", Session: "s", SessionSeq: 1}, {Body: []byte("b"), ID: "b", Priority: 9, Session: "s", SessionSeq: 2}}
 	res, err := api.Publish(ctx, "q", msgs...)
@@ -97,9 +97,6 @@ func TestAPI(t *testing.T) {
 			t.Fatalf("a follower's stats: %v", err)
 		}
 	}
-	if err := api.UpdateQueue(ctx, "q", chute.QueueConfig{Compression: chute.CompressionZstd}); !errors.Is(err, chute.ErrNotReplicated) {
-		t.Fatalf("compression by an update: %v", err)
-	}
 	// A receipt of a deleted and re-created queue settles nothing.
 	api.Publish(ctx, "q", chute.Message{Body: []byte("c")})
 	ds, _ = api.Receive(ctx, "q", chute.ReceiveOptions{Max: 1, Wait: -1})
@@ -131,9 +128,6 @@ func TestAPITopics(t *testing.T) {
 	}
 	if err := api.Subscribe(ctx, "t", "s2", chute.SubscriptionConfig{}); err != nil {
 		t.Fatal(err)
-	}
-	if err := api.Subscribe(ctx, "t", "s3", chute.SubscriptionConfig{Queue: chute.QueueConfig{Compression: chute.CompressionZstd}}); !errors.Is(err, chute.ErrNotReplicated) {
-		t.Fatalf("compression at rest: %v", err)
 	}
 	if err := api.Subscribe(ctx, "nope", "s4", chute.SubscriptionConfig{}); !errors.Is(err, chute.ErrTopicNotFound) {
 		t.Fatalf("subscribe to no topic: %v", err)
@@ -231,11 +225,37 @@ func TestAPIDeadLetters(t *testing.T) {
 
 // TestAPIConformance: the conformance suite every chute.API passes (the
 // embedded broker, the client), against the leader of a three-node
-// cluster; what a cluster refuses (compression at rest) is skipped, and refused with chute.ErrNotReplicated
-// (TestAPI).
+// cluster: every check.
 func TestAPIConformance(t *testing.T) {
 	c := newTestCluster(t, 3)
 	api := NewAPI(c.leader().node)
-	skip := map[string]string{"compression": "not replicated: a cluster keeps bodies as published"}
-	apitest.Suite{NewAPI: func(*testing.T) chute.API { return api }, Skip: skip}.Run(t)
+	apitest.Suite{NewAPI: func(*testing.T) chute.API { return api }}.Run(t)
+}
+
+// TestCompressionAtRest: a queue that stores bodies compressed gets them
+// compressed by the leader before it proposes (the shard holds the zstd
+// frame, every replica the same bytes), and delivered as published.
+func TestCompressionAtRest(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx := context.Background()
+	api := NewAPI(c.leader().node)
+	if err := api.CreateQueue(ctx, "z", chute.QueueConfig{Compression: chute.CompressionZstd, CompressMin: 100}); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(strings.Repeat(`{"user":"ada","action":"login"} `, 300))
+	if _, err := api.Publish(ctx, "z", chute.Message{Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	var stored []replica.Delivery
+	if err := c.leader().node.Read(ctx, func(sh *replica.Shard) { stored, _ = sh.Peek("z", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1 || !stored[0].Zstd || len(stored[0].Body) >= len(body)/4 {
+		t.Fatalf("stored %d bytes of %d, compressed %v", len(stored[0].Body), len(body), len(stored) == 1 && stored[0].Zstd)
+	}
+	ds, err := api.Receive(ctx, "z", chute.ReceiveOptions{Wait: -1})
+	if err != nil || len(ds) != 1 || !bytes.Equal(ds[0].Body, body) {
+		t.Fatalf("delivered %v", err)
+	}
+	c.converge(nil)
 }

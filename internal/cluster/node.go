@@ -23,10 +23,12 @@ import (
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/breaker"
 	"github.com/chutemq/chute/internal/consensus"
+	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/journal"
 	"github.com/chutemq/chute/internal/replica"
 	"github.com/chutemq/chute/internal/schedule"
 	"github.com/chutemq/chute/internal/vfs"
+	"github.com/chutemq/chute/internal/zbody"
 )
 
 // NotLeaderError answers a command sent to a node that does not lead:
@@ -123,7 +125,8 @@ type Node struct {
 	inspects chan func()
 	stop     chan struct{}
 	done     chan struct{}
-	bg       sync.WaitGroup // goroutines besides the loop (rejoin)
+	bg       sync.WaitGroup   // goroutines besides the loop (rejoin)
+	zc       zbody.Compressor // bodies at rest: compressed by the leader's loop, read back by the API
 
 	parking     parking    // owned by run
 	confPending bool       // a membership change proposed and not applied; owned by run
@@ -350,6 +353,7 @@ func (n *Node) Close() error {
 	close(n.stop)
 	<-n.done
 	n.bg.Wait()
+	n.zc.Close()
 	for _, p := range n.peers {
 		p.close()
 	}
@@ -438,7 +442,11 @@ func (n *Node) run() {
 		}
 		nextID++
 		cmd.Node, cmd.ID, cmd.Time = n.cfg.ID, nextID, n.cfg.Clock.Now().UnixNano()
-		if err := n.rn.Propose(cmd.Encode(nil)); err != nil {
+		data, err := n.encode(cmd)
+		if err != nil {
+			return err
+		}
+		if err := n.rn.Propose(data); err != nil {
 			return notLeader()
 		}
 		if w.reply != nil || w.fire != nil || w.move != nil {
@@ -631,6 +639,63 @@ func (n *Node) run() {
 		leading, term = st.IsLeader, st.Term
 		n.status = st
 		n.mu.Unlock()
+	}
+}
+
+// encode is cmd's log entry; the bodies of a publish to a queue that
+// stores them compressed are compressed first (by the leader: every
+// replica then stores the same bytes, whatever its build's zstd would
+// make of them).
+func (n *Node) encode(cmd *replica.Command) ([]byte, error) {
+	compress := func(target string, msgs []replica.Msg) error {
+		min, on := n.rep.Shard().CompressMin(target)
+		if !on {
+			return nil
+		}
+		pms := make([]engine.PubMsg, len(msgs))
+		for i := range msgs {
+			pms[i].Body = msgs[i].Body
+		}
+		if !zbody.AnyBodyAtLeast(pms, min) {
+			return nil
+		}
+		z, err := n.zc.Compress(pms, min)
+		if err != nil {
+			return err
+		}
+		defer n.zc.Release(z)
+		// (The frames live in z until the command is encoded below.)
+		out := make([]replica.Msg, len(msgs))
+		for i := range msgs {
+			out[i] = msgs[i]
+			out[i].Body, out[i].Zstd = pms[i].Body, pms[i].Zstd
+		}
+		copyFrames(out)
+		copy(msgs, out)
+		return nil
+	}
+	switch cmd.Op {
+	case replica.OpPublish:
+		if err := compress(cmd.Queue, cmd.Msgs); err != nil {
+			return nil, err
+		}
+	case replica.OpTx:
+		for i := range cmd.TxPubs {
+			if err := compress(cmd.TxPubs[i].Target, cmd.TxPubs[i].Msgs); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return cmd.Encode(nil), nil
+}
+
+// copyFrames gives each compressed body its own copy, out of the
+// compressor's pooled buffer (released when encode returns).
+func copyFrames(msgs []replica.Msg) {
+	for i := range msgs {
+		if msgs[i].Zstd {
+			msgs[i].Body = append([]byte(nil), msgs[i].Body...)
+		}
 	}
 }
 

@@ -248,6 +248,10 @@ type Msg struct {
 	Headers map[string]string
 	TTL     time.Duration // 0: the queue's
 	Body    []byte
+	// Zstd (v2): Body is a zstd frame the leader compressed, for a queue
+	// that stores bodies so (internal/zbody); every replica stores those
+	// bytes as they are.
+	Zstd bool
 }
 
 // Version is the lowest command version that carries c: what it is
@@ -261,7 +265,7 @@ func (c *Command) Version() uint8 {
 		v = 2
 	}
 	for i := 0; v == 1 && i < len(c.Msgs); i++ {
-		if m := &c.Msgs[i]; m.Key != "" || len(m.Headers) > 0 || m.TTL != 0 {
+		if m := &c.Msgs[i]; m.Key != "" || len(m.Headers) > 0 || m.TTL != 0 || m.Zstd {
 			v = 2
 		}
 	}
@@ -395,6 +399,11 @@ func appendMsgs(buf []byte, msgs []Msg, v uint8) []byte {
 			buf = appendString(buf, m.Key)
 			buf = appendMap(buf, m.Headers)
 			buf = binary.AppendVarint(buf, int64(m.TTL))
+			var flags byte
+			if m.Zstd {
+				flags = 1
+			}
+			buf = append(buf, flags)
 		}
 	}
 	return buf
@@ -525,6 +534,7 @@ func (d *decoder) msgs(v uint8) []Msg {
 		m.ID, m.Body = string(d.bytes()), d.bytes()
 		if v >= 2 {
 			m.Key, m.Headers, m.TTL = string(d.bytes()), d.stringMap(), time.Duration(d.varint())
+			m.Zstd = d.byte()&1 != 0
 		}
 	}
 	return msgs

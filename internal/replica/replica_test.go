@@ -54,6 +54,7 @@ func genCommand(t *rapid.T) *Command {
 				ID: rapid.String().Draw(t, "mid"), Body: rapid.SliceOf(rapid.Byte()).Draw(t, "body")}
 			if v2 {
 				m.Key, m.Headers, m.TTL = rapid.String().Draw(t, "key"), headers.Draw(t, "headers"), time.Duration(rapid.Int64().Draw(t, "ttl"))
+				m.Zstd = rapid.Bool().Draw(t, "zstd")
 			}
 			return m
 		}), 0, 5).Draw(t, "msgs")

@@ -113,6 +113,9 @@ type Delivery struct {
 	Counted  uint16 // deliveries that count towards max deliveries
 	LastErr  string
 	Dead     *engine.DeadInfo // a dead letter's
+	// Zstd: Body is the zstd frame stored (the reader decompresses it:
+	// internal/zbody).
+	Zstd bool
 }
 
 // Apply applies the entry after the last one applied. Entries without a
@@ -298,7 +301,7 @@ func (s *Shard) settle(c *Command, r *Result) error {
 func pubMsgs(msgs []Msg, now int64) []engine.PubMsg {
 	pms := make([]engine.PubMsg, len(msgs))
 	for i, m := range msgs {
-		pms[i] = engine.PubMsg{Prio: m.Prio, ID: m.ID, Key: m.Key, Headers: m.Headers, Body: m.Body}
+		pms[i] = engine.PubMsg{Prio: m.Prio, ID: m.ID, Key: m.Key, Headers: m.Headers, Body: m.Body, Zstd: m.Zstd}
 		if m.Delay > 0 {
 			pms[i].DeliverAt = now + int64(m.Delay)
 		}
@@ -513,12 +516,12 @@ func (s *Shard) Lookup(queue string, ref chute.MessageRef) (chute.MessageInfo, e
 func (s *Shard) deliveries(ds []engine.Delivered) ([]Delivery, error) {
 	out := make([]Delivery, len(ds))
 	for i, d := range ds {
-		id, key, headers, body, err := s.blob(d.Ref, d.Size)
+		b, err := s.blob(d.Ref, d.Size)
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", d.Seq, err)
 		}
-		out[i] = Delivery{QueueID: d.QueueID, Seq: d.Seq, Deliv: d.Deliv, Deadline: d.Deadline, ID: id, Key: key,
-			Headers: headers, Body: body, Prio: d.Prio, Pub: d.Pub, Counted: d.Counted, LastErr: d.LastErr, Dead: d.Dead}
+		out[i] = Delivery{QueueID: d.QueueID, Seq: d.Seq, Deliv: d.Deliv, Deadline: d.Deadline, ID: b.ID, Key: b.Key,
+			Headers: b.Headers, Body: b.Body, Zstd: b.Zstd, Prio: d.Prio, Pub: d.Pub, Counted: d.Counted, LastErr: d.LastErr, Dead: d.Dead}
 	}
 	return out, nil
 }
@@ -533,15 +536,19 @@ func (s *Shard) Peek(queue string, n int) ([]Delivery, error) {
 	return s.deliveries(ds)
 }
 
-// blob reads a message's ID, key, headers and body from the record its
-// Ref points into.
-func (s *Shard) blob(ref uint64, size uint32) (id, key string, headers map[string]string, body []byte, err error) {
+// blob reads a message's stored blob (ID, key, headers, body) from the
+// record its Ref points into.
+func (s *Shard) blob(ref uint64, size uint32) (engine.Blob, error) {
 	rec, off := s.records[ref>>32], uint64(uint32(ref))
 	if off+uint64(size) > uint64(len(rec)) {
-		return "", "", nil, nil, errors.New("blob outside its record")
+		return engine.Blob{}, errors.New("blob outside its record")
 	}
-	return engine.DecodeBlob(rec[off : off+uint64(size)])
+	return engine.ParseBlob(rec[off : off+uint64(size)])
 }
+
+// CompressMin says whether target (a queue, or a topic one of whose
+// subscriptions does) stores bodies compressed, and from what size.
+func (s *Shard) CompressMin(target string) (int64, bool) { return s.eng.CompressMin(target) }
 
 // Snapshot is the shard's state as of Applied, for a Raft snapshot: the
 // engine's snapshot and the publish records its messages still point
