@@ -89,7 +89,8 @@ var (
 	// stored once.
 	ErrOutcomeUnknown = errors.New("outcome unknown: leadership changed during the call")
 	// ErrNotReplicated: a feature a replicated cluster does not serve
-	// yet (issue 12: docs/replication.md lists what it serves).
+	// yet: what only a newer command version carries while a member
+	// still runs an older binary (a rolling upgrade: docs/operations.md).
 	ErrNotReplicated = errors.New("not served by a replicated cluster yet")
 )
 

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"errors"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/engine"
@@ -20,16 +19,7 @@ func (b *Broker) GetMessage(ctx context.Context, queue string, ref chute.Message
 	if err := b.checkLocked(); err != nil {
 		return chute.MessageInfo{}, err
 	}
-	seq := ref.Seq
-	if ref.ID != "" {
-		var err error
-		if seq, err = b.eng.SeqOfID(queue, ref.ID); err != nil {
-			return chute.MessageInfo{}, err
-		}
-	}
-	info, err := b.eng.Lookup(queue, seq)
-	info.ID = ref.ID
-	return info, err
+	return b.eng.LookupRef(queue, ref)
 }
 
 // CancelMessages cancels ready and delayed messages of a queue: one cancel
@@ -38,34 +28,13 @@ func (b *Broker) CancelMessages(ctx context.Context, queue string, refs ...chute
 	if err := engine.CheckRefs(refs, chute.MaxCancel, "cancel"); err != nil {
 		return nil, err
 	}
-	out := make([]chute.CancelResult, len(refs))
-	err := b.mutate(ctx, func(now int64) (*engine.Record, error) {
-		seqs, at, err := b.seqsOfLocked(queue, refs, b.eng.SeqOfID, func(i int, seq uint64) {
-			out[i] = chute.CancelResult{Ref: refs[i], Seq: seq}
-		})
-		if err != nil {
-			return nil, err
-		}
-		rec, states, err := b.eng.Cancel(now, queue, seqs)
-		if err != nil {
-			return nil, err
-		}
-		for j, st := range states {
-			out[at[j]].State = st
-		}
-		return rec, nil
+	var out []chute.CancelResult
+	err := b.mutate(ctx, func(now int64) (r *engine.Record, err error) {
+		r, out, err = b.eng.CancelRefs(now, queue, refs)
+		return r, err
 	})
 	if err != nil {
 		return nil, err
-	}
-	for i := range out {
-		r := &out[i]
-		switch r.State {
-		case chute.MessageReady, chute.MessageDelayed:
-			r.Cancelled, r.State = true, chute.MessageCancelled
-		default:
-			r.Err = chute.CancelError(r.State)
-		}
 	}
 	return out, nil
 }
@@ -79,51 +48,13 @@ func (b *Broker) RedriveMessages(ctx context.Context, deadLetterQueue string, re
 	if err := engine.CheckRefs(refs, chute.MaxRedrive, "redrive"); err != nil {
 		return nil, err
 	}
-	out := make([]chute.RedriveResult, len(refs))
-	err := b.mutate(ctx, func(now int64) (*engine.Record, error) {
-		seqs, at, err := b.seqsOfLocked(deadLetterQueue, refs, b.eng.DeadLetterSeqOfID, func(i int, seq uint64) {
-			out[i] = chute.RedriveResult{Ref: refs[i], Seq: seq, Err: chute.ErrMessageNotFound}
-		})
-		if err != nil {
-			return nil, err
-		}
-		rec, outcomes, err := b.eng.RedriveSeqs(now, deadLetterQueue, seqs)
-		if err != nil {
-			return nil, err
-		}
-		for j, o := range outcomes {
-			r := &out[at[j]]
-			r.Moved, r.Queue, r.NewSeq, r.State, r.Err = o.Moved, o.Source, o.NewSeq, o.State, o.Err
-			if o.Moved {
-				r.State = chute.MessageRedriven
-			}
-		}
-		return rec, nil
+	var out []chute.RedriveResult
+	err := b.mutate(ctx, func(now int64) (r *engine.Record, err error) {
+		r, out, err = b.eng.RedriveRefs(now, deadLetterQueue, refs)
+		return r, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
-}
-
-// seqsOfLocked resolves refs to sequences of queue, IDs through byID:
-// ref i with sequence seq (0 when its ID is not remembered) is reported
-// to set, and those with a sequence are returned with their index in
-// refs.
-func (b *Broker) seqsOfLocked(queue string, refs []chute.MessageRef, byID func(queue, id string) (uint64, error),
-	set func(i int, seq uint64)) (seqs []uint64, at []int, err error) {
-	for i, r := range refs {
-		seq := r.Seq
-		if r.ID != "" {
-			if seq, err = byID(queue, r.ID); err != nil && !errors.Is(err, chute.ErrMessageNotFound) {
-				return nil, nil, err
-			}
-		}
-		set(i, seq)
-		if seq != 0 {
-			seqs = append(seqs, seq)
-			at = append(at, i)
-		}
-	}
-	return seqs, at, nil
 }

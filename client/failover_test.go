@@ -29,14 +29,20 @@ func (f follower) Receive(context.Context, string, chute.ReceiveOptions) ([]chut
 	return nil, &chute.LeaderError{Addr: f.leader}
 }
 
+// leaderAndFollower serves a broker (the leader) and a follower that
+// names it; it returns the broker and the follower's address.
+func leaderAndFollower(t *testing.T) (chute.API, string) {
+	b := chutetest.MustOpen(t, "", nil)
+	leader := chutetest.StartServer(t, b, server.Options{})
+	return b, chutetest.StartServer(t, follower{API: b, leader: "http://" + leader}, server.Options{})
+}
+
 // TestConsumerFollowsLeader: a Consumer whose stream a follower refuses
 // opens it again at the leader within the same Receive, which returns
 // the leader's message rather than the refusal.
 func TestConsumerFollowsLeader(t *testing.T) {
 	ctx := chutetest.Ctx(t)
-	b := chutetest.MustOpen(t, "", nil)
-	leader := chutetest.StartServer(t, b, server.Options{})
-	addr := chutetest.StartServer(t, follower{API: b, leader: "http://" + leader}, server.Options{})
+	b, addr := leaderAndFollower(t)
 	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -125,9 +131,7 @@ func TestTriesEndpoints(t *testing.T) {
 // leader at once, not after its retry back-off (an hour here).
 func TestProducerFollowsLeader(t *testing.T) {
 	ctx := chutetest.Ctx(t)
-	b := chutetest.MustOpen(t, "", nil)
-	leader := chutetest.StartServer(t, b, server.Options{})
-	addr := chutetest.StartServer(t, follower{API: b, leader: "http://" + leader}, server.Options{})
+	b, addr := leaderAndFollower(t)
 	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}

@@ -377,8 +377,7 @@ func isZeroConfig(c chute.QueueConfig) bool {
 
 // DeleteQueue implements chute.API.
 func (a *API) DeleteQueue(ctx context.Context, name string) error {
-	_, err := a.do(ctx, replica.Command{Op: replica.OpDeleteQueue, Queue: name})
-	return err
+	return a.named(ctx, replica.OpDeleteQueue, name)
 }
 
 // QueueStats implements chute.API, from the leader's state.
@@ -426,8 +425,7 @@ func (a *API) CreateTopic(ctx context.Context, name string, cfg chute.TopicConfi
 
 // DeleteTopic implements chute.API.
 func (a *API) DeleteTopic(ctx context.Context, name string) error {
-	_, err := a.do(ctx, replica.Command{Op: replica.OpDeleteTopic, Queue: name})
-	return err
+	return a.named(ctx, replica.OpDeleteTopic, name)
 }
 
 // Subscribe implements chute.API: the subscription's queue with every
@@ -489,13 +487,17 @@ func (a *API) PurgeQueue(ctx context.Context, name string) (int64, error) {
 
 // PauseQueue implements chute.API.
 func (a *API) PauseQueue(ctx context.Context, name string) error {
-	_, err := a.do(ctx, replica.Command{Op: replica.OpPause, Queue: name})
-	return err
+	return a.named(ctx, replica.OpPause, name)
 }
 
 // ResumeQueue implements chute.API.
 func (a *API) ResumeQueue(ctx context.Context, name string) error {
-	_, err := a.do(ctx, replica.Command{Op: replica.OpResume, Queue: name})
+	return a.named(ctx, replica.OpResume, name)
+}
+
+// named runs a command that names only its queue, topic or schedule.
+func (a *API) named(ctx context.Context, op replica.Op, name string) error {
+	_, err := a.do(ctx, replica.Command{Op: op, Queue: name})
 	return err
 }
 
@@ -643,20 +645,17 @@ func (a *API) CreateSchedule(ctx context.Context, name string, cfg chute.Schedul
 
 // DeleteSchedule implements chute.API.
 func (a *API) DeleteSchedule(ctx context.Context, name string) error {
-	_, err := a.do(ctx, replica.Command{Op: replica.OpDeleteSchedule, Queue: name})
-	return err
+	return a.named(ctx, replica.OpDeleteSchedule, name)
 }
 
 // PauseSchedule implements chute.API.
 func (a *API) PauseSchedule(ctx context.Context, name string) error {
-	_, err := a.do(ctx, replica.Command{Op: replica.OpPauseSchedule, Queue: name})
-	return err
+	return a.named(ctx, replica.OpPauseSchedule, name)
 }
 
 // ResumeSchedule implements chute.API.
 func (a *API) ResumeSchedule(ctx context.Context, name string) error {
-	_, err := a.do(ctx, replica.Command{Op: replica.OpResumeSchedule, Queue: name})
-	return err
+	return a.named(ctx, replica.OpResumeSchedule, name)
 }
 
 // Schedules implements chute.API, from the leader (its timer knows when

@@ -147,3 +147,97 @@ func (e *Engine) takeQueuedAt(q *queue, at queuedAt) (entry, *keyState) {
 	}
 	return e.takeFound(q, at.en, at.waitKey)
 }
+
+// CancelRefs cancels the ready and delayed messages of queue named by
+// refs (by sequence, or by ID while the queue remembers it), in one
+// record (nil when none could be cancelled), and reports each ref's
+// outcome as chute does (a cancelled one in state MessageCancelled; the
+// others with their state and chute.CancelError).
+func (e *Engine) CancelRefs(now int64, queue string, refs []chute.MessageRef) (*Record, []chute.CancelResult, error) {
+	out := make([]chute.CancelResult, len(refs))
+	seqs, at, err := SeqsOf(queue, refs, e.SeqOfID, func(i int, seq uint64) {
+		out[i] = chute.CancelResult{Ref: refs[i], Seq: seq}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, states, err := e.Cancel(now, queue, seqs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for j, st := range states {
+		out[at[j]].State = st
+	}
+	for i := range out {
+		r := &out[i]
+		switch r.State {
+		case chute.MessageReady, chute.MessageDelayed:
+			r.Cancelled, r.State = true, chute.MessageCancelled
+		default:
+			r.Err = chute.CancelError(r.State)
+		}
+	}
+	return rec, out, nil
+}
+
+// RedriveRefs moves the dead letters of dead-letter queue name named by
+// refs back to their source queues (RedriveSeqs; a dead letter named by
+// ID is found through its source queue's memory of the ID), and reports
+// each ref's outcome as chute does.
+func (e *Engine) RedriveRefs(now int64, name string, refs []chute.MessageRef) (*Record, []chute.RedriveResult, error) {
+	out := make([]chute.RedriveResult, len(refs))
+	seqs, at, err := SeqsOf(name, refs, e.DeadLetterSeqOfID, func(i int, seq uint64) {
+		out[i] = chute.RedriveResult{Ref: refs[i], Seq: seq, Err: chute.ErrMessageNotFound}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, outcomes, err := e.RedriveSeqs(now, name, seqs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for j, o := range outcomes {
+		r := &out[at[j]]
+		r.Moved, r.Queue, r.NewSeq, r.State, r.Err = o.Moved, o.Source, o.NewSeq, o.State, o.Err
+		if o.Moved {
+			r.State = chute.MessageRedriven
+		}
+	}
+	return rec, out, nil
+}
+
+// SeqsOf resolves refs to sequences of queue, IDs through byID: ref i
+// with sequence seq (0 when its ID is not remembered) is reported to
+// set, and those with a sequence are returned with their index in refs.
+func SeqsOf(queue string, refs []chute.MessageRef, byID func(queue, id string) (uint64, error),
+	set func(i int, seq uint64)) (seqs []uint64, at []int, err error) {
+	for i, r := range refs {
+		seq := r.Seq
+		if r.ID != "" {
+			if seq, err = byID(queue, r.ID); err != nil && !errors.Is(err, chute.ErrMessageNotFound) {
+				return nil, nil, err
+			}
+		}
+		set(i, seq)
+		if seq != 0 {
+			seqs = append(seqs, seq)
+			at = append(at, i)
+		}
+	}
+	return seqs, at, nil
+}
+
+// LookupRef is Lookup of the message ref names (by ID while the queue
+// remembers it), with its ID as given.
+func (e *Engine) LookupRef(queue string, ref chute.MessageRef) (chute.MessageInfo, error) {
+	seq := ref.Seq
+	if ref.ID != "" {
+		var err error
+		if seq, err = e.SeqOfID(queue, ref.ID); err != nil {
+			return chute.MessageInfo{}, err
+		}
+	}
+	info, err := e.Lookup(queue, seq)
+	info.ID = ref.ID
+	return info, err
+}

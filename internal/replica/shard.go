@@ -424,92 +424,21 @@ func (s *Shard) tx(c *Command, index uint64, r *Result) error {
 // cancel cancels the ready and delayed messages of c.Refs (as the
 // broker's CancelMessages).
 func (s *Shard) cancel(c *Command, r *Result) error {
-	out := make([]chute.CancelResult, len(c.Refs))
-	seqs, at, err := s.seqsOf(c.Queue, c.Refs, s.eng.SeqOfID, func(i int, seq uint64) {
-		out[i] = chute.CancelResult{Ref: c.Refs[i], Seq: seq}
-	})
-	if r.Err = err; err != nil {
-		return nil
-	}
-	_, states, err := s.eng.Cancel(c.Time, c.Queue, seqs)
-	if r.Err = err; err != nil {
-		return nil
-	}
-	for j, st := range states {
-		out[at[j]].State = st
-	}
-	for i := range out {
-		o := &out[i]
-		switch o.State {
-		case chute.MessageReady, chute.MessageDelayed:
-			o.Cancelled, o.State = true, chute.MessageCancelled
-		default:
-			o.Err = chute.CancelError(o.State)
-		}
-	}
-	r.Cancelled = out
+	_, r.Cancelled, r.Err = s.eng.CancelRefs(c.Time, c.Queue, c.Refs)
 	return nil
 }
 
 // redriveMsgs moves the dead letters of c.Refs back to their queues (as
 // the broker's RedriveMessages).
 func (s *Shard) redriveMsgs(c *Command, r *Result) error {
-	out := make([]chute.RedriveResult, len(c.Refs))
-	seqs, at, err := s.seqsOf(c.Queue, c.Refs, s.eng.DeadLetterSeqOfID, func(i int, seq uint64) {
-		out[i] = chute.RedriveResult{Ref: c.Refs[i], Seq: seq, Err: chute.ErrMessageNotFound}
-	})
-	if r.Err = err; err != nil {
-		return nil
-	}
-	_, outcomes, err := s.eng.RedriveSeqs(c.Time, c.Queue, seqs)
-	if r.Err = err; err != nil {
-		return nil
-	}
-	for j, o := range outcomes {
-		x := &out[at[j]]
-		x.Moved, x.Queue, x.NewSeq, x.State, x.Err = o.Moved, o.Source, o.NewSeq, o.State, o.Err
-		if o.Moved {
-			x.State = chute.MessageRedriven
-		}
-	}
-	r.Redriven = out
+	_, r.Redriven, r.Err = s.eng.RedriveRefs(c.Time, c.Queue, c.Refs)
 	return nil
-}
-
-// seqsOf resolves refs to sequences of queue, IDs through byID: ref i
-// with sequence seq (0 when its ID is not remembered) is reported to
-// set, and those with a sequence are returned with their index in refs.
-func (s *Shard) seqsOf(queue string, refs []chute.MessageRef, byID func(queue, id string) (uint64, error),
-	set func(i int, seq uint64)) (seqs []uint64, at []int, err error) {
-	for i, ref := range refs {
-		seq := ref.Seq
-		if ref.ID != "" {
-			if seq, err = byID(queue, ref.ID); err != nil && !errors.Is(err, chute.ErrMessageNotFound) {
-				return nil, nil, err
-			}
-		}
-		set(i, seq)
-		if seq != 0 {
-			seqs = append(seqs, seq)
-			at = append(at, i)
-		}
-	}
-	return seqs, at, nil
 }
 
 // Lookup is one message of queue, by sequence or ID, as of the last
 // command applied (as the broker's GetMessage).
 func (s *Shard) Lookup(queue string, ref chute.MessageRef) (chute.MessageInfo, error) {
-	seq := ref.Seq
-	if ref.ID != "" {
-		var err error
-		if seq, err = s.eng.SeqOfID(queue, ref.ID); err != nil {
-			return chute.MessageInfo{}, err
-		}
-	}
-	info, err := s.eng.Lookup(queue, seq)
-	info.ID = ref.ID
-	return info, err
+	return s.eng.LookupRef(queue, ref)
 }
 
 // deliveries reads the IDs and bodies of ds.
