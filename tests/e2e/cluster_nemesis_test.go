@@ -138,7 +138,8 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 			msgs := make([]chute.Message, 5)
 			for j := range msgs {
 				id := fmt.Sprint(b*5 + j)
-				msgs[j] = chute.Message{ID: id, Body: []byte("body " + id), Session: "p", SessionSeq: uint64(b*5 + j + 1)}
+				msgs[j] = chute.Message{ID: id, Body: []byte("body " + id), Headers: map[string]string{"id": id},
+					Session: "p", SessionSeq: uint64(b*5 + j + 1)}
 			}
 			for {
 				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -185,8 +186,8 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 				if acked[d.ID] {
 					violations = append(violations, fmt.Sprintf("%s delivered after its ack was confirmed", d.ID))
 				}
-				if string(d.Body) != "body "+d.ID {
-					violations = append(violations, fmt.Sprintf("%s delivered with body %q", d.ID, d.Body))
+				if string(d.Body) != "body "+d.ID || d.Headers["id"] != d.ID {
+					violations = append(violations, fmt.Sprintf("%s delivered with body %q, headers %v", d.ID, d.Body, d.Headers))
 				}
 				delivered[d.ID] = true
 				receipts[i] = d.Receipt
@@ -195,8 +196,20 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 			if len(receipts) == 0 {
 				continue
 			}
+			// A batch of an even size is acked in a transaction: all
+			// or nothing, a stale receipt refuses it whole.
 			cctx, cancel = context.WithTimeout(ctx, 2*time.Second)
-			err = cc.Ack(cctx, "jobs", receipts...)
+			if len(receipts)%2 == 0 {
+				_, err = cc.Commit(cctx, chute.Tx{Ack: []chute.TxAck{{Queue: "jobs", Receipts: receipts}}})
+				var se *chute.StaleReceiptsError
+				if errors.As(err, &se) {
+					err = nil // nothing acked: they come again
+					cancel()
+					continue
+				}
+			} else {
+				err = cc.Ack(cctx, "jobs", receipts...)
+			}
 			cancel()
 			if err == nil {
 				mu.Lock()
