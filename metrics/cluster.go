@@ -31,6 +31,7 @@ var (
 	cMembers   = desc("chute_cluster_members", "Members of the shard's group, by kind (voter, learner).", "shard", "kind")
 	cLag       = desc("chute_cluster_member_lag", "On the leader: entries a member's log is known to be behind the commit index.", "shard", "member")
 	cUp        = desc("chute_cluster_up", "1 if the node answered this scrape (0: its loop did not, within 2 s).", "shard")
+	cVersion   = desc("chute_cluster_command_version", "The command version the cluster has recorded in its log (a rolling upgrade is done once it is the binaries' latest).", "shard")
 )
 
 // ClusterCollector is a prometheus.Collector that reads a cluster node's
@@ -48,7 +49,7 @@ func NewClusterCollector(n *cluster.Node, stats func() server.Stats) *ClusterCol
 
 // Describe implements prometheus.Collector.
 func (c *ClusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{cTerm, cLeader, cHasLeader, cCommit, cApplied, cApplyLag, cSnapshot, cLeaders, cSnapSent, cSnapRest, cMembers, cLag, cUp,
+	for _, d := range []*prometheus.Desc{cTerm, cLeader, cHasLeader, cCommit, cApplied, cApplyLag, cSnapshot, cLeaders, cSnapSent, cSnapRest, cMembers, cLag, cUp, cVersion,
 		sConns, sConnsTotal, sRequests, sAuthFailures, sRefused, sInflight, sInflightMax} {
 		ch <- d
 	}
@@ -84,6 +85,7 @@ func (c *ClusterCollector) Collect(ch chan<- prometheus.Metric) {
 	count(cLeaders, float64(in.LeaderChanges), shard)
 	count(cSnapSent, float64(in.SnapshotsSent), shard)
 	count(cSnapRest, float64(in.Restores), shard)
+	gauge(cVersion, float64(in.Version), shard)
 	var voters, learners int
 	for _, m := range in.Members {
 		if m.Voter {

@@ -50,10 +50,15 @@ func TestClusterMetrics(t *testing.T) {
 	if err := api.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.Publish(ctx, "q", chute.Message{Body: []byte("x")}); err != nil {
+	// Keyed: a command of version 2, which a one-node cluster records
+	// before it.
+	if _, err := api.Publish(ctx, "q", chute.Message{Body: []byte("x"), Key: "k"}); err != nil {
 		t.Fatal(err)
 	}
 	fams, _ = scrape(t, addr, "")
+	if v := value(t, fams, "chute_cluster_command_version", "shard", "0"); v != 2 {
+		t.Errorf("command version %v after a keyed publish", v)
+	}
 	if after := value(t, fams, "chute_cluster_commit_index", "shard", "0"); after < before+2 {
 		t.Errorf("commit index %v after a create and a publish, %v before", after, before)
 	}
