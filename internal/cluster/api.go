@@ -220,7 +220,10 @@ func (a *API) deliveries(queue string, res replica.Result) ([]chute.Delivery, er
 		body := d.Body
 		if d.Zstd {
 			var err error
-			if body, err = a.n.zc.Decompress(d.Body); err != nil {
+			switch body, err = a.n.zc.Decompress(d.Body); {
+			case errors.Is(err, chute.ErrClosed):
+				return nil, err
+			case err != nil:
 				return nil, fmt.Errorf("%w: message %d of %q: compressed body: %v", chute.ErrJournalCorrupt, d.Seq, queue, err)
 			}
 		}
