@@ -531,23 +531,6 @@ func (c *clusterNodes) changed(ctx context.Context, req cluster.MemberRequest) b
 	return i >= 0 && in.Members[i].Voter
 }
 
-// status is the leader's cluster.Info.
-func (c *clusterNodes) status(ctx context.Context) cluster.Info {
-	t := c.t
-	t.Helper()
-	li, _ := c.leader(ctx, -1)
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", c.ports[li], cluster.StatusPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var in cluster.Info
-	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil {
-		t.Fatal(err)
-	}
-	return in
-}
-
 // flipSealed flips one random bit in a random sealed segment (any but
 // the newest) of the journal in dir; false if it has none.
 func flipSealed(t *testing.T, rng *rand.Rand, dir string) bool {

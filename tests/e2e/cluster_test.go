@@ -20,6 +20,7 @@ import (
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/client"
 	"github.com/chutemq/chute/gen/chute/v1/chutev1connect"
+	"github.com/chutemq/chute/internal/cluster"
 	"github.com/chutemq/chute/internal/replica"
 )
 
@@ -432,4 +433,21 @@ func TestCluster(t *testing.T) {
 			p.stop()
 		}
 	}
+}
+
+// status is the leader's cluster.Info.
+func (c *clusterNodes) status(ctx context.Context) cluster.Info {
+	t := c.t
+	t.Helper()
+	li, _ := c.leader(ctx, -1)
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", c.ports[li], cluster.StatusPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var in cluster.Info
+	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil {
+		t.Fatal(err)
+	}
+	return in
 }
