@@ -23,7 +23,7 @@ import (
 // its nodes sees it (issue 12; docs/replication.md).
 func newClusterCmd() *cobra.Command {
 	var f clientFlags
-	cmd := &cobra.Command{Use: "cluster", Short: "a replicated cluster's members and leader; membership changes"}
+	cmd := &cobra.Command{Use: "cluster", Short: "a replicated cluster's members and leader; membership changes; backups"}
 	f.register(cmd)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "status",
