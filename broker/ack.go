@@ -32,10 +32,7 @@ func (b *Broker) Nack(ctx context.Context, queue string, nacks ...chute.Nack) er
 	for i, n := range nacks {
 		receipts[i] = n.Receipt
 		items[i].Value = int64(n.Delay) // 0: back-off; negative: at once
-		if len(n.Error) > engine.MaxHeaderValue {
-			n.Error = n.Error[:engine.MaxHeaderValue]
-		}
-		items[i].Err = n.Error
+		items[i].Err = engine.NackError(n.Error)
 		if n.Unstarted {
 			if unstarted == nil {
 				unstarted = make([]bool, len(nacks))

@@ -273,9 +273,7 @@ func (tb *txBuild) settle(queue string, typ engine.RecordType, n int, at func(j 
 		if err != nil {
 			return err
 		}
-		if len(msg) > engine.MaxHeaderValue {
-			msg = msg[:engine.MaxHeaderValue]
-		}
+		msg = engine.NackError(msg)
 		tb.texts = append(tb.texts, r)
 		tb.qids = append(tb.qids, qid)
 		tb.items = append(tb.items, engine.Item{Seq: seq, Deliv: deliv, Value: int64(delay), Err: msg})

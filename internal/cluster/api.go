@@ -263,7 +263,7 @@ func (a *API) mayHave(ctx context.Context, queue string) bool {
 
 // Ack implements chute.API.
 func (a *API) Ack(ctx context.Context, queue string, receipts ...string) error {
-	return a.settle(ctx, replica.Command{Op: replica.OpAck, Queue: queue}, receipts, nil, nil)
+	return a.settle(ctx, replica.Command{Op: replica.OpAck, Queue: queue}, receipts, nil)
 }
 
 // Nack implements chute.API, as the broker's: a delay (0: the queue's
@@ -271,15 +271,11 @@ func (a *API) Ack(ctx context.Context, queue string, receipts ...string) error {
 // error, and Unstarted hands a delivery back without counting it.
 func (a *API) Nack(ctx context.Context, queue string, nacks ...chute.Nack) error {
 	receipts := make([]string, len(nacks))
-	values := make([]int64, len(nacks))
+	items := make([]engine.Item, len(nacks))
 	cmd := replica.Command{Op: replica.OpNack, Queue: queue}
-	errs := make([]string, len(nacks))
 	for i, n := range nacks {
-		receipts[i], values[i] = n.Receipt, int64(n.Delay)
-		if n.Delay < 0 {
-			values[i] = -1
-		}
-		errs[i] = n.Error[:min(len(n.Error), engine.MaxHeaderValue)]
+		receipts[i] = n.Receipt
+		items[i] = engine.Item{Value: max(int64(n.Delay), -1), Err: engine.NackError(n.Error)}
 		if n.Unstarted {
 			if cmd.Unstarted == nil {
 				cmd.Unstarted = make([]bool, len(nacks))
@@ -287,19 +283,20 @@ func (a *API) Nack(ctx context.Context, queue string, nacks ...chute.Nack) error
 			cmd.Unstarted[i] = true
 		}
 	}
-	return a.settle(ctx, cmd, receipts, values, errs)
+	return a.settle(ctx, cmd, receipts, items)
 }
 
 // Extend implements chute.API.
 func (a *API) Extend(ctx context.Context, queue string, lease time.Duration, receipts ...string) error {
-	return a.settle(ctx, replica.Command{Op: replica.OpExtend, Queue: queue, Lease: lease}, receipts, nil, nil)
+	return a.settle(ctx, replica.Command{Op: replica.OpExtend, Queue: queue, Lease: lease}, receipts, nil)
 }
 
-// settle runs an ack, nack or extend (values and errs: each item's Value
-// and Err, if any); receipts that fail are reported as a
-// *chute.ReceiptErrors, as from the broker. Receipts of more than one
-// queue ID are refused (they come from one queue's deliveries).
-func (a *API) settle(ctx context.Context, cmd replica.Command, receipts []string, values []int64, errs []string) error {
+// settle runs an ack, nack or extend (items, if any: each receipt's
+// Value and Err, the rest filled in from the receipt); receipts that fail
+// are reported as a *chute.ReceiptErrors, as from the broker. Receipts of
+// more than one queue ID are refused (they come from one queue's
+// deliveries).
+func (a *API) settle(ctx context.Context, cmd replica.Command, receipts []string, items []engine.Item) error {
 	if len(receipts) == 0 {
 		return nil
 	}
@@ -314,13 +311,11 @@ func (a *API) settle(ctx context.Context, cmd replica.Command, receipts []string
 			continue
 		}
 		cmd.QueueID = qid
-		it := engine.Item{Seq: seq, Deliv: deliv}
-		if values != nil {
-			it.Value = values[i]
+		var it engine.Item
+		if items != nil {
+			it = items[i]
 		}
-		if errs != nil {
-			it.Err = errs[i]
-		}
+		it.Seq, it.Deliv = seq, deliv
 		cmd.Items = append(cmd.Items, it)
 	}
 	if len(failed) > 0 {
@@ -591,7 +586,7 @@ func (a *API) Commit(ctx context.Context, tx chute.Tx) (chute.TxResult, error) {
 			if err != nil {
 				return err
 			}
-			st.Items = append(st.Items, engine.Item{Seq: seq, Deliv: deliv, Value: int64(k.Delay), Err: k.Error[:min(len(k.Error), engine.MaxHeaderValue)]})
+			st.Items = append(st.Items, engine.Item{Seq: seq, Deliv: deliv, Value: int64(k.Delay), Err: engine.NackError(k.Error)})
 			st.QueueIDs, rs = append(st.QueueIDs, qid), append(rs, k.Receipt)
 		}
 		cmd.TxSettles, texts = append(cmd.TxSettles, st), append(texts, rs)

@@ -220,9 +220,7 @@ func (n *Node) MembersHandler() http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		case errors.As(err, &nl):
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusMisdirectedRequest)
-			json.NewEncoder(w).Encode(map[string]string{"error": err.Error(), "leader": nl.Addr})
+			misdirected(w, nl)
 			return
 		case errors.Is(err, ErrChangePending), errors.Is(err, ErrNotCaughtUp):
 			http.Error(w, err.Error(), http.StatusConflict)

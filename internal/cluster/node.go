@@ -418,6 +418,21 @@ func (n *Node) run() {
 	// proposeCmd stamps and proposes cmd, and the parked receives its
 	// messages may serve right behind it; w (if any) gets its result.
 	var proposeCmd func(cmd *replica.Command, w waiter) error
+	// recordVersion proposes that every member reads command version v
+	// (once per leadership): commands of version v are taken once it
+	// applies, and may follow it in the log at once.
+	recordVersion := func(v uint8) error {
+		if versionAsked >= v {
+			return nil
+		}
+		cmd := replica.Command{Op: replica.OpClusterVersion, Max: int(v)}
+		if err := proposeCmd(&cmd, waiter{}); err != nil {
+			return err
+		}
+		versionAsked = v
+		n.cfg.Logger.Info("cluster command version moving up", "version", v)
+		return nil
+	}
 	proposeCmd = func(cmd *replica.Command, w waiter) error {
 		if !n.rn.Status().IsLeader {
 			return notLeader()
@@ -426,15 +441,10 @@ func (n *Node) run() {
 			if !n.allRead(v) {
 				return n.versionRefusal(v, at)
 			}
-			if versionAsked < v {
-				// Every member reads v, and the log does not say so yet
-				// (a cluster that just started): it does, right before
-				// this command.
-				vc := replica.Command{Op: replica.OpClusterVersion, Max: int(v)}
-				if err := proposeCmd(&vc, waiter{}); err != nil {
-					return err
-				}
-				versionAsked = v
+			// Every member reads v and the log may not say so yet (a
+			// cluster that just started): it does, right before this.
+			if err := recordVersion(v); err != nil {
+				return err
 			}
 		}
 		if cmd.Op == replica.OpReceive && n.brk != nil {
@@ -589,13 +599,7 @@ func (n *Node) run() {
 			versionAsked = v
 		}
 		if v := n.cfg.MaxVersion; leading && versionAsked < v && n.allRead(v) {
-			// Every member reads v now: the log records it, and commands
-			// of version v may be proposed once it is applied.
-			cmd := replica.Command{Op: replica.OpClusterVersion, Max: int(v)}
-			if proposeCmd(&cmd, waiter{}) == nil {
-				versionAsked = v
-				n.cfg.Logger.Info("cluster command version moving up", "version", v)
-			}
+			recordVersion(v) // (not leading after all: the next leader does it)
 		}
 		st := n.rn.Status()
 		if leading && (!st.IsLeader || st.Term != term) {
@@ -645,8 +649,15 @@ func (n *Node) run() {
 // encode is cmd's log entry; the bodies of a publish to a queue that
 // stores them compressed are compressed first (by the leader: every
 // replica then stores the same bytes, whatever its build's zstd would
-// make of them).
+// make of them). The frames live in the compressor's buffers until the
+// entry is encoded.
 func (n *Node) encode(cmd *replica.Command) ([]byte, error) {
+	var bufs []*zbody.Buf
+	defer func() {
+		for _, z := range bufs {
+			n.zc.Release(z)
+		}
+	}()
 	compress := func(target string, msgs []replica.Msg) error {
 		min, on := n.rep.Shard().CompressMin(target)
 		if !on {
@@ -663,15 +674,10 @@ func (n *Node) encode(cmd *replica.Command) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		defer n.zc.Release(z)
-		// (The frames live in z until the command is encoded below.)
-		out := make([]replica.Msg, len(msgs))
+		bufs = append(bufs, z)
 		for i := range msgs {
-			out[i] = msgs[i]
-			out[i].Body, out[i].Zstd = pms[i].Body, pms[i].Zstd
+			msgs[i].Body, msgs[i].Zstd = pms[i].Body, pms[i].Zstd
 		}
-		copyFrames(out)
-		copy(msgs, out)
 		return nil
 	}
 	switch cmd.Op {
@@ -687,16 +693,6 @@ func (n *Node) encode(cmd *replica.Command) ([]byte, error) {
 		}
 	}
 	return cmd.Encode(nil), nil
-}
-
-// copyFrames gives each compressed body its own copy, out of the
-// compressor's pooled buffer (released when encode returns).
-func copyFrames(msgs []replica.Msg) {
-	for i := range msgs {
-		if msgs[i].Zstd {
-			msgs[i].Body = append([]byte(nil), msgs[i].Body...)
-		}
-	}
 }
 
 // allRead says whether every member (voters and learners) reads command

@@ -97,6 +97,14 @@ func (n *Node) StatusHandler() http.Handler {
 	})
 }
 
+// misdirected answers a request that only the leader takes: 421 with
+// {"error": …, "leader": its address} (the CLI follows it once).
+func misdirected(w http.ResponseWriter, nl *NotLeaderError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusMisdirectedRequest)
+	json.NewEncoder(w).Encode(map[string]string{"error": nl.Error(), "leader": nl.Addr})
+}
+
 // admit checks a request's method and token (authorized), and answers
 // 405 or 401 when it fails.
 func (n *Node) admit(w http.ResponseWriter, r *http.Request, method string) bool {
@@ -161,9 +169,7 @@ func (n *Node) BackupHandler() http.Handler {
 		var nl *NotLeaderError
 		switch {
 		case errors.As(err, &nl):
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusMisdirectedRequest)
-			json.NewEncoder(w).Encode(map[string]string{"error": err.Error(), "leader": nl.Addr})
+			misdirected(w, nl)
 			return
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)

@@ -15,6 +15,10 @@ const (
 	MaxHeaderValue = 4096
 )
 
+// NackError is a nack's error text as kept: at most MaxHeaderValue bytes
+// (a longer one is cut, not refused: the consumer is reporting a failure).
+func NackError(s string) string { return s[:min(len(s), MaxHeaderValue)] }
+
 // CheckMessage enforces what a published message may be: a priority in
 // range, no negative delay or TTL, at most maxHeaders headers of bounded
 // names and values, a deliver-at time UnixNano can hold, and at most

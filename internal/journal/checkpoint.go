@@ -8,6 +8,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/chutemq/chute/internal/vfs"
 )
 
 // A checkpoint file holds a snapshot of the engine taken when the journal's
@@ -68,35 +70,8 @@ func (j *Journal) WriteCheckpoint(pos uint64, snapshot [][]byte) error {
 	hdr, _, crc := ckptFrame(pos, snapshot)
 	name := ckptName(dir, pos)
 	tmp := name + ".tmp"
-	f, err := fs.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("create checkpoint: %w", err)
-	}
-	_, err = f.WriteAt(hdr, 0)
-	at := int64(ckptHeader)
-	for _, p := range snapshot {
-		if err == nil {
-			_, err = f.WriteAt(p, at)
-			at += int64(len(p))
-		}
-	}
-	if err == nil {
-		_, err = f.WriteAt(binary.LittleEndian.AppendUint32(nil, crc), at)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fs.Rename(tmp, name)
-	}
-	if err == nil {
-		err = fs.SyncDir(dir)
-	}
-	if err != nil {
-		fs.Remove(tmp)
+	parts := append(append([][]byte{hdr}, snapshot...), binary.LittleEndian.AppendUint32(nil, crc))
+	if err := vfs.WriteFileSynced(fs, name, tmp, parts...); err != nil {
 		return fmt.Errorf("write checkpoint %s: %w", name, err)
 	}
 	names, err := fs.List(dir)

@@ -68,17 +68,24 @@ var ErrNotExist = os.ErrNotExist
 // IsNotExist reports whether err means a file is missing.
 func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
 
-// WriteFileSynced replaces name with data durably: written to tmp (a name
-// in the same directory; one a crash leaves behind is truncated by the
-// next write, or cleaned up by its owner, as repair does), synced,
-// renamed over name, and the directory synced, so that a crash leaves
-// the old file or the new one, never a torn one.
-func WriteFileSynced(fs FS, name, tmp string, data []byte) error {
+// WriteFileSynced replaces name with data (its pieces, written one after
+// another, not copied together) durably: written to tmp (a name in the
+// same directory; one a crash leaves behind is truncated by the next
+// write, or cleaned up by its owner, as repair does), synced, renamed
+// over name, and the directory synced, so that a crash leaves the old
+// file or the new one, never a torn one.
+func WriteFileSynced(fs FS, name, tmp string, data ...[]byte) error {
 	f, err := fs.Create(tmp)
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteAt(data, 0)
+	var at int64
+	for _, p := range data {
+		if err == nil {
+			_, err = f.WriteAt(p, at)
+			at += int64(len(p))
+		}
+	}
 	if err == nil {
 		err = f.Sync()
 	}
