@@ -141,6 +141,12 @@ func (h *hub) loop() {
 		case <-t.C():
 		case <-h.wake:
 			t.Stop()
+			if !h.anyFresh() {
+				// The feed that woke us was served by the tick that was
+				// under way when it opened: a tick now would send its
+				// subscribers an extra delta out of step with the clock.
+				continue
+			}
 		case <-h.s.stop.Done():
 			t.Stop()
 			return
@@ -154,6 +160,18 @@ func (h *hub) subscribers() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.subs)
+}
+
+// anyFresh reports whether a subscriber still waits for its snapshot.
+func (h *hub) anyFresh() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for sub := range h.subs {
+		if sub.fresh {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *hub) subscribe() *feedSub {
