@@ -196,6 +196,7 @@ type JournalStats struct {
 	CacheBytes     int64         // bytes held by the read cache
 	Segments       int           // segment files in use
 	Reclaimed      int64         // segment files deleted since Open (nothing live left in them)
+	Freeing        int           // of those, files still being given back to the volume, a slice at a time
 	SegmentSize    int64         // the size of one segment file
 	Policy         SyncPolicy
 }
@@ -205,7 +206,7 @@ func (b *Broker) JournalStats() JournalStats {
 	s := b.jrn.Stats()
 	return JournalStats{Records: s.Records, Bytes: s.Bytes, Writes: s.Writes, Syncs: s.Syncs,
 		SyncTime: s.SyncTime, CacheHits: s.CacheHits, FileReads: s.FileReads, CacheBytes: s.CacheBytes,
-		Segments: s.Segments, Reclaimed: s.Released, SegmentSize: s.SegmentSize, Policy: b.opts.Sync}
+		Segments: s.Segments, Reclaimed: s.Released, Freeing: s.Reclaiming, SegmentSize: s.SegmentSize, Policy: b.opts.Sync}
 }
 
 // SyncJournal writes and syncs everything journaled so far, whatever the

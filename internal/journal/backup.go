@@ -124,7 +124,7 @@ func (p *Pinned) Section(id uint32, n int64) (*io.SectionReader, int64, error) {
 func (p *Pinned) Unpin() error {
 	var err error
 	for id, s := range p.segs {
-		if rerr := s.releaseRef(p.j.opts.FS); rerr != nil && err == nil {
+		if rerr := s.releaseRef(p.j.removeSegment); rerr != nil && err == nil {
 			err = rerr
 		}
 		delete(p.segs, id)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,7 +65,20 @@ type Options struct {
 	// appends until the owner, having brought its state back in line with
 	// the journal (Reread), calls Resume. See nospace.go.
 	OnNoSpace func()
+	// ReclaimSlice, when above 0, gives a released segment's blocks back
+	// this many bytes at a time, ReclaimGap apart (0: 1 ms), from a
+	// goroutine of the journal's, instead of unlinking it whole where it
+	// is released: a whole segment's unlink holds up every sync on the
+	// volume for tens of milliseconds (reclaim.go). 0 removes at once,
+	// on the releasing goroutine (what the simulation needs: no goroutine
+	// of the journal's own deciding when its files change).
+	ReclaimSlice int64
+	ReclaimGap   time.Duration
 }
+
+// DefaultReclaimSlice is the ReclaimSlice the broker and cluster nodes
+// use (measured in reclaim.go's note).
+const DefaultReclaimSlice = 256 << 10
 
 // ErrClosed is returned by calls on a closed journal.
 var ErrClosed = errors.New("journal closed")
@@ -110,6 +125,7 @@ type Journal struct {
 	// syncStarts is closed when the writer next begins a sync (made on
 	// demand by Hurry for a caller that could not hurry yet).
 	syncStarts chan struct{}
+	reclaim    *reclaimer    // gives released segments back in slices; nil: removed at once
 	cache      *readCache    // recently written bytes, outside the Go heap
 	done       chan struct{} // closed when the writer exits
 	skipped    []Damage      // damage Replay skipped before the checkpoint (reader.go)
@@ -226,8 +242,35 @@ func Open(opts Options) (*Journal, error) {
 			j.segs[id] = &segment{id: id, name: segName(opts.Dir, id)}
 		}
 	}
+	if opts.ReclaimSlice > 0 {
+		j.reclaim = newReclaimer(opts.FS, opts.Dir, opts.ReclaimSlice, opts.ReclaimGap, j.log, j.shortOfSpace)
+	}
+	for _, name := range names { // released segments a crash left half given back
+		if strings.HasSuffix(name, ".seg"+freeSuffix) {
+			if err := j.removeSegment(path.Join(opts.Dir, name)); err != nil && !vfs.IsNotExist(err) {
+				j.log.Warn("journal: remove a released segment", "file", name, "err", err)
+			}
+		}
+	}
 	return j, nil
 }
+
+// removeSegment removes a released segment's file: at once, or through
+// the reclaimer (a .free file is queued as it is).
+func (j *Journal) removeSegment(name string) error {
+	switch {
+	case j.reclaim == nil:
+		return j.opts.FS.Remove(name)
+	case strings.HasSuffix(name, freeSuffix):
+		j.reclaim.add(name)
+		return nil
+	}
+	return j.reclaim.release(name)
+}
+
+// shortOfSpace reports whether the volume is short of space: a batch was
+// undone for lack of it, or preallocation is off.
+func (j *Journal) shortOfSpace() bool { return j.fullSet.Load() || j.noPrealloc.Load() }
 
 // Append adds a record and returns its position and the batch that will
 // complete it. Records are written in the order of their Append calls.
@@ -764,6 +807,9 @@ func (j *Journal) Close() error {
 			err = cerr
 		}
 	}
+	if j.reclaim != nil {
+		j.reclaim.close()
+	}
 	j.mu.Lock()
 	j.cache.close()
 	j.mu.Unlock()
@@ -813,7 +859,7 @@ func (j *Journal) readFile(id uint32, off int64, buf []byte) error {
 		return fmt.Errorf("segment %d not open", id)
 	}
 	_, err := f.ReadAt(buf, off)
-	if rerr := s.releaseRef(j.opts.FS); err == nil {
+	if rerr := s.releaseRef(j.removeSegment); err == nil {
 		err = rerr
 	}
 	if err == io.EOF {
@@ -924,7 +970,7 @@ func (j *Journal) Release(id uint32) error {
 	j.mu.Unlock()
 	j.stats.released.Add(1)
 	j.log.Debug("releasing segment", "segment", id)
-	return s.release(j.opts.FS)
+	return s.release(j.removeSegment)
 }
 
 // Segments returns the ids of the segments not yet released, ascending.
@@ -962,6 +1008,8 @@ type Stats struct {
 	Policy         SyncPolicy
 	Rewinds        int64 // batches undone because the disk was full
 	Released       int64 // segments released (deleted once unread) since Open
+	Reclaimed      int64 // released files given back in slices and removed since Open (ReclaimSlice)
+	Reclaiming     int   // released files still being given back
 	Hurried        int64 // batches written by a caller during a sync (Hurry)
 }
 
@@ -969,7 +1017,13 @@ func (j *Journal) Stats() Stats {
 	j.mu.Lock()
 	n, cached := len(j.segs), j.cache.bytes()
 	j.mu.Unlock()
+	var given int64
+	var pending int
+	if j.reclaim != nil {
+		given, pending = j.reclaim.counts()
+	}
 	return Stats{
+		Reclaimed: given, Reclaiming: pending,
 		CacheHits: j.stats.cacheHits.Load(), FileReads: j.stats.fileReads.Load(), CacheBytes: cached,
 		Records: j.stats.records.Load(), Bytes: j.stats.bytes.Load(),
 		Writes: j.stats.writes.Load(), Syncs: j.stats.syncs.Load(),

@@ -144,7 +144,7 @@ func TestReleaseWaitsForReaders(t *testing.T) {
 	if _, err := fs.Bytes(s.name); err != nil {
 		t.Fatalf("segment removed while a reader holds it: %v", err)
 	}
-	if err := s.releaseRef(fs); err != nil {
+	if err := s.releaseRef(j.removeSegment); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fs.Bytes(s.name); !vfs.IsNotExist(err) {

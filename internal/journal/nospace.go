@@ -240,7 +240,7 @@ func (j *Journal) readSegment(s *segment, isTail bool, end int64, buf *[]byte) (
 	if !ok {
 		return nil, fmt.Errorf("reread: segment %d not open", s.id)
 	}
-	defer s.releaseRef(j.opts.FS)
+	defer s.releaseRef(j.removeSegment)
 	size := end
 	if !isTail {
 		var err error

@@ -49,7 +49,7 @@ func (s *segment) acquire() (vfs.File, bool) {
 	return s.f, true
 }
 
-func (s *segment) releaseRef(fs vfs.FS) error {
+func (s *segment) releaseRef(rm func(name string) error) error {
 	s.mu.Lock()
 	s.refs--
 	remove := s.refs == 0 && s.released && !s.gone
@@ -58,13 +58,13 @@ func (s *segment) releaseRef(fs vfs.FS) error {
 	}
 	s.mu.Unlock()
 	if remove {
-		return s.remove(fs)
+		return s.remove(rm)
 	}
 	return nil
 }
 
 // release marks the segment unneeded and removes it once unreferenced.
-func (s *segment) release(fs vfs.FS) error {
+func (s *segment) release(rm func(name string) error) error {
 	s.mu.Lock()
 	s.released = true
 	remove := s.refs == 0 && !s.gone
@@ -73,17 +73,17 @@ func (s *segment) release(fs vfs.FS) error {
 	}
 	s.mu.Unlock()
 	if remove {
-		return s.remove(fs)
+		return s.remove(rm)
 	}
 	return nil
 }
 
-func (s *segment) remove(fs vfs.FS) error {
+func (s *segment) remove(rm func(name string) error) error {
 	var err error
 	if s.f != nil {
 		err = s.f.Close()
 	}
-	if rerr := fs.Remove(s.name); rerr != nil && !vfs.IsNotExist(rerr) && err == nil {
+	if rerr := rm(s.name); rerr != nil && !vfs.IsNotExist(rerr) && err == nil {
 		err = rerr
 	}
 	return err

@@ -51,6 +51,9 @@ type LogOptions struct {
 	// SegmentSize is the journal's segment size (0: the journal's default).
 	SegmentSize int64
 	Logger      *slog.Logger
+	// ReclaimSlice is the journal's (journal.Options): 0 removes a
+	// released segment at once, as the simulation needs.
+	ReclaimSlice int64
 }
 
 // OpenLog opens (or creates) the log in dir and returns what it holds. A
@@ -58,7 +61,7 @@ type LogOptions struct {
 // damage anywhere else is an error, *journal.CorruptionError or
 // ErrLogDamaged.
 func OpenLog(fs vfs.FS, dir string, opts LogOptions) (*Log, consensus.Durable, error) {
-	j, err := journal.Open(journal.Options{FS: fs, Dir: dir, SegmentSize: opts.SegmentSize, Sync: journal.SyncAlways, Logger: opts.Logger})
+	j, err := journal.Open(journal.Options{FS: fs, Dir: dir, SegmentSize: opts.SegmentSize, Sync: journal.SyncAlways, Logger: opts.Logger, ReclaimSlice: opts.ReclaimSlice})
 	if err != nil {
 		return nil, consensus.Durable{}, err
 	}
