@@ -31,6 +31,10 @@ var (
 	cMembers   = desc("chute_cluster_members", "Members of the shard's group, by kind (voter, learner).", "shard", "kind")
 	cLag       = desc("chute_cluster_member_lag", "On the leader: entries a member's log is known to be behind the commit index.", "shard", "member")
 	cUp        = desc("chute_cluster_up", "1 if the node answered this scrape (0: its loop did not, within 2 s).", "shard")
+	cSyncs     = desc("chute_cluster_log_syncs_total", "Syncs of the node's Raft log (one per batch of entries it saved).", "shard")
+	cSyncTime  = desc("chute_cluster_log_sync_seconds_total", "Time the node spent syncing its Raft log.", "shard")
+	cLogBytes  = desc("chute_cluster_log_bytes_total", "Bytes the node appended to its Raft log since it started.", "shard")
+	cLogSegs   = desc("chute_cluster_log_segments", "Segment files of the node's Raft log.", "shard")
 	cVersion   = desc("chute_cluster_command_version", "The command version the cluster has recorded in its log (a rolling upgrade is done once it is the binaries' latest).", "shard")
 )
 
@@ -50,6 +54,7 @@ func NewClusterCollector(n *cluster.Node, stats func() server.Stats) *ClusterCol
 // Describe implements prometheus.Collector.
 func (c *ClusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{cTerm, cLeader, cHasLeader, cCommit, cApplied, cApplyLag, cSnapshot, cLeaders, cSnapSent, cSnapRest, cMembers, cLag, cUp, cVersion,
+		cSyncs, cSyncTime, cLogBytes, cLogSegs,
 		sConns, sConnsTotal, sRequests, sAuthFailures, sRefused, sInflight, sInflightMax} {
 		ch <- d
 	}
@@ -86,6 +91,10 @@ func (c *ClusterCollector) Collect(ch chan<- prometheus.Metric) {
 	count(cSnapSent, float64(in.SnapshotsSent), shard)
 	count(cSnapRest, float64(in.Restores), shard)
 	gauge(cVersion, float64(in.Version), shard)
+	count(cSyncs, float64(in.Log.Syncs), shard)
+	count(cSyncTime, in.Log.SyncSeconds, shard)
+	count(cLogBytes, float64(in.Log.Bytes), shard)
+	gauge(cLogSegs, float64(in.Log.Segments), shard)
 	var voters, learners int
 	for _, m := range in.Members {
 		if m.Voter {

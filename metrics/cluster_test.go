@@ -46,6 +46,7 @@ func TestClusterMetrics(t *testing.T) {
 	if value(t, fams, "chute_cluster_term", "shard", "0") < 1 || before < 1 {
 		t.Errorf("term %v, commit %v: want both at least 1", value(t, fams, "chute_cluster_term", "shard", "0"), before)
 	}
+	syncs, logBytes := value(t, fams, "chute_cluster_log_syncs_total", "shard", "0"), value(t, fams, "chute_cluster_log_bytes_total", "shard", "0")
 	ctx := context.Background()
 	if err := api.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
 		t.Fatal(err)
@@ -58,6 +59,15 @@ func TestClusterMetrics(t *testing.T) {
 	fams, _ = scrape(t, addr, "")
 	if v := value(t, fams, "chute_cluster_command_version", "shard", "0"); v != 2 {
 		t.Errorf("command version %v after a keyed publish", v)
+	}
+	if v := value(t, fams, "chute_cluster_log_syncs_total", "shard", "0"); v < syncs+2 {
+		t.Errorf("log syncs %v after a create and a publish, %v before", v, syncs)
+	}
+	if v := value(t, fams, "chute_cluster_log_bytes_total", "shard", "0"); v <= logBytes {
+		t.Errorf("log bytes %v after a create and a publish, %v before", v, logBytes)
+	}
+	if v := value(t, fams, "chute_cluster_log_segments", "shard", "0"); v < 1 {
+		t.Errorf("log segments %v", v)
 	}
 	if after := value(t, fams, "chute_cluster_commit_index", "shard", "0"); after < before+2 {
 		t.Errorf("commit index %v after a create and a publish, %v before", after, before)

@@ -36,6 +36,18 @@ type Info struct {
 	// each member's is the latest it reads, as the leader last heard (0:
 	// not known here).
 	Version uint8 `json:"version"`
+	// Log is the node's Raft log on disk: its syncs (one per batch of
+	// entries the node saved), the time spent in them, the bytes written
+	// and the segments it holds.
+	Log LogInfo `json:"log"`
+}
+
+// LogInfo is the node's Raft log on disk (Info.Log).
+type LogInfo struct {
+	Syncs       int64   `json:"syncs"`
+	SyncSeconds float64 `json:"sync_seconds"`
+	Bytes       int64   `json:"bytes"`
+	Segments    int     `json:"segments"`
 }
 
 // Member is one member as a node sees it; Match (known on the leader
@@ -59,6 +71,8 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 		in = Info{ID: n.cfg.ID, Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
 			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Restores: n.restores.Load(),
 			SnapshotsSent: n.snapSends.Load(), Version: n.rep.Shard().Version()}
+		ls := n.rep.Log().Stats()
+		in.Log = LogInfo{Syncs: ls.Syncs, SyncSeconds: ls.SyncTime.Seconds(), Bytes: ls.Bytes, Segments: ls.Segments}
 		for _, l := range [][]uint64{voters, learners} {
 			for _, id := range l {
 				m := Member{ID: id, Addr: n.cfg.Peers[id], Voter: slices.Contains(voters, id), Leading: id == st.Leader}

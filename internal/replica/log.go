@@ -162,6 +162,9 @@ func (l *Log) SaveSnapshot(ctx context.Context, snap *consensus.Snapshot, after 
 // Segments is how many journal segments the log holds.
 func (l *Log) Segments() int { return len(l.j.Segments()) }
 
+// Stats are the log's journal's counters.
+func (l *Log) Stats() journal.Stats { return l.j.Stats() }
+
 // encodeCheckpoint: version, the snapshot (index, term, voters, learners,
 // data), then the entries and hard state as a log record.
 func encodeCheckpoint(d consensus.Durable) []byte {
