@@ -13,6 +13,7 @@ import (
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/broker"
 	chutev1 "github.com/chutemq/chute/gen/chute/v1"
+	"github.com/chutemq/chute/internal/recv"
 	"github.com/chutemq/chute/internal/wire"
 )
 
@@ -388,6 +389,13 @@ func (c *consumer) deliver(ctx context.Context) {
 		}
 	}()
 	defer func() { close(pipe); <-sent }()
+	var standing recv.Standing
+	if sr, ok := c.m.s.api.(recv.StandingReceiver); ok && !async {
+		// A cluster's leader: the stream's receives ride behind every
+		// publish while it has credit (internal/cluster/standing.go).
+		standing = sr.StandingReceive(c.queue, c.lease)
+		defer standing.Close()
+	}
 	for ctx.Err() == nil {
 		c.mu.Lock()
 		credit := c.credit
@@ -404,9 +412,12 @@ func (c *consumer) deliver(ctx context.Context) {
 		var ds []chute.Delivery
 		var recorded func(context.Context) error
 		var err error
-		if async {
+		switch {
+		case async:
 			ds, recorded, err = ar.ReceiveAsync(ctx, c.queue, opts)
-		} else {
+		case standing != nil:
+			ds, err = standing.Next(ctx, opts.Max)
+		default:
 			ds, err = c.m.s.api.Receive(ctx, c.queue, opts)
 		}
 		if err != nil {

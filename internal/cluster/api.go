@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/engine"
+	"github.com/chutemq/chute/internal/recv"
 	"github.com/chutemq/chute/internal/replica"
 )
 
@@ -686,3 +688,65 @@ func parseReceipt(s string) (qid uint32, seq uint64, deliv uint16, err error) {
 	}
 	return uint32(q), n, uint16(d), nil
 }
+
+// StandingReceive starts a standing receive of queue for a Consume stream
+// (recv.StandingReceiver): its receives ride behind every publish to the
+// queue while the stream has credit (standing.go).
+func (a *API) StandingReceive(queue string, lease time.Duration) recv.Standing {
+	return &apiStanding{a: a, s: a.n.Stand(queue, lease)}
+}
+
+type apiStanding struct {
+	a *API
+	s *Standing
+}
+
+func (st *apiStanding) Next(ctx context.Context, max int) ([]chute.Delivery, error) {
+	reply := make(chan standReply, 1)
+	st.s.last = reply
+	if err := st.s.request(ctx, standReq{s: st.s, op: standNext, max: max, reply: reply}); err != nil {
+		return nil, st.a.publicErr(err)
+	}
+	for {
+		t := st.a.clock.NewTimer(receivePoll)
+		select {
+		case r := <-reply:
+			t.Stop()
+			st.s.last = nil
+			if r.err != nil {
+				return nil, st.a.publicErr(r.err)
+			}
+			// A result with an error (the queue deleted meanwhile) is
+			// reported only when no other brought deliveries: it comes
+			// again with the next receive.
+			var out []chute.Delivery
+			var failed error
+			for _, res := range r.res {
+				if res.Err != nil {
+					failed = cmp.Or(failed, res.Err)
+					continue
+				}
+				ds, err := st.a.deliveries(st.s.cmd.Queue, res)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, ds...)
+			}
+			if len(out) == 0 && failed != nil {
+				return nil, st.a.publicErr(failed)
+			}
+			return out, nil
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C():
+			// Timers (delays, leases, TTLs) make messages ready with no
+			// command: look again every receivePoll.
+			if err := st.s.request(ctx, standReq{s: st.s, op: standPoll}); err != nil {
+				return nil, st.a.publicErr(err)
+			}
+		}
+	}
+}
+
+func (st *apiStanding) Close() { st.s.Close() }

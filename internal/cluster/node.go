@@ -120,6 +120,7 @@ type Node struct {
 	inbox   chan []consensus.Message
 	props   chan *proposal
 	parks   chan *Parked
+	stands  chan standReq
 	reports chan snapReport
 	// inspects carries functions to run on the loop (onLoop).
 	inspects chan func()
@@ -129,6 +130,7 @@ type Node struct {
 	zc       zbody.Compressor // bodies at rest: compressed by the leader's loop, read back by the API
 
 	parking     parking    // owned by run
+	standing    standings  // owned by run
 	confPending bool       // a membership change proposed and not applied; owned by run
 	sched       *scheduler // the leader's schedules (nil when not leading); owned by run
 	brk         *breakers  // the leader's circuit breakers (nil when not leading); owned by run
@@ -168,10 +170,13 @@ type proposal struct {
 // waiter is who gets a proposal's result: a caller of Do, a parked
 // receive, or the leader's scheduler (a firing).
 type waiter struct {
-	reply chan result
-	park  *Parked
-	fire  *schedule.Firing
-	move  *breaker.Move // a breaker transition the leader proposed
+	reply    chan result
+	park     *Parked
+	stand    *Standing // a standing receive's receive, of Max standMax (drain: for messages ready when proposed)
+	standMax int
+	drain    bool
+	fire     *schedule.Firing
+	move     *breaker.Move // a breaker transition the leader proposed
 }
 
 type result struct {
@@ -229,7 +234,8 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}
 	n := &Node{cfg: cfg, rep: rep, peers: map[uint64]*peer{}, versions: map[uint64]uint8{},
-		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), parks: make(chan *Parked, 256), parking: newParking(), reports: make(chan snapReport, 16), inspects: make(chan func()),
+		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), parks: make(chan *Parked, 256), parking: newParking(),
+		stands: make(chan standReq, 256), standing: newStandings(), reports: make(chan snapReport, 16), inspects: make(chan func()),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	// Sorted: every member bootstraps the same entries (the membership,
 	// in this order) at the same indexes.
@@ -394,6 +400,11 @@ func (n *Node) run() {
 				if n.brk != nil {
 					n.brk.moved(*w.move, replica.Result{}, err, n.cfg.Clock.Now().UnixNano())
 				}
+			case w.stand != nil:
+				w.stand.reserved -= w.standMax
+				if w.drain {
+					w.stand.draining = false
+				}
 			case w.park == nil:
 				w.reply <- result{err: err}
 			default:
@@ -404,6 +415,15 @@ func (n *Node) run() {
 	}
 	defer fail(ErrClosed)
 	defer func() { pk.failAll(ErrClosed) }()
+	failStanding := func(err error) {
+		for _, list := range n.standing.byQueue {
+			for _, s := range list {
+				s.fail(err)
+			}
+		}
+		n.standing = newStandings()
+	}
+	defer func() { failStanding(ErrClosed) }()
 	receive := func(msgs []consensus.Message) {
 		for _, m := range msgs {
 			if err := n.rn.Receive(m); err != nil {
@@ -459,16 +479,24 @@ func (n *Node) run() {
 		if err := n.rn.Propose(data); err != nil {
 			return notLeader()
 		}
-		if w.reply != nil || w.fire != nil || w.move != nil {
+		if w.reply != nil || w.fire != nil || w.move != nil || w.stand != nil {
 			waiters[cmd.ID] = w
 		}
 		wake := func(q string, k int) {
 			pk.coming[q] = cmd.ID
 			for _, p := range pk.take(q, k) {
+				k -= max(p.cmd.Max, 1)
 				if err := proposeCmd(&p.cmd, waiter{reply: p.reply, park: p}); err != nil {
 					p.deliver(result{err: err})
 				}
 			}
+			n.standing.spread(q, k, func(s *Standing, m int) {
+				rc := s.cmd
+				rc.Max = m
+				if proposeCmd(&rc, waiter{stand: s, standMax: m}) == nil {
+					s.reserved += m
+				}
+			})
 		}
 		readyIn(cmd, func(target string, k int) {
 			switch {
@@ -514,6 +542,61 @@ func (n *Node) run() {
 			p.deliver(result{err: err})
 		}
 	}
+	// stand handles a standing receive's request (standing.go).
+	stand := func(r standReq) {
+		s := r.s
+		switch r.op {
+		case standClose:
+			s.closed = true
+			n.standing.remove(s)
+			for _, res := range s.mailbox {
+				if cmd, ok := handBack(s.cmd.Queue, res); ok {
+					handBacks = append(handBacks, cmd)
+				}
+			}
+			s.mailbox, s.boxed, s.waiting = nil, 0, nil
+			close(r.done)
+			return
+		case standNext:
+			s.credit, s.waiting = r.max, r.reply
+		}
+		if s.closed || s.waiting == nil {
+			return
+		}
+		if s.err == nil && !n.rn.Status().IsLeader {
+			s.err = notLeader()
+		}
+		if s.err != nil {
+			n.standing.remove(s)
+			s.reply()
+			return
+		}
+		n.standing.add(s)
+		s.reply()
+		if s.waiting == nil || s.draining || s.avail() <= 0 {
+			return
+		}
+		// Nothing for it yet: what is ready now (or, on a poll, what a
+		// timer may have made ready) is taken by a receive of its own.
+		ready, delayed, inflight, ok := n.rep.Shard().Counts(s.cmd.Queue)
+		want := ready > 0 || !ok
+		if r.op == standPoll && !want {
+			next := n.rep.Shard().NextEvent()
+			want = delayed+inflight > 0 || next != 0 && next <= n.cfg.Clock.Now().UnixNano()
+		}
+		if !want {
+			return
+		}
+		rc := s.cmd
+		rc.Max = min(s.avail(), maxStandDrain)
+		if err := proposeCmd(&rc, waiter{stand: s, standMax: rc.Max, drain: true}); err != nil {
+			s.fail(err)
+			n.standing.remove(s)
+			return
+		}
+		s.reserved += rc.Max
+		s.draining = true
+	}
 	for {
 		select {
 		case <-n.stop:
@@ -531,6 +614,8 @@ func (n *Node) run() {
 			propose(p)
 		case p := <-n.parks:
 			park(p)
+		case r := <-n.stands:
+			stand(r)
 		}
 		// Take what else is waiting, so that one Update (one sync) carries
 		// every proposal and message that arrived meanwhile: group commit.
@@ -545,6 +630,8 @@ func (n *Node) run() {
 				propose(p)
 			case p := <-n.parks:
 				park(p)
+			case r := <-n.stands:
+				stand(r)
 			default:
 				break more
 			}
@@ -574,6 +661,10 @@ func (n *Node) run() {
 			} else if w.move != nil {
 				if n.brk != nil {
 					n.brk.moved(*w.move, res, nil, n.cfg.Clock.Now().UnixNano())
+				}
+			} else if w.stand != nil {
+				if cmd, ok := w.stand.applied(res, w.standMax, w.drain); ok {
+					handBacks = append(handBacks, cmd)
 				}
 			} else if w.park == nil {
 				w.reply <- result{res: res}
@@ -609,6 +700,7 @@ func (n *Node) run() {
 		}
 		if leading && !st.IsLeader { // (a follower answers parks at once)
 			pk.failAll(notLeader())
+			failStanding(notLeader())
 		}
 		if st.Leader != 0 && (st.Leader != n.status.Leader || st.Term != n.status.Term) {
 			n.leaderChanges.Add(1)
