@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -24,21 +25,37 @@ import (
 	"github.com/chutemq/chute/internal/replica"
 )
 
-// freePorts returns n ports of 127.0.0.1 free a moment ago (a cluster's
-// members must know each other's addresses before they start).
+// freePorts returns n ports free on 127.0.0.1 for `chute serve`
+// processes that bind them later (and again after each restart). They
+// are drawn from 20000–31999, below the ephemeral ranges of Linux
+// (32768–60999), macOS and Windows (49152–65535): a port the kernel
+// hands out for :0 listeners or outgoing connections — of this test or
+// of another package's, running beside it — then never takes one between
+// the check here and the bind. (Drawn from :0 itself, a port was once
+// taken by a benchmark's connection in that gap: "address already in
+// use".)
 func freePorts(t *testing.T, n int) []int {
 	var ports []int
 	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for try := 0; len(ports) < n; try++ {
+		if try == 1000 {
+			t.Fatalf("no %d free ports in 20000–31999 after 1000 tries", n)
+		}
+		port := 20000 + mrand.IntN(12000)
+		if slices.Contains(ports, port) {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+		ports = append(ports, port)
 	}
 	return ports
 }
