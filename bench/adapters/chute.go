@@ -263,7 +263,7 @@ func (q *chuteQueue) NewConsumer(ctx context.Context, sub, prefetch int) (Consum
 	c := &chuteConsumer{
 		cons:  client.NewConsumer(q.api, queue, client.ConsumerOptions{Prefetch: max(prefetch, 1)}),
 		queue: queue, prefetch: max(prefetch, 1),
-		acks: make(chan []string, 4), freed: make(chan struct{}, 1), done: make(chan struct{}),
+		acks: make(chan []string, 64), freed: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	go c.ackLoop()
 	return c, nil
@@ -447,11 +447,27 @@ func (c *chuteConsumer) Ack(ctx context.Context, msgs []Message) error {
 	}
 }
 
-// ackLoop sends each batch of receipts as one Ack call, in order, and
-// keeps the first error; it ends when Close closes acks.
+// ackLoop sends the receipts handed over, in order, and keeps the first
+// error; it ends when Close closes acks. The batches handed over while an
+// Ack call was out go in the next call together: an ack is a round trip
+// (through a cluster, a commit of its own), and a loop one batch behind
+// at a time filled acks and held the workload's next receive back, which
+// counted as end-to-end latency (NATS's acks are sent without waiting).
 func (c *chuteConsumer) ackLoop() {
 	defer close(c.done)
 	for rs := range c.acks {
+	more:
+		for {
+			select {
+			case next, ok := <-c.acks:
+				if !ok {
+					break more
+				}
+				rs = append(rs, next...)
+			default:
+				break more
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		n := len(rs)
 		err := c.cons.Ack(ctx, rs...)

@@ -641,12 +641,18 @@ func (r *runner) consume(ctx context.Context, c int) {
 	qi := c % len(r.queues)
 	q := r.queues[qi]
 	cons := client.NewConsumer(r.api, q, client.ConsumerOptions{Prefetch: r.cfg.Prefetch})
-	acks := make(chan []string, 4)
+	acks := make(chan []string, 64)
 	var acker sync.WaitGroup
 	acker.Go(func() {
 		// Every batch received is acked, also those received just before
 		// the run ended (ctx): acked counts them. Each ack is bounded.
+		// The batches received while an ack was out go in one call: an
+		// ack is a round trip (through a cluster, a commit of its own),
+		// and an acker a batch behind at a time filled this channel and
+		// held the loop's next receive back, which the run counted as
+		// end-to-end latency.
 		for rs := range acks {
+			rs = coalesce(acks, rs)
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			r.ack(actx, cons, rs)
 			cancel()
@@ -744,6 +750,21 @@ func (r *runner) ack(ctx context.Context, cons *client.Consumer, receipts []stri
 			continue
 		}
 		r.acked.Add(int64(len(rs)))
+	}
+}
+
+// coalesce appends to rs every batch of receipts waiting in acks.
+func coalesce(acks <-chan []string, rs []string) []string {
+	for {
+		select {
+		case more, ok := <-acks:
+			if !ok {
+				return rs
+			}
+			rs = append(rs, more...)
+		default:
+			return rs
+		}
 	}
 }
 

@@ -275,3 +275,23 @@ func TestRunPacedFakeClock(t *testing.T) {
 		t.Fatalf("published %d, skipped %d, consumed %d after %d steps", res.Published, res.RateSkipped, res.Consumed, steps)
 	}
 }
+
+// TestCoalesceAcks: the acker takes every batch waiting, in order, and
+// stops at an empty or closed channel.
+func TestCoalesceAcks(t *testing.T) {
+	acks := make(chan []string, 8)
+	acks <- []string{"b", "c"}
+	acks <- []string{"d"}
+	got := coalesce(acks, []string{"a"})
+	if strings.Join(got, ",") != "a,b,c,d" {
+		t.Fatalf("coalesced %v", got)
+	}
+	if got := coalesce(acks, []string{"e"}); len(got) != 1 {
+		t.Fatalf("from an empty channel: %v", got)
+	}
+	acks <- []string{"f"}
+	close(acks)
+	if got := coalesce(acks, nil); strings.Join(got, ",") != "f" {
+		t.Fatalf("from a closed channel: %v", got)
+	}
+}
