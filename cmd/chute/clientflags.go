@@ -183,7 +183,12 @@ func loadCA(file string) (*x509.CertPool, error) {
 // the server disagree about TLS. A mismatch of schemes is a usage error
 // (exit 2): retrying the same command line cannot help.
 func (f *clientFlags) explain(err error) error {
-	if err == nil || connect.CodeOf(err) != connect.CodeUnavailable {
+	// A TLS listener's reset reaches the client as Unavailable, or —
+	// when connect sees its call's context cancelled by the failed read
+	// first — as Canceled with the reset inside (seen once in CI); a
+	// Canceled of the user's own (an interrupt) has no reset in it.
+	code := connect.CodeOf(err)
+	if err == nil || code != connect.CodeUnavailable && !(code == connect.CodeCanceled && looksLikeTLS(err)) {
 		return err
 	}
 	t := f.target

@@ -12,8 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/broker"
@@ -360,5 +363,22 @@ func TestServerList(t *testing.T) {
 	}
 	if out, err := runCLI(t, "queue", "list", "--server", s.addr+",nonsense"); exitCode(err) != 2 {
 		t.Fatalf("a bad address in the list: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+}
+
+// TestExplainCanceledReset: a plain call to a TLS listener that connect
+// reports as Canceled with the listener's reset inside (seen once in CI)
+// is explained as the TLS mismatch it is; a Canceled without a reset (an
+// interrupt) is left alone.
+func TestExplainCanceledReset(t *testing.T) {
+	s, _ := startTLSServer(t)
+	f := &clientFlags{target: serverAddr{hostport: s.addr, scheme: "http"}}
+	reset := connect.NewError(connect.CodeCanceled, fmt.Errorf("context canceled: Post %q: read: %w", "http://"+s.addr, syscall.ECONNRESET))
+	if err := f.explain(reset); !strings.Contains(fmt.Sprint(err), "the server speaks TLS: use https://"+s.addr+" (") {
+		t.Fatalf("Canceled with a reset from a TLS listener: %v", err)
+	}
+	interrupted := connect.NewError(connect.CodeCanceled, context.Canceled)
+	if err := f.explain(interrupted); err != interrupted {
+		t.Fatalf("an interrupt explained: %v", err)
 	}
 }
