@@ -187,7 +187,7 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.alertsOff, "alerts-off", false, "evaluate no alert rules (the log shows none; chute alerts ls says so)")
 	fl.BoolVar(&f.dashboard, "dashboard", true, "serve the web dashboard at / on the API port (docs/dashboard.md)")
 	fl.StringVar(&f.dashboardHosts, "dashboard-hosts", "", "comma-separated host names the dashboard answers to when the server has no token, besides IP addresses and localhost (DNS rebinding protection)")
-	fl.StringVar(&f.clusterPeers, "cluster-peers", "", "serve a replicated cluster: every member as ID=URL, comma-separated, this node included (docs/replication.md: queues and topics; no transactions or schedules yet)")
+	fl.StringVar(&f.clusterPeers, "cluster-peers", "", "serve a replicated cluster: every member as ID=URL, comma-separated, this node included (docs/replication.md; every call of the API, one shard)")
 	fl.StringVar(&f.clusterID, "cluster-id", "", "the cluster's name, kept in DATA/cluster-identity: a data directory of another cluster is refused")
 	fl.Uint64Var(&f.nodeID, "node-id", 0, "this node's ID in --cluster-peers")
 	fl.Uint64Var(&f.compactEvery, "cluster-compact-every", 10_000, "a cluster node replaces its log with a snapshot once it grew by this many entries (tests: small, for many snapshots)")
