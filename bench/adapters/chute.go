@@ -16,6 +16,7 @@ import (
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/broker"
 	"github.com/chutemq/chute/client"
+	"github.com/chutemq/chute/internal/bench"
 	"github.com/chutemq/chute/internal/serveproc"
 )
 
@@ -456,18 +457,7 @@ func (c *chuteConsumer) Ack(ctx context.Context, msgs []Message) error {
 func (c *chuteConsumer) ackLoop() {
 	defer close(c.done)
 	for rs := range c.acks {
-	more:
-		for {
-			select {
-			case next, ok := <-c.acks:
-				if !ok {
-					break more
-				}
-				rs = append(rs, next...)
-			default:
-				break more
-			}
-		}
+		rs = bench.CoalesceAcks(c.acks, rs)
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		n := len(rs)
 		err := c.cons.Ack(ctx, rs...)

@@ -282,16 +282,16 @@ func TestCoalesceAcks(t *testing.T) {
 	acks := make(chan []string, 8)
 	acks <- []string{"b", "c"}
 	acks <- []string{"d"}
-	got := coalesce(acks, []string{"a"})
+	got := CoalesceAcks(acks, []string{"a"})
 	if strings.Join(got, ",") != "a,b,c,d" {
 		t.Fatalf("coalesced %v", got)
 	}
-	if got := coalesce(acks, []string{"e"}); len(got) != 1 {
+	if got := CoalesceAcks(acks, []string{"e"}); len(got) != 1 {
 		t.Fatalf("from an empty channel: %v", got)
 	}
 	acks <- []string{"f"}
 	close(acks)
-	if got := coalesce(acks, nil); strings.Join(got, ",") != "f" {
+	if got := CoalesceAcks(acks, nil); strings.Join(got, ",") != "f" {
 		t.Fatalf("from a closed channel: %v", got)
 	}
 }

@@ -145,7 +145,13 @@ func (s *Standing) avail() int { return s.credit - s.reserved - s.boxed }
 // credit, round-robin, calling fn with each share.
 func (ss *standings) spread(queue string, k int, fn func(s *Standing, n int)) {
 	list := ss.byQueue[queue]
-	if len(list) == 0 || k <= 0 {
+	switch {
+	case len(list) == 0 || k <= 0:
+		return
+	case len(list) == 1: // the usual case, on every publish: no shares to work out
+		if n := min(k, list[0].avail()); n > 0 {
+			fn(list[0], n)
+		}
 		return
 	}
 	start := ss.next[queue] % len(list)
@@ -156,9 +162,9 @@ func (ss *standings) spread(queue string, k int, fn func(s *Standing, n int)) {
 	for given := true; k > 0 && given; {
 		given = false
 		for i := range list {
-			s := list[(start+i)%len(list)]
-			if k > 0 && share[(start+i)%len(list)] < s.avail() {
-				share[(start+i)%len(list)]++
+			j := (start + i) % len(list)
+			if k > 0 && share[j] < list[j].avail() {
+				share[j]++
 				k--
 				given = true
 			}

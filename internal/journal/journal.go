@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -244,26 +242,18 @@ func Open(opts Options) (*Journal, error) {
 	}
 	if opts.ReclaimSlice > 0 {
 		j.reclaim = newReclaimer(opts.FS, opts.Dir, opts.ReclaimSlice, opts.ReclaimGap, j.log, j.shortOfSpace)
-	}
-	for _, name := range names { // released segments a crash left half given back
-		if strings.HasSuffix(name, ".seg"+freeSuffix) {
-			if err := j.removeSegment(path.Join(opts.Dir, name)); err != nil && !vfs.IsNotExist(err) {
-				j.log.Warn("journal: remove a released segment", "file", name, "err", err)
-			}
-		}
+		j.reclaim.leftovers(names)
+	} else {
+		removeLeftovers(opts.FS, opts.Dir, names, j.log)
 	}
 	return j, nil
 }
 
 // removeSegment removes a released segment's file: at once, or through
-// the reclaimer (a .free file is queued as it is).
+// the reclaimer.
 func (j *Journal) removeSegment(name string) error {
-	switch {
-	case j.reclaim == nil:
+	if j.reclaim == nil {
 		return j.opts.FS.Remove(name)
-	case strings.HasSuffix(name, freeSuffix):
-		j.reclaim.add(name)
-		return nil
 	}
 	return j.reclaim.release(name)
 }
@@ -1008,8 +998,7 @@ type Stats struct {
 	Policy         SyncPolicy
 	Rewinds        int64 // batches undone because the disk was full
 	Released       int64 // segments released (deleted once unread) since Open
-	Reclaimed      int64 // released files given back in slices and removed since Open (ReclaimSlice)
-	Reclaiming     int   // released files still being given back
+	Reclaiming     int   // released files still being given back in slices (ReclaimSlice)
 	Hurried        int64 // batches written by a caller during a sync (Hurry)
 }
 
@@ -1017,14 +1006,13 @@ func (j *Journal) Stats() Stats {
 	j.mu.Lock()
 	n, cached := len(j.segs), j.cache.bytes()
 	j.mu.Unlock()
-	var given int64
-	var pending int
+	var reclaiming int
 	if j.reclaim != nil {
-		given, pending = j.reclaim.counts()
+		reclaiming = j.reclaim.reclaiming()
 	}
 	return Stats{
-		Reclaimed: given, Reclaiming: pending,
-		CacheHits: j.stats.cacheHits.Load(), FileReads: j.stats.fileReads.Load(), CacheBytes: cached,
+		Reclaiming: reclaiming,
+		CacheHits:  j.stats.cacheHits.Load(), FileReads: j.stats.fileReads.Load(), CacheBytes: cached,
 		Records: j.stats.records.Load(), Bytes: j.stats.bytes.Load(),
 		Writes: j.stats.writes.Load(), Syncs: j.stats.syncs.Load(),
 		SyncTime: time.Duration(j.stats.syncNanos.Load()), Segments: n,

@@ -15,8 +15,8 @@ import (
 // Unlinking a full 64 MiB segment frees all its extents in one file-system
 // transaction, and every fdatasync on the volume waits behind it: measured
 // on this project's ext4 machine, a sync loop beside the unlink of three
-// written segments stalled 40–125 ms, where truncating them 256 KiB at a
-// time, a millisecond apart, kept its worst sync to 4–24 ms (docs/
+// written segments stalled 40–126 ms, where truncating them 256 KiB at a
+// time, a millisecond apart, kept its worst sync to 12–20 ms (docs/
 // replication.md, "The W3 stall"). A cluster node compacts on its Raft
 // loop, and the first compaction after a heavy workload released hundreds
 // of MiB there: a 270 ms stall of every commit.
@@ -55,7 +55,6 @@ type reclaimer struct {
 	wake    chan struct{} // buffered, 1
 	stop    chan struct{} // closed by close
 	done    chan struct{} // closed when the goroutine exits (if it ran)
-	given   int64         // files removed (Stats.Reclaimed)
 	pending int           // files queued or being given back (Stats.Reclaiming)
 }
 
@@ -182,17 +181,14 @@ func (r *reclaimer) removeNow(name string) {
 	}
 	r.mu.Lock()
 	r.pending--
-	if err == nil {
-		r.given++
-	}
 	r.mu.Unlock()
 }
 
-// counts are the files removed so far and those still to give back.
-func (r *reclaimer) counts() (given int64, pending int) {
+// reclaiming is the number of files still to give back.
+func (r *reclaimer) reclaiming() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.given, r.pending
+	return r.pending
 }
 
 // close stops the goroutine, which first removes what is left.
@@ -211,11 +207,27 @@ func (r *reclaimer) close() {
 	}
 }
 
-// leftovers queues the .free files a crash left in dir.
+// leftovers queues the .free files a crash left among names (dir's).
 func (r *reclaimer) leftovers(names []string) {
 	for _, n := range names {
-		if strings.HasSuffix(n, ".seg"+freeSuffix) {
+		if isFree(n) {
 			r.add(path.Join(r.dir, n))
 		}
 	}
 }
+
+// removeLeftovers removes, at once, the .free files a crash left among
+// names (dir's), for a journal without a reclaimer.
+func removeLeftovers(fs vfs.FS, dir string, names []string, log *slog.Logger) {
+	for _, n := range names {
+		if !isFree(n) {
+			continue
+		}
+		if err := fs.Remove(path.Join(dir, n)); err != nil && !vfs.IsNotExist(err) {
+			log.Warn("journal: remove a released segment", "file", n, "err", err)
+		}
+	}
+}
+
+// isFree says whether a file name is a released segment being given back.
+func isFree(name string) bool { return strings.HasSuffix(name, ".seg"+freeSuffix) }

@@ -38,13 +38,13 @@ func (l *opLog) get() []string {
 	return append([]string(nil), l.ops...)
 }
 
-// waitReclaimed waits for the journal's reclaimer to have removed n files
-// (the bound is a failure bound).
-func waitReclaimed(t *testing.T, j *Journal, n int64) {
+// waitReclaimed waits for the journal's reclaimer to have given back
+// every file it took (the bound is a failure bound).
+func waitReclaimed(t *testing.T, j *Journal) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); j.Stats().Reclaimed < n; {
+	for deadline := time.Now().Add(10 * time.Second); j.Stats().Reclaiming > 0; {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d files reclaimed, want %d", j.Stats().Reclaimed, n)
+			t.Fatalf("%d files still being given back", j.Stats().Reclaiming)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -74,7 +74,7 @@ func TestReclaimInSlices(t *testing.T) {
 	if _, err := mem.Bytes(name); !vfs.IsNotExist(err) {
 		t.Fatalf("released segment still under its name: %v", err)
 	}
-	waitReclaimed(t, j, 1)
+	waitReclaimed(t, j)
 	if _, err := mem.Bytes(name + freeSuffix); !vfs.IsNotExist(err) {
 		t.Fatalf("reclaimed file still there: %v", err)
 	}
@@ -180,7 +180,7 @@ func TestReclaimCrash(t *testing.T) {
 			}
 		}
 		if slice > 0 {
-			waitReclaimed(t, j2, 1)
+			waitReclaimed(t, j2)
 		}
 		if _, err := crashed.Bytes(name + freeSuffix); !vfs.IsNotExist(err) {
 			t.Fatalf("slice %d: the .free file is still there after Open: %v", slice, err)
