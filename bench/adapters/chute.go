@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,15 +41,25 @@ import (
 //   - a Consumer is Receive with Max up to the prefetch, and acks sent
 //     as one Ack call per batch by a goroutine of the consumer while it
 //     receives the next batch (as the client's Runner settles); received
-//     messages whose ack is not yet confirmed count against the prefetch,
-//     so the consumer never holds more than prefetch unacked;
+//     messages count against the prefetch until their ack is sent, so the
+//     consumer never holds more than prefetch it has not acked. (The
+//     answer to an Ack comes once the ack is synced; the Runner does not
+//     wait for it, and NATS's MaxAckPending counts an ack from when its
+//     server has it. Counting until the answer, as this adapter did until
+//     the fifth session, bound the consumer to prefetch per two journal
+//     commits: W2's consumer fell behind its producer and its end-to-end
+//     p99 was the backlog's age, about a second.);
+//   - the Producers and the Consumers each have a client (a connection)
+//     of their own, as the NATS adapter's do (NewChuteServer);
 //   - a topic (QueueOptions.Subscriptions > 0) is CreateTopic and one
 //     Subscribe per subscription, each with the default queue config.
 type Chute struct {
 	name string
 	dir  string         // embedded: the parent of each queue's journal
 	opts broker.Options // embedded: options of each queue's broker
-	api  chute.API      // through an API: the server
+	api  chute.API      // through an API: the server (queue admin, Publish, Len)
+	prod chute.API      // through an API: the Producers' (nil: api)
+	cons chute.API      // through an API: the Consumers' (nil: api)
 	seq  atomic.Int64   // numbers queues
 }
 
@@ -68,6 +79,14 @@ func NewChuteAPI(name string, api chute.API) *Chute {
 	return &Chute{name: name, api: api}
 }
 
+// NewChuteAPIs is NewChuteAPI with the Producers on prod and the
+// Consumers on cons: three clients, three connections, as the NATS
+// adapter shares its connections (an application's producers and
+// consumers are usually processes of their own).
+func NewChuteAPIs(name string, api, prod, cons chute.API) *Chute {
+	return &Chute{name: name, api: api, prod: prod, cons: cons}
+}
+
 // Name implements System.
 func (c *Chute) Name() string { return c.name }
 
@@ -77,7 +96,11 @@ func (c *Chute) NewQueue(ctx context.Context, opts QueueOptions) (Queue, error) 
 	n := c.seq.Add(1)
 	if c.api != nil {
 		name := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), n)
-		return newChuteQueue(ctx, c.api, name, opts.Subscriptions, nil)
+		q, err := newChuteQueue(ctx, c.api, name, opts.Subscriptions, nil)
+		if q != nil {
+			q.prod, q.cons = cmp.Or(c.prod, c.api), cmp.Or(c.cons, c.api)
+		}
+		return q, err
 	}
 	dir := filepath.Join(c.dir, fmt.Sprintf("queue-%d", n))
 	if err := os.RemoveAll(dir); err != nil {
@@ -106,7 +129,7 @@ func (c *Chute) NewQueue(ctx context.Context, opts QueueOptions) (Queue, error) 
 // newChuteQueue creates queue name on api, or topic name with subs
 // subscriptions; after is run by Delete once they are deleted (nil: nothing).
 func newChuteQueue(ctx context.Context, api chute.API, name string, subs int, after func() error) (*chuteQueue, error) {
-	q := &chuteQueue{api: api, name: name, after: after}
+	q := &chuteQueue{api: api, prod: api, cons: api, name: name, after: after}
 	if subs <= 0 {
 		if err := api.CreateQueue(ctx, name, chute.QueueConfig{}); err != nil {
 			return nil, fmt.Errorf("create queue %s: %w", name, err)
@@ -130,7 +153,9 @@ func newChuteQueue(ctx context.Context, api chute.API, name string, subs int, af
 // chuteQueue is one queue, or one topic and its subscriptions, through
 // the chute.API.
 type chuteQueue struct {
-	api   chute.API
+	api   chute.API    // admin, Publish, Len
+	prod  chute.API    // NewProducer's
+	cons  chute.API    // NewConsumer's
 	name  string       // the queue, or the topic
 	subs  []string     // the topic's subscription queues; nil for a queue
 	after func() error // run by Delete (embedded: close the broker)
@@ -241,7 +266,7 @@ func (q *chuteQueue) PublishMany(ctx context.Context, msgs []DelayedMessage) err
 // NewProducer implements Streams (see Chute for the window).
 func (q *chuteQueue) NewProducer(ctx context.Context, window int) (Producer, error) {
 	p := &chuteProducer{
-		p:        client.NewProducer(q.api, q.name, client.ProducerOptions{}),
+		p:        client.NewProducer(q.prod, q.name, client.ProducerOptions{}),
 		slots:    make(chan struct{}, max(window, 1)),
 		inflight: make(chan pending, max(window, 1)+1),
 		done:     make(chan struct{}),
@@ -262,7 +287,7 @@ func (q *chuteQueue) NewConsumer(ctx context.Context, sub, prefetch int) (Consum
 		return nil, fmt.Errorf("subscription %d of a plain queue", sub)
 	}
 	c := &chuteConsumer{
-		cons:  client.NewConsumer(q.api, queue, client.ConsumerOptions{Prefetch: max(prefetch, 1)}),
+		cons:  client.NewConsumer(q.cons, queue, client.ConsumerOptions{Prefetch: max(prefetch, 1)}),
 		queue: queue, prefetch: max(prefetch, 1),
 		acks: make(chan []string, 64), freed: make(chan struct{}, 1), done: make(chan struct{}),
 	}
@@ -372,9 +397,9 @@ type chuteConsumer struct {
 	cons     *client.Consumer
 	queue    string
 	prefetch int
-	unacked  atomic.Int64  // received, ack not yet confirmed
+	unacked  atomic.Int64  // received, ack not yet sent
 	acks     chan []string // batches for ackLoop; closed by Close
-	freed    chan struct{} // signalled when an ack completes
+	freed    chan struct{} // signalled when an ack is sent
 	done     chan struct{} // closed when ackLoop returns
 	ackErr   atomic.Pointer[error]
 	closing  sync.Once
@@ -449,7 +474,8 @@ func (c *chuteConsumer) Ack(ctx context.Context, msgs []Message) error {
 }
 
 // ackLoop sends the receipts handed over, in order, and keeps the first
-// error; it ends when Close closes acks. The batches handed over while an
+// error; it ends when Close closes acks. Receipts leave the prefetch's
+// count as their call starts (see Chute). The batches handed over while an
 // Ack call was out go in the next call together: an ack is a round trip
 // (through a cluster, a commit of its own), and a loop one batch behind
 // at a time filled acks and held the workload's next receive back, which
@@ -460,16 +486,16 @@ func (c *chuteConsumer) ackLoop() {
 		rs = bench.CoalesceAcks(c.acks, rs)
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		n := len(rs)
+		c.unacked.Add(-int64(n))
+		select {
+		case c.freed <- struct{}{}:
+		default:
+		}
 		err := c.cons.Ack(ctx, rs...)
 		cancel()
 		if err != nil {
 			err = fmt.Errorf("ack %d on %s: %w", n, c.queue, err)
 			c.ackErr.CompareAndSwap(nil, &err)
-		}
-		c.unacked.Add(-int64(n))
-		select {
-		case c.freed <- struct{}{}:
-		default:
 		}
 	}
 }
@@ -515,7 +541,10 @@ func (q *embeddedQueue) Syncs() (syncs, records int64) {
 // directory).
 type ChuteServer struct {
 	*Chute
-	c    *client.Client
+	c  *client.Client // queue admin, Publish, Len
+	pc *client.Client // the Producers'
+	cc *client.Client // the Consumers'
+
 	p    *serveproc.Proc
 	dir  string
 	stop sync.Once
@@ -533,10 +562,12 @@ func NewChuteServer(ctx context.Context, bin, dir string) (*ChuteServer, error) 
 		return nil, err
 	}
 	s := &ChuteServer{p: p, dir: dir}
-	if s.c, err = client.Dial(p.Addr); err != nil {
-		return nil, errors.Join(err, s.Stop())
+	for _, c := range []**client.Client{&s.c, &s.pc, &s.cc} {
+		if *c, err = client.Dial(p.Addr); err != nil {
+			return nil, errors.Join(err, s.Stop())
+		}
 	}
-	s.Chute = NewChuteAPI("chute", s.c)
+	s.Chute = NewChuteAPIs("chute", s.c, s.pc, s.cc)
 	return s, nil
 }
 
@@ -582,8 +613,10 @@ func (s *ChuteServer) Segments() int {
 // directory to the caller. Calling it again returns the first outcome.
 func (s *ChuteServer) Stop() error {
 	s.stop.Do(func() {
-		if s.c != nil {
-			s.c.Close()
+		for _, c := range []*client.Client{s.c, s.pc, s.cc} {
+			if c != nil {
+				c.Close()
+			}
 		}
 		s.err = s.p.Stop()
 	})
@@ -596,7 +629,9 @@ func (s *ChuteServer) Stop() error {
 // System and a Server (node 1's process; the data of all three).
 type ChuteCluster struct {
 	*Chute
-	c     *client.Client
+	c     *client.Client // queue admin, Publish, Len
+	pc    *client.Client // the Producers'
+	cc    *client.Client // the Consumers'
 	procs []*serveproc.Proc
 	dir   string
 	stop  sync.Once
@@ -627,10 +662,13 @@ func NewChuteCluster(ctx context.Context, bin, dir string, n int) (*ChuteCluster
 		}
 		s.procs = append(s.procs, p)
 	}
-	var err error
-	if s.c, err = client.Dial(addrs[0], client.WithEndpoints(addrs[1:]...)); err != nil {
-		return nil, errors.Join(err, s.Stop())
+	for _, c := range []**client.Client{&s.c, &s.pc, &s.cc} {
+		var err error
+		if *c, err = client.Dial(addrs[0], client.WithEndpoints(addrs[1:]...)); err != nil {
+			return nil, errors.Join(err, s.Stop())
+		}
 	}
+	var err error
 	deadline := time.Now().Add(30 * time.Second)
 	for _, err = s.c.Queues(ctx); err != nil; _, err = s.c.Queues(ctx) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -638,7 +676,7 @@ func NewChuteCluster(ctx context.Context, bin, dir string, n int) (*ChuteCluster
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.Chute = NewChuteAPI("chute cluster", s.c)
+	s.Chute = NewChuteAPIs("chute cluster", s.c, s.pc, s.cc)
 	return s, nil
 }
 
@@ -656,8 +694,10 @@ func (s *ChuteCluster) Durability() string {
 // Stop closes the client and stops every node, waiting for them.
 func (s *ChuteCluster) Stop() error {
 	s.stop.Do(func() {
-		if s.c != nil {
-			s.c.Close()
+		for _, c := range []*client.Client{s.c, s.pc, s.cc} {
+			if c != nil {
+				c.Close()
+			}
 		}
 		for _, p := range s.procs {
 			s.err = errors.Join(s.err, p.Stop())
