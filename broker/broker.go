@@ -125,7 +125,7 @@ func Open(dir string, opts *Options) (*Broker, error) {
 		FS: fs, Dir: dir, SegmentSize: o.SegmentSize, Sync: o.Sync.journal(),
 		SyncInterval: o.SyncInterval, Logger: o.Logger, OnSync: o.OnSync,
 		CacheBytes: cacheBytes(o.MemoryBudget, b.mem), OnNoSpace: b.onNoSpace,
-		ReclaimSlice: journal.DefaultReclaimSlice,
+		ReclaimSlice: journal.DefaultReclaimSlice, SyncDelay: max(o.SyncDelay, 0),
 	})
 	if err != nil {
 		b.unlock()

@@ -58,6 +58,12 @@ func (p SyncPolicy) journal() journal.SyncPolicy {
 	return journal.SyncAlways
 }
 
+// DefaultSyncDelay is Options.SyncDelay's default: at a steady 2,000
+// messages/s it made a third fewer syncs and cut the end-to-end p99 from
+// 9–11 ms to 2–3 ms on the project's machine, the p50 unchanged
+// (internal/journal/syncdelay.go).
+const DefaultSyncDelay = 500 * time.Microsecond
+
 // Options configure a broker. The zero value works; every field says its
 // default. Use nil for all defaults.
 type Options struct {
@@ -66,6 +72,15 @@ type Options struct {
 	// SyncInterval is the longest time between syncs with SyncInterval;
 	// default 100 ms.
 	SyncInterval time.Duration
+	// SyncDelay is the journal's commit delay with SyncAlways: when the
+	// journal's writer, idle, is woken by an append less than SyncDelay
+	// after its last sync ended, it waits until SyncDelay has passed
+	// since then, so that the appends of that span share one fdatasync.
+	// It never delays a writer busy with one batch after another, nor the
+	// first append after a quiet spell, and changes nothing about what a
+	// confirm means. Default DefaultSyncDelay; negative: none. Timed by
+	// the system clock, not Clock (it paces I/O, not message time).
+	SyncDelay time.Duration
 	// SegmentSize is the size of journal segment files; default 64 MiB.
 	// Smaller segments are reclaimed sooner; larger ones mean fewer files.
 	SegmentSize int64
@@ -176,6 +191,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 100 * time.Millisecond
+	}
+	if c.SyncDelay == 0 {
+		c.SyncDelay = DefaultSyncDelay
 	}
 	if c.MemoryBudget == 0 {
 		c.MemoryBudget = 64 << 20

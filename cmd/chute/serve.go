@@ -41,6 +41,7 @@ type serveFlags struct {
 	tlsKey         string
 	sync           string
 	syncInterval   time.Duration
+	syncDelay      time.Duration
 	segmentSize    int64
 	compactEvery   uint64
 	clusterRestore string
@@ -163,6 +164,7 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS key file (PEM)")
 	fl.StringVar(&f.sync, "sync", "always", "journal sync policy: always (safe), interval or never (unsafe on power loss)")
 	fl.Var(newDurationValue(&f.syncInterval, 100*time.Millisecond, false), "sync-interval", "longest time between syncs with --sync interval")
+	fl.Var(newDurationValue(&f.syncDelay, broker.DefaultSyncDelay, true), "sync-delay", "with --sync always, the journal's commit delay: appends that come within this long of the last sync share the next one (none: sync at once)")
 	fl.Var(newSizeValue(&f.segmentSize, 64<<20, false), "segment-size", "journal segment size (64KiB to 1GiB)")
 	fl.Var(newSizeValue(&f.memBudget, 64<<20, true), "memory-budget", "memory for queued messages: index first, recent bodies with the rest; none caches no bodies")
 	fl.Var(newSizeValue(&f.maxMessage, 1<<20, false), "max-message-size", "largest message (body, headers, ID, key), at most 64MiB")
@@ -229,7 +231,7 @@ func (f *serveFlags) options() (broker.Options, server.Options, error) {
 		}
 	}
 	bo := broker.Options{
-		Sync: policy, SyncInterval: f.syncInterval, SegmentSize: f.segmentSize, MemoryBudget: f.memBudget,
+		Sync: policy, SyncInterval: f.syncInterval, SyncDelay: syncDelay(f.syncDelay), SegmentSize: f.segmentSize, MemoryBudget: f.memBudget,
 		MaxMessageSize: int(f.maxMessage), MaxBatch: f.maxBatch, Salvage: f.salvage,
 		MinFreeDisk: f.minFreeDisk, DiskReserve: f.diskReserve,
 	}
@@ -565,3 +567,12 @@ func (l *urlList) Set(s string) error {
 
 func (l *urlList) String() string { return strings.Join(*l, ",") }
 func (l *urlList) Type() string   { return "urls" }
+
+// syncDelay is --sync-delay as broker.Options takes it: 0 and none both
+// mean no delay (the broker reads 0 as its default).
+func syncDelay(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}

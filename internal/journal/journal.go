@@ -72,6 +72,16 @@ type Options struct {
 	// of the journal's own deciding when its files change).
 	ReclaimSlice int64
 	ReclaimGap   time.Duration
+	// SyncDelay, with SyncAlways, is a commit delay: when the writer,
+	// idle, is woken by an append less than SyncDelay after its last
+	// sync ended, it waits until SyncDelay has passed since then before
+	// it takes the appends, so that those arriving meanwhile share one
+	// sync (as PostgreSQL's commit_delay). A writer busy syncing one batch
+	// after another never waits, nor does an append after a quiet spell.
+	// 0 never waits. See syncdelay.go for why and what it measured.
+	SyncDelay time.Duration
+	// Clock times SyncDelay; default the system clock.
+	Clock chute.Clock
 }
 
 // DefaultReclaimSlice is the ReclaimSlice the broker and cluster nodes
@@ -113,6 +123,7 @@ type Journal struct {
 	cur      *Batch              // collecting appends; nil when none pending
 	inflight *Batch              // being written by the writer
 	kick     chan struct{}       // wakes the writer (buffered, 1)
+	quit     chan struct{}       // closed by Close: ends a SyncDelay wait
 	flushReq chan chan error     // asks the writer to sync now
 	writing  []chunk             // taken by the writer, being written
 	// Hurry (hurry.go): while the writer syncs a batch, a caller that
@@ -136,6 +147,7 @@ type Journal struct {
 		cacheHits, fileReads                     atomic.Int64
 		rewinds                                  atomic.Int64 // batches undone for lack of space
 		hurried                                  atomic.Int64 // batches written by Hurry
+		delayed                                  atomic.Int64 // SyncDelay waits
 		hurryLater                               atomic.Int64 // Hurry calls that could not hurry yet (retry)
 		released                                 atomic.Int64 // segments released (Release)
 	}
@@ -217,6 +229,9 @@ func Open(opts Options) (*Journal, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Clock == nil {
+		opts.Clock = chute.SystemClock()
+	}
 	if err := opts.FS.MkdirAll(opts.Dir); err != nil {
 		return nil, fmt.Errorf("journal dir: %w", err)
 	}
@@ -228,6 +243,7 @@ func Open(opts Options) (*Journal, error) {
 		opts: opts, segSize: opts.SegmentSize, log: opts.Logger, cache: cache,
 		segs:     make(map[uint32]*segment),
 		kick:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
 		flushReq: make(chan chan error),
 		done:     make(chan struct{}),
 	}
@@ -429,6 +445,9 @@ func (j *Journal) writeLoop() {
 					}
 				}
 				continue
+			}
+			if flushed == nil {
+				j.delaySync(&w)
 			}
 			t = j.take()
 		}
@@ -640,6 +659,11 @@ type writer struct {
 	j        *Journal
 	dirty    *segment // segment with writes not yet synced
 	lastSync time.Time
+	// synced is when the last sync ended, by Options.Clock (SyncDelay).
+	synced time.Time
+	// fruitless counts the SyncDelay waits in a row during which nothing
+	// was appended; skipped, the wakes without a wait since (syncdelay.go).
+	fruitless, skipped int
 }
 
 // write writes chunks in order; the policy's sync is writeBatch's.
@@ -751,6 +775,9 @@ func (w *writer) sync() error {
 		return fmt.Errorf("sync segment %d: %w", w.dirty.id, err)
 	}
 	w.dirty = nil
+	if w.j.opts.SyncDelay > 0 {
+		w.synced = w.j.opts.Clock.Now()
+	}
 	w.j.stats.syncs.Add(1)
 	w.j.stats.syncNanos.Add(int64(d))
 	if w.j.opts.OnSync != nil {
@@ -777,6 +804,7 @@ func (j *Journal) Close() error {
 		return j.Err()
 	}
 	j.closed = true
+	close(j.quit)
 	started := j.replayed
 	j.mu.Unlock()
 	if started {
@@ -1000,6 +1028,7 @@ type Stats struct {
 	Released       int64 // segments released (deleted once unread) since Open
 	Reclaiming     int   // released files still being given back in slices (ReclaimSlice)
 	Hurried        int64 // batches written by a caller during a sync (Hurry)
+	Delayed        int64 // times the writer waited out SyncDelay
 }
 
 func (j *Journal) Stats() Stats {
@@ -1018,5 +1047,6 @@ func (j *Journal) Stats() Stats {
 		SyncTime: time.Duration(j.stats.syncNanos.Load()), Segments: n,
 		SegmentSize: j.segSize, Policy: j.opts.Sync, Rewinds: j.stats.rewinds.Load(),
 		Released: j.stats.released.Load(), Hurried: j.stats.hurried.Load(),
+		Delayed: j.stats.delayed.Load(),
 	}
 }
