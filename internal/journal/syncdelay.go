@@ -29,8 +29,9 @@ package journal
 // Measured at 2,000/s through `chute serve` (chute bench run --serve
 // --rate 2000, and the comparison's W3), on this machine where a Go timer
 // shorter than a millisecond fires after about 1 ms: syncs 2,400 → 1,500
-// a second, steal time 9 % → 0.2 %, end-to-end p99 9–11 ms → 2–3 ms, p50
-// unchanged (0.4–0.5 ms). See docs/benchmarks.md for the runs.
+// a second, steal time 7–9 % → 0.2–2 %, W3's end-to-end p99 8–11 ms →
+// 2–7 ms and W5's lateness p99 7–11 ms → 3 ms, p50 unchanged (0.4–0.5
+// ms). See docs/benchmarks.md ("Fifth session") for the runs.
 
 // A delay pays only when others append during it. One caller that
 // appends, waits for its sync and appends again (a publisher that waits
