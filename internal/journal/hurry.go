@@ -93,6 +93,19 @@ func (j *Journal) Hurry(b *Batch) (retry <-chan struct{}) {
 	return nil
 }
 
+// letHurryLocked lets callers hurry appends to seg from now until the
+// writer sets syncing back to nil (it syncs seg, or waits out SyncDelay
+// with everything before synced), and wakes those waiting to try
+// (WaitWritten). The caller holds mu, and the writer has let wmu go or
+// does not hold it.
+func (j *Journal) letHurryLocked(seg *segment) {
+	j.syncing = seg
+	if j.syncStarts != nil {
+		close(j.syncStarts)
+		j.syncStarts = nil
+	}
+}
+
 // WaitWritten waits until b is written (Batch.Written), done, or ctx ends,
 // hurrying b (Hurry) now and whenever the writer begins a sync meanwhile:
 // a caller that needs its records only in the file never waits out a

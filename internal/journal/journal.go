@@ -580,11 +580,7 @@ func (j *Journal) writeBatch(w *writer, t takenBatch, takeNext bool) takenBatch 
 		}
 		if j.opts.Sync == SyncAlways || j.opts.Sync == SyncInterval && time.Since(w.lastSync) >= j.opts.SyncInterval {
 			j.mu.Lock()
-			j.syncing = w.dirty
-			if j.syncStarts != nil {
-				close(j.syncStarts) // callers waiting to hurry (WaitWritten)
-				j.syncStarts = nil
-			}
+			j.letHurryLocked(w.dirty)
 			j.mu.Unlock()
 			j.wmu.Unlock()
 			err = w.sync()

@@ -88,11 +88,7 @@ func (j *Journal) delaySync(w *writer) {
 	// with what it takes after the delay. Everything before them is
 	// written and synced already (the writer is idle).
 	j.mu.Lock()
-	j.syncing = j.tail
-	if j.syncStarts != nil {
-		close(j.syncStarts) // callers waiting to hurry (WaitWritten)
-		j.syncStarts = nil
-	}
+	j.letHurryLocked(j.tail)
 	j.mu.Unlock()
 	t := j.opts.Clock.NewTimer(wait)
 	select {
