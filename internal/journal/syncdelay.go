@@ -45,8 +45,8 @@ package journal
 // its record would have had a sync of its own. That is what a consumer
 // that takes one message at a time and waits for each ack pays for: its
 // next delivery's record comes during its ack's delay, so the ack waits
-// out the delay — about 1 ms more per message on this machine (W5's
-// priority check, 1,000 messages at prefetch 1, took 0.5–1 s longer).
+// out the delay — up to about 1 ms more per ack on this machine (W5's
+// priority check, 1,000 messages at prefetch 1, ran 0.4–0.6 s longer).
 // A Runner does not wait for its acks, nor does a Consumer acking from
 // another goroutine; --sync-delay 0 turns the delay off.
 const (
