@@ -177,19 +177,30 @@ func TestHurryWriteFails(t *testing.T) {
 // TestHurryCrash: appenders that hurry their batches while others wait
 // for theirs, then a crash of the machine (unsynced writes lost at random):
 // what is replayed is a prefix of what was appended, in order, and holds
-// every confirmed record.
+// every confirmed record. With a commit delay too (SyncDelay, the real
+// clock), so that batches are hurried during the writer's waits as well
+// as during its syncs, across segment boundaries.
 func TestHurryCrash(t *testing.T) {
-	var hurried atomic.Int64
+	for _, delay := range []time.Duration{0, 200 * time.Microsecond} {
+		t.Run(fmt.Sprint("delay=", delay), func(t *testing.T) { testHurryCrash(t, delay) })
+	}
+}
+
+func testHurryCrash(t *testing.T, delay time.Duration) {
+	var hurried, delayed atomic.Int64
 	t.Cleanup(func() {
 		if hurried.Load() == 0 {
 			t.Error("no batch was hurried in any run: the test did not test Hurry")
+		}
+		if delay > 0 && delayed.Load() == 0 {
+			t.Error("the writer never waited out a delay: the test did not test SyncDelay")
 		}
 	})
 	for seed := range uint64(30) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 11))
 			mem := vfs.NewMemFS()
-			j, _ := openJournal(t, mem, Options{SegmentSize: 4096})
+			j, _ := openJournal(t, mem, Options{SegmentSize: 4096, SyncDelay: delay})
 			var mu sync.Mutex
 			var attempted, confirmed []rec
 			var wg sync.WaitGroup
@@ -229,6 +240,7 @@ func TestHurryCrash(t *testing.T) {
 			wg.Wait()
 			crashed := mem.CrashClone(rng)
 			hurried.Add(j.Stats().Hurried)
+			delayed.Add(j.Stats().Delayed)
 			j.Close()
 			_, got := openJournal(t, crashed, Options{SegmentSize: 4096})
 			if len(got) < len(confirmed) || len(got) > len(attempted) {
