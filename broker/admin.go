@@ -190,6 +190,7 @@ func topicStats(t engine.TopicStats) chute.TopicStats {
 type JournalStats struct {
 	Records, Bytes int64         // records and bytes appended
 	Writes, Syncs  int64         // write calls and syncs (group commit: many records each)
+	SyncDelays     int64         // times the writer waited out SyncDelay before a sync (a commit delay)
 	SyncTime       time.Duration // total time spent syncing
 	CacheHits      int64         // message bodies read from the in-memory cache
 	FileReads      int64         // message bodies read back from segment files
@@ -204,7 +205,7 @@ type JournalStats struct {
 // JournalStats returns the journal's counters.
 func (b *Broker) JournalStats() JournalStats {
 	s := b.jrn.Stats()
-	return JournalStats{Records: s.Records, Bytes: s.Bytes, Writes: s.Writes, Syncs: s.Syncs,
+	return JournalStats{Records: s.Records, Bytes: s.Bytes, Writes: s.Writes, Syncs: s.Syncs, SyncDelays: s.Delayed,
 		SyncTime: s.SyncTime, CacheHits: s.CacheHits, FileReads: s.FileReads, CacheBytes: s.CacheBytes,
 		Segments: s.Segments, Reclaimed: s.Released, Freeing: s.Reclaiming, SegmentSize: s.SegmentSize, Policy: b.opts.Sync}
 }
