@@ -35,8 +35,11 @@ package journal
 
 // A delay pays only when others append during it. One caller that
 // appends, waits for its sync and appends again (a publisher that waits
-// for each confirm) gains nothing and would pay the delay every time (a
-// third of its rate, measured). So after fruitlessLimit delays in a row
+// for each confirm) gains nothing and would pay the delay every time
+// (about 1 ms here, on a confirm that takes 0.65 ms at p50 without: an
+// estimate, not measured; with the rule below it loses 2–9 % of its
+// rate, measured).
+// So after fruitlessLimit delays in a row
 // during which nothing was appended the writer stops delaying, and tries
 // one delay again every probeEvery wakes to see whether others append
 // by then.
