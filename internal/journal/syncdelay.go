@@ -38,11 +38,9 @@ package journal
 // for each confirm) gains nothing and would pay the delay every time
 // (about 1 ms here, on a confirm that takes 0.65 ms at p50 without: an
 // estimate, not measured; with the rule below it loses 2–9 % of its
-// rate, measured).
-// So after fruitlessLimit delays in a row
-// during which nothing was appended the writer stops delaying, and tries
-// one delay again every probeEvery wakes to see whether others append
-// by then.
+// rate, measured). So after fruitlessLimit delays in a row during which
+// nothing was appended the writer stops delaying, and tries one delay
+// again every probeEvery wakes to see whether others append by then.
 //
 // An append that was hurried during the delay counts: without the delay
 // its record would have had a sync of its own. That is what a consumer
