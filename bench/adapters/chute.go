@@ -1,7 +1,6 @@
 package adapters
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,8 +57,8 @@ type Chute struct {
 	dir  string         // embedded: the parent of each queue's journal
 	opts broker.Options // embedded: options of each queue's broker
 	api  chute.API      // through an API: the server (queue admin, Publish, Len)
-	prod chute.API      // through an API: the Producers' (nil: api)
-	cons chute.API      // through an API: the Consumers' (nil: api)
+	prod chute.API      // through an API: the Producers'
+	cons chute.API      // through an API: the Consumers'
 	seq  atomic.Int64   // numbers queues
 }
 
@@ -76,7 +75,7 @@ func NewChuteEmbedded(dir string, opts *broker.Options) *Chute {
 // NewChuteAPI compares chute through api, usually a *client.Client; name
 // labels its results ("chute network").
 func NewChuteAPI(name string, api chute.API) *Chute {
-	return &Chute{name: name, api: api}
+	return NewChuteAPIs(name, api, api, api)
 }
 
 // NewChuteAPIs is NewChuteAPI with the Producers on prod and the
@@ -96,11 +95,11 @@ func (c *Chute) NewQueue(ctx context.Context, opts QueueOptions) (Queue, error) 
 	n := c.seq.Add(1)
 	if c.api != nil {
 		name := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), n)
-		q, err := newChuteQueue(ctx, c.api, name, opts.Subscriptions, nil)
-		if q != nil {
-			q.prod, q.cons = cmp.Or(c.prod, c.api), cmp.Or(c.cons, c.api)
+		q, err := newChuteQueue(ctx, c.api, c.prod, c.cons, name, opts.Subscriptions, nil)
+		if err != nil {
+			return nil, err // not a nil *chuteQueue in a Queue
 		}
-		return q, err
+		return q, nil
 	}
 	dir := filepath.Join(c.dir, fmt.Sprintf("queue-%d", n))
 	if err := os.RemoveAll(dir); err != nil {
@@ -118,7 +117,7 @@ func (c *Chute) NewQueue(ctx context.Context, opts QueueOptions) (Queue, error) 
 		}
 		return err
 	}
-	q, err := newChuteQueue(ctx, b, "bench", opts.Subscriptions, closeBroker)
+	q, err := newChuteQueue(ctx, b, b, b, "bench", opts.Subscriptions, closeBroker)
 	if err != nil {
 		closeBroker()
 		return nil, err
@@ -127,9 +126,10 @@ func (c *Chute) NewQueue(ctx context.Context, opts QueueOptions) (Queue, error) 
 }
 
 // newChuteQueue creates queue name on api, or topic name with subs
-// subscriptions; after is run by Delete once they are deleted (nil: nothing).
-func newChuteQueue(ctx context.Context, api chute.API, name string, subs int, after func() error) (*chuteQueue, error) {
-	q := &chuteQueue{api: api, prod: api, cons: api, name: name, after: after}
+// subscriptions, whose Producers will use prod and Consumers cons; after
+// is run by Delete once they are deleted (nil: nothing).
+func newChuteQueue(ctx context.Context, api, prod, cons chute.API, name string, subs int, after func() error) (*chuteQueue, error) {
+	q := &chuteQueue{api: api, prod: prod, cons: cons, name: name, after: after}
 	if subs <= 0 {
 		if err := api.CreateQueue(ctx, name, chute.QueueConfig{}); err != nil {
 			return nil, fmt.Errorf("create queue %s: %w", name, err)

@@ -5,8 +5,8 @@ package journal
 // With SyncAlways the writer syncs whatever was appended as soon as it is
 // free. At a moderate, steady load that is a sync for nearly every
 // record: paced at 2,000 messages/s through `chute serve` (a publish, a
-// delivery and an ack each), 2,400 fdatasyncs a second, the disk busy
-// syncing 83 % of the time. On this project's machine (a virtual
+// delivery and an ack each), 1,800–2,400 fdatasyncs a second (runs
+// differ), in one run the disk busy syncing 83 % of the time. On this project's machine (a virtual
 // machine), a sync is not only the disk's time: the host's work for it
 // counts against the machine's CPU allowance, and while a process keeps
 // the CPUs busy beside a stream of syncs every process on the machine is
@@ -28,10 +28,10 @@ package journal
 //
 // Measured at 2,000/s through `chute serve` (chute bench run --serve
 // --rate 2000, and the comparison's W3), on this machine where a Go timer
-// shorter than a millisecond fires after about 1 ms: syncs 2,400 → 1,500
-// a second, steal time 7–9 % → 0.2–2 %, W3's end-to-end p99 8–11 ms →
-// 2–7 ms and W5's lateness p99 7–11 ms → 3 ms, p50 unchanged (0.4–0.5
-// ms). See docs/benchmarks.md ("Fifth session") for the runs.
+// shorter than a millisecond fires after about 1 ms: syncs 1,800–1,900 →
+// 1,300–1,400 a second (W3, three pairs; about 300 waits a second), steal
+// time 7–9 % → 0.2–2 %, W3's end-to-end p99 8–11 ms → 2–7 ms and W5's
+// lateness p99 7–11 ms → 3 ms, p50 unchanged (0.4–0.5 ms). See docs/benchmarks.md ("Fifth session") for the runs.
 
 // A delay pays only when others append during it. One caller that
 // appends, waits for its sync and appends again (a publisher that waits

@@ -18,10 +18,8 @@ import (
 func TestSyncDelay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	clock := fakeclock.New()
 	const delay = 10 * time.Millisecond
-	j, _ := openJournal(t, vfs.NewMemFS(), Options{SyncDelay: delay, Clock: clock})
-	appendWait(t, j, []byte("first")) // a sync: the delay counts from its end
+	j, clock := delayJournal(t, vfs.NewMemFS(), delay)
 	clock.Advance(delay / 2)
 	before := j.Stats()
 
@@ -83,9 +81,7 @@ func TestSyncDelayOnlyIdle(t *testing.T) {
 	defer cancel()
 	mem := vfs.NewMemFS()
 	g := newGatedSyncs()
-	clock := fakeclock.New()
-	j, _ := openJournal(t, vfs.NewFaulty(mem, g.inject), Options{SyncDelay: time.Hour, Clock: clock})
-	appendWait(t, j, []byte("first")) // the first sync ends no delay: none before it
+	j, clock := delayJournal(t, vfs.NewFaulty(mem, g.inject), time.Hour) // its first sync is not armed
 
 	g.armed.Store(true)
 	_, a, err := j.Append([]byte("A")) // within the hour: waits on the clock
@@ -119,9 +115,7 @@ func TestSyncDelayHurry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	mem := vfs.NewMemFS()
-	clock := fakeclock.New()
-	j, _ := openJournal(t, mem, Options{SyncDelay: time.Hour, Clock: clock})
-	appendWait(t, j, []byte("first"))
+	j, clock := delayJournal(t, mem, time.Hour)
 	before := j.Stats()
 
 	_, a, err := j.Append([]byte("A")) // wakes the writer, which waits
@@ -161,10 +155,8 @@ func TestSyncDelayHurry(t *testing.T) {
 func TestSyncDelayFruitless(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	clock := fakeclock.New()
 	const delay = 10 * time.Millisecond
-	j, _ := openJournal(t, vfs.NewMemFS(), Options{SyncDelay: delay, Clock: clock})
-	appendWait(t, j, []byte("first"))
+	j, clock := delayJournal(t, vfs.NewMemFS(), delay)
 	delayed := func(p string) {
 		t.Helper()
 		_, b, err := j.Append([]byte(p))
@@ -191,6 +183,17 @@ func TestSyncDelayFruitless(t *testing.T) {
 	if got := j.Stats().Delayed; got != fruitlessLimit+1 {
 		t.Fatalf("%d delays, want %d", got, fruitlessLimit+1)
 	}
+}
+
+// delayJournal opens a journal on fs with SyncDelay delay timed by a fake
+// clock, and appends a first record: its sync (which waits for nothing,
+// none came before) is what the next append's delay counts from.
+func delayJournal(t *testing.T, fs vfs.FS, delay time.Duration) (*Journal, *fakeclock.FakeClock) {
+	t.Helper()
+	clock := fakeclock.New()
+	j, _ := openJournal(t, fs, Options{SyncDelay: delay, Clock: clock})
+	appendWait(t, j, []byte("first"))
+	return j, clock
 }
 
 // waitBatch appends p and waits for its sync, or ctx.
