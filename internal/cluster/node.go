@@ -22,6 +22,7 @@ import (
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/breaker"
+	"github.com/chutemq/chute/internal/commitdelay"
 	"github.com/chutemq/chute/internal/consensus"
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/journal"
@@ -77,6 +78,14 @@ type Config struct {
 	// SegmentSize is the log's journal segment size (0: the journal's
 	// default).
 	SegmentSize int64
+	// SyncDelay is the loop's commit delay (0: none): when the loop,
+	// idle, is woken by a proposal or a peer's message less than
+	// SyncDelay after its last sync ended, it waits until SyncDelay has
+	// passed since then (still taking proposals and messages), so that
+	// what came meanwhile shares one Update and one sync. Never when it
+	// goes from one batch straight to the next. Timed by Clock. See
+	// delay.go.
+	SyncDelay time.Duration
 	// Join: the node joins a running group (added as a learner): it never
 	// bootstraps one.
 	Join bool
@@ -141,6 +150,7 @@ type Node struct {
 	versions map[uint64]uint8
 
 	restores      atomic.Int64 // snapshots received from a leader and restored
+	delays        atomic.Int64 // SyncDelay waits
 	snapSends     atomic.Int64 // snapshots written to a peer's stream
 	leaderChanges atomic.Int64 // leaders seen (a change of leader or term)
 
@@ -597,7 +607,12 @@ func (n *Node) run() {
 		s.reserved += rc.Max
 		s.draining = true
 	}
+	delay := commitdelay.Rule{Delay: n.cfg.SyncDelay}
+	synced := false // the last turn synced
 	for {
+		// From a sync straight to what came during it: no commit delay.
+		straight := synced && len(n.inbox)+len(n.props)+len(n.parks)+len(n.stands) > 0
+		woken := false // by what the next Update syncs
 		select {
 		case <-n.stop:
 			return
@@ -606,16 +621,20 @@ func (n *Node) run() {
 			t = n.cfg.Clock.NewTimer(n.cfg.Tick)
 		case msgs := <-n.inbox:
 			receive(msgs)
+			woken = true
 		case r := <-n.reports:
 			n.rn.ReportSnapshot(r.to, r.arrived)
 		case f := <-n.inspects:
 			f()
 		case p := <-n.props:
 			propose(p)
+			woken = true
 		case p := <-n.parks:
 			park(p)
+			woken = true
 		case r := <-n.stands:
 			stand(r)
+			woken = true
 		}
 		// Take what else is waiting, so that one Update (one sync) carries
 		// every proposal and message that arrived meanwhile: group commit.
@@ -635,8 +654,21 @@ func (n *Node) run() {
 			default:
 				break more
 			}
+			woken = true
 		}
-		if err := n.process(func(res replica.Result) {
+		// The commit delay (delay.go): a turn that did not come straight
+		// from a sync, and took what the next Update syncs.
+		if woken && !straight {
+			if wait := delay.Wait(n.cfg.Clock.Now()); wait > 0 {
+				arrived, stopped := n.hold(wait, receive, propose, park, stand)
+				if stopped {
+					return
+				}
+				delay.Waited(arrived)
+			}
+		}
+		var err error
+		synced, err = n.process(func(res replica.Result) {
 			if n.sched != nil && res.Cmd != nil {
 				n.sched.applied(n.rep.Shard(), res)
 			}
@@ -674,7 +706,11 @@ func (n *Node) run() {
 					handBacks = append(handBacks, cmd)
 				}
 			}
-		}); err != nil {
+		})
+		if synced {
+			delay.Synced(n.cfg.Clock.Now())
+		}
+		if err != nil {
 			n.cfg.Logger.Error("replica stopped", "err", err)
 			n.mu.Lock()
 			n.err = err
@@ -839,11 +875,11 @@ func (n *Node) versionRefusal(v, at uint8) error {
 // entries applied while they sync; the sync waited for (when the library
 // needs it); a follower's messages sent; Advance; then maybe compact
 // (docs/replication.md, "The real-time node").
-func (n *Node) process(applied func(replica.Result)) error {
+func (n *Node) process(applied func(replica.Result)) (synced bool, err error) {
 	for n.rn.HasUpdate() {
 		u := n.rn.Update()
 		if err := n.rep.SaveReceived(context.Background(), u); err != nil {
-			return err
+			return synced, err
 		}
 		send := func() {
 			for _, m := range u.Messages {
@@ -861,7 +897,7 @@ func (n *Node) process(applied func(replica.Result)) error {
 		if u.HardState != nil || len(u.Entries) > 0 {
 			var err error
 			if b, err = n.rep.Log().Save(u.HardState, u.Entries); err != nil {
-				return err
+				return synced, err
 			}
 		}
 		// Committed entries are durable on a quorum already: they are
@@ -870,7 +906,7 @@ func (n *Node) process(applied func(replica.Result)) error {
 		// measured in docs/replication.md). Compact runs after the sync.
 		restored, err := n.rep.Apply(u, applied)
 		if err != nil {
-			return err
+			return synced, err
 		}
 		if restored {
 			n.restores.Add(1)
@@ -882,8 +918,9 @@ func (n *Node) process(applied func(replica.Result)) error {
 		// on every commit's path.)
 		if b != nil && u.MustSync {
 			if err := b.Wait(context.Background()); err != nil {
-				return err
+				return synced, err
 			}
+			synced = true
 		}
 		if !u.Leader {
 			send()
@@ -891,8 +928,8 @@ func (n *Node) process(applied func(replica.Result)) error {
 		n.rn.Advance()
 		n.membersChanged(n.rn.TakeMemberChanges())
 	}
-	_, err := n.rep.Compact(context.Background(), n.rn)
-	return err
+	_, err = n.rep.Compact(context.Background(), n.rn)
+	return synced, err
 }
 
 // inspect returns the shard's applied index and state hash, from the

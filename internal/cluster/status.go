@@ -42,9 +42,11 @@ type Info struct {
 	Log LogInfo `json:"log"`
 }
 
-// LogInfo is the node's Raft log on disk (Info.Log).
+// LogInfo is the node's Raft log on disk (Info.Log); SyncDelays counts
+// the loop's commit-delay waits (Config.SyncDelay).
 type LogInfo struct {
 	Syncs       int64   `json:"syncs"`
+	SyncDelays  int64   `json:"sync_delays"`
 	SyncSeconds float64 `json:"sync_seconds"`
 	Bytes       int64   `json:"bytes"`
 	Segments    int     `json:"segments"`
@@ -72,7 +74,7 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Restores: n.restores.Load(),
 			SnapshotsSent: n.snapSends.Load(), Version: n.rep.Shard().Version()}
 		ls := n.rep.Log().Stats()
-		in.Log = LogInfo{Syncs: ls.Syncs, SyncSeconds: ls.SyncTime.Seconds(), Bytes: ls.Bytes, Segments: ls.Segments}
+		in.Log = LogInfo{Syncs: ls.Syncs, SyncDelays: n.delays.Load(), SyncSeconds: ls.SyncTime.Seconds(), Bytes: ls.Bytes, Segments: ls.Segments}
 		for _, l := range [][]uint64{voters, learners} {
 			for _, id := range l {
 				m := Member{ID: id, Addr: n.cfg.Peers[id], Voter: slices.Contains(voters, id), Leading: id == st.Leader}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/commitdelay"
 	"github.com/chutemq/chute/internal/vfs"
 )
 
@@ -419,6 +420,7 @@ func (j *Journal) writeLoop() {
 	}
 	var w writer
 	w.j = j
+	w.delay.Delay = j.opts.SyncDelay
 	w.lastSync = time.Now()
 	var (
 		next    takenBatch // taken in the previous cycle; the writer holds wmu for it
@@ -655,11 +657,8 @@ type writer struct {
 	j        *Journal
 	dirty    *segment // segment with writes not yet synced
 	lastSync time.Time
-	// synced is when the last sync ended, by Options.Clock (SyncDelay).
-	synced time.Time
-	// fruitless counts the SyncDelay waits in a row during which nothing
-	// was appended; skipped, the wakes without a wait since (syncdelay.go).
-	fruitless, skipped int
+	// delay is the commit delay's rule (Options.SyncDelay, syncdelay.go).
+	delay commitdelay.Rule
 }
 
 // write writes chunks in order; the policy's sync is writeBatch's.
@@ -772,7 +771,7 @@ func (w *writer) sync() error {
 	}
 	w.dirty = nil
 	if w.j.opts.SyncDelay > 0 {
-		w.synced = w.j.opts.Clock.Now()
+		w.delay.Synced(w.j.opts.Clock.Now())
 	}
 	w.j.stats.syncs.Add(1)
 	w.j.stats.syncNanos.Add(int64(d))

@@ -38,9 +38,9 @@ package journal
 // for each confirm) gains nothing and would pay the delay every time
 // (about 1 ms here, on a confirm that takes 0.65 ms at p50 without: an
 // estimate, not measured; with the rule below it loses 2–9 % of its
-// rate, measured). So after fruitlessLimit delays in a row during which
+// rate, measured). So after commitdelay.FruitlessLimit delays in a row during which
 // nothing was appended the writer stops delaying, and tries one delay
-// again every probeEvery wakes to see whether others append by then.
+// again every commitdelay.ProbeEvery wakes to see whether others append by then.
 //
 // An append that was hurried during the delay counts: without the delay
 // its record would have had a sync of its own. That is what a consumer
@@ -50,39 +50,24 @@ package journal
 // priority check, 1,000 messages at prefetch 1, ran 0.4–0.6 s longer).
 // A Runner does not wait for its acks, nor does a Consumer acking from
 // another goroutine; --sync-delay 0 turns the delay off.
-const (
-	fruitlessLimit = 3
-	probeEvery     = 16
-)
+// The rule (when to wait, and the fruitless count) is commitdelay.Rule,
+// which a cluster node's loop shares.
 
 // delaySync is the commit delay: called by the writer, woken idle, before
 // it takes the appends. It waits until SyncDelay after the last sync
 // ended, if that was less than SyncDelay ago and delays have been paying
 // (above), or until Close.
 func (j *Journal) delaySync(w *writer) {
-	d := j.opts.SyncDelay
-	if d <= 0 || j.opts.Sync != SyncAlways || w.synced.IsZero() {
+	if j.opts.Sync != SyncAlways {
 		return
 	}
-	wait := d - j.opts.Clock.Now().Sub(w.synced)
-	if wait <= 0 || wait > d { // long enough ago (or the clock stepped back)
+	wait := w.delay.Wait(j.opts.Clock.Now())
+	if wait <= 0 {
 		return
-	}
-	if w.fruitless >= fruitlessLimit {
-		if w.skipped++; w.skipped < probeEvery {
-			return
-		}
-		w.skipped = 0
 	}
 	j.stats.delayed.Add(1)
 	appended := j.stats.records.Load()
-	defer func() {
-		if j.stats.records.Load() == appended {
-			w.fruitless++
-		} else {
-			w.fruitless = 0
-		}
-	}()
+	defer func() { w.delay.Waited(j.stats.records.Load() != appended) }()
 	// A caller that needs its appends only written (a delivery: Hurry)
 	// must not wait out the delay: while it runs, appends to the tail
 	// segment may be hurried, as during a sync, and the writer syncs them

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chutemq/chute/internal/commitdelay"
 	"github.com/chutemq/chute/internal/fakeclock"
 	"github.com/chutemq/chute/internal/vfs"
 )
@@ -149,9 +150,9 @@ func TestSyncDelayHurry(t *testing.T) {
 }
 
 // TestSyncDelayFruitless: one caller appending and waiting for each sync
-// gains nothing from the delay; after fruitlessLimit delays in a row with
+// gains nothing from the delay; after commitdelay.FruitlessLimit delays in a row with
 // nothing appended during them the writer syncs at once, and tries a
-// delay again every probeEvery wakes.
+// delay again every commitdelay.ProbeEvery wakes.
 func TestSyncDelayFruitless(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -169,19 +170,19 @@ func TestSyncDelayFruitless(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := range fruitlessLimit {
+	for i := range commitdelay.FruitlessLimit {
 		delayed(fmt.Sprint("waited ", i))
 	}
 	// The clock stands still: each of these would wait for ever if the
 	// writer delayed it.
-	for i := range probeEvery - 1 {
+	for i := range commitdelay.ProbeEvery - 1 {
 		if err := waitBatch(ctx, j, []byte(fmt.Sprint("at once ", i))); err != nil {
-			t.Fatalf("append %d after %d fruitless delays: %v", i, fruitlessLimit, err)
+			t.Fatalf("append %d after %d fruitless delays: %v", i, commitdelay.FruitlessLimit, err)
 		}
 	}
 	delayed("probe")
-	if got := j.Stats().Delayed; got != fruitlessLimit+1 {
-		t.Fatalf("%d delays, want %d", got, fruitlessLimit+1)
+	if got := j.Stats().Delayed; got != commitdelay.FruitlessLimit+1 {
+		t.Fatalf("%d delays, want %d", got, commitdelay.FruitlessLimit+1)
 	}
 }
 

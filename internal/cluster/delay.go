@@ -1,0 +1,60 @@
+package cluster
+
+import (
+	"time"
+
+	"github.com/chutemq/chute/internal/consensus"
+)
+
+// The loop's commit delay (Config.SyncDelay).
+//
+// Each turn of a node's loop takes what is waiting (proposals, peers'
+// messages), makes one Update of it and syncs that Update's entries
+// before the next turn: a group commit. At a moderate, steady load
+// (2,000 messages/s, each a publish, a delivery and an ack, each a log
+// entry on three nodes) a turn mostly holds one event, and every node
+// syncs for nearly each of them. The single broker's journal had the same
+// shape, and on this project's machine, where every process stops for
+// milliseconds while a stream of syncs keeps the host busy, the tail of
+// end-to-end latency was those stops (internal/journal/syncdelay.go).
+//
+// The journal's delay on the Raft log itself changed nothing in a
+// cluster: the log's writer has one caller, the loop, which waits for
+// each sync, and the journal's fruitless rule leaves such a caller alone.
+// The wait belongs where the events arrive, in the loop: woken idle by a
+// proposal or a message less than SyncDelay after its last sync ended,
+// the loop keeps taking proposals and messages until SyncDelay has passed
+// since then, and makes one Update of them. The rule is the journal's
+// (commitdelay.Rule): only on an idle wake, never from one batch straight
+// to the next, and after waits in a row during which nothing came, only
+// now and then. What a commit means does not change: an entry is still
+// acknowledged only once synced, and committed on a quorum of syncs.
+
+// hold is the delay's wait: until wait has passed by the node's clock,
+// the loop takes proposals and messages as they come (into the next
+// Update). arrived reports whether any came; stopped, that the node was
+// closed meanwhile.
+func (n *Node) hold(wait time.Duration, receive func([]consensus.Message), propose func(*proposal),
+	park func(*Parked), stand func(standReq)) (arrived, stopped bool) {
+	t := n.cfg.Clock.NewTimer(wait)
+	defer t.Stop()
+	n.delays.Add(1) // (counted once armed: a test that sees it may move the clock)
+	for taken := 0; taken < maxBatchEvents; taken++ {
+		select {
+		case <-t.C():
+			return arrived, false
+		case <-n.stop:
+			return arrived, true
+		case msgs := <-n.inbox:
+			receive(msgs)
+		case p := <-n.props:
+			propose(p)
+		case p := <-n.parks:
+			park(p)
+		case r := <-n.stands:
+			stand(r)
+		}
+		arrived = true
+	}
+	return arrived, false
+}

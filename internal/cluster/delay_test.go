@@ -1,0 +1,114 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/chutemq/chute/internal/chutetest"
+	"github.com/chutemq/chute/internal/commitdelay"
+	"github.com/chutemq/chute/internal/replica"
+)
+
+// TestSyncDelay: the loop's commit delay, on the node's (fake) clock. A
+// proposal that wakes the idle loop within SyncDelay of its last sync is
+// held until SyncDelay has passed since then, and what comes meanwhile
+// joins it; after a quiet spell a proposal is not held; after
+// FruitlessLimit waits in a row with nothing else coming, the loop stops
+// waiting.
+func TestSyncDelay(t *testing.T) {
+	fc := chutetest.NewFakeClock()
+	const delay = time.Second
+	n, err := Start(Config{ID: 1, Peers: map[uint64]string{1: "http://127.0.0.1:1"}, Dir: t.TempDir(), Clock: fc, SyncDelay: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	// until polls cond; each look moves the clock by step (0: not at
+	// all), which fires the loop's tick or ends a wait.
+	until := func(what string, step time.Duration, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10 s", what)
+			}
+			if step > 0 {
+				fc.Advance(step)
+			}
+			runtime.Gosched()
+		}
+	}
+	until("a leader", 10*time.Millisecond, func() bool { return n.Status().IsLeader })
+	until("the command version recorded", delay, func() bool {
+		in, err := n.Info(context.Background())
+		return err == nil && in.Version == replica.MaxVersion()
+	})
+	delays := func() int64 { return n.delays.Load() }
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	submit := func(q string) *Future {
+		t.Helper()
+		f, err := n.Submit(ctx, replica.Command{Op: replica.OpCreateQueue, Queue: q, Visibility: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	done := func(f *Future) {
+		t.Helper()
+		if res, err := f.Wait(ctx); err != nil || res.Err != nil {
+			t.Fatalf("%v %v", err, res.Err)
+		}
+	}
+
+	// After a quiet spell: not held (the clock does not move).
+	fc.Advance(2 * delay)
+	before := delays()
+	done(submit("quiet"))
+	if d := delays(); d != before {
+		t.Fatalf("%d waits after a quiet spell", d-before)
+	}
+
+	// Right behind that sync: held until the clock has moved by the delay,
+	// and a proposal made meanwhile is taken with it.
+	n.inspect() // a turn without a sync: the next proposal wakes the loop idle
+	a := submit("a")
+	until("the wait", 0, func() bool { return delays() == before+1 })
+	b := submit("b")
+	select {
+	case r := <-a.reply:
+		t.Fatalf("answered during the wait: %+v", r)
+	default:
+	}
+	fc.Advance(delay - time.Nanosecond)
+	select {
+	case r := <-a.reply:
+		t.Fatalf("answered a nanosecond before the delay was over: %+v", r)
+	default:
+	}
+	fc.Advance(time.Nanosecond)
+	done(a)
+	done(b)
+
+	// Waits with nothing else coming: after FruitlessLimit of them the
+	// loop stops waiting.
+	for i := range commitdelay.FruitlessLimit {
+		n.inspect()
+		f := submit(fmt.Sprint("c", i))
+		until("a fruitless wait", 0, func() bool { return delays() == before+2+int64(i) })
+		fc.Advance(delay)
+		done(f)
+	}
+	n.inspect()
+	done(submit("d"))
+	if d := delays(); d != before+1+commitdelay.FruitlessLimit {
+		t.Fatalf("%d waits, want %d", d-before, 1+commitdelay.FruitlessLimit)
+	}
+	in, err := n.Info(ctx)
+	if err != nil || in.Log.SyncDelays != delays() {
+		t.Fatalf("Info's sync delays %d, want %d (%v)", in.Log.SyncDelays, delays(), err)
+	}
+}
