@@ -912,10 +912,11 @@ func (n *Node) process(applied func(replica.Result)) (synced bool, err error) {
 			n.restores.Add(1)
 		}
 		// What the library does not need synced (a commit index that
-		// moved, nothing else) is written and synced with the next batch,
-		// without holding the loop up: the commit index is recovered from
-		// the others if lost. (Measured: waiting for it put a second sync
-		// on every commit's path.)
+		// moved, nothing else) is not waited for: the log keeps it and
+		// writes it with its next record (Save returns no batch), and the
+		// commit index is recovered from the others if lost. (Measured:
+		// waiting for it put a second sync on every commit's path; writing
+		// it at once, a sync of its own in the journal's writer.)
 		if b != nil && u.MustSync {
 			if err := b.Wait(context.Background()); err != nil {
 				return synced, err

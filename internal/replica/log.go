@@ -36,6 +36,8 @@ type Log struct {
 	// to keep in memory, not the log's a second time.)
 	hs   consensus.HardState
 	snap uint64
+	// unsaved: hs moved the commit index since it was last written (Save).
+	unsaved bool
 }
 
 // ErrLogDamaged: a record of the log that passed the journal's checksum
@@ -118,10 +120,26 @@ func replay(d *consensus.Durable, hs *consensus.HardState, es []consensus.Entry)
 
 // Save appends an Update's hard state (nil: unchanged) and entries as one
 // record; the batch completes once it is synced.
+//
+// A hard state that only moves the commit index, with nothing to append,
+// is not written: it is kept, and written with the next record (or
+// checkpoint), and Save returns a nil batch. The library does not need a
+// commit index synced (it is learnt again from the leader, and a leader
+// commits again what a quorum holds), and writing it cost a sync of its
+// own on every node for nearly every commit: the journal syncs whatever
+// is written. (Measured in docs/replication.md, "Sixth session".)
 func (l *Log) Save(hs *consensus.HardState, es []consensus.Entry) (*journal.Batch, error) {
+	if len(es) == 0 && hs != nil && hs.Term == l.hs.Term && hs.Vote == l.hs.Vote && hs.Commit >= l.hs.Commit {
+		l.hs, l.unsaved = *hs, true
+		return nil, nil
+	}
+	if hs == nil && l.unsaved {
+		kept := l.hs
+		hs = &kept
+	}
 	_, b, err := l.j.Append(encodeLogRecord(hs, es))
 	if err == nil && hs != nil {
-		l.hs = *hs
+		l.hs, l.unsaved = *hs, false
 	}
 	return b, err
 }
@@ -147,7 +165,7 @@ func (l *Log) SaveSnapshot(ctx context.Context, snap *consensus.Snapshot, after 
 	if err := l.j.WriteCheckpoint(pos, [][]byte{ckpt}); err != nil {
 		return fmt.Errorf("replica: snapshot: %w", err)
 	}
-	l.snap = snap.Index
+	l.snap, l.unsaved = snap.Index, false
 	for _, id := range l.j.Segments() {
 		if id >= seg {
 			break

@@ -16,8 +16,21 @@ import (
 	"github.com/chutemq/chute/internal/vfs"
 )
 
-// logModel is what a Log must hold after a sequence of saves.
-type logModel struct{ d consensus.Durable }
+// logModel is what a Log must hold after a sequence of saves. kept is a
+// hard state that moved the commit index alone, which the log keeps and
+// writes with its next record (Log.Save).
+type logModel struct {
+	d    consensus.Durable
+	kept *consensus.HardState
+}
+
+// last is the hard state the log was last given.
+func (m *logModel) lastHS() consensus.HardState {
+	if m.kept != nil {
+		return *m.kept
+	}
+	return m.d.HardState
+}
 
 func (m *logModel) base() uint64 {
 	if m.d.Snapshot != nil {
@@ -29,6 +42,14 @@ func (m *logModel) base() uint64 {
 func (m *logModel) last() uint64 { return m.base() + uint64(len(m.d.Entries)) }
 
 func (m *logModel) save(hs *consensus.HardState, es []consensus.Entry) {
+	if last := m.lastHS(); len(es) == 0 && hs != nil && hs.Term == last.Term && hs.Vote == last.Vote && hs.Commit >= last.Commit {
+		m.kept = hs
+		return
+	}
+	if hs == nil {
+		hs = m.kept
+	}
+	m.kept = nil
 	if len(es) > 0 {
 		rel := es[0].Index - m.base() - 1
 		m.d.Entries = append(m.d.Entries[:rel:rel], es...)
@@ -45,6 +66,7 @@ func (m *logModel) snapshot(s *consensus.Snapshot, replace bool) {
 		m.d.Entries = m.d.Entries[s.Index-m.base():]
 	}
 	m.d.Snapshot = s
+	m.d.HardState, m.kept = m.lastHS(), nil
 	m.d.HardState.Commit = max(m.d.HardState.Commit, s.Index)
 }
 
@@ -148,6 +170,15 @@ func TestLogCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			batches = append(batches, b)
+			if b == nil { // a commit index alone, kept: nothing written
+				if !sameDurable(m.d, states[len(states)-2]) {
+					t.Fatalf("save %d wrote nothing, but the model moved", i)
+				}
+				if i < saves-async && synced == len(states)-2 {
+					synced = len(states) - 1
+				}
+				continue
+			}
 			if i < saves-async {
 				if err := b.Wait(context.Background()); err != nil {
 					t.Fatal(err)
@@ -284,5 +315,63 @@ func TestLogSnapshotReleases(t *testing.T) {
 	}
 	if len(got.Entries) != 7 || got.Entries[0].Index != 46 || got.Entries[6].Index != 52 {
 		t.Fatalf("reopened with %d entries from %d", len(got.Entries), got.Entries[0].Index)
+	}
+}
+
+// TestLogKeepsCommit: a hard state that moves the commit index alone is
+// not written (no batch, no sync); the next record carries it, and a
+// restart before then finds the commit index of the last record.
+func TestLogKeepsCommit(t *testing.T) {
+	fs := vfs.NewMemFS()
+	open := func() (*Log, consensus.Durable) {
+		l, d, err := OpenLog(fs, "log", LogOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l, d
+	}
+	l, _ := open()
+	save := func(hs *consensus.HardState, es ...consensus.Entry) *journal.Batch {
+		b, err := l.Save(hs, es)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b != nil {
+			if err := b.Wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b
+	}
+	e := func(i uint64) consensus.Entry { return consensus.Entry{Index: i, Term: 1, Data: []byte{byte(i)}} }
+	save(&consensus.HardState{Term: 1, Vote: 1}, e(1), e(2))
+	syncs := l.Stats().Syncs
+	if b := save(&consensus.HardState{Term: 1, Vote: 1, Commit: 2}); b != nil {
+		t.Fatal("a commit index alone was written")
+	}
+	if got := l.Stats().Syncs; got != syncs {
+		t.Fatalf("%d syncs for a commit index alone", got-syncs)
+	}
+	l.Close()
+	l, d := open()
+	if d.HardState.Commit != 0 || len(d.Entries) != 2 {
+		t.Fatalf("after a restart: commit %d, %d entries; want 0 and 2", d.HardState.Commit, len(d.Entries))
+	}
+	save(&consensus.HardState{Term: 1, Vote: 1, Commit: 2})
+	save(nil, e(3)) // carries the kept commit index
+	l.Close()
+	l, d = open()
+	if d.HardState.Commit != 2 || len(d.Entries) != 3 {
+		t.Fatalf("after the next record: commit %d, %d entries; want 2 and 3", d.HardState.Commit, len(d.Entries))
+	}
+	// A new term or vote is written at once.
+	if b := save(&consensus.HardState{Term: 2, Vote: 3, Commit: 2}); b == nil {
+		t.Fatal("a new term was kept, not written")
+	}
+	l.Close()
+	l, d = open()
+	defer l.Close()
+	if d.HardState.Term != 2 {
+		t.Fatalf("term %d after a restart, want 2", d.HardState.Term)
 	}
 }

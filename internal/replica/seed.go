@@ -40,6 +40,7 @@ func SeedLog(fs vfs.FS, dir string, opts LogOptions, snapshot []byte, voters []u
 	if err := l.SaveSnapshot(ctx, &consensus.Snapshot{Index: at, Term: 1, Voters: voters, Data: snapshot}, nil); err != nil {
 		return err
 	}
+	// (Term 1 after a new log's 0: written, not kept as a commit alone.)
 	b, err := l.Save(&consensus.HardState{Term: 1, Commit: at}, nil)
 	if err != nil {
 		return err

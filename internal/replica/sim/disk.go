@@ -116,12 +116,17 @@ func (d *disk) open(lying bool) (consensus.Durable, error) {
 }
 
 // save starts writing an Update's record and returns once the journal's
-// writer is parked in its sync (or done, if it needed none).
+// writer is parked in its sync (or done, if it needed none); nil when the
+// log wrote nothing (a commit index alone).
 func (d *disk) save(hs *consensus.HardState, es []consensus.Entry) *journal.Batch {
 	d.gate.armed.Store(true)
 	b, err := d.rep.Log().Save(hs, es)
 	if err != nil {
 		panic("sim: save: " + err.Error())
+	}
+	if b == nil {
+		d.gate.armed.Store(false)
+		return nil
 	}
 	select {
 	case <-d.gate.requests:

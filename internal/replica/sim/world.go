@@ -665,6 +665,11 @@ func (n *node) pump() {
 			continue
 		}
 		b := n.disk.save(u.HardState, u.Entries)
+		if b == nil { // a commit index alone: kept for the next record (replica.Log.Save)
+			n.apply(u)
+			n.finish(u)
+			continue
+		}
 		// Committed entries apply while the sync runs (as the server's
 		// node does: internal/cluster).
 		n.apply(u)
