@@ -66,6 +66,13 @@ func TestClusterMetrics(t *testing.T) {
 	if v := value(t, fams, "chute_cluster_log_bytes_total", "shard", "0"); v <= logBytes {
 		t.Errorf("log bytes %v after a create and a publish, %v before", v, logBytes)
 	}
+	in, err := node.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := value(t, fams, "chute_cluster_log_sync_delays_total", "shard", "0"); v != float64(in.Log.SyncDelays) {
+		t.Errorf("sync delays %v, the node's status says %d", v, in.Log.SyncDelays)
+	}
 	if v := value(t, fams, "chute_cluster_log_segments", "shard", "0"); v < 1 {
 		t.Errorf("log segments %v", v)
 	}

@@ -83,7 +83,8 @@ type Config struct {
 	// SyncDelay after its last sync ended, it waits until SyncDelay has
 	// passed since then (still taking proposals and messages), so that
 	// what came meanwhile shares one Update and one sync. Never when it
-	// goes from one batch straight to the next. Timed by Clock. See
+	// goes from one batch straight to the next. Timed by Clock. Keep it
+	// well under Tick: the loop does not tick while it waits. See
 	// delay.go.
 	SyncDelay time.Duration
 	// Join: the node joins a running group (added as a learner): it never
