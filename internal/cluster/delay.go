@@ -24,7 +24,11 @@ import (
 // The wait belongs where the events arrive, in the loop: woken idle by a
 // proposal or a message less than SyncDelay after its last sync ended,
 // the loop keeps taking proposals and messages until SyncDelay has passed
-// since then, and makes one Update of them. The rule is the journal's
+// since then, and makes one Update of them. Only the leader waits: its
+// batches are what the followers receive, so fewer of them mean fewer
+// syncs on every node, while a follower's wait would sit whole on the
+// commit's path (measured with followers waiting too: W1's confirm p50
+// 1.5–2 ms higher, 15.4–16.9 against 13.9–14.9 ms). The rule is the journal's
 // (commitdelay.Rule): only on an idle wake, never from one batch straight
 // to the next, and after waits in a row during which nothing came, only
 // now and then. What a commit means does not change: an entry is still

@@ -78,7 +78,7 @@ type Config struct {
 	// SegmentSize is the log's journal segment size (0: the journal's
 	// default).
 	SegmentSize int64
-	// SyncDelay is the loop's commit delay (0: none): when the loop,
+	// SyncDelay is the leader's commit delay (0: none): when its loop,
 	// idle, is woken by a proposal or a peer's message less than
 	// SyncDelay after its last sync ended, it waits until SyncDelay has
 	// passed since then (still taking proposals and messages), so that
@@ -657,9 +657,9 @@ func (n *Node) run() {
 			}
 			woken = true
 		}
-		// The commit delay (delay.go): a turn that did not come straight
-		// from a sync, and took what the next Update syncs.
-		if woken && !straight {
+		// The commit delay (delay.go), on the leader: a turn that did not
+		// come straight from a sync, and took what the next Update syncs.
+		if woken && !straight && n.rn.Status().IsLeader {
 			if wait := delay.Wait(n.cfg.Clock.Now()); wait > 0 {
 				arrived, stopped := n.hold(wait, receive, propose, park, stand)
 				if stopped {
