@@ -10,17 +10,19 @@ import (
 //
 // Each turn of a node's loop takes what is waiting (proposals, peers'
 // messages), makes one Update of it and syncs that Update's entries
-// before the next turn: a group commit. At a moderate, steady load
-// (2,000 messages/s, each a publish, a delivery and an ack, each a log
-// entry on three nodes) a turn mostly holds one event, and every node
-// syncs for nearly each of them. The single broker's journal had the same
-// shape, and on this project's machine, where every process stops for
-// milliseconds while a stream of syncs keeps the host busy, the tail of
-// end-to-end latency was those stops (internal/journal/syncdelay.go).
+// before the next turn: a group commit. At a moderate, steady load the
+// turns are small: at 2,000 messages/s (a publish, a delivery and an ack
+// each) every node synced 550–700 times a second, and each fdatasync
+// costs a node about 140 µs of CPU on this project's machine, whatever
+// it covers. There every process stops for milliseconds once the
+// machine's CPU quota is spent, and those stops are the tail of
+// end-to-end latency (internal/journal/syncdelay.go; docs/replication.md,
+// "The latency tail, sixth session").
 //
 // The journal's delay on the Raft log itself changed nothing in a
-// cluster: the log's writer has one caller, the loop, which waits for
-// each sync, and the journal's fruitless rule leaves such a caller alone.
+// cluster (fifth session), presumably because the log's writer has one
+// caller, the loop, which waits for each sync, and the journal's
+// fruitless rule leaves such a caller alone (not measured).
 // The wait belongs where the events arrive, in the loop: woken idle by a
 // proposal or a message less than SyncDelay after its last sync ended,
 // the loop keeps taking proposals and messages until SyncDelay has passed

@@ -125,9 +125,10 @@ func replay(d *consensus.Durable, hs *consensus.HardState, es []consensus.Entry)
 // is not written: it is kept, and written with the next record (or
 // checkpoint), and Save returns a nil batch. The library does not need a
 // commit index synced (it is learnt again from the leader, and a leader
-// commits again what a quorum holds), and writing it cost a sync of its
-// own on every node for nearly every commit: the journal syncs whatever
-// is written. (Measured in docs/replication.md, "Sixth session".)
+// commits again what a quorum holds), and writing it cost syncs of their
+// own: the journal syncs whatever is written (a sixth of a node's syncs
+// at 2,000 messages/s, one pair of runs; docs/replication.md, "The
+// latency tail, sixth session").
 func (l *Log) Save(hs *consensus.HardState, es []consensus.Entry) (*journal.Batch, error) {
 	if len(es) == 0 && hs != nil && hs.Term == l.hs.Term && hs.Vote == l.hs.Vote && hs.Commit >= l.hs.Commit {
 		l.hs, l.unsaved = *hs, true
