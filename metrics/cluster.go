@@ -32,7 +32,7 @@ var (
 	cLag       = desc("chute_cluster_member_lag", "On the leader: entries a member's log is known to be behind the commit index.", "shard", "member")
 	cUp        = desc("chute_cluster_up", "1 if the node answered this scrape (0: its loop did not, within 2 s).", "shard")
 	cSyncs     = desc("chute_cluster_log_syncs_total", "Syncs of the node's Raft log (one per batch of entries it saved).", "shard")
-	cDelays    = desc("chute_cluster_log_sync_delays_total", "Times the node's loop waited out its commit delay (--sync-delay) before a batch.", "shard")
+	cDelays    = desc("chute_cluster_log_sync_delays_total", "Times the node, leading, waited out its commit delay (--sync-delay) before a batch.", "shard")
 	cSyncTime  = desc("chute_cluster_log_sync_seconds_total", "Time the node spent syncing its Raft log.", "shard")
 	cLogBytes  = desc("chute_cluster_log_bytes_total", "Bytes the node appended to its Raft log since it started.", "shard")
 	cLogSegs   = desc("chute_cluster_log_segments", "Segment files of the node's Raft log.", "shard")

@@ -43,7 +43,7 @@ type Info struct {
 }
 
 // LogInfo is the node's Raft log on disk (Info.Log); SyncDelays counts
-// the loop's commit-delay waits (Config.SyncDelay).
+// the commit-delay waits of its loop while it led (Config.SyncDelay).
 type LogInfo struct {
 	Syncs       int64   `json:"syncs"`
 	SyncDelays  int64   `json:"sync_delays"`

@@ -29,6 +29,7 @@ import (
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/consensus"
+	"github.com/chutemq/chute/internal/journal"
 	"github.com/chutemq/chute/internal/replica"
 )
 
@@ -659,13 +660,13 @@ func (n *node) pump() {
 			}
 			u.Messages = nil
 		}
-		if u.HardState == nil && len(u.Entries) == 0 {
-			n.apply(u)
-			n.finish(u)
-			continue
+		var b *journal.Batch
+		if u.HardState != nil || len(u.Entries) > 0 {
+			b = n.disk.save(u.HardState, u.Entries)
 		}
-		b := n.disk.save(u.HardState, u.Entries)
-		if b == nil { // a commit index alone: kept for the next record (replica.Log.Save)
+		// Nothing written (nothing to, or a commit index alone, which the
+		// log keeps for its next record: replica.Log.Save): no sync.
+		if b == nil {
 			n.apply(u)
 			n.finish(u)
 			continue
