@@ -59,6 +59,10 @@ var (
 // Config configures a Node.
 type Config struct {
 	ID uint64
+	// Shard is the shard whose Raft group this node is a member of (0
+	// default): a node process runs one Node per shard, all on one port,
+	// each with its own Dir and paths (ShardPath).
+	Shard uint32
 	// Peers maps every member's ID (this node's too) to its base URL,
 	// e.g. "http://127.0.0.1:7401".
 	Peers map[uint64]string
@@ -160,6 +164,9 @@ type Node struct {
 	closed bool
 	err    error // why the loop stopped on its own
 }
+
+// Shard is the shard whose group the node is a member of.
+func (n *Node) Shard() uint32 { return n.cfg.Shard }
 
 // Stopped is closed once the node's loop has stopped: closed, or on an
 // error of its own (Err).

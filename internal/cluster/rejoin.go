@@ -95,7 +95,7 @@ func (n *Node) rejoinStep(ctx context.Context, old uint64, peers map[uint64]stri
 		return true, nil
 	}
 	body, _ := json.Marshal(req)
-	resp, err := n.peerRequest(ctx, http.MethodPost, leader+MembersPath, body)
+	resp, err := n.peerRequest(ctx, http.MethodPost, leader+ShardPath(MembersPath, n.cfg.Shard), body)
 	if err != nil {
 		return false, err
 	}
@@ -140,7 +140,7 @@ func (n *Node) leaderInfo(ctx context.Context, peers map[uint64]string) (Info, s
 
 func (n *Node) peerInfo(ctx context.Context, addr string) (Info, error) {
 	var in Info
-	resp, err := n.peerRequest(ctx, http.MethodGet, addr+StatusPath, nil)
+	resp, err := n.peerRequest(ctx, http.MethodGet, addr+ShardPath(StatusPath, n.cfg.Shard), nil)
 	if err != nil {
 		return in, err
 	}

@@ -19,6 +19,7 @@ const StatusPath = "/chute.cluster.v1/status"
 // Info is a node's view of its cluster.
 type Info struct {
 	ID       uint64   `json:"id"`
+	Shard    uint32   `json:"shard"`
 	Leader   uint64   `json:"leader"` // 0: none known
 	IsLeader bool     `json:"is_leader"`
 	Term     uint64   `json:"term"`
@@ -70,7 +71,7 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 	err := n.onLoop(ctx, func() {
 		st := n.rn.Status()
 		voters, learners := n.rn.Membership()
-		in = Info{ID: n.cfg.ID, Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
+		in = Info{ID: n.cfg.ID, Shard: n.cfg.Shard, Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
 			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Restores: n.restores.Load(),
 			SnapshotsSent: n.snapSends.Load(), Version: n.rep.Shard().Version()}
 		ls := n.rep.Log().Stats()

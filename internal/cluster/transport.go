@@ -31,6 +31,34 @@ import (
 // RaftPath is where a node takes Raft messages from its peers.
 const RaftPath = "/chute.cluster.v1/raft"
 
+// ShardPath is where shard's endpoint at path (RaftPath, StatusPath,
+// MembersPath, BackupPath) is: path itself for shard 0 (as before there
+// were shards, so that a node of an older binary and a newer one reach
+// each other's), path/SHARD for the others.
+func ShardPath(path string, shard uint32) string {
+	if shard == 0 {
+		return path
+	}
+	return path + "/" + strconv.FormatUint(uint64(shard), 10)
+}
+
+// shardHeader names, on each stream, the shard its messages are for; a
+// node refuses a stream for another shard (a request that reached the
+// wrong path). None: shard 0 (a node from before shards).
+const shardHeader = "Chute-Shard"
+
+// Routes are the node's endpoints by path (ShardPath of RaftPath,
+// StatusPath, MembersPath and BackupPath), for the server's mux: a
+// process serves every shard's node on one port.
+func (n *Node) Routes() map[string]http.Handler {
+	return map[string]http.Handler{
+		ShardPath(RaftPath, n.cfg.Shard):    n.Handler(),
+		ShardPath(StatusPath, n.cfg.Shard):  n.StatusHandler(),
+		ShardPath(MembersPath, n.cfg.Shard): n.MembersHandler(),
+		ShardPath(BackupPath, n.cfg.Shard):  n.BackupHandler(),
+	}
+}
+
 // versionHeader carries, on each stream, the latest command version the
 // sending node reads (replica.Command.Version); a node without it reads
 // version 1 (it came before the header). A leader moves the cluster to a
@@ -66,7 +94,7 @@ func newPeer(n *Node, id uint64, addr string) *peer {
 	ctx, cancel := context.WithCancel(context.Background())
 	client := *n.cfg.HTTP
 	client.Timeout = 0
-	p := &peer{n: n, id: id, url: addr + RaftPath, client: &client, out: make(chan consensus.Message, peerQueue),
+	p := &peer{n: n, id: id, url: addr + ShardPath(RaftPath, n.cfg.Shard), client: &client, out: make(chan consensus.Message, peerQueue),
 		ctx: ctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p
@@ -119,6 +147,7 @@ func (p *peer) open() *stream {
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set(versionHeader, strconv.Itoa(int(p.n.cfg.MaxVersion)))
+	req.Header.Set(shardHeader, strconv.FormatUint(uint64(p.n.cfg.Shard), 10))
 	if p.n.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.n.cfg.Token)
 	}
@@ -270,6 +299,10 @@ func (n *Node) Handler() http.Handler {
 			http.NewResponseController(w).SetReadDeadline(time.Now())
 		}()
 		defer func() { close(finished); <-watched }()
+		if sh := r.Header.Get(shardHeader); sh != "" && sh != strconv.FormatUint(uint64(n.cfg.Shard), 10) || sh == "" && n.cfg.Shard != 0 {
+			http.Error(w, fmt.Sprintf("a stream for shard %q at shard %d", sh, n.cfg.Shard), http.StatusBadRequest)
+			return
+		}
 		br := bufio.NewReaderSize(r.Body, 64<<10)
 		version := uint8(1)
 		if v, err := strconv.ParseUint(r.Header.Get(versionHeader), 10, 8); err == nil && v > 1 {

@@ -1,0 +1,258 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chutemq/chute/internal/replica"
+)
+
+// shardedMember is one process of a sharded test cluster: a node per
+// shard, all served on one address.
+type shardedMember struct {
+	l     net.Listener
+	srv   *http.Server
+	nodes []*Node
+}
+
+type shardedCluster struct {
+	t       *testing.T
+	shards  int
+	dir     string
+	peers   map[uint64]string
+	members map[uint64]*shardedMember
+}
+
+func newShardedCluster(t *testing.T, members, shards int) *shardedCluster {
+	c := &shardedCluster{t: t, shards: shards, dir: t.TempDir(), peers: map[uint64]string{}, members: map[uint64]*shardedMember{}}
+	for id := uint64(1); id <= uint64(members); id++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.peers[id] = "http://" + l.Addr().String()
+		c.members[id] = &shardedMember{l: l}
+	}
+	for id := range c.members {
+		c.start(id)
+	}
+	t.Cleanup(func() {
+		for id := range c.members {
+			c.stop(id)
+		}
+	})
+	return c
+}
+
+func (c *shardedCluster) start(id uint64) {
+	m := c.members[id]
+	if m.l == nil {
+		l, err := net.Listen("tcp", strings.TrimPrefix(c.peers[id], "http://"))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		m.l = l
+	}
+	mux := http.NewServeMux()
+	for sh := range uint32(c.shards) {
+		dir := filepath.Join(c.dir, fmt.Sprint(id), "raft")
+		if sh > 0 {
+			dir += fmt.Sprintf("-%d", sh)
+		}
+		n, err := Start(Config{ID: id, Shard: sh, Peers: c.peers, Dir: dir, CompactEvery: 20})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		m.nodes = append(m.nodes, n)
+		for path, h := range n.Routes() {
+			mux.Handle(path, h)
+		}
+	}
+	m.srv = &http.Server{Handler: mux}
+	go m.srv.Serve(m.l)
+}
+
+func (c *shardedCluster) stop(id uint64) {
+	m := c.members[id]
+	if m.srv == nil {
+		return
+	}
+	m.srv.Close()
+	m.srv, m.l = nil, nil
+	for _, n := range m.nodes {
+		if err := n.Close(); err != nil {
+			c.t.Errorf("close node %d shard %d: %v", id, n.Shard(), err)
+		}
+	}
+	m.nodes = nil
+}
+
+// leader waits (10 s at most) for a leader of shard among the running
+// members.
+func (c *shardedCluster) leader(shard uint32) (uint64, *Node) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for id, m := range c.members {
+			if m.nodes != nil && m.nodes[shard].Status().IsLeader {
+				return id, m.nodes[shard]
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // polling for an election
+	}
+	c.t.Fatalf("no leader of shard %d within 10 s", shard)
+	return 0, nil
+}
+
+// do runs cmd in shard at its leader, retrying what may not have been
+// applied (within 10 s).
+func (c *shardedCluster) do(shard uint32, cmd replica.Command) replica.Result {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, n := c.leader(shard)
+		res, err := n.Do(ctx, cmd)
+		if err == nil {
+			return res
+		}
+		var nl *NotLeaderError
+		if !errors.As(err, &nl) && !errors.Is(err, ErrOutcomeUnknown) && !errors.Is(err, ErrClosed) || ctx.Err() != nil {
+			c.t.Fatalf("shard %d: %v: %v", shard, cmd.Op, err)
+		}
+		time.Sleep(10 * time.Millisecond) // an election
+	}
+}
+
+// converge waits (10 s at most) until every running member's node of
+// shard has applied the same index, and fails if their state hashes
+// differ; it returns that hash.
+func (c *shardedCluster) converge(shard uint32) [32]byte {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var applied []uint64
+		var hashes [][32]byte
+		for _, m := range c.members {
+			if m.nodes != nil {
+				a, h := m.nodes[shard].inspect()
+				applied, hashes = append(applied, a), append(hashes, h)
+			}
+		}
+		same := true
+		for i := range applied {
+			same = same && applied[i] == applied[0]
+		}
+		if same {
+			for _, h := range hashes[1:] {
+				if h != hashes[0] {
+					c.t.Fatalf("shard %d: members at index %d with different state hashes", shard, applied[0])
+				}
+			}
+			return hashes[0]
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("shard %d: not converged within 10 s: applied %v", shard, applied)
+		}
+		c.do(shard, replica.Command{Op: replica.OpReceive, Queue: "nudge", Max: 1}) // makes every member apply up to it
+		time.Sleep(5 * time.Millisecond)                                           // polling the members' progress
+	}
+}
+
+// TestShards: three processes, each running two shards' nodes on one
+// address. Each shard is a Raft group of its own: it elects its own
+// leader, holds only what was done in it, and its members converge;
+// both survive the loss of a process and catch its nodes up when it
+// comes back (through snapshots: the logs are compacted meanwhile). A
+// stream that reaches another shard's path is refused, and each shard's
+// status names its shard.
+func TestShards(t *testing.T) {
+	c := newShardedCluster(t, 3, 2)
+	for sh := range uint32(2) {
+		for _, q := range []string{"nudge", fmt.Sprintf("q%d", sh)} {
+			if res := c.do(sh, replica.Command{Op: replica.OpCreateQueue, Queue: q, Visibility: time.Minute}); res.Err != nil {
+				t.Fatal(res.Err)
+			}
+		}
+	}
+	publish := func(sh uint32, from, to int) {
+		for i := from; i < to; i++ {
+			res := c.do(sh, replica.Command{Op: replica.OpPublish, Queue: fmt.Sprintf("q%d", sh), Msgs: []replica.Msg{{ID: fmt.Sprint(i), Body: []byte{byte(i)}}}})
+			if res.Err != nil {
+				t.Fatal(res.Err)
+			}
+		}
+	}
+	publish(0, 0, 10)
+	publish(1, 0, 25)
+	// Each shard holds only its own queue.
+	for sh := range uint32(2) {
+		_, n := c.leader(sh)
+		_, own := readyOn(t, n, fmt.Sprintf("q%d", sh))
+		_, other := readyOn(t, n, fmt.Sprintf("q%d", 1-sh))
+		if !own || other {
+			t.Fatalf("shard %d: its queue there %v, the other shard's %v", sh, own, other)
+		}
+		c.converge(sh)
+	}
+	// Status per shard, at the shard's path.
+	for sh := range uint32(2) {
+		resp, err := http.Get(c.peers[1] + ShardPath(StatusPath, sh))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var in Info
+		err = json.NewDecoder(resp.Body).Decode(&in)
+		resp.Body.Close()
+		if err != nil || in.Shard != sh || len(in.Members) != 3 {
+			t.Fatalf("status of shard %d: %+v, %v", sh, in, err)
+		}
+	}
+	// A stream for shard 0 sent to shard 1's path: refused.
+	req, _ := http.NewRequest(http.MethodPost, c.peers[2]+ShardPath(RaftPath, 1), bytes.NewReader(nil))
+	req.Header.Set(shardHeader, "0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a stream for shard 0 at shard 1: %s, want 400", resp.Status)
+	}
+	// Losing a process: both shards go on (each elects a leader among the
+	// other two if it led there), and catch it up when it is back.
+	down, _ := c.leader(1)
+	c.stop(down)
+	publish(0, 10, 40)
+	publish(1, 25, 60)
+	c.start(down)
+	for sh := range uint32(2) {
+		c.converge(sh)
+		ready, _ := readyOn(t, c.members[down].nodes[sh], fmt.Sprintf("q%d", sh))
+		if want := []int64{40, 60}[sh]; ready != want {
+			t.Fatalf("shard %d on the returning member: %d ready, want %d", sh, ready, want)
+		}
+	}
+	restored := c.members[down].nodes[0].restores.Load() + c.members[down].nodes[1].restores.Load()
+	if restored == 0 {
+		t.Fatalf("member %d caught up with no snapshot (its peers compacted every 20 entries)", down)
+	}
+}
+
+// readyOn is queue's ready messages in n's state, read on its loop; ok
+// false: no such queue there.
+func readyOn(t *testing.T, n *Node, queue string) (ready int64, ok bool) {
+	t.Helper()
+	if err := n.onLoop(context.Background(), func() { ready, _, _, ok = n.rep.Shard().Counts(queue) }); err != nil {
+		t.Fatal(err)
+	}
+	return ready, ok
+}
