@@ -68,7 +68,11 @@ const (
 	OpResumeSchedule Op = 24
 	OpFire           Op = 25 // SessionSeq: the slot (schedule.SlotSeq) the leader's timer found due
 	OpSetBreaker     Op = 26 // Max: the breaker state (chute.BreakerState) the leader's breaker logic moves the queue to
-	opEnd            Op = 27
+	// Version 3: the directory of a sharded cluster, kept in shard 0
+	// (Shard.Placement).
+	OpPlace   Op = 27 // Max: the shard that holds the name Queue (refused if it is placed in another)
+	OpUnplace Op = 28 // the name Queue is no longer placed
+	opEnd     Op = 29
 )
 
 func (o Op) String() string {
@@ -125,6 +129,10 @@ func (o Op) String() string {
 		return "fire"
 	case OpSetBreaker:
 		return "set-breaker"
+	case OpPlace:
+		return "place"
+	case OpUnplace:
+		return "unplace"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -140,13 +148,17 @@ func (o Op) String() string {
 //	1  the first format (ops 1–15)
 //	2  full queue, topic and subscription settings, filters, message
 //	   keys, headers and TTLs, nack errors and hand-backs, ops 16–26
+//	3  a sharded cluster's directory: ops 27–28
 const (
-	commandVersion = 2 // the latest this binary reads and writes
+	commandVersion = 3 // the latest this binary reads and writes
 	firstVersion   = 1
 )
 
 // opVersion is the first command version that has each op.
 func opVersion(o Op) uint8 {
+	if o >= OpPlace {
+		return 3
+	}
 	if o >= OpUpdateQueue {
 		return 2
 	}
@@ -319,7 +331,7 @@ func (c *Command) Encode(buf []byte) []byte {
 			buf = binary.AppendUvarint(buf, r.Seq)
 			buf = appendString(buf, r.ID)
 		}
-	case OpClusterVersion, OpSetBreaker:
+	case OpClusterVersion, OpSetBreaker, OpPlace:
 		buf = binary.AppendVarint(buf, int64(c.Max))
 	case OpCreateSchedule:
 		var def engine.ScheduleDef
@@ -599,7 +611,7 @@ func (d *decoder) command(max uint8) *Command {
 		for i := range c.Refs {
 			c.Refs[i] = chute.MessageRef{Seq: d.uvarint(), ID: string(d.bytes())}
 		}
-	case OpClusterVersion, OpSetBreaker:
+	case OpClusterVersion, OpSetBreaker, OpPlace:
 		c.Max = int(d.varint())
 	case OpUnsubscribe:
 		c.Sub = string(d.bytes())

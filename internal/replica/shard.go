@@ -30,6 +30,9 @@ type Shard struct {
 	// recorded it (OpClusterVersion): commands above it are refused.
 	// max is the latest this replica reads (LimitVersion).
 	version, max uint8
+	// places is a sharded cluster's directory (shard 0's; OpPlace): the
+	// shard that holds each queue, topic and schedule name.
+	places map[string]uint32
 }
 
 type clientState struct {
@@ -40,7 +43,7 @@ type clientState struct {
 // NewShard returns an empty shard, to apply a log from its first entry.
 func NewShard() *Shard {
 	return &Shard{eng: engine.New(), records: make(map[uint64][]byte), clients: make(map[string]clientState),
-		version: firstVersion, max: commandVersion}
+		version: firstVersion, max: commandVersion, places: map[string]uint32{}}
 }
 
 // Version is the command version the cluster has agreed on
@@ -62,6 +65,29 @@ func (s *Shard) LimitVersion(v uint8) error {
 	}
 	s.max = v
 	return nil
+}
+
+// maxShard bounds a shard number in the directory.
+const maxShard = 1 << 16
+
+// PlacedError refuses to place a name that is placed in another shard
+// (OpPlace); it matches engine.ErrExists.
+type PlacedError struct {
+	Name  string
+	Shard uint32
+}
+
+func (e *PlacedError) Error() string {
+	return fmt.Sprintf("%s: %q is in shard %d", engine.ErrExists, e.Name, e.Shard)
+}
+
+// Is makes errors.Is(err, engine.ErrExists) true.
+func (e *PlacedError) Is(target error) bool { return target == engine.ErrExists }
+
+// Placement is the shard the directory places name in (OpPlace).
+func (s *Shard) Placement(name string) (uint32, bool) {
+	sh, ok := s.places[name]
+	return sh, ok
 }
 
 // Applied is the index of the last entry applied.
@@ -177,6 +203,16 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 		case v > int(s.version):
 			s.version = uint8(v)
 		}
+	case OpPlace:
+		if c.Max < 0 || c.Max > maxShard {
+			r.Err = fmt.Errorf("%w: shard %d", engine.ErrInvalidConfig, c.Max)
+		} else if sh, ok := s.places[c.Queue]; ok && sh != uint32(c.Max) {
+			r.Err = &PlacedError{Name: c.Queue, Shard: sh}
+		} else {
+			s.places[c.Queue] = uint32(c.Max)
+		}
+	case OpUnplace:
+		delete(s.places, c.Queue)
 	case OpCancel:
 		return s.cancel(c, r)
 	case OpRedriveMsgs:
@@ -483,10 +519,11 @@ func (s *Shard) CompressMin(target string) (int64, bool) { return s.eng.Compress
 // engine's snapshot and the publish records its messages still point
 // into (the others are dropped from memory too).
 //
-//	snapshot := version applied len engine nrecords (index len record)* clients [cluster version]
+//	snapshot := version applied len engine nrecords (index len record)* clients [cluster version [nplaces (name shard)*]]
 //
-// (Version 2 has the cluster's command version at its end; a shard at
-// command version 1 writes version 1, which every member reads.)
+// (Version 2 has the cluster's command version at its end, version 3 the
+// directory after it; a shard writes the version its cluster's command
+// version says every member reads.)
 func (s *Shard) Snapshot() []byte {
 	s.gc()
 	var eng []byte
@@ -494,10 +531,7 @@ func (s *Shard) Snapshot() []byte {
 		eng = append(eng, c...)
 	}
 	idx := slices.Sorted(maps.Keys(s.records))
-	buf := []byte{1}
-	if s.version > firstVersion {
-		buf[0] = snapshotVersion
-	}
+	buf := []byte{min(s.version, snapshotVersion)}
 	buf = binary.AppendUvarint(buf, s.applied)
 	buf = binary.AppendUvarint(buf, uint64(len(eng)))
 	buf = append(buf, eng...)
@@ -510,6 +544,20 @@ func (s *Shard) Snapshot() []byte {
 	buf = s.appendClients(buf)
 	if s.version > firstVersion {
 		buf = append(buf, s.version)
+	}
+	if s.version >= 3 {
+		buf = s.appendPlaces(buf)
+	}
+	return buf
+}
+
+// appendPlaces: count, then per name (in order) the name and its shard.
+func (s *Shard) appendPlaces(buf []byte) []byte {
+	names := slices.Sorted(maps.Keys(s.places))
+	buf = binary.AppendUvarint(buf, uint64(len(names)))
+	for _, n := range names {
+		buf = appendString(buf, n)
+		buf = binary.AppendUvarint(buf, uint64(s.places[n]))
 	}
 	return buf
 }
@@ -569,7 +617,7 @@ func (r *remembered) Unwrap() error { return r.is }
 
 // snapshotVersion is the latest version of a shard snapshot, its first
 // byte.
-const snapshotVersion = 2
+const snapshotVersion = 3
 
 // gc forgets the publish records no message points into any more.
 func (s *Shard) gc() {
@@ -610,6 +658,13 @@ func RestoreShard(b []byte) (*Shard, error) {
 			d.fail("cluster version %d (this binary reads up to %d: upgrade it)", version, commandVersion)
 		}
 	}
+	places := map[string]uint32{}
+	if v >= 3 {
+		for range d.count(2) {
+			name := string(d.bytes())
+			places[name] = uint32(d.uvarint())
+		}
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d bytes after the snapshot", len(d.b))
 	}
@@ -620,7 +675,7 @@ func RestoreShard(b []byte) (*Shard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica: snapshot: %w", err)
 	}
-	return &Shard{eng: e, applied: applied, records: records, clients: clients, version: version, max: commandVersion}, nil
+	return &Shard{eng: e, applied: applied, records: records, clients: clients, version: version, max: commandVersion, places: places}, nil
 }
 
 // QueueStats is a queue's statistics as of the last command applied.
@@ -661,6 +716,9 @@ func (s *Shard) Hash() [32]byte {
 	h.Write(s.appendClients(nil))
 	if s.version > firstVersion {
 		h.Write([]byte{s.version})
+	}
+	if s.version >= 3 {
+		h.Write(s.appendPlaces(nil))
 	}
 	var out [32]byte
 	h.Sum(out[:0])

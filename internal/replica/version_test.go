@@ -92,3 +92,83 @@ func TestShardVersion2(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPlacement: the directory of a sharded cluster (version 3). OpPlace
+// is refused before the cluster moved to version 3; after, a name is
+// placed once (again in the same shard: no change; in another: a
+// *PlacedError that matches ErrExists), and placed anew once unplaced.
+// A snapshot keeps the directory (and the hash covers it); a shard at
+// version 2 writes a version 2 snapshot, without one.
+func TestPlacement(t *testing.T) {
+	const t0 = int64(1_800_000_000_000_000_000)
+	log := entries(
+		Command{Op: OpClusterVersion, Time: t0, Max: 2},
+		Command{Op: OpPlace, Queue: "early", Max: 1, Time: t0}, // 2: refused
+		Command{Op: OpClusterVersion, Time: t0, Max: 3},
+		Command{Op: OpPlace, Queue: "orders", Max: 1, Time: t0},
+		Command{Op: OpPlace, Queue: "orders", Max: 1, Time: t0}, // 5: the same: done
+		Command{Op: OpPlace, Queue: "orders", Max: 2, Time: t0}, // 6: another shard: refused
+		Command{Op: OpPlace, Queue: "events", Max: 2, Time: t0},
+		Command{Op: OpPlace, Queue: "gone", Max: 3, Time: t0},
+		Command{Op: OpUnplace, Queue: "gone", Time: t0},
+		Command{Op: OpPlace, Queue: "gone", Max: 0, Time: t0}, // 10: placed anew
+		Command{Op: OpPlace, Queue: "bad", Max: -1, Time: t0},
+	)
+	s := NewShard()
+	var res []Result
+	for i, e := range log {
+		if i == 2 {
+			// A shard at version 2: a version 2 snapshot, no directory.
+			snap := s.Snapshot()
+			if snap[0] != 2 {
+				t.Fatalf("a version 2 shard wrote snapshot version %d", snap[0])
+			}
+			if back, err := RestoreShard(snap); err != nil || back.Hash() != s.Hash() {
+				t.Fatalf("version 2 snapshot: %v", err)
+			}
+		}
+		r, err := s.Apply(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, r)
+	}
+	if !errors.Is(res[1].Err, chute.ErrNotReplicated) {
+		t.Fatalf("a place before version 3: %v", res[1].Err)
+	}
+	if _, ok := s.Placement("early"); ok {
+		t.Fatal("the refused place took effect")
+	}
+	var pe *PlacedError
+	if res[4].Err != nil || !errors.As(res[5].Err, &pe) || pe.Shard != 1 || !errors.Is(res[5].Err, chute.ErrExists) {
+		t.Fatalf("placed again: %v; in another shard: %v", res[4].Err, res[5].Err)
+	}
+	if !errors.Is(res[10].Err, engine.ErrInvalidConfig) {
+		t.Fatalf("shard -1: %v", res[10].Err)
+	}
+	want := map[string]uint32{"orders": 1, "events": 2, "gone": 0}
+	check := func(s *Shard) {
+		t.Helper()
+		for name, sh := range want {
+			if got, ok := s.Placement(name); !ok || got != sh {
+				t.Fatalf("%s in shard %d (%v), want %d", name, got, ok, sh)
+			}
+		}
+		if len(s.places) != len(want) {
+			t.Fatalf("directory %v, want %v", s.places, want)
+		}
+	}
+	check(s)
+	snap := s.Snapshot()
+	back, err := RestoreShard(snap)
+	if err != nil || snap[0] != 3 || back.Hash() != s.Hash() {
+		t.Fatalf("restored: snapshot version %d, same hash %v, %v", snap[0], back.Hash() == s.Hash(), err)
+	}
+	check(back)
+	// The hash covers the directory.
+	h := back.Hash()
+	back.places["orders"] = 2
+	if back.Hash() == h {
+		t.Fatal("the hash did not change with the directory")
+	}
+}
