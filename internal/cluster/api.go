@@ -451,11 +451,15 @@ func (a *API) Topics(ctx context.Context) ([]chute.TopicStats, error) {
 	}
 	out := make([]chute.TopicStats, len(all))
 	for i, t := range all {
-		out[i] = chute.TopicStats{Name: t.Name, Config: t.Config, Subscriptions: t.Subscriptions,
-			DedupIDs: t.DedupIDs, Sessions: t.Sessions, DedupBytes: t.DedupBytes, DedupForgotten: t.Totals.DedupForgotten,
-			Published: t.Totals.Published, Unrouted: t.Totals.Unrouted}
+		out[i] = topicStats(t)
 	}
 	return out, nil
+}
+
+func topicStats(t engine.TopicStats) chute.TopicStats {
+	return chute.TopicStats{Name: t.Name, Config: t.Config, Subscriptions: t.Subscriptions,
+		DedupIDs: t.DedupIDs, Sessions: t.Sessions, DedupBytes: t.DedupBytes, DedupForgotten: t.Totals.DedupForgotten,
+		Published: t.Totals.Published, Unrouted: t.Totals.Unrouted}
 }
 
 // Peek implements chute.API, from the leader's state: up to n of the

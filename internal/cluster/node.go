@@ -154,6 +154,9 @@ type Node struct {
 	vmu      sync.Mutex
 	versions map[uint64]uint8
 
+	// places is shard 0's directory as of its last apply (place.go).
+	places atomic.Pointer[map[string]uint32]
+
 	restores      atomic.Int64 // snapshots received from a leader and restored
 	delays        atomic.Int64 // SyncDelay waits
 	snapSends     atomic.Int64 // snapshots written to a peer's stream
@@ -268,6 +271,9 @@ func Start(cfg Config) (*Node, error) {
 			n.peers[id] = newPeer(n, id, addr)
 		}
 	}
+	if cfg.Shard == 0 {
+		n.publishPlaces()
+	}
 	go n.run()
 	if cfg.Replaces != 0 {
 		n.bg.Add(1)
@@ -339,6 +345,13 @@ func (n *Node) Read(ctx context.Context, fn func(*replica.Shard)) error {
 		return lerr
 	}
 	return err
+}
+
+// ReadLocal runs fn on the node's loop with its own copy of the shard
+// (as of its last apply), leading or not: where a leader's answer is not
+// needed (a sharded process's lists of the shards it does not lead).
+func (n *Node) ReadLocal(ctx context.Context, fn func(*replica.Shard)) error {
+	return n.onLoop(ctx, func() { fn(n.rep.Shard()) })
 }
 
 // onLoop runs f on the node's loop and returns once it has run (Read,
@@ -912,12 +925,21 @@ func (n *Node) process(applied func(replica.Result)) (synced bool, err error) {
 		// applied (and their callers answered) while this Update's own
 		// entries are being synced, not after (as etcd's server does;
 		// measured in docs/replication.md). Compact runs after the sync.
-		restored, err := n.rep.Apply(u, applied)
+		placed := false
+		restored, err := n.rep.Apply(u, func(r replica.Result) {
+			if r.Cmd != nil && (r.Cmd.Op == replica.OpPlace || r.Cmd.Op == replica.OpUnplace) && r.Err == nil {
+				placed = true
+			}
+			applied(r)
+		})
 		if err != nil {
 			return synced, err
 		}
 		if restored {
 			n.restores.Add(1)
+		}
+		if placed || restored && n.cfg.Shard == 0 {
+			n.publishPlaces()
 		}
 		// What the library does not need synced (a commit index that
 		// moved, nothing else) is not waited for: the log keeps it and

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -13,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/client"
+	"github.com/chutemq/chute/internal/apitest"
 	"github.com/chutemq/chute/internal/replica"
+	"github.com/chutemq/chute/server"
 )
 
 // shardedMember is one process of a sharded test cluster: a node per
@@ -21,19 +26,25 @@ import (
 type shardedMember struct {
 	l     net.Listener
 	srv   *http.Server
+	api   *server.Server // with shardedCluster.api
 	nodes []*Node
 }
 
 type shardedCluster struct {
 	t       *testing.T
 	shards  int
+	api     bool // serve the API (server.New over NewSharded) beside the nodes' endpoints
 	dir     string
 	peers   map[uint64]string
 	members map[uint64]*shardedMember
 }
 
 func newShardedCluster(t *testing.T, members, shards int) *shardedCluster {
-	c := &shardedCluster{t: t, shards: shards, dir: t.TempDir(), peers: map[uint64]string{}, members: map[uint64]*shardedMember{}}
+	return newShardedClusterWith(t, members, &shardedCluster{shards: shards})
+}
+
+func newShardedClusterWith(t *testing.T, members int, c *shardedCluster) *shardedCluster {
+	c.t, c.dir, c.peers, c.members = t, t.TempDir(), map[uint64]string{}, map[uint64]*shardedMember{}
 	for id := uint64(1); id <= uint64(members); id++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -63,6 +74,7 @@ func (c *shardedCluster) start(id uint64) {
 		m.l = l
 	}
 	mux := http.NewServeMux()
+	handle := mux.Handle
 	for sh := range uint32(c.shards) {
 		dir := filepath.Join(c.dir, fmt.Sprint(id), "raft")
 		if sh > 0 {
@@ -73,9 +85,19 @@ func (c *shardedCluster) start(id uint64) {
 			c.t.Fatal(err)
 		}
 		m.nodes = append(m.nodes, n)
+	}
+	if c.api {
+		m.api = server.New(NewSharded(m.nodes), server.Options{})
+		handle = m.api.Handle
+	}
+	for _, n := range m.nodes {
 		for path, h := range n.Routes() {
-			mux.Handle(path, h)
+			handle(path, h)
 		}
+	}
+	if m.api != nil {
+		go m.api.Serve(m.l)
+		return
 	}
 	m.srv = &http.Server{Handler: mux}
 	go m.srv.Serve(m.l)
@@ -83,11 +105,19 @@ func (c *shardedCluster) start(id uint64) {
 
 func (c *shardedCluster) stop(id uint64) {
 	m := c.members[id]
-	if m.srv == nil {
+	if m.nodes == nil {
 		return
 	}
-	m.srv.Close()
-	m.srv, m.l = nil, nil
+	if m.api != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.api.Shutdown(ctx); err != nil {
+			c.t.Errorf("shutdown of member %d: %v", id, err)
+		}
+		cancel()
+	} else {
+		m.srv.Close()
+	}
+	m.srv, m.api, m.l = nil, nil, nil
 	for _, n := range m.nodes {
 		if err := n.Close(); err != nil {
 			c.t.Errorf("close node %d shard %d: %v", id, n.Shard(), err)
@@ -255,4 +285,76 @@ func readyOn(t *testing.T, n *Node, queue string) (ready int64, ok bool) {
 		t.Fatal(err)
 	}
 	return ready, ok
+}
+
+// TestShardedConformance: the API conformance suite (as the embedded
+// broker, the client and one shard's API pass it) through the Go client
+// against three processes of three shards each, the client dialling one
+// and following leader hints: every queue, topic and schedule the suite
+// makes is placed in a shard, and each call goes to that shard's leader.
+func TestShardedConformance(t *testing.T) {
+	c := newShardedClusterWith(t, 3, &shardedCluster{shards: 3, api: true})
+	for sh := range uint32(3) {
+		c.leader(sh)
+		c.upgraded(sh)
+	}
+	// Dialled: a member that does not lead shard 0, so that the calls on
+	// names placed there follow a hint at least.
+	lead0, _ := c.leader(0)
+	dial := lead0%3 + 1
+	leaders := map[uint32]uint64{}
+	for sh := range uint32(3) {
+		leaders[sh], _ = c.leader(sh)
+	}
+	t.Logf("leaders by shard %v; the client dials member %d", leaders, dial)
+	var others []string
+	for id := range c.members {
+		if id != dial {
+			others = append(others, c.peers[id])
+		}
+	}
+	cl, err := client.Dial(c.peers[dial], client.WithEndpoints(others...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	apitest.Suite{NewAPI: func(*testing.T) chute.API { return cl }}.Run(t)
+	// The suite's names went to every shard.
+	var spread [3]int
+	for _, sh := range c.placed() {
+		spread[sh]++
+	}
+	if spread[0] == 0 || spread[1] == 0 || spread[2] == 0 {
+		t.Fatalf("names per shard %v: some shard got none", spread)
+	}
+	for sh := range uint32(3) {
+		c.converge(sh)
+	}
+}
+
+// upgraded waits (10 s at most) until shard's leader has recorded this
+// binary's command version (a directory needs version 3).
+func (c *shardedCluster) upgraded(shard uint32) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, n := c.leader(shard)
+		if in, err := n.Info(context.Background()); err == nil && in.Version == replica.MaxVersion() {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("shard %d: not at command version %d after 10 s", shard, replica.MaxVersion())
+		}
+		time.Sleep(5 * time.Millisecond) // polling the leader's loop
+	}
+}
+
+// placed is each placed name's shard, from member 1's directory.
+func (c *shardedCluster) placed() map[string]uint32 {
+	out := map[string]uint32{}
+	n := c.members[1].nodes[0]
+	if dir := n.places.Load(); dir != nil {
+		maps.Copy(out, *dir)
+	}
+	return out
 }

@@ -48,15 +48,20 @@ func ShardPath(path string, shard uint32) string {
 const shardHeader = "Chute-Shard"
 
 // Routes are the node's endpoints by path (ShardPath of RaftPath,
-// StatusPath, MembersPath and BackupPath), for the server's mux: a
+// StatusPath, MembersPath and BackupPath; PlacePath for shard 0), for
+// the server's mux: a
 // process serves every shard's node on one port.
 func (n *Node) Routes() map[string]http.Handler {
-	return map[string]http.Handler{
+	r := map[string]http.Handler{
 		ShardPath(RaftPath, n.cfg.Shard):    n.Handler(),
 		ShardPath(StatusPath, n.cfg.Shard):  n.StatusHandler(),
 		ShardPath(MembersPath, n.cfg.Shard): n.MembersHandler(),
 		ShardPath(BackupPath, n.cfg.Shard):  n.BackupHandler(),
 	}
+	if n.cfg.Shard == 0 {
+		r[PlacePath] = n.PlaceHandler() // the directory (place.go)
+	}
+	return r
 }
 
 // versionHeader carries, on each stream, the latest command version the

@@ -90,6 +90,10 @@ func (s *Shard) Placement(name string) (uint32, bool) {
 	return sh, ok
 }
 
+// Places is the directory: each placed name's shard (the shard's own
+// map: not to be changed).
+func (s *Shard) Places() map[string]uint32 { return s.places }
+
 // Applied is the index of the last entry applied.
 func (s *Shard) Applied() uint64 { return s.applied }
 
