@@ -15,8 +15,8 @@ import (
 )
 
 // The metrics of a cluster node (chute serve --cluster-peers): its view
-// of each shard's Raft group, as `chute cluster status` shows it. A node
-// runs one shard today, "0".
+// of each shard's Raft group, as `chute cluster status` shows it: a node
+// runs one per shard (--cluster-shards), labelled by its number.
 var (
 	cTerm      = desc("chute_cluster_term", "The node's current Raft term.", "shard")
 	cLeader    = desc("chute_cluster_is_leader", "1 if this node leads the shard.", "shard")
@@ -42,14 +42,14 @@ var (
 // ClusterCollector is a prometheus.Collector that reads a cluster node's
 // Info on each scrape.
 type ClusterCollector struct {
-	n      *cluster.Node
+	nodes  []*cluster.Node     // one per shard
 	server func() server.Stats // nil: no server counters
 }
 
-// NewClusterCollector returns a collector for n, with the server's
-// counters from stats if it is not nil.
-func NewClusterCollector(n *cluster.Node, stats func() server.Stats) *ClusterCollector {
-	return &ClusterCollector{n: n, server: stats}
+// NewClusterCollector returns a collector for a process's nodes (one per
+// shard), with the server's counters from stats if it is not nil.
+func NewClusterCollector(stats func() server.Stats, nodes ...*cluster.Node) *ClusterCollector {
+	return &ClusterCollector{nodes: nodes, server: stats}
 }
 
 // Describe implements prometheus.Collector.
@@ -63,7 +63,6 @@ func (c *ClusterCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *ClusterCollector) Collect(ch chan<- prometheus.Metric) {
-	const shard = "0"
 	gauge := func(d *prometheus.Desc, v float64, l ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
 	}
@@ -75,7 +74,15 @@ func (c *ClusterCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	in, err := c.n.Info(ctx)
+	for _, n := range c.nodes {
+		collectShard(ctx, n, gauge, count)
+	}
+}
+
+// collectShard collects one shard's node.
+func collectShard(ctx context.Context, n *cluster.Node, gauge, count func(*prometheus.Desc, float64, ...string)) {
+	shard := strconv.FormatUint(uint64(n.Shard()), 10)
+	in, err := n.Info(ctx)
 	if err != nil {
 		gauge(cUp, 0, shard)
 		return
@@ -116,10 +123,10 @@ func (c *ClusterCollector) Collect(ch chan<- prometheus.Metric) {
 // node's shard metrics, the server's counters, and the Go runtime's and
 // process's metrics. (The queue metrics of a single broker are not there
 // yet: the shard's statistics come from the leader's state.)
-func ClusterHandler(n *cluster.Node) func(*server.Server) http.Handler {
+func ClusterHandler(nodes ...*cluster.Node) func(*server.Server) http.Handler {
 	return func(s *server.Server) http.Handler {
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(NewClusterCollector(n, s.Stats), collectors.NewGoCollector(),
+		reg.MustRegister(NewClusterCollector(s.Stats, nodes...), collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	}

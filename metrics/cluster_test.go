@@ -9,6 +9,7 @@ import (
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/chutetest"
 	"github.com/chutemq/chute/internal/cluster"
+	"github.com/chutemq/chute/internal/replica"
 	"github.com/chutemq/chute/metrics"
 	"github.com/chutemq/chute/server"
 )
@@ -51,13 +52,13 @@ func TestClusterMetrics(t *testing.T) {
 	if err := api.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	// Keyed: a command of version 2, which a one-node cluster records
-	// before it.
+	// Keyed: a command of version 2; a one-node cluster records this
+	// binary's latest version before it.
 	if _, err := api.Publish(ctx, "q", chute.Message{Body: []byte("x"), Key: "k"}); err != nil {
 		t.Fatal(err)
 	}
 	fams, _ = scrape(t, addr, "")
-	if v := value(t, fams, "chute_cluster_command_version", "shard", "0"); v != 2 {
+	if v := value(t, fams, "chute_cluster_command_version", "shard", "0"); v != float64(replica.MaxVersion()) {
 		t.Errorf("command version %v after a keyed publish", v)
 	}
 	if v := value(t, fams, "chute_cluster_log_syncs_total", "shard", "0"); v < syncs+2 {

@@ -34,43 +34,33 @@ members (voters and learners). Asked of the leader, each member's match
 index and lag (the commit index minus the match) are known too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := f.clusterInfo()
+			in, err := f.clusterInfo(0)
 			if err != nil {
 				return err
+			}
+			all := []cluster.Info{in}
+			for k := uint32(1); k < in.Shards; k++ {
+				sin, err := f.clusterInfo(k)
+				if err != nil {
+					return err
+				}
+				all = append(all, sin)
 			}
 			out := cmd.OutOrStdout()
 			if f.json {
 				e := json.NewEncoder(out)
 				e.SetIndent("", "  ")
+				if len(all) > 1 {
+					return e.Encode(all) // one object per shard
+				}
 				return e.Encode(in)
 			}
-			leader := "none known"
-			if in.Leader != 0 {
-				leader = fmt.Sprint(in.Leader)
+			for _, in := range all {
+				if err := printClusterInfo(out, in); err != nil {
+					return err
+				}
 			}
-			fmt.Fprintf(out, "node %d: leader %s, term %d, commit %d, applied %d, snapshot at %d, leaders seen %d, snapshots restored %d, sent %d, command version %d\n",
-				in.ID, leader, in.Term, in.Commit, in.Applied, in.Snapshot, in.LeaderChanges, in.Restores, in.SnapshotsSent, max(in.Version, 1)) // (a node before versions: 1)
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tMATCH\tLAG\tREADS")
-			for _, m := range in.Members {
-				role := "learner"
-				switch {
-				case m.Leading:
-					role = "leader"
-				case m.Voter:
-					role = "voter"
-				}
-				match, lag := "-", "-"
-				if in.IsLeader {
-					match, lag = fmt.Sprint(m.Match), fmt.Sprint(m.Lag)
-				}
-				reads := "-" // known on the leader (and for itself)
-				if m.Version > 0 {
-					reads = fmt.Sprintf("v%d", m.Version)
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Addr, role, match, lag, reads)
-			}
-			return tw.Flush()
+			return nil
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
@@ -85,6 +75,9 @@ with chute serve --cluster-restore DIR on every new node
 (docs/operations.md, "Backups of a cluster").`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if in, err := f.clusterInfo(0); err == nil && in.Shards > 1 {
+				return fmt.Errorf("the cluster has %d shards: a backup of a sharded cluster is not supported yet (a backup holds one shard)", in.Shards)
+			}
 			resp, addr, err := f.atLeader(http.MethodGet, cluster.BackupPath, nil)
 			if err != nil {
 				return err
@@ -131,6 +124,41 @@ that lost its data is removed, then joins again under a new ID (with
 	return cmd
 }
 
+// printClusterInfo prints one shard's status (its line names the shard
+// in a cluster of several).
+func printClusterInfo(out io.Writer, in cluster.Info) error {
+	leader := "none known"
+	if in.Leader != 0 {
+		leader = fmt.Sprint(in.Leader)
+	}
+	if in.Shards > 1 {
+		fmt.Fprintf(out, "shard %d of %d, ", in.Shard, in.Shards)
+	}
+	fmt.Fprintf(out, "node %d: leader %s, term %d, commit %d, applied %d, snapshot at %d, leaders seen %d, snapshots restored %d, sent %d, command version %d\n",
+		in.ID, leader, in.Term, in.Commit, in.Applied, in.Snapshot, in.LeaderChanges, in.Restores, in.SnapshotsSent, max(in.Version, 1)) // (a node before versions: 1)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tMATCH\tLAG\tREADS")
+	for _, m := range in.Members {
+		role := "learner"
+		switch {
+		case m.Leading:
+			role = "leader"
+		case m.Voter:
+			role = "voter"
+		}
+		match, lag := "-", "-"
+		if in.IsLeader {
+			match, lag = fmt.Sprint(m.Match), fmt.Sprint(m.Lag)
+		}
+		reads := "-" // known on the leader (and for itself)
+		if m.Version > 0 {
+			reads = fmt.Sprintf("v%d", m.Version)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Addr, role, match, lag, reads)
+	}
+	return tw.Flush()
+}
+
 // memberCmd is `chute cluster OP ID [URL]`: a membership change (URL
 // for add only); done is what it prints, with the ID.
 func (f *clientFlags) memberCmd(op, use, short, long, done string) *cobra.Command {
@@ -166,9 +194,9 @@ func memberID(s string) (uint64, error) {
 	return id, nil
 }
 
-// clusterInfo GETs the node's cluster.StatusPath.
-func (f *clientFlags) clusterInfo() (cluster.Info, error) {
-	resp, addr, err := f.clusterDo(http.MethodGet, cluster.StatusPath, nil)
+// clusterInfo GETs the node's status of shard (cluster.StatusPath).
+func (f *clientFlags) clusterInfo(shard uint32) (cluster.Info, error) {
+	resp, addr, err := f.clusterDo(http.MethodGet, cluster.ShardPath(cluster.StatusPath, shard), nil)
 	if err != nil {
 		return cluster.Info{}, err
 	}
@@ -201,10 +229,27 @@ func (f *clientFlags) atLeader(method, path string, body []byte) (*http.Response
 	return g.clusterDo(method, path, body)
 }
 
-// changeMembers POSTs a membership change to the leader.
+// changeMembers POSTs a membership change to the leader of every shard,
+// one after the other (each shard is a group of every member).
 func (f *clientFlags) changeMembers(req cluster.MemberRequest) error {
+	in, err := f.clusterInfo(0)
+	if err != nil {
+		return err
+	}
+	for k := range max(in.Shards, 1) {
+		if err := f.changeShardMembers(k, req); err != nil {
+			if in.Shards > 1 {
+				return fmt.Errorf("shard %d: %w (the shards before it are changed: run the command again)", k, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *clientFlags) changeShardMembers(shard uint32, req cluster.MemberRequest) error {
 	body, _ := json.Marshal(req)
-	resp, addr, err := f.atLeader(http.MethodPost, cluster.MembersPath, body)
+	resp, addr, err := f.atLeader(http.MethodPost, cluster.ShardPath(cluster.MembersPath, shard), body)
 	if err != nil {
 		return err
 	}

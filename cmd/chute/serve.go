@@ -46,6 +46,7 @@ type serveFlags struct {
 	compactEvery   uint64
 	clusterRestore string
 	clusterRebuild bool
+	clusterShards  uint32
 	// clusterMaxVersion: hidden, for tests of rolling upgrades.
 	clusterMaxVersion uint8
 	memBudget         int64
@@ -198,6 +199,7 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.MarkHidden("cluster-max-version")
 	fl.BoolVar(&f.clusterRebuild, "cluster-rebuild", true, "a cluster node whose log is damaged rebuilds itself from its peers under a new ID (false: it refuses to start, for the operator to look)")
 	fl.StringVar(&f.clusterRestore, "cluster-restore", "", "start a new cluster from a backup directory (chute cluster backup): every new node gets the same one; a node that has its log ignores it")
+	fl.Uint32Var(&f.clusterShards, "cluster-shards", 1, "a new cluster's number of shards, each a Raft group of every member with its own leader (a topic with its subscriptions, a queue with its group and dead-letter queue, live in one); fixed once the cluster is made: every member gets the same")
 	fl.BoolVar(&f.join, "join", false, "join a running cluster (then: chute cluster add ID URL, and promote once caught up): never start a new one")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")

@@ -44,6 +44,13 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	if f.sync != "always" {
 		return usageError{errors.New("a cluster node syncs every write (--sync always)")}
 	}
+	shards := max(f.clusterShards, 1)
+	if shards > maxShards {
+		return usageError{fmt.Errorf("--cluster-shards %d: at most %d", shards, maxShards)}
+	}
+	if shards > 1 && f.clusterRestore != "" {
+		return usageError{errors.New("--cluster-restore: a cluster backup holds one shard; a sharded cluster is not started from one yet")}
+	}
 	raftDir := filepath.Join(f.data, "raft")
 	// A node rebuilt under a new ID (its log was damaged) keeps running
 	// under it: DATA/cluster-rebuild maps the --node-id it was given to
@@ -56,7 +63,7 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	if rb.origin == f.nodeID && rb.node != 0 {
 		id, replaces = rb.node, rb.replaces
 	}
-	if err := checkIdentity(f.data, raftDir, f.clusterID, id); err != nil {
+	if err := checkIdentity(f.data, raftDir, f.clusterID, id, shards); err != nil {
 		return err
 	}
 	// Members added since the cluster started (chute cluster add) are
@@ -83,64 +90,79 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	cfg := cluster.Config{ID: id, Peers: peers, Dir: raftDir, Join: f.join || replaces != 0, Token: f.token,
 		SegmentSize: f.segmentSize, SyncDelay: max(syncDelay(f.syncDelay), 0), CompactEvery: f.compactEvery, MaxVersion: f.clusterMaxVersion,
 		MaxMessageSize: int(f.maxMessage), Replaces: replaces, OnRebuilt: f.rebuilt(log),
-		Authenticated: server.Authenticated, Logger: log,
+		Authenticated: server.Authenticated, Logger: log, Shards: shards,
 		OnPeers: func(p map[uint64]string) {
 			if err := writePeersFile(f.data, p); err != nil {
 				log.Error("cluster peers file", "err", err)
 			}
 		}}
-	node, err := cluster.Start(cfg)
+	nodes, err := startShards(cfg, shards)
 	var ce *chute.CorruptionError
 	if (errors.As(err, &ce) || errors.Is(err, replica.ErrLogDamaged)) && f.clusterRebuild {
 		// Not salvaged in place (the replica would diverge) nor brought
 		// back under its ID (it may have voted or acknowledged entries it
-		// lost): rebuilt from the peers under a new one.
+		// lost): rebuilt from the peers under a new one, every shard.
 		log.Error("the node's log is damaged: rebuilding it from the peers under a new ID", "err", err)
-		if cfg, err = f.rebuild(cfg, raftDir, log); err != nil {
+		if cfg, err = f.rebuild(cfg, log); err != nil {
 			return err
 		}
-		node, err = cluster.Start(cfg)
+		nodes, err = startShards(cfg, shards)
 	}
 	if err != nil {
 		return err
 	}
+	closeAll := func() error {
+		var errs []error
+		for _, n := range nodes {
+			errs = append(errs, n.Close())
+		}
+		return errors.Join(errs...)
+	}
+	node := nodes[0]
 	id = cfg.ID
 	if f.metrics { // the node's shard metrics
-		so.Metrics = metrics.ClusterHandler(node)
+		so.Metrics = metrics.ClusterHandler(nodes...)
 	}
 	so.Alerts, so.Dashboard = nil, nil
-	srv := server.New(cluster.NewAPI(node), so)
-	srv.Handle(cluster.RaftPath, node.Handler())
-	srv.Handle(cluster.StatusPath, node.StatusHandler())
-	srv.Handle(cluster.MembersPath, node.MembersHandler())
-	srv.Handle(cluster.BackupPath, node.BackupHandler())
+	var api chute.API = cluster.NewAPI(node)
+	if shards > 1 {
+		api = cluster.NewSharded(nodes)
+	}
+	srv := server.New(api, so)
+	for _, n := range nodes {
+		for path, h := range n.Routes() {
+			srv.Handle(path, h)
+		}
+	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		node.Close()
+		closeAll()
 		return err
 	}
-	stopIdentity := writeIdentityOnce(node, f.data, f.clusterID, id, log)
+	stopIdentity := writeIdentityOnce(node, f.data, identityLine(f.clusterID, id, shards), log)
 	scheme := "http"
 	if f.tlsCert != "" {
 		scheme = "https"
 	}
 	log.Info(serveproc.ServingMsg, "addr", scheme+"://"+ln.Addr().String(), "cluster", f.clusterID, "node", id,
-		"peers", len(peers), "data", f.data, "version", so.Info.Version)
+		"peers", len(peers), "shards", shards, "data", f.data, "version", so.Info.Version)
 	// A node that stops on its own (a log it cannot read: a command of a
 	// later version, damage) ends the process with its error, for the
 	// operator or the service manager to see, instead of serving
 	// refusals.
-	halt := make(chan error, 1)
-	go func() {
-		<-node.Stopped()
-		if err := node.Err(); err != nil {
-			halt <- err
-		}
-	}()
+	halt := make(chan error, len(nodes))
+	for _, n := range nodes {
+		go func() {
+			<-n.Stopped()
+			if err := n.Err(); err != nil {
+				halt <- fmt.Errorf("shard %d: %w", n.Shard(), err)
+			}
+		}()
+	}
 	_, cancel, serveErr := f.serveUntilDone(cmd, srv, ln, log, halt)
 	defer cancel()
 	stopIdentity()
-	if err := node.Close(); err != nil {
+	if err := closeAll(); err != nil {
 		log.Error("cluster node close", "err", err)
 		return err
 	}
@@ -172,11 +194,11 @@ func readRebuild(data string) (rebuildState, error) {
 
 // rebuild sets a node whose log is damaged up to start empty under a new
 // ID, replacing its current one (cluster.Config.Replaces): the damaged
-// log is kept aside (raft.damaged-TIME), DATA/cluster-rebuild records the
+// logs (every shard's) are kept aside (raft.damaged-TIME, raft-K.damaged-TIME), DATA/cluster-rebuild records the
 // new ID (synced, before anything else changes), and the identity file
 // goes (the node writes it again under the new ID once it holds a
 // committed entry).
-func (f *serveFlags) rebuild(cfg cluster.Config, raftDir string, log *slog.Logger) (cluster.Config, error) {
+func (f *serveFlags) rebuild(cfg cluster.Config, log *slog.Logger) (cluster.Config, error) {
 	var b [4]byte
 	rand.Read(b[:])
 	newID := uint64(binary.BigEndian.Uint32(b[:])) | 1<<32 // above any ID a person types, in practice
@@ -185,9 +207,13 @@ func (f *serveFlags) rebuild(cfg cluster.Config, raftDir string, log *slog.Logge
 	if err := vfs.WriteFileSynced(vfs.OS, path, path+".tmp", []byte(line)); err != nil {
 		return cfg, err
 	}
-	aside := fmt.Sprintf("%s.damaged-%d", raftDir, time.Now().Unix())
-	if err := os.Rename(raftDir, aside); err != nil {
-		return cfg, err
+	var aside string
+	for k := range max(cfg.Shards, 1) {
+		dir := shardDir(cfg.Dir, k)
+		aside = fmt.Sprintf("%s.damaged-%d", dir, time.Now().Unix())
+		if err := os.Rename(dir, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return cfg, err
+		}
 	}
 	if err := os.Remove(filepath.Join(f.data, identityFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return cfg, err
@@ -298,11 +324,16 @@ func writePeersFile(data string, peers map[uint64]string) error {
 // be removed from the cluster and join under a new ID.
 const identityFile = "cluster-identity"
 
-func identityLine(clusterID string, node uint64) string {
+// identityLine: "cluster=ID node=N", and " shards=S" for a cluster of
+// more than one shard (a node started with another number is refused).
+func identityLine(clusterID string, node uint64, shards uint32) string {
+	if shards > 1 {
+		return fmt.Sprintf("cluster=%s node=%d shards=%d\n", clusterID, node, shards)
+	}
 	return fmt.Sprintf("cluster=%s node=%d\n", clusterID, node)
 }
 
-func checkIdentity(data, raftDir, clusterID string, node uint64) error {
+func checkIdentity(data, raftDir, clusterID string, node uint64, shards uint32) error {
 	b, err := os.ReadFile(filepath.Join(data, identityFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // a new node; the file is written once its log holds something
@@ -310,8 +341,9 @@ func checkIdentity(data, raftDir, clusterID string, node uint64) error {
 	if err != nil {
 		return err
 	}
-	if string(b) != identityLine(clusterID, node) {
-		return fmt.Errorf("%s belongs to %q, not cluster %s node %d", data, strings.TrimSpace(string(b)), clusterID, node)
+	if string(b) != identityLine(clusterID, node, shards) {
+		return fmt.Errorf("%s belongs to %q, not cluster %s node %d of %d shard(s) (--cluster-shards is fixed when a cluster is made)",
+			data, strings.TrimSpace(string(b)), clusterID, node, shards)
 	}
 	names, _ := os.ReadDir(raftDir)
 	if len(names) == 0 {
@@ -324,7 +356,7 @@ func checkIdentity(data, raftDir, clusterID string, node uint64) error {
 // writeIdentityOnce writes the identity file once the node's log holds a
 // committed entry (from then on, losing the log matters); it returns a
 // function that stops waiting.
-func writeIdentityOnce(node *cluster.Node, data, clusterID string, id uint64, log *slog.Logger) (stop func()) {
+func writeIdentityOnce(node *cluster.Node, data, line string, log *slog.Logger) (stop func()) {
 	path := filepath.Join(data, identityFile)
 	if _, err := os.Stat(path); err == nil {
 		return func() {}
@@ -343,7 +375,7 @@ func writeIdentityOnce(node *cluster.Node, data, clusterID string, id uint64, lo
 			if node.Status().Commit > 0 {
 				// Synced: a torn file after a power loss would refuse the
 				// node's next start as another cluster's.
-				if err := vfs.WriteFileSynced(vfs.OS, path, path+".tmp", []byte(identityLine(clusterID, id))); err != nil {
+				if err := vfs.WriteFileSynced(vfs.OS, path, path+".tmp", []byte(line)); err != nil {
 					log.Error("cluster identity file", "err", err)
 				}
 				return
@@ -351,4 +383,38 @@ func writeIdentityOnce(node *cluster.Node, data, clusterID string, id uint64, lo
 		}
 	}()
 	return func() { close(done); <-stopped }
+}
+
+// maxShards bounds --cluster-shards.
+const maxShards = 256
+
+// shardDir is shard k's log directory: raftDir for shard 0 (as before
+// shards), raftDir-K for the others.
+func shardDir(raftDir string, k uint32) string {
+	if k == 0 {
+		return raftDir
+	}
+	return fmt.Sprintf("%s-%d", raftDir, k)
+}
+
+// startShards starts the process's node of each shard (cfg's, in its
+// shard's directory); if one fails, those started are closed.
+func startShards(cfg cluster.Config, shards uint32) ([]*cluster.Node, error) {
+	var nodes []*cluster.Node
+	for k := range shards {
+		c := cfg
+		c.Shard, c.Dir = k, shardDir(cfg.Dir, k)
+		n, err := cluster.Start(c)
+		if err != nil {
+			for _, n := range nodes {
+				n.Close()
+			}
+			if shards > 1 {
+				err = fmt.Errorf("shard %d: %w", k, err)
+			}
+			return nil, err
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, nil
 }

@@ -63,6 +63,8 @@ type Config struct {
 	// default): a node process runs one Node per shard, all on one port,
 	// each with its own Dir and paths (ShardPath).
 	Shard uint32
+	// Shards is how many shards the cluster has (0: 1), for Info.
+	Shards uint32
 	// Peers maps every member's ID (this node's too) to its base URL,
 	// e.g. "http://127.0.0.1:7401".
 	Peers map[uint64]string

@@ -20,6 +20,7 @@ const StatusPath = "/chute.cluster.v1/status"
 type Info struct {
 	ID       uint64   `json:"id"`
 	Shard    uint32   `json:"shard"`
+	Shards   uint32   `json:"shards"` // the cluster's (every shard's status is at ShardPath(StatusPath, shard))
 	Leader   uint64   `json:"leader"` // 0: none known
 	IsLeader bool     `json:"is_leader"`
 	Term     uint64   `json:"term"`
@@ -71,7 +72,7 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 	err := n.onLoop(ctx, func() {
 		st := n.rn.Status()
 		voters, learners := n.rn.Membership()
-		in = Info{ID: n.cfg.ID, Shard: n.cfg.Shard, Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
+		in = Info{ID: n.cfg.ID, Shard: n.cfg.Shard, Shards: max(n.cfg.Shards, 1), Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
 			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Restores: n.restores.Load(),
 			SnapshotsSent: n.snapSends.Load(), Version: n.rep.Shard().Version()}
 		ls := n.rep.Log().Stats()

@@ -1,0 +1,250 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/client"
+	"github.com/chutemq/chute/internal/chutetest"
+	"github.com/chutemq/chute/internal/cluster"
+	"github.com/chutemq/chute/internal/replica"
+)
+
+// shardInfo is node i's status of shard (nil: it did not answer).
+func (c *clusterNodes) shardInfo(i int, shard uint32) *cluster.Info {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", c.ports[i], cluster.ShardPath(cluster.StatusPath, shard)))
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var in cluster.Info
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&in) != nil {
+		return nil
+	}
+	return &in
+}
+
+// shardLeaders waits (10 s at most) until every shard has a leader among
+// the running nodes (skip: not asked), at this binary's command version,
+// and returns each shard's leader's index.
+func (c *clusterNodes) shardLeaders(shards uint32, skip int) []int {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		leaders := make([]int, shards)
+		found := 0
+		for sh := range shards {
+			for i := range c.procs {
+				if i == skip || c.procs[i] == nil {
+					continue
+				}
+				if in := c.shardInfo(i, sh); in != nil && in.IsLeader && in.Version == replica.MaxVersion() {
+					leaders[sh] = i
+					found++
+					break
+				}
+			}
+		}
+		if found == int(shards) {
+			return leaders
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("not every one of %d shards has a leader at version %d after 10 s", shards, replica.MaxVersion())
+		}
+		time.Sleep(10 * time.Millisecond) // polling for elections
+	}
+}
+
+// TestClusterShards: three `chute serve --cluster-shards 3` processes.
+// Queues and a topic with its subscriptions are placed across the
+// shards, each shard with a leader of its own; a client that dials one
+// node reaches every shard's leader; a transaction across shards is
+// refused and one within a group goes through; SIGKILL of the node that
+// leads the most shards loses no confirmed message, and every shard is
+// served again. `chute cluster status` and the metrics show each shard;
+// a node started with another --cluster-shards is refused.
+func TestClusterShards(t *testing.T) {
+	ctx := chutetest.Ctx(t)
+	const shards = 3
+	c := startClusterDeferred(t, "--cluster-shards", fmt.Sprint(shards))
+	for i := range 3 {
+		c.start(i)
+	}
+	c.shardLeaders(shards, -1)
+	var addrs []string
+	for _, port := range c.ports {
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
+	}
+	cl, err := client.Dial(addrs[0], client.WithEndpoints(addrs[1:]...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
+	queues := []string{"q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7"}
+	for _, q := range queues {
+		if err := cl.CreateQueue(ctx, q, chute.QueueConfig{VisibilityTimeout: time.Minute}); err != nil {
+			t.Fatalf("create %s: %v", q, err)
+		}
+	}
+	if err := cl.CreateQueue(ctx, "q0", chute.QueueConfig{}); !errors.Is(err, chute.ErrExists) {
+		t.Fatalf("q0 again: %v", err)
+	}
+	for _, g := range []string{"pay-a", "pay-b"} {
+		if err := cl.CreateQueue(ctx, g, chute.QueueConfig{Group: "payments"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.CreateTopic(ctx, "events", chute.TopicConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"audit", "billing"} {
+		if err := cl.Subscribe(ctx, "events", s, chute.SubscriptionConfig{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range queues {
+		if st, err := cl.QueueStats(ctx, q); err != nil || st.Name != q {
+			t.Fatalf("stats of %s: %+v, %v", q, st, err)
+		}
+	}
+	// A transaction within the group goes through; across shards (if
+	// q0..q7 are not all in one: the hash spreads them) it is refused.
+	if _, err := cl.Commit(ctx, chute.Tx{Publish: []chute.TxPublish{{Target: "pay-a", Messages: []chute.Message{{Body: []byte("a")}}},
+		{Target: "pay-b", Messages: []chute.Message{{Body: []byte("b")}}}}}); err != nil {
+		t.Fatalf("a transaction within a group: %v", err)
+	}
+	var cross error
+	for _, q := range queues[1:] {
+		_, cross = cl.Commit(ctx, chute.Tx{Publish: []chute.TxPublish{{Target: "q0", Messages: []chute.Message{{Body: []byte("x")}}},
+			{Target: q, Messages: []chute.Message{{Body: []byte("y")}}}}})
+		if cross != nil {
+			break
+		}
+	}
+	if !errors.Is(cross, chute.ErrCrossGroup) {
+		t.Fatalf("a transaction across shards: %v", cross)
+	}
+
+	// Publishes to every queue and the topic, in producer sessions.
+	confirmed := map[string]map[string]bool{}
+	publish := func(target string, from, to int) {
+		t.Helper()
+		for n := from; n < to; n++ {
+			id := fmt.Sprintf("%s-%d", target, n)
+			// In a producer session a retry is stored once: retried while
+			// a shard elects a leader (10 s at most).
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				_, err := cl.Publish(ctx, target, chute.Message{ID: id, Body: []byte(id), Session: "s-" + target, SessionSeq: uint64(n + 1)})
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("publish %s: %v", id, err)
+				}
+				time.Sleep(20 * time.Millisecond) // an election in progress
+			}
+			if confirmed[target] == nil {
+				confirmed[target] = map[string]bool{}
+			}
+			confirmed[target][id] = true
+		}
+	}
+	for _, q := range queues {
+		publish(q, 0, 20)
+	}
+	publish("events", 0, 20)
+
+	// SIGKILL the node that leads the most shards.
+	leaders := c.shardLeaders(shards, -1)
+	count := map[int]int{}
+	victim := leaders[0]
+	for _, l := range leaders {
+		if count[l]++; count[l] > count[victim] {
+			victim = l
+		}
+	}
+	t.Logf("leaders by shard %v; killing node %d", leaders, victim)
+	c.procs[victim].cmd.Process.Signal(syscall.SIGKILL)
+	c.procs[victim].wait(10 * time.Second)
+	c.procs[victim] = nil
+	c.shardLeaders(shards, victim)
+	for _, q := range queues {
+		publish(q, 20, 30)
+	}
+	publish("events", 20, 30)
+
+	// Every confirmed message is there, once.
+	for target, ids := range confirmed {
+		from := []string{target}
+		if target == "events" {
+			from = []string{"audit", "billing"}
+		}
+		for _, q := range from {
+			got := map[string]bool{}
+			for {
+				ds, err := cl.Receive(ctx, q, chute.ReceiveOptions{Max: 100, Wait: -1})
+				if err != nil {
+					t.Fatalf("receive %s: %v", q, err)
+				}
+				if len(ds) == 0 {
+					break
+				}
+				var rs []string
+				for _, d := range ds {
+					if got[d.ID] || !ids[d.ID] {
+						t.Fatalf("%s: %s delivered twice or never confirmed", q, d.ID)
+					}
+					got[d.ID] = true
+					rs = append(rs, d.Receipt)
+				}
+				if err := cl.Ack(ctx, q, rs...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(got) != len(ids) {
+				t.Fatalf("%s: %d of %d confirmed messages delivered", q, len(got), len(ids))
+			}
+		}
+	}
+
+	// The status and the metrics show each shard.
+	alive := (victim + 1) % 3
+	out, code := bkRunChute(t, "cluster", "status", "--server", addrs[alive])
+	for sh := range shards {
+		if want := fmt.Sprintf("shard %d of %d", sh, shards); code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("chute cluster status (exit %d) lacks %q:\n%s", code, want, out)
+		}
+	}
+	resp, err := http.Get("http://" + addrs[alive] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for sh := range shards {
+		if want := fmt.Sprintf(`chute_cluster_up{shard="%d"} 1`, sh); !strings.Contains(string(metrics), want) {
+			t.Fatalf("metrics lack %s", want)
+		}
+	}
+
+	// The killed node, started with another number of shards: refused.
+	c.extra = []string{"--cluster-shards", "2"}
+	p := launch(t, c.args(victim)...)
+	if code := p.wait(20 * time.Second); code == 0 || !strings.Contains(p.errOut.String(), "--cluster-shards is fixed") {
+		t.Fatalf("a node restarted with --cluster-shards 2: exit %d\n%s", code, p.errOut.String())
+	}
+	// With the right number it comes back and catches up.
+	c.extra = []string{"--cluster-shards", fmt.Sprint(shards)}
+	c.start(victim)
+	c.shardLeaders(shards, -1)
+}
