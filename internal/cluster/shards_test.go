@@ -193,7 +193,7 @@ func (c *shardedCluster) converge(shard uint32) [32]byte {
 			c.t.Fatalf("shard %d: not converged within 10 s: applied %v", shard, applied)
 		}
 		c.do(shard, replica.Command{Op: replica.OpReceive, Queue: "nudge", Max: 1}) // makes every member apply up to it
-		time.Sleep(5 * time.Millisecond)                                           // polling the members' progress
+		time.Sleep(5 * time.Millisecond)                                            // polling the members' progress
 	}
 }
 
