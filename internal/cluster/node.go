@@ -145,11 +145,14 @@ type Node struct {
 	bg       sync.WaitGroup   // goroutines besides the loop (rejoin)
 	zc       zbody.Compressor // bodies at rest: compressed by the leader's loop, read back by the API
 
-	parking     parking    // owned by run
-	standing    standings  // owned by run
-	confPending bool       // a membership change proposed and not applied; owned by run
-	sched       *scheduler // the leader's schedules (nil when not leading); owned by run
-	brk         *breakers  // the leader's circuit breakers (nil when not leading); owned by run
+	parking     parking          // owned by run
+	standing    standings        // owned by run
+	confPending bool             // a membership change proposed and not applied; owned by run
+	balanceTick int              // ticks since the leader last looked at its shard's preferred leader (balance.go); owned by run
+	ticks       int64            // ticks so far; owned by run
+	heard       map[uint64]int64 // the tick of each peer's latest message; owned by run
+	sched       *scheduler       // the leader's schedules (nil when not leading); owned by run
+	brk         *breakers        // the leader's circuit breakers (nil when not leading); owned by run
 
 	// versions is the command version each peer advertised on its
 	// latest stream to this node (versionHeader; none: 1).
@@ -163,6 +166,7 @@ type Node struct {
 	delays        atomic.Int64 // SyncDelay waits
 	snapSends     atomic.Int64 // snapshots written to a peer's stream
 	leaderChanges atomic.Int64 // leaders seen (a change of leader or term)
+	transfers     atomic.Int64 // leadership handed to the shard's preferred voter (balance.go)
 
 	mu     sync.Mutex
 	status consensus.Status // as of the last loop turn
@@ -256,7 +260,7 @@ func Start(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	n := &Node{cfg: cfg, rep: rep, peers: map[uint64]*peer{}, versions: map[uint64]uint8{},
+	n := &Node{cfg: cfg, rep: rep, peers: map[uint64]*peer{}, versions: map[uint64]uint8{}, heard: map[uint64]int64{},
 		inbox: make(chan []consensus.Message, 256), props: make(chan *proposal, 256), parks: make(chan *Parked, 256), parking: newParking(),
 		stands: make(chan standReq, 256), standing: newStandings(), reports: make(chan snapReport, 16), inspects: make(chan func()),
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -459,6 +463,7 @@ func (n *Node) run() {
 	defer func() { failStanding(ErrClosed) }()
 	receive := func(msgs []consensus.Message) {
 		for _, m := range msgs {
+			n.heard[m.From] = n.ticks
 			if err := n.rn.Receive(m); err != nil {
 				n.cfg.Logger.Warn("raft message refused", "from", m.From, "err", err)
 			}
@@ -641,6 +646,8 @@ func (n *Node) run() {
 			return
 		case <-t.C():
 			n.rn.Tick()
+			n.ticks++
+			n.balance()
 			t = n.cfg.Clock.NewTimer(n.cfg.Tick)
 		case msgs := <-n.inbox:
 			receive(msgs)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func (c *shardedCluster) start(id uint64) {
 		if sh > 0 {
 			dir += fmt.Sprintf("-%d", sh)
 		}
-		n, err := Start(Config{ID: id, Shard: sh, Peers: c.peers, Dir: dir, CompactEvery: 20})
+		n, err := Start(Config{ID: id, Shard: sh, Shards: uint32(c.shards), Peers: c.peers, Dir: dir, CompactEvery: 20})
 		if err != nil {
 			c.t.Fatal(err)
 		}
@@ -274,6 +275,40 @@ func TestShards(t *testing.T) {
 	restored := c.members[down].nodes[0].restores.Load() + c.members[down].nodes[1].restores.Load()
 	if restored == 0 {
 		t.Fatalf("member %d caught up with no snapshot (its peers compacted every 20 entries)", down)
+	}
+	// Leaders spread: each shard ends led by its preferred voter (shard 0
+	// by member 1, shard 1 by member 2), whoever won its elections.
+	deadline := time.Now().Add(20 * time.Second)
+	for sh := range uint32(2) {
+		want := uint64(sh + 1)
+		for {
+			if id, _ := c.leader(sh); id == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				id, n := c.leader(sh)
+				in, _ := n.Info(context.Background())
+				t.Fatalf("shard %d led by member %d after 20 s, want %d: %+v", sh, id, want, in)
+			}
+			time.Sleep(20 * time.Millisecond) // polling for the transfer
+		}
+	}
+}
+
+// TestPreferredLeader: shards are spread over the voters in order,
+// whatever order the voters are listed in.
+func TestPreferredLeader(t *testing.T) {
+	voters := []uint64{7, 3, 5}
+	for sh, want := range []uint64{3, 5, 7, 3} {
+		if got := preferredLeader(voters, uint32(sh)); got != want {
+			t.Errorf("shard %d: %d, want %d", sh, got, want)
+		}
+	}
+	if preferredLeader(nil, 0) != 0 {
+		t.Error("no voters: a leader")
+	}
+	if !slices.Equal(voters, []uint64{7, 3, 5}) {
+		t.Errorf("the voters were reordered: %v", voters)
 	}
 }
 

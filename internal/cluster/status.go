@@ -32,6 +32,9 @@ type Info struct {
 	// started; Restores the snapshots it received and restored;
 	// SnapshotsSent those it sent to members behind it.
 	LeaderChanges int64 `json:"leader_changes"`
+	// Transfers counts the times this node, leading, handed leadership
+	// to its shard's preferred voter (a cluster of several shards).
+	Transfers     int64 `json:"leader_transfers"`
 	Restores      int64 `json:"snapshots_restored"`
 	SnapshotsSent int64 `json:"snapshots_sent"`
 	// Version is the command version the cluster agreed on (the log's);
@@ -73,7 +76,7 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 		st := n.rn.Status()
 		voters, learners := n.rn.Membership()
 		in = Info{ID: n.cfg.ID, Shard: n.cfg.Shard, Shards: max(n.cfg.Shards, 1), Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
-			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Restores: n.restores.Load(),
+			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Transfers: n.transfers.Load(), Restores: n.restores.Load(),
 			SnapshotsSent: n.snapSends.Load(), Version: n.rep.Shard().Version()}
 		ls := n.rep.Log().Stats()
 		in.Log = LogInfo{Syncs: ls.Syncs, SyncDelays: n.delays.Load(), SyncSeconds: ls.SyncTime.Seconds(), Bytes: ls.Bytes, Segments: ls.Segments}

@@ -363,6 +363,12 @@ func (n *Node) Match(id uint64) uint64 {
 	return st.Progress[id].Match
 }
 
+// TransferLeader asks the library to hand leadership to voter to (on
+// the leader; it sends to a follower that has caught up a message to
+// campaign at once, and proposals are dropped until it has, or an
+// election timeout passed).
+func (n *Node) TransferLeader(to uint64) { n.rn.TransferLeader(to) }
+
 // Campaign starts an election at once (tests, leadership transfer).
 func (n *Node) Campaign() error { return n.rn.Campaign() }
 
