@@ -38,7 +38,15 @@ import (
 // delivered again after its ack was confirmed. CI runs one short
 // schedule; CHUTE_NEMESIS_RUNS=N runs N (with seeds 1…N; one failing
 // seed reruns with CHUTE_NEMESIS_SEED).
-func TestClusterNemesis(t *testing.T) {
+func TestClusterNemesis(t *testing.T) { nemesis(t, 1) }
+
+// TestClusterNemesisShards: the same, against a cluster of three shards
+// (--cluster-shards 3, each shard's leader on its own node once they
+// spread), the producer and the consumer working on four queues placed
+// across them; a member replaced or rebuilt is so in every shard.
+func TestClusterNemesisShards(t *testing.T) { nemesis(t, 3) }
+
+func nemesis(t *testing.T, shards int) {
 	runs, first := 1, uint64(1)
 	if s := os.Getenv("CHUTE_NEMESIS_RUNS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -58,14 +66,14 @@ func TestClusterNemesis(t *testing.T) {
 	faults := map[string]int{}
 	for seed := first; seed < first+uint64(runs); seed++ {
 		ok := t.Run(fmt.Sprint("seed-", seed), func(t *testing.T) {
-			f, c, a := nemesisRun(t, seed)
+			f, c, a := nemesisRun(t, seed, shards)
 			for k, n := range f {
 				faults[k] += n
 			}
 			confirmed, acked = confirmed+c, acked+a
 		})
 		if !ok {
-			t.Logf("reproduce: CHUTE_NEMESIS_SEED=%d go test ./tests/e2e -run TestClusterNemesis -v", seed)
+			t.Logf("reproduce: CHUTE_NEMESIS_SEED=%d go test ./tests/e2e -run '%s$' -v", seed, t.Name())
 		}
 	}
 	total := 0
@@ -77,20 +85,35 @@ func TestClusterNemesis(t *testing.T) {
 	t.Logf("%d runs: %d faults %v, %d messages confirmed, %d acked", runs, total, faults, confirmed, acked)
 }
 
-func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, ackedN int) {
+func nemesisRun(t *testing.T, seed uint64, shards int) (faults map[string]int, confirmedN, ackedN int) {
 	faults = map[string]int{}
 	rng := rand.New(rand.NewPCG(seed, 7))
 	ctx := context.Background()
 	// Small segments and frequent snapshots: sealed segments to flip bits
 	// in, and snapshots sent to nodes that come back behind.
-	c := startClusterLinked(t, true, "--segment-size", "64KiB", "--cluster-compact-every", "500")
-	_, lc := c.leader(ctx, -1)
-	if err := lc.CreateQueue(ctx, "jobs", chute.QueueConfig{VisibilityTimeout: 2 * time.Second}); err != nil {
-		t.Fatal(err)
+	c := startClusterLinked(t, true, "--segment-size", "64KiB", "--cluster-compact-every", "500", "--cluster-shards", fmt.Sprint(shards))
+	c.shards = uint32(shards)
+	queues := []string{"jobs"}
+	if shards > 1 {
+		queues = append(queues, "jobs-b", "jobs-c", "jobs-d") // placed by the hash of the name
+		c.shardLeaders(c.shards, -1)
 	}
+	c.queues = queues
 	var addrs []string
 	for _, port := range c.ports {
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
+	}
+	{
+		cl, err := client.Dial(addrs[0], client.WithEndpoints(addrs[1:]...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range queues {
+			if err := cl.CreateQueue(ctx, q, chute.QueueConfig{VisibilityTimeout: 2 * time.Second}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cl.Close()
 	}
 	dial := func() *client.Client {
 		cl, err := client.Dial(addrs[0], client.WithEndpoints(addrs[1:]...))
@@ -135,15 +158,18 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 				return
 			default:
 			}
+			// Batch b to queue b mod len(queues), numbered in that queue's
+			// session.
+			q, qb := queues[b%len(queues)], b/len(queues)
 			msgs := make([]chute.Message, 5)
 			for j := range msgs {
 				id := fmt.Sprint(b*5 + j)
 				msgs[j] = chute.Message{ID: id, Body: []byte("body " + id), Headers: map[string]string{"id": id},
-					Session: "p", SessionSeq: uint64(b*5 + j + 1)}
+					Session: "p-" + q, SessionSeq: uint64(qb*5 + j + 1)}
 			}
 			for {
 				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				_, err := pc.Publish(cctx, "jobs", msgs...)
+				_, err := pc.Publish(cctx, q, msgs...)
 				cancel()
 				if err == nil {
 					mu.Lock()
@@ -164,14 +190,15 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 	go func() { // the consumer: receive, ack; an acked message must not come back
 		defer wg.Done()
 		cc := dial()
-		for {
+		for round := 0; ; round++ {
 			select {
 			case <-drained:
 				return
 			default:
 			}
+			q := queues[round%len(queues)]
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			ds, err := cc.Receive(cctx, "jobs", chute.ReceiveOptions{Max: 20, Wait: 200 * time.Millisecond})
+			ds, err := cc.Receive(cctx, q, chute.ReceiveOptions{Max: 20, Wait: 200 * time.Millisecond})
 			cancel()
 			if err != nil {
 				if !retryable(err) {
@@ -200,7 +227,7 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 			// or nothing, a stale receipt refuses it whole.
 			cctx, cancel = context.WithTimeout(ctx, 2*time.Second)
 			if len(receipts)%2 == 0 {
-				_, err = cc.Commit(cctx, chute.Tx{Ack: []chute.TxAck{{Queue: "jobs", Receipts: receipts}}})
+				_, err = cc.Commit(cctx, chute.Tx{Ack: []chute.TxAck{{Queue: q, Receipts: receipts}}})
 				var se *chute.StaleReceiptsError
 				if errors.As(err, &se) {
 					err = nil // nothing acked: they come again
@@ -208,7 +235,7 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 					continue
 				}
 			} else {
-				err = cc.Ack(cctx, "jobs", receipts...)
+				err = cc.Ack(cctx, q, receipts...)
 			}
 			cancel()
 			if err == nil {
@@ -393,11 +420,15 @@ func nemesisRun(t *testing.T, seed uint64) (faults map[string]int, confirmedN, a
 				}
 			}
 			mu.Unlock()
-			_, lc := c.leader(ctx, -1)
-			q, qerr := lc.QueueStats(ctx, "jobs")
-			d, derr := lc.QueueStats(ctx, "jobs.dlq")
-			t.Errorf("%d of %d confirmed messages never acked (%v); jobs: ready %d delayed %d in flight %d (%v); jobs.dlq: ready %d (%v)",
-				missing, n, ids, q.Ready, q.Delayed, q.InFlight, qerr, d.Ready, derr)
+			cl := c.procs[c.shardLeader(0, -1)].dial(t)
+			var depth []string
+			for _, name := range queues {
+				q, qerr := cl.QueueStats(ctx, name)
+				d, derr := cl.QueueStats(ctx, name+".dlq")
+				depth = append(depth, fmt.Sprintf("%s: ready %d delayed %d in flight %d (%v), its dlq: ready %d (%v)",
+					name, q.Ready, q.Delayed, q.InFlight, qerr, d.Ready, derr))
+			}
+			t.Errorf("%d of %d confirmed messages never acked (%v); %s", missing, n, ids, strings.Join(depth, "; "))
 			break
 		}
 		time.Sleep(50 * time.Millisecond) // waiting for the consumer, not synchronising with it
@@ -439,16 +470,18 @@ func (c *clusterNodes) rebuilt(ctx context.Context, i int) {
 		t.Fatalf("node %d rebuilds, but its rebuild file: %v", c.ids[i], err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		in := c.status(ctx)
-		if !slices.ContainsFunc(in.Members, func(m cluster.Member) bool { return m.ID == c.ids[i] }) &&
-			slices.ContainsFunc(in.Members, func(m cluster.Member) bool { return m.ID == id && m.Voter }) {
-			break
+	for sh := range max(c.shards, 1) {
+		for {
+			in := c.shardStatus(sh)
+			if !slices.ContainsFunc(in.Members, func(m cluster.Member) bool { return m.ID == c.ids[i] }) &&
+				slices.ContainsFunc(in.Members, func(m cluster.Member) bool { return m.ID == id && m.Voter }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("shard %d: node %d not rebuilt as %d within 20 s: %+v", sh, c.ids[i], id, in.Members)
+			}
+			time.Sleep(20 * time.Millisecond) // polling the membership
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %d not rebuilt as %d within 20 s: %+v", c.ids[i], id, in.Members)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the membership
 	}
 	c.ids[i] = id
 }
@@ -474,37 +507,46 @@ func (c *clusterNodes) replace(ctx context.Context, i int) {
 	c.start(i)
 	c.changeMembers(ctx, cluster.MemberRequest{Op: "add", ID: c.ids[i], Addr: fmt.Sprintf("http://127.0.0.1:%d", c.ports[i])})
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		in := c.status(ctx)
-		if slices.ContainsFunc(in.Members, func(m cluster.Member) bool { return m.ID == c.ids[i] && m.Match > 0 && m.Lag == 0 }) {
-			break
+	for sh := range max(c.shards, 1) {
+		for {
+			in := c.shardStatus(sh)
+			if slices.ContainsFunc(in.Members, func(m cluster.Member) bool { return m.ID == c.ids[i] && m.Match > 0 && m.Lag == 0 }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("shard %d: node %d did not catch up within 20 s: %+v", sh, c.ids[i], in)
+			}
+			time.Sleep(20 * time.Millisecond) // polling the learner's progress
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %d did not catch up within 20 s: %+v", c.ids[i], in)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the learner's progress
 	}
 	c.changeMembers(ctx, cluster.MemberRequest{Op: "promote", ID: c.ids[i]})
 }
 
-// changeMembers makes a membership change at the leader, asking again
-// (within 20 s) while there is no leader, the leader changed, or its
-// outcome is unknown; a change found done already counts.
+// changeMembers makes a membership change at the leader of every shard
+// in turn, asking again (within 20 s) while there is no leader, the
+// leader changed, or its outcome is unknown; a change found done already
+// counts.
 func (c *clusterNodes) changeMembers(ctx context.Context, req cluster.MemberRequest) {
+	for sh := range max(c.shards, 1) {
+		c.changeShardMembers(sh, req)
+	}
+}
+
+func (c *clusterNodes) changeShardMembers(shard uint32, req cluster.MemberRequest) {
 	t := c.t
 	t.Helper()
 	body, _ := json.Marshal(req)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		li, _ := c.leader(ctx, -1)
-		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d%s", c.ports[li], cluster.MembersPath), "application/json", bytes.NewReader(body))
+		li := c.shardLeader(shard, -1)
+		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d%s", c.ports[li], cluster.ShardPath(cluster.MembersPath, shard)), "application/json", bytes.NewReader(body))
 		if err == nil {
 			msg, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			switch {
 			case resp.StatusCode == http.StatusNoContent:
 				return
-			case resp.StatusCode == http.StatusBadRequest && c.changed(ctx, req):
+			case resp.StatusCode == http.StatusBadRequest && c.changed(shard, req):
 				return // an earlier try whose answer was lost did it
 			case resp.StatusCode == http.StatusBadRequest:
 				t.Fatalf("%+v refused: %s", req, msg)
@@ -518,9 +560,9 @@ func (c *clusterNodes) changeMembers(ctx context.Context, req cluster.MemberRequ
 	}
 }
 
-// changed says whether the leader's membership shows req done.
-func (c *clusterNodes) changed(ctx context.Context, req cluster.MemberRequest) bool {
-	in := c.status(ctx)
+// changed says whether shard's leader's membership shows req done.
+func (c *clusterNodes) changed(shard uint32, req cluster.MemberRequest) bool {
+	in := c.shardStatus(shard)
 	i := slices.IndexFunc(in.Members, func(m cluster.Member) bool { return m.ID == req.ID })
 	switch req.Op {
 	case "remove":
@@ -570,10 +612,15 @@ func isUnavailable(err error) bool {
 	return connect.CodeOf(err) == connect.CodeUnavailable || connect.CodeOf(err) == connect.CodeDeadlineExceeded
 }
 
-// queueEmpty: the leader's "jobs" holds no message (ready, delayed or
-// leased).
+// queueEmpty: the cluster's queues (c.queues) hold no message (ready,
+// delayed or leased), as their leaders see them.
 func queueEmpty(ctx context.Context, c *clusterNodes) bool {
 	_, lc := c.leader(ctx, -1)
-	q, err := lc.QueueStats(ctx, "jobs")
-	return err == nil && q.Ready+q.Delayed+q.InFlight == 0
+	for _, name := range c.queues {
+		q, err := lc.QueueStats(ctx, name)
+		if err != nil || q.Ready+q.Delayed+q.InFlight != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/client"
-	"github.com/chutemq/chute/gen/chute/v1/chutev1connect"
 	"github.com/chutemq/chute/internal/cluster"
 	"github.com/chutemq/chute/internal/replica"
 )
@@ -72,6 +71,8 @@ type clusterNodes struct {
 	ids     []uint64
 	joining []bool
 	extra   []string // more flags for every node
+	shards  uint32   // its --cluster-shards (0: 1)
+	queues  []string // the queues a nemesis run works on
 	// links[i][j] (i ≠ j), if the cluster is proxied, carries what node
 	// i sends node j: node i's --cluster-peers names it as j's address.
 	links [][]*faultProxy
@@ -165,31 +166,30 @@ func (c *clusterNodes) args(i int) []string {
 
 func (c *clusterNodes) start(i int) { c.procs[i] = start(c.t, c.args(i)...) }
 
-// leader finds the node that leads (following the others' hints), within
-// 10 s, and returns its index and a client of it.
+// leader finds the node that leads (shard 0, in a cluster of several),
+// within 10 s, and returns its index and a client of it.
 func (c *clusterNodes) leader(ctx context.Context, skip int) (int, *client.Client) {
+	i := c.shardLeader(0, skip)
+	return i, c.procs[i].dial(c.t)
+}
+
+// shardLeader is the index of the node that leads shard, within 10 s
+// (skip: not asked).
+func (c *clusterNodes) shardLeader(shard uint32, skip int) int {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		for i, p := range c.procs {
 			if i == skip || p == nil {
 				continue
 			}
-			// Asked without a client (which would follow a follower's
-			// hint to the leader): only the leader answers 200.
-			resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d%s", c.ports[i], chutev1connect.AdminServiceListQueuesProcedure),
-				"application/json", strings.NewReader("{}"))
-			if err != nil {
-				continue
-			}
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return i, p.dial(c.t)
+			if in := c.shardInfo(i, shard); in != nil && in.IsLeader {
+				return i
 			}
 		}
 		time.Sleep(20 * time.Millisecond) // polling for an election, not synchronising
 	}
-	c.t.Fatal("no leader within 10 s")
-	return 0, nil
+	c.t.Fatalf("no leader of shard %d within 10 s", shard)
+	return 0
 }
 
 // TestCluster: three `chute serve --cluster-peers` processes. Messages
@@ -452,19 +452,17 @@ func TestCluster(t *testing.T) {
 	}
 }
 
-// status is the leader's cluster.Info.
-func (c *clusterNodes) status(ctx context.Context) cluster.Info {
-	t := c.t
-	t.Helper()
-	li, _ := c.leader(ctx, -1)
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", c.ports[li], cluster.StatusPath))
-	if err != nil {
-		t.Fatal(err)
+// status is the leader's cluster.Info (of shard 0).
+func (c *clusterNodes) status(ctx context.Context) cluster.Info { return c.shardStatus(0) }
+
+// shardStatus is shard's leader's cluster.Info.
+func (c *clusterNodes) shardStatus(shard uint32) cluster.Info {
+	c.t.Helper()
+	for range 50 {
+		if in := c.shardInfo(c.shardLeader(shard, -1), shard); in != nil && in.IsLeader {
+			return *in
+		}
 	}
-	defer resp.Body.Close()
-	var in cluster.Info
-	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil {
-		t.Fatal(err)
-	}
-	return in
+	c.t.Fatalf("shard %d: no leader answered its status", shard)
+	return cluster.Info{}
 }
