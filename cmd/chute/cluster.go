@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -237,6 +238,13 @@ func (f *clientFlags) changeMembers(req cluster.MemberRequest) error {
 		return err
 	}
 	for k := range max(in.Shards, 1) {
+		if in.Shards > 1 {
+			// Done already in this shard (a run that failed in a later
+			// shard, run again): skipped.
+			if sin, err := f.clusterInfo(k); err == nil && memberDone(sin, req) {
+				continue
+			}
+		}
 		if err := f.changeShardMembers(k, req); err != nil {
 			if in.Shards > 1 {
 				return fmt.Errorf("shard %d: %w (the shards before it are changed: run the command again)", k, err)
@@ -245,6 +253,20 @@ func (f *clientFlags) changeMembers(req cluster.MemberRequest) error {
 		}
 	}
 	return nil
+}
+
+// memberDone says whether a shard's membership (as in) shows req done.
+func memberDone(in cluster.Info, req cluster.MemberRequest) bool {
+	i := slices.IndexFunc(in.Members, func(m cluster.Member) bool { return m.ID == req.ID })
+	switch req.Op {
+	case "add":
+		return i >= 0
+	case "promote":
+		return i >= 0 && in.Members[i].Voter
+	case "remove":
+		return i < 0
+	}
+	return false
 }
 
 func (f *clientFlags) changeShardMembers(shard uint32, req cluster.MemberRequest) error {

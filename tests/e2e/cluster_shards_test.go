@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -243,8 +245,47 @@ func TestClusterShards(t *testing.T) {
 	if code := p.wait(20 * time.Second); code == 0 || !strings.Contains(p.errOut.String(), "--cluster-shards is fixed") {
 		t.Fatalf("a node restarted with --cluster-shards 2: exit %d\n%s", code, p.errOut.String())
 	}
-	// With the right number it comes back and catches up.
+	// Its disk lost instead: the operator replaces it under a new ID with
+	// the CLI, which changes every shard's membership.
 	c.extra = []string{"--cluster-shards", fmt.Sprint(shards)}
+	server := addrs[alive]
+	if out, code := bkRunChute(t, "cluster", "remove", fmt.Sprint(c.ids[victim]), "--server", server); code != 0 {
+		t.Fatalf("chute cluster remove: exit %d\n%s", code, out)
+	}
+	if err := os.RemoveAll(c.dirs[victim]); err != nil {
+		t.Fatal(err)
+	}
+	c.ids[victim], c.joining[victim] = 4, true
 	c.start(victim)
+	url := fmt.Sprintf("http://127.0.0.1:%d", c.ports[victim])
+	if out, code := bkRunChute(t, "cluster", "add", "4", url, "--server", server); code != 0 {
+		t.Fatalf("chute cluster add: exit %d\n%s", code, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for sh := range uint32(shards) {
+		for {
+			in := c.shardStatus(sh)
+			if slices.ContainsFunc(in.Members, func(m cluster.Member) bool { return m.ID == 4 && m.Match > 0 && m.Lag == 0 }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("shard %d: node 4 did not catch up within 20 s: %+v", sh, in.Members)
+			}
+			time.Sleep(20 * time.Millisecond) // polling the learner's progress
+		}
+	}
+	if out, code := bkRunChute(t, "cluster", "promote", "4", "--server", server); code != 0 {
+		t.Fatalf("chute cluster promote: exit %d\n%s", code, out)
+	}
+	// Run again: every shard has it done already, and says nothing else.
+	if out, code := bkRunChute(t, "cluster", "promote", "4", "--server", server); code != 0 {
+		t.Fatalf("chute cluster promote, again: exit %d\n%s", code, out)
+	}
+	for sh := range uint32(shards) {
+		in := c.shardStatus(sh)
+		if len(in.Members) != 3 || !slices.ContainsFunc(in.Members, func(m cluster.Member) bool { return m.ID == 4 && m.Voter }) {
+			t.Fatalf("shard %d after the replacement: %+v", sh, in.Members)
+		}
+	}
 	c.shardLeaders(shards, -1)
 }
