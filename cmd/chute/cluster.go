@@ -76,33 +76,42 @@ with chute serve --cluster-restore DIR on every new node
 (docs/operations.md, "Backups of a cluster").`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if in, err := f.clusterInfo(0); err == nil && in.Shards > 1 {
-				return fmt.Errorf("the cluster has %d shards: a backup of a sharded cluster is not supported yet (a backup holds one shard)", in.Shards)
-			}
-			resp, addr, err := f.atLeader(http.MethodGet, cluster.BackupPath, nil)
+			in, err := f.clusterInfo(0)
 			if err != nil {
 				return err
 			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-				return fmt.Errorf("%s answered %s: %s", addr, resp.Status, strings.TrimSpace(string(msg)))
+			n := max(in.Shards, 1)
+			m := cluster.BackupManifest{Created: time.Now().UTC(), Shards: make([]cluster.ShardBackup, n-1)}
+			snaps := make([][]byte, n)
+			// Shard 0 (the directory) last: every name in the other
+			// shards' snapshots was placed before it was made, so it is
+			// in the directory's later one too.
+			for k := int(n) - 1; k >= 0; k-- {
+				data, applied, version, addr, err := f.shardSnapshot(uint32(k))
+				if err != nil {
+					return err
+				}
+				snaps[k] = data
+				if k == 0 {
+					m.Applied, m.CommandVersion, m.From = applied, version, addr
+				} else {
+					m.Shards[k-1] = cluster.ShardBackup{Applied: applied, CommandVersion: version, From: addr}
+				}
+				if n > 1 {
+					fmt.Fprintf(cmd.OutOrStdout(), "shard %d: %d bytes at index %d from %s\n", k, len(data), applied, addr)
+				}
 			}
-			data, err := io.ReadAll(resp.Body)
-			if err != nil {
-				return fmt.Errorf("%s: %w", addr, err)
+			if n == 1 {
+				m.Shards = nil
 			}
-			sum := sha256.Sum256(data)
-			if got, want := hex.EncodeToString(sum[:]), resp.Header.Get(cluster.BackupSHA256Header); got != want {
-				return fmt.Errorf("%s: the snapshot arrived damaged (SHA-256 %s, sent as %s)", addr, got, want)
-			}
-			applied, _ := strconv.ParseUint(resp.Header.Get(cluster.BackupAppliedHeader), 10, 64)
-			version, _ := strconv.ParseUint(resp.Header.Get(cluster.BackupVersionHeader), 10, 8)
-			m := cluster.BackupManifest{Applied: applied, CommandVersion: uint8(version), Created: time.Now().UTC(), From: addr}
-			if err := cluster.WriteBackup(args[0], data, m); err != nil {
+			if err := cluster.WriteBackup(args[0], snaps, m); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "backed up %d bytes at index %d from %s into %s\n", len(data), applied, addr, args[0])
+			if in.Shards > 1 {
+				fmt.Fprintf(cmd.OutOrStdout(), "backed up %d shards into %s\n", in.Shards, args[0])
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "backed up %d bytes at index %d from %s into %s\n", len(snaps[0]), m.Applied, m.From, args[0])
+			}
 			return nil
 		},
 	})
@@ -123,6 +132,30 @@ that lost its data is removed, then joins again under a new ID (with
 --join), never under its old one.`,
 		"node %d removed"))
 	return cmd
+}
+
+// shardSnapshot fetches shard k's snapshot from its leader (a follower's
+// answer names it), checked against the SHA-256 the leader sent.
+func (f *clientFlags) shardSnapshot(k uint32) (data []byte, applied uint64, version uint8, addr string, err error) {
+	resp, addr, err := f.atLeader(http.MethodGet, cluster.ShardPath(cluster.BackupPath, k), nil)
+	if err != nil {
+		return nil, 0, 0, addr, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return nil, 0, 0, addr, fmt.Errorf("%s answered %s: %s", addr, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	if data, err = io.ReadAll(resp.Body); err != nil {
+		return nil, 0, 0, addr, fmt.Errorf("%s: %w", addr, err)
+	}
+	sum := sha256.Sum256(data)
+	if got, want := hex.EncodeToString(sum[:]), resp.Header.Get(cluster.BackupSHA256Header); got != want {
+		return nil, 0, 0, addr, fmt.Errorf("%s: shard %d's snapshot arrived damaged (SHA-256 %s, sent as %s)", addr, k, got, want)
+	}
+	applied, _ = strconv.ParseUint(resp.Header.Get(cluster.BackupAppliedHeader), 10, 64)
+	v, _ := strconv.ParseUint(resp.Header.Get(cluster.BackupVersionHeader), 10, 8)
+	return data, applied, uint8(v), addr, nil
 }
 
 // printClusterInfo prints one shard's status (its line names the shard

@@ -48,9 +48,6 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	if shards > maxShards {
 		return usageError{fmt.Errorf("--cluster-shards %d: at most %d", shards, maxShards)}
 	}
-	if shards > 1 && f.clusterRestore != "" {
-		return usageError{errors.New("--cluster-restore: a cluster backup holds one shard; a sharded cluster is not started from one yet")}
-	}
 	raftDir := filepath.Join(f.data, "raft")
 	// A node rebuilt under a new ID (its log was damaged) keeps running
 	// under it: DATA/cluster-rebuild maps the --node-id it was given to
@@ -83,7 +80,7 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 		delete(peers, f.nodeID)
 	}
 	if f.clusterRestore != "" {
-		if err := f.seedFromBackup(raftDir, peers, log); err != nil {
+		if err := f.seedFromBackup(raftDir, shards, peers, log); err != nil {
 			return err
 		}
 	}
@@ -245,7 +242,7 @@ func (f *serveFlags) rebuilt(log *slog.Logger) func() {
 // cluster backup), as every member of a new cluster does with the same
 // backup and --cluster-peers; a node that has its log already keeps it
 // (the flag can stay on its command line).
-func (f *serveFlags) seedFromBackup(raftDir string, peers map[uint64]string, log *slog.Logger) error {
+func (f *serveFlags) seedFromBackup(raftDir string, shards uint32, peers map[uint64]string, log *slog.Logger) error {
 	if f.join {
 		return usageError{errors.New("--cluster-restore starts a new cluster: not with --join (a joining node gets the state from the leader)")}
 	}
@@ -253,17 +250,36 @@ func (f *serveFlags) seedFromBackup(raftDir string, peers map[uint64]string, log
 		log.Info("the node has its log: --cluster-restore not used", "dir", raftDir)
 		return nil
 	}
-	data, m, err := cluster.ReadBackup(f.clusterRestore)
+	snaps, m, err := cluster.ReadBackup(f.clusterRestore)
 	if err != nil {
 		return err
 	}
-	if m.CommandVersion > replica.MaxVersion() {
-		return fmt.Errorf("--cluster-restore: the backup is of command version %d; this binary reads up to %d: use a newer one", m.CommandVersion, replica.MaxVersion())
+	if len(snaps) != int(shards) {
+		return usageError{fmt.Errorf("--cluster-restore: the backup holds %d shard(s); start the cluster with --cluster-shards %d", len(snaps), len(snaps))}
 	}
-	if err := replica.SeedLog(vfs.OS, raftDir, replica.LogOptions{SegmentSize: f.segmentSize}, data, slices.Sorted(maps.Keys(peers))); err != nil {
-		return fmt.Errorf("--cluster-restore: %w", err)
+	versions := []uint8{m.CommandVersion}
+	for _, p := range m.Shards {
+		versions = append(versions, p.CommandVersion)
 	}
-	log.Info("log started from a backup", "backup", f.clusterRestore, "index", m.Applied, "taken", m.Created, "from", m.From)
+	if v := slices.Max(versions); v > replica.MaxVersion() {
+		return fmt.Errorf("--cluster-restore: the backup is of command version %d; this binary reads up to %d: use a newer one", v, replica.MaxVersion())
+	}
+	// Shard 0 last: a crash between two seeds leaves shard 0's log empty,
+	// and the next start seeds them all again (a shard seeded already
+	// is seeded anew: SeedLog refuses a log that is there, so it is
+	// removed first).
+	for k := len(snaps) - 1; k >= 0; k-- {
+		dir := shardDir(raftDir, uint32(k))
+		if k > 0 {
+			if err := os.RemoveAll(dir); err != nil {
+				return err
+			}
+		}
+		if err := replica.SeedLog(vfs.OS, dir, replica.LogOptions{SegmentSize: f.segmentSize}, snaps[k], slices.Sorted(maps.Keys(peers))); err != nil {
+			return fmt.Errorf("--cluster-restore: shard %d: %w", k, err)
+		}
+	}
+	log.Info("log started from a backup", "backup", f.clusterRestore, "shards", len(snaps), "index", m.Applied, "taken", m.Created, "from", m.From)
 	return nil
 }
 

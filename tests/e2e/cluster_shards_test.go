@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -288,4 +289,89 @@ func TestClusterShards(t *testing.T) {
 		}
 	}
 	c.shardLeaders(shards, -1)
+}
+
+// TestClusterShardsBackup: `chute cluster backup` of a cluster of three
+// shards takes each shard's snapshot from its leader (shard 0's, the
+// directory, last); three new `chute serve --cluster-shards 3
+// --cluster-restore DIR` start a cluster that routes every queue to its
+// shard and holds every message confirmed before the backup. A backup
+// restored with another number of shards, or with one shard's snapshot
+// damaged, is refused at start.
+func TestClusterShardsBackup(t *testing.T) {
+	ctx := chutetest.Ctx(t)
+	const shards = 3
+	a := startClusterLinked(t, false, "--cluster-shards", fmt.Sprint(shards))
+	a.shardLeaders(shards, -1)
+	cl, err := client.Dial(fmt.Sprintf("127.0.0.1:%d", a.ports[0]), client.WithEndpoints(fmt.Sprintf("127.0.0.1:%d", a.ports[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	queues := []string{"a", "b", "c", "d", "e", "f"}
+	for _, q := range queues {
+		if err := cl.CreateQueue(ctx, q, chute.QueueConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			if _, err := cl.Publish(ctx, q, chute.Message{ID: fmt.Sprint(q, i), Body: []byte(q)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "backup")
+	out, code := bkRunChute(t, "cluster", "backup", dir, "--server", fmt.Sprintf("127.0.0.1:%d", a.ports[1]))
+	if code != 0 || !strings.Contains(out, "backed up 3 shards") {
+		t.Fatalf("cluster backup: exit %d\n%s", code, out)
+	}
+	for k := range uint32(shards) {
+		if _, err := os.Stat(filepath.Join(dir, cluster.BackupShardFile(k))); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Another number of shards: refused.
+	wrong := startClusterDeferred(t, "--cluster-shards", "2", "--cluster-restore", dir)
+	p := launch(t, wrong.args(0)...)
+	if code := p.wait(30 * time.Second); code == 0 || !strings.Contains(p.errOut.String(), "holds 3 shard(s)") {
+		t.Fatalf("restored with 2 shards: exit %d\n%s", code, p.errOut)
+	}
+
+	b := startClusterLinked(t, false, "--cluster-shards", fmt.Sprint(shards), "--cluster-restore", dir)
+	b.shardLeaders(shards, -1)
+	bc, err := client.Dial(fmt.Sprintf("127.0.0.1:%d", b.ports[2]), client.WithEndpoints(fmt.Sprintf("127.0.0.1:%d", b.ports[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	for _, q := range queues {
+		ds, err := bc.Receive(ctx, q, chute.ReceiveOptions{Max: 100, Wait: -1})
+		if err != nil || len(ds) != 10 {
+			t.Fatalf("%s after the restore: %d messages, %v", q, len(ds), err)
+		}
+		for _, d := range ds {
+			if string(d.Body) != q {
+				t.Fatalf("%s: %q", q, d.Body)
+			}
+		}
+	}
+	if err := bc.CreateQueue(ctx, "a", chute.QueueConfig{}); !errors.Is(err, chute.ErrExists) {
+		t.Fatalf("a again after the restore: %v", err)
+	}
+
+	// One shard's snapshot damaged: refused, naming the file.
+	snap := filepath.Join(dir, cluster.BackupShardFile(2))
+	data, err := os.ReadFile(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(snap, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := startClusterDeferred(t, "--cluster-shards", fmt.Sprint(shards), "--cluster-restore", dir)
+	p = launch(t, c.args(0)...)
+	if code := p.wait(30 * time.Second); code == 0 || !strings.Contains(p.errOut.String(), "shard-2.snapshot does not match its manifest") {
+		t.Fatalf("a damaged backup (exit %d):\n%s", code, p.errOut)
+	}
 }
