@@ -26,6 +26,16 @@ import (
 // not resent: the one that was refused ends with the error, and the next
 // one opens at the new target.
 
+// In a cluster of several shards (chute serve --cluster-shards) each
+// shard has its own leader, so a hint holds for the queue or topic the
+// call named, not for every call: a refused unary call's hint is kept
+// for that name too (hints, at most maxHints names), and the next calls
+// on it go there; calls on other names go to the target, the latest
+// leader named. (With one target only, a client that alternates between
+// queues of shards led by different nodes would follow a hint on most
+// calls.) A hinted node that cannot be connected to loses its hint.
+// Streams follow the target.
+
 // WithEndpoints names the other nodes of a replicated cluster (addresses
 // as for Dial), for the Client to try when its target cannot be connected
 // to. Hints from the nodes themselves are followed without it.
@@ -41,13 +51,45 @@ const (
 	failoverPause    = 50 * time.Millisecond
 )
 
-// failover holds the Client's target and rewrites each request to it.
+// failover holds the Client's target and rewrites each request to it
+// (or to its name's hint).
 type failover struct {
 	base      http.RoundTripper
 	mu        sync.Mutex
-	target    *url.URL   // guarded by mu
-	endpoints []*url.URL // the dialled address first
-	next      int        // guarded by mu: the endpoint to try after a refusal
+	target    *url.URL            // guarded by mu
+	hints     map[string]*url.URL // guarded by mu: the leader named for a queue or topic
+	endpoints []*url.URL          // the dialled address first
+	next      int                 // guarded by mu: the endpoint to try after a refusal
+}
+
+// maxHints bounds the names hinted (all are forgotten past it: hints are
+// learnt again, one refused call each).
+const maxHints = 10_000
+
+// nameKey carries, in a unary call's context, the queue or topic it is
+// about (nameOf), for RoundTrip.
+type nameKey struct{}
+
+// nameOf is the queue or topic a request is about, by its shard: a
+// subscription's topic, else the queue, the publish target, the
+// dead-letter queue or the name it carries ("" none).
+func nameOf(msg any) string {
+	if m, ok := msg.(interface{ GetTopic() string }); ok && m.GetTopic() != "" {
+		return m.GetTopic()
+	}
+	if m, ok := msg.(interface{ GetQueue() string }); ok {
+		return m.GetQueue()
+	}
+	if m, ok := msg.(interface{ GetTarget() string }); ok {
+		return m.GetTarget()
+	}
+	if m, ok := msg.(interface{ GetDeadLetterQueue() string }); ok {
+		return m.GetDeadLetterQueue()
+	}
+	if m, ok := msg.(interface{ GetName() string }); ok {
+		return m.GetName()
+	}
+	return ""
 }
 
 func newFailover(base http.RoundTripper, first string, others []string, tls bool) (*failover, error) {
@@ -70,8 +112,12 @@ func newFailover(base http.RoundTripper, first string, others []string, tls bool
 }
 
 func (f *failover) RoundTrip(r *http.Request) (*http.Response, error) {
+	name, _ := r.Context().Value(nameKey{}).(string)
 	f.mu.Lock()
 	t := f.target
+	if h := f.hints[name]; h != nil && name != "" {
+		t = h
+	}
 	f.mu.Unlock()
 	if r.URL.Host == t.Host && r.URL.Scheme == t.Scheme {
 		return f.base.RoundTrip(r)
@@ -92,6 +138,38 @@ func (f *failover) follow(addr string) {
 	f.mu.Unlock()
 }
 
+// followFor moves the target to a leader's address, and keeps it as
+// name's hint: with one shard every call then goes there; with several,
+// a call on another name goes to the latest leader named, and calls on
+// name to its own.
+func (f *failover) followFor(name, addr string) {
+	f.follow(addr)
+	u, err := url.Parse(addr)
+	if name == "" || err != nil || u.Host == "" {
+		return
+	}
+	f.mu.Lock()
+	if f.hints == nil || len(f.hints) >= maxHints {
+		f.hints = map[string]*url.URL{}
+	}
+	f.hints[name] = u
+	f.mu.Unlock()
+}
+
+// forget drops name's hint (its node cannot be connected to).
+func (f *failover) forget(name string) {
+	f.mu.Lock()
+	delete(f.hints, name)
+	f.mu.Unlock()
+}
+
+// hinted says whether name has a hint.
+func (f *failover) hinted(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hints[name] != nil
+}
+
 // rotate moves the target to the next endpoint; false when there is no
 // other.
 func (f *failover) rotate() bool {
@@ -109,15 +187,18 @@ func (f *failover) rotate() bool {
 // following what err says, and pausing while no leader is known or when
 // hints have been followed before in this call (two nodes that name each
 // other, each a term behind).
-func (f *failover) retry(ctx context.Context, err error, attempt int) bool {
+func (f *failover) retry(ctx context.Context, name string, err error, attempt int) bool {
 	var le *chute.LeaderError
 	switch e := wire.FromConnect(err); {
 	case errors.As(e, &le) && le.Addr != "" && attempt == 0:
-		f.follow(le.Addr)
+		f.followFor(name, le.Addr)
 		return true
 	case errors.As(e, &le) && le.Addr != "":
-		f.follow(le.Addr)
+		f.followFor(name, le.Addr)
 		return f.pause(ctx)
+	case notConnected(err) && name != "" && f.hinted(name):
+		f.forget(name) // its leader's node is down: the target, or its hint, next
+		return true
 	case errors.As(e, &le), notConnected(err) && f.rotate():
 		return f.pause(ctx) // an election, or a node down: try again shortly
 	}
@@ -152,9 +233,13 @@ type failoverInterceptor struct{ f *failover }
 
 func (i failoverInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		name := nameOf(req.Any())
+		if name != "" {
+			ctx = context.WithValue(ctx, nameKey{}, name)
+		}
 		for attempt := 0; ; attempt++ {
 			resp, err := next(ctx, req)
-			if err == nil || attempt == failoverAttempts || !i.f.retry(ctx, err, attempt) {
+			if err == nil || attempt == failoverAttempts || !i.f.retry(ctx, name, err, attempt) {
 				return resp, err
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -392,4 +393,90 @@ func (c *shardedCluster) placed() map[string]uint32 {
 		maps.Copy(out, *dir)
 	}
 	return out
+}
+
+// countLeaderHints counts the responses that name a leader (a refused
+// call) on their way to the client.
+type countLeaderHints struct {
+	base  http.RoundTripper
+	hints atomic.Int64
+}
+
+func (c *countLeaderHints) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.base.RoundTrip(r)
+	if err == nil && resp.Header.Get("Chute-Leader") != "" {
+		c.hints.Add(1)
+	}
+	return resp, err
+}
+
+// TestShardedHints: the Go client keeps a leader hint per queue. With
+// three queues in three shards led by three different nodes, a client
+// that alternates between them is refused once per queue, not on most
+// calls (a single target would follow each refusal to the next).
+func TestShardedHints(t *testing.T) {
+	c := newShardedClusterWith(t, 3, &shardedCluster{shards: 3, api: true})
+	// Each shard led by its preferred voter: shard k by member k+1.
+	deadline := time.Now().Add(20 * time.Second)
+	for sh := range uint32(3) {
+		c.upgraded(sh)
+		for {
+			if id, _ := c.leader(sh); id == uint64(sh)+1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("shard %d not led by member %d within 20 s", sh, sh+1)
+			}
+			time.Sleep(20 * time.Millisecond) // polling for the transfer
+		}
+	}
+	counter := &countLeaderHints{base: http.DefaultTransport}
+	cl, err := client.Dial(c.peers[1], client.WithHTTPClient(&http.Client{Transport: counter}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	// A queue in each shard.
+	byShard := map[uint32]string{}
+	for i := 0; len(byShard) < 3; i++ {
+		if i == 100 {
+			t.Fatalf("100 queues in %d shards", len(byShard))
+		}
+		name := fmt.Sprint("h", i)
+		if err := cl.CreateQueue(ctx, name, chute.QueueConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		sh, ok := c.members[1].nodes[0].Placement(name)
+		if !ok {
+			t.Fatalf("%s not placed", name)
+		}
+		if _, seen := byShard[sh]; !seen {
+			byShard[sh] = name
+		}
+	}
+	queues := []string{byShard[0], byShard[1], byShard[2]}
+	for _, q := range queues { // one hint each, at most
+		if _, err := cl.Publish(ctx, q, chute.Message{Body: []byte("warm")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := counter.hints.Load()
+	for round := range 30 {
+		for _, q := range queues {
+			if _, err := cl.Publish(ctx, q, chute.Message{Body: []byte(fmt.Sprint(round))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := counter.hints.Load() - before; n != 0 {
+		t.Fatalf("%d calls refused in 90 alternating publishes to three shards' queues", n)
+	}
+	// Every queue got its 31 messages.
+	for _, q := range queues {
+		st, err := cl.QueueStats(ctx, q)
+		if err != nil || st.Ready != 31 {
+			t.Fatalf("%s: %d ready, %v", q, st.Ready, err)
+		}
+	}
 }
