@@ -258,6 +258,13 @@ type Producer struct {
 	session  string   // guarded by sessMu: the current session
 	nextNum  uint64   // guarded by sessMu: its next number
 	stamped  []*batch // guarded by sessMu: batches numbered and not yet finished, in number order
+
+	// retryMu guards retrying, the batches being retried, and settled,
+	// closed when there are none: the batcher sends no new batch while
+	// one is being retried (see retryStarted).
+	retryMu  sync.Mutex
+	retrying int
+	settled  chan struct{}
 }
 
 // submitFunc hands a batch over (in order: batches submitted one after
@@ -278,6 +285,7 @@ func NewProducer(api chute.API, target string, opts ProducerOptions) *Producer {
 		freed:   make(chan struct{}, 1),
 		slots:   make(chan struct{}, o.MaxInFlight),
 		quit:    make(chan struct{}),
+		settled: closedChan(),
 		idBase:  randomID(),
 		trace:   newTracing("publish", target, trace.SpanKindProducer),
 	}
@@ -587,6 +595,7 @@ func (p *Producer) batcher() {
 			close(b.done)
 			return
 		}
+		p.retriesSettled()         // (a closing Producer ends them: see retriesSettled)
 		w, err := p.send(b, false) // here, in order
 		p.wg.Add(1)
 		go func() {
@@ -655,6 +664,50 @@ func (p *Producer) batcher() {
 	}
 }
 
+// A batch being retried is sent again after the batches the batcher sent
+// meanwhile, which the broker then refuses as out of order (a gap in the
+// session); each of those waits for it and is sent again in turn, after
+// the next new batch, and so on: every batch would take three round trips
+// from then on. (Measured: a Producer whose first stream went to a
+// cluster's follower, refused all its batches in flight and was sent to
+// the leader, had a confirm p50 of 15 ms at 2,000 msgs/s for good, against
+// 4.5 ms for one that dialled the leader.) So the batcher sends no new
+// batch while one is being retried; once the retries are done, batches
+// are in order again.
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// retryStarted and retryDone bracket a batch's retries.
+func (p *Producer) retryStarted() {
+	p.retryMu.Lock()
+	if p.retrying == 0 {
+		p.settled = make(chan struct{})
+	}
+	p.retrying++
+	p.retryMu.Unlock()
+}
+
+func (p *Producer) retryDone() {
+	p.retryMu.Lock()
+	if p.retrying--; p.retrying == 0 {
+		close(p.settled)
+	}
+	p.retryMu.Unlock()
+}
+
+// retriesSettled waits until no batch is being retried (Close cancels
+// p.ctx, which ends the retries).
+func (p *Producer) retriesSettled() {
+	p.retryMu.Lock()
+	ch := p.settled
+	p.retryMu.Unlock()
+	<-ch
+}
+
 // pruneDone drops the channels of batches already done (from the front,
 // where the oldest are), keeping the list short.
 func pruneDone(sent []chan struct{}) []chan struct{} {
@@ -682,7 +735,9 @@ func (p *Producer) finish(b *batch, w waitFunc, err error) {
 		res, err = w(p.ctx)
 	}
 	if err != nil && (p.retryable(err) || errors.Is(err, chute.ErrOutOfOrder)) {
+		p.retryStarted()
 		res, err = p.publishWithRetry(b, err)
+		p.retryDone()
 	}
 	if err == nil && len(res) != len(b.msgs) {
 		err = fmt.Errorf("publish answered %d results for %d messages", len(res), len(b.msgs))

@@ -668,9 +668,18 @@ func NewChuteCluster(ctx context.Context, bin, dir string, n int) (*ChuteCluster
 			return nil, errors.Join(err, s.Stop())
 		}
 	}
+	// Ready once a queue can be made (and removed): a leader is elected
+	// and, with shards (--cluster-shards), the directory's leader too.
+	const probe = "chute-compare-ready"
+	ready := func() error {
+		if err := s.c.CreateQueue(ctx, probe, chute.QueueConfig{}); err != nil && !errors.Is(err, chute.ErrExists) {
+			return err
+		}
+		return s.c.DeleteQueue(ctx, probe)
+	}
 	var err error
 	deadline := time.Now().Add(30 * time.Second)
-	for _, err = s.c.Queues(ctx); err != nil; _, err = s.c.Queues(ctx) {
+	for err = ready(); err != nil; err = ready() {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, errors.Join(fmt.Errorf("no leader within 30 s: %w", err), s.Stop())
 		}
