@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,5 +154,50 @@ func TestProducerFollowsLeader(t *testing.T) {
 	}
 	if st, err := b.QueueStats(ctx, "q"); err != nil || st.Ready != 1 {
 		t.Fatalf("the leader holds %+v, %v", st, err)
+	}
+}
+
+// electing is a node during an election: its first refusals name no
+// leader; then it serves.
+type electing struct {
+	chute.API
+	refusals atomic.Int64 // left to give
+}
+
+func (e *electing) Receive(ctx context.Context, queue string, opts chute.ReceiveOptions) ([]chute.Delivery, error) {
+	if e.refusals.Add(-1) >= 0 {
+		return nil, &chute.LeaderError{}
+	}
+	return e.API.Receive(ctx, queue, opts)
+}
+
+// TestConsumerWaitsOutElection: a Consumer whose stream is refused while
+// no leader is known (an election, a leadership handed over) opens it
+// again shortly, within the same Receive, instead of failing it.
+func TestConsumerWaitsOutElection(t *testing.T) {
+	ctx := chutetest.Ctx(t)
+	b := chutetest.MustOpen(t, "", nil)
+	e := &electing{API: b}
+	e.refusals.Store(3)
+	addr := chutetest.StartServer(t, e, server.Options{})
+	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(ctx, "q", chute.Message{Body: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cons := client.NewConsumer(c, "q", client.ConsumerOptions{})
+	defer cons.Close()
+	ds, err := cons.Receive(ctx, 1)
+	if err != nil || len(ds) != 1 || string(ds[0].Body) != "a" {
+		t.Fatalf("receive through an election: %v %+v", err, ds)
+	}
+	if left := e.refusals.Load(); left >= 0 {
+		t.Fatalf("%d refusals not given: the stream was not refused", left+1)
 	}
 }

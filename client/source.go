@@ -250,13 +250,30 @@ func (s *streamSource) fetch(ctx context.Context, n int) ([]chute.Delivery, erro
 // A stream that a cluster's follower refused, naming the leader (the
 // Client targets it from then on: failover.go), is opened again at once,
 // up to 3 times in one call: the wait goes on at the leader instead of
-// failing. The refused stream delivered nothing.
+// failing. One refused while no leader is known (an election, or a
+// leadership handed to another node) is opened again every
+// failoverPause, for as long as a unary call would retry
+// (failoverAttempts). The refused stream delivered nothing.
 func (s *streamSource) fetchWait(ctx context.Context, n int, wait time.Duration) ([]chute.Delivery, error) {
-	for hints := 0; ; hints++ {
+	hints, elections := 0, 0
+	for {
 		ds, err := s.fetchOnce(ctx, n, wait)
 		var le *chute.LeaderError
-		if err != nil && hints < 3 && errors.As(err, &le) && le.Addr != "" {
+		switch {
+		case err == nil || !errors.As(err, &le):
+		case le.Addr != "" && hints < 3:
+			hints++
 			continue
+		case le.Addr == "" && elections < failoverAttempts:
+			elections++
+			t := s.clock.NewTimer(failoverPause)
+			select {
+			case <-t.C():
+				continue
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			}
 		}
 		return ds, err
 	}
