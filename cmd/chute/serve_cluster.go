@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,7 +87,7 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	}
 	cfg := cluster.Config{ID: id, Peers: peers, Dir: raftDir, Join: f.join || replaces != 0, Token: f.token,
 		SegmentSize: f.segmentSize, SyncDelay: max(syncDelay(f.syncDelay), 0), CompactEvery: f.compactEvery, MaxVersion: f.clusterMaxVersion,
-		MaxMessageSize: int(f.maxMessage), Replaces: replaces, OnRebuilt: f.rebuilt(log),
+		MaxMessageSize: int(f.maxMessage), Replaces: replaces, OnRebuilt: afterAll(shards, f.rebuilt(log)),
 		Authenticated: server.Authenticated, Logger: log, Shards: shards,
 		OnPeers: func(p map[uint64]string) {
 			if err := writePeersFile(f.data, p); err != nil {
@@ -217,9 +218,27 @@ func (f *serveFlags) rebuild(cfg cluster.Config, log *slog.Logger) (cluster.Conf
 	}
 	cfg.Peers[newID] = cfg.Peers[cfg.ID]
 	delete(cfg.Peers, cfg.ID)
-	cfg.ID, cfg.Join, cfg.Replaces, cfg.OnRebuilt = newID, true, cfg.ID, f.rebuilt(log)
+	cfg.ID, cfg.Join, cfg.Replaces, cfg.OnRebuilt = newID, true, cfg.ID, afterAll(max(cfg.Shards, 1), f.rebuilt(log))
 	log.Warn("rebuilding", "node", newID, "replaces", cfg.Replaces, "damaged log kept in", aside)
 	return cfg, nil
+}
+
+// afterAll returns a function that runs fn on its n-th call: every
+// shard's node reports its rebuild done (cluster.Config.OnRebuilt), and
+// the node forgets the ID it replaced only once all have (a restart
+// before then finishes the others').
+func afterAll(n uint32, fn func()) func() {
+	var mu sync.Mutex
+	left := n
+	return func() {
+		mu.Lock()
+		left--
+		last := left == 0
+		mu.Unlock()
+		if last {
+			fn()
+		}
+	}
 }
 
 // rebuilt returns what a node does once its rebuild is done: it keeps its
