@@ -243,7 +243,10 @@ func (s *Sharded) CreateQueue(ctx context.Context, name string, cfg chute.QueueC
 // UpdateQueue implements chute.API: a new dead-letter queue must be in
 // the queue's shard (it is placed there).
 func (s *Sharded) UpdateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
-	sh := s.ShardOf(name)
+	sh, ok := s.dir.Placement(name)
+	if !ok {
+		return s.apis[0].UpdateQueue(ctx, name, cfg) // not found, or this node is behind
+	}
 	if dlq := deadLetterName(name, cfg); dlq != "" {
 		if dsh, ok := s.dir.Placement(dlq); ok && dsh != sh {
 			return fmt.Errorf("%w: the dead-letter queue %q is in shard %d, queue %q in shard %d: a dead-letter queue shared across shards is not supported yet",

@@ -480,3 +480,160 @@ func TestShardedHints(t *testing.T) {
 		}
 	}
 }
+
+// TestShardedPlacement: the placement rules (cluster.Sharded), through
+// one process's API of a 3-process, 3-shard cluster, at shard 0's
+// leader's process so that the directory it reads is current. A group's
+// queues share a shard; a queue its dead-letter queue's; a topic its
+// subscriptions' and theirs; a dead-letter queue in another shard than
+// its queue's group is refused; a refused create and a delete free their
+// names; an update of an unknown queue places nothing; a transaction
+// across shards is refused, within one group it goes through.
+func TestShardedPlacement(t *testing.T) {
+	c := newShardedClusterWith(t, 3, &shardedCluster{shards: 3})
+	for sh := range uint32(3) {
+		c.upgraded(sh)
+	}
+	id, _ := c.leader(0)
+	m := c.members[id]
+	api := NewSharded(m.nodes)
+	dir := m.nodes[0]
+	ctx := context.Background()
+	// Calls go to each shard's leader: follow the hints by hand.
+	do := func(f func(a chute.API) error) error {
+		for range 50 {
+			err := f(api)
+			var le *chute.LeaderError
+			if !errors.As(err, &le) {
+				return err
+			}
+			for mid, mm := range c.members {
+				if c.peers[mid] == le.Addr {
+					err = f(NewSharded(mm.nodes))
+					if !errors.As(err, &le) {
+						return err
+					}
+				}
+			}
+			time.Sleep(10 * time.Millisecond) // an election
+		}
+		t.Fatal("no leader answered in 50 tries")
+		return nil
+	}
+	where := func(name string) uint32 {
+		t.Helper()
+		sh, ok := dir.Placement(name)
+		if !ok {
+			t.Fatalf("%s is not placed", name)
+		}
+		return sh
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(do(func(a chute.API) error { return a.CreateQueue(ctx, "pay-a", chute.QueueConfig{Group: "payments"}) }))
+	must(do(func(a chute.API) error { return a.CreateQueue(ctx, "pay-b", chute.QueueConfig{Group: "payments"}) }))
+	if where("pay-a") != where("pay-b") || where("pay-a.dlq") != where("pay-a") {
+		t.Fatalf("a group's queues and dead-letter queues in shards %d, %d, %d", where("pay-a"), where("pay-b"), where("pay-a.dlq"))
+	}
+	must(do(func(a chute.API) error { return a.CreateQueue(ctx, "orders", chute.QueueConfig{}) }))
+	must(do(func(a chute.API) error {
+		return a.CreateQueue(ctx, "refunds", chute.QueueConfig{DeadLetterQueue: "orders.dlq"})
+	}))
+	if where("refunds") != where("orders.dlq") {
+		t.Fatalf("refunds in shard %d, its dead-letter queue in %d", where("refunds"), where("orders.dlq"))
+	}
+	// A group whose shard is not orders.dlq's, sharing it: refused.
+	var group string
+	for i := 0; group == ""; i++ {
+		if g := fmt.Sprint("g", i); api.home(g) != where("orders.dlq") {
+			group = g
+		}
+	}
+	err := do(func(a chute.API) error {
+		return a.CreateQueue(ctx, "returns", chute.QueueConfig{Group: group, DeadLetterQueue: "orders.dlq"})
+	})
+	if !errors.Is(err, chute.ErrInvalidConfig) || !strings.Contains(err.Error(), "shared across shards") {
+		t.Fatalf("a dead-letter queue in another shard than the group's: %v", err)
+	}
+	if _, ok := dir.Placement("returns"); ok {
+		t.Fatal("the refused queue was placed")
+	}
+	// A topic, its subscriptions and their dead-letter queues.
+	must(do(func(a chute.API) error { return a.CreateTopic(ctx, "events", chute.TopicConfig{}) }))
+	for _, sub := range []string{"audit", "billing"} {
+		must(do(func(a chute.API) error { return a.Subscribe(ctx, "events", sub, chute.SubscriptionConfig{}) }))
+		if where(sub) != where("events") || where(sub+".dlq") != where("events") {
+			t.Fatalf("%s (dlq %d) in shard %d, its topic in %d", sub, where(sub+".dlq"), where(sub), where("events"))
+		}
+	}
+	// A create the shard refuses frees what it placed.
+	err = do(func(a chute.API) error {
+		return a.CreateQueue(ctx, "bad", chute.QueueConfig{Backoff: chute.Backoff{Kind: 99}})
+	})
+	if !errors.Is(err, chute.ErrInvalidConfig) {
+		t.Fatalf("an invalid config: %v", err)
+	}
+	waitUnplaced := func(name string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, ok := dir.Placement(name); !ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still placed after 10 s", name)
+			}
+			time.Sleep(5 * time.Millisecond) // the unplace applying here
+		}
+	}
+	waitUnplaced("bad")
+	waitUnplaced("bad.dlq")
+	// An update of an unknown queue: not found, nothing placed.
+	if err := do(func(a chute.API) error { return a.UpdateQueue(ctx, "ghost", chute.QueueConfig{}) }); !errors.Is(err, chute.ErrNotFound) && !errors.Is(err, chute.ErrQueueNotFound) {
+		t.Fatalf("update of an unknown queue: %v", err)
+	}
+	if _, ok := dir.Placement("ghost.dlq"); ok {
+		t.Fatal("an update of an unknown queue placed its dead-letter queue")
+	}
+	// Transactions: within a group, and across shards.
+	_, err = api.Commit(ctx, chute.Tx{Publish: []chute.TxPublish{{Target: "pay-a", Messages: []chute.Message{{Body: []byte("a")}}},
+		{Target: "pay-b", Messages: []chute.Message{{Body: []byte("b")}}}}})
+	var le *chute.LeaderError
+	if err != nil && !errors.As(err, &le) {
+		t.Fatalf("a transaction within a group: %v", err)
+	}
+	var other string
+	for _, q := range []string{"orders", "refunds", "events"} {
+		if where(q) != where("pay-a") {
+			other = q
+		}
+	}
+	if other != "" {
+		_, err = api.Commit(ctx, chute.Tx{Publish: []chute.TxPublish{{Target: "pay-a", Messages: []chute.Message{{Body: []byte("a")}}},
+			{Target: other, Messages: []chute.Message{{Body: []byte("b")}}}}})
+		if !errors.Is(err, chute.ErrCrossGroup) {
+			t.Fatalf("a transaction across shards: %v", err)
+		}
+	}
+	// A delete frees the name (its dead-letter queue stays, as in one
+	// broker: made again, the queue goes where that is); names freed can
+	// be taken in another shard.
+	must(do(func(a chute.API) error { return a.DeleteQueue(ctx, "pay-b") }))
+	must(do(func(a chute.API) error { return a.DeleteQueue(ctx, "pay-b.dlq") }))
+	waitUnplaced("pay-b")
+	waitUnplaced("pay-b.dlq")
+	must(do(func(a chute.API) error { return a.CreateQueue(ctx, "pay-b", chute.QueueConfig{Group: group}) }))
+	if where("pay-b") != api.home(group) || where("pay-b.dlq") != api.home(group) {
+		t.Fatalf("pay-b made again in shard %d (dlq %d), its group's is %d", where("pay-b"), where("pay-b.dlq"), api.home(group))
+	}
+	must(do(func(a chute.API) error { return a.DeleteQueue(ctx, "orders") }))
+	waitUnplaced("orders")
+	must(do(func(a chute.API) error { return a.CreateQueue(ctx, "orders", chute.QueueConfig{}) }))
+	if where("orders") != where("orders.dlq") {
+		t.Fatalf("orders made again in shard %d, its dead-letter queue is in %d", where("orders"), where("orders.dlq"))
+	}
+}
