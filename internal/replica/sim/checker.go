@@ -45,7 +45,7 @@ type checker struct {
 	leaders     map[[2]uint64]struct{}     // (term, leader) pairs seen
 	trace       uint64
 	// The histories of the linearizability checks (linear.go).
-	publishes, admin []porcupine.Operation
+	publishes, admin, place []porcupine.Operation
 }
 
 type msgKey struct {

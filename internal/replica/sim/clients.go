@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -103,7 +104,7 @@ func (c *client) call(cmd replica.Command, done func(replica.Result)) {
 // startClients creates the queues, then starts the producers and
 // consumers.
 func (w *world) startClients() {
-	w.chk.producing = w.cfg.Producers + 1 + admins // the queue's producers, the topic's, the admins
+	w.chk.producing = w.cfg.Producers + 1 + admins + placers // the queue's producers, the topic's, the admins, the placers
 	admin := &client{w: w}
 	// The set-up, one command after another: the queue, then the topic
 	// and its two subscriptions.
@@ -141,6 +142,9 @@ func (w *world) startClients() {
 		}
 		for i := range admins {
 			w.admin(i)
+		}
+		for i := range placers {
+			w.placer(i)
 		}
 		w.consumer(queueName+".dlq", false)
 	}
@@ -314,6 +318,49 @@ func (w *world) admin(i int) {
 		c.call(cmd, func(res replica.Result) {
 			out := adminOutput{err: res.Err, retried: c.tries > 1}
 			w.chk.admin = append(w.chk.admin, porcupine.Operation{ClientId: i, Call: call, Return: w.now, Input: in, Output: out})
+			w.after(w.between(0, 100*time.Millisecond), next)
+		})
+	}
+	next()
+}
+
+// placers is how many clients place and unplace the names in
+// placeNames (a sharded cluster's directory: replica.OpPlace), for the
+// linearizability check of the directory.
+const placers = 2
+
+var placeNames = [...]string{"p0", "p1"}
+
+// placer places one of placeNames in a shard (0–2) or frees it,
+// opsPerPlacer times, with pauses; each call goes into the place history.
+func (w *world) placer(i int) {
+	const opsPerPlacer = 25
+	c := &client{w: w}
+	ops := 0
+	var next func()
+	next = func() {
+		if ops == opsPerPlacer {
+			w.chk.producing--
+			return
+		}
+		ops++
+		in := placeInput{name: w.rng.IntN(len(placeNames)), shard: w.rng.IntN(3), unplace: w.rng.IntN(3) == 0}
+		cmd := replica.Command{Op: replica.OpPlace, Queue: placeNames[in.name], Max: in.shard}
+		if in.unplace {
+			cmd = replica.Command{Op: replica.OpUnplace, Queue: placeNames[in.name]}
+		}
+		cmd.Client, cmd.ClientSeq = fmt.Sprintf("placer%d", i), uint64(ops)
+		call := w.now
+		c.call(cmd, func(res replica.Result) {
+			// A retry of a refused place answered from the exactly-once
+			// memory after a snapshot has the refusal's text and kind
+			// (ErrExists), not its shard: -1.
+			out := placeOutput{err: res.Err, in: -1}
+			var pe *replica.PlacedError
+			if errors.As(res.Err, &pe) {
+				out.in = int(pe.Shard)
+			}
+			w.chk.place = append(w.chk.place, porcupine.Operation{ClientId: i, Call: call, Return: w.now, Input: in, Output: out})
 			w.after(w.between(0, 100*time.Millisecond), next)
 		})
 	}

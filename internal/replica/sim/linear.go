@@ -83,13 +83,50 @@ var adminModel = porcupine.Model{
 	},
 }
 
-// checkLinear runs both checks; an Illegal history is a violation.
+type placeInput struct {
+	name, shard int
+	unplace     bool
+}
+
+type placeOutput struct {
+	err error
+	in  int // a refusal's: the shard the name is in (replica.PlacedError; -1 not known)
+}
+
+// placeModel: the directory of a sharded cluster, for placeNames; the
+// state is each name's shard plus one (0: not placed), 4 bits a name.
+var placeModel = porcupine.Model{
+	Init: func() any { return 0 },
+	Step: func(state, input, output any) (bool, any) {
+		dir, in, out := state.(int), input.(placeInput), output.(placeOutput)
+		shift := 4 * in.name
+		at := dir >> shift & 15 // its shard + 1, 0: none
+		if in.unplace {
+			return out.err == nil, dir &^ (15 << shift)
+		}
+		switch {
+		case out.err == nil:
+			if at != 0 && at != in.shard+1 {
+				return false, dir
+			}
+			return true, dir&^(15<<shift) | (in.shard+1)<<shift
+		case errors.Is(out.err, engine.ErrExists):
+			return at != 0 && at != in.shard+1 && (out.in < 0 || at == out.in+1), dir
+		}
+		return false, dir
+	},
+	DescribeOperation: func(input, output any) string {
+		return fmt.Sprintf("%+v → %v", input, output.(placeOutput).err)
+	},
+}
+
+// checkLinear runs the checks; an Illegal history is a violation.
 func (c *checker) checkLinear() {
 	for _, h := range []struct {
 		name  string
 		model porcupine.Model
 		ops   []porcupine.Operation
-	}{{"publish", publishModel, c.publishes}, {"admin", adminModel, c.admin}} {
+	}{{"publish", publishModel, c.publishes}, {"admin", adminModel, c.admin}, {"place", placeModel, c.place}} {
 		if len(h.ops) == 0 {
 			continue
 		}

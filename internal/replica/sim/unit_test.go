@@ -110,4 +110,20 @@ func TestLinearModels(t *testing.T) {
 	if porcupine.CheckOperations(adminModel, []porcupine.Operation{adm(0, 10, 0, true, nil), adm(20, 30, 0, true, nil)}) {
 		t.Error("two successful creates of one queue accepted")
 	}
+	place := func(call, ret int64, name, shard int, unplace bool, err error, in int) porcupine.Operation {
+		return porcupine.Operation{Call: call, Return: ret, Input: placeInput{name: name, shard: shard, unplace: unplace},
+			Output: placeOutput{err: err, in: in}}
+	}
+	exists := &replica.PlacedError{Name: "p0", Shard: 1}
+	if !porcupine.CheckOperations(placeModel, []porcupine.Operation{place(0, 10, 0, 1, false, nil, 0), place(5, 15, 0, 2, false, exists, 1),
+		place(20, 30, 0, 1, false, nil, 0), place(40, 50, 0, 0, true, nil, 0), place(60, 70, 0, 2, false, nil, 0), place(0, 70, 1, 2, false, nil, 0)}) {
+		t.Error("a legal place history refused")
+	}
+	if porcupine.CheckOperations(placeModel, []porcupine.Operation{place(0, 10, 0, 1, false, nil, 0), place(20, 30, 0, 2, false, nil, 0)}) {
+		t.Error("a name placed in two shards accepted")
+	}
+	if porcupine.CheckOperations(placeModel, []porcupine.Operation{place(0, 10, 0, 1, false, nil, 0), place(20, 30, 0, 0, true, nil, 0),
+		place(40, 50, 0, 2, false, exists, 1)}) {
+		t.Error("a refusal after the name was freed accepted")
+	}
 }
