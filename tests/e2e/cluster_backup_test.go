@@ -61,18 +61,23 @@ func TestClusterBackup(t *testing.T) {
 	}
 
 	// A damaged backup is refused before anything starts.
-	snap := filepath.Join(dir, "shard.snapshot")
-	data, err := os.ReadFile(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 1
-	if err := os.WriteFile(snap, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	flipMiddle(t, filepath.Join(dir, "shard.snapshot"))
 	c := startClusterDeferred(t, "--cluster-restore", dir)
 	p := launch(t, c.args(0)...)
 	if code := p.wait(30 * time.Second); code == 0 || !strings.Contains(p.errOut.String(), "does not match its manifest") {
 		t.Fatalf("a damaged backup (exit %d):\n%s", code, p.errOut)
+	}
+}
+
+// flipMiddle flips a bit in the middle of the file at path.
+func flipMiddle(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

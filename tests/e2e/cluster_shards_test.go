@@ -360,15 +360,7 @@ func TestClusterShardsBackup(t *testing.T) {
 	}
 
 	// One shard's snapshot damaged: refused, naming the file.
-	snap := filepath.Join(dir, cluster.BackupShardFile(2))
-	data, err := os.ReadFile(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 1
-	if err := os.WriteFile(snap, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	flipMiddle(t, filepath.Join(dir, cluster.BackupShardFile(2)))
 	c := startClusterDeferred(t, "--cluster-shards", fmt.Sprint(shards), "--cluster-restore", dir)
 	p = launch(t, c.args(0)...)
 	if code := p.wait(30 * time.Second); code == 0 || !strings.Contains(p.errOut.String(), "shard-2.snapshot does not match its manifest") {
