@@ -26,6 +26,7 @@ var (
 	cApplyLag  = desc("chute_cluster_apply_lag", "Committed entries the node has not applied yet.", "shard")
 	cSnapshot  = desc("chute_cluster_snapshot_index", "The log index of the node's latest snapshot.", "shard")
 	cLeaders   = desc("chute_cluster_leader_changes_total", "Leaders (or terms of a leader) the node has seen since it started.", "shard")
+	cTransfers = desc("chute_cluster_leader_transfers_total", "Times the node, leading, handed the shard's leadership to its preferred voter (clusters of several shards).", "shard")
 	cSnapSent  = desc("chute_cluster_snapshots_sent_total", "Snapshots this node sent to members that were behind.", "shard")
 	cSnapRest  = desc("chute_cluster_snapshots_restored_total", "Snapshots this node received and restored.", "shard")
 	cMembers   = desc("chute_cluster_members", "Members of the shard's group, by kind (voter, learner).", "shard", "kind")
@@ -54,7 +55,7 @@ func NewClusterCollector(stats func() server.Stats, nodes ...*cluster.Node) *Clu
 
 // Describe implements prometheus.Collector.
 func (c *ClusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{cTerm, cLeader, cHasLeader, cCommit, cApplied, cApplyLag, cSnapshot, cLeaders, cSnapSent, cSnapRest, cMembers, cLag, cUp, cVersion,
+	for _, d := range []*prometheus.Desc{cTerm, cLeader, cHasLeader, cCommit, cApplied, cApplyLag, cSnapshot, cLeaders, cTransfers, cSnapSent, cSnapRest, cMembers, cLag, cUp, cVersion,
 		cSyncs, cDelays, cSyncTime, cLogBytes, cLogSegs,
 		sConns, sConnsTotal, sRequests, sAuthFailures, sRefused, sInflight, sInflightMax} {
 		ch <- d
@@ -96,6 +97,7 @@ func collectShard(ctx context.Context, n *cluster.Node, gauge, count func(*prome
 	gauge(cApplyLag, float64(in.Commit-min(in.Applied, in.Commit)), shard)
 	gauge(cSnapshot, float64(in.Snapshot), shard)
 	count(cLeaders, float64(in.LeaderChanges), shard)
+	count(cTransfers, float64(in.Transfers), shard)
 	count(cSnapSent, float64(in.SnapshotsSent), shard)
 	count(cSnapRest, float64(in.Restores), shard)
 	gauge(cVersion, float64(in.Version), shard)

@@ -44,6 +44,9 @@ func TestClusterMetrics(t *testing.T) {
 		t.Errorf("the leader's own lag: %v", got)
 	}
 	before := value(t, fams, "chute_cluster_commit_index", "shard", "0")
+	if v := value(t, fams, "chute_cluster_leader_transfers_total", "shard", "0"); v != 0 {
+		t.Errorf("a one-shard node handed its leadership over %v times", v)
+	}
 	if value(t, fams, "chute_cluster_term", "shard", "0") < 1 || before < 1 {
 		t.Errorf("term %v, commit %v: want both at least 1", value(t, fams, "chute_cluster_term", "shard", "0"), before)
 	}
