@@ -246,21 +246,35 @@ func (f *clientFlags) clusterInfo(shard uint32) (cluster.Info, error) {
 }
 
 // atLeader sends a request to the leader: a follower's answer (421)
-// names it, and the request goes there once.
+// names it, and the request goes there.
+//
+// While no leader is known (an election, or a leadership being handed
+// to another node: a cluster of several shards spreads its leaders in
+// its first seconds) it asks again every 50 ms, for 2 s at most.
 func (f *clientFlags) atLeader(method, path string, body []byte) (*http.Response, string, error) {
-	resp, addr, err := f.clusterDo(method, path, body)
-	if err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
-		return resp, addr, err
-	}
-	var hint struct{ Error, Leader string }
-	json.NewDecoder(resp.Body).Decode(&hint)
-	resp.Body.Close()
-	if hint.Leader == "" {
-		return nil, addr, fmt.Errorf("%s: %s (try again once a leader is elected)", addr, hint.Error)
-	}
 	g := *f
-	g.server = hint.Leader
-	return g.clusterDo(method, path, body)
+	for try := 0; ; try++ {
+		resp, addr, err := g.clusterDo(method, path, body)
+		if err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
+			return resp, addr, err
+		}
+		var hint struct{ Error, Leader string }
+		json.NewDecoder(resp.Body).Decode(&hint)
+		resp.Body.Close()
+		switch {
+		case try == 40:
+			return nil, addr, fmt.Errorf("%s: %s (try again once a leader is elected)", addr, hint.Error)
+		case hint.Leader == "":
+			time.Sleep(50 * time.Millisecond) // an election
+		case try > 0:
+			// A hint followed already: a node that has just handed its
+			// leadership over can name itself or the other for a moment.
+			time.Sleep(50 * time.Millisecond)
+			g.server = hint.Leader
+		default:
+			g.server = hint.Leader
+		}
+	}
 }
 
 // changeMembers POSTs a membership change to the leader of every shard,
