@@ -239,7 +239,17 @@ func (i failoverInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc
 		}
 		for attempt := 0; ; attempt++ {
 			resp, err := next(ctx, req)
-			if err == nil || attempt == failoverAttempts || !i.f.retry(ctx, name, err, attempt) {
+			if err == nil || attempt == failoverAttempts {
+				return resp, err
+			}
+			if !i.f.retry(ctx, name, err, attempt) {
+				var le *chute.LeaderError
+				if ctxErr := ctx.Err(); ctxErr != nil && errors.As(wire.FromConnect(err), &le) {
+					// The caller's time ran out while it waited for a
+					// leader (a long poll in an election): its context's
+					// error, as if the wait had gone on.
+					return nil, ctxErr
+				}
 				return resp, err
 			}
 		}

@@ -934,10 +934,11 @@ func (n *Node) process(applied func(replica.Result)) (synced bool, err error) {
 		// applied (and their callers answered) while this Update's own
 		// entries are being synced, not after (as etcd's server does;
 		// measured in docs/replication.md). Compact runs after the sync.
-		placed := false
 		restored, err := n.rep.Apply(u, func(r replica.Result) {
+			// The directory's copy first, then the caller's answer: a
+			// create goes on to use the name it placed (place.go).
 			if r.Cmd != nil && (r.Cmd.Op == replica.OpPlace || r.Cmd.Op == replica.OpUnplace) && r.Err == nil {
-				placed = true
+				n.publishPlaces()
 			}
 			applied(r)
 		})
@@ -946,9 +947,9 @@ func (n *Node) process(applied func(replica.Result)) (synced bool, err error) {
 		}
 		if restored {
 			n.restores.Add(1)
-		}
-		if placed || restored && n.cfg.Shard == 0 {
-			n.publishPlaces()
+			if n.cfg.Shard == 0 {
+				n.publishPlaces()
+			}
 		}
 		// What the library does not need synced (a commit index that
 		// moved, nothing else) is not waited for: the log keeps it and
