@@ -95,10 +95,17 @@ func (s *Sharded) place(ctx context.Context, shard uint32, names ...string) ([]s
 // unplace frees names, as well as it can (a name left placed with
 // nothing of that name in its shard is freed by the next delete of it).
 func (s *Sharded) unplace(ctx context.Context, names ...string) {
+	// Not cut short by the caller's end (the name would stay placed), but
+	// not longer than unplaceTimeout either (a shard 0 without a quorum).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unplaceTimeout)
+	defer cancel()
 	for _, name := range names {
-		s.dir.Place(context.WithoutCancel(ctx), PlaceRequest{Name: name, Unplace: true})
+		s.dir.Place(ctx, PlaceRequest{Name: name, Unplace: true})
 	}
 }
+
+// unplaceTimeout bounds the freeing of names a refused create placed.
+const unplaceTimeout = 10 * time.Second
 
 // created is a create's outcome: what it placed is freed if the shard
 // refused it (not if it may have been done, or must be sent to another
