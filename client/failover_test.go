@@ -38,12 +38,10 @@ func leaderAndFollower(t *testing.T) (chute.API, string) {
 	return b, chutetest.StartServer(t, follower{API: b, leader: "http://" + leader}, server.Options{})
 }
 
-// TestConsumerFollowsLeader: a Consumer whose stream a follower refuses
-// opens it again at the leader within the same Receive, which returns
-// the leader's message rather than the refusal.
-func TestConsumerFollowsLeader(t *testing.T) {
-	ctx := chutetest.Ctx(t)
-	b, addr := leaderAndFollower(t)
+// consumeOne publishes "a" to a new queue q of b, and receives it with a
+// Consumer of a Client dialled at addr (closed with the test).
+func consumeOne(ctx context.Context, t *testing.T, b chute.API, addr, how string) (*client.Consumer, []chute.Delivery) {
+	t.Helper()
 	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -54,13 +52,23 @@ func TestConsumerFollowsLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	cons := client.NewConsumer(c, "q", client.ConsumerOptions{})
-	defer cons.Close()
+	t.Cleanup(func() { cons.Close() })
 	ds, err := cons.Receive(ctx, 1)
 	if err != nil || len(ds) != 1 || string(ds[0].Body) != "a" {
-		t.Fatalf("receive through a follower: %v %+v", err, ds)
+		t.Fatalf("receive %s: %v %+v", how, err, ds)
 	}
+	return cons, ds
+}
+
+// TestConsumerFollowsLeader: a Consumer whose stream a follower refuses
+// opens it again at the leader within the same Receive, which returns
+// the leader's message rather than the refusal.
+func TestConsumerFollowsLeader(t *testing.T) {
+	ctx := chutetest.Ctx(t)
+	b, addr := leaderAndFollower(t)
+	cons, ds := consumeOne(ctx, t, b, addr, "through a follower")
 	if err := cons.Ack(ctx, ds[0].Receipt); err != nil {
 		t.Fatal(err)
 	}
@@ -179,24 +187,7 @@ func TestConsumerWaitsOutElection(t *testing.T) {
 	b := chutetest.MustOpen(t, "", nil)
 	e := &electing{API: b}
 	e.refusals.Store(3)
-	addr := chutetest.StartServer(t, e, server.Options{})
-	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Publish(ctx, "q", chute.Message{Body: []byte("a")}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cons := client.NewConsumer(c, "q", client.ConsumerOptions{})
-	defer cons.Close()
-	ds, err := cons.Receive(ctx, 1)
-	if err != nil || len(ds) != 1 || string(ds[0].Body) != "a" {
-		t.Fatalf("receive through an election: %v %+v", err, ds)
-	}
+	consumeOne(ctx, t, b, chutetest.StartServer(t, e, server.Options{}), "through an election")
 	if left := e.refusals.Load(); left >= 0 {
 		t.Fatalf("%d refusals not given: the stream was not refused", left+1)
 	}

@@ -32,13 +32,9 @@ func preferredLeader(voters []uint64, shard uint32) uint64 {
 
 // balance runs on the loop at each tick.
 func (n *Node) balance() {
-	if n.cfg.Shards <= 1 {
+	if n.cfg.Shards <= 1 || n.ticks%balanceTicks != 0 {
 		return
 	}
-	if n.balanceTick++; n.balanceTick < balanceTicks {
-		return
-	}
-	n.balanceTick = 0
 	st := n.rn.Status()
 	if !st.IsLeader || n.confPending {
 		return

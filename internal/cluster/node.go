@@ -148,7 +148,6 @@ type Node struct {
 	parking     parking          // owned by run
 	standing    standings        // owned by run
 	confPending bool             // a membership change proposed and not applied; owned by run
-	balanceTick int              // ticks since the leader last looked at its shard's preferred leader (balance.go); owned by run
 	ticks       int64            // ticks so far; owned by run
 	heard       map[uint64]int64 // the tick of each peer's latest message; owned by run
 	sched       *scheduler       // the leader's schedules (nil when not leading); owned by run
@@ -463,7 +462,9 @@ func (n *Node) run() {
 	defer func() { failStanding(ErrClosed) }()
 	receive := func(msgs []consensus.Message) {
 		for _, m := range msgs {
-			n.heard[m.From] = n.ticks
+			if n.cfg.Shards > 1 { // (balance.go)
+				n.heard[m.From] = n.ticks
+			}
 			if err := n.rn.Receive(m); err != nil {
 				n.cfg.Logger.Warn("raft message refused", "from", m.From, "err", err)
 			}
@@ -699,6 +700,11 @@ func (n *Node) run() {
 		}
 		var err error
 		synced, err = n.process(func(res replica.Result) {
+			// The directory's copy first, then the caller's answer: a
+			// create goes on to use the name it placed (place.go).
+			if res.Cmd != nil && (res.Cmd.Op == replica.OpPlace || res.Cmd.Op == replica.OpUnplace) && res.Err == nil {
+				n.publishPlaces()
+			}
 			if n.sched != nil && res.Cmd != nil {
 				n.sched.applied(n.rep.Shard(), res)
 			}
@@ -934,14 +940,7 @@ func (n *Node) process(applied func(replica.Result)) (synced bool, err error) {
 		// applied (and their callers answered) while this Update's own
 		// entries are being synced, not after (as etcd's server does;
 		// measured in docs/replication.md). Compact runs after the sync.
-		restored, err := n.rep.Apply(u, func(r replica.Result) {
-			// The directory's copy first, then the caller's answer: a
-			// create goes on to use the name it placed (place.go).
-			if r.Cmd != nil && (r.Cmd.Op == replica.OpPlace || r.Cmd.Op == replica.OpUnplace) && r.Err == nil {
-				n.publishPlaces()
-			}
-			applied(r)
-		})
+		restored, err := n.rep.Apply(u, applied)
 		if err != nil {
 			return synced, err
 		}

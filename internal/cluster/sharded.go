@@ -149,11 +149,18 @@ func (s *Sharded) queueShard(name string, cfg chute.QueueConfig) (uint32, error)
 	case dlqPlaced:
 		sh = dsh
 	}
-	if dlqPlaced && dsh != sh {
-		return 0, fmt.Errorf("%w: the dead-letter queue %q is in shard %d, queue %q of group %q in shard %d: a dead-letter queue shared across shards is not supported yet (give its queues one group)",
-			chute.ErrInvalidConfig, dlq, dsh, name, cfg.Group, sh)
+	return sh, s.deadLetterIn(sh, dlq, fmt.Sprintf("queue %q", name))
+}
+
+// deadLetterIn refuses dead-letter queue dlq for what (a queue or a
+// topic's subscription) in shard sh when dlq is placed in another shard:
+// the forwarder that would carry dead letters across is still to come.
+func (s *Sharded) deadLetterIn(sh uint32, dlq, what string) error {
+	if dsh, ok := s.dir.Placement(dlq); ok && dlq != "" && dsh != sh {
+		return fmt.Errorf("%w: the dead-letter queue %q is in shard %d, %s in shard %d: a dead-letter queue shared across shards is not supported yet (give its queues one group)",
+			chute.ErrInvalidConfig, dlq, dsh, what, sh)
 	}
-	return sh, nil
+	return nil
 }
 
 // withDeadLetter is name and, if cfg gives it one, its dead-letter queue.
@@ -255,9 +262,8 @@ func (s *Sharded) UpdateQueue(ctx context.Context, name string, cfg chute.QueueC
 		return s.apis[0].UpdateQueue(ctx, name, cfg) // not found, or this node is behind
 	}
 	if dlq := deadLetterName(name, cfg); dlq != "" {
-		if dsh, ok := s.dir.Placement(dlq); ok && dsh != sh {
-			return fmt.Errorf("%w: the dead-letter queue %q is in shard %d, queue %q in shard %d: a dead-letter queue shared across shards is not supported yet",
-				chute.ErrInvalidConfig, dlq, dsh, name, sh)
+		if err := s.deadLetterIn(sh, dlq, fmt.Sprintf("queue %q", name)); err != nil {
+			return err
 		}
 		if _, err := s.place(ctx, sh, dlq); err != nil {
 			return err
@@ -345,11 +351,8 @@ func (s *Sharded) Subscribe(ctx context.Context, topic, name string, cfg chute.S
 	if err := chute.ValidateName(name); err != nil {
 		return err
 	}
-	if dlq := deadLetterName(name, cfg.Queue); dlq != "" {
-		if dsh, ok := s.dir.Placement(dlq); ok && dsh != sh {
-			return fmt.Errorf("%w: the dead-letter queue %q is in shard %d, topic %q in shard %d: a dead-letter queue shared across shards is not supported yet",
-				chute.ErrInvalidConfig, dlq, dsh, topic, sh)
-		}
+	if err := s.deadLetterIn(sh, deadLetterName(name, cfg.Queue), fmt.Sprintf("subscription %q of topic %q", name, topic)); err != nil {
+		return err
 	}
 	placed, err := s.place(ctx, sh, withDeadLetter(name, cfg.Queue)...)
 	if err != nil {
