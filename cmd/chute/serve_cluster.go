@@ -109,8 +109,15 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 	if err != nil {
 		return err
 	}
+	var fwd *cluster.Forwarder
+	if shards > 1 { // dead letters carried to a dead-letter queue in another shard
+		fwd = cluster.StartForwarder(nodes)
+	}
 	closeAll := func() error {
 		var errs []error
+		if fwd != nil {
+			fwd.Close()
+		}
 		for _, n := range nodes {
 			errs = append(errs, n.Close())
 		}

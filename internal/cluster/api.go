@@ -479,7 +479,13 @@ func (a *API) Peek(ctx context.Context, queue string, n int) ([]chute.Delivery, 
 // Redrive implements chute.API: up to max (all if max ≤ 0) ready dead
 // letters of deadLetterQueue go back to the queues they died in.
 func (a *API) Redrive(ctx context.Context, deadLetterQueue string, max int64) (int64, error) {
-	res, err := a.do(ctx, replica.Command{Op: replica.OpRedrive, Queue: deadLetterQueue, Max: int(min(max, 1<<31-1))})
+	return a.redrive(ctx, deadLetterQueue, max, nil)
+}
+
+// redrive is Redrive, the letters of the source queues outboxes going to
+// outboxes here (a sharded cluster: Sharded.Redrive).
+func (a *API) redrive(ctx context.Context, deadLetterQueue string, max int64, outboxes []string) (int64, error) {
+	res, err := a.do(ctx, replica.Command{Op: replica.OpRedrive, Queue: deadLetterQueue, Max: int(min(max, 1<<31-1)), Outboxes: outboxes})
 	return res.Count, err
 }
 
@@ -535,10 +541,15 @@ func (a *API) CancelMessages(ctx context.Context, queue string, refs ...chute.Me
 
 // RedriveMessages implements chute.API: one command for all of them.
 func (a *API) RedriveMessages(ctx context.Context, deadLetterQueue string, refs ...chute.MessageRef) ([]chute.RedriveResult, error) {
+	return a.redriveMessages(ctx, deadLetterQueue, refs, nil)
+}
+
+// redriveMessages is RedriveMessages with outboxes, as redrive.
+func (a *API) redriveMessages(ctx context.Context, deadLetterQueue string, refs []chute.MessageRef, outboxes []string) ([]chute.RedriveResult, error) {
 	if err := engine.CheckRefs(refs, chute.MaxRedrive, "redrive"); err != nil {
 		return nil, err
 	}
-	res, err := a.do(ctx, replica.Command{Op: replica.OpRedriveMsgs, Queue: deadLetterQueue, Refs: refs})
+	res, err := a.do(ctx, replica.Command{Op: replica.OpRedriveMsgs, Queue: deadLetterQueue, Refs: refs, Outboxes: outboxes})
 	return res.Redriven, err
 }
 

@@ -30,10 +30,11 @@ import (
 // (a transaction spans one group: one shard); a queue without a Group
 // whose dead-letter queue exists already goes where that is; any other
 // queue or topic goes to the hash of its name; a subscription to its
-// topic's shard, a schedule to its target's. A dead-letter queue in
-// another shard than its queue (a shared one) is refused for now
-// (chute.ErrInvalidConfig): the leader-side forwarder that would carry
-// dead letters across is still to come (docs/replication.md).
+// topic's shard, a schedule to its target's. A dead-letter queue placed
+// already in another shard than its queue (one shared by queues of
+// several groups or topics) stays there: the queue's shard dead-letters
+// into an outbox of that name, and the Forwarder carries the letters
+// across (forward.go); lists leave outboxes out.
 type Sharded struct {
 	apis []*API
 	dir  *Node // shard 0's: the directory
@@ -139,36 +140,50 @@ func deadLetterName(name string, cfg chute.QueueConfig) string {
 }
 
 // queueShard is where queue name with cfg goes (see Sharded).
-func (s *Sharded) queueShard(name string, cfg chute.QueueConfig) (uint32, error) {
-	dlq := deadLetterName(name, cfg)
-	dsh, dlqPlaced := s.dir.Placement(dlq)
-	sh := s.home(name)
-	switch {
+func (s *Sharded) queueShard(name string, cfg chute.QueueConfig) uint32 {
+	switch dsh, dlqPlaced := s.dir.Placement(deadLetterName(name, cfg)); {
 	case cfg.Group != "":
-		sh = s.home(cfg.Group)
+		return s.home(cfg.Group)
 	case dlqPlaced:
-		sh = dsh
+		return dsh
 	}
-	return sh, s.deadLetterIn(sh, dlq, fmt.Sprintf("queue %q", name))
+	return s.home(name)
 }
 
-// deadLetterIn refuses dead-letter queue dlq for what (a queue or a
-// topic's subscription) in shard sh when dlq is placed in another shard:
-// the forwarder that would carry dead letters across is still to come.
-func (s *Sharded) deadLetterIn(sh uint32, dlq, what string) error {
-	if dsh, ok := s.dir.Placement(dlq); ok && dlq != "" && dsh != sh {
-		return fmt.Errorf("%w: the dead-letter queue %q is in shard %d, %s in shard %d: a dead-letter queue shared across shards is not supported yet (give its queues one group)",
-			chute.ErrInvalidConfig, dlq, dsh, what, sh)
+// placeDeadLetter places dead-letter queue dlq ("" none) in shard sh
+// unless it is placed already: in another shard, the forwarder carries
+// the dead letters there (forward.go). It returns what it placed.
+func (s *Sharded) placeDeadLetter(ctx context.Context, sh uint32, dlq string) ([]string, error) {
+	if _, ok := s.dir.Placement(dlq); ok || dlq == "" {
+		return nil, nil
 	}
-	return nil
+	placed, err := s.place(ctx, sh, dlq)
+	if errors.Is(err, chute.ErrExists) { // placed elsewhere meanwhile
+		return nil, nil
+	}
+	return placed, err
 }
 
-// withDeadLetter is name and, if cfg gives it one, its dead-letter queue.
-func withDeadLetter(name string, cfg chute.QueueConfig) []string {
-	if dlq := deadLetterName(name, cfg); dlq != "" {
-		return []string{name, dlq}
+// placeWithDeadLetter places name in shard sh, and its dead-letter queue
+// (placeDeadLetter), and returns what it placed.
+func (s *Sharded) placeWithDeadLetter(ctx context.Context, sh uint32, name string, cfg chute.QueueConfig) ([]string, error) {
+	placed, err := s.place(ctx, sh, name)
+	if err != nil {
+		return nil, err
 	}
-	return []string{name}
+	more, err := s.placeDeadLetter(ctx, sh, deadLetterName(name, cfg))
+	if err != nil {
+		s.unplace(ctx, placed...)
+		return nil, err
+	}
+	return append(placed, more...), nil
+}
+
+// elsewhere says whether queue name, listed by shard k, is an outbox:
+// placed in another shard (forward.go).
+func (s *Sharded) elsewhere(name string, k int) bool {
+	sh, ok := s.dir.Placement(name)
+	return ok && int(sh) != k
 }
 
 // Publish implements chute.API.
@@ -243,31 +258,23 @@ func (s *Sharded) CreateQueue(ctx context.Context, name string, cfg chute.QueueC
 	if err := chute.ValidateName(name); err != nil {
 		return err
 	}
-	sh, err := s.queueShard(name, cfg)
-	if err != nil {
-		return err
-	}
-	placed, err := s.place(ctx, sh, withDeadLetter(name, cfg)...)
+	sh := s.queueShard(name, cfg)
+	placed, err := s.placeWithDeadLetter(ctx, sh, name, cfg)
 	if err != nil {
 		return err
 	}
 	return s.created(ctx, placed, s.apis[sh].CreateQueue(ctx, name, cfg))
 }
 
-// UpdateQueue implements chute.API: a new dead-letter queue must be in
-// the queue's shard (it is placed there).
+// UpdateQueue implements chute.API: a new dead-letter queue not placed
+// yet is placed in the queue's shard.
 func (s *Sharded) UpdateQueue(ctx context.Context, name string, cfg chute.QueueConfig) error {
 	sh, ok := s.dir.Placement(name)
 	if !ok {
 		return s.apis[0].UpdateQueue(ctx, name, cfg) // not found, or this node is behind
 	}
-	if dlq := deadLetterName(name, cfg); dlq != "" {
-		if err := s.deadLetterIn(sh, dlq, fmt.Sprintf("queue %q", name)); err != nil {
-			return err
-		}
-		if _, err := s.place(ctx, sh, dlq); err != nil {
-			return err
-		}
+	if _, err := s.placeDeadLetter(ctx, sh, deadLetterName(name, cfg)); err != nil {
+		return err
 	}
 	return s.apis[sh].UpdateQueue(ctx, name, cfg)
 }
@@ -293,13 +300,15 @@ func (s *Sharded) QueueStats(ctx context.Context, name string) (chute.QueueStats
 // milliseconds behind at most, while it keeps up).
 func (s *Sharded) Queues(ctx context.Context) ([]chute.QueueStats, error) {
 	var out []chute.QueueStats
-	for _, a := range s.apis {
+	for k, a := range s.apis {
 		var all []engine.QueueStats
 		if err := a.n.ReadLocal(ctx, func(sh *replica.Shard) { all = sh.Queues() }); err != nil {
 			return nil, a.publicErr(err)
 		}
 		for _, q := range all {
-			out = append(out, a.publicStats(q))
+			if !s.elsewhere(q.Name, k) {
+				out = append(out, a.publicStats(q))
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b chute.QueueStats) int { return cmp.Compare(a.Name, b.Name) })
@@ -351,10 +360,7 @@ func (s *Sharded) Subscribe(ctx context.Context, topic, name string, cfg chute.S
 	if err := chute.ValidateName(name); err != nil {
 		return err
 	}
-	if err := s.deadLetterIn(sh, deadLetterName(name, cfg.Queue), fmt.Sprintf("subscription %q of topic %q", name, topic)); err != nil {
-		return err
-	}
-	placed, err := s.place(ctx, sh, withDeadLetter(name, cfg.Queue)...)
+	placed, err := s.placeWithDeadLetter(ctx, sh, name, cfg.Queue)
 	if err != nil {
 		return err
 	}
@@ -366,9 +372,33 @@ func (s *Sharded) Unsubscribe(ctx context.Context, topic, name string) error {
 	return s.deleted(ctx, name, s.of(topic).Unsubscribe(ctx, topic, name))
 }
 
-// Redrive implements chute.API.
+// Redrive implements chute.API: dead letters whose source queue is in
+// another shard go to an outbox of its name, from which the forwarder
+// carries them to it (forward.go).
 func (s *Sharded) Redrive(ctx context.Context, deadLetterQueue string, max int64) (int64, error) {
-	return s.of(deadLetterQueue).Redrive(ctx, deadLetterQueue, max)
+	sh := s.ShardOf(deadLetterQueue)
+	outboxes, err := s.remoteSources(ctx, sh, deadLetterQueue)
+	if err != nil {
+		return 0, err
+	}
+	return s.apis[sh].redrive(ctx, deadLetterQueue, max, outboxes)
+}
+
+// remoteSources is the source queues of dead-letter queue dlq's letters
+// that are in another shard than sh (dlq's), read at sh's leader.
+func (s *Sharded) remoteSources(ctx context.Context, sh uint32, dlq string) ([]string, error) {
+	var sources []string
+	a := s.apis[sh]
+	if err := a.n.Read(ctx, func(x *replica.Shard) { sources = x.DeadSources(dlq) }); err != nil {
+		return nil, a.publicErr(err)
+	}
+	var out []string
+	for _, src := range sources {
+		if s.elsewhere(src, int(sh)) {
+			out = append(out, src)
+		}
+	}
+	return out, nil
 }
 
 // PauseQueue implements chute.API.
@@ -391,9 +421,14 @@ func (s *Sharded) CancelMessages(ctx context.Context, queue string, refs ...chut
 	return s.of(queue).CancelMessages(ctx, queue, refs...)
 }
 
-// RedriveMessages implements chute.API.
+// RedriveMessages implements chute.API, as Redrive.
 func (s *Sharded) RedriveMessages(ctx context.Context, deadLetterQueue string, refs ...chute.MessageRef) ([]chute.RedriveResult, error) {
-	return s.of(deadLetterQueue).RedriveMessages(ctx, deadLetterQueue, refs...)
+	sh := s.ShardOf(deadLetterQueue)
+	outboxes, err := s.remoteSources(ctx, sh, deadLetterQueue)
+	if err != nil {
+		return nil, err
+	}
+	return s.apis[sh].redriveMessages(ctx, deadLetterQueue, refs, outboxes)
 }
 
 // CreateSchedule implements chute.API: in its target's shard (whose

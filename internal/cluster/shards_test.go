@@ -19,6 +19,7 @@ import (
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/client"
 	"github.com/chutemq/chute/internal/apitest"
+	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/replica"
 	"github.com/chutemq/chute/server"
 )
@@ -30,6 +31,7 @@ type shardedMember struct {
 	srv   *http.Server
 	api   *server.Server // with shardedCluster.api
 	nodes []*Node
+	fwd   *Forwarder
 }
 
 type shardedCluster struct {
@@ -88,6 +90,7 @@ func (c *shardedCluster) start(id uint64) {
 		}
 		m.nodes = append(m.nodes, n)
 	}
+	m.fwd = StartForwarder(m.nodes)
 	if c.api {
 		m.api = server.New(NewSharded(m.nodes), server.Options{})
 		handle = m.api.Handle
@@ -120,6 +123,7 @@ func (c *shardedCluster) stop(id uint64) {
 		m.srv.Close()
 	}
 	m.srv, m.api, m.l = nil, nil, nil
+	m.fwd.Close()
 	for _, n := range m.nodes {
 		if err := n.Close(); err != nil {
 			c.t.Errorf("close node %d shard %d: %v", id, n.Shard(), err)
@@ -552,21 +556,21 @@ func TestShardedPlacement(t *testing.T) {
 	if where("refunds") != where("orders.dlq") {
 		t.Fatalf("refunds in shard %d, its dead-letter queue in %d", where("refunds"), where("orders.dlq"))
 	}
-	// A group whose shard is not orders.dlq's, sharing it: refused.
+	// A group whose shard is not orders.dlq's, sharing it: the queue in
+	// its group's shard, the dead-letter queue where it was (the
+	// forwarder carries its dead letters: TestShardedDeadLetters).
 	var group string
 	for i := 0; group == ""; i++ {
 		if g := fmt.Sprint("g", i); api.home(g) != where("orders.dlq") {
 			group = g
 		}
 	}
-	err := do(func(a chute.API) error {
+	dlqShard := where("orders.dlq")
+	must(do(func(a chute.API) error {
 		return a.CreateQueue(ctx, "returns", chute.QueueConfig{Group: group, DeadLetterQueue: "orders.dlq"})
-	})
-	if !errors.Is(err, chute.ErrInvalidConfig) || !strings.Contains(err.Error(), "shared across shards") {
-		t.Fatalf("a dead-letter queue in another shard than the group's: %v", err)
-	}
-	if _, ok := dir.Placement("returns"); ok {
-		t.Fatal("the refused queue was placed")
+	}))
+	if where("returns") != api.home(group) || where("orders.dlq") != dlqShard {
+		t.Fatalf("returns in shard %d (its group's: %d), orders.dlq moved to %d from %d", where("returns"), api.home(group), where("orders.dlq"), dlqShard)
 	}
 	// A topic, its subscriptions and their dead-letter queues.
 	must(do(func(a chute.API) error { return a.CreateTopic(ctx, "events", chute.TopicConfig{}) }))
@@ -577,7 +581,7 @@ func TestShardedPlacement(t *testing.T) {
 		}
 	}
 	// A create the shard refuses frees what it placed.
-	err = do(func(a chute.API) error {
+	err := do(func(a chute.API) error {
 		return a.CreateQueue(ctx, "bad", chute.QueueConfig{Backoff: chute.Backoff{Kind: 99}})
 	})
 	if !errors.Is(err, chute.ErrInvalidConfig) {
@@ -641,5 +645,210 @@ func TestShardedPlacement(t *testing.T) {
 	must(do(func(a chute.API) error { return a.CreateQueue(ctx, "orders", chute.QueueConfig{}) }))
 	if where("orders") != where("orders.dlq") {
 		t.Fatalf("orders made again in shard %d, its dead-letter queue is in %d", where("orders"), where("orders.dlq"))
+	}
+}
+
+// TestShardedDeadLetters: a dead-letter queue shared by queues of three
+// groups in three shards, and by a subscription of a topic in another
+// shard than its own: every dead letter reaches it once, with its death
+// (source, reason, last error) and its body; the outboxes empty, and
+// lists do not show them; a carry repeated (a forwarder that failed
+// before it cancelled its batch in the outbox, or a new leader's) puts
+// nothing in twice, a later one goes in.
+func TestShardedDeadLetters(t *testing.T) {
+	c := newShardedClusterWith(t, 3, &shardedCluster{shards: 3, api: true})
+	c.settled(20 * time.Second)
+	cl, err := client.Dial(c.peers[1], client.WithEndpoints(c.peers[2], c.peers[3]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	router := NewSharded(c.members[1].nodes) // for its hash
+	dir := c.members[1].nodes[0]
+	groups := map[uint32]string{}
+	for i := 0; len(groups) < 3; i++ {
+		if g := fmt.Sprint("g", i); groups[router.home(g)] == "" {
+			groups[router.home(g)] = g
+		}
+	}
+	cfg := func(group string) chute.QueueConfig {
+		return chute.QueueConfig{Group: group, MaxDeliveries: 1, DeadLetterQueue: "shared"}
+	}
+	sources := []string{"w0", "w1", "w2"}
+	for sh, q := range sources {
+		must(cl.CreateQueue(ctx, q, cfg(groups[uint32(sh)])))
+	}
+	dlqShard, _ := dir.Placement("shared")
+	topic := ""
+	for i := 0; topic == ""; i++ {
+		if name := fmt.Sprint("t", i); router.home(name) != dlqShard {
+			topic = name
+		}
+	}
+	must(cl.CreateTopic(ctx, topic, chute.TopicConfig{}))
+	must(cl.Subscribe(ctx, topic, "sub", chute.SubscriptionConfig{Queue: cfg("")}))
+	sources = append(sources, "sub")
+	if sh, _ := dir.Placement("sub"); sh == dlqShard {
+		t.Fatalf("sub in the dead-letter queue's shard %d", sh)
+	}
+
+	const per = 25
+	for _, q := range sources {
+		target := q
+		if q == "sub" {
+			target = topic
+		}
+		for i := range per {
+			if _, err := cl.Publish(ctx, target, chute.Message{Body: []byte(fmt.Sprintf("%s-%d", q, i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for got := 0; got < per; {
+			ds, err := cl.Receive(ctx, q, chute.ReceiveOptions{Max: per, Wait: 5 * time.Second})
+			must(err)
+			for _, d := range ds {
+				must(cl.Nack(ctx, q, chute.Nack{Receipt: d.Receipt, Error: "failed: " + string(d.Body)}))
+			}
+			got += len(ds)
+		}
+	}
+	want := int64(per * len(sources))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := cl.QueueStats(ctx, "shared")
+		must(err)
+		if st.Ready == want {
+			break
+		}
+		if st.Ready > want || time.Now().After(deadline) {
+			t.Fatalf("shared holds %d ready, want %d", st.Ready, want)
+		}
+		time.Sleep(20 * time.Millisecond) // the forwarders' passes
+	}
+	seen := map[string]bool{}
+	bySource := map[string]int{}
+	for len(seen) < int(want) {
+		ds, err := cl.Receive(ctx, "shared", chute.ReceiveOptions{Max: 100, Wait: 5 * time.Second})
+		must(err)
+		if len(ds) == 0 {
+			t.Fatalf("shared: %d of %d received, then none", len(seen), want)
+		}
+		for _, d := range ds {
+			body := string(d.Body)
+			dl := d.DeadLetter
+			if seen[body] || dl == nil || !strings.HasPrefix(body, dl.Source+"-") || dl.Reason != "max-deliveries" ||
+				dl.LastError != "failed: "+body || d.Published.IsZero() {
+				t.Fatalf("dead letter %q (seen before: %v): %+v", body, seen[body], dl)
+			}
+			seen[body] = true
+			bySource[dl.Source]++
+			must(cl.Nack(ctx, "shared", chute.Nack{Receipt: d.Receipt, Delay: -1})) // ready again, for the redrive
+		}
+	}
+	for _, q := range sources {
+		if bySource[q] != per {
+			t.Fatalf("dead letters by source %v, want %d each", bySource, per)
+		}
+	}
+	// A redrive sends each back to its source, in whichever shard it is.
+	moved, err := cl.Redrive(ctx, "shared", 0)
+	if err != nil || moved != want {
+		t.Fatalf("redrive: %d moved, %v; want %d", moved, err, want)
+	}
+	for _, q := range sources {
+		got := 0
+		for got < per {
+			ds, err := cl.Receive(ctx, q, chute.ReceiveOptions{Max: per, Wait: 10 * time.Second})
+			must(err)
+			if len(ds) == 0 {
+				t.Fatalf("%s: %d of %d redriven received, then none", q, got, per)
+			}
+			for _, d := range ds {
+				if !strings.HasPrefix(string(d.Body), q+"-") || d.DeadLetter != nil {
+					t.Fatalf("%s received %q (dead letter info %+v)", q, d.Body, d.DeadLetter)
+				}
+				must(cl.Ack(ctx, q, d.Receipt))
+			}
+			got += len(ds)
+		}
+		if st, err := cl.QueueStats(ctx, q); err != nil || st.Totals.Redriven != per || st.Depth() != 0 {
+			t.Fatalf("%s after its redriven letters: %+v, %v", q, st, err)
+		}
+	}
+	// One chosen dead letter of a source in another shard back, by ref.
+	remote := sources[(dlqShard+1)%3]
+	_, err = cl.Publish(ctx, remote, chute.Message{Body: []byte(remote + "-once")})
+	must(err)
+	ds, err := cl.Receive(ctx, remote, chute.ReceiveOptions{Wait: 5 * time.Second})
+	must(err)
+	must(cl.Nack(ctx, remote, chute.Nack{Receipt: ds[0].Receipt}))
+	var letter chute.Delivery
+	for deadline := time.Now().Add(20 * time.Second); letter.Seq == 0; {
+		if ps, err := cl.Peek(ctx, "shared", 1); err == nil && len(ps) == 1 {
+			letter = ps[0]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the dead letter of %s not in shared after 20 s: %v", remote, err)
+		} else {
+			time.Sleep(20 * time.Millisecond) // the forwarder's pass
+		}
+	}
+	rr, err := cl.RedriveMessages(ctx, "shared", chute.MessageRef{Seq: letter.Seq})
+	if err != nil || len(rr) != 1 || rr[0].Err != nil || rr[0].Queue != remote {
+		t.Fatalf("redrive of %d: %+v, %v", letter.Seq, rr, err)
+	}
+	ds, err = cl.Receive(ctx, remote, chute.ReceiveOptions{Wait: 10 * time.Second})
+	if err != nil || len(ds) != 1 || string(ds[0].Body) != remote+"-once" {
+		t.Fatalf("%s after the redrive by ref: %+v, %v", remote, ds, err)
+	}
+	must(cl.Ack(ctx, remote, ds[0].Receipt))
+	// The outboxes are empty, on every member, and not listed.
+	placed := c.placed()
+	for sh := range uint32(3) {
+		c.converge(sh)
+		for _, name := range append([]string{"shared"}, sources...) {
+			if placed[name] == sh {
+				continue
+			}
+			for id, m := range c.members {
+				if ready, _ := readyOn(t, m.nodes[sh], name); ready != 0 {
+					t.Fatalf("member %d shard %d: the outbox %s holds %d", id, sh, name, ready)
+				}
+			}
+		}
+	}
+	qs, err := cl.Queues(ctx)
+	must(err)
+	names := map[string]int{}
+	for _, q := range qs {
+		names[q.Name]++
+	}
+	for _, name := range append([]string{"shared"}, sources...) {
+		if names[name] != 1 {
+			t.Fatalf("%s listed %d times: %v", name, names[name], names)
+		}
+	}
+	// A carry repeated, by an outbox that carried before: nothing goes
+	// in again; a letter numbered above the last goes in.
+	from := (dlqShard + 1) % 3
+	carry := func(seq uint64) replica.Result {
+		return c.do(dlqShard, replica.Command{Op: replica.OpCarry, Queue: "shared", Client: carryClient(from, "shared"), ClientSeq: seq,
+			Carry: []replica.CarryMsg{{Seq: seq, Msg: replica.Msg{Body: []byte("again")}, Info: engine.DeadInfo{Source: "w0", Reason: engine.ReasonMaxDeliveries}}}})
+	}
+	if res := carry(1); res.Err != nil || res.Count != 0 {
+		t.Fatalf("a repeated carry: %d in, %v", res.Count, res.Err)
+	}
+	if res := carry(1 << 40); res.Err != nil || res.Count != 1 {
+		t.Fatalf("a later carry: %d in, %v", res.Count, res.Err)
+	}
+	if st, err := cl.QueueStats(ctx, "shared"); err != nil || st.Ready != 1 {
+		t.Fatalf("shared after the carries: %d ready, %v", st.Ready, err)
 	}
 }

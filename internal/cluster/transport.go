@@ -48,7 +48,8 @@ func ShardPath(path string, shard uint32) string {
 const shardHeader = "Chute-Shard"
 
 // Routes are the node's endpoints by path (ShardPath of RaftPath,
-// StatusPath, MembersPath and BackupPath; PlacePath for shard 0), for
+// StatusPath, MembersPath, BackupPath and CarryPath; PlacePath for
+// shard 0), for
 // the server's mux: a
 // process serves every shard's node on one port.
 func (n *Node) Routes() map[string]http.Handler {
@@ -57,6 +58,7 @@ func (n *Node) Routes() map[string]http.Handler {
 		ShardPath(StatusPath, n.cfg.Shard):  n.StatusHandler(),
 		ShardPath(MembersPath, n.cfg.Shard): n.MembersHandler(),
 		ShardPath(BackupPath, n.cfg.Shard):  n.BackupHandler(),
+		ShardPath(CarryPath, n.cfg.Shard):   n.CarryHandler(),
 	}
 	if n.cfg.Shard == 0 {
 		r[PlacePath] = n.PlaceHandler() // the directory (place.go)

@@ -91,7 +91,7 @@ func TestQueueConfigCompressionVersions(t *testing.T) {
 	}
 	// Version 5 records are the last an older broker reads: a version-6
 	// one is refused whole, never misread.
-	if v6[0] != recordVersion || recordVersion != 6 {
+	if v6[0] != writeVersion || writeVersion != 6 {
 		t.Fatalf("record version %d", v6[0])
 	}
 }

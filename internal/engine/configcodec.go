@@ -9,12 +9,12 @@ import "fmt"
 
 // AppendQueueConfig appends c, in this version's record format.
 func AppendQueueConfig(buf []byte, c *QueueConfig) []byte {
-	return appendQueueConfig(append(buf, recordVersion), c)
+	return appendQueueConfig(append(buf, writeVersion), c)
 }
 
 // AppendTopicConfig appends c, in this version's record format.
 func AppendTopicConfig(buf []byte, c *TopicConfig) []byte {
-	return appendTopicConfig(append(buf, recordVersion), c)
+	return appendTopicConfig(append(buf, writeVersion), c)
 }
 
 // ReadQueueConfig reads what AppendQueueConfig wrote at the start of b,
@@ -45,7 +45,7 @@ func configDecoder(b []byte) *decoder {
 
 // AppendScheduleDef appends d, in this version's record format.
 func AppendScheduleDef(buf []byte, d *ScheduleDef) []byte {
-	return appendScheduleDef(append(buf, recordVersion), d)
+	return appendScheduleDef(append(buf, writeVersion), d)
 }
 
 // ReadScheduleDef reads what AppendScheduleDef wrote at the start of b,

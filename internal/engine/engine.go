@@ -101,6 +101,8 @@ func (e *Engine) Apply(r *Record, base uint64) error {
 		e.applyReturnLeases(r.Time)
 	case RecDamaged:
 		err = e.applyDamaged(r, base)
+	case RecCarry:
+		err = e.applyCarry(r, base)
 	case RecCancel:
 		err = e.applyCancel(r)
 	case RecRedriveSeqs:

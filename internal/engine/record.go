@@ -14,35 +14,36 @@ import (
 type RecordType uint8
 
 const (
-	RecCreateQueue   RecordType = 1                  // Name, Queue
-	RecUpdateQueue   RecordType = 2                  // Name, Queue
-	RecDeleteQueue   RecordType = 3                  // Name
-	RecPurgeQueue    RecordType = 4                  // Name
-	RecCreateTopic   RecordType = 5                  // Name, Topic
-	RecDeleteTopic   RecordType = 6                  // Name
-	RecSubscribe     RecordType = 7                  // Name (topic), Sub (queue), Queue, Filter
-	RecUnsubscribe   RecordType = 8                  // Name (topic), Sub (queue)
-	RecPublish       RecordType = 9                  // Name (queue or topic), FirstSeq, Session…, Msgs
-	RecDeliver       RecordType = 10                 // Name, Deadline, Seqs
-	RecAck           RecordType = 11                 // Name, Items{Seq, Deliv}
-	RecNack          RecordType = 12                 // Name, Items{Seq, Deliv, Value = delay ns (<0: none), Err}
-	RecExtend        RecordType = 13                 // Name, Items{Seq, Deliv, Value = new deadline}
-	RecRedrive       RecordType = 14                 // Name (dead-letter queue), N
-	RecReleaseLeases RecordType = 15                 // (none): every lease ends, as on restart
-	RecTopicConfig   RecordType = 16                 // Name, Topic
-	RecBlobs         RecordType = 17                 // Msgs (Blob only): copies of live blobs carried forward by compaction
-	RecDamaged       RecordType = 18                 // Name, Seqs, Msgs (Blob only): dead-letter damaged messages (salvage.go)
-	RecReturn        RecordType = 19                 // Name, Items{Seq, Deliv}: leases handed back unstarted, not counted
-	RecReturnLeases  RecordType = 20                 // (none): every lease ends, not counted (graceful shutdown)
-	RecBreaker       RecordType = 21                 // Name, N = circuit-breaker state (BreakerClosed, BreakerOpen, BreakerHalfOpen)
-	RecPause         RecordType = 22                 // Name, N = 1 paused by hand, 0 resumed
-	RecCancel        RecordType = 23                 // Name, Seqs: ready or delayed messages cancelled
-	RecTx            RecordType = 24                 // a transaction: its ID and the records it commits (tx.go)
-	RecSchedule      RecordType = 25                 // create or replace a schedule (schedule.go)
-	RecScheduleDel   RecordType = 26                 // Name: delete a schedule
-	RecSchedulePause RecordType = 27                 // Name, N = 1 paused, 0 resumed
-	RecRedriveSeqs   RecordType = 28                 // Name (dead-letter queue), Seqs: dead letters moved back to their sources, in order
-	recTypeEnd                  = RecRedriveSeqs + 1 // one past the last type
+	RecCreateQueue   RecordType = 1            // Name, Queue
+	RecUpdateQueue   RecordType = 2            // Name, Queue
+	RecDeleteQueue   RecordType = 3            // Name
+	RecPurgeQueue    RecordType = 4            // Name
+	RecCreateTopic   RecordType = 5            // Name, Topic
+	RecDeleteTopic   RecordType = 6            // Name
+	RecSubscribe     RecordType = 7            // Name (topic), Sub (queue), Queue, Filter
+	RecUnsubscribe   RecordType = 8            // Name (topic), Sub (queue)
+	RecPublish       RecordType = 9            // Name (queue or topic), FirstSeq, Session…, Msgs
+	RecDeliver       RecordType = 10           // Name, Deadline, Seqs
+	RecAck           RecordType = 11           // Name, Items{Seq, Deliv}
+	RecNack          RecordType = 12           // Name, Items{Seq, Deliv, Value = delay ns (<0: none), Err}
+	RecExtend        RecordType = 13           // Name, Items{Seq, Deliv, Value = new deadline}
+	RecRedrive       RecordType = 14           // Name (dead-letter queue), N
+	RecReleaseLeases RecordType = 15           // (none): every lease ends, as on restart
+	RecTopicConfig   RecordType = 16           // Name, Topic
+	RecBlobs         RecordType = 17           // Msgs (Blob only): copies of live blobs carried forward by compaction
+	RecDamaged       RecordType = 18           // Name, Seqs, Msgs (Blob only): dead-letter damaged messages (salvage.go)
+	RecReturn        RecordType = 19           // Name, Items{Seq, Deliv}: leases handed back unstarted, not counted
+	RecReturnLeases  RecordType = 20           // (none): every lease ends, not counted (graceful shutdown)
+	RecBreaker       RecordType = 21           // Name, N = circuit-breaker state (BreakerClosed, BreakerOpen, BreakerHalfOpen)
+	RecPause         RecordType = 22           // Name, N = 1 paused by hand, 0 resumed
+	RecCancel        RecordType = 23           // Name, Seqs: ready or delayed messages cancelled
+	RecTx            RecordType = 24           // a transaction: its ID and the records it commits (tx.go)
+	RecSchedule      RecordType = 25           // create or replace a schedule (schedule.go)
+	RecScheduleDel   RecordType = 26           // Name: delete a schedule
+	RecSchedulePause RecordType = 27           // Name, N = 1 paused, 0 resumed
+	RecRedriveSeqs   RecordType = 28           // Name (dead-letter queue), Seqs: dead letters moved back to their sources, in order
+	RecCarry         RecordType = 29           // Name, FirstSeq, Msgs, Carry: dead letters and redriven messages carried in from another shard (carry.go)
+	recTypeEnd                  = RecCarry + 1 // one past the last type
 )
 
 var recNames = [...]string{
@@ -54,7 +55,7 @@ var recNames = [...]string{
 	RecBlobs: "blobs", RecDamaged: "damaged", RecReturn: "return", RecReturnLeases: "return-leases",
 	RecBreaker: "breaker", RecPause: "pause", RecCancel: "cancel", RecTx: "tx",
 	RecSchedule: "schedule", RecScheduleDel: "schedule-delete", RecSchedulePause: "schedule-pause",
-	RecRedriveSeqs: "redrive-seqs",
+	RecRedriveSeqs: "redrive-seqs", RecCarry: "carry",
 }
 
 func (t RecordType) String() string {
@@ -99,6 +100,10 @@ type Record struct {
 
 	// A schedule (RecSchedule, schedule.go): its definition.
 	Sched *ScheduleDef
+
+	// Dead letters carried in (RecCarry): each message's publish
+	// time and death, Dead[i] for Msgs[i].
+	Carry []CarryIn
 }
 
 // SessionDup is a position of a session publish (0 = SessionSeq) that was
@@ -166,17 +171,36 @@ type PubMsg struct {
 //	   a zstd-compressed body, marked in its checksum (blob.go). No new
 //	   type: the bump is what makes a version-5 broker refuse a journal
 //	   whose bodies it could not read
-const recordVersion = 6
+//	7  adds RecCarry (29), which only a sharded cluster's replicas
+//	   make (never a broker's journal)
+//
+// A record is written in the lowest version that has its type, at least
+// writeVersion (configurations too): RecCarry in 7, the rest in 6.
+// So a cluster node of the version before, in a rolling upgrade, reads
+// every configuration a command carries; RecCarry is only made by
+// a command that the cluster refuses until every member reads it.
+const (
+	recordVersion = 7 // the latest this broker reads
+	writeVersion  = 6
+)
 
 // firstTypeOf is, per version, the first record type it does not have.
-var firstTypeOf = [...]RecordType{1: RecDamaged, 2: RecReturn, 3: RecBreaker, 4: RecRedriveSeqs, 5: recTypeEnd, 6: recTypeEnd}
+var firstTypeOf = [...]RecordType{1: RecDamaged, 2: RecReturn, 3: RecBreaker, 4: RecRedriveSeqs, 5: RecCarry, 6: RecCarry, 7: recTypeEnd}
+
+// versionOf is the version a record of type t is written in.
+func versionOf(t RecordType) byte {
+	if t >= RecCarry {
+		return 7
+	}
+	return writeVersion
+}
 
 // Encode appends the record's binary form to buf. For publish records it
 // also sets each message's Blob and BlobOff (relative to the start of the
 // record, i.e. len(buf) on entry).
 func (r *Record) Encode(buf []byte) []byte {
 	start := len(buf)
-	buf = append(buf, recordVersion, byte(r.Type))
+	buf = append(buf, versionOf(r.Type), byte(r.Type))
 	buf = binary.AppendVarint(buf, r.Time)
 	switch r.Type {
 	case RecCreateQueue, RecUpdateQueue:
@@ -258,6 +282,8 @@ func (r *Record) Encode(buf []byte) []byte {
 		}
 	case RecDamaged:
 		buf = r.appendDamaged(buf, start)
+	case RecCarry:
+		buf = r.appendCarry(buf, start)
 	case RecTx:
 		buf = r.appendTx(buf, start)
 	case RecSchedule:
@@ -413,6 +439,8 @@ func (d *decoder) record() (*Record, error) {
 		}
 	case RecDamaged:
 		d.damaged(r)
+	case RecCarry:
+		d.carry(r)
 	case RecTx:
 		d.tx(r)
 	case RecSchedule:

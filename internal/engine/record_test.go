@@ -40,6 +40,15 @@ func sampleRecords() []*Record {
 		{Type: RecCreateTopic, Time: 20, Name: "t", Topic: TopicConfig{MaxDedupIDs: 7, SessionWindow: time.Minute}.WithDefaults()},
 		{Type: RecCancel, Time: 21, Name: "q", Seqs: []uint64{3, 1 << 40}},
 		{Type: RecRedriveSeqs, Time: 22, Name: "q.dlq", Seqs: []uint64{9, 2, 1 << 50}},
+		{Type: RecCarry, Time: 23, Name: "shared.dlq", FirstSeq: 77, Msgs: []PubMsg{
+			{Prio: 3, ID: "id", Key: "k", Headers: map[string]string{"h": "v"}, Body: []byte("dead")},
+			{Body: []byte{}},
+		}, Carry: []CarryIn{
+			{Pub: 5, Info: DeadInfo{Source: "a", Reason: ReasonMaxDeliveries, Deliveries: 5, LastError: "boom", At: 20, OrigSeq: 9, Key: "k"}},
+			{Pub: -1, Info: DeadInfo{Source: "b", Reason: ReasonExpired, At: 21, OrigSeq: 1 << 40}},
+		}},
+		{Type: RecCarry, Time: 24, Name: "a", FirstSeq: 80, Msgs: []PubMsg{{Key: "k", Body: []byte("back")}},
+			Carry: []CarryIn{{Pub: 6, Redriven: true}}},
 	}
 }
 
@@ -58,7 +67,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			}
 			continue
 		}
-		if r.Type == RecPublish {
+		if r.Type == RecPublish || r.Type == RecCarry {
 			for i := range r.Msgs {
 				m, g := r.Msgs[i], got.Msgs[i]
 				if !bytes.Equal(m.Blob, g.Blob) || int(g.BlobOff)+len("prefix") != int(m.BlobOff)+len("prefix") {
@@ -121,6 +130,20 @@ func TestDecodeRejectsDamage(t *testing.T) {
 	}
 	if r, err := Decode([]byte{4, byte(RecCancel), 0, 0, 0}); err != nil || r.Type != RecCancel {
 		t.Fatalf("a version 4 cancel record: %v, %v", r, err)
+	}
+	// Version 6 had no carried dead letters; they alone are written in
+	// version 7, the rest in 6 (what the version before reads).
+	if _, err := Decode([]byte{6, byte(RecCarry), 0, 0, 0, 0}); !errors.Is(err, ErrCorruptRecord) {
+		t.Fatalf("a dead-letters record in version 6: %v", err)
+	}
+	for _, r := range sampleRecords() {
+		want := byte(6)
+		if r.Type == RecCarry {
+			want = 7
+		}
+		if v := r.Encode(nil)[0]; v != want {
+			t.Fatalf("%v written in version %d, want %d", r.Type, v, want)
+		}
 	}
 }
 

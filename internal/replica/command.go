@@ -72,7 +72,17 @@ const (
 	// (Shard.Placement).
 	OpPlace   Op = 27 // Max: the shard that holds the name Queue (refused if it is placed in another)
 	OpUnplace Op = 28 // the name Queue is no longer placed
-	opEnd     Op = 29
+	// Version 4: messages carried from another shard's outbox into Queue
+	// (a sharded cluster's forwarder: internal/cluster/forward.go), and
+	// OpRedrive's and OpRedriveMsgs' Outboxes. Client names the outbox
+	// (its shard and queue) and ClientSeq is the highest outbox sequence
+	// in Carry: those at or below the last one applied for Client are
+	// not put in again, so a forwarder's retry after a failover, even
+	// with a batch that grew meanwhile, puts each in once. A refused
+	// carry is not remembered (its messages stay in their outbox, to be
+	// carried once they can be).
+	OpCarry Op = 29 // Carry
+	opEnd   Op = 30
 )
 
 func (o Op) String() string {
@@ -133,6 +143,8 @@ func (o Op) String() string {
 		return "place"
 	case OpUnplace:
 		return "unplace"
+	case OpCarry:
+		return "carry"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -149,13 +161,18 @@ func (o Op) String() string {
 //	2  full queue, topic and subscription settings, filters, message
 //	   keys, headers and TTLs, nack errors and hand-backs, ops 16–26
 //	3  a sharded cluster's directory: ops 27–28
+//	4  messages carried across shards: op 29, and the Outboxes of
+//	   OpRedrive and OpRedriveMsgs
 const (
-	commandVersion = 3 // the latest this binary reads and writes
+	commandVersion = 4 // the latest this binary reads and writes
 	firstVersion   = 1
 )
 
 // opVersion is the first command version that has each op.
 func opVersion(o Op) uint8 {
+	if o >= OpCarry {
+		return 4
+	}
 	if o >= OpPlace {
 		return 3
 	}
@@ -229,6 +246,14 @@ type Command struct {
 	// OpCreateSchedule (v2): the schedule's definition.
 	Sched *engine.ScheduleDef
 
+	// OpCarry (v4): the messages, in outbox sequence order.
+	Carry []CarryMsg
+	// OpRedrive, OpRedriveMsgs (v4): the dead letters' source queues that
+	// are in other shards (a sharded cluster): each is made an outbox
+	// here if it is not a queue here, so that the letters go there, to
+	// be carried to their shard.
+	Outboxes []string
+
 	// v is the version the command was decoded from (0: built here).
 	v uint8
 }
@@ -249,6 +274,18 @@ type TxSettle struct {
 	Type     engine.RecordType
 	Items    []engine.Item
 	QueueIDs []uint32
+}
+
+// CarryMsg is one message an OpCarry carries: its sequence in the
+// outbox it comes from, the message as stored there (Prio, ID, Key,
+// Headers, Body, Zstd), its publish time, and its death (a dead letter)
+// or Redriven (a dead letter redriven to its source queue).
+type CarryMsg struct {
+	Seq      uint64
+	Msg      Msg
+	Pub      int64
+	Info     engine.DeadInfo
+	Redriven bool
 }
 
 // Msg is a published message. Key, Headers and TTL are v2.
@@ -272,6 +309,8 @@ type Msg struct {
 func (c *Command) Version() uint8 {
 	v := opVersion(c.Op)
 	switch {
+	case len(c.Outboxes) > 0:
+		v = max(v, 4)
 	case v > 1:
 	case c.Config != nil, c.Topic != nil && *c.Topic != (chute.TopicConfig{}), len(c.Filter) > 0, c.Unstarted != nil:
 		v = 2
@@ -331,6 +370,9 @@ func (c *Command) Encode(buf []byte) []byte {
 			buf = binary.AppendUvarint(buf, r.Seq)
 			buf = appendString(buf, r.ID)
 		}
+		if c.Op == OpRedriveMsgs && v >= 4 {
+			buf = appendStrings(buf, c.Outboxes)
+		}
 	case OpClusterVersion, OpSetBreaker, OpPlace:
 		buf = binary.AppendVarint(buf, int64(c.Max))
 	case OpCreateSchedule:
@@ -341,6 +383,25 @@ func (c *Command) Encode(buf []byte) []byte {
 		buf = engine.AppendScheduleDef(buf, &def)
 	case OpFire:
 		buf = binary.AppendUvarint(buf, c.SessionSeq)
+	case OpCarry:
+		buf = binary.AppendUvarint(buf, uint64(len(c.Carry)))
+		for _, d := range c.Carry {
+			buf = binary.AppendUvarint(buf, d.Seq)
+			buf = appendMsgs(buf, []Msg{d.Msg}, v)
+			buf = binary.AppendVarint(buf, d.Pub)
+			var flags byte
+			if d.Redriven {
+				flags = 1
+			}
+			buf = append(buf, flags)
+			buf = appendString(buf, d.Info.Source)
+			buf = append(buf, byte(d.Info.Reason))
+			buf = binary.AppendUvarint(buf, uint64(max(d.Info.Deliveries, 0)))
+			buf = appendString(buf, d.Info.LastError)
+			buf = binary.AppendVarint(buf, d.Info.At)
+			buf = binary.AppendUvarint(buf, d.Info.OrigSeq)
+			buf = appendString(buf, d.Info.Key)
+		}
 	case OpTx:
 		buf = appendString(buf, c.TxID)
 		buf = binary.AppendUvarint(buf, uint64(len(c.TxPubs)))
@@ -374,6 +435,9 @@ func (c *Command) Encode(buf []byte) []byte {
 		buf = binary.AppendVarint(buf, int64(c.Lease))
 	case OpRedrive:
 		buf = binary.AppendVarint(buf, int64(c.Max))
+		if v >= 4 {
+			buf = appendStrings(buf, c.Outboxes)
+		}
 	case OpAck, OpNack, OpExtend:
 		if c.Op == OpExtend {
 			buf = binary.AppendVarint(buf, int64(c.Lease))
@@ -435,6 +499,14 @@ func (c *Command) appendConfig(buf []byte, v uint8) []byte {
 func appendString(buf []byte, s string) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(s)))
 	return append(buf, s...)
+}
+
+func appendStrings(buf []byte, ss []string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(ss)))
+	for _, s := range ss {
+		buf = appendString(buf, s)
+	}
+	return buf
 }
 
 // appendMap writes m in key order (the encoding is deterministic).
@@ -537,6 +609,18 @@ func (d *decoder) stringMap() map[string]string {
 	return m
 }
 
+func (d *decoder) strings() []string {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = string(d.bytes())
+	}
+	return ss
+}
+
 // msgs reads what appendMsgs wrote.
 func (d *decoder) msgs(v uint8) []Msg {
 	msgs := make([]Msg, d.count(4))
@@ -611,6 +695,9 @@ func (d *decoder) command(max uint8) *Command {
 		for i := range c.Refs {
 			c.Refs[i] = chute.MessageRef{Seq: d.uvarint(), ID: string(d.bytes())}
 		}
+		if c.Op == OpRedriveMsgs && v >= 4 {
+			c.Outboxes = d.strings()
+		}
 	case OpClusterVersion, OpSetBreaker, OpPlace:
 		c.Max = int(d.varint())
 	case OpUnsubscribe:
@@ -629,6 +716,26 @@ func (d *decoder) command(max uint8) *Command {
 		}
 	case OpFire:
 		c.SessionSeq = d.uvarint()
+	case OpCarry:
+		c.Carry = make([]CarryMsg, d.count(10))
+		for i := range c.Carry {
+			dm := &c.Carry[i]
+			dm.Seq = d.uvarint()
+			if ms := d.msgs(v); len(ms) == 1 {
+				dm.Msg = ms[0]
+			} else {
+				d.fail("%d messages in a dead letter", len(ms))
+			}
+			dm.Pub = d.varint()
+			dm.Redriven = d.byte()&1 != 0
+			dm.Info.Source = string(d.bytes())
+			dm.Info.Reason = engine.Reason(d.byte())
+			dm.Info.Deliveries = int(min(d.uvarint(), 1<<31-1))
+			dm.Info.LastError = string(d.bytes())
+			dm.Info.At = d.varint()
+			dm.Info.OrigSeq = d.uvarint()
+			dm.Info.Key = string(d.bytes())
+		}
 	case OpTx:
 		c.TxID = string(d.bytes())
 		c.TxPubs = make([]TxPub, d.count(4))
@@ -665,6 +772,9 @@ func (d *decoder) command(max uint8) *Command {
 		c.Max, c.Lease = int(d.varint()), time.Duration(d.varint())
 	case OpRedrive:
 		c.Max = int(d.varint())
+		if v >= 4 {
+			c.Outboxes = d.strings()
+		}
 	case OpAck, OpNack, OpExtend:
 		if c.Op == OpExtend {
 			c.Lease = time.Duration(d.varint())

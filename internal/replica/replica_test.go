@@ -68,6 +68,9 @@ func genCommand(t *rapid.T) *Command {
 		c.Refs = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) chute.MessageRef {
 			return chute.MessageRef{Seq: rapid.Uint64().Draw(t, "seq"), ID: rapid.String().Draw(t, "id")}
 		}), 0, 5).Draw(t, "refs")
+		if c.Op == OpRedriveMsgs {
+			c.Outboxes = rapid.SliceOfN(rapid.String(), 0, 3).Draw(t, "outboxes")
+		}
 	case OpClusterVersion, OpSetBreaker:
 		c.Max = rapid.Int().Draw(t, "max")
 	case OpCreateSchedule:
@@ -77,6 +80,16 @@ func genCommand(t *rapid.T) *Command {
 		c.Sched.Spec.Every = time.Duration(rapid.Int64().Draw(t, "every"))
 	case OpFire:
 		c.SessionSeq = rapid.Uint64().Draw(t, "slot")
+	case OpCarry:
+		c.Carry = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) CarryMsg {
+			return CarryMsg{Seq: rapid.Uint64().Draw(t, "seq"), Pub: rapid.Int64().Draw(t, "pub"),
+				Msg: Msg{Prio: rapid.Uint8().Draw(t, "prio"), ID: rapid.String().Draw(t, "mid"), Key: rapid.String().Draw(t, "key"),
+					Headers: headers.Draw(t, "headers"), Body: rapid.SliceOf(rapid.Byte()).Draw(t, "body"), Zstd: rapid.Bool().Draw(t, "zstd")},
+				Info: engine.DeadInfo{Source: rapid.String().Draw(t, "source"), Reason: engine.Reason(rapid.Uint8().Draw(t, "reason")),
+					Deliveries: rapid.IntRange(0, 1<<31-1).Draw(t, "deliveries"), LastError: rapid.String().Draw(t, "err"),
+					At: rapid.Int64().Draw(t, "at"), OrigSeq: rapid.Uint64().Draw(t, "oseq"), Key: rapid.String().Draw(t, "dkey")},
+				Redriven: rapid.Bool().Draw(t, "redriven")}
+		}), 0, 3).Draw(t, "dead")
 	case OpTx:
 		c.TxID = rapid.String().Draw(t, "txid")
 		c.TxPubs = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) TxPub {
@@ -102,6 +115,7 @@ func genCommand(t *rapid.T) *Command {
 		c.Max, c.Lease = rapid.Int().Draw(t, "max"), time.Duration(rapid.Int64().Draw(t, "lease"))
 	case OpRedrive:
 		c.Max = rapid.Int().Draw(t, "max")
+		c.Outboxes = rapid.SliceOfN(rapid.String(), 0, 3).Draw(t, "outboxes")
 	case OpAck, OpNack, OpExtend:
 		if c.Op == OpExtend {
 			c.Lease = time.Duration(rapid.Int64().Draw(t, "lease"))
@@ -175,6 +189,20 @@ func TestCommandRoundTrip(t *testing.T) {
 			}
 			if len(c.Msgs) == 0 {
 				c.Msgs = nil
+			}
+			if len(c.Carry) == 0 {
+				c.Carry = nil
+			}
+			if len(c.Outboxes) == 0 {
+				c.Outboxes = nil
+			}
+			for i := range c.Carry {
+				if m := &c.Carry[i].Msg; len(m.Body) == 0 {
+					m.Body = nil
+				}
+				if m := &c.Carry[i].Msg; len(m.Headers) == 0 {
+					m.Headers = nil
+				}
 			}
 			if len(c.Items) == 0 {
 				c.Items = nil
@@ -559,5 +587,78 @@ func TestShardDeadLetters(t *testing.T) {
 	}
 	if !errors.Is(res[10].Err, engine.ErrQueueNotFound) {
 		t.Fatalf("redrive of no queue: %v", res[10].Err)
+	}
+}
+
+// TestShardCarry: OpCarry puts dead letters carried
+// from another shard's outbox in once each: a retry puts nothing in
+// again, a retry whose batch grew meanwhile only the new ones; the
+// letters keep their death and body through snapshots; a carry without
+// its outbox is refused.
+func TestShardCarry(t *testing.T) {
+	const t0 = int64(1_800_000_000_000_000_000)
+	dm := func(seq uint64, body string) CarryMsg {
+		return CarryMsg{Seq: seq, Pub: t0 - 5, Msg: Msg{Prio: 2, ID: "id-" + body, Key: "k", Body: []byte(body)},
+			Info: engine.DeadInfo{Source: "a", Reason: engine.ReasonMaxDeliveries, Deliveries: 3, LastError: "boom", At: t0 - 1, OrigSeq: seq, Key: "k"}}
+	}
+	back := func(at int64, queue string, seq uint64) Command {
+		m := dm(seq, "back")
+		m.Redriven, m.Info = true, engine.DeadInfo{}
+		return Command{Op: OpCarry, Queue: queue, Time: at, Client: "chute.fwd/2/" + queue, ClientSeq: seq, Carry: []CarryMsg{m}}
+	}
+	carry := func(at int64, dead ...CarryMsg) Command {
+		return Command{Op: OpCarry, Queue: "shared", Time: at, Client: "chute.fwd/1/shared", ClientSeq: dead[len(dead)-1].Seq, Carry: dead}
+	}
+	log := entries(
+		Command{Op: OpClusterVersion, Time: t0, Max: 4},
+		carry(t0, dm(5, "x"), dm(9, "y")),
+		carry(t0+1, dm(5, "x"), dm(9, "y")),              // a retry
+		carry(t0+2, dm(5, "x"), dm(9, "y"), dm(12, "z")), // a retry that grew
+		Command{Op: OpReceive, Queue: "shared", Time: t0 + 3, Max: 10},
+		Command{Op: OpCarry, Queue: "shared", Time: t0 + 4, Carry: []CarryMsg{dm(20, "w")}},
+		// A redriven message carried to a queue that is not here: refused,
+		// and not remembered: carried again once the queue is made.
+		back(t0+5, "b", 30),
+		Command{Op: OpCreateQueue, Queue: "b", Time: t0 + 6},
+		back(t0+7, "b", 30),
+		// A redrive whose letters' source is in another shard: an outbox
+		// of the source's name takes them.
+		Command{Op: OpCarry, Queue: "dl2", Time: t0 + 8, Client: "chute.fwd/1/dl2", ClientSeq: 3, Carry: []CarryMsg{dm(3, "v")}},
+		Command{Op: OpRedrive, Queue: "dl2", Time: t0 + 9, Outboxes: []string{"a"}},
+	)
+	a, res := applyRestoring(t, log)
+	res = res[1:]
+	for i, want := range []int64{2, 0, 1} {
+		if res[i].Err != nil || res[i].Count != want {
+			t.Fatalf("carry %d: %d in, %v; want %d", i+1, res[i].Count, res[i].Err, want)
+		}
+	}
+	got := res[3].Delivered
+	if len(got) != 3 {
+		t.Fatalf("received %d, want 3: %+v", len(got), got)
+	}
+	for i, body := range []string{"x", "y", "z"} {
+		d, want := got[i], dm([]uint64{5, 9, 12}[i], body)
+		if string(d.Body) != body || d.ID != want.Msg.ID || d.Key != "k" || d.Prio != 2 || d.Pub != want.Pub || d.Dead == nil || *d.Dead != want.Info {
+			t.Fatalf("delivery %d: %+v (death %+v), want %+v", i, d, d.Dead, want)
+		}
+	}
+	if !errors.Is(res[4].Err, engine.ErrInvalidConfig) {
+		t.Fatalf("a carry without its outbox: %v", res[4].Err)
+	}
+	if st, err := a.eng.QueueStats("shared"); err != nil || st.InFlight != 3 {
+		t.Fatalf("shared: %+v, %v", st, err)
+	}
+	if !errors.Is(res[5].Err, engine.ErrQueueNotFound) || res[7].Err != nil || res[7].Count != 1 {
+		t.Fatalf("redriven into no queue: %v; again once it is there: %d in, %v", res[5].Err, res[7].Count, res[7].Err)
+	}
+	if st, err := a.eng.QueueStats("b"); err != nil || st.Ready != 1 || st.Totals.Redriven != 1 {
+		t.Fatalf("b: %+v, %v", st, err)
+	}
+	if res[9].Err != nil || res[9].Count != 1 {
+		t.Fatalf("a redrive to an outbox: %d moved, %v", res[9].Count, res[9].Err)
+	}
+	if ready, _, _, ok := a.Counts("a"); !ok || ready != 1 {
+		t.Fatalf("the outbox a: %d ready (there: %v)", ready, ok)
 	}
 }

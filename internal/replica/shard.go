@@ -183,7 +183,7 @@ func (s *Shard) Apply(e consensus.Entry) (Result, error) {
 		return Result{}, fmt.Errorf("replica: entry %d (%v): %w", e.Index, c.Op, err)
 	}
 	r.Time = s.eng.Now()
-	if c.Client != "" {
+	if c.Client != "" && (r.Err == nil || c.Op != OpCarry) { // a refused carry is tried again
 		s.clients[c.Client] = clientState{seq: c.ClientSeq, err: r.Err}
 	}
 	return r, nil
@@ -234,6 +234,7 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 	case OpUnsubscribe:
 		_, r.Err = e.Unsubscribe(c.Time, c.Queue, c.Sub)
 	case OpRedrive:
+		s.outboxes(c)
 		_, r.Count, r.Err = e.Redrive(c.Time, c.Queue, int64(c.Max))
 	case OpPurge:
 		_, r.Count, r.Err = e.PurgeQueue(c.Time, c.Queue)
@@ -262,6 +263,8 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 		_, r.Err = e.PauseSchedule(c.Time, c.Queue, c.Op == OpPauseSchedule)
 	case OpFire:
 		return s.fire(c, index, r)
+	case OpCarry:
+		return s.carry(c, index, r)
 	case OpReceive:
 		_, ds, err := e.Receive(c.Time, c.Queue, c.Max, int64(c.Lease))
 		if r.Err = err; err != nil {
@@ -400,6 +403,50 @@ func (s *Shard) fire(c *Command, index uint64, r *Result) error {
 	return s.store(rec, index)
 }
 
+// carry puts the messages c carries into c.Queue (engine.PrepareCarry),
+// but those its outbox (c.Client) numbered at or below the last ones put
+// in: a retry puts in only what its first attempt did not. Count is how
+// many went in.
+func (s *Shard) carry(c *Command, index uint64, r *Result) error {
+	if c.Client == "" {
+		r.Err = fmt.Errorf("%w: messages carried without their outbox", engine.ErrInvalidConfig)
+		return nil
+	}
+	last := s.clients[c.Client].seq
+	var msgs []engine.PubMsg
+	var dead []engine.CarryIn
+	for _, d := range c.Carry {
+		if d.Seq <= last {
+			continue
+		}
+		m := &d.Msg
+		msgs = append(msgs, engine.PubMsg{Prio: m.Prio, ID: m.ID, Key: m.Key, Headers: m.Headers, Body: m.Body, Zstd: m.Zstd})
+		dead = append(dead, engine.CarryIn{Pub: d.Pub, Info: d.Info, Redriven: d.Redriven})
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	rec, err := s.eng.PrepareCarry(max(c.Time, s.eng.Now()), c.Queue, msgs, dead)
+	if r.Err = err; err != nil {
+		return nil
+	}
+	r.Count = int64(len(msgs))
+	return s.store(rec, index)
+}
+
+// Oldest is up to n of queue's ready messages with the lowest sequences,
+// with their blobs (engine.Oldest).
+func (s *Shard) Oldest(queue string, n int) ([]Delivery, error) {
+	ds, err := s.eng.Oldest(queue, n)
+	if err != nil {
+		return nil, err
+	}
+	return s.deliveries(ds)
+}
+
+// ReadyQueues calls fn with every queue that has ready messages.
+func (s *Shard) ReadyQueues(fn func(name string)) { s.eng.ReadyQueues(fn) }
+
 // BreakerQueues calls fn for every queue whose breaker is enabled or not
 // closed (breaker.Set.Tick).
 func (s *Shard) BreakerQueues(fn func(engine.BreakerQueue)) { s.eng.BreakerQueues(fn) }
@@ -471,9 +518,26 @@ func (s *Shard) cancel(c *Command, r *Result) error {
 // redriveMsgs moves the dead letters of c.Refs back to their queues (as
 // the broker's RedriveMessages).
 func (s *Shard) redriveMsgs(c *Command, r *Result) error {
+	s.outboxes(c)
 	_, r.Redriven, r.Err = s.eng.RedriveRefs(c.Time, c.Queue, c.Refs)
 	return nil
 }
+
+// outboxes makes each of c.Outboxes (source queues in other shards of
+// the dead letters a redrive moves) a queue here, an outbox, unless it
+// is one already: a queue without a dead-letter queue or a delivery
+// limit, from which the forwarder carries the letters to their shard.
+func (s *Shard) outboxes(c *Command) {
+	for _, name := range c.Outboxes {
+		if _, ok := s.eng.QueueID(name); !ok {
+			s.eng.CreateQueue(c.Time, name, engine.DeadLetterQueueConfig()) // a refusal (a topic of that name): the letters stay
+		}
+	}
+}
+
+// DeadSources is the source queues of the dead letters that dead-letter
+// queue name holds (engine.DeadSources).
+func (s *Shard) DeadSources(name string) []string { return s.eng.DeadSources(name) }
 
 // Lookup is one message of queue, by sequence or ID, as of the last
 // command applied (as the broker's GetMessage).

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"os"
@@ -167,6 +168,42 @@ func TestClusterShards(t *testing.T) {
 	}
 	publish("events", 0, 20)
 
+	// A dead-letter queue shared by queues of three groups in the three
+	// shards: their dead letters are carried to it (the first group's
+	// shard) by the forwarders, across the SIGKILL below.
+	var dlGroups []string
+	inShard := map[uint32]bool{}
+	for i := 0; len(dlGroups) < shards; i++ {
+		h := fnv.New32a() // the router's hash (cluster.Sharded)
+		h.Write(fmt.Appendf(nil, "dg%d", i))
+		if sh := h.Sum32() % shards; !inShard[sh] {
+			inShard[sh] = true
+			dlGroups = append(dlGroups, fmt.Sprintf("dg%d", i))
+		}
+	}
+	deadIDs := map[string]bool{}
+	for i, g := range dlGroups {
+		q := fmt.Sprint("dl-", i)
+		if err := cl.CreateQueue(ctx, q, chute.QueueConfig{Group: g, MaxDeliveries: 1, DeadLetterQueue: "dl-shared"}); err != nil {
+			t.Fatal(err)
+		}
+		publish(q, 0, 5)
+		for got := 0; got < 5; {
+			ds, err := cl.Receive(ctx, q, chute.ReceiveOptions{Max: 5, Wait: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range ds {
+				if err := cl.Nack(ctx, q, chute.Nack{Receipt: d.Receipt, Error: "boom"}); err != nil {
+					t.Fatal(err)
+				}
+				deadIDs[d.ID] = true
+			}
+			got += len(ds)
+		}
+		delete(confirmed, q) // checked as dead letters below
+	}
+
 	// SIGKILL the node that leads the most shards.
 	leaders := c.shardLeaders(shards, -1)
 	count := map[int]int{}
@@ -218,6 +255,30 @@ func TestClusterShards(t *testing.T) {
 				t.Fatalf("%s: %d of %d confirmed messages delivered", q, len(got), len(ids))
 			}
 		}
+	}
+
+	// Every dead letter reached the shared dead-letter queue, once.
+	gotDead := map[string]bool{}
+	for deadline := time.Now().Add(30 * time.Second); len(gotDead) < len(deadIDs); {
+		ds, err := cl.Receive(ctx, "dl-shared", chute.ReceiveOptions{Max: 100, Wait: time.Second})
+		if err != nil && time.Now().After(deadline) {
+			t.Fatalf("receive dl-shared: %v", err)
+		}
+		for _, d := range ds {
+			if gotDead[d.ID] || !deadIDs[d.ID] || d.DeadLetter == nil || d.DeadLetter.LastError != "boom" {
+				t.Fatalf("dl-shared: %s (delivered before: %v, never dead: %v): %+v", d.ID, gotDead[d.ID], !deadIDs[d.ID], d.DeadLetter)
+			}
+			gotDead[d.ID] = true
+			if err := cl.Ack(ctx, "dl-shared", d.Receipt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dl-shared: %d of %d dead letters after 30 s", len(gotDead), len(deadIDs))
+		}
+	}
+	if ds, err := cl.Receive(ctx, "dl-shared", chute.ReceiveOptions{Max: 10, Wait: 500 * time.Millisecond}); err != nil || len(ds) != 0 {
+		t.Fatalf("dl-shared after all %d: %d more, %v", len(deadIDs), len(ds), err)
 	}
 
 	// The status and the metrics show each shard.

@@ -1,0 +1,270 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/replica"
+)
+
+// The forwarder of a sharded process: dead letters to a dead-letter
+// queue in another shard, and back by redrive.
+//
+// A queue's dead-letter queue may be in another shard than the queue (a
+// dead-letter queue shared by queues of several groups, or by
+// subscriptions of topics in several shards). The queue's shard cannot
+// put a dead letter there in the command that kills it, so its engine
+// dead-letters, as always, into a queue of that name in its own shard:
+// an outbox, which no client reaches (the directory sends every call on
+// the name to the other shard, and lists leave it out). A redrive of
+// such letters goes the other way: the dead-letter queue's shard moves
+// each into an outbox named after its source queue (Sharded.Redrive).
+// The leader of an outbox's shard carries what it holds to the shard the
+// directory places its name in:
+//
+//  1. it takes the outbox's oldest ready messages (lowest sequences
+//     first, up to forwardBatch, or forwardBytes of bodies);
+//  2. it proposes them, each as what it is (a dead letter with its death,
+//     or a redriven message) with its original publish time, to the
+//     name's shard (replica.OpCarry), at that shard's leader (CarryPath
+//     when another process leads it), as client
+//     "chute.fwd/<shard>/<outbox>" numbered by the highest sequence
+//     carried: that shard puts in only the messages above the last
+//     number it applied for the outbox, so a retry after a failure or a
+//     failover, even of a batch that grew, puts each in once;
+//  3. once that is done, it cancels them in the outbox.
+//
+// A failure between 2 and 3 leaves messages in the outbox that the next
+// attempt carries again, and the other shard skips. Messages leave the
+// outbox only after they are in: none is lost. Sequences in a shard only
+// grow, so a message that arrives in the outbox later has a higher
+// number than any carried before, and a batch is always the outbox's
+// oldest. A carry the other shard refuses (a redriven message whose
+// queue is gone) is not remembered there: the messages wait in the
+// outbox, to be carried if the queue is made again.
+
+// CarryPath takes carried messages (POST, an encoded replica.Command of
+// op OpCarry; the cluster's token) at ShardPath of the shard they go to:
+// 204 once applied, 422 with the refusal, 421 naming the leader
+// elsewhere.
+const CarryPath = "/chute.cluster.v1/carry"
+
+const (
+	forwardEvery   = 100 * time.Millisecond // between two looks at the outboxes
+	forwardBatch   = 256                    // messages per carry, at most
+	forwardBytes   = 4 << 20                // bodies per carry, at most (one message at least)
+	forwardTimeout = 10 * time.Second       // one pass, at most
+	maxCarry       = 64 << 20               // a carry CarryHandler takes
+)
+
+// Forwarder carries what the outboxes of the shards this process leads
+// hold to their names' shards (see above). It runs until Close.
+type Forwarder struct {
+	nodes  []*Node // nodes[k]: shard k's
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	carried, failed atomic.Int64
+}
+
+// StartForwarder starts the forwarder of a process's nodes (nodes[k] of
+// shard k), timed by the first node's clock.
+func StartForwarder(nodes []*Node) *Forwarder {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &Forwarder{nodes: nodes, cancel: cancel, done: make(chan struct{})}
+	go f.run(ctx)
+	return f
+}
+
+// Close stops the forwarder; a carry in progress is abandoned (the next
+// leader carries it again).
+func (f *Forwarder) Close() error {
+	f.cancel()
+	<-f.done
+	return nil
+}
+
+// Carried is how many messages this process's forwarder has carried, and
+// how many carries failed (to be tried again).
+func (f *Forwarder) Carried() (carried, failed int64) { return f.carried.Load(), f.failed.Load() }
+
+func (f *Forwarder) run(ctx context.Context) {
+	defer close(f.done)
+	clock := f.nodes[0].cfg.Clock
+	for {
+		t := clock.NewTimer(forwardEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		pctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+		f.pass(pctx)
+		cancel()
+	}
+}
+
+// outbox is one outbox's next batch.
+type outbox struct {
+	name    string
+	to      uint32 // the dead-letter queue's shard
+	letters []replica.Delivery
+}
+
+// pass carries one batch of every outbox of the shards this node leads.
+func (f *Forwarder) pass(ctx context.Context) {
+	dir := f.nodes[0]
+	for k, n := range f.nodes {
+		if !n.Status().IsLeader {
+			continue
+		}
+		var boxes []outbox
+		err := n.ReadLocal(ctx, func(sh *replica.Shard) {
+			sh.ReadyQueues(func(name string) {
+				if to, ok := dir.Placement(name); ok && to != uint32(k) && int(to) < len(f.nodes) {
+					boxes = append(boxes, outbox{name: name, to: to})
+				}
+			})
+			for i := range boxes {
+				boxes[i].letters, _ = sh.Oldest(boxes[i].name, forwardBatch)
+			}
+		})
+		if err != nil {
+			return
+		}
+		for _, b := range boxes {
+			if err := f.carry(ctx, uint32(k), b); err != nil {
+				f.failed.Add(1)
+				n.cfg.Logger.Debug("carrying an outbox", "outbox", b.name, "shard", k, "to", b.to, "err", err)
+			}
+		}
+	}
+}
+
+// carry puts b's messages into its name's shard, then cancels them in
+// the outbox of shard from.
+func (f *Forwarder) carry(ctx context.Context, from uint32, b outbox) error {
+	cmd := replica.Command{Op: replica.OpCarry, Queue: b.name, Client: carryClient(from, b.name)}
+	var refs []chute.MessageRef
+	size := 0
+	for _, d := range b.letters {
+		if size += len(d.Body); size > forwardBytes && len(cmd.Carry) > 0 {
+			break
+		}
+		m := replica.CarryMsg{Seq: d.Seq, Pub: d.Pub, Redriven: d.Dead == nil,
+			Msg: replica.Msg{Prio: d.Prio, ID: d.ID, Key: d.Key, Headers: d.Headers, Body: d.Body, Zstd: d.Zstd}}
+		if d.Dead != nil {
+			m.Info = *d.Dead
+		}
+		cmd.Carry = append(cmd.Carry, m)
+		refs = append(refs, chute.MessageRef{Seq: d.Seq})
+		cmd.ClientSeq = d.Seq
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	if err := f.nodes[b.to].Carry(ctx, cmd); err != nil {
+		return err
+	}
+	res, err := f.nodes[from].Do(ctx, replica.Command{Op: replica.OpCancel, Queue: b.name, Refs: refs})
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return fmt.Errorf("carried, not yet cancelled in the outbox (the next carry skips them): %w", err)
+	}
+	f.carried.Add(int64(len(refs)))
+	return nil
+}
+
+// carryClient names an outbox as the client of its carries.
+func carryClient(shard uint32, outbox string) string {
+	return "chute.fwd/" + strconv.FormatUint(uint64(shard), 10) + "/" + outbox
+}
+
+// Carry proposes cmd (an OpCarry) at this node's shard's leader: here
+// when this node leads, else at the leader (CarryPath). nil once it is
+// applied, or was before.
+func (n *Node) Carry(ctx context.Context, cmd replica.Command) error {
+	res, err := n.Do(ctx, cmd)
+	var nl *NotLeaderError
+	if !errors.As(err, &nl) {
+		if err == nil {
+			err = res.Err
+		}
+		return err
+	}
+	body := cmd.Encode(nil)
+	for range 2 { // the leader named, and once more if it moved meanwhile
+		if nl.Addr == "" {
+			return nl
+		}
+		resp, err := n.peerRequest(ctx, http.MethodPost, nl.Addr+ShardPath(CarryPath, n.cfg.Shard), body)
+		if err != nil {
+			return fmt.Errorf("cluster: carrying messages to shard %d's leader %s: %w", n.cfg.Shard, nl.Addr, err)
+		}
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusNoContent:
+			return nil
+		case http.StatusMisdirectedRequest:
+			var answer struct{ Leader string }
+			json.Unmarshal(msg, &answer)
+			nl = &NotLeaderError{Addr: answer.Leader}
+			continue
+		}
+		return fmt.Errorf("cluster: carrying messages to %s: %s: %s", nl.Addr, resp.Status, bytes.TrimSpace(msg))
+	}
+	return nl
+}
+
+// CarryHandler takes carried messages at ShardPath(CarryPath, its
+// shard).
+func (n *Node) CarryHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !n.admit(w, r, http.MethodPost) {
+			return
+		}
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxCarry+1))
+		var cmd *replica.Command
+		if err == nil && len(b) > maxCarry {
+			err = fmt.Errorf("over %d bytes", maxCarry)
+		}
+		if err == nil {
+			cmd, err = replica.Decode(b)
+		}
+		if err == nil && cmd.Op != replica.OpCarry {
+			err = fmt.Errorf("op %v", cmd.Op)
+		}
+		if err != nil {
+			http.Error(w, fmt.Sprintf("carried messages: %v", err), http.StatusBadRequest)
+			return
+		}
+		res, err := n.Do(r.Context(), *cmd)
+		if err == nil {
+			err = res.Err
+		}
+		var nl *NotLeaderError
+		switch {
+		case err == nil:
+			w.WriteHeader(http.StatusNoContent)
+		case errors.As(err, &nl):
+			misdirected(w, nl)
+		case errors.Is(err, ErrOutcomeUnknown), errors.Is(err, ErrClosed):
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		default:
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		}
+	})
+}

@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+
+	"github.com/chutemq/chute/internal/text"
+)
+
+// Messages carried in from another shard of a sharded cluster. A queue
+// whose dead-letter queue is in another shard dead-letters into a queue
+// of that name in its own shard, an outbox (the directory places the
+// name elsewhere, so no client reaches it); a dead letter redriven to a
+// source queue in another shard goes to an outbox of the source's name
+// in the same way. The shard's leader carries what an outbox holds to
+// the shard of its name (internal/cluster/forward.go), where RecCarry
+// puts each message in as what it was: a dead letter with its original
+// publish time and its death, as deadLetter would have, or a redriven
+// message, as redriveEntry would have.
+
+// CarryIn is one message carried in: its original publish time, and
+// its death (a dead letter) or Redriven.
+type CarryIn struct {
+	Pub      int64
+	Info     DeadInfo
+	Redriven bool
+}
+
+// PrepareCarry returns the record that puts msgs (their priority, ID,
+// key, headers and body; the rest is ignored) into queue name, msgs[i]
+// as carry[i] says: a dead letter into name as a dead-letter queue
+// (created as deadLetter creates one, its limits not applied, as they
+// are not to a dead-lettering), a redriven message into queue name,
+// which must exist (else ErrQueueNotFound: the message waits in its
+// outbox) and whose room is not checked (as a redrive from its own shard
+// would have).
+func (e *Engine) PrepareCarry(now int64, name string, msgs []PubMsg, carry []CarryIn) (*Record, error) {
+	e.advance(now)
+	if len(msgs) != len(carry) {
+		return nil, fmt.Errorf("%w: %d messages, %d carried", ErrInvalidConfig, len(msgs), len(carry))
+	}
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	for i := range msgs {
+		if msgs[i].Prio > MaxPriority {
+			return nil, fmt.Errorf("%w: priority %d (0..%d) for a message carried into %s", ErrInvalidMessage, msgs[i].Prio, MaxPriority, text.Quote(name))
+		}
+		if carry[i].Redriven && e.queues[name] == nil {
+			return nil, fmt.Errorf("%w: %s, for a redriven message carried in", ErrQueueNotFound, text.Quote(name))
+		}
+	}
+	return &Record{Type: RecCarry, Time: e.now, Name: name, FirstSeq: e.nextSeq, Msgs: msgs, Carry: carry}, nil
+}
+
+func (e *Engine) applyCarry(r *Record, base uint64) error {
+	if r.FirstSeq != e.nextSeq {
+		return fmt.Errorf("first sequence %d, expected %d", r.FirstSeq, e.nextSeq)
+	}
+	if len(r.Carry) != len(r.Msgs) {
+		return fmt.Errorf("%d messages, %d carried", len(r.Msgs), len(r.Carry))
+	}
+	for i := range r.Msgs {
+		m, c := &r.Msgs[i], &r.Carry[i]
+		if m.Prio > MaxPriority {
+			return fmt.Errorf("priority %d", m.Prio)
+		}
+		en := entry{seq: e.nextSeq, ref: base + uint64(m.BlobOff), pub: c.Pub, size: uint32(len(m.Blob)), prio: m.Prio}
+		q, key := e.queues[r.Name], m.Key
+		if c.Redriven {
+			if q == nil {
+				return ErrQueueNotFound
+			}
+			q.total.Redriven++
+		} else {
+			q, key = e.ensureDeadLetterQueue(r.Name), ""
+			if q.dead == nil {
+				q.dead = make(map[uint64]*DeadInfo)
+			}
+			info := c.Info
+			q.dead[en.seq] = &info
+			en.flags = fDead
+		}
+		e.nextSeq++
+		var expire int64
+		if q.cfg.MessageTTL > 0 {
+			expire = r.Time + int64(q.cfg.MessageTTL)
+		}
+		e.enqueue(q, en, 0, expire, key, r.Time)
+	}
+	return nil
+}
+
+// appendCarry encodes RecCarry: Name, FirstSeq, count, then per message
+// its priority, publish time, a flags byte (1: redriven), its death
+// (source, reason, deliveries, last error, time, sequence, key: empty
+// for a redriven one) and blob.
+func (r *Record) appendCarry(buf []byte, start int) []byte {
+	buf = appendString(buf, r.Name)
+	buf = binary.AppendUvarint(buf, r.FirstSeq)
+	buf = binary.AppendUvarint(buf, uint64(len(r.Msgs)))
+	for i := range r.Msgs {
+		m, d := &r.Msgs[i], &r.Carry[i]
+		buf = append(buf, m.Prio)
+		buf = binary.AppendVarint(buf, d.Pub)
+		var flags byte
+		if d.Redriven {
+			flags = 1
+		}
+		buf = append(buf, flags)
+		buf = appendString(buf, d.Info.Source)
+		buf = append(buf, byte(d.Info.Reason))
+		buf = binary.AppendUvarint(buf, uint64(max(d.Info.Deliveries, 0)))
+		buf = appendString(buf, d.Info.LastError)
+		buf = binary.AppendVarint(buf, d.Info.At)
+		buf = binary.AppendUvarint(buf, d.Info.OrigSeq)
+		buf = appendString(buf, d.Info.Key)
+		if m.Blob == nil || m.Body != nil {
+			buf = binary.AppendUvarint(buf, uint64(BlobSize(m.ID, m.Key, m.Headers, m.Body)))
+			off := len(buf)
+			buf = appendBlob(buf, m.ID, m.Key, m.Headers, m.Body, m.Zstd)
+			m.Blob = buf[off:len(buf):len(buf)]
+			m.BlobOff = uint32(off - start)
+		} else {
+			buf = binary.AppendUvarint(buf, uint64(len(m.Blob)))
+			m.BlobOff = uint32(len(buf) - start)
+			buf = append(buf, m.Blob...)
+		}
+	}
+	return buf
+}
+
+func (d *decoder) carry(r *Record) {
+	r.Name = d.string()
+	r.FirstSeq = d.uvarint()
+	n := d.count(11)
+	r.Msgs, r.Carry = make([]PubMsg, n), make([]CarryIn, n)
+	for i := range n {
+		m, dd := &r.Msgs[i], &r.Carry[i]
+		m.Prio = d.byte()
+		dd.Pub = d.varint()
+		dd.Redriven = d.byte()&1 != 0
+		dd.Info.Source = d.string()
+		dd.Info.Reason = Reason(d.byte())
+		dd.Info.Deliveries = int(min(d.uvarint(), math.MaxInt32))
+		dd.Info.LastError = d.string()
+		dd.Info.At = d.varint()
+		dd.Info.OrigSeq = d.uvarint()
+		dd.Info.Key = d.string()
+		blen := d.count(1)
+		m.BlobOff = uint32(d.off)
+		m.Blob = d.bytes(blen)
+		if d.err == nil {
+			var err error
+			if m.ID, m.Key, err = BlobIDKey(m.Blob); err != nil {
+				d.fail("blob: %v", err)
+			}
+		}
+	}
+}
+
+// Oldest is up to n of queue name's ready messages (those waiting behind
+// their ordering key's current one too) with the lowest sequences, in
+// sequence order, without leasing them: what a sharded cluster's
+// forwarder carries next (an outbox's messages are all ready). It walks
+// them all.
+func (e *Engine) Oldest(name string, n int) ([]Delivered, error) {
+	q := e.queues[name]
+	if q == nil {
+		return nil, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
+	}
+	var out []Delivered
+	q.walkReady(func(en *entry) bool {
+		out = append(out, q.describe(en, 0))
+		return true
+	})
+	for _, k := range q.keys {
+		k.waiting.each(func(en *entry) bool {
+			if !isGone(q, en) {
+				out = append(out, q.describe(en, 0))
+			}
+			return true
+		})
+	}
+	slices.SortFunc(out, func(a, b Delivered) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out[:min(n, len(out))], nil
+}
+
+// DeadSources is the source queues of the dead letters queue name holds,
+// sorted (none if it is not a queue).
+func (e *Engine) DeadSources(name string) []string {
+	q := e.queues[name]
+	if q == nil {
+		return nil
+	}
+	set := make(map[string]struct{})
+	for _, info := range q.dead {
+		set[info.Source] = struct{}{}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// ReadyQueues calls fn with the name of every queue that has ready
+// messages.
+func (e *Engine) ReadyQueues(fn func(name string)) {
+	for name, q := range e.queues {
+		if q.n.ready > 0 {
+			fn(name)
+		}
+	}
+}
