@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -62,15 +63,15 @@ func nemesis(t *testing.T, shards int) {
 		}
 		runs, first = 1, n
 	}
-	var confirmed, acked int
+	var confirmed, acked, deadN int
 	faults := map[string]int{}
 	for seed := first; seed < first+uint64(runs); seed++ {
 		ok := t.Run(fmt.Sprint("seed-", seed), func(t *testing.T) {
-			f, c, a := nemesisRun(t, seed, shards)
+			f, c, a, d := nemesisRun(t, seed, shards)
 			for k, n := range f {
 				faults[k] += n
 			}
-			confirmed, acked = confirmed+c, acked+a
+			confirmed, acked, deadN = confirmed+c, acked+a, deadN+d
 		})
 		if !ok {
 			t.Logf("reproduce: CHUTE_NEMESIS_SEED=%d go test ./tests/e2e -run '%s$' -v", seed, t.Name())
@@ -82,10 +83,10 @@ func nemesis(t *testing.T, shards int) {
 			total += n
 		}
 	}
-	t.Logf("%d runs: %d faults %v, %d messages confirmed, %d acked", runs, total, faults, confirmed, acked)
+	t.Logf("%d runs: %d faults %v, %d messages confirmed, %d acked, %d received as dead letters", runs, total, faults, confirmed, acked, deadN)
 }
 
-func nemesisRun(t *testing.T, seed uint64, shards int) (faults map[string]int, confirmedN, ackedN int) {
+func nemesisRun(t *testing.T, seed uint64, shards int) (faults map[string]int, confirmedN, ackedN, deadN int) {
 	faults = map[string]int{}
 	rng := rand.New(rand.NewPCG(seed, 7))
 	ctx := context.Background()
@@ -93,12 +94,28 @@ func nemesisRun(t *testing.T, seed uint64, shards int) (faults map[string]int, c
 	// in, and snapshots sent to nodes that come back behind.
 	c := startClusterLinked(t, true, "--segment-size", "64KiB", "--cluster-compact-every", "500", "--cluster-shards", fmt.Sprint(shards))
 	c.shards = uint32(shards)
-	queues := []string{"jobs"}
+	// The queues, each of a group of its own (with shards, the groups
+	// spread over them: the router's hash), share the dead-letter queue
+	// "dead": the consumer nacks one message in seven into it, and
+	// consumes it too. With shards, three queues' dead letters are
+	// carried to it from other shards (the forwarder).
+	queues, groups := []string{"jobs"}, []string{"g0"}
 	if shards > 1 {
-		queues = append(queues, "jobs-b", "jobs-c", "jobs-d") // placed by the hash of the name
+		queues = append(queues, "jobs-b", "jobs-c", "jobs-d")
+		groups = nil
+		inShard := map[uint32]int{}
+		for i := 0; len(groups) < len(queues); i++ {
+			h := fnv.New32a() // the router's hash (cluster.Sharded)
+			h.Write(fmt.Appendf(nil, "g%d", i))
+			if sh := h.Sum32() % uint32(shards); inShard[sh] < (len(queues)+shards-1)/shards {
+				inShard[sh]++
+				groups = append(groups, fmt.Sprint("g", i))
+			}
+		}
 		c.shardLeaders(c.shards, -1)
 	}
-	c.queues = queues
+	const dead = "dead"
+	c.queues = append(slices.Clone(queues), dead)
 	var addrs []string
 	for _, port := range c.ports {
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
@@ -108,8 +125,9 @@ func nemesisRun(t *testing.T, seed uint64, shards int) (faults map[string]int, c
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, q := range queues {
-			if err := cl.CreateQueue(ctx, q, chute.QueueConfig{VisibilityTimeout: 2 * time.Second}); err != nil {
+		for i, q := range queues {
+			cfg := chute.QueueConfig{VisibilityTimeout: 2 * time.Second, Group: groups[i], MaxDeliveries: 1, DeadLetterQueue: dead}
+			if err := cl.CreateQueue(ctx, q, cfg); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -139,7 +157,7 @@ func nemesisRun(t *testing.T, seed uint64, shards int) (faults map[string]int, c
 	// failed in a way that leaves its outcome unknown (the node died with
 	// the answer): such a message may be gone, acked, without the test
 	// hearing of it.
-	delivered, ackUnknown := map[string]bool{}, map[string]bool{}
+	delivered, ackUnknown, deadLetters := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	var violations []string
 	violate := func(format string, args ...any) { // (not with mu held)
 		mu.Lock()
@@ -196,7 +214,7 @@ func nemesisRun(t *testing.T, seed uint64, shards int) (faults map[string]int, c
 				return
 			default:
 			}
-			q := queues[round%len(queues)]
+			q := c.queues[round%len(c.queues)]
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			ds, err := cc.Receive(cctx, q, chute.ReceiveOptions{Max: 20, Wait: 200 * time.Millisecond})
 			cancel()
@@ -207,19 +225,49 @@ func nemesisRun(t *testing.T, seed uint64, shards int) (faults map[string]int, c
 				}
 				continue
 			}
-			receipts := make([]string, len(ds))
+			// One message in seven is nacked, on its first delivery from
+			// its queue: dead (max deliveries 1), to come again from the
+			// dead-letter queue, the same message.
+			var nacks []chute.Nack
 			mu.Lock()
-			for i, d := range ds {
+			for _, d := range ds {
 				if acked[d.ID] {
 					violations = append(violations, fmt.Sprintf("%s delivered after its ack was confirmed", d.ID))
 				}
 				if string(d.Body) != "body "+d.ID || d.Headers["id"] != d.ID {
 					violations = append(violations, fmt.Sprintf("%s delivered with body %q, headers %v", d.ID, d.Body, d.Headers))
 				}
+				if q == dead && (d.DeadLetter == nil || !slices.Contains(queues, d.DeadLetter.Source)) {
+					violations = append(violations, fmt.Sprintf("%s in %s without its death: %+v", d.ID, dead, d.DeadLetter))
+				}
+				if q == dead {
+					deadLetters[d.ID] = true
+				}
 				delivered[d.ID] = true
-				receipts[i] = d.Receipt
 			}
 			mu.Unlock()
+			kept := ds[:0]
+			for _, d := range ds {
+				if n, _ := strconv.Atoi(d.ID); q != dead && n%7 == 0 {
+					nacks = append(nacks, chute.Nack{Receipt: d.Receipt, Error: "seventh"})
+				} else {
+					kept = append(kept, d)
+				}
+			}
+			ds = kept
+			if len(nacks) > 0 {
+				// Whatever its outcome, the message comes again: dead, or
+				// its lease runs out (then dead: max deliveries 1).
+				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				if err := cc.Nack(cctx, q, nacks...); err != nil && !retryable(err) && !errors.As(err, new(*chute.ReceiptErrors)) {
+					violate("nack: %v", err)
+				}
+				cancel()
+			}
+			receipts := make([]string, len(ds))
+			for i, d := range ds {
+				receipts[i] = d.Receipt
+			}
 			if len(receipts) == 0 {
 				continue
 			}
@@ -422,11 +470,9 @@ func nemesisRun(t *testing.T, seed uint64, shards int) (faults map[string]int, c
 			mu.Unlock()
 			cl := c.procs[c.shardLeader(0, -1)].dial(t)
 			var depth []string
-			for _, name := range queues {
+			for _, name := range c.queues {
 				q, qerr := cl.QueueStats(ctx, name)
-				d, derr := cl.QueueStats(ctx, name+".dlq")
-				depth = append(depth, fmt.Sprintf("%s: ready %d delayed %d in flight %d (%v), its dlq: ready %d (%v)",
-					name, q.Ready, q.Delayed, q.InFlight, qerr, d.Ready, derr))
+				depth = append(depth, fmt.Sprintf("%s: ready %d delayed %d in flight %d (%v)", name, q.Ready, q.Delayed, q.InFlight, qerr))
 			}
 			t.Errorf("%d of %d confirmed messages never acked (%v); %s", missing, n, ids, strings.Join(depth, "; "))
 			break
@@ -451,7 +497,7 @@ func nemesisRun(t *testing.T, seed uint64, shards int) (faults map[string]int, c
 			p.stop()
 		}
 	}
-	return faults, len(confirmed), len(acked)
+	return faults, len(confirmed), len(acked), len(deadLetters)
 }
 
 // rebuilt waits (20 s at most) until node i, which found its log damaged
