@@ -37,6 +37,9 @@ var (
 	cSyncTime  = desc("chute_cluster_log_sync_seconds_total", "Time the node spent syncing its Raft log.", "shard")
 	cLogBytes  = desc("chute_cluster_log_bytes_total", "Bytes the node appended to its Raft log since it started.", "shard")
 	cLogSegs   = desc("chute_cluster_log_segments", "Segment files of the node's Raft log.", "shard")
+	cCarried   = desc("chute_cluster_carried_total", "Messages this node, leading, carried from the shard's outboxes (dead letters for a dead-letter queue in another shard, letters redriven to a queue in another shard) to their shards.", "shard")
+	cCarryFail = desc("chute_cluster_carry_failures_total", "Carries from the shard's outboxes that failed (tried again at the next pass).", "shard")
+	cOutboxed  = desc("chute_cluster_outbox_messages", "On the leader: messages waiting in the shard's outboxes to be carried to another shard, at the forwarder's last look.", "shard")
 	cVersion   = desc("chute_cluster_command_version", "The command version the cluster has recorded in its log (a rolling upgrade is done once it is the binaries' latest).", "shard")
 )
 
@@ -56,7 +59,7 @@ func NewClusterCollector(stats func() server.Stats, nodes ...*cluster.Node) *Clu
 // Describe implements prometheus.Collector.
 func (c *ClusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{cTerm, cLeader, cHasLeader, cCommit, cApplied, cApplyLag, cSnapshot, cLeaders, cTransfers, cSnapSent, cSnapRest, cMembers, cLag, cUp, cVersion,
-		cSyncs, cDelays, cSyncTime, cLogBytes, cLogSegs,
+		cSyncs, cDelays, cSyncTime, cLogBytes, cLogSegs, cCarried, cCarryFail, cOutboxed,
 		sConns, sConnsTotal, sRequests, sAuthFailures, sRefused, sInflight, sInflightMax} {
 		ch <- d
 	}
@@ -106,6 +109,9 @@ func collectShard(ctx context.Context, n *cluster.Node, gauge, count func(*prome
 	count(cSyncTime, in.Log.SyncSeconds, shard)
 	count(cLogBytes, float64(in.Log.Bytes), shard)
 	gauge(cLogSegs, float64(in.Log.Segments), shard)
+	count(cCarried, float64(in.Carried), shard)
+	count(cCarryFail, float64(in.CarryFailures), shard)
+	gauge(cOutboxed, float64(in.Outboxed), shard)
 	var voters, learners int
 	for _, m := range in.Members {
 		if m.Voter {

@@ -80,6 +80,11 @@ func TestClusterMetrics(t *testing.T) {
 	if v := value(t, fams, "chute_cluster_log_segments", "shard", "0"); v < 1 {
 		t.Errorf("log segments %v", v)
 	}
+	for _, name := range []string{"chute_cluster_carried_total", "chute_cluster_carry_failures_total", "chute_cluster_outbox_messages"} {
+		if v := value(t, fams, name, "shard", "0"); v != 0 { // one shard: nothing to carry
+			t.Errorf("%s %v", name, v)
+		}
+	}
 	if after := value(t, fams, "chute_cluster_commit_index", "shard", "0"); after < before+2 {
 		t.Errorf("commit index %v after a create and a publish, %v before", after, before)
 	}

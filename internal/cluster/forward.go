@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/chutemq/chute"
@@ -72,8 +71,6 @@ type Forwarder struct {
 	nodes  []*Node // nodes[k]: shard k's
 	cancel context.CancelFunc
 	done   chan struct{}
-
-	carried, failed atomic.Int64
 }
 
 // StartForwarder starts the forwarder of a process's nodes (nodes[k] of
@@ -92,10 +89,6 @@ func (f *Forwarder) Close() error {
 	<-f.done
 	return nil
 }
-
-// Carried is how many messages this process's forwarder has carried, and
-// how many carries failed (to be tried again).
-func (f *Forwarder) Carried() (carried, failed int64) { return f.carried.Load(), f.failed.Load() }
 
 func (f *Forwarder) run(ctx context.Context) {
 	defer close(f.done)
@@ -126,9 +119,11 @@ func (f *Forwarder) pass(ctx context.Context) {
 	dir := f.nodes[0]
 	for k, n := range f.nodes {
 		if !n.Status().IsLeader {
+			n.outboxed.Store(0)
 			continue
 		}
 		var boxes []outbox
+		var waiting int64
 		err := n.ReadLocal(ctx, func(sh *replica.Shard) {
 			sh.ReadyQueues(func(name string) {
 				if to, ok := dir.Placement(name); ok && to != uint32(k) && int(to) < len(f.nodes) {
@@ -136,15 +131,20 @@ func (f *Forwarder) pass(ctx context.Context) {
 				}
 			})
 			for i := range boxes {
+				ready, _, _, _ := sh.Counts(boxes[i].name)
+				waiting += ready
 				boxes[i].letters, _ = sh.Oldest(boxes[i].name, forwardBatch)
 			}
 		})
 		if err != nil {
 			return
 		}
+		n.outboxed.Store(waiting)
 		for _, b := range boxes {
-			if err := f.carry(ctx, uint32(k), b); err != nil {
-				f.failed.Add(1)
+			carried, err := f.carry(ctx, uint32(k), b)
+			n.carried.Add(int64(carried))
+			if err != nil {
+				n.carryFailures.Add(1)
 				n.cfg.Logger.Debug("carrying an outbox", "outbox", b.name, "shard", k, "to", b.to, "err", err)
 			}
 		}
@@ -152,8 +152,8 @@ func (f *Forwarder) pass(ctx context.Context) {
 }
 
 // carry puts b's messages into its name's shard, then cancels them in
-// the outbox of shard from.
-func (f *Forwarder) carry(ctx context.Context, from uint32, b outbox) error {
+// the outbox of shard from, and returns how many it carried.
+func (f *Forwarder) carry(ctx context.Context, from uint32, b outbox) (int, error) {
 	cmd := replica.Command{Op: replica.OpCarry, Queue: b.name, Client: carryClient(from, b.name)}
 	var refs []chute.MessageRef
 	size := 0
@@ -171,20 +171,19 @@ func (f *Forwarder) carry(ctx context.Context, from uint32, b outbox) error {
 		cmd.ClientSeq = d.Seq
 	}
 	if len(refs) == 0 {
-		return nil
+		return 0, nil
 	}
 	if err := f.nodes[b.to].Carry(ctx, cmd); err != nil {
-		return err
+		return 0, err
 	}
 	res, err := f.nodes[from].Do(ctx, replica.Command{Op: replica.OpCancel, Queue: b.name, Refs: refs})
 	if err == nil {
 		err = res.Err
 	}
 	if err != nil {
-		return fmt.Errorf("carried, not yet cancelled in the outbox (the next carry skips them): %w", err)
+		return len(refs), fmt.Errorf("carried, not yet cancelled in the outbox (the next carry skips them): %w", err)
 	}
-	f.carried.Add(int64(len(refs)))
-	return nil
+	return len(refs), nil
 }
 
 // carryClient names an outbox as the client of its carries.

@@ -166,6 +166,9 @@ type Node struct {
 	snapSends     atomic.Int64 // snapshots written to a peer's stream
 	leaderChanges atomic.Int64 // leaders seen (a change of leader or term)
 	transfers     atomic.Int64 // leadership handed to the shard's preferred voter (balance.go)
+	// The forwarder's, for this shard's outboxes (forward.go): messages
+	// carried, carries failed, and messages waiting at its last pass.
+	carried, carryFailures, outboxed atomic.Int64
 
 	mu     sync.Mutex
 	status consensus.Status // as of the last loop turn

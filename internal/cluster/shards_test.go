@@ -824,6 +824,19 @@ func TestShardedDeadLetters(t *testing.T) {
 			}
 		}
 	}
+	// The forwarders counted what they carried: 75 dead letters and 75
+	// redriven back, one of each by reference.
+	var carried int64
+	for _, m := range c.members {
+		for _, n := range m.nodes {
+			in, err := n.Info(ctx)
+			must(err)
+			carried += in.Carried
+		}
+	}
+	if carried < 152 {
+		t.Fatalf("the forwarders carried %d, want 152 at least", carried)
+	}
 	qs, err := cl.Queues(ctx)
 	must(err)
 	names := map[string]int{}

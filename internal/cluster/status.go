@@ -37,6 +37,13 @@ type Info struct {
 	Transfers     int64 `json:"leader_transfers"`
 	Restores      int64 `json:"snapshots_restored"`
 	SnapshotsSent int64 `json:"snapshots_sent"`
+	// Carried counts the messages this node, leading, carried from the
+	// shard's outboxes to other shards, and CarryFailures the carries
+	// that failed (tried again); Outboxed is the messages waiting in the
+	// outboxes at the forwarder's last look (0 on a follower: forward.go).
+	Carried       int64 `json:"carried"`
+	CarryFailures int64 `json:"carry_failures"`
+	Outboxed      int64 `json:"outboxed"`
 	// Version is the command version the cluster agreed on (the log's);
 	// each member's is the latest it reads, as the leader last heard (0:
 	// not known here).
@@ -77,7 +84,8 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 		voters, learners := n.rn.Membership()
 		in = Info{ID: n.cfg.ID, Shard: n.cfg.Shard, Shards: max(n.cfg.Shards, 1), Leader: st.Leader, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit,
 			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Transfers: n.transfers.Load(), Restores: n.restores.Load(),
-			SnapshotsSent: n.snapSends.Load(), Version: n.rep.Shard().Version()}
+			SnapshotsSent: n.snapSends.Load(), Version: n.rep.Shard().Version(),
+			Carried: n.carried.Load(), CarryFailures: n.carryFailures.Load(), Outboxed: n.outboxed.Load()}
 		ls := n.rep.Log().Stats()
 		in.Log = LogInfo{Syncs: ls.Syncs, SyncDelays: n.delays.Load(), SyncSeconds: ls.SyncTime.Seconds(), Bytes: ls.Bytes, Segments: ls.Segments}
 		for _, l := range [][]uint64{voters, learners} {
