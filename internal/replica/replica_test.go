@@ -633,6 +633,9 @@ func TestShardCarry(t *testing.T) {
 			t.Fatalf("carry %d: %d in, %v; want %d", i+1, res[i].Count, res[i].Err, want)
 		}
 	}
+	if p := res[2].Published; len(p) != 3 || !p[0].Duplicate || !p[1].Duplicate || p[2].Duplicate || p[2].Seq <= res[0].Published[1].Seq {
+		t.Fatalf("the grown retry's results %+v (the first's %+v)", p, res[0].Published)
+	}
 	got := res[3].Delivered
 	if len(got) != 3 {
 		t.Fatalf("received %d, want 3: %+v", len(got), got)

@@ -406,7 +406,8 @@ func (s *Shard) fire(c *Command, index uint64, r *Result) error {
 // carry puts the messages c carries into c.Queue (engine.PrepareCarry),
 // but those its outbox (c.Client) numbered at or below the last ones put
 // in: a retry puts in only what its first attempt did not. Count is how
-// many went in.
+// many went in; Published has, per message carried, its sequence in the
+// queue or Duplicate (put in before).
 func (s *Shard) carry(c *Command, index uint64, r *Result) error {
 	if c.Client == "" {
 		r.Err = fmt.Errorf("%w: messages carried without their outbox", engine.ErrInvalidConfig)
@@ -415,8 +416,10 @@ func (s *Shard) carry(c *Command, index uint64, r *Result) error {
 	last := s.clients[c.Client].seq
 	var msgs []engine.PubMsg
 	var dead []engine.CarryIn
-	for _, d := range c.Carry {
+	r.Published = make([]engine.PubResult, len(c.Carry))
+	for i, d := range c.Carry {
 		if d.Seq <= last {
+			r.Published[i].Duplicate = true
 			continue
 		}
 		m := &d.Msg
@@ -428,9 +431,16 @@ func (s *Shard) carry(c *Command, index uint64, r *Result) error {
 	}
 	rec, err := s.eng.PrepareCarry(max(c.Time, s.eng.Now()), c.Queue, msgs, dead)
 	if r.Err = err; err != nil {
+		r.Published = nil
 		return nil
 	}
 	r.Count = int64(len(msgs))
+	seq := rec.FirstSeq
+	for i := range r.Published {
+		if !r.Published[i].Duplicate {
+			r.Published[i].Seq, seq = seq, seq+1
+		}
+	}
 	return s.store(rec, index)
 }
 

@@ -161,6 +161,22 @@ func (c *checker) effects(r replica.Result) {
 				c.fanout[id] = true
 			}
 		}
+	case replica.OpCarry:
+		for i, p := range r.Published {
+			id := cmd.Carry[i].Msg.ID
+			_, stored := c.ids[id]
+			switch {
+			case p.Duplicate && !stored:
+				c.w.violation("carried letter %s skipped as carried before, never stored (index %d)", id, r.Index)
+			case !p.Duplicate && stored:
+				c.w.violation("carried letter %s stored twice: %v, then seq %d (index %d)", id, c.ids[id], p.Seq, r.Index)
+			case !p.Duplicate:
+				k := msgKey{cmd.Queue, p.Seq}
+				c.ids[id] = k
+				c.msgs[k] = &msgState{id: id}
+				c.headers[id] = cmd.Carry[i].Msg.Headers["producer"]
+			}
+		}
 	case replica.OpReceive:
 		for _, d := range r.Delivered {
 			k := msgKey{cmd.Queue, d.Seq}
@@ -239,6 +255,18 @@ func (c *checker) confirm(id string, p engine.PubResult) {
 	}
 	c.confirmed[id] = true
 	c.w.out.Confirmed++
+}
+
+// carried records that a carry of letter id was confirmed: it is stored
+// (by this carry, or an earlier one), and must be acked.
+func (c *checker) carried(id string) {
+	if _, ok := c.ids[id]; !ok {
+		c.w.violation("carry of %s confirmed, never stored", id)
+	}
+	if !c.confirmed[id] {
+		c.confirmed[id] = true
+		c.w.out.Confirmed++
+	}
 }
 
 // done says the clients have nothing left to do: every producer finished

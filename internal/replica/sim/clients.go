@@ -16,7 +16,9 @@ import (
 // is a duplicate, not a second copy), to the queue, and one to the topic;
 // consumers receive and ack, nack or drop (the lease runs out) what they
 // get, one consumer drains the dead-letter queue, and one each
-// subscription.
+// subscription; a carrier carries dead letters in from another shard's
+// outbox, as a sharded cluster's forwarder does, and one consumer drains
+// the queue they go to.
 
 // topicSubs are the topic's subscriptions (queues of their own): each
 // gets a copy of every message published to the topic.
@@ -24,6 +26,7 @@ var topicSubs = [...]string{"t.a", "t.b"}
 
 const (
 	queueName    = "q"
+	carriedName  = "carried" // the dead-letter queue the carrier's letters go to
 	topicName    = "t"
 	lease        = 500 * time.Millisecond
 	maxDeliv     = 4
@@ -104,7 +107,7 @@ func (c *client) call(cmd replica.Command, done func(replica.Result)) {
 // startClients creates the queues, then starts the producers and
 // consumers.
 func (w *world) startClients() {
-	w.chk.producing = w.cfg.Producers + 1 + admins + placers // the queue's producers, the topic's, the admins, the placers
+	w.chk.producing = w.cfg.Producers + 1 + admins + placers + 1 // the queue's producers, the topic's, the admins, the placers, the carrier
 	admin := &client{w: w}
 	// The set-up, one command after another: the queue, then the topic
 	// and its two subscriptions.
@@ -113,6 +116,7 @@ func (w *world) startClients() {
 		{Op: replica.OpClusterVersion, Max: int(replica.MaxVersion())},
 		{Op: replica.OpCreateQueue, Queue: queueName, Visibility: lease, MaxDeliveries: maxDeliv},
 		{Op: replica.OpCreateTopic, Queue: topicName},
+		{Op: replica.OpCreateQueue, Queue: carriedName, Visibility: lease, MaxDeliveries: -1},
 	}
 	for _, sub := range topicSubs {
 		setup = append(setup, replica.Command{Op: replica.OpSubscribe, Queue: topicName, Sub: sub, Visibility: lease})
@@ -146,7 +150,9 @@ func (w *world) startClients() {
 		for i := range placers {
 			w.placer(i)
 		}
+		w.carrier()
 		w.consumer(queueName+".dlq", false)
+		w.consumer(carriedName, false)
 	}
 	step(0)
 }
@@ -362,6 +368,65 @@ func (w *world) placer(i int) {
 			}
 			w.chk.place = append(w.chk.place, porcupine.Operation{ClientId: i, Call: call, Return: w.now, Input: in, Output: out})
 			w.after(w.between(0, 100*time.Millisecond), next)
+		})
+	}
+	next()
+}
+
+// carrier carries carrierLetters dead letters into carriedName as a
+// forwarder carries an outbox of another shard (replica.OpCarry): the
+// outbox's letters are numbered with gaps, a carry takes its oldest (up
+// to 4, new ones arriving between carries), and once the carry is
+// confirmed it drops them, except one time in four (a forwarder that
+// failed between its carry and its cancel, or a new leader's): the next
+// carry takes them again, with more. Each letter must be stored once,
+// whatever the retries, failovers and snapshots, and acked from
+// carriedName.
+func (w *world) carrier() {
+	const carrierLetters = 40
+	c := &client{w: w}
+	type letter struct {
+		seq uint64
+		id  string
+	}
+	var outbox []letter
+	made, seq := 0, uint64(0)
+	var next func()
+	next = func() {
+		for range w.rng.IntN(3) {
+			if made < carrierLetters {
+				seq += 1 + uint64(w.rng.IntN(3))
+				outbox = append(outbox, letter{seq, fmt.Sprintf("c-%d", seq)})
+				made++
+			}
+		}
+		if len(outbox) == 0 {
+			if made == carrierLetters {
+				w.chk.producing--
+				return
+			}
+			w.after(w.between(0, 50*time.Millisecond), next)
+			return
+		}
+		batch := outbox[:min(len(outbox), 4)]
+		cmd := replica.Command{Op: replica.OpCarry, Queue: carriedName, Client: "chute.fwd/9/out", ClientSeq: batch[len(batch)-1].seq}
+		for _, l := range batch {
+			cmd.Carry = append(cmd.Carry, replica.CarryMsg{Seq: l.seq, Pub: w.now,
+				Msg:  replica.Msg{ID: l.id, Headers: map[string]string{"producer": "carrier"}, Body: []byte(l.id)},
+				Info: engine.DeadInfo{Source: "elsewhere", Reason: engine.ReasonMaxDeliveries, OrigSeq: l.seq}})
+		}
+		c.call(cmd, func(res replica.Result) {
+			if res.Err != nil {
+				w.violation("carry refused: %v", res.Err)
+				return
+			}
+			for _, l := range batch {
+				w.chk.carried(l.id)
+			}
+			if w.rng.IntN(4) != 0 {
+				outbox = outbox[len(batch):]
+			}
+			w.after(w.between(0, 50*time.Millisecond), next)
 		})
 	}
 	next()
