@@ -166,18 +166,28 @@ func (d *decoder) carry(r *Record) {
 // Oldest is up to n of queue name's ready messages (those waiting behind
 // their ordering key's current one too) with the lowest sequences, in
 // sequence order, without leasing them: what a sharded cluster's
-// forwarder carries next (an outbox's messages are all ready). It walks
-// them all.
+// forwarder carries next (an outbox's messages are all ready). It takes
+// the first n of each priority (each in sequence order) and every
+// waiting one (a waiting line is in the order its messages became
+// ready, not always theirs), so its cost does not grow with a long
+// outbox of dead letters, which have no keys.
 func (e *Engine) Oldest(name string, n int) ([]Delivered, error) {
 	q := e.queues[name]
 	if q == nil {
 		return nil, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
 	var out []Delivered
-	q.walkReady(func(en *entry) bool {
-		out = append(out, q.describe(en, 0))
-		return true
-	})
+	if n <= 0 {
+		return nil, nil
+	}
+	for p := MaxPriority; p >= 0; p-- {
+		taken := 0
+		q.walkPriority(p, func(en *entry) bool {
+			out = append(out, q.describe(en, 0))
+			taken++
+			return taken < n
+		})
+	}
 	for _, k := range q.keys {
 		k.waiting.each(func(en *entry) bool {
 			if !isGone(q, en) {

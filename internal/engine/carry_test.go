@@ -170,3 +170,33 @@ func TestCarry(t *testing.T) {
 		t.Fatal("one message, no death: accepted")
 	}
 }
+
+// TestOldest: the n lowest sequences of a queue's ready messages, of
+// every priority, returned or not, and waiting behind a key or not.
+func TestOldest(t *testing.T) {
+	h := newHarness(t)
+	h.mustCreateQueue("q", QueueConfig{})
+	var all []uint64
+	for i := range 30 {
+		m := PubMsg{Prio: uint8(i * 7 % 10), Body: []byte{byte(i)}}
+		if i%4 == 0 {
+			m.Key = "k"
+		}
+		all = append(all, h.mustPublish("q", m)[0].Seq)
+	}
+	// Two handed back: into the retry heaps.
+	ds := h.receive("q", 2, time.Minute)
+	h.items(RecReturn, "q", Item{Seq: ds[0].Seq, Deliv: ds[0].Deliv}, Item{Seq: ds[1].Seq, Deliv: ds[1].Deliv})
+	for n := 0; n <= len(all)+1; n++ {
+		got, err := h.e.Oldest("q", n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := all[:min(n, len(all))]; !slices.Equal(seqs(got), want) {
+			t.Fatalf("oldest %d: %v, want %v", n, seqs(got), want)
+		}
+	}
+	if _, err := h.e.Oldest("nope", 1); !errors.Is(err, ErrQueueNotFound) {
+		t.Fatalf("no queue: %v", err)
+	}
+}

@@ -55,33 +55,41 @@ var snapshotConfigs = [...]byte{2: 2, 3: 3, 4: 4, 5: 6}
 // desc, sequence asc), skipping gone ones, until fn returns false.
 func (q *queue) walkReady(fn func(en *entry) bool) {
 	for p := MaxPriority; p >= 0; p-- {
-		f := &q.ready[p]
-		hw := heapWalker{h: q.retry[p]}
-		fi := 0
-		for {
-			var en *entry
-			fe, he := (*entry)(nil), hw.peek()
-			if fi < f.len() {
-				fe = f.at(fi)
-			}
-			switch {
-			case fe == nil && he == nil:
-			case he == nil || (fe != nil && fe.seq < he.seq):
-				en = fe
-				fi++
-			default:
-				en = he
-				hw.next()
-			}
-			if en == nil {
-				break
-			}
-			if isGone(q, en) {
-				continue
-			}
-			if !fn(en) {
-				return
-			}
+		if !q.walkPriority(p, fn) {
+			return
+		}
+	}
+}
+
+// walkPriority calls fn for priority p's ready-set entries in sequence
+// order, skipping gone ones, until fn returns false (then it does too).
+func (q *queue) walkPriority(p int, fn func(en *entry) bool) bool {
+	f := &q.ready[p]
+	hw := heapWalker{h: q.retry[p]}
+	fi := 0
+	for {
+		var en *entry
+		fe, he := (*entry)(nil), hw.peek()
+		if fi < f.len() {
+			fe = f.at(fi)
+		}
+		switch {
+		case fe == nil && he == nil:
+		case he == nil || (fe != nil && fe.seq < he.seq):
+			en = fe
+			fi++
+		default:
+			en = he
+			hw.next()
+		}
+		if en == nil {
+			return true
+		}
+		if isGone(q, en) {
+			continue
+		}
+		if !fn(en) {
+			return false
 		}
 	}
 }
