@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"time"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/replica"
@@ -27,16 +28,18 @@ import (
 // when the name is in another shard, 421 naming the leader elsewhere.
 const PlacePath = "/chute.cluster.v1/place"
 
-// PlaceRequest places Name in Shard, or (Unplace) frees it.
+// PlaceRequest places Name in Shard, or (Unplace) frees it; with MinAge,
+// only if it was placed (or placed again) at least that long ago.
 type PlaceRequest struct {
-	Name    string `json:"name"`
-	Shard   uint32 `json:"shard"`
-	Unplace bool   `json:"unplace,omitempty"`
+	Name    string        `json:"name"`
+	Shard   uint32        `json:"shard"`
+	Unplace bool          `json:"unplace,omitempty"`
+	MinAge  time.Duration `json:"min_age,omitempty"`
 }
 
 func (req PlaceRequest) command() replica.Command {
 	if req.Unplace {
-		return replica.Command{Op: replica.OpUnplace, Queue: req.Name}
+		return replica.Command{Op: replica.OpUnplace, Queue: req.Name, Lease: req.MinAge}
 	}
 	return replica.Command{Op: replica.OpPlace, Queue: req.Name, Max: int(req.Shard)}
 }

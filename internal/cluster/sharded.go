@@ -75,20 +75,22 @@ func (s *Sharded) home(name string) uint32 {
 	return h.Sum32() % uint32(len(s.apis))
 }
 
-// place puts names in shard (names already there are not proposed
-// again), and returns those it placed, for unplace if what follows
-// fails. A name in another shard fails it (what it placed is freed).
+// place puts names in shard, and returns those it placed (not those
+// there already, which it places again: that renews their time, so that
+// a delete that finds them missing meanwhile leaves them: deleted), for
+// unplace if what follows fails. A name in another shard fails it (what
+// it placed is freed).
 func (s *Sharded) place(ctx context.Context, shard uint32, names ...string) ([]string, error) {
 	var placed []string
 	for _, name := range names {
-		if sh, ok := s.dir.Placement(name); ok && sh == shard {
-			continue
-		}
+		sh, there := s.dir.Placement(name)
 		if err := s.dir.Place(ctx, PlaceRequest{Name: name, Shard: shard}); err != nil {
 			s.unplace(ctx, placed...)
 			return nil, s.apis[0].publicErr(err)
 		}
-		placed = append(placed, name)
+		if !there || sh != shard {
+			placed = append(placed, name)
+		}
 	}
 	return placed, nil
 }
@@ -120,14 +122,32 @@ func (s *Sharded) created(ctx context.Context, placed []string, err error) error
 }
 
 // deleted is a delete's outcome: the name is freed once its shard has it
-// no more (deleted now, or not there).
+// no more: deleted now, or not there and placed over placeGrace ago (a
+// create that crashed between its two steps left it; a younger one may
+// be a create in progress, whose name must stay).
 func (s *Sharded) deleted(ctx context.Context, name string, err error) error {
-	if _, ok := s.dir.Placement(name); ok && (err == nil || errors.Is(err, chute.ErrNotFound)) {
-		if perr := s.dir.Place(ctx, PlaceRequest{Name: name, Unplace: true}); perr != nil && err == nil {
+	if _, ok := s.dir.Placement(name); ok && (err == nil || notFound(err)) {
+		req := PlaceRequest{Name: name, Unplace: true}
+		if err != nil {
+			req.MinAge = placeGrace
+		}
+		if perr := s.dir.Place(ctx, req); perr != nil && err == nil {
 			return s.apis[0].publicErr(perr)
 		}
 	}
 	return err
+}
+
+// placeGrace is how old a placement must be for a delete that finds its
+// name missing in the shard to free it: far longer than a create takes
+// between placing and making the name. (A variable for the tests.)
+var placeGrace = time.Minute
+
+// notFound says whether a delete's refusal is that its queue, topic,
+// subscription or schedule is not there.
+func notFound(err error) bool {
+	return errors.Is(err, chute.ErrNotFound) || errors.Is(err, chute.ErrQueueNotFound) ||
+		errors.Is(err, chute.ErrTopicNotFound) || errors.Is(err, chute.ErrScheduleNotFound)
 }
 
 // deadLetterName is the dead-letter queue cfg makes queue name use (""

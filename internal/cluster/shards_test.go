@@ -602,6 +602,43 @@ func TestShardedPlacement(t *testing.T) {
 	}
 	waitUnplaced("bad")
 	waitUnplaced("bad.dlq")
+	// A delete between a create's placing and its making (the create's
+	// two steps by hand): the name, placed a moment ago, stays placed,
+	// so the queue made is found.
+	racy := api.home("racy")
+	must(dir.Place(ctx, PlaceRequest{Name: "racy", Shard: racy}))
+	if err := do(func(a chute.API) error { return a.DeleteQueue(ctx, "racy") }); !errors.Is(err, chute.ErrQueueNotFound) {
+		t.Fatalf("delete of a queue placed, not made: %v", err)
+	}
+	must(do(func(a chute.API) error {
+		return NewAPI(a.(*Sharded).apis[racy].n).CreateQueue(ctx, "racy", chute.QueueConfig{})
+	}))
+	if sh, ok := dir.Placement("racy"); !ok || sh != racy {
+		t.Fatalf("racy made in shard %d, placed in %d (%v)", racy, sh, ok)
+	}
+	must(do(func(a chute.API) error { _, err := a.QueueStats(ctx, "racy"); return err }))
+	// A create's leftover (placed, never made: it crashed between its
+	// steps) is freed by a delete once older than placeGrace.
+	defer func(g time.Duration) { placeGrace = g }(placeGrace)
+	placeGrace = 200 * time.Millisecond
+	for _, kind := range []string{"queue", "topic", "schedule"} {
+		name := "left-" + kind
+		must(dir.Place(ctx, PlaceRequest{Name: name, Shard: api.home(name)}))
+		time.Sleep(300 * time.Millisecond) // older than placeGrace, by the leader's clock
+		err := do(func(a chute.API) error {
+			switch kind {
+			case "topic":
+				return a.DeleteTopic(ctx, name)
+			case "schedule":
+				return a.DeleteSchedule(ctx, name)
+			}
+			return a.DeleteQueue(ctx, name)
+		})
+		if !notFound(err) {
+			t.Fatalf("delete of the leftover %s: %v", kind, err)
+		}
+		waitUnplaced(name)
+	}
 	// An update of an unknown queue: not found, nothing placed.
 	if err := do(func(a chute.API) error { return a.UpdateQueue(ctx, "ghost", chute.QueueConfig{}) }); !errors.Is(err, chute.ErrNotFound) && !errors.Is(err, chute.ErrQueueNotFound) {
 		t.Fatalf("update of an unknown queue: %v", err)

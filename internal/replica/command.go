@@ -71,7 +71,7 @@ const (
 	// Version 3: the directory of a sharded cluster, kept in shard 0
 	// (Shard.Placement).
 	OpPlace   Op = 27 // Max: the shard that holds the name Queue (refused if it is placed in another)
-	OpUnplace Op = 28 // the name Queue is no longer placed
+	OpUnplace Op = 28 // the name Queue is no longer placed; Lease (v4): only if placed (or placed again) that long before the command's time
 	// Version 4: messages carried from another shard's outbox into Queue
 	// (a sharded cluster's forwarder: internal/cluster/forward.go), and
 	// OpRedrive's and OpRedriveMsgs' Outboxes. Client names the outbox
@@ -162,7 +162,7 @@ func (o Op) String() string {
 //	   keys, headers and TTLs, nack errors and hand-backs, ops 16–26
 //	3  a sharded cluster's directory: ops 27–28
 //	4  messages carried across shards: op 29, and the Outboxes of
-//	   OpRedrive and OpRedriveMsgs
+//	   OpRedrive and OpRedriveMsgs; an OpUnplace's minimum age (Lease)
 const (
 	commandVersion = 4 // the latest this binary reads and writes
 	firstVersion   = 1
@@ -309,7 +309,7 @@ type Msg struct {
 func (c *Command) Version() uint8 {
 	v := opVersion(c.Op)
 	switch {
-	case len(c.Outboxes) > 0:
+	case len(c.Outboxes) > 0, c.Op == OpUnplace && c.Lease != 0:
 		v = max(v, 4)
 	case v > 1:
 	case c.Config != nil, c.Topic != nil && *c.Topic != (chute.TopicConfig{}), len(c.Filter) > 0, c.Unstarted != nil:
@@ -426,6 +426,10 @@ func (c *Command) Encode(buf []byte) []byte {
 		}
 	case OpUnsubscribe:
 		buf = appendString(buf, c.Sub)
+	case OpUnplace:
+		if v >= 4 {
+			buf = binary.AppendVarint(buf, int64(c.Lease))
+		}
 	case OpPublish:
 		buf = appendString(buf, c.Session)
 		buf = binary.AppendUvarint(buf, c.SessionSeq)
@@ -702,6 +706,10 @@ func (d *decoder) command(max uint8) *Command {
 		c.Max = int(d.varint())
 	case OpUnsubscribe:
 		c.Sub = string(d.bytes())
+	case OpUnplace:
+		if v >= 4 {
+			c.Lease = time.Duration(d.varint())
+		}
 	case OpPublish:
 		c.Session, c.SessionSeq = string(d.bytes()), d.uvarint()
 		c.Msgs = d.msgs(v)

@@ -111,6 +111,8 @@ func genCommand(t *rapid.T) *Command {
 		}), 0, 3).Draw(t, "settles")
 	case OpUnsubscribe:
 		c.Sub = rapid.String().Draw(t, "sub")
+	case OpUnplace:
+		c.Lease = time.Duration(rapid.Int64().Draw(t, "minage"))
 	case OpReceive:
 		c.Max, c.Lease = rapid.Int().Draw(t, "max"), time.Duration(rapid.Int64().Draw(t, "lease"))
 	case OpRedrive:

@@ -31,8 +31,11 @@ type Shard struct {
 	// max is the latest this replica reads (LimitVersion).
 	version, max uint8
 	// places is a sharded cluster's directory (shard 0's; OpPlace): the
-	// shard that holds each queue, topic and schedule name.
-	places map[string]uint32
+	// shard that holds each queue, topic and schedule name; placedAt the
+	// time (the proposing leader's) each was last placed, for a
+	// conditional OpUnplace.
+	places   map[string]uint32
+	placedAt map[string]int64
 }
 
 type clientState struct {
@@ -43,7 +46,7 @@ type clientState struct {
 // NewShard returns an empty shard, to apply a log from its first entry.
 func NewShard() *Shard {
 	return &Shard{eng: engine.New(), records: make(map[uint64][]byte), clients: make(map[string]clientState),
-		version: firstVersion, max: commandVersion, places: map[string]uint32{}}
+		version: firstVersion, max: commandVersion, places: map[string]uint32{}, placedAt: map[string]int64{}}
 }
 
 // Version is the command version the cluster has agreed on
@@ -214,9 +217,18 @@ func (s *Shard) run(c *Command, index uint64, r *Result) error {
 			r.Err = &PlacedError{Name: c.Queue, Shard: sh}
 		} else {
 			s.places[c.Queue] = uint32(c.Max)
+			if s.version >= 4 { // (a version 3 snapshot has no times: none kept before, on any replica)
+				s.placedAt[c.Queue] = c.Time
+			}
 		}
 	case OpUnplace:
-		delete(s.places, c.Queue)
+		// With a minimum age, a placement made (or made again) within it
+		// stays: a delete that found the name missing in its shard frees
+		// a create's leftover, not a create in progress.
+		if at, ok := s.placedAt[c.Queue]; !ok || c.Lease == 0 || at <= c.Time-int64(c.Lease) {
+			delete(s.places, c.Queue)
+			delete(s.placedAt, c.Queue)
+		}
 	case OpCancel:
 		return s.cancel(c, r)
 	case OpRedriveMsgs:
@@ -597,11 +609,12 @@ func (s *Shard) CompressMin(target string) (int64, bool) { return s.eng.Compress
 // engine's snapshot and the publish records its messages still point
 // into (the others are dropped from memory too).
 //
-//	snapshot := version applied len engine nrecords (index len record)* clients [cluster version [nplaces (name shard)*]]
+//	snapshot := version applied len engine nrecords (index len record)* clients [cluster version [nplaces (name shard [placed at])*]]
 //
 // (Version 2 has the cluster's command version at its end, version 3 the
-// directory after it; a shard writes the version its cluster's command
-// version says every member reads.)
+// directory after it, version 4 the time each name was placed; a shard
+// writes the version its cluster's command version says every member
+// reads.)
 func (s *Shard) Snapshot() []byte {
 	s.gc()
 	var eng []byte
@@ -624,18 +637,21 @@ func (s *Shard) Snapshot() []byte {
 		buf = append(buf, s.version)
 	}
 	if s.version >= 3 {
-		buf = s.appendPlaces(buf)
+		buf = s.appendPlaces(buf, s.version >= 4)
 	}
 	return buf
 }
 
 // appendPlaces: count, then per name (in order) the name and its shard.
-func (s *Shard) appendPlaces(buf []byte) []byte {
+func (s *Shard) appendPlaces(buf []byte, times bool) []byte {
 	names := slices.Sorted(maps.Keys(s.places))
 	buf = binary.AppendUvarint(buf, uint64(len(names)))
 	for _, n := range names {
 		buf = appendString(buf, n)
 		buf = binary.AppendUvarint(buf, uint64(s.places[n]))
+		if times {
+			buf = binary.AppendVarint(buf, s.placedAt[n])
+		}
 	}
 	return buf
 }
@@ -695,7 +711,7 @@ func (r *remembered) Unwrap() error { return r.is }
 
 // snapshotVersion is the latest version of a shard snapshot, its first
 // byte.
-const snapshotVersion = 3
+const snapshotVersion = 4
 
 // gc forgets the publish records no message points into any more.
 func (s *Shard) gc() {
@@ -736,11 +752,14 @@ func RestoreShard(b []byte) (*Shard, error) {
 			d.fail("cluster version %d (this binary reads up to %d: upgrade it)", version, commandVersion)
 		}
 	}
-	places := map[string]uint32{}
+	places, placedAt := map[string]uint32{}, map[string]int64{}
 	if v >= 3 {
 		for range d.count(2) {
 			name := string(d.bytes())
 			places[name] = uint32(d.uvarint())
+			if v >= 4 {
+				placedAt[name] = d.varint()
+			}
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {
@@ -753,7 +772,7 @@ func RestoreShard(b []byte) (*Shard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica: snapshot: %w", err)
 	}
-	return &Shard{eng: e, applied: applied, records: records, clients: clients, version: version, max: commandVersion, places: places}, nil
+	return &Shard{eng: e, applied: applied, records: records, clients: clients, version: version, max: commandVersion, places: places, placedAt: placedAt}, nil
 }
 
 // QueueStats is a queue's statistics as of the last command applied.
@@ -796,7 +815,7 @@ func (s *Shard) Hash() [32]byte {
 		h.Write([]byte{s.version})
 	}
 	if s.version >= 3 {
-		h.Write(s.appendPlaces(nil))
+		h.Write(s.appendPlaces(nil, s.version >= 4))
 	}
 	var out [32]byte
 	h.Sum(out[:0])

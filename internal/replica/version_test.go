@@ -172,3 +172,64 @@ func TestPlacement(t *testing.T) {
 		t.Fatal("the hash did not change with the directory")
 	}
 }
+
+// TestUnplaceMinAge: from version 4 an unplace may name a minimum age:
+// a name placed (or placed again) within it stays placed, an older one
+// is freed; places made at version 3 have no time (old). The times are
+// in the version 4 snapshot and the hash, alike on a replica restored
+// from a version 3 snapshot and one that applied the log.
+func TestUnplaceMinAge(t *testing.T) {
+	const t0 = int64(1_800_000_000_000_000_000)
+	const minute = int64(time.Minute)
+	log := entries(
+		Command{Op: OpClusterVersion, Time: t0, Max: 3},
+		Command{Op: OpPlace, Queue: "v3", Max: 1, Time: t0},
+		Command{Op: OpClusterVersion, Time: t0, Max: 4},
+		Command{Op: OpPlace, Queue: "young", Max: 1, Time: t0 + 10*minute},
+		Command{Op: OpPlace, Queue: "old", Max: 2, Time: t0},
+		Command{Op: OpPlace, Queue: "renewed", Max: 2, Time: t0},
+		Command{Op: OpPlace, Queue: "renewed", Max: 2, Time: t0 + 10*minute}, // placed again: young
+		Command{Op: OpUnplace, Queue: "young", Time: t0 + 10*minute + 1, Lease: time.Minute},
+		Command{Op: OpUnplace, Queue: "old", Time: t0 + 10*minute + 1, Lease: time.Minute},
+		Command{Op: OpUnplace, Queue: "renewed", Time: t0 + 10*minute + 1, Lease: time.Minute},
+		Command{Op: OpUnplace, Queue: "v3", Time: t0 + 10*minute + 1, Lease: time.Minute},
+	)
+	a, b := NewShard(), (*Shard)(nil)
+	for i, e := range log {
+		if i == 2 { // b starts from a's version 3 snapshot
+			snap := a.Snapshot()
+			var err error
+			if b, err = RestoreShard(snap); err != nil || snap[0] != 3 {
+				t.Fatalf("version 3 snapshot %d: %v", snap[0], err)
+			}
+		}
+		if _, err := a.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+		if b != nil {
+			if _, err := b.Apply(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, s := range []*Shard{a, b} {
+		for name, want := range map[string]bool{"young": true, "old": false, "renewed": true, "v3": false} {
+			if _, ok := s.Placement(name); ok != want {
+				t.Fatalf("%s placed: %v, want %v", name, ok, want)
+			}
+		}
+	}
+	if a.Hash() != b.Hash() {
+		t.Fatal("a replica restored from a version 3 snapshot differs from one that applied the log")
+	}
+	snap := a.Snapshot()
+	back, err := RestoreShard(snap)
+	if err != nil || snap[0] != 4 || back.Hash() != a.Hash() || back.placedAt["young"] != t0+10*minute {
+		t.Fatalf("version 4 snapshot %d: %v, times %v", snap[0], err, back.placedAt)
+	}
+	h := back.Hash()
+	back.placedAt["young"]++
+	if back.Hash() == h {
+		t.Fatal("the hash did not change with a placement's time")
+	}
+}
