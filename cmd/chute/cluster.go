@@ -170,6 +170,9 @@ func printClusterInfo(out io.Writer, in cluster.Info) error {
 	}
 	fmt.Fprintf(out, "node %d: leader %s, term %d, commit %d, applied %d, snapshot at %d, leaders seen %d, snapshots restored %d, sent %d, command version %d\n",
 		in.ID, leader, in.Term, in.Commit, in.Applied, in.Snapshot, in.LeaderChanges, in.Restores, in.SnapshotsSent, max(in.Version, 1)) // (a node before versions: 1)
+	if in.Carried+in.CarryFailures+in.Outboxed > 0 {
+		fmt.Fprintf(out, "outboxes (dead letters for other shards): %d waiting, %d carried, %d carries failed\n", in.Outboxed, in.Carried, in.CarryFailures)
+	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tMATCH\tLAG\tREADS")
 	for _, m := range in.Members {
