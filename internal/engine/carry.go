@@ -104,34 +104,51 @@ func (r *Record) appendCarry(buf []byte, start int) []byte {
 	buf = binary.AppendUvarint(buf, r.FirstSeq)
 	buf = binary.AppendUvarint(buf, uint64(len(r.Msgs)))
 	for i := range r.Msgs {
-		m, d := &r.Msgs[i], &r.Carry[i]
+		m := &r.Msgs[i]
 		buf = append(buf, m.Prio)
-		buf = binary.AppendVarint(buf, d.Pub)
-		var flags byte
-		if d.Redriven {
-			flags = 1
-		}
-		buf = append(buf, flags)
-		buf = appendString(buf, d.Info.Source)
-		buf = append(buf, byte(d.Info.Reason))
-		buf = binary.AppendUvarint(buf, uint64(max(d.Info.Deliveries, 0)))
-		buf = appendString(buf, d.Info.LastError)
-		buf = binary.AppendVarint(buf, d.Info.At)
-		buf = binary.AppendUvarint(buf, d.Info.OrigSeq)
-		buf = appendString(buf, d.Info.Key)
-		if m.Blob == nil || m.Body != nil {
-			buf = binary.AppendUvarint(buf, uint64(BlobSize(m.ID, m.Key, m.Headers, m.Body)))
-			off := len(buf)
-			buf = appendBlob(buf, m.ID, m.Key, m.Headers, m.Body, m.Zstd)
-			m.Blob = buf[off:len(buf):len(buf)]
-			m.BlobOff = uint32(off - start)
-		} else {
-			buf = binary.AppendUvarint(buf, uint64(len(m.Blob)))
-			m.BlobOff = uint32(len(buf) - start)
-			buf = append(buf, m.Blob...)
-		}
+		buf = AppendCarryIn(buf, &r.Carry[i])
+		buf = m.appendBlob(buf, start)
 	}
 	return buf
+}
+
+// AppendCarryIn appends c as RecCarry holds it (and internal/replica's
+// OpCarry): its publish time, a flags byte (1: redriven) and its death.
+func AppendCarryIn(buf []byte, c *CarryIn) []byte {
+	buf = binary.AppendVarint(buf, c.Pub)
+	var flags byte
+	if c.Redriven {
+		flags = 1
+	}
+	buf = append(buf, flags)
+	buf = appendString(buf, c.Info.Source)
+	buf = append(buf, byte(c.Info.Reason))
+	buf = binary.AppendUvarint(buf, uint64(max(c.Info.Deliveries, 0)))
+	buf = appendString(buf, c.Info.LastError)
+	buf = binary.AppendVarint(buf, c.Info.At)
+	buf = binary.AppendUvarint(buf, c.Info.OrigSeq)
+	return appendString(buf, c.Info.Key)
+}
+
+// ReadCarryIn reads what AppendCarryIn wrote at the start of b, and how
+// many bytes it took.
+func ReadCarryIn(b []byte) (CarryIn, int, error) {
+	var c CarryIn
+	d := &decoder{b: b}
+	d.carryIn(&c)
+	return c, d.off, d.err
+}
+
+func (d *decoder) carryIn(c *CarryIn) {
+	c.Pub = d.varint()
+	c.Redriven = d.byte()&1 != 0
+	c.Info.Source = d.string()
+	c.Info.Reason = Reason(d.byte())
+	c.Info.Deliveries = int(min(d.uvarint(), math.MaxInt32))
+	c.Info.LastError = d.string()
+	c.Info.At = d.varint()
+	c.Info.OrigSeq = d.uvarint()
+	c.Info.Key = d.string()
 }
 
 func (d *decoder) carry(r *Record) {
@@ -140,17 +157,9 @@ func (d *decoder) carry(r *Record) {
 	n := d.count(11)
 	r.Msgs, r.Carry = make([]PubMsg, n), make([]CarryIn, n)
 	for i := range n {
-		m, dd := &r.Msgs[i], &r.Carry[i]
+		m := &r.Msgs[i]
 		m.Prio = d.byte()
-		dd.Pub = d.varint()
-		dd.Redriven = d.byte()&1 != 0
-		dd.Info.Source = d.string()
-		dd.Info.Reason = Reason(d.byte())
-		dd.Info.Deliveries = int(min(d.uvarint(), math.MaxInt32))
-		dd.Info.LastError = d.string()
-		dd.Info.At = d.varint()
-		dd.Info.OrigSeq = d.uvarint()
-		dd.Info.Key = d.string()
+		d.carryIn(&r.Carry[i])
 		blen := d.count(1)
 		m.BlobOff = uint32(d.off)
 		m.Blob = d.bytes(blen)

@@ -229,19 +229,7 @@ func (r *Record) Encode(buf []byte) []byte {
 			buf = append(buf, m.Prio)
 			buf = binary.AppendVarint(buf, m.DeliverAt)
 			buf = binary.AppendVarint(buf, m.ExpireAt)
-			if m.Blob == nil || m.Body != nil {
-				blobLen := BlobSize(m.ID, m.Key, m.Headers, m.Body)
-				buf = binary.AppendUvarint(buf, uint64(blobLen))
-				off := len(buf)
-				buf = appendBlob(buf, m.ID, m.Key, m.Headers, m.Body, m.Zstd)
-				m.Blob = buf[off:len(buf):len(buf)]
-				m.BlobOff = uint32(off - start)
-			} else {
-				buf = binary.AppendUvarint(buf, uint64(len(m.Blob)))
-				off := len(buf)
-				buf = append(buf, m.Blob...)
-				m.BlobOff = uint32(off - start)
-			}
+			buf = m.appendBlob(buf, start)
 		}
 	case RecDeliver:
 		buf = appendString(buf, r.Name)
@@ -297,6 +285,24 @@ func (r *Record) Encode(buf []byte) []byte {
 	case RecReleaseLeases, RecReturnLeases:
 	}
 	return buf
+}
+
+// appendBlob appends m's blob, its length first: built from its ID, key,
+// headers and body (setting Blob) unless it has a Blob and no Body (a
+// record decoded, encoded again). BlobOff is set relative to start, the
+// record's first byte.
+func (m *PubMsg) appendBlob(buf []byte, start int) []byte {
+	if m.Blob == nil || m.Body != nil {
+		buf = binary.AppendUvarint(buf, uint64(BlobSize(m.ID, m.Key, m.Headers, m.Body)))
+		off := len(buf)
+		buf = appendBlob(buf, m.ID, m.Key, m.Headers, m.Body, m.Zstd)
+		m.Blob = buf[off:len(buf):len(buf)]
+		m.BlobOff = uint32(off - start)
+		return buf
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(m.Blob)))
+	m.BlobOff = uint32(len(buf) - start)
+	return append(buf, m.Blob...)
 }
 
 // appendSession encodes a publish's session: its ID ("" for none), then for

@@ -388,19 +388,7 @@ func (c *Command) Encode(buf []byte) []byte {
 		for _, d := range c.Carry {
 			buf = binary.AppendUvarint(buf, d.Seq)
 			buf = appendMsgs(buf, []Msg{d.Msg}, v)
-			buf = binary.AppendVarint(buf, d.Pub)
-			var flags byte
-			if d.Redriven {
-				flags = 1
-			}
-			buf = append(buf, flags)
-			buf = appendString(buf, d.Info.Source)
-			buf = append(buf, byte(d.Info.Reason))
-			buf = binary.AppendUvarint(buf, uint64(max(d.Info.Deliveries, 0)))
-			buf = appendString(buf, d.Info.LastError)
-			buf = binary.AppendVarint(buf, d.Info.At)
-			buf = binary.AppendUvarint(buf, d.Info.OrigSeq)
-			buf = appendString(buf, d.Info.Key)
+			buf = engine.AppendCarryIn(buf, &engine.CarryIn{Pub: d.Pub, Info: d.Info, Redriven: d.Redriven})
 		}
 	case OpTx:
 		buf = appendString(buf, c.TxID)
@@ -732,17 +720,18 @@ func (d *decoder) command(max uint8) *Command {
 			if ms := d.msgs(v); len(ms) == 1 {
 				dm.Msg = ms[0]
 			} else {
-				d.fail("%d messages in a dead letter", len(ms))
+				d.fail("%d messages in a carried one", len(ms))
 			}
-			dm.Pub = d.varint()
-			dm.Redriven = d.byte()&1 != 0
-			dm.Info.Source = string(d.bytes())
-			dm.Info.Reason = engine.Reason(d.byte())
-			dm.Info.Deliveries = int(min(d.uvarint(), 1<<31-1))
-			dm.Info.LastError = string(d.bytes())
-			dm.Info.At = d.varint()
-			dm.Info.OrigSeq = d.uvarint()
-			dm.Info.Key = string(d.bytes())
+			if d.err != nil {
+				break
+			}
+			ci, n, err := engine.ReadCarryIn(d.b)
+			if err != nil {
+				d.fail("carried: %v", err)
+				break
+			}
+			d.b = d.b[n:]
+			dm.Pub, dm.Info, dm.Redriven = ci.Pub, ci.Info, ci.Redriven
 		}
 	case OpTx:
 		c.TxID = string(d.bytes())
