@@ -3,8 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chutemq/chute"
+	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/replica"
 )
 
@@ -110,7 +109,7 @@ func (f *Forwarder) run(ctx context.Context) {
 // outbox is one outbox's next batch.
 type outbox struct {
 	name    string
-	to      uint32 // the dead-letter queue's shard
+	to      uint32 // the shard the directory places its name in
 	letters []replica.Delivery
 }
 
@@ -161,8 +160,8 @@ func (f *Forwarder) carry(ctx context.Context, from uint32, b outbox) (int, erro
 		if size += len(d.Body); size > forwardBytes && len(cmd.Carry) > 0 {
 			break
 		}
-		m := replica.CarryMsg{Seq: d.Seq, Pub: d.Pub, Redriven: d.Dead == nil,
-			Msg: replica.Msg{Prio: d.Prio, ID: d.ID, Key: d.Key, Headers: d.Headers, Body: d.Body, Zstd: d.Zstd}}
+		m := replica.CarryMsg{Seq: d.Seq, Msg: replica.Msg{Prio: d.Prio, ID: d.ID, Key: d.Key, Headers: d.Headers, Body: d.Body, Zstd: d.Zstd},
+			CarryIn: engine.CarryIn{Pub: d.Pub, Redriven: d.Dead == nil}}
 		if d.Dead != nil {
 			m.Info = *d.Dead
 		}
@@ -195,37 +194,9 @@ func carryClient(shard uint32, outbox string) string {
 // when this node leads, else at the leader (CarryPath). nil once it is
 // applied, or was before.
 func (n *Node) Carry(ctx context.Context, cmd replica.Command) error {
-	res, err := n.Do(ctx, cmd)
-	var nl *NotLeaderError
-	if !errors.As(err, &nl) {
-		if err == nil {
-			err = res.Err
-		}
-		return err
-	}
-	body := cmd.Encode(nil)
-	for range 2 { // the leader named, and once more if it moved meanwhile
-		if nl.Addr == "" {
-			return nl
-		}
-		resp, err := n.peerRequest(ctx, http.MethodPost, nl.Addr+ShardPath(CarryPath, n.cfg.Shard), body)
-		if err != nil {
-			return fmt.Errorf("cluster: carrying messages to shard %d's leader %s: %w", n.cfg.Shard, nl.Addr, err)
-		}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		resp.Body.Close()
-		switch resp.StatusCode {
-		case http.StatusNoContent:
-			return nil
-		case http.StatusMisdirectedRequest:
-			var answer struct{ Leader string }
-			json.Unmarshal(msg, &answer)
-			nl = &NotLeaderError{Addr: answer.Leader}
-			continue
-		}
-		return fmt.Errorf("cluster: carrying messages to %s: %s: %s", nl.Addr, resp.Status, bytes.TrimSpace(msg))
-	}
-	return nl
+	return n.relay(ctx, cmd, ShardPath(CarryPath, n.cfg.Shard), cmd.Encode(nil), func(status int, msg []byte) error {
+		return fmt.Errorf("cluster: carrying messages to shard %d: %s: %s", n.cfg.Shard, http.StatusText(status), bytes.TrimSpace(msg))
+	})
 }
 
 // CarryHandler takes carried messages at ShardPath(CarryPath, its
@@ -254,16 +225,8 @@ func (n *Node) CarryHandler() http.Handler {
 		if err == nil {
 			err = res.Err
 		}
-		var nl *NotLeaderError
-		switch {
-		case err == nil:
-			w.WriteHeader(http.StatusNoContent)
-		case errors.As(err, &nl):
-			misdirected(w, nl)
-		case errors.Is(err, ErrOutcomeUnknown), errors.Is(err, ErrClosed):
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		default:
+		answerRelayed(w, err, func(w http.ResponseWriter, err error) {
 			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
-		}
+		})
 	})
 }

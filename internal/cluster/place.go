@@ -67,45 +67,16 @@ func (n *Node) publishPlaces() {
 // shard 0 (it must be shard 0's node), else sent to the leader. A name
 // in another shard is a *replica.PlacedError.
 func (n *Node) Place(ctx context.Context, req PlaceRequest) error {
-	res, err := n.Do(ctx, req.command())
-	var nl *NotLeaderError
-	if !errors.As(err, &nl) {
-		if err == nil {
-			err = res.Err
-		}
-		return err
-	}
-	for range 2 { // the leader named, and once more if it moved meanwhile
-		if nl.Addr == "" {
-			return nl
-		}
-		body, _ := json.Marshal(req)
-		resp, err := n.peerRequest(ctx, http.MethodPost, nl.Addr+PlacePath, body)
-		if err != nil {
-			return fmt.Errorf("cluster: placing %q at shard 0's leader %s: %w", req.Name, nl.Addr, err)
-		}
+	body, _ := json.Marshal(req)
+	return n.relay(ctx, req.command(), PlacePath, body, func(status int, msg []byte) error {
 		var answer struct {
-			Error  string `json:"error"`
-			Shard  uint32 `json:"shard"`
-			Leader string `json:"leader"`
+			Shard uint32 `json:"shard"`
 		}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		resp.Body.Close()
-		json.Unmarshal(msg, &answer)
-		switch resp.StatusCode {
-		case http.StatusNoContent:
-			return nil
-		case http.StatusConflict:
+		if status == http.StatusConflict && json.Unmarshal(msg, &answer) == nil {
 			return &replica.PlacedError{Name: req.Name, Shard: answer.Shard}
-		case http.StatusMisdirectedRequest:
-			nl = &NotLeaderError{Addr: answer.Leader}
-			continue
-		case http.StatusServiceUnavailable:
-			return fmt.Errorf("%w: placing %q: %s", chute.ErrOutcomeUnknown, req.Name, bytes.TrimSpace(msg))
 		}
-		return fmt.Errorf("cluster: placing %q at %s: %s: %s", req.Name, nl.Addr, resp.Status, bytes.TrimSpace(msg))
-	}
-	return nl
+		return fmt.Errorf("cluster: placing %q: %s: %s", req.Name, http.StatusText(status), bytes.TrimSpace(msg))
+	})
 }
 
 // PlaceHandler takes placements at PlacePath (shard 0's node).
@@ -123,21 +94,15 @@ func (n *Node) PlaceHandler() http.Handler {
 		if err == nil {
 			err = res.Err
 		}
-		var nl *NotLeaderError
-		var pe *replica.PlacedError
-		switch {
-		case err == nil:
-			w.WriteHeader(http.StatusNoContent)
-		case errors.As(err, &nl):
-			misdirected(w, nl)
-		case errors.As(err, &pe):
+		answerRelayed(w, err, func(w http.ResponseWriter, err error) {
+			var pe *replica.PlacedError
+			if !errors.As(err, &pe) {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusConflict)
 			json.NewEncoder(w).Encode(map[string]any{"error": pe.Error(), "shard": pe.Shard})
-		case errors.Is(err, ErrOutcomeUnknown), errors.Is(err, ErrClosed):
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		default:
-			http.Error(w, err.Error(), http.StatusBadRequest)
-		}
+		})
 	})
 }

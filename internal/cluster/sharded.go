@@ -396,29 +396,29 @@ func (s *Sharded) Unsubscribe(ctx context.Context, topic, name string) error {
 // another shard go to an outbox of its name, from which the forwarder
 // carries them to it (forward.go).
 func (s *Sharded) Redrive(ctx context.Context, deadLetterQueue string, max int64) (int64, error) {
-	sh := s.ShardOf(deadLetterQueue)
-	outboxes, err := s.remoteSources(ctx, sh, deadLetterQueue)
+	a, outboxes, err := s.redriveAt(ctx, deadLetterQueue)
 	if err != nil {
 		return 0, err
 	}
-	return s.apis[sh].redrive(ctx, deadLetterQueue, max, outboxes)
+	return a.redrive(ctx, deadLetterQueue, max, outboxes)
 }
 
-// remoteSources is the source queues of dead-letter queue dlq's letters
-// that are in another shard than sh (dlq's), read at sh's leader.
-func (s *Sharded) remoteSources(ctx context.Context, sh uint32, dlq string) ([]string, error) {
-	var sources []string
+// redriveAt is the API of dead-letter queue dlq's shard, and the source
+// queues of dlq's letters that are in other shards (read at its leader).
+func (s *Sharded) redriveAt(ctx context.Context, dlq string) (*API, []string, error) {
+	sh := s.ShardOf(dlq)
 	a := s.apis[sh]
+	var sources []string
 	if err := a.n.Read(ctx, func(x *replica.Shard) { sources = x.DeadSources(dlq) }); err != nil {
-		return nil, a.publicErr(err)
+		return nil, nil, a.publicErr(err)
 	}
-	var out []string
+	var outboxes []string
 	for _, src := range sources {
 		if s.elsewhere(src, int(sh)) {
-			out = append(out, src)
+			outboxes = append(outboxes, src)
 		}
 	}
-	return out, nil
+	return a, outboxes, nil
 }
 
 // PauseQueue implements chute.API.
@@ -443,12 +443,11 @@ func (s *Sharded) CancelMessages(ctx context.Context, queue string, refs ...chut
 
 // RedriveMessages implements chute.API, as Redrive.
 func (s *Sharded) RedriveMessages(ctx context.Context, deadLetterQueue string, refs ...chute.MessageRef) ([]chute.RedriveResult, error) {
-	sh := s.ShardOf(deadLetterQueue)
-	outboxes, err := s.remoteSources(ctx, sh, deadLetterQueue)
+	a, outboxes, err := s.redriveAt(ctx, deadLetterQueue)
 	if err != nil {
 		return nil, err
 	}
-	return s.apis[sh].redriveMessages(ctx, deadLetterQueue, refs, outboxes)
+	return a.redriveMessages(ctx, deadLetterQueue, refs, outboxes)
 }
 
 // CreateSchedule implements chute.API: in its target's shard (whose

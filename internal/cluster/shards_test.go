@@ -890,7 +890,8 @@ func TestShardedDeadLetters(t *testing.T) {
 	from := (dlqShard + 1) % 3
 	carry := func(seq uint64) replica.Result {
 		return c.do(dlqShard, replica.Command{Op: replica.OpCarry, Queue: "shared", Client: carryClient(from, "shared"), ClientSeq: seq,
-			Carry: []replica.CarryMsg{{Seq: seq, Msg: replica.Msg{Body: []byte("again")}, Info: engine.DeadInfo{Source: "w0", Reason: engine.ReasonMaxDeliveries}}}})
+			Carry: []replica.CarryMsg{{Seq: seq, Msg: replica.Msg{Body: []byte("again")},
+				CarryIn: engine.CarryIn{Info: engine.DeadInfo{Source: "w0", Reason: engine.ReasonMaxDeliveries}}}}})
 	}
 	if res := carry(1); res.Err != nil || res.Count != 0 {
 		t.Fatalf("a repeated carry: %d in, %v", res.Count, res.Err)

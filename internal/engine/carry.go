@@ -70,27 +70,19 @@ func (e *Engine) applyCarry(r *Record, base uint64) error {
 			return fmt.Errorf("priority %d", m.Prio)
 		}
 		en := entry{seq: e.nextSeq, ref: base + uint64(m.BlobOff), pub: c.Pub, size: uint32(len(m.Blob)), prio: m.Prio}
-		q, key := e.queues[r.Name], m.Key
 		if c.Redriven {
-			if q == nil {
+			src := e.queues[r.Name]
+			if src == nil {
 				return ErrQueueNotFound
 			}
-			q.total.Redriven++
-		} else {
-			q, key = e.ensureDeadLetterQueue(r.Name), ""
-			if q.dead == nil {
-				q.dead = make(map[uint64]*DeadInfo)
-			}
-			info := c.Info
-			q.dead[en.seq] = &info
-			en.flags = fDead
+			e.nextSeq++
+			e.enqueueRedriven(src, en, m.Key, r.Time)
+			continue
 		}
+		en.flags = fDead
 		e.nextSeq++
-		var expire int64
-		if q.cfg.MessageTTL > 0 {
-			expire = r.Time + int64(q.cfg.MessageTTL)
-		}
-		e.enqueue(q, en, 0, expire, key, r.Time)
+		info := c.Info
+		e.enqueueDead(e.ensureDeadLetterQueue(r.Name), en, &info, r.Time)
 	}
 	return nil
 }
@@ -160,15 +152,7 @@ func (d *decoder) carry(r *Record) {
 		m := &r.Msgs[i]
 		m.Prio = d.byte()
 		d.carryIn(&r.Carry[i])
-		blen := d.count(1)
-		m.BlobOff = uint32(d.off)
-		m.Blob = d.bytes(blen)
-		if d.err == nil {
-			var err error
-			if m.ID, m.Key, err = BlobIDKey(m.Blob); err != nil {
-				d.fail("blob: %v", err)
-			}
-		}
+		d.blob(m)
 	}
 }
 
@@ -185,10 +169,10 @@ func (e *Engine) Oldest(name string, n int) ([]Delivered, error) {
 	if q == nil {
 		return nil, fmt.Errorf("%w: %s", ErrQueueNotFound, text.Quote(name))
 	}
-	var out []Delivered
 	if n <= 0 {
 		return nil, nil
 	}
+	var out []Delivered
 	for p := MaxPriority; p >= 0; p-- {
 		taken := 0
 		q.walkPriority(p, func(en *entry) bool {

@@ -93,15 +93,35 @@ func (e *Engine) deadLetter(q *queue, en entry, k *keyState, reason Reason, t in
 	ne := entry{seq: e.nextSeq, ref: en.ref, pub: en.pub, size: en.size, prio: en.prio, flags: fDead}
 	e.nextSeq++
 	e.settle(q, en.seq, stDeadLettered, reason, dlq, ne.seq, t)
+	e.enqueueDead(dlq, ne, info, t)
+}
+
+// enqueueDead puts dead letter en (its sequence taken, fDead set) on
+// dlq at time t with its death: no key (info keeps it, for a redrive),
+// dlq's TTL (carry.go too).
+func (e *Engine) enqueueDead(dlq *queue, en entry, info *DeadInfo, t int64) {
 	if dlq.dead == nil {
 		dlq.dead = make(map[uint64]*DeadInfo)
 	}
-	dlq.dead[ne.seq] = info
-	var expire int64
-	if dlq.cfg.MessageTTL > 0 {
-		expire = t + int64(dlq.cfg.MessageTTL)
+	dlq.dead[en.seq] = info
+	e.enqueue(dlq, en, 0, dlq.ttlFrom(t), "", t)
+}
+
+// enqueueRedriven puts redriven message en (its sequence taken) on its
+// source src at time t, under its ordering key, with src's TTL
+// (carry.go too).
+func (e *Engine) enqueueRedriven(src *queue, en entry, key string, t int64) {
+	src.total.Redriven++
+	e.enqueue(src, en, 0, src.ttlFrom(t), key, t)
+}
+
+// ttlFrom is when a message q takes in at time t expires by q's TTL (0:
+// never).
+func (q *queue) ttlFrom(t int64) int64 {
+	if q.cfg.MessageTTL > 0 {
+		return t + int64(q.cfg.MessageTTL)
 	}
-	e.enqueue(dlq, ne, 0, expire, "", t)
+	return 0
 }
 
 // ensureDeadLetterQueue returns the named queue, creating it when missing
@@ -190,13 +210,8 @@ func (e *Engine) redriveEntry(dlq, src *queue, en entry, k *keyState, info *Dead
 	e.leave(dlq, &en, k)
 	ne := entry{seq: e.nextSeq, ref: en.ref, pub: en.pub, size: en.size, prio: en.prio}
 	e.nextSeq++
-	var expire int64
-	if src.cfg.MessageTTL > 0 {
-		expire = t + int64(src.cfg.MessageTTL)
-	}
-	src.total.Redriven++
 	e.settle(dlq, en.seq, stRedriven, 0, src, ne.seq, t)
-	e.enqueue(src, ne, 0, expire, info.Key, t)
+	e.enqueueRedriven(src, ne, info.Key, t)
 	return ne.seq
 }
 

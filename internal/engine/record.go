@@ -391,16 +391,7 @@ func (d *decoder) record() (*Record, error) {
 			m.Prio = d.byte()
 			m.DeliverAt = d.varint()
 			m.ExpireAt = d.varint()
-			blen := d.count(1)
-			m.BlobOff = uint32(d.off)
-			m.Blob = d.bytes(blen)
-			if d.err == nil {
-				var err error
-				m.ID, m.Key, err = BlobIDKey(m.Blob)
-				if err != nil {
-					d.fail("blob: %v", err)
-				}
-			}
+			d.blob(m)
 		}
 	case RecDeliver:
 		r.Name = d.string()
@@ -468,6 +459,20 @@ func (d *decoder) record() (*Record, error) {
 		return nil, d.err
 	}
 	return r, nil
+}
+
+// blob reads what PubMsg.appendBlob wrote into m (its ID and key from
+// the blob; Blob aliases the record).
+func (d *decoder) blob(m *PubMsg) {
+	blen := d.count(1)
+	m.BlobOff = uint32(d.off)
+	m.Blob = d.bytes(blen)
+	if d.err == nil {
+		var err error
+		if m.ID, m.Key, err = BlobIDKey(m.Blob); err != nil {
+			d.fail("blob: %v", err)
+		}
+	}
 }
 
 func appendString(buf []byte, s string) []byte {

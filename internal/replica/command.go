@@ -278,14 +278,12 @@ type TxSettle struct {
 
 // CarryMsg is one message an OpCarry carries: its sequence in the
 // outbox it comes from, the message as stored there (Prio, ID, Key,
-// Headers, Body, Zstd), its publish time, and its death (a dead letter)
+// Headers, Body, Zstd), and its publish time and death (a dead letter)
 // or Redriven (a dead letter redriven to its source queue).
 type CarryMsg struct {
-	Seq      uint64
-	Msg      Msg
-	Pub      int64
-	Info     engine.DeadInfo
-	Redriven bool
+	Seq uint64
+	Msg Msg
+	engine.CarryIn
 }
 
 // Msg is a published message. Key, Headers and TTL are v2.
@@ -385,10 +383,11 @@ func (c *Command) Encode(buf []byte) []byte {
 		buf = binary.AppendUvarint(buf, c.SessionSeq)
 	case OpCarry:
 		buf = binary.AppendUvarint(buf, uint64(len(c.Carry)))
-		for _, d := range c.Carry {
+		for i := range c.Carry {
+			d := &c.Carry[i]
 			buf = binary.AppendUvarint(buf, d.Seq)
-			buf = appendMsgs(buf, []Msg{d.Msg}, v)
-			buf = engine.AppendCarryIn(buf, &engine.CarryIn{Pub: d.Pub, Info: d.Info, Redriven: d.Redriven})
+			buf = appendMsg(buf, &d.Msg, v)
+			buf = engine.AppendCarryIn(buf, &d.CarryIn)
 		}
 	case OpTx:
 		buf = appendString(buf, c.TxID)
@@ -457,22 +456,28 @@ func (c *Command) Encode(buf []byte) []byte {
 // version 2).
 func appendMsgs(buf []byte, msgs []Msg, v uint8) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(msgs)))
-	for _, m := range msgs {
-		buf = append(buf, m.Prio)
-		buf = binary.AppendVarint(buf, int64(m.Delay))
-		buf = appendString(buf, m.ID)
-		buf = binary.AppendUvarint(buf, uint64(len(m.Body)))
-		buf = append(buf, m.Body...)
-		if v >= 2 {
-			buf = appendString(buf, m.Key)
-			buf = appendMap(buf, m.Headers)
-			buf = binary.AppendVarint(buf, int64(m.TTL))
-			var flags byte
-			if m.Zstd {
-				flags = 1
-			}
-			buf = append(buf, flags)
+	for i := range msgs {
+		buf = appendMsg(buf, &msgs[i], v)
+	}
+	return buf
+}
+
+// appendMsg writes one message (appendMsgs).
+func appendMsg(buf []byte, m *Msg, v uint8) []byte {
+	buf = append(buf, m.Prio)
+	buf = binary.AppendVarint(buf, int64(m.Delay))
+	buf = appendString(buf, m.ID)
+	buf = binary.AppendUvarint(buf, uint64(len(m.Body)))
+	buf = append(buf, m.Body...)
+	if v >= 2 {
+		buf = appendString(buf, m.Key)
+		buf = appendMap(buf, m.Headers)
+		buf = binary.AppendVarint(buf, int64(m.TTL))
+		var flags byte
+		if m.Zstd {
+			flags = 1
 		}
+		buf = append(buf, flags)
 	}
 	return buf
 }
@@ -617,15 +622,19 @@ func (d *decoder) strings() []string {
 func (d *decoder) msgs(v uint8) []Msg {
 	msgs := make([]Msg, d.count(4))
 	for i := range msgs {
-		m := &msgs[i]
-		m.Prio, m.Delay = d.byte(), time.Duration(d.varint())
-		m.ID, m.Body = string(d.bytes()), d.bytes()
-		if v >= 2 {
-			m.Key, m.Headers, m.TTL = string(d.bytes()), d.stringMap(), time.Duration(d.varint())
-			m.Zstd = d.byte()&1 != 0
-		}
+		d.msg(&msgs[i], v)
 	}
 	return msgs
+}
+
+// msg reads what appendMsg wrote.
+func (d *decoder) msg(m *Msg, v uint8) {
+	m.Prio, m.Delay = d.byte(), time.Duration(d.varint())
+	m.ID, m.Body = string(d.bytes()), d.bytes()
+	if v >= 2 {
+		m.Key, m.Headers, m.TTL = string(d.bytes()), d.stringMap(), time.Duration(d.varint())
+		m.Zstd = d.byte()&1 != 0
+	}
 }
 
 // queueConfig reads a configuration in the engine's format.
@@ -717,11 +726,7 @@ func (d *decoder) command(max uint8) *Command {
 		for i := range c.Carry {
 			dm := &c.Carry[i]
 			dm.Seq = d.uvarint()
-			if ms := d.msgs(v); len(ms) == 1 {
-				dm.Msg = ms[0]
-			} else {
-				d.fail("%d messages in a carried one", len(ms))
-			}
+			d.msg(&dm.Msg, v)
 			if d.err != nil {
 				break
 			}
@@ -730,8 +735,7 @@ func (d *decoder) command(max uint8) *Command {
 				d.fail("carried: %v", err)
 				break
 			}
-			d.b = d.b[n:]
-			dm.Pub, dm.Info, dm.Redriven = ci.Pub, ci.Info, ci.Redriven
+			d.b, dm.CarryIn = d.b[n:], ci
 		}
 	case OpTx:
 		c.TxID = string(d.bytes())

@@ -82,13 +82,13 @@ func genCommand(t *rapid.T) *Command {
 		c.SessionSeq = rapid.Uint64().Draw(t, "slot")
 	case OpCarry:
 		c.Carry = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) CarryMsg {
-			return CarryMsg{Seq: rapid.Uint64().Draw(t, "seq"), Pub: rapid.Int64().Draw(t, "pub"),
+			return CarryMsg{Seq: rapid.Uint64().Draw(t, "seq"),
 				Msg: Msg{Prio: rapid.Uint8().Draw(t, "prio"), ID: rapid.String().Draw(t, "mid"), Key: rapid.String().Draw(t, "key"),
 					Headers: headers.Draw(t, "headers"), Body: rapid.SliceOf(rapid.Byte()).Draw(t, "body"), Zstd: rapid.Bool().Draw(t, "zstd")},
-				Info: engine.DeadInfo{Source: rapid.String().Draw(t, "source"), Reason: engine.Reason(rapid.Uint8().Draw(t, "reason")),
-					Deliveries: rapid.IntRange(0, 1<<31-1).Draw(t, "deliveries"), LastError: rapid.String().Draw(t, "err"),
-					At: rapid.Int64().Draw(t, "at"), OrigSeq: rapid.Uint64().Draw(t, "oseq"), Key: rapid.String().Draw(t, "dkey")},
-				Redriven: rapid.Bool().Draw(t, "redriven")}
+				CarryIn: engine.CarryIn{Pub: rapid.Int64().Draw(t, "pub"), Redriven: rapid.Bool().Draw(t, "redriven"),
+					Info: engine.DeadInfo{Source: rapid.String().Draw(t, "source"), Reason: engine.Reason(rapid.Uint8().Draw(t, "reason")),
+						Deliveries: rapid.IntRange(0, 1<<31-1).Draw(t, "deliveries"), LastError: rapid.String().Draw(t, "err"),
+						At: rapid.Int64().Draw(t, "at"), OrigSeq: rapid.Uint64().Draw(t, "oseq"), Key: rapid.String().Draw(t, "dkey")}}}
 		}), 0, 3).Draw(t, "dead")
 	case OpTx:
 		c.TxID = rapid.String().Draw(t, "txid")
@@ -600,8 +600,8 @@ func TestShardDeadLetters(t *testing.T) {
 func TestShardCarry(t *testing.T) {
 	const t0 = int64(1_800_000_000_000_000_000)
 	dm := func(seq uint64, body string) CarryMsg {
-		return CarryMsg{Seq: seq, Pub: t0 - 5, Msg: Msg{Prio: 2, ID: "id-" + body, Key: "k", Body: []byte(body)},
-			Info: engine.DeadInfo{Source: "a", Reason: engine.ReasonMaxDeliveries, Deliveries: 3, LastError: "boom", At: t0 - 1, OrigSeq: seq, Key: "k"}}
+		return CarryMsg{Seq: seq, Msg: Msg{Prio: 2, ID: "id-" + body, Key: "k", Body: []byte(body)}, CarryIn: engine.CarryIn{Pub: t0 - 5,
+			Info: engine.DeadInfo{Source: "a", Reason: engine.ReasonMaxDeliveries, Deliveries: 3, LastError: "boom", At: t0 - 1, OrigSeq: seq, Key: "k"}}}
 	}
 	back := func(at int64, queue string, seq uint64) Command {
 		m := dm(seq, "back")

@@ -427,21 +427,22 @@ func (s *Shard) carry(c *Command, index uint64, r *Result) error {
 	}
 	last := s.clients[c.Client].seq
 	var msgs []engine.PubMsg
-	var dead []engine.CarryIn
+	var carried []engine.CarryIn
 	r.Published = make([]engine.PubResult, len(c.Carry))
-	for i, d := range c.Carry {
+	for i := range c.Carry {
+		d := &c.Carry[i]
 		if d.Seq <= last {
 			r.Published[i].Duplicate = true
 			continue
 		}
 		m := &d.Msg
 		msgs = append(msgs, engine.PubMsg{Prio: m.Prio, ID: m.ID, Key: m.Key, Headers: m.Headers, Body: m.Body, Zstd: m.Zstd})
-		dead = append(dead, engine.CarryIn{Pub: d.Pub, Info: d.Info, Redriven: d.Redriven})
+		carried = append(carried, d.CarryIn)
 	}
 	if len(msgs) == 0 {
 		return nil
 	}
-	rec, err := s.eng.PrepareCarry(max(c.Time, s.eng.Now()), c.Queue, msgs, dead)
+	rec, err := s.eng.PrepareCarry(max(c.Time, s.eng.Now()), c.Queue, msgs, carried)
 	if r.Err = err; err != nil {
 		r.Published = nil
 		return nil

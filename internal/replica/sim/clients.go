@@ -411,9 +411,9 @@ func (w *world) carrier() {
 		batch := outbox[:min(len(outbox), 4)]
 		cmd := replica.Command{Op: replica.OpCarry, Queue: carriedName, Client: "chute.fwd/9/out", ClientSeq: batch[len(batch)-1].seq}
 		for _, l := range batch {
-			cmd.Carry = append(cmd.Carry, replica.CarryMsg{Seq: l.seq, Pub: w.now,
-				Msg:  replica.Msg{ID: l.id, Headers: map[string]string{"producer": "carrier"}, Body: []byte(l.id)},
-				Info: engine.DeadInfo{Source: "elsewhere", Reason: engine.ReasonMaxDeliveries, OrigSeq: l.seq}})
+			cmd.Carry = append(cmd.Carry, replica.CarryMsg{Seq: l.seq,
+				Msg:     replica.Msg{ID: l.id, Headers: map[string]string{"producer": "carrier"}, Body: []byte(l.id)},
+				CarryIn: engine.CarryIn{Pub: w.now, Info: engine.DeadInfo{Source: "elsewhere", Reason: engine.ReasonMaxDeliveries, OrigSeq: l.seq}}})
 		}
 		c.call(cmd, func(res replica.Result) {
 			if res.Err != nil {
