@@ -35,16 +35,27 @@ import (
 // to the next, and after waits in a row during which nothing came, only
 // now and then. What a commit means does not change: an entry is still
 // acknowledged only once synced, and committed on a quorum of syncs.
+//
+// A turn whose messages moved the commit index (a follower's answer to
+// the leader's last batch) is not held, and a hold ends when one comes:
+// what it commits has waited its round already, and its callers
+// (confirms, deliveries) wait for the apply, not for more proposals.
+// Held, it added up to the delay to a commit that came less than the
+// delay after a sync. Measured (W3 at 2,000/s, interleaved pairs), the
+// gain is within this machine's noise: e2e p99 15.2, 14.7, 14.5 ms
+// against 16.2, 16.2, 15.1 with the hold, then 17.7, 20.2, 19.9 against
+// 17.2, 21.3, 20.6 in a busier hour (docs/replication.md, ninth session).
 
 // hold is the delay's wait: until wait has passed by the node's clock,
-// the loop takes proposals and messages as they come (into the next
-// Update). arrived reports whether any came; stopped, that the node was
-// closed meanwhile.
+// or a message moved the commit index, the loop takes
+// proposals and messages as they come (into the next Update). arrived
+// reports whether any came; stopped, that the node was closed meanwhile.
 func (n *Node) hold(wait time.Duration, receive func([]consensus.Message), propose func(*proposal),
 	park func(*Parked), stand func(standReq)) (arrived, stopped bool) {
 	t := n.cfg.Clock.NewTimer(wait)
 	defer t.Stop()
 	n.delays.Add(1) // (counted once armed: a test that sees it may move the clock)
+	committed := n.rn.Status().Commit
 	for taken := 0; taken < maxBatchEvents; taken++ {
 		select {
 		case <-t.C():
@@ -53,6 +64,9 @@ func (n *Node) hold(wait time.Duration, receive func([]consensus.Message), propo
 			return arrived, true
 		case msgs := <-n.inbox:
 			receive(msgs)
+			if n.rn.Status().Commit != committed {
+				return true, false
+			}
 		case p := <-n.props:
 			propose(p)
 		case p := <-n.parks:

@@ -89,7 +89,8 @@ type Config struct {
 	// SyncDelay after its last sync ended, it waits until SyncDelay has
 	// passed since then (still taking proposals and messages), so that
 	// what came meanwhile shares one Update and one sync. Never when it
-	// goes from one batch straight to the next. Timed by Clock. Keep it
+	// goes from one batch straight to the next, nor when what woke it
+	// moved the commit index. Timed by Clock. Keep it
 	// well under Tick: the loop does not tick while it waits. See
 	// delay.go.
 	SyncDelay time.Duration
@@ -644,6 +645,7 @@ func (n *Node) run() {
 	for {
 		// From a sync straight to what came during it: no commit delay.
 		straight := synced && len(n.inbox)+len(n.props)+len(n.parks)+len(n.stands) > 0
+		committed := n.rn.Status().Commit
 		woken := false // by what the next Update syncs
 		select {
 		case <-n.stop:
@@ -691,8 +693,10 @@ func (n *Node) run() {
 			woken = true
 		}
 		// The commit delay (delay.go), on the leader: a turn that did not
-		// come straight from a sync, and took what the next Update syncs.
-		if woken && !straight && n.rn.Status().IsLeader {
+		// come straight from a sync, took what the next Update syncs, and
+		// did not move the commit index (a follower's answer that commits
+		// entries is applied at once: their callers wait for it).
+		if st := n.rn.Status(); woken && !straight && st.IsLeader && st.Commit == committed {
 			if wait := delay.Wait(n.cfg.Clock.Now()); wait > 0 {
 				arrived, stopped := n.hold(wait, receive, propose, park, stand)
 				if stopped {

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/chutetest"
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/replica"
@@ -49,6 +50,8 @@ type testCluster struct {
 	maxVersion        uint8        // every member's Config.MaxVersion at first
 	seed              []byte       // if set, every member's log starts from this shard snapshot (replica.SeedLog)
 	segmentSize       int64        // Config.SegmentSize
+	clock             chute.Clock  // Config.Clock (nil: the system's)
+	syncDelay         time.Duration
 	peers             map[uint64]string
 	members           map[uint64]*member
 }
@@ -136,7 +139,8 @@ func (c *testCluster) tryStart(id uint64) error {
 		m.l = l
 	}
 	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact, Join: m.join, HTTP: c.client,
-		MaxVersion: m.maxVersion, Replaces: m.replaces, SegmentSize: c.segmentSize})
+		MaxVersion: m.maxVersion, Replaces: m.replaces, SegmentSize: c.segmentSize,
+		Clock: c.clock, SyncDelay: c.syncDelay})
 	if err != nil {
 		m.l.Close()
 		m.l = nil
