@@ -64,7 +64,8 @@ index and lag (the commit index minus the match) are known too.`,
 			return nil
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
+	var force bool
+	backup := &cobra.Command{
 		Use:   "backup DIR",
 		Short: "back up the cluster into a new directory: the leader's consistent snapshot of every queue, message, lease and schedule",
 		Long: `backup asks the leader (any node of --server answers with its address) for
@@ -73,7 +74,15 @@ the leader's loop between two commands, so consistent with the log at that
 index. It writes DIR/shard.snapshot, then DIR/cluster-backup.json (size,
 SHA-256, index, command version), both synced. Start a new cluster from it
 with chute serve --cluster-restore DIR on every new node
-(docs/operations.md, "Backups of a cluster").`,
+(docs/operations.md, "Backups of a cluster").
+
+A cluster of several shards: each shard's snapshot comes from its own
+leader, one after another (shard 0, the directory, last), and it writes
+DIR/shard-K.snapshot for the others. Meanwhile the forwarder of every member
+is held, so that no dead letter moves between two shards while their
+snapshots are taken (dead letters for another shard wait in their outboxes
+until the backup ends). A member that cannot be held fails the backup, unless
+--force; a hold that lapsed (a member restarted) fails it too.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := f.clusterInfo(0)
@@ -83,10 +92,22 @@ with chute serve --cluster-restore DIR on every new node
 			n := max(in.Shards, 1)
 			m := cluster.BackupManifest{Created: time.Now().UTC(), Shards: make([]cluster.ShardBackup, n-1)}
 			snaps := make([][]byte, n)
+			var hold *forwardHold
+			if n > 1 {
+				if hold, err = f.holdForwarders(in.Members, force, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+				defer hold.release()
+			}
 			// Shard 0 (the directory) last: every name in the other
 			// shards' snapshots was placed before it was made, so it is
 			// in the directory's later one too.
 			for k := int(n) - 1; k >= 0; k-- {
+				if hold != nil {
+					if err := hold.renew(); err != nil {
+						return err
+					}
+				}
 				data, applied, version, addr, err := f.shardSnapshot(uint32(k))
 				if err != nil {
 					return err
@@ -99,6 +120,11 @@ with chute serve --cluster-restore DIR on every new node
 				}
 				if n > 1 {
 					fmt.Fprintf(cmd.OutOrStdout(), "shard %d: %d bytes at index %d from %s\n", k, len(data), applied, addr)
+				}
+			}
+			if hold != nil { // held throughout
+				if err := hold.renew(); err != nil {
+					return err
 				}
 			}
 			if n == 1 {
@@ -114,7 +140,9 @@ with chute serve --cluster-restore DIR on every new node
 			}
 			return nil
 		},
-	})
+	}
+	backup.Flags().BoolVar(&force, "force", false, "take the backup even if a member's forwarder cannot be held (a dead letter carried between two shards' snapshots may then be in neither)")
+	cmd.AddCommand(backup)
 	cmd.AddCommand(f.memberCmd("add", "add ID URL",
 		"add node ID, reached at URL, as a learner (it gets the log and does not vote yet)",
 		`add asks the leader to add node ID as a learner: start the node first with

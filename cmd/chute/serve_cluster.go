@@ -139,6 +139,9 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 			srv.Handle(path, h)
 		}
 	}
+	if fwd != nil { // held by chute cluster backup
+		srv.Handle(cluster.ForwardHoldPath, fwd.HoldHandler())
+	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		closeAll()

@@ -3,10 +3,14 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chutemq/chute"
@@ -70,6 +74,13 @@ type Forwarder struct {
 	nodes  []*Node // nodes[k]: shard k's
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// A hold (a backup of several shards, below): mu is taken by each
+	// pass, so that a hold begins once the pass under way has ended.
+	mu      sync.Mutex
+	holdID  string
+	until   time.Time    // by nodes[0]'s clock
+	skipped atomic.Int64 // passes not made under a hold
 }
 
 // StartForwarder starts the forwarder of a process's nodes (nodes[k] of
@@ -100,9 +111,15 @@ func (f *Forwarder) run(ctx context.Context) {
 			return
 		case <-t.C():
 		}
-		pctx, cancel := context.WithTimeout(ctx, forwardTimeout)
-		f.pass(pctx)
-		cancel()
+		f.mu.Lock()
+		if f.holdID != "" && clock.Now().Before(f.until) {
+			f.skipped.Add(1)
+		} else {
+			pctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+			f.pass(pctx)
+			cancel()
+		}
+		f.mu.Unlock()
 	}
 }
 
@@ -228,5 +245,115 @@ func (n *Node) CarryHandler() http.Handler {
 		answerRelayed(w, err, func(w http.ResponseWriter, err error) {
 			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
 		})
+	})
+}
+
+// Holding the forwarders during a backup of several shards.
+//
+// A backup takes each shard's snapshot from its leader, one after
+// another, not at one instant. A message the forwarder carried between
+// two of them (put into its shard, then cancelled in the outbox) could
+// be in neither: cancelled in the source's snapshot, taken after, and
+// not yet in the other's, taken before. So `chute cluster backup` first
+// holds the forwarder of every member (a hold of its own ID, for a
+// while, renewed before each shard), takes the snapshots, checks that
+// every hold lasted throughout, and releases them. A hold begins once
+// the pass under way has ended: a carry and its outbox's cancel were
+// both applied before it, or the cancel was not proposed (the messages
+// are still in the outbox, and the other shard skips them when they are
+// carried again after a restore). A process restarted meanwhile has
+// lost its hold, and the check fails the backup. Nothing is lost by a
+// hold: dead letters wait in their outboxes until it ends.
+
+// ForwardHoldPath holds and releases a process's forwarder (the
+// cluster's token): POST {"id", "seconds"} holds it for that long (again:
+// renews it), answering {"held": true} if a hold of that ID was already
+// in force (false: a new hold, or one that lapsed), 409 while another ID
+// holds it; GET ?id= answers {"held"}; DELETE ?id= releases it.
+const ForwardHoldPath = "/chute.cluster.v1/forward-hold"
+
+// maxHold bounds one hold.
+const maxHold = time.Hour
+
+// ForwardHold is ForwardHoldPath's request.
+type ForwardHold struct {
+	ID      string `json:"id"`
+	Seconds int    `json:"seconds"`
+}
+
+// ErrHeld is a hold refused while another one is in force.
+var ErrHeld = errors.New("cluster: the forwarder is held by another backup")
+
+// Hold holds the forwarder for d under id (or renews id's hold), once
+// the pass under way has ended. It reports whether id's hold was in
+// force already; ErrHeld while another id's is.
+func (f *Forwarder) Hold(id string, d time.Duration) (continued bool, err error) {
+	if id == "" || d <= 0 || d > maxHold {
+		return false, fmt.Errorf("cluster: a hold needs an ID and a duration up to %v", maxHold)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.nodes[0].cfg.Clock.Now()
+	inForce := f.holdID != "" && now.Before(f.until)
+	if inForce && f.holdID != id {
+		return false, fmt.Errorf("%w until %s", ErrHeld, f.until.UTC().Format(time.RFC3339))
+	}
+	f.holdID, f.until = id, now.Add(d)
+	return inForce, nil
+}
+
+// Held reports whether id's hold is in force.
+func (f *Forwarder) Held(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return id != "" && f.holdID == id && f.nodes[0].cfg.Clock.Now().Before(f.until)
+}
+
+// Release ends id's hold (nothing if another's is in force).
+func (f *Forwarder) Release(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.holdID == id {
+		f.holdID = ""
+	}
+}
+
+// HoldHandler serves ForwardHoldPath.
+func (f *Forwarder) HoldHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !f.nodes[0].authorized(w, r) {
+			return
+		}
+		var held bool
+		switch r.Method {
+		case http.MethodPost:
+			var req ForwardHold
+			if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&req); err != nil {
+				http.Error(w, fmt.Sprintf("a hold: %v", err), http.StatusBadRequest)
+				return
+			}
+			var err error
+			switch held, err = f.Hold(req.ID, time.Duration(req.Seconds)*time.Second); {
+			case errors.Is(err, ErrHeld):
+				http.Error(w, err.Error(), http.StatusConflict)
+				return
+			case err != nil:
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+		case http.MethodGet:
+			held = f.Held(r.URL.Query().Get("id"))
+		case http.MethodDelete:
+			f.Release(r.URL.Query().Get("id"))
+			w.WriteHeader(http.StatusNoContent)
+			return
+		default:
+			http.Error(w, "POST, GET or DELETE", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(struct {
+			Held bool `json:"held"`
+		}{held})
 	})
 }

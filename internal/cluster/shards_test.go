@@ -100,6 +100,7 @@ func (c *shardedCluster) start(id uint64) {
 			handle(path, h)
 		}
 	}
+	handle(ForwardHoldPath, m.fwd.HoldHandler())
 	if m.api != nil {
 		go m.api.Serve(m.l)
 		return

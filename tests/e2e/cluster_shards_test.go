@@ -353,8 +353,9 @@ func TestClusterShards(t *testing.T) {
 }
 
 // TestClusterShardsBackup: `chute cluster backup` of a cluster of three
-// shards takes each shard's snapshot from its leader (shard 0's, the
-// directory, last); three new `chute serve --cluster-shards 3
+// shards holds every member's forwarder and takes each shard's snapshot
+// from its leader (shard 0's, the directory, last); with a member down it
+// is refused, unless --force; three new `chute serve --cluster-shards 3
 // --cluster-restore DIR` start a cluster that routes every queue to its
 // shard and holds every message confirmed before the backup. A backup
 // restored with another number of shards, or with one shard's snapshot
@@ -382,13 +383,25 @@ func TestClusterShardsBackup(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "backup")
 	out, code := bkRunChute(t, "cluster", "backup", dir, "--server", fmt.Sprintf("127.0.0.1:%d", a.ports[1]))
-	if code != 0 || !strings.Contains(out, "backed up 3 shards") {
+	if code != 0 || !strings.Contains(out, "backed up 3 shards") || !strings.Contains(out, "held the forwarders of 3 node(s)") {
 		t.Fatalf("cluster backup: exit %d\n%s", code, out)
 	}
 	for k := range uint32(shards) {
 		if _, err := os.Stat(filepath.Join(dir, cluster.BackupShardFile(k))); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A member down: its forwarder cannot be held, and the backup is
+	// refused, unless --force.
+	a.procs[0].stop()
+	live := fmt.Sprintf("127.0.0.1:%d,127.0.0.1:%d", a.ports[1], a.ports[2])
+	if out, code := bkRunChute(t, "cluster", "backup", filepath.Join(t.TempDir(), "refused"), "--server", live); code == 0 ||
+		!strings.Contains(out, "could not hold every member's forwarder") || !strings.Contains(out, "node 1:") || !strings.Contains(out, "--force") {
+		t.Fatalf("cluster backup with node 1 down: exit %d\n%s", code, out)
+	}
+	if out, code := bkRunChute(t, "cluster", "backup", filepath.Join(t.TempDir(), "forced"), "--server", live, "--force"); code != 0 ||
+		!strings.Contains(out, "not held (--force): node 1:") || !strings.Contains(out, "held the forwarders of 2 node(s)") || !strings.Contains(out, "backed up 3 shards") {
+		t.Fatalf("cluster backup --force with node 1 down: exit %d\n%s", code, out)
 	}
 
 	// Another number of shards: refused.
