@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/chutemq/chute"
-	"github.com/chutemq/chute/client"
 	"github.com/chutemq/chute/internal/chutetest"
 )
 
@@ -67,14 +65,7 @@ func TestForwardHoldRule(t *testing.T) {
 // A second backup's hold is refused while the first's lasts.
 func TestForwardHold(t *testing.T) {
 	c := newShardedClusterWith(t, 3, &shardedCluster{shards: 2, api: true})
-	c.settled(20 * time.Second)
-	cl, err := client.Dial(c.peers[1], client.WithEndpoints(c.peers[2], c.peers[3]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	cl, ctx := c.dialSettled()
 	must := func(err error) {
 		t.Helper()
 		if err != nil {

@@ -695,14 +695,7 @@ func TestShardedPlacement(t *testing.T) {
 // nothing in twice, a later one goes in.
 func TestShardedDeadLetters(t *testing.T) {
 	c := newShardedClusterWith(t, 3, &shardedCluster{shards: 3, api: true})
-	c.settled(20 * time.Second)
-	cl, err := client.Dial(c.peers[1], client.WithEndpoints(c.peers[2], c.peers[3]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	cl, ctx := c.dialSettled()
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -903,4 +896,20 @@ func TestShardedDeadLetters(t *testing.T) {
 	if st, err := cl.QueueStats(ctx, "shared"); err != nil || st.Ready != 1 {
 		t.Fatalf("shared after the carries: %d ready, %v", st.Ready, err)
 	}
+}
+
+// dialSettled waits for c's leaders (settled) and returns a client of
+// members 1–3, dialling 1, closed when the test ends, and a context of a
+// minute.
+func (c *shardedCluster) dialSettled() (*client.Client, context.Context) {
+	c.t.Helper()
+	c.settled(20 * time.Second)
+	cl, err := client.Dial(c.peers[1], client.WithEndpoints(c.peers[2], c.peers[3]))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cl.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	c.t.Cleanup(cancel)
+	return cl, ctx
 }
