@@ -408,9 +408,17 @@ func (f *clientFlags) clusterDo(method, path string, body []byte) (*http.Respons
 		}
 		if resp.StatusCode == http.StatusNotFound {
 			resp.Body.Close()
-			return nil, "", fmt.Errorf("%s is not a cluster node (serve without --cluster-peers)", addr)
+			return nil, "", notClusterError{addr}
 		}
 		return resp, addr, nil
 	}
 	return nil, "", lastErr
+}
+
+// notClusterError is a 404 from a cluster endpoint: the server at addr
+// serves no such path.
+type notClusterError struct{ addr string }
+
+func (e notClusterError) Error() string {
+	return e.addr + " is not a cluster node (serve without --cluster-peers)"
 }
