@@ -74,7 +74,7 @@ func TestForwardHold(t *testing.T) {
 	}
 	must(cl.CreateQueue(ctx, "dead", chute.QueueConfig{}))
 	dir := c.members[1].nodes[0]
-	dlq, _ := dir.Placement("dead")
+	dlq := placed(t, dir, "dead")
 	router := NewSharded(c.members[1].nodes)
 	group := ""
 	for i := 0; group == ""; i++ {
