@@ -39,6 +39,7 @@ var (
 	cLogSegs   = desc("chute_cluster_log_segments", "Segment files of the node's Raft log.", "shard")
 	cCarried   = desc("chute_cluster_carried_total", "Messages this node, leading, carried from the shard's outboxes (dead letters for a dead-letter queue in another shard, letters redriven to a queue in another shard) to their shards.", "shard")
 	cCarryFail = desc("chute_cluster_carry_failures_total", "Carries from the shard's outboxes that failed (tried again at the next pass).", "shard")
+	cHeld      = desc("chute_cluster_forward_held", "1 while this process's forwarder of dead letters between shards is held by a backup (chute cluster backup), else 0.", "shard")
 	cOutboxed  = desc("chute_cluster_outbox_messages", "On the leader: messages waiting in the shard's outboxes to be carried to another shard, at the forwarder's last look.", "shard")
 	cVersion   = desc("chute_cluster_command_version", "The command version the cluster has recorded in its log (a rolling upgrade is done once it is the binaries' latest).", "shard")
 )
@@ -59,7 +60,7 @@ func NewClusterCollector(stats func() server.Stats, nodes ...*cluster.Node) *Clu
 // Describe implements prometheus.Collector.
 func (c *ClusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{cTerm, cLeader, cHasLeader, cCommit, cApplied, cApplyLag, cSnapshot, cLeaders, cTransfers, cSnapSent, cSnapRest, cMembers, cLag, cUp, cVersion,
-		cSyncs, cDelays, cSyncTime, cLogBytes, cLogSegs, cCarried, cCarryFail, cOutboxed,
+		cSyncs, cDelays, cSyncTime, cLogBytes, cLogSegs, cCarried, cCarryFail, cOutboxed, cHeld,
 		sConns, sConnsTotal, sRequests, sAuthFailures, sRefused, sInflight, sInflightMax} {
 		ch <- d
 	}
@@ -112,6 +113,11 @@ func collectShard(ctx context.Context, n *cluster.Node, gauge, count func(*prome
 	count(cCarried, float64(in.Carried), shard)
 	count(cCarryFail, float64(in.CarryFailures), shard)
 	gauge(cOutboxed, float64(in.Outboxed), shard)
+	held := 0.0
+	if !in.ForwardHeldUntil.IsZero() {
+		held = 1
+	}
+	gauge(cHeld, held, shard)
 	var voters, learners int
 	for _, m := range in.Members {
 		if m.Voter {

@@ -80,7 +80,7 @@ func TestClusterMetrics(t *testing.T) {
 	if v := value(t, fams, "chute_cluster_log_segments", "shard", "0"); v < 1 {
 		t.Errorf("log segments %v", v)
 	}
-	for _, name := range []string{"chute_cluster_carried_total", "chute_cluster_carry_failures_total", "chute_cluster_outbox_messages"} {
+	for _, name := range []string{"chute_cluster_carried_total", "chute_cluster_carry_failures_total", "chute_cluster_outbox_messages", "chute_cluster_forward_held"} {
 		if v := value(t, fams, name, "shard", "0"); v != 0 { // one shard: nothing to carry
 			t.Errorf("%s %v", name, v)
 		}

@@ -201,6 +201,9 @@ func printClusterInfo(out io.Writer, in cluster.Info) error {
 	if in.Carried+in.CarryFailures+in.Outboxed > 0 {
 		fmt.Fprintf(out, "outboxes (dead letters for other shards): %d waiting, %d carried, %d carries failed\n", in.Outboxed, in.Carried, in.CarryFailures)
 	}
+	if !in.ForwardHeldUntil.IsZero() {
+		fmt.Fprintf(out, "forwarder held by a backup until %s: dead letters for other shards wait in their outboxes\n", in.ForwardHeldUntil.UTC().Format(time.RFC3339))
+	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tMATCH\tLAG\tREADS")
 	for _, m := range in.Members {

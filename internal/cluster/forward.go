@@ -299,7 +299,15 @@ func (f *Forwarder) Hold(id string, d time.Duration) (continued bool, err error)
 		return false, fmt.Errorf("%w until %s", ErrHeld, f.until.UTC().Format(time.RFC3339))
 	}
 	f.holdID, f.until = id, now.Add(d)
+	f.shown(f.until.UnixNano())
 	return inForce, nil
+}
+
+// shown sets what each node's Info says of the hold (0: none).
+func (f *Forwarder) shown(until int64) {
+	for _, n := range f.nodes {
+		n.heldUntil.Store(until)
+	}
 }
 
 // Held reports whether id's hold is in force.
@@ -315,6 +323,7 @@ func (f *Forwarder) Release(id string) {
 	defer f.mu.Unlock()
 	if f.holdID == id {
 		f.holdID = ""
+		f.shown(0)
 	}
 }
 

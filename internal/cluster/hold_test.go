@@ -134,6 +134,17 @@ func TestForwardHold(t *testing.T) {
 	if st, err := cl.QueueStats(ctx, "dead"); err != nil || st.Ready != 0 {
 		t.Fatalf("dead while held: %+v %v", st, err)
 	}
+	heldUntil := func(id uint64) time.Time {
+		t.Helper()
+		in, err := c.members[id].nodes[1].Info(ctx)
+		must(err)
+		return in.ForwardHeldUntil
+	}
+	for id := range c.members {
+		if heldUntil(id).IsZero() {
+			t.Fatalf("member %d's status does not show the hold", id)
+		}
+	}
 	for id := range c.members {
 		if code, held := hold(id, ForwardHold{ID: "backup-1", Seconds: 60}); code != http.StatusOK || !held {
 			t.Fatalf("member %d: renewal answered %d, held %v", id, code, held)
@@ -147,6 +158,9 @@ func TestForwardHold(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("member %d: release answered %s", id, resp.Status)
+		}
+		if u := heldUntil(id); !u.IsZero() {
+			t.Fatalf("member %d's status shows a hold until %v after the release", id, u)
 		}
 	}
 	for {

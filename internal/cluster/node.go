@@ -170,6 +170,7 @@ type Node struct {
 	// The forwarder's, for this shard's outboxes (forward.go): messages
 	// carried, carries failed, and messages waiting at its last pass.
 	carried, carryFailures, outboxed atomic.Int64
+	heldUntil                        atomic.Int64 // the forwarder's hold (UnixNano; 0: none), for Info
 
 	mu     sync.Mutex
 	status consensus.Status // as of the last loop turn

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // StatusPath serves a node's view of its cluster as JSON (GET; the
@@ -44,6 +45,10 @@ type Info struct {
 	Carried       int64 `json:"carried"`
 	CarryFailures int64 `json:"carry_failures"`
 	Outboxed      int64 `json:"outboxed"`
+	// ForwardHeldUntil: this process's forwarder is held by a backup
+	// until then (by the node's clock; zero: not held). Dead letters for
+	// other shards wait in their outboxes meanwhile (forward.go).
+	ForwardHeldUntil time.Time `json:"forward_held_until,omitzero"`
 	// Version is the command version the cluster agreed on (the log's);
 	// each member's is the latest it reads, as the leader last heard (0:
 	// not known here).
@@ -86,6 +91,9 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 			Applied: n.rep.Shard().Applied(), Snapshot: n.rep.SnapshotIndex(), LeaderChanges: n.leaderChanges.Load(), Transfers: n.transfers.Load(), Restores: n.restores.Load(),
 			SnapshotsSent: n.snapSends.Load(), Version: n.rep.Shard().Version(),
 			Carried: n.carried.Load(), CarryFailures: n.carryFailures.Load(), Outboxed: n.outboxed.Load()}
+		if until := n.heldUntil.Load(); until > n.cfg.Clock.Now().UnixNano() {
+			in.ForwardHeldUntil = time.Unix(0, until).UTC()
+		}
 		ls := n.rep.Log().Stats()
 		in.Log = LogInfo{Syncs: ls.Syncs, SyncDelays: n.delays.Load(), SyncSeconds: ls.SyncTime.Seconds(), Bytes: ls.Bytes, Segments: ls.Segments}
 		for _, l := range [][]uint64{voters, learners} {
