@@ -163,15 +163,5 @@ func TestForwardHold(t *testing.T) {
 			t.Fatalf("member %d's status shows a hold until %v after the release", id, u)
 		}
 	}
-	for {
-		st, err := cl.QueueStats(ctx, "dead")
-		must(err)
-		if st.Ready == letters {
-			break
-		}
-		if st.Ready > letters || time.Now().After(deadline) {
-			t.Fatalf("dead holds %d ready after the release, want %d", st.Ready, letters)
-		}
-		time.Sleep(10 * time.Millisecond) // the forwarders' period
-	}
+	awaitReady(t, ctx, cl, "dead", letters)
 }

@@ -581,19 +581,8 @@ func TestShardedPlacement(t *testing.T) {
 	if !errors.Is(err, chute.ErrInvalidConfig) {
 		t.Fatalf("an invalid config: %v", err)
 	}
-	waitUnplaced := func(name string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if _, ok := dir.Placement(name); !ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s still placed after 10 s", name)
-			}
-			time.Sleep(5 * time.Millisecond) // the unplace applying here
-		}
-	}
+	waitUnplaced := func(name string) { t.Helper(); awaitPlacement(t, dir, name, false) }
+
 	waitUnplaced("bad")
 	waitUnplaced("bad.dlq")
 	// A delete between a create's placing and its making (the create's
@@ -745,18 +734,7 @@ func TestShardedDeadLetters(t *testing.T) {
 		}
 	}
 	want := int64(per * len(sources))
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, err := cl.QueueStats(ctx, "shared")
-		must(err)
-		if st.Ready == want {
-			break
-		}
-		if st.Ready > want || time.Now().After(deadline) {
-			t.Fatalf("shared holds %d ready, want %d", st.Ready, want)
-		}
-		time.Sleep(20 * time.Millisecond) // the forwarders' passes
-	}
+	awaitReady(t, ctx, cl, "shared", want)
 	seen := map[string]bool{}
 	bySource := map[string]int{}
 	for len(seen) < int(want) {
@@ -913,47 +891,41 @@ func (c *shardedCluster) dialSettled() (*client.Client, context.Context) {
 // "pay-b.dlq is not placed").
 func placed(t *testing.T, dir *Node, name string) uint32 {
 	t.Helper()
+	return awaitPlacement(t, dir, name, true)
+}
+
+// awaitPlacement waits (10 s at most) until dir's copy has name placed,
+// or not, and returns its shard.
+func awaitPlacement(t *testing.T, dir *Node, name string, want bool) uint32 {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if sh, ok := dir.Placement(name); ok {
+		if sh, ok := dir.Placement(name); ok == want {
 			return sh
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s is not placed after 10 s", name)
+			t.Fatalf("%s: placed %v after 10 s, want %v", name, !want, want)
 		}
-		time.Sleep(5 * time.Millisecond) // the place applying here
+		time.Sleep(5 * time.Millisecond) // the (un)place applying here
 	}
 }
 
-// TestShardedStaleDirectory: a node whose copy of the directory still
-// has a dead-letter queue placed (it has not applied its delete yet)
-// places it all the same when a queue is made with it, at shard 0's
-// leader: a dead-letter queue made with its queue and never placed would
-// be out of the clients' reach. (Fails with the copy trusted: nothing
-// placed.)
-func TestShardedStaleDirectory(t *testing.T) {
-	c := newShardedCluster(t, 3, 3)
-	c.settled(20 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s := NewSharded(c.members[1].nodes)
-	dir := c.members[1].nodes[0]
-	const dlq = "stale.dlq"
-	sh, elsewhere := uint32(1), uint32(2)
-	stale := map[string]uint32{dlq: elsewhere} // what a copy behind a delete says
-	dir.places.Store(&stale)
-	if _, err := s.placeDeadLetter(ctx, sh, dlq); err != nil {
-		t.Fatal(err)
-	}
-	// As shard 0's leader has it (placeDeadLetter returned once applied
-	// there), not as a copy.
-	_, lead := c.leader(0)
-	var got uint32
-	var ok bool
-	if err := lead.ReadLocal(ctx, func(s0 *replica.Shard) { got, ok = s0.Placement(dlq) }); err != nil {
-		t.Fatal(err)
-	}
-	if !ok || got != sh {
-		t.Fatalf("%s placed in shard %d (%v), want %d", dlq, got, ok, sh)
+// awaitReady waits (20 s at most) until queue holds want ready messages
+// (the forwarders' passes carry them), and fails if it holds more.
+func awaitReady(t *testing.T, ctx context.Context, cl *client.Client, queue string, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := cl.QueueStats(ctx, queue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Ready == want {
+			return
+		}
+		if st.Ready > want || time.Now().After(deadline) {
+			t.Fatalf("%s holds %d ready, want %d", queue, st.Ready, want)
+		}
+		time.Sleep(10 * time.Millisecond) // the forwarders' period
 	}
 }
