@@ -23,6 +23,7 @@ import (
 	"github.com/chutemq/chute/alerts"
 	"github.com/chutemq/chute/broker"
 	"github.com/chutemq/chute/internal/serveproc"
+	"github.com/chutemq/chute/internal/sysmon"
 	"github.com/chutemq/chute/internal/version"
 	"github.com/chutemq/chute/metrics"
 	"github.com/chutemq/chute/server"
@@ -59,6 +60,7 @@ type serveFlags struct {
 	logLevel          string
 	shutdownWait      time.Duration
 	cpuProfile        string
+	monitorSlack      time.Duration
 	pprofAddr         string
 	salvage           bool
 	minFreeDisk       int64 // 0: auto; -1: none
@@ -201,6 +203,7 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.clusterRestore, "cluster-restore", "", "start a new cluster from a backup directory (chute cluster backup): every new node gets the same one; a node that has its log ignores it")
 	fl.Uint32Var(&f.clusterShards, "cluster-shards", 1, "a new cluster's number of shards, each a Raft group of every member with its own leader (a topic with its subscriptions, a queue with its group and dead-letter queue, live in one); fixed once the cluster is made: every member gets the same")
 	fl.BoolVar(&f.join, "join", false, "join a running cluster (then: chute cluster add ID URL, and promote once caught up): never start a new one")
+	fl.Var(newDurationValue(&f.monitorSlack, 2*time.Millisecond, true), "monitor-slack", "Linux, as root or with CAP_SYS_NICE: the timer slack of the Go runtime's monitor thread, which otherwise wakes every 20µs while the server is busy (less CPU and a shorter latency tail; docs/operations.md; none: leave it)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	fl.MarkHidden("cpuprofile")
 	fl.StringVar(&f.pprofAddr, "pprof", "", "serve Go's profiles (/debug/pprof/) on this loopback address (for diagnosis)")
@@ -352,6 +355,16 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 			return err
 		}
 		defer stop()
+	}
+	if f.monitorSlack > 0 {
+		// The Go runtime's monitor wakes every 20µs while a P is busy
+		// (internal/sysmon): a broker busy and idle once per commit
+		// makes half its context switches there.
+		if tid, err := sysmon.SetSlack(f.monitorSlack); err != nil {
+			log.Info("the runtime monitor's timer slack is left as it is", "err", err)
+		} else {
+			log.Debug("runtime monitor timer slack set", "thread", tid, "slack", f.monitorSlack)
+		}
 	}
 	bo.Logger, so.Logger = log, log
 	if os.Getenv("GOMEMLIMIT") == "" {
