@@ -45,6 +45,7 @@ type serveFlags struct {
 	syncDelay      time.Duration
 	segmentSize    int64
 	compactEvery   uint64
+	compactBytes   int64
 	clusterRestore string
 	clusterRebuild bool
 	clusterShards  uint32
@@ -197,6 +198,8 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.Uint64Var(&f.nodeID, "node-id", 0, "this node's ID in --cluster-peers")
 	fl.Uint64Var(&f.compactEvery, "cluster-compact-every", 10_000, "a cluster node replaces its log with a snapshot once it grew by this many entries (tests: small, for many snapshots)")
 	fl.MarkHidden("cluster-compact-every")
+	fl.Var(newSizeValue(&f.compactBytes, 64<<20, true), "cluster-compact-bytes", "a cluster node replaces its log with a snapshot, too, once the entries since the last one hold this many bytes, or as many as that snapshot if more (none: by count only)")
+	fl.MarkHidden("cluster-compact-bytes")
 	fl.Uint8Var(&f.clusterMaxVersion, "cluster-max-version", 0, "read and advertise replicated commands up to this version only, as an older binary would (tests of rolling upgrades; 0: this binary's)")
 	fl.MarkHidden("cluster-max-version")
 	fl.BoolVar(&f.clusterRebuild, "cluster-rebuild", true, "a cluster node whose log is damaged rebuilds itself from its peers under a new ID (false: it refuses to start, for the operator to look)")

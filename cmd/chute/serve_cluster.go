@@ -86,7 +86,7 @@ func (f *serveFlags) serveCluster(cmd *cobra.Command, so server.Options, log *sl
 		}
 	}
 	cfg := cluster.Config{ID: id, Peers: peers, Dir: raftDir, Join: f.join || replaces != 0, Token: f.token,
-		SegmentSize: f.segmentSize, SyncDelay: max(syncDelay(f.syncDelay), 0), CompactEvery: f.compactEvery, MaxVersion: f.clusterMaxVersion,
+		SegmentSize: f.segmentSize, SyncDelay: max(syncDelay(f.syncDelay), 0), CompactEvery: f.compactEvery, CompactBytes: f.compactBytes, MaxVersion: f.clusterMaxVersion,
 		MaxMessageSize: int(f.maxMessage), Replaces: replaces, OnRebuilt: afterAll(shards, f.rebuilt(log)),
 		Authenticated: server.Authenticated, Logger: log, Shards: shards,
 		OnPeers: func(p map[uint64]string) {

@@ -81,6 +81,12 @@ type Config struct {
 	// CompactEvery: the log is replaced by a snapshot once it has grown
 	// by this many entries (default 10,000).
 	CompactEvery uint64
+	// CompactBytes: the log is replaced by a snapshot, too, once the
+	// entries applied since the last one hold this many bytes of
+	// commands, or as many as that snapshot if more
+	// (replica.SetCompactBytes; 0: replica.DefaultCompactBytes; -1: by
+	// count only).
+	CompactBytes int64
 	// SegmentSize is the log's journal segment size (0: the journal's
 	// default).
 	SegmentSize int64
@@ -257,6 +263,9 @@ func Start(cfg Config) (*Node, error) {
 	rep, d, err := replica.OpenReplica(cfg.FS, cfg.Dir, replica.LogOptions{Logger: cfg.Logger, SegmentSize: cfg.SegmentSize, ReclaimSlice: journal.DefaultReclaimSlice}, cfg.CompactEvery)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.CompactBytes != 0 {
+		rep.SetCompactBytes(cfg.CompactBytes)
 	}
 	if cfg.MaxVersion != replica.MaxVersion() {
 		if err := rep.LimitVersion(cfg.MaxVersion); err != nil {

@@ -42,6 +42,8 @@ type member struct {
 type testCluster struct {
 	t       testing.TB
 	compact uint64 // CompactEvery (default 10)
+	// compactBytes is Config.CompactBytes (0: the default).
+	compactBytes int64
 	// certFile and keyFile, if set, serve the nodes over TLS (HTTP/2),
 	// and client reaches them.
 	certFile, keyFile string
@@ -138,7 +140,7 @@ func (c *testCluster) tryStart(id uint64) error {
 		}
 		m.l = l
 	}
-	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact, Join: m.join, HTTP: c.client,
+	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact, CompactBytes: c.compactBytes, Join: m.join, HTTP: c.client,
 		MaxVersion: m.maxVersion, Replaces: m.replaces, SegmentSize: c.segmentSize,
 		Clock: c.clock, SyncDelay: c.syncDelay})
 	if err != nil {

@@ -20,6 +20,12 @@ type Replica struct {
 	log   *Log
 	shard *Shard
 	every uint64 // compact once the log grew by this many entries
+	// compactBytes: compact, too, once the entries applied since the
+	// snapshot hold this many bytes of commands, or as many as the
+	// snapshot, whichever is more (SetCompactBytes). bytes counts them;
+	// snapSize is the snapshot's size.
+	compactBytes    int64
+	bytes, snapSize int64
 	// snap is the index of the log's snapshot; voters and learners the
 	// membership it recorded.
 	snap             uint64
@@ -38,8 +44,9 @@ func OpenReplica(fs vfs.FS, dir string, opts LogOptions, compactEvery uint64) (*
 	if err != nil {
 		return nil, d, err
 	}
-	r := &Replica{log: l, shard: NewShard(), every: compactEvery}
+	r := &Replica{log: l, shard: NewShard(), every: compactEvery, compactBytes: DefaultCompactBytes}
 	if d.Snapshot != nil {
+		r.snapSize = int64(len(d.Snapshot.Data))
 		if r.shard, err = RestoreShard(d.Snapshot.Data); err != nil {
 			l.Close()
 			return nil, d, err
@@ -48,6 +55,23 @@ func OpenReplica(fs vfs.FS, dir string, opts LogOptions, compactEvery uint64) (*
 	}
 	return r, d, nil
 }
+
+// DefaultCompactBytes is the replica's SetCompactBytes unless told.
+const DefaultCompactBytes = 64 << 20
+
+// SetCompactBytes makes the replica compact its log also once the
+// entries applied since its snapshot hold n bytes of commands, or as
+// many bytes as the snapshot if that is more (n ≤ 0: by count only).
+//
+// The Raft node keeps every entry since the snapshot in memory (etcd's
+// MemoryStorage), and a count alone does not bound that: five seconds of
+// publishing flat out (about 300,000 messages of 256 B in 800 entries)
+// left 70 MiB of entries in a leader's heap until the next snapshot,
+// 10,000 entries later (docs/replication.md, "The latency tail, tenth
+// session"), and batches of large messages would hold far more. The snapshot's own size is the floor so that a large state is
+// not written again for every n bytes of log: what compaction writes
+// stays at most what the log took in since the last one.
+func (r *Replica) SetCompactBytes(n int64) { r.compactBytes = n }
 
 // LimitVersion makes the replica read commands of at most version v, as
 // an older binary would (tests of rolling upgrades): its shard, and every
@@ -98,8 +122,10 @@ func (r *Replica) Apply(u consensus.Update, each func(Result)) (restored bool, e
 			return false, fmt.Errorf("replica: restore a received snapshot: %w", err)
 		}
 		r.shard, r.snap, r.voters, r.learners = sh, s.Index, s.Voters, s.Learners
+		r.bytes, r.snapSize = 0, int64(len(s.Data))
 	}
 	for _, e := range u.Committed {
+		r.bytes += int64(len(e.Data))
 		res, err := r.shard.Apply(e)
 		if err != nil {
 			return u.Snapshot != nil, err
@@ -112,7 +138,8 @@ func (r *Replica) Apply(u consensus.Update, each func(Result)) (restored bool, e
 // Compact, once the node has advanced past everything it applied,
 // replaces the log up to the applied index with a snapshot (a journal
 // checkpoint; the segments before it are released) when the log grew by
-// the compaction interval since the last one, or when the membership
+// the compaction interval since the last one, or by the bytes of
+// SetCompactBytes, or when the membership
 // changed since: a joining node refuses a snapshot whose membership does
 // not name it, so a leader whose latest snapshot predates the addition
 // would send that one again and again (seen in the simulation: 1,033
@@ -122,10 +149,12 @@ func (r *Replica) Compact(ctx context.Context, rn *consensus.Node) (bool, error)
 	at := r.shard.Applied()
 	voters, learners := rn.Membership()
 	changed := !slices.Equal(voters, r.voters) || !slices.Equal(learners, r.learners)
-	if at <= r.snap || at < r.snap+r.every && !changed {
+	large := r.compactBytes > 0 && r.bytes >= max(r.compactBytes, r.snapSize)
+	if at <= r.snap || at < r.snap+r.every && !changed && !large {
 		return false, nil
 	}
-	snap, err := rn.Compact(at, r.shard.Snapshot())
+	data := r.shard.Snapshot()
+	snap, err := rn.Compact(at, data)
 	if err != nil {
 		return false, err
 	}
@@ -137,5 +166,6 @@ func (r *Replica) Compact(ctx context.Context, rn *consensus.Node) (bool, error)
 		return false, err
 	}
 	r.snap, r.voters, r.learners = at, voters, learners
+	r.bytes, r.snapSize = 0, int64(len(data))
 	return true, nil
 }
