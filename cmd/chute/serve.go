@@ -363,7 +363,9 @@ func runServe(cmd *cobra.Command, f *serveFlags, log *slog.Logger) error {
 		// The Go runtime's monitor wakes every 20µs while a P is busy
 		// (internal/sysmon): a broker busy and idle once per commit
 		// makes half its context switches there.
-		if tid, err := sysmon.SetSlack(f.monitorSlack); err != nil {
+		if tid, err := sysmon.SetSlack(f.monitorSlack); errors.Is(err, sysmon.ErrUnsupported) {
+			log.Debug("the runtime monitor's timer slack is left as it is", "err", err)
+		} else if err != nil {
 			log.Info("the runtime monitor's timer slack is left as it is", "err", err)
 		} else {
 			log.Debug("runtime monitor timer slack set", "thread", tid, "slack", f.monitorSlack)

@@ -111,6 +111,7 @@ func (d *disk) open(lying bool) (consensus.Durable, error) {
 	if err != nil {
 		return consensus.Durable{}, err
 	}
+	rep.SetCompactBytes(compactBytes)
 	d.rep, d.closed = rep, false
 	return dur, nil
 }
