@@ -68,9 +68,10 @@ const DefaultCompactBytes = 64 << 20
 // publishing flat out (about 300,000 messages of 256 B in 800 entries)
 // left 70 MiB of entries in a leader's heap until the next snapshot,
 // 10,000 entries later (docs/replication.md, "The latency tail, tenth
-// session"), and batches of large messages would hold far more. The snapshot's own size is the floor so that a large state is
-// not written again for every n bytes of log: what compaction writes
-// stays at most what the log took in since the last one.
+// session"), and batches of large messages would hold far more. The
+// snapshot's own size is the floor so that a large state is not written
+// again for every n bytes of log: a compaction writes about as much as
+// the log took in since the one before, not more.
 func (r *Replica) SetCompactBytes(n int64) { r.compactBytes = n }
 
 // LimitVersion makes the replica read commands of at most version v, as
