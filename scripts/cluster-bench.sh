@@ -6,7 +6,11 @@
 # Usage: scripts/cluster-bench.sh [bench run flags…]
 #   e.g. scripts/cluster-bench.sh --rate 2000 --duration 8s
 #   CHUTE=path/to/chute uses that binary (default: build this repository's).
+#   SERVE_FLAGS="--monitor-slack none" adds flags to every node's serve.
 #   Ports 7501–7503 on 127.0.0.1; data under a temporary directory.
+#   After the run it prints each node's CPU time (from /proc, in ticks of
+#   10 ms) and voluntary/involuntary context switches (all threads)
+#   during it, as docs/replication.md's tenth session compared builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -28,7 +32,7 @@ fi
 peers=1=http://127.0.0.1:7501,2=http://127.0.0.1:7502,3=http://127.0.0.1:7503
 for i in 1 2 3; do
 	"$bin" serve --listen 127.0.0.1:750$i --data "$work/d$i" --cluster-id bench --node-id $i \
-		--cluster-peers $peers --log-level warn 2>"$work/log$i" &
+		--cluster-peers $peers --log-level warn ${SERVE_FLAGS:-} 2>"$work/log$i" &
 	pids+=($!)
 done
 
@@ -48,4 +52,18 @@ if [ -z "$leader" ]; then
 	exit 1
 fi
 echo "leader: node $leader"
+# usage prints, per node: CPU ticks and voluntary/involuntary switches.
+usage() {
+	for p in "${pids[@]}"; do
+		cpu=$(awk '{print $14+$15}' /proc/$p/stat)
+		sw=$(cat /proc/$p/task/*/status 2>/dev/null |
+			awk '/^voluntary_ctxt/{v+=$2} /^nonvoluntary_ctxt/{n+=$2} END{print v, n}')
+		echo "$cpu $sw"
+	done
+}
+before=$(usage)
 "$bin" bench run --server 127.0.0.1:750$leader "$@"
+after=$(usage)
+paste <(echo "$before") <(echo "$after") | awk -v leader=$leader '{
+	printf "node %d%s: cpu %d ticks, context switches %d voluntary, %d involuntary\n",
+		NR, NR == leader ? " (leader)" : "", $4-$1, $5-$2, $6-$3 }'
