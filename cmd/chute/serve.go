@@ -22,6 +22,7 @@ import (
 
 	"github.com/chutemq/chute/alerts"
 	"github.com/chutemq/chute/broker"
+	"github.com/chutemq/chute/internal/replica"
 	"github.com/chutemq/chute/internal/serveproc"
 	"github.com/chutemq/chute/internal/sysmon"
 	"github.com/chutemq/chute/internal/version"
@@ -198,7 +199,7 @@ func (f *serveFlags) register(fl *pflag.FlagSet) {
 	fl.Uint64Var(&f.nodeID, "node-id", 0, "this node's ID in --cluster-peers")
 	fl.Uint64Var(&f.compactEvery, "cluster-compact-every", 10_000, "a cluster node replaces its log with a snapshot once it grew by this many entries (tests: small, for many snapshots)")
 	fl.MarkHidden("cluster-compact-every")
-	fl.Var(newSizeValue(&f.compactBytes, 64<<20, true), "cluster-compact-bytes", "a cluster node replaces its log with a snapshot, too, once the entries since the last one hold this many bytes, or as many as that snapshot if more (none: by count only)")
+	fl.Var(newSizeValue(&f.compactBytes, replica.DefaultCompactBytes, true), "cluster-compact-bytes", "a cluster node replaces its log with a snapshot, too, once the entries since the last one hold this many bytes, or as many as that snapshot if more (none: by count only)")
 	fl.MarkHidden("cluster-compact-bytes")
 	fl.Uint8Var(&f.clusterMaxVersion, "cluster-max-version", 0, "read and advertise replicated commands up to this version only, as an older binary would (tests of rolling upgrades; 0: this binary's)")
 	fl.MarkHidden("cluster-max-version")

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"testing"
 	"time"
@@ -29,26 +28,12 @@ func TestServeMonitorSlack(t *testing.T) {
 	t.Cleanup(func() { sysmon.SetSlack(before) })
 	serve := func(slack string) time.Duration {
 		t.Helper()
-		logs := &logLines{serving: make(chan string, 1)}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			_, err := runTree(t, ctx, logs, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--monitor-slack", slack, "--log-format", "json")
-			done <- err
-		}()
-		select {
-		case <-logs.serving:
-		case err := <-done:
-			t.Fatalf("serve ended before serving: %v\n%s", err, logs)
-		case <-time.After(30 * time.Second):
-			t.Fatalf("serve did not log its address within 30s\n%s", logs)
-		}
+		_, logs, stop := serveJSON(t, "--monitor-slack", slack)
 		d, err := sysmon.Slack(tid)
-		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := <-done; err != nil {
+		if _, err := stop(); err != nil {
 			t.Fatalf("serve: %v\n%s", err, logs)
 		}
 		return d

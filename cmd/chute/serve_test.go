@@ -197,32 +197,52 @@ func (l *logLines) String() string {
 	return l.buf.String()
 }
 
-// TestServeLogsJSON runs chute serve in-process with --log-format json:
-// stdout stays empty, every line on stderr is a JSON log record, the
-// "chute serving" line carries the address, connections are not logged
-// at info, /healthz and chute version report the build.
-func TestServeLogsJSON(t *testing.T) {
-	isolateEnv(t)
-	logs := &logLines{serving: make(chan string, 1)}
+// serveJSON runs chute serve in-process on a free loopback port and a
+// new data directory, logging JSON, with args added, and returns once it
+// logged its address. stop ends it and returns its stdout and error.
+func serveJSON(t *testing.T, args ...string) (addr string, logs *logLines, stop func() (string, error)) {
+	t.Helper()
+	logs = &logLines{serving: make(chan string, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	type result struct {
 		out string
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, err := runTree(t, ctx, logs, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json")
+		out, err := runTree(t, ctx, logs, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json"}, args...)...)
 		done <- result{out, err}
 	}()
-	var addr string
+	stopped := false
+	stop = func() (string, error) {
+		if stopped {
+			return "", nil
+		}
+		stopped = true
+		cancel()
+		r := <-done
+		return r.out, r.err
+	}
+	t.Cleanup(func() { stop() })
 	select {
 	case addr = <-logs.serving:
 	case r := <-done:
+		stopped = true
+		cancel()
 		t.Fatalf("serve ended before serving: %v\n%s", r.err, logs)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("serve did not log its address within 30s\n%s", logs)
 	}
+	return addr, logs, stop
+}
+
+// TestServeLogsJSON runs chute serve in-process with --log-format json:
+// stdout stays empty, every line on stderr is a JSON log record, the
+// "chute serving" line carries the address, connections are not logged
+// at info, /healthz and chute version report the build.
+func TestServeLogsJSON(t *testing.T) {
+	isolateEnv(t)
+	addr, logs, stop := serveJSON(t)
 
 	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil {
@@ -254,10 +274,8 @@ func TestServeLogsJSON(t *testing.T) {
 		t.Fatalf("chute version against serve: %s", out)
 	}
 
-	cancel()
-	r := <-done
-	if r.err != nil || r.out != "" {
-		t.Fatalf("serve: %v; stdout %q", r.err, r.out)
+	if out, err := stop(); err != nil || out != "" {
+		t.Fatalf("serve: %v; stdout %q", err, out)
 	}
 	msgs := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -161,23 +160,7 @@ func TestServeTokensAndAuditLog(t *testing.T) {
 - {name: viewer, token: view-secret, role: read}
 `)
 	audit := filepath.Join(t.TempDir(), "audit.jsonl")
-	logs := &logLines{serving: make(chan string, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := runTree(t, ctx, logs, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json",
-			"--tokens", tokens, "--audit-log", audit)
-		done <- err
-	}()
-	var addr string
-	select {
-	case addr = <-logs.serving:
-	case err := <-done:
-		t.Fatalf("serve ended before serving: %v\n%s", err, logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not log its address within 30s\n%s", logs)
-	}
+	addr, logs, stop := serveJSON(t, "--tokens", tokens, "--audit-log", audit)
 	cctx := chutetest.Ctx(t)
 	ops, err := client.Dial(addr, client.WithToken("ops-secret"))
 	if err != nil {
@@ -198,8 +181,7 @@ func TestServeTokensAndAuditLog(t *testing.T) {
 	if err := viewer.DeleteQueue(cctx, "jobs"); connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Fatalf("viewer deletes: %v, want PermissionDenied", err)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if _, err := stop(); err != nil {
 		t.Fatalf("serve: %v\n%s", err, logs)
 	}
 	raw, err := os.ReadFile(audit)
