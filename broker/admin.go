@@ -192,6 +192,7 @@ type JournalStats struct {
 	Writes, Syncs  int64         // write calls and syncs (group commit: many records each)
 	SyncDelays     int64         // times the writer waited out SyncDelay before a sync (a commit delay)
 	SyncTime       time.Duration // total time spent syncing
+	ZerosAhead     int64         // bytes of zeros written ahead of the last record (journal.Options.FillAhead)
 	CacheHits      int64         // message bodies read from the in-memory cache
 	FileReads      int64         // message bodies read back from segment files
 	CacheBytes     int64         // bytes held by the read cache
@@ -206,7 +207,7 @@ type JournalStats struct {
 func (b *Broker) JournalStats() JournalStats {
 	s := b.jrn.Stats()
 	return JournalStats{Records: s.Records, Bytes: s.Bytes, Writes: s.Writes, Syncs: s.Syncs, SyncDelays: s.Delayed,
-		SyncTime: s.SyncTime, CacheHits: s.CacheHits, FileReads: s.FileReads, CacheBytes: s.CacheBytes,
+		SyncTime: s.SyncTime, ZerosAhead: s.Filled, CacheHits: s.CacheHits, FileReads: s.FileReads, CacheBytes: s.CacheBytes,
 		Segments: s.Segments, Reclaimed: s.Released, Freeing: s.Reclaiming, SegmentSize: s.SegmentSize, Policy: b.opts.Sync}
 }
 

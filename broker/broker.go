@@ -126,6 +126,7 @@ func Open(dir string, opts *Options) (*Broker, error) {
 		SyncInterval: o.SyncInterval, Logger: o.Logger, OnSync: o.OnSync,
 		CacheBytes: cacheBytes(o.MemoryBudget, b.mem), OnNoSpace: b.onNoSpace,
 		ReclaimSlice: journal.DefaultReclaimSlice, SyncDelay: max(o.SyncDelay, 0),
+		FillAhead: journal.DefaultFillAhead,
 	})
 	if err != nil {
 		b.unlock()

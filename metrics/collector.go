@@ -115,6 +115,7 @@ var (
 	jWrites   = desc("chute_journal_writes_total", "Write calls to the journal (group commit: many records each).")
 	jSyncs    = desc("chute_journal_syncs_total", "Journal syncs (fdatasync).")
 	jDelays   = desc("chute_journal_sync_delays_total", "Times the journal's writer waited out --sync-delay before a sync, so that appends coming meanwhile shared it (a commit delay).")
+	jZeros    = desc("chute_journal_zeros_ahead_bytes_total", "Bytes of zeros written and synced ahead of the journal's last record, so that an append's sync writes data only.")
 	jSyncTime = desc("chute_journal_sync_time_seconds_total", "Time spent syncing the journal.")
 	jSync     = desc("chute_journal_sync_seconds", "Journal sync (fdatasync) latency.")
 	jSegments = desc("chute_journal_segments", "Journal segment files in use.")
@@ -154,7 +155,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{qMessages, qBytes, qDeadLetters, qOldest, qIsDead, qPublished, qDelivered,
 		qAcked, qNacked, qLeaseExpired, qExpired, qDeadLettered, qRedelivered, qDeadReason, qCancelled, qDedup, qRejected, qWait,
 		qProcessing, qCompletion, tPublished, tUnrouted, tDedup, tRejected, jReclaimed, jDisk,
-		confirm, wait, processing, completion, healthy, jRecords, jBytes, jWrites, jSyncs, jDelays, jSyncTime, jSync, jSegments,
+		confirm, wait, processing, completion, healthy, jRecords, jBytes, jWrites, jSyncs, jDelays, jZeros, jSyncTime, jSync, jSegments,
 		jSegSize, jReads, ckCount, ckBytes, ckDuration, rDuration, rRecords, rBytes, memBudget, memCacheLimit, memCache,
 		diskFree, diskFull, diskRefused, sConns, sConnsTotal, sRequests, sAuthFailures, sRefused, sInflight, sInflightMax,
 		sConsumers, sProducers, alertFiring} {
@@ -233,6 +234,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	count(jWrites, float64(j.Writes))
 	count(jSyncs, float64(j.Syncs))
 	count(jDelays, float64(j.SyncDelays))
+	count(jZeros, float64(j.ZerosAhead))
 	count(jSyncTime, j.SyncTime.Seconds())
 	if c.opts.Sync != nil {
 		histogram(jSync, c.opts.Sync.Snapshot())

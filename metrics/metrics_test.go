@@ -216,7 +216,7 @@ func TestMetricsWorkload(t *testing.T) {
 	for _, name := range []string{"chute_journal_records_total", "chute_journal_bytes_total", "go_goroutines",
 		"process_cpu_seconds_total", "chute_server_connections", "chute_memory_budget_bytes", "chute_checkpoints_total",
 		"chute_recovery_duration_seconds", "chute_journal_segments_reclaimed_total", "chute_journal_disk_bytes",
-		"chute_journal_sync_delays_total"} {
+		"chute_journal_sync_delays_total", "chute_journal_zeros_ahead_bytes_total"} {
 		if fams[name] == nil {
 			t.Errorf("no %s", name)
 		}

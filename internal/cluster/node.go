@@ -260,7 +260,7 @@ func Start(cfg Config) (*Node, error) {
 	if _, ok := cfg.Peers[cfg.ID]; !ok {
 		return nil, fmt.Errorf("cluster: node %d is not among its peers", cfg.ID)
 	}
-	rep, d, err := replica.OpenReplica(cfg.FS, cfg.Dir, replica.LogOptions{Logger: cfg.Logger, SegmentSize: cfg.SegmentSize, ReclaimSlice: journal.DefaultReclaimSlice}, cfg.CompactEvery)
+	rep, d, err := replica.OpenReplica(cfg.FS, cfg.Dir, replica.LogOptions{Logger: cfg.Logger, SegmentSize: cfg.SegmentSize, ReclaimSlice: journal.DefaultReclaimSlice, FillAhead: journal.DefaultFillAhead}, cfg.CompactEvery)
 	if err != nil {
 		return nil, err
 	}

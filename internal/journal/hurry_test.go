@@ -200,7 +200,17 @@ func testHurryCrash(t *testing.T, delay time.Duration) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 11))
 			mem := vfs.NewMemFS()
-			j, _ := openJournal(t, mem, Options{SegmentSize: 4096, SyncDelay: delay})
+			// A memory file system syncs at once, and on a loaded machine
+			// the writer could then finish every sync before an appender
+			// hurries: a sync here takes as long as a fast disk's, which
+			// is what gives appenders the time to hurry during it.
+			slowSyncs := vfs.NewFaulty(mem, func(op vfs.Op, _ string) error {
+				if op == vfs.OpSync {
+					time.Sleep(100 * time.Microsecond)
+				}
+				return nil
+			})
+			j, _ := openJournal(t, slowSyncs, Options{SegmentSize: 4096, SyncDelay: delay})
 			var mu sync.Mutex
 			var attempted, confirmed []rec
 			var wg sync.WaitGroup

@@ -83,6 +83,12 @@ type Options struct {
 	SyncDelay time.Duration
 	// Clock times SyncDelay; default the system clock.
 	Clock chute.Clock
+	// FillAhead, with SyncAlways, when above 0, keeps the tail segment
+	// written with zeros this many bytes past its last record, from a
+	// goroutine of the journal's, so that an append's sync writes data
+	// alone, not the file's growth (fill.go; DefaultFillAhead). 0 fills
+	// nothing (the simulation: no goroutine of the journal's own).
+	FillAhead int64
 }
 
 // DefaultReclaimSlice is the ReclaimSlice the broker and cluster nodes
@@ -136,6 +142,7 @@ type Journal struct {
 	// demand by Hurry for a caller that could not hurry yet).
 	syncStarts chan struct{}
 	reclaim    *reclaimer    // gives released segments back in slices; nil: removed at once
+	fill       *filler       // writes zeros ahead of the tail (FillAhead); nil: none
 	cache      *readCache    // recently written bytes, outside the Go heap
 	done       chan struct{} // closed when the writer exits
 	skipped    []Damage      // damage Replay skipped before the checkpoint (reader.go)
@@ -150,6 +157,7 @@ type Journal struct {
 		hurried                                  atomic.Int64 // batches written by Hurry
 		delayed                                  atomic.Int64 // SyncDelay waits
 		hurryLater                               atomic.Int64 // Hurry calls that could not hurry yet (retry)
+		filled                                   atomic.Int64 // zeros written ahead of the tail (fill.go)
 		released                                 atomic.Int64 // segments released (Release)
 	}
 }
@@ -256,6 +264,9 @@ func Open(opts Options) (*Journal, error) {
 		if id, ok := parseSegName(name); ok {
 			j.segs[id] = &segment{id: id, name: segName(opts.Dir, id)}
 		}
+	}
+	if opts.FillAhead > 0 {
+		j.fill = newFiller(opts.FillAhead)
 	}
 	if opts.ReclaimSlice > 0 {
 		j.reclaim = newReclaimer(opts.FS, opts.Dir, opts.ReclaimSlice, opts.ReclaimGap, j.log, j.shortOfSpace)
@@ -689,6 +700,9 @@ func (w *writer) write(chunks []chunk) error {
 		if _, err := c.seg.f.WriteAt(c.data, c.off); err != nil {
 			return noSpace(fmt.Errorf("write segment %d at %d: %w", c.seg.id, c.off, err))
 		}
+		if j.fill != nil {
+			j.fill.wrote(c.seg.id, c.off+int64(len(c.data)))
+		}
 		j.stats.writes.Add(1)
 		w.dirty = c.seg
 		if c.init {
@@ -808,6 +822,7 @@ func (j *Journal) Close() error {
 		default:
 		}
 		<-j.done
+		j.closeFill() // before the files it writes to are closed
 	} else {
 		close(j.done)
 	}
@@ -1024,6 +1039,7 @@ type Stats struct {
 	Reclaiming     int   // released files still being given back in slices (ReclaimSlice)
 	Hurried        int64 // batches written by a caller during a sync (Hurry)
 	Delayed        int64 // times the writer waited out SyncDelay
+	Filled         int64 // bytes of zeros written ahead of the tail (FillAhead)
 }
 
 func (j *Journal) Stats() Stats {
@@ -1042,6 +1058,6 @@ func (j *Journal) Stats() Stats {
 		SyncTime: time.Duration(j.stats.syncNanos.Load()), Segments: n,
 		SegmentSize: j.segSize, Policy: j.opts.Sync, Rewinds: j.stats.rewinds.Load(),
 		Released: j.stats.released.Load(), Hurried: j.stats.hurried.Load(),
-		Delayed: j.stats.delayed.Load(),
+		Delayed: j.stats.delayed.Load(), Filled: j.stats.filled.Load(),
 	}
 }

@@ -83,6 +83,9 @@ func (j *Journal) Replay(from uint64, fn func(payload []byte, pos uint64) error)
 	j.replayed = true
 	j.mu.Unlock()
 	go j.writeLoop()
+	if j.fill != nil {
+		go j.runFill()
+	}
 	return nil
 }
 

@@ -56,6 +56,9 @@ type LogOptions struct {
 	// ReclaimSlice is the journal's (journal.Options): 0 removes a
 	// released segment at once, as the simulation needs.
 	ReclaimSlice int64
+	// FillAhead is the journal's (journal.Options): 0 writes no zeros
+	// ahead of the tail (the simulation).
+	FillAhead int64
 }
 
 // OpenLog opens (or creates) the log in dir and returns what it holds. A
@@ -63,7 +66,7 @@ type LogOptions struct {
 // damage anywhere else is an error, *journal.CorruptionError or
 // ErrLogDamaged.
 func OpenLog(fs vfs.FS, dir string, opts LogOptions) (*Log, consensus.Durable, error) {
-	j, err := journal.Open(journal.Options{FS: fs, Dir: dir, SegmentSize: opts.SegmentSize, Sync: journal.SyncAlways, Logger: opts.Logger, ReclaimSlice: opts.ReclaimSlice})
+	j, err := journal.Open(journal.Options{FS: fs, Dir: dir, SegmentSize: opts.SegmentSize, Sync: journal.SyncAlways, Logger: opts.Logger, ReclaimSlice: opts.ReclaimSlice, FillAhead: opts.FillAhead})
 	if err != nil {
 		return nil, consensus.Durable{}, err
 	}
