@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,7 +65,13 @@ func dirState(t *testing.T, dir string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, e.Name()+":"+string(rune(len(data)))+":"+string(data[:min(len(data), 64)]))
+		if strings.HasSuffix(e.Name(), ".seg") {
+			// The running broker writes zeros ahead of its last record
+			// (journal.Options.FillAhead) whenever it likes: they are not
+			// a change.
+			data = bytes.TrimRight(data, "\x00")
+		}
+		out = append(out, fmt.Sprintf("%s: %d bytes, crc %08x", e.Name(), len(data), crc32.ChecksumIEEE(data)))
 	}
 	return out
 }
