@@ -41,8 +41,9 @@ import (
 // (docs/replication.md).
 //
 // The writer wakes the goroutine once its writes come within half of
-// FillAhead of what is filled. While the volume is short of space, or the
-// sync policy is not SyncAlways, nothing is filled.
+// FillAhead of what is filled (or of the segment's end). While the volume
+// is short of space nothing is filled; a journal whose sync policy is not
+// SyncAlways has no such goroutine (Open).
 
 const (
 	fillSlice = 64 << 10
@@ -55,6 +56,7 @@ const DefaultFillAhead = 4 << 20
 // filler is the goroutine's state; nil when FillAhead is 0.
 type filler struct {
 	ahead int64
+	size  int64 // the segments' size: nothing is filled past it
 	zeros []byte
 	kick  chan struct{} // buffered, 1
 	stop  chan struct{} // closed by Close
@@ -67,16 +69,16 @@ type filler struct {
 	passed chan struct{}
 }
 
-func newFiller(ahead int64) *filler {
-	return &filler{ahead: ahead, zeros: make([]byte, min(fillSlice, ahead)),
+func newFiller(ahead, segSize int64) *filler {
+	return &filler{ahead: ahead, size: segSize, zeros: make([]byte, min(fillSlice, ahead)),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // wrote is the writer's note that it wrote up to end in segment seg:
 // the goroutine is woken when that comes within half of FillAhead of
-// the mark.
+// the mark, unless the mark is the segment's end already.
 func (f *filler) wrote(seg uint32, end int64) {
-	if uint64(seg)<<32|uint64(end+f.ahead/2) <= f.mark.Load() {
+	if uint64(seg)<<32|uint64(min(end+f.ahead/2, f.size)) <= f.mark.Load() {
 		return
 	}
 	select {
@@ -96,11 +98,7 @@ func (j *Journal) runFill() {
 			return
 		}
 		for j.fillStep() {
-			t := time.NewTimer(fillGap)
-			select {
-			case <-t.C:
-			case <-f.stop:
-				t.Stop()
+			if !pause(fillGap, f.stop) {
 				return
 			}
 		}
@@ -117,7 +115,7 @@ func (j *Journal) runFill() {
 // is not filled far enough; true when it wrote one and more may be due.
 func (j *Journal) fillStep() bool {
 	f := j.fill
-	if j.shortOfSpace() || j.opts.Sync != SyncAlways {
+	if j.shortOfSpace() {
 		return false
 	}
 	j.wmu.Lock()

@@ -183,10 +183,21 @@ func TestFillCrash(t *testing.T) {
 	}
 }
 
-// TestFillRules: nothing is filled while the disk is short of space or
-// without SyncAlways, and a failed sync of the zeros fails the journal.
+// TestFillRules: nothing is filled while the disk is short of space, nor
+// without SyncAlways (no goroutine at all), and a failed sync of the
+// zeros fails the journal.
 func TestFillRules(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the journals' own cleanups
+	for _, p := range []SyncPolicy{SyncInterval, SyncNever} {
+		jn, err := Open(Options{FS: vfs.NewMemFS(), Dir: "j", Sync: p, FillAhead: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jn.fill != nil {
+			t.Fatalf("sync policy %v: a filler", p)
+		}
+		jn.Close()
+	}
 	mem := vfs.NewMemFS()
 	faulty := vfs.NewFaulty(mem, nil)
 	j := openFilling(t, faulty, Options{SegmentSize: 1 << 20, FillAhead: 4096})
@@ -203,12 +214,6 @@ func TestFillRules(t *testing.T) {
 		t.Fatalf("short of space: segment is %d bytes, tail at %d", len(data), off)
 	}
 	j.SetPreallocate(true)
-
-	j.opts.Sync = SyncNever
-	if j.fillStep() {
-		t.Fatal("filled without SyncAlways")
-	}
-	j.opts.Sync = SyncAlways
 
 	if j.fillStep() { // one slice of 4096 is the whole of FillAhead
 		t.Fatal("a second slice is due")
@@ -227,5 +232,36 @@ func TestFillRules(t *testing.T) {
 	j.fillStep()
 	if err := j.Err(); err == nil || !strings.Contains(err.Error(), "zeros ahead") {
 		t.Fatalf("after a failed sync of the zeros: %v", err)
+	}
+}
+
+// TestFillWakes: the writer wakes the goroutine once its writes come
+// within half of FillAhead of the mark, in a new segment at once, and
+// not at all once the mark is the segment's end (each write near a
+// segment's end woke it for nothing before).
+func TestFillWakes(t *testing.T) {
+	const seg, ahead = 16 << 10, 4 << 10
+	f := newFiller(ahead, seg)
+	woke := func() bool {
+		select {
+		case <-f.kick:
+			return true
+		default:
+			return false
+		}
+	}
+	f.mark.Store(1<<32 | 8<<10)
+	if f.wrote(1, 4<<10); woke() {
+		t.Fatal("woken 4 KiB short of the mark")
+	}
+	if f.wrote(1, 6<<10+1); !woke() {
+		t.Fatal("not woken within half of FillAhead of the mark")
+	}
+	f.mark.Store(1<<32 | seg) // filled to the segment's end
+	if f.wrote(1, seg-100); woke() {
+		t.Fatal("woken with the segment filled to its end")
+	}
+	if f.wrote(2, 100); !woke() {
+		t.Fatal("not woken in a new segment")
 	}
 }

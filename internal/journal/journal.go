@@ -265,8 +265,8 @@ func Open(opts Options) (*Journal, error) {
 			j.segs[id] = &segment{id: id, name: segName(opts.Dir, id)}
 		}
 	}
-	if opts.FillAhead > 0 {
-		j.fill = newFiller(opts.FillAhead)
+	if opts.FillAhead > 0 && opts.Sync == SyncAlways {
+		j.fill = newFiller(opts.FillAhead, opts.SegmentSize)
 	}
 	if opts.ReclaimSlice > 0 {
 		j.reclaim = newReclaimer(opts.FS, opts.Dir, opts.ReclaimSlice, opts.ReclaimGap, j.log, j.shortOfSpace)

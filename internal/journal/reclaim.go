@@ -158,11 +158,7 @@ func (r *reclaimer) give(name string) {
 			if r.hurry() {
 				continue
 			}
-			t := time.NewTimer(r.gap)
-			select {
-			case <-t.C:
-			case <-r.stop:
-				t.Stop()
+			if !pause(r.gap, r.stop) {
 				size = 0 // closing: remove the rest whole
 			}
 		}
@@ -231,3 +227,17 @@ func removeLeftovers(fs vfs.FS, dir string, names []string, log *slog.Logger) {
 
 // isFree says whether a file name is a released segment being given back.
 func isFree(name string) bool { return strings.HasSuffix(name, ".seg"+freeSuffix) }
+
+// pause waits d, or until stop is closed (false): the pace of the
+// journal's background goroutines (the reclaimer's slices, the zeros
+// ahead of the tail).
+func pause(d time.Duration, stop <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	}
+}
