@@ -49,6 +49,7 @@ type testCluster struct {
 	certFile, keyFile string
 	client            *http.Client
 	http2             atomic.Int64 // Raft requests that came over HTTP/2
+	direct            atomic.Int64 // Raft requests a connStream made (HTTP/1.1, chunked, User-Agent chute)
 	maxVersion        uint8        // every member's Config.MaxVersion at first
 	seed              []byte       // if set, every member's log starts from this shard snapshot (replica.SeedLog)
 	segmentSize       int64        // Config.SegmentSize
@@ -154,6 +155,9 @@ func (c *testCluster) tryStart(id uint64) error {
 	mux.HandleFunc(RaftPath, func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 {
 			c.http2.Add(1)
+		}
+		if r.ProtoMajor == 1 && slices.Equal(r.TransferEncoding, []string{"chunked"}) && r.UserAgent() == "chute" {
+			c.direct.Add(1)
 		}
 		raft.ServeHTTP(w, r)
 	})

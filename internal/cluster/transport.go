@@ -2,12 +2,15 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -18,7 +21,8 @@ import (
 // long-lived POST to the peer's RaftPath, its body an endless sequence
 // of messages, written by a goroutine of the peer's own (a slow or dead
 // peer holds up nobody else). A batch of messages is one chunk of the
-// body: one write on the sender, one read on the receiver. (It was one
+// body: one write on the sender (straight to the connection between
+// clear-text peers: connStream), one read on the receiver. (It was one
 // POST per batch, answered before the next: measured, the HTTP exchanges
 // were a third of a 3-node cluster's CPU in BenchmarkCommit.) A stream
 // that fails is opened again after streamRetry; messages queued beyond
@@ -95,6 +99,7 @@ type peer struct {
 	cancel context.CancelFunc
 	stop   chan struct{}
 	done   chan struct{}
+	direct *directPeer // nil: through client (a pipeStream)
 }
 
 func newPeer(n *Node, id uint64, addr string) *peer {
@@ -103,6 +108,7 @@ func newPeer(n *Node, id uint64, addr string) *peer {
 	client.Timeout = 0
 	p := &peer{n: n, id: id, url: addr + ShardPath(RaftPath, n.cfg.Shard), client: &client, out: make(chan consensus.Message, peerQueue),
 		ctx: ctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
+	p.direct = p.directTo(p.url)
 	go p.run()
 	return p
 }
@@ -132,18 +138,43 @@ func (p *peer) close() {
 	<-p.done
 }
 
-// stream is one open POST to the peer.
-type stream struct {
+// stream is one open POST to the peer: a connStream of the peer's own
+// (clear-text peers, the node's default HTTP client), else a pipeStream
+// through the node's HTTP client (TLS: HTTP/2, or a client a test or an
+// embedder set).
+type stream interface {
+	// write writes one batch, or fails within writeTimeout (and a second
+	// per 8 MiB more: a large snapshot takes its time).
+	write(b []byte) error
+	// close ends the stream and returns the POST's outcome.
+	close() error
+}
+
+// writeDeadline is how long a write of n bytes may take.
+func writeDeadline(n int) time.Duration {
+	return writeTimeout + time.Duration(n>>23)*time.Second
+}
+
+func (p *peer) open() stream {
+	if p.direct != nil {
+		return p.dial()
+	}
+	return p.openPipe()
+}
+
+// pipeStream is a POST whose body is a pipe: the HTTP client's writer
+// goroutine takes each batch from it and writes it as one chunk.
+type pipeStream struct {
 	w      *io.PipeWriter
 	cancel context.CancelFunc
 	done   chan error // the POST's outcome, once it ended
 	timer  *time.Timer
 }
 
-func (p *peer) open() *stream {
+func (p *peer) openPipe() stream {
 	ctx, cancel := context.WithCancel(p.ctx)
 	r, w := io.Pipe()
-	s := &stream{w: w, cancel: cancel, done: make(chan error, 1)}
+	s := &pipeStream{w: w, cancel: cancel, done: make(chan error, 1)}
 	s.timer = time.AfterFunc(time.Hour, cancel)
 	s.timer.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, r)
@@ -152,22 +183,11 @@ func (p *peer) open() *stream {
 		w.CloseWithError(err)
 		return s
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set(versionHeader, strconv.Itoa(int(p.n.cfg.MaxVersion)))
-	req.Header.Set(shardHeader, strconv.FormatUint(uint64(p.n.cfg.Shard), 10))
-	if p.n.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+p.n.cfg.Token)
-	}
+	req.Header = p.header()
 	go func() {
 		resp, err := p.client.Do(req)
 		if err == nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusNoContent {
-				err = fmt.Errorf("peer answered %s", resp.Status)
-			} else {
-				err = errors.New("peer ended the stream")
-			}
+			err = answered(resp)
 		}
 		r.CloseWithError(err) // the next write fails
 		s.done <- err
@@ -175,26 +195,147 @@ func (p *peer) open() *stream {
 	return s
 }
 
-// write writes one batch, or fails within writeTimeout (and a second per
-// 8 MiB more: a large snapshot takes its time).
-func (s *stream) write(b []byte) error {
-	s.timer.Reset(writeTimeout + time.Duration(len(b)>>23)*time.Second)
+func (s *pipeStream) write(b []byte) error {
+	s.timer.Reset(writeDeadline(len(b)))
 	_, err := s.w.Write(b)
 	s.timer.Stop()
 	return err
 }
 
-// close ends the stream and returns the POST's outcome.
-func (s *stream) close() error {
+func (s *pipeStream) close() error {
 	s.w.Close()
 	s.cancel()
 	s.timer.Stop()
 	return <-s.done
 }
 
+// header is a stream's request header.
+func (p *peer) header() http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set(versionHeader, strconv.Itoa(int(p.n.cfg.MaxVersion)))
+	h.Set(shardHeader, strconv.FormatUint(uint64(p.n.cfg.Shard), 10))
+	if p.n.cfg.Token != "" {
+		h.Set("Authorization", "Bearer "+p.n.cfg.Token)
+	}
+	return h
+}
+
+// answered is the error a stream ended with, given the peer's answer
+// (which comes only once the stream ended: 204, or an error status).
+func answered(resp *http.Response) error {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("peer answered %s", resp.Status)
+	}
+	return errors.New("peer ended the stream")
+}
+
+// connStream is a POST written straight to a TCP connection of the
+// peer's own: the request's head, then each batch as one chunk of its
+// chunked body, in one writev by the peer's goroutine. Through the HTTP
+// client (a pipeStream) a batch was handed from the peer's goroutine to
+// the client's writer goroutine and back, two goroutine switches per
+// batch, on the leader twice per round and peer (measured in
+// docs/replication.md, "The Raft stream straight to its connection").
+// It does not go through an HTTP proxy of the environment's (HTTP_PROXY),
+// as the default client's did for peers not on loopback: a cluster's
+// links are the nodes' own.
+// A goroutine of the stream's reads the peer's answer, which comes only
+// when the peer ends the stream (or refuses it: 400, 401, 503), and
+// closes the connection, so that the next write fails with the answer.
+type connStream struct {
+	c     net.Conn // nil: the dial failed with err
+	err   error
+	head  []byte // the request's head, until the first write sends it
+	done  chan error
+	unctx func() bool // stops closing c when the peer's ctx ends
+	size  [18]byte    // a chunk's size line
+	iov   [4][]byte
+}
+
+// directPeer is where a connStream goes: the peer's address (host:port)
+// and the request's head.
+type directPeer struct {
+	addr string
+	head []byte
+}
+
+// directTo returns how to stream to url straight over TCP, or nil when the
+// stream goes through the node's HTTP client: a TLS peer, or a client
+// of the embedder's (its Transport set).
+func (p *peer) directTo(raw string) *directPeer {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || p.n.cfg.HTTP.Transport != nil || u.User != nil {
+		return nil
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: chute\r\nTransfer-Encoding: chunked\r\n", u.RequestURI(), u.Host)
+	p.header().Write(&b) // (Header.Write takes CR and LF out of values)
+	b.WriteString("\r\n")
+	return &directPeer{addr: addr, head: b.Bytes()}
+}
+
+func (p *peer) dial() stream {
+	s := &connStream{done: make(chan error, 1), head: p.direct.head}
+	timeout := p.n.cfg.HTTP.Timeout
+	if timeout <= 0 {
+		timeout = writeTimeout
+	}
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(p.ctx, "tcp", p.direct.addr)
+	if err != nil {
+		s.err = err
+		return s
+	}
+	s.c = c
+	s.unctx = context.AfterFunc(p.ctx, func() { c.Close() })
+	go func() {
+		resp, err := http.ReadResponse(bufio.NewReaderSize(c, 4<<10), nil)
+		if err == nil {
+			err = answered(resp)
+		}
+		c.Close() // the next write fails
+		s.done <- err
+	}()
+	return s
+}
+
+func (s *connStream) write(b []byte) error {
+	if s.c == nil {
+		return s.err
+	}
+	iov := net.Buffers(s.iov[:0])
+	if s.head != nil {
+		iov = append(iov, s.head)
+		s.head = nil
+	}
+	size := strconv.AppendUint(s.size[:0], uint64(len(b)), 16)
+	iov = append(iov, append(size, '\r', '\n'), b, crlf)
+	s.c.SetWriteDeadline(time.Now().Add(writeDeadline(len(b))))
+	_, err := iov.WriteTo(s.c)
+	return err
+}
+
+var crlf = []byte("\r\n")
+
+func (s *connStream) close() error {
+	if s.c == nil {
+		return s.err
+	}
+	s.unctx()
+	s.c.Close()
+	return <-s.done
+}
+
 func (p *peer) run() {
 	defer close(p.done)
-	var s *stream
+	var s stream
 	defer func() {
 		if s != nil {
 			s.close()
