@@ -81,6 +81,33 @@ func (b *budget) acquire(ctx context.Context, n int64) error {
 	return nil
 }
 
+// tryAcquire reserves n bytes if they are free now (and nobody waits).
+func (b *budget) tryAcquire(n int64) bool {
+	if n <= 0 {
+		return true
+	}
+	if !b.sem.TryAcquire(n) {
+		return false
+	}
+	b.used.Add(n)
+	return true
+}
+
+// tryReserve takes g bytes of the server's budget and c of the
+// connection's if both are free now, or nothing.
+func (m *meter) tryReserve(g, c int64) bool {
+	if m.conn != nil && !m.conn.tryAcquire(c) {
+		return false
+	}
+	if !m.global.tryAcquire(g) {
+		if m.conn != nil {
+			m.conn.release(c)
+		}
+		return false
+	}
+	return true
+}
+
 func (b *budget) release(n int64) {
 	if n > 0 {
 		b.used.Add(-n)
@@ -136,18 +163,20 @@ func (m *meter) reserve(n int64) (g, c int64, err error) {
 		c = min(n, m.conn.size-m.heldConn)
 	}
 	m.mu.Unlock()
-	ctx, cancel := context.WithTimeout(m.ctx, m.s.opts.InflightWait)
-	defer cancel()
-	if m.conn != nil {
-		if err := m.conn.acquire(ctx, c); err != nil {
-			return 0, 0, m.refuse(n, "this connection's")
-		}
-	}
-	if err := m.global.acquire(ctx, g); err != nil {
+	if !m.tryReserve(g, c) { // (the timer only when it waits: a message's hot path)
+		ctx, cancel := context.WithTimeout(m.ctx, m.s.opts.InflightWait)
+		defer cancel()
 		if m.conn != nil {
-			m.conn.release(c)
+			if err := m.conn.acquire(ctx, c); err != nil {
+				return 0, 0, m.refuse(n, "this connection's")
+			}
 		}
-		return 0, 0, m.refuse(n, "the server's")
+		if err := m.global.acquire(ctx, g); err != nil {
+			if m.conn != nil {
+				m.conn.release(c)
+			}
+			return 0, 0, m.refuse(n, "the server's")
+		}
 	}
 	m.mu.Lock()
 	if m.closed { // the request ended meanwhile
