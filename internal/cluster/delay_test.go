@@ -10,6 +10,7 @@ import (
 
 	"github.com/chutemq/chute/internal/chutetest"
 	"github.com/chutemq/chute/internal/commitdelay"
+	"github.com/chutemq/chute/internal/consensus"
 	"github.com/chutemq/chute/internal/replica"
 )
 
@@ -79,6 +80,13 @@ func TestSyncDelay(t *testing.T) {
 	a := submit("a")
 	until("the wait", 0, func() bool { return delays() == before+1 })
 	b := submit("b")
+	// Taken by the wait before the clock moves: proposals are buffered,
+	// and a wait whose time is up takes its timer or a proposal waiting
+	// beside it, whichever its select picks (seen: b left to the next
+	// turn, the wait fruitless, and the loop then skipping the third
+	// fruitless wait below as one past FruitlessLimit; 2 runs of 300 with
+	// the CPUs busy).
+	until("b taken by the wait", 0, func() bool { return len(n.props) == 0 })
 	select {
 	case r := <-a.reply:
 		t.Fatalf("answered during the wait: %+v", r)
@@ -116,7 +124,7 @@ func TestSyncDelay(t *testing.T) {
 
 // TestSyncDelayCommit: a follower's answer that commits entries is not
 // held by the leader's commit delay, and ends a hold under way. Three
-// nodes on one fake clock, which runs (about as fast as the system's)
+// nodes on one fake clock, which runs (twice as fast as the system's)
 // while they elect, then stands still: no ticks, no elections. After a
 // quiet spell a proposal is not held (TestSyncDelay), and its commit
 // arrives less than the delay after the leader's sync, which, held, would
@@ -131,20 +139,53 @@ func TestSyncDelayCommit(t *testing.T) {
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() { // drives the clock, does not synchronise anything
 		defer close(stopped)
-		tk := time.NewTicker(time.Millisecond)
+		tk := time.NewTicker(5 * time.Millisecond)
 		defer tk.Stop()
 		for {
 			select {
 			case <-stop:
 				return
 			case <-tk.C:
-				fc.Advance(time.Millisecond)
+				fc.Advance(10 * time.Millisecond) // a tick
 			}
 		}
 	}()
-	c := newTestClusterWith(t, 3, &testCluster{compact: 10, clock: fc, syncDelay: delay})
+	// 100 ticks to an election (10 by default): once the clock stands
+	// still, the few ticks this test makes cannot start one (seen with 10:
+	// followers that campaigned on the ticks of the quiet spells, their
+	// leader held for a clock that never moved; 2 runs of 300), and while
+	// it runs a follower must miss the leader for half a second.
+	c := newTestClusterWith(t, 3, &testCluster{compact: 10, clock: fc, syncDelay: delay, electionTicks: 100})
 	close(stop)
 	<-stopped
+	// Settle, a tick at a time, until every node names the same leader
+	// and term and has applied the same commit index: the leader then
+	// has nothing left to sync, and the quiet spell of round 0 is quiet.
+	// (Seen without: an election that ended just after the clock
+	// stopped; the new leader synced its first entry at the clock's
+	// time, so round 0's proposal was held, rightly, for a clock that
+	// never moved.)
+	settle := time.NewTicker(2 * time.Millisecond) // paces the ticks, synchronises nothing
+	defer settle.Stop()
+	for settleBy := time.Now().Add(10 * time.Second); ; {
+		var sts []consensus.Status
+		for _, m := range c.members {
+			sts = append(sts, m.node.Status())
+		}
+		quiet := true
+		for _, st := range sts {
+			quiet = quiet && st.Leader != 0 && st.Leader == sts[0].Leader && st.Term == sts[0].Term &&
+				st.Commit == sts[0].Commit && st.Applied == st.Commit
+		}
+		if quiet {
+			break
+		}
+		if time.Now().After(settleBy) {
+			t.Fatalf("not settled within 10 s: %+v", sts)
+		}
+		fc.Advance(10 * time.Millisecond)
+		<-settle.C
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i, try := 0, 0; i < 5; try++ {

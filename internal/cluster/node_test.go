@@ -55,6 +55,7 @@ type testCluster struct {
 	segmentSize       int64        // Config.SegmentSize
 	clock             chute.Clock  // Config.Clock (nil: the system's)
 	syncDelay         time.Duration
+	electionTicks     int // Config.ElectionTicks (0: the default)
 	peers             map[uint64]string
 	members           map[uint64]*member
 }
@@ -143,7 +144,7 @@ func (c *testCluster) tryStart(id uint64) error {
 	}
 	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact, CompactBytes: c.compactBytes, Join: m.join, HTTP: c.client,
 		MaxVersion: m.maxVersion, Replaces: m.replaces, SegmentSize: c.segmentSize,
-		Clock: c.clock, SyncDelay: c.syncDelay})
+		Clock: c.clock, SyncDelay: c.syncDelay, ElectionTicks: c.electionTicks})
 	if err != nil {
 		m.l.Close()
 		m.l = nil
