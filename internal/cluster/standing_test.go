@@ -37,6 +37,25 @@ func waitStanding(t *testing.T, n *Node, queue string, want int) {
 	t.Fatalf("%d standing receives of %s, want %d", got, queue, want)
 }
 
+// waitAsked waits until the leader's loop has taken s's Next whose
+// reply channel is reply (and holds it, waiting). A request goes on the
+// loop's channel of standing requests, a publish on its channel of
+// proposals, and the loop takes from both in no set order: a publish
+// made before the loop took the Next would see the credit before it.
+func waitAsked(t *testing.T, n *Node, s *Standing, reply chan standReply) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		asked := false
+		n.onLoop(context.Background(), func() { asked = s.waiting == reply })
+		if asked {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("the loop did not take a Next within 10 s")
+}
+
 func standReplyOf(t *testing.T, ch chan standReply) standReply {
 	t.Helper()
 	select {
@@ -113,6 +132,7 @@ func TestStandingReceive(t *testing.T) {
 
 	// Credit: with 1, a publish of three gives one; the rest waits ready.
 	reply = askNext(t, s, 1)
+	waitAsked(t, l.node, s, reply) // (seen: the publish first, 3 delivered; 1 run of 150)
 	c.do(replica.Command{Op: replica.OpPublish, Queue: "q", Msgs: []replica.Msg{{Body: []byte("x")}, {Body: []byte("y")}, {Body: []byte("z")}}})
 	if r := standReplyOf(t, reply); delivered(r) != 1 {
 		t.Fatalf("with credit 1: %d delivered", delivered(r))
