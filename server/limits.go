@@ -69,13 +69,11 @@ func newBudget(size int64) *budget {
 // acquire reserves n bytes (at most the budget's size), waiting while ctx
 // lasts.
 func (b *budget) acquire(ctx context.Context, n int64) error {
-	if n <= 0 {
+	if b.tryAcquire(n) {
 		return nil
 	}
-	if !b.sem.TryAcquire(n) {
-		if err := b.sem.Acquire(ctx, n); err != nil {
-			return err
-		}
+	if err := b.sem.Acquire(ctx, n); err != nil {
+		return err
 	}
 	b.used.Add(n)
 	return nil
@@ -93,6 +91,13 @@ func (b *budget) tryAcquire(n int64) bool {
 	return true
 }
 
+func (b *budget) release(n int64) {
+	if n > 0 {
+		b.used.Add(-n)
+		b.sem.Release(n)
+	}
+}
+
 // tryReserve takes g bytes of the server's budget and c of the
 // connection's if both are free now, or nothing.
 func (m *meter) tryReserve(g, c int64) bool {
@@ -106,13 +111,6 @@ func (m *meter) tryReserve(g, c int64) bool {
 		return false
 	}
 	return true
-}
-
-func (b *budget) release(n int64) {
-	if n > 0 {
-		b.used.Add(-n)
-		b.sem.Release(n)
-	}
 }
 
 // meter is one request's share of the budgets; as its body (when it

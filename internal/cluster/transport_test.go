@@ -20,7 +20,8 @@ import (
 // HTTP client, the Raft streams are written straight to their
 // connections (connStream), and the cluster commits over them; a node
 // given an HTTP client of its own (a Transport) streams through it
-// (pipeStream), and the two kinds of stream work side by side.
+// (pipeStream), and the two kinds of stream work side by side: with the
+// third node stopped, the cluster commits only over both.
 func TestStreamDirect(t *testing.T) {
 	c := newTestCluster(t, 3)
 	c.do(replica.Command{Op: replica.OpCreateQueue, Queue: "q", Visibility: time.Minute})
@@ -45,6 +46,14 @@ func TestStreamDirect(t *testing.T) {
 		}
 	}
 	c.converge(&replica.Command{Op: replica.OpReceive, Queue: "q", Max: 1})
+	// Node 3's answers (through its pipe) now make the quorum: without
+	// node 2, nothing commits unless they arrive.
+	c.stop(2)
+	for i := range 5 {
+		if res := c.do(replica.Command{Op: replica.OpPublish, Queue: "q", Msgs: []replica.Msg{{Body: []byte{byte(i)}}}}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
 	if p := c.members[3].node.peers[1]; p.direct != nil {
 		t.Fatal("a node with an HTTP client of its own streams straight to its peers")
 	}
