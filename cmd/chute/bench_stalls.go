@@ -43,8 +43,10 @@ its own beside a benchmark (chute bench run, or a comparison): stalls that
 come only while the benchmark runs, every 100 ms or so, are a host that
 caps the machine's CPU time (a virtual machine's quota, which the disk's
 I/O may count against too); every process on the machine waits them out,
-and a broker's p99 then measures them, not the broker. An idle machine
-should show none.`,
+and a broker's p99 then measures them, not the broker. Threads of the
+machine's own keeping every CPU busy bring shorter ones (a few ms: the
+machine's scheduler), so run it where it competes as the broker does, not
+with a lower priority. An idle machine should show none.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if duration <= 0 || tick <= 0 || over <= 0 || tick > duration {
