@@ -87,6 +87,7 @@ type benchRunFlags struct {
 	count                 int64
 	rate                  float64
 	window, batch         int
+	linger                time.Duration
 	prefetch              int
 	ack                   string
 	priorityMix, delayMix string
@@ -144,6 +145,7 @@ func newBenchRunCmd() *cobra.Command {
 	fl.Float64Var(&rf.rate, "rate", 0, "messages per second across producers (0: flat out)")
 	fl.IntVar(&rf.window, "window", 1000, "most unconfirmed messages per producer")
 	fl.IntVar(&rf.batch, "batch", 0, "producer batch size (0: the Producer's default)")
+	fl.DurationVar(&rf.linger, "linger", 0, "how long a producer's batch may wait for more messages (0: sent as soon as the window has room)")
 	fl.IntVar(&rf.prefetch, "prefetch", 1000, "each consumer's prefetch, and the most messages per Receive")
 	fl.StringVar(&rf.ack, "ack", "batch", "ack mode: batch (one call per received batch) or each (one call per message)")
 	fl.StringVar(&rf.priorityMix, "priority-mix", "", `priorities with weights, e.g. "0:50,9:50" (default all 0)`)
@@ -180,7 +182,7 @@ func (rf *benchRunFlags) config(cmd *cobra.Command, f *benchFlags) (bench.RunCon
 		name = "bench-run-" + hex.EncodeToString(b[:])
 	}
 	cfg := bench.RunConfig{Name: name, Producers: rf.producers, Consumers: rf.consumers, Size: f.size,
-		Count: rf.count, Duration: duration, Rate: rf.rate, Window: rf.window, Batch: rf.batch, Prefetch: rf.prefetch,
+		Count: rf.count, Duration: duration, Rate: rf.rate, Window: rf.window, Batch: rf.batch, Linger: rf.linger, Prefetch: rf.prefetch,
 		Ack: bench.AckMode(rf.ack), Priorities: prio, Delays: delays, Topic: rf.topic, Subscriptions: rf.subscriptions,
 		Queues: rf.queues, Drain: rf.drain, Keep: rf.keep}
 	// Explicit zeros must not turn into defaults: bench.Run fills zeros.

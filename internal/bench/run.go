@@ -97,6 +97,9 @@ type RunConfig struct {
 	Window int
 	// Batch is ProducerOptions.BatchSize (0: the producer's default).
 	Batch int
+	// Linger is ProducerOptions.Linger (0: a batch goes as soon as a slot
+	// of the producer's window is free).
+	Linger time.Duration
 	// Prefetch is each consumer's prefetch (client.ConsumerOptions: the
 	// credit its Consume stream keeps granted) and the most one Receive
 	// takes; default 1000.
@@ -190,8 +193,8 @@ func (c RunConfig) Validate() error {
 		return bad("size %d: the body must hold %d bytes of stamps (send time, delay, number) and at most 64 MiB", c.Size, c.minSize())
 	case c.Rate < 0 || math.IsInf(c.Rate, 0) || math.IsNaN(c.Rate):
 		return bad("rate %v: want ≥ 0", c.Rate)
-	case c.Window < 1 || c.Prefetch < 1 || c.Batch < 0:
-		return bad("want window ≥ 1, prefetch ≥ 1 and batch ≥ 0")
+	case c.Window < 1 || c.Prefetch < 1 || c.Batch < 0 || c.Linger < 0:
+		return bad("want window ≥ 1, prefetch ≥ 1, batch ≥ 0 and linger ≥ 0")
 	case c.Ack != AckBatch && c.Ack != AckEach:
 		return bad("ack %q: want batch or each", c.Ack)
 	case c.Queues < 1 || c.Subscriptions < 1:
@@ -534,7 +537,7 @@ func (r *runner) produce(ctx, runCtx context.Context, w int) {
 	if !r.cfg.Topic {
 		target = r.queues[w%len(r.queues)]
 	}
-	p := client.NewProducer(r.api, target, client.ProducerOptions{BatchSize: r.cfg.Batch})
+	p := client.NewProducer(r.api, target, client.ProducerOptions{BatchSize: r.cfg.Batch, Linger: r.cfg.Linger})
 	window := make(chan struct{}, r.cfg.Window)
 	pend := make(chan pending, r.cfg.Window)
 	var waiter sync.WaitGroup

@@ -143,6 +143,7 @@ func TestRunValidate(t *testing.T) {
 		{"topic with queues", func(c *RunConfig) { c.Topic, c.Queues = true, 2 }},
 		{"too few consumers", func(c *RunConfig) { c.Queues, c.Consumers = 3, 2 }},
 		{"bad name", func(c *RunConfig) { c.Name = "-x" }},
+		{"negative linger", func(c *RunConfig) { c.Linger = -time.Millisecond }},
 	} {
 		cfg := base
 		c.mod(&cfg)
@@ -156,12 +157,13 @@ func TestRunValidate(t *testing.T) {
 }
 
 // TestRunEmbedded: a short run adds up: every message published is
-// confirmed and consumed once, with every latency recorded.
+// confirmed and consumed once, with every latency recorded (its producers
+// lingering, as --linger makes them).
 func TestRunEmbedded(t *testing.T) {
 	b := chutetest.MustOpen(t, t.TempDir(), nil)
 	ctx := chutetest.Ctx(t)
 	prio, _ := ParsePriorityMix("0:50,9:50")
-	res, err := Run(ctx, b, RunConfig{Producers: 2, Consumers: 2, Queues: 2, Count: 2000, Prefetch: 50, Priorities: prio})
+	res, err := Run(ctx, b, RunConfig{Producers: 2, Consumers: 2, Queues: 2, Count: 2000, Prefetch: 50, Priorities: prio, Linger: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
