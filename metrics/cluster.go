@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chutemq/chute/internal/cluster"
+	"github.com/chutemq/chute/internal/hist"
 	"github.com/chutemq/chute/server"
 )
 
@@ -34,6 +35,7 @@ var (
 	cUp        = desc("chute_cluster_up", "1 if the node answered this scrape (0: its loop did not, within 2 s).", "shard")
 	cSyncs     = desc("chute_cluster_log_syncs_total", "Syncs of the node's Raft log (one per batch of entries it saved).", "shard")
 	cDelays    = desc("chute_cluster_log_sync_delays_total", "Times the node, leading, waited out its commit delay (--sync-delay) before a batch.", "shard")
+	cCommits   = desc("chute_cluster_commit_seconds", "On the leader: time from proposing a command (a publish, a delivery, an ack, an admin change) to applying it, once a quorum synced it: a commit round.", "shard")
 	cSyncTime  = desc("chute_cluster_log_sync_seconds_total", "Time the node spent syncing its Raft log.", "shard")
 	cLogBytes  = desc("chute_cluster_log_bytes_total", "Bytes the node appended to its Raft log since it started.", "shard")
 	cLogSegs   = desc("chute_cluster_log_segments", "Segment files of the node's Raft log.", "shard")
@@ -60,7 +62,7 @@ func NewClusterCollector(stats func() server.Stats, nodes ...*cluster.Node) *Clu
 // Describe implements prometheus.Collector.
 func (c *ClusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{cTerm, cLeader, cHasLeader, cCommit, cApplied, cApplyLag, cSnapshot, cLeaders, cTransfers, cSnapSent, cSnapRest, cMembers, cLag, cUp, cVersion,
-		cSyncs, cDelays, cSyncTime, cLogBytes, cLogSegs, cCarried, cCarryFail, cOutboxed, cHeld,
+		cSyncs, cDelays, cSyncTime, cCommits, cLogBytes, cLogSegs, cCarried, cCarryFail, cOutboxed, cHeld,
 		sConns, sConnsTotal, sRequests, sAuthFailures, sRefused, sInflight, sInflightMax} {
 		ch <- d
 	}
@@ -80,12 +82,14 @@ func (c *ClusterCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for _, n := range c.nodes {
-		collectShard(ctx, n, gauge, count)
+		collectShard(ctx, n, gauge, count, func(d *prometheus.Desc, h hist.Snapshot, l ...string) {
+			ch <- prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets(h), l...)
+		})
 	}
 }
 
 // collectShard collects one shard's node.
-func collectShard(ctx context.Context, n *cluster.Node, gauge, count func(*prometheus.Desc, float64, ...string)) {
+func collectShard(ctx context.Context, n *cluster.Node, gauge, count func(*prometheus.Desc, float64, ...string), histogram func(*prometheus.Desc, hist.Snapshot, ...string)) {
 	shard := strconv.FormatUint(uint64(n.Shard()), 10)
 	in, err := n.Info(ctx)
 	if err != nil {
@@ -108,6 +112,7 @@ func collectShard(ctx context.Context, n *cluster.Node, gauge, count func(*prome
 	count(cSyncs, float64(in.Log.Syncs), shard)
 	count(cDelays, float64(in.Log.SyncDelays), shard)
 	count(cSyncTime, in.Log.SyncSeconds, shard)
+	histogram(cCommits, in.Commits, shard)
 	count(cLogBytes, float64(in.Log.Bytes), shard)
 	gauge(cLogSegs, float64(in.Log.Segments), shard)
 	count(cCarried, float64(in.Carried), shard)

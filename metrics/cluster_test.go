@@ -51,6 +51,7 @@ func TestClusterMetrics(t *testing.T) {
 		t.Errorf("term %v, commit %v: want both at least 1", value(t, fams, "chute_cluster_term", "shard", "0"), before)
 	}
 	syncs, logBytes := value(t, fams, "chute_cluster_log_syncs_total", "shard", "0"), value(t, fams, "chute_cluster_log_bytes_total", "shard", "0")
+	commits := value(t, fams, "chute_cluster_commit_seconds", "shard", "0")
 	ctx := context.Background()
 	if err := api.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
 		t.Fatal(err)
@@ -73,6 +74,11 @@ func TestClusterMetrics(t *testing.T) {
 	in, err := node.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The create and the publish (and the version record before it) were
+	// proposed here and applied: each a commit timed, after a sync.
+	if v := value(t, fams, "chute_cluster_commit_seconds", "shard", "0"); v < commits+2 || in.Commits.Count < uint64(v) || in.Commits.Sum <= 0 {
+		t.Errorf("commits timed: %v after a create and a publish, %v before; the node's: %d, %v in all", v, commits, in.Commits.Count, in.Commits.Sum)
 	}
 	if v := value(t, fams, "chute_cluster_log_sync_delays_total", "shard", "0"); v != float64(in.Log.SyncDelays) {
 		t.Errorf("sync delays %v, the node's status says %d", v, in.Log.SyncDelays)

@@ -24,6 +24,7 @@ import (
 	"github.com/chutemq/chute/internal/breaker"
 	"github.com/chutemq/chute/internal/commitdelay"
 	"github.com/chutemq/chute/internal/consensus"
+	"github.com/chutemq/chute/internal/hist"
 	"github.com/chutemq/chute/internal/engine"
 	"github.com/chutemq/chute/internal/journal"
 	"github.com/chutemq/chute/internal/replica"
@@ -167,6 +168,10 @@ type Node struct {
 
 	// places is shard 0's directory as of its last apply (place.go).
 	places atomic.Pointer[map[string]uint32]
+
+	// commits is the time from proposing each of this node's commands
+	// to applying it (Info.Commits); the loop's own.
+	commits hist.H
 
 	restores      atomic.Int64 // snapshots received from a leader and restored
 	delays        atomic.Int64 // SyncDelay waits
@@ -733,6 +738,8 @@ func (n *Node) run() {
 			}
 			if res.Cmd.ID > firstID && res.Cmd.ID <= nextID { // not an earlier life's
 				pk.appliedID = max(pk.appliedID, res.Cmd.ID)
+				// Stamped by this node's clock when proposed (proposeCmd).
+				n.commits.Observe(time.Duration(n.cfg.Clock.Now().UnixNano() - res.Cmd.Time))
 			}
 			w, ok := waiters[res.Cmd.ID]
 			if !ok {

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/chutemq/chute/internal/hist"
 )
 
 // StatusPath serves a node's view of its cluster as JSON (GET; the
@@ -53,6 +55,11 @@ type Info struct {
 	// each member's is the latest it reads, as the leader last heard (0:
 	// not known here).
 	Version uint8 `json:"version"`
+	// Commits is the time from proposing each command of this node's to
+	// applying it, on the leader (where commands are proposed): a commit
+	// round, with the commit delay, the syncs, the network and the loop's
+	// turns. Since the node started; not in the status JSON.
+	Commits hist.Snapshot `json:"-"`
 	// Log is the node's Raft log on disk: its syncs (one per batch of
 	// entries the node saved), the time spent in them, the bytes written
 	// and the segments it holds.
@@ -94,6 +101,7 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 		if until := n.heldUntil.Load(); until > n.cfg.Clock.Now().UnixNano() {
 			in.ForwardHeldUntil = time.Unix(0, until).UTC()
 		}
+		in.Commits = n.commits.Snapshot()
 		ls := n.rep.Log().Stats()
 		in.Log = LogInfo{Syncs: ls.Syncs, SyncDelays: n.delays.Load(), SyncSeconds: ls.SyncTime.Seconds(), Bytes: ls.Bytes, Segments: ls.Segments}
 		for _, l := range [][]uint64{voters, learners} {
