@@ -7,7 +7,9 @@
 #   e.g. scripts/cluster-bench.sh --rate 2000 --duration 8s
 #   CHUTE=path/to/chute uses that binary (default: build this repository's).
 #   SERVE_FLAGS="--monitor-slack none" adds flags to every node's serve.
-#   Ports 7501–7503 on 127.0.0.1; data under a temporary directory.
+#   Ports 7501–7503 on 127.0.0.1; data under a temporary directory
+#   (TMPDIR=/dev/shm puts the logs on tmpfs, where a sync costs nothing:
+#   the same code without the disk's share of the latency).
 #   After the run it prints each node's CPU time (from /proc, in ticks of
 #   10 ms) and voluntary/involuntary context switches (all threads)
 #   during it, as docs/replication.md's tenth session compared builds.
