@@ -81,10 +81,11 @@ func (c *ClusterCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	histogram := func(d *prometheus.Desc, h hist.Snapshot, l ...string) {
+		ch <- histogramMetric(d, h, l...)
+	}
 	for _, n := range c.nodes {
-		collectShard(ctx, n, gauge, count, func(d *prometheus.Desc, h hist.Snapshot, l ...string) {
-			ch <- prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets(h), l...)
-		})
+		collectShard(ctx, n, gauge, count, histogram)
 	}
 }
 

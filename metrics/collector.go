@@ -173,7 +173,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
 	}
 	histogram := func(d *prometheus.Desc, h hist.Snapshot, l ...string) {
-		ch <- prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets(h), l...)
+		ch <- histogramMetric(d, h, l...)
 	}
 	for i := range s.Queues {
 		q := &s.Queues[i]
@@ -316,6 +316,11 @@ var bucketBounds = func() []float64 {
 	}
 	return out
 }()
+
+// histogramMetric is h as a Prometheus histogram.
+func histogramMetric(d *prometheus.Desc, h hist.Snapshot, l ...string) prometheus.Metric {
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets(h), l...)
+}
 
 func buckets(h hist.Snapshot) map[float64]uint64 {
 	cum := h.Cumulative()
