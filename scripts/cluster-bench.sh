@@ -12,7 +12,8 @@
 #   the same code without the disk's share of the latency).
 #   After the run it prints each node's CPU time (from /proc, in ticks of
 #   10 ms) and voluntary/involuntary context switches (all threads)
-#   during it, as docs/replication.md's tenth session compared builds.
+#   during it, as docs/replication.md's tenth session compared builds,
+#   and each node's log syncs since it started (its metrics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -69,3 +70,9 @@ after=$(usage)
 paste <(echo "$before") <(echo "$after") | awk -v leader=$leader '{
 	printf "node %d%s: cpu %d ticks, context switches %d voluntary, %d involuntary\n",
 		NR, NR == leader ? " (leader)" : "", $4-$1, $5-$2, $6-$3 }'
+# Each node's log syncs since it started, from its metrics.
+for i in 1 2 3; do
+	curl -s http://127.0.0.1:750$i/metrics | awk -v node=$i '
+		/^chute_cluster_log_syncs_total/ {s=$2}
+		END {printf "node %d: %d log syncs since it started\n", node, s}'
+done

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +26,7 @@ type allFlags struct {
 	asJSON             bool
 	chuteBin, data     string
 	disk               time.Duration
+	stalls             bool
 	cfg                workload.Config
 }
 
@@ -40,7 +42,10 @@ that rotates from run to run), it starts a fresh server on 127.0.0.1 (chute:
 built from this repository or --chute-bin; the peers through package peers,
 installed from Debian's packages if missing, with their most durable
 settings), runs the workloads, and stops it by PID. In each run it also
-measures the disk's own sync latency ('chute bench disk') for W3.
+measures the disk's own sync latency ('chute bench disk') for W3. With
+--stalls, 'chute bench stalls' runs beside each system's W3 and its figures
+(wake-ups over 2 ms late, the longest) join that system's row: the times
+the machine ran nothing at all, which a latency's tail measures too.
 
 It prints a header (the machine, its load, the versions and the command
 line), then per workload each system's median figures over the runs, the
@@ -64,6 +69,7 @@ The full comparison (about an hour with the 1M-message backlog):
 	fl.StringVar(&f.chuteBin, "chute-bin", "", "chute binary to run (default: build ./cmd/chute of this repository once)")
 	fl.StringVar(&f.data, "data", "", "directory for the servers' data (default: a temporary one, removed afterwards)")
 	fl.DurationVar(&f.disk, "disk-duration", 3*time.Second, "how long 'chute bench disk' measures in each run (W3)")
+	fl.BoolVar(&f.stalls, "stalls", false, "run 'chute bench stalls' beside each system's W3 (for --duration) and add its stalls over 2 ms and the longest to the system's figures (one more thread waking every millisecond, for every system alike)")
 	c := &f.cfg
 	fl.DurationVar(&c.Duration, "duration", 5*time.Second, "how long each producer runs (W1–W4, W7, W8)")
 	fl.IntVar(&c.Size, "size", 256, "body size in bytes (W1–W4, W7, W8; at least 24)")
@@ -152,8 +158,19 @@ func runAll(cmd *cobra.Command, f allFlags) error {
 					break
 				}
 				began := time.Now()
+				var probe *stallProbe
+				if f.stalls && w.ID == "W3" {
+					probe = startStalls(ctx, bin, cfg.Duration)
+				}
 				rep, err := w.Run(ctx, sys.sys, cfg)
 				rep.Workload, rep.System = w.ID, kind
+				if probe != nil {
+					figs, perr := probe.wait()
+					if perr != nil && err == nil {
+						err = perr
+					}
+					rep.Figures = append(rep.Figures, figs...)
+				}
 				took := time.Since(began).Round(time.Millisecond)
 				if err != nil {
 					res.Errors = append(res.Errors, runError{r, kind, w.ID, err.Error()})
@@ -262,6 +279,52 @@ func diskSync(ctx context.Context, bin, dir string, d time.Duration) (workload.R
 		{Name: "fsync p50 ms", Value: v.P50, Lower: true},
 		{Name: "fsync p99 ms", Value: v.P99, Lower: true},
 	}}, nil
+}
+
+// stallProbe is `chute bench stalls` running beside a workload.
+type stallProbe struct {
+	cmd *exec.Cmd
+	out bytes.Buffer
+	err error // from starting it
+}
+
+// stallOver is the lateness the probe counts as a stall.
+const stallOver = 2 * time.Millisecond
+
+// startStalls starts `chute bench stalls --json` for d.
+func startStalls(ctx context.Context, bin string, d time.Duration) *stallProbe {
+	p := &stallProbe{cmd: exec.CommandContext(ctx, bin, "bench", "stalls", "--json", "--duration", d.String(), "--over", stallOver.String())}
+	p.cmd.Stdout = &p.out
+	p.err = p.cmd.Start()
+	return p
+}
+
+// wait waits for the probe to end and returns its figures.
+func (p *stallProbe) wait() ([]workload.Figure, error) {
+	if p.err != nil {
+		return nil, fmt.Errorf("chute bench stalls: %w", p.err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("chute bench stalls: %w", err)
+	}
+	return stallFigures(p.out.Bytes())
+}
+
+// stallFigures reads `chute bench stalls --json` into figures of a
+// system's row: how many wake-ups were over stallOver late, and the
+// latest.
+func stallFigures(out []byte) ([]workload.Figure, error) {
+	var v struct {
+		Stalls *int     `json:"stalls"`
+		Max    *float64 `json:"late_max_ms"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil || v.Stalls == nil || v.Max == nil {
+		return nil, fmt.Errorf("chute bench stalls output %q: %v", out, err)
+	}
+	return []workload.Figure{
+		{Name: fmt.Sprintf("stalls >%v", stallOver), Value: float64(*v.Stalls), Lower: true},
+		{Name: "longest stall ms", Value: *v.Max, Lower: true},
+	}, nil
 }
 
 // brief is a report on one line, for progress.

@@ -19,7 +19,7 @@ func TestAllChute(t *testing.T) {
 	out, err := runCLI(t, "all", "--systems", "chute", "--runs", "1", "--data", dir,
 		"--duration", "300ms", "--backlog-messages", "2000", "--backlog-settle", "500ms",
 		"--delayed-messages", "200", "--delay-spread", "200ms", "--priority-messages", "100",
-		"--queues", "20", "--queue-workers", "2", "--disk-duration", "300ms")
+		"--queues", "20", "--queue-workers", "2", "--disk-duration", "300ms", "--stalls")
 	t.Log(out)
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +31,7 @@ func TestAllChute(t *testing.T) {
 		"## W7 many publishers", "## W8 many queues",
 		"confirms/s", "e2e p99 ms", "fsync p50 ms", "disk (chute bench disk)", "priority inversions",
 		"drain RSS MB", "s to ≤2 segments", "fsync before confirm (--sync always)",
+		"stalls >2ms", "longest stall ms",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in the output", want)
@@ -43,6 +44,24 @@ func TestAllChute(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(dir); len(left) > 0 {
 		t.Errorf("data left behind: %v", left)
+	}
+}
+
+// TestStallFigures: chute bench stalls' JSON read into W3's figures; an
+// output without them is an error, not zeros.
+func TestStallFigures(t *testing.T) {
+	figs, err := stallFigures([]byte(`{"sleeps": 4000, "stalls": 33, "stalled_ms": 120.6, "late_max_ms": 10.565}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []workload.Figure{{Name: "stalls >2ms", Value: 33, Lower: true}, {Name: "longest stall ms", Value: 10.565, Lower: true}}
+	if len(figs) != len(want) || figs[0] != want[0] || figs[1] != want[1] {
+		t.Fatalf("figures %+v, want %+v", figs, want)
+	}
+	for _, bad := range []string{``, `not json`, `{"sleeps": 4000}`, `{"stalls": 3}`} {
+		if figs, err := stallFigures([]byte(bad)); err == nil {
+			t.Errorf("%q: figures %+v, want an error", bad, figs)
+		}
 	}
 }
 
