@@ -290,3 +290,23 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// TestChuteFillReportsFailures: a fill whose publishes fail says so, not
+// "filled" (it only waited for them: a cluster's W6 reported 200,000
+// filled while 2,048 had failed in an election).
+func TestChuteFillReportsFailures(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sys := adapters.NewChuteEmbedded(t.TempDir(), &broker.Options{Sync: broker.SyncAlways, MaxMessageSize: 1024})
+	q, err := sys.NewQueue(ctx, adapters.QueueOptions{InFlight: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Delete(context.Background())
+	if err := q.Fill(ctx, 10, 2048); err == nil {
+		t.Fatal("a fill of 10 messages over the broker's limit returned no error")
+	}
+	if err := q.Fill(ctx, 10, 512); err != nil {
+		t.Fatalf("a fill within the limit: %v", err)
+	}
+}

@@ -185,14 +185,37 @@ func (q *chuteQueue) Publish(ctx context.Context, body []byte) error {
 // --server` fills), every message with its own copy of a zero body.
 func (q *chuteQueue) Fill(ctx context.Context, n, size int) error {
 	p := client.NewProducer(q.api, q.name, client.ProducerOptions{})
+	// Every message's future is checked: a publish that failed is not in
+	// the backlog (Flush only waits). Checked as they come, the oldest
+	// half at a time, so that the futures of a large fill do not keep
+	// every batch in memory.
+	var pending []*client.Future
+	check := func(fs []*client.Future) error {
+		for _, f := range fs {
+			if _, err := f.Wait(ctx); err != nil {
+				return fmt.Errorf("fill: a publish failed: %w", err)
+			}
+		}
+		return nil
+	}
 	var err error
 	for range n {
-		if _, err = p.Publish(ctx, chute.Message{Body: make([]byte, size)}); err != nil {
+		var f *client.Future
+		if f, err = p.Publish(ctx, chute.Message{Body: make([]byte, size)}); err != nil {
 			break
+		}
+		if pending = append(pending, f); len(pending) >= 8192 {
+			if err = check(pending[:4096]); err != nil {
+				break
+			}
+			pending = append(pending[:0], pending[4096:]...)
 		}
 	}
 	if err == nil {
 		err = p.Flush(ctx)
+	}
+	if err == nil {
+		err = check(pending)
 	}
 	return errors.Join(err, p.Close(context.WithoutCancel(ctx)))
 }

@@ -31,7 +31,9 @@ type Engine struct {
 	timers  timerHeap        // queues by their earliest timer
 	live    map[uint32]Usage // storage unit → the entries referring to a blob in it
 	entries int64            // queued messages in all queues (fan-out copies counted)
-	wake    []*queue         // queues that gained deliverable messages
+	// liveBytes is the blob bytes they refer to (live's Bytes summed).
+	liveBytes int64
+	wake      []*queue // queues that gained deliverable messages
 
 	txs    txMemo            // committed transaction IDs and their results (tx.go)
 	scheds map[string]*sched // periodic schedules by name (schedule.go)
@@ -161,6 +163,11 @@ type Usage struct {
 // with none holds no blob the engine needs.
 func (e *Engine) Live(u uint32) Usage { return e.live[u] }
 
+// LiveBytes is the blob bytes queued messages refer to, over every
+// storage unit (Usage.Bytes summed: a message fanned out to n
+// subscriptions counts n times).
+func (e *Engine) LiveBytes() int64 { return e.liveBytes }
+
 // LiveUnitCount is how many storage units hold blobs still referred to.
 func (e *Engine) LiveUnitCount() int { return len(e.live) }
 
@@ -192,6 +199,7 @@ func (e *Engine) Entries() int64 { return e.entries }
 
 func (e *Engine) ref(r uint64, size uint32) {
 	e.entries++
+	e.liveBytes += int64(size)
 	u := e.live[unitOf(r)]
 	u.Messages++
 	u.Bytes += int64(size)
@@ -200,6 +208,7 @@ func (e *Engine) ref(r uint64, size uint32) {
 
 func (e *Engine) unref(r uint64, size uint32) {
 	e.entries--
+	e.liveBytes -= int64(size)
 	u := e.live[unitOf(r)]
 	u.Messages--
 	u.Bytes -= int64(size)

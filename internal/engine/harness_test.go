@@ -283,6 +283,13 @@ func checkInvariants(t tb, e *Engine) {
 	if !maps.Equal(live, e.live) {
 		t.Fatalf("live units %v, structures say %v", e.live, live)
 	}
+	var bytes int64
+	for _, u := range live {
+		bytes += u.Bytes
+	}
+	if e.LiveBytes() != bytes {
+		t.Fatalf("live bytes %d, structures say %d", e.LiveBytes(), bytes)
+	}
 }
 
 func addUsage(live map[uint32]Usage, en *entry) {

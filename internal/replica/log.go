@@ -166,7 +166,7 @@ func (l *Log) SaveSnapshot(ctx context.Context, snap *consensus.Snapshot, after 
 	if err := l.j.Sync(ctx); err != nil {
 		return fmt.Errorf("replica: snapshot: %w", err)
 	}
-	if err := l.j.WriteCheckpoint(pos, [][]byte{ckpt}); err != nil {
+	if err := l.j.WriteCheckpoint(pos, ckpt); err != nil {
 		return fmt.Errorf("replica: snapshot: %w", err)
 	}
 	l.snap, l.unsaved = snap.Index, false
@@ -188,8 +188,10 @@ func (l *Log) Segments() int { return len(l.j.Segments()) }
 func (l *Log) Stats() journal.Stats { return l.j.Stats() }
 
 // encodeCheckpoint: version, the snapshot (index, term, voters, learners,
-// data), then the entries and hard state as a log record.
-func encodeCheckpoint(d consensus.Durable) []byte {
+// data), then the entries and hard state as a log record; in pieces, so
+// that the snapshot's data, which can be hundreds of MB
+// (Shard.Snapshot), is written from where it is and not copied.
+func encodeCheckpoint(d consensus.Durable) [][]byte {
 	s := d.Snapshot
 	buf := []byte{logVersion}
 	buf = binary.AppendUvarint(buf, s.Index)
@@ -201,9 +203,7 @@ func encodeCheckpoint(d consensus.Durable) []byte {
 		}
 	}
 	buf = binary.AppendUvarint(buf, uint64(len(s.Data)))
-	buf = append(buf, s.Data...)
-	hs := d.HardState
-	return append(buf, encodeLogRecord(&hs, d.Entries)...)
+	return [][]byte{buf, s.Data, encodeLogRecord(&d.HardState, d.Entries)}
 }
 
 func decodeCheckpoint(b []byte) (consensus.Durable, error) {

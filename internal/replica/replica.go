@@ -26,6 +26,9 @@ type Replica struct {
 	// snapSize is the snapshot's size.
 	compactBytes    int64
 	bytes, snapSize int64
+	// snapContent is the shard's content() when the snapshot was taken
+	// (or restored): how much the state shrank since.
+	snapContent int64
 	// snap is the index of the log's snapshot; voters and learners the
 	// membership it recorded.
 	snap             uint64
@@ -53,6 +56,7 @@ func OpenReplica(fs vfs.FS, dir string, opts LogOptions, compactEvery uint64) (*
 		}
 		r.snap, r.voters, r.learners = d.Snapshot.Index, d.Snapshot.Voters, d.Snapshot.Learners
 	}
+	r.snapContent = r.shard.content()
 	return r, d, nil
 }
 
@@ -123,7 +127,7 @@ func (r *Replica) Apply(u consensus.Update, each func(Result)) (restored bool, e
 			return false, fmt.Errorf("replica: restore a received snapshot: %w", err)
 		}
 		r.shard, r.snap, r.voters, r.learners = sh, s.Index, s.Voters, s.Learners
-		r.bytes, r.snapSize = 0, int64(len(s.Data))
+		r.bytes, r.snapSize, r.snapContent = 0, int64(len(s.Data)), sh.content()
 	}
 	for _, e := range u.Committed {
 		r.bytes += int64(len(e.Data))
@@ -151,7 +155,7 @@ func (r *Replica) Compact(ctx context.Context, rn *consensus.Node) (bool, error)
 	voters, learners := rn.Membership()
 	changed := !slices.Equal(voters, r.voters) || !slices.Equal(learners, r.learners)
 	large := r.compactBytes > 0 && r.bytes >= max(r.compactBytes, r.snapSize)
-	if at <= r.snap || at < r.snap+r.every && !changed && !large {
+	if at <= r.snap || at < r.snap+r.every && !changed && !large && !r.shrunk() {
 		return false, nil
 	}
 	data := r.shard.Snapshot()
@@ -167,6 +171,29 @@ func (r *Replica) Compact(ctx context.Context, rn *consensus.Node) (bool, error)
 		return false, err
 	}
 	r.snap, r.voters, r.learners = at, voters, learners
-	r.bytes, r.snapSize = 0, int64(len(data))
+	r.bytes, r.snapSize, r.snapContent = 0, int64(len(data)), r.shard.content()
 	return true, nil
+}
+
+// shrunk says whether a snapshot now would be at most a quarter of
+// what it replaces — the log since the last snapshot and that snapshot
+// — and that is at least an eighth of SetCompactBytes: the state shrank
+// (a backlog was drained), or most of the log is messages gone. (A
+// quarter, so that a steady state, whose log is mostly messages gone
+// too, is written again no more often than SetCompactBytes' rule does
+// it at 64 MiB: a state of 20 MB at every 60 MB of log.) Without it, a node that took a burst kept
+// every entry of it in memory and on disk, and the records of its
+// messages in memory, until its log grew by the compaction interval
+// again (measured: 200,000 messages of 1 KiB published, then drained,
+// left each node with 480–650 MB of heap and 264 MB of log for as long
+// as the cluster stayed idle; docs/replication.md, "A drained backlog
+// gives its memory back"). The snapshot's size now is estimated from
+// the last one's, less what the shard's content() lost since.
+func (r *Replica) shrunk() bool {
+	if r.compactBytes <= 0 {
+		return false
+	}
+	replaced := r.bytes + r.snapSize
+	est := max(r.snapSize+r.shard.content()-r.snapContent, 0)
+	return replaced >= r.compactBytes/8 && 4*est <= replaced
 }
