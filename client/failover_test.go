@@ -62,6 +62,20 @@ func consumeOne(ctx context.Context, t *testing.T, b chute.API, addr, how string
 	return cons, ds
 }
 
+// dialProducer returns a Producer of queue q through a Client dialled at
+// addr, retrying every retry; both are closed with the test.
+func dialProducer(ctx context.Context, t *testing.T, addr string, retry time.Duration) *client.Producer {
+	t.Helper()
+	c, err := client.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p := client.NewProducer(c, "q", client.ProducerOptions{RetryDelay: retry, RetryMaxDelay: retry})
+	t.Cleanup(func() { p.Close(context.WithoutCancel(ctx)) })
+	return p
+}
+
 // TestConsumerFollowsLeader: a Consumer whose stream a follower refuses
 // opens it again at the leader within the same Receive, which returns
 // the leader's message rather than the refusal.
@@ -144,13 +158,7 @@ func TestProducerFollowsLeader(t *testing.T) {
 	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p := client.NewProducer(c, "q", client.ProducerOptions{RetryDelay: time.Hour, RetryMaxDelay: time.Hour})
-	defer p.Close(ctx)
+	p := dialProducer(ctx, t, addr, time.Hour)
 	f, err := p.Publish(ctx, chute.Message{Body: []byte("a")})
 	if err != nil {
 		t.Fatal(err)
@@ -232,13 +240,7 @@ func TestProducerRetriesOutcomeUnknown(t *testing.T) {
 	if err := b.CreateQueue(ctx, "q", chute.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p := client.NewProducer(c, "q", client.ProducerOptions{RetryDelay: time.Millisecond, RetryMaxDelay: time.Millisecond})
-	defer p.Close(ctx)
+	p := dialProducer(ctx, t, addr, time.Millisecond)
 	const n = 6
 	for i := range n {
 		f, err := p.Publish(ctx, chute.Message{Body: []byte{byte('a' + i)}})

@@ -21,6 +21,31 @@ func (c *testCluster) snapIndex(id uint64) uint64 {
 	return at
 }
 
+// awaitSnap waits (10 s at most) until member id's log snapshot is past
+// index above.
+func (c *testCluster) awaitSnap(id, above uint64, why string) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.snapIndex(id) <= above {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("member %d did not compact %s", id, why)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the member's loop
+	}
+}
+
+// snapBase waits until every member has compacted once, for its
+// membership (Compact), and returns each one's snapshot index then.
+func (c *testCluster) snapBase() map[uint64]uint64 {
+	c.t.Helper()
+	base := map[uint64]uint64{}
+	for id := range c.members {
+		c.awaitSnap(id, 0, "for its membership")
+		base[id] = c.snapIndex(id)
+	}
+	return base
+}
+
 // TestCompactBytes: a log is compacted once the entries since its
 // snapshot hold Config.CompactBytes of commands, whatever their count,
 // and not before they hold as many bytes as the snapshot itself.
@@ -39,25 +64,11 @@ func TestCompactBytes(t *testing.T) {
 	}
 	// Each member compacts once first, for its membership (Compact):
 	// that is the starting point.
-	awaitSnap := func(id, above uint64, why string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for c.snapIndex(id) <= above {
-			if time.Now().After(deadline) {
-				t.Fatalf("member %d did not compact %s", id, why)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	base := map[uint64]uint64{}
-	for id := range c.members {
-		awaitSnap(id, 0, "for its membership")
-		base[id] = c.snapIndex(id)
-	}
+	base := c.snapBase()
 	// One command of 64 KiB: past 16 KiB, on every member.
 	publish(1, 64<<10)
 	for id := range c.members {
-		awaitSnap(id, base[id], "after 64 KiB of commands (count: every 2^40 entries)")
+		c.awaitSnap(id, base[id], "after 64 KiB of commands (count: every 2^40 entries)")
 	}
 	// The snapshot holds the 64 KiB message: 10 × 2 KiB more are past
 	// 16 KiB but short of it. The leader compacts (or not) on its loop
@@ -85,21 +96,7 @@ func TestCompactShrunk(t *testing.T) {
 	if res := c.do(replica.Command{Op: replica.OpCreateQueue, Queue: "q", Visibility: time.Minute}); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	awaitSnap := func(id, above uint64, why string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for c.snapIndex(id) <= above {
-			if time.Now().After(deadline) {
-				t.Fatalf("member %d did not compact %s", id, why)
-			}
-			time.Sleep(10 * time.Millisecond) // polling the member's loop
-		}
-	}
-	base := map[uint64]uint64{}
-	for id := range c.members {
-		awaitSnap(id, 0, "for its membership")
-		base[id] = c.snapIndex(id)
-	}
+	base := c.snapBase()
 	// 160 KiB in 10 messages: past an eighth of CompactBytes (32 KiB),
 	// short of it, and every message live.
 	for range 10 {
@@ -126,6 +123,6 @@ func TestCompactShrunk(t *testing.T) {
 		}
 	}
 	for id := range c.members {
-		awaitSnap(id, base[id], "after the messages were acked")
+		c.awaitSnap(id, base[id], "after the messages were acked")
 	}
 }

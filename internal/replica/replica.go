@@ -178,17 +178,19 @@ func (r *Replica) Compact(ctx context.Context, rn *consensus.Node) (bool, error)
 // shrunk says whether a snapshot now would be at most a quarter of
 // what it replaces — the log since the last snapshot and that snapshot
 // — and that is at least an eighth of SetCompactBytes: the state shrank
-// (a backlog was drained), or most of the log is messages gone. (A
+// (a backlog was drained), or most of the log is messages gone. A
 // quarter, so that a steady state, whose log is mostly messages gone
-// too, is written again no more often than SetCompactBytes' rule does
-// it at 64 MiB: a state of 20 MB at every 60 MB of log.) Without it, a node that took a burst kept
-// every entry of it in memory and on disk, and the records of its
-// messages in memory, until its log grew by the compaction interval
-// again (measured: 200,000 messages of 1 KiB published, then drained,
-// left each node with 480–650 MB of heap and 264 MB of log for as long
-// as the cluster stayed idle; docs/replication.md, "A drained backlog
-// gives its memory back"). The snapshot's size now is estimated from
-// the last one's, less what the shard's content() lost since.
+// too, is written again about as often as SetCompactBytes' rule does
+// (by the arithmetic, a state of 20 MB at every 60 MB of log, against
+// 64 MiB). Without it, a node that took a burst kept every entry of it
+// in memory and on disk, and the records of its messages in memory,
+// until its log grew by the compaction interval again (measured:
+// 200,000 messages of 1 KiB published, then drained, left each node
+// with 477–666 MB of heap in use and 264 MB of data directory while the
+// cluster stayed idle; docs/replication.md, "Publishes through an
+// election, and a drained backlog"). The snapshot's size now is
+// estimated from the last one's, less what the shard's content() lost
+// since.
 func (r *Replica) shrunk() bool {
 	if r.compactBytes <= 0 {
 		return false
