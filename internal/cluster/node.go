@@ -265,7 +265,7 @@ func Start(cfg Config) (*Node, error) {
 	if _, ok := cfg.Peers[cfg.ID]; !ok {
 		return nil, fmt.Errorf("cluster: node %d is not among its peers", cfg.ID)
 	}
-	rep, d, err := replica.OpenReplica(cfg.FS, cfg.Dir, replica.LogOptions{Logger: cfg.Logger, SegmentSize: cfg.SegmentSize, ReclaimSlice: journal.DefaultReclaimSlice, FillAhead: journal.DefaultFillAhead}, cfg.CompactEvery)
+	rep, d, err := replica.OpenReplica(cfg.FS, cfg.Dir, replica.LogOptions{Logger: cfg.Logger, SegmentSize: cfg.SegmentSize, ReclaimSlice: journal.DefaultReclaimSlice, FillAhead: journal.DefaultFillAhead, Background: true}, cfg.CompactEvery)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,10 @@ func Start(cfg Config) (*Node, error) {
 	// Sorted: every member bootstraps the same entries (the membership,
 	// in this order) at the same indexes.
 	ids := slices.Sorted(maps.Keys(cfg.Peers))
-	ccfg := consensus.Config{ID: cfg.ID, Peers: ids, ElectionTicks: cfg.ElectionTicks}
+	// A follower a little behind at a compaction catches up from the
+	// log, not from a snapshot (consensus.Config.CatchUpEntries).
+	ccfg := consensus.Config{ID: cfg.ID, Peers: ids, ElectionTicks: cfg.ElectionTicks,
+		CatchUpEntries: int(min(cfg.CompactEvery/5, catchUpEntries)), CatchUpBytes: catchUpBytes}
 	if n.rn, err = consensus.Open(ccfg, d, cfg.Join); err != nil {
 		rep.Close()
 		return nil, err
@@ -420,6 +423,17 @@ func (n *Node) Close() error {
 	}
 	return n.rep.Close()
 }
+
+// catchUpEntries and catchUpBytes: what a compaction keeps of the Raft
+// log in memory before the snapshot (consensus.Config): as etcd's server,
+// 5,000 entries at most, and no more than a fifth of Config.CompactEvery
+// (2,000 by default; tests that compact every few entries still send
+// snapshots), nor more than 16 MiB (a compaction comes every 64 MiB of
+// log by default, SetCompactBytes).
+const (
+	catchUpEntries = 5000
+	catchUpBytes   = 16 << 20
+)
 
 // maxBatchEvents bounds the proposals and message batches one turn of
 // the loop takes before it makes them durable.
@@ -800,6 +814,7 @@ func (n *Node) run() {
 		}
 		if st.Leader != 0 && (st.Leader != n.status.Leader || st.Term != n.status.Term) {
 			n.leaderChanges.Add(1)
+			n.cfg.Logger.Info("leader", "shard", n.cfg.Shard, "leader", st.Leader, "term", st.Term)
 		}
 		// The leader's timer: what is due is proposed (OpFire), and
 		// settled when it applies; breaker transitions likewise.
@@ -992,7 +1007,13 @@ func (n *Node) process(applied func(replica.Result)) (synced bool, err error) {
 		n.rn.Advance()
 		n.membersChanged(n.rn.TakeMemberChanges())
 	}
-	_, err = n.rep.Compact(context.Background(), n.rn)
+	start := time.Now()
+	did, err := n.rep.Compact(context.Background(), n.rn)
+	if did {
+		// How long the loop was held: the snapshot's encoding (the
+		// checkpoint is written in the background, LogOptions.Background).
+		n.cfg.Logger.Info("log compacted", "shard", n.cfg.Shard, "index", n.rep.SnapshotIndex(), "bytes", n.rep.SnapshotSize(), "loop", time.Since(start).Round(time.Millisecond))
+	}
 	return synced, err
 }
 

@@ -55,7 +55,8 @@ type testCluster struct {
 	segmentSize       int64        // Config.SegmentSize
 	clock             chute.Clock  // Config.Clock (nil: the system's)
 	syncDelay         time.Duration
-	electionTicks     int // Config.ElectionTicks (0: the default)
+	electionTicks     int    // Config.ElectionTicks (0: the default)
+	fs                vfs.FS // Config.FS (nil: the disk)
 	peers             map[uint64]string
 	members           map[uint64]*member
 }
@@ -144,7 +145,7 @@ func (c *testCluster) tryStart(id uint64) error {
 	}
 	node, err := Start(Config{ID: id, Peers: c.peers, Dir: m.dir, CompactEvery: c.compact, CompactBytes: c.compactBytes, Join: m.join, HTTP: c.client,
 		MaxVersion: m.maxVersion, Replaces: m.replaces, SegmentSize: c.segmentSize,
-		Clock: c.clock, SyncDelay: c.syncDelay, ElectionTicks: c.electionTicks})
+		Clock: c.clock, SyncDelay: c.syncDelay, ElectionTicks: c.electionTicks, FS: c.fs})
 	if err != nil {
 		m.l.Close()
 		m.l = nil

@@ -54,6 +54,16 @@ type Config struct {
 	// acknowledged per follower (default 256).
 	MaxMessageBytes uint64
 	MaxInflight     int
+	// CatchUpEntries and CatchUpBytes: what Compact keeps of the log
+	// before a snapshot, for a follower a little behind (at most this
+	// many entries, and of at most this many bytes; 0: none). Without
+	// them, a compaction at the applied index left the slower follower,
+	// whose log trails the commit index, to a snapshot: of 141 MB, sent
+	// on the stream its heartbeats take, so that it elected a new leader
+	// (measured; docs/replication.md, "A checkpoint off the loop"). etcd
+	// keeps 5,000 entries for the same reason.
+	CatchUpEntries int
+	CatchUpBytes   uint64
 }
 
 func (c Config) withDefaults() Config {
@@ -145,6 +155,7 @@ type Update struct {
 // Node is one member of a Raft group. Not safe for concurrent use.
 type Node struct {
 	id      uint64
+	cfg     Config
 	rn      *raft.RawNode
 	storage *raft.MemoryStorage
 	ready   *raft.Ready      // handed out by Update, not yet advanced
@@ -275,7 +286,7 @@ func newNode(cfg Config, st *raft.MemoryStorage, applied uint64) (*Node, error) 
 	if err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
-	return &Node{id: cfg.ID, rn: rn, storage: st}, nil
+	return &Node{id: cfg.ID, cfg: cfg, rn: rn, storage: st}, nil
 }
 
 // ID is the node's identity.
@@ -484,22 +495,64 @@ func (n *Node) TakeMemberChanges() []MemberChange {
 	return c
 }
 
-// Compact replaces the log up to index (applied by the owner, who made
-// data, its state machine as of index, durable first) with a snapshot:
-// what the leader sends a follower too far behind for the log.
-func (n *Node) Compact(index uint64, data []byte) (*Snapshot, error) {
-	if index > n.rn.BasicStatus().Applied {
-		return nil, fmt.Errorf("consensus: compact to %d, applied %d", index, n.rn.BasicStatus().Applied)
+// SnapshotAt is a snapshot's metadata at index (applied by the owner):
+// its term, and the membership as of the last entry applied, which must
+// be index. Its Data is the owner's to fill before Compact.
+func (n *Node) SnapshotAt(index uint64) (*Snapshot, error) {
+	if applied := n.rn.BasicStatus().Applied; index != applied {
+		return nil, fmt.Errorf("consensus: snapshot at %d, applied %d", index, applied)
 	}
-	conf := n.conf
-	snap, err := n.storage.CreateSnapshot(index, &conf, data)
+	term, err := n.storage.Term(index)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: snapshot at %d: %w", index, err)
 	}
-	if err := n.storage.Compact(index); err != nil {
-		return nil, fmt.Errorf("consensus: compact to %d: %w", index, err)
+	return &Snapshot{Index: index, Term: term, Voters: slices.Clone(n.conf.Voters), Learners: slices.Clone(n.conf.Learners)}, nil
+}
+
+// Compact makes s (from SnapshotAt, its Data the owner's state machine
+// as of that index, made durable first) the snapshot that the leader
+// sends a follower too far behind for the log, and drops the log before
+// it but for the catch-up entries (Config.CatchUpEntries, CatchUpBytes).
+// It may come turns after SnapshotAt (the owner writes a large one in the
+// background); a snapshot received from the leader meanwhile supersedes
+// it, and it is then dropped.
+func (n *Node) Compact(s *Snapshot) error {
+	cs := raftpb.ConfState{Voters: s.Voters, Learners: s.Learners}
+	if _, err := n.storage.CreateSnapshot(s.Index, &cs, s.Data); err != nil {
+		if errors.Is(err, raft.ErrSnapOutOfDate) {
+			return nil
+		}
+		return fmt.Errorf("consensus: snapshot at %d: %w", s.Index, err)
 	}
-	return snapshotOf(snap), nil
+	to, err := n.catchUpFrom(s.Index)
+	if err != nil {
+		return err
+	}
+	if err := n.storage.Compact(to); err != nil && !errors.Is(err, raft.ErrCompacted) {
+		return fmt.Errorf("consensus: compact to %d: %w", to, err)
+	}
+	return nil
+}
+
+// catchUpFrom is the index to compact the log to for a snapshot at index:
+// the catch-up entries before it are kept.
+func (n *Node) catchUpFrom(index uint64) (uint64, error) {
+	first, err := n.storage.FirstIndex()
+	if err != nil || n.cfg.CatchUpEntries <= 0 || n.cfg.CatchUpBytes == 0 || index < first {
+		return index, err
+	}
+	lo := max(first, index-min(index, uint64(n.cfg.CatchUpEntries))+1)
+	es, err := n.storage.Entries(lo, index+1, math.MaxUint64)
+	if err != nil {
+		return 0, fmt.Errorf("consensus: catch-up entries before %d: %w", index, err)
+	}
+	var size uint64
+	for i := len(es) - 1; i >= 0; i-- {
+		if size += uint64(es[i].Size()); size > n.cfg.CatchUpBytes {
+			return es[i].Index, nil
+		}
+	}
+	return lo - 1, nil
 }
 
 // EntriesAfter is the log after index, as far as it has been made

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"testing"
 
@@ -230,5 +231,62 @@ func TestMembership(t *testing.T) {
 	c.settle(t)
 	if !slices.Equal(c.applied[4], []string{"a", "b", "c"}) || !slices.Equal(c.applied[2], []string{"a", "b", "c"}) {
 		t.Fatalf("after the removal: node 2 applied %q, node 4 %q", c.applied[2], c.applied[4])
+	}
+}
+
+// TestCompactCatchUp: Compact keeps the catch-up entries before the
+// snapshot (Config.CatchUpEntries, bounded by CatchUpBytes), none when
+// they are 0, and the snapshot is the one given either way.
+func TestCompactCatchUp(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		entries int
+		bytes   int // in entries' sizes: the last this many fit
+		keep    uint64
+	}{
+		{"none", 0, 0, 0},
+		{"entries", 3, 100, 3},
+		{"bytes", 100, 2, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := Bootstrap(Config{ID: 1, Peers: []uint64{1}, CatchUpEntries: tc.entries})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &cluster{nodes: map[uint64]*Node{1: n}, durable: map[uint64]*Durable{1: {}}, applied: map[uint64][]string{}}
+			c.settle(t)
+			if err := n.Campaign(); err != nil {
+				t.Fatal(err)
+			}
+			c.settle(t)
+			for i := range 10 {
+				if err := n.Propose(make([]byte, 100+i)); err != nil {
+					t.Fatal(err)
+				}
+				c.settle(t)
+			}
+			applied := n.rn.BasicStatus().Applied
+			es, err := n.storage.Entries(applied-uint64(min(tc.bytes, 5))+1, applied+1, math.MaxUint64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range es {
+				n.cfg.CatchUpBytes += uint64(e.Size())
+			}
+			snap, err := n.SnapshotAt(applied)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap.Data = []byte("state")
+			if err := n.Compact(snap); err != nil {
+				t.Fatal(err)
+			}
+			if first, _ := n.storage.FirstIndex(); first != applied+1-tc.keep {
+				t.Fatalf("the log starts at %d after a snapshot at %d, want %d entries kept", first, applied, tc.keep)
+			}
+			if s, _ := n.storage.Snapshot(); s.Metadata.Index != applied || string(s.Data) != "state" {
+				t.Fatalf("the snapshot is at %d (%q), want %d", s.Metadata.Index, s.Data, applied)
+			}
+		})
 	}
 }

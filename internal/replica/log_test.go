@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -373,5 +374,136 @@ func TestLogKeepsCommit(t *testing.T) {
 	defer l.Close()
 	if d.HardState.Term != 2 {
 		t.Fatalf("term %d after a restart, want 2", d.HardState.Term)
+	}
+}
+
+// TestLogCompactBackground: with LogOptions.Background, Compact returns
+// while its checkpoint is still being written; the caller goes on saving
+// meanwhile; a crash before the checkpoint is in place finds everything
+// saved, from the earlier state; once it is in place the segments before
+// it are gone and the log reopens from it with every later save. A
+// checkpoint that fails fails the log: Busy and the next snapshot say so,
+// and the disk still holds the earlier state whole.
+func TestLogCompactBackground(t *testing.T) {
+	entry := func(i uint64) consensus.Entry { return consensus.Entry{Index: i, Term: 1, Data: make([]byte, 100)} }
+	open := func(fs vfs.FS) (*Log, consensus.Durable) {
+		t.Helper()
+		l, d, err := OpenLog(fs, "log", LogOptions{SegmentSize: 512, Background: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l, d
+	}
+	save := func(l *Log, from, to uint64) {
+		t.Helper()
+		for i := from; i <= to; i++ {
+			b, err := l.Save(&consensus.HardState{Term: 1, Commit: i}, []consensus.Entry{entry(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check := func(d consensus.Durable, snap, last uint64) {
+		t.Helper()
+		if snap == 0 && d.Snapshot != nil || snap != 0 && (d.Snapshot == nil || d.Snapshot.Index != snap) {
+			t.Fatalf("reopened with snapshot %+v, want one at %d", d.Snapshot, snap)
+		}
+		if len(d.Entries) != int(last-snap) || len(d.Entries) > 0 && (d.Entries[0].Index != snap+1 || d.Entries[len(d.Entries)-1].Index != last) {
+			t.Fatalf("reopened with %d entries, want %d..%d", len(d.Entries), snap+1, last)
+		}
+		if d.HardState.Commit != last {
+			t.Fatalf("reopened with commit %d, want %d", d.HardState.Commit, last)
+		}
+		if snap != 0 && string(d.Snapshot.Data) != "state at 45" {
+			t.Fatalf("reopened with snapshot data %q", d.Snapshot.Data)
+		}
+	}
+	snapAt45 := func() (*consensus.Snapshot, []consensus.Entry) {
+		var after []consensus.Entry
+		for i := uint64(46); i <= 50; i++ {
+			after = append(after, entry(i))
+		}
+		return &consensus.Snapshot{Index: 45, Term: 1, Voters: []uint64{1}}, after
+	}
+	state45 := func() []byte { return []byte("state at 45") } // assembled by the log's goroutine
+	isCkpt := func(op vfs.Op, name string) bool { return op == vfs.OpSync && strings.HasSuffix(name, ".ckpt.tmp") }
+
+	{ // written meanwhile
+		mem := vfs.NewMemFS()
+		gate, entered := make(chan struct{}), make(chan struct{}, 1)
+		fs := vfs.NewFaulty(mem, func(op vfs.Op, name string) error {
+			if isCkpt(op, name) {
+				entered <- struct{}{}
+				<-gate
+			}
+			return nil
+		})
+		l, _ := open(fs)
+		save(l, 1, 50)
+		before := l.Segments()
+		seg, _ := l.j.Tail()
+		snap, after := snapAt45()
+		if err := l.Compact(context.Background(), snap, state45, after); err != nil {
+			t.Fatal(err)
+		}
+		<-entered // the checkpoint is written, its sync held
+		if busy, err := l.Busy(); !busy || err != nil {
+			t.Fatalf("Busy while the checkpoint's sync is held: %v, %v", busy, err)
+		}
+		save(l, 51, 60) // the caller is not held
+		if n := l.Segments(); n < before {
+			t.Fatalf("%d segments released before the checkpoint is synced", before-n)
+		}
+		crashed, d := open(mem.CrashClone(nil))
+		check(d, 0, 60)
+		crashed.Close()
+		close(gate)
+		if busy, err := l.settle(true); busy || err != nil {
+			t.Fatalf("the checkpoint: busy %v, %v", busy, err)
+		}
+		if string(snap.Data) != "state at 45" {
+			t.Fatalf("the snapshot's data after its checkpoint: %q", snap.Data)
+		}
+		if ids := l.j.Segments(); ids[0] < seg {
+			t.Fatalf("segments %v left, the checkpoint is at segment %d", ids, seg)
+		}
+		save(l, 61, 62)
+		l.Close()
+		l, d = open(mem)
+		check(d, 45, 62)
+		l.Close()
+	}
+
+	{ // failed
+		mem := vfs.NewMemFS()
+		fs := vfs.NewFaulty(mem, func(op vfs.Op, name string) error {
+			if isCkpt(op, name) {
+				return vfs.ErrInjected
+			}
+			return nil
+		})
+		l, _ := open(fs)
+		save(l, 1, 50)
+		snap, after := snapAt45()
+		if err := l.Compact(context.Background(), snap, state45, after); err != nil {
+			t.Fatal(err) // the write is the goroutine's
+		}
+		if _, err := l.settle(true); !errors.Is(err, vfs.ErrInjected) {
+			t.Fatalf("the failed checkpoint: %v", err)
+		}
+		if busy, err := l.Busy(); busy || !errors.Is(err, vfs.ErrInjected) {
+			t.Fatalf("Busy after a failed checkpoint: %v, %v", busy, err)
+		}
+		snap.Index = 48
+		if err := l.SaveSnapshot(context.Background(), snap, after[3:]); !errors.Is(err, vfs.ErrInjected) {
+			t.Fatalf("a snapshot after a failed checkpoint: %v", err)
+		}
+		l.Close()
+		l, d := open(mem)
+		check(d, 0, 50)
+		l.Close()
 	}
 }

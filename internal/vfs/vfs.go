@@ -68,25 +68,40 @@ var ErrNotExist = os.ErrNotExist
 // IsNotExist reports whether err means a file is missing.
 func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
 
+// SyncSlice is how many bytes WriteFileSynced writes between syncs.
+const SyncSlice = 4 << 20
+
 // WriteFileSynced replaces name with data (its pieces, written one after
 // another, not copied together) durably: written to tmp (a name in the
 // same directory; one a crash leaves behind is truncated by the next
 // write, or cleaned up by its owner, as repair does), synced, renamed
 // over name, and the directory synced, so that a crash leaves the old
 // file or the new one, never a torn one.
+//
+// A large file is synced every SyncSlice bytes on the way, not once at
+// the end: one sync of a whole large file (a cluster node's checkpoint of
+// 141 MB) holds the disk for as long as its write takes, and every other
+// sync behind it — a journal's, which a confirm waits for, on the same
+// disk. (Measured on a 3-node cluster: the three nodes' checkpoints,
+// written together, held the leader's log syncs past the election
+// timeout; docs/replication.md, "A checkpoint off the loop".)
 func WriteFileSynced(fs FS, name, tmp string, data ...[]byte) error {
 	f, err := fs.Create(tmp)
 	if err != nil {
 		return err
 	}
-	var at int64
+	var at, synced int64
 	for _, p := range data {
-		if err == nil {
-			_, err = f.WriteAt(p, at)
-			at += int64(len(p))
+		for len(p) > 0 && err == nil {
+			n := min(int64(len(p)), synced+SyncSlice-at)
+			_, err = f.WriteAt(p[:n], at)
+			p, at = p[n:], at+n
+			if err == nil && at-synced >= SyncSlice {
+				err, synced = f.Sync(), at
+			}
 		}
 	}
-	if err == nil {
+	if err == nil && (at > synced || at == 0) {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

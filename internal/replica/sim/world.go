@@ -594,6 +594,13 @@ func (n *node) start() {
 	n.up, n.busy = true, false
 	n.waiters = make(map[uint64]func(replica.Result))
 	cfg := consensus.Config{ID: n.id, Peers: n.peers, ElectionTicks: electionTicks}
+	if (n.w.cfg.Seed>>1)%2 == 1 {
+		// Half the seeds keep catch-up entries before each snapshot, as
+		// a server's node does (cluster.catchUpEntries): a log that
+		// starts before its snapshot, and a follower a little behind
+		// served from it.
+		cfg.CatchUpEntries, cfg.CatchUpBytes = simCatchUp, 1<<20
+	}
 	d, err := n.disk.open(n.w.cfg.bug == bugLyingSync)
 	var ce *chute.CorruptionError
 	if errors.As(err, &ce) && n.flipped {
@@ -697,6 +704,10 @@ func (n *node) pump() {
 		n.compact()
 	}
 }
+
+// simCatchUp is the catch-up entries of half the seeds (node.start): a
+// fifth of compactEvery, so that nodes far behind still get snapshots.
+const simCatchUp = 20
 
 // compactEvery is how many applied entries a node lets its log grow by
 // before it replaces them with a snapshot (small, so that runs send many
