@@ -496,10 +496,11 @@ func (n *Node) TakeMemberChanges() []MemberChange {
 }
 
 // SnapshotAt is a snapshot's metadata at index (applied by the owner):
-// its term, and the membership as of the last entry applied, which must
-// be index. Its Data is the owner's to fill before Compact.
+// its term, and the membership as of the last entry applied (index's, when
+// index is the last applied, as Replica.Compact's is). Its Data is the
+// owner's to fill before Compact.
 func (n *Node) SnapshotAt(index uint64) (*Snapshot, error) {
-	if applied := n.rn.BasicStatus().Applied; index != applied {
+	if applied := n.rn.BasicStatus().Applied; index > applied {
 		return nil, fmt.Errorf("consensus: snapshot at %d, applied %d", index, applied)
 	}
 	term, err := n.storage.Term(index)

@@ -37,8 +37,8 @@ import (
 // disk was lost under a new ID (remove, join, add, promote).
 // Afterwards every confirmed message must have been acked, and none
 // delivered again after its ack was confirmed. CI runs one short
-// schedule; CHUTE_NEMESIS_RUNS=N runs N (with seeds 1…N; one failing
-// seed reruns with CHUTE_NEMESIS_SEED).
+// schedule; CHUTE_NEMESIS_RUNS=N runs N (with seeds 1…N, or from
+// CHUTE_NEMESIS_FIRST; one failing seed reruns with CHUTE_NEMESIS_SEED).
 func TestClusterNemesis(t *testing.T) { nemesis(t, 1) }
 
 // TestClusterNemesisShards: the same, against a cluster of three shards
@@ -55,6 +55,13 @@ func nemesis(t *testing.T, shards int) {
 			t.Fatal(err)
 		}
 		runs = n
+	}
+	if s := os.Getenv("CHUTE_NEMESIS_FIRST"); s != "" { // runs go on from an earlier batch
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first = n
 	}
 	if s := os.Getenv("CHUTE_NEMESIS_SEED"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
