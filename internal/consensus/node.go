@@ -59,9 +59,10 @@ type Config struct {
 	// many entries, and of at most this many bytes; 0: none). Without
 	// them, a compaction at the applied index left the slower follower,
 	// whose log trails the commit index, to a snapshot: of 141 MB, sent
-	// on the stream its heartbeats take, so that it elected a new leader
-	// (measured; docs/replication.md, "A checkpoint off the loop"). etcd
-	// keeps 5,000 entries for the same reason.
+	// on the stream its heartbeats take. That is the likely cause of the
+	// elections a 3-node W6 held at that compaction, which ended with
+	// these entries kept (docs/replication.md, "A checkpoint off the
+	// loop"). etcd keeps 5,000 entries for the same reason.
 	CatchUpEntries int
 	CatchUpBytes   uint64
 }
