@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/internal/vfs"
 )
 
@@ -177,8 +178,8 @@ func TestHurryWriteFails(t *testing.T) {
 // TestHurryCrash: appenders that hurry their batches while others wait
 // for theirs, then a crash of the machine (unsynced writes lost at random):
 // what is replayed is a prefix of what was appended, in order, and holds
-// every confirmed record. With a commit delay too (SyncDelay, the real
-// clock), so that batches are hurried during the writer's waits as well
+// every confirmed record. With a commit delay too (SyncDelay, real
+// timers), so that batches are hurried during the writer's waits as well
 // as during its syncs, across segment boundaries.
 func TestHurryCrash(t *testing.T) {
 	for _, delay := range []time.Duration{0, 200 * time.Microsecond} {
@@ -186,9 +187,15 @@ func TestHurryCrash(t *testing.T) {
 	}
 }
 
+// stillNow is a clock whose Now never moves and whose timers are real.
+type stillNow struct{ chute.Clock }
+
+func (stillNow) Now() time.Time { return time.Unix(1e9, 0) }
+
 func testHurryCrash(t *testing.T, delay time.Duration) {
 	var hurried, delayed atomic.Int64
 	t.Cleanup(func() {
+		t.Logf("hurried %d, delayed %d", hurried.Load(), delayed.Load())
 		if hurried.Load() == 0 {
 			t.Error("no batch was hurried in any run: the test did not test Hurry")
 		}
@@ -210,9 +217,22 @@ func testHurryCrash(t *testing.T, delay time.Duration) {
 				}
 				return nil
 			})
-			j, _ := openJournal(t, slowSyncs, Options{SegmentSize: 4096, SyncDelay: delay})
+			// The delay's rule waits only when the writer is woken less
+			// than SyncDelay after its last sync ended; on a loaded
+			// machine (CI, with -race) every wake can come later than
+			// 200 µs, and once the writer never waited in 30 seeds. A
+			// clock whose Now stands still puts every idle wake right
+			// after a sync, so the writer waits (while waits pay), and its
+			// timers are real, so the appenders hurry during real waits.
+			j, _ := openJournal(t, slowSyncs, Options{SegmentSize: 4096, SyncDelay: delay, Clock: stillNow{chute.SystemClock()}})
 			var mu sync.Mutex
-			var attempted, confirmed []rec
+			// A first record, synced, leaves the writer idle: the
+			// appenders' first append then wakes it right after a sync,
+			// before any wait was fruitless, so with a delay every seed
+			// waits at least once, while the appenders run.
+			first := []byte("first")
+			attempted := []rec{{appendWait(t, j, first), first}}
+			confirmed := slices.Clone(attempted)
 			var wg sync.WaitGroup
 			for w := range 4 {
 				wseed := rng.Uint64()
@@ -251,6 +271,9 @@ func testHurryCrash(t *testing.T, delay time.Duration) {
 			crashed := mem.CrashClone(rng)
 			hurried.Add(j.Stats().Hurried)
 			delayed.Add(j.Stats().Delayed)
+			if delay > 0 && j.Stats().Delayed == 0 {
+				t.Error("the writer never waited out a delay")
+			}
 			j.Close()
 			_, got := openJournal(t, crashed, Options{SegmentSize: 4096})
 			replayedPrefix(t, got, len(confirmed), attempted)
