@@ -503,6 +503,7 @@ func (c *chuteConsumer) Ack(ctx context.Context, msgs []Message) error {
 // (through a cluster, a commit of its own), and a loop one batch behind
 // at a time filled acks and held the workload's next receive back, which
 // counted as end-to-end latency (NATS's acks are sent without waiting).
+// An ack whose outcome is unknown is sent again (ackSettled).
 func (c *chuteConsumer) ackLoop() {
 	defer close(c.done)
 	for rs := range c.acks {
@@ -514,13 +515,66 @@ func (c *chuteConsumer) ackLoop() {
 		case c.freed <- struct{}{}:
 		default:
 		}
-		err := c.cons.Ack(ctx, rs...)
+		err := ackSettled(ctx, c.cons, rs)
 		cancel()
 		if err != nil {
 			err = fmt.Errorf("ack %d on %s: %w", n, c.queue, err)
 			c.ackErr.CompareAndSwap(nil, &err)
 		}
 	}
+}
+
+// ackRetryPause is how long ackSettled waits before it sends an ack
+// again whose outcome was unknown: about an election on loopback (a
+// publish confirmed again 156–364 ms after the leader's SIGKILL).
+const ackRetryPause = 100 * time.Millisecond
+
+// acker is what ackSettled needs of a client.Consumer.
+type acker interface {
+	Ack(ctx context.Context, receipts ...string) error
+}
+
+// ackSettled acks rs and, when the call's outcome is unknown — a
+// cluster's leader changed during it (chute.ErrOutcomeUnknown), or the
+// consume stream broke before the answer (client.ErrStreamBroken, until
+// the consumer has a new stream) — sends it again until it has an answer
+// or ctx ends. An answer to a repeated call that refuses receipts only as
+// stale is success: the call that went unanswered acked them (or their
+// leases ended, and the messages come again, as they would after any
+// late ack). Before, W6's drain on a cluster failed on the first such
+// ack (an election mid-drain).
+func ackSettled(ctx context.Context, a acker, rs []string) error {
+	repeated := false
+	for {
+		err := a.Ack(ctx, rs...)
+		var re *chute.ReceiptErrors
+		switch {
+		case err == nil:
+			return nil
+		case repeated && errors.As(err, &re) && allStale(re):
+			return nil
+		case !errors.Is(err, chute.ErrOutcomeUnknown) && !errors.Is(err, client.ErrStreamBroken):
+			return err
+		}
+		repeated = true
+		t := time.NewTimer(ackRetryPause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (the ack's outcome is unknown)", ctx.Err())
+		}
+	}
+}
+
+// allStale: every receipt in re failed as stale.
+func allStale(re *chute.ReceiptErrors) bool {
+	for _, f := range re.Failed {
+		if !errors.Is(f.Err, chute.ErrStaleReceipt) {
+			return false
+		}
+	}
+	return len(re.Failed) > 0
 }
 
 // err is the first ack failure, if any.

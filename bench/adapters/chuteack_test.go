@@ -2,12 +2,16 @@ package adapters_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chutemq/chute"
 	"github.com/chutemq/chute/bench/adapters"
 	"github.com/chutemq/chute/broker"
+	"github.com/chutemq/chute/client"
 )
 
 // gatedAcks is a chute.API whose Ack calls wait for gate, announcing each
@@ -79,5 +83,99 @@ func TestChuteAckFreesWhenSent(t *testing.T) {
 	}
 	if err := q.Delete(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// unknownAcks is a chute.API whose first Ack call is answered as mode
+// says: chute.ErrOutcomeUnknown, as a cluster whose leader changed during
+// the call, having applied it or not; client.ErrStreamBroken, having
+// applied it; or, having applied it, with the stale receipts of a second
+// ack (a first answer that is not to be taken for an earlier call's
+// success).
+type unknownAcks struct {
+	chute.API
+	mode  string
+	calls *atomic.Int32
+}
+
+func (u unknownAcks) Ack(ctx context.Context, queue string, receipts ...string) error {
+	if u.calls.Add(1) > 1 {
+		return u.API.Ack(ctx, queue, receipts...)
+	}
+	if u.mode != "not applied" {
+		if err := u.API.Ack(ctx, queue, receipts...); err != nil {
+			return err
+		}
+	}
+	switch u.mode {
+	case "stale":
+		return u.API.Ack(ctx, queue, receipts...)
+	case "stream broken":
+		return fmt.Errorf("%w: its leases were returned", client.ErrStreamBroken)
+	}
+	return chute.ErrOutcomeUnknown
+}
+
+// TestChuteAckOutcomeUnknown: an ack whose outcome is unknown (an
+// election in a cluster, W6's drain) is sent again. If the first call
+// had acked the messages, the second's stale receipts are its success;
+// if not, the second acks them. Either way the consumer reports no
+// error and the queue is empty. Stale receipts in a first answer are
+// still an error.
+func TestChuteAckOutcomeUnknown(t *testing.T) {
+	for _, mode := range []string{"applied", "not applied", "stream broken", "stale"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			b, err := broker.Open(t.TempDir(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			api := unknownAcks{API: b, mode: mode, calls: new(atomic.Int32)}
+			q, err := adapters.NewChuteAPI("unknown", api).NewQueue(ctx, adapters.QueueOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				if err := q.Publish(ctx, []byte{byte(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := q.(adapters.Streams).NewConsumer(ctx, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []adapters.Message
+			for len(got) < 3 {
+				ms, err := c.Receive(ctx, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, ms...)
+			}
+			if err := c.Ack(ctx, got); err != nil {
+				t.Fatal(err)
+			}
+			err = c.Close()
+			wantCalls := int32(2)
+			if mode == "stale" {
+				wantCalls = 1
+				if !errors.Is(err, chute.ErrStaleReceipt) {
+					t.Fatalf("stale receipts in a first answer: close returned %v", err)
+				}
+			} else if err != nil {
+				t.Fatalf("close after an ack whose outcome was unknown: %v", err)
+			}
+			if n := api.calls.Load(); n != wantCalls {
+				t.Fatalf("%d Ack calls, want %d", n, wantCalls)
+			}
+			if n, err := q.Len(ctx); err != nil || n != 0 {
+				t.Fatalf("the queue holds %d (%v) after the acks", n, err)
+			}
+			if err := q.Delete(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
