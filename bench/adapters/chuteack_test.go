@@ -32,6 +32,32 @@ func (g gatedAcks) Ack(ctx context.Context, queue string, receipts ...string) er
 	return g.API.Ack(ctx, queue, receipts...)
 }
 
+// consumerOver opens an embedded broker (closed at the test's end), makes
+// a chute queue through the API wrap gives for it, publishes n messages
+// and returns the queue and a consumer of prefetch prefetch.
+func consumerOver(ctx context.Context, t *testing.T, wrap func(chute.API) chute.API, n, prefetch int) (adapters.Queue, adapters.Consumer) {
+	t.Helper()
+	b, err := broker.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	q, err := adapters.NewChuteAPI("wrapped", wrap(b)).NewQueue(ctx, adapters.QueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := q.Publish(ctx, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := q.(adapters.Streams).NewConsumer(ctx, 0, prefetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, c
+}
+
 // TestChuteAckFreesWhenSent: a chute consumer's prefetch counts an ack
 // until it is sent, not until its answer comes back, as NATS's
 // MaxAckPending counts it until the server has it and chute's Runner
@@ -40,25 +66,11 @@ func (g gatedAcks) Ack(ctx context.Context, queue string, receipts ...string) er
 func TestChuteAckFreesWhenSent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := broker.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	api := gatedAcks{API: b, entered: make(chan int, 4), gate: make(chan struct{})}
-	q, err := adapters.NewChuteAPI("gated", api).NewQueue(ctx, adapters.QueueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 4 {
-		if err := q.Publish(ctx, []byte{byte(i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := q.(adapters.Streams).NewConsumer(ctx, 0, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var api gatedAcks
+	q, c := consumerOver(ctx, t, func(b chute.API) chute.API {
+		api = gatedAcks{API: b, entered: make(chan int, 4), gate: make(chan struct{})}
+		return api
+	}, 4, 2)
 	first, err := c.Receive(ctx, 5*time.Second)
 	if err != nil || len(first) != 2 {
 		t.Fatalf("first receive: %d messages, %v", len(first), err)
@@ -127,25 +139,11 @@ func TestChuteAckOutcomeUnknown(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			b, err := broker.Open(t.TempDir(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
-			api := unknownAcks{API: b, mode: mode, calls: new(atomic.Int32)}
-			q, err := adapters.NewChuteAPI("unknown", api).NewQueue(ctx, adapters.QueueOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range 3 {
-				if err := q.Publish(ctx, []byte{byte(i)}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			c, err := q.(adapters.Streams).NewConsumer(ctx, 0, 10)
-			if err != nil {
-				t.Fatal(err)
-			}
+			api := unknownAcks{mode: mode, calls: new(atomic.Int32)}
+			q, c := consumerOver(ctx, t, func(b chute.API) chute.API {
+				api.API = b
+				return api
+			}, 3, 10)
 			var got []adapters.Message
 			for len(got) < 3 {
 				ms, err := c.Receive(ctx, 5*time.Second)
@@ -157,7 +155,7 @@ func TestChuteAckOutcomeUnknown(t *testing.T) {
 			if err := c.Ack(ctx, got); err != nil {
 				t.Fatal(err)
 			}
-			err = c.Close()
+			err := c.Close()
 			wantCalls := int32(2)
 			if mode == "stale" {
 				wantCalls = 1
