@@ -529,11 +529,6 @@ func (c *chuteConsumer) ackLoop() {
 // publish confirmed again 156–364 ms after the leader's SIGKILL).
 const ackRetryPause = 100 * time.Millisecond
 
-// acker is what ackSettled needs of a client.Consumer.
-type acker interface {
-	Ack(ctx context.Context, receipts ...string) error
-}
-
 // ackSettled acks rs and, when the call's outcome is unknown — a
 // cluster's leader changed during it (chute.ErrOutcomeUnknown), or the
 // consume stream broke before the answer (client.ErrStreamBroken, until
@@ -543,7 +538,7 @@ type acker interface {
 // leases ended, and the messages come again, as they would after any
 // late ack). Before, W6's drain on a cluster failed on the first such
 // ack (an election mid-drain).
-func ackSettled(ctx context.Context, a acker, rs []string) error {
+func ackSettled(ctx context.Context, a *client.Consumer, rs []string) error {
 	repeated := false
 	for {
 		err := a.Ack(ctx, rs...)

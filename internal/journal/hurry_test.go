@@ -199,9 +199,6 @@ func testHurryCrash(t *testing.T, delay time.Duration) {
 		if hurried.Load() == 0 {
 			t.Error("no batch was hurried in any run: the test did not test Hurry")
 		}
-		if delay > 0 && delayed.Load() == 0 {
-			t.Error("the writer never waited out a delay: the test did not test SyncDelay")
-		}
 	})
 	for seed := range uint64(30) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -219,7 +216,7 @@ func testHurryCrash(t *testing.T, delay time.Duration) {
 			})
 			// The delay's rule waits only when the writer is woken less
 			// than SyncDelay after its last sync ended; on a loaded
-			// machine (CI, with -race) every wake can come later than
+			// machine (CI, with -race) the wakes can come later than
 			// 200 µs, and once the writer never waited in 30 seeds. A
 			// clock whose Now stands still puts every idle wake right
 			// after a sync, so the writer waits (while waits pay), and its
@@ -272,7 +269,7 @@ func testHurryCrash(t *testing.T, delay time.Duration) {
 			hurried.Add(j.Stats().Hurried)
 			delayed.Add(j.Stats().Delayed)
 			if delay > 0 && j.Stats().Delayed == 0 {
-				t.Error("the writer never waited out a delay")
+				t.Error("the writer never waited out a delay: the test did not test SyncDelay")
 			}
 			j.Close()
 			_, got := openJournal(t, crashed, Options{SegmentSize: 4096})

@@ -47,32 +47,29 @@ func TestClusterNemesis(t *testing.T) { nemesis(t, 1) }
 // across them; a member replaced or rebuilt is so in every shard.
 func TestClusterNemesisShards(t *testing.T) { nemesis(t, 3) }
 
+// envUint is the environment variable name as a number, or def when it is
+// not set.
+func envUint(t *testing.T, name string, def uint64) uint64 {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return n
+}
+
 func nemesis(t *testing.T, shards int) {
-	runs, first := 1, uint64(1)
-	if s := os.Getenv("CHUTE_NEMESIS_RUNS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs = n
-	}
-	if s := os.Getenv("CHUTE_NEMESIS_FIRST"); s != "" { // runs go on from an earlier batch
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		first = n
-	}
-	if s := os.Getenv("CHUTE_NEMESIS_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs, first = 1, n
+	runs := envUint(t, "CHUTE_NEMESIS_RUNS", 1)
+	first := envUint(t, "CHUTE_NEMESIS_FIRST", 1) // runs go on from an earlier batch
+	if seed := envUint(t, "CHUTE_NEMESIS_SEED", 0); seed != 0 {
+		runs, first = 1, seed
 	}
 	var confirmed, acked, deadN int
 	faults := map[string]int{}
-	for seed := first; seed < first+uint64(runs); seed++ {
+	for seed := first; seed < first+runs; seed++ {
 		ok := t.Run(fmt.Sprint("seed-", seed), func(t *testing.T) {
 			f, c, a, d := nemesisRun(t, seed, shards)
 			for k, n := range f {
